@@ -1,0 +1,145 @@
+/**
+ * `xen/include/public/event_channel.h`: commands, status values and argument structures.
+ * Argument objects use the C field names; OUT fields are written back on success only.
+ */
+import type { domid_t } from "./xen.js";
+
+/** `evtchn_port_t` is a u32. */
+export type evtchn_port_t = number;
+
+export const EVTCHNOP = {
+  EVTCHNOP_bind_interdomain: 0,
+  EVTCHNOP_bind_virq: 1,
+  EVTCHNOP_bind_pirq: 2,
+  EVTCHNOP_close: 3,
+  EVTCHNOP_send: 4,
+  EVTCHNOP_status: 5,
+  EVTCHNOP_alloc_unbound: 6,
+  EVTCHNOP_bind_ipi: 7,
+  EVTCHNOP_bind_vcpu: 8,
+  EVTCHNOP_unmask: 9,
+  EVTCHNOP_reset: 10,
+  EVTCHNOP_init_control: 11,
+  EVTCHNOP_expand_array: 12,
+  EVTCHNOP_set_priority: 13,
+  EVTCHNOP_reset_cont: 14,
+} as const;
+export type EvtchnOpName = keyof typeof EVTCHNOP;
+
+/** `EVTCHNSTAT_*`: the `status` field of `evtchn_status`. */
+export const EVTCHNSTAT = {
+  EVTCHNSTAT_closed: 0,
+  EVTCHNSTAT_unbound: 1,
+  EVTCHNSTAT_interdomain: 2,
+  EVTCHNSTAT_pirq: 3,
+  EVTCHNSTAT_virq: 4,
+  EVTCHNSTAT_ipi: 5,
+} as const;
+
+/** `BIND_PIRQ__WILL_SHARE`. */
+export const BIND_PIRQ__WILL_SHARE = 1;
+
+/** 2-level ABI: `EVTCHN_2L_NR_CHANNELS` for a 64-bit guest (64 words of 64 bits). */
+export const EVTCHN_2L_NR_CHANNELS = 4096;
+/** FIFO ABI: `EVTCHN_FIFO_NR_CHANNELS`. */
+export const EVTCHN_FIFO_NR_CHANNELS = 1 << 17;
+/** libxl's default `event_channels` (max_evtchn_port). */
+export const LIBXL_DEFAULT_MAX_EVTCHN_PORT = 1023;
+/** Ports per bucket in Xen (`EVTCHNS_PER_BUCKET`). */
+export const EVTCHNS_PER_BUCKET = 64;
+
+export interface evtchn_alloc_unbound {
+  dom: domid_t;
+  remote_dom: domid_t;
+  /** OUT */
+  port?: evtchn_port_t;
+}
+export interface evtchn_bind_interdomain {
+  remote_dom: domid_t;
+  remote_port: evtchn_port_t;
+  /** OUT */
+  local_port?: evtchn_port_t;
+}
+export interface evtchn_bind_virq {
+  virq: number;
+  vcpu: number;
+  /** OUT */
+  port?: evtchn_port_t;
+}
+export interface evtchn_bind_pirq {
+  pirq: number;
+  flags: number;
+  /** OUT */
+  port?: evtchn_port_t;
+}
+export interface evtchn_bind_ipi {
+  vcpu: number;
+  /** OUT */
+  port?: evtchn_port_t;
+}
+export interface evtchn_close {
+  port: evtchn_port_t;
+}
+export interface evtchn_send {
+  port: evtchn_port_t;
+}
+export interface evtchn_unmask {
+  port: evtchn_port_t;
+}
+export interface evtchn_bind_vcpu {
+  port: evtchn_port_t;
+  vcpu: number;
+}
+export interface evtchn_reset {
+  dom: domid_t;
+}
+/** The `u` union of `evtchn_status`; which member is meaningful depends on `status`. */
+export interface evtchn_status_u {
+  unbound?: { dom: domid_t };
+  interdomain?: { dom: domid_t; port: evtchn_port_t };
+  pirq?: number;
+  virq?: number;
+}
+export interface evtchn_status {
+  dom: domid_t;
+  port: evtchn_port_t;
+  /** OUT: one of EVTCHNSTAT_*. */
+  status?: number;
+  /** OUT: the notify vCPU. */
+  vcpu?: number;
+  /** OUT */
+  u?: evtchn_status_u;
+}
+export interface evtchn_init_control {
+  control_gfn: number;
+  offset: number;
+  vcpu: number;
+  /** OUT */
+  link_bits?: number;
+}
+export interface evtchn_expand_array {
+  array_gfn: number;
+}
+export interface evtchn_set_priority {
+  port: evtchn_port_t;
+  priority: number;
+}
+
+/** Maps each EVTCHNOP number to its argument structure. */
+export interface EvtchnOpArgs {
+  0: evtchn_bind_interdomain;
+  1: evtchn_bind_virq;
+  2: evtchn_bind_pirq;
+  3: evtchn_close;
+  4: evtchn_send;
+  5: evtchn_status;
+  6: evtchn_alloc_unbound;
+  7: evtchn_bind_ipi;
+  8: evtchn_bind_vcpu;
+  9: evtchn_unmask;
+  10: evtchn_reset;
+  11: evtchn_init_control;
+  12: evtchn_expand_array;
+  13: evtchn_set_priority;
+  14: evtchn_reset;
+}

@@ -1,0 +1,11 @@
+/**
+ * The Xen 4.17 public ABI, x86_64: constants with Xen's names and numbers, and byte layouts.
+ * Importable on its own as `@pvkit/hypervisor-sim/abi`.
+ */
+export * from "./errno.js";
+export * from "./xen.js";
+export * from "./event-channel.js";
+export * from "./grant-table.js";
+export * from "./grant-entry.js";
+export * from "./shared-info.js";
+export * from "./struct.js";

@@ -1,0 +1,142 @@
+/**
+ * A domain: identity, privilege, vCPUs, memory, shared_info, event channels, grant table and
+ * lifecycle (running → dying → dead). The Hypervisor owns the operations; this is the state.
+ */
+import { EVTCHN_2L_NR_CHANNELS, LIBXL_DEFAULT_MAX_EVTCHN_PORT } from "../abi/event-channel.js";
+import { DEFAULT_MAX_GRANT_FRAMES } from "../abi/grant-table.js";
+import { XEN_LEGACY_MAX_VCPUS } from "../abi/xen.js";
+import type { Frame, MachineMemory } from "../memory/frame.js";
+import { Physmap } from "../memory/physmap.js";
+import { PortTable } from "../evtchn/port-table.js";
+import type { GrantTable } from "../gnttab/grant-table.js";
+import type { XsmSubject } from "../xsm/dummy.js";
+import { Vcpu } from "./vcpu.js";
+
+/** Options of `Hypervisor.createDomain` (XEN_DOMCTL_createdomain + max_mem, as libxl passes them). */
+export interface DomainOptions {
+  /** A label for traces and errors. */
+  name?: string;
+  /** vCPUs, 1..32. Default 1. */
+  vcpus?: number;
+  /** RAM in 4 KiB pages. Default 1024 (4 MiB). */
+  nrPages?: number;
+  /** Highest usable event channel port. Default 1023 (libxl's `event_channels`). */
+  maxEvtchnPort?: number;
+  /** Maximum grant-table frames. Default 64 (Xen's `gnttab_max_frames`). */
+  maxGrantFrames?: number;
+  /** Maximum maptrack frames (256 handles each). Default 1024. */
+  maxMaptrackFrames?: number;
+  /** Number of PIRQs (`d->nr_pirqs`). Default 56 for a domU (24 GSIs + 32), 280 for dom0. */
+  nrPirqs?: number;
+  /** The control domain. Default: true only for the first domain created (dom0). */
+  privileged?: boolean;
+  /** For a device-model (stub) domain: the domid it serves (XSM TARGET). */
+  target?: number;
+  /** Create paused (as the toolstack does before building). Default false. */
+  paused?: boolean;
+}
+
+/** Lifecycle of a domain. "dying": killed, waiting for foreign mappings of its pages to go. */
+export type DomainState = "running" | "dying" | "dead";
+
+export interface ResolvedDomainOptions {
+  name: string;
+  vcpus: number;
+  nrPages: number;
+  maxEvtchnPort: number;
+  maxGrantFrames: number;
+  maxMaptrackFrames: number;
+  nrPirqs: number;
+  privileged: boolean;
+  target: number | undefined;
+  paused: boolean;
+}
+
+/** Fills in defaults and checks ranges. @throws RangeError */
+export function resolveDomainOptions(domid: number, o: DomainOptions): ResolvedDomainOptions {
+  const privileged = o.privileged ?? domid === 0;
+  const r: ResolvedDomainOptions = {
+    name: o.name ?? (domid === 0 ? "Domain-0" : `domain-${domid}`),
+    vcpus: o.vcpus ?? 1,
+    nrPages: o.nrPages ?? 1024,
+    maxEvtchnPort: o.maxEvtchnPort ?? LIBXL_DEFAULT_MAX_EVTCHN_PORT,
+    maxGrantFrames: o.maxGrantFrames ?? DEFAULT_MAX_GRANT_FRAMES,
+    maxMaptrackFrames: o.maxMaptrackFrames ?? 1024,
+    nrPirqs: o.nrPirqs ?? (privileged ? 280 : 56),
+    privileged,
+    target: o.target,
+    paused: o.paused ?? false,
+  };
+  const check = (what: string, v: number, lo: number, hi: number): void => {
+    if (!Number.isInteger(v) || v < lo || v > hi) throw new RangeError(`${what} ${v} outside ${lo}..${hi}`);
+  };
+  check("vcpus", r.vcpus, 1, XEN_LEGACY_MAX_VCPUS);
+  check("maxEvtchnPort", r.maxEvtchnPort, 1, 0x7fffffff);
+  check("maxGrantFrames", r.maxGrantFrames, 1, 1 << 20);
+  check("maxMaptrackFrames", r.maxMaptrackFrames, 1, 1 << 20);
+  check("nrPirqs", r.nrPirqs, 0, 1 << 16);
+  return r;
+}
+
+export class Domain implements XsmSubject {
+  readonly name: string;
+  readonly isPrivileged: boolean;
+  readonly target: number | undefined;
+  state: DomainState = "running";
+  /** Pause reference count (domain_pause_by_systemcontroller and friends). */
+  pauseCount = 0;
+  /** SCHEDOP_shutdown reason once shut down. */
+  shutdownCode: number | undefined;
+  readonly vcpus: Vcpu[];
+  readonly physmap: Physmap;
+  /** Xen's shared_info page for this domain. */
+  readonly sharedInfo: Frame;
+  readonly evtchn: PortTable;
+  readonly nrPirqs: number;
+  /** PIRQs this domain may bind (`irq_access_permitted`); dom0 may bind all. */
+  readonly pirqAccess = new Set<number>();
+  /** `pirq->evtchn`: the port bound to each PIRQ. */
+  readonly pirqToEvtchn = new Map<number, number>();
+  /** The grant table (set by the Hypervisor right after construction). */
+  gnttab!: GrantTable;
+  /** Why the domain crashed (an exception thrown by its upcall, say), if it did. */
+  crashCause: unknown;
+  /** An EVTCHNOP_reset is in progress. */
+  resetInProgress = false;
+  readonly options: ResolvedDomainOptions;
+
+  constructor(
+    readonly domid: number,
+    opts: ResolvedDomainOptions,
+    machine: MachineMemory,
+  ) {
+    this.options = opts;
+    this.name = opts.name;
+    this.isPrivileged = opts.privileged;
+    this.target = opts.target;
+    this.nrPirqs = opts.nrPirqs;
+    this.physmap = new Physmap(domid, opts.nrPages, machine);
+    this.sharedInfo = machine.alloc(domid);
+    this.evtchn = new PortTable(EVTCHN_2L_NR_CHANNELS, opts.maxEvtchnPort);
+    this.vcpus = [];
+    for (let i = 0; i < opts.vcpus; i++) this.vcpus.push(new Vcpu(this, i));
+    if (opts.paused) this.pauseCount = 1;
+  }
+
+  get isDying(): boolean {
+    return this.state !== "running";
+  }
+
+  get isPaused(): boolean {
+    return this.pauseCount > 0;
+  }
+
+  /** The vCPU with this id, or undefined (`domain_vcpu()`). */
+  vcpu(id: number): Vcpu | undefined {
+    return Number.isInteger(id) && id >= 0 ? this.vcpus[id] : undefined;
+  }
+
+  toString(): string {
+    return `d${this.domid}`;
+  }
+}

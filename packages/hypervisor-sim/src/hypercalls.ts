@@ -1,0 +1,342 @@
+/**
+ * The hypercall surface of one vCPU. Every call returns 0 (or a documented positive value) or a
+ * negative Xen errno and never throws for bad guest input; argument objects use the C field names
+ * and OUT fields are written back into them. Each call is traced with its arguments and result.
+ */
+import { XEN_ERRNO } from "./abi/errno.js";
+import { EVTCHNOP, type EvtchnOpArgs } from "./abi/event-channel.js";
+import { GNTTABOP, type GnttabOpArgs } from "./abi/grant-table.js";
+import {
+  DOMID_SELF,
+  SCHEDOP,
+  VCPUOP,
+  VCPU_SSHOTTMR_future,
+  XEN_DOMCTL_irq_permission,
+  XENMAPSPACE,
+  XENMEM,
+  XENVER,
+  type xen_domctl_irq_permission,
+} from "./abi/xen.js";
+import type { UpcallHandler, Vcpu } from "./domain/vcpu.js";
+import * as evtchn from "./evtchn/ops.js";
+import { grantTableOp } from "./gnttab/ops.js";
+import type { Hypervisor } from "./hypervisor.js";
+
+const { EINVAL, ENOSYS, ENOENT, EFAULT, ETIME, EPERM, ESRCH } = XEN_ERRNO;
+
+const EVTCHNOP_NAMES = invert(EVTCHNOP);
+const GNTTABOP_NAMES = invert(GNTTABOP);
+const SCHEDOP_NAMES = invert(SCHEDOP);
+const VCPUOP_NAMES = invert(VCPUOP);
+const XENMEM_NAMES = invert(XENMEM);
+
+function invert(o: Record<string, number>): Map<number, string> {
+  return new Map(Object.entries(o).map(([k, v]) => [v, k]));
+}
+
+/** `struct sched_poll`. */
+export interface sched_poll {
+  ports: number[];
+  nr_ports: number;
+  /** Absolute system time (ns) to give up at; 0 = no timeout. */
+  timeout: number;
+}
+/** `struct sched_shutdown`. */
+export interface sched_shutdown {
+  reason: number;
+}
+/** `struct vcpu_set_singleshot_timer`. */
+export interface vcpu_set_singleshot_timer {
+  /** Absolute system time, ns. */
+  timeout_abs_ns: number;
+  flags: number;
+}
+/** `struct xen_add_to_physmap`. */
+export interface xen_add_to_physmap {
+  domid: number;
+  size?: number;
+  space: number;
+  idx: number;
+  gpfn: number;
+}
+/** `struct xen_domctl` reduced to what is simulated. */
+export interface xen_domctl {
+  cmd: number;
+  domain: number;
+  u: { irq_permission?: xen_domctl_irq_permission };
+}
+/** The compat `struct evtchn_op` (hypercall 16). */
+export interface evtchn_op {
+  cmd: number;
+  u: EvtchnOpArgs[keyof EvtchnOpArgs];
+}
+
+/** Xen 4.17: `XENVER_version` answers major << 16 | minor. */
+export const XEN_VERSION = (4 << 16) | 17;
+
+export class Hypercalls {
+  readonly #hv: Hypervisor;
+  readonly #v: Vcpu;
+
+  constructor(hv: Hypervisor, v: Vcpu) {
+    this.#hv = hv;
+    this.#v = v;
+  }
+
+  /** The calling vCPU's id. */
+  get vcpuId(): number {
+    return this.#v.id;
+  }
+
+  /** The calling domain's id. */
+  get domid(): number {
+    return this.#v.domain.domid;
+  }
+
+  /** Registers this vCPU's upcall handler (see Guest.registerUpcall). */
+  registerUpcall(handler: UpcallHandler | undefined): void {
+    this.#v.upcall = handler;
+    if (handler !== undefined) this.#hv.checkUpcall(this.#v);
+  }
+
+  #done(hypercall: string, cmd: string, args: unknown, rc: number): number {
+    const hv = this.#hv;
+    if (hv.trace.listenerCount("hypercall") > 0) {
+      hv.trace.emit("hypercall", {
+        ...hv.traceHeader(),
+        domid: this.#v.domain.domid,
+        vcpu: this.#v.id,
+        hypercall,
+        cmd,
+        args: structuredClone(args),
+        result: rc,
+      });
+    }
+    hv.checkUpcall(this.#v);
+    return rc;
+  }
+
+  /**
+   * HYPERVISOR_event_channel_op (32), `event_channel.h`. Returns 0 or -errno (xen-abi.md §1.3);
+   * OUT fields are written on success. FIFO (init_control) is not built: -ENOSYS.
+   */
+  event_channel_op<C extends keyof EvtchnOpArgs>(cmd: C, arg: EvtchnOpArgs[C]): number;
+  event_channel_op(cmd: number, arg: unknown): number;
+  event_channel_op(cmd: number, arg: unknown): number {
+    const rc = this.#evtchn(cmd, arg);
+    return this.#done("event_channel_op", EVTCHNOP_NAMES.get(cmd) ?? `EVTCHNOP_${cmd}`, arg, rc);
+  }
+
+  /** HYPERVISOR_event_channel_op_compat (16): one `struct evtchn_op`; the union covers cmds 0–9. */
+  event_channel_op_compat(op: evtchn_op): number {
+    if (op === null || typeof op !== "object") return this.#done("event_channel_op_compat", "?", op, -EFAULT);
+    const rc = op.cmd >= 0 && op.cmd <= 9 ? this.#evtchn(op.cmd, op.u) : -ENOSYS;
+    return this.#done("event_channel_op_compat", EVTCHNOP_NAMES.get(op.cmd) ?? `EVTCHNOP_${op.cmd}`, op, rc);
+  }
+
+  #evtchn(cmd: number, arg: unknown): number {
+    if (arg === null || typeof arg !== "object") return -EFAULT;
+    const hv = this.#hv;
+    const v = this.#v;
+    const a = arg as never;
+    switch (cmd) {
+      case EVTCHNOP.EVTCHNOP_alloc_unbound:
+        return evtchn.allocUnbound(hv, v, a);
+      case EVTCHNOP.EVTCHNOP_bind_interdomain:
+        return evtchn.bindInterdomain(hv, v, a);
+      case EVTCHNOP.EVTCHNOP_bind_virq:
+        return evtchn.bindVirq(hv, v, a);
+      case EVTCHNOP.EVTCHNOP_bind_ipi:
+        return evtchn.bindIpi(hv, v, a);
+      case EVTCHNOP.EVTCHNOP_bind_pirq:
+        return evtchn.bindPirq(hv, v, a);
+      case EVTCHNOP.EVTCHNOP_close:
+        return evtchn.close(hv, v, a);
+      case EVTCHNOP.EVTCHNOP_send:
+        return evtchn.send(hv, v, a);
+      case EVTCHNOP.EVTCHNOP_status:
+        return evtchn.status(hv, v, a);
+      case EVTCHNOP.EVTCHNOP_bind_vcpu:
+        return evtchn.bindVcpu(hv, v, a);
+      case EVTCHNOP.EVTCHNOP_unmask:
+        return evtchn.unmask(hv, v, a);
+      case EVTCHNOP.EVTCHNOP_reset:
+        return evtchn.reset(hv, v, a, false);
+      case EVTCHNOP.EVTCHNOP_reset_cont:
+        return evtchn.reset(hv, v, a, true);
+      case EVTCHNOP.EVTCHNOP_set_priority:
+        return evtchn.setPriority(hv, v, a);
+      case EVTCHNOP.EVTCHNOP_expand_array:
+        return evtchn.expandArray();
+      default:
+        return -ENOSYS;
+    }
+  }
+
+  /**
+   * HYPERVISOR_grant_table_op (20), `grant_table.h`. Batched ops write a GNTST_* `status` into
+   * each element and return 0; see xen-abi.md §3.3–3.7.
+   */
+  grant_table_op<C extends keyof GnttabOpArgs>(cmd: C, args: GnttabOpArgs[C][], count: number): number;
+  grant_table_op(cmd: number, args: unknown[], count: number): number;
+  grant_table_op(cmd: number, args: unknown[], count: number): number {
+    const rc = grantTableOp(this.#hv, this.#v, cmd, args, count);
+    return this.#done("grant_table_op", GNTTABOP_NAMES.get(cmd & 0xfff) ?? `GNTTABOP_${cmd}`, args, rc);
+  }
+
+  /**
+   * HYPERVISOR_sched_op (29). An async guest awaits the result: SCHEDOP_block resolves once an
+   * event is pending for this vCPU (upcalls are unmasked first, as `vcpu_block_enable_events`);
+   * SCHEDOP_poll resolves when a listed port is pending, an upcall becomes pending, or the
+   * absolute `timeout` (ns) passes; SCHEDOP_yield after queued deliveries had a turn.
+   */
+  sched_op(cmd: number, arg?: unknown): Promise<number> {
+    const name = SCHEDOP_NAMES.get(cmd) ?? `SCHEDOP_${cmd}`;
+    const v = this.#v;
+    const hv = this.#hv;
+    switch (cmd) {
+      case SCHEDOP.SCHEDOP_yield:
+        this.#done("sched_op", name, arg ?? null, 0);
+        return new Promise((resolve) => hv.scheduler.defer(() => resolve(0)));
+      case SCHEDOP.SCHEDOP_block: {
+        v.upcallMask = 0;
+        this.#done("sched_op", name, arg ?? null, 0);
+        if (v.upcallPending) return Promise.resolve(0);
+        return new Promise((resolve) => v.blockWaiters.push(() => resolve(0)));
+      }
+      case SCHEDOP.SCHEDOP_poll:
+        return this.#poll(name, arg as sched_poll);
+      case SCHEDOP.SCHEDOP_shutdown: {
+        const a = arg as sched_shutdown | undefined;
+        if (a === null || typeof a !== "object") return Promise.resolve(this.#done("sched_op", name, a, -EFAULT));
+        this.#done("sched_op", name, a, 0);
+        hv.shutdownDomain(v.domain.domid, a.reason & 0xff);
+        return Promise.resolve(0);
+      }
+      default:
+        return Promise.resolve(this.#done("sched_op", name, arg ?? null, -ENOSYS));
+    }
+  }
+
+  #poll(name: string, a: sched_poll): Promise<number> {
+    const v = this.#v;
+    const hv = this.#hv;
+    const d = v.domain;
+    const fail = (rc: number): Promise<number> => Promise.resolve(this.#done("sched_op", name, a, rc));
+    if (a === null || typeof a !== "object") return fail(-EFAULT);
+    if (!(a.nr_ports >= 0) || a.nr_ports > 128) return fail(-EINVAL);
+    if (!Array.isArray(a.ports) || a.ports.length < a.nr_ports) return fail(-EFAULT);
+    if (v.eventsNeedDelivery) return fail(0);
+    const ports = a.ports.slice(0, a.nr_ports);
+    for (const port of ports) {
+      if (!Number.isInteger(port) || port < 0 || port >= d.evtchn.maxEvtchns) return fail(-EINVAL);
+      if (hv.portIsPending(d, port)) return fail(0);
+    }
+    this.#done("sched_op", name, a, 0);
+    return new Promise<number>((resolve) => {
+      v.poll = { ports, timer: undefined, resolve };
+      if (a.timeout !== 0) v.poll.timer = hv.scheduler.at(a.timeout, () => hv.wakePoller(v, 0));
+    });
+  }
+
+  /** HYPERVISOR_set_timer_op (15): arm this vCPU's single-shot timer at `timeout` ns; 0 stops it. */
+  set_timer_op(timeout: number): number {
+    let rc = 0;
+    if (!Number.isInteger(timeout) || timeout < 0) rc = -EINVAL;
+    else this.#hv.setSingleshotTimer(this.#v, timeout);
+    return this.#done("set_timer_op", "set_timer_op", { timeout }, rc);
+  }
+
+  /**
+   * HYPERVISOR_vcpu_op (24), `vcpu.h`: is_up, set/stop_singleshot_timer (only on the calling
+   * vCPU, as Xen requires). -ENOENT for a vCPU the domain lacks; other commands -ENOSYS.
+   */
+  vcpu_op(cmd: number, vcpuid: number, arg?: unknown): number {
+    const rc = this.#vcpuOp(cmd, vcpuid, arg);
+    return this.#done("vcpu_op", VCPUOP_NAMES.get(cmd) ?? `VCPUOP_${cmd}`, { vcpuid, arg: arg ?? null }, rc);
+  }
+
+  #vcpuOp(cmd: number, vcpuid: number, arg: unknown): number {
+    const target = this.#v.domain.vcpu(vcpuid);
+    if (target === undefined) return -ENOENT;
+    switch (cmd) {
+      case VCPUOP.VCPUOP_is_up:
+        return 1;
+      case VCPUOP.VCPUOP_set_singleshot_timer: {
+        if (target !== this.#v) return -EINVAL;
+        const a = arg as vcpu_set_singleshot_timer;
+        if (a === null || typeof a !== "object" || !Number.isInteger(a.timeout_abs_ns)) return -EFAULT;
+        if ((a.flags & VCPU_SSHOTTMR_future) !== 0 && a.timeout_abs_ns < this.#hv.now) return -ETIME;
+        this.#hv.setSingleshotTimer(target, Math.max(a.timeout_abs_ns, 1));
+        return 0;
+      }
+      case VCPUOP.VCPUOP_stop_singleshot_timer:
+        if (target !== this.#v) return -EINVAL;
+        this.#hv.setSingleshotTimer(target, 0);
+        return 0;
+      default:
+        return -ENOSYS;
+    }
+  }
+
+  /**
+   * HYPERVISOR_memory_op (12): XENMEM_add_to_physmap for shared_info and grant-table frames,
+   * and the reservation queries. Other commands -ENOSYS.
+   */
+  memory_op(cmd: number, arg?: unknown): number {
+    const rc = this.#memoryOp(cmd, arg);
+    return this.#done("memory_op", XENMEM_NAMES.get(cmd) ?? `XENMEM_${cmd}`, arg ?? null, rc);
+  }
+
+  #memoryOp(cmd: number, arg: unknown): number {
+    const hv = this.#hv;
+    const caller = this.#v.domain;
+    switch (cmd) {
+      case XENMEM.XENMEM_current_reservation:
+      case XENMEM.XENMEM_maximum_reservation: {
+        const domid = (arg as { domid?: number } | undefined)?.domid ?? DOMID_SELF;
+        const d = hv.lookupAnyId(caller, domid);
+        if (d === undefined) return -ESRCH;
+        if (d !== caller && !caller.isPrivileged) return -EPERM;
+        return cmd === XENMEM.XENMEM_current_reservation ? d.physmap.populated : d.physmap.nrPages;
+      }
+      case XENMEM.XENMEM_add_to_physmap: {
+        const a = arg as xen_add_to_physmap;
+        if (a === null || typeof a !== "object") return -EFAULT;
+        const d = hv.lookupAnyId(caller, a.domid);
+        if (d === undefined) return -ESRCH;
+        if (d !== caller && !caller.isPrivileged) return -EPERM;
+        if (!Number.isInteger(a.gpfn) || a.gpfn < 0) return -EINVAL;
+        if (a.space === XENMAPSPACE.XENMAPSPACE_shared_info) {
+          if (a.idx !== 0) return -EINVAL;
+          d.physmap.remove(a.gpfn);
+          return d.physmap.insert(a.gpfn, d.sharedInfo, "xen", true) ? 0 : -EINVAL;
+        }
+        if (a.space === XENMAPSPACE.XENMAPSPACE_grant_table) {
+          return d.gnttab.addToPhysmap(a.idx, a.gpfn);
+        }
+        return -EINVAL;
+      }
+      default:
+        return -ENOSYS;
+    }
+  }
+
+  /** HYPERVISOR_xen_version (17): XENVER_version gives 4.17; a cheap way to force an upcall check. */
+  xen_version(cmd: number): number {
+    const rc = cmd === XENVER.XENVER_version ? XEN_VERSION : cmd === XENVER.XENVER_get_features ? 0 : -ENOSYS;
+    return this.#done("xen_version", `XENVER_${cmd}`, { cmd }, rc);
+  }
+
+  /** HYPERVISOR_domctl (36), privileged: XEN_DOMCTL_irq_permission. */
+  domctl(op: xen_domctl): number {
+    let rc: number;
+    if (op === null || typeof op !== "object") rc = -EFAULT;
+    else if (!this.#v.domain.isPrivileged) rc = -EPERM;
+    else if (op.cmd === XEN_DOMCTL_irq_permission && op.u.irq_permission !== undefined) {
+      const p = op.u.irq_permission;
+      rc = this.#hv.irqPermission(this.#v.domain, op.domain, p.pirq, p.allow_access !== 0);
+    } else rc = -ENOSYS;
+    return this.#done("domctl", `XEN_DOMCTL_${op?.cmd}`, op, rc);
+  }
+}

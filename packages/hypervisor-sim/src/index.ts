@@ -1,0 +1,44 @@
+/**
+ * @pvkit/hypervisor-sim: a simulated Xen 4.17 (x86_64 ABI) for testing paravirtual drivers.
+ *
+ * ```ts
+ * const hv = new Hypervisor();
+ * const dom0 = hv.createDomain();          // the control domain
+ * const domU = hv.createDomain({ vcpus: 2 });
+ * const g = hv.guest(domU.domid);
+ * const a = { dom: DOMID_SELF, remote_dom: 0, port: 0 };
+ * g.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_alloc_unbound, a); // a.port is written back
+ * ```
+ */
+export { Hypervisor, type HypervisorOptions } from "./hypervisor.js";
+export { Guest, type GuestMemory } from "./guest.js";
+export {
+  Hypercalls,
+  XEN_VERSION,
+  type sched_poll,
+  type sched_shutdown,
+  type vcpu_set_singleshot_timer,
+  type xen_add_to_physmap,
+  type xen_domctl,
+  type evtchn_op,
+} from "./hypercalls.js";
+export { Domain, type DomainOptions, type DomainState } from "./domain/domain.js";
+export { Vcpu, type UpcallHandler } from "./domain/vcpu.js";
+export { ECS, ECS_NAMES, type EcsName } from "./evtchn/port-table.js";
+export { type Page, type ReadonlyPage, DeadMappingError, ReadOnlyMappingError } from "./memory/page.js";
+export { GNTTAB_GFN_BASE } from "./memory/physmap.js";
+export { Frame } from "./memory/frame.js";
+export { Scheduler, type SchedulerOptions, type ChaosOptions, type TimerHandle } from "./sched/scheduler.js";
+export { Rng } from "./sched/rng.js";
+export { InterruptController } from "./irq/interrupt-controller.js";
+export {
+  TraceBus,
+  type TraceEvents,
+  type TraceEventName,
+  type HypercallTrace,
+  type RaiseTrace,
+  type UpcallTrace,
+  type DomainTrace,
+  type TimerTrace,
+} from "./trace/events.js";
+export * as abi from "./abi/index.js";

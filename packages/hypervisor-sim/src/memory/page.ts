@@ -1,0 +1,158 @@
+/**
+ * What a guest holds to touch a 4 KiB page: a bounds-checked little-endian view that can die.
+ * Views onto foreign (granted) frames die when the mapping is unmapped; using a dead view throws.
+ * Read-only mappings give a `ReadonlyPage` whose type has no setters and whose writes throw.
+ */
+import { XEN_PAGE_SIZE } from "../abi/xen.js";
+import type { Frame } from "./frame.js";
+
+/** Thrown on any use of a page view after its mapping was removed. */
+export class DeadMappingError extends Error {
+  override readonly name = "DeadMappingError";
+  readonly code = "EDEADMAPPING";
+}
+
+/** Thrown on a write through a read-only mapping. */
+export class ReadOnlyMappingError extends Error {
+  override readonly name = "ReadOnlyMappingError";
+  readonly code = "EROFS";
+}
+
+/** Read access to a 4 KiB page. All offsets are in bytes; all values little-endian. */
+export interface ReadonlyPage {
+  /** False for read-only views. */
+  readonly writable: boolean;
+  /** False once the mapping behind this view is gone. */
+  readonly alive: boolean;
+  /** The machine frame number behind the view. */
+  readonly mfn: number;
+  getU8(offset: number): number;
+  getU16(offset: number): number;
+  getU32(offset: number): number;
+  /** Reads a u64; throws RangeError above 2^53. */
+  getU64(offset: number): number;
+  /** A private copy of `length` bytes at `offset` (copy-then-validate: never a live alias). */
+  read(offset: number, length: number): Uint8Array;
+  /** Copies `length` bytes at `offset` into `dest` at `destOffset`. */
+  readInto(offset: number, dest: Uint8Array, destOffset?: number, length?: number): void;
+}
+
+/** Read-write access to a 4 KiB page. */
+export interface Page extends ReadonlyPage {
+  readonly writable: true;
+  setU8(offset: number, value: number): void;
+  setU16(offset: number, value: number): void;
+  setU32(offset: number, value: number): void;
+  setU64(offset: number, value: number): void;
+  /** Copies `src` into the page at `offset`. */
+  write(offset: number, src: Uint8Array): void;
+  /** Fills `length` bytes at `offset` with `value` (default: the rest of the page with 0). */
+  fill(value: number, offset?: number, length?: number): void;
+}
+
+function checkRange(offset: number, length: number): void {
+  if (!(offset >= 0 && length >= 0 && offset + length <= XEN_PAGE_SIZE) || !Number.isInteger(offset)) {
+    throw new RangeError(`page access [${offset}, ${offset + length}) runs outside 0..${XEN_PAGE_SIZE}`);
+  }
+}
+
+/** The one implementation behind Page and ReadonlyPage. */
+export class PageView implements Page {
+  #frame: Frame | undefined;
+  readonly #writable: boolean;
+  readonly #what: string;
+
+  constructor(frame: Frame, writable: boolean, what: string) {
+    this.#frame = frame;
+    this.#writable = writable;
+    this.#what = what;
+  }
+
+  get writable(): true {
+    return this.#writable as true;
+  }
+  get alive(): boolean {
+    return this.#frame !== undefined;
+  }
+  get mfn(): number {
+    return this.#live().mfn;
+  }
+
+  /** Ends this view: every later use throws DeadMappingError. Idempotent. */
+  kill(): void {
+    this.#frame = undefined;
+  }
+
+  #live(): Frame {
+    const f = this.#frame;
+    if (f === undefined) throw new DeadMappingError(`${this.#what}: the mapping behind this page is gone`);
+    return f;
+  }
+  #w(): Frame {
+    const f = this.#live();
+    if (!this.#writable) throw new ReadOnlyMappingError(`${this.#what}: write through a read-only mapping`);
+    return f;
+  }
+
+  getU8(offset: number): number {
+    checkRange(offset, 1);
+    return this.#live().dv.getUint8(offset);
+  }
+  getU16(offset: number): number {
+    checkRange(offset, 2);
+    return this.#live().dv.getUint16(offset, true);
+  }
+  getU32(offset: number): number {
+    checkRange(offset, 4);
+    return this.#live().dv.getUint32(offset, true);
+  }
+  getU64(offset: number): number {
+    checkRange(offset, 8);
+    const v = this.#live().dv.getBigUint64(offset, true);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new RangeError(`u64 at ${offset} exceeds 2^53`);
+    return Number(v);
+  }
+  read(offset: number, length: number): Uint8Array {
+    checkRange(offset, length);
+    return this.#live().bytes.slice(offset, offset + length);
+  }
+  readInto(offset: number, dest: Uint8Array, destOffset = 0, length = dest.length - destOffset): void {
+    checkRange(offset, length);
+    dest.set(this.#live().bytes.subarray(offset, offset + length), destOffset);
+  }
+  setU8(offset: number, value: number): void {
+    checkRange(offset, 1);
+    checkValue(value, 0xff);
+    this.#w().dv.setUint8(offset, value);
+  }
+  setU16(offset: number, value: number): void {
+    checkRange(offset, 2);
+    checkValue(value, 0xffff);
+    this.#w().dv.setUint16(offset, value, true);
+  }
+  setU32(offset: number, value: number): void {
+    checkRange(offset, 4);
+    checkValue(value, 0xffffffff);
+    this.#w().dv.setUint32(offset, value, true);
+  }
+  setU64(offset: number, value: number): void {
+    checkRange(offset, 8);
+    checkValue(value, Number.MAX_SAFE_INTEGER);
+    this.#w().dv.setBigUint64(offset, BigInt(value), true);
+  }
+  write(offset: number, src: Uint8Array): void {
+    checkRange(offset, src.length);
+    this.#w().bytes.set(src, offset);
+  }
+  fill(value: number, offset = 0, length = XEN_PAGE_SIZE - offset): void {
+    checkRange(offset, length);
+    checkValue(value, 0xff);
+    this.#w().bytes.fill(value, offset, offset + length);
+  }
+}
+
+function checkValue(value: number, max: number): void {
+  if (!Number.isInteger(value) || value < 0 || value > max) {
+    throw new RangeError(`value ${value} does not fit (max ${max})`);
+  }
+}
