@@ -9,3 +9,5 @@ export * from "./grant-table.js";
 export * from "./grant-entry.js";
 export * from "./shared-info.js";
 export * from "./struct.js";
+export * from "./evtchn-structs.js";
+export * from "./gnttab-structs.js";
