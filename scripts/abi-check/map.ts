@@ -1,0 +1,144 @@
+/**
+ * How our TypeScript ABI tables map onto the C declarations of Xen's public headers.
+ *
+ * Every layout table exported by `@pvkit/hypervisor-sim/abi` is named here with the C type it
+ * models. A layout field name is a C member path (`arch.max_pfn`, `u.interdomain.port`), so
+ * the C expression for a field is `prefix + field`; `prefix` selects a variant of a union
+ * (`full_page.` in `union grant_entry_v2`).
+ */
+
+/** A layout table and the C type it describes. */
+export interface StructMapping {
+  /** The C type, e.g. `struct evtchn_status`. */
+  readonly c: string;
+  /** Name of the exported `<NAME>_SIZE` constant that must equal `sizeof(c)`, or null if none. */
+  readonly size: string | null;
+  /** Prepended to every field name to form the C member path. */
+  readonly prefix?: string;
+  /** A C expression compared with `size` instead of `sizeof(c)` (e.g. a header before a flexible tail). */
+  readonly cSize?: string;
+}
+
+/** Exported layout name -> C type. */
+export const STRUCTS: Readonly<Record<string, StructMapping>> = {
+  // shared-info.ts (xen.h, arch-x86/xen.h)
+  vcpu_time_info: { c: "struct vcpu_time_info", size: "VCPU_TIME_INFO_SIZE" },
+  vcpu_info: { c: "struct vcpu_info", size: "VCPU_INFO_SIZE" },
+  shared_info: { c: "struct shared_info", size: "SHARED_INFO_SIZE" },
+  // grant-entry.ts (grant_table.h)
+  grant_entry_v1: { c: "struct grant_entry_v1", size: "GRANT_ENTRY_V1_SIZE" },
+  grant_entry_header: { c: "struct grant_entry_header", size: null },
+  grant_entry_v2_full_page: { c: "union grant_entry_v2", size: "GRANT_ENTRY_V2_SIZE", prefix: "full_page." },
+  grant_entry_v2_sub_page: { c: "union grant_entry_v2", size: "GRANT_ENTRY_V2_SIZE", prefix: "sub_page." },
+  grant_entry_v2_transitive: { c: "union grant_entry_v2", size: "GRANT_ENTRY_V2_SIZE", prefix: "transitive." },
+  // evtchn-structs.ts (event_channel.h, sched.h, vcpu.h)
+  evtchn_bind_interdomain_layout: { c: "struct evtchn_bind_interdomain", size: "EVTCHN_BIND_INTERDOMAIN_SIZE" },
+  evtchn_bind_virq_layout: { c: "struct evtchn_bind_virq", size: "EVTCHN_BIND_VIRQ_SIZE" },
+  evtchn_bind_pirq_layout: { c: "struct evtchn_bind_pirq", size: "EVTCHN_BIND_PIRQ_SIZE" },
+  evtchn_close_layout: { c: "struct evtchn_close", size: "EVTCHN_CLOSE_SIZE" },
+  evtchn_send_layout: { c: "struct evtchn_send", size: "EVTCHN_SEND_SIZE" },
+  evtchn_status_layout: { c: "struct evtchn_status", size: "EVTCHN_STATUS_SIZE" },
+  evtchn_alloc_unbound_layout: { c: "struct evtchn_alloc_unbound", size: "EVTCHN_ALLOC_UNBOUND_SIZE" },
+  evtchn_bind_ipi_layout: { c: "struct evtchn_bind_ipi", size: "EVTCHN_BIND_IPI_SIZE" },
+  evtchn_bind_vcpu_layout: { c: "struct evtchn_bind_vcpu", size: "EVTCHN_BIND_VCPU_SIZE" },
+  evtchn_unmask_layout: { c: "struct evtchn_unmask", size: "EVTCHN_UNMASK_SIZE" },
+  evtchn_reset_layout: { c: "struct evtchn_reset", size: "EVTCHN_RESET_SIZE" },
+  evtchn_init_control_layout: { c: "struct evtchn_init_control", size: "EVTCHN_INIT_CONTROL_SIZE" },
+  evtchn_expand_array_layout: { c: "struct evtchn_expand_array", size: "EVTCHN_EXPAND_ARRAY_SIZE" },
+  evtchn_set_priority_layout: { c: "struct evtchn_set_priority", size: "EVTCHN_SET_PRIORITY_SIZE" },
+  evtchn_op_layout: { c: "struct evtchn_op", size: "EVTCHN_OP_SIZE" },
+  sched_poll_layout: { c: "struct sched_poll", size: "SCHED_POLL_SIZE" },
+  vcpu_set_singleshot_timer_layout: { c: "struct vcpu_set_singleshot_timer", size: "VCPU_SET_SINGLESHOT_TIMER_SIZE" },
+  // gnttab-structs.ts (grant_table.h, memory.h)
+  gnttab_map_grant_ref_layout: { c: "struct gnttab_map_grant_ref", size: "GNTTAB_MAP_GRANT_REF_SIZE" },
+  gnttab_unmap_grant_ref_layout: { c: "struct gnttab_unmap_grant_ref", size: "GNTTAB_UNMAP_GRANT_REF_SIZE" },
+  gnttab_setup_table_layout: { c: "struct gnttab_setup_table", size: "GNTTAB_SETUP_TABLE_SIZE" },
+  gnttab_dump_table_layout: { c: "struct gnttab_dump_table", size: "GNTTAB_DUMP_TABLE_SIZE" },
+  gnttab_transfer_layout: { c: "struct gnttab_transfer", size: "GNTTAB_TRANSFER_SIZE" },
+  gnttab_copy_layout: { c: "struct gnttab_copy", size: "GNTTAB_COPY_SIZE" },
+  gnttab_copy_ptr_layout: { c: "struct gnttab_copy_ptr", size: "GNTTAB_COPY_PTR_SIZE" },
+  gnttab_query_size_layout: { c: "struct gnttab_query_size", size: "GNTTAB_QUERY_SIZE_SIZE" },
+  gnttab_unmap_and_replace_layout: { c: "struct gnttab_unmap_and_replace", size: "GNTTAB_UNMAP_AND_REPLACE_SIZE" },
+  gnttab_set_version_layout: { c: "struct gnttab_set_version", size: "GNTTAB_SET_VERSION_SIZE" },
+  gnttab_get_status_frames_layout: { c: "struct gnttab_get_status_frames", size: "GNTTAB_GET_STATUS_FRAMES_SIZE" },
+  gnttab_get_version_layout: { c: "struct gnttab_get_version", size: "GNTTAB_GET_VERSION_SIZE" },
+  gnttab_swap_grant_ref_layout: { c: "struct gnttab_swap_grant_ref", size: "GNTTAB_SWAP_GRANT_REF_SIZE" },
+  gnttab_cache_flush_layout: { c: "struct gnttab_cache_flush", size: "GNTTAB_CACHE_FLUSH_SIZE" },
+  xen_add_to_physmap_layout: { c: "struct xen_add_to_physmap", size: "XEN_ADD_TO_PHYSMAP_SIZE" },
+  // io/*.ts. io/ring.h only defines rings through DEFINE_RING_TYPES, so the generic sring
+  // header is checked on blkif's instance, up to its first entry.
+  sring: { c: "struct blkif_sring", size: "SRING_RING_OFFSET", cSize: "offsetof(struct blkif_sring, ring)" },
+  xencons_interface: { c: "struct xencons_interface", size: "XENCONS_INTERFACE_SIZE" },
+  xenstore_domain_interface: { c: "struct xenstore_domain_interface", size: "XENSTORE_DOMAIN_INTERFACE_SIZE" },
+};
+
+/** Exported size constants of plain C types (no layout table): constant -> C type. */
+export const SCALAR_SIZES: Readonly<Record<string, string>> = {
+  GRANT_STATUS_SIZE: "grant_status_t",
+};
+
+/** Exported byte-offset constants: constant -> [C type, member path]. */
+export const OFFSETS: Readonly<Record<string, readonly [string, string]>> = {
+  SHINFO_EVTCHN_PENDING: ["struct shared_info", "evtchn_pending"],
+  SHINFO_EVTCHN_MASK: ["struct shared_info", "evtchn_mask"],
+  VCPU_INFO_UPCALL_PENDING: ["struct vcpu_info", "evtchn_upcall_pending"],
+  VCPU_INFO_UPCALL_MASK: ["struct vcpu_info", "evtchn_upcall_mask"],
+  VCPU_INFO_PENDING_SEL: ["struct vcpu_info", "evtchn_pending_sel"],
+  VCPU_INFO_TIME: ["struct vcpu_info", "time"],
+  EVTCHN_OP_U_OFFSET: ["struct evtchn_op", "u"],
+};
+
+/**
+ * Exported `as const` tables whose keys are C macro names and whose values must equal them.
+ * Keys absent from the headers fail the check unless listed in ABSENT_OK.
+ */
+export const CONSTANT_TABLES: readonly string[] = [
+  "HYPERCALL",
+  "EVTCHNOP",
+  "EVTCHNSTAT",
+  "VIRQ",
+  "GNTTABOP",
+  "GTF",
+  "GNTMAP",
+  "GNTCOPY",
+  "GNTST",
+  "GNTTAB_CACHE",
+  "SCHEDOP",
+  "SHUTDOWN",
+  "VCPUOP",
+  "XENMEM",
+  "XENMAPSPACE",
+  "XENVER",
+];
+
+/** Single exported constants whose name is also the C macro name. */
+export const CONSTANTS: readonly string[] = [
+  "DOMID_FIRST_RESERVED",
+  "DOMID_SELF",
+  "DOMID_IO",
+  "DOMID_XEN",
+  "DOMID_COW",
+  "DOMID_INVALID",
+  "DOMID_IDLE",
+  "DOMID_MASK",
+  "XEN_LEGACY_MAX_VCPUS",
+  "NR_VIRQS",
+  "VIRQ_MCA",
+  "BIND_PIRQ__WILL_SHARE",
+  "EVTCHN_FIFO_NR_CHANNELS",
+  "EVTCHN_2L_NR_CHANNELS",
+  "GNTTAB_NR_RESERVED_ENTRIES",
+  "GNTTAB_RESERVED_CONSOLE",
+  "GNTTAB_RESERVED_XENSTORE",
+  "XEN_PVCLOCK_TSC_STABLE_BIT",
+  "XEN_PVCLOCK_GUEST_STOPPED",
+  "VCPU_SSHOTTMR_future",
+  "XENMAPIDX_grant_table_status",
+  "__HYPERVISOR_domctl",
+  "XEN_DOMCTL_irq_permission",
+];
+
+/** Names we export that the public headers (as included with -D__XEN_TOOLS__) do not define. */
+export const ABSENT_OK: Readonly<Record<string, string>> = {
+  EVTCHNOP_reset_cont: "defined only under __XEN__ (hypervisor-internal continuation)",
+};
