@@ -85,6 +85,21 @@ export class PortTable {
     return port;
   }
 
+  /**
+   * `alloc_unbound_xen_event_channel()`: an UNBOUND port whose consumer is Xen itself (an ioreq
+   * server, a vm_event ring). It notifies `vcpu`; a send from its bound peer calls `fn` instead of
+   * raising it. Guests cannot close, send on, re-bind or query it. Returns the port or -errno
+   * (-EINVAL dying, -ENOSPC full).
+   */
+  allocXenConsumer(dying: boolean, vcpu: number, remoteDom: number, fn: XenConsumer): number {
+    const port = this.getFreePort(dying);
+    if (port < 0) return port;
+    this.bind(port, ECS.UNBOUND, vcpu);
+    this.remoteDom[port] = remoteDom;
+    this.xenConsumer.set(port, fn);
+    return port;
+  }
+
   /** Marks `port` bound in `state` with notify vCPU `vcpu`. */
   bind(port: number, state: number, vcpu: number): void {
     if (this.state[port]! <= ECS.RESERVED) this.bound++;
