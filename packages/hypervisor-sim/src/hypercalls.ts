@@ -99,15 +99,16 @@ export class Hypercalls {
     if (handler !== undefined) this.#hv.checkUpcall(this.#v);
   }
 
-  #done(hypercall: string, cmd: string, args: unknown, rc: number): number {
+  /** Traces the call (when someone listens) and checks for a deliverable upcall on exit. */
+  #done(hypercall: string, cmd: string | (() => string), args: unknown, rc: number): number {
     const hv = this.#hv;
-    if (hv.trace.listenerCount("hypercall") > 0) {
+    if (hv.trace.active("hypercall")) {
       hv.trace.emit("hypercall", {
         ...hv.traceHeader(),
         domid: this.#v.domain.domid,
         vcpu: this.#v.id,
         hypercall,
-        cmd,
+        cmd: typeof cmd === "string" ? cmd : cmd(),
         args: structuredClone(args),
         result: rc,
       });
@@ -124,7 +125,7 @@ export class Hypercalls {
   event_channel_op(cmd: number, arg: unknown): number;
   event_channel_op(cmd: number, arg: unknown): number {
     const rc = this.#evtchn(cmd, arg);
-    return this.#done("event_channel_op", EVTCHNOP_NAMES.get(cmd) ?? `EVTCHNOP_${cmd}`, arg, rc);
+    return this.#done("event_channel_op", EVTCHNOP_NAMES.get(cmd) ?? "EVTCHNOP_unknown", arg, rc);
   }
 
   /** HYPERVISOR_event_channel_op_compat (16): one `struct evtchn_op`; the union covers cmds 0–9. */
@@ -181,7 +182,7 @@ export class Hypercalls {
   grant_table_op(cmd: number, args: unknown[], count: number): number;
   grant_table_op(cmd: number, args: unknown[], count: number): number {
     const rc = grantTableOp(this.#hv, this.#v, cmd, args, count);
-    return this.#done("grant_table_op", GNTTABOP_NAMES.get(cmd & 0xfff) ?? `GNTTABOP_${cmd}`, args, rc);
+    return this.#done("grant_table_op", GNTTABOP_NAMES.get(cmd & 0xfff) ?? "GNTTABOP_unknown", args, rc);
   }
 
   /**

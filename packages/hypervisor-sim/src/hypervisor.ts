@@ -93,6 +93,7 @@ export class Hypervisor {
     const d = new DomainImpl(domid, resolveDomainOptions(domid, opts), this.machine);
     d.gnttab = new GrantTable(d, this);
     this.#domains.set(domid, d);
+    for (const v of d.vcpus) v.deliver = () => this.#deliver(v);
     this.#writeWallclock(d);
     for (const v of d.vcpus) this.updateVcpuTime(v);
     this.#traceDomain(d, "created");
@@ -216,7 +217,7 @@ export class Hypervisor {
   }
 
   #traceDomain(d: Domain, what: "created" | "paused" | "unpaused" | "dying" | "destroyed" | "shutdown", reason?: number): void {
-    if (this.trace.listenerCount("domain") === 0) return;
+    if (!this.trace.active("domain")) return;
     this.trace.emit("domain", { ...this.traceHeader(), domid: d.domid, what, ...(reason !== undefined ? { reason } : {}) });
   }
 
@@ -244,7 +245,7 @@ export class Hypervisor {
   setPending(d: Domain, port: number): void {
     const v = d.vcpus[d.evtchn.notifyVcpu[port]!]!;
     const outcome = setPending2l(v, port);
-    if (this.trace.listenerCount("raise") > 0) {
+    if (this.trace.active("raise")) {
       this.trace.emit("raise", { ...this.traceHeader(), domid: d.domid, port, vcpu: v.id, outcome });
     }
     if (outcome === "coalesced") return;
@@ -347,7 +348,7 @@ export class Hypervisor {
   kick(v: Vcpu): void {
     if (v.kickQueued) return;
     v.kickQueued = true;
-    this.scheduler.defer(() => this.#deliver(v));
+    this.scheduler.defer(v.deliver);
   }
 
   /**
@@ -360,7 +361,7 @@ export class Hypervisor {
     const d = v.domain;
     if (d.isDying || d.isPaused) return;
     if (v.upcall !== undefined && !v.inUpcall && v.eventsNeedDelivery) {
-      if (this.trace.listenerCount("upcall") > 0) {
+      if (this.trace.active("upcall")) {
         this.trace.emit("upcall", { ...this.traceHeader(), domid: d.domid, vcpu: v.id });
       }
       v.upcallMask = 1;
@@ -399,11 +400,13 @@ export class Hypervisor {
    * virtual TSC counts nanoseconds: tsc_to_system_mul = 2^31 with tsc_shift = 1 is the identity.
    */
   updateVcpuTime(v: Vcpu): void {
+    const now = this.scheduler.now;
+    if (v.timeUpdatedAt === now) return;
+    v.timeUpdatedAt = now;
     const dv = v.domain.sharedInfo.dv;
     const base = v.vcpuInfoOffset + VCPU_INFO_TIME;
     const version = dv.getUint32(base, true);
     dv.setUint32(base, (version + 1) >>> 0, true);
-    const now = this.scheduler.now;
     writeField(dv, base, vcpu_time_info.tsc_timestamp, now);
     writeField(dv, base, vcpu_time_info.system_time, now);
     writeField(dv, base, vcpu_time_info.tsc_to_system_mul, 0x8000_0000);
@@ -434,7 +437,7 @@ export class Hypervisor {
     v.singleshot = this.scheduler.at(at, () => {
       v.singleshot = undefined;
       v.singleshotAt = 0;
-      if (this.trace.listenerCount("timer") > 0) {
+      if (this.trace.active("timer")) {
         this.trace.emit("timer", { ...this.traceHeader(), domid: v.domain.domid, vcpu: v.id });
       }
       this.updateVcpuTime(v);

@@ -37,6 +37,10 @@ export class Vcpu implements TwoLevelTarget {
   poll: PollWait | undefined;
   /** Upcalls delivered (statistics). */
   upcalls = 0;
+  /** Virtual time of the last vcpu_time_info update (-1: never). */
+  timeUpdatedAt = -1;
+  /** The delivery task body, created once (the hypervisor sets it). */
+  deliver: () => void = () => {};
 
   readonly vcpuInfo: Uint8Array;
   readonly vcpuInfoOffset: number;

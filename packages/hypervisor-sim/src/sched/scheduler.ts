@@ -12,7 +12,7 @@
  * events still coalesce in its pending bit, so they never reorder. Same seed, same interleaving.
  */
 import { Rng } from "./rng.js";
-import { type Task, TaskQueue } from "./task-queue.js";
+import { Task, TaskQueue } from "./task-queue.js";
 
 /** Chaos policy: seeded delays and reordering of deliveries. */
 export interface ChaosOptions {
@@ -65,7 +65,7 @@ export class Scheduler {
   /** Switch between auto-run and manual driving. */
   setMode(mode: "auto" | "manual"): void {
     this.#mode = mode;
-    if (mode === "auto") this.#kickPump();
+    if (mode === "auto") this.#schedulePump();
   }
 
   /** The chaos PRNG, for callers that need seeded choices (undefined without chaos). */
@@ -86,14 +86,10 @@ export class Scheduler {
   }
 
   #push(at: number, tie: number, kind: Task["kind"], run: () => void): TimerHandle {
-    const task: Task = { at, tie, seq: this.#seq++, kind, run, cancelled: false };
+    const task = new Task(this.#queue, at, tie, this.#seq++, kind, run);
     this.#queue.push(task);
-    this.#kickPump();
-    const queue = this.#queue;
-    return {
-      at,
-      cancel: () => queue.cancel(task),
-    };
+    if (this.#mode === "auto") this.#schedulePump();
+    return task;
   }
 
   /** Runs the next task, advancing virtual time to it. Returns false when nothing is queued. */
@@ -101,12 +97,8 @@ export class Scheduler {
     const t = this.#queue.pop();
     if (t === undefined) return false;
     if (t.at > this.#now) this.#now = t.at;
-    this.#runTask(t);
-    return true;
-  }
-
-  #runTask(t: Task): void {
     t.run();
+    return true;
   }
 
   /**
@@ -172,10 +164,6 @@ export class Scheduler {
       if (this.#queue.pendingDeliveries === 0) return;
     }
     throw new Error(`scheduler did not settle after ${maxRounds} rounds`);
-  }
-
-  #kickPump(): void {
-    if (this.#mode === "auto") this.#schedulePump();
   }
 
   #schedulePump(): void {

@@ -2,17 +2,26 @@
  * The scheduler's queue: tasks ordered by (virtual time, tie-breaker, insertion sequence).
  * A binary min-heap; cancelled tasks are dropped lazily when they reach the top.
  */
-export interface Task {
-  /** Virtual time (ns) at which the task runs. */
-  at: number;
-  /** Chaos tie-breaker among tasks at the same time (0 without chaos). */
-  tie: number;
-  /** Insertion order: the final tie-breaker, so equal tasks run FIFO. */
-  seq: number;
-  /** "delivery" tasks are what runUntilIdle drains; "timer" tasks wait for virtual time. */
-  kind: "delivery" | "timer";
-  run: () => void;
-  cancelled: boolean;
+export class Task {
+  cancelled = false;
+
+  constructor(
+    readonly queue: TaskQueue,
+    /** Virtual time (ns) at which the task runs. */
+    readonly at: number,
+    /** Chaos tie-breaker among tasks at the same time (0 without chaos). */
+    readonly tie: number,
+    /** Insertion order: the final tie-breaker, so equal tasks run FIFO. */
+    readonly seq: number,
+    /** "delivery" tasks are what runUntilIdle drains; "timer" tasks wait for virtual time. */
+    readonly kind: "delivery" | "timer",
+    readonly run: () => void,
+  ) {}
+
+  /** Cancels the task if it has not run. Idempotent. */
+  cancel(): void {
+    this.queue.cancel(this);
+  }
 }
 
 function before(a: Task, b: Task): boolean {

@@ -63,5 +63,61 @@ export interface TraceEvents {
 }
 export type TraceEventName = keyof TraceEvents;
 
-/** The trace bus: a typed eventemitter3 emitter. Emitting is skipped when nobody listens. */
-export class TraceBus extends EventEmitter<TraceEvents> {}
+/**
+ * The trace bus: a typed eventemitter3 emitter. Producers check `active(name)` (one property
+ * read) before building an event, so tracing costs nothing while nobody listens.
+ */
+export class TraceBus extends EventEmitter<TraceEvents> {
+  readonly #active: Record<TraceEventName, boolean> = {
+    hypercall: false,
+    raise: false,
+    upcall: false,
+    domain: false,
+    timer: false,
+  };
+
+  /** Whether anyone listens to `name`. */
+  active(name: TraceEventName): boolean {
+    return this.#active[name];
+  }
+
+  #refresh(): void {
+    for (const k of Object.keys(this.#active) as TraceEventName[]) this.#active[k] = this.listenerCount(k) > 0;
+  }
+
+  // The overrides only add the refresh of the `active` flags; callers still see eventemitter3's
+  // typed signatures, which these (looser) ones are assignable to.
+  /* eslint-disable @typescript-eslint/no-explicit-any */
+  override on<T extends TraceEventName>(event: T, fn: EventEmitter.EventListener<TraceEvents, T>, context?: any): this;
+  override on(event: any, fn: any, context?: any): this {
+    super.on(event, fn, context);
+    this.#refresh();
+    return this;
+  }
+  override addListener<T extends TraceEventName>(event: T, fn: EventEmitter.EventListener<TraceEvents, T>, context?: any): this;
+  override addListener(event: any, fn: any, context?: any): this {
+    return this.on(event, fn, context);
+  }
+  override once<T extends TraceEventName>(event: T, fn: EventEmitter.EventListener<TraceEvents, T>, context?: any): this;
+  override once(event: any, fn: any, context?: any): this {
+    super.once(event, fn, context);
+    this.#refresh();
+    return this;
+  }
+  override off<T extends TraceEventName>(event: T, fn?: EventEmitter.EventListener<TraceEvents, T>, context?: any, once?: boolean): this;
+  override off(event: any, fn?: any, context?: any, once?: boolean): this {
+    super.off(event, fn, context, once);
+    this.#refresh();
+    return this;
+  }
+  override removeListener<T extends TraceEventName>(event: T, fn?: EventEmitter.EventListener<TraceEvents, T>, context?: any, once?: boolean): this;
+  override removeListener(event: any, fn?: any, context?: any, once?: boolean): this {
+    return this.off(event, fn, context, once);
+  }
+  /* eslint-enable @typescript-eslint/no-explicit-any */
+  override removeAllListeners(event?: TraceEventName): this {
+    super.removeAllListeners(event);
+    this.#refresh();
+    return this;
+  }
+}
