@@ -11,3 +11,4 @@ export * from "./shared-info.js";
 export * from "./struct.js";
 export * from "./evtchn-structs.js";
 export * from "./gnttab-structs.js";
+export * from "./io/index.js";

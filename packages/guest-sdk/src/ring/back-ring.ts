@@ -1,0 +1,179 @@
+/**
+ * The backend end of an `io/ring.h` ring (`X_back_ring`): consumes requests, produces
+ * responses — the frontend with directions swapped. It never initialises the shared header
+ * (the frontend does); it only attaches.
+ *
+ * Private state (never shared): `rsp_prod_pvt`, `req_cons`. All index arithmetic is u32
+ * (`>>> 0`); indices are only ever compared through differences, never with `<`.
+ */
+import type { Page } from "@pvkit/hypervisor-sim";
+import type { RingSpec } from "./ring-codec.js";
+import { RingCore, type RingOptions, resolveRingOptions } from "./ring-core.js";
+import { RingProtocolError } from "./ring-error.js";
+
+export class BackRing<Req, Rsp> {
+  readonly #core: RingCore;
+  readonly #spec: RingSpec<Req, Rsp>;
+  #rspProdPvt: number;
+  #reqCons: number;
+
+  private constructor(core: RingCore, spec: RingSpec<Req, Rsp>, start: number) {
+    this.#core = core;
+    this.#spec = spec;
+    this.#rspProdPvt = start >>> 0;
+    this.#reqCons = start >>> 0;
+  }
+
+  /**
+   * `BACK_RING_ATTACH` (`BACK_RING_INIT` when `start` is 0): attaches to a ring the frontend
+   * initialised; `rsp_prod_pvt` = `req_cons` = `start`. The shared header is not touched.
+   * @param pages the 2^order mapped pages (order 0..4), in `ring-ref0…` order.
+   * @throws RangeError for a bad page list or an entry too large for the ring.
+   */
+  static attach<Req, Rsp>(
+    pages: readonly Page[],
+    spec: RingSpec<Req, Rsp>,
+    start = 0,
+    options?: RingOptions,
+  ): BackRing<Req, Rsp> {
+    return new BackRing(new RingCore(pages, spec, resolveRingOptions(options, "back")), spec, start);
+  }
+
+  /** `RING_SIZE`: entries in the ring (a power of two). */
+  get size(): number {
+    return this.#core.area.ringSize;
+  }
+  /** log2 of the number of pages. */
+  get order(): number {
+    return this.#core.area.order;
+  }
+  /** `sizeof(union X_sring_entry)` in bytes. */
+  get entrySize(): number {
+    return this.#core.area.entrySize;
+  }
+  /** Private producer index: the next response goes here. */
+  get rspProdPvt(): number {
+    return this.#rspProdPvt;
+  }
+  /** Private consumer index: the next request is read from here. */
+  get reqCons(): number {
+    return this.#reqCons;
+  }
+  /** Requests consumed but not yet answered: `req_cons - rsp_prod_pvt`. */
+  get outstanding(): number {
+    return (this.#reqCons - this.#rspProdPvt) >>> 0;
+  }
+  /** The error that halted this ring, if any. */
+  get halted(): RingProtocolError | undefined {
+    return this.#core.halted;
+  }
+
+  /**
+   * `RING_HAS_UNCONSUMED_REQUESTS` (4.17, capped):
+   * `min(req_prod - req_cons, RING_SIZE - (req_cons - rsp_prod_pvt))`, so a lying frontend
+   * cannot claim more than the free part of the ring. @throws RingProtocolError if halted.
+   */
+  get unconsumedRequests(): number {
+    this.#core.check();
+    const req = (this.#core.area.get("req_prod") - this.#reqCons) >>> 0;
+    const rsp = (this.size - this.outstanding) >>> 0;
+    return req < rsp ? req : rsp; // counts, not indices
+  }
+
+  /** `RING_REQUEST_CONS_OVERFLOW(r, cons)`: `(cons - rsp_prod_pvt) >= RING_SIZE`. */
+  requestConsOverflow(cons: number): boolean {
+    return (cons - this.#rspProdPvt) >>> 0 >= this.size;
+  }
+
+  /**
+   * Takes the next published request, or `undefined` when there is none (or when consuming it
+   * would overrun responses not yet produced: `RING_REQUEST_CONS_OVERFLOW`). Checks
+   * `RING_REQUEST_PROD_OVERFLOW` first: a frontend claiming more than RING_SIZE requests
+   * halts the ring. The entry is copied out once (`RING_COPY_REQUEST`); only the copy is
+   * decoded and validated.
+   * @throws RingProtocolError: "req-prod-overflow" (halts), "invalid-entry" (reported; halts
+   *   with `onInvalidEntry: "halt"`), or the halting error of an already halted ring.
+   */
+  consumeRequest(): Req | undefined {
+    this.#core.check();
+    const prod = this.#core.area.get("req_prod");
+    if ((prod - this.#rspProdPvt) >>> 0 > this.size) {
+      const fault = {
+        reason: "req-prod-overflow",
+        req_prod: prod,
+        req_cons: this.#reqCons,
+        rsp_prod_pvt: this.#rspProdPvt,
+        RING_SIZE: this.size,
+      } as const;
+      throw this.#core.halt(new RingProtocolError(fault, this.#core.options.name));
+    }
+    const idx = this.#reqCons;
+    if (prod === idx || this.requestConsOverflow(idx)) return undefined;
+    this.#reqCons = (idx + 1) >>> 0;
+    return this.#core.consume(this.#spec.request, idx, "request");
+  }
+
+  /**
+   * Writes `rsp` into the next response slot (`RING_GET_RESPONSE(r, r->rsp_prod_pvt++)`)
+   * without publishing it. Returns the ring index used.
+   * @throws RangeError if no consumed request awaits a response (a driver bug) or the codec
+   *   rejects the value; RingProtocolError if halted.
+   */
+  produceResponse(rsp: Rsp): number {
+    this.#core.check();
+    if (this.outstanding === 0) throw new RangeError("no consumed request is waiting for a response");
+    const idx = this.#rspProdPvt;
+    this.#core.produce(this.#spec.response, idx, rsp);
+    this.#rspProdPvt = (idx + 1) >>> 0;
+    return idx;
+  }
+
+  /** `RING_PUSH_RESPONSES`: publishes `rsp_prod = rsp_prod_pvt` (no notification check). */
+  push(): void {
+    this.#core.check();
+    this.#core.area.set("rsp_prod", this.#rspProdPvt);
+  }
+
+  /**
+   * `RING_PUSH_RESPONSES_AND_CHECK_NOTIFY`: publishes `rsp_prod` and returns whether the
+   * frontend asked to be notified within the window just published:
+   * `(u32)(new - rsp_event) < (u32)(new - old)`.
+   * @throws RingProtocolError if halted.
+   */
+  pushResponses(): boolean {
+    this.#core.check();
+    const area = this.#core.area;
+    const oldProd = area.get("rsp_prod");
+    const newProd = this.#rspProdPvt;
+    area.set("rsp_prod", newProd); // (write barrier before, full barrier after, in C)
+    const event = area.get("rsp_event");
+    return (newProd - event) >>> 0 < (newProd - oldProd) >>> 0;
+  }
+
+  /**
+   * `RING_FINAL_CHECK_FOR_REQUESTS`: returns true if requests are waiting; otherwise arms
+   * `req_event = req_cons + 1` (notify me on the very next request) and checks again, so a
+   * request published before the arm is not missed.
+   * @throws RingProtocolError if halted.
+   */
+  finalCheckForRequests(): boolean {
+    if (this.unconsumedRequests !== 0) return true;
+    this.#core.area.set("req_event", (this.#reqCons + 1) >>> 0);
+    // (full barrier in C) re-check: the frontend may have pushed before it could see the new event.
+    return this.unconsumedRequests !== 0;
+  }
+
+  /**
+   * Sets `req_event` directly, for drivers that batch notifications (the customised
+   * FINAL_CHECK that `io/ring.h` suggests). @throws RingProtocolError if halted.
+   */
+  setRequestEvent(idx: number): void {
+    this.#core.check();
+    this.#core.area.set("req_event", idx >>> 0);
+  }
+
+  /** Halts the ring with `error` (e.g. after a reported invalid entry); the first halt wins. */
+  halt(error: RingProtocolError): void {
+    this.#core.halt(error);
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * The frontend end of an `io/ring.h` ring (`X_front_ring`): produces requests, consumes
+ * responses. Synchronous and ignorant of event channels: `pushRequests()` says whether the
+ * backend must be notified and the driver sends the event.
+ *
+ * Private state (never shared): `req_prod_pvt`, `rsp_cons`. All index arithmetic is u32
+ * (`>>> 0`); indices are only ever compared through differences, never with `<`.
+ */
+import type { Page } from "@pvkit/hypervisor-sim";
+import type { RingSpec } from "./ring-codec.js";
+import { RingCore, type RingOptions, resolveRingOptions } from "./ring-core.js";
+import { RingProtocolError } from "./ring-error.js";
+
+export class FrontRing<Req, Rsp> {
+  readonly #core: RingCore;
+  readonly #spec: RingSpec<Req, Rsp>;
+  #reqProdPvt: number;
+  #rspCons: number;
+
+  private constructor(core: RingCore, spec: RingSpec<Req, Rsp>, start: number) {
+    this.#core = core;
+    this.#spec = spec;
+    this.#reqProdPvt = start >>> 0;
+    this.#rspCons = start >>> 0;
+  }
+
+  /**
+   * `XEN_FRONT_RING_INIT`: initialises the shared header (`SHARED_RING_INIT`: producers 0,
+   * event indices 1, `pvt`/`__pad` zeroed) and attaches at index 0. Only the frontend
+   * initialises a ring, before granting it; the backend only attaches.
+   * @param pages 2^order writable pages (order 0..4) forming the ring.
+   * @throws RangeError for a bad page list or an entry too large for the ring.
+   */
+  static init<Req, Rsp>(pages: readonly Page[], spec: RingSpec<Req, Rsp>, options?: RingOptions): FrontRing<Req, Rsp> {
+    const core = new RingCore(pages, spec, resolveRingOptions(options, "front"));
+    core.area.initHeader();
+    return new FrontRing(core, spec, 0);
+  }
+
+  /**
+   * `FRONT_RING_ATTACH`: attaches to a ring whose shared indices already stand at `start`
+   * (`req_prod_pvt` = `rsp_cons` = `start`), e.g. when resuming a connection. The shared
+   * header is not touched.
+   * @throws RangeError for a bad page list or an entry too large for the ring.
+   */
+  static attach<Req, Rsp>(
+    pages: readonly Page[],
+    spec: RingSpec<Req, Rsp>,
+    start: number,
+    options?: RingOptions,
+  ): FrontRing<Req, Rsp> {
+    return new FrontRing(new RingCore(pages, spec, resolveRingOptions(options, "front")), spec, start);
+  }
+
+  /** `RING_SIZE`: entries in the ring (a power of two). */
+  get size(): number {
+    return this.#core.area.ringSize;
+  }
+  /** log2 of the number of pages. */
+  get order(): number {
+    return this.#core.area.order;
+  }
+  /** `sizeof(union X_sring_entry)` in bytes. */
+  get entrySize(): number {
+    return this.#core.area.entrySize;
+  }
+  /** Private producer index: the next request goes here. */
+  get reqProdPvt(): number {
+    return this.#reqProdPvt;
+  }
+  /** Private consumer index: the next response is read from here. */
+  get rspCons(): number {
+    return this.#rspCons;
+  }
+  /** The error that halted this ring, if any. */
+  get halted(): RingProtocolError | undefined {
+    return this.#core.halted;
+  }
+
+  /** `RING_FREE_REQUESTS`: `RING_SIZE - (req_prod_pvt - rsp_cons)`. @throws RingProtocolError if halted. */
+  get freeRequests(): number {
+    this.#core.check();
+    return (this.size - ((this.#reqProdPvt - this.#rspCons) >>> 0)) >>> 0;
+  }
+  /** `RING_FULL`. @throws RingProtocolError if halted. */
+  get full(): boolean {
+    return this.freeRequests === 0;
+  }
+  /**
+   * `RING_HAS_UNCONSUMED_RESPONSES`: `sring.rsp_prod - rsp_cons` (u32; a lying backend can make
+   * it huge, which `consumeResponse` then reports). @throws RingProtocolError if halted.
+   */
+  get unconsumedResponses(): number {
+    this.#core.check();
+    return (this.#core.area.get("rsp_prod") - this.#rspCons) >>> 0;
+  }
+
+  /**
+   * Writes `req` into the next free slot (`RING_GET_REQUEST(r, r->req_prod_pvt++)`) without
+   * publishing it. Returns the ring index used.
+   * @throws RangeError if the ring is full (a driver bug) or the codec rejects the value;
+   *   RingProtocolError if halted.
+   */
+  produceRequest(req: Req): number {
+    if (this.full) throw new RangeError(`ring full: ${this.size} requests outstanding`);
+    const idx = this.#reqProdPvt;
+    this.#core.produce(this.#spec.request, idx, req);
+    this.#reqProdPvt = (idx + 1) >>> 0;
+    return idx;
+  }
+
+  /** `RING_PUSH_REQUESTS`: publishes `req_prod = req_prod_pvt` (no notification check). */
+  push(): void {
+    this.#core.check();
+    this.#core.area.set("req_prod", this.#reqProdPvt);
+  }
+
+  /**
+   * `RING_PUSH_REQUESTS_AND_CHECK_NOTIFY`: publishes `req_prod` and returns whether the backend
+   * asked to be notified within the window just published:
+   * `(u32)(new - req_event) < (u32)(new - old)`.
+   * @throws RingProtocolError if halted.
+   */
+  pushRequests(): boolean {
+    this.#core.check();
+    const area = this.#core.area;
+    const oldProd = area.get("req_prod");
+    const newProd = this.#reqProdPvt;
+    area.set("req_prod", newProd); // (write barrier before, full barrier after, in C)
+    const event = area.get("req_event");
+    return (newProd - event) >>> 0 < (newProd - oldProd) >>> 0;
+  }
+
+  /**
+   * Takes the next published response, or `undefined` when there is none. Checks
+   * `RING_RESPONSE_PROD_OVERFLOW` first: a backend claiming more than RING_SIZE unconsumed
+   * responses halts the ring. The entry is copied out once; only the copy is decoded/validated.
+   * @throws RingProtocolError: "rsp-prod-overflow" (halts), "invalid-entry" (halts unless
+   *   `onInvalidEntry: "report"`), or the halting error of an already halted ring.
+   */
+  consumeResponse(): Rsp | undefined {
+    this.#core.check();
+    const prod = this.#core.area.get("rsp_prod");
+    const avail = (prod - this.#rspCons) >>> 0;
+    if (avail > this.size) {
+      const fault = {
+        reason: "rsp-prod-overflow",
+        rsp_prod: prod,
+        rsp_cons: this.#rspCons,
+        req_prod_pvt: this.#reqProdPvt,
+        RING_SIZE: this.size,
+      } as const;
+      throw this.#core.halt(new RingProtocolError(fault, this.#core.options.name));
+    }
+    if (avail === 0) return undefined;
+    const idx = this.#rspCons;
+    this.#rspCons = (idx + 1) >>> 0;
+    return this.#core.consume(this.#spec.response, idx, "response");
+  }
+
+  /**
+   * `RING_FINAL_CHECK_FOR_RESPONSES`: returns true if responses are waiting; otherwise arms
+   * `rsp_event = rsp_cons + 1` (notify me on the very next response) and checks again, so a
+   * response published before the arm is not missed.
+   * @throws RingProtocolError if halted.
+   */
+  finalCheckForResponses(): boolean {
+    if (this.unconsumedResponses !== 0) return true;
+    this.#core.area.set("rsp_event", (this.#rspCons + 1) >>> 0);
+    // (full barrier in C) re-check: the backend may have pushed before it could see the new event.
+    return this.unconsumedResponses !== 0;
+  }
+
+  /**
+   * Sets `rsp_event` directly, for drivers that batch notifications (the customised
+   * FINAL_CHECK that `io/ring.h` suggests). @throws RingProtocolError if halted.
+   */
+  setResponseEvent(idx: number): void {
+    this.#core.check();
+    this.#core.area.set("rsp_event", idx >>> 0);
+  }
+
+  /** Halts the ring with `error` (e.g. after a reported invalid entry); the first halt wins. */
+  halt(error: RingProtocolError): void {
+    this.#core.halt(error);
+  }
+}

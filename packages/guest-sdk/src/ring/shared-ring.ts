@@ -1,0 +1,132 @@
+/**
+ * The shared part of an `io/ring.h` ring as both ends see it: 2^order pages forming one
+ * contiguous area, the 64-byte `sring` header at the start of page 0, and the entry array.
+ *
+ * ```
+ *  page 0                                   page 1 ...            page 2^order - 1
+ * +--------+-------+-------+---- - - ------+---- - - ------------+---- - - ----+
+ * | header | ent 0 | ent 1 |  ...  | ent k |..ent k (cont.) | ... |  ... | tail |
+ * +--------+-------+-------+---- - - ------+---- - - ------------+---- - - ----+
+ *  0       64      64+E    64+2E            4096                               4096<<order
+ * ```
+ *
+ * Byte `b` of the area is `pages[b >> 12]` at offset `b & 4095`; an entry may straddle a page
+ * boundary. Entry `idx` is slot `idx & (RING_SIZE - 1)`, so no index a peer writes can make us
+ * touch a byte outside `[0, 64 + RING_SIZE * E)`.
+ */
+import type { Page } from "@pvkit/hypervisor-sim";
+import { __RING_SIZE, SHARED_RING_INIT_VALUES, SRING_RING_OFFSET, sring } from "@pvkit/hypervisor-sim/abi";
+
+const PAGE_SHIFT = 12;
+const PAGE_SIZE = 1 << PAGE_SHIFT;
+
+/** The largest page order a multi-page ring may have here (Linux `XENBUS_MAX_RING_GRANT_ORDER`). */
+export const MAX_RING_PAGE_ORDER = 4;
+
+/** The u32 fields of the shared header. */
+export type SringIndexField = "req_prod" | "req_event" | "rsp_prod" | "rsp_event";
+
+/** The page order of a page list (its length must be 2^order, order 0..4). @throws RangeError otherwise. */
+export function ringPageOrder(nrPages: number): number {
+  for (let order = 0; order <= MAX_RING_PAGE_ORDER; order++) if (nrPages === 1 << order) return order;
+  throw new RangeError(`a ring needs 2^order pages with order 0..${MAX_RING_PAGE_ORDER}, not ${nrPages}`);
+}
+
+/** Addressing of one ring area; holds no indices of its own. */
+export class SharedRingArea {
+  readonly #pages: readonly Page[];
+  /** log2 of the number of pages. */
+  readonly order: number;
+  /** `sizeof(union X_sring_entry)` in bytes. */
+  readonly entrySize: number;
+  /** `RING_SIZE`: entries in the ring, a power of two. */
+  readonly ringSize: number;
+
+  /**
+   * @param pages 2^order writable pages, in ring order (`ring-ref0` … `ring-ref{2^order-1}`).
+   * @param entrySize `sizeof(union X_sring_entry)` in bytes.
+   * @throws RangeError for a bad page count, a read-only page, or an entry too large for one slot.
+   */
+  constructor(pages: readonly Page[], entrySize: number) {
+    this.order = ringPageOrder(pages.length);
+    pages.forEach((p, i) => {
+      if (p.writable !== true) throw new RangeError(`ring page ${i} is mapped read-only; both ends write the ring`);
+    });
+    this.#pages = [...pages];
+    this.entrySize = entrySize;
+    this.ringSize = __RING_SIZE(PAGE_SIZE << this.order, entrySize);
+    if (this.ringSize === 0) {
+      throw new RangeError(`a ${entrySize}-byte entry does not fit in a ring of ${PAGE_SIZE << this.order} bytes`);
+    }
+  }
+
+  /** Reads a u32 field of the shared header. */
+  get(field: SringIndexField): number {
+    return this.#page0.getU32(sring[field][0]);
+  }
+
+  /** Writes a u32 field of the shared header (`value` is taken modulo 2^32). */
+  set(field: SringIndexField, value: number): void {
+    this.#page0.setU32(sring[field][0], value >>> 0);
+  }
+
+  /** `SHARED_RING_INIT`: producers 0, event indices 1, `pvt` and `__pad` zeroed. Entries untouched. */
+  initHeader(): void {
+    const v = SHARED_RING_INIT_VALUES;
+    this.set("req_prod", v.req_prod);
+    this.set("rsp_prod", v.rsp_prod);
+    this.set("req_event", v.req_event);
+    this.set("rsp_event", v.rsp_event);
+    this.#page0.fill(0, sring.pvt[0], sring.pvt[1]);
+    this.#page0.fill(0, sring.__pad[0], sring.__pad[1]);
+  }
+
+  /** Byte offset in the area of the entry for ring index `idx`. */
+  entryOffset(idx: number): number {
+    return SRING_RING_OFFSET + ((idx & (this.ringSize - 1)) >>> 0) * this.entrySize;
+  }
+
+  /** A private copy of the first `length` bytes of entry `idx` (`RING_COPY_*`): one read of the page. */
+  copyEntry(idx: number, length: number): Uint8Array {
+    this.#checkLength(length);
+    const out = new Uint8Array(length);
+    let at = this.entryOffset(idx);
+    let done = 0;
+    while (done < length) {
+      const off = at & (PAGE_SIZE - 1);
+      const n = Math.min(length - done, PAGE_SIZE - off);
+      this.#page(at).readInto(off, out, done, n);
+      at += n;
+      done += n;
+    }
+    return out;
+  }
+
+  /** Writes `bytes` at the start of entry `idx` (the rest of the union slot is left as it was). */
+  writeEntry(idx: number, bytes: Uint8Array): void {
+    this.#checkLength(bytes.length);
+    let at = this.entryOffset(idx);
+    let done = 0;
+    while (done < bytes.length) {
+      const off = at & (PAGE_SIZE - 1);
+      const n = Math.min(bytes.length - done, PAGE_SIZE - off);
+      this.#page(at).write(off, bytes.subarray(done, done + n));
+      at += n;
+      done += n;
+    }
+  }
+
+  get #page0(): Page {
+    return this.#pages[0] as Page;
+  }
+  #page(byte: number): Page {
+    const p = this.#pages[byte >>> PAGE_SHIFT];
+    if (p === undefined) throw new RangeError(`ring byte ${byte} is outside the ring's pages`);
+    return p;
+  }
+  #checkLength(length: number): void {
+    if (!Number.isInteger(length) || length < 0 || length > this.entrySize) {
+      throw new RangeError(`entry access of ${length} bytes exceeds the ${this.entrySize}-byte entry`);
+    }
+  }
+}

@@ -1,0 +1,4 @@
+/** Shared-memory I/O ring layouts of `xen/include/public/io/`. */
+export * from "./ring.js";
+export * from "./console.js";
+export * from "./xenstore-ring.js";
