@@ -6,6 +6,9 @@
 import { XEN_ERRNO } from "../abi/errno.js";
 import type { Domain } from "../domain/domain.js";
 
+/** Xen's default `irq-max-guests`: how many domains may share one line. */
+export const IRQ_MAX_GUESTS = 32;
+
 interface Line {
   /** Domains bound to the line, in bind order. */
   readonly guests: Domain[];
@@ -28,11 +31,15 @@ export class InterruptController {
     this.#sink = sink;
   }
 
-  /** `pirq_guest_bind()`: -EBUSY on a sharing conflict. */
+  /**
+   * `pirq_guest_bind()`: -EBUSY when the line is bound and either side did not ask to share, or
+   * when IRQ_MAX_GUESTS domains already share it.
+   */
   guestBind(d: Domain, irq: number, willShare: boolean): number {
     let line = this.#lines.get(irq);
     if (line !== undefined && line.guests.length > 0) {
       if (!willShare || !line.shareable) return -XEN_ERRNO.EBUSY;
+      if (line.guests.length >= IRQ_MAX_GUESTS) return -XEN_ERRNO.EBUSY;
     }
     if (line === undefined) {
       line = { guests: [], shareable: willShare, count: 0, affinity: new Map() };

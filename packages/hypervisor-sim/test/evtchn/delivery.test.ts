@@ -223,6 +223,20 @@ describe("PIRQs", () => {
     expect([pending(sh, p), upcallPending(sh, 1), upcallPending(sh, 0)]).toEqual([true, true, false]);
   });
 
+  it("refuses a 33rd sharer of one line with -EBUSY (irq-max-guests = 32)", () => {
+    const { hv, dom0 } = world();
+    expect(bindPirq(dom0, 14, BIND_PIRQ__WILL_SHARE)[0]).toBe(0);
+    const results: number[] = [];
+    for (let i = 0; i < 32; i++) {
+      const g = hv.guest(hv.createDomain({}).domid);
+      permitPirq(hv, g.domid, 14);
+      results.push(bindPirq(g, 14, BIND_PIRQ__WILL_SHARE)[0]);
+    }
+    expect(results.slice(0, 31).every((rc) => rc === 0)).toBe(true);
+    expect(results[31]).toBe(-EBUSY);
+    expect(hv.irq.raise(14)).toBe(32);
+  });
+
   it("lets another domain bind a line exclusively once its last binder closed", () => {
     const { hv, dom0, domUs: [u] } = world({});
     permitPirq(hv, u!.domid, 6);
