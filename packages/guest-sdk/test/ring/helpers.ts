@@ -1,0 +1,163 @@
+/**
+ * Test helpers for the ring tests: guest pages from a simulated hypervisor, simple codecs,
+ * and Page wrappers that watch (or interleave) every access.
+ */
+import { Hypervisor, type Page } from "@pvkit/hypervisor-sim";
+import type { RingCodec, RingSpec } from "@pvkit/guest-sdk";
+
+/** 2^order fresh writable pages of one domain (both ring ends use the same Page objects). */
+export function makePages(nr: number, hv = new Hypervisor({ mode: "manual" })): Page[] {
+  const d = hv.createDomain({ nrPages: Math.max(64, nr) });
+  const mem = hv.guest(d.domid).memory;
+  return Array.from({ length: nr }, (_, i) => mem.writablePage(i));
+}
+
+/** A request of the generic test protocol: a u32 id and filler bytes up to the struct size. */
+export interface TestReq {
+  id: number;
+  payload: Uint8Array;
+}
+/** A response of the generic test protocol: a u32 id, an s16 status, filler bytes. */
+export interface TestRsp {
+  id: number;
+  status: number;
+  payload: Uint8Array;
+}
+
+/**
+ * A protocol whose request is `reqSize` bytes (u32 id at 0, payload after) and whose response
+ * is `rspSize` bytes (u32 id at 0, s16 status at 4, payload after; rspSize >= 6).
+ */
+export function testSpec(reqSize: number, rspSize: number): RingSpec<TestReq, TestRsp> {
+  const request: RingCodec<TestReq> = {
+    size: reqSize,
+    encode(v, out) {
+      out.setU32(0, v.id);
+      out.write(4, v.payload.subarray(0, reqSize - 4));
+    },
+    decode(input) {
+      return { id: input.getU32(0), payload: input.read(4, reqSize - 4) };
+    },
+  };
+  const response: RingCodec<TestRsp> = {
+    size: rspSize,
+    encode(v, out) {
+      out.setU32(0, v.id);
+      out.setS16(4, v.status);
+      out.write(6, v.payload.subarray(0, rspSize - 6));
+    },
+    decode(input) {
+      return { id: input.getU32(0), status: input.getS16(4), payload: input.read(6, rspSize - 6) };
+    },
+  };
+  return { request, response };
+}
+
+/** Deterministic filler bytes for request/response number `n`. */
+export function filler(n: number, len: number, salt = 0): Uint8Array {
+  const out = new Uint8Array(Math.max(0, len));
+  for (let i = 0; i < out.length; i++) out[i] = (n * 31 + i * 7 + salt * 13 + 1) & 0xff;
+  return out;
+}
+
+/** All bytes of a page list, concatenated. */
+export function snapshot(pages: readonly Page[]): Uint8Array {
+  const out = new Uint8Array(pages.length * 4096);
+  pages.forEach((p, i) => p.readInto(0, out, i * 4096, 4096));
+  return out;
+}
+
+/** Every access a page receives, in ring-area byte coordinates. */
+export interface Access {
+  kind: "read" | "write";
+  start: number;
+  end: number;
+}
+
+/**
+ * A Page that forwards to `inner` and calls `before(access)` first. `base` is the page's byte
+ * offset within the ring area, so accesses are reported in area coordinates.
+ */
+export class WatchedPage implements Page {
+  constructor(
+    private readonly inner: Page,
+    private readonly base: number,
+    private readonly before: (a: Access) => void,
+  ) {}
+  get writable(): true {
+    return this.inner.writable;
+  }
+  get alive(): boolean {
+    return this.inner.alive;
+  }
+  get mfn(): number {
+    return this.inner.mfn;
+  }
+  #r(off: number, len: number): void {
+    this.before({ kind: "read", start: this.base + off, end: this.base + off + len });
+  }
+  #w(off: number, len: number): void {
+    this.before({ kind: "write", start: this.base + off, end: this.base + off + len });
+  }
+  getU8(o: number): number {
+    this.#r(o, 1);
+    return this.inner.getU8(o);
+  }
+  getU16(o: number): number {
+    this.#r(o, 2);
+    return this.inner.getU16(o);
+  }
+  getU32(o: number): number {
+    this.#r(o, 4);
+    return this.inner.getU32(o);
+  }
+  getU64(o: number): number {
+    this.#r(o, 8);
+    return this.inner.getU64(o);
+  }
+  read(o: number, len: number): Uint8Array {
+    this.#r(o, len);
+    return this.inner.read(o, len);
+  }
+  readInto(o: number, dest: Uint8Array, destOffset = 0, length = dest.length - destOffset): void {
+    this.#r(o, length);
+    this.inner.readInto(o, dest, destOffset, length);
+  }
+  setU8(o: number, v: number): void {
+    this.#w(o, 1);
+    this.inner.setU8(o, v);
+  }
+  setU16(o: number, v: number): void {
+    this.#w(o, 2);
+    this.inner.setU16(o, v);
+  }
+  setU32(o: number, v: number): void {
+    this.#w(o, 4);
+    this.inner.setU32(o, v);
+  }
+  setU64(o: number, v: number): void {
+    this.#w(o, 8);
+    this.inner.setU64(o, v);
+  }
+  write(o: number, src: Uint8Array): void {
+    this.#w(o, src.length);
+    this.inner.write(o, src);
+  }
+  fill(value: number, offset = 0, length = 4096 - offset): void {
+    this.#w(offset, length);
+    this.inner.fill(value, offset, length);
+  }
+}
+
+/** Wraps each page of a ring with a WatchedPage reporting area coordinates. */
+export function watchPages(pages: readonly Page[], before: (a: Access) => void): Page[] {
+  return pages.map((p, i) => new WatchedPage(p, i * 4096, before));
+}
+
+/** The first offset where two byte arrays differ, or -1 (fast, and a readable failure value). */
+export function firstDiff(a: Uint8Array, b: Uint8Array): number {
+  if (a.length === b.length && Buffer.compare(a, b) === 0) return -1;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return n;
+}
