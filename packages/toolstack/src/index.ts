@@ -1,0 +1,47 @@
+/**
+ * @pvkit/toolstack: dom0 userspace for a simulated Xen 4.17 host.
+ */
+export { Xenstored, type XenstoredEvents, type NodeView } from "./xenstored/xenstored.js";
+export {
+  Connection,
+  decodeWatchEvent,
+  type ConnectionKind,
+  type ConnectionCloseReason,
+  type ConnectionEvents,
+  type Watch,
+} from "./xenstored/connection.js";
+export { XsLocalClient, type WatchEvent } from "./xenstored/local-client.js";
+export { listenXenstored, type XenstoredSocketServer } from "./xenstored/socket-server.js";
+export { XenstoreError } from "./xenstored/errors.js";
+export { DEFAULT_QUOTAS, type XenstoredOptions, type XenstoredQuotas } from "./xenstored/options.js";
+export type {
+  XenstoredDomainHooks,
+  DomainTransport,
+  ConnectDomainRequest,
+} from "./xenstored/domains.js";
+export { XS_PERM, formatPerm, parsePermStrings, type XsPerm } from "./xenstored/perms.js";
+export {
+  encodeMessage,
+  decodeHeader,
+  decodeMessages,
+  XsMessageParser,
+  OVERSIZE,
+  type XsMessage,
+} from "./xenstored/wire.js";
+export { nulStrings, getStrings, latin1, bytesOf } from "./xenstored/payload.js";
+export { isValidNodename, canonicalize, domainPath } from "./xenstored/path.js";
+export {
+  XS,
+  XS_TYPE_COUNT,
+  XS_INVALID,
+  xsd_errors,
+  xsd_sockmsg,
+  XSD_SOCKMSG_SIZE,
+  XENSTORE_PAYLOAD_MAX,
+  XENSTORE_ABS_PATH_MAX,
+  XENSTORE_REL_PATH_MAX,
+  xsTypeName,
+  isXsdErrorName,
+  type XsTypeName,
+  type XsdErrorName,
+} from "./xenstored/xs-wire.js";

@@ -1,0 +1,256 @@
+/**
+ * The state of xenstored and its node-access primitives, after cxenstored 4.17
+ * (`read_node`, `write_node`, `access_node`, `get_node`, `errno_from_parents`, the node
+ * accounting of `xenstored_domain.c`). Every read and write goes through a context naming the
+ * calling connection (null for xenstored itself) and its transaction, if any.
+ */
+import type { Connection, ConnectionCloseReason, ConnectionOwner } from "./connection.js";
+import { DomainTable, type DomainRecord, type XenstoredDomainHooks } from "./domains.js";
+import { fail, XenstoreError } from "./errors.js";
+import { resolveQuotas, type XenstoredOptions, type XenstoredQuotas } from "./options.js";
+import { isValidNodename, parentOf } from "./path.js";
+import { clonePerms, permForConn, XS_PERM, type PermSubject } from "./perms.js";
+import type { Transaction } from "./transaction.js";
+import { cloneNode, NO_GENERATION, NodeStore, recordSize, type NodeRecord } from "./tree.js";
+import type { XsMessage } from "./wire.js";
+import type { XsdErrorName } from "./xs-wire.js";
+
+/** Who is acting: the connection (null for xenstored itself) and its current transaction. */
+export interface Ctx {
+  readonly conn: Connection | null;
+  readonly txn: Transaction | undefined;
+}
+
+/** The context of xenstored's own actions (domain teardown): privileged, no transaction. */
+export const SELF: Ctx = { conn: null, txn: undefined };
+
+type AccessKind = "read" | "write" | "delete";
+
+/** Handles one request; installed by the dispatcher. */
+export type RequestProcessor = (conn: Connection, msg: XsMessage) => void;
+
+export class XenstoredCore implements ConnectionOwner {
+  readonly store = new NodeStore();
+  readonly domains: DomainTable;
+  readonly quotas: XenstoredQuotas;
+  readonly privDomid: number;
+  readonly hooks: XenstoredDomainHooks;
+  /** Live connections in creation order (watch events are generated in this order). */
+  readonly connections = new Set<Connection>();
+  processor: RequestProcessor = () => {
+    throw new Error("no request processor installed");
+  };
+
+  constructor(opts: XenstoredOptions = {}) {
+    this.quotas = resolveQuotas(opts.quotas);
+    this.privDomid = opts.privDomid ?? 0;
+    this.hooks = opts.hooks ?? {};
+    this.domains = new DomainTable(this.hooks.domainExists?.bind(this.hooks), () => this.store.generation);
+    // dom0 is introduced at start-up (`dom0_init`) and owns the initial tree (`setup_structure`).
+    const dom0 = this.domains.alloc(0);
+    dom0.introduced = true;
+    for (const [name, child] of [["/", "tool"], ["/tool", "xenstored"], ["/tool/xenstored", undefined]] as const) {
+      const n: NodeRecord = {
+        name,
+        value: new Uint8Array(0),
+        children: child ? [child] : [],
+        perms: [{ id: 0, perms: XS_PERM.XS_PERM_NONE }],
+        generation: this.store.nextGeneration(),
+      };
+      this.store.put(n);
+    }
+    dom0.nbentry += 3;
+  }
+
+  process(conn: Connection, msg: XsMessage): void {
+    this.processor(conn, msg);
+  }
+
+  connectionClosed(conn: Connection, _reason: ConnectionCloseReason): void {
+    this.dropWatches(conn);
+    conn.transactions.clear();
+    if (conn.kind !== "domain") this.connections.delete(conn);
+  }
+
+  /** `conn_delete_all_watches`. */
+  dropWatches(conn: Connection): void {
+    if (conn.domain) conn.domain.nbwatch = Math.max(0, conn.domain.nbwatch - conn.watches.length);
+    conn.watches.length = 0;
+  }
+
+  /** `domain_is_unprivileged`. */
+  unprivileged(conn: Connection | null): boolean {
+    return conn !== null && !conn.privileged;
+  }
+
+  subject(conn: Connection | null): PermSubject {
+    return { id: conn?.id ?? 0, privileged: !this.unprivileged(conn), target: conn?.target?.id };
+  }
+
+  /** `perm_for_conn` for a context's connection. */
+  permFor(conn: Connection | null, node: NodeRecord): number {
+    return permForConn(this.subject(conn), node.perms);
+  }
+
+  // ---- node access -------------------------------------------------------------------------
+
+  /**
+   * `read_node`: the node as the context sees it (a private copy), or undefined if absent.
+   * Inside a transaction the first access records the node and its generation.
+   * @throws XenstoreError ENOSPC when the transaction's node quota is exhausted.
+   */
+  readNode(ctx: Ctx, name: string): NodeRecord | undefined {
+    const a = ctx.txn?.accessed.get(name);
+    if (a) {
+      if (!a.local) return undefined;
+      const n = cloneNode(a.local);
+      this.domains.adjustNodePerms(n);
+      return n;
+    }
+    const stored = this.store.get(name);
+    if (!stored) {
+      this.accessNode(ctx, { name, value: new Uint8Array(0), children: [], perms: [], generation: NO_GENERATION }, "read");
+      return undefined;
+    }
+    const n = cloneNode(stored);
+    this.domains.adjustNodePerms(n);
+    this.accessNode(ctx, n, "read");
+    return n;
+  }
+
+  /** `access_node`: generation bump for modifications, transaction bookkeeping. */
+  accessNode(ctx: Ctx, node: NodeRecord, kind: AccessKind): void {
+    if (kind !== "read") node.generation = this.store.nextGeneration();
+    const txn = ctx.txn;
+    if (!txn) return;
+    let a = txn.accessed.get(node.name);
+    if (!a) {
+      if (txn.accessed.size >= this.quotas.transactionNodes && this.unprivileged(ctx.conn)) {
+        txn.fail = true;
+        fail("ENOSPC", "transaction node quota");
+      }
+      const exists = node.generation !== NO_GENERATION;
+      a = {
+        local: null,
+        generation: 0,
+        checkGen: false,
+        modified: false,
+        origPerms: exists && node.perms.length > 0 ? clonePerms(node.perms) : undefined,
+        fireWatch: false,
+        watchExact: false,
+      };
+      if (kind === "read") {
+        a.generation = node.generation;
+        a.checkGen = true;
+        if (exists) a.local = cloneNode(node);
+      }
+      txn.accessed.set(node.name, a);
+    }
+    if (kind !== "read") a.modified = true;
+  }
+
+  /**
+   * `write_node`: records the modification, then stores the node (privately in a transaction).
+   * @throws XenstoreError ENOSPC for an unprivileged caller when the record reaches the node-size
+   *   quota (and the transaction, if any, can no longer commit).
+   */
+  writeNode(ctx: Ctx, node: NodeRecord, noQuotaCheck = false): void {
+    this.accessNode(ctx, node, "write");
+    this.domains.adjustNodePerms(node);
+    if (!noQuotaCheck && this.unprivileged(ctx.conn) && recordSize(node) >= this.quotas.nodeSize) {
+      if (ctx.txn) ctx.txn.fail = true;
+      fail("ENOSPC", "node size quota");
+    }
+    this.storeRaw(ctx, node);
+  }
+
+  /** Puts the node where the context keeps it, without access bookkeeping. */
+  storeRaw(ctx: Ctx, node: NodeRecord): void {
+    const a = ctx.txn?.accessed.get(node.name);
+    if (a) a.local = cloneNode(node);
+    else this.store.put(node);
+  }
+
+  /** Deletes the node (privately in a transaction). */
+  deleteNode(ctx: Ctx, node: NodeRecord): void {
+    this.accessNode(ctx, node, "delete");
+    this.unstoreRaw(ctx, node.name);
+  }
+
+  unstoreRaw(ctx: Ctx, name: string): void {
+    const a = ctx.txn?.accessed.get(name);
+    if (a) a.local = null;
+    else this.store.delete(name);
+  }
+
+  /**
+   * `get_node`: validates the path, reads the node and checks that the caller has every bit of
+   * `perm`. A missing or forbidden node gives ENOENT or EACCES as `errno_from_parents` decides:
+   * the real error only if the nearest existing ancestor grants some of `perm`.
+   * @throws XenstoreError EINVAL, EACCES, ENOENT (or ENOSPC from the transaction quota).
+   */
+  getNode(ctx: Ctx, name: string | undefined, perm: number): NodeRecord {
+    if (name === undefined || !isValidNodename(name, this.quotas.pathMax)) fail("EINVAL");
+    const node = this.readNode(ctx, name);
+    let code: XsdErrorName;
+    if (node) {
+      if ((this.permFor(ctx.conn, node) & perm) === perm) return node;
+      code = "EACCES";
+    } else {
+      code = "ENOENT";
+    }
+    throw new XenstoreError(this.errnoFromParents(ctx, name, code, perm));
+  }
+
+  /** `errno_from_parents` with `ask_parents`: hide a node's existence from those who may not know. */
+  errnoFromParents(ctx: Ctx, name: string, code: XsdErrorName, perm: number): XsdErrorName {
+    let parentPerm = 0;
+    let path = name;
+    do {
+      path = parentOf(path);
+      const p = this.readNode(ctx, path);
+      if (p) {
+        parentPerm = this.permFor(ctx.conn, p);
+        break;
+      }
+    } while (path !== "/");
+    return parentPerm & perm ? code : "EACCES";
+  }
+
+  // ---- node accounting (`domain_entry_*`) --------------------------------------------------
+
+  /** Owned-node count of the caller's domain, 0 for privileged callers (`domain_entry`). */
+  domainEntry(conn: Connection | null): number {
+    return this.unprivileged(conn) ? (conn!.domain?.nbentry ?? 0) : 0;
+  }
+
+  /** Counts a node for its owner; false if the owner has no record (ENOMEM in cxenstored). */
+  entryInc(ctx: Ctx, node: NodeRecord): boolean {
+    const owner = node.perms[0]?.id;
+    if (owner === undefined) return true;
+    if (ctx.txn) {
+      ctx.txn.entryDelta(owner, 1);
+      return true;
+    }
+    const d = this.ownerRecord(ctx.conn, owner, true);
+    if (!d) return false;
+    d.nbentry++;
+    return true;
+  }
+
+  entryDec(ctx: Ctx, node: NodeRecord): void {
+    const owner = node.perms[0]?.id;
+    if (owner === undefined) return;
+    if (ctx.txn) {
+      ctx.txn.entryDelta(owner, -1);
+      return;
+    }
+    const d = this.ownerRecord(ctx.conn, owner, false);
+    if (d) d.nbentry--;
+  }
+
+  ownerRecord(conn: Connection | null, owner: number, alloc: boolean): DomainRecord | undefined {
+    if (conn && owner === conn.id && conn.domain) return conn.domain;
+    return alloc ? this.domains.findOrAllocExisting(owner) : this.domains.find(owner);
+  }
+}

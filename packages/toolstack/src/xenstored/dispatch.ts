@@ -1,0 +1,104 @@
+/**
+ * `process_message` of cxenstored 4.17: the request table and the checks made before any
+ * handler runs, in this order: unknown type (and the server-only WATCH_EVENT and ERROR) ENOSYS,
+ * privileged-only type from an unprivileged domain EACCES, non-zero tx_id naming no open
+ * transaction ENOENT (WATCH and UNWATCH ignore tx_id).
+ */
+import type { Connection } from "./connection.js";
+import type { XenstoredCore } from "./core.js";
+import { XenstoreError } from "./errors.js";
+import { doControl } from "./ops-control.js";
+import {
+  doGetDomainPath,
+  doIntroduce,
+  doIsDomainIntroduced,
+  doRelease,
+  doResume,
+  doSetTarget,
+} from "./ops-domain.js";
+import {
+  doDirectory,
+  doDirectoryPart,
+  doGetPerms,
+  doMkdir,
+  doRead,
+  doRm,
+  doSetPerms,
+  doWrite,
+} from "./ops-node.js";
+import { doTransactionEnd, doTransactionStart } from "./ops-transaction.js";
+import { doResetWatches, doUnwatch, doWatch } from "./ops-watch.js";
+import { bytesOf } from "./payload.js";
+import type { Handler, Request } from "./request.js";
+import type { XsMessage } from "./wire.js";
+import { XS, xsTypeName, type XsdErrorName } from "./xs-wire.js";
+
+interface Entry {
+  readonly handler: Handler;
+  /** `XS_FLAG_PRIV`: privileged connections only. */
+  readonly priv?: boolean;
+  /** `XS_FLAG_NOTID`: tx_id is ignored. */
+  readonly notid?: boolean;
+}
+
+const TABLE = new Map<number, Entry>([
+  [XS.XS_CONTROL, { handler: doControl, priv: true }],
+  [XS.XS_DIRECTORY, { handler: doDirectory }],
+  [XS.XS_READ, { handler: doRead }],
+  [XS.XS_GET_PERMS, { handler: doGetPerms }],
+  [XS.XS_WATCH, { handler: doWatch, notid: true }],
+  [XS.XS_UNWATCH, { handler: doUnwatch, notid: true }],
+  [XS.XS_TRANSACTION_START, { handler: doTransactionStart }],
+  [XS.XS_TRANSACTION_END, { handler: doTransactionEnd }],
+  [XS.XS_INTRODUCE, { handler: doIntroduce, priv: true }],
+  [XS.XS_RELEASE, { handler: doRelease, priv: true }],
+  [XS.XS_GET_DOMAIN_PATH, { handler: doGetDomainPath }],
+  [XS.XS_WRITE, { handler: doWrite }],
+  [XS.XS_MKDIR, { handler: doMkdir }],
+  [XS.XS_RM, { handler: doRm }],
+  [XS.XS_SET_PERMS, { handler: doSetPerms }],
+  [XS.XS_IS_DOMAIN_INTRODUCED, { handler: doIsDomainIntroduced, priv: true }],
+  [XS.XS_RESUME, { handler: doResume, priv: true }],
+  [XS.XS_SET_TARGET, { handler: doSetTarget, priv: true }],
+  [XS.XS_RESET_WATCHES, { handler: doResetWatches }],
+  [XS.XS_DIRECTORY_PART, { handler: doDirectoryPart }],
+]);
+
+/** Called with anything a handler throws that is not a XenstoreError (a bug): the client gets EIO. */
+export type InternalErrorSink = (err: unknown, conn: Connection, msg: XsMessage) => void;
+
+/** Processes one request on `conn`, queueing exactly one reply (or error). */
+export function processMessage(xs: XenstoredCore, conn: Connection, msg: XsMessage, onInternalError: InternalErrorSink): void {
+  const sendError = (code: XsdErrorName) => conn.queueReply(msg, XS.XS_ERROR, bytesOf(`${code}\0`));
+  const entry = TABLE.get(msg.type);
+  if (!entry) return sendError("ENOSYS");
+  if (entry.priv && xs.unprivileged(conn)) return sendError("EACCES");
+  let txn;
+  if (!entry.notid && msg.tx_id !== 0) {
+    txn = conn.transactions.get(msg.tx_id);
+    if (!txn) return sendError("ENOENT");
+  }
+  let replied = false;
+  const req: Request = {
+    conn,
+    txn,
+    msg,
+    reply(payload) {
+      replied = true;
+      conn.queueReply(msg, msg.type, typeof payload === "string" ? bytesOf(payload) : payload);
+    },
+  };
+  try {
+    entry.handler(xs, req);
+  } catch (e) {
+    if (replied) throw e;
+    if (e instanceof XenstoreError) return sendError(e.code);
+    onInternalError(e, conn, msg);
+    return sendError("EIO");
+  }
+}
+
+/** The `XS_*` name of a request type, or `**UNKNOWN**` as cxenstored logs it. */
+export function requestName(type: number): string {
+  return xsTypeName(type) ?? "**UNKNOWN**";
+}

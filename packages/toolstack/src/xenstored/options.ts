@@ -1,0 +1,55 @@
+/**
+ * xenstored settings: cxenstored 4.17's quota defaults (`xenstored_core.c`, options `-E -S -W
+ * -t -A -M -Q`) and the privileged domain. Dom0, the privileged domain and socket clients are
+ * exempt from every quota.
+ */
+import type { XenstoredDomainHooks } from "./domains.js";
+import { XENSTORE_REL_PATH_MAX } from "./xs-wire.js";
+
+/** Per-domain limits. Each hit gives the error named in its doc. */
+export interface XenstoredQuotas {
+  /** Nodes a domain may own (`-E`, 1000): creating more gives ENOSPC. */
+  nodesPerDomain: number;
+  /** Node record size in bytes, header + perms + value + child names (`-S`, 2048): ENOSPC at >=. */
+  nodeSize: number;
+  /** Watches (`-W`, 128): checked as `existing > quota` before adding, so E2BIG from the 130th. */
+  watchesPerDomain: number;
+  /** Open transactions (`-t`, 10): checked as `open > quota`, so ENOSPC from the 12th. */
+  transactionsPerDomain: number;
+  /** Entries in a SET_PERMS list (`-A`, 5): more gives ENOSPC. */
+  permsPerNode: number;
+  /** Path length in bytes (`-M`, 2048, capped at 2048): longer gives EINVAL. */
+  pathMax: number;
+  /** Distinct nodes one transaction may touch (`-Q transaction-nodes`, 1024): ENOSPC. */
+  transactionNodes: number;
+}
+
+/** cxenstored 4.17 defaults. */
+export const DEFAULT_QUOTAS: Readonly<XenstoredQuotas> = Object.freeze({
+  nodesPerDomain: 1000,
+  nodeSize: 2048,
+  watchesPerDomain: 128,
+  transactionsPerDomain: 10,
+  permsPerNode: 5,
+  pathMax: XENSTORE_REL_PATH_MAX,
+  transactionNodes: 1024,
+});
+
+export interface XenstoredOptions {
+  /** Quota overrides; the rest keep cxenstored's defaults. */
+  quotas?: Partial<XenstoredQuotas>;
+  /** The privileged domain besides dom0 (`--priv-domid`); default 0 (none besides dom0). */
+  privDomid?: number;
+  /** What the host provides: domain existence and ring connection. */
+  hooks?: XenstoredDomainHooks;
+}
+
+/** Fills in defaults, validating values (RangeError for a non-positive quota). */
+export function resolveQuotas(q: Partial<XenstoredQuotas> | undefined): XenstoredQuotas {
+  const out: XenstoredQuotas = { ...DEFAULT_QUOTAS, ...q };
+  for (const [k, v] of Object.entries(out)) {
+    if (!Number.isInteger(v) || v < 1) throw new RangeError(`quota ${k} must be a positive integer, got ${v}`);
+  }
+  out.pathMax = Math.min(out.pathMax, XENSTORE_REL_PATH_MAX);
+  return out;
+}

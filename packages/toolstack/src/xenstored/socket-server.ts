@@ -1,0 +1,89 @@
+/**
+ * xenstored's Unix socket (`/var/run/xenstored/socket` on a real host): every accepted client is
+ * a privileged dom0 tool speaking `xs_wire`, so libxenstore programs pointed at the socket with
+ * `XENSTORED_PATH=<path>` (Debian's `xenstore-read`, `-write`, `-ls`, `-watch` ...) work against a
+ * simulated host.
+ */
+import { lstatSync, unlinkSync } from "node:fs";
+import { createServer, type Server, type Socket } from "node:net";
+import type { Connection } from "./connection.js";
+import type { Xenstored } from "./xenstored.js";
+
+/** A listening socket server; `close()` stops it and removes the socket file. */
+export interface XenstoredSocketServer {
+  /** The socket path. */
+  readonly path: string;
+  /** Live client connections. */
+  readonly clients: ReadonlySet<Connection>;
+  /** Stops accepting, closes every client, removes the socket file. Idempotent. */
+  close(): Promise<void>;
+}
+
+function removeStaleSocket(path: string): void {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return;
+  }
+  if (!st.isSocket()) throw new Error(`${path} exists and is not a socket; refusing to replace it`);
+  unlinkSync(path);
+}
+
+/**
+ * Listens on Unix socket `path` (a stale socket file there is removed first).
+ * @throws Error if `path` is a non-socket file or cannot be bound.
+ */
+export async function listenXenstored(xs: Xenstored, path: string): Promise<XenstoredSocketServer> {
+  removeStaleSocket(path);
+  const clients = new Set<Connection>();
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((sock) => {
+    const conn = xs.connect("socket");
+    clients.add(conn);
+    sockets.add(sock);
+    conn.on("output", () => {
+      const bytes = conn.drainBytes();
+      if (bytes.length && !sock.destroyed) sock.write(bytes);
+    });
+    conn.on("close", (reason) => {
+      clients.delete(conn);
+      // An oversized request drops the client at once; other closes let queued bytes flush.
+      if (reason === "oversize") sock.destroy();
+      else sock.end();
+    });
+    sock.on("data", (chunk: Buffer) => conn.receive(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)));
+    sock.on("error", () => conn.close("closed"));
+    sock.on("close", () => {
+      sockets.delete(sock);
+      conn.close("closed");
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(path, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  let closing: Promise<void> | undefined;
+  return {
+    path,
+    clients,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => {
+          try {
+            unlinkSync(path);
+          } catch {
+            // already gone
+          }
+          resolve();
+        });
+        for (const c of [...clients]) c.close("server-closed");
+        for (const s of sockets) s.destroy();
+      });
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,81 @@
+/**
+ * The node database: what cxenstored keeps in TDB, one record per absolute path. A record holds
+ * the value bytes, the child names in creation order, the permission list and the generation
+ * count of its last modification. Transactions overlay private copies on top (transaction.ts).
+ */
+import { clonePerms, type XsPerm } from "./perms.js";
+
+/** `NO_GENERATION`: the generation recorded for a node that does not exist. */
+export const NO_GENERATION = -1;
+
+/** One node. Values are treated as immutable: replace `value`, never write into it. */
+export interface NodeRecord {
+  readonly name: string;
+  value: Uint8Array;
+  /** Child names (last path component) in creation order. */
+  children: string[];
+  /** Entry 0 is the owner. IGNORE bits persist once set (the XSA-322 rule). */
+  perms: XsPerm[];
+  /** Global generation count of the last write, or NO_GENERATION for a node built in memory. */
+  generation: number;
+}
+
+/** `sizeof(struct xs_tdb_record_hdr)`: u64 generation + 3 u32 counts, padded to 8. */
+export const TDB_RECORD_HDR_SIZE = 24;
+/** `sizeof(struct xs_permissions)`. */
+export const XS_PERMISSIONS_SIZE = 8;
+
+/**
+ * The size of a node's TDB record in bytes, which the node-size quota limits: header,
+ * permissions, value and the NUL-terminated child names.
+ */
+export function recordSize(n: NodeRecord): number {
+  let childlen = 0;
+  for (const c of n.children) childlen += c.length + 1;
+  return TDB_RECORD_HDR_SIZE + XS_PERMISSIONS_SIZE * n.perms.length + n.value.length + childlen;
+}
+
+/** A copy that can be modified without touching the original (the value is shared, immutable). */
+export function cloneNode(n: NodeRecord, name = n.name): NodeRecord {
+  return { name, value: n.value, children: [...n.children], perms: clonePerms(n.perms), generation: n.generation };
+}
+
+/** The global node store and the global generation counter. */
+export class NodeStore {
+  #nodes = new Map<string, NodeRecord>();
+  #generation = 0;
+
+  /** The current global generation count (the value last handed out). */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /** Hands out the next generation count (`++generation`). */
+  nextGeneration(): number {
+    return ++this.#generation;
+  }
+
+  /** The stored record (do not modify it; clone first). */
+  get(name: string): NodeRecord | undefined {
+    return this.#nodes.get(name);
+  }
+
+  /** Stores a copy of `n` under its name. */
+  put(n: NodeRecord): void {
+    this.#nodes.set(n.name, cloneNode(n));
+  }
+
+  delete(name: string): boolean {
+    return this.#nodes.delete(name);
+  }
+
+  /** Number of stored nodes. */
+  get size(): number {
+    return this.#nodes.size;
+  }
+
+  /** All stored paths (for diagnostics and tests), in insertion order. */
+  paths(): string[] {
+    return [...this.#nodes.keys()];
+  }
+}
