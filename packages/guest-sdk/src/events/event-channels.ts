@@ -1,0 +1,437 @@
+/**
+ * The event subsystem of one guest (Linux `drivers/xen/events/`, 2-level ABI): it maps the
+ * guest's shared_info page, masks every port, registers the upcall on every vCPU and hands out
+ * `EventChannel` handles for each kind of binding.
+ *
+ * The upcall handler follows Linux's `__xen_evtchn_do_upcall` and `evtchn_2l_handle_events`
+ * (xen-abi.md §2.4):
+ *
+ * ```
+ * upcall(vcpu):                       Xen has set evtchn_upcall_mask = 1 for us
+ *   repeat
+ *     vcpu_info.evtchn_upcall_pending = 0        <- before the selector exchange
+ *     scanRound(): timer port first; sel = xchg(evtchn_pending_sel, 0);
+ *                  fair scan from the saved position over this vCPU's ports
+ *   while vcpu_info.evtchn_upcall_pending == 1   <- an event raised meanwhile
+ * ```
+ *
+ * For each active port: an ordinary port has its pending bit cleared BEFORE its handler runs
+ * (edge semantics: a send during the handler raises a new event); a late-EOI port is masked
+ * first and stays masked until its owner calls `eoi()`.
+ *
+ * Unmasking is done locally when the port belongs to the vCPU the code runs on (clear the mask
+ * bit; if pending, set the selector bit and upcall_pending, then a cheap hypercall so Xen
+ * re-checks), and with EVTCHNOP_unmask when it belongs to another vCPU — as a Linux PV guest.
+ */
+import { Observable, type Subscriber } from "rxjs";
+import { GNTTAB_GFN_BASE, type Guest, type GuestMemory, type Hypercalls } from "@pvkit/hypervisor-sim";
+import { EVTCHNOP, VIRQ, XENVER } from "@pvkit/hypervisor-sim/abi";
+import {
+  type BindPirqOptions,
+  evtchnAllocUnbound,
+  evtchnBindInterdomain,
+  evtchnBindIpi,
+  evtchnBindPirq,
+  evtchnBindVcpu,
+  evtchnBindVirq,
+  evtchnStatus,
+  evtchnUnmask,
+} from "../hypercall/evtchn-ops.js";
+import { addSharedInfoToPhysmap } from "../hypercall/memory-ops.js";
+import {
+  type ChannelHost,
+  type ChannelOptions,
+  EventChannel,
+  type EventChannelKind,
+  MASK_REASON,
+  deliverEvent,
+} from "./event-channel.js";
+import { SharedInfoView } from "./shared-info-view.js";
+import { VcpuScanState, scanRound } from "./two-level-scan.js";
+
+/** Options of `EventChannels.of`. */
+export interface EventChannelsOptions {
+  /**
+   * Guest frame at which to map shared_info. Default: the highest hole below the grant-table
+   * window (GNTTAB_GFN_BASE), above RAM.
+   */
+  sharedInfoGfn?: number;
+  /** The vCPU that code outside upcalls runs on (issues hypercalls, decides local unmask). Default 0. */
+  vcpu?: number;
+}
+
+/** A user callback (`onEvent`) threw while handling an event. */
+export interface EventHandlerError {
+  readonly port: number;
+  readonly vcpu: number;
+  readonly error: unknown;
+}
+
+/**
+ * Upcall rounds before the handler gives the vCPU back. Linux loops without bound; a handler
+ * that re-raises its own port on every event would then spin forever in this single thread, so
+ * after this many rounds the handler returns with upcall_pending still set and asks Xen (a
+ * hypercall from a microtask) to deliver again.
+ */
+export const MAX_UPCALL_ROUNDS = 1024;
+
+interface PortRecord {
+  readonly channel: EventChannel;
+  vcpu: number;
+  reasons: number;
+}
+
+function defaultSharedInfoGfn(mem: GuestMemory): number {
+  for (let gfn = GNTTAB_GFN_BASE - 1; gfn >= mem.nrPages; gfn--) if (mem.isHole(gfn)) return gfn;
+  throw new RangeError("no hole below the grant-table window for shared_info; pass sharedInfoGfn");
+}
+
+export class EventChannels implements Disposable {
+  static readonly #registry = new WeakMap<Guest, EventChannels>();
+
+  /**
+   * The event subsystem of `guest`, set up on first use (one per guest: it owns the upcalls).
+   * Later calls return the same instance and ignore `opts`.
+   * @throws XenError if shared_info cannot be mapped at the chosen frame.
+   */
+  static of(guest: Guest, opts: EventChannelsOptions = {}): EventChannels {
+    let ev = EventChannels.#registry.get(guest);
+    if (ev === undefined || ev.#closed) {
+      ev = new EventChannels(guest, opts);
+      EventChannels.#registry.set(guest, ev);
+    }
+    return ev;
+  }
+
+  readonly #guest: Guest;
+  readonly #gfn: number;
+  readonly #sh: SharedInfoView;
+  readonly #scan: VcpuScanState[] = [];
+  readonly #inUpcall: boolean[] = [];
+  readonly #ports = new Map<number, PortRecord>();
+  readonly #errorListeners = new Set<Subscriber<EventHandlerError>>();
+  readonly #host: ChannelHost;
+  #current: number;
+  #closed = false;
+  #unobservedErrors = 0;
+
+  private constructor(guest: Guest, opts: EventChannelsOptions) {
+    this.#guest = guest;
+    this.#current = opts.vcpu ?? 0;
+    guest.vcpu(this.#current); // RangeError for a vCPU the guest lacks
+    this.#gfn = opts.sharedInfoGfn ?? defaultSharedInfoGfn(guest.memory);
+    addSharedInfoToPhysmap(guest.vcpu(this.#current), this.#gfn);
+    this.#sh = new SharedInfoView(guest.memory.writablePage(this.#gfn));
+    // Nothing is delivered until it is bound here (Linux masks every port at boot).
+    this.#sh.maskAll();
+    this.#host = this.#makeHost();
+    for (let v = 0; v < guest.nrVcpus; v++) {
+      this.#scan.push(new VcpuScanState());
+      this.#inUpcall.push(false);
+    }
+    for (let v = 0; v < guest.nrVcpus; v++) guest.registerUpcall(v, (cpu) => this.#upcall(cpu));
+  }
+
+  /** The guest's domid. */
+  get domid(): number {
+    return this.#guest.domid;
+  }
+
+  /** The guest frame where shared_info is mapped. */
+  get sharedInfoGfn(): number {
+    return this.#gfn;
+  }
+
+  /** The channel bound to `port` here, if any. */
+  channel(port: number): EventChannel | undefined {
+    return this.#ports.get(port)?.channel;
+  }
+
+  /** Handler errors that occurred while nobody subscribed to `errors$`. */
+  get unobservedErrors(): number {
+    return this.#unobservedErrors;
+  }
+
+  /**
+   * Errors thrown by `onEvent` callbacks, with the port and vCPU. The upcall carries on with the
+   * other ports. Errors while nobody listens are only counted (`unobservedErrors`).
+   */
+  readonly errors$: Observable<EventHandlerError> = new Observable<EventHandlerError>((subscriber) => {
+    this.#errorListeners.add(subscriber);
+    return () => {
+      this.#errorListeners.delete(subscriber);
+    };
+  });
+
+  // ---- binding ------------------------------------------------------------------------------
+
+  /**
+   * EVTCHNOP_alloc_unbound: a port that `remoteDom` may bind (pass it the port number, e.g.
+   * through xenstore). Events arrive once the peer has bound and sends.
+   * @throws XenError (see `evtchnAllocUnbound`).
+   */
+  bindUnbound(remoteDom: number, opts: ChannelOptions = {}): EventChannel {
+    const port = evtchnAllocUnbound(this.#hc(), remoteDom);
+    return this.#register(port, "unbound", 0, opts);
+  }
+
+  /**
+   * EVTCHNOP_bind_interdomain to `remotePort` of `remoteDom`. Xen marks the new port pending, so
+   * the first event arrives right away (it stands for any send made before the bind).
+   * @throws XenError ESRCH, EINVAL (the remote port is not unbound for us), ENOSPC.
+   */
+  bindInterdomain(remoteDom: number, remotePort: number, opts: ChannelOptions = {}): EventChannel {
+    const port = evtchnBindInterdomain(this.#hc(), remoteDom, remotePort);
+    return this.#register(port, "interdomain", 0, opts);
+  }
+
+  /**
+   * EVTCHNOP_bind_virq: VIRQ `virq` on `vcpu` (global VIRQs only on vCPU 0; move them later
+   * with `bindToVcpu`). A VIRQ_TIMER port is handled first in its vCPU's upcall.
+   * @throws XenError EINVAL, ENOENT, EEXIST.
+   */
+  bindVirq(virq: number, vcpu = 0, opts: ChannelOptions = {}): EventChannel {
+    const port = evtchnBindVirq(this.#hc(), virq, vcpu);
+    const ch = this.#register(port, "virq", vcpu, opts, () => {
+      if (virq === VIRQ.VIRQ_TIMER) this.#scan[vcpu]!.timerPort = port;
+    });
+    return ch;
+  }
+
+  /** EVTCHNOP_bind_ipi: `notify()` raises an event on `vcpu` of this guest. @throws XenError ENOENT. */
+  bindIpi(vcpu: number, opts: ChannelOptions = {}): EventChannel {
+    const port = evtchnBindIpi(this.#hc(), vcpu);
+    return this.#register(port, "ipi", vcpu, opts);
+  }
+
+  /** EVTCHNOP_bind_pirq: physical IRQ `pirq`. @throws XenError EINVAL, EPERM, EEXIST, EBUSY. */
+  bindPirq(pirq: number, opts: ChannelOptions & BindPirqOptions = {}): EventChannel {
+    const port = evtchnBindPirq(this.#hc(), pirq, opts);
+    return this.#register(port, "pirq", 0, opts);
+  }
+
+  /**
+   * Takes over a port that is already bound in Xen (for example the xenstore or console port
+   * the toolstack set up for this guest). The channel's vCPU is Xen's notify vCPU.
+   * @throws XenError from EVTCHNOP_status; RangeError if the port is closed or already taken here.
+   */
+  adopt(port: number, opts: ChannelOptions = {}): EventChannel {
+    const st = evtchnStatus(this.#hc(), port);
+    if (st.state === "closed") throw new RangeError(`port ${port} of d${this.domid} is not bound`);
+    if (this.#ports.has(port)) throw new RangeError(`port ${port} of d${this.domid} already has a channel`);
+    return this.#register(port, "adopted", st.vcpu, opts);
+  }
+
+  // ---- cold observables: bind on subscribe, close on unsubscribe ----------------------------
+
+  /** `bindUnbound` on subscribe; emits the channel; closes it on unsubscribe. */
+  unbound$(remoteDom: number, opts: ChannelOptions = {}): Observable<EventChannel> {
+    return this.#bound$(() => this.bindUnbound(remoteDom, opts));
+  }
+
+  /** `bindInterdomain` on subscribe; emits the channel; closes it on unsubscribe. */
+  interdomain$(remoteDom: number, remotePort: number, opts: ChannelOptions = {}): Observable<EventChannel> {
+    return this.#bound$(() => this.bindInterdomain(remoteDom, remotePort, opts));
+  }
+
+  /** `bindVirq` on subscribe; emits the channel; closes it on unsubscribe. */
+  virq$(virq: number, vcpu = 0, opts: ChannelOptions = {}): Observable<EventChannel> {
+    return this.#bound$(() => this.bindVirq(virq, vcpu, opts));
+  }
+
+  /** `bindIpi` on subscribe; emits the channel; closes it on unsubscribe. */
+  ipi$(vcpu: number, opts: ChannelOptions = {}): Observable<EventChannel> {
+    return this.#bound$(() => this.bindIpi(vcpu, opts));
+  }
+
+  /** `bindPirq` on subscribe; emits the channel; closes it on unsubscribe. */
+  pirq$(pirq: number, opts: ChannelOptions & BindPirqOptions = {}): Observable<EventChannel> {
+    return this.#bound$(() => this.bindPirq(pirq, opts));
+  }
+
+  /**
+   * Each is cold: nothing is bound until subscribe. A bind failure errors the stream with the
+   * XenError; closing the channel directly completes it.
+   */
+  #bound$(bind: () => EventChannel): Observable<EventChannel> {
+    return new Observable<EventChannel>((subscriber) => {
+      let ch: EventChannel;
+      try {
+        ch = bind();
+      } catch (err) {
+        subscriber.error(err);
+        return undefined;
+      }
+      const closed = ch.events$.subscribe({ complete: () => subscriber.complete() });
+      subscriber.next(ch);
+      return () => {
+        closed.unsubscribe();
+        ch.close();
+      };
+    });
+  }
+
+  /** Closes every channel and unregisters the upcalls. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const rec of [...this.#ports.values()].reverse()) rec.channel.close();
+    for (let v = 0; v < this.#guest.nrVcpus; v++) this.#guest.registerUpcall(v, undefined);
+    for (const l of [...this.#errorListeners]) l.complete();
+    this.#errorListeners.clear();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  // ---- internals ----------------------------------------------------------------------------
+
+  #hc(): Hypercalls {
+    return this.#guest.vcpu(this.#current);
+  }
+
+  #register(port: number, kind: EventChannelKind, vcpu: number, opts: ChannelOptions, extra?: () => void): EventChannel {
+    if (this.#closed) throw new RangeError(`event channels of d${this.domid} are closed`);
+    this.#sh.setMask(port);
+    // A record left from a port Xen freed behind our back (EVTCHNOP_reset): detach it.
+    const stale = this.#ports.get(port);
+    if (stale !== undefined) {
+      this.#forget(port, stale);
+      stale.channel.close();
+    }
+    const channel = new EventChannel(this.#host, port, kind, opts);
+    const rec: PortRecord = { channel, vcpu, reasons: 0 };
+    this.#ports.set(port, rec);
+    this.#scan[vcpu]!.add(port);
+    extra?.();
+    this.#unmask(rec, port);
+    return channel;
+  }
+
+  #forget(port: number, rec: PortRecord): void {
+    this.#ports.delete(port);
+    const st = this.#scan[rec.vcpu]!;
+    st.remove(port);
+    if (st.timerPort === port) st.timerPort = 0;
+  }
+
+  /** The local (same vCPU) or hypercall (other vCPU) unmask of Linux's `evtchn_2l_unmask`. */
+  #unmask(rec: PortRecord, port: number): void {
+    const cur = this.#current;
+    if (rec.vcpu !== cur) {
+      // EVTCHNOP_unmask re-raises only if the mask bit was set, so it is left set for Xen.
+      evtchnUnmask(this.#guest.vcpu(cur), port);
+      return;
+    }
+    const sh = this.#sh;
+    sh.clearMask(port); // before testing pending: a raise in between is then not lost
+    if (sh.isPending(port) && !sh.setSelectorBit(cur, port >>> 6)) {
+      sh.setUpcallPending(cur, 1);
+      // Inside this vCPU's upcall the handler loop sees upcall_pending; outside, ask Xen.
+      if (!this.#inUpcall[cur]) this.#guest.vcpu(cur).xen_version(XENVER.XENVER_version);
+    }
+  }
+
+  #makeHost(): ChannelHost {
+    const rec = (port: number): PortRecord | undefined => this.#ports.get(port);
+    return {
+      hypercalls: () => this.#hc(),
+      addMaskReason: (port, reason) => {
+        const r = rec(port);
+        if (r === undefined) return;
+        r.reasons |= reason;
+        this.#sh.setMask(port);
+      },
+      clearMaskReason: (port, reason) => {
+        const r = rec(port);
+        if (r === undefined || (r.reasons & reason) === 0) return;
+        r.reasons &= ~reason;
+        if (r.reasons === 0) this.#unmask(r, port);
+      },
+      maskReasons: (port) => rec(port)?.reasons ?? 0,
+      vcpuOf: (port) => rec(port)?.vcpu ?? 0,
+      moveToVcpu: (port, vcpu) => this.#moveToVcpu(port, vcpu),
+      release: (port) => this.#release(port),
+      reportError: (port, vcpu, error) => this.#reportError({ port, vcpu, error }),
+    };
+  }
+
+  /** Linux's `xen_rebind_evtchn_to_cpu`: mask, EVTCHNOP_bind_vcpu, move the bookkeeping, unmask. */
+  #moveToVcpu(port: number, vcpu: number): void {
+    const r = this.#ports.get(port);
+    if (r === undefined) return;
+    const tmp = MASK_REASON.temporary;
+    r.reasons |= tmp;
+    this.#sh.setMask(port);
+    try {
+      evtchnBindVcpu(this.#hc(), port, vcpu);
+      this.#scan[r.vcpu]!.remove(port);
+      this.#scan[vcpu]!.add(port);
+      r.vcpu = vcpu;
+    } finally {
+      r.reasons &= ~tmp;
+      // On the new vCPU the unmask re-raises a pending event there (xen-abi.md §2.3).
+      if (r.reasons === 0) this.#unmask(r, port);
+    }
+  }
+
+  #release(port: number): void {
+    const r = this.#ports.get(port);
+    if (r === undefined) return;
+    this.#sh.setMask(port);
+    this.#forget(port, r);
+    // -EINVAL means Xen no longer has the port (EVTCHNOP_reset, domain teardown): nothing to free.
+    this.#hc().event_channel_op(EVTCHNOP.EVTCHNOP_close, { port });
+  }
+
+  #reportError(e: EventHandlerError): void {
+    if (this.#errorListeners.size === 0) {
+      this.#unobservedErrors++;
+      return;
+    }
+    for (const l of [...this.#errorListeners]) l.next(e);
+  }
+
+  /** The registered upcall of every vCPU (Xen has set evtchn_upcall_mask = 1). */
+  #upcall(cpu: number): void {
+    if (this.#closed) return;
+    const prev = this.#current;
+    this.#current = cpu;
+    this.#inUpcall[cpu] = true;
+    const sh = this.#sh;
+    const st = this.#scan[cpu]!;
+    const handle = (port: number): void => this.#handlePort(cpu, port);
+    try {
+      for (let round = 1; ; round++) {
+        // Cleared before scanRound exchanges the selector: a raise after this point sets it again.
+        sh.setUpcallPending(cpu, 0);
+        scanRound(sh, cpu, st, handle);
+        if (sh.upcallPending(cpu) === 0) break;
+        if (round >= MAX_UPCALL_ROUNDS) {
+          queueMicrotask(() => {
+            if (!this.#closed) this.#guest.vcpu(cpu).xen_version(XENVER.XENVER_version);
+          });
+          break;
+        }
+      }
+    } finally {
+      this.#inUpcall[cpu] = false;
+      this.#current = prev;
+    }
+  }
+
+  /** `handle_irq_for_port` with the ack of a dynamic IRQ (edge) or a lateeoi IRQ. */
+  #handlePort(cpu: number, port: number): void {
+    const r = this.#ports.get(port);
+    const sh = this.#sh;
+    // The scan works on a snapshot: skip a port taken, masked or closed since.
+    if (r === undefined || r.vcpu !== cpu || !sh.isPending(port) || sh.isMasked(port)) return;
+    if (r.channel.lateEoi) {
+      r.reasons |= MASK_REASON.eoiPending;
+      sh.setMask(port); // masked before the ack, so a flood cannot raise it again until eoi()
+    }
+    sh.clearPending(port);
+    deliverEvent(r.channel, cpu);
+  }
+}
