@@ -1,0 +1,50 @@
+import { describe, expect, it } from "vitest";
+import { GNTST, XEN_ERRNO } from "@pvkit/hypervisor-sim/abi";
+import { ChannelClosedError, GrantStatusError, XenError } from "@pvkit/guest-sdk";
+
+describe("XenError", () => {
+  it("carries Xen's errno name, the positive errno and the op for a negative result", () => {
+    const e = new XenError("EVTCHNOP_bind_virq", -XEN_ERRNO.EEXIST);
+    expect(e).toBeInstanceOf(XenError);
+    expect(e).toBeInstanceOf(Error);
+    expect([e.name, e.code, e.errno, e.op]).toEqual(["XenError", "EEXIST", 17, "EVTCHNOP_bind_virq"]);
+    expect(e.message).toBe("EVTCHNOP_bind_virq failed: EEXIST (-17)");
+  });
+
+  it("names an errno Xen does not define by its number", () => {
+    const e = new XenError("XENMEM_add_to_physmap", -200);
+    expect([e.code, e.errno]).toEqual(["E200", 200]);
+  });
+
+  it("check returns non-negative results and throws for negative ones", () => {
+    expect(XenError.check("XENVER_version", 0x40011)).toBe(0x40011);
+    expect(() => XenError.check("EVTCHNOP_send", -XEN_ERRNO.EINVAL, () => "port 9")).toThrow(
+      "EVTCHNOP_send failed: EINVAL (-22): port 9",
+    );
+  });
+});
+
+describe("GrantStatusError", () => {
+  it("carries the GNTST name, status value, op, batch index and batch", () => {
+    const batch = [{ status: 0 }, { status: GNTST.GNTST_bad_gntref }];
+    const e = new GrantStatusError("GNTTABOP_map_grant_ref", 1, GNTST.GNTST_bad_gntref, batch);
+    expect(e).toBeInstanceOf(GrantStatusError);
+    expect(e).not.toBeInstanceOf(XenError);
+    expect([e.name, e.code, e.status, e.op, e.index]).toEqual([
+      "GrantStatusError",
+      "GNTST_bad_gntref",
+      -3,
+      "GNTTABOP_map_grant_ref",
+      1,
+    ]);
+    expect(e.batch).toBe(batch);
+    expect(e.message).toBe("GNTTABOP_map_grant_ref[1] failed: GNTST_bad_gntref (-3)");
+  });
+});
+
+describe("ChannelClosedError", () => {
+  it("names the op and the released port", () => {
+    const e = new ChannelClosedError("notify", 5);
+    expect([e.code, e.op, e.port]).toEqual(["ECHANNELCLOSED", "notify", 5]);
+  });
+});
