@@ -2,3 +2,4 @@
 export * from "./ring.js";
 export * from "./console.js";
 export * from "./xenstore-ring.js";
+export * from "./xs-wire.js";
