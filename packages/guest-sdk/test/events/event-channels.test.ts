@@ -1,0 +1,148 @@
+import { describe, expect, it } from "vitest";
+import { firstValueFrom, switchMap, take, toArray } from "rxjs";
+import { Hypervisor } from "@pvkit/hypervisor-sim";
+import { VIRQ } from "@pvkit/hypervisor-sim/abi";
+import {
+  type EventChannel,
+  EventChannels,
+  XenError,
+  evtchnAllocUnbound,
+  evtchnBindInterdomain,
+  evtchnSend,
+  evtchnStatus,
+} from "@pvkit/guest-sdk";
+import { SH, twoGuests } from "./support.js";
+
+/** States of the guest's ports 1..n, as Xen reports them. */
+function portStates(g: { hypercall: Parameters<typeof evtchnStatus>[0] }, n = 8): string[] {
+  return Array.from({ length: n }, (_, i) => evtchnStatus(g.hypercall, i + 1).state);
+}
+
+describe("EventChannels", () => {
+  it("maps shared_info into a hole, masks every port and is one per guest", () => {
+    const hv = new Hypervisor({ mode: "manual" });
+    hv.createDomain();
+    const g = hv.guest(hv.createDomain({ nrPages: 256 }).domid);
+    const ev = EventChannels.of(g);
+    expect(EventChannels.of(g)).toBe(ev);
+    expect(ev.sharedInfoGfn).toBeGreaterThanOrEqual(256);
+    const sh = g.memory.page(ev.sharedInfoGfn);
+    expect(sh.read(0xa00, 512).every((b) => b === 0xff)).toBe(true);
+    // The page really is shared_info: Xen's wall clock is there (wc_version even and non-zero).
+    expect(sh.getU32(0xc00) % 2).toBe(0);
+    expect(sh.getU32(0xc00)).toBeGreaterThan(0);
+  });
+
+  it("uses the frame the caller chooses and reports a bad one with XenError", () => {
+    const hv = new Hypervisor({ mode: "manual" });
+    hv.createDomain();
+    const du = hv.createDomain();
+    const g = hv.guest(du.domid);
+    const ev = EventChannels.of(g, { sharedInfoGfn: 0x30000 });
+    expect(ev.sharedInfoGfn).toBe(0x30000);
+    ev.close();
+    const again = EventChannels.of(g, { sharedInfoGfn: 0x30000 }); // a closed one is replaced
+    expect(again).not.toBe(ev);
+    const other = hv.guest(hv.createDomain().domid);
+    expect(() => EventChannels.of(other, { sharedInfoGfn: -1 })).toThrow(
+      expect.objectContaining({ code: "EINVAL", op: "XENMEM_add_to_physmap" }),
+    );
+  });
+
+  it("binds nothing until subscribe, and closes the port on unsubscribe (the peer goes back to unbound)", async () => {
+    const { hv, du, g0, gu, evu } = twoGuests();
+    const p0 = evtchnAllocUnbound(g0.hypercall, du.domid);
+    const before = portStates(gu);
+    const chan$ = evu.interdomain$(0, p0);
+    expect(portStates(gu)).toEqual(before);
+    expect(evtchnStatus(g0.hypercall, p0).state).toBe("unbound");
+    let ch: EventChannel | undefined;
+    const sub = chan$.subscribe((c) => (ch = c));
+    expect(ch).toBeDefined();
+    expect(ch!.kind).toBe("interdomain");
+    expect(evtchnStatus(g0.hypercall, p0)).toEqual({ state: "interdomain", vcpu: 0, remoteDom: du.domid, remotePort: ch!.port });
+    await hv.settle();
+    expect(ch!.count).toBe(1);
+    sub.unsubscribe();
+    expect(ch!.closed).toBe(true);
+    expect(evtchnStatus(gu.hypercall, ch!.port).state).toBe("closed");
+    expect(evtchnStatus(g0.hypercall, p0)).toEqual({ state: "unbound", vcpu: 0, remoteDom: du.domid });
+    expect(portStates(gu)).toEqual(before);
+  });
+
+  it("binds again for each subscriber", () => {
+    const { evu, gu } = twoGuests();
+    const ipi$ = evu.ipi$(1);
+    const ports: number[] = [];
+    const a = ipi$.subscribe((c) => ports.push(c.port));
+    const b = ipi$.subscribe((c) => ports.push(c.port));
+    expect(new Set(ports).size).toBe(2);
+    expect(ports.map((p) => evtchnStatus(gu.hypercall, p).state)).toEqual(["ipi", "ipi"]);
+    a.unsubscribe();
+    b.unsubscribe();
+    expect(ports.map((p) => evtchnStatus(gu.hypercall, p).state)).toEqual(["closed", "closed"]);
+  });
+
+  it("streams events through switchMap and releases the port when the consumer stops", async () => {
+    const { hv, du, g0, gu, evu } = twoGuests();
+    const received = firstValueFrom(
+      evu.unbound$(0).pipe(
+        switchMap((ch) => {
+          // Hand the port to the peer, which binds and sends three times.
+          const peer = evtchnBindInterdomain(g0.hypercall, du.domid, ch.port);
+          queueMicrotask(async () => {
+            for (let i = 0; i < 3; i++) {
+              evtchnSend(g0.hypercall, peer);
+              await hv.settle();
+            }
+          });
+          return ch.events$;
+        }),
+        take(3),
+        toArray(),
+      ),
+    );
+    const events = await received;
+    expect(events.map((e) => e.count)).toEqual([1, 2, 3]);
+    expect(evtchnStatus(gu.hypercall, events[0]!.port).state).toBe("closed");
+  });
+
+  it("errors the stream with XenError when the bind fails", async () => {
+    const { evu } = twoGuests();
+    await expect(firstValueFrom(evu.virq$(VIRQ.VIRQ_DOM_EXC, 1))).rejects.toMatchObject({
+      code: "EINVAL",
+      op: "EVTCHNOP_bind_virq",
+    });
+    await expect(firstValueFrom(evu.interdomain$(0, 3))).rejects.toBeInstanceOf(XenError);
+  });
+
+  it("completes the stream when the channel is closed directly", () => {
+    const { evu } = twoGuests();
+    let completed = false;
+    evu.pirq$(99).subscribe({ error: () => {}, complete: () => (completed = true) }); // beyond a domU's nr_pirqs: EINVAL
+    expect(completed).toBe(false);
+    const sub = evu.ipi$(0).subscribe({ next: (c) => c.close(), complete: () => (completed = true) });
+    expect(completed).toBe(true);
+    expect(sub.closed).toBe(true);
+  });
+
+  it("close() releases every channel and stops upcalls", async () => {
+    const { hv, du, g0, gu, evu } = twoGuests();
+    const a = evu.bindUnbound(0);
+    const peer = evtchnBindInterdomain(g0.hypercall, du.domid, a.port);
+    const b = evu.bindIpi(1);
+    evu.close();
+    evu.close();
+    expect([a.closed, b.closed]).toEqual([true, true]);
+    expect(evtchnStatus(g0.hypercall, peer).state).toBe("unbound");
+    expect(evtchnStatus(gu.hypercall, b.port).state).toBe("closed");
+    expect(() => evu.bindIpi(0)).toThrow(RangeError);
+    // A fresh subsystem takes over the guest.
+    const ev2 = EventChannels.of(gu);
+    const c = ev2.bindIpi(0);
+    c.notify();
+    await hv.settle();
+    expect(c.count).toBe(1);
+    expect(gu.memory.page(ev2.sharedInfoGfn).getU8(SH.upcallPending(0))).toBe(0);
+  });
+});
