@@ -18,6 +18,7 @@ import { processMessage, requestName } from "./dispatch.js";
 import { destroyDomain, introduceDomain, shutdownDomain } from "./domain-ops.js";
 import type { XenstoredOptions, XenstoredQuotas } from "./options.js";
 import { clonePerms, type XsPerm } from "./perms.js";
+import { listenXenstored, type XenstoredSocketServer } from "./socket-server.js";
 import type { XsMessage } from "./wire.js";
 
 export interface XenstoredEvents {
@@ -114,6 +115,14 @@ export class Xenstored extends EventEmitter<XenstoredEvents> {
   /** Every committed path, for diagnostics. */
   paths(): string[] {
     return this.#core.store.paths().sort();
+  }
+
+  /**
+   * Serves dom0 tools on Unix socket `path` (see {@link listenXenstored}).
+   * @throws Error if `path` is a non-socket file or cannot be bound.
+   */
+  listen(path: string): Promise<XenstoredSocketServer> {
+    return listenXenstored(this, path);
   }
 
   /** Closes every connection (reason `server-closed`). The store stays readable. */

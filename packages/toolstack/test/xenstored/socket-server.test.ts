@@ -41,7 +41,7 @@ let server: XenstoredSocketServer;
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), "pvkit-xs-"));
   xs = new Xenstored();
-  server = await listenXenstored(xs, join(dir, "socket"));
+  server = await xs.listen(join(dir, "socket"));
 });
 afterEach(async () => {
   await server.close();
