@@ -512,5 +512,5 @@ describe("2-level event channels against a model", () => {
       }),
       { numRuns: 100 },
     );
-  }, 120_000);
+  }, 60_000);
 });
