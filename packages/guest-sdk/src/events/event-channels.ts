@@ -70,8 +70,9 @@ export interface EventHandlerError {
 /**
  * Upcall rounds before the handler gives the vCPU back. Linux loops without bound; a handler
  * that re-raises its own port on every event would then spin forever in this single thread, so
- * after this many rounds the handler returns with upcall_pending still set and asks Xen (a
- * hypercall from a microtask) to deliver again.
+ * after this many rounds the handler returns with upcall_pending still set. If Xen set it, Xen
+ * has already queued the next upcall; if only the guest did (a local unmask), a hypercall from a
+ * microtask makes Xen see it and deliver again.
  */
 export const MAX_UPCALL_ROUNDS = 1024;
 

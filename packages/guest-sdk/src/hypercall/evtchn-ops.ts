@@ -21,6 +21,9 @@ import {
 } from "@pvkit/hypervisor-sim/abi";
 import { XenError } from "../errors.js";
 
+/** A domid for messages: DOMID_SELF by name. */
+const domName = (d: number): string => (d === DOMID_SELF ? "DOMID_SELF" : String(d));
+
 /** The part of a vCPU's hypercall surface these wrappers use. */
 export type EvtchnHypercalls = Pick<Hypercalls, "event_channel_op">;
 
@@ -32,7 +35,7 @@ export type EvtchnHypercalls = Pick<Hypercalls, "event_channel_op">;
 export function evtchnAllocUnbound(hc: EvtchnHypercalls, remoteDom: number, dom: number = DOMID_SELF): number {
   const a: evtchn_alloc_unbound = { dom, remote_dom: remoteDom, port: 0 };
   XenError.check("EVTCHNOP_alloc_unbound", hc.event_channel_op(EVTCHNOP.EVTCHNOP_alloc_unbound, a), () =>
-    `dom ${dom}, remote_dom ${remoteDom}`);
+    `dom ${domName(dom)}, remote_dom ${domName(remoteDom)}`);
   return a.port!;
 }
 
@@ -44,7 +47,7 @@ export function evtchnAllocUnbound(hc: EvtchnHypercalls, remoteDom: number, dom:
 export function evtchnBindInterdomain(hc: EvtchnHypercalls, remoteDom: number, remotePort: number): number {
   const a: evtchn_bind_interdomain = { remote_dom: remoteDom, remote_port: remotePort, local_port: 0 };
   XenError.check("EVTCHNOP_bind_interdomain", hc.event_channel_op(EVTCHNOP.EVTCHNOP_bind_interdomain, a), () =>
-    `remote_dom ${remoteDom}, remote_port ${remotePort}`);
+    `remote_dom ${domName(remoteDom)}, remote_port ${remotePort}`);
   return a.local_port!;
 }
 
@@ -126,7 +129,7 @@ export function evtchnUnmask(hc: EvtchnHypercalls, port: number): void {
  * @throws XenError ESRCH, EPERM, EINVAL (another domain that is not paused), EBUSY, EAGAIN.
  */
 export function evtchnReset(hc: EvtchnHypercalls, dom: number = DOMID_SELF): void {
-  XenError.check("EVTCHNOP_reset", hc.event_channel_op(EVTCHNOP.EVTCHNOP_reset, { dom }), () => `dom ${dom}`);
+  XenError.check("EVTCHNOP_reset", hc.event_channel_op(EVTCHNOP.EVTCHNOP_reset, { dom }), () => `dom ${domName(dom)}`);
 }
 
 /** What EVTCHNOP_status reports, as a discriminated union on `state` (`EVTCHNSTAT_*`). */
@@ -148,7 +151,7 @@ export type EvtchnState = EvtchnStatus["state"];
 export function evtchnStatus(hc: EvtchnHypercalls, port: number, dom: number = DOMID_SELF): EvtchnStatus {
   const a: evtchn_status = { dom, port };
   XenError.check("EVTCHNOP_status", hc.event_channel_op(EVTCHNOP.EVTCHNOP_status, a), () =>
-    `dom ${dom}, port ${port}`);
+    `dom ${domName(dom)}, port ${port}`);
   const vcpu = a.vcpu ?? 0;
   const u = a.u ?? {};
   switch (a.status) {

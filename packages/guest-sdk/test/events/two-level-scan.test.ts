@@ -4,6 +4,7 @@ import { DOMID_SELF, VIRQ, XENMAPSPACE, XENMEM } from "@pvkit/hypervisor-sim/abi
 import {
   type ChannelEvent,
   type EventHandlerError,
+  MAX_UPCALL_ROUNDS,
   evtchnAllocUnbound,
   evtchnBindInterdomain,
   evtchnBindIpi,
@@ -254,6 +255,38 @@ describe("the 2-level upcall handler", () => {
     expect(seen).toEqual([1, 2]);
     expect(bad.count).toBe(2);
     expect(errors).toHaveLength(2);
+  });
+
+  it("gives the vCPU back after MAX_UPCALL_ROUNDS rounds of a port that re-raises itself", () => {
+    const { hv, du, evu, upcallsOf } = twoGuests();
+    const ipi = evu.bindIpi(0, { onEvent: (e, ch) => e.count < 5000 && ch.notify() });
+    ipi.notify();
+    hv.runUntilIdle();
+    expect(ipi.count).toBe(5000);
+    // Each re-raise set upcall_pending through Xen, which queued a new upcall for when we returned.
+    expect(upcallsOf(du.domid)).toBeGreaterThanOrEqual(Math.ceil(5000 / (2 * MAX_UPCALL_ROUNDS)));
+  });
+
+  it("asks Xen for a new upcall after the round limit when only the guest itself set upcall_pending", async () => {
+    const { hv, du, gu, evu, upcallsOf } = twoGuests();
+    // Late EOI: the re-raise happens while masked (no selector, no kick); eoi() then unmasks
+    // locally and sets upcall_pending itself, which Xen never sees.
+    const ipi = evu.bindIpi(0, {
+      lateEoi: true,
+      onEvent: (e, ch) => {
+        if (e.count < 5000) ch.notify();
+        ch.eoi();
+      },
+    });
+    ipi.notify();
+    hv.runUntilIdle();
+    expect(ipi.count).toBeGreaterThanOrEqual(MAX_UPCALL_ROUNDS);
+    expect(ipi.count).toBeLessThan(5000);
+    expect(upcallsOf(du.domid)).toBe(1);
+    expect(gu.memory.page(evu.sharedInfoGfn).getU8(SH.upcallPending(0))).toBe(1);
+    await hv.settle(); // the microtask's hypercall makes Xen deliver again
+    expect(ipi.count).toBe(5000);
+    expect(upcallsOf(du.domid)).toBeGreaterThan(1);
   });
 
   it("counts handler errors nobody observes instead of dropping the upcall", () => {
