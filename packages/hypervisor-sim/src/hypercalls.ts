@@ -136,6 +136,11 @@ export class Hypercalls {
   }
 
   #evtchn(cmd: number, arg: unknown): number {
+    // Xen copies the argument inside each known command, so an unknown one is -ENOSYS whatever
+    // the argument, and a known one with an unreadable argument is -EFAULT.
+    if (!(cmd >= EVTCHNOP.EVTCHNOP_bind_interdomain && cmd <= EVTCHNOP.EVTCHNOP_reset_cont) || cmd === EVTCHNOP.EVTCHNOP_init_control) {
+      return -ENOSYS;
+    }
     if (arg === null || typeof arg !== "object") return -EFAULT;
     const hv = this.#hv;
     const v = this.#v;

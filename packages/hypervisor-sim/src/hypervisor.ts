@@ -139,13 +139,15 @@ export class Hypervisor {
   pauseDomain(domid: number): void {
     const d = this.#mustGet(domid);
     d.pauseCount++;
+    d.controllerPauseCount++;
     if (d.pauseCount === 1) this.#traceDomain(d, "paused");
   }
 
   /** Drops one pause reference; upcalls held back are delivered. */
   unpauseDomain(domid: number): void {
     const d = this.#mustGet(domid);
-    if (d.pauseCount === 0) throw new RangeError(`d${domid} is not paused`);
+    if (d.controllerPauseCount === 0) throw new RangeError(`d${domid} is not paused by the toolstack`);
+    d.controllerPauseCount--;
     d.pauseCount--;
     if (d.pauseCount === 0) {
       this.#traceDomain(d, "unpaused");
@@ -228,12 +230,16 @@ export class Hypervisor {
     return d.isPrivileged || d.pirqAccess.has(pirq);
   }
 
-  /** XEN_DOMCTL_irq_permission issued by `caller`: 0, -EPERM (not privileged), -ESRCH, -EINVAL. */
+  /**
+   * XEN_DOMCTL_irq_permission issued by `caller`: 0, -EPERM (not privileged, or the caller has no
+   * access to the PIRQ itself), -ESRCH, -EINVAL (PIRQ beyond the *caller's* nr_pirqs, as Xen checks).
+   */
   irqPermission(caller: Domain, domid: number, pirq: number, allow: boolean): number {
     if (!caller.isPrivileged) return -XEN_ERRNO.EPERM;
     const d = this.#domains.get(domid);
     if (d === undefined || d.isDying) return -XEN_ERRNO.ESRCH;
-    if (!Number.isInteger(pirq) || pirq < 0 || pirq >= d.nrPirqs) return -XEN_ERRNO.EINVAL;
+    if (!Number.isInteger(pirq) || pirq < 0 || pirq >= caller.nrPirqs) return -XEN_ERRNO.EINVAL;
+    if (!this.irqAccessPermitted(caller, pirq)) return -XEN_ERRNO.EPERM;
     if (allow) d.pirqAccess.add(pirq);
     else d.pirqAccess.delete(pirq);
     return 0;

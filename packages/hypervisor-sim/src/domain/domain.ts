@@ -83,8 +83,10 @@ export class Domain implements XsmSubject {
   readonly isPrivileged: boolean;
   readonly target: number | undefined;
   state: DomainState = "running";
-  /** Pause reference count (domain_pause_by_systemcontroller and friends). */
+  /** Pause reference count: every reason the domain is not running (toolstack, shutdown). */
   pauseCount = 0;
+  /** Pauses made by the toolstack (`controller_pause_count`): what EVTCHNOP_reset asks for. */
+  controllerPauseCount = 0;
   /** SCHEDOP_shutdown reason once shut down. */
   shutdownCode: number | undefined;
   readonly vcpus: Vcpu[];
@@ -120,7 +122,10 @@ export class Domain implements XsmSubject {
     this.evtchn = new PortTable(EVTCHN_2L_NR_CHANNELS, opts.maxEvtchnPort);
     this.vcpus = [];
     for (let i = 0; i < opts.vcpus; i++) this.vcpus.push(new Vcpu(this, i));
-    if (opts.paused) this.pauseCount = 1;
+    if (opts.paused) {
+      this.pauseCount = 1;
+      this.controllerPauseCount = 1;
+    }
   }
 
   get isDying(): boolean {

@@ -271,7 +271,7 @@ export function reset(hv: Hypervisor, v: Vcpu, a: A.evtchn_reset, cont: boolean)
   if (d === undefined) return -ESRCH;
   const rc = xsmTarget(v.domain, d);
   if (rc !== 0) return rc;
-  if (d !== v.domain && !d.isPaused) return -EINVAL;
+  if (d !== v.domain && d.controllerPauseCount === 0) return -EINVAL;
   if (cont ? !d.resetInProgress : d.resetInProgress) return -EBUSY;
   d.resetInProgress = true;
   // Xen may preempt every 64 ports into reset_cont; one synchronous pass is indistinguishable
