@@ -17,7 +17,7 @@
  *
  * For each active port: an ordinary port has its pending bit cleared BEFORE its handler runs
  * (edge semantics: a send during the handler raises a new event); a late-EOI port is masked
- * first and stays masked until its owner calls `eoi()`.
+ * first and stays masked until its owner calls `eoi()` (`port-bindings.ts`).
  *
  * Unmasking is done locally when the port belongs to the vCPU the code runs on (clear the mask
  * bit; if pending, set the selector bit and upcall_pending, then a cheap hypercall so Xen
@@ -25,27 +25,19 @@
  */
 import { Observable, type Subscriber } from "rxjs";
 import { GNTTAB_GFN_BASE, type Guest, type GuestMemory, type Hypercalls } from "@pvkit/hypervisor-sim";
-import { EVTCHNOP, VIRQ, XENVER } from "@pvkit/hypervisor-sim/abi";
+import { VIRQ, XENVER } from "@pvkit/hypervisor-sim/abi";
 import {
   type BindPirqOptions,
   evtchnAllocUnbound,
   evtchnBindInterdomain,
   evtchnBindIpi,
   evtchnBindPirq,
-  evtchnBindVcpu,
   evtchnBindVirq,
   evtchnStatus,
-  evtchnUnmask,
 } from "../hypercall/evtchn-ops.js";
 import { addSharedInfoToPhysmap } from "../hypercall/memory-ops.js";
-import {
-  type ChannelHost,
-  type ChannelOptions,
-  EventChannel,
-  type EventChannelKind,
-  MASK_REASON,
-  deliverEvent,
-} from "./event-channel.js";
+import { type ChannelHost, type ChannelOptions, EventChannel, type EventChannelKind } from "./event-channel.js";
+import { PortBindings } from "./port-bindings.js";
 import { SharedInfoView } from "./shared-info-view.js";
 import { VcpuScanState, scanRound } from "./two-level-scan.js";
 
@@ -76,12 +68,6 @@ export interface EventHandlerError {
  */
 export const MAX_UPCALL_ROUNDS = 1024;
 
-interface PortRecord {
-  readonly channel: EventChannel;
-  vcpu: number;
-  reasons: number;
-}
-
 function defaultSharedInfoGfn(mem: GuestMemory): number {
   for (let gfn = GNTTAB_GFN_BASE - 1; gfn >= mem.nrPages; gfn--) if (mem.isHole(gfn)) return gfn;
   throw new RangeError("no hole below the grant-table window for shared_info; pass sharedInfoGfn");
@@ -109,7 +95,7 @@ export class EventChannels implements Disposable {
   readonly #sh: SharedInfoView;
   readonly #scan: VcpuScanState[] = [];
   readonly #inUpcall: boolean[] = [];
-  readonly #ports = new Map<number, PortRecord>();
+  readonly #ports: PortBindings;
   readonly #errorListeners = new Set<Subscriber<EventHandlerError>>();
   readonly #host: ChannelHost;
   #current: number;
@@ -125,11 +111,16 @@ export class EventChannels implements Disposable {
     this.#sh = new SharedInfoView(guest.memory.writablePage(this.#gfn));
     // Nothing is delivered until it is bound here (Linux masks every port at boot).
     this.#sh.maskAll();
-    this.#host = this.#makeHost();
     for (let v = 0; v < guest.nrVcpus; v++) {
       this.#scan.push(new VcpuScanState());
       this.#inUpcall.push(false);
     }
+    this.#ports = new PortBindings(this.#sh, this.#scan, {
+      current: () => this.#current,
+      inUpcall: (v) => this.#inUpcall[v] ?? false,
+      hypercalls: (v) => guest.vcpu(v),
+    });
+    this.#host = this.#makeHost();
     for (let v = 0; v < guest.nrVcpus; v++) guest.registerUpcall(v, (cpu) => this.#upcall(cpu));
   }
 
@@ -219,7 +210,7 @@ export class EventChannels implements Disposable {
   adopt(port: number, opts: ChannelOptions = {}): EventChannel {
     const st = evtchnStatus(this.#hc(), port);
     if (st.state === "closed") throw new RangeError(`port ${port} of d${this.domid} is not bound`);
-    if (this.#ports.has(port)) throw new RangeError(`port ${port} of d${this.domid} already has a channel`);
+    if (this.#ports.get(port) !== undefined) throw new RangeError(`port ${port} of d${this.domid} already has a channel`);
     return this.#register(port, "adopted", st.vcpu, opts);
   }
 
@@ -276,7 +267,7 @@ export class EventChannels implements Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const rec of [...this.#ports.values()].reverse()) rec.channel.close();
+    for (const rec of this.#ports.records().reverse()) rec.channel.close();
     for (let v = 0; v < this.#guest.nrVcpus; v++) this.#guest.registerUpcall(v, undefined);
     for (const l of [...this.#errorListeners]) l.complete();
     this.#errorListeners.clear();
@@ -294,96 +285,25 @@ export class EventChannels implements Disposable {
 
   #register(port: number, kind: EventChannelKind, vcpu: number, opts: ChannelOptions, extra?: () => void): EventChannel {
     if (this.#closed) throw new RangeError(`event channels of d${this.domid} are closed`);
-    this.#sh.setMask(port);
-    // A record left from a port Xen freed behind our back (EVTCHNOP_reset): detach it.
-    const stale = this.#ports.get(port);
-    if (stale !== undefined) {
-      this.#forget(port, stale);
-      stale.channel.close();
-    }
     const channel = new EventChannel(this.#host, port, kind, opts);
-    const rec: PortRecord = { channel, vcpu, reasons: 0 };
-    this.#ports.set(port, rec);
-    this.#scan[vcpu]!.add(port);
+    const rec = this.#ports.add(port, channel, vcpu);
     extra?.();
-    this.#unmask(rec, port);
+    this.#ports.unmask(port, rec);
     return channel;
   }
 
-  #forget(port: number, rec: PortRecord): void {
-    this.#ports.delete(port);
-    const st = this.#scan[rec.vcpu]!;
-    st.remove(port);
-    if (st.timerPort === port) st.timerPort = 0;
-  }
-
-  /** The local (same vCPU) or hypercall (other vCPU) unmask of Linux's `evtchn_2l_unmask`. */
-  #unmask(rec: PortRecord, port: number): void {
-    const cur = this.#current;
-    if (rec.vcpu !== cur) {
-      // EVTCHNOP_unmask re-raises only if the mask bit was set, so it is left set for Xen.
-      evtchnUnmask(this.#guest.vcpu(cur), port);
-      return;
-    }
-    const sh = this.#sh;
-    sh.clearMask(port); // before testing pending: a raise in between is then not lost
-    if (sh.isPending(port) && !sh.setSelectorBit(cur, port >>> 6)) {
-      sh.setUpcallPending(cur, 1);
-      // Inside this vCPU's upcall the handler loop sees upcall_pending; outside, ask Xen.
-      if (!this.#inUpcall[cur]) this.#guest.vcpu(cur).xen_version(XENVER.XENVER_version);
-    }
-  }
-
   #makeHost(): ChannelHost {
-    const rec = (port: number): PortRecord | undefined => this.#ports.get(port);
+    const ports = this.#ports;
     return {
       hypercalls: () => this.#hc(),
-      addMaskReason: (port, reason) => {
-        const r = rec(port);
-        if (r === undefined) return;
-        r.reasons |= reason;
-        this.#sh.setMask(port);
-      },
-      clearMaskReason: (port, reason) => {
-        const r = rec(port);
-        if (r === undefined || (r.reasons & reason) === 0) return;
-        r.reasons &= ~reason;
-        if (r.reasons === 0) this.#unmask(r, port);
-      },
-      maskReasons: (port) => rec(port)?.reasons ?? 0,
-      vcpuOf: (port) => rec(port)?.vcpu ?? 0,
-      moveToVcpu: (port, vcpu) => this.#moveToVcpu(port, vcpu),
-      release: (port) => this.#release(port),
+      addMaskReason: (port, reason) => ports.addMaskReason(port, reason),
+      clearMaskReason: (port, reason) => ports.clearMaskReason(port, reason),
+      maskReasons: (port) => ports.get(port)?.reasons ?? 0,
+      vcpuOf: (port) => ports.get(port)?.vcpu ?? 0,
+      moveToVcpu: (port, vcpu) => ports.moveToVcpu(port, vcpu),
+      release: (port) => ports.release(port),
       reportError: (port, vcpu, error) => this.#reportError({ port, vcpu, error }),
     };
-  }
-
-  /** Linux's `xen_rebind_evtchn_to_cpu`: mask, EVTCHNOP_bind_vcpu, move the bookkeeping, unmask. */
-  #moveToVcpu(port: number, vcpu: number): void {
-    const r = this.#ports.get(port);
-    if (r === undefined) return;
-    const tmp = MASK_REASON.temporary;
-    r.reasons |= tmp;
-    this.#sh.setMask(port);
-    try {
-      evtchnBindVcpu(this.#hc(), port, vcpu);
-      this.#scan[r.vcpu]!.remove(port);
-      this.#scan[vcpu]!.add(port);
-      r.vcpu = vcpu;
-    } finally {
-      r.reasons &= ~tmp;
-      // On the new vCPU the unmask re-raises a pending event there (xen-abi.md §2.3).
-      if (r.reasons === 0) this.#unmask(r, port);
-    }
-  }
-
-  #release(port: number): void {
-    const r = this.#ports.get(port);
-    if (r === undefined) return;
-    this.#sh.setMask(port);
-    this.#forget(port, r);
-    // -EINVAL means Xen no longer has the port (EVTCHNOP_reset, domain teardown): nothing to free.
-    this.#hc().event_channel_op(EVTCHNOP.EVTCHNOP_close, { port });
   }
 
   #reportError(e: EventHandlerError): void {
@@ -402,7 +322,7 @@ export class EventChannels implements Disposable {
     this.#inUpcall[cpu] = true;
     const sh = this.#sh;
     const st = this.#scan[cpu]!;
-    const handle = (port: number): void => this.#handlePort(cpu, port);
+    const handle = (port: number): void => this.#ports.handle(cpu, port);
     try {
       for (let round = 1; ; round++) {
         // Cleared before scanRound exchanges the selector: a raise after this point sets it again.
@@ -420,19 +340,5 @@ export class EventChannels implements Disposable {
       this.#inUpcall[cpu] = false;
       this.#current = prev;
     }
-  }
-
-  /** `handle_irq_for_port` with the ack of a dynamic IRQ (edge) or a lateeoi IRQ. */
-  #handlePort(cpu: number, port: number): void {
-    const r = this.#ports.get(port);
-    const sh = this.#sh;
-    // The scan works on a snapshot: skip a port taken, masked or closed since.
-    if (r === undefined || r.vcpu !== cpu || !sh.isPending(port) || sh.isMasked(port)) return;
-    if (r.channel.lateEoi) {
-      r.reasons |= MASK_REASON.eoiPending;
-      sh.setMask(port); // masked before the ack, so a flood cannot raise it again until eoi()
-    }
-    sh.clearPending(port);
-    deliverEvent(r.channel, cpu);
   }
 }
