@@ -61,7 +61,9 @@ describe("mappings", () => {
     map(hv, b.domid, a.domid, REF, MAP_GFN, true);
     hv.guest(a.domid).memory.writablePage(setupTable(hv, a.domid)[0]!).setU32(REF * 8 + 4, 6);
     map(hv, b.domid, a.domid, REF, MAP_GFN + 1, true);
+    map(hv, b.domid, a.domid, REF, MAP_GFN + 2); // the first writable pin re-checks flags, not the frame
     expect(hv.guest(b.domid).memory.page(MAP_GFN + 1).getU8(0)).toBe(1);
+    expect(hv.guest(b.domid).memory.page(MAP_GFN + 2).getU8(0)).toBe(1);
   });
 
   it("hands out handles that are not reused at once (FIFO free list)", () => {
