@@ -25,7 +25,7 @@
  */
 import { Observable, type Subscriber } from "rxjs";
 import { GNTTAB_GFN_BASE, type Guest, type GuestMemory, type Hypercalls } from "@pvkit/hypervisor-sim";
-import { VIRQ, XENVER } from "@pvkit/hypervisor-sim/abi";
+import { VIRQ, XENVER, XEN_LEGACY_MAX_VCPUS } from "@pvkit/hypervisor-sim/abi";
 import {
   type BindPirqOptions,
   evtchnAllocUnbound,
@@ -106,6 +106,10 @@ export class EventChannels implements Disposable {
     this.#guest = guest;
     this.#current = opts.vcpu ?? 0;
     guest.vcpu(this.#current); // RangeError for a vCPU the guest lacks
+    if (guest.nrVcpus > XEN_LEGACY_MAX_VCPUS) {
+      // vCPUs 32 and up need VCPUOP_register_vcpu_info, which is not built.
+      throw new RangeError(`d${guest.domid} has ${guest.nrVcpus} vCPUs; shared_info has vcpu_info for ${XEN_LEGACY_MAX_VCPUS}`);
+    }
     this.#gfn = opts.sharedInfoGfn ?? defaultSharedInfoGfn(guest.memory);
     addSharedInfoToPhysmap(guest.vcpu(this.#current), this.#gfn);
     this.#sh = new SharedInfoView(guest.memory.writablePage(this.#gfn));

@@ -128,8 +128,10 @@ export class PortBindings {
   release(port: number): void {
     const r = this.#ports.get(port);
     if (r === undefined) return;
-    this.#sh.setMask(port);
     this.#forget(port, r);
+    // After the domain is destroyed its page is gone and Xen has closed every port already.
+    if (!this.#sh.alive) return;
+    this.#sh.setMask(port);
     // -EINVAL means Xen no longer has the port (EVTCHNOP_reset, domain teardown): nothing to free.
     this.#ctx.hypercalls(this.#ctx.current()).event_channel_op(EVTCHNOP.EVTCHNOP_close, { port });
   }

@@ -37,6 +37,11 @@ export class SharedInfoView {
     this.#page = page;
   }
 
+  /** False once the mapping is gone (the domain was destroyed). */
+  get alive(): boolean {
+    return this.#page.alive;
+  }
+
   /** The mapped page (for callers that want to inspect other fields). */
   get page(): Page {
     return this.#page;

@@ -145,4 +145,16 @@ describe("EventChannels", () => {
     expect(c.count).toBe(1);
     expect(gu.memory.page(ev2.sharedInfoGfn).getU8(SH.upcallPending(0))).toBe(0);
   });
+
+  it("closes channels without error after the domain was destroyed", () => {
+    const { hv, du, g0, evu } = twoGuests();
+    const a = evu.bindUnbound(0);
+    const peer = evtchnBindInterdomain(g0.hypercall, du.domid, a.port);
+    const b = evu.bindIpi(1);
+    hv.destroyDomain(du.domid);
+    expect(evtchnStatus(g0.hypercall, peer).state).toBe("unbound");
+    expect(() => a.close()).not.toThrow();
+    expect(() => evu.close()).not.toThrow();
+    expect([a.closed, b.closed]).toEqual([true, true]);
+  });
 });
