@@ -2,8 +2,8 @@
 import { Hypervisor, type UpcallTrace } from "@pvkit/hypervisor-sim";
 import { EventChannels } from "@pvkit/guest-sdk";
 
-export function twoGuests(mode: "manual" | "auto" = "manual", vcpus = 2) {
-  const hv = new Hypervisor({ mode });
+export function twoGuests(mode: "manual" | "auto" = "manual", vcpus = 2, chaosSeed?: number) {
+  const hv = new Hypervisor({ mode, ...(chaosSeed !== undefined ? { chaos: { seed: chaosSeed } } : {}) });
   hv.createDomain({ vcpus });
   const du = hv.createDomain({ vcpus });
   const g0 = hv.guest(0);
