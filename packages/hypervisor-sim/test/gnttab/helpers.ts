@@ -10,6 +10,7 @@ import {
   GTF,
   type gnttab_copy,
   type gnttab_map_grant_ref,
+  type gnttab_setup_table,
   type gnttab_unmap_grant_ref,
 } from "@pvkit/hypervisor-sim/abi";
 
@@ -34,7 +35,7 @@ export function world(opts: { a?: Parameters<Hypervisor["createDomain"]>[0]; b?:
 
 /** setup_table for the caller's own table; returns the frame GFNs. */
 export function setupTable(hv: Hypervisor, domid: number, nrFrames = 1): number[] {
-  const op = { dom: DOMID_SELF, nr_frames: nrFrames, frame_list: new Array<number>(nrFrames).fill(0) };
+  const op: gnttab_setup_table = { dom: DOMID_SELF, nr_frames: nrFrames, frame_list: new Array<number>(nrFrames).fill(0) };
   const rc = hv.guest(domid).hypercall.grant_table_op(GNTTABOP.GNTTABOP_setup_table, [op], 1);
   if (rc !== 0 || op.status !== 0) throw new Error(`setup_table failed: rc ${rc} status ${op.status}`);
   return op.frame_list;

@@ -185,7 +185,7 @@ describe("map_grant_ref preconditions", () => {
     const { hv, a, b } = world();
     grant(hv, a.domid, REF, b.domid, 0x30000);
     const [gfn] = setupTable(hv, b.domid); // b's grant-table frame: mapping over it would fail
-    expect(mapOp(hv, b.domid, { host_addr: gfn * 4096, flags: GNTMAP_host_map, ref: REF, dom: a.domid }).status).toBe(GNTST.GNTST_bad_page);
+    expect(mapOp(hv, b.domid, { host_addr: gfn! * 4096, flags: GNTMAP_host_map, ref: REF, dom: a.domid }).status).toBe(GNTST.GNTST_bad_page);
   });
 
   it("map: returns GNTST_general_error when host_addr names a GFN holding a non-RAM page, undoing the pin", () => {
