@@ -165,6 +165,15 @@ describe("copy preconditions", () => {
     expect(copy(hv, b.domid, op).status).toBe(GNTST.GNTST_bad_page);
   });
 
+  it("copy: returns GNTST_bad_domain for a pinned grant of a dying granter", () => {
+    const { hv, a, b } = granted();
+    map(hv, b.domid, a.domid, REF, MAP_GFN, true);
+    hv.destroyDomain(a.domid);
+    expect(a.state).toBe("dying");
+    expect(copy(hv, b.domid, fromGrant(a.domid, REF)).status).toBe(GNTST.GNTST_bad_domain);
+    expect(a.gnttab.pins(REF)).toMatchObject({ hostRead: 1, hostWrite: 0 });
+  });
+
   it("copy: returns GNTST_bad_copy_arg when source.offset + len passes 4096", () => {
     const { hv, a, b } = granted();
     expect(copy(hv, b.domid, fromGrant(a.domid, REF, { srcOff: 4000, len: 97 })).status).toBe(GNTST.GNTST_bad_copy_arg);
