@@ -12,3 +12,4 @@ export * from "./struct.js";
 export * from "./evtchn-structs.js";
 export * from "./gnttab-structs.js";
 export * from "./io/index.js";
+export * from "./start-info.js";
