@@ -29,6 +29,7 @@ const GNTTABOP_NAMES = invert(GNTTABOP);
 const SCHEDOP_NAMES = invert(SCHEDOP);
 const VCPUOP_NAMES = invert(VCPUOP);
 const XENMEM_NAMES = invert(XENMEM);
+const XENVER_NAMES = invert(XENVER);
 
 function invert(o: Record<string, number>): Map<number, string> {
   return new Map(Object.entries(o).map(([k, v]) => [v, k]));
@@ -315,8 +316,14 @@ export class Hypercalls {
         if (!Number.isInteger(a.gpfn) || a.gpfn < 0) return -EINVAL;
         if (a.space === XENMAPSPACE.XENMAPSPACE_shared_info) {
           if (a.idx !== 0) return -EINVAL;
+          // A grant mapping is never silently replaced: it holds pins only an unmap releases.
+          if (d.physmap.kindAt(a.gpfn) === "foreign") return -EINVAL;
+          // shared_info lives at one GFN: adding it elsewhere moves it, and replaces what was there.
+          if (d.sharedInfoGfn !== undefined) d.physmap.remove(d.sharedInfoGfn);
           d.physmap.remove(a.gpfn);
-          return d.physmap.insert(a.gpfn, d.sharedInfo, "xen", true) ? 0 : -EINVAL;
+          if (!d.physmap.insert(a.gpfn, d.sharedInfo, "xen", true)) return -EINVAL;
+          d.sharedInfoGfn = a.gpfn;
+          return 0;
         }
         if (a.space === XENMAPSPACE.XENMAPSPACE_grant_table) {
           return d.gnttab.addToPhysmap(a.idx, a.gpfn);
@@ -331,7 +338,7 @@ export class Hypercalls {
   /** HYPERVISOR_xen_version (17): XENVER_version gives 4.17; a cheap way to force an upcall check. */
   xen_version(cmd: number): number {
     const rc = cmd === XENVER.XENVER_version ? XEN_VERSION : cmd === XENVER.XENVER_get_features ? 0 : -ENOSYS;
-    return this.#done("xen_version", `XENVER_${cmd}`, { cmd }, rc);
+    return this.#done("xen_version", XENVER_NAMES.get(cmd) ?? "XENVER_unknown", { cmd }, rc);
   }
 
   /** HYPERVISOR_domctl (36), privileged: XEN_DOMCTL_irq_permission. */

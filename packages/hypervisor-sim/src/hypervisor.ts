@@ -123,10 +123,14 @@ export class Hypervisor {
     return domid === DOMID_SELF ? caller : this.#domains.get(domid);
   }
 
-  /** The guest-side view of a domain: hypercalls per vCPU, memory, upcall registration. */
+  /**
+   * The guest-side view of a domain: hypercalls per vCPU, memory, upcall registration.
+   * @throws RangeError for an unknown domain, or one that is dying (it runs no more code).
+   */
   guest(domid: number): Guest {
     const d = this.#domains.get(domid);
     if (d === undefined) throw new RangeError(`no domain ${domid}`);
+    if (d.isDying) throw new RangeError(`d${domid} is dying: it runs no more code`);
     let g = this.#guests.get(domid);
     if (g === undefined || g.domain !== d) {
       g = new Guest(this, d);

@@ -99,6 +99,8 @@ export class Domain implements XsmSubject {
   readonly pirqAccess = new Set<number>();
   /** `pirq->evtchn`: the port bound to each PIRQ. */
   readonly pirqToEvtchn = new Map<number, number>();
+  /** Where the guest placed shared_info with XENMEM_add_to_physmap, if it did. */
+  sharedInfoGfn: number | undefined;
   /** The grant table (set by the Hypervisor right after construction). */
   gnttab!: GrantTable;
   /** Why the domain crashed (an exception thrown by its upcall, say), if it did. */
