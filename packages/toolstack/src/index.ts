@@ -45,3 +45,10 @@ export {
   type XsTypeName,
   type XsdErrorName,
 } from "./xenstored/xs-wire.js";
+export {
+  XenstoreRingTransport,
+  DEFAULT_OUTSTANDING_LIMIT,
+  type RingTransportOptions,
+  type RingTransportState,
+} from "./xenstored/ring-transport.js";
+export { ringTransportFactory, highestHole, type RingTransportFactoryOptions } from "./xenstored/ring-factory.js";

@@ -1,0 +1,353 @@
+/**
+ * xenstored's side of a domain's xenstore ring (what cxenstored 4.17 does for an introduced
+ * domain, `xenstored_domain.c` and `handle_input`/`write_messages` in `xenstored_core.c`;
+ * xen-abi.md §8.4). The ring page is reached by mapping the domain's reserved grant ref 1
+ * (GNTTAB_RESERVED_XENSTORE) into dom0, and the domain's store port is bound interdomain.
+ *
+ * ```
+ *  guest                      ring page (xenstore_domain_interface)          xenstored
+ *  requests  ──> req[1024]  req_cons/req_prod ──> copy out ─> XsMessageParser ─> Connection
+ *  replies   <── rsp[1024]  rsp_cons/rsp_prod <── as much as fits <── queue <── Connection output
+ *             server_features, connection, error (written here)
+ * ```
+ *
+ * - Requests are copied out of the ring (never parsed in place) exactly as far as the current
+ *   message needs: first the 16-byte header, then its payload, then the next message. An
+ *   unprivileged domain with `outstanding` (default 20) replies not yet written to the ring is not
+ *   read any further until the guest consumes some (`-Q outstanding`).
+ * - Replies are written as far as `rsp` has room; the rest stays queued and goes out when the
+ *   guest consumes and notifies. The guest is notified after every pass that moved bytes.
+ * - A header announcing more than 4096 payload bytes sets `error` = XENSTORE_ERROR_PROTO and
+ *   drops the connection (reason `oversize`). Indices with `prod - cons > 1024` set `error` =
+ *   XENSTORE_ERROR_RINGIDX and drop the connection (`ignore_connection`): nothing more is read
+ *   from or written to that ring. Other domains are not affected.
+ */
+import type { Guest } from "@pvkit/hypervisor-sim";
+import {
+  GNTMAP,
+  GNTTAB_RESERVED_XENSTORE,
+  XENSTORE_CONNECTED,
+  XENSTORE_ERROR,
+  XENSTORE_RECONNECT,
+  XEN_PAGE_SHIFT,
+  xenstore_domain_interface,
+} from "@pvkit/hypervisor-sim/abi";
+import {
+  ByteRingReader,
+  ByteRingWriter,
+  type EventChannel,
+  type EventChannels,
+  RingProtocolError,
+  mapGrantRefs,
+  unmapGrantRefs,
+  xenstoreRequestRing,
+  xenstoreResponseRing,
+} from "@pvkit/guest-sdk";
+import type { Page } from "@pvkit/hypervisor-sim";
+import type { Connection, ConnectionCloseReason } from "./connection.js";
+import type { DomainTransport } from "./domains.js";
+import { decodeHeader, encodeMessage, OVERSIZE, XsMessageParser } from "./wire.js";
+import { XS, XSD_SOCKMSG_SIZE } from "./xs-wire.js";
+
+/** cxenstored 4.17's `-Q outstanding` default: replies pending per unprivileged domain. */
+export const DEFAULT_OUTSTANDING_LIMIT = 20;
+
+/** What a ring transport needs. */
+export interface RingTransportOptions {
+  /** Dom0's guest handle: its grant map places the ring at `mapGfn`. */
+  readonly guest0: Guest;
+  /** Dom0's event channels: the store port is bound here. */
+  readonly events0: EventChannels;
+  /** The introduced domain. */
+  readonly domid: number;
+  /** The domain's store port (an unbound port it allocated for dom0). */
+  readonly remotePort: number;
+  /** The xenstored connection of the domain. */
+  readonly connection: Connection;
+  /** A hole in dom0's physmap for the mapping (its GFN). */
+  readonly mapGfn: number;
+  /** Written to `server_features` on introduction. Default 0, as cxenstored 4.17. */
+  readonly serverFeatures?: number;
+  /** Outstanding replies before an unprivileged domain's ring is no longer read. Default 20. */
+  readonly outstandingLimit?: number;
+}
+
+/** Why the transport stopped serving its ring (undefined while it serves). */
+export type RingTransportState = "open" | "ignored" | "closed";
+
+interface Pending {
+  readonly bytes: Uint8Array;
+  written: number;
+  /** Replies count as outstanding; watch events never do (4.17 `send_reply`). */
+  readonly reply: boolean;
+}
+
+export class XenstoreRingTransport implements DomainTransport {
+  readonly domid: number;
+  readonly #guest0: Guest;
+  readonly #events0: EventChannels;
+  readonly #conn: Connection;
+  readonly #gfn: number;
+  readonly #handle: number;
+  readonly #page: Page;
+  readonly #req: ByteRingReader;
+  readonly #rsp: ByteRingWriter;
+  readonly #limit: number;
+  readonly #features: number;
+  #channel: EventChannel | undefined;
+  #state: RingTransportState = "open";
+  #parser = new XsMessageParser();
+  #header: Uint8Array | undefined;
+  #headerFill = 0;
+  #out: Pending[] = [];
+  #pumping = false;
+  #again = false;
+  #requests = 0;
+  #error: number = XENSTORE_ERROR.XENSTORE_ERROR_NONE;
+
+  /**
+   * Maps grant ref 1 of `opts.domid` at `opts.mapGfn` in dom0 and binds the store port.
+   * @throws GrantStatusError / XenError if the map or the bind fails (nothing is left mapped).
+   */
+  constructor(opts: RingTransportOptions) {
+    this.domid = opts.domid;
+    this.#guest0 = opts.guest0;
+    this.#events0 = opts.events0;
+    this.#conn = opts.connection;
+    this.#gfn = opts.mapGfn;
+    this.#limit = opts.outstandingLimit ?? DEFAULT_OUTSTANDING_LIMIT;
+    this.#features = opts.serverFeatures ?? 0;
+    const [op] = mapGrantRefs(opts.guest0.hypercall, [
+      { host_addr: opts.mapGfn << XEN_PAGE_SHIFT, flags: GNTMAP.GNTMAP_host_map, ref: GNTTAB_RESERVED_XENSTORE, dom: opts.domid },
+    ]);
+    this.#handle = op!.handle!;
+    try {
+      this.#page = opts.guest0.memory.writablePage(opts.mapGfn);
+      this.#channel = this.#bind(opts.remotePort);
+    } catch (err) {
+      this.#unmap();
+      throw err;
+    }
+    this.#req = new ByteRingReader(this.#page, xenstoreRequestRing);
+    this.#rsp = new ByteRingWriter(this.#page, xenstoreResponseRing);
+    this.#conn.on("output", this.#onOutput);
+    this.#conn.on("close", this.#onClose);
+    // A new domain learns xenstore is there (4.17 introduce_domain).
+    this.#page.setU32(xenstore_domain_interface.server_features[0], this.#features);
+    this.#page.setU32(xenstore_domain_interface.connection[0], XENSTORE_CONNECTED);
+    this.#notify();
+  }
+
+  /** `open` while serving; `ignored` after a ring error; `closed` after close(). */
+  get state(): RingTransportState {
+    return this.#state;
+  }
+
+  /** dom0's port bound to the domain's store port (undefined if a rebind failed or closed). */
+  get localPort(): number | undefined {
+    return this.#channel?.port;
+  }
+
+  /** The dom0 GFN where the ring page is mapped. */
+  get mapGfn(): number {
+    return this.#gfn;
+  }
+
+  /** Replies queued or partly written (what the outstanding quota counts). */
+  get outstanding(): number {
+    return this.#out.reduce((n, p) => n + (p.reply ? 1 : 0), 0);
+  }
+
+  /** Bytes queued for the response ring and not yet written. */
+  get queuedBytes(): number {
+    return this.#out.reduce((n, p) => n + p.bytes.length - p.written, 0);
+  }
+
+  /** Requests taken from the ring and handed to xenstored. */
+  get requestsHandled(): number {
+    return this.#requests;
+  }
+
+  /** The `error` value this transport wrote (XENSTORE_ERROR_NONE until a ring error). */
+  get error(): number {
+    return this.#error;
+  }
+
+  /** INTRODUCE of an introduced domain: unbind the old port and bind `evtchn` (port 0 on failure). */
+  rebind(evtchn: number): void {
+    if (this.#state === "closed") return;
+    this.#unbind();
+    try {
+      this.#channel = this.#bind(evtchn);
+    } catch {
+      this.#channel = undefined;
+    }
+  }
+
+  /**
+   * `domain_conn_reset`: drops partial input and queued output and zeroes the four indices; a
+   * guest asking to reconnect (`connection` = 1) is told the ring is back (0) and notified.
+   */
+  reset(): void {
+    if (this.#state === "closed") return;
+    this.#out = [];
+    this.#parser = new XsMessageParser();
+    this.#header = undefined;
+    this.#headerFill = 0;
+    if (this.#state !== "open") return;
+    const f = xenstore_domain_interface;
+    for (const k of ["req_cons", "req_prod", "rsp_cons", "rsp_prod"] as const) this.#page.setU32(f[k][0], 0);
+    if (this.#page.getU32(f.connection[0]) === XENSTORE_RECONNECT) {
+      this.#page.setU32(f.connection[0], XENSTORE_CONNECTED);
+      this.#notify();
+    }
+  }
+
+  /** Stops serving, unbinds the port and unmaps the ring. Idempotent; never throws. */
+  close(): void {
+    if (this.#state === "closed") return;
+    this.#state = "closed";
+    this.#conn.off("output", this.#onOutput);
+    this.#conn.off("close", this.#onClose);
+    this.#out = [];
+    this.#unbind();
+    this.#unmap();
+  }
+
+  /** Runs one service pass now (the event handler does this; tests may too). */
+  kick(): void {
+    this.#pump();
+  }
+
+  // ---- internals ----------------------------------------------------------------------------
+
+  #bind(port: number): EventChannel {
+    return this.#events0.bindInterdomain(this.domid, port, { onEvent: () => this.#pump() });
+  }
+
+  #unbind(): void {
+    const ch = this.#channel;
+    this.#channel = undefined;
+    try {
+      ch?.close();
+    } catch {
+      // The domain may be gone already; its end of the channel went with it.
+    }
+  }
+
+  #unmap(): void {
+    try {
+      unmapGrantRefs(this.#guest0.hypercall, [{ host_addr: this.#gfn << XEN_PAGE_SHIFT, dev_bus_addr: 0, handle: this.#handle }]);
+    } catch {
+      // Nothing else to do: the mapping died with the domain or was already gone.
+    }
+  }
+
+  #notify(): void {
+    try {
+      this.#channel?.notify();
+    } catch {
+      // A closed channel: the guest will find out from the ring state.
+    }
+  }
+
+  readonly #onOutput = (): void => {
+    for (const m of this.#conn.takeAll()) {
+      this.#out.push({ bytes: encodeMessage(m), written: 0, reply: m.type !== XS.XS_WATCH_EVENT });
+    }
+    this.#pump();
+  };
+
+  readonly #onClose = (reason: ConnectionCloseReason): void => {
+    if (reason === "oversize") this.#ignore(XENSTORE_ERROR.XENSTORE_ERROR_PROTO);
+    else if (this.#state === "open") this.#state = "ignored";
+    this.#out = [];
+  };
+
+  /** One service pass: flush replies, read requests, repeat while either moves; then notify. */
+  #pump(): void {
+    if (this.#pumping) {
+      this.#again = true;
+      return;
+    }
+    this.#pumping = true;
+    let moved = false;
+    try {
+      do {
+        this.#again = false;
+        while (this.#state === "open" && (this.#flush() || this.#readOne())) moved = true;
+      } while (this.#again && this.#state === "open");
+    } catch (err) {
+      if (!(err instanceof RingProtocolError)) throw err;
+      this.#ignore(XENSTORE_ERROR.XENSTORE_ERROR_RINGIDX);
+    } finally {
+      this.#pumping = false;
+    }
+    if (moved) this.#notify();
+  }
+
+  /** Writes queued output into `rsp`. True if any byte went out. */
+  #flush(): boolean {
+    let any = false;
+    while (this.#out.length > 0) {
+      const head = this.#out[0]!;
+      const n = this.#rsp.write(head.bytes.subarray(head.written));
+      if (n === 0) break;
+      any = true;
+      head.written += n;
+      if (head.written < head.bytes.length) break;
+      this.#out.shift();
+    }
+    return any;
+  }
+
+  /**
+   * Reads from `req` at most what the current message still lacks, and hands a completed message
+   * to the connection. True if any byte was consumed.
+   */
+  #readOne(): boolean {
+    if (!this.#conn.privileged && this.outstanding >= this.#limit) return false;
+    const avail = this.#req.available;
+    if (avail === 0) return false;
+    const header = this.#header;
+    const need =
+      header === undefined || this.#headerFill < XSD_SOCKMSG_SIZE
+        ? XSD_SOCKMSG_SIZE - this.#headerFill
+        : XSD_SOCKMSG_SIZE + decodeHeader(header).len - this.#parser.buffered;
+    const chunk = this.#req.read(Math.min(avail, need));
+    this.#parser.push(chunk);
+    if (this.#headerFill < XSD_SOCKMSG_SIZE) {
+      const h = (this.#header ??= new Uint8Array(XSD_SOCKMSG_SIZE));
+      const k = Math.min(chunk.length, XSD_SOCKMSG_SIZE - this.#headerFill);
+      h.set(chunk.subarray(0, k), this.#headerFill);
+      this.#headerFill += k;
+    }
+    const m = this.#parser.next();
+    if (m === OVERSIZE) {
+      this.#conn.close("oversize");
+      return true;
+    }
+    if (m !== undefined) {
+      this.#header = undefined;
+      this.#headerFill = 0;
+      this.#requests++;
+      this.#conn.request(m.type, m.payload, m.tx_id, m.req_id);
+    }
+    return true;
+  }
+
+  /** `ignore_connection`: record `err` in the ring, drop the connection, stop serving. */
+  #ignore(err: number): void {
+    if (this.#state !== "open") return;
+    this.#state = "ignored";
+    this.#out = [];
+    this.#error = err;
+    try {
+      this.#page.setU32(xenstore_domain_interface.error[0], err);
+    } catch {
+      // The mapping is gone; nothing to record.
+    }
+    this.#conn.close("closed");
+    this.#notify();
+  }
+}
