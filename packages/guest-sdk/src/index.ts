@@ -15,3 +15,9 @@ export { mapGrantRefs, unmapGrantRefs, copyGrants, setupTable, querySize, type G
 export { addSharedInfoToPhysmap, addGrantFrameToPhysmap, xenVersion, type MemoryHypercalls } from "./hypercall/memory-ops.js";
 export { EventChannels, MAX_UPCALL_ROUNDS, type EventChannelsOptions, type EventHandlerError } from "./events/event-channels.js";
 export { EventChannel, type EventChannelKind, type ChannelEvent, type ChannelHandler, type ChannelOptions, type WaitOptions } from "./events/event-channel.js";
+export { GrantError, GRANT_ERROR_CODES, type GrantErrorCode } from "./grants/grant-error.js";
+export { GuestPageAllocator, defaultAllocatorRange, type AllocatedPage, type AllocatorMemory, type FreeOutcome, type PageAllocatorOptions } from "./grants/page-allocator.js";
+export { GrantTableClient, type GrantGuest, type GrantTableClientOptions, type GrantOptions, type GrantCloseReport } from "./grants/grant-table-client.js";
+export { GrantedPage, type GrantedPageEnd } from "./grants/granted-page.js";
+export { GrantMapper, MappedGrant, DEFAULT_MAP_AREA_FIRST, DEFAULT_MAP_AREA_END, type GrantMapperOptions, type MapOptions, type MapperGuest } from "./grants/grant-mapper.js";
+export { copyGrantPages, toGnttabCopy, type GrantCopyOp, type GrantCopyEnd, type GrantRefEnd, type LocalFrameEnd } from "./grants/grant-copy.js";

@@ -1,0 +1,58 @@
+/**
+ * A page this guest allocated and granted to a peer, as one disposable handle: what a frontend
+ * keeps for a ring page or a data buffer. Created by `GrantTableClient.grantPage`.
+ */
+import type { Page } from "@pvkit/hypervisor-sim";
+import type { GrantTableClient } from "./grant-table-client.js";
+import type { GuestPageAllocator } from "./page-allocator.js";
+
+/** What `GrantedPage.end()` did. */
+export type GrantedPageEnd = "ended" | "deferred" | "already-ended";
+
+export class GrantedPage implements Disposable {
+  readonly #client: GrantTableClient;
+  readonly #allocator: GuestPageAllocator;
+  #done = false;
+
+  /** @internal Use `GrantTableClient.grantPage`. */
+  constructor(
+    client: GrantTableClient,
+    allocator: GuestPageAllocator,
+    /** The grant ref to pass to the peer (ring-ref, a request's gref, ...). */
+    readonly ref: number,
+    /** The grantee. */
+    readonly domid: number,
+    /** This guest's frame behind the grant. */
+    readonly gfn: number,
+    /** This guest's own writable view of the page (valid while the page is allocated). */
+    readonly page: Page,
+    /** Whether the peer was granted read-only access. */
+    readonly readonly: boolean,
+  ) {
+    this.#client = client;
+    this.#allocator = allocator;
+  }
+
+  /** Whether `end()` has run. */
+  get ended(): boolean {
+    return this.#done;
+  }
+
+  /**
+   * Ends the grant and frees the page. If the peer still maps it (XSA-396) the end is deferred:
+   * the ref and the page stay out of use (the page sits in the allocator's quarantine) until the
+   * grant client's retry finds it released. Idempotent.
+   */
+  end(): GrantedPageEnd {
+    if (this.#done) return "already-ended";
+    this.#done = true;
+    const ended = this.#client.endAccess(this.ref);
+    this.#allocator.free(this.gfn);
+    return ended ? "ended" : "deferred";
+  }
+
+  /** Same as `end()`. */
+  [Symbol.dispose](): void {
+    this.end();
+  }
+}
