@@ -52,3 +52,25 @@ export {
   type RingTransportState,
 } from "./xenstored/ring-transport.js";
 export { ringTransportFactory, highestHole, type RingTransportFactoryOptions } from "./xenstored/ring-factory.js";
+export { Host, createHost, type HostEvents, type Dom0, type HostInventory } from "./host/host.js";
+export {
+  DEFAULT_WALLCLOCK_SEC,
+  type HostOptions,
+  type CreateDomainOptions,
+} from "./host/host-options.js";
+export type { DomainHandle, DestroyOptions, DestroyReport, DomainCrash } from "./host/domain-handle.js";
+export type { GuestContext, GuestMain } from "./host/guest-context.js";
+export { HostError, type HostErrorCode } from "./host/errors.js";
+export { bootLayout, MIN_GUEST_PAGES, type BootLayout } from "./host/boot-layout.js";
+export {
+  vbdDevid,
+  LIBXL_XENCONSOLE_LIMIT,
+  LIBXL_XENCONSOLE_PROTOCOL,
+  type DeviceSpec,
+  type VbdSpec,
+  type ConsoleSpec,
+  type GenericDeviceSpec,
+} from "./host/device-spec.js";
+export { devicePaths, type DevicePaths } from "./host/device-add.js";
+export { LIBXL_DESTROY_TIMEOUT_NS, type DeviceRemoval } from "./host/device-remove.js";
+export { mapForeignPage } from "./host/foreign-memory.js";

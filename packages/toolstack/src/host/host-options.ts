@@ -1,0 +1,113 @@
+/**
+ * Options of `createHost` and `host.createDomain`, defaulted in one place.
+ */
+import type { ChaosOptions } from "@pvkit/hypervisor-sim";
+import type { XenstoredQuotas } from "../xenstored/options.js";
+import type { DeviceSpec } from "./device-spec.js";
+import { HostError } from "./errors.js";
+import type { GuestMain } from "./guest-context.js";
+
+export interface HostOptions {
+  /** Scheduler mode: "auto" (default) pumps itself; "manual" is driven by the caller. */
+  readonly mode?: "auto" | "manual";
+  /** Seeded chaos for event delivery. */
+  readonly chaos?: ChaosOptions;
+  /** xenstored quota overrides (cxenstored 4.17 defaults otherwise). */
+  readonly quotas?: Partial<XenstoredQuotas>;
+  /** Serve dom0 tools on this Unix socket (`XENSTORED_PATH=<path> xenstore-ls`). */
+  readonly socketPath?: string;
+  /** Wall-clock at boot, seconds since the epoch (default 2026-01-01T00:00:00Z). */
+  readonly wallclockSec?: number;
+  /** Dom0 RAM in MiB. Default 4. */
+  readonly dom0Memory?: number;
+}
+
+export interface ResolvedHostOptions {
+  readonly mode: "auto" | "manual";
+  readonly chaos: ChaosOptions | undefined;
+  readonly quotas: Partial<XenstoredQuotas> | undefined;
+  readonly socketPath: string | undefined;
+  readonly wallclockSec: number;
+  readonly dom0Pages: number;
+}
+
+/** The hypervisor's default boot wall-clock (2026-01-01T00:00:00Z). */
+export const DEFAULT_WALLCLOCK_SEC = 1_767_225_600;
+
+/** Pages per MiB. */
+const PAGES_PER_MIB = 256;
+
+export function resolveHostOptions(o: HostOptions = {}): ResolvedHostOptions {
+  const mode = o.mode ?? "auto";
+  if (mode !== "auto" && mode !== "manual") throw new HostError("EINVAL", `mode must be "auto" or "manual", got ${String(mode)}`);
+  return {
+    mode,
+    chaos: o.chaos,
+    quotas: o.quotas,
+    socketPath: o.socketPath,
+    wallclockSec: o.wallclockSec ?? DEFAULT_WALLCLOCK_SEC,
+    dom0Pages: mibToPages(o.dom0Memory ?? 4, "dom0Memory"),
+  };
+}
+
+export interface CreateDomainOptions {
+  /** The domain's name (unique among live domains, as libxl requires). */
+  readonly name: string;
+  /** RAM in MiB (xl's `memory`). Default 4. */
+  readonly memory?: number;
+  /** vCPUs. Default 1. */
+  readonly vcpus?: number;
+  /** Split devices to create (frontend and backend directories). Console 0 is always made. */
+  readonly devices?: readonly DeviceSpec[];
+  /** The guest program, started once the domain is unpaused. */
+  readonly main?: GuestMain;
+  /** `start_info.cmd_line` (ASCII, at most 1023 bytes). */
+  readonly cmdline?: string;
+  /** The domain's UUID; default: unique per host. */
+  readonly uuid?: string;
+}
+
+export interface ResolvedDomainOptions {
+  readonly name: string;
+  readonly nrPages: number;
+  readonly memoryKb: number;
+  readonly vcpus: number;
+  readonly devices: readonly DeviceSpec[];
+  readonly main: GuestMain | undefined;
+  readonly cmdline: string;
+  readonly uuid: string | undefined;
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function mibToPages(mib: number, what: string): number {
+  if (!Number.isInteger(mib) || mib < 1 || mib > 512) throw new HostError("EINVAL", `${what} must be 1..512 MiB, got ${mib}`);
+  return mib * PAGES_PER_MIB;
+}
+
+/** @throws HostError EINVAL for a bad option. */
+export function resolveDomainOptions(o: CreateDomainOptions): ResolvedDomainOptions {
+  if (o === null || typeof o !== "object") throw new HostError("EINVAL", "createDomain needs an options object");
+  if (typeof o.name !== "string" || o.name.length === 0 || o.name.length > 1024 || /[\0]/.test(o.name)) {
+    throw new HostError("EINVAL", `domain name must be a non-empty string without NUL, got ${JSON.stringify(o.name)}`);
+  }
+  const memory = o.memory ?? 4;
+  const nrPages = mibToPages(memory, "memory");
+  const vcpus = o.vcpus ?? 1;
+  if (!Number.isInteger(vcpus) || vcpus < 1 || vcpus > 32) throw new HostError("EINVAL", `vcpus must be 1..32, got ${vcpus}`);
+  if (o.main !== undefined && typeof o.main !== "function") throw new HostError("EINVAL", "main must be a function");
+  if (o.devices !== undefined && !Array.isArray(o.devices)) throw new HostError("EINVAL", "devices must be an array");
+  if (o.uuid !== undefined && !UUID_RE.test(o.uuid)) throw new HostError("EINVAL", `uuid ${o.uuid} is not a lower-case UUID`);
+  const cmdline = o.cmdline ?? "";
+  if (typeof cmdline !== "string") throw new HostError("EINVAL", "cmdline must be a string");
+  return {
+    name: o.name,
+    nrPages,
+    memoryKb: memory * 1024,
+    vcpus,
+    devices: o.devices ?? [],
+    main: o.main,
+    cmdline,
+    uuid: o.uuid,
+  };
+}

@@ -1,0 +1,321 @@
+/**
+ * A simulated Xen host: the hypervisor, dom0 (privileged) running xenstored in-process, and a
+ * toolstack that builds and destroys domains as libxl 4.17 does.
+ *
+ * ```ts
+ * await using host = await createHost();
+ * const d = await host.createDomain({ name: "guest", devices: [{ kind: "vbd" }], main: async (ctx) => { ... } });
+ * await d.done;
+ * const report = await host.destroyDomain(d.domid);
+ * ```
+ *
+ * xenstored learns about domain deaths as cxenstored does: dom0 binds VIRQ_DOM_EXC and, on
+ * each event, rescans the domains it knows (`check_domains`): a shut-down or crashed domain
+ * fires `@releaseDomain` once; a dying or vanished one is released (its connection closed,
+ * the nodes it owns removed, `@releaseDomain` fired).
+ */
+import { EventEmitter } from "eventemitter3";
+import { Observable } from "rxjs";
+import { Hypervisor, type Guest } from "@pvkit/hypervisor-sim";
+import { VIRQ } from "@pvkit/hypervisor-sim/abi";
+import { type EventChannel, EventChannels } from "@pvkit/guest-sdk";
+import { XsLocalClient } from "../xenstored/local-client.js";
+import { ringTransportFactory } from "../xenstored/ring-factory.js";
+import type { XenstoreRingTransport } from "../xenstored/ring-transport.js";
+import type { XenstoredSocketServer } from "../xenstored/socket-server.js";
+import { Xenstored } from "../xenstored/xenstored.js";
+import { type Connection } from "../xenstored/connection.js";
+import { HostError } from "./errors.js";
+import { type CreateDomainOptions, type HostOptions, type ResolvedHostOptions, resolveHostOptions } from "./host-options.js";
+import { buildNewDomain } from "./create-domain.js";
+import { type DestroyOptions, type DestroyReport, type DomainCrash, type DomainHandle, DomainRecord } from "./domain-handle.js";
+import { LIBXL_DESTROY_TIMEOUT_NS, removeDevices, removeDevicesNow } from "./device-remove.js";
+import { domPath, libxlPath, vmPath, writeDom0Tree } from "./libxl-tree.js";
+import { XsSession } from "./xs-session.js";
+
+export interface HostEvents {
+  /** A guest's `main` failed and its domain was crashed. */
+  "domain-crashed": [crash: DomainCrash];
+}
+
+/** Dom0 as code running in it sees itself: its guest handle and event channels. */
+export interface Dom0 {
+  readonly guest: Guest;
+  readonly events: EventChannels;
+}
+
+/** What the testing entry inspects. @internal */
+export interface HostInventory {
+  /** Dom0 ports the host itself holds: VIRQ_DOM_EXC and the rings of live domains. */
+  readonly ownDom0Ports: readonly number[];
+  /** Every domain the host built, with its state. */
+  readonly domains: readonly DomainRecord[];
+  /** Xenstore connections handed out by `openXenstore` (and the socket's clients). */
+  readonly clients: readonly Connection[];
+  /** The host's own sessions' connections (must hold no watch when idle). */
+  readonly ownConnections: readonly Connection[];
+  /** Ring transports created by INTRODUCE, by domid. */
+  readonly transports: ReadonlyMap<number, XenstoreRingTransport>;
+}
+
+export class Host extends EventEmitter<HostEvents> implements AsyncDisposable {
+  readonly hv: Hypervisor;
+  readonly xenstored: Xenstored;
+  readonly dom0: Dom0;
+  readonly options: ResolvedHostOptions;
+  readonly #xs: XsSession;
+  readonly #records = new Map<number, DomainRecord>();
+  readonly #clients = new Set<Connection>();
+  readonly #transports = new Map<number, XenstoreRingTransport>();
+  #virq: EventChannel | undefined;
+  #socket: XenstoredSocketServer | undefined;
+  #closing: Promise<void> | undefined;
+  #uuidSeq = 0;
+
+  /** @internal Use {@link createHost}. */
+  constructor(options: ResolvedHostOptions) {
+    super();
+    this.options = options;
+    this.hv = new Hypervisor({
+      mode: options.mode,
+      wallclockSec: options.wallclockSec,
+      ...(options.chaos ? { chaos: options.chaos } : {}),
+    });
+    this.hv.createDomain({ name: "Domain-0", nrPages: options.dom0Pages });
+    const guest0 = this.hv.guest(0);
+    const events0 = EventChannels.of(guest0);
+    this.dom0 = { guest: guest0, events: events0 };
+    this.xenstored = new Xenstored({
+      ...(options.quotas ? { quotas: options.quotas } : {}),
+      hooks: {
+        domainExists: (domid) => this.hv.domainById(domid) !== undefined,
+        connectDomain: ringTransportFactory({
+          guest0,
+          events0,
+          onTransport: (t) => this.#transports.set(t.domid, t),
+        }),
+      },
+    });
+    this.#xs = new XsSession(this.xenstored.connect("local"));
+    writeDom0Tree(this.#xs);
+    this.#virq = events0.bindVirq(VIRQ.VIRQ_DOM_EXC, 0, { onEvent: () => this.#checkDomains() });
+  }
+
+  /** @internal Starts the socket server. */
+  async listen(path: string): Promise<void> {
+    this.#socket = await this.xenstored.listen(path);
+  }
+
+  /** The xenstored socket path, when the host serves one. */
+  get socketPath(): string | undefined {
+    return this.#socket?.path;
+  }
+
+  get closed(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  /** The domains built and not yet destroyed. */
+  get domains(): DomainHandle[] {
+    return [...this.#records.values()].filter((r) => !r.released && r.destroying === undefined);
+  }
+
+  /** The handle of a domain the host built, if it is still around. */
+  domain(domid: number): DomainHandle | undefined {
+    const r = this.#records.get(domid);
+    return r && !r.released ? r : undefined;
+  }
+
+  /**
+   * Crashes of guests' `main`, as they happen (cold: subscribing starts listening). Subscribing
+   * counts as observing every crash reported to the subscription.
+   */
+  readonly domainErrors$: Observable<DomainCrash> = new Observable<DomainCrash>((sub) => {
+    const on = (c: DomainCrash): void => {
+      const r = this.#records.get(c.domid);
+      if (r) r.crashObserved = true;
+      sub.next(c);
+    };
+    this.on("domain-crashed", on);
+    return () => {
+      this.off("domain-crashed", on);
+    };
+  });
+
+  /**
+   * A new privileged xenstore client for dom0 code (a dom0 tool or an in-dom0 backend). Its
+   * watches and transactions are checked by the testing entry's leak checks.
+   * @throws HostError ECLOSED after close().
+   */
+  openXenstore(): XsLocalClient {
+    this.#assertOpen();
+    const conn = this.xenstored.connect("local");
+    this.#clients.add(conn);
+    return new XsLocalClient(conn);
+  }
+
+  /**
+   * Builds a domain as libxl does (see create-domain.ts), unpauses it and starts its `main`.
+   * @throws HostError EINVAL (options), EEXIST (name taken), ECLOSED, EBUILD (a build step
+   *   failed; the half-built domain is destroyed and its nodes removed).
+   */
+  async createDomain(opts: CreateDomainOptions): Promise<DomainHandle> {
+    this.#assertOpen();
+    const record = buildNewDomain({
+      hv: this.hv,
+      xs: this.#xs,
+      dom0: this.dom0,
+      options: opts,
+      liveNames: new Set(["Domain-0", ...this.domains.map((d) => d.name)]),
+      nextUuid: () => this.#nextUuid(),
+      wallclockSec: this.options.wallclockSec,
+      destroy: (domid, o) => this.destroyDomain(domid, o),
+      register: (r) => this.#records.set(r.domid, r),
+      crashed: (r, error) => this.#crashed(r, error),
+    });
+    return record;
+  }
+
+  #crashed(r: DomainRecord, error: unknown): void {
+    const d = this.hv.domainById(r.domid);
+    if (d === undefined || d.isDying || r.destroying !== undefined) return;
+    r.crashed = true;
+    r.crashError = error;
+    this.hv.crashDomain(r.domid, error);
+    r.abort.abort(error);
+    this.emit("domain-crashed", { domid: r.domid, name: r.name, error });
+  }
+
+  #nextUuid(): string {
+    const n = ++this.#uuidSeq;
+    return `00000000-0000-4000-8000-${n.toString(16).padStart(12, "0")}`;
+  }
+
+  /**
+   * Destroys a domain as `xl destroy` does (xen-abi.md §7.3): each device's backend is told to
+   * close (`online` = 0, `state` = Closing unless Closed) and waited for, in virtual time, up to
+   * `timeoutNs` (default 10 s); then the frontend, backend and /libxl directories, `/vm/<uuid>`,
+   * `/local/domain/<id>` and `/libxl/<id>` are removed and the domain is destroyed in the
+   * hypervisor. Resolves once xenstored has released it (its VIRQ_DOM_EXC rescan ran:
+   * `@releaseDomain` fired, nodes it owned removed). In manual mode, drive the scheduler while
+   * awaiting. A second call while one runs returns the same promise.
+   * @throws HostError ESRCH for a domain the host did not build or already destroyed.
+   */
+  destroyDomain(domid: number, opts: DestroyOptions = {}): Promise<DestroyReport> {
+    const r = this.#records.get(domid);
+    if (r === undefined || r.released) return Promise.reject(new HostError("ESRCH", `no domain ${domid} to destroy`));
+    r.destroying ??= this.#destroy(r, opts.timeoutNs ?? LIBXL_DESTROY_TIMEOUT_NS);
+    return r.destroying;
+  }
+
+  async #destroy(r: DomainRecord, timeoutNs: number): Promise<DestroyReport> {
+    if (!(timeoutNs >= 0)) throw new HostError("EINVAL", `timeoutNs must be >= 0, got ${timeoutNs}`);
+    const devices = await removeDevices(this.hv, this.#xs, r.domid, timeoutNs);
+    this.#removeDomainNodes(r);
+    this.#kill(r);
+    await r.whenReleased();
+    return { domid: r.domid, name: r.name, devices, timedOut: devices.filter((d) => d.outcome === "timeout") };
+  }
+
+  /** `devices_destroy_cb`: /vm/<uuid>, /local/domain/<id>, /libxl/<id>. */
+  #removeDomainNodes(r: DomainRecord): void {
+    const vm = this.#xs.read(`${domPath(r.domid)}/vm`) ?? vmPath(r.uuid);
+    this.#xs.rm(vm);
+    this.#xs.rm(domPath(r.domid));
+    this.#xs.rm(libxlPath(r.domid));
+  }
+
+  /** `xc_domain_destroy`, and the guest's event layer closed (its `main` is told via the signal). */
+  #kill(r: DomainRecord): void {
+    const d = this.hv.domainById(r.domid);
+    const events = r.context?.events;
+    if (d !== undefined && !d.isDying) this.hv.destroyDomain(r.domid);
+    if (!r.abort.signal.aborted) r.abort.abort(new HostError("ESRCH", `d${r.domid} was destroyed`));
+    try {
+      events?.close();
+    } catch {
+      // The guest is gone; its channels went with it.
+    }
+  }
+
+  /** cxenstored's `check_domains`, run on every VIRQ_DOM_EXC (and at close). */
+  #checkDomains(): void {
+    for (const r of this.#records.values()) {
+      if (r.released) continue;
+      const d = this.hv.domainById(r.domid);
+      if (d === undefined || d.isDying) {
+        this.xenstored.domainDied(r.domid);
+        this.#transports.delete(r.domid);
+        r.markReleased();
+      } else if (d.shutdownCode !== undefined) {
+        this.xenstored.domainShutdown(r.domid);
+      }
+    }
+  }
+
+  /** @internal What the testing entry's leak checks look at. */
+  inventory(): HostInventory {
+    const own: number[] = [];
+    if (this.#virq && !this.#virq.closed) own.push(this.#virq.port);
+    for (const t of this.#transports.values()) if (t.localPort !== undefined) own.push(t.localPort);
+    const clients = [...this.#clients, ...(this.#socket ? this.#socket.clients : [])].filter((c) => !c.closed);
+    return {
+      ownDom0Ports: own,
+      domains: [...this.#records.values()],
+      clients,
+      ownConnections: [this.#xs.conn],
+      transports: new Map(this.#transports),
+    };
+  }
+
+  /**
+   * Tears everything down at once: every domain's nodes are removed and it is destroyed
+   * (no backend handshake), xenstored releases them, dom0's VIRQ binding and event channels
+   * are closed, the socket (if any) stops, xenstored closes. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    for (const r of this.#records.values()) {
+      if (r.released) continue;
+      removeDevicesNow(this.#xs, r.domid);
+      this.#removeDomainNodes(r);
+      this.#kill(r);
+    }
+    this.#checkDomains();
+    this.#virq?.close();
+    this.#virq = undefined;
+    await this.#socket?.close();
+    this.xenstored.close();
+    this.dom0.events.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #assertOpen(): void {
+    if (this.#closing !== undefined) throw new HostError("ECLOSED", "the host is closed");
+  }
+}
+
+/**
+ * Boots a host: the hypervisor, dom0 with xenstored (and its Unix socket when `socketPath` is
+ * given), VIRQ_DOM_EXC bound.
+ * @throws HostError EINVAL for bad options; Error if the socket cannot be bound.
+ */
+export async function createHost(options: HostOptions = {}): Promise<Host> {
+  const host = new Host(resolveHostOptions(options));
+  if (options.socketPath !== undefined) {
+    try {
+      await host.listen(options.socketPath);
+    } catch (err) {
+      await host.close();
+      throw err;
+    }
+  }
+  return host;
+}

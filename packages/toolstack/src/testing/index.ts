@@ -1,0 +1,6 @@
+/**
+ * @pvkit/toolstack/testing: a simulated host per test, with leak checks at teardown.
+ */
+export { withHost, createTestHost, type TestHost, type TestHostOptions } from "./test-host.js";
+export { useHost } from "./use-host.js";
+export { checkLeaks, drive, LeakError, type Leak, type LeakKind, type LeakReport, type LeakCheckOptions } from "./leak-check.js";
