@@ -20,7 +20,7 @@ export { GuestPageAllocator, defaultAllocatorRange, type AllocatedPage, type All
 export { GrantTableClient, type GrantGuest, type GrantTableClientOptions, type GrantOptions, type GrantCloseReport } from "./grants/grant-table-client.js";
 export { GrantedPage, type GrantedPageEnd } from "./grants/granted-page.js";
 export { GrantMapper, MappedGrant, DEFAULT_MAP_AREA_FIRST, DEFAULT_MAP_AREA_END, type GrantMapperOptions, type MapOptions, type MapperGuest } from "./grants/grant-mapper.js";
-export { copyGrantPages, toGnttabCopy, type GrantCopyOp, type GrantCopyEnd, type GrantRefEnd, type LocalFrameEnd } from "./grants/grant-copy.js";
+export { copyGrantPages, toGnttabCopy, GrantCopyBatch, type GrantCopyOp, type GrantCopyEnd, type GrantRefEnd, type LocalFrameEnd } from "./grants/grant-copy.js";
 export { XenbusClient, XenbusTransaction, DEFAULT_TRANSACTION_RETRIES, type XenbusClientOptions, type XenbusStartInfoOptions, type WatchOptions, type TransactionOptions } from "./xenbus/xenbus-client.js";
 export { XenstoreSession, DIRECTORY_PART_MAX_RESTARTS } from "./xenbus/xenstore-session.js";
 export { XenbusError, type XenbusFailure, type XenbusErrorInit } from "./xenbus/xenbus-error.js";

@@ -20,7 +20,7 @@ import { type GuestMemory, type Page, type ReadonlyPage } from "@pvkit/hyperviso
 import { GNTMAP, XEN_PAGE_SIZE, type gnttab_map_grant_ref, type gnttab_unmap_grant_ref } from "@pvkit/hypervisor-sim/abi";
 import { GrantStatusError } from "../errors.js";
 import { type GnttabHypercalls, mapGrantRefs, unmapGrantRefs } from "../hypercall/gnttab-ops.js";
-import { copyGrantPages, type GrantCopyOp } from "./grant-copy.js";
+import { copyGrantPages, GrantCopyBatch, type GrantCopyOp } from "./grant-copy.js";
 import { GrantError } from "./grant-error.js";
 
 /** Default first GFN of the mapping area (well above the hand-picked GFNs tests and examples use). */
@@ -217,6 +217,12 @@ export class GrantMapper implements Disposable {
   copy(ops: readonly GrantCopyOp[]): void {
     this.#check();
     copyGrantPages(this.#guest.hypercall, ops);
+  }
+
+  /** A reusable copy batch on this guest's hypercalls, for hot paths (see `GrantCopyBatch`). */
+  copyBatch(): GrantCopyBatch {
+    this.#check();
+    return new GrantCopyBatch(this.#guest.hypercall);
   }
 
   /** Unmaps every live mapping (newest first) and refuses further maps. Idempotent. */

@@ -58,3 +58,29 @@ describe("GrantMapper.copy (GNTTABOP_copy)", () => {
     expect(e.code).toBe("GNTST_general_error");
   });
 });
+
+describe("GrantCopyBatch", () => {
+  it("reuses its structs across runs, copying both ways, and reports the failing index", () => {
+    const { gu, g0, client, alloc, mapper } = pair();
+    const src = alloc.alloc();
+    const dst = alloc.alloc();
+    src.page.write(0, Uint8Array.of(1, 2, 3, 4));
+    const rsrc = client.grantAccess(0, src.gfn, { readonly: true });
+    const rdst = client.grantAccess(0, dst.gfn);
+    const batch = mapper.copyBatch();
+    batch.fromGrant(rsrc, gu.domid, 0, LOCAL, 8, 4).toGrant(LOCAL, 8, rdst, gu.domid, 100, 4);
+    expect(batch.length).toBe(2);
+    batch.run();
+    expect(batch.length).toBe(0);
+    expect(g0.memory.page(LOCAL).read(8, 4)).toEqual(Uint8Array.of(1, 2, 3, 4));
+    expect(dst.page.read(100, 4)).toEqual(Uint8Array.of(1, 2, 3, 4));
+
+    batch.add({ from: { ref: rsrc, domid: gu.domid }, to: { gfn: LOCAL }, length: 1 });
+    batch.toGrant(LOCAL, 0, rsrc, gu.domid, 0, 1); // a read-only grant as destination
+    const e = thrown(() => batch.run(), GrantStatusError);
+    expect([e.code, e.index]).toEqual(["GNTST_general_error", 1]);
+    expect(batch.length).toBe(0);
+    batch.fromGrant(rsrc, gu.domid, 4095, LOCAL, 0, 2);
+    expect(thrown(() => batch.run(), GrantStatusError).code).toBe("GNTST_bad_copy_arg");
+  });
+});
