@@ -15,7 +15,7 @@
  */
 import type { Hypervisor } from "@pvkit/hypervisor-sim";
 import { readStartInfo, XEN_PAGE_SHIFT } from "@pvkit/hypervisor-sim/abi";
-import { EventChannels } from "@pvkit/guest-sdk";
+import { EventChannels, XenbusClient } from "@pvkit/guest-sdk";
 import { bootLayout } from "./boot-layout.js";
 import { addDevice } from "./device-add.js";
 import { deviceEntries, primaryConsoleEntries } from "./device-spec.js";
@@ -136,13 +136,19 @@ function startMain(req: CreateDomainRequest, r: DomainRecord, main: CreateDomain
       // The guest reads its start_info from its own memory, as a PV kernel at entry.
       const startInfo = readStartInfo(guest.memory.page(r.layout.startInfoGfn));
       const events = EventChannels.of(guest, { sharedInfoGfn: Math.floor(startInfo.shared_info / 2 ** XEN_PAGE_SHIFT) });
+      const startInfoGfn = r.layout.startInfoGfn;
+      let xenbus: XenbusClient | undefined;
       const ctx: GuestContext = {
         domid: r.domid,
         name: r.name,
         guest,
         events,
-        startInfoGfn: r.layout.startInfoGfn,
+        startInfoGfn,
         startInfo,
+        get xenbus(): XenbusClient {
+          xenbus ??= XenbusClient.fromStartInfo(guest, events, { startInfoGfn });
+          return xenbus;
+        },
         signal: r.abort.signal,
       };
       r.context = ctx;

@@ -7,7 +7,7 @@
  */
 import type { Guest } from "@pvkit/hypervisor-sim";
 import type { StartInfo } from "@pvkit/hypervisor-sim/abi";
-import type { EventChannels } from "@pvkit/guest-sdk";
+import type { EventChannels, XenbusClient } from "@pvkit/guest-sdk";
 
 export interface GuestContext {
   readonly domid: number;
@@ -21,6 +21,12 @@ export interface GuestContext {
   readonly startInfoGfn: number;
   /** start_info as the guest reads it from its own memory at boot. */
   readonly startInfo: StartInfo;
+  /**
+   * The guest's xenstore client over the ring start_info names (`XenbusClient.fromStartInfo`),
+   * made on first use; it adopts the store port into `events`. Relative paths are under
+   * `/local/domain/<domid>`.
+   */
+  readonly xenbus: XenbusClient;
   /** Aborted when the domain is destroyed or crashes: time for `main` to stop. */
   readonly signal: AbortSignal;
 }
