@@ -3,11 +3,13 @@
 // unbound store port for dom0 and is introduced through an INTRODUCE from dom0. The guest side
 // here is raw ring bytes (ByteRingWriter/Reader on the guest's own page) plus EVTCHNOP_send.
 import { Hypervisor, type Guest, type Page } from "@pvkit/hypervisor-sim";
-import { GTF, GNTTAB_RESERVED_XENSTORE, xenstore_domain_interface } from "@pvkit/hypervisor-sim/abi";
+import { GTF, GNTTAB_RESERVED_XENSTORE, writeStartInfo, xenstore_domain_interface } from "@pvkit/hypervisor-sim/abi";
 import {
   ByteRingReader,
   ByteRingWriter,
   EventChannels,
+  XenbusClient,
+  type XenbusClientOptions,
   evtchnAllocUnbound,
   evtchnSend,
   setupTable,
@@ -27,6 +29,8 @@ import {
 
 /** The xenstore page's GFN in every test guest. */
 export const STORE_GFN = 5;
+/** The start_info page's GFN in client test guests. */
+export const START_INFO_GFN = 6;
 
 /** Writes a v1 grant entry `ref` in `guest`'s own table: domid, frame, then flags (grant protocol order). */
 export function grantOwnPage(guest: Guest, ref: number, toDomid: number, gfn: number): void {
@@ -58,13 +62,16 @@ export interface RingGuest {
   readonly error: number;
 }
 
-export function ringHost(opts: Omit<XenstoredOptions, "hooks"> & { outstandingLimit?: number } = {}) {
-  const hv = new Hypervisor({ mode: "manual" });
+export function ringHost(
+  opts: Omit<XenstoredOptions, "hooks"> & { outstandingLimit?: number; mode?: "manual" | "auto" } = {},
+) {
+  const { mode = "manual", ...rest } = opts;
+  const hv = new Hypervisor({ mode });
   hv.createDomain({ name: "dom0" });
   const g0 = hv.guest(0);
   const events0 = EventChannels.of(g0);
   const transports = new Map<number, XenstoreRingTransport>();
-  const { outstandingLimit, ...xsOpts } = opts;
+  const { outstandingLimit, ...xsOpts } = rest;
   const xs = new Xenstored({
     ...xsOpts,
     hooks: {
@@ -121,7 +128,23 @@ export function ringHost(opts: Omit<XenstoredOptions, "hooks"> & { outstandingLi
     };
   }
 
-  return { hv, g0, events0, xs, dom0, addGuest, transports };
+  /**
+   * A guest as a PV kernel boots: start_info (at START_INFO_GFN) names its store page and port,
+   * and its XenbusClient is built from there.
+   */
+  function addClientGuest(clientOpts: XenbusClientOptions = {}): RingGuest & { client: XenbusClient; events: EventChannels } {
+    const g = addGuest();
+    writeStartInfo(g.guest.memory.writablePage(START_INFO_GFN), {
+      nr_pages: g.guest.memory.nrPages,
+      store_mfn: STORE_GFN,
+      store_evtchn: g.port,
+    });
+    const events = EventChannels.of(g.guest);
+    const client = XenbusClient.fromStartInfo(g.guest, events, { ...clientOpts, startInfoGfn: START_INFO_GFN });
+    return Object.assign(g, { client, events });
+  }
+
+  return { hv, g0, events0, xs, dom0, addGuest, addClientGuest, transports };
 }
 
 /** Runs the hypervisor until no event is pending. */
