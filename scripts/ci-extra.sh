@@ -26,3 +26,4 @@ fi
 echo "ci-extra: gcc $(gcc -dumpfullversion); Xen headers from $( (dpkg-query -W -f='libxen-dev ${Version}' libxen-dev 2>/dev/null) || echo "$XEN_INCLUDE/xen")"
 echo "ci-extra: cross-checking @pvkit/hypervisor-sim/abi layouts, sizes and constants against $XEN_INCLUDE/xen"
 XEN_INCLUDE="$XEN_INCLUDE" pnpm -s abi-check
+scripts/xenstore-host-check.sh
