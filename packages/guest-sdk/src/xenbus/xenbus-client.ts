@@ -55,11 +55,19 @@ export interface TransactionOptions {
   readonly retries?: number;
 }
 
+let endTransaction: (tx: XenbusTransaction) => void;
+
 /** A transaction in progress: the session's operations, on a private copy of the store. */
 export class XenbusTransaction extends XenstoreSession {
   /** The transaction id xenstored assigned. */
   readonly id: number;
   #ended = false;
+
+  static {
+    endTransaction = (tx) => {
+      tx.#ended = true;
+    };
+  }
 
   /** @internal */
   constructor(conn: XsRingConnection, id: number) {
@@ -70,11 +78,6 @@ export class XenbusTransaction extends XenstoreSession {
   /** Whether TRANSACTION_END has been sent. */
   get ended(): boolean {
     return this.#ended;
-  }
-
-  /** @internal */
-  end(): void {
-    this.#ended = true;
   }
 
   protected override checkUsable(type: number, path: string | undefined): XenbusError | undefined {
@@ -185,12 +188,12 @@ export class XenbusClient extends XenstoreSession implements Disposable {
       try {
         result = await fn(tx);
       } catch (err) {
-        tx.end();
+        endTransaction(tx);
         await this.#end(id, false).catch(() => undefined);
         if (isEagain(err) && attempt < retries) continue;
         throw err;
       }
-      tx.end();
+      endTransaction(tx);
       try {
         await this.#end(id, true);
         return result;

@@ -3,10 +3,10 @@
 // The hypervisor runs in auto mode, so `await` on a client call drives everything.
 import { describe, expect, it } from "vitest";
 import { firstValueFrom, take, toArray } from "rxjs";
-import { XenError, XenbusError, type XsWatchEvent } from "@pvkit/guest-sdk";
+import { EventChannels, XenError, XenbusClient, XenbusError, type XsWatchEvent } from "@pvkit/guest-sdk";
 import type { XsMessage } from "@pvkit/toolstack";
-import { XENSTORE_ERROR, xenstore_domain_interface } from "@pvkit/hypervisor-sim/abi";
-import { ringHost } from "./ring-fixture.js";
+import { XENSTORE_ERROR, writeStartInfo, xenstore_domain_interface } from "@pvkit/hypervisor-sim/abi";
+import { START_INFO_GFN, STORE_GFN, ringHost } from "./ring-fixture.js";
 
 async function failure(p: Promise<unknown>): Promise<XenbusError> {
   try {
@@ -303,5 +303,41 @@ describe("XenbusClient e2e: failures never hang", () => {
     xs.close();
     expect((await failure(pending)).reason).toBe("closed");
     expect((errors[0] as XenbusError).reason).toBe("closed");
+  });
+});
+
+describe("guest-sdk README xenbus example", () => {
+  it("runs against xenstored and prints what the README says", async () => {
+    const host = ringHost({ mode: "auto" });
+    const g = host.addGuest();
+    writeStartInfo(g.guest.memory.writablePage(START_INFO_GFN), { store_mfn: STORE_GFN, store_evtchn: g.port });
+    const out: unknown[] = [];
+    const log = (...a: unknown[]): void => {
+      out.push(a.length === 1 ? a[0] : a.join(" "));
+    };
+
+    // The README's main(), with console.log replaced by log.
+    const guest = g.guest;
+    const events = EventChannels.of(guest);
+    const startInfoGfn = START_INFO_GFN;
+    const xs = XenbusClient.fromStartInfo(guest, events, { startInfoGfn });
+    await xs.write("data/greeting", "hello");
+    log(await xs.read("data/greeting"));
+    const sub = xs.watch("data").subscribe((e) => log("watch", e.path));
+    await xs.transaction(async (tx) => {
+      const n = Number((await tx.exists("data/count")) ? await tx.read("data/count") : "0");
+      await tx.write("data/count", String(n + 1));
+    });
+    log(await xs.directory("data"));
+    try {
+      await xs.read("data/missing");
+    } catch (err) {
+      if (err instanceof XenbusError) log(err.code, err.path);
+    }
+    sub.unsubscribe();
+    xs.close();
+
+    expect(out).toEqual(["hello", "watch data", "watch data/count", ["greeting", "count"], "ENOENT data/missing"]);
+    expect(host.xs.inspect(`/local/domain/${g.domid}/data/count`)?.value).toStrictEqual(new TextEncoder().encode("1"));
   });
 });
