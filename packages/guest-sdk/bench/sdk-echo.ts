@@ -8,10 +8,11 @@
  * promise continuations run. Notification policy, both ends:
  *
  * - notify only when `pushRequests()` / `pushResponses()` says so;
- * - "poll" mode (default): after a round that found work, the end gives the other a turn
- *   (SCHEDOP_yield) and looks again before re-arming; only a round that finds nothing re-arms
- *   with the final check (NAPI-style). Under load neither end re-arms, so pushes rarely need a
- *   notification.
+ * - "poll" mode (default): after each round the end gives the other a turn (SCHEDOP_yield)
+ *   and looks again; only after IDLE_POLLS (2) consecutive empty rounds does it re-arm its event
+ *   index with the final check and sleep (NAPI-style). One empty round is not enough: the
+ *   peer's yield continuation may simply not have run yet. Under load neither end re-arms, so
+ *   pushes almost never need a notification.
  * - "event" mode: re-arm with the final check after every round (the plain io/ring.h loop).
  */
 import { Hypervisor } from "@pvkit/hypervisor-sim";
