@@ -20,9 +20,13 @@
  * - A header announcing more than 4096 payload bytes sets `error` = XENSTORE_ERROR_PROTO and
  *   drops the connection (reason `oversize`). Indices with `prod - cons > 1024` set `error` =
  *   XENSTORE_ERROR_RINGIDX and drop the connection (`ignore_connection`): nothing more is read
- *   from or written to that ring. Other domains are not affected.
+ *   from or written to that ring. Other domains are not affected. Unlike cxenstored, the guest
+ *   is notified after its connection is dropped, so a client waiting on the ring sees `error`
+ *   at once instead of hanging.
+ * - `server_features` is written on introduction (0 by default: cxenstored 4.17 advertises no
+ *   feature, yet maintains `error`); a guest that set `connection` = XENSTORE_RECONNECT is
+ *   answered on the next INTRODUCE (indices zeroed, `connection` = 0, notify).
  */
-import type { Guest } from "@pvkit/hypervisor-sim";
 import {
   GNTMAP,
   GNTTAB_RESERVED_XENSTORE,
@@ -43,7 +47,7 @@ import {
   xenstoreRequestRing,
   xenstoreResponseRing,
 } from "@pvkit/guest-sdk";
-import type { Page } from "@pvkit/hypervisor-sim";
+import { DeadMappingError, type Guest, type Page } from "@pvkit/hypervisor-sim";
 import type { Connection, ConnectionCloseReason } from "./connection.js";
 import type { DomainTransport } from "./domains.js";
 import { decodeHeader, encodeMessage, OVERSIZE, XsMessageParser } from "./wire.js";
@@ -278,8 +282,9 @@ export class XenstoreRingTransport implements DomainTransport {
         while (this.#state === "open" && (this.#flush() || this.#readOne())) moved = true;
       } while (this.#again && this.#state === "open");
     } catch (err) {
-      if (!(err instanceof RingProtocolError)) throw err;
-      this.#ignore(XENSTORE_ERROR.XENSTORE_ERROR_RINGIDX);
+      if (err instanceof RingProtocolError) this.#ignore(XENSTORE_ERROR.XENSTORE_ERROR_RINGIDX);
+      else if (err instanceof DeadMappingError) this.#ignore(XENSTORE_ERROR.XENSTORE_ERROR_COMM);
+      else throw err;
     } finally {
       this.#pumping = false;
     }
