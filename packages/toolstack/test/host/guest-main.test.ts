@@ -4,7 +4,7 @@ import { take, toArray } from "rxjs/operators";
 import { describe, expect, it } from "vitest";
 import { SHUTDOWN } from "@pvkit/hypervisor-sim/abi";
 import type { DomainCrash, GuestContext } from "@pvkit/toolstack";
-import { useHost } from "@pvkit/toolstack/testing";
+import { useHost, withHost } from "@pvkit/toolstack/testing";
 import { watcher } from "./helpers.js";
 
 describe("guest main", () => {
@@ -129,4 +129,32 @@ describe("guest main", () => {
     await expect(d.done).rejects.toThrow("at once");
     expect(host().hv.domainById(d.domid)!.shutdownCode).toBe(SHUTDOWN.SHUTDOWN_crash);
   });
+});
+
+describe("guest main under a chaos seed", () => {
+  for (const seed of [1, 2, 3, 4, 5]) {
+    it(`builds, talks over the ring and tears down cleanly with seed ${seed}`, async () => {
+      await withHost(
+        async (host) => {
+          const guests = await Promise.all(
+            ["a", "b", "c"].map((name) =>
+              host.createDomain({
+                name,
+                devices: [{ kind: "vbd" }],
+                main: async ({ xenbus }) => {
+                  await Promise.all([xenbus.write("data/x", name), xenbus.read("name"), xenbus.write("data/y", "2")]);
+                  expect(await xenbus.read("data/x")).toBe(name);
+                },
+              }),
+            ),
+          );
+          await Promise.all(guests.map((g) => g.done));
+          const reports = await Promise.all(guests.map((g) => g.destroy({ timeoutNs: 1_000_000 })));
+          expect(reports.flatMap((r) => r.timedOut.map((t) => t.kind))).toEqual(["vbd", "vbd", "vbd"]);
+          expect(host.hv.domains.map((d) => d.domid)).toEqual([0]);
+        },
+        { chaos: { seed } },
+      );
+    });
+  }
 });
