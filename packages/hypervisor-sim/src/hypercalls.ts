@@ -19,10 +19,11 @@ import {
 } from "./abi/xen.js";
 import type { UpcallHandler, Vcpu } from "./domain/vcpu.js";
 import * as evtchn from "./evtchn/ops.js";
+import { xsmTarget } from "./xsm/dummy.js";
 import { grantTableOp } from "./gnttab/ops.js";
 import type { Hypervisor } from "./hypervisor.js";
 
-const { EINVAL, ENOSYS, ENOENT, EFAULT, ETIME, EPERM, ESRCH } = XEN_ERRNO;
+const { EINVAL, ENOSYS, ENOENT, EFAULT, ETIME, EPERM, ESRCH, EBUSY, EOPNOTSUPP } = XEN_ERRNO;
 
 const EVTCHNOP_NAMES = invert(EVTCHNOP);
 const GNTTABOP_NAMES = invert(GNTTABOP);
@@ -58,6 +59,22 @@ export interface xen_add_to_physmap {
   size?: number;
   space: number;
   idx: number;
+  gpfn: number;
+}
+/** `struct xen_add_to_physmap_batch`: `idxs`, `gpfns` and `errs` are guest arrays of `size`. */
+export interface xen_add_to_physmap_batch {
+  domid: number;
+  space: number;
+  size: number;
+  u: { foreign_domid: number };
+  idxs: number[];
+  gpfns: number[];
+  /** OUT: 0 or -errno per element. */
+  errs: number[];
+}
+/** `struct xen_remove_from_physmap`. */
+export interface xen_remove_from_physmap {
+  domid: number;
   gpfn: number;
 }
 /** `struct xen_domctl` reduced to what is simulated. */
@@ -312,7 +329,7 @@ export class Hypercalls {
         if (a === null || typeof a !== "object") return -EFAULT;
         const d = hv.lookupAnyId(caller, a.domid);
         if (d === undefined) return -ESRCH;
-        if (d !== caller && !caller.isPrivileged) return -EPERM;
+        if (xsmTarget(caller, d) !== 0) return -EPERM;
         if (!Number.isInteger(a.gpfn) || a.gpfn < 0) return -EINVAL;
         if (a.space === XENMAPSPACE.XENMAPSPACE_shared_info) {
           if (a.idx !== 0) return -EINVAL;
@@ -328,11 +345,63 @@ export class Hypercalls {
         if (a.space === XENMAPSPACE.XENMAPSPACE_grant_table) {
           return d.gnttab.addToPhysmap(a.idx, a.gpfn);
         }
+        // gmfn_foreign only through the batch form; the rest are not simulated.
         return -EINVAL;
+      }
+      case XENMEM.XENMEM_add_to_physmap_batch:
+        return this.#addToPhysmapBatch(arg as xen_add_to_physmap_batch);
+      case XENMEM.XENMEM_remove_from_physmap: {
+        const a = arg as xen_remove_from_physmap;
+        if (a === null || typeof a !== "object") return -EFAULT;
+        const d = hv.lookupAnyId(caller, a.domid);
+        if (d === undefined) return -ESRCH;
+        if (xsmTarget(caller, d) !== 0) return -EPERM;
+        const kind = d.physmap.kindAt(a.gpfn);
+        // Grant mappings go only through unmap_grant_ref (their pins); RAM is not ballooned here.
+        if (kind === undefined || kind === "foreign") return -EINVAL;
+        if (kind === "xen" && a.gpfn === d.sharedInfoGfn) d.sharedInfoGfn = undefined;
+        d.physmap.remove(a.gpfn);
+        return 0;
       }
       default:
         return -ENOSYS;
     }
+  }
+
+  /**
+   * XENMEM_add_to_physmap_batch with XENMAPSPACE_gmfn_foreign: the caller (privileged, or the
+   * target's device model) maps frames of `u.foreign_domid` into `domid`'s physmap — what libxc's
+   * foreign memory mappings do when building a guest. Per-element result in `errs`:
+   * -ESRCH unknown foreign domain, -EPERM refused by XSM, -EINVAL the foreign GFN holds no
+   * RAM-like frame (or is the mapping domain itself), -EBUSY the target GFN is already mapped.
+   */
+  #addToPhysmapBatch(a: xen_add_to_physmap_batch): number {
+    const hv = this.#hv;
+    const caller = this.#v.domain;
+    if (a === null || typeof a !== "object") return -EFAULT;
+    if (!Number.isInteger(a.size) || a.size < 0 || a.size > 0xffff) return -EINVAL;
+    if (!Array.isArray(a.idxs) || !Array.isArray(a.gpfns) || !Array.isArray(a.errs)) return -EFAULT;
+    if (a.idxs.length < a.size || a.gpfns.length < a.size) return -EFAULT;
+    const d = hv.lookupAnyId(caller, a.domid);
+    if (d === undefined) return -ESRCH;
+    if (xsmTarget(caller, d) !== 0) return -EPERM;
+    if (a.space !== XENMAPSPACE.XENMAPSPACE_gmfn_foreign) return -EOPNOTSUPP;
+    const fd = hv.lookupAnyId(caller, a.u?.foreign_domid);
+    for (let i = 0; i < a.size; i++) {
+      let rc: number;
+      if (fd === undefined || fd.isDying) rc = -ESRCH;
+      else if (fd === d) rc = -EINVAL;
+      else if (xsmTarget(d, fd) !== 0) rc = -EPERM;
+      else {
+        const idx = a.idxs[i]!;
+        const kind = fd.physmap.isRam(idx) ? "ram" : fd.physmap.kindAt(idx);
+        const frame = kind === undefined || kind === "foreign" || kind === "foreign-gmfn" ? undefined : fd.physmap.frame(idx);
+        if (frame === undefined) rc = -EINVAL;
+        else rc = d.physmap.insert(a.gpfns[i]!, frame, "foreign-gmfn", true) ? 0 : -EBUSY;
+      }
+      a.errs[i] = rc;
+    }
+    return 0;
   }
 
   /** HYPERVISOR_xen_version (17): XENVER_version gives 4.17; a cheap way to force an upcall check. */

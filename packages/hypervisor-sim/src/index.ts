@@ -19,6 +19,8 @@ export {
   type sched_shutdown,
   type vcpu_set_singleshot_timer,
   type xen_add_to_physmap,
+  type xen_add_to_physmap_batch,
+  type xen_remove_from_physmap,
   type xen_domctl,
   type evtchn_op,
 } from "./hypercalls.js";

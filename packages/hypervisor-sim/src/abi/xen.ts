@@ -130,6 +130,8 @@ export const XENMEM = {
   XENMEM_maximum_reservation: 4,
   XENMEM_populate_physmap: 6,
   XENMEM_add_to_physmap: 7,
+  XENMEM_remove_from_physmap: 15,
+  XENMEM_add_to_physmap_batch: 23,
 } as const;
 
 /** `XENMAPSPACE_*` for XENMEM_add_to_physmap. */
@@ -137,6 +139,9 @@ export const XENMAPSPACE = {
   XENMAPSPACE_shared_info: 0,
   XENMAPSPACE_grant_table: 1,
   XENMAPSPACE_gmfn: 2,
+  XENMAPSPACE_gmfn_range: 3,
+  /** A frame of another domain; XENMEM_add_to_physmap_batch only. */
+  XENMAPSPACE_gmfn_foreign: 4,
 } as const;
 
 /** `XENVER_*` (`version.h`), the ones a guest commonly issues. */

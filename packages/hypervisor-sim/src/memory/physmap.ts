@@ -15,8 +15,11 @@ import { type Page, PageView, type ReadonlyPage } from "./page.js";
 /** First GFN of the grant-table window (0x38000000 >> 12, as Arm's GUEST_GNTTAB_BASE). */
 export const GNTTAB_GFN_BASE = 0x38000;
 
-/** What sits at a non-RAM GFN. */
-export type PhysmapKind = "xen" | "foreign" | "grant-table";
+/**
+ * What sits at a non-RAM GFN: a Xen page, a grant mapping ("foreign"), a grant-table frame, or
+ * another domain's frame mapped by a privileged domain ("foreign-gmfn").
+ */
+export type PhysmapKind = "xen" | "foreign" | "grant-table" | "foreign-gmfn";
 
 interface Slot {
   frame: Frame;

@@ -55,3 +55,70 @@ describe("Hypervisor.guest", () => {
     expect(() => hv.guest(granter.domid)).toThrow(/dying/);
   });
 });
+
+describe("XENMEM_add_to_physmap_batch(XENMAPSPACE_gmfn_foreign)", () => {
+  function setup() {
+    const hv = new Hypervisor({ mode: "manual" });
+    hv.createDomain();
+    const du = hv.createDomain({ nrPages: 64 });
+    const other = hv.createDomain();
+    return { hv, du, other, g0: hv.guest(0), gu: hv.guest(du.domid), go: hv.guest(other.domid) };
+  }
+  const batch = (foreign: number, idxs: number[], gpfns: number[]) => ({
+    domid: DOMID_SELF,
+    space: XENMAPSPACE.XENMAPSPACE_gmfn_foreign,
+    size: idxs.length,
+    u: { foreign_domid: foreign },
+    idxs,
+    gpfns,
+    errs: idxs.map(() => 1),
+  });
+
+  it("maps a guest's RAM frames into dom0, aliasing them, and remove_from_physmap unmaps", () => {
+    const { du, g0, gu } = setup();
+    gu.memory.writablePage(3).setU32(0, 0xfeedface);
+    const b = batch(du.domid, [3, 4], [0x30000, 0x30001]);
+    expect(g0.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap_batch, b)).toBe(0);
+    expect(b.errs).toEqual([0, 0]);
+    const p = g0.memory.writablePage(0x30000);
+    expect(p.getU32(0)).toBe(0xfeedface);
+    p.setU32(4, 7);
+    expect(gu.memory.page(3).getU32(4)).toBe(7);
+    expect(g0.hypercall.memory_op(XENMEM.XENMEM_remove_from_physmap, { domid: DOMID_SELF, gpfn: 0x30000 })).toBe(0);
+    expect(() => p.getU32(0)).toThrow(/gone/);
+    expect(g0.memory.isHole(0x30000)).toBe(true);
+  });
+
+  it("returns -EPERM for an unprivileged caller mapping another domain's memory", () => {
+    const { du, go } = setup();
+    const b = batch(du.domid, [3], [0x30000]);
+    expect(go.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap_batch, b)).toBe(0);
+    expect(b.errs).toEqual([-XEN_ERRNO.EPERM]);
+  });
+
+  it("reports per element: -EINVAL for a hole in the foreign domain, -EBUSY for an occupied target, -ESRCH for an unknown domain", () => {
+    const { du, g0 } = setup();
+    const b = batch(du.domid, [3, 0x9999, 4], [0x30000, 0x30001, 0x30000]);
+    expect(g0.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap_batch, b)).toBe(0);
+    expect(b.errs).toEqual([0, -XEN_ERRNO.EINVAL, -XEN_ERRNO.EBUSY]);
+    const c = batch(77, [3], [0x30002]);
+    g0.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap_batch, c);
+    expect(c.errs).toEqual([-XEN_ERRNO.ESRCH]);
+  });
+
+  it("is refused in the single XENMEM_add_to_physmap form with -EINVAL", () => {
+    const { g0 } = setup();
+    expect(g0.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, { domid: DOMID_SELF, space: XENMAPSPACE.XENMAPSPACE_gmfn_foreign, idx: 3, gpfn: 0x30000 })).toBe(-XEN_ERRNO.EINVAL);
+  });
+
+  it("returns -EFAULT when the arrays are shorter than size", () => {
+    const { du, g0 } = setup();
+    const b = { ...batch(du.domid, [3], [0x30000]), size: 2 };
+    expect(g0.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap_batch, b)).toBe(-XEN_ERRNO.EFAULT);
+  });
+
+  it("remove_from_physmap refuses a grant mapping and a hole with -EINVAL", () => {
+    const { g0 } = setup();
+    expect(g0.hypercall.memory_op(XENMEM.XENMEM_remove_from_physmap, { domid: DOMID_SELF, gpfn: 0x31000 })).toBe(-XEN_ERRNO.EINVAL);
+  });
+});
