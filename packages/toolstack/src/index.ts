@@ -73,4 +73,4 @@ export {
 } from "./host/device-spec.js";
 export { devicePaths, type DevicePaths } from "./host/device-add.js";
 export { LIBXL_DESTROY_TIMEOUT_NS, type DeviceRemoval } from "./host/device-remove.js";
-export { mapForeignPage } from "./host/foreign-memory.js";
+export { mapForeignPages, ForeignMapping } from "./host/foreign-memory.js";

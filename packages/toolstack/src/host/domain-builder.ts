@@ -17,7 +17,7 @@
  *    (GNTTAB_RESERVED_XENSTORE → xenstore domain): `{ flags: GTF_permit_access, domid, frame }`.
  *    As libxc, no entry is written when the backend is the guest itself.
  */
-import type { Guest, Hypervisor } from "@pvkit/hypervisor-sim";
+import type { Guest, Hypervisor, Page } from "@pvkit/hypervisor-sim";
 import {
   GNTTAB_RESERVED_CONSOLE,
   GNTTAB_RESERVED_XENSTORE,
@@ -32,7 +32,7 @@ import {
 } from "@pvkit/hypervisor-sim/abi";
 import { XenError, evtchnAllocUnbound, setupTable } from "@pvkit/guest-sdk";
 import type { BootLayout } from "./boot-layout.js";
-import { mapForeignPage } from "./foreign-memory.js";
+import { mapForeignPages } from "./foreign-memory.js";
 
 /** What the builder set up. */
 export interface BuiltDomain {
@@ -59,7 +59,7 @@ export interface BuildRequest {
 }
 
 /** Writes one v1 grant entry: frame and domid first, flags last (what makes it live). */
-function seedGrant(table: ReturnType<typeof mapForeignPage>, ref: number, guestDomid: number, backend: number, gfn: number): void {
+function seedGrant(table: Page, ref: number, guestDomid: number, backend: number, gfn: number): void {
   if (backend === guestDomid) return;
   const off = ref * GRANT_ENTRY_V1_SIZE;
   table.setU32(off + grant_entry_v1.frame[0], gfn);
@@ -73,13 +73,16 @@ function seedGrant(table: ReturnType<typeof mapForeignPage>, ref: number, guestD
  *   RangeError from the start_info writer.
  */
 export function buildDomain(req: BuildRequest): BuiltDomain {
-  const { hv, dom0, domid, layout } = req;
+  const { dom0, domid, layout } = req;
   const hc = dom0.hypercall;
   const storePort = evtchnAllocUnbound(hc, req.xenstoreDomid, domid);
   const consolePort = evtchnAllocUnbound(hc, req.consoleDomid, domid);
 
-  mapForeignPage(hv, dom0.domid, domid, layout.xenstoreGfn).fill(0);
-  mapForeignPage(hv, dom0.domid, domid, layout.consoleGfn).fill(0);
+  const [grantFrameGfn] = setupTable(hc, 1, domid);
+  using boot = mapForeignPages(dom0, domid, [layout.xenstoreGfn, layout.consoleGfn, layout.startInfoGfn, grantFrameGfn!]);
+  const [xenstorePage, consolePage, startInfoPage, table] = boot.pages as [Page, Page, Page, Page];
+  xenstorePage.fill(0);
+  consolePage.fill(0);
 
   const a = { domid, space: XENMAPSPACE.XENMAPSPACE_shared_info, idx: 0, gpfn: layout.sharedInfoGfn };
   XenError.check("XENMEM_add_to_physmap", hc.memory_op(XENMEM.XENMEM_add_to_physmap, a), () => `shared_info of d${domid}`);
@@ -93,10 +96,7 @@ export function buildDomain(req: BuildRequest): BuiltDomain {
     console: { kind: "domU", mfn: layout.consoleGfn, evtchn: consolePort },
     cmd_line: req.cmdline,
   };
-  writeStartInfo(mapForeignPage(hv, dom0.domid, domid, layout.startInfoGfn), si);
-
-  const [grantFrameGfn] = setupTable(hc, 1, domid);
-  const table = mapForeignPage(hv, dom0.domid, domid, grantFrameGfn!);
+  writeStartInfo(startInfoPage, si);
   seedGrant(table, GNTTAB_RESERVED_CONSOLE, domid, req.consoleDomid, layout.consoleGfn);
   seedGrant(table, GNTTAB_RESERVED_XENSTORE, domid, req.xenstoreDomid, layout.xenstoreGfn);
   return { storePort, consolePort, grantFrameGfn: grantFrameGfn! };

@@ -1,33 +1,73 @@
 /**
  * Dom0's foreign mappings of a guest's pages: what libxc does through privcmd
- * (`xenforeignmemory_map`, `xenforeignmemory_map_resource`) to write a guest's start_info and
- * its reserved grant entries while building it.
- *
- * The simulator has no foreign-map hypercall yet (no XENMAPSPACE_gmfn_foreign, no
- * XENMEM_acquire_resource), so this module applies Xen's rule itself — only a domain the XSM
- * TARGET check allows (the control domain, or the guest's device model) may map a guest's
- * frames — and then reaches the frame through the guest's physmap, the same bytes a real
- * foreign mapping would alias.
+ * (`xenforeignmemory_map`) to write a guest's start_info and reserved grant entries while
+ * building it. Each page is mapped into a hole of dom0's physmap with
+ * XENMEM_add_to_physmap_batch(XENMAPSPACE_gmfn_foreign) and unmapped with
+ * XENMEM_remove_from_physmap; Xen's XSM TARGET check decides who may map whom.
  */
-import type { Hypervisor, Page } from "@pvkit/hypervisor-sim";
-import { HostError } from "./errors.js";
+import { GNTTAB_GFN_BASE, type Guest, type Page } from "@pvkit/hypervisor-sim";
+import { DOMID_SELF, XENMAPSPACE, XENMEM, errnoName } from "@pvkit/hypervisor-sim/abi";
+import { HostError, type HostErrorCode } from "./errors.js";
+
+/** Foreign pages mapped into dom0; `unmap()` / dispose removes them. */
+export class ForeignMapping implements Disposable {
+  readonly #mapper: Guest;
+  readonly #gpfns: number[];
+  readonly pages: readonly Page[];
+
+  constructor(mapper: Guest, gpfns: number[], pages: Page[]) {
+    this.#mapper = mapper;
+    this.#gpfns = gpfns;
+    this.pages = pages;
+  }
+
+  /** Removes every mapping (idempotent); the pages die. */
+  unmap(): void {
+    for (const gpfn of this.#gpfns.splice(0)) {
+      this.#mapper.hypercall.memory_op(XENMEM.XENMEM_remove_from_physmap, { domid: DOMID_SELF, gpfn });
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.unmap();
+  }
+}
+
+/** The `n` highest holes of `g`'s physmap below the grant-table window. */
+function holes(g: Guest, n: number): number[] {
+  const out: number[] = [];
+  for (let gfn = GNTTAB_GFN_BASE - 1; gfn >= g.memory.nrPages && out.length < n; gfn--) {
+    if (g.memory.isHole(gfn)) out.push(gfn);
+  }
+  if (out.length < n) throw new HostError("EINVAL", `foreign map: no room in d${g.domid}'s physmap for ${n} pages`);
+  return out;
+}
 
 /**
- * A writable view of GFN `gfn` of domain `domid`, mapped on behalf of `caller`.
- * @throws HostError `EPERM` when `caller` may not map `domid`'s memory, `ESRCH` when either
- *   domain is unknown or dying, `EINVAL` when nothing writable is at `gfn`.
+ * Maps GFNs `gfns` of domain `domid` into `mapper` (dom0), writable.
+ * @throws HostError `EPERM` when the mapper may not map `domid`'s memory, `ESRCH` when the domain
+ *   is unknown or dying, `EINVAL` when a GFN holds nothing mappable. Nothing stays mapped on error.
  */
-export function mapForeignPage(hv: Hypervisor, caller: number, domid: number, gfn: number): Page {
-  const c = hv.domainById(caller);
-  const d = hv.domainById(domid);
-  if (c === undefined || c.isDying) throw new HostError("ESRCH", `foreign map: no caller domain ${caller}`);
-  if (d === undefined || d.isDying) throw new HostError("ESRCH", `foreign map: no domain ${domid}`);
-  if (!(c.isPrivileged || c === d || d.target === caller)) {
-    throw new HostError("EPERM", `foreign map: d${caller} may not map d${domid}'s memory`);
+export function mapForeignPages(mapper: Guest, domid: number, gfns: readonly number[]): ForeignMapping {
+  const gpfns = holes(mapper, gfns.length);
+  const batch = {
+    domid: DOMID_SELF,
+    space: XENMAPSPACE.XENMAPSPACE_gmfn_foreign,
+    size: gfns.length,
+    u: { foreign_domid: domid },
+    idxs: [...gfns],
+    gpfns,
+    errs: gfns.map(() => 0),
+  };
+  const rc = mapper.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap_batch, batch);
+  const mapped = gpfns.filter((_, i) => rc === 0 && batch.errs[i] === 0);
+  const failed = rc !== 0 ? rc : batch.errs.find((e) => e !== 0);
+  const mapping = new ForeignMapping(mapper, mapped, mapped.map((g) => mapper.memory.writablePage(g)));
+  if (failed !== undefined) {
+    mapping.unmap();
+    const name = errnoName(failed) ?? "EINVAL";
+    const code: HostErrorCode = name === "EPERM" || name === "ESRCH" ? name : "EINVAL";
+    throw new HostError(code, `foreign map of d${domid} gfns [${gfns.map((g) => `0x${g.toString(16)}`).join(", ")}]: -${name}`);
   }
-  try {
-    return hv.guest(domid).memory.writablePage(gfn);
-  } catch (err) {
-    throw new HostError("EINVAL", `foreign map: d${domid} gfn 0x${gfn.toString(16)}: ${(err as Error).message}`);
-  }
+  return mapping;
 }
