@@ -168,6 +168,7 @@ export class GrantMapper implements Disposable {
   /** Maps one ref; see `map`. */
   mapOne(ref: number, domid: number, opts: MapOptions<true>): MappedGrant<ReadonlyPage>;
   mapOne(ref: number, domid: number, opts?: MapOptions<false>): MappedGrant<Page>;
+  mapOne(ref: number, domid: number, opts?: MapOptions): MappedGrant<ReadonlyPage>;
   mapOne(ref: number, domid: number, opts: MapOptions = {}): MappedGrant<ReadonlyPage> {
     return this.map([ref], domid, opts)[0]!;
   }

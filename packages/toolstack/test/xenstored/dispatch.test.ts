@@ -74,7 +74,7 @@ describe("dispatch", () => {
     const errs: unknown[] = [];
     broken.on("internal-error", (e) => errs.push(e));
     const bc = broken.connect();
-    expect(text(raw(bc, XS.XS_INTRODUCE, "3\0005\0006\0")[0])).toBe("EIO\0");
+    expect(text(raw(bc, XS.XS_INTRODUCE, "3\x005\x006\0")[0])).toBe("EIO\0");
     expect(errs).toHaveLength(1);
     expect(text(raw(c, XS.XS_READ, "/tool\0")[0])).toBe("");
     expect(seen).toHaveLength(0);

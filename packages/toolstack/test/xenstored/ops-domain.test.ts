@@ -36,8 +36,8 @@ describe("INTRODUCE", () => {
   it("INTRODUCE: EINVAL for an event channel of 0 or fewer than three strings", () => {
     const { xs } = setup();
     const c = xs.connect();
-    expect(text(raw(c, XS.XS_INTRODUCE, "5\0001\0000\0")[0])).toBe("EINVAL\0");
-    expect(text(raw(c, XS.XS_INTRODUCE, "5\0001\0")[0])).toBe("EINVAL\0");
+    expect(text(raw(c, XS.XS_INTRODUCE, "5\x001\x000\0")[0])).toBe("EINVAL\0");
+    expect(text(raw(c, XS.XS_INTRODUCE, "5\x001\0")[0])).toBe("EINVAL\0");
     expect(xs.isIntroduced(5)).toBe(false);
   });
   it("INTRODUCE: the host hook's error name when the ring cannot be connected", () => {
@@ -74,7 +74,7 @@ describe("RELEASE", () => {
   it("RELEASE: EINVAL for domid 0 or a malformed argument", () => {
     const { dom0, xs } = setup();
     expectCode(() => dom0.release(0), "EINVAL");
-    expect(text(raw(xs.connect(), XS.XS_RELEASE, "5\0006\0")[0])).toBe("EINVAL\0");
+    expect(text(raw(xs.connect(), XS.XS_RELEASE, "5\x006\0")[0])).toBe("EINVAL\0");
   });
   it("RELEASE: ENOENT for a domain that is not introduced", () => {
     const { dom0 } = setup();
@@ -125,7 +125,7 @@ describe("SET_TARGET", () => {
     const dm = domU(4);
     domU(5);
     expectCode(() => dm.read("/local/domain/5"), "EACCES");
-    dom0.request(XS.XS_SET_TARGET, "4\0005\0");
+    dom0.request(XS.XS_SET_TARGET, "4\x005\0");
     dom0.write("/local/domain/5/device-model", ""); // inherits owner 5
     dm.write("/local/domain/5/device-model", "running");
     dm.setPerms("/local/domain/5/device-model", ["n5", "r4"]);
@@ -136,8 +136,8 @@ describe("SET_TARGET", () => {
   it("SET_TARGET: ENOENT when either domain is not introduced, EINVAL for one argument", () => {
     const { dom0, domU } = setup();
     domU(4);
-    expectCode(() => dom0.request(XS.XS_SET_TARGET, "4\0005\0"), "ENOENT");
-    expectCode(() => dom0.request(XS.XS_SET_TARGET, "6\0004\0"), "ENOENT");
+    expectCode(() => dom0.request(XS.XS_SET_TARGET, "4\x005\0"), "ENOENT");
+    expectCode(() => dom0.request(XS.XS_SET_TARGET, "6\x004\0"), "ENOENT");
     expectCode(() => dom0.request(XS.XS_SET_TARGET, "4\0"), "EINVAL");
   });
 });
@@ -151,7 +151,7 @@ describe("GET_DOMAIN_PATH", () => {
   });
   it("GET_DOMAIN_PATH: EINVAL without exactly one argument", () => {
     const { xs } = setup();
-    expect(text(raw(xs.connect(), XS.XS_GET_DOMAIN_PATH, "1\0002\0")[0])).toBe("EINVAL\0");
+    expect(text(raw(xs.connect(), XS.XS_GET_DOMAIN_PATH, "1\x002\0")[0])).toBe("EINVAL\0");
   });
 });
 

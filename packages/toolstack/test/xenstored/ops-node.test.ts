@@ -202,9 +202,9 @@ describe("DIRECTORY_PART", () => {
     dom0.write("/dp/a", "");
     dom0.write("/dp/bb", "");
     const gen = xs.inspect("/dp")!.generation;
-    expect(text(raw(xs.connect(), XS.XS_DIRECTORY_PART, "/dp\0000\0")[0])).toBe(`${gen}\0a\0bb\0\0`);
-    expect(text(raw(xs.connect(), XS.XS_DIRECTORY_PART, "/dp\0002\0")[0])).toBe(`${gen}\0bb\0\0`);
-    expect(text(raw(xs.connect(), XS.XS_DIRECTORY_PART, "/dp\0009\0")[0])).toBe(`${gen}\0\0`);
+    expect(text(raw(xs.connect(), XS.XS_DIRECTORY_PART, "/dp\x000\0")[0])).toBe(`${gen}\0a\0bb\0\0`);
+    expect(text(raw(xs.connect(), XS.XS_DIRECTORY_PART, "/dp\x002\0")[0])).toBe(`${gen}\0bb\0\0`);
+    expect(text(raw(xs.connect(), XS.XS_DIRECTORY_PART, "/dp\x009\0")[0])).toBe(`${gen}\0\0`);
   });
   it("splits a listing too big for DIRECTORY into chunks that reassemble it", () => {
     const { xs, dom0 } = setup();
@@ -232,7 +232,7 @@ describe("DIRECTORY_PART", () => {
   });
   it("DIRECTORY_PART: ENOENT for a missing node", () => {
     const { xs } = setup();
-    expect(text(raw(xs.connect(), XS.XS_DIRECTORY_PART, "/none\0000\0")[0])).toBe("ENOENT\0");
+    expect(text(raw(xs.connect(), XS.XS_DIRECTORY_PART, "/none\x000\0")[0])).toBe("ENOENT\0");
   });
 });
 

@@ -69,20 +69,20 @@ describe("quotas", () => {
   });
   it("CONTROL quota set changes a quota; CONTROL: EINVAL for an unknown command or value", () => {
     const { xs, dom0, domU } = setup();
-    dom0.request(XS.XS_CONTROL, "quota\0set\0watches\0001\0");
+    dom0.request(XS.XS_CONTROL, "quota\0set\0watches\x001\0");
     expect(xs.quotas.watchesPerDomain).toBe(1);
     const u = domU(3);
     u.watch("/a", "1");
     u.watch("/b", "2");
     expectCode(() => u.watch("/c", "3"), "E2BIG");
-    expectCode(() => dom0.request(XS.XS_CONTROL, "quota\0set\0watches\0000\0"), "EINVAL");
-    expectCode(() => dom0.request(XS.XS_CONTROL, "quota\0set\0bogus\0005\0"), "EINVAL");
+    expectCode(() => dom0.request(XS.XS_CONTROL, "quota\0set\0watches\x000\0"), "EINVAL");
+    expectCode(() => dom0.request(XS.XS_CONTROL, "quota\0set\0bogus\x005\0"), "EINVAL");
     expectCode(() => dom0.request(XS.XS_CONTROL, "nonsense\0"), "EINVAL");
     expectCode(() => dom0.request(XS.XS_CONTROL, ""), "EINVAL");
     const shown = Buffer.from(dom0.request(XS.XS_CONTROL, "quota\0")).toString();
     expect(shown).toContain("watches          :        1 Watches per domain");
-    const mine = Buffer.from(dom0.request(XS.XS_CONTROL, "quota\0003\0")).toString();
+    const mine = Buffer.from(dom0.request(XS.XS_CONTROL, "quota\x003\0")).toString();
     expect(mine).toContain("watches         :        2");
-    expectCode(() => dom0.request(XS.XS_CONTROL, "quota\0009\0"), "ENOENT");
+    expectCode(() => dom0.request(XS.XS_CONTROL, "quota\x009\0"), "ENOENT");
   });
 });
