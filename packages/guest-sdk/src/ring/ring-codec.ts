@@ -5,7 +5,11 @@
  * entry out first and decodes and validates only that copy (`RING_COPY_REQUEST`, XSA-155).
  */
 
-/** Little-endian read access to one entry's private bytes. Offsets are relative to the entry. */
+/**
+ * Little-endian read access to one entry's private bytes. Offsets are relative to the entry.
+ * The bytes are a copy no one else writes, and stay unchanged for as long as the reader is
+ * referenced (a lazy decoded value may keep it); `read` returns a further copy.
+ */
 export interface EntryReader {
   /** Bytes in this entry (the codec's `size`). */
   readonly size: number;
@@ -74,7 +78,8 @@ export function ringEntrySize(spec: RingSpec<unknown, unknown>): number {
   return entry;
 }
 
-function checkRange(size: number, offset: number, length: number): void {
+/** @internal Throws RangeError unless `[offset, offset + length)` lies inside `0..size`. */
+export function checkRange(size: number, offset: number, length: number): void {
   if (!Number.isInteger(offset) || offset < 0 || length < 0 || offset + length > size) {
     throw new RangeError(`entry access [${offset}, ${offset + length}) runs outside 0..${size}`);
   }
@@ -86,7 +91,11 @@ function checkValue(value: number, min: number, max: number): void {
   }
 }
 
-/** The private buffer behind `EntryReader` / `EntryWriter`. */
+/**
+ * A private buffer behind `EntryReader` / `EntryWriter`. A ring end encodes into one such
+ * buffer, reused for every entry it produces (zeroed before each `encode`), so a codec must not
+ * keep the writer after `encode` returns.
+ */
 export class EntryBuffer implements EntryWriter {
   readonly #bytes: Uint8Array;
   readonly #dv: DataView;

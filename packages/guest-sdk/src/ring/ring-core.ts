@@ -4,6 +4,7 @@
  */
 import type { Page } from "@pvkit/hypervisor-sim";
 import { EntryBuffer, type RingCodec, type RingSpec, ringEntrySize } from "./ring-codec.js";
+import { EntryCopies } from "./entry-copies.js";
 import { RingProtocolError } from "./ring-error.js";
 import { SharedRingArea } from "./shared-ring.js";
 
@@ -45,6 +46,10 @@ export class RingCore {
   readonly area: SharedRingArea;
   readonly options: ResolvedRingOptions;
   #halted: RingProtocolError | undefined;
+  /** The private buffer `produce` encodes into, reused for every entry (see `produce`). */
+  #writer: EntryBuffer | undefined;
+  /** The private copies `consume` decodes (see `EntryCopies`). */
+  #copies: EntryCopies | undefined;
 
   constructor(pages: readonly Page[], spec: RingSpec<unknown, unknown>, options: ResolvedRingOptions) {
     this.area = new SharedRingArea(pages, ringEntrySize(spec));
@@ -66,28 +71,37 @@ export class RingCore {
     return this.#halted;
   }
 
-  /** Writes `value` into entry `idx` through a zeroed private buffer of `codec.size` bytes. */
+  /**
+   * Writes `value` into entry `idx` through a zeroed private buffer of `codec.size` bytes. The
+   * buffer is reused from one entry to the next (one end always produces the same codec): it is
+   * private, zeroed before each encode, and reaches the shared page only after encode succeeded.
+   */
   produce<T>(codec: RingCodec<T>, idx: number, value: T): void {
-    const buf = new EntryBuffer(new Uint8Array(codec.size));
-    codec.encode(value, buf);
-    this.area.writeEntry(idx, buf.bytes);
+    let w = this.#writer;
+    if (w === undefined || w.size !== codec.size) this.#writer = w = new EntryBuffer(new Uint8Array(codec.size));
+    else w.bytes.fill(0);
+    codec.encode(value, w);
+    this.area.writeEntry(idx, w.bytes);
   }
 
   /**
    * Copies entry `idx` out of the shared ring once, then decodes and validates only the copy.
+   * The copy is never reused, so the returned value may keep reading its reader.
    * The caller has already advanced its consumer index past `idx`.
    * @throws RingProtocolError ("invalid-entry"), after halting if the options say so.
    */
   consume<T>(codec: RingCodec<T>, idx: number, kind: "request" | "response"): T {
-    const bytes = this.area.copyEntry(idx, codec.size);
-    // Decode and validate a second private buffer so that neither can alter what the error reports.
-    const buf = new EntryBuffer(bytes.slice());
+    let copies = this.#copies;
+    if (copies === undefined || copies.size !== codec.size) this.#copies = copies = new EntryCopies(codec.size);
+    // The codec sees a read-only view, so the private copy stays exactly what was read; an
+    // error report takes a snapshot of it.
+    const entry = copies.copy(this.area, idx);
     let value: T;
     try {
-      value = codec.decode(buf);
+      value = codec.decode(entry);
     } catch (cause) {
       const detail = cause instanceof Error ? cause.message : String(cause);
-      throw this.#invalid({ reason: "invalid-entry", kind, index: idx, detail, bytes }, cause);
+      throw this.#invalid({ reason: "invalid-entry", kind, index: idx, detail, bytes: entry.snapshot() }, cause);
     }
     let detail: string | undefined;
     try {
@@ -95,7 +109,9 @@ export class RingCore {
     } catch (cause) {
       detail = cause instanceof Error ? cause.message : String(cause);
     }
-    if (detail !== undefined) throw this.#invalid({ reason: "invalid-entry", kind, index: idx, detail, bytes, value });
+    if (detail !== undefined) {
+      throw this.#invalid({ reason: "invalid-entry", kind, index: idx, detail, bytes: entry.snapshot(), value });
+    }
     return value;
   }
 

@@ -88,30 +88,48 @@ export class SharedRingArea {
 
   /** A private copy of the first `length` bytes of entry `idx` (`RING_COPY_*`): one read of the page. */
   copyEntry(idx: number, length: number): Uint8Array {
-    this.#checkLength(length);
     const out = new Uint8Array(length);
+    this.copyEntryInto(idx, length, out, 0);
+    return out;
+  }
+
+  /**
+   * Copies the first `length` bytes of entry `idx` into private memory `dest` at `destOffset`
+   * (`RING_COPY_*`): each byte of the shared page is read exactly once.
+   * @throws RangeError if `length` exceeds the entry or `dest` cannot hold it.
+   */
+  copyEntryInto(idx: number, length: number, dest: Uint8Array, destOffset: number): void {
+    this.#checkLength(length);
+    if (!(destOffset >= 0 && destOffset + length <= dest.length)) {
+      throw new RangeError(`${length} bytes do not fit at ${destOffset} of a ${dest.length}-byte buffer`);
+    }
     let at = this.entryOffset(idx);
     let done = 0;
     while (done < length) {
       const off = at & (PAGE_SIZE - 1);
       const n = Math.min(length - done, PAGE_SIZE - off);
-      this.#page(at).readInto(off, out, done, n);
+      this.#page(at).readInto(off, dest, destOffset + done, n);
       at += n;
       done += n;
     }
-    return out;
   }
 
   /** Writes `bytes` at the start of entry `idx` (the rest of the union slot is left as it was). */
   writeEntry(idx: number, bytes: Uint8Array): void {
     this.#checkLength(bytes.length);
-    let at = this.entryOffset(idx);
+    const at = this.entryOffset(idx);
+    const off = at & (PAGE_SIZE - 1);
+    if (off + bytes.length <= PAGE_SIZE) {
+      // The usual case: the entry lies in one page, so no sub-view of `bytes` is needed.
+      this.#page(at).write(off, bytes);
+      return;
+    }
     let done = 0;
-    while (done < bytes.length) {
-      const off = at & (PAGE_SIZE - 1);
-      const n = Math.min(bytes.length - done, PAGE_SIZE - off);
-      this.#page(at).write(off, bytes.subarray(done, done + n));
-      at += n;
+    for (let pos = at; done < bytes.length; ) {
+      const o = pos & (PAGE_SIZE - 1);
+      const n = Math.min(bytes.length - done, PAGE_SIZE - o);
+      this.#page(pos).write(o, bytes.subarray(done, done + n));
+      pos += n;
       done += n;
     }
   }
