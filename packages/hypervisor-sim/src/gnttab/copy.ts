@@ -22,7 +22,8 @@ import type { Vcpu } from "../domain/vcpu.js";
 import type { Hypervisor } from "../hypervisor.js";
 import type { Frame } from "../memory/frame.js";
 import { xsmHook } from "../xsm/dummy.js";
-import { GNTPIN_hstr_inc, GNTPIN_hstw_inc, hasWritePins, incr2oflowMask } from "./active-entry.js";
+import { type ActiveEntry, GNTPIN_hstr_inc, GNTPIN_hstw_inc, hasWritePins, incr2oflowMask } from "./active-entry.js";
+import type { GrantTable } from "./grant-table.js";
 import { isStruct, isU64, isUint } from "./guest-args.js";
 import { getPagedFrame } from "./p2m.js";
 
@@ -57,6 +58,13 @@ function releaseGrantForCopy(rd: Domain, ref: number, readonly: boolean): void {
   rgt.settle(ref);
 }
 
+/** A failed acquire after the status was set: drop the GTF bits the pin would have held, return `rc`. */
+function clearAndFail(rgt: GrantTable, ref: number, act: ActiveEntry, readonly: boolean, rc: number): number {
+  rgt.reduceStatusForPin(ref, act, readonly);
+  rgt.settle(ref);
+  return rc;
+}
+
 /** `acquire_grant_for_copy()` for a v1 table. Returns the frame or a negative GNTST code. */
 function acquireGrantForCopy(rd: Domain, ref: number, ldom: number, readonly: boolean): Frame | number {
   const rgt = rd.gnttab;
@@ -68,11 +76,6 @@ function acquireGrantForCopy(rd: Domain, ref: number, ldom: number, readonly: bo
     return GNTST.GNTST_general_error;
   }
   const oldPin = act.pin;
-  const clearAndFail = (rc: number): number => {
-    rgt.reduceStatusForPin(ref, act, readonly);
-    rgt.settle(ref);
-    return rc;
-  };
   if (oldPin === 0 || (!readonly && !hasWritePins(oldPin))) {
     const rc = rgt.setStatus(ref, act, readonly, false, ldom);
     if (rc !== GNTST.GNTST_okay) {
@@ -81,17 +84,17 @@ function acquireGrantForCopy(rd: Domain, ref: number, ldom: number, readonly: bo
     }
     const gfn = rgt.entryFrame(ref);
     const frame = getPagedFrame(rd, gfn);
-    if (typeof frame === "number") return clearAndFail(frame);
+    if (typeof frame === "number") return clearAndFail(rgt, ref, act, readonly, frame);
     if (oldPin === 0) {
       act.domid = ldom;
       act.gfn = gfn;
       act.frame = frame;
     } else if (act.frame !== frame) {
       // The entry now names another frame than the one pinned: refuse the upgrade.
-      return clearAndFail(GNTST.GNTST_general_error);
+      return clearAndFail(rgt, ref, act, readonly, GNTST.GNTST_general_error);
     }
   } else if (rd.isDying || act.frame?.owner !== rd.domid) {
-    return clearAndFail(GNTST.GNTST_bad_domain);
+    return clearAndFail(rgt, ref, act, readonly, GNTST.GNTST_bad_domain);
   }
   act.pin = (act.pin + pinIncr) >>> 0;
   return act.frame!;
@@ -157,7 +160,9 @@ function copyBytes(op: gnttab_copy, dest: CopyBuf, src: CopyBuf): number {
   if (op.source.offset < src.offset || op.source.offset + op.len > src.offset + src.len) return GNTST.GNTST_general_error;
   if (op.dest.offset < dest.offset || op.dest.offset + op.len > dest.offset + dest.len) return GNTST.GNTST_general_error;
   // TypedArray#set copies correctly when source and dest are the same frame.
-  dest.frame!.bytes.set(src.frame!.bytes.subarray(op.source.offset, op.source.offset + op.len), op.dest.offset);
+  const from = src.frame!.bytes;
+  if (op.len === XEN_PAGE_SIZE) dest.frame!.bytes.set(from); // both offsets are 0: no sub-view to allocate
+  else dest.frame!.bytes.set(from.subarray(op.source.offset, op.source.offset + op.len), op.dest.offset);
   return GNTST.GNTST_okay;
 }
 

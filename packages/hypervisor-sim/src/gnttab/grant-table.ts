@@ -41,6 +41,11 @@ import { Maptrack } from "./maptrack.js";
 
 const { EINVAL } = XEN_ERRNO;
 
+/** Byte offset of v1 entry `ref` within its shared frame. */
+function entryOffset(ref: number): number {
+  return (ref % GRANT_ENTRIES_V1_PER_FRAME) * GRANT_ENTRY_V1_SIZE;
+}
+
 /** Pin counts of one grant ref, for tests and sanitizers (Xen keeps them private). */
 export interface GrantPins {
   hostRead: number;
@@ -55,7 +60,12 @@ export class GrantTable {
   readonly #frames: Frame[] = [];
   /** Where each shared frame sits in the domain's physmap, as last placed (validated on read). */
   readonly #frameGfn: (number | undefined)[] = [];
-  readonly #active = new Map<number, ActiveEntry>();
+  /**
+   * `active[ref]`, indexed by ref like Xen's active table. An entry, once created, stays for the
+   * table's lifetime and is reused by every later pin (a busy copy path pins and unpins a ref per
+   * element); `pin === 0` is what makes it inactive.
+   */
+  readonly #active: (ActiveEntry | undefined)[] = [];
   #mappedByOthers = 0;
 
   constructor(
@@ -101,6 +111,8 @@ export class GrantTable {
     while (this.#frames.length < want) {
       this.#frames.push(this.hv.machine.alloc(this.domain.domid));
       this.#frameGfn.push(undefined);
+      // Room for the new frame's active entries, so `#active` stays a dense array.
+      for (let i = 0; i < GRANT_ENTRIES_V1_PER_FRAME; i++) this.#active.push(undefined);
     }
     return true;
   }
@@ -112,40 +124,41 @@ export class GrantTable {
 
   // ---- shared entries (v1) ------------------------------------------------------------------
 
-  #at(ref: number): [DataView, number] {
+  /** The DataView of the shared frame holding entry `ref`. @throws RangeError beyond the table. */
+  #dv(ref: number): DataView {
     const f = this.#frames[Math.floor(ref / GRANT_ENTRIES_V1_PER_FRAME)];
     if (f === undefined) throw new RangeError(`grant ref ${ref} outside ${this.nrEntries} entries`);
-    return [f.dv, (ref % GRANT_ENTRIES_V1_PER_FRAME) * GRANT_ENTRY_V1_SIZE];
+    return f.dv;
   }
 
   /** The entry's `flags` (u16) as the guest last wrote it. */
   entryFlags(ref: number): number {
-    const [dv, off] = this.#at(ref);
-    return dv.getUint16(off, true);
+    return this.#dv(ref).getUint16(entryOffset(ref), true);
   }
 
   /** The entry's `domid` (u16, the grantee). */
   entryDomid(ref: number): number {
-    const [dv, off] = this.#at(ref);
-    return dv.getUint16(off + 2, true);
+    return this.#dv(ref).getUint16(entryOffset(ref) + 2, true);
   }
 
   /** The entry's `frame` (u32, a GFN of this domain). */
   entryFrame(ref: number): number {
-    const [dv, off] = this.#at(ref);
-    return dv.getUint32(off + 4, true);
+    return this.#dv(ref).getUint32(entryOffset(ref) + 4, true);
   }
 
   /** `gnttab_clear_flags()`: an atomic AND of `~mask` into the entry's flags. */
   clearFlags(ref: number, mask: number): void {
-    const [dv, off] = this.#at(ref);
+    const dv = this.#dv(ref);
+    const off = entryOffset(ref);
     dv.setUint16(off, dv.getUint16(off, true) & ~mask & 0xffff, true);
   }
 
   /** swap_grant_ref's exchange of two whole 8-byte entries. */
   swapEntries(a: number, b: number): void {
-    const [dva, offa] = this.#at(a);
-    const [dvb, offb] = this.#at(b);
+    const dva = this.#dv(a);
+    const offa = entryOffset(a);
+    const dvb = this.#dv(b);
+    const offb = entryOffset(b);
     const ea = dva.getBigUint64(offa, true);
     dva.setBigUint64(offa, dvb.getBigUint64(offb, true), true);
     dvb.setBigUint64(offb, ea, true);
@@ -159,7 +172,8 @@ export class GrantTable {
    * race, so Xen's bound of 5 retries is never reached. Returns a GNTST_* code.
    */
   setStatus(ref: number, act: ActiveEntry, readonly: boolean, mapflag: boolean, ldomid: number): number {
-    const [dv, off] = this.#at(ref);
+    const dv = this.#dv(ref);
+    const off = entryOffset(ref);
     const flags = dv.getUint16(off, true);
     const domid = dv.getUint16(off + 2, true);
     const mask = GTF.GTF_type_mask | (mapflag ? GTF.GTF_sub_page : 0);
@@ -187,35 +201,46 @@ export class GrantTable {
 
   // ---- active entries -------------------------------------------------------------------------
 
-  /** `active_entry_acquire()`: the active entry of `ref` (a fresh unpinned one if none). */
+  /** `active_entry_acquire()`: the active entry of `ref` (unpinned if nothing holds it). */
   active(ref: number): ActiveEntry {
-    let act = this.#active.get(ref);
+    let act = this.#active[ref];
     if (act === undefined) {
       act = { pin: 0, domid: 0, frame: undefined, gfn: 0 };
-      this.#active.set(ref, act);
+      this.#active[ref] = act;
     }
     return act;
   }
 
-  /** `active_entry_release()`: forgets an entry left with no pins. */
+  /**
+   * `active_entry_release()`: an entry left with no pins forgets its frame (so nothing keeps a
+   * stale Frame reachable); the entry object itself is kept for the next pin.
+   */
   settle(ref: number): void {
-    const act = this.#active.get(ref);
-    if (act !== undefined && act.pin === 0) this.#active.delete(ref);
+    const act = this.#active[ref];
+    if (act !== undefined && act.pin === 0) {
+      act.domid = 0;
+      act.frame = undefined;
+      act.gfn = 0;
+    }
   }
 
   /** Whether `ref` holds any pin (map or in-flight copy). */
   isPinned(ref: number): boolean {
-    return (this.#active.get(ref)?.pin ?? 0) !== 0;
+    return (this.#active[ref]?.pin ?? 0) !== 0;
   }
 
-  /** Every pinned ref with its active entry. */
+  /** Every pinned ref with its active entry, in ascending ref order. */
   *pinned(): Generator<[number, ActiveEntry]> {
-    for (const [ref, act] of this.#active) if (act.pin !== 0) yield [ref, act];
+    const all = this.#active;
+    for (let ref = 0; ref < all.length; ref++) {
+      const act = all[ref];
+      if (act !== undefined && act.pin !== 0) yield [ref, act];
+    }
   }
 
   /** The pin counters of `ref` (all 0 when unpinned). For tests and sanitizers. */
   pins(ref: number): GrantPins {
-    const pin = this.#active.get(ref)?.pin ?? 0;
+    const pin = this.#active[ref]?.pin ?? 0;
     return {
       hostRead: pinCounter(pin, GNTPIN_hstr_inc),
       hostWrite: pinCounter(pin, GNTPIN_hstw_inc),

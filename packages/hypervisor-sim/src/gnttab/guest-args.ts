@@ -13,7 +13,9 @@ export function isStruct(v: unknown): v is Record<string, unknown> {
 
 /** u8/u16/u32 range check. */
 export function isUint(v: unknown, bits: 8 | 16 | 32): v is number {
-  return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 2 ** bits - 1;
+  // `v >>> 0 === v` holds exactly for the integers 0..2^32-1 (not for fractions, negatives, NaN
+  // or larger values); this runs for every field of every element, so it avoids Number.isInteger.
+  return typeof v === "number" && v >>> 0 === v && (bits === 32 || v < 1 << bits);
 }
 
 /** u64 fields: any non-negative safe integer (JavaScript numbers stop at 2^53). */

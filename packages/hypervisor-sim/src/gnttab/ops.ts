@@ -45,22 +45,21 @@ export function grantTableOp(hv: Hypervisor, v: Vcpu, cmd: number, args: unknown
   const op = c & GNTTABOP_CMD_MASK;
   const opaque = (c & ~GNTTABOP_CMD_MASK) >>> 0;
   if (op !== GNTTABOP.GNTTABOP_cache_flush && opaque !== 0) return -EINVAL;
-  const batched = (): boolean => handleOkay(args, n);
   const list = (Array.isArray(args) ? args : []) as unknown[];
 
   switch (op) {
     case GNTTABOP.GNTTABOP_map_grant_ref:
-      return batched() ? gnttabMapGrantRef(hv, v, list, n) : -EFAULT;
+      return handleOkay(args, n) ? gnttabMapGrantRef(hv, v, list, n) : -EFAULT;
     case GNTTABOP.GNTTABOP_unmap_grant_ref:
-      return batched() ? gnttabUnmapGrantRef(hv, v, list, n) : -EFAULT;
+      return handleOkay(args, n) ? gnttabUnmapGrantRef(hv, v, list, n) : -EFAULT;
     case GNTTABOP.GNTTABOP_unmap_and_replace:
-      return batched() ? gnttabUnmapAndReplace(hv, v, list, n) : -EFAULT;
+      return handleOkay(args, n) ? gnttabUnmapAndReplace(hv, v, list, n) : -EFAULT;
     case GNTTABOP.GNTTABOP_setup_table:
       return n !== 1 ? -EINVAL : Array.isArray(args) ? setupTable(hv, v, list, n) : -EFAULT;
     case GNTTABOP.GNTTABOP_transfer:
-      return batched() ? transfer() : -EFAULT;
+      return handleOkay(args, n) ? transfer() : -EFAULT;
     case GNTTABOP.GNTTABOP_copy:
-      return batched() ? gnttabCopy(hv, v, list, n) : -EFAULT;
+      return handleOkay(args, n) ? gnttabCopy(hv, v, list, n) : -EFAULT;
     case GNTTABOP.GNTTABOP_query_size:
       return n !== 1 ? -EINVAL : Array.isArray(args) ? querySize(hv, v, list, n) : -EFAULT;
     case GNTTABOP.GNTTABOP_set_version:
@@ -70,9 +69,9 @@ export function grantTableOp(hv: Hypervisor, v: Vcpu, cmd: number, args: unknown
     case GNTTABOP.GNTTABOP_get_version:
       return getVersion(hv, v, list);
     case GNTTABOP.GNTTABOP_swap_grant_ref:
-      return batched() ? swapGrantRef(hv, v, list, n) : -EFAULT;
+      return handleOkay(args, n) ? swapGrantRef(hv, v, list, n) : -EFAULT;
     case GNTTABOP.GNTTABOP_cache_flush:
-      return batched() ? cacheFlush(hv, v, list, n, opaque) : -EFAULT;
+      return handleOkay(args, n) ? cacheFlush(hv, v, list, n, opaque) : -EFAULT;
     default:
       return -ENOSYS;
   }

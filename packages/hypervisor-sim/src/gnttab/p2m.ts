@@ -30,9 +30,8 @@ export function hostGfn(hostAddr: number): number {
  */
 export function getPagedFrame(rd: Domain, gfn: number): Frame | number {
   const pm = rd.physmap;
-  const kind = pm.kindAt(gfn);
-  if (kind === "foreign") return GNTST.GNTST_bad_page;
-  if (kind === undefined && !pm.isRam(gfn)) return GNTST.GNTST_bad_page;
+  if (pm.kindAt(gfn) === "foreign") return GNTST.GNTST_bad_page;
+  // A hole (neither RAM nor anything placed there) has no frame.
   return pm.frame(gfn) ?? GNTST.GNTST_bad_page;
 }
 
