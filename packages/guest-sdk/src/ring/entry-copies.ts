@@ -19,8 +19,12 @@
 import { checkRange, type EntryReader } from "./ring-codec.js";
 import type { SharedRingArea } from "./shared-ring.js";
 
-/** Bytes per slab: a few dozen blkif-sized entries. A retained reader keeps its whole slab alive. */
-const SLAB_BYTES = 8192;
+/**
+ * Bytes per slab: ~290 blkif-sized entries. Allocating a typed array costs microseconds whatever
+ * its size (8 KiB ≈ 1.4 µs, 32 KiB ≈ 2.4 µs on node 20), so larger slabs are cheaper per entry;
+ * the price is that a retained reader keeps its whole slab alive.
+ */
+const SLAB_BYTES = 32768;
 
 /** A read-only view of one private copy. Offsets are relative to the entry. */
 export class PrivateEntry implements EntryReader {

@@ -99,16 +99,16 @@ function checkValue(value: number, min: number, max: number): void {
 export class EntryBuffer implements EntryWriter {
   readonly #bytes: Uint8Array;
   readonly #dv: DataView;
+  /** Bytes in this entry. */
+  readonly size: number;
 
   /** Wraps `bytes` (not copied: the caller hands over a private buffer). */
   constructor(bytes: Uint8Array) {
     this.#bytes = bytes;
     this.#dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.size = bytes.length;
   }
 
-  get size(): number {
-    return this.#bytes.length;
-  }
   /** The underlying bytes (the ring's private copy). */
   get bytes(): Uint8Array {
     return this.#bytes;

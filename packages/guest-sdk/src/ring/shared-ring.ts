@@ -32,9 +32,19 @@ export function ringPageOrder(nrPages: number): number {
   throw new RangeError(`a ring needs 2^order pages with order 0..${MAX_RING_PAGE_ORDER}, not ${nrPages}`);
 }
 
+/** Byte offset of each u32 header field, looked up once rather than through `sring` per access. */
+const HEADER_OFFSET: Readonly<Record<SringIndexField, number>> = {
+  req_prod: sring.req_prod[0],
+  req_event: sring.req_event[0],
+  rsp_prod: sring.rsp_prod[0],
+  rsp_event: sring.rsp_event[0],
+};
+
 /** Addressing of one ring area; holds no indices of its own. */
 export class SharedRingArea {
   readonly #pages: readonly Page[];
+  /** Page 0, which holds the header. */
+  readonly #page0: Page;
   /** log2 of the number of pages. */
   readonly order: number;
   /** `sizeof(union X_sring_entry)` in bytes. */
@@ -53,6 +63,7 @@ export class SharedRingArea {
       if (p.writable !== true) throw new RangeError(`ring page ${i} is mapped read-only; both ends write the ring`);
     });
     this.#pages = [...pages];
+    this.#page0 = pages[0] as Page;
     this.entrySize = entrySize;
     this.ringSize = __RING_SIZE(PAGE_SIZE << this.order, entrySize);
     if (this.ringSize === 0) {
@@ -62,12 +73,12 @@ export class SharedRingArea {
 
   /** Reads a u32 field of the shared header. */
   get(field: SringIndexField): number {
-    return this.#page0.getU32(sring[field][0]);
+    return this.#page0.getU32(HEADER_OFFSET[field]);
   }
 
   /** Writes a u32 field of the shared header (`value` is taken modulo 2^32). */
   set(field: SringIndexField, value: number): void {
-    this.#page0.setU32(sring[field][0], value >>> 0);
+    this.#page0.setU32(HEADER_OFFSET[field], value >>> 0);
   }
 
   /** `SHARED_RING_INIT`: producers 0, event indices 1, `pvt` and `__pad` zeroed. Entries untouched. */
@@ -134,9 +145,6 @@ export class SharedRingArea {
     }
   }
 
-  get #page0(): Page {
-    return this.#pages[0] as Page;
-  }
   #page(byte: number): Page {
     const p = this.#pages[byte >>> PAGE_SHIFT];
     if (p === undefined) throw new RangeError(`ring byte ${byte} is outside the ring's pages`);
