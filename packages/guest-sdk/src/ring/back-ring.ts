@@ -97,20 +97,23 @@ export class BackRing<Req, Rsp> {
   consumeRequest(): Req | undefined {
     this.#core.check();
     const prod = this.#core.area.get("req_prod");
-    if ((prod - this.#rspProdPvt) >>> 0 > this.size) {
-      const fault = {
-        reason: "req-prod-overflow",
-        req_prod: prod,
-        req_cons: this.#reqCons,
-        rsp_prod_pvt: this.#rspProdPvt,
-        RING_SIZE: this.size,
-      } as const;
-      throw this.#core.halt(new RingProtocolError(fault, this.#core.options.name));
-    }
+    if ((prod - this.#rspProdPvt) >>> 0 > this.size) throw this.#overflowed(prod);
     const idx = this.#reqCons;
     if (prod === idx || this.requestConsOverflow(idx)) return undefined;
     this.#reqCons = (idx + 1) >>> 0;
     return this.#core.consume(this.#spec.request, idx, "request");
+  }
+
+  /** Halts the ring for `RING_REQUEST_PROD_OVERFLOW` (out of line: keeps `consumeRequest` small to inline). */
+  #overflowed(prod: number): RingProtocolError {
+    const fault = {
+      reason: "req-prod-overflow",
+      req_prod: prod,
+      req_cons: this.#reqCons,
+      rsp_prod_pvt: this.#rspProdPvt,
+      RING_SIZE: this.size,
+    } as const;
+    return this.#core.halt(new RingProtocolError(fault, this.#core.options.name));
   }
 
   /**

@@ -142,20 +142,23 @@ export class FrontRing<Req, Rsp> {
     this.#core.check();
     const prod = this.#core.area.get("rsp_prod");
     const avail = (prod - this.#rspCons) >>> 0;
-    if (avail > this.size) {
-      const fault = {
-        reason: "rsp-prod-overflow",
-        rsp_prod: prod,
-        rsp_cons: this.#rspCons,
-        req_prod_pvt: this.#reqProdPvt,
-        RING_SIZE: this.size,
-      } as const;
-      throw this.#core.halt(new RingProtocolError(fault, this.#core.options.name));
-    }
+    if (avail > this.size) throw this.#overflowed(prod);
     if (avail === 0) return undefined;
     const idx = this.#rspCons;
     this.#rspCons = (idx + 1) >>> 0;
     return this.#core.consume(this.#spec.response, idx, "response");
+  }
+
+  /** Halts the ring for `RING_RESPONSE_PROD_OVERFLOW` (out of line: keeps `consumeResponse` small to inline). */
+  #overflowed(prod: number): RingProtocolError {
+    const fault = {
+      reason: "rsp-prod-overflow",
+      rsp_prod: prod,
+      rsp_cons: this.#rspCons,
+      req_prod_pvt: this.#reqProdPvt,
+      RING_SIZE: this.size,
+    } as const;
+    return this.#core.halt(new RingProtocolError(fault, this.#core.options.name));
   }
 
   /**

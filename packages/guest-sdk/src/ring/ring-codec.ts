@@ -80,15 +80,20 @@ export function ringEntrySize(spec: RingSpec<unknown, unknown>): number {
 
 /** @internal Throws RangeError unless `[offset, offset + length)` lies inside `0..size`. */
 export function checkRange(size: number, offset: number, length: number): void {
-  if (!Number.isInteger(offset) || offset < 0 || length < 0 || offset + length > size) {
-    throw new RangeError(`entry access [${offset}, ${offset + length}) runs outside 0..${size}`);
-  }
+  // The throw is out of line so that this check, run on every field access, stays small enough to inline.
+  if (!Number.isInteger(offset) || offset < 0 || length < 0 || offset + length > size) outside(size, offset, length);
+}
+
+function outside(size: number, offset: number, length: number): never {
+  throw new RangeError(`entry access [${offset}, ${offset + length}) runs outside 0..${size}`);
 }
 
 function checkValue(value: number, min: number, max: number): void {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`value ${value} does not fit [${min}, ${max}]`);
-  }
+  if (!Number.isInteger(value) || value < min || value > max) doesNotFit(value, min, max);
+}
+
+function doesNotFit(value: number, min: number, max: number): never {
+  throw new RangeError(`value ${value} does not fit [${min}, ${max}]`);
 }
 
 /**

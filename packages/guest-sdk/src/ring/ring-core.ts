@@ -4,7 +4,7 @@
  */
 import type { Page } from "@pvkit/hypervisor-sim";
 import { EntryBuffer, type RingCodec, type RingSpec, ringEntrySize } from "./ring-codec.js";
-import { EntryCopies } from "./entry-copies.js";
+import { EntryCopies, type PrivateEntry } from "./entry-copies.js";
 import { RingProtocolError } from "./ring-error.js";
 import { SharedRingArea } from "./shared-ring.js";
 
@@ -41,6 +41,22 @@ export function resolveRingOptions(options: RingOptions | undefined, side: "fron
   };
 }
 
+/** The message of a thrown value. */
+function describe(cause: unknown): string {
+  return cause instanceof Error ? cause.message : String(cause);
+}
+
+/**
+ * Zeroes `bytes` (viewed by `dv`) eight bytes at a time. For entry-sized buffers this is about
+ * twice as fast as `bytes.fill(0)`, whose fixed call cost dominates at 8–112 bytes (node 20).
+ */
+function zero(bytes: Uint8Array, dv: DataView): void {
+  const n = bytes.length;
+  let i = 0;
+  for (; i + 8 <= n; i += 8) dv.setFloat64(i, 0); // +0.0 is eight zero bytes
+  for (; i < n; i++) bytes[i] = 0;
+}
+
 /** Shared state of one ring end. */
 export class RingCore {
   readonly area: SharedRingArea;
@@ -48,6 +64,8 @@ export class RingCore {
   #halted: RingProtocolError | undefined;
   /** The private buffer `produce` encodes into, reused for every entry (see `produce`). */
   #writer: EntryBuffer | undefined;
+  /** A DataView over `#writer`'s bytes, to zero them (see `zero`). */
+  #writerDv: DataView | undefined;
   /** The private copies `consume` decodes (see `EntryCopies`). */
   #copies: EntryCopies | undefined;
 
@@ -78,8 +96,13 @@ export class RingCore {
    */
   produce<T>(codec: RingCodec<T>, idx: number, value: T): void {
     let w = this.#writer;
-    if (w === undefined || w.size !== codec.size) this.#writer = w = new EntryBuffer(new Uint8Array(codec.size));
-    else w.bytes.fill(0);
+    if (w === undefined || w.size !== codec.size) {
+      const bytes = new Uint8Array(codec.size);
+      this.#writer = w = new EntryBuffer(bytes);
+      this.#writerDv = new DataView(bytes.buffer);
+    } else {
+      zero(w.bytes, this.#writerDv!);
+    }
     codec.encode(value, w);
     this.area.writeEntry(idx, w.bytes);
   }
@@ -96,23 +119,33 @@ export class RingCore {
     // The codec sees a read-only view, so the private copy stays exactly what was read; an
     // error report takes a snapshot of it.
     const entry = copies.copy(this.area, idx);
+    // Failures are built out of line (#undecodable, #invalidValue) to keep this hot function small enough for V8
+    // to inline it into the driver's loop.
     let value: T;
     try {
       value = codec.decode(entry);
     } catch (cause) {
-      const detail = cause instanceof Error ? cause.message : String(cause);
-      throw this.#invalid({ reason: "invalid-entry", kind, index: idx, detail, bytes: entry.snapshot() }, cause);
+      throw this.#undecodable(kind, idx, entry, cause);
     }
     let detail: string | undefined;
     try {
       detail = codec.validate?.(value);
     } catch (cause) {
-      detail = cause instanceof Error ? cause.message : String(cause);
+      detail = describe(cause);
     }
-    if (detail !== undefined) {
-      throw this.#invalid({ reason: "invalid-entry", kind, index: idx, detail, bytes: entry.snapshot(), value });
-    }
+    if (detail !== undefined) throw this.#invalidValue(kind, idx, entry, detail, value);
     return value;
+  }
+
+  /** The "invalid-entry" error of entry `idx`, which failed to decode. */
+  #undecodable(kind: "request" | "response", idx: number, entry: PrivateEntry, cause: unknown): RingProtocolError {
+    const bytes = entry.snapshot();
+    return this.#invalid({ reason: "invalid-entry", kind, index: idx, detail: describe(cause), bytes }, cause);
+  }
+
+  /** The "invalid-entry" error of entry `idx`, which decoded to `value` but failed validation. */
+  #invalidValue(kind: "request" | "response", idx: number, entry: PrivateEntry, detail: string, value: unknown): RingProtocolError {
+    return this.#invalid({ reason: "invalid-entry", kind, index: idx, detail, bytes: entry.snapshot(), value });
   }
 
   #invalid(fault: ConstructorParameters<typeof RingProtocolError>[0], cause?: unknown): RingProtocolError {

@@ -111,12 +111,26 @@ export class SharedRingArea {
    */
   copyEntryInto(idx: number, length: number, dest: Uint8Array, destOffset: number): void {
     this.#checkLength(length);
-    if (!(destOffset >= 0 && destOffset + length <= dest.length)) {
-      throw new RangeError(`${length} bytes do not fit at ${destOffset} of a ${dest.length}-byte buffer`);
-    }
-    let at = this.entryOffset(idx);
-    let done = 0;
-    while (done < length) {
+    if (!(destOffset >= 0 && destOffset + length <= dest.length)) tooSmall(dest, destOffset, length);
+    const at = this.entryOffset(idx);
+    const off = at & (PAGE_SIZE - 1);
+    // The usual case, an entry inside one page, stays small so that V8 inlines it.
+    if (off + length <= PAGE_SIZE) this.#page(at).readInto(off, dest, destOffset, length);
+    else this.#copyStraddling(at, length, dest, destOffset);
+  }
+
+  /** Writes `bytes` at the start of entry `idx` (the rest of the union slot is left as it was). */
+  writeEntry(idx: number, bytes: Uint8Array): void {
+    this.#checkLength(bytes.length);
+    const at = this.entryOffset(idx);
+    const off = at & (PAGE_SIZE - 1);
+    if (off + bytes.length <= PAGE_SIZE) this.#page(at).write(off, bytes);
+    else this.#writeStraddling(at, bytes);
+  }
+
+  /** `copyEntryInto` for an entry that crosses a page boundary: one read of each page's part. */
+  #copyStraddling(at: number, length: number, dest: Uint8Array, destOffset: number): void {
+    for (let done = 0; done < length; ) {
       const off = at & (PAGE_SIZE - 1);
       const n = Math.min(length - done, PAGE_SIZE - off);
       this.#page(at).readInto(off, dest, destOffset + done, n);
@@ -125,34 +139,37 @@ export class SharedRingArea {
     }
   }
 
-  /** Writes `bytes` at the start of entry `idx` (the rest of the union slot is left as it was). */
-  writeEntry(idx: number, bytes: Uint8Array): void {
-    this.#checkLength(bytes.length);
-    const at = this.entryOffset(idx);
-    const off = at & (PAGE_SIZE - 1);
-    if (off + bytes.length <= PAGE_SIZE) {
-      // The usual case: the entry lies in one page, so no sub-view of `bytes` is needed.
-      this.#page(at).write(off, bytes);
-      return;
-    }
-    let done = 0;
-    for (let pos = at; done < bytes.length; ) {
-      const o = pos & (PAGE_SIZE - 1);
-      const n = Math.min(bytes.length - done, PAGE_SIZE - o);
-      this.#page(pos).write(o, bytes.subarray(done, done + n));
-      pos += n;
+  /** `writeEntry` for an entry that crosses a page boundary. */
+  #writeStraddling(at: number, bytes: Uint8Array): void {
+    for (let done = 0; done < bytes.length; ) {
+      const off = at & (PAGE_SIZE - 1);
+      const n = Math.min(bytes.length - done, PAGE_SIZE - off);
+      this.#page(at).write(off, bytes.subarray(done, done + n));
+      at += n;
       done += n;
     }
   }
 
   #page(byte: number): Page {
     const p = this.#pages[byte >>> PAGE_SHIFT];
-    if (p === undefined) throw new RangeError(`ring byte ${byte} is outside the ring's pages`);
+    if (p === undefined) outsidePages(byte);
     return p;
   }
   #checkLength(length: number): void {
-    if (!Number.isInteger(length) || length < 0 || length > this.entrySize) {
-      throw new RangeError(`entry access of ${length} bytes exceeds the ${this.entrySize}-byte entry`);
-    }
+    if (!Number.isInteger(length) || length < 0 || length > this.entrySize) tooLong(length, this.entrySize);
   }
+}
+
+// The throws below are out of line so that the hot accessors above stay small enough to inline.
+
+function outsidePages(byte: number): never {
+  throw new RangeError(`ring byte ${byte} is outside the ring's pages`);
+}
+
+function tooLong(length: number, entrySize: number): never {
+  throw new RangeError(`entry access of ${length} bytes exceeds the ${entrySize}-byte entry`);
+}
+
+function tooSmall(dest: Uint8Array, destOffset: number, length: number): never {
+  throw new RangeError(`${length} bytes do not fit at ${destOffset} of a ${dest.length}-byte buffer`);
 }

@@ -41,9 +41,12 @@ import { Maptrack } from "./maptrack.js";
 
 const { EINVAL } = XEN_ERRNO;
 
-/** Byte offset of v1 entry `ref` within its shared frame. */
+/** log2(GRANT_ENTRIES_V1_PER_FRAME): a ref's frame is `ref >>> 9`, its slot `ref & 511`. */
+const ENTRIES_PER_FRAME_SHIFT = Math.log2(GRANT_ENTRIES_V1_PER_FRAME);
+
+/** Byte offset of v1 entry `ref` (a u32) within its shared frame. */
 function entryOffset(ref: number): number {
-  return (ref % GRANT_ENTRIES_V1_PER_FRAME) * GRANT_ENTRY_V1_SIZE;
+  return (ref & (GRANT_ENTRIES_V1_PER_FRAME - 1)) * GRANT_ENTRY_V1_SIZE;
 }
 
 /** Pin counts of one grant ref, for tests and sanitizers (Xen keeps them private). */
@@ -126,7 +129,8 @@ export class GrantTable {
 
   /** The DataView of the shared frame holding entry `ref`. @throws RangeError beyond the table. */
   #dv(ref: number): DataView {
-    const f = this.#frames[Math.floor(ref / GRANT_ENTRIES_V1_PER_FRAME)];
+    // Integer shifts rather than Math.floor(ref / 512): this runs several times per copy element.
+    const f = ref >>> 0 === ref ? this.#frames[ref >>> ENTRIES_PER_FRAME_SHIFT] : undefined;
     if (f === undefined) throw new RangeError(`grant ref ${ref} outside ${this.nrEntries} entries`);
     return f.dv;
   }
