@@ -12,14 +12,15 @@ import { RingCore, type RingOptions, resolveRingOptions } from "./ring-core.js";
 import { RingProtocolError } from "./ring-error.js";
 
 export class BackRing<Req, Rsp> {
-  readonly #core: RingCore;
-  readonly #spec: RingSpec<Req, Rsp>;
+  readonly #core: RingCore<Rsp, Req>;
+  /** `RING_SIZE`, cached: read on every produce and consume. */
+  readonly #size: number;
   #rspProdPvt: number;
   #reqCons: number;
 
-  private constructor(core: RingCore, spec: RingSpec<Req, Rsp>, start: number) {
+  private constructor(core: RingCore<Rsp, Req>, start: number) {
     this.#core = core;
-    this.#spec = spec;
+    this.#size = core.area.ringSize;
     this.#rspProdPvt = start >>> 0;
     this.#reqCons = start >>> 0;
   }
@@ -36,12 +37,12 @@ export class BackRing<Req, Rsp> {
     start = 0,
     options?: RingOptions,
   ): BackRing<Req, Rsp> {
-    return new BackRing(new RingCore(pages, spec, resolveRingOptions(options, "back")), spec, start);
+    return new BackRing(new RingCore<Rsp, Req>(pages, spec, "back", resolveRingOptions(options, "back")), start);
   }
 
   /** `RING_SIZE`: entries in the ring (a power of two). */
   get size(): number {
-    return this.#core.area.ringSize;
+    return this.#size;
   }
   /** log2 of the number of pages. */
   get order(): number {
@@ -101,7 +102,7 @@ export class BackRing<Req, Rsp> {
     const idx = this.#reqCons;
     if (prod === idx || this.requestConsOverflow(idx)) return undefined;
     this.#reqCons = (idx + 1) >>> 0;
-    return this.#core.consume(this.#spec.request, idx, "request");
+    return this.#core.consume(idx);
   }
 
   /** Halts the ring for `RING_REQUEST_PROD_OVERFLOW` (out of line: keeps `consumeRequest` small to inline). */
@@ -126,7 +127,7 @@ export class BackRing<Req, Rsp> {
     this.#core.check();
     if (this.outstanding === 0) throw new RangeError("no consumed request is waiting for a response");
     const idx = this.#rspProdPvt;
-    this.#core.produce(this.#spec.response, idx, rsp);
+    this.#core.produce(idx, rsp);
     this.#rspProdPvt = (idx + 1) >>> 0;
     return idx;
   }

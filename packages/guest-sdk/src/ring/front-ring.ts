@@ -12,14 +12,15 @@ import { RingCore, type RingOptions, resolveRingOptions } from "./ring-core.js";
 import { RingProtocolError } from "./ring-error.js";
 
 export class FrontRing<Req, Rsp> {
-  readonly #core: RingCore;
-  readonly #spec: RingSpec<Req, Rsp>;
+  readonly #core: RingCore<Req, Rsp>;
+  /** `RING_SIZE`, cached: read on every produce and consume. */
+  readonly #size: number;
   #reqProdPvt: number;
   #rspCons: number;
 
-  private constructor(core: RingCore, spec: RingSpec<Req, Rsp>, start: number) {
+  private constructor(core: RingCore<Req, Rsp>, start: number) {
     this.#core = core;
-    this.#spec = spec;
+    this.#size = core.area.ringSize;
     this.#reqProdPvt = start >>> 0;
     this.#rspCons = start >>> 0;
   }
@@ -32,9 +33,9 @@ export class FrontRing<Req, Rsp> {
    * @throws RangeError for a bad page list or an entry too large for the ring.
    */
   static init<Req, Rsp>(pages: readonly Page[], spec: RingSpec<Req, Rsp>, options?: RingOptions): FrontRing<Req, Rsp> {
-    const core = new RingCore(pages, spec, resolveRingOptions(options, "front"));
+    const core = new RingCore<Req, Rsp>(pages, spec, "front", resolveRingOptions(options, "front"));
     core.area.initHeader();
-    return new FrontRing(core, spec, 0);
+    return new FrontRing(core, 0);
   }
 
   /**
@@ -49,12 +50,12 @@ export class FrontRing<Req, Rsp> {
     start: number,
     options?: RingOptions,
   ): FrontRing<Req, Rsp> {
-    return new FrontRing(new RingCore(pages, spec, resolveRingOptions(options, "front")), spec, start);
+    return new FrontRing(new RingCore<Req, Rsp>(pages, spec, "front", resolveRingOptions(options, "front")), start);
   }
 
   /** `RING_SIZE`: entries in the ring (a power of two). */
   get size(): number {
-    return this.#core.area.ringSize;
+    return this.#size;
   }
   /** log2 of the number of pages. */
   get order(): number {
@@ -102,9 +103,9 @@ export class FrontRing<Req, Rsp> {
    *   RingProtocolError if halted.
    */
   produceRequest(req: Req): number {
-    if (this.full) throw new RangeError(`ring full: ${this.size} requests outstanding`);
+    if (this.full) throw ringFull(this.size);
     const idx = this.#reqProdPvt;
-    this.#core.produce(this.#spec.request, idx, req);
+    this.#core.produce(idx, req);
     this.#reqProdPvt = (idx + 1) >>> 0;
     return idx;
   }
@@ -146,7 +147,7 @@ export class FrontRing<Req, Rsp> {
     if (avail === 0) return undefined;
     const idx = this.#rspCons;
     this.#rspCons = (idx + 1) >>> 0;
-    return this.#core.consume(this.#spec.response, idx, "response");
+    return this.#core.consume(idx);
   }
 
   /** Halts the ring for `RING_RESPONSE_PROD_OVERFLOW` (out of line: keeps `consumeResponse` small to inline). */
@@ -187,4 +188,9 @@ export class FrontRing<Req, Rsp> {
   halt(error: RingProtocolError): void {
     this.#core.halt(error);
   }
+}
+
+/** The error for producing into a full ring (out of line: keeps `produceRequest` small to inline). */
+function ringFull(size: number): RangeError {
+  return new RangeError(`ring full: ${size} requests outstanding`);
 }

@@ -57,21 +57,36 @@ function zero(bytes: Uint8Array, dv: DataView): void {
   for (; i < n; i++) bytes[i] = 0;
 }
 
-/** Shared state of one ring end. */
-export class RingCore {
+/**
+ * Shared state of one ring end, which produces `Out` entries and consumes `In` entries: a
+ * frontend is a `RingCore<Req, Rsp>`, a backend a `RingCore<Rsp, Req>`.
+ */
+export class RingCore<Out, In> {
   readonly area: SharedRingArea;
   readonly options: ResolvedRingOptions;
   #halted: RingProtocolError | undefined;
+  readonly #out: RingCodec<Out>;
+  readonly #in: RingCodec<In>;
+  /** "request" or "response": what this end consumes, for error reports. */
+  readonly #inKind: "request" | "response";
   /** The private buffer `produce` encodes into, reused for every entry (see `produce`). */
-  #writer: EntryBuffer | undefined;
+  readonly #writer: EntryBuffer;
   /** A DataView over `#writer`'s bytes, to zero them (see `zero`). */
-  #writerDv: DataView | undefined;
+  readonly #writerDv: DataView;
   /** The private copies `consume` decodes (see `EntryCopies`). */
-  #copies: EntryCopies | undefined;
+  readonly #copies: EntryCopies;
 
-  constructor(pages: readonly Page[], spec: RingSpec<unknown, unknown>, options: ResolvedRingOptions) {
+  constructor(pages: readonly Page[], spec: RingSpec<unknown, unknown>, side: "front" | "back", options: ResolvedRingOptions) {
     this.area = new SharedRingArea(pages, ringEntrySize(spec));
     this.options = options;
+    const [out, inp] = side === "front" ? [spec.request, spec.response] : [spec.response, spec.request];
+    this.#out = out as RingCodec<Out>;
+    this.#in = inp as RingCodec<In>;
+    this.#inKind = side === "front" ? "response" : "request";
+    const bytes = new Uint8Array(out.size);
+    this.#writer = new EntryBuffer(bytes);
+    this.#writerDv = new DataView(bytes.buffer);
+    this.#copies = new EntryCopies(inp.size);
   }
 
   get halted(): RingProtocolError | undefined {
@@ -90,20 +105,14 @@ export class RingCore {
   }
 
   /**
-   * Writes `value` into entry `idx` through a zeroed private buffer of `codec.size` bytes. The
-   * buffer is reused from one entry to the next (one end always produces the same codec): it is
-   * private, zeroed before each encode, and reaches the shared page only after encode succeeded.
+   * Writes `value` into entry `idx` through a zeroed private buffer of the codec's size. The
+   * buffer is reused from one entry to the next: it is private, zeroed before each encode, and
+   * reaches the shared page only after encode succeeded.
    */
-  produce<T>(codec: RingCodec<T>, idx: number, value: T): void {
-    let w = this.#writer;
-    if (w === undefined || w.size !== codec.size) {
-      const bytes = new Uint8Array(codec.size);
-      this.#writer = w = new EntryBuffer(bytes);
-      this.#writerDv = new DataView(bytes.buffer);
-    } else {
-      zero(w.bytes, this.#writerDv!);
-    }
-    codec.encode(value, w);
+  produce(idx: number, value: Out): void {
+    const w = this.#writer;
+    zero(w.bytes, this.#writerDv);
+    this.#out.encode(value, w);
     this.area.writeEntry(idx, w.bytes);
   }
 
@@ -113,19 +122,18 @@ export class RingCore {
    * The caller has already advanced its consumer index past `idx`.
    * @throws RingProtocolError ("invalid-entry"), after halting if the options say so.
    */
-  consume<T>(codec: RingCodec<T>, idx: number, kind: "request" | "response"): T {
-    let copies = this.#copies;
-    if (copies === undefined || copies.size !== codec.size) this.#copies = copies = new EntryCopies(codec.size);
+  consume(idx: number): In {
+    const codec = this.#in;
     // The codec sees a read-only view, so the private copy stays exactly what was read; an
     // error report takes a snapshot of it.
-    const entry = copies.copy(this.area, idx);
-    // Failures are built out of line (#undecodable, #invalidValue) to keep this hot function small enough for V8
-    // to inline it into the driver's loop.
-    let value: T;
+    const entry = this.#copies.copy(this.area, idx);
+    // Failures are built out of line (#undecodable, #invalidValue) to keep this hot function
+    // small enough for V8 to inline it into the driver's loop.
+    let value: In;
     try {
       value = codec.decode(entry);
     } catch (cause) {
-      throw this.#undecodable(kind, idx, entry, cause);
+      throw this.#undecodable(this.#inKind, idx, entry, cause);
     }
     let detail: string | undefined;
     try {
@@ -133,7 +141,7 @@ export class RingCore {
     } catch (cause) {
       detail = describe(cause);
     }
-    if (detail !== undefined) throw this.#invalidValue(kind, idx, entry, detail, value);
+    if (detail !== undefined) throw this.#invalidValue(this.#inKind, idx, entry, detail, value);
     return value;
   }
 
