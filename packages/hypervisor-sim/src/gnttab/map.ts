@@ -24,6 +24,7 @@ import type { Vcpu } from "../domain/vcpu.js";
 import type { Hypervisor } from "../hypervisor.js";
 import { xsmHook } from "../xsm/dummy.js";
 import {
+  type ActiveEntry,
   GNTPIN_devr_inc,
   GNTPIN_devw_inc,
   GNTPIN_hstr_inc,
@@ -70,24 +71,38 @@ function mapOne(hv: Hypervisor, ld: Domain, op: gnttab_map_grant_ref): void {
     op.status = GNTST.GNTST_no_space;
     return;
   }
-  const rgt = rd.gnttab;
-  const fail = (rc: number): void => {
+  const rc = pinAndMap(ld, rd, op, handle, pinIncr, ro);
+  if (rc === GNTST.GNTST_okay) {
+    op.status = GNTST.GNTST_okay;
+  } else {
     op.status = rc;
     lgt.maptrack.put(handle);
-  };
+  }
+}
+
+/**
+ * The part of `map_grant_ref()` after the maptrack handle is taken: pin `op.ref` of `rd` for
+ * `ld`, map it, and record the mapping under `handle` (filling `dev_bus_addr` and `handle`).
+ * Returns a GNTST code; on failure no pin is left behind and the caller gives `handle` back.
+ * (Plain functions rather than per-call closures: this runs for every element of a batch.)
+ */
+function pinAndMap(ld: Domain, rd: Domain, op: gnttab_map_grant_ref, handle: number, pinIncr: number, ro: boolean): number {
+  const lgt = ld.gnttab;
+  const rgt = rd.gnttab;
+  const flags = op.flags;
   const ref = op.ref;
-  if (ref >= rgt.nrEntries) return fail(GNTST.GNTST_bad_gntref);
+  if (ref >= rgt.nrEntries) return GNTST.GNTST_bad_gntref;
   const act = rgt.active(ref);
   // Already pinned: same mapper only, no counter past 127 (is_sub_page is never set in v1).
   if (act.pin !== 0 && (act.domid !== ld.domid || (act.pin & incr2oflowMask(pinIncr)) !== 0)) {
     rgt.settle(ref);
-    return fail(GNTST.GNTST_general_error);
+    return GNTST.GNTST_general_error;
   }
   if (act.pin === 0 || (!ro && !hasWritePins(act.pin))) {
     const rc = rgt.setStatus(ref, act, ro, true, ld.domid);
     if (rc !== GNTST.GNTST_okay) {
       rgt.settle(ref);
-      return fail(rc);
+      return rc;
     }
     if (act.pin === 0) {
       const gfn = rgt.entryFrame(ref);
@@ -95,7 +110,7 @@ function mapOne(hv: Hypervisor, ld: Domain, op: gnttab_map_grant_ref): void {
       if (typeof frame === "number") {
         rgt.reduceStatusForPin(ref, act, ro);
         rgt.settle(ref);
-        return fail(frame);
+        return frame;
       }
       act.gfn = gfn;
       act.domid = ld.domid;
@@ -104,25 +119,27 @@ function mapOne(hv: Hypervisor, ld: Domain, op: gnttab_map_grant_ref): void {
   }
   act.pin = (act.pin + pinIncr) >>> 0;
   const frame = act.frame!;
-  const undo = (rc: number): void => {
-    act.pin = (act.pin - pinIncr) >>> 0;
-    rgt.reduceStatusForPin(ref, act, ro);
-    rgt.settle(ref);
-    fail(rc);
-  };
   // The page must still belong to the granter ("could not pin" otherwise).
-  if (frame.owner !== rd.domid) return undo(GNTST.GNTST_general_error);
+  if (frame.owner !== rd.domid) return unpinFailed(rgt, ref, act, pinIncr, ro, GNTST.GNTST_general_error);
   let hostGfn: number | undefined;
   if ((flags & GNTMAP.GNTMAP_host_map) !== 0) {
     const gfn = createGrantHostMapping(ld, op.host_addr, frame, flags);
-    if (gfn < 0) return undo(gfn);
+    if (gfn < 0) return unpinFailed(rgt, ref, act, pinIncr, ro, gfn);
     hostGfn = gfn;
   }
   lgt.maptrack.set(handle, { flags, domid: rd.domid, ref, granter: rgt, hostGfn });
   if (rgt !== lgt) rgt.noteForeignMapping(1);
   op.dev_bus_addr = frame.mfn * XEN_PAGE_SIZE;
   op.handle = handle;
-  op.status = GNTST.GNTST_okay;
+  return GNTST.GNTST_okay;
+}
+
+/** Undoes the pin `pinAndMap` just took (and the GTF bits it may have set); returns `rc`. */
+function unpinFailed(rgt: GrantTable, ref: number, act: ActiveEntry, pinIncr: number, ro: boolean, rc: number): number {
+  act.pin = (act.pin - pinIncr) >>> 0;
+  rgt.reduceStatusForPin(ref, act, ro);
+  rgt.settle(ref);
+  return rc;
 }
 
 function mapArgsOk(op: unknown): op is gnttab_map_grant_ref {
@@ -225,11 +242,13 @@ function unmapBatch(hv: Hypervisor, v: Vcpu, uop: unknown[], count: number, read
 
 /** `gnttab_unmap_grant_ref()`: `new_addr` is 0. */
 export function gnttabUnmapGrantRef(hv: Hypervisor, v: Vcpu, uop: unknown[], count: number): number {
-  return unmapBatch(hv, v, uop, count, (op) => {
-    if (!isStruct(op) || !isU64(op.host_addr) || !isU64(op.dev_bus_addr) || !isUint(op.handle, 32)) return undefined;
-    const u = op as unknown as gnttab_unmap_grant_ref;
-    return { host_addr: u.host_addr, dev_bus_addr: u.dev_bus_addr, new_addr: 0, handle: u.handle };
-  });
+  return unmapBatch(hv, v, uop, count, readUnmap);
+}
+
+function readUnmap(op: unknown): UnmapCommon | undefined {
+  if (!isStruct(op) || !isU64(op.host_addr) || !isU64(op.dev_bus_addr) || !isUint(op.handle, 32)) return undefined;
+  const u = op as unknown as gnttab_unmap_grant_ref;
+  return { host_addr: u.host_addr, dev_bus_addr: u.dev_bus_addr, new_addr: 0, handle: u.handle };
 }
 
 /**
@@ -237,9 +256,11 @@ export function gnttabUnmapGrantRef(hv: Hypervisor, v: Vcpu, uop: unknown[], cou
  * non-zero `new_addr` gives GNTST_general_error and `new_addr` = 0 is a plain host unmap.
  */
 export function gnttabUnmapAndReplace(hv: Hypervisor, v: Vcpu, uop: unknown[], count: number): number {
-  return unmapBatch(hv, v, uop, count, (op) => {
-    if (!isStruct(op) || !isU64(op.host_addr) || !isU64(op.new_addr) || !isUint(op.handle, 32)) return undefined;
-    const u = op as unknown as gnttab_unmap_and_replace;
-    return { host_addr: u.host_addr, dev_bus_addr: 0, new_addr: u.new_addr, handle: u.handle };
-  });
+  return unmapBatch(hv, v, uop, count, readUnmapAndReplace);
+}
+
+function readUnmapAndReplace(op: unknown): UnmapCommon | undefined {
+  if (!isStruct(op) || !isU64(op.host_addr) || !isU64(op.new_addr) || !isUint(op.handle, 32)) return undefined;
+  const u = op as unknown as gnttab_unmap_and_replace;
+  return { host_addr: u.host_addr, dev_bus_addr: 0, new_addr: u.new_addr, handle: u.handle };
 }
