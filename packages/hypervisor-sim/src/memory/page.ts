@@ -118,6 +118,9 @@ export class PageView implements Page {
   }
   readInto(offset: number, dest: Uint8Array, destOffset = 0, length = dest.length - destOffset): void {
     checkRange(offset, length);
+    if (!(destOffset >= 0 && destOffset + length <= dest.length)) {
+      throw new RangeError(`readInto: [${destOffset}, ${destOffset + length}) runs outside the destination (${dest.length})`);
+    }
     dest.set(this.#live().bytes.subarray(offset, offset + length), destOffset);
   }
   setU8(offset: number, value: number): void {

@@ -120,3 +120,22 @@ describe("guest memory", () => {
     expect([...copy]).toEqual([1, 2, 3]);
   });
 });
+
+describe("Page.readInto", () => {
+  it("copies short and long ranges and rejects a destination overrun", () => {
+    const hv = new Hypervisor({ mode: "manual" });
+    hv.createDomain();
+    const p = hv.guest(0).memory.writablePage(2);
+    const src = Uint8Array.from({ length: 4096 }, (_, i) => (i * 7) & 0xff);
+    p.write(0, src);
+    const small = new Uint8Array(20);
+    p.readInto(100, small, 4, 16);
+    expect([...small.subarray(4)]).toEqual([...src.subarray(100, 116)]);
+    expect([...small.subarray(0, 4)]).toEqual([0, 0, 0, 0]);
+    const big = new Uint8Array(4096);
+    p.readInto(0, big);
+    expect(big).toEqual(src);
+    expect(() => p.readInto(0, small, 10, 16)).toThrow(RangeError);
+    expect(() => p.readInto(4090, small, 0, 16)).toThrow(RangeError);
+  });
+});
