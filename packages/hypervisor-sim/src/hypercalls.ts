@@ -120,7 +120,7 @@ export class Hypercalls {
   /** Traces the call (when someone listens) and checks for a deliverable upcall on exit. */
   #done(hypercall: string, cmd: string | (() => string), args: unknown, rc: number): number {
     const hv = this.#hv;
-    if (hv.trace.active("hypercall")) {
+    if (hv.trace.enabled.hypercall) {
       hv.trace.emit("hypercall", {
         ...hv.traceHeader(),
         domid: this.#v.domain.domid,

@@ -223,7 +223,7 @@ export class Hypervisor {
   }
 
   #traceDomain(d: Domain, what: "created" | "paused" | "unpaused" | "dying" | "destroyed" | "shutdown", reason?: number): void {
-    if (!this.trace.active("domain")) return;
+    if (!this.trace.enabled.domain) return;
     this.trace.emit("domain", { ...this.traceHeader(), domid: d.domid, what, ...(reason !== undefined ? { reason } : {}) });
   }
 
@@ -255,7 +255,7 @@ export class Hypervisor {
   setPending(d: Domain, port: number): void {
     const v = d.vcpus[d.evtchn.notifyVcpu[port]!]!;
     const outcome = setPending2l(v, port);
-    if (this.trace.active("raise")) {
+    if (this.trace.enabled.raise) {
       this.trace.emit("raise", { ...this.traceHeader(), domid: d.domid, port, vcpu: v.id, outcome });
     }
     if (outcome === "coalesced") return;
@@ -371,7 +371,7 @@ export class Hypervisor {
     const d = v.domain;
     if (d.isDying || d.isPaused) return;
     if (v.upcall !== undefined && !v.inUpcall && v.eventsNeedDelivery) {
-      if (this.trace.active("upcall")) {
+      if (this.trace.enabled.upcall) {
         this.trace.emit("upcall", { ...this.traceHeader(), domid: d.domid, vcpu: v.id });
       }
       v.upcallMask = 1;
@@ -447,7 +447,7 @@ export class Hypervisor {
     v.singleshot = this.scheduler.at(at, () => {
       v.singleshot = undefined;
       v.singleshotAt = 0;
-      if (this.trace.active("timer")) {
+      if (this.trace.enabled.timer) {
         this.trace.emit("timer", { ...this.traceHeader(), domid: v.domain.domid, vcpu: v.id });
       }
       this.updateVcpuTime(v);

@@ -1,6 +1,6 @@
 /**
  * The scheduler's queue: tasks ordered by (virtual time, tie-breaker, insertion sequence).
- * A binary min-heap; cancelled tasks are dropped lazily when they reach the top.
+ * Cancelled tasks are dropped lazily when they reach the front.
  */
 export class Task {
   cancelled = false;
@@ -29,11 +29,16 @@ function before(a: Task, b: Task): boolean {
 }
 
 export class TaskQueue {
+  // Two structures with one order, (at, tie, seq): a heap for timers and chaos-delayed deliveries,
+  // and a FIFO for the common case — deliveries queued "now" without chaos — which arrive
+  // already sorted (time never goes back, seq only grows) and need no heap work.
   readonly #heap: Task[] = [];
+  #fifo: Task[] = [];
+  #fifoHead = 0;
   #deliveries = 0;
 
   get size(): number {
-    return this.#heap.length;
+    return this.#heap.length + this.#fifo.length - this.#fifoHead;
   }
 
   /** Live (not cancelled) delivery tasks still queued. */
@@ -43,6 +48,11 @@ export class TaskQueue {
 
   push(t: Task): void {
     if (t.kind === "delivery") this.#deliveries++;
+    const fifo = this.#fifo;
+    if (t.kind === "delivery" && t.tie === 0 && (fifo.length === this.#fifoHead || fifo[fifo.length - 1]!.at <= t.at)) {
+      fifo.push(t);
+      return;
+    }
     const h = this.#heap;
     h.push(t);
     let i = h.length - 1;
@@ -66,25 +76,41 @@ export class TaskQueue {
   /** The next live task without removing it. */
   peek(): Task | undefined {
     this.#dropCancelled();
-    return this.#heap[0];
+    const f = this.#fifoHead < this.#fifo.length ? this.#fifo[this.#fifoHead] : undefined;
+    const h = this.#heap[0];
+    if (f === undefined) return h;
+    if (h === undefined) return f;
+    return before(h, f) ? h : f;
   }
 
   /** Removes and returns the next live task. */
   pop(): Task | undefined {
-    this.#dropCancelled();
-    const t = this.#popRaw();
-    if (t !== undefined && t.kind === "delivery") this.#deliveries--;
+    const t = this.peek();
+    if (t === undefined) return undefined;
+    if (t === this.#heap[0]) this.#popHeap();
+    else this.#shiftFifo();
+    if (t.kind === "delivery") this.#deliveries--;
     return t;
   }
 
   #dropCancelled(): void {
-    while (this.#heap.length > 0 && this.#heap[0]!.cancelled) this.#popRaw();
+    while (this.#heap.length > 0 && this.#heap[0]!.cancelled) this.#popHeap();
+    while (this.#fifoHead < this.#fifo.length && this.#fifo[this.#fifoHead]!.cancelled) this.#shiftFifo();
   }
 
-  #popRaw(): Task | undefined {
+  #shiftFifo(): void {
+    this.#fifoHead++;
+    if (this.#fifoHead === this.#fifo.length) {
+      this.#fifo.length = 0;
+      this.#fifoHead = 0;
+    } else if (this.#fifoHead > 1024 && this.#fifoHead * 2 > this.#fifo.length) {
+      this.#fifo = this.#fifo.slice(this.#fifoHead);
+      this.#fifoHead = 0;
+    }
+  }
+
+  #popHeap(): void {
     const h = this.#heap;
-    const top = h[0];
-    if (top === undefined) return undefined;
     const last = h.pop()!;
     if (h.length > 0) {
       let i = 0;
@@ -100,6 +126,5 @@ export class TaskQueue {
       }
       h[i] = last;
     }
-    return top;
   }
 }

@@ -64,11 +64,15 @@ export interface TraceEvents {
 export type TraceEventName = keyof TraceEvents;
 
 /**
- * The trace bus: a typed eventemitter3 emitter. Producers check `active(name)` (one property
- * read) before building an event, so tracing costs nothing while nobody listens.
+ * The trace bus: a typed eventemitter3 emitter. Producers check `enabled.<name>` before
+ * building an event, so tracing costs nothing while nobody listens.
  */
 export class TraceBus extends EventEmitter<TraceEvents> {
-  readonly #active: Record<TraceEventName, boolean> = {
+  /**
+   * Whether anyone listens, per event: plain fields, read on every hypercall and raise, so a
+   * producer pays one property load while tracing is off.
+   */
+  readonly enabled: Record<TraceEventName, boolean> = {
     hypercall: false,
     raise: false,
     upcall: false,
@@ -78,11 +82,16 @@ export class TraceBus extends EventEmitter<TraceEvents> {
 
   /** Whether anyone listens to `name`. */
   active(name: TraceEventName): boolean {
-    return this.#active[name];
+    return this.enabled[name];
   }
 
   #refresh(): void {
-    for (const k of Object.keys(this.#active) as TraceEventName[]) this.#active[k] = this.listenerCount(k) > 0;
+    const e = this.enabled;
+    e.hypercall = this.listenerCount("hypercall") > 0;
+    e.raise = this.listenerCount("raise") > 0;
+    e.upcall = this.listenerCount("upcall") > 0;
+    e.domain = this.listenerCount("domain") > 0;
+    e.timer = this.listenerCount("timer") > 0;
   }
 
   // The overrides only add the refresh of the `active` flags; callers still see eventemitter3's

@@ -63,6 +63,30 @@ describe("Scheduler", () => {
     expect(fired).toBe(1_000_000_000);
   });
 
+  it("keeps one global order across timers due now and deliveries queued after them", () => {
+    const s = new Scheduler({ mode: "manual" });
+    s.advance(100);
+    const log: string[] = [];
+    s.defer(() => log.push("d1"));
+    s.at(50, () => log.push("t-past")); // due now: runs at 100, after d1 (queued earlier)
+    s.defer(() => log.push("d2"));
+    s.at(100, () => log.push("t-now"));
+    s.defer(() => log.push("d3"));
+    s.runUntilIdle();
+    expect(log).toEqual(["d1", "t-past", "d2", "t-now", "d3"]);
+  });
+
+  it("drops cancelled deliveries wherever they are queued", () => {
+    const s = new Scheduler({ mode: "manual" });
+    const log: number[] = [];
+    const hs = [0, 1, 2, 3].map((i) => s.defer(() => log.push(i)));
+    hs[0]!.cancel();
+    hs[2]!.cancel();
+    expect(s.pendingDeliveries).toBe(2);
+    s.runUntilIdle();
+    expect(log).toEqual([1, 3]);
+  });
+
   it("rejects a negative advance", () => {
     expect(() => new Scheduler({ mode: "manual" }).advance(-1)).toThrow(RangeError);
   });
