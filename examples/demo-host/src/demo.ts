@@ -31,6 +31,8 @@ export interface DemoOptions {
   socketPath?: string;
   /** Output sink. Default console.log. */
   log?: (line: string) => void;
+  /** Awaited after the tree is printed and before teardown (e.g. to inspect the socket). */
+  beforeTeardown?: () => Promise<void>;
 }
 
 export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
@@ -93,6 +95,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   const tree = dump(xs, "/local/domain");
   log("xenstore (dom0's view):");
   for (const line of tree) log(`  ${line}`);
+  await opts.beforeTeardown?.();
 
   for (const d of [ping, pong]) {
     const report = await host.destroyDomain(d.domid);
