@@ -29,10 +29,8 @@ export function hostGfn(hostAddr: number): number {
  * GNTST_eagain does not arise. Returns the Frame or a negative GNTST code.
  */
 export function getPagedFrame(rd: Domain, gfn: number): Frame | number {
-  const pm = rd.physmap;
-  if (pm.kindAt(gfn) === "foreign") return GNTST.GNTST_bad_page;
   // A hole (neither RAM nor anything placed there) has no frame.
-  return pm.frame(gfn) ?? GNTST.GNTST_bad_page;
+  return rd.physmap.ownFrame(gfn) ?? GNTST.GNTST_bad_page;
 }
 
 /**
