@@ -7,6 +7,7 @@ import { EntryBuffer, type RingCodec, type RingSpec, ringEntrySize } from "./rin
 import { EntryCopies, type PrivateEntry } from "./entry-copies.js";
 import { RingProtocolError } from "./ring-error.js";
 import { SharedRingArea } from "./shared-ring.js";
+import { SlotWriter } from "./slot-writer.js";
 
 /** Options of a `FrontRing` or `BackRing`. */
 export interface RingOptions {
@@ -69,7 +70,9 @@ export class RingCore<Out, In> {
   readonly #in: RingCodec<In>;
   /** "request" or "response": what this end consumes, for error reports. */
   readonly #inKind: "request" | "response";
-  /** The private buffer `produce` encodes into, reused for every entry (see `produce`). */
+  /** Encodes in place into an unpublished slot that lies inside one page (see `produce`). */
+  readonly #slot: SlotWriter;
+  /** The private buffer `produce` encodes a page-straddling entry into (see `produce`). */
   readonly #writer: EntryBuffer;
   /** A DataView over `#writer`'s bytes, to zero them (see `zero`). */
   readonly #writerDv: DataView;
@@ -87,6 +90,7 @@ export class RingCore<Out, In> {
     this.#writer = new EntryBuffer(bytes);
     this.#writerDv = new DataView(bytes.buffer);
     this.#copies = new EntryCopies(inp.size);
+    this.#slot = new SlotWriter(pages[0] as Page, out.size);
   }
 
   get halted(): RingProtocolError | undefined {
@@ -105,11 +109,20 @@ export class RingCore<Out, In> {
   }
 
   /**
-   * Writes `value` into entry `idx` through a zeroed private buffer of the codec's size. The
-   * buffer is reused from one entry to the next: it is private, zeroed before each encode, and
-   * reaches the shared page only after encode succeeded.
+   * Writes `value` into entry `idx`: the codec's `size` bytes, zeroed then encoded. Entry `idx`
+   * is not yet published (the caller moves its producer index only after this returns), so it
+   * is the producer's own and the codec encodes straight into it (see `SlotWriter`); a throwing
+   * encode leaves a partly written slot nobody reads and that the next produce zeroes again.
+   * An entry straddling two pages is encoded into a zeroed private buffer (reused from one
+   * entry to the next) and copied to the page after encode succeeded.
    */
   produce(idx: number, value: Out): void {
+    const page = this.area.entryPage(idx, this.#slot.size);
+    if (page !== undefined) {
+      this.#slot.open(page, this.area.entryOffset(idx) & 4095);
+      this.#out.encode(value, this.#slot);
+      return;
+    }
     const w = this.#writer;
     zero(w.bytes, this.#writerDv);
     this.#out.encode(value, w);

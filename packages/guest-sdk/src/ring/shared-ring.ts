@@ -119,6 +119,17 @@ export class SharedRingArea {
     else this.#copyStraddling(at, length, dest, destOffset);
   }
 
+  /**
+   * The page holding the first `length` bytes of entry `idx` when they lie inside one page
+   * (the byte offset within it is `entryOffset(idx) & 4095`), else undefined.
+   * @throws RangeError if `length` exceeds the entry.
+   */
+  entryPage(idx: number, length: number): Page | undefined {
+    this.#checkLength(length);
+    const at = this.entryOffset(idx);
+    return (at & (PAGE_SIZE - 1)) + length <= PAGE_SIZE ? this.#page(at) : undefined;
+  }
+
   /** Writes `bytes` at the start of entry `idx` (the rest of the union slot is left as it was). */
   writeEntry(idx: number, bytes: Uint8Array): void {
     this.#checkLength(bytes.length);

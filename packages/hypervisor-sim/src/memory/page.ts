@@ -64,6 +64,29 @@ function checkRange(offset: number, length: number): void {
  */
 const SMALL_COPY = 16;
 
+/**
+ * Fills up to which `fill` uses a store loop instead of `TypedArray#fill`, whose fixed cost
+ * dominates at entry sizes (a ring producer zeroes each 8–112-byte slot before encoding into it).
+ */
+const SMALL_FILL = 256;
+
+/**
+ * `fill` of a short range (checked by the caller). Zero, the usual value, is stored eight bytes
+ * at a time (+0.0 is eight zero bytes; in the SDK echo profile this took a third of the time of
+ * big-endian u32 stores, and of `TypedArray#fill`); other values four bytes at a time (the
+ * repeated byte reads the same in either byte order); then the tail byte by byte.
+ */
+function fillSmall(dv: DataView, value: number, offset: number, length: number): void {
+  let i = 0;
+  if (value === 0) {
+    for (; i + 8 <= length; i += 8) dv.setFloat64(offset + i, 0);
+  } else {
+    const word = value * 0x01010101;
+    for (; i + 4 <= length; i += 4) dv.setUint32(offset + i, word, true);
+  }
+  for (; i < length; i++) dv.setUint8(offset + i, value);
+}
+
 /** The one implementation behind Page and ReadonlyPage. */
 export class PageView implements Page {
   #frame: Frame | undefined;
@@ -163,7 +186,9 @@ export class PageView implements Page {
   fill(value: number, offset = 0, length = XEN_PAGE_SIZE - offset): void {
     checkRange(offset, length);
     checkValue(value, 0xff);
-    this.#w().bytes.fill(value, offset, offset + length);
+    const f = this.#w();
+    if (length <= SMALL_FILL) fillSmall(f.dv, value, offset, length);
+    else f.bytes.fill(value, offset, offset + length);
   }
 }
 
