@@ -36,6 +36,11 @@ export class Physmap {
    */
   readonly #ram: (Slot | undefined)[] = [];
   #populated = 0;
+  /**
+   * How many `#other` entries sit at RAM GFNs (shadowing the RAM page there). While there are
+   * none — the usual case — a RAM lookup skips the `#other` Map.
+   */
+  #shadowing = 0;
   readonly #other = new Map<number, Slot>();
   readonly #machine: MachineMemory;
   readonly #domid: number;
@@ -61,12 +66,12 @@ export class Physmap {
 
   #slot(gfn: number): Slot | undefined {
     if (this.#dead) return undefined;
-    const other = this.#other.get(gfn);
-    if (other !== undefined) return other;
-    if (this.isRam(gfn)) {
-      return this.#ram[gfn] ?? this.#populate(gfn);
+    if (!this.isRam(gfn)) return this.#other.get(gfn);
+    if (this.#shadowing !== 0) {
+      const other = this.#other.get(gfn);
+      if (other !== undefined) return other;
     }
-    return undefined;
+    return this.#ram[gfn] ?? this.#populate(gfn);
   }
 
   /** First touch of RAM GFN `gfn`: allocate its frame. */
@@ -130,6 +135,7 @@ export class Physmap {
     if (this.#dead || this.#other.has(gfn) || !Number.isInteger(gfn) || gfn < 0) return undefined;
     const view = new PageView(frame, writable, `d${this.#domid} ${kind} gfn 0x${gfn.toString(16)}`);
     this.#other.set(gfn, { frame, view, kind });
+    if (this.isRam(gfn)) this.#shadowing++;
     return view;
   }
 
@@ -139,6 +145,7 @@ export class Physmap {
     if (s === undefined) return false;
     s.view.kill();
     this.#other.delete(gfn);
+    if (this.isRam(gfn)) this.#shadowing--;
     return true;
   }
 
@@ -164,6 +171,7 @@ export class Physmap {
     for (const s of this.#other.values()) s.view.kill();
     this.#ram.length = 0;
     this.#populated = 0;
+    this.#shadowing = 0;
     this.#other.clear();
   }
 }
