@@ -26,6 +26,8 @@ import type { Hypervisor } from "./hypervisor.js";
 const { EINVAL, ENOSYS, ENOENT, EFAULT, ETIME, EPERM, ESRCH, EBUSY, EOPNOTSUPP } = XEN_ERRNO;
 
 const EVTCHNOP_NAMES = invert(EVTCHNOP);
+/** EVTCHNOP names by number, for the per-call trace name without a Map lookup. */
+const EVTCHNOP_NAME_LIST: readonly string[] = Array.from({ length: 15 }, (_, i) => EVTCHNOP_NAMES.get(i) ?? "EVTCHNOP_unknown");
 const GNTTABOP_NAMES = invert(GNTTABOP);
 const SCHEDOP_NAMES = invert(SCHEDOP);
 const VCPUOP_NAMES = invert(VCPUOP);
@@ -143,7 +145,7 @@ export class Hypercalls {
   event_channel_op(cmd: number, arg: unknown): number;
   event_channel_op(cmd: number, arg: unknown): number {
     const rc = this.#evtchn(cmd, arg);
-    return this.#done("event_channel_op", EVTCHNOP_NAMES.get(cmd) ?? "EVTCHNOP_unknown", arg, rc);
+    return this.#done("event_channel_op", EVTCHNOP_NAME_LIST[cmd] ?? "EVTCHNOP_unknown", arg, rc);
   }
 
   /** HYPERVISOR_event_channel_op_compat (16): one `struct evtchn_op`; the union covers cmds 0–9. */

@@ -33,12 +33,15 @@ export class TaskQueue {
   // and a FIFO for the common case — deliveries queued "now" without chaos — which arrive
   // already sorted (time never goes back, seq only grows) and need no heap work.
   readonly #heap: Task[] = [];
-  #fifo: Task[] = [];
+  // The FIFO is a circular buffer (capacity a power of two) so a push/shift pair per delivery
+  // costs no array reshaping.
+  #fifo: (Task | undefined)[] = new Array<Task | undefined>(64).fill(undefined);
   #fifoHead = 0;
+  #fifoCount = 0;
   #deliveries = 0;
 
   get size(): number {
-    return this.#heap.length + this.#fifo.length - this.#fifoHead;
+    return this.#heap.length + this.#fifoCount;
   }
 
   /** Live (not cancelled) delivery tasks still queued. */
@@ -48,9 +51,8 @@ export class TaskQueue {
 
   push(t: Task): void {
     if (t.kind === "delivery") this.#deliveries++;
-    const fifo = this.#fifo;
-    if (t.kind === "delivery" && t.tie === 0 && (fifo.length === this.#fifoHead || fifo[fifo.length - 1]!.at <= t.at)) {
-      fifo.push(t);
+    if (t.kind === "delivery" && t.tie === 0 && (this.#fifoCount === 0 || this.#fifoTail().at <= t.at)) {
+      this.#pushFifo(t);
       return;
     }
     const h = this.#heap;
@@ -76,7 +78,7 @@ export class TaskQueue {
   /** The next live task without removing it. */
   peek(): Task | undefined {
     this.#dropCancelled();
-    const f = this.#fifoHead < this.#fifo.length ? this.#fifo[this.#fifoHead] : undefined;
+    const f = this.#fifoCount > 0 ? this.#fifo[this.#fifoHead] : undefined;
     const h = this.#heap[0];
     if (f === undefined) return h;
     if (h === undefined) return f;
@@ -95,18 +97,29 @@ export class TaskQueue {
 
   #dropCancelled(): void {
     while (this.#heap.length > 0 && this.#heap[0]!.cancelled) this.#popHeap();
-    while (this.#fifoHead < this.#fifo.length && this.#fifo[this.#fifoHead]!.cancelled) this.#shiftFifo();
+    while (this.#fifoCount > 0 && this.#fifo[this.#fifoHead]!.cancelled) this.#shiftFifo();
+  }
+
+  #fifoTail(): Task {
+    return this.#fifo[(this.#fifoHead + this.#fifoCount - 1) & (this.#fifo.length - 1)]!;
+  }
+
+  #pushFifo(t: Task): void {
+    let ring = this.#fifo;
+    if (this.#fifoCount === ring.length) {
+      const grown = new Array<Task | undefined>(ring.length * 2).fill(undefined);
+      for (let i = 0; i < this.#fifoCount; i++) grown[i] = ring[(this.#fifoHead + i) & (ring.length - 1)];
+      this.#fifo = ring = grown;
+      this.#fifoHead = 0;
+    }
+    ring[(this.#fifoHead + this.#fifoCount) & (ring.length - 1)] = t;
+    this.#fifoCount++;
   }
 
   #shiftFifo(): void {
-    this.#fifoHead++;
-    if (this.#fifoHead === this.#fifo.length) {
-      this.#fifo.length = 0;
-      this.#fifoHead = 0;
-    } else if (this.#fifoHead > 1024 && this.#fifoHead * 2 > this.#fifo.length) {
-      this.#fifo = this.#fifo.slice(this.#fifoHead);
-      this.#fifoHead = 0;
-    }
+    this.#fifo[this.#fifoHead] = undefined;
+    this.#fifoHead = (this.#fifoHead + 1) & (this.#fifo.length - 1);
+    this.#fifoCount--;
   }
 
   #popHeap(): void {

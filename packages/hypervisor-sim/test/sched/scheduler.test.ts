@@ -91,3 +91,25 @@ describe("Scheduler", () => {
     expect(() => new Scheduler({ mode: "manual" }).advance(-1)).toThrow(RangeError);
   });
 });
+
+describe("Scheduler FIFO growth", () => {
+  it("keeps FIFO order through wrap-around and growth of the delivery queue", () => {
+    const s = new Scheduler({ mode: "manual" });
+    const out: number[] = [];
+    let next = 0;
+    // Interleave pushes and runs so the circular buffer wraps, then burst past its capacity.
+    for (let round = 0; round < 50; round++) {
+      for (let i = 0; i < 40; i++) {
+        const v = next++;
+        s.defer(() => out.push(v));
+      }
+      for (let i = 0; i < 30; i++) s.step();
+    }
+    for (let i = 0; i < 300; i++) {
+      const v = next++;
+      s.defer(() => out.push(v));
+    }
+    s.runUntilIdle();
+    expect(out).toEqual([...Array(next).keys()]);
+  });
+});
