@@ -134,8 +134,7 @@ export class BackRing<Req, Rsp> {
 
   /** `RING_PUSH_RESPONSES`: publishes `rsp_prod = rsp_prod_pvt` (no notification check). */
   push(): void {
-    this.#core.check();
-    this.#core.area.set("rsp_prod", this.#rspProdPvt);
+    this.#core.publish(this.#rspProdPvt);
   }
 
   /**
@@ -145,13 +144,7 @@ export class BackRing<Req, Rsp> {
    * @throws RingProtocolError if halted.
    */
   pushResponses(): boolean {
-    this.#core.check();
-    const area = this.#core.area;
-    const oldProd = area.get("rsp_prod");
-    const newProd = this.#rspProdPvt;
-    area.set("rsp_prod", newProd); // (write barrier before, full barrier after, in C)
-    const event = area.get("rsp_event");
-    return (newProd - event) >>> 0 < (newProd - oldProd) >>> 0;
+    return this.#core.publishAndCheck(this.#rspProdPvt);
   }
 
   /**

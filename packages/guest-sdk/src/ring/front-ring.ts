@@ -112,8 +112,7 @@ export class FrontRing<Req, Rsp> {
 
   /** `RING_PUSH_REQUESTS`: publishes `req_prod = req_prod_pvt` (no notification check). */
   push(): void {
-    this.#core.check();
-    this.#core.area.set("req_prod", this.#reqProdPvt);
+    this.#core.publish(this.#reqProdPvt);
   }
 
   /**
@@ -123,13 +122,7 @@ export class FrontRing<Req, Rsp> {
    * @throws RingProtocolError if halted.
    */
   pushRequests(): boolean {
-    this.#core.check();
-    const area = this.#core.area;
-    const oldProd = area.get("req_prod");
-    const newProd = this.#reqProdPvt;
-    area.set("req_prod", newProd); // (write barrier before, full barrier after, in C)
-    const event = area.get("req_event");
-    return (newProd - event) >>> 0 < (newProd - oldProd) >>> 0;
+    return this.#core.publishAndCheck(this.#reqProdPvt);
   }
 
   /**

@@ -78,6 +78,9 @@ export class RingCore<Out, In> {
   readonly #writerDv: DataView;
   /** The private copies `consume` decodes (see `EntryCopies`). */
   readonly #copies: EntryCopies;
+  /** This end's producer index and the peer's event index for it (req_* or rsp_*). */
+  readonly #prodField: "req_prod" | "rsp_prod";
+  readonly #eventField: "req_event" | "rsp_event";
 
   constructor(pages: readonly Page[], spec: RingSpec<unknown, unknown>, side: "front" | "back", options: ResolvedRingOptions) {
     this.area = new SharedRingArea(pages, ringEntrySize(spec));
@@ -86,11 +89,33 @@ export class RingCore<Out, In> {
     this.#out = out as RingCodec<Out>;
     this.#in = inp as RingCodec<In>;
     this.#inKind = side === "front" ? "response" : "request";
+    this.#prodField = side === "front" ? "req_prod" : "rsp_prod";
+    this.#eventField = side === "front" ? "req_event" : "rsp_event";
     const bytes = new Uint8Array(out.size);
     this.#writer = new EntryBuffer(bytes);
     this.#writerDv = new DataView(bytes.buffer);
     this.#copies = new EntryCopies(inp.size);
     this.#slot = new SlotWriter(pages[0] as Page, out.size);
+  }
+
+  /** `RING_PUSH_{REQUESTS,RESPONSES}`: publishes this end's producer index. @throws if halted. */
+  publish(prodPvt: number): void {
+    this.check();
+    this.area.set(this.#prodField, prodPvt);
+  }
+
+  /**
+   * `RING_PUSH_*_AND_CHECK_NOTIFY`: publishes `prodPvt` and returns whether the peer asked to be
+   * notified within the window just published: `(u32)(new - event) < (u32)(new - old)`.
+   * @throws RingProtocolError if halted.
+   */
+  publishAndCheck(prodPvt: number): boolean {
+    this.check();
+    const area = this.area;
+    const oldProd = area.get(this.#prodField);
+    area.set(this.#prodField, prodPvt); // (write barrier before, full barrier after, in C)
+    const event = area.get(this.#eventField);
+    return (prodPvt - event) >>> 0 < (prodPvt - oldProd) >>> 0;
   }
 
   get halted(): RingProtocolError | undefined {
