@@ -25,7 +25,7 @@ import {
   GrantTableClient,
   GuestPageAllocator,
   type RingSpec,
-} from "../src/index.js";
+} from "@pvkit/guest-sdk";
 
 export interface EchoReq {
   id: number;
