@@ -354,8 +354,12 @@ export class Hypervisor {
     this.scheduler.defer(() => p.resolve(rc));
   }
 
-  /** `vcpu_kick()`: queue an upcall delivery for the vCPU (coalesced while one is queued). */
+  /**
+   * `vcpu_kick()`: queue an upcall delivery for the vCPU (coalesced while one is queued). Like
+   * Xen's kick it also unblocks a vCPU sleeping in SCHEDOP_poll, whatever port it polls.
+   */
   kick(v: Vcpu): void {
+    if (v.poll !== undefined) this.wakePoller(v, 0);
     if (v.kickQueued) return;
     v.kickQueued = true;
     this.scheduler.defer(v.deliver);

@@ -56,6 +56,25 @@ describe("SCHEDOP_poll", () => {
     expect(done).toBe(true);
   });
 
+  it("wakes when another port's event sets upcall_pending, as Xen's vcpu_kick unblocks the poller", async () => {
+    const { hv, g0, gu, sh0, p0 } = setup();
+    sh0.setU8(1, 1);
+    // A second channel whose event marks upcall_pending 0 -> 1 on vCPU 0.
+    const u = { dom: 0x7ff0, remote_dom: gu.domid, port: 0 };
+    g0.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_alloc_unbound, u);
+    const b = { remote_dom: 0, remote_port: u.port, local_port: 0 };
+    gu.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_bind_interdomain, b);
+    let done = false;
+    const polled = g0.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, { ports: [p0], nr_ports: 1, timeout: 0 }).then(() => (done = true));
+    await hv.settle();
+    expect(done).toBe(false);
+    gu.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_send, { port: b.local_port });
+    await hv.settle();
+    await polled;
+    expect(done).toBe(true);
+    expect(sh0.getU8(0)).toBe(1);
+  });
+
   it("wakes at the absolute timeout in virtual time", async () => {
     const { hv, g0, sh0, p0 } = setup();
     sh0.setU8(1, 1);
