@@ -9,6 +9,11 @@ export class Frame {
   readonly bytes: Uint8Array;
   /** Little-endian accessor over `bytes`. */
   readonly dv: DataView;
+  /** The bytes' buffer (its own 4 KiB), kept as a field for a cheap identity check. */
+  readonly buffer: ArrayBuffer;
+  /** The same bytes as 512 doubles and 1024 native-order i32s, for word-at-a-time copies (`Page.readInto`). */
+  readonly f64: Float64Array;
+  readonly i32: Int32Array;
 
   constructor(
     /** Machine frame number, unique per host. */
@@ -16,8 +21,11 @@ export class Frame {
     /** Owning domid, or DOMID_XEN for Xen's own pages (shared_info). */
     public owner: number,
   ) {
-    this.bytes = new Uint8Array(XEN_PAGE_SIZE);
+    this.buffer = new ArrayBuffer(XEN_PAGE_SIZE);
+    this.bytes = new Uint8Array(this.buffer);
     this.dv = new DataView(this.bytes.buffer);
+    this.f64 = new Float64Array(this.buffer);
+    this.i32 = new Int32Array(this.buffer);
   }
 }
 
