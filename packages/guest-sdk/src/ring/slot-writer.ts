@@ -12,13 +12,9 @@
  * A peer can write to an unpublished slot while we encode, so a codec that reads back what it
  * wrote may see the peer's bytes; they only ever reach that same peer.
  *
- * Every access goes through the `Page` after a check that it stays inside the entry. Stores
- * use the page's optional fast-path `store*` methods when it has them: the field and its value
- * were just checked here against the entry (which lies inside the page), so the page checks
- * only that the mapping is still alive and writable, on every store (a codec may unmap the
- * ring mid-encode). Pages without them get the checked `set*`. Used only for entries that lie
- * inside one page; an entry straddling a page boundary is encoded privately and copied in two
- * parts.
+ * Every access goes through the `Page` (its liveness and range checks), after a check that it
+ * stays inside the entry. Used only for entries that lie inside one page; an entry straddling a
+ * page boundary is encoded privately and copied in two parts.
  */
 import type { Page } from "@pvkit/hypervisor-sim";
 import { checkRange, type EntryWriter } from "./ring-codec.js";
@@ -71,56 +67,42 @@ export class SlotWriter implements EntryWriter {
     checkRange(this.size, offset, length);
     return this.#page.read(this.#base + offset, length);
   }
-  // Values are checked here, with EntryBuffer's errors, before the Page is touched (the checked
-  // setters check again; the fast-path stores do not); signed values go as two's complement.
+  // Values are checked here, with EntryBuffer's errors, before the Page (which checks again) is
+  // touched; signed values are stored as two's complement.
   setU8(offset: number, value: number): void {
     checkRange(this.size, offset, 1);
     checkValue(value, 0, 0xff);
-    const p = this.#page;
-    if (p.storeU8 !== undefined) p.storeU8(this.#base + offset, value);
-    else p.setU8(this.#base + offset, value);
+    this.#page.setU8(this.#base + offset, value);
   }
   setU16(offset: number, value: number): void {
     checkRange(this.size, offset, 2);
     checkValue(value, 0, 0xffff);
-    const p = this.#page;
-    if (p.storeU16 !== undefined) p.storeU16(this.#base + offset, value);
-    else p.setU16(this.#base + offset, value);
+    this.#page.setU16(this.#base + offset, value);
   }
   setU32(offset: number, value: number): void {
     checkRange(this.size, offset, 4);
     checkValue(value, 0, 0xffffffff);
-    const p = this.#page;
-    if (p.storeU32 !== undefined) p.storeU32(this.#base + offset, value);
-    else p.setU32(this.#base + offset, value);
+    this.#page.setU32(this.#base + offset, value);
   }
   setU64(offset: number, value: number): void {
     checkRange(this.size, offset, 8);
     checkValue(value, 0, Number.MAX_SAFE_INTEGER);
-    const p = this.#page;
-    if (p.storeU64 !== undefined) p.storeU64(this.#base + offset, value);
-    else p.setU64(this.#base + offset, value);
+    this.#page.setU64(this.#base + offset, value);
   }
   setS8(offset: number, value: number): void {
     checkRange(this.size, offset, 1);
     checkValue(value, -0x80, 0x7f);
-    const p = this.#page;
-    if (p.storeU8 !== undefined) p.storeU8(this.#base + offset, value & 0xff);
-    else p.setU8(this.#base + offset, value & 0xff);
+    this.#page.setU8(this.#base + offset, value & 0xff);
   }
   setS16(offset: number, value: number): void {
     checkRange(this.size, offset, 2);
     checkValue(value, -0x8000, 0x7fff);
-    const p = this.#page;
-    if (p.storeU16 !== undefined) p.storeU16(this.#base + offset, value & 0xffff);
-    else p.setU16(this.#base + offset, value & 0xffff);
+    this.#page.setU16(this.#base + offset, value & 0xffff);
   }
   setS32(offset: number, value: number): void {
     checkRange(this.size, offset, 4);
     checkValue(value, -0x80000000, 0x7fffffff);
-    const p = this.#page;
-    if (p.storeU32 !== undefined) p.storeU32(this.#base + offset, value >>> 0);
-    else p.setU32(this.#base + offset, value >>> 0);
+    this.#page.setU32(this.#base + offset, value >>> 0);
   }
   write(offset: number, src: Uint8Array): void {
     checkRange(this.size, offset, src.length);

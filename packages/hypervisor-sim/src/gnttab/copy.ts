@@ -24,7 +24,7 @@ import type { Frame } from "../memory/frame.js";
 import { xsmHook } from "../xsm/dummy.js";
 import { type ActiveEntry, GNTPIN_hstr_inc, GNTPIN_hstw_inc, hasWritePins, incr2oflowMask } from "./active-entry.js";
 import type { GrantTable } from "./grant-table.js";
-import { isStruct, isU16, isU64, isUint } from "./guest-args.js";
+import { isStruct, isU64, isUint } from "./guest-args.js";
 import { getPagedFrame } from "./p2m.js";
 
 const { EFAULT } = XEN_ERRNO;
@@ -188,12 +188,12 @@ function copyOne(hv: Hypervisor, caller: Domain, op: gnttab_copy, dest: CopyBuf,
 }
 
 function copyPtrOk(p: unknown, isGref: boolean): boolean {
-  if (!isStruct(p) || !isU16(p.domid) || !isU16(p.offset) || !isStruct(p.u)) return false;
+  if (!isStruct(p) || !isUint(p.domid, 16) || !isUint(p.offset, 16) || !isStruct(p.u)) return false;
   return isGref ? isUint(p.u.ref, 32) : isU64(p.u.gmfn);
 }
 
 function copyArgsOk(op: unknown): op is gnttab_copy {
-  if (!isStruct(op) || !isU16(op.len) || !isU16(op.flags)) return false;
+  if (!isStruct(op) || !isUint(op.len, 16) || !isUint(op.flags, 16)) return false;
   return (
     copyPtrOk(op.source, (op.flags & GNTCOPY.GNTCOPY_source_gref) !== 0) &&
     copyPtrOk(op.dest, (op.flags & GNTCOPY.GNTCOPY_dest_gref) !== 0)

@@ -18,15 +18,6 @@ export function isUint(v: unknown, bits: 8 | 16 | 32): v is number {
   return typeof v === "number" && v >>> 0 === v && (bits === 32 || v < 1 << bits);
 }
 
-/**
- * `isUint(v, 16)` for the per-element fields of GNTTABOP_copy: `(v & 0xffff) === v` holds exactly
- * for the integers 0..65535 (a fraction, negative, NaN, infinity or larger value changes under
- * the mask), one test where isUint takes two.
- */
-export function isU16(v: unknown): v is number {
-  return typeof v === "number" && (v & 0xffff) === v;
-}
-
 /** u64 fields: any non-negative safe integer (JavaScript numbers stop at 2^53). */
 export function isU64(v: unknown): v is number {
   return typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
