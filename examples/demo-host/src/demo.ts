@@ -42,7 +42,6 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   log(`host: dom0 up, xenstored running${opts.socketPath ? ` (also on ${opts.socketPath})` : ""}`);
   const xs = host.openXenstore();
 
-  let pingDomid = -1;
   let receivedAll!: () => void;
   const allReceived = new Promise<void>((r) => (receivedAll = r));
 
@@ -75,7 +74,6 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
       }
     },
   });
-  pingDomid = ping.domid;
 
   // The toolstack's part: tell pong who ping is, then relay pong's port to ping.
   xs.write(`/local/domain/${pong.domid}/data/peer-domid`, String(ping.domid));
@@ -101,7 +99,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     const report = await host.destroyDomain(d.domid);
     log(`host: destroyed d${d.domid} (${report.devices.length} device(s), ${report.timedOut.length} timed out)`);
   }
-  return { pongDomid: pong.domid, pingDomid, received, tree };
+  return { pongDomid: pong.domid, pingDomid: ping.domid, received, tree };
 }
 
 /** Waits for a node to exist (its watch fires with the initial event too) and returns its value. */

@@ -282,12 +282,9 @@ export class Hypervisor {
     d.evtchn.notifyVcpu[port] = vcpu;
   }
 
-  /** Whether `port` of `d` is pending / masked in shared_info (the evtchn_port_is_* hooks). */
+  /** Whether `port` of `d` is pending in shared_info (the evtchn_port_is_pending hook). */
   portIsPending(d: Domain, port: number): boolean {
     return isPending(d.sharedInfo.bytes, port);
-  }
-  portIsMasked(d: Domain, port: number): boolean {
-    return isMasked(d.sharedInfo.bytes, port);
   }
 
   /** `send_guest_vcpu_virq()`: a per-vCPU VIRQ to one vCPU. Dropped if unbound. */
@@ -445,12 +442,9 @@ export class Hypervisor {
   setSingleshotTimer(v: Vcpu, at: number): void {
     v.singleshot?.cancel();
     v.singleshot = undefined;
-    v.singleshotAt = 0;
     if (at === 0) return;
-    v.singleshotAt = at;
     v.singleshot = this.scheduler.at(at, () => {
       v.singleshot = undefined;
-      v.singleshotAt = 0;
       if (this.trace.enabled.timer) {
         this.trace.emit("timer", { ...this.traceHeader(), domid: v.domain.domid, vcpu: v.id });
       }

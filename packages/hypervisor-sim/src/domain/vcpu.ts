@@ -27,10 +27,8 @@ export class Vcpu implements TwoLevelTarget {
   inUpcall = false;
   /** `virq_to_evtchn[]`: the port bound to each VIRQ on this vCPU (0 = none). */
   readonly virqToEvtchn = new Uint32Array(NR_VIRQS);
-  /** The armed single-shot timer, if any. */
+  /** The armed single-shot timer, if any (its `at` is the deadline, ns). */
   singleshot: TimerHandle | undefined;
-  /** Absolute deadline (ns) of the single-shot timer, for VCPUOP queries and traces. */
-  singleshotAt = 0;
   /** SCHEDOP_block waiters. */
   blockWaiters: (() => void)[] = [];
   /** SCHEDOP_poll waiter. */

@@ -61,7 +61,7 @@ export function bindInterdomain(hv: Hypervisor, v: Vcpu, a: A.evtchn_bind_interd
 }
 
 /** EVTCHNOP_bind_virq. */
-export function bindVirq(hv: Hypervisor, v: Vcpu, a: A.evtchn_bind_virq): number {
+export function bindVirq(_hv: Hypervisor, v: Vcpu, a: A.evtchn_bind_virq): number {
   const d = v.domain;
   const virq = a.virq;
   if (!isU32(virq) || virq >= NR_VIRQS) return -EINVAL;
@@ -75,7 +75,6 @@ export function bindVirq(hv: Hypervisor, v: Vcpu, a: A.evtchn_bind_virq): number
   d.evtchn.irq[port] = virq;
   target.virqToEvtchn[virq] = port;
   a.port = port;
-  void hv;
   return 0;
 }
 

@@ -80,8 +80,4 @@ export class InterruptController {
     return guests.length;
   }
 
-  /** Domains bound to `irq`. */
-  boundTo(irq: number): readonly Domain[] {
-    return this.#lines.get(irq)?.guests ?? [];
-  }
 }

@@ -32,16 +32,10 @@ export class Frame {
 /** Host-wide machine memory: hands out frames with increasing MFNs. */
 export class MachineMemory {
   #nextMfn = 0x1000;
-  #allocated = 0;
 
   /** Allocates a zeroed frame owned by `owner`. */
   alloc(owner: number): Frame {
-    this.#allocated++;
     return new Frame(this.#nextMfn++, owner);
   }
 
-  /** Frames allocated so far (never decreases; frames are garbage-collected when unreferenced). */
-  get allocated(): number {
-    return this.#allocated;
-  }
 }

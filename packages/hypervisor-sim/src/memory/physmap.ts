@@ -97,11 +97,6 @@ export class Physmap {
     return this.#slot(gfn)?.frame;
   }
 
-  /** Xen-side: whether `gfn` holds a frame the domain may write (own RAM or a writable mapping). */
-  isWritable(gfn: number): boolean {
-    const s = this.#slot(gfn);
-    return s !== undefined && s.view.writable;
-  }
 
   /**
    * Guest-side: the page at `gfn`. A RAM or writable page is a `Page`; a read-only foreign mapping
@@ -159,10 +154,6 @@ export class Physmap {
     return this.#populated;
   }
 
-  /** Bytes of RAM (nr_pages × 4096). */
-  get ramBytes(): number {
-    return this.nrPages * XEN_PAGE_SIZE;
-  }
 
   /** On domain destruction: every view dies. Frames stay alive for other domains mapping them. */
   teardown(): void {

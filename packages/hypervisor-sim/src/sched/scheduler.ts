@@ -68,10 +68,6 @@ export class Scheduler {
     if (mode === "auto") this.#schedulePump();
   }
 
-  /** The chaos PRNG, for callers that need seeded choices (undefined without chaos). */
-  get rng(): Rng | undefined {
-    return this.#rng;
-  }
 
   /** Queue a delivery to run "soon": now, or after a chaos delay. */
   defer(run: () => void): TimerHandle {
