@@ -91,6 +91,9 @@ export interface evtchn_op {
   u: EvtchnOpArgs[keyof EvtchnOpArgs];
 }
 
+/** Where `set_timer_op` puts a negative or absurdly distant timeout: 100 ms ahead, as Xen does. */
+const SET_TIMER_FALLBACK_NS = 100_000_000;
+
 /** Xen 4.17: `XENVER_version` answers major << 16 | minor. */
 export const XEN_VERSION = (4 << 16) | 17;
 
@@ -265,12 +268,18 @@ export class Hypercalls {
     });
   }
 
-  /** HYPERVISOR_set_timer_op (15): arm this vCPU's single-shot timer at `timeout` ns; 0 stops it. */
+  /**
+   * HYPERVISOR_set_timer_op (15): arm this vCPU's single-shot timer at absolute `timeout` ns;
+   * 0 stops it. Like Xen, a negative timeout or one 2^50 ns or more ahead (a wrapped guest clock)
+   * is not an error: the timer fires 100 ms from now. Always returns 0.
+   */
   set_timer_op(timeout: number): number {
-    let rc = 0;
-    if (!Number.isInteger(timeout) || timeout < 0) rc = -EINVAL;
-    else this.#hv.setSingleshotTimer(this.#v, timeout);
-    return this.#done("set_timer_op", "set_timer_op", { timeout }, rc);
+    const hv = this.#hv;
+    const t = Math.trunc(Number(timeout)) || 0;
+    if (t === 0) hv.setSingleshotTimer(this.#v, 0);
+    else if (t < 0 || t - hv.now >= 2 ** 50) hv.setSingleshotTimer(this.#v, hv.now + SET_TIMER_FALLBACK_NS);
+    else hv.setSingleshotTimer(this.#v, t);
+    return this.#done("set_timer_op", "set_timer_op", { timeout }, 0);
   }
 
   /**
@@ -412,12 +421,17 @@ export class Hypercalls {
     return this.#done("xen_version", XENVER_NAMES.get(cmd) ?? "XENVER_unknown", { cmd }, rc);
   }
 
-  /** HYPERVISOR_domctl (36), privileged: XEN_DOMCTL_irq_permission. */
+  /**
+   * HYPERVISOR_domctl (36), privileged: XEN_DOMCTL_irq_permission. -EFAULT, -ESRCH (unknown
+   * domain), -EPERM (not the control domain), -ENOSYS (other commands), in do_domctl's order.
+   */
   domctl(op: xen_domctl): number {
+    // do_domctl's order: copy the argument, look the domain up, then the XSM check, then the command.
     let rc: number;
     if (op === null || typeof op !== "object") rc = -EFAULT;
+    else if (this.#hv.domainById(op.domain) === undefined) rc = -ESRCH;
     else if (!this.#v.domain.isPrivileged) rc = -EPERM;
-    else if (op.cmd === XEN_DOMCTL_irq_permission && op.u.irq_permission !== undefined) {
+    else if (op.cmd === XEN_DOMCTL_irq_permission && op.u?.irq_permission !== undefined) {
       const p = op.u.irq_permission;
       rc = this.#hv.irqPermission(this.#v.domain, op.domain, p.pirq, p.allow_access !== 0);
     } else rc = -ENOSYS;
