@@ -5,8 +5,9 @@
  * XENMEM_add_to_physmap_batch(XENMAPSPACE_gmfn_foreign) and unmapped with
  * XENMEM_remove_from_physmap; Xen's XSM TARGET check decides who may map whom.
  */
-import { GNTTAB_GFN_BASE, type Guest, type Page } from "@pvkit/hypervisor-sim";
+import type { Guest, Page } from "@pvkit/hypervisor-sim";
 import { DOMID_SELF, XENMAPSPACE, XENMEM, errnoName } from "@pvkit/hypervisor-sim/abi";
+import { highestHoles } from "../xenstored/ring-factory.js";
 import { HostError, type HostErrorCode } from "./errors.js";
 
 /** Foreign pages mapped into dom0; `unmap()` / dispose removes them. */
@@ -33,14 +34,13 @@ export class ForeignMapping implements Disposable {
   }
 }
 
-/** The `n` highest holes of `g`'s physmap below the grant-table window. */
+/** Holes of dom0's physmap for `n` foreign pages. @throws HostError EINVAL when there is no room. */
 function holes(g: Guest, n: number): number[] {
-  const out: number[] = [];
-  for (let gfn = GNTTAB_GFN_BASE - 1; gfn >= g.memory.nrPages && out.length < n; gfn--) {
-    if (g.memory.isHole(gfn)) out.push(gfn);
+  try {
+    return highestHoles(g, n);
+  } catch (err) {
+    throw new HostError("EINVAL", `foreign map: ${(err as Error).message}`);
   }
-  if (out.length < n) throw new HostError("EINVAL", `foreign map: no room in d${g.domid}'s physmap for ${n} pages`);
-  return out;
 }
 
 /**

@@ -34,11 +34,21 @@ export interface RingTransportFactoryOptions {
   readonly onTransport?: (transport: XenstoreRingTransport) => void;
 }
 
+/**
+ * The `n` highest holes of `guest`'s physmap below GNTTAB_GFN_BASE, above its RAM: where dom0
+ * places foreign pages it maps. @throws RangeError when there are fewer than `n`.
+ */
+export function highestHoles(guest: Guest, n: number): number[] {
+  const mem = guest.memory;
+  const out: number[] = [];
+  for (let gfn = GNTTAB_GFN_BASE - 1; gfn >= mem.nrPages && out.length < n; gfn--) if (mem.isHole(gfn)) out.push(gfn);
+  if (out.length < n) throw new RangeError(`d${guest.domid} has fewer than ${n} holes below the grant-table window`);
+  return out;
+}
+
 /** The highest hole of `guest`'s physmap below GNTTAB_GFN_BASE, above its RAM. */
 export function highestHole(guest: Guest): number {
-  const mem = guest.memory;
-  for (let gfn = GNTTAB_GFN_BASE - 1; gfn >= mem.nrPages; gfn--) if (mem.isHole(gfn)) return gfn;
-  throw new RangeError(`d${guest.domid} has no hole below the grant-table window`);
+  return highestHoles(guest, 1)[0]!;
 }
 
 /**
