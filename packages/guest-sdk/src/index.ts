@@ -27,3 +27,4 @@ export { XenbusError, type XenbusFailure, type XenbusErrorInit } from "./xenbus/
 export { XsRingConnection, type XsWatchEvent, type XsRequest } from "./xenbus/xs-ring-connection.js";
 export { XsMessageAssembler, XS_OVERSIZE, encodeXsMessage, nulJoin, nulSplit, type XsWireMessage } from "./xenbus/xs-message.js";
 export { parsePermission, formatPermission, type XenstorePermission, type XenstoreAccess } from "./xenbus/permissions.js";
+export { highestHoles } from "./memory/holes.js";

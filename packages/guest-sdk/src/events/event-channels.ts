@@ -24,7 +24,7 @@
  * re-checks), and with EVTCHNOP_unmask when it belongs to another vCPU — as a Linux PV guest.
  */
 import { Observable, type Subscriber } from "rxjs";
-import { GNTTAB_GFN_BASE, type Guest, type GuestMemory, type Hypercalls } from "@pvkit/hypervisor-sim";
+import type { Guest, GuestMemory, Hypercalls } from "@pvkit/hypervisor-sim";
 import { VIRQ, XENVER, XEN_LEGACY_MAX_VCPUS } from "@pvkit/hypervisor-sim/abi";
 import {
   type BindPirqOptions,
@@ -40,6 +40,7 @@ import { type ChannelHost, type ChannelOptions, EventChannel, type EventChannelK
 import { PortBindings } from "./port-bindings.js";
 import { SharedInfoView } from "./shared-info-view.js";
 import { VcpuScanState, scanRound } from "./two-level-scan.js";
+import { highestHoles } from "../memory/holes.js";
 
 /** Options of `EventChannels.of`. */
 export interface EventChannelsOptions {
@@ -69,8 +70,11 @@ export interface EventHandlerError {
 export const MAX_UPCALL_ROUNDS = 1024;
 
 function defaultSharedInfoGfn(mem: GuestMemory): number {
-  for (let gfn = GNTTAB_GFN_BASE - 1; gfn >= mem.nrPages; gfn--) if (mem.isHole(gfn)) return gfn;
-  throw new RangeError("no hole below the grant-table window for shared_info; pass sharedInfoGfn");
+  try {
+    return highestHoles(mem, 1)[0]!;
+  } catch {
+    throw new RangeError("no hole below the grant-table window for shared_info; pass sharedInfoGfn");
+  }
 }
 
 export class EventChannels implements Disposable {

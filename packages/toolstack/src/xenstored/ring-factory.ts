@@ -9,11 +9,12 @@
  * xs.introduceDomain(domid, { mfn: storeGfn, evtchn: storePort });
  * ```
  */
-import { GNTTAB_GFN_BASE, type Guest } from "@pvkit/hypervisor-sim";
+import type { Guest } from "@pvkit/hypervisor-sim";
 import { type EventChannels, GrantStatusError, XenError } from "@pvkit/guest-sdk";
 import type { ConnectDomainRequest, DomainTransport } from "./domains.js";
 import { XenstoreRingTransport } from "./ring-transport.js";
 import { isXsdErrorName } from "./xs-wire.js";
+import { highestHoles as sdkHighestHoles } from "@pvkit/guest-sdk";
 
 /** Options of {@link ringTransportFactory}. */
 export interface RingTransportFactoryOptions {
@@ -34,16 +35,13 @@ export interface RingTransportFactoryOptions {
   readonly onTransport?: (transport: XenstoreRingTransport) => void;
 }
 
-/**
- * The `n` highest holes of `guest`'s physmap below GNTTAB_GFN_BASE, above its RAM: where dom0
- * places foreign pages it maps. @throws RangeError when there are fewer than `n`.
- */
+/** The `n` highest holes of `guest`'s physmap below GNTTAB_GFN_BASE (see guest-sdk's highestHoles). */
 export function highestHoles(guest: Guest, n: number): number[] {
-  const mem = guest.memory;
-  const out: number[] = [];
-  for (let gfn = GNTTAB_GFN_BASE - 1; gfn >= mem.nrPages && out.length < n; gfn--) if (mem.isHole(gfn)) out.push(gfn);
-  if (out.length < n) throw new RangeError(`d${guest.domid} has fewer than ${n} holes below the grant-table window`);
-  return out;
+  try {
+    return sdkHighestHoles(guest.memory, n);
+  } catch (err) {
+    throw new RangeError(`d${guest.domid}: ${(err as Error).message}`);
+  }
 }
 
 /** The highest hole of `guest`'s physmap below GNTTAB_GFN_BASE, above its RAM. */
