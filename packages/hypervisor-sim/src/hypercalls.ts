@@ -264,6 +264,7 @@ export class Hypercalls {
     this.#done("sched_op", name, a, 0);
     return new Promise<number>((resolve) => {
       v.poll = { ports, timer: undefined, resolve };
+      d.pollers++;
       if (a.timeout !== 0) v.poll.timer = hv.scheduler.at(a.timeout, () => hv.wakePoller(v, 0));
     });
   }

@@ -195,6 +195,7 @@ export class Hypervisor {
       v.singleshot = undefined;
       v.poll?.timer?.cancel();
       v.poll = undefined;
+      d.pollers = 0;
       v.blockWaiters = [];
     }
     const t = d.evtchn;
@@ -335,6 +336,7 @@ export class Hypervisor {
 
   /** `evtchn_check_pollers()`: wake vCPUs polling this port (or polling several ports). */
   #checkPollers(d: Domain, port: number): void {
+    if (d.pollers === 0) return; // Xen's bitmap_empty(poll_mask) early-out: the common case
     for (const v of d.vcpus) {
       const p = v.poll;
       if (p === undefined) continue;
@@ -347,6 +349,7 @@ export class Hypervisor {
     const p = v.poll;
     if (p === undefined) return;
     v.poll = undefined;
+    v.domain.pollers--;
     p.timer?.cancel();
     this.scheduler.defer(() => p.resolve(rc));
   }

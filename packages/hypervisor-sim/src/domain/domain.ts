@@ -105,6 +105,8 @@ export class Domain implements XsmSubject {
   gnttab!: GrantTable;
   /** Why the domain crashed (an exception thrown by its upcall, say), if it did. */
   crashCause: unknown;
+  /** vCPUs blocked in SCHEDOP_poll (Xen's poll_mask, as a count). */
+  pollers = 0;
   /** An EVTCHNOP_reset is in progress. */
   resetInProgress = false;
   readonly options: ResolvedDomainOptions;
