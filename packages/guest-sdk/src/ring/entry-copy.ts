@@ -1,119 +1,129 @@
 /**
- * Where a consumer keeps its private copies of ring entries (`RING_COPY_REQUEST` /
+ * Where a consumer keeps its private copy of a ring entry (`RING_COPY_REQUEST` /
  * `RING_COPY_RESPONSE`, XSA-155). Internal to the ring module.
  *
- * Each consumed entry is copied once out of the shared ring into its own slot of a private
- * slab, and the codec decodes and validates a read-only view of that slot. Slots are handed out
- * bump-allocator style and are never reused: when a slab is full a fresh one is allocated and
- * the old one is left to the garbage collector. So a decoded value may keep using its reader
- * (a lazy codec with getters) for as long as it likes, and no later consume can change what it
- * sees. Why slabs rather than one buffer per entry: allocating a small `Uint8Array` and
- * `DataView` per entry dominated the cost of a busy ring; a slab pays that once per
- * `SLAB_BYTES`.
+ * Each consumed entry is copied once out of the shared ring into one private buffer of the ring
+ * end, and the codec decodes (and validates) a read-only reader over that buffer, exactly as a C
+ * backend copies a request into a struct on its stack. The buffer and its reader are reused by
+ * the next consume, so the reader is open only while `decode` and `validate` run: a codec must
+ * take out what it keeps (`read()` returns a copy), just as it must not keep the writer after
+ * `encode` (see `EntryBuffer`). A reader used after its consume returned throws
+ * `ClosedEntryReaderError` instead of showing the bytes of a later entry.
+ *
+ * Why one buffer: the alternatives (a buffer per entry, or slabs of never-reused slots that a
+ * lazy decoded value could keep reading) allocate on every consume, and on a busy ring that
+ * allocation and its garbage cost more than the copy itself.
  *
  * ```
- * slab (private)   | entry n | entry n+1 | entry n+2 |  ...  | (unused) |
- *                    ^ reader n (read-only, base = n's offset, size = codec.size)
+ * shared ring  | ... | entry idx | ... |
+ *                         | copied once (each shared byte read exactly once)
+ *                         v
+ * private      | copy (codec.size bytes) |  <- reader: open during decode + validate only
  * ```
  */
 import { checkRange, type EntryReader } from "./ring-codec.js";
 import type { SharedRingArea } from "./shared-ring.js";
 
-/**
- * Bytes per slab: ~290 blkif-sized entries. Allocating a typed array costs microseconds whatever
- * its size (8 KiB ≈ 1.4 µs, 32 KiB ≈ 2.4 µs on node 20), so larger slabs are cheaper per entry;
- * the price is that a retained reader keeps its whole slab alive.
- */
-const SLAB_BYTES = 32768;
+/** Thrown when a codec uses an `EntryReader` after the decode it was given to has returned. */
+export class ClosedEntryReaderError extends Error {
+  override readonly name = "ClosedEntryReaderError";
+  readonly code = "EENTRYCLOSED";
+  constructor() {
+    super("EntryReader used after its decode returned: the ring reuses its private copy; copy out (read()) what you keep");
+  }
+}
 
-/** A read-only view of one private copy. Offsets are relative to the entry. */
+function closed(): never {
+  throw new ClosedEntryReaderError();
+}
+
+/** The read-only reader over a ring end's private copy. Offsets are relative to the entry. */
 export class PrivateEntry implements EntryReader {
   readonly #dv: DataView;
   readonly #bytes: Uint8Array;
-  readonly #base: number;
   readonly size: number;
+  /** True from the copy until `close()`: while the codec decodes and validates this entry. */
+  #open = false;
 
-  constructor(bytes: Uint8Array, dv: DataView, base: number, size: number) {
+  constructor(bytes: Uint8Array) {
     this.#bytes = bytes;
-    this.#dv = dv;
-    this.#base = base;
-    this.size = size;
+    this.#dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.size = bytes.length;
+  }
+
+  /** @internal Opens the reader over a fresh copy (`EntryCopy.copy`). */
+  open(): void {
+    this.#open = true;
+  }
+
+  /** @internal Ends this consume: later reads throw ClosedEntryReaderError. */
+  close(): void {
+    this.#open = false;
   }
 
   /** A fresh copy of the entry's bytes (for error reports, which outlive the consume). */
   snapshot(): Uint8Array {
-    return this.#bytes.slice(this.#base, this.#base + this.size);
+    return this.#bytes.slice();
+  }
+
+  #at(offset: number, length: number): number {
+    if (!this.#open) closed();
+    checkRange(this.size, offset, length);
+    return offset;
   }
 
   getU8(offset: number): number {
-    checkRange(this.size, offset, 1);
-    return this.#dv.getUint8(this.#base + offset);
+    return this.#dv.getUint8(this.#at(offset, 1));
   }
   getU16(offset: number): number {
-    checkRange(this.size, offset, 2);
-    return this.#dv.getUint16(this.#base + offset, true);
+    return this.#dv.getUint16(this.#at(offset, 2), true);
   }
   getU32(offset: number): number {
-    checkRange(this.size, offset, 4);
-    return this.#dv.getUint32(this.#base + offset, true);
+    return this.#dv.getUint32(this.#at(offset, 4), true);
   }
   getU64(offset: number): number {
-    checkRange(this.size, offset, 8);
-    const v = this.#dv.getBigUint64(this.#base + offset, true);
+    const v = this.#dv.getBigUint64(this.#at(offset, 8), true);
     if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new RangeError(`u64 at +${offset} exceeds 2^53`);
     return Number(v);
   }
   getS8(offset: number): number {
-    checkRange(this.size, offset, 1);
-    return this.#dv.getInt8(this.#base + offset);
+    return this.#dv.getInt8(this.#at(offset, 1));
   }
   getS16(offset: number): number {
-    checkRange(this.size, offset, 2);
-    return this.#dv.getInt16(this.#base + offset, true);
+    return this.#dv.getInt16(this.#at(offset, 2), true);
   }
   getS32(offset: number): number {
-    checkRange(this.size, offset, 4);
-    return this.#dv.getInt32(this.#base + offset, true);
+    return this.#dv.getInt32(this.#at(offset, 4), true);
   }
   read(offset: number, length: number): Uint8Array {
-    checkRange(this.size, offset, length);
-    return this.#bytes.slice(this.#base + offset, this.#base + offset + length);
+    this.#at(offset, length);
+    return this.#bytes.slice(offset, offset + length);
   }
 }
 
-/** The private copies of one ring end, for entries of one size. */
-export class EntryCopies {
-  readonly #size: number;
-  #slab: Uint8Array;
-  #dv: DataView;
-  #next = 0;
+/** The private copy of one ring end, for entries of one size. */
+export class EntryCopy {
+  readonly #bytes: Uint8Array;
+  readonly #reader: PrivateEntry;
 
   /** @param size bytes per copy (the codec's `size`). */
   constructor(size: number) {
-    this.#size = size;
-    this.#slab = new Uint8Array(0);
-    this.#dv = new DataView(this.#slab.buffer);
+    this.#bytes = new Uint8Array(size);
+    this.#reader = new PrivateEntry(this.#bytes);
   }
 
   /** Bytes per copy. */
   get size(): number {
-    return this.#size;
+    return this.#bytes.length;
   }
 
   /**
-   * Copies the first `size` bytes of entry `idx` of `area` into a fresh private slot (one read
-   * of the shared page) and returns a read-only view of the copy.
+   * Copies the first `size` bytes of entry `idx` of `area` into the private buffer (one read of
+   * the shared page) and returns the reader over it, open until `reader.close()`.
    */
   copy(area: SharedRingArea, idx: number): PrivateEntry {
-    const size = this.#size;
-    if (this.#next + size > this.#slab.length) {
-      this.#slab = new Uint8Array(Math.max(SLAB_BYTES, size));
-      this.#dv = new DataView(this.#slab.buffer);
-      this.#next = 0;
-    }
-    const base = this.#next;
-    area.copyEntryInto(idx, size, this.#slab, base);
-    this.#next = base + size;
-    return new PrivateEntry(this.#slab, this.#dv, base, size);
+    area.copyEntryInto(idx, this.#bytes.length, this.#bytes, 0);
+    this.#reader.open();
+    return this.#reader;
   }
 }

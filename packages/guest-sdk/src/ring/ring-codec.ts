@@ -7,8 +7,10 @@
 
 /**
  * Little-endian read access to one entry's private bytes. Offsets are relative to the entry.
- * The bytes are a copy no one else writes, and stay unchanged for as long as the reader is
- * referenced (a lazy decoded value may keep it); `read` returns a further copy.
+ * The bytes are a copy no one else writes. The ring reuses that copy for its next entry, so the
+ * reader is open only while the codec's `decode` and `validate` run (a lazy decoded value can
+ * be validated, not kept); afterwards every read throws `ClosedEntryReaderError`. `read`
+ * returns a further copy, which may be kept.
  */
 export interface EntryReader {
   /** Bytes in this entry (the codec's `size`). */
@@ -43,7 +45,10 @@ export interface RingCodec<T> {
   readonly size: number;
   /** Writes `value` into a zeroed entry of `size` bytes. Throws RangeError for a value that does not fit. */
   encode(value: T, out: EntryWriter): void;
-  /** Reads a value from the private copy of an entry. May throw: the ring reports it as an invalid entry. */
+  /**
+   * Reads a value from the private copy of an entry. May throw: the ring reports it as an
+   * invalid entry. `input` is valid until `decode` and `validate` return: keep values, not it.
+   */
   decode(input: EntryReader): T;
   /**
    * Checks a decoded value; returns an explanation when it is invalid. It runs on the value

@@ -4,7 +4,7 @@
  */
 import type { Page } from "@pvkit/hypervisor-sim";
 import { EntryBuffer, type RingCodec, type RingSpec, ringEntrySize } from "./ring-codec.js";
-import { EntryCopies, type PrivateEntry } from "./entry-copies.js";
+import { EntryCopy, type PrivateEntry } from "./entry-copy.js";
 import { RingProtocolError } from "./ring-error.js";
 import { SharedRingArea } from "./shared-ring.js";
 import { SlotWriter } from "./slot-writer.js";
@@ -76,8 +76,8 @@ export class RingCore<Out, In> {
   readonly #writer: EntryBuffer;
   /** A DataView over `#writer`'s bytes, to zero them (see `zero`). */
   readonly #writerDv: DataView;
-  /** The private copies `consume` decodes (see `EntryCopies`). */
-  readonly #copies: EntryCopies;
+  /** The private copy `consume` decodes (see `EntryCopy`). */
+  readonly #copy: EntryCopy;
   /** This end's producer index and the peer's event index for it (req_* or rsp_*). */
   readonly #prodField: "req_prod" | "rsp_prod";
   readonly #eventField: "req_event" | "rsp_event";
@@ -94,7 +94,7 @@ export class RingCore<Out, In> {
     const bytes = new Uint8Array(out.size);
     this.#writer = new EntryBuffer(bytes);
     this.#writerDv = new DataView(bytes.buffer);
-    this.#copies = new EntryCopies(inp.size);
+    this.#copy = new EntryCopy(inp.size);
     this.#slot = new SlotWriter(pages[0] as Page, out.size);
   }
 
@@ -156,7 +156,8 @@ export class RingCore<Out, In> {
 
   /**
    * Copies entry `idx` out of the shared ring once, then decodes and validates only the copy.
-   * The copy is never reused, so the returned value may keep reading its reader.
+   * The copy is this end's one private buffer: its reader is closed when this returns (see
+   * `EntryCopy`), so the value must not read it later.
    * The caller has already advanced its consumer index past `idx`.
    * @throws RingProtocolError ("invalid-entry"), after halting if the options say so.
    */
@@ -164,13 +165,14 @@ export class RingCore<Out, In> {
     const codec = this.#in;
     // The codec sees a read-only view, so the private copy stays exactly what was read; an
     // error report takes a snapshot of it.
-    const entry = this.#copies.copy(this.area, idx);
+    const entry = this.#copy.copy(this.area, idx);
     // Failures are built out of line (#undecodable, #invalidValue) to keep this hot function
     // small enough for V8 to inline it into the driver's loop.
     let value: In;
     try {
       value = codec.decode(entry);
     } catch (cause) {
+      entry.close();
       throw this.#undecodable(this.#inKind, idx, entry, cause);
     }
     let detail: string | undefined;
@@ -179,6 +181,7 @@ export class RingCore<Out, In> {
     } catch (cause) {
       detail = describe(cause);
     }
+    entry.close();
     if (detail !== undefined) throw this.#invalidValue(this.#inKind, idx, entry, detail, value);
     return value;
   }

@@ -1,44 +1,45 @@
 /**
- * The private memory a ring end encodes into and decodes from (src/ring/entry-copies.ts and
- * RingCore): buffers are reused or slab-allocated for speed, and these tests pin down that this
- * is invisible — a decoded value never changes after later consumes, error reports keep the
- * bytes that were read, the codec cannot write the copy it validates, and each produced entry
- * starts from zeros.
+ * The private memory a ring end encodes into and decodes from (src/ring/entry-copy.ts and
+ * RingCore): one buffer each way, reused for every entry, and these tests pin down that the reuse
+ * is invisible or loud — a decoded value never changes after later consumes, a reader kept past
+ * its decode throws instead of showing a later entry, error reports keep the bytes that were
+ * read, the codec cannot write the copy it validates, and each produced entry starts from zeros.
  */
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { BackRing, FrontRing, RingProtocolError, type EntryReader, type RingCodec, type RingSpec } from "@pvkit/guest-sdk";
+import {
+  BackRing,
+  ClosedEntryReaderError,
+  FrontRing,
+  RingProtocolError,
+  type EntryReader,
+  type RingCodec,
+  type RingSpec,
+} from "@pvkit/guest-sdk";
 import { filler, makePages, testSpec } from "./helpers.js";
 
-/** A lazy request: every field is read from the EntryReader when asked, never before. */
-interface LazyReq {
+interface Req {
   readonly id: number;
   readonly tail: Uint8Array;
 }
 
 const REQ = 112;
-const lazyRequest: RingCodec<{ id: number; tail: Uint8Array }> = {
+/** An eager request codec whose `tail` is a `read()` of the private copy. */
+const request: RingCodec<Req> = {
   size: REQ,
   encode: (v, out) => {
     out.setU32(0, v.id);
     out.write(4, v.tail);
   },
-  decode: (input): LazyReq => ({
-    get id() {
-      return input.getU32(0);
-    },
-    get tail() {
-      return input.read(4, REQ - 4);
-    },
-  }),
+  decode: (input) => ({ id: input.getU32(0), tail: input.read(4, REQ - 4) }),
 };
-const lazySpec: RingSpec<{ id: number; tail: Uint8Array }, { id: number }> = {
-  request: lazyRequest,
+const eagerSpec: RingSpec<Req, { id: number }> = {
+  request,
   response: { size: 8, encode: (v, out) => out.setU32(0, v.id), decode: (i) => ({ id: i.getU32(0) }) },
 };
 
 describe("private entry copies", () => {
-  it("keeps every lazily decoded value unchanged across later consumes, ring wraps and u32 wraps", () => {
+  it("keeps every decoded value unchanged across later consumes, ring wraps and u32 wraps", () => {
     const pages = makePages(1);
     fc.assert(
       fc.property(
@@ -46,11 +47,11 @@ describe("private entry copies", () => {
         fc.array(fc.integer({ min: 1, max: 32 }), { minLength: 1, maxLength: 40 }),
         (start, bursts) => {
           pages[0]!.fill(0);
-          const front = FrontRing.attach(pages, lazySpec, start);
-          const back = BackRing.attach(pages, lazySpec, start);
+          const front = FrontRing.attach(pages, eagerSpec, start);
+          const back = BackRing.attach(pages, eagerSpec, start);
           pages[0]!.setU32(0, start);
           pages[0]!.setU32(8, start);
-          const kept: { n: number; req: LazyReq }[] = [];
+          const kept: { n: number; req: Req }[] = [];
           let n = 0;
           for (const burst of bursts) {
             for (let i = 0; i < burst; i++, n++) front.produceRequest({ id: n, tail: filler(n, REQ - 4) });
@@ -74,18 +75,57 @@ describe("private entry copies", () => {
     );
   });
 
+  it("closes the reader when the consume returns: a value that kept it throws instead of reading a later entry", () => {
+    const lazy: RingSpec<{ readonly id: number }, { id: number }> = {
+      request: {
+        size: 16,
+        encode: (v, out) => out.setU32(0, v.id),
+        decode: (input) => ({
+          get id() {
+            return input.getU32(0);
+          },
+        }),
+        // validate runs while the reader is still open: a lazy value can be checked.
+        validate: (v) => (v.id === 666 ? "id 666 is forbidden" : undefined),
+      },
+      response: eagerSpec.response,
+    };
+    const pages = makePages(1);
+    const front = FrontRing.init(pages, lazy);
+    const back = BackRing.attach(pages, lazy);
+    front.produceRequest({ id: 1 });
+    front.produceRequest({ id: 666 });
+    front.pushRequests();
+    const first = back.consumeRequest()!;
+    expect(() => first.id).toThrow(ClosedEntryReaderError);
+    expect(() => back.consumeRequest()).toThrow(/id 666 is forbidden/);
+    // Even after a later entry was copied into the same buffer, the first value does not show it.
+    expect(() => first.id).toThrow(/used after its decode returned/);
+  });
+
   it("gives the codec a reader it cannot write through, so validation sees exactly what was copied", () => {
     let seen: EntryReader | undefined;
+    const outOfRange: unknown[] = [];
+    const attempt = (f: () => unknown): void => {
+      try {
+        f();
+      } catch (e) {
+        outOfRange.push(e);
+      }
+    };
     const spec: RingSpec<{ id: number }, { id: number }> = {
       request: {
         size: 16,
         encode: (v, out) => out.setU32(0, v.id),
         decode: (input) => {
           seen = input;
+          attempt(() => input.getU32(13)); // bounded by the codec's size
+          attempt(() => input.getU8(-1));
+          attempt(() => input.read(0, 17));
           return { id: input.getU32(0) };
         },
       },
-      response: lazySpec.response,
+      response: eagerSpec.response,
     };
     const pages = makePages(1);
     const front = FrontRing.init(pages, spec);
@@ -95,9 +135,8 @@ describe("private entry copies", () => {
     expect(back.consumeRequest()).toEqual({ id: 9 });
     const anyReader = seen as unknown as Record<string, unknown>;
     for (const setter of ["setU8", "setU16", "setU32", "setU64", "write", "bytes"]) expect(anyReader[setter]).toBeUndefined();
-    expect(() => seen!.getU32(13)).toThrow(RangeError); // bounded by the codec's size
-    expect(() => seen!.getU8(-1)).toThrow(RangeError);
-    expect(() => seen!.read(0, 17)).toThrow(RangeError);
+    expect(outOfRange).toHaveLength(3);
+    for (const e of outOfRange) expect(e).toBeInstanceOf(RangeError);
   });
 
   it("reports the bytes of an invalid entry as read, unchanged by later consumes", () => {
@@ -150,7 +189,7 @@ describe("private entry copies", () => {
         },
         decode: (input) => ({ id: input.getU32(0) }),
       },
-      response: lazySpec.response,
+      response: eagerSpec.response,
     };
     const pages = makePages(1);
     const front = FrontRing.init(pages, spec);
