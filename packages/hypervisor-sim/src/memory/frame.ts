@@ -11,9 +11,9 @@ export class Frame {
   readonly dv: DataView;
   /** The bytes' buffer (its own 4 KiB), kept as a field for a cheap identity check. */
   readonly buffer: ArrayBuffer;
-  /** The same bytes as 512 doubles and 1024 native-order i32s, for word-at-a-time copies (`Page.readInto`). */
+  /** The same bytes as 512 doubles (for `Page.fill`'s zeroing) and 512 native-order i64s (`Page.readWords`). */
   readonly f64: Float64Array;
-  readonly i32: Int32Array;
+  readonly i64: BigInt64Array;
 
   constructor(
     /** Machine frame number, unique per host. */
@@ -25,7 +25,7 @@ export class Frame {
     this.bytes = new Uint8Array(this.buffer);
     this.dv = new DataView(this.bytes.buffer);
     this.f64 = new Float64Array(this.buffer);
-    this.i32 = new Int32Array(this.buffer);
+    this.i64 = new BigInt64Array(this.buffer);
   }
 }
 
