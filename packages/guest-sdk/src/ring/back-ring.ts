@@ -10,6 +10,7 @@ import type { Page } from "@pvkit/hypervisor-sim";
 import type { RingSpec } from "./ring-codec.js";
 import { RingCore, type RingOptions, resolveRingOptions } from "./ring-core.js";
 import { RingProtocolError } from "./ring-error.js";
+import { REQ_EVENT, REQ_PROD } from "./shared-ring.js";
 
 export class BackRing<Req, Rsp> {
   readonly #core: RingCore<Rsp, Req>;
@@ -76,7 +77,7 @@ export class BackRing<Req, Rsp> {
    */
   get unconsumedRequests(): number {
     this.#core.check();
-    const req = (this.#core.area.get("req_prod") - this.#reqCons) >>> 0;
+    const req = (this.#core.area.get(REQ_PROD) - this.#reqCons) >>> 0;
     const rsp = (this.size - this.outstanding) >>> 0;
     return req < rsp ? req : rsp; // counts, not indices
   }
@@ -97,7 +98,7 @@ export class BackRing<Req, Rsp> {
    */
   consumeRequest(): Req | undefined {
     this.#core.check();
-    const prod = this.#core.area.get("req_prod");
+    const prod = this.#core.area.get(REQ_PROD);
     if ((prod - this.#rspProdPvt) >>> 0 > this.size) throw this.#overflowed(prod);
     const idx = this.#reqCons;
     if (prod === idx || this.requestConsOverflow(idx)) return undefined;
@@ -155,7 +156,7 @@ export class BackRing<Req, Rsp> {
    */
   finalCheckForRequests(): boolean {
     if (this.unconsumedRequests !== 0) return true;
-    this.#core.area.set("req_event", (this.#reqCons + 1) >>> 0);
+    this.#core.area.set(REQ_EVENT, (this.#reqCons + 1) >>> 0);
     // (full barrier in C) re-check: the frontend may have pushed before it could see the new event.
     return this.unconsumedRequests !== 0;
   }
@@ -166,7 +167,7 @@ export class BackRing<Req, Rsp> {
    */
   setRequestEvent(idx: number): void {
     this.#core.check();
-    this.#core.area.set("req_event", idx >>> 0);
+    this.#core.area.set(REQ_EVENT, idx >>> 0);
   }
 
   /** Halts the ring with `error` (e.g. after a reported invalid entry); the first halt wins. */

@@ -10,6 +10,7 @@ import type { Page } from "@pvkit/hypervisor-sim";
 import type { RingSpec } from "./ring-codec.js";
 import { RingCore, type RingOptions, resolveRingOptions } from "./ring-core.js";
 import { RingProtocolError } from "./ring-error.js";
+import { RSP_EVENT, RSP_PROD } from "./shared-ring.js";
 
 export class FrontRing<Req, Rsp> {
   readonly #core: RingCore<Req, Rsp>;
@@ -93,7 +94,7 @@ export class FrontRing<Req, Rsp> {
    */
   get unconsumedResponses(): number {
     this.#core.check();
-    return (this.#core.area.get("rsp_prod") - this.#rspCons) >>> 0;
+    return (this.#core.area.get(RSP_PROD) - this.#rspCons) >>> 0;
   }
 
   /**
@@ -134,7 +135,7 @@ export class FrontRing<Req, Rsp> {
    */
   consumeResponse(): Rsp | undefined {
     this.#core.check();
-    const prod = this.#core.area.get("rsp_prod");
+    const prod = this.#core.area.get(RSP_PROD);
     const avail = (prod - this.#rspCons) >>> 0;
     if (avail > this.size) throw this.#overflowed(prod);
     if (avail === 0) return undefined;
@@ -163,7 +164,7 @@ export class FrontRing<Req, Rsp> {
    */
   finalCheckForResponses(): boolean {
     if (this.unconsumedResponses !== 0) return true;
-    this.#core.area.set("rsp_event", (this.#rspCons + 1) >>> 0);
+    this.#core.area.set(RSP_EVENT, (this.#rspCons + 1) >>> 0);
     // (full barrier in C) re-check: the backend may have pushed before it could see the new event.
     return this.unconsumedResponses !== 0;
   }
@@ -174,7 +175,7 @@ export class FrontRing<Req, Rsp> {
    */
   setResponseEvent(idx: number): void {
     this.#core.check();
-    this.#core.area.set("rsp_event", idx >>> 0);
+    this.#core.area.set(RSP_EVENT, idx >>> 0);
   }
 
   /** Halts the ring with `error` (e.g. after a reported invalid entry); the first halt wins. */

@@ -85,16 +85,18 @@ export function ringEntrySize(spec: RingSpec<unknown, unknown>): number {
 
 /** @internal Throws RangeError unless `[offset, offset + length)` lies inside `0..size`. */
 export function checkRange(size: number, offset: number, length: number): void {
-  // The throw is out of line so that this check, run on every field access, stays small enough to inline.
-  if (!Number.isInteger(offset) || offset < 0 || length < 0 || offset + length > size) outside(size, offset, length);
+  // The throw is out of line so that this check, run on every field access, stays small enough
+  // to inline; comparisons first (NaN fails them), then Math.floor as the integer test.
+  if (!(offset >= 0 && length >= 0 && offset + length <= size) || Math.floor(offset) !== offset) outside(size, offset, length);
 }
 
 function outside(size: number, offset: number, length: number): never {
   throw new RangeError(`entry access [${offset}, ${offset + length}) runs outside 0..${size}`);
 }
 
-function checkValue(value: number, min: number, max: number): void {
-  if (!Number.isInteger(value) || value < min || value > max) doesNotFit(value, min, max);
+/** @internal Throws RangeError unless `value` is an integer in `[min, max]`. */
+export function checkValue(value: number, min: number, max: number): void {
+  if (!(value >= min && value <= max) || Math.floor(value) !== value) doesNotFit(value, min, max);
 }
 
 function doesNotFit(value: number, min: number, max: number): never {

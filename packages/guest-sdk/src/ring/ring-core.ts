@@ -6,7 +6,7 @@ import type { Page } from "@pvkit/hypervisor-sim";
 import { EntryBuffer, type RingCodec, type RingSpec, ringEntrySize } from "./ring-codec.js";
 import { EntryCopy, type PrivateEntry } from "./entry-copy.js";
 import { RingProtocolError } from "./ring-error.js";
-import { SharedRingArea } from "./shared-ring.js";
+import { REQ_EVENT, REQ_PROD, RSP_EVENT, RSP_PROD, SharedRingArea } from "./shared-ring.js";
 import { SlotWriter } from "./slot-writer.js";
 
 /** Options of a `FrontRing` or `BackRing`. */
@@ -78,9 +78,9 @@ export class RingCore<Out, In> {
   readonly #writerDv: DataView;
   /** The private copy `consume` decodes (see `EntryCopy`). */
   readonly #copy: EntryCopy;
-  /** This end's producer index and the peer's event index for it (req_* or rsp_*). */
-  readonly #prodField: "req_prod" | "rsp_prod";
-  readonly #eventField: "req_event" | "rsp_event";
+  /** Header offsets of this end's producer index and the peer's event index for it (req_* or rsp_*). */
+  readonly #prodField: number;
+  readonly #eventField: number;
 
   constructor(pages: readonly Page[], spec: RingSpec<unknown, unknown>, side: "front" | "back", options: ResolvedRingOptions) {
     this.area = new SharedRingArea(pages, ringEntrySize(spec));
@@ -89,12 +89,12 @@ export class RingCore<Out, In> {
     this.#out = out as RingCodec<Out>;
     this.#in = inp as RingCodec<In>;
     this.#inKind = side === "front" ? "response" : "request";
-    this.#prodField = side === "front" ? "req_prod" : "rsp_prod";
-    this.#eventField = side === "front" ? "req_event" : "rsp_event";
+    this.#prodField = side === "front" ? REQ_PROD : RSP_PROD;
+    this.#eventField = side === "front" ? REQ_EVENT : RSP_EVENT;
     const bytes = new Uint8Array(out.size);
     this.#writer = new EntryBuffer(bytes);
     this.#writerDv = new DataView(bytes.buffer);
-    this.#copy = new EntryCopy(inp.size);
+    this.#copy = new EntryCopy(inp.size, this.area.wordAligned);
     this.#slot = new SlotWriter(pages[0] as Page, out.size);
   }
 

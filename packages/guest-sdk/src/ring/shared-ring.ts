@@ -23,22 +23,20 @@ const PAGE_SIZE = 1 << PAGE_SHIFT;
 /** The largest page order a multi-page ring may have here (Linux `XENBUS_MAX_RING_GRANT_ORDER`). */
 export const MAX_RING_PAGE_ORDER = 4;
 
-/** The u32 fields of the shared header. */
-export type SringIndexField = "req_prod" | "req_event" | "rsp_prod" | "rsp_event";
-
 /** The page order of a page list (its length must be 2^order, order 0..4). @throws RangeError otherwise. */
 export function ringPageOrder(nrPages: number): number {
   for (let order = 0; order <= MAX_RING_PAGE_ORDER; order++) if (nrPages === 1 << order) return order;
   throw new RangeError(`a ring needs 2^order pages with order 0..${MAX_RING_PAGE_ORDER}, not ${nrPages}`);
 }
 
-/** Byte offset of each u32 header field, looked up once rather than through `sring` per access. */
-const HEADER_OFFSET: Readonly<Record<SringIndexField, number>> = {
-  req_prod: sring.req_prod[0],
-  req_event: sring.req_event[0],
-  rsp_prod: sring.rsp_prod[0],
-  rsp_event: sring.rsp_event[0],
-};
+/**
+ * Byte offsets of the u32 fields of the shared header (`struct X_sring`), for `get` / `set`.
+ * Numbers rather than field names: the ring ends read a producer index on every consume.
+ */
+export const REQ_PROD = sring.req_prod[0];
+export const REQ_EVENT = sring.req_event[0];
+export const RSP_PROD = sring.rsp_prod[0];
+export const RSP_EVENT = sring.rsp_event[0];
 
 /** Addressing of one ring area; holds no indices of its own. */
 export class SharedRingArea {
@@ -49,6 +47,8 @@ export class SharedRingArea {
   readonly order: number;
   /** `sizeof(union X_sring_entry)` in bytes. */
   readonly entrySize: number;
+  /** Whether every entry starts at a multiple of 8 bytes (`entrySize % 8 === 0`), so `copyEntryWords` applies. */
+  readonly wordAligned: boolean;
   /** `RING_SIZE`: entries in the ring, a power of two. */
   readonly ringSize: number;
 
@@ -65,29 +65,30 @@ export class SharedRingArea {
     this.#pages = [...pages];
     this.#page0 = pages[0] as Page;
     this.entrySize = entrySize;
+    this.wordAligned = entrySize % 8 === 0; // the entries start at 64, a multiple of 8
     this.ringSize = __RING_SIZE(PAGE_SIZE << this.order, entrySize);
     if (this.ringSize === 0) {
       throw new RangeError(`a ${entrySize}-byte entry does not fit in a ring of ${PAGE_SIZE << this.order} bytes`);
     }
   }
 
-  /** Reads a u32 field of the shared header. */
-  get(field: SringIndexField): number {
-    return this.#page0.getU32(HEADER_OFFSET[field]);
+  /** Reads the u32 header field at byte `field` (`REQ_PROD`, `REQ_EVENT`, `RSP_PROD`, `RSP_EVENT`). */
+  get(field: number): number {
+    return this.#page0.getU32(field);
   }
 
-  /** Writes a u32 field of the shared header (`value` is taken modulo 2^32). */
-  set(field: SringIndexField, value: number): void {
-    this.#page0.setU32(HEADER_OFFSET[field], value >>> 0);
+  /** Writes the u32 header field at byte `field` (`value` is taken modulo 2^32). */
+  set(field: number, value: number): void {
+    this.#page0.setU32(field, value >>> 0);
   }
 
   /** `SHARED_RING_INIT`: producers 0, event indices 1, `pvt` and `__pad` zeroed. Entries untouched. */
   initHeader(): void {
     const v = SHARED_RING_INIT_VALUES;
-    this.set("req_prod", v.req_prod);
-    this.set("rsp_prod", v.rsp_prod);
-    this.set("req_event", v.req_event);
-    this.set("rsp_event", v.rsp_event);
+    this.set(REQ_PROD, v.req_prod);
+    this.set(RSP_PROD, v.rsp_prod);
+    this.set(REQ_EVENT, v.req_event);
+    this.set(RSP_EVENT, v.rsp_event);
     this.#page0.fill(0, sring.pvt[0], sring.pvt[1]);
     this.#page0.fill(0, sring.__pad[0], sring.__pad[1]);
   }
@@ -120,6 +121,20 @@ export class SharedRingArea {
   }
 
   /**
+   * `copyEntryInto` by 8-byte words, for entries whose size is a multiple of 8 (`wordAligned`):
+   * the first `words` words of entry `idx` into `dest` from element 0.
+   * @throws RangeError if the words exceed the entry or `dest`, or the ring is not word-aligned.
+   */
+  copyEntryWords(idx: number, words: number, dest: BigInt64Array): void {
+    if (!this.wordAligned) throw new RangeError(`${this.entrySize}-byte entries are not 8-byte aligned`);
+    this.#checkLength(8 * words);
+    const at = this.entryOffset(idx);
+    const off = at & (PAGE_SIZE - 1);
+    if (off + 8 * words <= PAGE_SIZE) this.#page(at).readWords(off, dest, 0, words);
+    else this.#copyWordsStraddling(at, words, dest);
+  }
+
+  /**
    * The page holding the first `length` bytes of entry `idx` when they lie inside one page
    * (the byte offset within it is `entryOffset(idx) & 4095`), else undefined.
    * @throws RangeError if `length` exceeds the entry.
@@ -146,6 +161,17 @@ export class SharedRingArea {
       const n = Math.min(length - done, PAGE_SIZE - off);
       this.#page(at).readInto(off, dest, destOffset + done, n);
       at += n;
+      done += n;
+    }
+  }
+
+  /** `copyEntryWords` for an entry that crosses a page boundary (at a word boundary: pages are 4096 bytes). */
+  #copyWordsStraddling(at: number, words: number, dest: BigInt64Array): void {
+    for (let done = 0; done < words; ) {
+      const off = at & (PAGE_SIZE - 1);
+      const n = Math.min(words - done, (PAGE_SIZE - off) >>> 3);
+      this.#page(at).readWords(off, dest, done, n);
+      at += 8 * n;
       done += n;
     }
   }

@@ -17,7 +17,7 @@
  * page boundary is encoded privately and copied in two parts.
  */
 import type { Page } from "@pvkit/hypervisor-sim";
-import { checkRange, type EntryWriter } from "./ring-codec.js";
+import { checkRange, checkValue, type EntryWriter } from "./ring-codec.js";
 
 export class SlotWriter implements EntryWriter {
   #page: Page;
@@ -108,13 +108,4 @@ export class SlotWriter implements EntryWriter {
     checkRange(this.size, offset, src.length);
     this.#page.write(this.#base + offset, src);
   }
-}
-
-/** Throws RangeError unless `value` is an integer in `[min, max]` (EntryBuffer's check and message). */
-function checkValue(value: number, min: number, max: number): void {
-  if (!Number.isInteger(value) || value < min || value > max) doesNotFit(value, min, max);
-}
-
-function doesNotFit(value: number, min: number, max: number): never {
-  throw new RangeError(`value ${value} does not fit [${min}, ${max}]`);
 }

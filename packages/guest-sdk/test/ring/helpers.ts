@@ -123,6 +123,10 @@ export class WatchedPage implements Page {
     this.#r(o, length);
     this.inner.readInto(o, dest, destOffset, length);
   }
+  readWords(o: number, dest: BigInt64Array, destIndex: number, count: number): void {
+    this.#r(o, 8 * count);
+    this.inner.readWords(o, dest, destIndex, count);
+  }
   setU8(o: number, v: number): void {
     this.#w(o, 1);
     this.inner.setU8(o, v);
