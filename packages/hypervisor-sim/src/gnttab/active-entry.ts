@@ -63,3 +63,15 @@ export interface ActiveEntry {
   /** The GFN (in the granter) the entry named at the first pin. */
   gfn: number;
 }
+
+/**
+ * `active_entry_release()` for an entry in hand: one left with no pins forgets its frame (so
+ * nothing keeps a stale Frame reachable); the entry object itself is kept for the next pin.
+ */
+export function settleEntry(act: ActiveEntry): void {
+  if (act.pin === 0) {
+    act.domid = 0;
+    act.frame = undefined;
+    act.gfn = 0;
+  }
+}

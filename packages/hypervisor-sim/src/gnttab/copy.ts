@@ -22,7 +22,7 @@ import type { Vcpu } from "../domain/vcpu.js";
 import type { Hypervisor } from "../hypervisor.js";
 import type { Frame } from "../memory/frame.js";
 import { xsmHook } from "../xsm/dummy.js";
-import { type ActiveEntry, GNTPIN_hstr_inc, GNTPIN_hstw_inc, hasWritePins, incr2oflowMask } from "./active-entry.js";
+import { type ActiveEntry, GNTPIN_hstr_inc, GNTPIN_hstw_inc, hasWritePins, incr2oflowMask, settleEntry } from "./active-entry.js";
 import type { GrantTable } from "./grant-table.js";
 import { isStruct, isU64, isUint } from "./guest-args.js";
 import { getPagedFrame } from "./p2m.js";
@@ -55,7 +55,7 @@ function releaseGrantForCopy(rd: Domain, ref: number, readonly: boolean): void {
   const act = rgt.active(ref);
   act.pin = (act.pin - (readonly ? GNTPIN_hstr_inc : GNTPIN_hstw_inc)) >>> 0;
   rgt.reduceStatusForPin(ref, act, readonly);
-  rgt.settle(ref);
+  settleEntry(act);
 }
 
 /** A failed acquire after the status was set: drop the GTF bits the pin would have held, return `rc`. */
@@ -154,15 +154,28 @@ function claimBuf(caller: Domain, op: gnttab_copy, ptr: gnttab_copy["source"], b
   return GNTST.GNTST_okay;
 }
 
+/**
+ * Copies up to which `copyBytes` moves bytes in a loop: below this a `subarray()` view costs
+ * more than the bytes (a short copy, such as a header or a response, would allocate one per
+ * element).
+ */
+const SMALL_COPY = 64;
+
 /** `gnttab_copy_buf()`: bounds, then the bytes. */
 function copyBytes(op: gnttab_copy, dest: CopyBuf, src: CopyBuf): number {
-  if (op.source.offset + op.len > XEN_PAGE_SIZE || op.dest.offset + op.len > XEN_PAGE_SIZE) return GNTST.GNTST_bad_copy_arg;
-  if (op.source.offset < src.offset || op.source.offset + op.len > src.offset + src.len) return GNTST.GNTST_general_error;
-  if (op.dest.offset < dest.offset || op.dest.offset + op.len > dest.offset + dest.len) return GNTST.GNTST_general_error;
-  // TypedArray#set copies correctly when source and dest are the same frame.
+  const len = op.len;
+  const so = op.source.offset;
+  const doff = op.dest.offset;
+  if (so + len > XEN_PAGE_SIZE || doff + len > XEN_PAGE_SIZE) return GNTST.GNTST_bad_copy_arg;
+  if (so < src.offset || so + len > src.offset + src.len) return GNTST.GNTST_general_error;
+  if (doff < dest.offset || doff + len > dest.offset + dest.len) return GNTST.GNTST_general_error;
   const from = src.frame!.bytes;
-  if (op.len === XEN_PAGE_SIZE) dest.frame!.bytes.set(from); // both offsets are 0: no sub-view to allocate
-  else dest.frame!.bytes.set(from.subarray(op.source.offset, op.source.offset + op.len), op.dest.offset);
+  const to = dest.frame!.bytes;
+  if (len === XEN_PAGE_SIZE) to.set(from); // both offsets are 0: no sub-view to allocate
+  else if (len <= SMALL_COPY && (from !== to || so >= doff)) {
+    // A forward loop is a correct memmove unless it copies within one frame towards higher offsets.
+    for (let i = 0; i < len; i++) to[doff + i] = from[so + i]!;
+  } else to.set(from.subarray(so, so + len), doff); // TypedArray#set is a memmove within one frame
   return GNTST.GNTST_okay;
 }
 

@@ -36,6 +36,7 @@ import {
   GNTPIN_hstw_inc,
   hasWritePins,
   pinCounter,
+  settleEntry,
 } from "./active-entry.js";
 import { Maptrack } from "./maptrack.js";
 
@@ -221,11 +222,7 @@ export class GrantTable {
    */
   settle(ref: number): void {
     const act = this.#active[ref];
-    if (act !== undefined && act.pin === 0) {
-      act.domid = 0;
-      act.frame = undefined;
-      act.gfn = 0;
-    }
+    if (act !== undefined) settleEntry(act);
   }
 
   /** Whether `ref` holds any pin (map or in-flight copy). */

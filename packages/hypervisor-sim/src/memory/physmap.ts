@@ -61,7 +61,8 @@ export class Physmap {
 
   /** Whether `gfn` is a RAM GFN of this domain. */
   isRam(gfn: number): boolean {
-    return Number.isInteger(gfn) && gfn >= 0 && gfn < this.nrPages;
+    // `gfn >>> 0 === gfn` holds exactly for the integers 0..2^32-1, and nrPages is far below 2^32.
+    return gfn >>> 0 === gfn && gfn < this.nrPages;
   }
 
   #slot(gfn: number): Slot | undefined {

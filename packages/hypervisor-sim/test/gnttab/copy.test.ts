@@ -3,6 +3,7 @@
  * source and dest claims, then bounds), plus the copy itself and its transient pins.
  */
 import { describe, expect, it } from "vitest";
+import fc from "fast-check";
 import { DOMID_SELF, GNTCOPY, GNTST, GNTTABOP, GTF, type gnttab_copy } from "@pvkit/hypervisor-sim/abi";
 import { MAP_GFN, copy, flagsOf, grant, map, rwBits, world } from "./helpers.js";
 
@@ -267,5 +268,28 @@ describe("copy behaviour", () => {
     expect(copy(hv, b.domid, op).status).toBe(GNTST.GNTST_okay);
     expect(hv.guest(a.domid).memory.page(FRAME).read(16, 32)).toEqual(before);
     expect(rwBits(hv, a.domid, REF)).toBe(0);
+  });
+
+  it("moves bytes as memmove for any offsets and length, within one frame or between two", () => {
+    const { hv, a, b } = granted();
+    const granter = hv.guest(a.domid).memory.writablePage(FRAME);
+    const local = hv.guest(b.domid).memory.writablePage(LOCAL);
+    fc.assert(
+      fc.property(fc.nat({ max: 4096 }), fc.nat({ max: 4096 }), fc.oneof(fc.nat({ max: 80 }), fc.nat({ max: 4096 })), fc.boolean(), (so, doff, want, sameFrame) => {
+        const len = Math.min(want, 4096 - so, 4096 - doff);
+        const pattern = Uint8Array.from({ length: 4096 }, (_, i) => (i * 7 + so) & 0xff);
+        granter.write(0, pattern);
+        local.fill(0xee);
+        const expected = sameFrame ? pattern.slice() : new Uint8Array(4096).fill(0xee);
+        if (sameFrame) expected.copyWithin(doff, so, so + len); // memmove
+        else expected.set(pattern.subarray(so, so + len), doff);
+        const op: gnttab_copy = sameFrame
+          ? { source: { u: { ref: REF }, domid: a.domid, offset: so }, dest: { u: { ref: REF }, domid: a.domid, offset: doff }, len, flags: SRC_GREF | DST_GREF }
+          : fromGrant(a.domid, REF, { srcOff: so, dstOff: doff, len });
+        expect(copy(hv, b.domid, op).status).toBe(GNTST.GNTST_okay);
+        expect((sameFrame ? granter : local).read(0, 4096)).toEqual(expected);
+      }),
+      { numRuns: 150 },
+    );
   });
 });
