@@ -16,7 +16,7 @@ import {
   type RingCodec,
   type RingSpec,
 } from "@pvkit/guest-sdk";
-import { filler, makePages, testSpec } from "./helpers.js";
+import { filler, makePages, refusing666, ringErrorOf } from "./helpers.js";
 
 interface Req {
   readonly id: number;
@@ -140,22 +140,10 @@ describe("private entry copies", () => {
   });
 
   it("reports the bytes of an invalid entry as read, unchanged by later consumes", () => {
-    const base = testSpec(16, 8);
-    const spec: typeof base = {
-      ...base,
-      request: { ...base.request, validate: (v) => (v.id === 666 ? "id 666 is forbidden" : undefined) },
-    };
-    const pages = makePages(1);
-    const front = FrontRing.init(pages, spec);
-    const back = BackRing.attach(pages, spec);
+    const { front, back } = refusing666();
     front.produceRequest({ id: 666, payload: filler(666, 12) });
     front.pushRequests();
-    let err: RingProtocolError | undefined;
-    try {
-      back.consumeRequest();
-    } catch (e) {
-      err = e as RingProtocolError;
-    }
+    const err = ringErrorOf(() => back.consumeRequest());
     const f = err?.fault;
     if (f?.reason !== "invalid-entry") throw new Error(`expected an invalid-entry fault, got ${String(err)}`);
     const expected = new Uint8Array(16);

@@ -3,7 +3,7 @@
  * and Page wrappers that watch (or interleave) every access.
  */
 import { Hypervisor, type Page } from "@pvkit/hypervisor-sim";
-import type { RingCodec, RingSpec } from "@pvkit/guest-sdk";
+import { BackRing, FrontRing, RingProtocolError, type RingCodec, type RingSpec } from "@pvkit/guest-sdk";
 
 /** 2^order fresh writable pages of one domain (both ring ends use the same Page objects). */
 export function makePages(nr: number, hv = new Hypervisor({ mode: "manual" })): Page[] {
@@ -51,6 +51,31 @@ export function testSpec(reqSize: number, rspSize: number): RingSpec<TestReq, Te
     },
   };
   return { request, response };
+}
+
+/**
+ * A front and back ring on one fresh page, with `testSpec(16, 8)` whose request validation
+ * refuses id 666 ("id 666 is forbidden").
+ */
+export function refusing666() {
+  const base = testSpec(16, 8);
+  const spec: typeof base = {
+    ...base,
+    request: { ...base.request, validate: (v) => (v.id === 666 ? "id 666 is forbidden" : undefined) },
+  };
+  const pages = makePages(1);
+  return { pages, spec, front: FrontRing.init(pages, spec), back: BackRing.attach(pages, spec) };
+}
+
+/** The RingProtocolError `fn` throws (anything else thrown fails the test); undefined if none. */
+export function ringErrorOf(fn: () => unknown): RingProtocolError | undefined {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof RingProtocolError) return e;
+    throw e;
+  }
+  return undefined;
 }
 
 /** Deterministic filler bytes for request/response number `n`. */

@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { BackRing, FrontRing, RingProtocolError, type RingCodec, type RingSpec } from "@pvkit/guest-sdk";
 import * as C from "./c-reference.js";
-import { type Access, filler, firstDiff, makePages, snapshot, testSpec, watchPages } from "./helpers.js";
+import { type Access, filler, firstDiff, makePages, refusing666, ringErrorOf, snapshot, testSpec, watchPages } from "./helpers.js";
 
 type HostileOp =
   | { t: "front" | "back"; action: number; status: number }
@@ -286,23 +286,11 @@ describe("a ring under a hostile peer", () => {
   });
 
   it("reports an invalid request without halting the backend, and goes on to the next one", () => {
-    const base = testSpec(16, 8);
-    const spec: typeof base = {
-      ...base,
-      request: { ...base.request, validate: (v) => (v.id === 666 ? "id 666 is forbidden" : undefined) },
-    };
-    const pages = makePages(1);
-    const front = FrontRing.init(pages, spec);
-    const back = BackRing.attach(pages, spec);
+    const { front, back } = refusing666();
     for (const id of [1, 666, 2]) front.produceRequest({ id, payload: filler(id, 12) });
     front.pushRequests();
     expect(back.consumeRequest()?.id).toBe(1);
-    let err: RingProtocolError | undefined;
-    try {
-      back.consumeRequest();
-    } catch (e) {
-      err = e as RingProtocolError;
-    }
+    const err = ringErrorOf(() => back.consumeRequest());
     expect(err?.code).toBe("ERING_INVALID_ENTRY");
     expect(err?.fault).toMatchObject({ reason: "invalid-entry", kind: "request", index: 1, detail: "id 666 is forbidden" });
     const f = err?.fault;
@@ -338,12 +326,7 @@ describe("a ring under a hostile peer", () => {
       back.produceResponse({ id: 1, status: -1000, payload: new Uint8Array(2) });
       back.produceResponse({ id: 2, status: 0, payload: new Uint8Array(2) });
       back.pushResponses();
-      let err: RingProtocolError | undefined;
-      try {
-        front.consumeResponse();
-      } catch (e) {
-        err = e as RingProtocolError;
-      }
+      const err = ringErrorOf(() => front.consumeResponse());
       expect(err?.code).toBe("ERING_INVALID_ENTRY");
       expect(err?.message).toBe("vif0: invalid response at index 0x00000000: status -1000 out of range");
       expect(err?.cause).toBeInstanceOf(RangeError);
