@@ -171,7 +171,7 @@ export class EventChannels implements Disposable {
    * @throws XenError (see `evtchnAllocUnbound`).
    */
   bindUnbound(remoteDom: number, opts: ChannelOptions = {}): EventChannel {
-    const port = evtchnAllocUnbound(this.#hc(), remoteDom);
+    const port = evtchnAllocUnbound(this.#bindHc(), remoteDom);
     return this.#register(port, "unbound", 0, opts);
   }
 
@@ -181,7 +181,7 @@ export class EventChannels implements Disposable {
    * @throws XenError ESRCH, EINVAL (the remote port is not unbound for us), ENOSPC.
    */
   bindInterdomain(remoteDom: number, remotePort: number, opts: ChannelOptions = {}): EventChannel {
-    const port = evtchnBindInterdomain(this.#hc(), remoteDom, remotePort);
+    const port = evtchnBindInterdomain(this.#bindHc(), remoteDom, remotePort);
     return this.#register(port, "interdomain", 0, opts);
   }
 
@@ -191,7 +191,7 @@ export class EventChannels implements Disposable {
    * @throws XenError EINVAL, ENOENT, EEXIST.
    */
   bindVirq(virq: number, vcpu = 0, opts: ChannelOptions = {}): EventChannel {
-    const port = evtchnBindVirq(this.#hc(), virq, vcpu);
+    const port = evtchnBindVirq(this.#bindHc(), virq, vcpu);
     const ch = this.#register(port, "virq", vcpu, opts, () => {
       if (virq === VIRQ.VIRQ_TIMER) this.#scan[vcpu]!.timerPort = port;
     });
@@ -200,13 +200,13 @@ export class EventChannels implements Disposable {
 
   /** EVTCHNOP_bind_ipi: `notify()` raises an event on `vcpu` of this guest. @throws XenError ENOENT. */
   bindIpi(vcpu: number, opts: ChannelOptions = {}): EventChannel {
-    const port = evtchnBindIpi(this.#hc(), vcpu);
+    const port = evtchnBindIpi(this.#bindHc(), vcpu);
     return this.#register(port, "ipi", vcpu, opts);
   }
 
   /** EVTCHNOP_bind_pirq: physical IRQ `pirq`. @throws XenError EINVAL, EPERM, EEXIST, EBUSY. */
   bindPirq(pirq: number, opts: ChannelOptions & BindPirqOptions = {}): EventChannel {
-    const port = evtchnBindPirq(this.#hc(), pirq, opts);
+    const port = evtchnBindPirq(this.#bindHc(), pirq, opts);
     return this.#register(port, "pirq", 0, opts);
   }
 
@@ -216,7 +216,7 @@ export class EventChannels implements Disposable {
    * @throws XenError from EVTCHNOP_status; RangeError if the port is closed or already taken here.
    */
   adopt(port: number, opts: ChannelOptions = {}): EventChannel {
-    const st = evtchnStatus(this.#hc(), port);
+    const st = evtchnStatus(this.#bindHc(), port);
     if (st.state === "closed") throw new RangeError(`port ${port} of d${this.domid} is not bound`);
     if (this.#ports.get(port) !== undefined) throw new RangeError(`port ${port} of d${this.domid} already has a channel`);
     return this.#register(port, "adopted", st.vcpu, opts);
@@ -291,8 +291,14 @@ export class EventChannels implements Disposable {
     return this.#guest.vcpu(this.#current);
   }
 
+  /** `#hc()` for a bind: refused before the hypercall once closed, so no port is bound for nothing. */
+  #bindHc(): Hypercalls {
+    if (this.#closed) closedChannels(this.domid);
+    return this.#hc();
+  }
+
   #register(port: number, kind: EventChannelKind, vcpu: number, opts: ChannelOptions, extra?: () => void): EventChannel {
-    if (this.#closed) throw new RangeError(`event channels of d${this.domid} are closed`);
+    if (this.#closed) closedChannels(this.domid);
     const channel = new EventChannel(this.#host, port, kind, opts);
     const rec = this.#ports.add(port, channel, vcpu);
     extra?.();
@@ -349,4 +355,8 @@ export class EventChannels implements Disposable {
       this.#current = prev;
     }
   }
+}
+
+function closedChannels(domid: number): never {
+  throw new RangeError(`event channels of d${domid} are closed`);
 }

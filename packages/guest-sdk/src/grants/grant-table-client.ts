@@ -88,13 +88,15 @@ export class GrantTableClient implements Disposable {
 
   /**
    * The grant client of `guest` (one per guest: it owns refs 8 and up), created on first use;
-   * later calls return the same instance and ignore `opts`.
+   * later calls return the same instance and ignore `opts`. After `close()` the next call
+   * creates a successor that inherits the refs the closed client leaked (a peer still maps
+   * them, so they are never handed out again) and allocates refs where it left off.
    * @throws XenError / GrantStatusError if query_size or setup_table fails.
    */
   static of(guest: GrantGuest, opts: GrantTableClientOptions = {}): GrantTableClient {
     let c = GrantTableClient.#registry.get(guest);
     if (c === undefined || c.#closed) {
-      c = new GrantTableClient(guest, opts);
+      c = new GrantTableClient(guest, opts, c);
       GrantTableClient.#registry.set(guest, c);
     }
     return c;
@@ -112,13 +114,20 @@ export class GrantTableClient implements Disposable {
   #leaked = 0;
   #closed = false;
 
-  private constructor(guest: GrantGuest, opts: GrantTableClientOptions) {
+  private constructor(guest: GrantGuest, opts: GrantTableClientOptions, predecessor?: GrantTableClient) {
     this.#guest = guest;
     this.#allocator = opts.allocator;
     this.#maxRetries = opts.maxDeferredRetries ?? Number.POSITIVE_INFINITY;
     const size = querySize(guest.hypercall);
     this.#maxFrames = size.maxNrFrames;
     this.#setup(Math.max(1, size.nrFrames));
+    if (predecessor !== undefined) {
+      // A closed client's refs are all free or leaked (close ends or leaks every grant).
+      this.#nextRef = predecessor.#nextRef;
+      this.#freeRefs.push(...predecessor.#freeRefs);
+      for (const rec of predecessor.#grants.values()) this.#grants.set(rec.ref, rec);
+      this.#leaked = predecessor.#grants.size;
+    }
   }
 
   /** The guest's domid. */

@@ -3,6 +3,7 @@
  * keeps for a ring page or a data buffer. Created by `GrantTableClient.grantPage`.
  */
 import type { Page } from "@pvkit/hypervisor-sim";
+import { GrantError } from "./grant-error.js";
 import type { GrantTableClient } from "./grant-table-client.js";
 import type { GuestPageAllocator } from "./page-allocator.js";
 
@@ -45,8 +46,16 @@ export class GrantedPage implements Disposable {
    */
   end(): GrantedPageEnd {
     if (this.#done) return "already-ended";
+    let ended: boolean;
+    try {
+      ended = this.#client.endAccess(this.ref);
+    } catch (e) {
+      // A closed client has already ended this grant, or leaked it because the peer still maps
+      // it (then the grant's hold keeps the page in the allocator's quarantine for good).
+      if (!(e instanceof GrantError && e.code === "ECLOSED")) throw e;
+      ended = !this.#client.isGranted(this.ref);
+    }
     this.#done = true;
-    const ended = this.#client.endAccess(this.ref);
     this.#allocator.free(this.gfn);
     return ended ? "ended" : "deferred";
   }

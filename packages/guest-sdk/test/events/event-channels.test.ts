@@ -136,7 +136,11 @@ describe("EventChannels", () => {
     expect([a.closed, b.closed]).toEqual([true, true]);
     expect(evtchnStatus(g0.hypercall, peer).state).toBe("unbound");
     expect(evtchnStatus(gu.hypercall, b.port).state).toBe("closed");
+    const before = portStates(gu);
     expect(() => evu.bindIpi(0)).toThrow(RangeError);
+    expect(() => evu.bindUnbound(0)).toThrow(RangeError);
+    expect(() => evu.adopt(b.port)).toThrow(RangeError);
+    expect(portStates(gu)).toEqual(before); // refused before the hypercall: no port bound for nothing
     // A fresh subsystem takes over the guest.
     const ev2 = EventChannels.of(gu);
     const c = ev2.bindIpi(0);

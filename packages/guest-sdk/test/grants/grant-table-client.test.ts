@@ -209,8 +209,41 @@ describe("GrantTableClient: disposal", () => {
     expect(entry(gu, b)[0] & IN_USE).not.toBe(0);
     expect(client.leaked).toBe(1);
     m.unmap();
-    // A new client for the guest starts afresh (the old one's refs are not known to it).
     expect(GrantTableClient.of(gu)).not.toBe(client);
+  });
+
+  it("never hands out a ref its closed predecessor leaked while a peer still maps it (XSA-396)", () => {
+    const { gu, client, alloc, mapper } = pair();
+    const a = client.grantAccess(0, alloc.alloc().gfn);
+    const b = client.grantAccess(0, alloc.alloc().gfn);
+    client.endAccess(a); // a is free again: the successor may reuse it
+    const m = mapper.mapOne(b, gu.domid);
+    expect(client.close().inUse).toEqual([b]);
+    const before = entry(gu, b);
+    const next = GrantTableClient.of(gu);
+    expect(next).not.toBe(client);
+    expect(next.leaked).toBe(1);
+    expect(next.isGranted(b)).toBe(true);
+    const refs = [next.grantAccess(0, 40), next.grantAccess(0, 41), next.grantAccess(0, 42)];
+    expect(refs).toContain(a);
+    expect(refs).not.toContain(b);
+    expect(entry(gu, b)).toEqual(before); // the mapped entry was not rewritten
+    expect(m.page.alive).toBe(true);
+    m.unmap();
+  });
+
+  it("GrantedPage.end() after the client closed frees the page, or keeps it quarantined if a peer still maps it", () => {
+    const { gu, client, alloc, mapper } = pair({ allocCount: 2 });
+    const loose = client.grantPage(0);
+    const mapped = client.grantPage(0);
+    const m = mapper.mapOne(mapped.ref, gu.domid);
+    client.close();
+    expect(loose.end()).toBe("ended");
+    expect(mapped.end()).toBe("deferred");
+    expect(mapped.end()).toBe("already-ended");
+    expect(alloc.available).toBe(1); // the loose page is back
+    expect(alloc.quarantined).toBe(1); // the mapped one stays out of use
+    m.unmap();
   });
 
   it("GrantedPage.end() ends and frees; while mapped it defers and quarantines, idempotently", () => {
