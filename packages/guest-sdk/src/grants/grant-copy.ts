@@ -11,6 +11,7 @@
  * ```
  */
 import { DOMID_SELF, GNTCOPY, type gnttab_copy, type gnttab_copy_ptr } from "@pvkit/hypervisor-sim/abi";
+import { GrantStatusError } from "../errors.js";
 import { copyGrants, type GnttabHypercalls } from "../hypercall/gnttab-ops.js";
 
 /** A peer's grant: `ref` in `domid`'s grant table (GNTCOPY_*_gref). */
@@ -168,13 +169,18 @@ export class GrantCopyBatch {
   /**
    * Runs the queued copies as one GNTTABOP_copy hypercall and empties the batch (also when it
    * throws). A batch of 0 copies issues no hypercall.
-   * @throws GrantStatusError for the first failing element (`index` = its position in the batch).
+   * @throws GrantStatusError for the first failing element (`index` = its position in the batch;
+   *   `batch` is a copy of the structs as Xen wrote them back, unaffected by later batches).
    * @throws XenError when the hypercall itself fails.
    */
   run(): void {
     if (this.#batch.length === 0) return;
     try {
       copyGrants(this.#hc, this.#batch);
+    } catch (e) {
+      // The structs are refilled by the next batch: the error keeps a copy of what Xen answered.
+      if (e instanceof GrantStatusError) throw new GrantStatusError(e.op, e.index, e.status, structuredClone(this.#batch));
+      throw e;
     } finally {
       this.#batch.length = 0;
     }

@@ -17,7 +17,7 @@
  * throws DeadMappingError.
  */
 import { type GuestMemory, type Page, type ReadonlyPage } from "@pvkit/hypervisor-sim";
-import { GNTMAP, XEN_PAGE_SIZE, type gnttab_map_grant_ref, type gnttab_unmap_grant_ref } from "@pvkit/hypervisor-sim/abi";
+import { GNTMAP, GNTST, XEN_PAGE_SIZE, type gnttab_map_grant_ref, type gnttab_unmap_grant_ref } from "@pvkit/hypervisor-sim/abi";
 import { GrantStatusError } from "../errors.js";
 import { type GnttabHypercalls, mapGrantRefs, unmapGrantRefs } from "../hypercall/gnttab-ops.js";
 import { copyGrantPages, GrantCopyBatch, type GrantCopyOp } from "./grant-copy.js";
@@ -154,7 +154,15 @@ export class GrantMapper implements Disposable {
     try {
       mapGrantRefs(this.#guest.hypercall, ops);
     } catch (e) {
-      this.#freeSlots.push(...gfns.reverse());
+      for (let i = gfns.length - 1; i >= 0; i--) {
+        const gfn = gfns[i]!;
+        const op = ops[i]!;
+        if (op.status === GNTST.GNTST_okay && op.handle !== undefined && !this.#guest.memory.isHole(gfn)) {
+          // Xen mapped it and the rollback could not unmap it: keep it live, so that `mapped`
+          // counts it and unmap() or close() can still end it, rather than lose its handle.
+          this.#live.add(new MappedGrant<ReadonlyPage>(this, op.ref, domid, op.handle, gfn, this.#guest.memory.page(gfn), ro));
+        } else this.#freeSlots.push(gfn);
+      }
       throw e;
     }
     return ops.map((op, i) => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { GTF } from "@pvkit/hypervisor-sim/abi";
+import { GNTST, GTF } from "@pvkit/hypervisor-sim/abi";
 import { GrantStatusError, toGnttabCopy } from "@pvkit/guest-sdk";
 import { entry, pair, thrown } from "./helpers.js";
 
@@ -80,7 +80,11 @@ describe("GrantCopyBatch", () => {
     const e = thrown(() => batch.run(), GrantStatusError);
     expect([e.code, e.index]).toEqual(["GNTST_general_error", 1]);
     expect(batch.length).toBe(0);
+    const seen = JSON.stringify(e.batch);
     batch.fromGrant(rsrc, gu.domid, 4095, LOCAL, 0, 2);
     expect(thrown(() => batch.run(), GrantStatusError).code).toBe("GNTST_bad_copy_arg");
+    // The first error's evidence is its own: the later batch refilled the structs, not it.
+    expect(JSON.stringify(e.batch)).toBe(seen);
+    expect((e.batch[1] as { status: number }).status).toBe(GNTST.GNTST_general_error);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, expectTypeOf, it } from "vitest";
 import { DeadMappingError, type Page, type ReadonlyPage, ReadOnlyMappingError } from "@pvkit/hypervisor-sim";
-import { GNTST, GTF } from "@pvkit/hypervisor-sim/abi";
+import { GNTST, GNTTABOP, GTF } from "@pvkit/hypervisor-sim/abi";
 import { DEFAULT_MAP_AREA_FIRST, GrantError, GrantMapper, GrantStatusError, unmapGrantRefs } from "@pvkit/guest-sdk";
 import { entry, pair, thrown } from "./helpers.js";
 
@@ -90,6 +90,30 @@ describe("GrantMapper", () => {
     const e2 = thrown(() => mapper.map([good, 600], gu.domid), GrantStatusError);
     expect([e2.code, e2.index]).toEqual(["GNTST_bad_gntref", 1]);
     expect(thrown(() => mapper.map([good], 77), GrantStatusError).code).toBe("GNTST_bad_domain");
+  });
+
+  it("keeps a mapping whose rollback failed live, so close() still unmaps it", () => {
+    const { gu, g0, client, alloc } = pair();
+    let refuseUnmap = true;
+    const hypercall: typeof g0.hypercall = Object.create(g0.hypercall);
+    hypercall.grant_table_op = (cmd: number, args: unknown[], count: number): number => {
+      if (cmd === GNTTABOP.GNTTABOP_unmap_grant_ref && refuseUnmap) {
+        for (const op of args as { status?: number }[]) op.status = GNTST.GNTST_general_error;
+        return 0;
+      }
+      return g0.hypercall.grant_table_op(cmd, args, count);
+    };
+    const mapper = new GrantMapper({ domid: g0.domid, hypercall, memory: g0.memory });
+    const good = client.grantAccess(0, alloc.alloc().gfn);
+    const e = thrown(() => mapper.map([good, 600], gu.domid), GrantStatusError);
+    expect(e.message).toMatch(/rollback left 1 mapping/);
+    expect(mapper.mapped).toBe(1); // not lost: its handle is kept
+    expect(entry(gu, good)[0] & IN_USE).toBe(IN_USE);
+    refuseUnmap = false;
+    mapper.close();
+    expect(mapper.mapped).toBe(0);
+    expect(entry(gu, good)[0] & IN_USE).toBe(0);
+    expect(g0.memory.isHole(DEFAULT_MAP_AREA_FIRST)).toBe(true);
   });
 
   it("reports an unmap failure with the index in the caller's array and still retires the rest", () => {
