@@ -99,6 +99,10 @@ export class MappedGrant<P extends ReadonlyPage = Page> implements Disposable {
   }
 }
 
+/**
+ * A backend's grant mappings of peers' refs: batched map/unmap into an area of hole GFNs, and
+ * GNTTABOP_copy (`copy`, `copyBatch`). `close()` (or dispose) unmaps every live mapping.
+ */
 export class GrantMapper implements Disposable {
   readonly #guest: MapperGuest;
   /** First GFN of the mapping area. */

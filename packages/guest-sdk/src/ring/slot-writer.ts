@@ -19,6 +19,7 @@
 import type { Page } from "@pvkit/hypervisor-sim";
 import { checkRange, checkValue, type EntryWriter } from "./ring-codec.js";
 
+/** The in-place `EntryWriter` of a ring end's producer (see the file header). */
 export class SlotWriter implements EntryWriter {
   #page: Page;
   /** Byte offset of the entry within `#page`. */

@@ -88,6 +88,11 @@ export class XenbusTransaction extends XenstoreSession {
 
 let tokenCounter = 0;
 
+/**
+ * The guest's xenstore connection over its `xenstore_domain_interface` ring page and store
+ * event channel (see the file header). `close()` (or dispose) fails pending requests and watch
+ * subscriptions with reason "closed".
+ */
 export class XenbusClient extends XenstoreSession implements Disposable {
   readonly #channel: EventChannel;
   readonly #ownsChannel: boolean;

@@ -45,6 +45,10 @@ function errnoFor(init: XenbusErrorInit): XenErrnoName {
   }
 }
 
+/**
+ * A failed xenstore request or a broken connection: a `XenError` whose `code` is xenstored's
+ * error name (ENOENT, EACCES, EAGAIN, ...) or EIO, with a `reason` saying which.
+ */
 export class XenbusError extends XenError {
   readonly reason: XenbusFailure;
   /** The path of the failed request, if it had one. */

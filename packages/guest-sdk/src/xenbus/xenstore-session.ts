@@ -15,6 +15,7 @@ import { type XsWireMessage, bytesOf, nulJoin, nulSplit, textOf } from "./xs-mes
 /** DIRECTORY_PART restarts (the directory changed between parts) before giving up with EAGAIN. */
 export const DIRECTORY_PART_MAX_RESTARTS = 64;
 
+/** The xenstore operations bound to one transaction id; see the file header. */
 export class XenstoreSession {
   /** @internal */
   protected readonly conn: XsRingConnection;
