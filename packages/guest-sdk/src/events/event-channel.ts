@@ -90,6 +90,13 @@ export function deliverEvent(ch: EventChannel, vcpu: number): void {
   deliver(ch, vcpu);
 }
 
+/**
+ * A bound event-channel port of this guest (`event_channel.h`), as Linux keeps an IRQ bound to
+ * a port. Made by `EventChannels`; not constructed directly. Counts delivered events (`count`,
+ * `waitFor`, `events$`), sends with EVTCHNOP_send, masks locally, and closes with
+ * EVTCHNOP_close. Operations after `close()` throw ChannelClosedError; hypercall failures throw
+ * XenError.
+ */
 export class EventChannel implements Disposable {
   readonly #host: ChannelHost;
   readonly #port: number;
@@ -139,6 +146,7 @@ export class EventChannel implements Disposable {
     return this.#count;
   }
 
+  /** Whether the channel was closed (by `close()` or `EventChannels.close()`); the port is then closed in Xen. */
   get closed(): boolean {
     return this.#closed;
   }

@@ -77,6 +77,13 @@ function defaultSharedInfoGfn(mem: GuestMemory): number {
   }
 }
 
+/**
+ * The event-channel subsystem of one guest, 2-level ABI (Linux `drivers/xen/events/`): maps
+ * shared_info, owns every vCPU's upcall and binds ports (`bindInterdomain`, `bindVirq`, ...)
+ * with EVTCHNOP_* hypercalls, returning an `EventChannel` for each. One per guest: get it with
+ * `of(guest)`. Hypercall failures throw XenError; binds after `close()` throw RangeError before
+ * any hypercall.
+ */
 export class EventChannels implements Disposable {
   static readonly #registry = new WeakMap<Guest, EventChannels>();
 
@@ -281,6 +288,7 @@ export class EventChannels implements Disposable {
     this.#errorListeners.clear();
   }
 
+  /** Same as `close()`. */
   [Symbol.dispose](): void {
     this.close();
   }

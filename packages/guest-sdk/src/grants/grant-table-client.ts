@@ -83,6 +83,13 @@ const FRAME = grant_entry_v1.frame[0];
 /** Compare-and-swap attempts before a grant whose flags keep changing is treated as in use. */
 const MAX_CMPXCHG = 16;
 
+/**
+ * The granting side of a guest's v1 grant table (`grant_table.h`; Linux
+ * `gnttab_grant_foreign_access` / `gnttab_end_foreign_access_ref`). One per guest, from
+ * `of(guest)`; it hands out refs from 8 up (0..7 are the toolstack's). Ending a grant the peer
+ * still maps is deferred, never forced (XSA-396). Refusals throw GrantError (ENOGRANTREFS,
+ * EUNKNOWNREF, ECLOSED, ...); failed GNTTABOP calls throw XenError / GrantStatusError.
+ */
 export class GrantTableClient implements Disposable {
   static readonly #registry = new WeakMap<object, GrantTableClient>();
 

@@ -10,6 +10,13 @@ import type { GuestPageAllocator } from "./page-allocator.js";
 /** What `GrantedPage.end()` did. */
 export type GrantedPageEnd = "ended" | "deferred" | "already-ended";
 
+/**
+ * One allocator page granted to one peer (`gnttab_grant_foreign_access` of a fresh page), from
+ * `GrantTableClient.grantPage`. `end()` (or `using`) ends the grant and frees the page; if the
+ * peer still maps it the end is deferred and the page stays quarantined (XSA-396). `end()`
+ * after the client was closed is not an error; it throws GrantError EUNKNOWNREF only if the
+ * ref was ended behind its back through the client.
+ */
 export class GrantedPage implements Disposable {
   readonly #client: GrantTableClient;
   readonly #allocator: GuestPageAllocator;

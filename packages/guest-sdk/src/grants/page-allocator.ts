@@ -53,6 +53,12 @@ export function defaultAllocatorRange(nrPages: number): { first: number; count: 
   return { first, count: nrPages - first };
 }
 
+/**
+ * Hands out zeroed RAM pages (XSA-403) of one GFN range of a guest for granting, and keeps a
+ * page freed while a grant still names it in quarantine until the grant is released (XSA-396).
+ * Pages are 4 KiB guest frames, named by GFN. `alloc()` throws GrantError ENOPAGES when the
+ * range is used up and ECLOSED after `close()`.
+ */
 export class GuestPageAllocator implements Disposable {
   readonly #memory: AllocatorMemory;
   /** First GFN of the range. */
@@ -175,6 +181,7 @@ export class GuestPageAllocator implements Disposable {
     this.#closed = true;
   }
 
+  /** Same as `close()`. */
   [Symbol.dispose](): void {
     this.close();
   }

@@ -12,6 +12,13 @@ import { RingCore, type RingOptions, resolveRingOptions } from "./ring-core.js";
 import { RingProtocolError } from "./ring-error.js";
 import { REQ_EVENT, REQ_PROD } from "./shared-ring.js";
 
+/**
+ * The backend's private view of an `io/ring.h` ring (`struct X_back_ring`), made with `attach`
+ * (`BACK_RING_ATTACH`, or `BACK_RING_INIT` at index 0). Indices are u32 ring positions, sizes
+ * are counts of entries. A frontend that breaks the protocol makes it throw RingProtocolError
+ * (and halts it for producer-index overflow); misuse by the driver itself (a response with no
+ * consumed request) throws RangeError.
+ */
 export class BackRing<Req, Rsp> {
   readonly #core: RingCore<Rsp, Req>;
   /** `RING_SIZE`, cached: read on every produce and consume. */

@@ -12,6 +12,14 @@ import { RingCore, type RingOptions, resolveRingOptions } from "./ring-core.js";
 import { RingProtocolError } from "./ring-error.js";
 import { RSP_EVENT, RSP_PROD } from "./shared-ring.js";
 
+/**
+ * The frontend's private view of an `io/ring.h` ring (`struct X_front_ring`). Create it with
+ * `init` (`XEN_FRONT_RING_INIT`: `SHARED_RING_INIT` + `FRONT_RING_INIT`) or `attach`
+ * (`FRONT_RING_ATTACH`).
+ * Indices are u32 ring positions, sizes are counts of entries. A backend that breaks the
+ * protocol makes it throw RingProtocolError (and usually halts it); misuse by the driver itself
+ * (producing into a full ring) throws RangeError.
+ */
 export class FrontRing<Req, Rsp> {
   readonly #core: RingCore<Req, Rsp>;
   /** `RING_SIZE`, cached: read on every produce and consume. */

@@ -42,6 +42,7 @@ export type RingFault =
       readonly size: number;
     };
 
+/** The `reason` of a RingFault: which protocol rule the peer broke. */
 export type RingFaultReason = RingFault["reason"];
 
 /** Stable error codes, one per fault reason. */
@@ -51,6 +52,7 @@ export const RING_ERROR_CODES = {
   "invalid-entry": "ERING_INVALID_ENTRY",
   "byte-ring-index": "ERING_BYTE_INDEX_CORRUPT",
 } as const satisfies Record<RingFaultReason, string>;
+/** `code` of a RingProtocolError: the stable `ERING_*` string for its fault reason (`RING_ERROR_CODES`). */
 export type RingErrorCode = (typeof RING_ERROR_CODES)[RingFaultReason];
 
 const hex = (v: number): string => `0x${(v >>> 0).toString(16).padStart(8, "0")}`;
