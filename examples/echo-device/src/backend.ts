@@ -23,12 +23,24 @@ type Log = (line: string) => void;
 /** The backend's own page that each request's data passes through. */
 const BOUNCE_GFN = 0x40;
 
+/** How long `connect` waits for "go" by default: 10 s of virtual time. */
+export const GO_TIMEOUT_NS = 10_000_000_000;
+/** How often `connect` looks at "go" while waiting: every 1 ms of virtual time. */
+export const GO_POLL_NS = 1_000_000;
+
+/** Options of `EchoBackend.connect`. */
+export interface ConnectOptions {
+  /** Virtual ns to wait for the frontend's "go" before giving up. Default GO_TIMEOUT_NS. */
+  timeoutNs?: number;
+}
+
 export class EchoBackend {
   readonly #guest: Guest;
   readonly #front: number;
   readonly #log: Log;
   readonly #mapper: GrantMapper;
   readonly #copies: GrantCopyBatch;
+  readonly #clock: () => number;
   #handoff: MappedGrant<ReadonlyPage> | undefined;
   #ringMap: MappedGrant<Page> | undefined;
   #ring: BackRing<EchoRequest, EchoResponse> | undefined;
@@ -36,19 +48,46 @@ export class EchoBackend {
   /** Requests answered so far. */
   answered = 0;
 
-  constructor(guest: Guest, frontend: number, log: Log) {
+  /**
+   * @param clock system time in virtual ns (`Hypervisor.now`). A kernel reads it from
+   *   `vcpu_time_info` and the TSC; the simulator's guests have no TSC, so it is passed in.
+   */
+  constructor(guest: Guest, frontend: number, log: Log, clock: () => number) {
     this.#guest = guest;
+    this.#clock = clock;
     this.#front = frontend;
     this.#log = log;
     this.#mapper = new GrantMapper(guest);
     this.#copies = this.#mapper.copyBatch();
   }
 
-  /** Maps the hand-off page, waits for "go", then maps the ring and binds the channel. */
-  async connect(handoffRef: number): Promise<void> {
+  /**
+   * Maps the hand-off page, waits for "go", then maps the ring and binds the channel. Nothing
+   * signals "go" (it is a plain write), so the backend looks every GO_POLL_NS, sleeping in
+   * SCHEDOP_poll on no port between looks (virtual time runs on, timers fire).
+   * @throws Error if "go" is not set within `timeoutNs` of virtual time, or SCHEDOP_poll fails
+   *   (the hand-off page is unmapped first, so the frontend can end its grant); RangeError for a
+   *   bad `timeoutNs`.
+   */
+  async connect(handoffRef: number, opts: ConnectOptions = {}): Promise<void> {
     const d = `backend d${this.#guest.domid}`;
+    const timeoutNs = opts.timeoutNs ?? GO_TIMEOUT_NS;
+    if (!(timeoutNs >= 0) || !Number.isFinite(timeoutNs)) throw new RangeError(`timeoutNs must be a finite count of ns >= 0, got ${timeoutNs}`);
     const handoff = (this.#handoff = this.#mapper.mapOne(handoffRef, this.#front, { readonly: true }));
-    while (handoff.page.getU8(HANDOFF.go) !== 1) await this.#guest.hypercall.sched_op(SCHEDOP.SCHEDOP_yield);
+    try {
+      const deadline = this.#clock() + timeoutNs;
+      while (handoff.page.getU8(HANDOFF.go) !== 1) {
+        const now = this.#clock();
+        if (now >= deadline) throw new Error(`${d}: d${this.#front} did not set "go" in hand-off ref ${handoffRef} within ${timeoutNs} ns`);
+        const timeout = Math.min(now + GO_POLL_NS, deadline); // absolute, and > now >= 0: never 0 (no timeout)
+        const rc = await this.#guest.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, { ports: [], nr_ports: 0, timeout });
+        if (rc < 0) throw new Error(`${d}: SCHEDOP_poll failed with ${rc}`);
+      }
+    } catch (e) {
+      handoff.unmap(); // so the frontend can end its grant
+      this.#handoff = undefined;
+      throw e;
+    }
     const ringRef = handoff.page.getU32(HANDOFF.ringRef);
     const port = handoff.page.getU32(HANDOFF.port);
     this.#log(`${d}: saw "go": ring-ref ${ringRef}, port ${port}`);

@@ -22,9 +22,9 @@ import { Hypervisor } from "@pvkit/hypervisor-sim";
 import { EchoBackend } from "./backend.js";
 import { EchoFrontend } from "./frontend.js";
 
-export { echoSpec, type EchoRequest, type EchoResponse } from "./protocol.js";
+export { echoSpec, HANDOFF, MAX_LEN, type EchoRequest, type EchoResponse } from "./protocol.js";
 export { EchoFrontend } from "./frontend.js";
-export { EchoBackend } from "./backend.js";
+export { EchoBackend, GO_POLL_NS, GO_TIMEOUT_NS, type ConnectOptions } from "./backend.js";
 
 /** What a run of the echo device did. */
 export interface EchoRun {
@@ -47,7 +47,7 @@ export async function runEcho(messages: readonly Uint8Array[], log: (line: strin
   const domU = hv.guest(hv.createDomain({ name: "echo-frontend", nrPages: 256 }).domid);
 
   const front = new EchoFrontend(domU, dom0.domid, log);
-  const back = new EchoBackend(dom0, domU.domid, log);
+  const back = new EchoBackend(dom0, domU.domid, log, () => hv.now);
   await back.connect(front.handoffRef);
 
   const replies = await front.echo(messages);

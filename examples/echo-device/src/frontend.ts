@@ -32,6 +32,8 @@ export class EchoFrontend {
   readonly #handoff: GrantedPage;
   readonly #channel: EventChannel;
   readonly #pending = new Map<number, Pending>();
+  /** Replies not yet settled (of every `echo` call): what a full ring waits on. */
+  readonly #inFlight = new Set<Promise<Uint8Array>>();
   #nextId = 1;
 
   constructor(guest: Guest, backend: number, log: Log) {
@@ -62,31 +64,84 @@ export class EchoFrontend {
 
   /**
    * Sends each message in its own request (a read-only page holding it, and a writable page
-   * for the echo) and resolves with what came back, in order.
+   * for the echo) and resolves with what came back, in order. When the ring is full, or the
+   * allocator has no two pages left, it pushes what it has produced and waits for a reply to
+   * free a slot and its pages, so any number of messages can be sent.
+   * @throws RangeError for a message over MAX_LEN bytes (before anything is granted), or when
+   *   the allocator cannot hold even one request's pages; GrantError / RingProtocolError from
+   *   the SDK. On a throw every request already produced is pushed, so its grants end when the
+   *   backend answers (on a halted ring they stay until `close()` ends them); the failing
+   *   message's own grants are ended at once.
    */
   async echo(messages: readonly Uint8Array[]): Promise<Uint8Array[]> {
-    const waits: Promise<Uint8Array>[] = [];
     for (const data of messages) {
-      if (data.length > MAX_LEN) throw new RangeError(`a message holds at most ${MAX_LEN} bytes`);
-      const input = this.#grants.grantPage(this.#backend, { readonly: true });
-      input.page.write(0, data);
-      const output = this.#grants.grantPage(this.#backend); // zeroed by the allocator (XSA-403)
-      const id = this.#nextId++;
-      this.#ring.produceRequest({ id, in: input.ref, out: output.ref, len: data.length });
-      waits.push(
-        new Promise<EchoResponse>((resolve) => this.#pending.set(id, { id, in: input, out: output, resolve })).then((rsp) => {
-          const echoed = rsp.status === 0 ? output.page.read(0, rsp.len) : new Uint8Array(0);
-          // The backend only copied (never mapped) these pages, so both end at once.
-          input.end();
-          output.end();
-          return echoed;
-        }),
-      );
+      if (data.length > MAX_LEN) throw new RangeError(`a message holds at most ${MAX_LEN} bytes, got ${data.length}`);
     }
+    const replies: Promise<Uint8Array>[] = [];
+    let unpushed = 0;
+    try {
+      for (const data of messages) {
+        // Room for one request: a ring slot, and two pages (in + out).
+        while (this.#ring.full || this.#alloc.available < 2) {
+          if (this.#inFlight.size === 0) {
+            throw new RangeError(`no room for a request: ${this.#alloc.available} free page(s), none in flight to wait for`);
+          }
+          if (unpushed > 0) this.#push(unpushed);
+          unpushed = 0;
+          this.#log(`frontend: ${this.#ring.full ? "ring full" : "out of pages"}: waiting for a reply`);
+          await Promise.race(this.#inFlight); // a reply ends its grants and frees its slot first
+        }
+        const reply = this.#send(data);
+        this.#inFlight.add(reply);
+        const done = (): void => void this.#inFlight.delete(reply);
+        reply.then(done, done);
+        replies.push(reply);
+        unpushed++;
+      }
+    } catch (e) {
+      // Requests produced but not pushed would never be answered, and their grants never ended.
+      if (unpushed > 0 && this.#ring.halted === undefined) this.#push(unpushed);
+      throw e;
+    }
+    if (unpushed > 0) this.#push(unpushed);
+    return Promise.all(replies);
+  }
+
+  /**
+   * Grants one message's pages and produces its request (unpublished). Resolves with the echo
+   * once the response came and both grants are ended. If granting or producing throws, the
+   * grants made so far are ended before the error propagates.
+   */
+  #send(data: Uint8Array): Promise<Uint8Array> {
+    const input = this.#grants.grantPage(this.#backend, { readonly: true });
+    let output: GrantedPage | undefined;
+    let id: number;
+    try {
+      input.page.write(0, data);
+      output = this.#grants.grantPage(this.#backend); // zeroed by the allocator (XSA-403)
+      id = this.#nextId++;
+      this.#ring.produceRequest({ id, in: input.ref, out: output.ref, len: data.length });
+    } catch (e) {
+      // The backend never saw these refs: both end at once.
+      input.end();
+      output?.end();
+      throw e;
+    }
+    const out = output;
+    return new Promise<EchoResponse>((resolve) => this.#pending.set(id, { id, in: input, out, resolve })).then((rsp) => {
+      const echoed = rsp.status === 0 ? out.page.read(0, rsp.len) : new Uint8Array(0);
+      // The backend only copied (never mapped) these pages, so both end at once.
+      input.end();
+      out.end();
+      return echoed;
+    });
+  }
+
+  /** RING_PUSH_REQUESTS_AND_CHECK_NOTIFY, and the notification if the backend asked for one. */
+  #push(count: number): void {
     const notify = this.#ring.pushRequests();
-    this.#log(`frontend: pushed ${messages.length} request(s)${notify ? ", notifying the backend" : " (backend busy: no notification needed)"}`);
+    this.#log(`frontend: pushed ${count} request(s)${notify ? ", notifying the backend" : " (backend busy: no notification needed)"}`);
     if (notify) this.#channel.notify();
-    return Promise.all(waits);
   }
 
   /** Inside the upcall: take every response, then re-arm rsp_event and look once more. */
