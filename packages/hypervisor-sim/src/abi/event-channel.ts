@@ -41,8 +41,30 @@ export const BIND_PIRQ__WILL_SHARE = 1;
 
 /** 2-level ABI: `EVTCHN_2L_NR_CHANNELS` for a 64-bit guest (64 words of 64 bits). */
 export const EVTCHN_2L_NR_CHANNELS = 4096;
-/** FIFO ABI: `EVTCHN_FIFO_NR_CHANNELS`. */
+/** FIFO ABI: `EVTCHN_FIFO_NR_CHANNELS` (1 << EVTCHN_FIFO_LINK_BITS). */
 export const EVTCHN_FIFO_NR_CHANNELS = 1 << 17;
+
+/** FIFO priorities: `EVTCHN_FIFO_PRIORITY_MAX` (0) is the highest. */
+export const EVTCHN_FIFO_PRIORITY_MAX = 0;
+/** FIFO: the priority every port gets at bind and at the switch to FIFO. */
+export const EVTCHN_FIFO_PRIORITY_DEFAULT = 7;
+/** FIFO: the lowest priority; set_priority above it is -EINVAL. */
+export const EVTCHN_FIFO_PRIORITY_MIN = 15;
+/** FIFO: queues per vCPU, one per priority. */
+export const EVTCHN_FIFO_MAX_QUEUES = EVTCHN_FIFO_PRIORITY_MIN + 1;
+/** FIFO event word bit numbers (`event_word_t`, a u32). */
+export const EVTCHN_FIFO_PENDING = 31;
+export const EVTCHN_FIFO_MASKED = 30;
+export const EVTCHN_FIFO_LINKED = 29;
+export const EVTCHN_FIFO_BUSY = 28;
+/** FIFO: width of the LINK field (bits 0..16); init_control returns it as `link_bits`. */
+export const EVTCHN_FIFO_LINK_BITS = 17;
+/** FIFO: mask of the LINK field. */
+export const EVTCHN_FIFO_LINK_MASK = (1 << EVTCHN_FIFO_LINK_BITS) - 1;
+/** FIFO (Xen-internal, `event_fifo.c`): event words per 4 KiB event-array page. */
+export const EVTCHN_FIFO_EVENT_WORDS_PER_PAGE = 1024;
+/** FIFO (Xen-internal, `event_fifo.c`): event-array pages at most (2^17 / 1024). */
+export const EVTCHN_FIFO_MAX_EVENT_ARRAY_PAGES = EVTCHN_FIFO_NR_CHANNELS / EVTCHN_FIFO_EVENT_WORDS_PER_PAGE;
 /** libxl's default `event_channels` (max_evtchn_port). */
 export const LIBXL_DEFAULT_MAX_EVTCHN_PORT = 1023;
 /** Ports per bucket in Xen (`EVTCHNS_PER_BUCKET`). */
