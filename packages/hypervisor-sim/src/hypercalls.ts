@@ -18,6 +18,7 @@ import {
   type xen_domctl_irq_permission,
 } from "./abi/xen.js";
 import type { UpcallHandler, Vcpu } from "./domain/vcpu.js";
+import * as fifo from "./evtchn/fifo-ops.js";
 import * as evtchn from "./evtchn/ops.js";
 import { xsmTarget } from "./xsm/dummy.js";
 import { grantTableOp } from "./gnttab/ops.js";
@@ -142,7 +143,8 @@ export class Hypercalls {
 
   /**
    * HYPERVISOR_event_channel_op (32), `event_channel.h`. Returns 0 or -errno (xen-abi.md §1.3);
-   * OUT fields are written on success. FIFO (init_control) is not built: -ENOSYS.
+   * OUT fields are written on success. init_control / expand_array / set_priority drive the FIFO
+   * ABI (§1.8).
    */
   event_channel_op<C extends keyof EvtchnOpArgs>(cmd: C, arg: EvtchnOpArgs[C]): number;
   event_channel_op(cmd: number, arg: unknown): number;
@@ -161,9 +163,7 @@ export class Hypercalls {
   #evtchn(cmd: number, arg: unknown): number {
     // Xen copies the argument inside each known command, so an unknown one is -ENOSYS whatever
     // the argument, and a known one with an unreadable argument is -EFAULT.
-    if (!(cmd >= EVTCHNOP.EVTCHNOP_bind_interdomain && cmd <= EVTCHNOP.EVTCHNOP_reset_cont) || cmd === EVTCHNOP.EVTCHNOP_init_control) {
-      return -ENOSYS;
-    }
+    if (!(cmd >= EVTCHNOP.EVTCHNOP_bind_interdomain && cmd <= EVTCHNOP.EVTCHNOP_reset_cont)) return -ENOSYS;
     if (arg === null || typeof arg !== "object") return -EFAULT;
     const hv = this.#hv;
     const v = this.#v;
@@ -193,10 +193,12 @@ export class Hypercalls {
         return evtchn.reset(hv, v, a, false);
       case EVTCHNOP.EVTCHNOP_reset_cont:
         return evtchn.reset(hv, v, a, true);
-      case EVTCHNOP.EVTCHNOP_set_priority:
-        return evtchn.setPriority(hv, v, a);
+      case EVTCHNOP.EVTCHNOP_init_control:
+        return fifo.initControl(hv, v, a);
       case EVTCHNOP.EVTCHNOP_expand_array:
-        return evtchn.expandArray();
+        return fifo.expandArray(hv, v, a);
+      case EVTCHNOP.EVTCHNOP_set_priority:
+        return fifo.setPriority(hv, v, a);
       default:
         return -ENOSYS;
     }

@@ -16,6 +16,8 @@ import { writeField } from "./abi/struct.js";
 import { type Domain, Domain as DomainImpl, type DomainOptions, resolveDomainOptions } from "./domain/domain.js";
 import type { Vcpu } from "./domain/vcpu.js";
 import { ECS } from "./evtchn/port-table.js";
+import { type FifoEvents, FIFO_RAISE_OUTCOME_MASK, FIFO_RAISE_OUTCOMES, FIFO_RAISE_POLL, FIFO_RAISE_UPCALL } from "./evtchn/fifo.js";
+import { teardownFifo } from "./evtchn/fifo-ops.js";
 import { closePort } from "./evtchn/ops.js";
 import { clearPending, isMasked, isPending, setPending2l, unmask2l } from "./evtchn/two-level.js";
 import { GrantTable } from "./gnttab/grant-table.js";
@@ -202,6 +204,7 @@ export class Hypervisor {
     for (let port = 1; port < t.validEvtchns; port++) {
       if (t.state[port]! > ECS.RESERVED) closePort(this, d, port, false);
     }
+    teardownFifo(d); // evtchn_destroy() -> evtchn_fifo_destroy(): Xen drops its page references
     d.gnttab.releaseMappings();
     d.physmap.teardown();
     this.#guests.delete(domid);
@@ -252,8 +255,16 @@ export class Hypervisor {
 
   // ---- event delivery ------------------------------------------------------------------------
 
-  /** `evtchn_port_set_pending()` on the port's notify vCPU, then the pollers. */
+  /**
+   * `evtchn_port_set_pending()` on the port's notify vCPU, then the pollers. One field check picks
+   * the ABI: the 2-level path (`evtchn_2l_set_pending`) unless the domain switched to FIFO.
+   */
   setPending(d: Domain, port: number): void {
+    const fifo = d.fifo;
+    if (fifo !== undefined) {
+      this.#setPendingFifo(d, fifo, port);
+      return;
+    }
     const v = d.vcpus[d.evtchn.notifyVcpu[port]!]!;
     const outcome = setPending2l(v, port);
     if (this.trace.enabled.raise) {
@@ -264,28 +275,59 @@ export class Hypervisor {
     this.#checkPollers(d, port);
   }
 
-  /** Clears a port's pending bit (on free). */
-  clearPending(d: Domain, port: number): void {
-    clearPending(d.sharedInfo.bytes, port);
+  /** `evtchn_fifo_set_pending()` on the notify vCPU: link, then kick on upcall_pending 0 → 1, then the pollers. */
+  #setPendingFifo(d: Domain, fifo: FifoEvents, port: number): void {
+    const v = d.vcpus[d.evtchn.notifyVcpu[port]!]!;
+    const r = fifo.setPending(v, port);
+    const code = r & FIFO_RAISE_OUTCOME_MASK;
+    if (this.trace.enabled.raise) {
+      const outcome = FIFO_RAISE_OUTCOMES[code]!;
+      this.trace.emit("raise", { ...this.traceHeader(), domid: d.domid, port, vcpu: v.id, outcome });
+    }
+    if (code === FIFO_RAISE_UPCALL) this.kick(v);
+    if ((r & FIFO_RAISE_POLL) !== 0) this.#checkPollers(d, port);
   }
 
-  /** The 2-level unmask on the port's notify vCPU. */
+  /** `evtchn_port_clear_pending()` (on free): the 2-level pending bit, or FIFO's PENDING. */
+  clearPending(d: Domain, port: number): void {
+    const fifo = d.fifo;
+    if (fifo !== undefined) fifo.clearPending(port);
+    else clearPending(d.sharedInfo.bytes, port);
+  }
+
+  /**
+   * The ABI's unmask on the port's notify vCPU (the caller checked the port is usable). 2-level:
+   * `evtchn_2l_unmask`. FIFO: clear MASKED, and if PENDING raise it again so it gets linked.
+   */
   unmaskPort(d: Domain, port: number): void {
+    const fifo = d.fifo;
+    if (fifo !== undefined) {
+      if (fifo.unmask(port)) this.#setPendingFifo(d, fifo, port);
+      return;
+    }
     const v = d.vcpus[d.evtchn.notifyVcpu[port]!]!;
     if (unmask2l(v, port) === "upcall") this.kick(v);
   }
 
   /**
    * `evtchn_bind_vcpu` effect: moves future notifications. Like Xen's 2-level ABI, a port already
-   * pending stays flagged on the old vCPU's selector.
+   * pending stays flagged on the old vCPU's selector; under FIFO a port already linked stays on
+   * its old queue and the next link after the guest consumed it uses the new vCPU's queue.
    */
   moveNotifyVcpu(d: Domain, port: number, vcpu: number): void {
     d.evtchn.notifyVcpu[port] = vcpu;
   }
 
-  /** Whether `port` of `d` is pending in shared_info (the evtchn_port_is_pending hook). */
+  /** Whether `port` of `d` is pending: its shared_info bit, or FIFO's PENDING (no page: false). */
   portIsPending(d: Domain, port: number): boolean {
-    return isPending(d.sharedInfo.bytes, port);
+    const fifo = d.fifo;
+    return fifo !== undefined ? fifo.isPending(port) : isPending(d.sharedInfo.bytes, port);
+  }
+
+  /** Whether `port` of `d` is masked: its shared_info bit, or FIFO's MASKED (no page: masked). */
+  portIsMasked(d: Domain, port: number): boolean {
+    const fifo = d.fifo;
+    return fifo !== undefined ? fifo.isMasked(port) : isMasked(d.sharedInfo.bytes, port);
   }
 
   /** `send_guest_vcpu_virq()`: a per-vCPU VIRQ to one vCPU. Dropped if unbound. */

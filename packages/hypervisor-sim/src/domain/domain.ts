@@ -7,6 +7,7 @@ import { DEFAULT_MAX_GRANT_FRAMES } from "../abi/grant-table.js";
 import { XEN_LEGACY_MAX_VCPUS } from "../abi/xen.js";
 import type { Frame, MachineMemory } from "../memory/frame.js";
 import { Physmap } from "../memory/physmap.js";
+import type { FifoEvents } from "../evtchn/fifo.js";
 import { PortTable } from "../evtchn/port-table.js";
 import type { GrantTable } from "../gnttab/grant-table.js";
 import type { XsmSubject } from "../xsm/dummy.js";
@@ -94,6 +95,11 @@ export class Domain implements XsmSubject {
   /** Xen's shared_info page for this domain. */
   readonly sharedInfo: Frame;
   readonly evtchn: PortTable;
+  /**
+   * The FIFO event ABI's state once EVTCHNOP_init_control switched the domain to it; undefined
+   * while it uses the 2-level ABI (every raise checks this one field).
+   */
+  fifo: FifoEvents | undefined;
   readonly nrPirqs: number;
   /** PIRQs this domain may bind (`irq_access_permitted`); dom0 may bind all. */
   readonly pirqAccess = new Set<number>();

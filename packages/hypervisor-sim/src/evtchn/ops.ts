@@ -10,9 +10,10 @@ import type { Domain } from "../domain/domain.js";
 import type { Vcpu } from "../domain/vcpu.js";
 import type { Hypervisor } from "../hypervisor.js";
 import { xsmTarget } from "../xsm/dummy.js";
+import { teardownFifo } from "./fifo-ops.js";
 import { ECS } from "./port-table.js";
 
-const { EINVAL, ESRCH, ENOENT, EEXIST, EPERM, EACCES, EBUSY, EAGAIN, ENOSYS, EOPNOTSUPP } = XEN_ERRNO;
+const { EINVAL, ESRCH, ENOENT, EEXIST, EPERM, EACCES, EBUSY, EAGAIN } = XEN_ERRNO;
 
 function isU32(v: unknown): v is number {
   return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
@@ -255,7 +256,7 @@ export function bindVcpu(hv: Hypervisor, v: Vcpu, a: A.evtchn_bind_vcpu): number
   return 0;
 }
 
-/** EVTCHNOP_unmask: -EINVAL for an invalid port, else 0; the 2-level unmask runs if usable. */
+/** EVTCHNOP_unmask: -EINVAL for an invalid port, else 0; the ABI's unmask runs if usable. */
 export function unmask(hv: Hypervisor, v: Vcpu, a: A.evtchn_unmask): number {
   const d = v.domain;
   const port = a.port;
@@ -264,7 +265,10 @@ export function unmask(hv: Hypervisor, v: Vcpu, a: A.evtchn_unmask): number {
   return 0;
 }
 
-/** EVTCHNOP_reset / EVTCHNOP_reset_cont. */
+/**
+ * EVTCHNOP_reset / EVTCHNOP_reset_cont: closes every guest port; -EAGAIN if some stay bound,
+ * otherwise a FIFO domain goes back to the 2-level ABI.
+ */
 export function reset(hv: Hypervisor, v: Vcpu, a: A.evtchn_reset, cont: boolean): number {
   const d = hv.lookupAnyId(v.domain, a.dom);
   if (d === undefined) return -ESRCH;
@@ -283,17 +287,7 @@ export function reset(hv: Hypervisor, v: Vcpu, a: A.evtchn_reset, cont: boolean)
   for (let port = 1; port < t.validEvtchns; port++) {
     if (t.state[port]! > ECS.RESERVED && !t.xenConsumer.has(port)) return -EAGAIN;
   }
+  // Only a complete reset switches a FIFO domain back to the 2-level ABI.
+  teardownFifo(d);
   return 0;
-}
-
-/** EVTCHNOP_set_priority on a 2-level domain: the port check, then -ENOSYS. */
-export function setPriority(_hv: Hypervisor, v: Vcpu, a: A.evtchn_set_priority): number {
-  const t = v.domain.evtchn;
-  if (!isU32(a.port) || !t.isValid(a.port)) return -EINVAL;
-  return -ENOSYS;
-}
-
-/** EVTCHNOP_expand_array on a 2-level domain: FIFO not initialised. */
-export function expandArray(): number {
-  return -EOPNOTSUPP;
 }

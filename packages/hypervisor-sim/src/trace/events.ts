@@ -25,13 +25,19 @@ export interface HypercallTrace extends TraceBase {
   result: number;
 }
 
-/** An event channel port set pending (2-level: the `evtchn_2l_set_pending` path). */
+/** An event channel port set pending (`evtchn_2l_set_pending` or `evtchn_fifo_set_pending`). */
 export interface RaiseTrace extends TraceBase {
   domid: number;
   port: number;
   vcpu: number;
-  /** What the raise did: "coalesced" (already pending), "masked", "selector" (sel bit was set already), "upcall" (upcall_pending 0→1). */
-  outcome: "coalesced" | "masked" | "selector" | "upcall";
+  /**
+   * What the raise did. 2-level: "coalesced" (already pending), "masked", "selector" (sel bit
+   * was set already), "upcall" (upcall_pending 0→1). FIFO: "no-page" (remembered until
+   * expand_array adds the page), "dropped" (no control block), "masked", "coalesced" (already
+   * LINKED), "queued" (linked behind the tail), "ready" (written as head; ready bit or
+   * upcall_pending already set), "upcall" (ready bit and upcall_pending 0→1).
+   */
+  outcome: "coalesced" | "masked" | "selector" | "upcall" | "no-page" | "dropped" | "queued" | "ready";
 }
 
 /** An upcall delivered to a vCPU's registered callback. */
