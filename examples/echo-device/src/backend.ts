@@ -12,6 +12,7 @@ import {
   EventChannels,
   type GrantCopyBatch,
   GrantMapper,
+  GuestClock,
   GrantStatusError,
   type MappedGrant,
   RingProtocolError,
@@ -40,7 +41,8 @@ export class EchoBackend {
   readonly #log: Log;
   readonly #mapper: GrantMapper;
   readonly #copies: GrantCopyBatch;
-  readonly #clock: () => number;
+  /** System time from vcpu_time_info and the TSC, as a kernel reads it. */
+  readonly #clock: GuestClock;
   #handoff: MappedGrant<ReadonlyPage> | undefined;
   #ringMap: MappedGrant<Page> | undefined;
   #ring: BackRing<EchoRequest, EchoResponse> | undefined;
@@ -48,13 +50,9 @@ export class EchoBackend {
   /** Requests answered so far. */
   answered = 0;
 
-  /**
-   * @param clock system time in virtual ns (`Hypervisor.now`). A kernel reads it from
-   *   `vcpu_time_info` and the TSC; the simulator's guests have no TSC, so it is passed in.
-   */
-  constructor(guest: Guest, frontend: number, log: Log, clock: () => number) {
+  constructor(guest: Guest, frontend: number, log: Log) {
     this.#guest = guest;
-    this.#clock = clock;
+    this.#clock = GuestClock.of(guest);
     this.#front = frontend;
     this.#log = log;
     this.#mapper = new GrantMapper(guest);
@@ -75,9 +73,9 @@ export class EchoBackend {
     if (!(timeoutNs >= 0) || !Number.isFinite(timeoutNs)) throw new RangeError(`timeoutNs must be a finite count of ns >= 0, got ${timeoutNs}`);
     const handoff = (this.#handoff = this.#mapper.mapOne(handoffRef, this.#front, { readonly: true }));
     try {
-      const deadline = this.#clock() + timeoutNs;
+      const deadline = this.#clock.now() + timeoutNs;
       while (handoff.page.getU8(HANDOFF.go) !== 1) {
-        const now = this.#clock();
+        const now = this.#clock.now();
         if (now >= deadline) throw new Error(`${d}: d${this.#front} did not set "go" in hand-off ref ${handoffRef} within ${timeoutNs} ns`);
         const timeout = Math.min(now + GO_POLL_NS, deadline); // absolute, and > now >= 0: never 0 (no timeout)
         const rc = await this.#guest.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, { ports: [], nr_ports: 0, timeout });

@@ -47,7 +47,7 @@ export async function runEcho(messages: readonly Uint8Array[], log: (line: strin
   const domU = hv.guest(hv.createDomain({ name: "echo-frontend", nrPages: 256 }).domid);
 
   const front = new EchoFrontend(domU, dom0.domid, log);
-  const back = new EchoBackend(dom0, domU.domid, log, () => hv.now);
+  const back = new EchoBackend(dom0, domU.domid, log);
   await back.connect(front.handoffRef);
 
   const replies = await front.echo(messages);

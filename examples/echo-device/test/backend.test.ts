@@ -10,7 +10,7 @@ function domains() {
   const domU = hv.guest(hv.createDomain({ name: "silent-frontend" }).domid);
   const grants = GrantTableClient.of(domU, { allocator: new GuestPageAllocator(domU.memory) });
   const lines: string[] = [];
-  const back = new EchoBackend(dom0, domU.domid, (l) => lines.push(l), () => hv.now);
+  const back = new EchoBackend(dom0, domU.domid, (l) => lines.push(l));
   return { hv, dom0, domU, grants, back, lines };
 }
 

@@ -11,7 +11,7 @@ async function connected(nrPages: number) {
   const lines: string[] = [];
   const log = (l: string): void => void lines.push(l);
   const front = new EchoFrontend(domU, dom0.domid, log);
-  const back = new EchoBackend(dom0, domU.domid, log, () => hv.now);
+  const back = new EchoBackend(dom0, domU.domid, log);
   await back.connect(front.handoffRef);
   return { hv, domU, front, back, lines, grants: GrantTableClient.of(domU) };
 }

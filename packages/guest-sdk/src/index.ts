@@ -29,3 +29,4 @@ export { XsRingConnection, type XsWatchEvent, type XsRequest } from "./xenbus/xs
 export { XsMessageAssembler, XS_OVERSIZE, encodeXsMessage, nulJoin, nulSplit, type XsWireMessage } from "./xenbus/xs-message.js";
 export { parsePermission, formatPermission, type XenstorePermission, type XenstoreAccess } from "./xenbus/permissions.js";
 export { highestHoles } from "./memory/holes.js";
+export { GuestClock, scaleDelta, type ClockGuest } from "./time/guest-clock.js";

@@ -22,13 +22,24 @@ export interface GuestMemory {
 
 export class Guest {
   readonly #vcpus: Hypercalls[];
+  readonly #hv: Hypervisor;
 
   constructor(
     hv: Hypervisor,
     /** @internal */
     readonly domain: Domain,
   ) {
+    this.#hv = hv;
     this.#vcpus = domain.vcpus.map((v) => new Hypercalls(hv, v));
+  }
+
+  /**
+   * The RDTSC instruction: this host's virtual TSC, which counts nanoseconds of virtual time
+   * (every vCPU's `vcpu_time_info` scales it 1:1: `tsc_to_system_mul` 2^31, `tsc_shift` 1). A
+   * kernel turns it into system time with the pvclock formula over `vcpu_time_info`.
+   */
+  rdtsc(): number {
+    return this.#hv.now;
   }
 
   /** This guest's domid. */
