@@ -52,10 +52,13 @@ export const EVTCHN_FIFO_PRIORITY_DEFAULT = 7;
 export const EVTCHN_FIFO_PRIORITY_MIN = 15;
 /** FIFO: queues per vCPU, one per priority. */
 export const EVTCHN_FIFO_MAX_QUEUES = EVTCHN_FIFO_PRIORITY_MIN + 1;
-/** FIFO event word bit numbers (`event_word_t`, a u32). */
+/** FIFO event word (`event_word_t`, u32) bit: the event is raised. */
 export const EVTCHN_FIFO_PENDING = 31;
+/** FIFO event word bit: the guest does not want the event queued. */
 export const EVTCHN_FIFO_MASKED = 30;
+/** FIFO event word bit: the word is on a queue. */
 export const EVTCHN_FIFO_LINKED = 29;
+/** FIFO event word bit: Xen is updating LINK; the guest must not clear MASKED meanwhile. */
 export const EVTCHN_FIFO_BUSY = 28;
 /** FIFO: width of the LINK field (bits 0..16); init_control returns it as `link_bits`. */
 export const EVTCHN_FIFO_LINK_BITS = 17;

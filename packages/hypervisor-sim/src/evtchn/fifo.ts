@@ -23,15 +23,21 @@ import type { Frame } from "../memory/frame.js";
 import type { PortTable } from "./port-table.js";
 import type { TwoLevelTarget } from "./two-level.js";
 
-/** Event word bits as u32 masks (compare with `!== 0`: bit 31 reads back negative in JS). */
+// Event word bits as masks. Compare with `!== 0`: bit 31 reads back negative as an int32.
+/** Event word mask of PENDING (bit 31). */
 export const FIFO_PENDING = 1 << EVTCHN_FIFO_PENDING;
+/** Event word mask of MASKED (bit 30). */
 export const FIFO_MASKED = 1 << EVTCHN_FIFO_MASKED;
+/** Event word mask of LINKED (bit 29). */
 export const FIFO_LINKED = 1 << EVTCHN_FIFO_LINKED;
+/** Event word mask of BUSY (bit 28). */
 export const FIFO_BUSY = 1 << EVTCHN_FIFO_BUSY;
 
-/** Control block: byte offsets of `ready` and `head[0]`, and its size (`evtchn_fifo_control_block`). */
+/** `evtchn_fifo_control_block.ready`: byte offset (u32). */
 export const FIFO_CB_READY = 0;
+/** `evtchn_fifo_control_block.head[0]`: byte offset (16 × u32). */
 export const FIFO_CB_HEAD = 8;
+/** `sizeof(struct evtchn_fifo_control_block)`: 72 bytes; init_control's offset is at most 4096 − 72. */
 export const FIFO_CB_SIZE = 72;
 
 /**
@@ -42,7 +48,7 @@ export const FIFO_CB_SIZE = 72;
  */
 export type FifoRaiseOutcome = "no-page" | "dropped" | "masked" | "coalesced" | "queued" | "ready" | "upcall";
 
-/** Outcome codes returned by `FifoEvents.setPending`; OR-ed with FIFO_RAISE_POLL. */
+/** Outcome names by the code `FifoEvents.setPending` returns (its low bits; see FIFO_RAISE_OUTCOME_MASK). */
 export const FIFO_RAISE_OUTCOMES: readonly FifoRaiseOutcome[] = [
   "no-page",
   "dropped",
@@ -89,6 +95,7 @@ export class FifoEvents {
   readonly vcpus: FifoVcpu[];
   readonly #table: PortTable;
 
+  /** Fresh FIFO state for a domain with `nrVcpus` vCPUs (`setup_control_block` + `setup_event_array`): no pages, no blocks. */
   constructor(table: PortTable, nrVcpus: number) {
     this.#table = table;
     this.vcpus = Array.from({ length: nrVcpus }, () => new FifoVcpu());

@@ -265,4 +265,16 @@ describe("the FIFO world around the new hypercalls", () => {
     expect(cbPage.getU32(8 + 4 * 7)).toBe(pb);
     expect(u!.memory.writablePage(CONTROL_GFN).getU32(8 + 4 * 7)).not.toBe(pb);
   });
+  it("destroying a FIFO domain closes its ports (peers go UNBOUND) and drops its FIFO state", () => {
+    const { hv, dom0, domUs: [u] } = world({});
+    const [pu, p0] = connect(u!, dom0);
+    new FifoGuest(u!).setup();
+    const d = hv.domainById(u!.domid)!;
+    hv.destroyDomain(u!.domid);
+    expect(d.fifo).toBeUndefined();
+    const s = { dom: DOMID_SELF, port: p0 } as { dom: number; port: number; u?: unknown };
+    expect(dom0.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_status, s)).toBe(0);
+    expect(s.u).toEqual({ unbound: { dom: u!.domid } });
+    expect(pu).toBe(1);
+  });
 });
