@@ -260,8 +260,10 @@ export class Hypercalls {
     if (v.eventsNeedDelivery) return fail(0);
     const ports = a.ports.slice(0, a.nr_ports);
     for (const port of ports) {
-      if (!Number.isInteger(port) || port < 0 || port >= d.evtchn.maxEvtchns) return fail(-EINVAL);
-      if (hv.portIsPending(d, port)) return fail(0);
+      // `evtchn_port_poll()`: -EINVAL beyond the valid (bucket-allocated) ports; a port counts as
+      // pending only while usable (bound, not a Xen consumer), whatever its pending bit says.
+      if (!d.evtchn.isValid(port)) return fail(-EINVAL);
+      if (d.evtchn.isUsable(port) && hv.portIsPending(d, port)) return fail(0);
     }
     this.#done("sched_op", name, a, 0);
     return new Promise<number>((resolve) => {

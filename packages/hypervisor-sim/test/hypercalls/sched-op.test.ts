@@ -33,6 +33,27 @@ describe("SCHEDOP_poll", () => {
     expect(await g0.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, { ports: [4096], nr_ports: 1, timeout: 0 })).toBe(-XEN_ERRNO.EINVAL);
   });
 
+  it("returns -EINVAL for a port below the ABI limit but beyond the valid buckets (port_is_valid)", async () => {
+    const { g0, sh0 } = setup();
+    sh0.setU8(1, 1);
+    expect(await g0.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, { ports: [64], nr_ports: 1, timeout: 0 })).toBe(-XEN_ERRNO.EINVAL);
+    expect(await g0.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, { ports: [1, 200], nr_ports: 2, timeout: 0 })).toBe(-XEN_ERRNO.EINVAL);
+  });
+
+  it("does not count the pending bit of a port that is not bound: it blocks until the timeout", async () => {
+    const { hv, g0, sh0 } = setup();
+    sh0.setU8(1, 1);
+    const free = 9; // valid (bucket 0) but FREE
+    sh0.setU8(0x800 + (free >>> 3), 1 << (free & 7)); // the guest set its pending bit itself
+    let rc: number | undefined;
+    void g0.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, { ports: [free], nr_ports: 1, timeout: hv.now + 1000 }).then((r) => (rc = r));
+    await hv.settle();
+    expect(rc).toBeUndefined(); // still blocked: a FREE port is never pending to Xen
+    hv.advance(1000);
+    await hv.settle();
+    expect(rc).toBe(0);
+  });
+
   it("returns 0 at once when a listed port is already pending", async () => {
     const { g0, sh0, p0 } = setup();
     sh0.setU8(1, 1);
