@@ -17,6 +17,9 @@ import {
   type evtchn_bind_ipi,
   type evtchn_bind_pirq,
   type evtchn_bind_virq,
+  type evtchn_expand_array,
+  type evtchn_init_control,
+  type evtchn_set_priority,
   type evtchn_status,
 } from "@pvkit/hypervisor-sim/abi";
 import { XenError } from "../errors.js";
@@ -130,6 +133,42 @@ export function evtchnUnmask(hc: EvtchnHypercalls, port: number): void {
  */
 export function evtchnReset(hc: EvtchnHypercalls, dom: number = DOMID_SELF): void {
   XenError.check("EVTCHNOP_reset", hc.event_channel_op(EVTCHNOP.EVTCHNOP_reset, { dom }), () => `dom ${domName(dom)}`);
+}
+
+/**
+ * EVTCHNOP_init_control: registers the FIFO control block of `vcpu` (72 bytes at byte `offset`
+ * of guest frame `controlGfn`). The first success switches the caller's domain to the FIFO ABI
+ * (xen-abi.md §1.3, §1.8). Returns `link_bits` (17).
+ * @throws XenError ENOENT (no vCPU), EINVAL (offset > 4024 or not 8-aligned, vCPU already has a
+ * block, frame not writable RAM); ENOSYS from a hypervisor without the FIFO ABI.
+ */
+export function evtchnInitControl(hc: EvtchnHypercalls, controlGfn: number, offset: number, vcpu: number): number {
+  const a: evtchn_init_control = { control_gfn: controlGfn, offset, vcpu, link_bits: 0 };
+  XenError.check("EVTCHNOP_init_control", hc.event_channel_op(EVTCHNOP.EVTCHNOP_init_control, a), () =>
+    `control_gfn ${controlGfn}, offset ${offset}, vcpu ${vcpu}`);
+  return a.link_bits!;
+}
+
+/**
+ * EVTCHNOP_expand_array: guest frame `arrayGfn` becomes the next 1024 FIFO event words. Ports in
+ * the new range raised while their page was missing are raised again.
+ * @throws XenError EOPNOTSUPP (no init_control yet), ENOSPC (128 pages already), EINVAL (bad frame).
+ */
+export function evtchnExpandArray(hc: EvtchnHypercalls, arrayGfn: number): void {
+  const a: evtchn_expand_array = { array_gfn: arrayGfn };
+  XenError.check("EVTCHNOP_expand_array", hc.event_channel_op(EVTCHNOP.EVTCHNOP_expand_array, a), () =>
+    `array_gfn ${arrayGfn}`);
+}
+
+/**
+ * EVTCHNOP_set_priority: the FIFO queue (0 highest .. 15 lowest) `port` is linked on from its
+ * next raise; every bind starts at 7.
+ * @throws XenError EINVAL (invalid port, priority > 15), ENOSYS (2-level ABI), EACCES (port not usable).
+ */
+export function evtchnSetPriority(hc: EvtchnHypercalls, port: number, priority: number): void {
+  const a: evtchn_set_priority = { port, priority };
+  XenError.check("EVTCHNOP_set_priority", hc.event_channel_op(EVTCHNOP.EVTCHNOP_set_priority, a), () =>
+    `port ${port}, priority ${priority}`);
 }
 
 /** What EVTCHNOP_status reports, as a discriminated union on `state` (`EVTCHNSTAT_*`). */
