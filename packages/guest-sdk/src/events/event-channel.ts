@@ -12,7 +12,7 @@
 import { Observable, type Subscriber } from "rxjs";
 import type { Hypercalls } from "@pvkit/hypervisor-sim";
 import { ChannelClosedError } from "../errors.js";
-import { type EvtchnStatus, evtchnSend, evtchnStatus } from "../hypercall/evtchn-ops.js";
+import { type EvtchnStatus, evtchnSend, evtchnSetPriority, evtchnStatus } from "../hypercall/evtchn-ops.js";
 
 /** How a channel was bound. */
 export type EventChannelKind = "unbound" | "interdomain" | "virq" | "ipi" | "pirq" | "adopted";
@@ -225,6 +225,18 @@ export class EventChannel implements Disposable {
   bindToVcpu(vcpu: number): void {
     this.#live("bindToVcpu");
     this.#host.moveToVcpu(this.#port, vcpu);
+  }
+
+  /**
+   * EVTCHNOP_set_priority: under the FIFO ABI, the queue this port's events go to from its next
+   * raise, 0 (highest) .. 15 (lowest); every bind starts at 7. An event already queued keeps
+   * its place.
+   * @throws ChannelClosedError after close(); XenError ENOSYS on the 2-level ABI (as Xen
+   * answers), EINVAL for a priority above 15.
+   */
+  setPriority(priority: number): void {
+    this.#live("setPriority");
+    evtchnSetPriority(this.#host.hypercalls(), this.#port, priority);
   }
 
   /** EVTCHNOP_status of this port. @throws ChannelClosedError after close(). */

@@ -1,31 +1,30 @@
 /**
- * The event subsystem of one guest (Linux `drivers/xen/events/`, 2-level ABI): it maps the
- * guest's shared_info page, masks every port, registers the upcall on every vCPU and hands out
+ * The event subsystem of one guest (Linux `drivers/xen/events/`): it maps the guest's
+ * shared_info page, masks every port, sets up the event ABI (2-level by default, or FIFO with
+ * its control blocks and event array), registers the upcall on every vCPU and hands out
  * `EventChannel` handles for each kind of binding.
  *
- * The upcall handler follows Linux's `__xen_evtchn_do_upcall` and `evtchn_2l_handle_events`
- * (xen-abi.md §2.4):
+ * The upcall handler follows Linux's `__xen_evtchn_do_upcall` (xen-abi.md §2.4), with the
+ * ABI's handling inside:
  *
  * ```
  * upcall(vcpu):                       Xen has set evtchn_upcall_mask = 1 for us
  *   repeat
- *     vcpu_info.evtchn_upcall_pending = 0        <- before the selector exchange
- *     scanRound(): timer port first; sel = xchg(evtchn_pending_sel, 0);
- *                  fair scan from the saved position over this vCPU's ports
+ *     vcpu_info.evtchn_upcall_pending = 0        <- before the ABI looks at its state
+ *     2-level: timer port first; sel = xchg(evtchn_pending_sel, 0); fair scan (two-level-scan.ts)
+ *     FIFO:    ready = xchg(control.ready, 0); drain the queues, highest priority first (fifo-abi.ts)
  *   while vcpu_info.evtchn_upcall_pending == 1   <- an event raised meanwhile
  * ```
  *
  * For each active port: an ordinary port has its pending bit cleared BEFORE its handler runs
  * (edge semantics: a send during the handler raises a new event); a late-EOI port is masked
- * first and stays masked until its owner calls `eoi()` (`port-bindings.ts`).
- *
- * Unmasking is done locally when the port belongs to the vCPU the code runs on (clear the mask
- * bit; if pending, set the selector bit and upcall_pending, then a cheap hypercall so Xen
- * re-checks), and with EVTCHNOP_unmask when it belongs to another vCPU — as a Linux PV guest.
+ * first and stays masked until its owner calls `eoi()` (`port-bindings.ts`). Unmasking is the
+ * ABI's: 2-level unmasks locally on the port's own vCPU, FIFO whenever the port is not pending;
+ * otherwise EVTCHNOP_unmask — as a Linux PV guest does.
  */
 import { Observable, type Subscriber } from "rxjs";
 import type { Guest, GuestMemory, Hypercalls } from "@pvkit/hypervisor-sim";
-import { VIRQ, XENVER, XEN_LEGACY_MAX_VCPUS } from "@pvkit/hypervisor-sim/abi";
+import { EVTCHNOP, VIRQ, XENVER, XEN_LEGACY_MAX_VCPUS } from "@pvkit/hypervisor-sim/abi";
 import {
   type BindPirqOptions,
   evtchnAllocUnbound,
@@ -36,10 +35,14 @@ import {
   evtchnStatus,
 } from "../hypercall/evtchn-ops.js";
 import { addSharedInfoToPhysmap } from "../hypercall/memory-ops.js";
+import type { GuestPageAllocator } from "../grants/page-allocator.js";
+import type { EventAbi, EventAbiName, VcpuContext } from "./event-abi.js";
 import { type ChannelHost, type ChannelOptions, EventChannel, type EventChannelKind } from "./event-channel.js";
+import { FifoAbi } from "./fifo-abi.js";
+import { FifoState } from "./fifo-state.js";
 import { PortBindings } from "./port-bindings.js";
 import { SharedInfoView } from "./shared-info-view.js";
-import { VcpuScanState, scanRound } from "./two-level-scan.js";
+import { TwoLevelAbi } from "./two-level-abi.js";
 import { highestHoles } from "../memory/holes.js";
 
 /** Options of `EventChannels.of`. */
@@ -51,6 +54,18 @@ export interface EventChannelsOptions {
   sharedInfoGfn?: number;
   /** The vCPU that code outside upcalls runs on (issues hypercalls, decides local unmask). Default 0. */
   vcpu?: number;
+  /**
+   * The event-channel ABI: "2l" (default; shared_info bitmaps, up to 4096 ports) or "fifo"
+   * (Xen's FIFO ABI: up to 2^17 ports, 16 priorities; xen-abi.md §1.8). "fifo" issues
+   * EVTCHNOP_init_control for every vCPU at setup and needs `pages`.
+   */
+  abi?: EventAbiName;
+  /**
+   * Where FIFO takes guest RAM pages from: one control-block page per vCPU at setup, then one
+   * event-array page per 1024 ports as bound ports need them (EVTCHNOP_expand_array). Xen keeps
+   * using these pages, so they are never freed. Required with `abi: "fifo"`, unused otherwise.
+   */
+  pages?: GuestPageAllocator;
 }
 
 /** A user callback (`onEvent`) threw while handling an event. */
@@ -78,9 +93,9 @@ function defaultSharedInfoGfn(mem: GuestMemory): number {
 }
 
 /**
- * The event-channel subsystem of one guest, 2-level ABI (Linux `drivers/xen/events/`): maps
- * shared_info, owns every vCPU's upcall and binds ports (`bindInterdomain`, `bindVirq`, ...)
- * with EVTCHNOP_* hypercalls, returning an `EventChannel` for each. One per guest: get it with
+ * The event-channel subsystem of one guest, over the 2-level or the FIFO ABI (Linux
+ * `drivers/xen/events/`): maps shared_info, owns every vCPU's upcall and binds ports
+ * (`bindInterdomain`, `bindVirq`, ...) with EVTCHNOP_* hypercalls, returning an `EventChannel` for each. One per guest: get it with
  * `of(guest)`. Hypercall failures throw XenError; binds after `close()` throw RangeError before
  * any hypercall.
  */
@@ -89,8 +104,13 @@ export class EventChannels implements Disposable {
 
   /**
    * The event subsystem of `guest`, set up on first use (one per guest: it owns the upcalls).
-   * Later calls return the same instance and ignore `opts`.
-   * @throws XenError if shared_info cannot be mapped at the chosen frame.
+   * Later calls return the same instance and ignore `opts`. With `abi: "fifo"` the guest
+   * switches to the FIFO ABI for good (until EVTCHNOP_reset): a later `of()` after `close()`
+   * takes over the same control blocks and event array.
+   * @throws RangeError for `abi: "fifo"` without `pages`, an unknown `abi`, or "2l" on a guest
+   * the SDK switched to FIFO.
+   * @throws XenError if shared_info cannot be mapped at the chosen frame, or from
+   * EVTCHNOP_init_control (e.g. ENOSYS from a hypervisor without FIFO).
    */
   static of(guest: Guest, opts: EventChannelsOptions = {}): EventChannels {
     let ev = EventChannels.#registry.get(guest);
@@ -104,7 +124,7 @@ export class EventChannels implements Disposable {
   readonly #guest: Guest;
   readonly #gfn: number;
   readonly #sh: SharedInfoView;
-  readonly #scan: VcpuScanState[] = [];
+  readonly #abi: EventAbi;
   readonly #inUpcall: boolean[] = [];
   readonly #ports: PortBindings;
   readonly #errorListeners = new Set<Subscriber<EventHandlerError>>();
@@ -116,6 +136,14 @@ export class EventChannels implements Disposable {
   private constructor(guest: Guest, opts: EventChannelsOptions) {
     this.#guest = guest;
     this.#current = opts.vcpu ?? 0;
+    const abiName = opts.abi ?? "2l";
+    if (abiName !== "2l" && abiName !== "fifo") throw new RangeError(`unknown event-channel ABI ${String(abiName)}; use "2l" or "fifo"`);
+    if (abiName === "fifo" && opts.pages === undefined) {
+      throw new RangeError(`the FIFO event ABI needs guest pages for its control blocks and event array; pass pages (a GuestPageAllocator)`);
+    }
+    if (abiName === "2l" && FifoState.has(guest)) {
+      throw new RangeError(`d${guest.domid} was switched to the FIFO event ABI; pass abi: "fifo" and pages`);
+    }
     guest.vcpu(this.#current); // RangeError for a vCPU the guest lacks
     if (guest.nrVcpus > XEN_LEGACY_MAX_VCPUS) {
       // vCPUs 32 and up need VCPUOP_register_vcpu_info, which is not built.
@@ -126,15 +154,16 @@ export class EventChannels implements Disposable {
     this.#sh = new SharedInfoView(guest.memory.writablePage(this.#gfn));
     // Nothing is delivered until it is bound here (Linux masks every port at boot).
     this.#sh.maskAll();
-    for (let v = 0; v < guest.nrVcpus; v++) {
-      this.#scan.push(new VcpuScanState());
-      this.#inUpcall.push(false);
-    }
-    this.#ports = new PortBindings(this.#sh, this.#scan, {
+    for (let v = 0; v < guest.nrVcpus; v++) this.#inUpcall.push(false);
+    const ctx: VcpuContext = {
       current: () => this.#current,
       inUpcall: (v) => this.#inUpcall[v] ?? false,
       hypercalls: (v) => guest.vcpu(v),
-    });
+    };
+    this.#abi = abiName === "fifo"
+      ? new FifoAbi(FifoState.of(guest, opts.pages!, this.#current), this.#sh, opts.pages!, ctx)
+      : new TwoLevelAbi(this.#sh, guest.nrVcpus, ctx);
+    this.#ports = new PortBindings(this.#abi, ctx);
     this.#host = this.#makeHost();
     for (let v = 0; v < guest.nrVcpus; v++) guest.registerUpcall(v, (cpu) => this.#upcall(cpu));
   }
@@ -142,6 +171,11 @@ export class EventChannels implements Disposable {
   /** The guest's domid. */
   get domid(): number {
     return this.#guest.domid;
+  }
+
+  /** The event-channel ABI in use: "2l" or "fifo". */
+  get abi(): EventAbiName {
+    return this.#abi.name;
   }
 
   /** The guest frame where shared_info is mapped. */
@@ -200,7 +234,7 @@ export class EventChannels implements Disposable {
   bindVirq(virq: number, vcpu = 0, opts: ChannelOptions = {}): EventChannel {
     const port = evtchnBindVirq(this.#bindHc(), virq, vcpu);
     const ch = this.#register(port, "virq", vcpu, opts, () => {
-      if (virq === VIRQ.VIRQ_TIMER) this.#scan[vcpu]!.timerPort = port;
+      if (virq === VIRQ.VIRQ_TIMER) this.#abi.setTimerPort(vcpu, port);
     });
     return ch;
   }
@@ -308,7 +342,14 @@ export class EventChannels implements Disposable {
   #register(port: number, kind: EventChannelKind, vcpu: number, opts: ChannelOptions, extra?: () => void): EventChannel {
     if (this.#closed) closedChannels(this.domid);
     const channel = new EventChannel(this.#host, port, kind, opts);
-    const rec = this.#ports.add(port, channel, vcpu);
+    let rec;
+    try {
+      rec = this.#ports.add(port, channel, vcpu);
+    } catch (err) {
+      // The ABI could not make the port usable (FIFO: no event-array page): give it back to Xen.
+      if (kind !== "adopted") this.#hc().event_channel_op(EVTCHNOP.EVTCHNOP_close, { port });
+      throw err;
+    }
     extra?.();
     this.#ports.unmask(port, rec);
     return channel;
@@ -343,13 +384,13 @@ export class EventChannels implements Disposable {
     this.#current = cpu;
     this.#inUpcall[cpu] = true;
     const sh = this.#sh;
-    const st = this.#scan[cpu]!;
+    const abi = this.#abi;
     const handle = (port: number): void => this.#ports.handle(cpu, port);
     try {
       for (let round = 1; ; round++) {
-        // Cleared before scanRound exchanges the selector: a raise after this point sets it again.
+        // Cleared before the ABI takes its selector or ready word: a raise after this sets it again.
         sh.setUpcallPending(cpu, 0);
-        scanRound(sh, cpu, st, handle);
+        abi.handleEvents(cpu, handle);
         if (sh.upcallPending(cpu) === 0) break;
         if (round >= MAX_UPCALL_ROUNDS) {
           queueMicrotask(() => {

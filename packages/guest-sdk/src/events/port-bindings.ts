@@ -2,14 +2,13 @@
  * The guest's bookkeeping of its bound ports — what Linux keeps per event channel in
  * `events_base.c`: the owning handle, the vCPU it is bound to (`cpu_evtchn_mask`), and why it is
  * masked (`EVT_MASK_REASON_*`). Also the per-port steps of the upcall (`handle_irq_for_port`
- * with the edge or late-EOI ack) and Linux's 2-level unmask (`evtchn_2l_unmask`).
+ * with the edge or late-EOI ack). The event bits themselves are the ABI's (`event-abi.ts`), so
+ * the same rules hold under 2-level and FIFO.
  */
-import type { Hypercalls } from "@pvkit/hypervisor-sim";
-import { EVTCHNOP, XENVER } from "@pvkit/hypervisor-sim/abi";
-import { evtchnBindVcpu, evtchnUnmask } from "../hypercall/evtchn-ops.js";
+import { EVTCHNOP } from "@pvkit/hypervisor-sim/abi";
+import { evtchnBindVcpu } from "../hypercall/evtchn-ops.js";
+import type { EventAbi, VcpuContext } from "./event-abi.js";
 import { type EventChannel, MASK_REASON, deliverEvent } from "./event-channel.js";
-import type { SharedInfoView } from "./shared-info-view.js";
-import type { VcpuScanState } from "./two-level-scan.js";
 
 /** One bound port. */
 export interface PortRecord {
@@ -20,28 +19,22 @@ export interface PortRecord {
   reasons: number;
 }
 
-/** Where the calling code runs. */
-export interface VcpuContext {
-  /** The vCPU the calling code runs on (the upcall's vCPU inside an upcall). */
-  current(): number;
-  /** Whether vCPU `v` is inside its upcall right now. */
-  inUpcall(v: number): boolean;
-  /** Hypercalls issued from vCPU `v`. */
-  hypercalls(v: number): Hypercalls;
-}
-
+/** The bound ports of one guest and their mask reasons, over one event ABI. @internal */
 export class PortBindings {
-  readonly #sh: SharedInfoView;
-  readonly #scan: readonly VcpuScanState[];
+  readonly #abi: EventAbi;
   readonly #ctx: VcpuContext;
+  /** 2-level: the upcall handles only ports bound to its vCPU (the scan works on a snapshot). */
+  readonly #ownVcpuOnly: boolean;
   readonly #ports = new Map<number, PortRecord>();
 
-  constructor(sh: SharedInfoView, scan: readonly VcpuScanState[], ctx: VcpuContext) {
-    this.#sh = sh;
-    this.#scan = scan;
+  constructor(abi: EventAbi, ctx: VcpuContext) {
+    this.#abi = abi;
     this.#ctx = ctx;
+    // FIFO: a port moved while linked is consumed from the queue it was linked on, as in Linux.
+    this.#ownVcpuOnly = abi.name === "2l";
   }
 
+  /** The record of `port`, if bound here. */
   get(port: number): PortRecord | undefined {
     return this.#ports.get(port);
   }
@@ -52,11 +45,14 @@ export class PortBindings {
   }
 
   /**
-   * Records a port Xen just bound, masked, on `vcpu`. A record left from a port Xen freed behind
-   * our back (EVTCHNOP_reset) is detached first: its handle closes without touching Xen.
+   * Records a port Xen just bound, masked, on `vcpu`, after the ABI prepared it (FIFO: its
+   * event-array page). A record left from a port Xen freed behind our back (EVTCHNOP_reset) is
+   * detached first: its handle closes without touching Xen.
+   * @throws what `EventAbi.setupPort` throws, before anything is recorded.
    */
   add(port: number, channel: EventChannel, vcpu: number): PortRecord {
-    this.#sh.setMask(port);
+    this.#abi.setupPort(port);
+    this.#abi.mask(port);
     const stale = this.#ports.get(port);
     if (stale !== undefined) {
       this.#forget(port, stale);
@@ -64,17 +60,19 @@ export class PortBindings {
     }
     const rec: PortRecord = { channel, vcpu, reasons: 0 };
     this.#ports.set(port, rec);
-    this.#scan[vcpu]!.add(port);
+    this.#abi.addPort(port, vcpu);
     return rec;
   }
 
+  /** Adds a mask reason and masks the port. */
   addMaskReason(port: number, reason: number): void {
     const r = this.#ports.get(port);
     if (r === undefined) return;
     r.reasons |= reason;
-    this.#sh.setMask(port);
+    this.#abi.mask(port);
   }
 
+  /** Drops a mask reason; the port is unmasked when none is left. */
   clearMaskReason(port: number, reason: number): void {
     const r = this.#ports.get(port);
     if (r === undefined || (r.reasons & reason) === 0) return;
@@ -82,25 +80,9 @@ export class PortBindings {
     if (r.reasons === 0) this.unmask(port, r);
   }
 
-  /**
-   * Linux's `evtchn_2l_unmask`. On the port's own vCPU: clear the mask bit, then if the port is
-   * pending set the selector bit and upcall_pending (the local "resend"), and outside the upcall
-   * make Xen look with a cheap hypercall. On another vCPU: EVTCHNOP_unmask, with the mask bit
-   * left set, because Xen re-raises only if the bit was set (xen-abi.md §2.3).
-   */
+  /** The ABI's unmask of a bound port (2-level: local or EVTCHNOP_unmask; FIFO: see `fifo-abi.ts`). */
   unmask(port: number, rec: PortRecord): void {
-    const cur = this.#ctx.current();
-    if (rec.vcpu !== cur) {
-      evtchnUnmask(this.#ctx.hypercalls(cur), port);
-      return;
-    }
-    const sh = this.#sh;
-    sh.clearMask(port); // before testing pending: a raise in between is then not lost
-    if (sh.isPending(port) && !sh.setSelectorBit(cur, port >>> 6)) {
-      sh.setUpcallPending(cur, 1);
-      // Inside this vCPU's upcall the handler loop sees upcall_pending; outside, ask Xen.
-      if (!this.#ctx.inUpcall(cur)) this.#ctx.hypercalls(cur).xen_version(XENVER.XENVER_version);
-    }
+    this.#abi.unmask(port, rec.vcpu);
   }
 
   /**
@@ -112,11 +94,11 @@ export class PortBindings {
     if (r === undefined) return;
     const tmp = MASK_REASON.temporary;
     r.reasons |= tmp;
-    this.#sh.setMask(port);
+    this.#abi.mask(port);
     try {
       evtchnBindVcpu(this.#ctx.hypercalls(this.#ctx.current()), port, vcpu);
-      this.#scan[r.vcpu]!.remove(port);
-      this.#scan[vcpu]!.add(port);
+      this.#abi.removePort(port, r.vcpu);
+      this.#abi.addPort(port, vcpu);
       r.vcpu = vcpu;
     } finally {
       r.reasons &= ~tmp;
@@ -130,8 +112,8 @@ export class PortBindings {
     if (r === undefined) return;
     this.#forget(port, r);
     // After the domain is destroyed its page is gone and Xen has closed every port already.
-    if (!this.#sh.alive) return;
-    this.#sh.setMask(port);
+    if (!this.#abi.alive) return;
+    this.#abi.mask(port);
     // -EINVAL means Xen no longer has the port (EVTCHNOP_reset, domain teardown): nothing to free.
     this.#ctx.hypercalls(this.#ctx.current()).event_channel_op(EVTCHNOP.EVTCHNOP_close, { port });
   }
@@ -143,21 +125,19 @@ export class PortBindings {
    */
   handle(cpu: number, port: number): void {
     const r = this.#ports.get(port);
-    const sh = this.#sh;
-    // The scan works on a snapshot: skip a port taken, masked or closed since.
-    if (r === undefined || r.vcpu !== cpu || !sh.isPending(port) || sh.isMasked(port)) return;
+    const abi = this.#abi;
+    // The ABI reports from a snapshot: skip a port taken, masked or closed since.
+    if (r === undefined || (r.vcpu !== cpu && this.#ownVcpuOnly) || !abi.isPending(port) || abi.isMasked(port)) return;
     if (r.channel.lateEoi) {
       r.reasons |= MASK_REASON.eoiPending;
-      sh.setMask(port); // masked before the ack, so a flood cannot raise it again until eoi()
+      abi.mask(port); // masked before the ack, so a flood cannot raise it again until eoi()
     }
-    sh.clearPending(port);
+    abi.clearPending(port);
     deliverEvent(r.channel, cpu);
   }
 
   #forget(port: number, rec: PortRecord): void {
     this.#ports.delete(port);
-    const st = this.#scan[rec.vcpu]!;
-    st.remove(port);
-    if (st.timerPort === port) st.timerPort = 0;
+    this.#abi.removePort(port, rec.vcpu);
   }
 }
