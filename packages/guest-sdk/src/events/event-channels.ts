@@ -37,12 +37,10 @@ import {
 import { addSharedInfoToPhysmap } from "../hypercall/memory-ops.js";
 import type { GuestPageAllocator } from "../grants/page-allocator.js";
 import type { EventAbi, EventAbiName, VcpuContext } from "./event-abi.js";
+import { checkAbiChoice, makeEventAbi } from "./event-abi-choice.js";
 import { type ChannelHost, type ChannelOptions, EventChannel, type EventChannelKind } from "./event-channel.js";
-import { FifoAbi } from "./fifo-abi.js";
-import { FifoState } from "./fifo-state.js";
 import { PortBindings } from "./port-bindings.js";
 import { SharedInfoView } from "./shared-info-view.js";
-import { TwoLevelAbi } from "./two-level-abi.js";
 import { highestHoles } from "../memory/holes.js";
 
 /** Options of `EventChannels.of`. */
@@ -136,14 +134,7 @@ export class EventChannels implements Disposable {
   private constructor(guest: Guest, opts: EventChannelsOptions) {
     this.#guest = guest;
     this.#current = opts.vcpu ?? 0;
-    const abiName = opts.abi ?? "2l";
-    if (abiName !== "2l" && abiName !== "fifo") throw new RangeError(`unknown event-channel ABI ${String(abiName)}; use "2l" or "fifo"`);
-    if (abiName === "fifo" && opts.pages === undefined) {
-      throw new RangeError(`the FIFO event ABI needs guest pages for its control blocks and event array; pass pages (a GuestPageAllocator)`);
-    }
-    if (abiName === "2l" && FifoState.has(guest)) {
-      throw new RangeError(`d${guest.domid} was switched to the FIFO event ABI; pass abi: "fifo" and pages`);
-    }
+    const abiName = checkAbiChoice(guest, opts.abi, opts.pages);
     guest.vcpu(this.#current); // RangeError for a vCPU the guest lacks
     if (guest.nrVcpus > XEN_LEGACY_MAX_VCPUS) {
       // vCPUs 32 and up need VCPUOP_register_vcpu_info, which is not built.
@@ -160,9 +151,7 @@ export class EventChannels implements Disposable {
       inUpcall: (v) => this.#inUpcall[v] ?? false,
       hypercalls: (v) => guest.vcpu(v),
     };
-    this.#abi = abiName === "fifo"
-      ? new FifoAbi(FifoState.of(guest, opts.pages!, this.#current), this.#sh, opts.pages!, ctx)
-      : new TwoLevelAbi(this.#sh, guest.nrVcpus, ctx);
+    this.#abi = makeEventAbi(abiName, guest, this.#sh, opts.pages, ctx);
     this.#ports = new PortBindings(this.#abi, ctx);
     this.#host = this.#makeHost();
     for (let v = 0; v < guest.nrVcpus; v++) guest.registerUpcall(v, (cpu) => this.#upcall(cpu));
