@@ -2,19 +2,9 @@
 import { type Guest, Hypervisor, type UpcallTrace } from "@pvkit/hypervisor-sim";
 import { EventChannels, type EventChannelsOptions, GuestPageAllocator } from "@pvkit/guest-sdk";
 
+/** dom0 and a domU on the 2-level ABI (see `guestsOn`). */
 export function twoGuests(mode: "manual" | "auto" = "manual", vcpus = 2, chaosSeed?: number) {
-  const hv = new Hypervisor({ mode, ...(chaosSeed !== undefined ? { chaos: { seed: chaosSeed } } : {}) });
-  hv.createDomain({ vcpus });
-  const du = hv.createDomain({ vcpus });
-  const g0 = hv.guest(0);
-  const gu = hv.guest(du.domid);
-  const ev0 = EventChannels.of(g0);
-  const evu = EventChannels.of(gu);
-  const upcalls: UpcallTrace[] = [];
-  hv.trace.on("upcall", (e) => upcalls.push(e));
-  /** Upcalls Xen delivered to `domid`'s `vcpu` so far. */
-  const upcallsOf = (domid: number, vcpu = 0): number => upcalls.filter((u) => u.domid === domid && u.vcpu === vcpu).length;
-  return { hv, du, g0, gu, ev0, evu, upcallsOf };
+  return guestsOn("2l", { mode, vcpus, ...(chaosSeed !== undefined ? { chaosSeed } : {}) });
 }
 
 /** Offsets in shared_info (x86_64) the tests inspect. */

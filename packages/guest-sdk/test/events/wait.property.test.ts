@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { evtchnBindInterdomain, evtchnSend } from "@pvkit/guest-sdk";
-import { twoGuests } from "./support.js";
+import { ABIS, guestsOn } from "./support.js";
 
 const ACTIONS = ["send", "read", "wait", "step", "idle", "flush", "move", "mask", "unmask", "eoi"] as const;
 type Action = (typeof ACTIONS)[number];
@@ -16,7 +16,8 @@ async function flushMicrotasks(): Promise<void> {
   for (let i = 0; i < 4; i++) await Promise.resolve();
 }
 
-describe("EventChannel.waitFor", () => {
+// Under each event ABI: the same actions, vCPU moves and chaos seeds.
+describe.each(ABIS)("EventChannel.waitFor on the %s ABI", (abi) => {
   it("resolves every wait iff an event newer than its count was delivered, and loses no event", async () => {
     await fc.assert(
       fc.asyncProperty(
@@ -25,7 +26,7 @@ describe("EventChannel.waitFor", () => {
         fc.array(fc.constantFrom<Action>(...ACTIONS), { maxLength: 80 }),
         async (lateEoi, chaosSeed, actions) => {
           // With a chaos seed Xen delays and reorders deliveries (within its rules).
-          const { hv, g0, du, evu } = twoGuests("manual", 2, chaosSeed);
+          const { hv, g0, du, evu } = guestsOn(abi, chaosSeed !== undefined ? { chaosSeed } : {});
           const ch = evu.bindUnbound(0, { lateEoi });
           const peer = evtchnBindInterdomain(g0.hypercall, du.domid, ch.port);
           // A logical clock orders sends against deliveries.
@@ -102,7 +103,7 @@ describe("EventChannel.waitFor", () => {
           for (const w of waits) expect(w.resolved !== undefined).toBe(ch.count > w.newerThan);
         },
       ),
-      { numRuns: 300 },
+      { numRuns: 200 },
     );
   });
 });
