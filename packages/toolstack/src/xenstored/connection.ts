@@ -1,21 +1,30 @@
 /**
  * One xenstored client connection: a Unix-socket client, an in-process client, or a domain's
  * ring. It owns the client's watches, its open transactions (ids per connection, from 1, skipping
- * ids in use) and the queue of outgoing messages. Requests are processed in arrival order and
- * each reply is queued before the next request is read, so replies leave in request order; watch
- * events are queued between them as they happen.
+ * ids in use) and the queue of outgoing messages (cxenstored's `out_list`). Requests are
+ * processed in arrival order and each reply is queued before the next request is read, so
+ * replies leave in request order; watch events are queued between them as they happen.
  *
- * Transports push received bytes with {@link Connection.receive} and take queued messages with
- * {@link Connection.takeOutput} (or {@link Connection.drainBytes}); `"output"` is emitted when
- * something was queued.
+ * In-process and socket transports take queued messages with {@link Connection.takeOutput} (or
+ * {@link Connection.takeAll}, {@link Connection.drainBytes}); a message taken counts as written.
+ * A ring transport writes the queue in place ({@link Connection.outputHead},
+ * {@link Connection.outputWritten}), so a message stays queued until its last byte is in the
+ * ring. `"output"` is emitted when something was queued.
+ *
+ * XSA-326 accounting (see `outstanding.ts`): {@link Connection.outstanding} counts this
+ * connection's requests whose reply or caused watch events are still queued somewhere.
+ * Watch events queued for an unprivileged domain time out (`timeout_watch_event_msec`, 20 s of
+ * the scheduler's virtual time): one not yet partly written by its deadline is dropped.
  */
 import { EventEmitter } from "eventemitter3";
 import type { DomainRecord } from "./domains.js";
 import { bytesOf, latin1 } from "./payload.js";
+import type { XenstoredScheduler } from "./options.js";
+import { RequestCause } from "./outstanding.js";
 import { domainPath } from "./path.js";
 import type { Transaction } from "./transaction.js";
 import { encodeMessage, OVERSIZE, XsMessageParser, type XsMessage } from "./wire.js";
-import { XENSTORE_PAYLOAD_MAX, XS } from "./xs-wire.js";
+import { XENSTORE_PAYLOAD_MAX, XS, XSD_SOCKMSG_SIZE } from "./xs-wire.js";
 
 /** Where a connection comes from. Socket and local clients are privileged dom0 tools. */
 export type ConnectionKind = "socket" | "local" | "domain";
@@ -28,6 +37,8 @@ export interface ConnectionEvents {
   output: [];
   /** The connection processes nothing more; its watches and transactions are gone. */
   close: [reason: ConnectionCloseReason];
+  /** {@link Connection.outstanding} went down to `count` (a blocked ring may be read again). */
+  outstanding: [count: number];
 }
 
 /** A registered watch. `relative` is the implicit path stripped from event paths, if any. */
@@ -42,6 +53,23 @@ export interface ConnectionOwner {
   process(conn: Connection, msg: XsMessage): void;
   connectionClosed(conn: Connection, reason: ConnectionCloseReason): void;
   readonly privDomid: number;
+  /** The virtual clock of watch-event timeouts (none: events never time out). */
+  readonly scheduler: XenstoredScheduler | undefined;
+  /** `timeout_watch_event_msec` (0: never). */
+  readonly watchEventTimeoutMs: number;
+}
+
+/** A queued message (`struct buffered_data` on `out_list`). */
+interface Outgoing {
+  readonly msg: XsMessage;
+  /** Encoded on first partial write. */
+  bytes: Uint8Array | undefined;
+  /** Bytes already written by a ring transport. */
+  written: number;
+  /** The request this reply answers, or that caused this watch event. */
+  readonly cause: RequestCause | undefined;
+  /** Virtual ns after which an unwritten watch event is dropped. */
+  readonly deadline: number | undefined;
 }
 
 export class Connection extends EventEmitter<ConnectionEvents> {
@@ -55,10 +83,26 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   readonly watches: Watch[] = [];
   readonly transactions = new Map<number, Transaction>();
   #nextTransactionId = 1;
-  #out: XsMessage[] = [];
+  #out: Outgoing[] = [];
   #parser = new XsMessageParser();
   #closed: ConnectionCloseReason | undefined;
   #owner: ConnectionOwner;
+  /** The request being processed (events it fires attach to it). */
+  #current: RequestCause | undefined;
+  #outstanding = 0;
+  /** Queued entries with a deadline. */
+  #timed = 0;
+  #timer: { cancel(): void } | undefined;
+  /** Counting hooks handed to this connection's request causes. */
+  readonly #counter = {
+    outstandingInc: (): void => {
+      this.#outstanding++;
+    },
+    outstandingDec: (): void => {
+      this.#outstanding--;
+      if (!this.closed) this.emit("outstanding", this.#outstanding);
+    },
+  };
 
   /** @internal Created by the server (`Xenstored.connect`, INTRODUCE, the socket server). */
   constructor(owner: ConnectionOwner, kind: ConnectionKind, id: number) {
@@ -103,8 +147,28 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         this.close("oversize");
         return;
       }
-      this.#owner.process(this, m);
+      const cause = new RequestCause(this.#counter);
+      this.#current = cause;
+      try {
+        this.#owner.process(this, m);
+      } finally {
+        this.#current = undefined;
+        cause.seal();
+      }
     }
+  }
+
+  /**
+   * Requests of this connection still outstanding: reply queued and not yet written, or some
+   * watch event it caused (here or on another connection) not yet written or dropped.
+   */
+  get outstanding(): number {
+    return this.#outstanding;
+  }
+
+  /** @internal The request being processed, if any: the cause of the events it fires. */
+  get currentRequest(): RequestCause | undefined {
+    return this.#current;
   }
 
   /** Convenience for in-process clients: encodes and receives one request. */
@@ -113,21 +177,30 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.receive(encodeMessage({ type, req_id, tx_id, payload: p }));
   }
 
-  /** Messages queued and not yet taken, oldest first. */
+  /** Messages queued and not yet taken (or not completely written), oldest first. */
   get pending(): readonly XsMessage[] {
-    return this.#out;
+    return this.#out.map((e) => e.msg);
   }
 
-  /** Takes the oldest queued message. */
+  /** Bytes queued and not yet written. */
+  get queuedBytes(): number {
+    return this.#out.reduce((n, e) => n + (e.bytes?.length ?? encodedSize(e.msg)) - e.written, 0);
+  }
+
+  /** Takes the oldest queued message (it counts as written). */
   takeOutput(): XsMessage | undefined {
-    return this.#out.shift();
+    const e = this.#out.shift();
+    if (e === undefined) return undefined;
+    this.#gone(e);
+    return e.msg;
   }
 
-  /** Takes every queued message. */
+  /** Takes every queued message (they count as written). */
   takeAll(): XsMessage[] {
     const out = this.#out;
     this.#out = [];
-    return out;
+    for (const e of out) this.#gone(e);
+    return out.map((e) => e.msg);
   }
 
   /** Takes every queued message, encoded back to back. */
@@ -143,6 +216,28 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     return out;
   }
 
+  /** @internal For a ring transport: the unwritten bytes of the oldest queued message. */
+  outputHead(): Uint8Array | undefined {
+    const e = this.#out[0];
+    if (e === undefined) return undefined;
+    e.bytes ??= encodeMessage(e.msg);
+    return e.bytes.subarray(e.written);
+  }
+
+  /**
+   * @internal For a ring transport: `n` more bytes of the oldest message were written. Once
+   * complete it leaves the queue (`free_buffered_data`).
+   */
+  outputWritten(n: number): void {
+    const e = this.#out[0];
+    if (e === undefined || n <= 0) return;
+    e.bytes ??= encodeMessage(e.msg);
+    e.written = Math.min(e.bytes.length, e.written + n);
+    if (e.written < e.bytes.length) return;
+    this.#out.shift();
+    this.#gone(e);
+  }
+
   /** @internal Queues a reply (or XS_ERROR) echoing the request's req_id and tx_id. */
   queueReply(req: XsMessage, type: number, payload: Uint8Array): void {
     if (this.closed) return;
@@ -150,24 +245,89 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       type = XS.XS_ERROR;
       payload = bytesOf("E2BIG\0");
     }
-    this.#out.push({ type, req_id: req.req_id, tx_id: req.tx_id, payload });
-    this.emit("output");
+    let cause = this.#current;
+    if (cause === undefined) {
+      cause = new RequestCause(this.#counter);
+      cause.seal();
+    }
+    cause.replyQueued();
+    this.#push({ msg: { type, req_id: req.req_id, tx_id: req.tx_id, payload }, bytes: undefined, written: 0, cause, deadline: undefined });
   }
 
   /**
-   * @internal `send_event`: queues WATCH_EVENT `path\0token\0` (req_id = tx_id = 0). Events over
-   * 4096 bytes are dropped, and so is an event identical to one still queued (not for `@` paths).
+   * @internal `send_event`: queues WATCH_EVENT `path\0token\0` (req_id = tx_id = 0), caused by
+   * `cause` (none for xenstored's own events). Events over 4096 bytes are dropped, and so is an
+   * event identical to one still queued (not for `@` paths). For an unprivileged domain the event
+   * gets a deadline when a scheduler and a timeout are set.
    */
-  queueEvent(path: string, token: string): void {
+  queueEvent(path: string, token: string, cause?: RequestCause): void {
     if (this.closed) return;
     const payload = bytesOf(`${path}\0${token}\0`);
     if (payload.length > XENSTORE_PAYLOAD_MAX) return;
     if (!path.startsWith("@")) {
-      const dup = this.#out.some((m) => m.type === XS.XS_WATCH_EVENT && sameBytes(m.payload, payload));
+      const dup = this.#out.some((e) => e.msg.type === XS.XS_WATCH_EVENT && sameBytes(e.msg.payload, payload));
       if (dup) return;
     }
-    this.#out.push({ type: XS.XS_WATCH_EVENT, req_id: 0, tx_id: 0, payload });
+    const sched = this.#owner.scheduler;
+    const timeoutMs = this.#owner.watchEventTimeoutMs;
+    const deadline = sched && timeoutMs > 0 && !this.privileged ? sched.now + timeoutMs * 1_000_000 : undefined;
+    cause?.eventQueued();
+    this.#push({ msg: { type: XS.XS_WATCH_EVENT, req_id: 0, tx_id: 0, payload }, bytes: undefined, written: 0, cause, deadline });
+    if (deadline !== undefined && this.#timer === undefined) this.#arm(deadline);
+  }
+
+  #push(e: Outgoing): void {
+    this.#out.push(e);
+    if (e.deadline !== undefined) this.#timed++;
     this.emit("output");
+  }
+
+  /** An entry left the queue (written, taken, timed out or dropped): settle its cause. */
+  #gone(e: Outgoing): void {
+    if (e.deadline !== undefined && --this.#timed === 0) this.#disarm();
+    if (e.msg.type === XS.XS_WATCH_EVENT) e.cause?.eventGone();
+    else e.cause?.replyGone();
+  }
+
+  /** Drops every queued message (nothing of it is written any more). */
+  #dropAll(): void {
+    const out = this.#out;
+    this.#out = [];
+    for (const e of out) this.#gone(e);
+    this.#disarm();
+  }
+
+  #arm(at: number): void {
+    this.#timer = this.#owner.scheduler?.at(at, () => {
+      this.#timer = undefined;
+      this.#expire();
+    });
+  }
+
+  #disarm(): void {
+    this.#timer?.cancel();
+    this.#timer = undefined;
+  }
+
+  /**
+   * `check_event_timeout`: drops the watch events whose deadline has passed and of which nothing
+   * was written yet, then waits for the next deadline.
+   */
+  #expire(): void {
+    const now = this.#owner.scheduler?.now ?? 0;
+    const expired: Outgoing[] = [];
+    let next: number | undefined;
+    this.#out = this.#out.filter((e) => {
+      if (e.deadline === undefined || e.written > 0 || next !== undefined) return true;
+      if (e.deadline > now) {
+        next = e.deadline;
+        return true;
+      }
+      expired.push(e);
+      return false;
+    });
+    if (next !== undefined) this.#arm(next);
+    for (const e of expired) this.#gone(e);
   }
 
   /** @internal Picks an unused transaction id (starting at 1, never 0). */
@@ -187,18 +347,22 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (this.closed) return;
     this.#closed = reason;
     this.#owner.connectionClosed(this, reason);
-    this.#out = [];
+    this.#dropAll();
     this.emit("close", reason);
   }
 
-  /** @internal Drops queued output (INTRODUCE's connection reset). */
+  /** @internal Drops queued output (INTRODUCE's connection reset, `conn_free_buffered_data`). */
   clearOutput(): void {
-    this.#out = [];
+    this.#dropAll();
   }
 
   override toString(): string {
     return `Connection(${this.kind} ${this.id})`;
   }
+}
+
+function encodedSize(m: XsMessage): number {
+  return XSD_SOCKMSG_SIZE + m.payload.length;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

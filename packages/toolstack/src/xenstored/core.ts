@@ -7,7 +7,13 @@
 import type { Connection, ConnectionCloseReason, ConnectionOwner } from "./connection.js";
 import { DomainTable, type DomainRecord, type XenstoredDomainHooks } from "./domains.js";
 import { fail, XenstoreError } from "./errors.js";
-import { resolveQuotas, type XenstoredOptions, type XenstoredQuotas } from "./options.js";
+import {
+  DEFAULT_WATCH_EVENT_TIMEOUT_MS,
+  resolveQuotas,
+  type XenstoredOptions,
+  type XenstoredQuotas,
+  type XenstoredScheduler,
+} from "./options.js";
 import { isValidNodename, parentOf } from "./path.js";
 import { clonePerms, permForConn, XS_PERM, type PermSubject } from "./perms.js";
 import type { Transaction } from "./transaction.js";
@@ -35,6 +41,9 @@ export class XenstoredCore implements ConnectionOwner {
   readonly quotas: XenstoredQuotas;
   readonly privDomid: number;
   readonly hooks: XenstoredDomainHooks;
+  readonly scheduler: XenstoredScheduler | undefined;
+  /** `timeout_watch_event_msec` (0: never). */
+  readonly watchEventTimeoutMs: number;
   /** Live connections in creation order (watch events are generated in this order). */
   readonly connections = new Set<Connection>();
   processor: RequestProcessor = () => {
@@ -45,6 +54,10 @@ export class XenstoredCore implements ConnectionOwner {
     this.quotas = resolveQuotas(opts.quotas);
     this.privDomid = opts.privDomid ?? 0;
     this.hooks = opts.hooks ?? {};
+    this.scheduler = opts.scheduler;
+    const timeout = opts.watchEventTimeoutMs ?? DEFAULT_WATCH_EVENT_TIMEOUT_MS;
+    if (!Number.isInteger(timeout) || timeout < 0) throw new RangeError(`watchEventTimeoutMs must be a non-negative integer, got ${timeout}`);
+    this.watchEventTimeoutMs = timeout;
     this.domains = new DomainTable(this.hooks.domainExists?.bind(this.hooks), () => this.store.generation);
     // dom0 is introduced at start-up (`dom0_init`) and owns the initial tree (`setup_structure`).
     const dom0 = this.domains.alloc(0);

@@ -68,7 +68,7 @@ const quota: Cmd = (xs, req, args) => {
     line("nodes", d.nbentry) +
     line("watches", d.nbwatch) +
     line("transactions", d.connection?.transactions.size ?? 0) +
-    line("outstanding", 0) +
+    line("outstanding", d.connection?.outstanding ?? 0) +
     line("memory", 0);
   req.reply(`${s}\0`);
 };

@@ -31,7 +31,8 @@ export const doWatch: Handler = (xs, req) => {
   req.conn.watches.push(watch);
   if (req.conn.domain) req.conn.domain.nbwatch++;
   req.reply(OK);
-  req.conn.queueEvent(watchEventPath(watch, path), token);
+  // The initial event is caused by the WATCH: the request stays outstanding until it is written.
+  req.conn.queueEvent(watchEventPath(watch, path), token, req.conn.currentRequest);
 };
 
 /** UNWATCH `path\0token\0` -> OK, or ENOENT for a pair not registered (EINVAL unless 2 strings). */

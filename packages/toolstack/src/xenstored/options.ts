@@ -1,7 +1,7 @@
 /**
  * xenstored settings: cxenstored 4.17's quota defaults (`xenstored_core.c`, options `-E -S -W
- * -t -A -M -Q`) and the privileged domain. Dom0, the privileged domain and socket clients are
- * exempt from every quota.
+ * -t -A -M -Q`), the watch-event timeout (`-w watch-event=<s>`) and the privileged domain.
+ * Dom0, the privileged domain and socket clients are exempt from every quota and timeout.
  */
 import type { XenstoredDomainHooks } from "./domains.js";
 import { XENSTORE_REL_PATH_MAX } from "./xs-wire.js";
@@ -35,6 +35,20 @@ export const DEFAULT_QUOTAS: Readonly<XenstoredQuotas> = Object.freeze({
   transactionNodes: 1024,
 });
 
+/** cxenstored 4.17's `timeout_watch_event_msec` default: 20 s. */
+export const DEFAULT_WATCH_EVENT_TIMEOUT_MS = 20_000;
+
+/**
+ * A virtual clock with one-shot timers, in nanoseconds. The simulator's scheduler fits as is
+ * (`hv.scheduler`); xenstored never reads real time.
+ */
+export interface XenstoredScheduler {
+  /** Virtual time now, in ns. */
+  readonly now: number;
+  /** Runs `run` at absolute virtual time `at` (ns). */
+  at(at: number, run: () => void): { cancel(): void };
+}
+
 export interface XenstoredOptions {
   /** Quota overrides; the rest keep cxenstored's defaults. */
   quotas?: Partial<XenstoredQuotas>;
@@ -42,6 +56,17 @@ export interface XenstoredOptions {
   privDomid?: number;
   /** What the host provides: domain existence and ring connection. */
   hooks?: XenstoredDomainHooks;
+  /**
+   * The virtual clock that times out watch events. Without one, events never time out (every
+   * other rule, outstanding accounting included, still holds).
+   */
+  scheduler?: XenstoredScheduler;
+  /**
+   * `-w watch-event=<seconds>`, in ms: a watch event queued for an unprivileged domain and not
+   * yet partly written after this long is dropped. 0 disables. Default 20000.
+   * @throws RangeError (from the constructor) unless a non-negative integer.
+   */
+  watchEventTimeoutMs?: number;
 }
 
 /** Fills in defaults, validating values (RangeError for a non-positive quota). */

@@ -29,7 +29,7 @@ export interface RingTransportFactoryOptions {
   readonly mapGfn?: (domid: number) => number;
   /** `server_features` to advertise. Default 0 (cxenstored 4.17 advertises none). */
   readonly serverFeatures?: number;
-  /** Outstanding-reply quota per unprivileged domain. Default 20 (`-Q outstanding`). */
+  /** Outstanding-request quota per unprivileged domain (XSA-326). Default 20 (`-Q outstanding`). */
   readonly outstandingLimit?: number;
   /** Called with each transport created (for hosts and tests that want to inspect it). */
   readonly onTransport?: (transport: XenstoreRingTransport) => void;

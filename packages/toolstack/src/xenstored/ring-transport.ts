@@ -13,10 +13,13 @@
  *
  * - Requests are copied out of the ring (never parsed in place) exactly as far as the current
  *   message needs: first the 16-byte header, then its payload, then the next message. An
- *   unprivileged domain with `outstanding` (default 20) replies not yet written to the ring is not
- *   read any further until the guest consumes some (`-Q outstanding`).
- * - Replies are written as far as `rsp` has room; the rest stays queued and goes out when the
- *   guest consumes and notifies. The guest is notified after every pass that moved bytes.
+ *   unprivileged domain with `outstanding` (default 20) requests outstanding is not read any
+ *   further (`-Q outstanding`, `domain_can_read`). A request is outstanding until its reply is
+ *   written to the ring and every watch event it caused, on any connection, is written or
+ *   dropped (XSA-326, see `outstanding.ts`); the ring is read again as soon as that count drops.
+ * - Replies and events are written from the connection's queue as far as `rsp` has room; the
+ *   rest stays queued and goes out when the guest consumes and notifies. The guest is notified
+ *   after every pass that moved bytes.
  * - A header announcing more than 4096 payload bytes sets `error` = XENSTORE_ERROR_PROTO and
  *   drops the connection (reason `oversize`). Indices with `prod - cons > 1024` set `error` =
  *   XENSTORE_ERROR_RINGIDX and drop the connection (`ignore_connection`): nothing more is read
@@ -50,10 +53,10 @@ import {
 import { DeadMappingError, type Guest, type Page } from "@pvkit/hypervisor-sim";
 import type { Connection, ConnectionCloseReason } from "./connection.js";
 import type { DomainTransport } from "./domains.js";
-import { decodeHeader, encodeMessage, OVERSIZE, XsMessageParser } from "./wire.js";
-import { XS, XSD_SOCKMSG_SIZE } from "./xs-wire.js";
+import { decodeHeader, OVERSIZE, XsMessageParser } from "./wire.js";
+import { XSD_SOCKMSG_SIZE } from "./xs-wire.js";
 
-/** cxenstored 4.17's `-Q outstanding` default: replies pending per unprivileged domain. */
+/** cxenstored 4.17's `-Q outstanding` default: requests outstanding per unprivileged domain. */
 export const DEFAULT_OUTSTANDING_LIMIT = 20;
 
 /** What a ring transport needs. */
@@ -72,19 +75,12 @@ export interface RingTransportOptions {
   readonly mapGfn: number;
   /** Written to `server_features` on introduction. Default 0, as cxenstored 4.17. */
   readonly serverFeatures?: number;
-  /** Outstanding replies before an unprivileged domain's ring is no longer read. Default 20. */
+  /** Outstanding requests before an unprivileged domain's ring is no longer read. Default 20. */
   readonly outstandingLimit?: number;
 }
 
 /** Why the transport stopped serving its ring (undefined while it serves). */
 export type RingTransportState = "open" | "ignored" | "closed";
-
-interface Pending {
-  readonly bytes: Uint8Array;
-  written: number;
-  /** Replies count as outstanding; watch events never do (4.17 `send_reply`). */
-  readonly reply: boolean;
-}
 
 export class XenstoreRingTransport implements DomainTransport {
   readonly domid: number;
@@ -103,7 +99,6 @@ export class XenstoreRingTransport implements DomainTransport {
   #parser = new XsMessageParser();
   #header: Uint8Array | undefined;
   #headerFill = 0;
-  #out: Pending[] = [];
   #pumping = false;
   #again = false;
   #requests = 0;
@@ -136,6 +131,7 @@ export class XenstoreRingTransport implements DomainTransport {
     this.#rsp = new ByteRingWriter(this.#page, xenstoreResponseRing);
     this.#conn.on("output", this.#onOutput);
     this.#conn.on("close", this.#onClose);
+    this.#conn.on("outstanding", this.#onOutput);
     // A new domain learns xenstore is there (4.17 introduce_domain).
     this.#page.setU32(xenstore_domain_interface.server_features[0], this.#features);
     this.#page.setU32(xenstore_domain_interface.connection[0], XENSTORE_CONNECTED);
@@ -157,14 +153,17 @@ export class XenstoreRingTransport implements DomainTransport {
     return this.#gfn;
   }
 
-  /** Replies queued or partly written (what the outstanding quota counts). */
+  /**
+   * The domain's outstanding requests (what the `-Q outstanding` quota counts): replies queued or
+   * partly written, and requests whose watch events are still queued on some connection.
+   */
   get outstanding(): number {
-    return this.#out.reduce((n, p) => n + (p.reply ? 1 : 0), 0);
+    return this.#conn.outstanding;
   }
 
   /** Bytes queued for the response ring and not yet written. */
   get queuedBytes(): number {
-    return this.#out.reduce((n, p) => n + p.bytes.length - p.written, 0);
+    return this.#conn.queuedBytes;
   }
 
   /** Requests taken from the ring and handed to xenstored. */
@@ -194,7 +193,7 @@ export class XenstoreRingTransport implements DomainTransport {
    */
   reset(): void {
     if (this.#state === "closed") return;
-    this.#out = [];
+    this.#conn.clearOutput();
     this.#parser = new XsMessageParser();
     this.#header = undefined;
     this.#headerFill = 0;
@@ -213,7 +212,7 @@ export class XenstoreRingTransport implements DomainTransport {
     this.#state = "closed";
     this.#conn.off("output", this.#onOutput);
     this.#conn.off("close", this.#onClose);
-    this.#out = [];
+    this.#conn.off("outstanding", this.#onOutput);
     this.#unbind();
     this.#unmap();
   }
@@ -255,17 +254,14 @@ export class XenstoreRingTransport implements DomainTransport {
     }
   }
 
+  /** Something was queued, or the outstanding count dropped: write and read again. */
   readonly #onOutput = (): void => {
-    for (const m of this.#conn.takeAll()) {
-      this.#out.push({ bytes: encodeMessage(m), written: 0, reply: m.type !== XS.XS_WATCH_EVENT });
-    }
-    this.#pump();
+    if (this.#state === "open") this.#pump();
   };
 
   readonly #onClose = (reason: ConnectionCloseReason): void => {
     if (reason === "oversize") this.#ignore(XENSTORE_ERROR.XENSTORE_ERROR_PROTO);
     else if (this.#state === "open") this.#state = "ignored";
-    this.#out = [];
   };
 
   /** One service pass: flush replies, read requests, repeat while either moves; then notify. */
@@ -291,17 +287,15 @@ export class XenstoreRingTransport implements DomainTransport {
     if (moved) this.#notify();
   }
 
-  /** Writes queued output into `rsp`. True if any byte went out. */
+  /** Writes the connection's queued output into `rsp`. True if any byte went out. */
   #flush(): boolean {
     let any = false;
-    while (this.#out.length > 0) {
-      const head = this.#out[0]!;
-      const n = this.#rsp.write(head.bytes.subarray(head.written));
+    for (let rest = this.#conn.outputHead(); rest !== undefined; rest = this.#conn.outputHead()) {
+      const n = this.#rsp.write(rest);
       if (n === 0) break;
       any = true;
-      head.written += n;
-      if (head.written < head.bytes.length) break;
-      this.#out.shift();
+      this.#conn.outputWritten(n);
+      if (n < rest.length) break;
     }
     return any;
   }
@@ -345,7 +339,6 @@ export class XenstoreRingTransport implements DomainTransport {
   #ignore(err: number): void {
     if (this.#state !== "open") return;
     this.#state = "ignored";
-    this.#out = [];
     this.#error = err;
     try {
       this.#page.setU32(xenstore_domain_interface.error[0], err);

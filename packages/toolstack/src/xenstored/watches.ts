@@ -38,6 +38,8 @@ export function fireWatches(
     return;
   }
   const special = name.startsWith("@");
+  // The request being processed keeps counting as outstanding until these events are gone.
+  const cause = ctx.conn?.currentRequest;
   for (const conn of xs.connections) {
     if (conn.closed || conn.watches.length === 0) continue;
     if (special) {
@@ -47,7 +49,7 @@ export function fireWatches(
     }
     for (const w of [...conn.watches]) {
       const hit = exact ? name === w.path : isChildOrSelf(name, w.path);
-      if (hit) conn.queueEvent(watchEventPath(w, name), w.token);
+      if (hit) conn.queueEvent(watchEventPath(w, name), w.token, cause);
     }
   }
 }

@@ -73,6 +73,8 @@ export function ringHost(
   const transports = new Map<number, XenstoreRingTransport>();
   const { outstandingLimit, ...xsOpts } = rest;
   const xs = new Xenstored({
+    // Watch events time out in the hypervisor's virtual time, as cxenstored's in real time.
+    scheduler: hv.scheduler,
     ...xsOpts,
     hooks: {
       domainExists: (d) => hv.domainById(d) !== undefined,
