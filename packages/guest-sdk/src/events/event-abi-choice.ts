@@ -15,7 +15,8 @@ import { TwoLevelAbi } from "./two-level-abi.js";
 /**
  * Validates the ABI asked for `guest` (default "2l") and returns it.
  * @throws RangeError for an unknown name, "fifo" without `pages`, or "2l" on a guest the SDK
- * already switched to FIFO (Xen would keep queueing its events on FIFO queues).
+ * switched to FIFO and Xen still runs on FIFO (Xen would keep queueing its events on FIFO
+ * queues; after an EVTCHNOP_reset "2l" is fine again).
  * @internal
  */
 export function checkAbiChoice(guest: Guest, abi: EventAbiName | undefined, pages: GuestPageAllocator | undefined): EventAbiName {
@@ -24,7 +25,7 @@ export function checkAbiChoice(guest: Guest, abi: EventAbiName | undefined, page
   if (name === "fifo" && pages === undefined) {
     throw new RangeError("the FIFO event ABI needs guest pages for its control blocks and event array; pass pages (a GuestPageAllocator)");
   }
-  if (name === "2l" && FifoState.has(guest)) {
+  if (name === "2l" && FifoState.current(guest) !== undefined) {
     throw new RangeError(`d${guest.domid} was switched to the FIFO event ABI; pass abi: "fifo" and pages`);
   }
   return name;

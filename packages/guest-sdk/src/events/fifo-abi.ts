@@ -30,6 +30,7 @@ import {
   EVTCHN_FIFO_LINK_MASK,
   EVTCHN_FIFO_LINKED,
   EVTCHN_FIFO_MASKED,
+  EVTCHN_FIFO_MAX_QUEUES,
   EVTCHN_FIFO_PENDING,
 } from "@pvkit/hypervisor-sim/abi";
 import type { GuestPageAllocator } from "../grants/page-allocator.js";
@@ -45,6 +46,8 @@ const BUSY = 1 << EVTCHN_FIFO_BUSY;
 
 /** `evtchn_fifo_control_block.ready`: byte offset in the block. */
 const CB_READY = 0;
+/** The ready bits of the 16 queues (`EVTCHN_FIFO_MAX_QUEUES`). */
+const ALL_QUEUES = (1 << EVTCHN_FIFO_MAX_QUEUES) - 1;
 /** `evtchn_fifo_control_block.head[0]`: byte offset in the block. */
 const CB_HEAD = 8;
 
@@ -151,12 +154,16 @@ export class FifoAbi implements EventAbi {
     }
   }
 
-  /** `xchg(&control->ready, 0)`. */
+  /**
+   * `xchg(&control->ready, 0)`, keeping the bits of the 16 queues only: the guest can write its
+   * own control block, and a stray higher bit must not send the loop to a queue that does not
+   * exist.
+   */
   #takeReady(cpu: number): number {
     const cb = this.#st.controls[cpu]!;
     const r = cb.getU32(CB_READY);
     if (r !== 0) cb.setU32(CB_READY, 0);
-    return r;
+    return r & ALL_QUEUES;
   }
 
   /**
