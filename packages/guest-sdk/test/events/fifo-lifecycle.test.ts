@@ -77,9 +77,9 @@ describe("FIFO consumption against a guest's own garbage", () => {
     const { hv, du, g } = domU();
     const pages = new GuestPageAllocator(g.memory);
     const ev = EventChannels.of(g, { abi: "fifo", pages }); // no port bound yet: no event array page
-    const control = g.memory.page(pages.first); // the first page taken: vCPU 0's control block
+    const control = g.memory.writablePage(pages.first); // the first page taken: vCPU 0's control block
     control.setU32(0, 1 << 16); // a stray ready bit for a queue that does not exist
-    g.memory.page(ev.sharedInfoGfn).setU8(0, 1); // and upcall_pending, so the upcall runs
+    g.memory.writablePage(ev.sharedInfoGfn).setU8(0, 1); // and upcall_pending, so the upcall runs
     g.vcpu(0).xen_version(XENVER.XENVER_version);
     hv.runUntilIdle();
     expect(du.isDying).toBe(false);
