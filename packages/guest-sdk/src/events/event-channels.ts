@@ -103,10 +103,10 @@ export class EventChannels implements Disposable {
   /**
    * The event subsystem of `guest`, set up on first use (one per guest: it owns the upcalls).
    * Later calls return the same instance and ignore `opts`. With `abi: "fifo"` the guest
-   * switches to the FIFO ABI for good (until EVTCHNOP_reset): a later `of()` after `close()`
-   * takes over the same control blocks and event array.
+   * switches to the FIFO ABI until an EVTCHNOP_reset: a later `of()` after `close()` takes over
+   * the same control blocks and event array if Xen still runs FIFO, and starts afresh if not.
    * @throws RangeError for `abi: "fifo"` without `pages`, an unknown `abi`, or "2l" on a guest
-   * the SDK switched to FIFO.
+   * Xen runs on FIFO.
    * @throws XenError if shared_info cannot be mapped at the chosen frame, or from
    * EVTCHNOP_init_control (e.g. ENOSYS from a hypervisor without FIFO).
    */
