@@ -87,6 +87,8 @@ export class Host extends EventEmitter<HostEvents> implements AsyncDisposable {
     this.dom0 = { guest: guest0, events: events0 };
     this.xenstored = new Xenstored({
       ...(options.quotas ? { quotas: options.quotas } : {}),
+      // Watch events for guests time out in the host's virtual time (cxenstored's 20 s).
+      scheduler: this.hv.scheduler,
       hooks: {
         domainExists: (domid) => this.hv.domainById(domid) !== undefined,
         connectDomain: ringTransportFactory({
