@@ -126,69 +126,6 @@ describe.each(ABIS)("event channels on the %s ABI", (abi) => {
     expect(events).toEqual([{ port: ch.port, vcpu: 1, count: 1 }]);
   });
 
-  it("gives a flooding late-EOI peer one event until eoi(), while other ports keep being serviced", () => {
-    const { hv, g0, du, evu, upcallsOf } = guestsOn(abi);
-    const ch = evu.bindUnbound(0, { lateEoi: true });
-    const peer = evtchnBindInterdomain(g0.hypercall, du.domid, ch.port);
-    const other = evu.bindUnbound(0);
-    const otherPeer = evtchnBindInterdomain(g0.hypercall, du.domid, other.port);
-    hv.runUntilIdle(); // nothing yet: dom0's binds raised dom0's own ports
-    expect(upcallsOf(du.domid)).toBe(0);
-    for (let i = 1; i <= 5000; i++) {
-      evtchnSend(g0.hypercall, peer);
-      if (i % 1000 === 0) {
-        evtchnSend(g0.hypercall, otherPeer);
-        hv.runUntilIdle();
-      } else if (i % 7 === 0) hv.runUntilIdle();
-    }
-    expect(ch.count).toBe(1);
-    expect(ch.eoiPending).toBe(true);
-    expect(other.count).toBe(5);
-    expect(upcallsOf(du.domid)).toBe(6); // the flood raised nothing while masked
-    ch.eoi();
-    hv.runUntilIdle();
-    expect(ch.count).toBe(2); // every later send coalesced into one event
-    ch.eoi();
-    hv.runUntilIdle();
-    expect([ch.count, ch.eoiPending, ch.masked]).toEqual([2, false, false]);
-  });
-
-  it("delivers an event raised during a late-EOI handler after its in-handler eoi(), in the same upcall", () => {
-    const { hv, g0, du, evu, upcallsOf } = guestsOn(abi);
-    let first = true;
-    const ch = evu.bindUnbound(0, {
-      lateEoi: true,
-      onEvent: (_e, c) => {
-        if (first) {
-          first = false;
-          evtchnSend(g0.hypercall, peer); // raised while masked for EOI
-        }
-        c.eoi();
-      },
-    });
-    const peer = evtchnBindInterdomain(g0.hypercall, du.domid, ch.port);
-    evtchnSend(g0.hypercall, peer);
-    hv.runUntilIdle();
-    expect(ch.count).toBe(2);
-    expect(upcallsOf(du.domid)).toBe(1);
-  });
-
-  it("keeps a late-EOI port masked after eoi() while an explicit mask() is in force", () => {
-    const { hv, g0, du, evu } = guestsOn(abi);
-    const ch = evu.bindUnbound(0, { lateEoi: true });
-    const peer = evtchnBindInterdomain(g0.hypercall, du.domid, ch.port);
-    evtchnSend(g0.hypercall, peer);
-    hv.runUntilIdle();
-    ch.mask();
-    evtchnSend(g0.hypercall, peer);
-    ch.eoi();
-    hv.runUntilIdle();
-    expect([ch.count, ch.masked]).toEqual([1, true]);
-    ch.unmask();
-    hv.runUntilIdle();
-    expect(ch.count).toBe(2);
-  });
-
   it("close() releases every port (peers go back to unbound) and a fresh subsystem takes over", async () => {
     const { hv, du, g0, gu, evu } = guestsOn(abi);
     const a = evu.bindUnbound(0);

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { evtchnBindInterdomain, evtchnSend } from "@pvkit/guest-sdk";
-import { twoGuests } from "./support.js";
+import { ABIS, type Abi, guestsOn } from "./support.js";
 
-/** A domU port `ch` bound to by dom0, and dom0's end `peer`. */
-function channel(lateEoi: boolean) {
-  const t = twoGuests();
+/** A domU port `ch` bound to by dom0, and dom0's end `peer`, on the `abi` event ABI. */
+function channel(lateEoi: boolean, abi: Abi) {
+  const t = guestsOn(abi);
   const ch = t.evu.bindUnbound(0, { lateEoi });
   const peer = evtchnBindInterdomain(t.g0.hypercall, t.du.domid, ch.port);
   const other = t.evu.bindUnbound(0);
@@ -12,9 +12,9 @@ function channel(lateEoi: boolean) {
   return { ...t, ch, peer, other, otherPeer };
 }
 
-describe("late EOI", () => {
+describe.each(ABIS)("late EOI on the %s ABI", (abi) => {
   it("gives a flooding peer one event until eoi(), while other ports keep being serviced", () => {
-    const { hv, g0, du, ch, peer, other, otherPeer, upcallsOf } = channel(true);
+    const { hv, g0, du, ch, peer, other, otherPeer, upcallsOf } = channel(true, abi);
     let dispatched = 0;
     ch.setHandler(() => dispatched++); // the handler holds the EOI
     for (let i = 1; i <= 10_000; i++) {
@@ -43,7 +43,7 @@ describe("late EOI", () => {
   });
 
   it("behaves like an ordinary port when the handler signals EOI before returning", () => {
-    const { hv, g0, ch, peer } = channel(true);
+    const { hv, g0, ch, peer } = channel(true, abi);
     ch.setHandler((_e, c) => c.eoi());
     for (let i = 0; i < 50; i++) {
       evtchnSend(g0.hypercall, peer);
@@ -54,7 +54,7 @@ describe("late EOI", () => {
   });
 
   it("delivers an event raised during the handler after an in-handler EOI, in the same upcall", () => {
-    const { hv, g0, du, ch, peer, upcallsOf } = channel(true);
+    const { hv, g0, du, ch, peer, upcallsOf } = channel(true, abi);
     let first = true;
     ch.setHandler((_e, c) => {
       if (first) {
@@ -70,7 +70,7 @@ describe("late EOI", () => {
   });
 
   it("can EOI later, outside the upcall, and then receives what arrived meanwhile", async () => {
-    const { hv, g0, ch, peer } = channel(true);
+    const { hv, g0, ch, peer } = channel(true, abi);
     evtchnSend(g0.hypercall, peer);
     await hv.settle();
     expect(ch.eoiPending).toBe(true);
@@ -84,7 +84,7 @@ describe("late EOI", () => {
   });
 
   it("stays masked after eoi() while an explicit mask() is still in force", () => {
-    const { hv, g0, ch, peer } = channel(true);
+    const { hv, g0, ch, peer } = channel(true, abi);
     evtchnSend(g0.hypercall, peer);
     hv.runUntilIdle();
     ch.mask();
@@ -99,7 +99,7 @@ describe("late EOI", () => {
   });
 
   it("(contrast) an ordinary port takes one upcall per send when the peer floods between deliveries", () => {
-    const { hv, g0, du, ch, peer, upcallsOf } = channel(false);
+    const { hv, g0, du, ch, peer, upcallsOf } = channel(false, abi);
     for (let i = 0; i < 1000; i++) {
       evtchnSend(g0.hypercall, peer);
       hv.runUntilIdle();
