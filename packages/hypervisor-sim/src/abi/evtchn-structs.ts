@@ -140,6 +140,18 @@ export const evtchn_set_priority_layout = {
 } as const satisfies Layout;
 
 /**
+ * `struct evtchn_fifo_control_block { uint32_t ready; uint32_t _rsvd;
+ *   uint32_t head[EVTCHN_FIFO_MAX_QUEUES]; };` (FIFO ABI): one per vCPU, in a guest page at the
+ * offset given to EVTCHNOP_init_control. Xen writes `head[q]` only when queue q was empty.
+ */
+export const EVTCHN_FIFO_CONTROL_BLOCK_SIZE = 72;
+export const evtchn_fifo_control_block_layout = {
+  ready: [0, 4],
+  _rsvd: [4, 4],
+  head: [8, 64],
+} as const satisfies Layout;
+
+/**
  * `struct evtchn_op { uint32_t cmd; union { evtchn_alloc_unbound_t alloc_unbound; ...;
  *   evtchn_unmask_t unmask; } u; };` — the argument of the compat hypercall 16
  * (`__HYPERVISOR_event_channel_op_compat`). The union holds only commands 0–9; its largest

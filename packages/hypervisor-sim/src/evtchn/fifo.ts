@@ -18,6 +18,7 @@ import {
   EVTCHN_FIFO_MAX_QUEUES,
   EVTCHN_FIFO_PENDING,
 } from "../abi/event-channel.js";
+import { EVTCHN_FIFO_CONTROL_BLOCK_SIZE, evtchn_fifo_control_block_layout } from "../abi/evtchn-structs.js";
 import { VCPU_INFO_UPCALL_PENDING } from "../abi/shared-info.js";
 import type { Frame } from "../memory/frame.js";
 import type { PortTable } from "./port-table.js";
@@ -34,11 +35,11 @@ export const FIFO_LINKED = 1 << EVTCHN_FIFO_LINKED;
 export const FIFO_BUSY = 1 << EVTCHN_FIFO_BUSY;
 
 /** `evtchn_fifo_control_block.ready`: byte offset (u32). */
-export const FIFO_CB_READY = 0;
+export const FIFO_CB_READY = evtchn_fifo_control_block_layout.ready[0];
 /** `evtchn_fifo_control_block.head[0]`: byte offset (16 × u32). */
-export const FIFO_CB_HEAD = 8;
+export const FIFO_CB_HEAD = evtchn_fifo_control_block_layout.head[0];
 /** `sizeof(struct evtchn_fifo_control_block)`: 72 bytes; init_control's offset is at most 4096 − 72. */
-export const FIFO_CB_SIZE = 72;
+export const FIFO_CB_SIZE = EVTCHN_FIFO_CONTROL_BLOCK_SIZE;
 
 /**
  * What a FIFO raise did, for the trace: "no-page" (remembered until expand_array adds the page),
