@@ -9,6 +9,7 @@
 import type { Page } from "@pvkit/hypervisor-sim";
 import type { RingSpec } from "./ring-codec.js";
 import { RingCore, type RingOptions, resolveRingOptions } from "./ring-core.js";
+import { RingEnd } from "./ring-end.js";
 import { RingProtocolError } from "./ring-error.js";
 import { REQ_EVENT, REQ_PROD } from "./shared-ring.js";
 
@@ -19,16 +20,12 @@ import { REQ_EVENT, REQ_PROD } from "./shared-ring.js";
  * (and halts it for producer-index overflow); misuse by the driver itself (a response with no
  * consumed request) throws RangeError.
  */
-export class BackRing<Req, Rsp> {
-  readonly #core: RingCore<Rsp, Req>;
-  /** `RING_SIZE`, cached: read on every produce and consume. */
-  readonly #size: number;
+export class BackRing<Req, Rsp> extends RingEnd<Rsp, Req> {
   #rspProdPvt: number;
   #reqCons: number;
 
   private constructor(core: RingCore<Rsp, Req>, start: number) {
-    this.#core = core;
-    this.#size = core.area.ringSize;
+    super(core);
     this.#rspProdPvt = start >>> 0;
     this.#reqCons = start >>> 0;
   }
@@ -48,18 +45,6 @@ export class BackRing<Req, Rsp> {
     return new BackRing(new RingCore<Rsp, Req>(pages, spec, "back", resolveRingOptions(options, "back")), start);
   }
 
-  /** `RING_SIZE`: entries in the ring (a power of two). */
-  get size(): number {
-    return this.#size;
-  }
-  /** log2 of the number of pages. */
-  get order(): number {
-    return this.#core.area.order;
-  }
-  /** `sizeof(union X_sring_entry)` in bytes. */
-  get entrySize(): number {
-    return this.#core.area.entrySize;
-  }
   /** Private producer index: the next response goes here. */
   get rspProdPvt(): number {
     return this.#rspProdPvt;
@@ -72,10 +57,6 @@ export class BackRing<Req, Rsp> {
   get outstanding(): number {
     return (this.#reqCons - this.#rspProdPvt) >>> 0;
   }
-  /** The error that halted this ring, if any. */
-  get halted(): RingProtocolError | undefined {
-    return this.#core.halted;
-  }
 
   /**
    * `RING_HAS_UNCONSUMED_REQUESTS` (4.17, capped):
@@ -83,8 +64,8 @@ export class BackRing<Req, Rsp> {
    * cannot claim more than the free part of the ring. @throws RingProtocolError if halted.
    */
   get unconsumedRequests(): number {
-    this.#core.check();
-    const req = (this.#core.area.get(REQ_PROD) - this.#reqCons) >>> 0;
+    this.core.check();
+    const req = (this.core.area.get(REQ_PROD) - this.#reqCons) >>> 0;
     const rsp = (this.size - this.outstanding) >>> 0;
     return req < rsp ? req : rsp; // counts, not indices
   }
@@ -104,13 +85,13 @@ export class BackRing<Req, Rsp> {
    *   with `onInvalidEntry: "halt"`), or the halting error of an already halted ring.
    */
   consumeRequest(): Req | undefined {
-    this.#core.check();
-    const prod = this.#core.area.get(REQ_PROD);
+    this.core.check();
+    const prod = this.core.area.get(REQ_PROD);
     if ((prod - this.#rspProdPvt) >>> 0 > this.size) throw this.#overflowed(prod);
     const idx = this.#reqCons;
     if (prod === idx || this.requestConsOverflow(idx)) return undefined;
     this.#reqCons = (idx + 1) >>> 0;
-    return this.#core.consume(idx);
+    return this.core.consume(idx);
   }
 
   /** Halts the ring for `RING_REQUEST_PROD_OVERFLOW` (out of line: keeps `consumeRequest` small to inline). */
@@ -122,7 +103,7 @@ export class BackRing<Req, Rsp> {
       rsp_prod_pvt: this.#rspProdPvt,
       RING_SIZE: this.size,
     } as const;
-    return this.#core.halt(new RingProtocolError(fault, this.#core.options.name));
+    return this.core.halt(new RingProtocolError(fault, this.core.options.name));
   }
 
   /**
@@ -132,17 +113,17 @@ export class BackRing<Req, Rsp> {
    *   rejects the value; RingProtocolError if halted.
    */
   produceResponse(rsp: Rsp): number {
-    this.#core.check();
+    this.core.check();
     if (this.outstanding === 0) throw new RangeError("no consumed request is waiting for a response");
     const idx = this.#rspProdPvt;
-    this.#core.produce(idx, rsp);
+    this.core.produce(idx, rsp);
     this.#rspProdPvt = (idx + 1) >>> 0;
     return idx;
   }
 
   /** `RING_PUSH_RESPONSES`: publishes `rsp_prod = rsp_prod_pvt` (no notification check). */
   push(): void {
-    this.#core.publish(this.#rspProdPvt);
+    this.core.publish(this.#rspProdPvt);
   }
 
   /**
@@ -152,7 +133,7 @@ export class BackRing<Req, Rsp> {
    * @throws RingProtocolError if halted.
    */
   pushResponses(): boolean {
-    return this.#core.publishAndCheck(this.#rspProdPvt);
+    return this.core.publishAndCheck(this.#rspProdPvt);
   }
 
   /**
@@ -163,7 +144,7 @@ export class BackRing<Req, Rsp> {
    */
   finalCheckForRequests(): boolean {
     if (this.unconsumedRequests !== 0) return true;
-    this.#core.area.set(REQ_EVENT, (this.#reqCons + 1) >>> 0);
+    this.core.area.set(REQ_EVENT, (this.#reqCons + 1) >>> 0);
     // (full barrier in C) re-check: the frontend may have pushed before it could see the new event.
     return this.unconsumedRequests !== 0;
   }
@@ -173,12 +154,7 @@ export class BackRing<Req, Rsp> {
    * FINAL_CHECK that `io/ring.h` suggests). @throws RingProtocolError if halted.
    */
   setRequestEvent(idx: number): void {
-    this.#core.check();
-    this.#core.area.set(REQ_EVENT, idx >>> 0);
-  }
-
-  /** Halts the ring with `error` (e.g. after a reported invalid entry); the first halt wins. */
-  halt(error: RingProtocolError): void {
-    this.#core.halt(error);
+    this.core.check();
+    this.core.area.set(REQ_EVENT, idx >>> 0);
   }
 }

@@ -9,6 +9,7 @@
 import type { Page } from "@pvkit/hypervisor-sim";
 import type { RingSpec } from "./ring-codec.js";
 import { RingCore, type RingOptions, resolveRingOptions } from "./ring-core.js";
+import { RingEnd } from "./ring-end.js";
 import { RingProtocolError } from "./ring-error.js";
 import { RSP_EVENT, RSP_PROD } from "./shared-ring.js";
 
@@ -20,16 +21,12 @@ import { RSP_EVENT, RSP_PROD } from "./shared-ring.js";
  * protocol makes it throw RingProtocolError (and usually halts it); misuse by the driver itself
  * (producing into a full ring) throws RangeError.
  */
-export class FrontRing<Req, Rsp> {
-  readonly #core: RingCore<Req, Rsp>;
-  /** `RING_SIZE`, cached: read on every produce and consume. */
-  readonly #size: number;
+export class FrontRing<Req, Rsp> extends RingEnd<Req, Rsp> {
   #reqProdPvt: number;
   #rspCons: number;
 
   private constructor(core: RingCore<Req, Rsp>, start: number) {
-    this.#core = core;
-    this.#size = core.area.ringSize;
+    super(core);
     this.#reqProdPvt = start >>> 0;
     this.#rspCons = start >>> 0;
   }
@@ -62,18 +59,6 @@ export class FrontRing<Req, Rsp> {
     return new FrontRing(new RingCore<Req, Rsp>(pages, spec, "front", resolveRingOptions(options, "front")), start);
   }
 
-  /** `RING_SIZE`: entries in the ring (a power of two). */
-  get size(): number {
-    return this.#size;
-  }
-  /** log2 of the number of pages. */
-  get order(): number {
-    return this.#core.area.order;
-  }
-  /** `sizeof(union X_sring_entry)` in bytes. */
-  get entrySize(): number {
-    return this.#core.area.entrySize;
-  }
   /** Private producer index: the next request goes here. */
   get reqProdPvt(): number {
     return this.#reqProdPvt;
@@ -82,14 +67,10 @@ export class FrontRing<Req, Rsp> {
   get rspCons(): number {
     return this.#rspCons;
   }
-  /** The error that halted this ring, if any. */
-  get halted(): RingProtocolError | undefined {
-    return this.#core.halted;
-  }
 
   /** `RING_FREE_REQUESTS`: `RING_SIZE - (req_prod_pvt - rsp_cons)`. @throws RingProtocolError if halted. */
   get freeRequests(): number {
-    this.#core.check();
+    this.core.check();
     return (this.size - ((this.#reqProdPvt - this.#rspCons) >>> 0)) >>> 0;
   }
   /** `RING_FULL`. @throws RingProtocolError if halted. */
@@ -101,8 +82,8 @@ export class FrontRing<Req, Rsp> {
    * it huge, which `consumeResponse` then reports). @throws RingProtocolError if halted.
    */
   get unconsumedResponses(): number {
-    this.#core.check();
-    return (this.#core.area.get(RSP_PROD) - this.#rspCons) >>> 0;
+    this.core.check();
+    return (this.core.area.get(RSP_PROD) - this.#rspCons) >>> 0;
   }
 
   /**
@@ -114,14 +95,14 @@ export class FrontRing<Req, Rsp> {
   produceRequest(req: Req): number {
     if (this.full) throw ringFull(this.size);
     const idx = this.#reqProdPvt;
-    this.#core.produce(idx, req);
+    this.core.produce(idx, req);
     this.#reqProdPvt = (idx + 1) >>> 0;
     return idx;
   }
 
   /** `RING_PUSH_REQUESTS`: publishes `req_prod = req_prod_pvt` (no notification check). */
   push(): void {
-    this.#core.publish(this.#reqProdPvt);
+    this.core.publish(this.#reqProdPvt);
   }
 
   /**
@@ -131,7 +112,7 @@ export class FrontRing<Req, Rsp> {
    * @throws RingProtocolError if halted.
    */
   pushRequests(): boolean {
-    return this.#core.publishAndCheck(this.#reqProdPvt);
+    return this.core.publishAndCheck(this.#reqProdPvt);
   }
 
   /**
@@ -142,14 +123,14 @@ export class FrontRing<Req, Rsp> {
    *   `onInvalidEntry: "report"`), or the halting error of an already halted ring.
    */
   consumeResponse(): Rsp | undefined {
-    this.#core.check();
-    const prod = this.#core.area.get(RSP_PROD);
+    this.core.check();
+    const prod = this.core.area.get(RSP_PROD);
     const avail = (prod - this.#rspCons) >>> 0;
     if (avail > this.size) throw this.#overflowed(prod);
     if (avail === 0) return undefined;
     const idx = this.#rspCons;
     this.#rspCons = (idx + 1) >>> 0;
-    return this.#core.consume(idx);
+    return this.core.consume(idx);
   }
 
   /** Halts the ring for `RING_RESPONSE_PROD_OVERFLOW` (out of line: keeps `consumeResponse` small to inline). */
@@ -161,7 +142,7 @@ export class FrontRing<Req, Rsp> {
       req_prod_pvt: this.#reqProdPvt,
       RING_SIZE: this.size,
     } as const;
-    return this.#core.halt(new RingProtocolError(fault, this.#core.options.name));
+    return this.core.halt(new RingProtocolError(fault, this.core.options.name));
   }
 
   /**
@@ -172,7 +153,7 @@ export class FrontRing<Req, Rsp> {
    */
   finalCheckForResponses(): boolean {
     if (this.unconsumedResponses !== 0) return true;
-    this.#core.area.set(RSP_EVENT, (this.#rspCons + 1) >>> 0);
+    this.core.area.set(RSP_EVENT, (this.#rspCons + 1) >>> 0);
     // (full barrier in C) re-check: the backend may have pushed before it could see the new event.
     return this.unconsumedResponses !== 0;
   }
@@ -182,13 +163,8 @@ export class FrontRing<Req, Rsp> {
    * FINAL_CHECK that `io/ring.h` suggests). @throws RingProtocolError if halted.
    */
   setResponseEvent(idx: number): void {
-    this.#core.check();
-    this.#core.area.set(RSP_EVENT, idx >>> 0);
-  }
-
-  /** Halts the ring with `error` (e.g. after a reported invalid entry); the first halt wins. */
-  halt(error: RingProtocolError): void {
-    this.#core.halt(error);
+    this.core.check();
+    this.core.area.set(RSP_EVENT, idx >>> 0);
   }
 }
 
