@@ -142,9 +142,10 @@ export class RingCore<Out, In> {
    * entry to the next) and copied to the page after encode succeeded.
    */
   produce(idx: number, value: Out): void {
-    const page = this.area.entryPage(idx, this.#slot.size);
+    const at = this.area.entryOffset(idx);
+    const page = this.area.pageHolding(at, this.#slot.size);
     if (page !== undefined) {
-      this.#slot.open(page, this.area.entryOffset(idx) & 4095);
+      this.#slot.open(page, at & 4095);
       this.#out.encode(value, this.#slot);
       return;
     }

@@ -135,13 +135,12 @@ export class SharedRingArea {
   }
 
   /**
-   * The page holding the first `length` bytes of entry `idx` when they lie inside one page
-   * (the byte offset within it is `entryOffset(idx) & 4095`), else undefined.
-   * @throws RangeError if `length` exceeds the entry.
+   * The page holding the `length` bytes at area offset `at` (an `entryOffset`) when they lie
+   * inside one page (at byte `at & 4095` of it), else undefined.
+   * @throws RangeError if `length` exceeds an entry.
    */
-  entryPage(idx: number, length: number): Page | undefined {
+  pageHolding(at: number, length: number): Page | undefined {
     this.#checkLength(length);
-    const at = this.entryOffset(idx);
     return (at & (PAGE_SIZE - 1)) + length <= PAGE_SIZE ? this.#page(at) : undefined;
   }
 
