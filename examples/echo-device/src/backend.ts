@@ -4,7 +4,7 @@
  * in from the frontend's `in` grant and back out into its `out` grant (GNTTABOP_copy, so the
  * data pages are never mapped).
  */
-import type { Guest, Page, ReadonlyPage } from "@pvkit/hypervisor-sim";
+import type { Guest, Page } from "@pvkit/hypervisor-sim";
 import { SCHEDOP } from "@pvkit/hypervisor-sim/abi";
 import {
   BackRing,
@@ -43,7 +43,6 @@ export class EchoBackend {
   readonly #copies: GrantCopyBatch;
   /** System time from vcpu_time_info and the TSC, as a kernel reads it. */
   readonly #clock: GuestClock;
-  #handoff: MappedGrant<ReadonlyPage> | undefined;
   #ringMap: MappedGrant<Page> | undefined;
   #ring: BackRing<EchoRequest, EchoResponse> | undefined;
   #channel: EventChannel | undefined;
@@ -71,7 +70,7 @@ export class EchoBackend {
     const d = `backend d${this.#guest.domid}`;
     const timeoutNs = opts.timeoutNs ?? GO_TIMEOUT_NS;
     if (!(timeoutNs >= 0) || !Number.isFinite(timeoutNs)) throw new RangeError(`timeoutNs must be a finite count of ns >= 0, got ${timeoutNs}`);
-    const handoff = (this.#handoff = this.#mapper.mapOne(handoffRef, this.#front, { readonly: true }));
+    const handoff = this.#mapper.mapOne(handoffRef, this.#front, { readonly: true }); // close() unmaps it with the rest
     try {
       const deadline = this.#clock.now() + timeoutNs;
       while (handoff.page.getU8(HANDOFF.go) !== 1) {
@@ -83,7 +82,6 @@ export class EchoBackend {
       }
     } catch (e) {
       handoff.unmap(); // so the frontend can end its grant
-      this.#handoff = undefined;
       throw e;
     }
     const ringRef = handoff.page.getU32(HANDOFF.ringRef);

@@ -11,7 +11,6 @@ import {
   BackRing,
   ClosedEntryReaderError,
   FrontRing,
-  RingProtocolError,
   type EntryReader,
   type RingCodec,
   type RingSpec,

@@ -8,7 +8,6 @@
  * GFN GNTTAB_GFN_BASE + i      grant-table frame i once set up (like Arm's GUEST_GNTTAB_BASE)
  * ```
  */
-import { XEN_PAGE_SIZE } from "../abi/xen.js";
 import { type Frame, type MachineMemory } from "./frame.js";
 import { type Page, PageView, type ReadonlyPage } from "./page.js";
 

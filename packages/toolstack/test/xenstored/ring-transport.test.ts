@@ -5,7 +5,7 @@ import { GNTTAB_RESERVED_XENSTORE, GTF, XENSTORE_ERROR, xenstore_domain_interfac
 import { GNTTAB_GFN_BASE, type Guest } from "@pvkit/hypervisor-sim";
 import { evtchnSend, evtchnStatus } from "@pvkit/guest-sdk";
 import { XS, encodeMessage, XenstoreError } from "@pvkit/toolstack";
-import { STORE_GFN, grantOwnPage, messages, ringHost, run, str } from "./ring-fixture.js";
+import { STORE_GFN, messages, ringHost, run, str } from "./ring-fixture.js";
 
 const F = xenstore_domain_interface;
 const enc = (type: number, payload: string, req_id = 0, tx_id = 0): Uint8Array =>

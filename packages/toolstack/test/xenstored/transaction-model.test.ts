@@ -5,7 +5,6 @@ import fc from "fast-check";
 import { Xenstored, XsLocalClient, XenstoreError } from "@pvkit/toolstack";
 
 const KEYS = ["/p/k0", "/p/k1", "/p/k2", "/p/k3"];
-type Op = { who: "out" | "tx"; kind: "read" | "write"; key: number; value: string };
 
 const op = fc.record({
   who: fc.constantFrom("out" as const, "tx" as const),
