@@ -35,7 +35,11 @@ export function allocUnbound(hv: Hypervisor, v: Vcpu, a: A.evtchn_alloc_unbound)
   return 0;
 }
 
-/** EVTCHNOP_bind_interdomain. The new local port is set pending at once. */
+/**
+ * EVTCHNOP_bind_interdomain. The new local port is set pending at once. Only the local port is
+ * (re)initialised (`evtchn_port_init(ld, lchn)`: FIFO priority 7); the remote end, already bound
+ * UNBOUND, keeps its notify vCPU and the priority its owner gave it with set_priority.
+ */
 export function bindInterdomain(hv: Hypervisor, v: Vcpu, a: A.evtchn_bind_interdomain): number {
   const ld = v.domain;
   const rd = hv.lookupAnyId(ld, a.remote_dom);
@@ -51,8 +55,8 @@ export function bindInterdomain(hv: Hypervisor, v: Vcpu, a: A.evtchn_bind_interd
   lt.bind(lport, ECS.INTERDOMAIN, 0);
   lt.remoteDom[lport] = rd.domid;
   lt.remotePort[lport] = rport;
-  const rnotify = rt.notifyVcpu[rport]!;
-  rt.bind(rport, ECS.INTERDOMAIN, rnotify);
+  // Not rt.bind(): that would reset the remote port's priority, which Xen leaves alone.
+  rt.state[rport] = ECS.INTERDOMAIN;
   rt.remoteDom[rport] = ld.domid;
   rt.remotePort[rport] = lport;
   // Cover any send that happened while the remote end was unbound.

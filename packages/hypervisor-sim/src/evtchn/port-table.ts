@@ -182,7 +182,11 @@ export class PortTable {
     return port;
   }
 
-  /** Marks `port` bound in `state` with notify vCPU `vcpu`. */
+  /**
+   * Marks a FREE `port` bound in `state` with notify vCPU `vcpu`, and gives it FIFO priority 7
+   * (`evtchn_port_init`). Re-binding an already-bound port's state (the remote end of
+   * bind_interdomain) is not a bind: Xen does not re-initialise it.
+   */
   bind(port: number, state: number, vcpu: number): void {
     if (this.state[port]! <= ECS.RESERVED) this.bound++;
     this.state[port] = state;

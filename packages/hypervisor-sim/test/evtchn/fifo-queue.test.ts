@@ -8,6 +8,7 @@ import {
   EOPNOTSUPP,
   ENOSYS,
   allocUnbound,
+  bindInterdomain,
   bindVcpu,
   close,
   connect,
@@ -337,5 +338,34 @@ describe("SCHEDOP_poll under FIFO", () => {
     raise(0);
     await hv.settle();
     expect(done).toBe(true);
+  });
+});
+
+describe("bind_interdomain and priorities (evtchn_bind_interdomain: evtchn_port_init on lchn only)", () => {
+  it("keeps the priority the owner set on its unbound port when the peer binds interdomain", () => {
+    const { dom0, u, f } = setup(0);
+    const [rc, pu] = allocUnbound(u, 0);
+    expect(rc).toBe(0);
+    expect(setPriority(u, pu, 2)).toBe(0);
+    const [rc2, p0] = bindInterdomain(dom0, u.domid, pu);
+    expect(rc2).toBe(0);
+    expect(send(dom0, p0)).toBe(0);
+    expect(f.queue(0, 2)).toEqual([pu]);
+    expect(f.queue(0, 7)).toEqual([]);
+  });
+
+  it("gives the binder's new local port priority 7, whatever its previous use set", () => {
+    const { dom0, u, f } = setup(0);
+    const [, old] = allocUnbound(u, 0);
+    expect(setPriority(u, old, 1)).toBe(0);
+    expect(close(u, old)).toBe(0);
+    const [, p0] = allocUnbound(dom0, u.domid);
+    const [rc, pu] = bindInterdomain(u, 0, p0);
+    expect(rc).toBe(0);
+    expect(pu).toBe(old); // lowest free port, reused
+    expect(f.consume(0)).toEqual([pu]); // bind sets the local port pending: on queue 7
+    expect(send(dom0, p0)).toBe(0);
+    expect(f.queue(0, 7)).toEqual([pu]);
+    expect(f.queue(0, 1)).toEqual([]);
   });
 });
