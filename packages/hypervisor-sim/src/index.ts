@@ -30,7 +30,17 @@ export { ECS, ECS_NAMES, type EcsName } from "./evtchn/port-table.js";
 export { type Page, type ReadonlyPage, DeadMappingError, ReadOnlyMappingError } from "./memory/page.js";
 export { GNTTAB_GFN_BASE } from "./memory/physmap.js";
 export { Frame } from "./memory/frame.js";
-export { Scheduler, type SchedulerOptions, type ChaosOptions, type TimerHandle } from "./sched/scheduler.js";
+export {
+  Scheduler,
+  StallError,
+  QUIET_TURNS,
+  type SchedulerOptions,
+  type ChaosOptions,
+  type TimerHandle,
+  type ClockHold,
+  type UntilOptions,
+} from "./sched/scheduler.js";
+export { describeBlocked } from "./sched/blocked-report.js";
 export { Rng } from "./sched/rng.js";
 export { InterruptController } from "./irq/interrupt-controller.js";
 export {

@@ -2,10 +2,31 @@
  * The hypervisor's scheduler and virtual clock. Nothing here touches real time: deliveries
  * (upcalls, wake-ups) and timers are tasks on one queue ordered by virtual time.
  *
- * Two ways to drive it:
- * - auto-run (default): whenever work is queued, a pump is scheduled with `setImmediate`; it
- *   drains deliveries, and when only timers remain it jumps virtual time to the next one;
- * - manual: tests call `step()`, `runUntilIdle()` and `advance(ns)` and control every interleaving.
+ * ## The quiescence rule
+ *
+ * Virtual time advances only when the whole host is quiescent:
+ * - no task is due (every queued delivery and timer lies in the future);
+ * - no guest or dom0 code is runnable: every promise continuation released by the tasks that
+ *   ran has run. Guest and dom0 code run as microtasks and macrotasks of the Node event loop,
+ *   so the scheduler waits {@link QUIET_TURNS} whole event-loop turns in which nothing ran and
+ *   nothing was queued, then moves the clock on the turn after, if that one is quiet too (a
+ *   continuation that yields up to QUIET_TURNS times through `setImmediate` is still seen);
+ * - no real I/O is in flight: code that waits on the outside world (a file-backed disk, a
+ *   socket, a terminal) takes a {@link ClockHold} with {@link Scheduler.hold} for as long as it
+ *   waits, and time stands still until every hold is released.
+ *
+ * Only then does the clock jump to the next task, be it a timer or a delivery that chaos
+ * delayed. One rule serves both ways of driving, so the same scenario reaches the same virtual
+ * timestamps in either:
+ * - auto-run (default): a pump on `setImmediate` applies the rule by itself, forever;
+ * - manual: nothing runs until a test calls the synchronous `step()`, `runUntilIdle()`,
+ *   `advance(ns)` and `runToNextTimer()` (which run tasks back to back, without letting guest
+ *   continuations in between: use them to control every interleaving), or the asynchronous
+ *   {@link Scheduler.settle} and {@link Scheduler.until}, which apply the rule while they run.
+ *
+ * When the host is quiescent and no task is left at all, nothing can ever happen again unless
+ * code outside the host acts: the scheduler is *stalled*. {@link Scheduler.until} turns a stall
+ * into a {@link StallError} that says what every domain is blocked on, instead of a hang.
  *
  * With a chaos seed, each delivery is delayed by a random number of virtual nanoseconds and ties
  * are broken randomly, so deliveries to different vCPUs and domains reorder. A single port's
@@ -26,7 +47,7 @@ export interface SchedulerOptions {
   /** "auto" (default) pumps itself on the Node event loop; "manual" waits for step()/advance(). */
   mode?: "auto" | "manual";
   chaos?: ChaosOptions;
-  /** Deliveries run per auto pump before yielding to the event loop. Default 10000. */
+  /** Tasks run per event-loop turn before yielding to the event loop. Default 10000. */
   pumpBudget?: number;
 }
 
@@ -34,6 +55,54 @@ export interface SchedulerOptions {
 export interface TimerHandle {
   cancel(): void;
   readonly at: number;
+}
+
+/**
+ * Holds virtual time still while real I/O is in flight (see the quiescence rule). Release it
+ * when the I/O completes, whatever its outcome; releasing twice is a no-op.
+ */
+export interface ClockHold extends Disposable {
+  /** What is being waited for, as shown in stall reports and {@link Scheduler.holds}. */
+  readonly reason: string;
+  release(): void;
+}
+
+/**
+ * Event-loop turns with nothing run and nothing queued that make the host quiescent (the clock
+ * moves on the turn after). Two, so that a continuation which yields through `setImmediate`
+ * twice still runs before time moves; longer waits of one's own take a {@link ClockHold}.
+ */
+export const QUIET_TURNS = 2;
+
+/** What one turn of the rule did. */
+type TurnResult = "ran" | "waiting" | "quiescent" | "advanced" | "held" | "stalled";
+
+/**
+ * Thrown by {@link Scheduler.until} when the host is quiescent with no task left and the awaited
+ * promise is still pending: it can never settle unless code outside the host acts.
+ */
+export class StallError extends Error {
+  override readonly name = "StallError";
+  readonly code = "ESTALLED";
+  /** Virtual time of the stall, ns. */
+  readonly at: number;
+  /** What each domain was blocked on (from the `describe` callback), one line each. */
+  readonly report: readonly string[];
+
+  constructor(what: string, at: number, report: readonly string[]) {
+    const lines = report.length > 0 ? `\n${report.map((l) => `  ${l}`).join("\n")}` : "";
+    super(`${what} can never settle: the host went quiescent at t=${at} ns with no timer or delivery left${lines}`);
+    this.at = at;
+    this.report = report;
+  }
+}
+
+/** Options of {@link Scheduler.until}. */
+export interface UntilOptions {
+  /** Names the awaited thing in the StallError. Default "the awaited promise". */
+  readonly what?: string;
+  /** Lines describing what is blocked, called only on a stall (e.g. `describeBlocked(hv)`). */
+  readonly describe?: () => readonly string[];
 }
 
 export class Scheduler {
@@ -45,6 +114,15 @@ export class Scheduler {
   #mode: "auto" | "manual";
   #pumpScheduled = false;
   readonly #pumpBudget: number;
+  /** Event-loop turns in a row in which nothing ran and nothing was queued. */
+  #quiet = 0;
+  readonly #holds = new Set<ClockHold>();
+  /** Woken when a hold is released or a task is queued (async drivers waiting on a hold). */
+  #wake: (() => void)[] = [];
+  /** Auto mode: `settle()` calls waiting for the pump's next quiescent point. */
+  #settleWaiters: (() => void)[] = [];
+  /** Called when the auto pump stalls. */
+  readonly #stallListeners = new Set<() => void>();
 
   constructor(opts: SchedulerOptions = {}) {
     this.#mode = opts.mode ?? "auto";
@@ -68,7 +146,6 @@ export class Scheduler {
     if (mode === "auto") this.#schedulePump();
   }
 
-
   /** Queue a delivery to run "soon": now, or after a chaos delay. */
   defer(run: () => void): TimerHandle {
     const rng = this.#rng;
@@ -84,9 +161,38 @@ export class Scheduler {
   #push(at: number, tie: number, kind: Task["kind"], run: () => void): TimerHandle {
     const task = new Task(this.#queue, at, tie, this.#seq++, kind, run);
     this.#queue.push(task);
+    this.#quiet = 0;
     if (this.#mode === "auto") this.#schedulePump();
+    if (this.#wake.length > 0) this.#wakeDrivers();
     return task;
   }
+
+  // ---- real I/O ---------------------------------------------------------------------------
+
+  /**
+   * Holds virtual time still until the returned hold is released: for real I/O in flight (a
+   * file read behind a disk, a socket, a terminal). Tasks already due still run; the clock does
+   * not move on to the next timer while any hold is taken.
+   */
+  hold(reason: string): ClockHold {
+    const holds = this.#holds;
+    const release = (): void => {
+      if (!holds.delete(hold)) return;
+      this.#quiet = 0;
+      if (this.#mode === "auto") this.#schedulePump();
+      this.#wakeDrivers();
+    };
+    const hold: ClockHold = { reason, release, [Symbol.dispose]: release };
+    holds.add(hold);
+    return hold;
+  }
+
+  /** The reasons of the holds taken now. */
+  get holds(): readonly string[] {
+    return [...this.#holds].map((h) => h.reason);
+  }
+
+  // ---- synchronous driving (manual mode) -----------------------------------------------------
 
   /** Runs the next task, advancing virtual time to it. Returns false when nothing is queued. */
   step(): boolean {
@@ -100,6 +206,7 @@ export class Scheduler {
   /**
    * Runs until no delivery is pending, advancing virtual time through chaos delays (and firing
    * any timer that falls due on the way). Timers beyond that stay queued. Returns tasks run.
+   * Synchronous: guest continuations released on the way run only after it returns.
    */
   runUntilIdle(limit = Number.POSITIVE_INFINITY): number {
     let n = 0;
@@ -148,37 +255,160 @@ export class Scheduler {
     return this.#queue.pendingDeliveries;
   }
 
+  // ---- the quiescence rule --------------------------------------------------------------------
+
+  /** Runs the tasks due now (at most `budget`), without moving the clock. */
+  #runDue(budget: number): number {
+    let n = 0;
+    while (n < budget) {
+      const next = this.#queue.peek();
+      if (next === undefined || next.at > this.#now) break;
+      this.#queue.pop();
+      next.run();
+      n++;
+    }
+    return n;
+  }
+
   /**
-   * Resolves once the scheduler is idle (no pending delivery) and the microtasks that idleness
-   * released have settled. In manual mode this also drives the queue.
+   * One event-loop turn of the rule: run what is due; otherwise count a quiet turn. The turn
+   * that completes {@link QUIET_TURNS} is the quiescent point (where `settle()` returns); on the
+   * turn after it, if still nothing ran or was queued, the clock moves to the next task (timers
+   * only when `timers`).
    */
-  async settle(maxRounds = 10_000): Promise<void> {
+  #turn(timers: boolean): TurnResult {
+    if (this.#runDue(this.#pumpBudget) > 0) {
+      this.#quiet = 0;
+      return "ran";
+    }
+    const quiet = ++this.#quiet;
+    if (quiet < QUIET_TURNS) return "waiting";
+    if (this.#holds.size > 0) return "held";
+    const next = this.#queue.peek();
+    if (next === undefined) return "stalled";
+    if (quiet === QUIET_TURNS || (!timers && next.kind === "timer")) return "quiescent";
+    this.#now = next.at;
+    this.#quiet = 0;
+    return "advanced";
+  }
+
+  /**
+   * Resolves once the host is quiescent with nothing due but timers: every delivery (chaos
+   * delays included) has run and the guest continuations it released have settled. Timers stay
+   * queued. In manual mode this drives the queue under the quiescence rule; in auto mode the
+   * pump does, and this waits for it to get there.
+   * @throws Error after `maxRounds` event-loop turns without getting there (a livelock).
+   */
+  async settle(maxRounds = 100_000): Promise<void> {
+    if (this.#mode === "auto") {
+      if (this.#stalledNow()) return;
+      this.#schedulePump(); // the pump may never have run: nothing was ever queued
+      await new Promise<void>((r) => this.#settleWaiters.push(r));
+      return;
+    }
     for (let i = 0; i < maxRounds; i++) {
-      this.runUntilIdle();
-      // Let promise continuations of guest code run; they may queue more work.
-      await new Promise<void>((r) => setImmediate(r));
-      if (this.#queue.pendingDeliveries === 0) return;
+      const r = this.#turn(false);
+      if (r === "stalled" || (r === "quiescent" && this.#queue.pendingDeliveries === 0)) return;
+      if (r === "held") await this.#waitForWake();
+      else await nextTurn();
     }
     throw new Error(`scheduler did not settle after ${maxRounds} rounds`);
+  }
+
+  /**
+   * Resolves or rejects as `p` does, while the scheduler runs under the quiescence rule: in
+   * manual mode this drives it (timers fire as virtual time reaches them); in auto mode the pump
+   * drives and this watches for a stall.
+   * @throws StallError when the host goes quiescent with no task left while `p` is pending.
+   */
+  async until<T>(p: Promise<T>, opts: UntilOptions = {}): Promise<T> {
+    let settled = false;
+    const tracked = p.finally(() => {
+      settled = true;
+    });
+    tracked.catch(noop);
+    const stall = (): StallError => new StallError(opts.what ?? "the awaited promise", this.#now, opts.describe?.() ?? []);
+    if (this.#mode === "auto") {
+      return new Promise<T>((resolve, reject) => {
+        const check = (): void => {
+          // Seen at the pump's turn: give p's own continuation one more turn first.
+          setImmediate(() => {
+            if (!settled && this.#stalledNow()) reject(stall());
+          });
+        };
+        const off = this.onStall(check);
+        tracked.then(resolve, reject).finally(off);
+        if (this.#stalledNow()) check();
+        else this.#schedulePump(); // the pump may never have run: nothing was ever queued
+      });
+    }
+    while (!settled) {
+      const r = this.#turn(true);
+      if (r === "stalled") {
+        await nextTurn();
+        if (settled) break;
+        if (this.#turn(true) === "stalled") throw stall();
+        continue;
+      }
+      if (r === "held") await Promise.race([this.#waitForWake(), tracked.then(noop, noop)]);
+      else await nextTurn();
+    }
+    return tracked;
+  }
+
+  /** Auto mode: the pump has stopped because nothing is left to run (not merely held). */
+  #stalledNow(): boolean {
+    return !this.#pumpScheduled && this.#queue.size === 0 && this.#holds.size === 0 && this.#quiet >= QUIET_TURNS;
+  }
+
+  /**
+   * Calls `listener` each time the auto pump stalls: quiescent, with no task left. Returns a
+   * function that removes it.
+   */
+  onStall(listener: () => void): () => void {
+    this.#stallListeners.add(listener);
+    return () => void this.#stallListeners.delete(listener);
+  }
+
+  #waitForWake(): Promise<void> {
+    return new Promise<void>((r) => this.#wake.push(r));
+  }
+
+  #wakeDrivers(): void {
+    const w = this.#wake;
+    this.#wake = [];
+    for (const r of w) r();
+  }
+
+  #wakeSettlers(): void {
+    const w = this.#settleWaiters;
+    if (w.length === 0) return;
+    this.#settleWaiters = [];
+    for (const r of w) r();
   }
 
   #schedulePump(): void {
     if (this.#pumpScheduled) return;
     this.#pumpScheduled = true;
-    setImmediate(() => {
-      this.#pumpScheduled = false;
-      if (this.#mode !== "auto") return;
-      const ran = this.runUntilIdle(this.#pumpBudget);
-      if (this.#queue.pendingDeliveries > 0 || ran >= this.#pumpBudget) {
-        this.#schedulePump();
-        return;
-      }
-      // Only timers remain: jump virtual time to the next one.
-      const next = this.#queue.peek();
-      if (next !== undefined) {
-        this.advance(next.at - this.#now);
-        if (this.#queue.size > 0) this.#schedulePump();
-      }
-    });
+    setImmediate(this.#pump);
   }
+
+  readonly #pump = (): void => {
+    this.#pumpScheduled = false;
+    if (this.#mode !== "auto") return;
+    const r = this.#turn(true);
+    if (r === "held") return; // releasing the hold (or queueing a task) schedules the next turn
+    if (r === "stalled" || (r === "quiescent" && this.#queue.pendingDeliveries === 0)) this.#wakeSettlers();
+    if (r === "stalled") {
+      for (const l of this.#stallListeners) l();
+      return;
+    }
+    this.#schedulePump();
+  };
 }
+
+function nextTurn(): Promise<void> {
+  return new Promise<void>((r) => setImmediate(r));
+}
+
+function noop(): void {}

@@ -16,7 +16,7 @@
  */
 import { EventEmitter } from "eventemitter3";
 import { Observable } from "rxjs";
-import { Hypervisor, type Guest } from "@pvkit/hypervisor-sim";
+import { Hypervisor, describeBlocked, type Guest } from "@pvkit/hypervisor-sim";
 import { VIRQ } from "@pvkit/hypervisor-sim/abi";
 import { type EventChannel, EventChannels } from "@pvkit/guest-sdk";
 import { XsLocalClient } from "../xenstored/local-client.js";
@@ -253,6 +253,35 @@ export class Host extends EventEmitter<HostEvents> implements AsyncDisposable {
         this.xenstored.domainShutdown(r.domid);
       }
     }
+  }
+
+  /**
+   * Resolves or rejects as `p` does, while the host runs (in manual mode this drives the
+   * scheduler under its quiescence rule; in auto mode the pump does). Use it to await what guests
+   * are to do, so that a test that would wait forever fails at once, saying why.
+   * @param what names `p` in the error, e.g. "d1 reaching Connected".
+   * @throws StallError when the host goes quiescent with no timer or delivery left while `p` is
+   *   still pending; its report says, per domain, what it is blocked on and which xenstore
+   *   watches it holds.
+   */
+  until<T>(p: Promise<T>, what?: string): Promise<T> {
+    return this.hv.scheduler.until(p, { ...(what !== undefined ? { what } : {}), describe: () => this.describeBlocked() });
+  }
+
+  /**
+   * What every domain is blocked on (see {@link describeBlocked}), with the xenstore watches
+   * each domain holds: one line each.
+   */
+  describeBlocked(): string[] {
+    const lines = describeBlocked(this.hv);
+    for (const r of this.#records.values()) {
+      if (r.released) continue;
+      const conn = this.xenstored.domainConnection(r.domid);
+      if (conn === undefined || conn.closed) continue;
+      const w = conn.watches.map((x) => x.path);
+      lines.push(`d${r.domid} (${r.name}) xenstore: ${w.length === 0 ? "no watches" : `watching ${w.slice(0, 8).join(", ")}${w.length > 8 ? `, … (${w.length})` : ""}`}${conn.transactions.size > 0 ? `; ${conn.transactions.size} transaction(s) open` : ""}`);
+    }
+    return lines;
   }
 
   /** @internal What the testing entry's leak checks look at. */

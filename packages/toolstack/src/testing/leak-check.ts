@@ -15,7 +15,7 @@
  *   a dead domain, or a backend directory `.../backend/<kind>/<dead>`;
  * - `ring-transport`: xenstored still serving the ring of a dead domain.
  */
-import { ECS_NAMES, type Hypervisor } from "@pvkit/hypervisor-sim";
+import { describeBlocked, ECS_NAMES, type Hypervisor } from "@pvkit/hypervisor-sim";
 import type { Host } from "../host/host.js";
 
 export type LeakKind =
@@ -64,28 +64,14 @@ export class LeakError extends Error {
 }
 
 /**
- * Resolves `p`, driving the scheduler if the host is in manual mode (deliveries, then the next
- * timer, until `p` settles).
- * @throws Error if nothing is left to run and `p` is still pending (it would never settle).
+ * Resolves or rejects as `p` does, while the scheduler runs under its quiescence rule: in manual
+ * mode this drives it (deliveries, guest continuations, then the next timer); in auto mode the
+ * pump does. The same scenario reaches the same virtual timestamps either way.
+ * @throws StallError if the host goes quiescent with nothing left to run while `p` is pending
+ *   (it would never settle); the error says what each domain is blocked on.
  */
-export async function drive<T>(hv: Hypervisor, p: Promise<T>): Promise<T> {
-  if (hv.scheduler.mode === "auto") return p;
-  let settled = false;
-  const tracked = p.finally(() => {
-    settled = true;
-  });
-  tracked.catch(() => undefined);
-  for (let idle = 0; !settled; ) {
-    await hv.settle();
-    if (settled) break;
-    if (hv.scheduler.runToNextTimer()) {
-      idle = 0;
-      continue;
-    }
-    await new Promise<void>((r) => setImmediate(r));
-    if (++idle > 100 && !settled) throw new Error("drive(): the promise cannot settle (no work left in the hypervisor)");
-  }
-  return tracked;
+export function drive<T>(hv: Hypervisor, p: Promise<T>, what?: string): Promise<T> {
+  return hv.scheduler.until(p, { ...(what !== undefined ? { what } : {}), describe: () => describeBlocked(hv) });
 }
 
 /**
