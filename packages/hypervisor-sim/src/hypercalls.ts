@@ -260,10 +260,11 @@ export class Hypercalls {
     if (v.eventsNeedDelivery) return fail(0);
     const ports = a.ports.slice(0, a.nr_ports);
     for (const port of ports) {
-      // `evtchn_port_poll()`: -EINVAL beyond the valid (bucket-allocated) ports; a port counts as
-      // pending only while usable (bound, not a Xen consumer), whatever its pending bit says.
-      if (!d.evtchn.isValid(port)) return fail(-EINVAL);
-      if (d.evtchn.isUsable(port) && hv.portIsPending(d, port)) return fail(0);
+      // `evtchn_port_poll()` starts from -EINVAL: a port beyond the valid (bucket-allocated) range
+      // or one not usable (port 0, FREE, a Xen consumer) fails the poll at once, whatever its
+      // pending bit says; a usable pending port ends it with 0. The first port that decides wins.
+      if (!d.evtchn.isValid(port) || !d.evtchn.isUsable(port)) return fail(-EINVAL);
+      if (hv.portIsPending(d, port)) return fail(0);
     }
     this.#done("sched_op", name, a, 0);
     return new Promise<number>((resolve) => {

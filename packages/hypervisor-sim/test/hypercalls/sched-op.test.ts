@@ -40,18 +40,27 @@ describe("SCHEDOP_poll", () => {
     expect(await g0.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, { ports: [1, 200], nr_ports: 2, timeout: 0 })).toBe(-XEN_ERRNO.EINVAL);
   });
 
-  it("does not count the pending bit of a port that is not bound: it blocks until the timeout", async () => {
+  it("returns -EINVAL at once for a valid port that is not usable (port 0, FREE, a Xen consumer), whatever its pending bit", async () => {
     const { hv, g0, sh0 } = setup();
     sh0.setU8(1, 1);
     const free = 9; // valid (bucket 0) but FREE
-    sh0.setU8(0x800 + (free >>> 3), 1 << (free & 7)); // the guest set its pending bit itself
-    let rc: number | undefined;
-    void g0.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, { ports: [free], nr_ports: 1, timeout: hv.now + 1000 }).then((r) => (rc = r));
-    await hv.settle();
-    expect(rc).toBeUndefined(); // still blocked: a FREE port is never pending to Xen
-    hv.advance(1000);
-    await hv.settle();
-    expect(rc).toBe(0);
+    const xen = hv.domainById(0)!.evtchn.allocXenConsumer(false, 0, 0, () => {});
+    for (const port of [0, free, xen]) sh0.setU8(0x800 + (port >>> 3), sh0.getU8(0x800 + (port >>> 3)) | (1 << (port & 7)));
+    for (const port of [0, free, xen]) {
+      // evtchn_port_poll() starts from -EINVAL and only a usable port replaces it.
+      const rc = await g0.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, { ports: [port], nr_ports: 1, timeout: hv.now + 1000 });
+      expect(rc).toBe(-XEN_ERRNO.EINVAL);
+    }
+    expect(hv.now).toBe(0); // no timeout ran: none of them blocked
+  });
+
+  it("answers the first port in the list that decides: a pending port before an unusable one gives 0, after it -EINVAL", async () => {
+    const { g0, sh0, p0 } = setup();
+    sh0.setU8(1, 1);
+    sh0.setU8(0x800 + (p0 >>> 3), 1 << (p0 & 7));
+    const free = 9;
+    expect(await g0.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, { ports: [p0, free], nr_ports: 2, timeout: 0 })).toBe(0);
+    expect(await g0.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, { ports: [free, p0], nr_ports: 2, timeout: 0 })).toBe(-XEN_ERRNO.EINVAL);
   });
 
   it("returns 0 at once when a listed port is already pending", async () => {
