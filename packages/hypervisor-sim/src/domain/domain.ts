@@ -21,7 +21,13 @@ export interface DomainOptions {
   vcpus?: number;
   /** RAM in 4 KiB pages. Default 1024 (4 MiB). */
   nrPages?: number;
-  /** Highest usable event channel port. Default 1023 (libxl's `event_channels`). */
+  /**
+   * `max_evtchn_port` of XEN_DOMCTL_createdomain: the highest port the domain may allocate, a
+   * u32 that Xen caps at INT_MAX (`evtchn_init`); the ABI limit (4096 ports on 2-level, 2^17 on
+   * FIFO) applies on top. Default: for dom0 (domid 0) INT_MAX, as Xen's `create_dom0` passes -1,
+   * so dom0 reaches port 4095 on 2-level; for every other domain 1023, libxl's `event_channels`
+   * default (toolstack-built domains).
+   */
   maxEvtchnPort?: number;
   /** Maximum grant-table frames. Default 64 (Xen's `gnttab_max_frames`). */
   maxGrantFrames?: number;
@@ -36,6 +42,12 @@ export interface DomainOptions {
   /** Create paused (as the toolstack does before building). Default false. */
   paused?: boolean;
 }
+
+/**
+ * dom0's `max_evtchn_port`: `create_dom0` (xen/arch/x86/setup.c) passes -1, which `evtchn_init`
+ * caps at INT_MAX.
+ */
+export const DOM0_MAX_EVTCHN_PORT = 0x7fffffff;
 
 /** Lifecycle of a domain. "dying": killed, waiting for foreign mappings of its pages to go. */
 export type DomainState = "running" | "dying" | "dead";
@@ -60,7 +72,7 @@ export function resolveDomainOptions(domid: number, o: DomainOptions): ResolvedD
     name: o.name ?? (domid === 0 ? "Domain-0" : `domain-${domid}`),
     vcpus: o.vcpus ?? 1,
     nrPages: o.nrPages ?? 1024,
-    maxEvtchnPort: o.maxEvtchnPort ?? LIBXL_DEFAULT_MAX_EVTCHN_PORT,
+    maxEvtchnPort: o.maxEvtchnPort ?? (domid === 0 ? DOM0_MAX_EVTCHN_PORT : LIBXL_DEFAULT_MAX_EVTCHN_PORT),
     maxGrantFrames: o.maxGrantFrames ?? DEFAULT_MAX_GRANT_FRAMES,
     maxMaptrackFrames: o.maxMaptrackFrames ?? 1024,
     nrPirqs: o.nrPirqs ?? (privileged ? 280 : 56),
@@ -72,7 +84,9 @@ export function resolveDomainOptions(domid: number, o: DomainOptions): ResolvedD
     if (!Number.isInteger(v) || v < lo || v > hi) throw new RangeError(`${what} ${v} outside ${lo}..${hi}`);
   };
   check("vcpus", r.vcpus, 1, XEN_LEGACY_MAX_VCPUS);
-  check("maxEvtchnPort", r.maxEvtchnPort, 1, 0x7fffffff);
+  check("maxEvtchnPort", r.maxEvtchnPort, 0, 0xffffffff);
+  // evtchn_init(): d->max_evtchn_port = min(max_port, INT_MAX).
+  r.maxEvtchnPort = Math.min(r.maxEvtchnPort, DOM0_MAX_EVTCHN_PORT);
   check("maxGrantFrames", r.maxGrantFrames, 1, 1 << 20);
   check("maxMaptrackFrames", r.maxMaptrackFrames, 1, 1 << 20);
   check("nrPirqs", r.nrPirqs, 0, 1 << 16);

@@ -14,7 +14,7 @@
  * A failure in steps 1–4 destroys the half-built domain and removes its nodes.
  */
 import type { Hypervisor } from "@pvkit/hypervisor-sim";
-import { readStartInfo, XEN_PAGE_SHIFT } from "@pvkit/hypervisor-sim/abi";
+import { LIBXL_DEFAULT_MAX_EVTCHN_PORT, readStartInfo, XEN_PAGE_SHIFT } from "@pvkit/hypervisor-sim/abi";
 import { EventChannels, XenbusClient } from "@pvkit/guest-sdk";
 import { bootLayout } from "./boot-layout.js";
 import { addDevice } from "./device-add.js";
@@ -66,7 +66,8 @@ export function buildNewDomain(req: CreateDomainRequest): DomainRecord {
   for (const spec of o.devices) deviceEntries(1, spec);
   const { hv, xs } = req;
   const uuid = o.uuid ?? req.nextUuid();
-  const dom = hv.createDomain({ name: o.name, vcpus: o.vcpus, nrPages: o.nrPages, paused: true });
+  // libxl passes b_info->event_channels (default 1023) as max_evtchn_port.
+  const dom = hv.createDomain({ name: o.name, vcpus: o.vcpus, nrPages: o.nrPages, maxEvtchnPort: LIBXL_DEFAULT_MAX_EVTCHN_PORT, paused: true });
   const domid = dom.domid;
   let record: DomainRecord | undefined;
   try {

@@ -96,6 +96,13 @@ describe("domain builder: boot state", () => {
     expect(dom.sharedInfoGfn).toBe(d.layout.sharedInfoGfn);
   });
 
+  it("creates a guest with libxl's max_evtchn_port 1023, while dom0 (Xen's create_dom0) has INT_MAX", async () => {
+    const d = await host().createDomain({ name: "ports" });
+    await d.done;
+    expect(host().hv.domainById(d.domid)!.evtchn.maxEvtchnPort).toBe(1023);
+    expect(host().hv.domainById(0)!.evtchn.maxEvtchnPort).toBe(0x7fff_ffff);
+  });
+
   it("writes reserved grant refs 0 (console) and 1 (xenstore) for dom0 in the guest's grant frame", async () => {
     let entries: number[][] = [];
     let frameGfn: number | undefined;
