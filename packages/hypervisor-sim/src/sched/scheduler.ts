@@ -356,6 +356,14 @@ export class Scheduler {
     return tracked;
   }
 
+  /**
+   * Nothing is left to run, nothing holds the clock, and (auto mode) the pump has stopped after
+   * its quiet turns: the host can never act again unless code outside it does.
+   */
+  get stalled(): boolean {
+    return this.#mode === "auto" ? this.#stalledNow() : this.#queue.size === 0 && this.#holds.size === 0;
+  }
+
   /** Auto mode: the pump has stopped because nothing is left to run (not merely held). */
   #stalledNow(): boolean {
     return !this.#pumpScheduled && this.#queue.size === 0 && this.#holds.size === 0 && this.#quiet >= QUIET_TURNS;

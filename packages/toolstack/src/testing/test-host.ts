@@ -2,6 +2,7 @@
  * A host per test, torn down with leak checks: `withHost(fn)` for one block, `createTestHost()`
  * for a handle with an explicit `finish()`, and `useHost()` (use-host.ts) for vitest's hooks.
  */
+import { StallError } from "@pvkit/hypervisor-sim";
 import { createHost, type Host } from "../host/host.js";
 import type { HostOptions } from "../host/host-options.js";
 import { checkLeaks, LeakError, type LeakCheckOptions, type LeakReport } from "./leak-check.js";
@@ -20,6 +21,11 @@ export interface TestHost extends AsyncDisposable {
    * were found. Idempotent (later calls return the first result).
    */
   finish(): Promise<LeakReport>;
+  /**
+   * If the host is stalled now (quiescent, nothing left to run or holding the clock), the
+   * StallError that says what each domain is blocked on; otherwise (or once closed) undefined.
+   */
+  stallReport(): StallError | undefined;
 }
 
 function leakOptions(o: TestHostOptions): LeakCheckOptions {
@@ -47,7 +53,11 @@ export async function createTestHost(opts: TestHostOptions = {}): Promise<TestHo
     })();
     return finished;
   };
-  return { host, finish, [Symbol.asyncDispose]: async () => void (await finish()) };
+  const stallReport = (): StallError | undefined => {
+    const s = host.hv.scheduler;
+    return !host.closed && s.stalled ? new StallError("what the test awaited", s.now, host.describeBlocked()) : undefined;
+  };
+  return { host, finish, stallReport, [Symbol.asyncDispose]: async () => void (await finish()) };
 }
 
 /**

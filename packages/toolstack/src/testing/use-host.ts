@@ -1,6 +1,8 @@
 /**
  * vitest wiring: a fresh host for every test in the enclosing `describe` (or file), torn down
- * after it with leak checks; a leak fails the test with the list.
+ * after it with leak checks; a leak fails the test with the list. A test that fails (a timeout
+ * included) while its host is stalled — quiescent with nothing left to run — also gets a
+ * StallError saying what each domain was blocked on.
  *
  * ```ts
  * const host = useHost();
@@ -22,10 +24,14 @@ export function useHost(opts: TestHostOptions = {}): () => Host {
   beforeEach(async () => {
     current = await createTestHost(opts);
   });
-  afterEach(async () => {
+  afterEach(async (ctx) => {
     const t = current;
     current = undefined;
-    if (t) await t.finish();
+    if (t === undefined) return;
+    const failed = (ctx.task.result?.errors?.length ?? 0) > 0;
+    const stall = failed ? t.stallReport() : undefined;
+    await t.finish();
+    if (stall) throw stall;
   });
   return () => {
     if (current === undefined) throw new Error("useHost(): the host exists only while a test runs");

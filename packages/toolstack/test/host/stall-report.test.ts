@@ -41,3 +41,20 @@ describe("stall reports", () => {
     await t.finish();
   });
 });
+
+describe("TestHost.stallReport (what useHost() adds to a test that fails while stalled)", () => {
+  it("describes a stalled host, and nothing while work is left", async () => {
+    const t = await createTestHost({ mode: "auto" });
+    const d = await t.host.createDomain({ name: "stuck", main: () => new Promise<void>(() => undefined) });
+    t.host.hv.scheduler.at(5_000, () => undefined);
+    expect(t.stallReport()).toBeUndefined(); // a timer is left
+    await t.host.until(new Promise<void>((r) => t.host.hv.scheduler.at(5_000, r)));
+    await t.host.hv.settle();
+    const e = t.stallReport()!;
+    expect(e).toBeInstanceOf(StallError);
+    expect(e.message.split("\n")[0]).toBe("what the test awaited can never settle: the host went quiescent at t=5000 ns with no timer or delivery left");
+    expect(e.report).toContain(`d${d.domid} (stuck) xenstore: no watches`);
+    await t.finish();
+    expect(t.stallReport()).toBeUndefined(); // closed
+  });
+});
