@@ -74,3 +74,8 @@ export {
 export { devicePaths, type DevicePaths } from "./host/device-add.js";
 export { LIBXL_DESTROY_TIMEOUT_NS, type DeviceRemoval } from "./host/device-remove.js";
 export { mapForeignPages, ForeignMapping } from "./host/foreign-memory.js";
+export { Xenconsoled, type XenconsoledOptions, type XenconsoledDeps } from "./xenconsoled/xenconsoled.js";
+export { XenConsole, RATE_LIMIT_ALLOWANCE, RATE_LIMIT_PERIOD_NS, TTY_READ_MAX, type ConsoleCounters } from "./xenconsoled/xen-console.js";
+export { ConsoleBuffer, type OverflowPolicy } from "./xenconsoled/console-buffer.js";
+export { PtyTerminal, openPty } from "./xenconsoled/pty.js";
+export type { ConsoleTerminal, TerminalFactory } from "./xenconsoled/terminal.js";

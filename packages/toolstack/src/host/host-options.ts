@@ -6,6 +6,7 @@ import type { XenstoredQuotas } from "../xenstored/options.js";
 import type { DeviceSpec } from "./device-spec.js";
 import { HostError } from "./errors.js";
 import type { GuestMain } from "./guest-context.js";
+import type { XenconsoledOptions } from "../xenconsoled/xenconsoled.js";
 
 export interface HostOptions {
   /** Scheduler mode: "auto" (default) pumps itself; "manual" is driven by the caller. */
@@ -20,6 +21,12 @@ export interface HostOptions {
   readonly wallclockSec?: number;
   /** Dom0 RAM in MiB. Default 4. */
   readonly dom0Memory?: number;
+  /**
+   * Run xenconsoled in dom0 (console 0 of every guest to a pty, a log, stdout). Default off:
+   * it binds each guest's console port and maps its grant ref 0, which tests of the bare
+   * builder pin as untouched.
+   */
+  readonly xenconsoled?: boolean | XenconsoledOptions;
 }
 
 export interface ResolvedHostOptions {
@@ -29,6 +36,7 @@ export interface ResolvedHostOptions {
   readonly socketPath: string | undefined;
   readonly wallclockSec: number;
   readonly dom0Pages: number;
+  readonly xenconsoled: XenconsoledOptions | undefined;
 }
 
 /** The hypervisor's default boot wall-clock (2026-01-01T00:00:00Z). */
@@ -47,6 +55,7 @@ export function resolveHostOptions(o: HostOptions = {}): ResolvedHostOptions {
     socketPath: o.socketPath,
     wallclockSec: o.wallclockSec ?? DEFAULT_WALLCLOCK_SEC,
     dom0Pages: mibToPages(o.dom0Memory ?? 4, "dom0Memory"),
+    xenconsoled: o.xenconsoled === true ? {} : o.xenconsoled || undefined,
   };
 }
 

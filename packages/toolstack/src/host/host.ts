@@ -32,6 +32,7 @@ import { type DestroyOptions, type DestroyReport, type DomainCrash, type DomainH
 import { LIBXL_DESTROY_TIMEOUT_NS, removeDevices, removeDevicesNow } from "./device-remove.js";
 import { domPath, libxlPath, vmPath, writeDom0Tree } from "./libxl-tree.js";
 import { XsSession } from "./xs-session.js";
+import { Xenconsoled } from "../xenconsoled/xenconsoled.js";
 
 export interface HostEvents {
   /** A guest's `main` failed and its domain was crashed. */
@@ -63,6 +64,8 @@ export class Host extends EventEmitter<HostEvents> implements AsyncDisposable {
   readonly xenstored: Xenstored;
   readonly dom0: Dom0;
   readonly options: ResolvedHostOptions;
+  /** The console daemon, when enabled (`createHost({ xenconsoled })`). */
+  readonly xenconsoled: Xenconsoled | undefined;
   readonly #xs: XsSession;
   readonly #records = new Map<number, DomainRecord>();
   readonly #clients = new Set<Connection>();
@@ -101,6 +104,8 @@ export class Host extends EventEmitter<HostEvents> implements AsyncDisposable {
     this.#xs = new XsSession(this.xenstored.connect("local"));
     writeDom0Tree(this.#xs);
     this.#virq = events0.bindVirq(VIRQ.VIRQ_DOM_EXC, 0, { onEvent: () => this.#checkDomains() });
+    const xc = options.xenconsoled;
+    this.xenconsoled = xc ? new Xenconsoled({ hv: this.hv, guest0, events0, connection: this.xenstored.connect("local") }, xc) : undefined;
   }
 
   /** @internal Starts the socket server. */
@@ -247,6 +252,7 @@ export class Host extends EventEmitter<HostEvents> implements AsyncDisposable {
       const d = this.hv.domainById(r.domid);
       if (d === undefined || d.isDying) {
         this.xenstored.domainDied(r.domid);
+        this.xenconsoled?.domainDied(r.domid);
         this.#transports.delete(r.domid);
         r.markReleased();
       } else if (d.shutdownCode !== undefined) {
@@ -289,6 +295,7 @@ export class Host extends EventEmitter<HostEvents> implements AsyncDisposable {
     const own: number[] = [];
     if (this.#virq && !this.#virq.closed) own.push(this.#virq.port);
     for (const t of this.#transports.values()) if (t.localPort !== undefined) own.push(t.localPort);
+    if (this.xenconsoled) own.push(...this.xenconsoled.ports);
     const clients = [...this.#clients, ...(this.#socket ? this.#socket.clients : [])].filter((c) => !c.closed);
     return {
       ownDom0Ports: own,
@@ -320,6 +327,7 @@ export class Host extends EventEmitter<HostEvents> implements AsyncDisposable {
     this.#virq?.close();
     this.#virq = undefined;
     await this.#socket?.close();
+    this.xenconsoled?.close();
     this.xenstored.close();
     this.dom0.events.close();
   }
