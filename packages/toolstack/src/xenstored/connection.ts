@@ -15,9 +15,14 @@
  * connection's requests whose reply or caused watch events are still queued somewhere.
  * Watch events queued for an unprivileged domain time out (`timeout_watch_event_msec`, 20 s of
  * the scheduler's virtual time): one not yet partly written by its deadline is dropped.
+ *
+ * Every queued message is charged to the memory quota of the connection's domain (16-byte header
+ * + payload, `memory.ts`) until it leaves: a reply over 16 bytes that would reach the quota is
+ * replaced by ENOMEM, a watch event that would is dropped (`send_reply`, `send_event`).
  */
 import { EventEmitter } from "eventemitter3";
 import type { DomainRecord } from "./domains.js";
+import { DEFAULT_BUFFER_SIZE, messageMemory } from "./memory.js";
 import { bytesOf, latin1 } from "./payload.js";
 import type { XenstoredScheduler } from "./options.js";
 import { RequestCause } from "./outstanding.js";
@@ -39,6 +44,11 @@ export interface ConnectionEvents {
   close: [reason: ConnectionCloseReason];
   /** {@link Connection.outstanding} went down to `count` (a blocked ring may be read again). */
   outstanding: [count: number];
+  /**
+   * A quota that kept the domain's ring from being read may have lifted: its write credit is
+   * earned back, or its memory fell below the quota.
+   */
+  readable: [];
 }
 
 /** A registered watch. `relative` is the implicit path stripped from event paths, if any. */
@@ -57,6 +67,10 @@ export interface ConnectionOwner {
   readonly scheduler: XenstoredScheduler | undefined;
   /** `timeout_watch_event_msec` (0: never). */
   readonly watchEventTimeoutMs: number;
+  /** `domain_memory_add`: false if the charge is refused. */
+  memoryAdd(domid: number, mem: number, noQuotaCheck: boolean): boolean;
+  /** The quota part of `domain_can_read` (see {@link Connection.readBlocked}). */
+  readBlocked(conn: Connection, outstandingLimit?: number): boolean;
 }
 
 /** A queued message (`struct buffered_data` on `out_list`). */
@@ -70,6 +84,8 @@ interface Outgoing {
   readonly cause: RequestCause | undefined;
   /** Virtual ns after which an unwritten watch event is dropped. */
   readonly deadline: number | undefined;
+  /** Bytes charged to the connection's domain while queued. */
+  readonly charged: number;
 }
 
 export class Connection extends EventEmitter<ConnectionEvents> {
@@ -171,6 +187,16 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     return this.#current;
   }
 
+  /**
+   * @internal For a ring transport, `domain_can_read`'s quotas: true while an unprivileged
+   * domain's write credit is negative, `outstandingLimit` (default: the `outstandingPerDomain`
+   * quota) of its requests are outstanding, or it has reached its memory quota. `readable` (for
+   * the credit and the memory) and `outstanding` are emitted when a block may have lifted.
+   */
+  readBlocked(outstandingLimit?: number): boolean {
+    return this.#owner.readBlocked(this, outstandingLimit);
+  }
+
   /** Convenience for in-process clients: encodes and receives one request. */
   request(type: number, payload: Uint8Array | string, tx_id = 0, req_id = 0): void {
     const p = typeof payload === "string" ? bytesOf(payload) : payload;
@@ -245,20 +271,32 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       type = XS.XS_ERROR;
       payload = bytesOf("E2BIG\0");
     }
+    // `send_reply`: a reply of up to 16 bytes is charged unchecked (it may be reporting an error);
+    // a longer one that the quota refuses becomes ENOMEM.
+    const checked = payload.length > DEFAULT_BUFFER_SIZE;
+    if (checked && !this.#owner.memoryAdd(this.id, messageMemory(payload.length), false)) {
+      type = XS.XS_ERROR;
+      payload = bytesOf("ENOMEM\0");
+      this.#owner.memoryAdd(this.id, messageMemory(payload.length), true);
+    } else if (!checked) {
+      this.#owner.memoryAdd(this.id, messageMemory(payload.length), true);
+    }
     let cause = this.#current;
     if (cause === undefined) {
       cause = new RequestCause(this.#counter);
       cause.seal();
     }
     cause.replyQueued();
-    this.#push({ msg: { type, req_id: req.req_id, tx_id: req.tx_id, payload }, bytes: undefined, written: 0, cause, deadline: undefined });
+    const charged = messageMemory(payload.length);
+    this.#push({ msg: { type, req_id: req.req_id, tx_id: req.tx_id, payload }, bytes: undefined, written: 0, cause, deadline: undefined, charged });
   }
 
   /**
    * @internal `send_event`: queues WATCH_EVENT `path\0token\0` (req_id = tx_id = 0), caused by
    * `cause` (none for xenstored's own events). Events over 4096 bytes are dropped, and so is an
-   * event identical to one still queued (not for `@` paths). For an unprivileged domain the event
-   * gets a deadline when a scheduler and a timeout are set.
+   * event identical to one still queued (not for `@` paths) and one that would reach the memory
+   * quota. For an unprivileged domain the event gets a deadline when a scheduler and a timeout
+   * are set.
    */
   queueEvent(path: string, token: string, cause?: RequestCause): void {
     if (this.closed) return;
@@ -268,11 +306,13 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       const dup = this.#out.some((e) => e.msg.type === XS.XS_WATCH_EVENT && sameBytes(e.msg.payload, payload));
       if (dup) return;
     }
+    const charged = messageMemory(payload.length);
+    if (!this.#owner.memoryAdd(this.id, charged, false)) return;
     const sched = this.#owner.scheduler;
     const timeoutMs = this.#owner.watchEventTimeoutMs;
     const deadline = sched && timeoutMs > 0 && !this.privileged ? sched.now + timeoutMs * 1_000_000 : undefined;
     cause?.eventQueued();
-    this.#push({ msg: { type: XS.XS_WATCH_EVENT, req_id: 0, tx_id: 0, payload }, bytes: undefined, written: 0, cause, deadline });
+    this.#push({ msg: { type: XS.XS_WATCH_EVENT, req_id: 0, tx_id: 0, payload }, bytes: undefined, written: 0, cause, deadline, charged });
     if (deadline !== undefined && this.#timer === undefined) this.#arm(deadline);
   }
 
@@ -285,6 +325,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   /** An entry left the queue (written, taken, timed out or dropped): settle its cause. */
   #gone(e: Outgoing): void {
     if (e.deadline !== undefined && --this.#timed === 0) this.#disarm();
+    this.#owner.memoryAdd(this.id, -e.charged, true);
     if (e.msg.type === XS.XS_WATCH_EVENT) e.cause?.eventGone();
     else e.cause?.replyGone();
   }

@@ -2,7 +2,9 @@
  * The state of xenstored and its node-access primitives, after cxenstored 4.17
  * (`read_node`, `write_node`, `access_node`, `get_node`, `errno_from_parents`, the node
  * accounting of `xenstored_domain.c`). Every read and write goes through a context naming the
- * calling connection (null for xenstored itself) and its transaction, if any.
+ * calling connection (null for xenstored itself) and its transaction, if any. Every stored node
+ * and transaction copy is charged to a domain's memory quota (`memory.ts`), and writes pay the
+ * write rate limit (`write-limit.ts`).
  */
 import type { Connection, ConnectionCloseReason, ConnectionOwner } from "./connection.js";
 import { DomainTable, type DomainRecord, type XenstoredDomainHooks } from "./domains.js";
@@ -14,11 +16,13 @@ import {
   type XenstoredQuotas,
   type XenstoredScheduler,
 } from "./options.js";
+import { MemoryAccounting, nodeMemory, txnNodeMemory, watchMemory } from "./memory.js";
 import { isValidNodename, parentOf } from "./path.js";
 import { clonePerms, permForConn, XS_PERM, type PermSubject } from "./perms.js";
 import type { Transaction } from "./transaction.js";
 import { cloneNode, NO_GENERATION, NodeStore, recordSize, type NodeRecord } from "./tree.js";
 import type { XsMessage } from "./wire.js";
+import { WriteRateLimiter } from "./write-limit.js";
 import type { XsdErrorName } from "./xs-wire.js";
 
 /** Who is acting: the connection (null for xenstored itself) and its current transaction. */
@@ -46,6 +50,9 @@ export class XenstoredCore implements ConnectionOwner {
   readonly watchEventTimeoutMs: number;
   /** Live connections in creation order (watch events are generated in this order). */
   readonly connections = new Set<Connection>();
+  readonly memory: MemoryAccounting;
+  /** The write rate limit; none without a scheduler (no clock to earn credit back). */
+  readonly wrl: WriteRateLimiter | undefined;
   processor: RequestProcessor = () => {
     throw new Error("no request processor installed");
   };
@@ -59,9 +66,13 @@ export class XenstoredCore implements ConnectionOwner {
     if (!Number.isInteger(timeout) || timeout < 0) throw new RangeError(`watchEventTimeoutMs must be a non-negative integer, got ${timeout}`);
     this.watchEventTimeoutMs = timeout;
     this.domains = new DomainTable(this.hooks.domainExists?.bind(this.hooks), () => this.store.generation);
+    this.memory = new MemoryAccounting(this.domains, this.quotas, this.privDomid);
+    const sched = this.scheduler;
+    this.wrl = sched ? new WriteRateLimiter(() => sched.now) : undefined;
     // dom0 is introduced at start-up (`dom0_init`) and owns the initial tree (`setup_structure`).
     const dom0 = this.domains.alloc(0);
     dom0.introduced = true;
+    this.wrl?.domainNew(dom0);
     for (const [name, child] of [["/", "tool"], ["/tool", "xenstored"], ["/tool/xenstored", undefined]] as const) {
       const n: NodeRecord = {
         name,
@@ -70,7 +81,7 @@ export class XenstoredCore implements ConnectionOwner {
         perms: [{ id: 0, perms: XS_PERM.XS_PERM_NONE }],
         generation: this.store.nextGeneration(),
       };
-      this.store.put(n);
+      this.putCommitted(n, true);
     }
     dom0.nbentry += 3;
   }
@@ -81,14 +92,84 @@ export class XenstoredCore implements ConnectionOwner {
 
   connectionClosed(conn: Connection, _reason: ConnectionCloseReason): void {
     this.dropWatches(conn);
-    conn.transactions.clear();
+    this.dropTransactions(conn);
     if (conn.kind !== "domain") this.connections.delete(conn);
   }
 
   /** `conn_delete_all_watches`. */
   dropWatches(conn: Connection): void {
     if (conn.domain) conn.domain.nbwatch = Math.max(0, conn.domain.nbwatch - conn.watches.length);
+    for (const w of conn.watches) this.memory.add(conn.id, -watchMemory(w.path, w.token), true);
     conn.watches.length = 0;
+  }
+
+  /** `conn_delete_all_transactions`. */
+  dropTransactions(conn: Connection): void {
+    for (const t of [...conn.transactions.values()]) this.releaseTransaction(conn, t);
+  }
+
+  /**
+   * `destroy_transaction`: forgets `t` (if still listed) and releases the memory of its private
+   * node copies.
+   */
+  releaseTransaction(conn: Connection, t: Transaction): void {
+    conn.transactions.delete(t.id);
+    let mem = 0;
+    for (const a of t.accessed.values()) if (a.local) mem += txnNodeMemory(a.local, t.generation);
+    t.accessed.clear();
+    this.memory.add(conn.id, -mem, true);
+  }
+
+  /** Transactions open on all connections (`wrl_ntransactions`). */
+  openTransactions(): number {
+    let n = 0;
+    for (const c of this.connections) n += c.transactions.size;
+    return n;
+  }
+
+  /** `domain_memory_add` for a connection's queued messages. */
+  memoryAdd(domid: number, mem: number, noQuotaCheck: boolean): boolean {
+    return this.memory.add(domid, mem, noQuotaCheck);
+  }
+
+  /**
+   * The quota part of `domain_can_read`: whether an unprivileged domain's ring must not be read
+   * now, because its write credit is negative (a wake-up is armed for when it is earned back),
+   * `outstandingLimit` of its requests are outstanding, or it has reached its memory quota.
+   */
+  readBlocked(conn: Connection, outstandingLimit = this.quotas.outstandingPerDomain): boolean {
+    const d = conn.domain;
+    if (!this.unprivileged(conn) || !d) return false;
+    const wait = d.wrl ? this.wrl?.blockedFor(d) : undefined;
+    if (wait !== undefined) {
+      this.#wakeAfter(d, wait);
+      return true;
+    }
+    if (conn.outstanding >= outstandingLimit) return true;
+    return this.memory.blocked(d);
+  }
+
+  /** Emits `readable` on the domain's connection `ms` from now (the poll timeout of the C loop). */
+  #wakeAfter(d: DomainRecord, ms: number): void {
+    if (d.wrlTimer || !this.scheduler) return;
+    d.wrlTimer = this.scheduler.at(this.scheduler.now + ms * 1_000_000, () => {
+      d.wrlTimer = undefined;
+      const c = d.connection;
+      if (c && !c.closed) c.emit("readable");
+    });
+  }
+
+  /** `wrl_apply_debit_trans_commit`, called once `t` is off its connection's list. */
+  debitCommit(conn: Connection): void {
+    // cxenstored still counts the committing transaction here ("> 1"); ours is off the list.
+    if (this.openTransactions() > 0) this.wrl?.debit(conn.domain, this.unprivileged(conn));
+  }
+
+  /** Stops a domain's write-rate-limit bookkeeping (`wrl_domain_destroy`) and its wake-up. */
+  forgetDomainLimits(d: DomainRecord): void {
+    d.wrlTimer?.cancel();
+    d.wrlTimer = undefined;
+    this.wrl?.domainDestroy(d);
   }
 
   /** `domain_is_unprivileged`. */
@@ -133,7 +214,11 @@ export class XenstoredCore implements ConnectionOwner {
 
   /** `access_node`: generation bump for modifications, transaction bookkeeping. */
   accessNode(ctx: Ctx, node: NodeRecord, kind: AccessKind): void {
-    if (kind !== "read") node.generation = this.store.nextGeneration();
+    if (kind !== "read") {
+      node.generation = this.store.nextGeneration();
+      // `wrl_apply_debit_direct`: only while some transaction is open anywhere.
+      if (ctx.conn && !ctx.txn && this.wrl && this.openTransactions() > 0) this.wrl.debit(ctx.conn.domain, this.unprivileged(ctx.conn));
+    }
     const txn = ctx.txn;
     if (!txn) return;
     let a = txn.accessed.get(node.name);
@@ -155,7 +240,11 @@ export class XenstoredCore implements ConnectionOwner {
       if (kind === "read") {
         a.generation = node.generation;
         a.checkGen = true;
-        if (exists) a.local = cloneNode(node);
+        if (exists) {
+          // The transaction's own copy, charged to its connection without a quota check.
+          a.local = cloneNode(node);
+          this.memory.add(ctx.conn?.id ?? 0, txnNodeMemory(node, txn.generation), true);
+        }
       }
       txn.accessed.set(node.name, a);
     }
@@ -165,7 +254,9 @@ export class XenstoredCore implements ConnectionOwner {
   /**
    * `write_node`: records the modification, then stores the node (privately in a transaction).
    * @throws XenstoreError ENOSPC for an unprivileged caller when the record reaches the node-size
-   *   quota (and the transaction, if any, can no longer commit).
+   *   quota, EIO when the memory charge would reach the hard memory quota of the domain charged
+   *   (the node's owner; the caller in a transaction). Either way a transaction can no longer
+   *   commit.
    */
   writeNode(ctx: Ctx, node: NodeRecord, noQuotaCheck = false): void {
     this.accessNode(ctx, node, "write");
@@ -174,14 +265,58 @@ export class XenstoredCore implements ConnectionOwner {
       if (ctx.txn) ctx.txn.fail = true;
       fail("ENOSPC", "node size quota");
     }
-    this.storeRaw(ctx, node);
+    try {
+      this.storeRaw(ctx, node, noQuotaCheck);
+    } catch (e) {
+      if (ctx.txn) ctx.txn.fail = true;
+      throw e;
+    }
   }
 
-  /** Puts the node where the context keeps it, without access bookkeeping. */
-  storeRaw(ctx: Ctx, node: NodeRecord): void {
-    const a = ctx.txn?.accessed.get(node.name);
-    if (a) a.local = cloneNode(node);
-    else this.store.put(node);
+  /**
+   * Puts the node where the context keeps it, without access bookkeeping, moving its memory
+   * charge (`do_tdb_write`: the old record is released, the new one charged).
+   * @throws XenstoreError EIO if the charge is refused (nothing changes then).
+   */
+  storeRaw(ctx: Ctx, node: NodeRecord, noQuotaCheck = true): void {
+    const txn = ctx.txn;
+    const a = txn?.accessed.get(node.name);
+    if (txn && a) {
+      const who = ctx.conn?.id ?? 0;
+      const old = a.local ? txnNodeMemory(a.local, txn.generation) : 0;
+      this.memory.add(who, -old, true);
+      if (!this.memory.add(who, txnNodeMemory(node, txn.generation), noQuotaCheck)) {
+        this.memory.add(who, old, true);
+        fail("EIO", "memory quota");
+      }
+      a.local = cloneNode(node);
+    } else {
+      this.putCommitted(node, noQuotaCheck);
+    }
+  }
+
+  /**
+   * Stores `node` in the committed store, charging its owner and releasing the old record's
+   * charge. @throws XenstoreError EIO if the owner's charge is refused (nothing changes then).
+   */
+  putCommitted(node: NodeRecord, noQuotaCheck: boolean): void {
+    const old = this.store.get(node.name);
+    const oldOwner = old?.perms[0]?.id ?? 0;
+    const oldMem = old ? nodeMemory(old) : 0;
+    if (old) this.memory.add(oldOwner, -oldMem, true);
+    if (!this.memory.add(node.perms[0]?.id ?? 0, nodeMemory(node), noQuotaCheck)) {
+      if (old) this.memory.add(oldOwner, oldMem, true);
+      fail("EIO", "memory quota");
+    }
+    this.store.put(node);
+  }
+
+  /** Removes `name` from the committed store, releasing its owner's charge (`do_tdb_delete`). */
+  deleteCommitted(name: string): void {
+    const old = this.store.get(name);
+    if (!old) return;
+    this.memory.add(old.perms[0]?.id ?? 0, -nodeMemory(old), true);
+    this.store.delete(name);
   }
 
   /** Deletes the node (privately in a transaction). */
@@ -191,9 +326,14 @@ export class XenstoredCore implements ConnectionOwner {
   }
 
   unstoreRaw(ctx: Ctx, name: string): void {
-    const a = ctx.txn?.accessed.get(name);
-    if (a) a.local = null;
-    else this.store.delete(name);
+    const txn = ctx.txn;
+    const a = txn?.accessed.get(name);
+    if (txn && a) {
+      if (a.local) this.memory.add(ctx.conn?.id ?? 0, -txnNodeMemory(a.local, txn.generation), true);
+      a.local = null;
+    } else {
+      this.deleteCommitted(name);
+    }
   }
 
   /**

@@ -39,6 +39,7 @@ export function introduceDomain(xs: XenstoredCore, domid: number, mfn: number, e
     d.transport = res;
     d.evtchn = evtchn;
     xs.connections.add(conn);
+    if (!wasIntroduced) xs.wrl?.domainNew(d);
     if (domid !== 0 && !wasIntroduced) fireSpecial(xs, "@introduceDomain");
   } else {
     d.transport?.rebind?.(evtchn);
@@ -46,7 +47,7 @@ export function introduceDomain(xs: XenstoredCore, domid: number, mfn: number, e
   }
   const conn = d.connection!;
   xs.dropWatches(conn);
-  conn.transactions.clear();
+  xs.dropTransactions(conn);
   conn.clearOutput();
   d.transport?.reset?.();
   return d;
@@ -73,6 +74,7 @@ export function destroyDomain(xs: XenstoredCore, d: DomainRecord, reason: Connec
   if (!d.introduced) return;
   transport?.close();
   fireSpecial(xs, "@releaseDomain");
+  xs.forgetDomainLimits(d);
 }
 
 /** `domain_tree_remove`: a pre-order walk from `/`, stopping once the domain owns nothing. */

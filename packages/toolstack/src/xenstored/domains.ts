@@ -9,6 +9,7 @@ import { DOMID_FIRST_RESERVED } from "@pvkit/hypervisor-sim/abi";
 import type { Connection } from "./connection.js";
 import { XS_PERM, type XsPerm } from "./perms.js";
 import type { NodeRecord } from "./tree.js";
+import type { WrlDomainState } from "./write-limit.js";
 
 /** What the host gives xenstored for a domain's ring connection (see {@link XenstoredDomainHooks}). */
 export interface DomainTransport {
@@ -61,6 +62,12 @@ export interface DomainRecord {
   nbentry: number;
   /** Watches registered by this domain's connection. */
   nbwatch: number;
+  /** Bytes charged to the domain for the memory quota (see `memory.ts`). */
+  memory: number;
+  /** Write-rate-limit state while introduced (`write-limit.ts`). */
+  wrl: WrlDomainState | undefined;
+  /** The pending wake-up of a ring blocked by the write rate limit. */
+  wrlTimer: { cancel(): void } | undefined;
   connection: Connection | undefined;
   transport: DomainTransport | undefined;
   evtchn: number;
@@ -103,6 +110,9 @@ export class DomainTable {
       shutdown: false,
       nbentry: 0,
       nbwatch: 0,
+      memory: 0,
+      wrl: undefined,
+      wrlTimer: undefined,
       connection: undefined,
       transport: undefined,
       evtchn: 0,

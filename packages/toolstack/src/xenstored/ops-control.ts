@@ -1,7 +1,9 @@
 /**
- * A minimal XS_CONTROL (4.17 `xenstored_control.c`): `check`, `log on|off`, `print <s>`,
- * `help`, and `quota` (show, `set <name> <val>`, or `<domid>`). Live update and memory reports are
- * not simulated and answer EINVAL like an unknown command.
+ * XS_CONTROL (4.17 `xenstored_control.c`, `do_control` and `cmds[]`): `check`, `log on|off`,
+ * `live-update` (answers as with no session), `logfile <file>` and `memreport [<file>]` (accepted;
+ * there is no trace file or talloc report to write), `print <s>`, `quota` (show,
+ * `set <name> <val>`, or `<domid>`), `quota-soft` (show or `set <name> <val>`) and `help`, which
+ * lists them in that order as 4.17 does. Unknown commands answer EINVAL.
  */
 import type { XenstoredCore } from "./core.js";
 import { fail } from "./errors.js";
@@ -9,55 +11,48 @@ import type { XenstoredQuotas } from "./options.js";
 import { atoi, getStrings } from "./payload.js";
 import { OK, type Handler, type Request } from "./request.js";
 
-const QUOTA_NAMES: readonly [string, keyof XenstoredQuotas | undefined, string][] = [
+/** `hard_quotas[]`: CONTROL name, our quota key, description (as `quota` prints them). */
+const HARD_QUOTAS: readonly (readonly [string, keyof XenstoredQuotas, string])[] = [
   ["nodes", "nodesPerDomain", "Nodes per domain"],
   ["watches", "watchesPerDomain", "Watches per domain"],
   ["transactions", "transactionsPerDomain", "Transactions per domain"],
-  ["outstanding", undefined, "Outstanding requests per domain"],
+  ["outstanding", "outstandingPerDomain", "Outstanding requests per domain"],
   ["transaction-nodes", "transactionNodes", "Max. number of accessed nodes per transaction"],
-  ["memory", undefined, "Total Xenstore memory per domain (error level)"],
+  ["memory", "memoryPerDomain", "Total Xenstore memory per domain (error level)"],
   ["node-size", "nodeSize", "Max. size of a node"],
   ["path-max", "pathMax", "Max. length of a node path"],
   ["permissions", "permsPerNode", "Max. number of permissions per node"],
 ];
 
-/** Settings cxenstored has but this simulation does not enforce, kept so `quota` shows them. */
-const unenforced = new WeakMap<XenstoredCore, Map<string, number>>();
-function unenforcedOf(xs: XenstoredCore): Map<string, number> {
-  let m = unenforced.get(xs);
-  if (!m) {
-    m = new Map([
-      ["outstanding", 20],
-      ["memory", 2 * 1024 * 1024 + 512 * 1024],
-    ]);
-    unenforced.set(xs, m);
-  }
-  return m;
-}
+/** `soft_quotas[]`. */
+const SOFT_QUOTAS: readonly (readonly [string, keyof XenstoredQuotas, string])[] = [
+  ["memory", "memoryPerDomainSoft", "Total Xenstore memory per domain (warning level)"],
+];
 
 type Cmd = (xs: XenstoredCore, req: Request, args: string[]) => void;
 
+/** `quota_show_current`. */
+function quotaShow(xs: XenstoredCore, req: Request, table: typeof HARD_QUOTAS): void {
+  let s = "Quota settings:\n";
+  for (const [name, key, descr] of table) s += `${name.padEnd(17)}: ${String(xs.quotas[key]).padStart(8)} ${descr}\n`;
+  req.reply(`${s}\0`);
+}
+
+/** `quota_set`: `<name> <val>` with val >= 1 (EINVAL otherwise, or for an unknown name). */
+function quotaSet(xs: XenstoredCore, req: Request, args: string[], table: typeof HARD_QUOTAS): void {
+  if (args.length !== 2) fail("EINVAL");
+  const val = atoi(args[1]!);
+  if (val < 1) fail("EINVAL");
+  const q = table.find(([name]) => name === args[0]);
+  if (!q) fail("EINVAL");
+  xs.quotas[q[1]] = val;
+  req.reply(OK);
+}
+
+/** `do_control_quota`: show, `set <name> <val>`, or `<domid>` (`domain_get_quota`). */
 const quota: Cmd = (xs, req, args) => {
-  if (args.length === 0) {
-    let s = "Quota settings:\n";
-    for (const [name, key, descr] of QUOTA_NAMES) {
-      const v = key ? xs.quotas[key] : unenforcedOf(xs).get(name)!;
-      s += `${name.padEnd(17)}: ${String(v).padStart(8)} ${descr}\n`;
-    }
-    req.reply(`${s}\0`);
-    return;
-  }
-  if (args[0] === "set") {
-    if (args.length !== 3) fail("EINVAL");
-    const val = atoi(args[2]!);
-    if (val < 1) fail("EINVAL");
-    const q = QUOTA_NAMES.find(([name]) => name === args[1]);
-    if (!q) fail("EINVAL");
-    if (q[1]) xs.quotas[q[1]] = val;
-    else unenforcedOf(xs).set(q[0], val);
-    req.reply(OK);
-    return;
-  }
+  if (args.length === 0) return quotaShow(xs, req, HARD_QUOTAS);
+  if (args[0] === "set") return quotaSet(xs, req, args.slice(1), HARD_QUOTAS);
   if (args.length !== 1) fail("EINVAL");
   const domid = atoi(args[0]!) >>> 0;
   const d = xs.domains.find(domid);
@@ -69,35 +64,110 @@ const quota: Cmd = (xs, req, args) => {
     line("watches", d.nbwatch) +
     line("transactions", d.connection?.transactions.size ?? 0) +
     line("outstanding", d.connection?.outstanding ?? 0) +
-    line("memory", 0);
+    line("memory", d.memory);
   req.reply(`${s}\0`);
 };
 
-const CMDS: Record<string, Cmd> = {
-  check: (_xs, req, args) => {
-    if (args.length) fail("EINVAL");
-    req.reply(OK);
-  },
-  log: (_xs, req, args) => {
-    if (args.length !== 1 || (args[0] !== "on" && args[0] !== "off")) fail("EINVAL");
-    req.reply(OK);
-  },
-  print: (_xs, req, args) => {
-    if (args.length !== 1) fail("EINVAL");
-    req.reply(OK);
-  },
-  quota,
-  help: (_xs, req, args) => {
-    if (args.length) fail("EINVAL");
-    req.reply(`check\t\nlog\ton|off\nprint\t<string>\nquota\t[set <name> <val>|<domid>]\nhelp\t\n\0`);
-  },
+/** `do_control_quota_s`: show or `set <name> <val>` the soft quotas; anything else EINVAL. */
+const quotaSoft: Cmd = (xs, req, args) => {
+  if (args.length === 0) return quotaShow(xs, req, SOFT_QUOTAS);
+  if (args[0] === "set") return quotaSet(xs, req, args.slice(1), SOFT_QUOTAS);
+  fail("EINVAL");
 };
+
+/**
+ * `do_control_lu` as it answers with no live-update session (one can never start here: there
+ * is no binary to exec). `-f <file>` is refused with a message instead of starting one.
+ */
+const liveUpdate: Cmd = (_xs, req, args) => {
+  if (args.length < 1) fail("EINVAL");
+  const [op, ...rest] = args;
+  let msg: string;
+  if (op === "-a") {
+    if (rest.length) fail("EINVAL");
+    msg = "No live-update session active.";
+  } else if (op === "-c") {
+    if (rest.length !== 1) fail("EINVAL");
+    msg = "Not in live-update session.";
+  } else if (op === "-s") {
+    for (let i = 0; i < rest.length; i++) {
+      if (rest[i] === "-F") continue;
+      if (rest[i] === "-t" && i < rest.length - 1) {
+        i++;
+        continue;
+      }
+      fail("EINVAL");
+    }
+    msg = "Not in live-update session.";
+  } else if (op === "-f" && rest.length === 1) {
+    msg = "Live update is not supported by pvkit's xenstored.";
+  } else {
+    fail("EINVAL");
+  }
+  req.reply(`${msg}\0`);
+};
+
+const noArgs = (req: Request, args: string[]) => {
+  if (args.length) fail("EINVAL");
+  req.reply(OK);
+};
+
+/** `cmds[]` of 4.17 (daemon build, live update compiled in), in its order, with `pars`. */
+const CMDS: readonly { name: string; run: Cmd; pars: string; maxPars?: number }[] = [
+  { name: "check", run: (_xs, req, args) => noArgs(req, args), pars: "" },
+  {
+    name: "log",
+    run: (_xs, req, args) => {
+      if (args.length !== 1 || (args[0] !== "on" && args[0] !== "off")) fail("EINVAL");
+      req.reply(OK);
+    },
+    pars: "on|off",
+  },
+  { name: "live-update", run: liveUpdate, pars: "[-c <cmdline>] [-F] [-t <timeout>] <file>\n    Default timeout is 60 seconds.", maxPars: 5 },
+  {
+    // No trace file is kept: the name is accepted and nothing is written.
+    name: "logfile",
+    run: (_xs, req, args) => {
+      if (args.length !== 1) fail("EINVAL");
+      req.reply(OK);
+    },
+    pars: "<file>",
+  },
+  {
+    // No talloc report exists: accepted, nothing written.
+    name: "memreport",
+    run: (_xs, req, args) => {
+      if (args.length > 1) fail("EINVAL");
+      req.reply(OK);
+    },
+    pars: "[<file>]",
+  },
+  {
+    name: "print",
+    run: (_xs, req, args) => {
+      if (args.length !== 1) fail("EINVAL");
+      req.reply(OK);
+    },
+    pars: "<string>",
+  },
+  { name: "quota", run: quota, pars: "[set <name> <val>|<domid>]" },
+  { name: "quota-soft", run: quotaSoft, pars: "[set <name> <val>]" },
+  {
+    name: "help",
+    run: (_xs, req, args) => {
+      if (args.length) fail("EINVAL");
+      req.reply(`${CMDS.map((c) => `${c.name}\t${c.pars}\n`).join("")}\0`);
+    },
+    pars: "",
+  },
+];
 
 /** CONTROL `cmd\0[arg\0]...` (privileged; the dispatcher answers EACCES for others). */
 export const doControl: Handler = (xs, req) => {
-  const v = getStrings(req.msg.payload);
+  let v = getStrings(req.msg.payload);
   if (v.length === 0) fail("EINVAL");
-  const cmd = Object.hasOwn(CMDS, v[0]!) ? CMDS[v[0]!] : undefined;
+  const cmd = CMDS.find((c) => c.name === v[0]);
   if (!cmd) fail("EINVAL");
-  cmd(xs, req, v.slice(1));
+  if (cmd.maxPars !== undefined) v = v.slice(0, cmd.maxPars);
+  cmd.run(xs, req, v.slice(1));
 };

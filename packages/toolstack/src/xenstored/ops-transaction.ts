@@ -3,7 +3,8 @@
  * order: the transaction failed half-way (ENOMEM), the node quota of the domains whose counts it
  * changes (ENOSPC), then every node first accessed by a read still has the generation it had
  * then (EAGAIN; a deletion counts). Only then are the private copies written out and the queued
- * watch events fired, in order of first access.
+ * watch events fired, in order of first access, and the commit pays the write rate limit if
+ * another transaction is open. Ended either way, the transaction's copies stop being charged.
  */
 import type { XenstoredCore } from "./core.js";
 import { fail } from "./errors.js";
@@ -29,7 +30,11 @@ export const doTransactionEnd: Handler = (xs, req) => {
   const t = req.txn;
   if (!t) fail("ENOENT");
   req.conn.transactions.delete(t.id);
-  if (arg === "T") commit(xs, req, t);
+  try {
+    if (arg === "T") commit(xs, req, t);
+  } finally {
+    xs.releaseTransaction(req.conn, t);
+  }
   req.reply(OK);
 };
 
@@ -49,19 +54,21 @@ function commit(xs: XenstoredCore, req: Request, t: Transaction): void {
     const cur = xs.store.get(name)?.generation ?? NO_GENERATION;
     if (cur !== a.generation) fail("EAGAIN");
   }
-  // Write out each modified node and fire its queued events, in order of first access.
+  // Write out each modified node and fire its queued events, in order of first access. The
+  // owners are charged without a quota check (`finalize_transaction`).
   const fireCtx = { conn: req.conn, txn: undefined };
   for (const [name, a] of t.accessed) {
     if (!a.modified) continue;
     if (a.local) {
       const n = cloneNode(a.local);
       n.generation = xs.store.nextGeneration();
-      xs.store.put(n);
+      xs.putCommitted(n, true);
     } else if (a.generation !== NO_GENERATION) {
-      xs.store.delete(name);
+      xs.deleteCommitted(name);
     }
     if (a.fireWatch) fireWatches(xs, fireCtx, name, undefined, a.watchExact, a.origPerms);
   }
+  xs.debitCommit(req.conn);
   for (const [domid, delta] of t.changedDomains) {
     const d = xs.domains.find(domid);
     if (d) d.nbentry = Math.max(0, d.nbentry + delta);

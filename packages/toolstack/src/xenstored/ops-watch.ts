@@ -1,5 +1,6 @@
 /** WATCH, UNWATCH and RESET_WATCHES (4.17 `do_watch`, `do_unwatch`, `do_reset_watches`). */
 import { fail } from "./errors.js";
+import { watchMemory } from "./memory.js";
 import { getStrings } from "./payload.js";
 import { canonicalize, isValidNodename } from "./path.js";
 import { OK, type Handler } from "./request.js";
@@ -10,7 +11,8 @@ import { XENSTORE_REL_PATH_MAX } from "./xs-wire.js";
  * WATCH `path\0token\0` -> OK, then at once a WATCH_EVENT for the watched path (even if the node
  * does not exist). Exactly two strings (EINVAL), a valid path or an `@` name up to 2048 bytes
  * (EINVAL), no duplicate (path, token) (EEXIST), an unprivileged domain with more than the quota
- * of watches already (E2BIG).
+ * of watches already (E2BIG), the watch's memory (path + token) within the domain's memory
+ * quota (ENOMEM).
  */
 export const doWatch: Handler = (xs, req) => {
   const strings = getStrings(req.msg.payload);
@@ -27,23 +29,26 @@ export const doWatch: Handler = (xs, req) => {
   if (req.conn.watches.some((w) => w.path === path && w.token === token)) fail("EEXIST");
   const count = xs.unprivileged(req.conn) ? (req.conn.domain?.nbwatch ?? 0) : 0;
   if (count > xs.quotas.watchesPerDomain) fail("E2BIG");
+  if (!xs.memory.add(req.conn.id, watchMemory(path, token))) fail("ENOMEM");
   const watch = { path, token, relative: relative ? req.conn.implicitPath : undefined };
   req.conn.watches.push(watch);
   if (req.conn.domain) req.conn.domain.nbwatch++;
   req.reply(OK);
-  // The initial event is caused by the WATCH: the request stays outstanding until it is written.
-  req.conn.queueEvent(watchEventPath(watch, path), token, req.conn.currentRequest);
+  // "This event will not be linked to the XS_WATCH request" (4.17 do_watch): it has no cause, so
+  // the WATCH stops being outstanding once its reply is written.
+  req.conn.queueEvent(watchEventPath(watch, path), token);
 };
 
 /** UNWATCH `path\0token\0` -> OK, or ENOENT for a pair not registered (EINVAL unless 2 strings). */
-export const doUnwatch: Handler = (_xs, req) => {
+export const doUnwatch: Handler = (xs, req) => {
   const strings = getStrings(req.msg.payload);
   if (strings.length !== 2) fail("EINVAL");
   const [raw, token] = strings as [string, string];
   const path = canonicalize(raw, req.conn.implicitPath);
   const i = req.conn.watches.findIndex((w) => w.path === path && w.token === token);
   if (i < 0) fail("ENOENT");
-  req.conn.watches.splice(i, 1);
+  const [w] = req.conn.watches.splice(i, 1);
+  xs.memory.add(req.conn.id, -watchMemory(w!.path, w!.token), true);
   if (req.conn.domain && req.conn.domain.nbwatch > 0) req.conn.domain.nbwatch--;
   req.reply(OK);
 };
@@ -51,6 +56,6 @@ export const doUnwatch: Handler = (_xs, req) => {
 /** RESET_WATCHES -> OK: drops all of the caller's watches and all its transactions. */
 export const doResetWatches: Handler = (xs, req) => {
   xs.dropWatches(req.conn);
-  req.conn.transactions.clear();
+  xs.dropTransactions(req.conn);
   req.reply(OK);
 };

@@ -1,7 +1,9 @@
 /**
  * xenstored settings: cxenstored 4.17's quota defaults (`xenstored_core.c`, options `-E -S -W
- * -t -A -M -Q`), the watch-event timeout (`-w watch-event=<s>`) and the privileged domain.
- * Dom0, the privileged domain and socket clients are exempt from every quota and timeout.
+ * -t -A -M -Q -q`), the watch-event timeout (`-w watch-event=<s>`) and the privileged domain.
+ * Dom0, the privileged domain and socket clients are exempt from every quota and timeout (the
+ * memory quota is charged to a node's owner, so a privileged writer can hit it on a node an
+ * unprivileged domain owns, as in cxenstored).
  */
 import type { XenstoredDomainHooks } from "./domains.js";
 import { XENSTORE_REL_PATH_MAX } from "./xs-wire.js";
@@ -22,6 +24,22 @@ export interface XenstoredQuotas {
   pathMax: number;
   /** Distinct nodes one transaction may touch (`-Q transaction-nodes`, 1024): ENOSPC. */
   transactionNodes: number;
+  /**
+   * Requests outstanding (XSA-326, `-Q outstanding`, 20) before an unprivileged domain's ring is
+   * no longer read (a ring transport's `outstandingLimit` overrides it).
+   */
+  outstandingPerDomain: number;
+  /**
+   * Memory a domain may use (`-Q memory`, `quota_memory_per_domain_hard`, 2.5 MiB), in bytes as
+   * `domain_memory_add` counts them: each node it owns (TDB record + path length), its
+   * transactions' private node copies, its watches (path + token) and its queued messages
+   * (16-byte header + payload). A node write that would reach it fails with EIO, a watch with
+   * ENOMEM, a reply over 16 bytes becomes ENOMEM, a watch event is dropped, and the domain's
+   * ring is not read while it is reached.
+   */
+  memoryPerDomain: number;
+  /** The warning level (`-q memory`, `quota_memory_per_domain_soft`, 2 MiB): nothing is refused. */
+  memoryPerDomainSoft: number;
 }
 
 /** cxenstored 4.17 defaults. */
@@ -33,6 +51,9 @@ export const DEFAULT_QUOTAS: Readonly<XenstoredQuotas> = Object.freeze({
   permsPerNode: 5,
   pathMax: XENSTORE_REL_PATH_MAX,
   transactionNodes: 1024,
+  outstandingPerDomain: 20,
+  memoryPerDomain: 2 * 1024 * 1024 + 512 * 1024,
+  memoryPerDomainSoft: 2 * 1024 * 1024,
 });
 
 /** cxenstored 4.17's `timeout_watch_event_msec` default: 20 s. */
@@ -57,8 +78,9 @@ export interface XenstoredOptions {
   /** What the host provides: domain existence and ring connection. */
   hooks?: XenstoredDomainHooks;
   /**
-   * The virtual clock that times out watch events. Without one, events never time out (every
-   * other rule, outstanding accounting included, still holds).
+   * The virtual clock that times out watch events and refills the write rate limit's credit.
+   * Without one, events never time out and writes are not rate limited (every other rule,
+   * outstanding accounting included, still holds).
    */
   scheduler?: XenstoredScheduler;
   /**

@@ -13,8 +13,10 @@
  *
  * - Requests are copied out of the ring (never parsed in place) exactly as far as the current
  *   message needs: first the 16-byte header, then its payload, then the next message. An
- *   unprivileged domain with `outstanding` (default 20) requests outstanding is not read any
- *   further (`-Q outstanding`, `domain_can_read`). A request is outstanding until its reply is
+ *   unprivileged domain's ring is not read any further (`domain_can_read`) while its write
+ *   credit is negative (`write-limit.ts`; read again once earned back, in virtual time), while
+ *   `outstanding` (default 20, `-Q outstanding`) of its requests are outstanding, or while its
+ *   memory reaches the memory quota (`memory.ts`). A request is outstanding until its reply is
  *   written to the ring and every watch event it caused, on any connection, is written or
  *   dropped (XSA-326, see `outstanding.ts`); the ring is read again as soon as that count drops.
  * - Replies and events are written from the connection's queue as far as `rsp` has room; the
@@ -75,7 +77,10 @@ export interface RingTransportOptions {
   readonly mapGfn: number;
   /** Written to `server_features` on introduction. Default 0, as cxenstored 4.17. */
   readonly serverFeatures?: number;
-  /** Outstanding requests before an unprivileged domain's ring is no longer read. Default 20. */
+  /**
+   * Outstanding requests before an unprivileged domain's ring is no longer read. Default:
+   * xenstored's `outstandingPerDomain` quota (20, changed by CONTROL `quota set outstanding`).
+   */
   readonly outstandingLimit?: number;
 }
 
@@ -92,7 +97,7 @@ export class XenstoreRingTransport implements DomainTransport {
   readonly #page: Page;
   readonly #req: ByteRingReader;
   readonly #rsp: ByteRingWriter;
-  readonly #limit: number;
+  readonly #limit: number | undefined;
   readonly #features: number;
   #channel: EventChannel | undefined;
   #state: RingTransportState = "open";
@@ -114,7 +119,7 @@ export class XenstoreRingTransport implements DomainTransport {
     this.#events0 = opts.events0;
     this.#conn = opts.connection;
     this.#gfn = opts.mapGfn;
-    this.#limit = opts.outstandingLimit ?? DEFAULT_OUTSTANDING_LIMIT;
+    this.#limit = opts.outstandingLimit;
     this.#features = opts.serverFeatures ?? 0;
     const [op] = mapGrantRefs(opts.guest0.hypercall, [
       { host_addr: opts.mapGfn << XEN_PAGE_SHIFT, flags: GNTMAP.GNTMAP_host_map, ref: GNTTAB_RESERVED_XENSTORE, dom: opts.domid },
@@ -132,6 +137,7 @@ export class XenstoreRingTransport implements DomainTransport {
     this.#conn.on("output", this.#onOutput);
     this.#conn.on("close", this.#onClose);
     this.#conn.on("outstanding", this.#onOutput);
+    this.#conn.on("readable", this.#onOutput);
     // A new domain learns xenstore is there (4.17 introduce_domain).
     this.#page.setU32(xenstore_domain_interface.server_features[0], this.#features);
     this.#page.setU32(xenstore_domain_interface.connection[0], XENSTORE_CONNECTED);
@@ -213,6 +219,7 @@ export class XenstoreRingTransport implements DomainTransport {
     this.#conn.off("output", this.#onOutput);
     this.#conn.off("close", this.#onClose);
     this.#conn.off("outstanding", this.#onOutput);
+    this.#conn.off("readable", this.#onOutput);
     this.#unbind();
     this.#unmap();
   }
@@ -254,7 +261,7 @@ export class XenstoreRingTransport implements DomainTransport {
     }
   }
 
-  /** Something was queued, or the outstanding count dropped: write and read again. */
+  /** Something was queued, or a block on reading may have lifted: write and read again. */
   readonly #onOutput = (): void => {
     if (this.#state === "open") this.#pump();
   };
@@ -305,9 +312,9 @@ export class XenstoreRingTransport implements DomainTransport {
    * to the connection. True if any byte was consumed.
    */
   #readOne(): boolean {
-    if (!this.#conn.privileged && this.outstanding >= this.#limit) return false;
     const avail = this.#req.available;
     if (avail === 0) return false;
+    if (this.#conn.readBlocked(this.#limit)) return false;
     const header = this.#header;
     const need =
       header === undefined || this.#headerFill < XSD_SOCKMSG_SIZE

@@ -2,7 +2,9 @@
  * xenstored's Unix socket (`/var/run/xenstored/socket` on a real host): every accepted client is
  * a privileged dom0 tool speaking `xs_wire`, so libxenstore programs pointed at the socket with
  * `XENSTORED_PATH=<path>` (Debian's `xenstore-read`, `-write`, `-ls`, `-watch` ...) work against a
- * simulated host.
+ * simulated host. Output respects the socket's backpressure: once Node's buffer is full (`write`
+ * returns false) messages wait on the connection until `drain` (cxenstored's `out_list`,
+ * written as the socket polls writable).
  */
 import { lstatSync, unlinkSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
@@ -42,10 +44,20 @@ export async function listenXenstored(xs: Xenstored, path: string): Promise<Xens
     const conn = xs.connect("socket");
     clients.add(conn);
     sockets.add(sock);
-    conn.on("output", () => {
-      const bytes = conn.drainBytes();
-      if (bytes.length && !sock.destroyed) sock.write(bytes);
+    // Output goes to the socket only while it accepts more (`write` returned true, or `drain`
+    // came); otherwise it stays queued on the connection, where an identical watch event is
+    // dropped (`send_event`) instead of piling up in Node's buffer for a client that never reads.
+    let blocked = false;
+    const flush = (): void => {
+      while (!blocked && !sock.destroyed && conn.pending.length > 0) {
+        if (!sock.write(conn.drainBytes())) blocked = true;
+      }
+    };
+    sock.on("drain", () => {
+      blocked = false;
+      flush();
     });
+    conn.on("output", flush);
     conn.on("close", (reason) => {
       clients.delete(conn);
       // An oversized request drops the client at once; other closes let queued bytes flush.

@@ -100,6 +100,14 @@ export class Xenstored extends EventEmitter<XenstoredEvents> {
     return shutdownDomain(this.#core, domid);
   }
 
+  /**
+   * Bytes charged to `domid` for the memory quota (what CONTROL `quota <domid>` shows as
+   * `memory`): its nodes, its transactions' node copies, its watches and its queued messages.
+   */
+  memoryUsage(domid: number): number {
+    return this.#core.domains.find(domid)?.memory ?? 0;
+  }
+
   /** Nodes owned by `domid` as xenstored counts them for the quota. */
   nodeCount(domid: number): number {
     return this.#core.domains.find(domid)?.nbentry ?? 0;
@@ -128,6 +136,8 @@ export class Xenstored extends EventEmitter<XenstoredEvents> {
   /** Closes every connection (reason `server-closed`). The store stays readable. */
   close(): void {
     for (const d of this.#core.domains.all()) {
+      d.wrlTimer?.cancel();
+      d.wrlTimer = undefined;
       const conn = d.connection;
       if (conn) {
         conn.close("server-closed");

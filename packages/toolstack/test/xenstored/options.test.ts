@@ -18,6 +18,9 @@ describe("quotas", () => {
       permsPerNode: 5,
       pathMax: 2048,
       transactionNodes: 1024,
+      outstandingPerDomain: 20,
+      memoryPerDomain: 2621440, // quota_memory_per_domain_hard: 2 MiB + 512 KiB
+      memoryPerDomainSoft: 2097152, // quota_memory_per_domain_soft: 2 MiB
     });
   });
   it("ENOSPC when an unprivileged domain would own more than 1000 nodes", () => {
