@@ -68,7 +68,11 @@ export class FrontRing<Req, Rsp> extends RingEnd<Req, Rsp> {
     return this.#rspCons;
   }
 
-  /** `RING_FREE_REQUESTS`: `RING_SIZE - (req_prod_pvt - rsp_cons)`. @throws RingProtocolError if halted. */
+  /**
+   * `RING_FREE_REQUESTS`: `RING_SIZE - (req_prod_pvt - rsp_cons)`, from private indices only, so
+   * within 0..RING_SIZE whatever the backend publishes (`consumeResponse` never lets `rsp_cons`
+   * pass `req_prod_pvt`). @throws RingProtocolError if halted.
+   */
   get freeRequests(): number {
     this.core.check();
     return (this.size - ((this.#reqProdPvt - this.#rspCons) >>> 0)) >>> 0;
@@ -78,8 +82,10 @@ export class FrontRing<Req, Rsp> extends RingEnd<Req, Rsp> {
     return this.freeRequests === 0;
   }
   /**
-   * `RING_HAS_UNCONSUMED_RESPONSES`: `sring.rsp_prod - rsp_cons` (u32; a lying backend can make
-   * it huge, which `consumeResponse` then reports). @throws RingProtocolError if halted.
+   * `RING_HAS_UNCONSUMED_RESPONSES` (`XEN_RING_NR_UNCONSUMED_RESPONSES` in later headers):
+   * `sring.rsp_prod - rsp_cons`, as the backend claims it (u32). A lying backend can make it
+   * larger than the requests outstanding, or than the ring; `consumeResponse` refuses such a
+   * claim and halts the ring. @throws RingProtocolError if halted.
    */
   get unconsumedResponses(): number {
     this.core.check();
@@ -116,39 +122,61 @@ export class FrontRing<Req, Rsp> extends RingEnd<Req, Rsp> {
   }
 
   /**
-   * Takes the next published response, or `undefined` when there is none. Checks
-   * `RING_RESPONSE_PROD_OVERFLOW` first: a backend claiming more than RING_SIZE unconsumed
-   * responses halts the ring. The entry is copied out once; only the copy is decoded/validated.
-   * @throws RingProtocolError: "rsp-prod-overflow" (halts), "invalid-entry" (halts unless
-   *   `onInvalidEntry: "report"`), or the halting error of an already halted ring.
+   * Takes the next published response, or `undefined` when there is none. Before touching any
+   * entry it checks the backend's `rsp_prod` (one read per call) against this end's private
+   * indices, and halts the ring if the claim is impossible:
+   * - more than RING_SIZE unconsumed responses: `RING_RESPONSE_PROD_OVERFLOW`, as the
+   *   hardened Linux frontends check it (xen-blkfront.c: blkif_interrupt, xen-netfront.c:
+   *   xennet_tx_buf_gc / xennet_poll);
+   * - otherwise, more unconsumed responses than requests outstanding
+   *   (`rsp_prod - rsp_cons > req_prod_pvt - rsp_cons`). `io/ring.h` has no macro for this; the
+   *   Linux frontends catch the extra responses later, by their ids. Checking it here keeps
+   *   `rsp_cons` from passing `req_prod_pvt`, so `freeRequests` never exceeds RING_SIZE, and no
+   *   response of the lying batch reaches the caller.
+   * The entry is copied out once; only the copy is decoded and validated.
+   * @throws RingProtocolError: "rsp-prod-overflow" or "rsp-prod-beyond-requests" (both halt),
+   *   "invalid-entry" (halts unless `onInvalidEntry: "report"`), or the halting error of an
+   *   already halted ring.
    */
   consumeResponse(): Rsp | undefined {
     this.core.check();
     const prod = this.core.area.get(RSP_PROD);
-    const avail = (prod - this.#rspCons) >>> 0;
-    if (avail > this.size) throw this.#overflowed(prod);
-    if (avail === 0) return undefined;
     const idx = this.#rspCons;
+    const avail = (prod - idx) >>> 0;
+    // One compare covers both rules: outstanding <= RING_SIZE always holds (produceRequest
+    // refuses a full ring, and this check keeps rsp_cons from passing req_prod_pvt).
+    if (avail > ((this.#reqProdPvt - idx) >>> 0)) throw this.#overclaimed(prod);
+    if (avail === 0) return undefined;
     this.#rspCons = (idx + 1) >>> 0;
     return this.core.consume(idx);
   }
 
-  /** Halts the ring for `RING_RESPONSE_PROD_OVERFLOW` (out of line: keeps `consumeResponse` small to inline). */
-  #overflowed(prod: number): RingProtocolError {
-    const fault = {
-      reason: "rsp-prod-overflow",
-      rsp_prod: prod,
-      rsp_cons: this.#rspCons,
-      req_prod_pvt: this.#reqProdPvt,
-      RING_SIZE: this.size,
-    } as const;
+  /**
+   * Halts the ring for a `rsp_prod` claiming more responses than requests outstanding:
+   * "rsp-prod-overflow" when it is beyond RING_SIZE (`RING_RESPONSE_PROD_OVERFLOW`, checked
+   * first), else "rsp-prod-beyond-requests". Out of line: keeps `consumeResponse` small to inline.
+   */
+  #overclaimed(prod: number): RingProtocolError {
+    const rsp_cons = this.#rspCons;
+    const req_prod_pvt = this.#reqProdPvt;
+    const fault =
+      (prod - rsp_cons) >>> 0 > this.size
+        ? ({ reason: "rsp-prod-overflow", rsp_prod: prod, rsp_cons, req_prod_pvt, RING_SIZE: this.size } as const)
+        : ({
+            reason: "rsp-prod-beyond-requests",
+            rsp_prod: prod,
+            rsp_cons,
+            req_prod_pvt,
+            outstanding: (req_prod_pvt - rsp_cons) >>> 0,
+          } as const);
     return this.core.halt(new RingProtocolError(fault, this.core.options.name));
   }
 
   /**
    * `RING_FINAL_CHECK_FOR_RESPONSES`: returns true if responses are waiting; otherwise arms
    * `rsp_event = rsp_cons + 1` (notify me on the very next response) and checks again, so a
-   * response published before the arm is not missed.
+   * response published before the arm is not missed. Like the C macro it trusts the count: an
+   * impossible `rsp_prod` reads as work, and the `consumeResponse` that follows halts on it.
    * @throws RingProtocolError if halted.
    */
   finalCheckForResponses(): boolean {

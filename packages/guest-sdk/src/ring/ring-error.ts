@@ -22,6 +22,20 @@ export type RingFault =
       readonly RING_SIZE: number;
     }
   | {
+      /**
+       * The backend published more responses than the frontend has requests outstanding:
+       * `rsp_prod - rsp_cons > req_prod_pvt - rsp_cons`, while still within RING_SIZE (so
+       * `RING_RESPONSE_PROD_OVERFLOW` accepts it). A response can only answer a request, so the
+       * extra ones are forged; taking them would let `rsp_cons` run past `req_prod_pvt`.
+       */
+      readonly reason: "rsp-prod-beyond-requests";
+      readonly rsp_prod: number;
+      readonly rsp_cons: number;
+      readonly req_prod_pvt: number;
+      /** Requests produced and not yet answered: `req_prod_pvt - rsp_cons`. */
+      readonly outstanding: number;
+    }
+  | {
       /** An entry's private copy failed to decode or failed the codec's `validate`. */
       readonly reason: "invalid-entry";
       readonly kind: "request" | "response";
@@ -49,6 +63,7 @@ export type RingFaultReason = RingFault["reason"];
 export const RING_ERROR_CODES = {
   "req-prod-overflow": "ERING_REQ_PROD_OVERFLOW",
   "rsp-prod-overflow": "ERING_RSP_PROD_OVERFLOW",
+  "rsp-prod-beyond-requests": "ERING_RSP_PROD_BEYOND_REQUESTS",
   "invalid-entry": "ERING_INVALID_ENTRY",
   "byte-ring-index": "ERING_BYTE_INDEX_CORRUPT",
 } as const satisfies Record<RingFaultReason, string>;
@@ -69,6 +84,12 @@ function describe(f: RingFault): string {
         `RING_RESPONSE_PROD_OVERFLOW: backend published rsp_prod=${hex(f.rsp_prod)} but rsp_cons=${hex(f.rsp_cons)}, ` +
         `req_prod_pvt=${hex(f.req_prod_pvt)}, RING_SIZE=${f.RING_SIZE} (rsp_prod - rsp_cons > RING_SIZE)`
       );
+    case "rsp-prod-beyond-requests":
+      return (
+        `backend published rsp_prod=${hex(f.rsp_prod)} but rsp_cons=${hex(f.rsp_cons)}, ` +
+        `req_prod_pvt=${hex(f.req_prod_pvt)}: ${(f.rsp_prod - f.rsp_cons) >>> 0} responses for ${f.outstanding} ` +
+        `outstanding requests (rsp_prod - rsp_cons > req_prod_pvt - rsp_cons)`
+      );
     case "invalid-entry":
       return `invalid ${f.kind} at index ${hex(f.index)}: ${f.detail}`;
     case "byte-ring-index":
@@ -78,8 +99,8 @@ function describe(f: RingFault): string {
 
 /**
  * A protocol violation by the peer of a ring. For the fatal kinds (producer-index overflow,
- * and invalid entries on a ring configured to halt) the ring is halted and every later
- * operation on it throws this same error object.
+ * more responses than requests outstanding, and invalid entries on a ring configured to halt)
+ * the ring is halted and every later operation on it throws this same error object.
  */
 export class RingProtocolError extends Error {
   override readonly name = "RingProtocolError";

@@ -155,10 +155,20 @@ export function consumeRequest(r: CBack, size: number): Uint8Array | "none" | "f
   r.req_cons = u32(rc + 1);
   return copy;
 }
-/** The frontend's: `rp = sring->rsp_prod; if (RING_RESPONSE_PROD_OVERFLOW) fatal; ...`. */
+/**
+ * Why a hardened frontend refuses `rp`, checked in this order, or undefined if it accepts it:
+ * `RING_RESPONSE_PROD_OVERFLOW` (the Linux frontends' driver-level check), then more responses
+ * than requests outstanding (`rp - rsp_cons > req_prod_pvt - rsp_cons`; no io/ring.h macro).
+ */
+export function responseProdFault(r: CFront, rp: number): "rsp-prod-overflow" | "rsp-prod-beyond-requests" | undefined {
+  if (RING_RESPONSE_PROD_OVERFLOW(r, rp)) return "rsp-prod-overflow";
+  if (u32(rp - r.rsp_cons) > u32(r.req_prod_pvt - r.rsp_cons)) return "rsp-prod-beyond-requests";
+  return undefined;
+}
+/** The hardened frontend's: `rp = sring->rsp_prod; if (responseProdFault) fatal; ...`. */
 export function consumeResponse(r: CFront, size: number): Uint8Array | "none" | "fatal" {
   const rp = r.sring.rsp_prod;
-  if (RING_RESPONSE_PROD_OVERFLOW(r, rp)) return "fatal";
+  if (responseProdFault(r, rp) !== undefined) return "fatal";
   const rc = r.rsp_cons;
   if (rc === rp) return "none";
   const at = RING_GET(r, rc);

@@ -67,6 +67,30 @@ export function refusing666() {
   return { pages, spec, front: FrontRing.init(pages, spec), back: BackRing.attach(pages, spec) };
 }
 
+/**
+ * Where the ring tests start their indices: 0, and just below the 2^31 and 2^32 wraps (a few
+ * dozen steps from there cross the wrap).
+ */
+export const WRAP_STARTS = [
+  { at: "0", start: 0 },
+  { at: "2^31", start: 2 ** 31 - 2 },
+  { at: "2^32", start: 2 ** 32 - 2 },
+] as const;
+
+/**
+ * A front and a back ring on fresh pages of a ring that has been running: the shared
+ * producer indices stand at `start` (events at `start + 1`) and both ends attach there.
+ */
+export function ringsAt<Req, Rsp>(start: number, spec: RingSpec<Req, Rsp>, nrPages = 1) {
+  const pages = makePages(nrPages);
+  const hdr = pages[0]!;
+  hdr.setU32(0, start >>> 0); // req_prod
+  hdr.setU32(4, (start + 1) >>> 0); // req_event
+  hdr.setU32(8, start >>> 0); // rsp_prod
+  hdr.setU32(12, (start + 1) >>> 0); // rsp_event
+  return { pages, front: FrontRing.attach(pages, spec, start), back: BackRing.attach(pages, spec, start) };
+}
+
 /** The RingProtocolError `fn` throws (anything else thrown fails the test); undefined if none. */
 export function ringErrorOf(fn: () => unknown): RingProtocolError | undefined {
   try {

@@ -12,6 +12,7 @@ import { type Access, filler, firstDiff, makePages, refusing666, ringErrorOf, sn
 type HostileOp =
   | { t: "front" | "back"; action: number; status: number }
   | { t: "garbage"; field: 0 | 4 | 8 | 12; value: number }
+  | { t: "ahead"; field: 0 | 8; by: number }
   | { t: "scribble"; offset: number; bytes: Uint8Array };
 
 const u32Arb = fc.oneof(
@@ -23,6 +24,9 @@ const hostileOpArb = (total: number): fc.Arbitrary<HostileOp> =>
   fc.oneof(
     { arbitrary: fc.record({ t: fc.constantFrom("front", "back"), action: fc.nat(5), status: fc.integer({ min: -5, max: 5 }) }), weight: 8 },
     { arbitrary: fc.record({ t: fc.constant("garbage"), field: fc.constantFrom(0, 4, 8, 12), value: u32Arb }), weight: 2 },
+    // A producer index a little ahead of the honest consumer: within the requests outstanding,
+    // beyond them, or beyond RING_SIZE (64 slots here).
+    { arbitrary: fc.record({ t: fc.constant("ahead"), field: fc.constantFrom(0, 8), by: fc.nat(70) }), weight: 2 },
     {
       arbitrary: fc.record({
         t: fc.constant("scribble"),
@@ -72,6 +76,13 @@ describe("a ring under a hostile peer", () => {
               raw[0]!.setU32(op.field, op.value);
               continue;
             }
+            if (op.t === "ahead") {
+              // The peer sets its producer index `by` past the honest consumer's index.
+              const value = ((op.field === 0 ? cb.req_cons : cf.rsp_cons) + op.by) >>> 0;
+              new DataView(mem.buffer).setUint32(op.field, value, true);
+              raw[0]!.setU32(op.field, value);
+              continue;
+            }
             if (op.t === "scribble") {
               // The peer scribbles over entries (or the header): identical in both worlds.
               const off = op.offset % total;
@@ -110,7 +121,7 @@ describe("a ring under a hostile peer", () => {
                     if (m === "fatal") {
                       expect(() => front.consumeResponse()).toThrow(RingProtocolError);
                       halted.front = front.halted;
-                      expect(halted.front?.code).toBe("ERING_RSP_PROD_OVERFLOW");
+                      expect(halted.front?.reason).toBe(C.responseProdFault(cf, s.rsp_prod));
                     } else {
                       const got = front.consumeResponse();
                       if (m === "none") expect(got).toBeUndefined();

@@ -77,6 +77,34 @@ describe("requests$ and responses$", () => {
     expect(got).toEqual([1, 2]);
   });
 
+  it("errors responses$ and emits nothing when a backend publishes more responses than requests outstanding", () => {
+    const { pages, front, back } = pair();
+    const kick$ = new Subject<void>();
+    const got: number[] = [];
+    let error: unknown;
+    responses$(front, kick$).subscribe({ next: (r) => got.push(r.id), error: (e: unknown) => (error = e) });
+    front.produceRequest(req(1));
+    front.produceRequest(req(2));
+    front.pushRequests();
+    back.consumeRequest();
+    back.consumeRequest();
+    back.produceResponse({ id: 1, status: 0, payload: new Uint8Array(2) });
+    back.produceResponse({ id: 2, status: 0, payload: new Uint8Array(2) });
+    pages[0]!.setU32(8, 3); // rsp_prod: three responses for two requests (within RING_SIZE)
+    kick$.next();
+    expect(got).toEqual([]);
+    expect(error).toBeInstanceOf(RingProtocolError);
+    expect((error as RingProtocolError).fault).toEqual({
+      reason: "rsp-prod-beyond-requests",
+      rsp_prod: 3,
+      rsp_cons: 0,
+      req_prod_pvt: 2,
+      outstanding: 2,
+    });
+    expect(front.halted).toBe(error);
+    expect(kick$.observed).toBe(false);
+  });
+
   it("delivers responses to the frontend and errors with the halting RingProtocolError", () => {
     const { pages, front, back } = pair();
     const kick$ = new Subject<void>();
