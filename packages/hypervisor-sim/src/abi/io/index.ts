@@ -3,3 +3,4 @@ export * from "./ring.js";
 export * from "./console.js";
 export * from "./xenstore-ring.js";
 export * from "./xs-wire.js";
+export * from "./xenbus.js";
