@@ -70,12 +70,20 @@ export const STRUCTS: Readonly<Record<string, StructMapping>> = {
   // header is checked on blkif's instance, up to its first entry.
   sring: { c: "struct blkif_sring", size: "SRING_RING_OFFSET", cSize: "offsetof(struct blkif_sring, ring)" },
   xencons_interface: { c: "struct xencons_interface", size: "XENCONS_INTERFACE_SIZE" },
+  // io/blkif.ts: the native (x86_64-abi) structs; the x86_32-abi tables and
+  // blkif_request_other are not in the public headers (pinned in test/abi/io/blkif.test.ts).
+  blkif_request_segment: { c: "struct blkif_request_segment", size: "BLKIF_REQUEST_SEGMENT_SIZE" },
+  blkif_request: { c: "struct blkif_request", size: "BLKIF_REQUEST_SIZE" },
+  blkif_request_discard: { c: "struct blkif_request_discard", size: "BLKIF_REQUEST_DISCARD_SIZE" },
+  blkif_request_indirect: { c: "struct blkif_request_indirect", size: "BLKIF_REQUEST_INDIRECT_SIZE" },
+  blkif_response: { c: "struct blkif_response", size: "BLKIF_RESPONSE_SIZE" },
   xenstore_domain_interface: { c: "struct xenstore_domain_interface", size: "XENSTORE_DOMAIN_INTERFACE_SIZE" },
 };
 
 /** Exported size constants of plain C types (no layout table): constant -> C type. */
 export const SCALAR_SIZES: Readonly<Record<string, string>> = {
   GRANT_STATUS_SIZE: "grant_status_t",
+  BLKIF_SRING_ENTRY_SIZE: "union blkif_sring_entry",
 };
 
 /** Exported byte-offset constants: constant -> [C type, member path]. */
@@ -110,6 +118,9 @@ export const CONSTANT_TABLES: readonly string[] = [
   "XENMEM",
   "XENMAPSPACE",
   "XENVER",
+  "BLKIF_OP",
+  "BLKIF_RSP",
+  "VDISK",
 ];
 
 /** Single exported constants whose name is also the C macro name. */
@@ -147,6 +158,9 @@ export const CONSTANTS: readonly string[] = [
   "XENMAPIDX_grant_table_status",
   "__HYPERVISOR_domctl",
   "XEN_DOMCTL_irq_permission",
+  "BLKIF_DISCARD_SECURE",
+  "BLKIF_MAX_SEGMENTS_PER_REQUEST",
+  "BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST",
 ];
 
 /** Names we export that the public headers (as included with -D__XEN_TOOLS__) do not define. */
