@@ -4,3 +4,4 @@ export * from "./console.js";
 export * from "./xenstore-ring.js";
 export * from "./xs-wire.js";
 export * from "./xenbus.js";
+export * from "./blkif.js";
