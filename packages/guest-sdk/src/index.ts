@@ -27,6 +27,16 @@ export { copyGrantPages, toGnttabCopy, GrantCopyBatch, type GrantCopyOp, type Gr
 export { XenbusClient, XenbusTransaction, DEFAULT_TRANSACTION_RETRIES, type XenbusClientOptions, type XenbusStartInfoOptions, type WatchOptions, type TransactionOptions } from "./xenbus/xenbus-client.js";
 export { XenstoreSession, DIRECTORY_PART_MAX_RESTARTS } from "./xenbus/xenstore-session.js";
 export { XenbusError, type XenbusFailure, type XenbusErrorInit } from "./xenbus/xenbus-error.js";
+export type { XenbusTransport, XenbusOps, XenbusTransactionOptions } from "./xenbus/driver/transport.js";
+export { XenbusBus, DriverRegistration, XENBUS_CLOSE_TIMEOUT_NS, type XenbusBusOptions } from "./xenbus/driver/xenbus-bus.js";
+export { XenbusDevice, XEN_IO_PROTO_ABI_NATIVE, type XenbusSide, type GrantedRing, type MappedRing, type MapRingOptions, type XenbusKeys } from "./xenbus/driver/xenbus-device.js";
+export type { FrontendDriver, BackendDriver } from "./xenbus/driver/driver-types.js";
+export { DEFAULT_INIT_WAIT_TIMEOUT_NS } from "./xenbus/driver/walks.js";
+export { driverEnv, type DriverEnv, type DriverEnvOptions } from "./xenbus/driver/driver-env.js";
+export { GuestTimers, type DriverTimers, type TimeoutHandle } from "./xenbus/driver/timers.js";
+export { XenbusDeviceError, type XenbusDeviceFailure } from "./xenbus/driver/device-error.js";
+export { coalescedWatch, watchStats, type CoalescedWatch, type WatchStats } from "./xenbus/driver/coalesced-watch.js";
+export type { DeviceResource, ReleaseReport } from "./xenbus/driver/device-resources.js";
 export { XsRingConnection, type XsWatchEvent, type XsRequest } from "./xenbus/xs-ring-connection.js";
 export { XsMessageAssembler, XS_OVERSIZE, encodeXsMessage, nulJoin, nulSplit, type XsWireMessage } from "./xenbus/xs-message.js";
 export { parsePermission, formatPermission, type XenstorePermission, type XenstoreAccess } from "./xenbus/permissions.js";

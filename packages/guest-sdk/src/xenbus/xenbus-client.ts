@@ -25,6 +25,7 @@ import { XenbusError } from "./xenbus-error.js";
 import { XenstoreSession } from "./xenstore-session.js";
 import { XsRingConnection, type XsWatchEvent } from "./xs-ring-connection.js";
 import { nulJoin, nulSplit } from "./xs-message.js";
+import type { XenbusTransport } from "./driver/transport.js";
 
 /** Retries after EAGAIN before a transaction gives up (libxenstore's callers loop; Linux too). */
 export const DEFAULT_TRANSACTION_RETRIES = 10;
@@ -93,7 +94,7 @@ let tokenCounter = 0;
  * event channel (see the file header). `close()` (or dispose) fails pending requests and watch
  * subscriptions with reason "closed".
  */
-export class XenbusClient extends XenstoreSession implements Disposable {
+export class XenbusClient extends XenstoreSession implements XenbusTransport, Disposable {
   readonly #channel: EventChannel;
   readonly #ownsChannel: boolean;
   readonly #retries: number;

@@ -1,0 +1,371 @@
+/**
+ * The XenbusState walks of both ends, as Linux's drivers do them (xen-abi.md's handshake and
+ * teardown; `io/xenbus.h`, `io/blkif.h`):
+ *
+ * Frontend, on the backend's state (blkfront's `blkback_changed`):
+ * - InitWait, or Initialised (a backend parked there, FreeBSD rS334027), while we are
+ *   Initialising → `initialise` hook → Initialised. A backend still Initialising after
+ *   `initWaitTimeoutNs` (one that never writes InitWait) is treated the same.
+ * - Connected: if we are still Initialising (the backend skipped InitWait) `initialise` first;
+ *   then, if Initialised, the `connect` hook → Connected. Already Connected: nothing.
+ * - Closing, or Closed while we are not: `disconnect` hook, everything released → Closed
+ *   (`xenbus_frontend_closed`). Closed while we are Closed: deferred grant ends are retried (the
+ *   backend has unmapped, XSA-396).
+ *
+ * Backend, on the frontend's state (blkback's `frontend_changed`):
+ * - Initialising while we are Closed → InitWait (the frontend is reconnecting).
+ * - Initialised or Connected (a frontend that wrote Connected with its ring keys) while we are not
+ *   Connected: any earlier connection is released, then the `connect` hook → Connected.
+ * - Closing → Closing. Closed → `disconnect`, release → Closed, and if `online` is 0 the device
+ *   is unregistered (the toolstack is removing it). Unknown (the frontend's directory is gone) →
+ *   release and unregister. Anything else is fatal ("saw state %d at frontend").
+ */
+import { XenbusState, xenbusStateName } from "@pvkit/hypervisor-sim/abi";
+import type { CoalescedWatch } from "./coalesced-watch.js";
+import { coalescedWatch } from "./coalesced-watch.js";
+import { XenbusDeviceError } from "./device-error.js";
+import type { BackendDriver, FrontendDriver } from "./driver-types.js";
+import type { TimeoutHandle } from "./timers.js";
+import type { XenbusDevice } from "./xenbus-device.js";
+
+const S = XenbusState;
+
+/** Default {@link FrontendDriver.initWaitTimeoutNs}: 100 ms. */
+export const DEFAULT_INIT_WAIT_TIMEOUT_NS = 100_000_000;
+
+/** What the walks need of the bus. @internal */
+export interface WalkContext {
+  closeTimeoutNs(): number;
+  stateChanged(e: DeviceEntry): void;
+  report(err: unknown, dev: XenbusDevice | undefined): void;
+}
+
+/** A device's bookkeeping on the bus. @internal */
+export interface DeviceEntry {
+  readonly dev: XenbusDevice;
+  readonly walk: Walk;
+  /** Runs `fn` after everything queued for this device; errors are reported, not thrown. */
+  serial(fn: () => Promise<void> | void): Promise<void>;
+  /** Resolves true once `pred` holds (checked after each change), false after `timeoutNs`. */
+  until(pred: () => boolean, timeoutNs: number): Promise<boolean>;
+  otherendWatch: CoalescedWatch | undefined;
+  /** Timers and watches that outlive one connection (cancelled on removal). */
+  timer: TimeoutHandle | undefined;
+  ownWatch: CoalescedWatch | undefined;
+  /** Backend with hotplugStatus "wait": a connect waits for `hotplug-status`. */
+  hotplugReady: boolean;
+  pendingConnect: boolean;
+  /** Set once the walk has let go of the device (the bus forgets it). */
+  unregistered: boolean;
+}
+
+/** One side's walk. @internal */
+export interface Walk {
+  create(dev: XenbusDevice, reg: { ignored: Set<string>; entries: Map<string, DeviceEntry> }): DeviceEntry;
+  probe(e: DeviceEntry): Promise<void>;
+  otherendChanged(e: DeviceEntry): Promise<void>;
+  removed(e: DeviceEntry): Promise<void>;
+  shutdown(e: DeviceEntry): Promise<void>;
+  reconnect(e: DeviceEntry): Promise<void>;
+}
+
+function makeEntry(dev: XenbusDevice, walk: Walk, ctx: WalkContext): DeviceEntry {
+  let chain: Promise<void> = Promise.resolve();
+  const listeners = new Set<() => void>();
+  const e: DeviceEntry = {
+    dev,
+    walk,
+    serial(fn) {
+      const next = chain.then(fn).then(
+        () => notify(),
+        (err: unknown) => {
+          notify();
+          ctx.report(err, dev);
+        },
+      );
+      chain = next;
+      return next;
+    },
+    until(pred, timeoutNs) {
+      if (pred()) return Promise.resolve(true);
+      return new Promise((resolve) => {
+        const check = (): void => {
+          if (!pred()) return;
+          done(true);
+        };
+        const done = (v: boolean): void => {
+          listeners.delete(check);
+          t.cancel();
+          resolve(v);
+        };
+        const t = dev.env.timers.after(timeoutNs, () => done(pred()));
+        listeners.add(check);
+      });
+    },
+    otherendWatch: undefined,
+    timer: undefined,
+    ownWatch: undefined,
+    hotplugReady: true,
+    pendingConnect: false,
+    unregistered: false,
+  };
+  const notify = (): void => {
+    ctx.stateChanged(e);
+    for (const l of [...listeners]) l();
+  };
+  return e;
+}
+
+/** Runs a driver hook; a throw releases the connection and makes the device fatal. */
+async function hook(e: DeviceEntry, name: string, fn: (() => Promise<void> | void) | undefined): Promise<boolean> {
+  if (fn === undefined) return true;
+  try {
+    await fn();
+    return true;
+  } catch (err) {
+    e.dev.releaseAll();
+    const msg = err instanceof Error ? err.message : String(err);
+    await e.dev.fatal(err, `${name}: ${msg}`);
+    return false;
+  }
+}
+
+/** The `disconnect` hook (errors reported), then everything the device holds released. */
+async function disconnect(e: DeviceEntry, ctx: WalkContext, fn: (() => Promise<void> | void) | undefined): Promise<void> {
+  if (fn !== undefined) {
+    try {
+      await fn();
+    } catch (err) {
+      ctx.report(err, e.dev);
+    }
+  }
+  const r = e.dev.releaseAll();
+  for (const f of r.failed) ctx.report(f.error, e.dev);
+}
+
+function endTimers(e: DeviceEntry): void {
+  e.timer?.cancel();
+  e.timer = undefined;
+  e.ownWatch?.close();
+  e.ownWatch = undefined;
+}
+
+// ---- frontend -------------------------------------------------------------------------------
+
+/** The frontend walk of `driver`. @internal */
+export function frontendWalk(driver: FrontendDriver, ctx: WalkContext): Walk {
+  const initWaitNs = driver.initWaitTimeoutNs ?? DEFAULT_INIT_WAIT_TIMEOUT_NS;
+
+  const armInitWait = (e: DeviceEntry): void => {
+    e.timer?.cancel();
+    e.timer = undefined;
+    if (initWaitNs <= 0) return;
+    e.timer = e.dev.env.timers.after(initWaitNs, () => {
+      e.timer = undefined;
+      void e.serial(async () => {
+        const d = e.dev;
+        if (!d.removed && d.state === S.XenbusStateInitialising && (await d.readOtherendState()) === S.XenbusStateInitialising) await initialise(e);
+      });
+    });
+  };
+
+  const initialise = async (e: DeviceEntry): Promise<void> => {
+    e.timer?.cancel();
+    e.timer = undefined;
+    if (await hook(e, "initialise", () => driver.initialise(e.dev))) await e.dev.switchState(S.XenbusStateInitialised);
+  };
+
+  const close = async (e: DeviceEntry): Promise<void> => {
+    if (e.dev.state === S.XenbusStateClosed) return;
+    await disconnect(e, ctx, driver.disconnect && (() => driver.disconnect!(e.dev)));
+    await e.dev.switchState(S.XenbusStateClosed);
+  };
+
+  const walk: Walk = {
+    create: (dev) => makeEntry(dev, walk, ctx),
+    probe: async (e) => armInitWait(e),
+    otherendChanged: async (e) => {
+      const d = e.dev;
+      if (d.removed) return;
+      const be = await d.readOtherendState();
+      switch (be) {
+        case S.XenbusStateInitialising:
+          if (d.state === S.XenbusStateInitialising && initWaitNs <= 0) await initialise(e);
+          break;
+        case S.XenbusStateInitWait:
+        case S.XenbusStateInitialised:
+          if (d.state === S.XenbusStateInitialising) await initialise(e);
+          break;
+        case S.XenbusStateConnected:
+          if (d.state === S.XenbusStateInitialising) await initialise(e);
+          if (d.state !== S.XenbusStateInitialised) break;
+          if (await hook(e, "connect", () => driver.connect(d))) await d.switchState(S.XenbusStateConnected);
+          break;
+        case S.XenbusStateClosing:
+          await close(e);
+          break;
+        case S.XenbusStateClosed:
+          await close(e);
+          // The backend has unmapped: grants deferred while it mapped them can end now.
+          d.env.grants.retryDeferred();
+          break;
+        default:
+          break;
+      }
+    },
+    removed: async (e) => {
+      endTimers(e);
+      if (e.dev.resources.length > 0) await disconnect(e, ctx, driver.disconnect && (() => driver.disconnect!(e.dev)));
+      e.dev.env.grants.retryDeferred();
+    },
+    // xenbus_frontend_dev_shutdown: Closing, wait for the backend to close, then Closed.
+    shutdown: async (e) => {
+      const d = e.dev;
+      await e.serial(async () => {
+        endTimers(e);
+        if (d.state === S.XenbusStateInitialised || d.state === S.XenbusStateConnected) await d.switchState(S.XenbusStateClosing);
+      });
+      const closed = await e.until(() => d.removed || (d.state === S.XenbusStateClosed && (d.otherendState === S.XenbusStateClosed || d.otherendState === S.XenbusStateUnknown)), ctx.closeTimeoutNs());
+      await e.serial(async () => {
+        if (!closed && !d.removed) {
+          ctx.report(new XenbusDeviceError("timeout", "ETIME", d.nodename, `backend ${d.otherend} did not close within ${ctx.closeTimeoutNs()} ns (local state ${xenbusStateName(d.state)}, remote state ${xenbusStateName(d.otherendState)})`), d);
+        }
+        if (d.state !== S.XenbusStateClosed || d.resources.length > 0) {
+          await disconnect(e, ctx, driver.disconnect && (() => driver.disconnect!(d)));
+          await d.switchState(S.XenbusStateClosed);
+        }
+        d.env.grants.retryDeferred();
+      });
+    },
+    reconnect: async (e) => {
+      e.dev.releaseAll();
+      e.dev.env.grants.retryDeferred();
+      await e.dev.switchState(S.XenbusStateInitialising);
+      armInitWait(e);
+    },
+  };
+  return walk;
+}
+
+// ---- backend --------------------------------------------------------------------------------
+
+/** The backend walk of `driver`. @internal */
+export function backendWalk(driver: BackendDriver, ctx: WalkContext): Walk {
+  let registry: { ignored: Set<string>; entries: Map<string, DeviceEntry> } | undefined;
+
+  const connect = async (e: DeviceEntry): Promise<void> => {
+    const d = e.dev;
+    if (d.state === S.XenbusStateConnected) return;
+    // A reconnect without an intervening Closed: drop the old connection first.
+    if (d.resources.length > 0) await disconnect(e, ctx, driver.disconnect && (() => driver.disconnect!(d)));
+    if (!e.hotplugReady) {
+      e.pendingConnect = true;
+      return;
+    }
+    e.pendingConnect = false;
+    if (await hook(e, "connect", () => driver.connect(d))) await d.switchState(S.XenbusStateConnected);
+  };
+
+  /** The device leaves the bus (device_unregister): nothing more is done for it. */
+  const unregister = (e: DeviceEntry): void => {
+    e.unregistered = true;
+    endTimers(e);
+    e.otherendWatch?.close();
+    if (registry !== undefined) {
+      for (const [k, v] of registry.entries) {
+        if (v !== e) continue;
+        registry.entries.delete(k);
+        registry.ignored.add(k);
+      }
+    }
+    e.dev.markRemoved();
+  };
+
+  const walk: Walk = {
+    create: (dev, reg) => {
+      registry = reg;
+      return makeEntry(dev, walk, ctx);
+    },
+    probe: async (e) => {
+      const d = e.dev;
+      if (driver.hotplugStatus === "wait") {
+        e.hotplugReady = false;
+        e.ownWatch = coalescedWatch(
+          d.env.xs.watch(`${d.nodename}/hotplug-status`),
+          () =>
+            e.serial(async () => {
+              const v = await d.readOwn("hotplug-status");
+              if (v === "connected" && !e.hotplugReady) {
+                e.hotplugReady = true;
+                if (e.pendingConnect) await connect(e);
+              } else if (v === "error") {
+                await d.fatal("EIO", "hotplug script failed");
+              }
+            }),
+          (err) => ctx.report(err, d),
+          { events: 0, runs: 0, backlog: 0, maxBacklog: 0 },
+        );
+      }
+      if (!(await hook(e, "probe", driver.probe && (() => driver.probe!(d))))) return;
+      if (driver.hotplugStatus === "write") await d.writeKeys({ "hotplug-status": "connected" });
+      await d.switchState(S.XenbusStateInitWait);
+    },
+    otherendChanged: async (e) => {
+      const d = e.dev;
+      if (d.removed) return;
+      const fe = await d.readOtherendState();
+      switch (fe) {
+        case S.XenbusStateInitialising:
+          if (d.state === S.XenbusStateClosed) await d.switchState(S.XenbusStateInitWait);
+          break;
+        case S.XenbusStateInitialised:
+        case S.XenbusStateConnected:
+          await connect(e);
+          break;
+        case S.XenbusStateClosing:
+          await d.switchState(S.XenbusStateClosing);
+          break;
+        case S.XenbusStateClosed:
+          e.pendingConnect = false;
+          await disconnect(e, ctx, driver.disconnect && (() => driver.disconnect!(d)));
+          await d.switchState(S.XenbusStateClosed);
+          if ((await d.readOwn("online")) !== "1") unregister(e);
+          break;
+        case S.XenbusStateUnknown:
+          await disconnect(e, ctx, driver.disconnect && (() => driver.disconnect!(d)));
+          await d.switchState(S.XenbusStateClosed);
+          unregister(e);
+          break;
+        default:
+          await d.fatal("EINVAL", `saw state ${fe} at frontend`);
+          break;
+      }
+    },
+    removed: async (e) => {
+      endTimers(e);
+      if (e.dev.resources.length > 0) await disconnect(e, ctx, driver.disconnect && (() => driver.disconnect!(e.dev)));
+    },
+    // Closing, wait for the frontend to close (which releases us and goes Closed), then Closed.
+    shutdown: async (e) => {
+      const d = e.dev;
+      await e.serial(async () => {
+        endTimers(e);
+        if (d.state !== S.XenbusStateClosed) await d.switchState(S.XenbusStateClosing);
+      });
+      const closed = await e.until(() => d.removed || d.state === S.XenbusStateClosed, ctx.closeTimeoutNs());
+      await e.serial(async () => {
+        if (!closed && !d.removed) {
+          ctx.report(new XenbusDeviceError("timeout", "ETIME", d.nodename, `frontend ${d.otherend} did not close within ${ctx.closeTimeoutNs()} ns (local state ${xenbusStateName(d.state)}, remote state ${xenbusStateName(d.otherendState)})`), d);
+        }
+        if (d.state !== S.XenbusStateClosed || d.resources.length > 0) {
+          await disconnect(e, ctx, driver.disconnect && (() => driver.disconnect!(d)));
+          await d.switchState(S.XenbusStateClosed);
+        }
+      });
+    },
+    reconnect: async (e) => {
+      throw new RangeError(`${e.dev.nodename}: only a frontend reconnects (the backend follows it)`);
+    },
+  };
+  return walk;
+}

@@ -1,0 +1,328 @@
+/**
+ * The xenbus driver framework's bus (Linux `xenbus_probe.c`, `xenbus_probe_frontend.c`,
+ * `xenbus_probe_backend.c`): drivers register for a device type and side; the bus watches
+ * `device/<type>` (frontends) or `backend/<type>` (backends) in its domain's home, probes a
+ * device when its directory appears with `state` Initialising, watches the other end's `state`,
+ * and walks the XenbusState machine for it (frontend-walk.ts, backend-walk.ts). A device whose
+ * directory disappears is removed, releasing everything it holds.
+ *
+ * ```ts
+ * const bus = new XenbusBus(driverEnv({ guest, events, xs }));
+ * const rng = bus.registerFrontend(pvrngFront);
+ * const dev = await rng.connected(0);          // device/pvrng/0 reached Connected
+ * ...
+ * await rng.unregister();                      // Closing → Closed, with a timeout
+ * ```
+ *
+ * Every watch runs through a coalesced handler (at most one pending run each: XSA-349), and all
+ * the work for one device is serialised. When the xenstore connection fails (the domain is being
+ * destroyed) every device is released without further xenstore traffic.
+ */
+import { XenbusState, parseXenbusState, xenbusStateName } from "@pvkit/hypervisor-sim/abi";
+import { type CoalescedWatch, type WatchStats, coalescedWatch, watchStats } from "./coalesced-watch.js";
+import { XenbusError } from "../xenbus-error.js";
+import { XenbusDeviceError } from "./device-error.js";
+import type { DriverEnv } from "./driver-env.js";
+import type { BackendDriver, FrontendDriver } from "./driver-types.js";
+import { XenbusDevice, type XenbusSide, readOpt } from "./xenbus-device.js";
+import { type DeviceEntry, type Walk, backendWalk, frontendWalk } from "./walks.js";
+
+/** Default wait for the peer during an orderly close (Linux's 5 s in `xenbus_frontend_dev_shutdown`). */
+export const XENBUS_CLOSE_TIMEOUT_NS = 5_000_000_000;
+
+/** Options of {@link XenbusBus}. */
+export interface XenbusBusOptions {
+  /** Virtual ns `unregister()` waits for the other end before forcing Closed. Default 5 s. */
+  readonly closeTimeoutNs?: number;
+  /** Called with every error the bus could not hand to a caller (also kept in `errors`). */
+  readonly onError?: (err: unknown, dev: XenbusDevice | undefined) => void;
+}
+
+/** One driver's devices on the bus. */
+export class DriverRegistration<S = unknown> {
+  readonly side: XenbusSide;
+  readonly type: string;
+  readonly #bus: XenbusBus;
+  /** @internal */
+  readonly entries = new Map<string, DeviceEntry>();
+  /** @internal Directory children seen and skipped (not Initialising when found). */
+  readonly ignored = new Set<string>();
+  /** @internal */
+  watch: CoalescedWatch | undefined;
+  #closed = false;
+
+  /** @internal */
+  constructor(bus: XenbusBus, side: XenbusSide, type: string) {
+    this.#bus = bus;
+    this.side = side;
+    this.type = type;
+  }
+
+  /** The devices probed and not removed. */
+  get devices(): XenbusDevice<S>[] {
+    return [...this.entries.values()].map((e) => e.dev as XenbusDevice<S>);
+  }
+
+  /** A device by id (backends: also the frontend's domid, default: the only one with that id). */
+  device(devid: number, frontendId?: number): XenbusDevice<S> | undefined {
+    for (const e of this.entries.values()) {
+      if (e.dev.devid === devid && (frontendId === undefined || e.dev.otherendId === frontendId)) return e.dev as XenbusDevice<S>;
+    }
+    return undefined;
+  }
+
+  /**
+   * Resolves with the device once its own state is `state` (now or later); rejects with
+   * XenbusDeviceError not-connected if it is removed first. Await it under `host.until` in tests.
+   */
+  waitFor(devid: number, state: number, frontendId?: number): Promise<XenbusDevice<S>> {
+    return this.#bus.waitFor(this, devid, state, frontendId) as Promise<XenbusDevice<S>>;
+  }
+
+  /** `waitFor(devid, Connected)`. */
+  connected(devid: number, frontendId?: number): Promise<XenbusDevice<S>> {
+    return this.waitFor(devid, XenbusState.XenbusStateConnected, frontendId);
+  }
+
+  /**
+   * Frontend: a device that is Closed goes back to Initialising, so the backend (Closed, still
+   * online) prepares for a reconnect (InitWait) and the handshake runs again.
+   * @throws XenbusDeviceError not-connected for an unknown device; RangeError if it is not Closed.
+   */
+  reconnect(devid: number): Promise<void> {
+    const e = [...this.entries.values()].find((x) => x.dev.devid === devid);
+    if (e === undefined) return Promise.reject(new XenbusDeviceError("not-connected", "ENXIO", `${this.type}/${devid}`, "no such device"));
+    return this.#bus.reconnect(e);
+  }
+
+  /**
+   * Stops the driver: each device goes to Closing, waits (virtual time, `closeTimeoutNs`) for the
+   * other end to close, then is released and switched to Closed. Idempotent.
+   */
+  async unregister(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#bus.unregisterDriver(this);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+}
+
+/** The bus of one domain; see the file header. */
+export class XenbusBus {
+  readonly env: DriverEnv;
+  /** Watch plumbing counters of every watch on this bus (XSA-349 bound: `maxBacklog`). */
+  readonly stats: WatchStats = watchStats();
+  /** Errors no caller could be given (also passed to `onError`). */
+  readonly errors: unknown[] = [];
+  readonly #closeTimeoutNs: number;
+  readonly #onError: XenbusBusOptions["onError"];
+  readonly #registrations = new Set<DriverRegistration>();
+  readonly #waiters = new Set<{ reg: DriverRegistration; devid: number; frontendId: number | undefined; state: number; resolve: (d: XenbusDevice) => void; reject: (e: unknown) => void }>();
+  #failed = false;
+
+  constructor(env: DriverEnv, opts: XenbusBusOptions = {}) {
+    this.env = env;
+    this.#closeTimeoutNs = opts.closeTimeoutNs ?? XENBUS_CLOSE_TIMEOUT_NS;
+    this.#onError = opts.onError;
+  }
+
+  /** Registers a frontend driver for `device/<type>/*`. */
+  registerFrontend<S>(driver: FrontendDriver<S>): DriverRegistration<S> {
+    return this.#register("frontend", driver.type, frontendWalk(driver as FrontendDriver, this.#walkContext()));
+  }
+
+  /** Registers a backend driver for `backend/<type>/<frontid>/*`. */
+  registerBackend<S>(driver: BackendDriver<S>): DriverRegistration<S> {
+    return this.#register("backend", driver.type, backendWalk(driver as BackendDriver, this.#walkContext()));
+  }
+
+  /** Unregisters every driver (see `DriverRegistration.unregister`). */
+  async close(): Promise<void> {
+    await Promise.all([...this.#registrations].map((r) => r.unregister()));
+  }
+
+  #register<S>(side: XenbusSide, type: string, walk: Walk): DriverRegistration<S> {
+    if (!/^[A-Za-z0-9_-]+$/.test(type)) throw new RangeError(`device type ${JSON.stringify(type)} is not a xenstore path element`);
+    for (const r of this.#registrations) if (r.side === side && r.type === type) throw new RangeError(`a ${side} driver for ${type} is already registered`);
+    const reg = new DriverRegistration<S>(this, side, type);
+    this.#registrations.add(reg as DriverRegistration);
+    const root = side === "frontend" ? `device/${type}` : `backend/${type}`;
+    reg.watch = coalescedWatch(
+      this.env.xs.watch(root),
+      () => this.#scan(reg as DriverRegistration, root, walk),
+      (err) => (isConnectionFailure(err) ? this.#fail(err) : this.#report(err, undefined)),
+      this.stats,
+    );
+    return reg;
+  }
+
+  #walkContext() {
+    return {
+      closeTimeoutNs: () => this.#closeTimeoutNs,
+      stateChanged: (e: DeviceEntry) => this.#stateChanged(e),
+      report: (err: unknown, dev: XenbusDevice | undefined) => this.#report(err, dev),
+    };
+  }
+
+  /** Lists the type's directory: probes new devices, removes vanished ones. */
+  async #scan(reg: DriverRegistration, root: string, walk: Walk): Promise<void> {
+    if (reg.closed || this.#failed) return;
+    const found = new Set<string>();
+    const top = (await dirOpt(this.env.xs, root)) ?? [];
+    if (reg.side === "frontend") {
+      for (const id of top) found.add(id);
+    } else {
+      for (const front of top) for (const id of (await dirOpt(this.env.xs, `${root}/${front}`)) ?? []) found.add(`${front}/${id}`);
+    }
+    for (const [key, e] of reg.entries) {
+      if (!found.has(key) || !(await this.env.xs.exists(`${root}/${key}/state`))) this.#remove(reg, key, e, walk);
+    }
+    for (const key of reg.ignored) if (!found.has(key)) reg.ignored.delete(key);
+    for (const key of found) {
+      if (reg.entries.has(key) || reg.ignored.has(key) || reg.closed) continue;
+      await this.#probe(reg, root, key, walk);
+    }
+  }
+
+  /** `xenbus_probe_node` + `xenbus_dev_probe`: only a device in Initialising is new. */
+  async #probe(reg: DriverRegistration, root: string, key: string, walk: Walk): Promise<void> {
+    const nodename = `${root}/${key}`;
+    const parts = key.split("/");
+    const devid = Number(parts[parts.length - 1]);
+    const state = parseXenbusState(await readOpt(this.env.xs, `${nodename}/state`));
+    if (state !== XenbusState.XenbusStateInitialising || !/^\d+$/.test(parts[parts.length - 1]!)) {
+      reg.ignored.add(key);
+      return;
+    }
+    // xenbus_read_otherend_details: the other end's id and path must be there.
+    const [idKey, pathKey] = reg.side === "frontend" ? ["backend-id", "backend"] : ["frontend-id", "frontend"];
+    const idText = await readOpt(this.env.xs, `${nodename}/${idKey}`);
+    const otherend = await readOpt(this.env.xs, `${nodename}/${pathKey}`);
+    const otherendId = idText !== undefined && /^\d+$/.test(idText) ? Number(idText) : Number.NaN;
+    const dev = new XenbusDevice({
+      side: reg.side,
+      type: reg.type,
+      devid,
+      nodename,
+      otherend: otherend ?? "",
+      otherendId,
+      env: this.env,
+      control: { stats: this.stats, onWatchError: (d, err) => this.#report(err, d) },
+    });
+    if (!Number.isInteger(otherendId) || otherend === undefined || otherend === "" || !(await this.env.xs.exists(otherend))) {
+      this.#report(new XenbusDeviceError("otherend", "ENOENT", nodename, `reading other end details ${idKey} and ${pathKey}`), dev);
+      await dev.fatal("ENOENT", `reading other end details from ${nodename}`);
+      reg.ignored.add(key);
+      return;
+    }
+    const entry = walk.create(dev, reg);
+    reg.entries.set(key, entry);
+    await entry.serial(() => walk.probe(entry));
+    // watch_otherend: the initial event runs the walk once for the state found.
+    entry.otherendWatch = coalescedWatch(
+      this.env.xs.watch(`${otherend}/state`),
+      () => entry.serial(() => walk.otherendChanged(entry)),
+      (err) => this.#report(err, dev),
+      this.stats,
+    );
+  }
+
+  #remove(reg: DriverRegistration, key: string, e: DeviceEntry, walk: Walk): void {
+    reg.entries.delete(key);
+    e.otherendWatch?.close();
+    void e.serial(() => walk.removed(e));
+    e.dev.markRemoved();
+    this.#stateChanged(e);
+  }
+
+  /** @internal */
+  waitFor(reg: DriverRegistration, devid: number, state: number, frontendId: number | undefined): Promise<XenbusDevice> {
+    return new Promise((resolve, reject) => {
+      const w = { reg, devid, frontendId, state, resolve, reject };
+      this.#waiters.add(w);
+      const d = reg.device(devid, frontendId);
+      if (d !== undefined && d.state === state) {
+        this.#waiters.delete(w);
+        resolve(d);
+      }
+    });
+  }
+
+  #stateChanged(e: DeviceEntry): void {
+    for (const w of [...this.#waiters]) {
+      const d = e.dev;
+      if (w.reg.type !== d.type || w.reg.side !== d.side || w.devid !== d.devid || (w.frontendId !== undefined && w.frontendId !== d.otherendId)) continue;
+      if (d.removed) {
+        this.#waiters.delete(w);
+        w.reject(new XenbusDeviceError("not-connected", "ENXIO", d.nodename, `removed while waiting for ${xenbusStateName(w.state)} (at ${xenbusStateName(d.state)})`));
+      } else if (d.state === w.state) {
+        this.#waiters.delete(w);
+        w.resolve(d);
+      }
+    }
+  }
+
+  /** @internal */
+  async reconnect(e: DeviceEntry): Promise<void> {
+    await e.serial(async () => {
+      if (e.dev.state !== XenbusState.XenbusStateClosed) throw new RangeError(`${e.dev.nodename} is ${xenbusStateName(e.dev.state)}, not Closed`);
+      await e.walk.reconnect(e);
+    });
+  }
+
+  /** @internal */
+  async unregisterDriver(reg: DriverRegistration): Promise<void> {
+    reg.watch?.close();
+    const entries = [...reg.entries.values()];
+    await Promise.all(entries.map((e) => e.walk.shutdown(e)));
+    for (const e of entries) e.otherendWatch?.close();
+    reg.entries.clear();
+    for (const e of entries) {
+      e.dev.markRemoved();
+      this.#stateChanged(e);
+    }
+    this.#registrations.delete(reg);
+    // UNWATCH is sent without waiting for its reply; xenstored answers in order, so once one more
+    // request is answered every UNWATCH before it has been processed.
+    if (!this.#failed) await this.env.xs.exists(reg.side === "frontend" ? "device" : "backend").catch(() => undefined);
+  }
+
+  /** The connection failed (the domain is going away): release every device without xenstore. */
+  #fail(err: unknown): void {
+    if (this.#failed) return;
+    this.#failed = true;
+    this.#report(err, undefined);
+    for (const reg of this.#registrations) {
+      reg.watch?.close();
+      for (const e of reg.entries.values()) {
+        e.otherendWatch?.close();
+        e.dev.releaseAll();
+        e.dev.markRemoved();
+        this.#stateChanged(e);
+      }
+      reg.entries.clear();
+    }
+  }
+
+  #report(err: unknown, dev: XenbusDevice | undefined): void {
+    this.errors.push(err);
+    this.#onError?.(err, dev);
+  }
+}
+
+/** The connection itself failed (closed, ring broken), as opposed to one request being refused. */
+function isConnectionFailure(err: unknown): boolean {
+  return err instanceof XenbusError && err.reason !== "error-reply" && err.reason !== "request-too-large";
+}
+
+async function dirOpt(xs: DriverEnv["xs"], path: string): Promise<string[] | undefined> {
+  try {
+    return await xs.directory(path);
+  } catch (e) {
+    if ((e as { code?: unknown }).code === "ENOENT") return undefined;
+    throw e;
+  }
+}
