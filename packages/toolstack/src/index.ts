@@ -79,3 +79,5 @@ export { XenConsole, RATE_LIMIT_ALLOWANCE, RATE_LIMIT_PERIOD_NS, TTY_READ_MAX, t
 export { ConsoleBuffer, type OverflowPolicy } from "./xenconsoled/console-buffer.js";
 export { PtyTerminal, openPty } from "./xenconsoled/pty.js";
 export type { ConsoleTerminal, TerminalFactory } from "./xenconsoled/terminal.js";
+export { LocalXenbusTransport, type XenstoreOpener } from "./xenbus/local-transport.js";
+export { attachDevice, detachDevice, type DetachOptions } from "./host/device-hotplug.js";

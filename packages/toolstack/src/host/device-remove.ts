@@ -44,7 +44,7 @@ export interface DeviceRemoval {
 }
 
 /** A device as recorded under /libxl/<id>/device. */
-interface RecordedDevice {
+export interface RecordedDevice {
   kind: string;
   devid: number;
   paths: DevicePaths;
@@ -89,8 +89,8 @@ function initiateRemove(xs: XsSession, paths: DevicePaths): string | undefined {
   });
 }
 
-/** Steps 3–5 for one non-console device. */
-async function removeOne(hv: Hypervisor, xs: XsSession, dev: RecordedDevice, timeoutNs: number): Promise<DeviceRemoval> {
+/** Steps 3–5 for one non-console device (also `xl <kind>-detach`, device-hotplug.ts). */
+export async function removeOne(hv: Hypervisor, xs: XsSession, dev: RecordedDevice, timeoutNs: number): Promise<DeviceRemoval> {
   const start = hv.now;
   const base = { kind: dev.kind, devid: dev.devid, paths: dev.paths };
   const initial = initiateRemove(xs, dev.paths);

@@ -153,6 +153,66 @@ describe("socket server", () => {
   });
 });
 
+describe("socket output (send_event, out_list)", () => {
+  it("drops an event identical to one still queued for a client that does not read, so its queue stays at one event", async () => {
+    const sock = createConnection(server.path);
+    const inbox = collector(sock);
+    sock.write(encodeMessage({ type: XS.XS_WATCH, req_id: 1, tx_id: 0, payload: nulStrings("/a", "tok") }));
+    expect((await inbox.until((m) => m.length >= 2)).map((m) => m.type)).toEqual([XS.XS_WATCH, XS.XS_WATCH_EVENT]);
+    sock.pause(); // the client stops reading
+    const conn = [...server.clients][0]!;
+    const dom0 = new XsLocalClient(xs.connect());
+    for (let i = 0; i < 20_000; i++) dom0.write("/a", String(i));
+    // The socket took what it could; then one event waits and every identical one is dropped.
+    const event = 16 + "/a\0tok\0".length;
+    expect(conn.pending.length).toBe(1);
+    expect(conn.queuedBytes).toBe(event);
+    // Reading again drains the queue: the waiting event arrives before the next reply.
+    sock.resume();
+    sock.write(encodeMessage({ type: XS.XS_READ, req_id: 2, tx_id: 0, payload: nulStrings("/a") }));
+    const all = await inbox.until((m) => m.some((x) => x.req_id === 2 && x.type === XS.XS_READ));
+    sock.end();
+    const events = all.slice(2, -1);
+    expect(events.length).toBeGreaterThan(0);
+    expect(events.length).toBeLessThan(20_000);
+    expect(new Set(events.map((m) => `${m.type} ${Buffer.from(m.payload).toString("latin1")}`))).toEqual(new Set([`${XS.XS_WATCH_EVENT} /a\0tok\0`]));
+    expect(Buffer.from(all.at(-1)!.payload).toString()).toBe("19999");
+    expect(conn.pending.length).toBe(0);
+  });
+});
+
+/** Collects the messages a socket receives; `until` resolves once `done` holds for them. */
+function collector(sock: ReturnType<typeof createConnection>) {
+  let buf = Buffer.alloc(0);
+  let waiter: (() => void) | undefined;
+  sock.on("data", (d: Buffer) => {
+    buf = Buffer.concat([buf, d]);
+    waiter?.();
+  });
+  const parse = () => {
+    try {
+      return decodeMessages(new Uint8Array(buf));
+    } catch {
+      return undefined; // a partial message: wait for more
+    }
+  };
+  return {
+    until(done: (m: ReturnType<typeof decodeMessages>) => boolean) {
+      return new Promise<ReturnType<typeof decodeMessages>>((resolve) => {
+        const check = () => {
+          const m = parse();
+          if (m && done(m)) {
+            waiter = undefined;
+            resolve(m);
+          }
+        };
+        waiter = check;
+        check();
+      });
+    },
+  };
+}
+
 /** Sends requests on a fresh socket and collects `count` replies. */
 function exchange(path: string, requests: Uint8Array[], count: number) {
   return new Promise<ReturnType<typeof decodeMessages>>((resolve, reject) => {
