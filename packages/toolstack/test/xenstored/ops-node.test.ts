@@ -319,3 +319,22 @@ describe("SET_PERMS", () => {
     expectCode(() => domU(3).setPerms("@introduceDomain", ["n3"]), "EACCES");
   });
 });
+
+// Deliberate difference (packages/toolstack/README.md): 4.17 answers these with whatever errno
+// was left over (get_node_canonicalized, set_perms_special's caller) and can abort; Xen later set
+// errno = EINVAL for a missing node name. We always answer EINVAL.
+describe("malformed payloads", () => {
+  it("answers EINVAL, not 4.17's stale errno, for a path without its NUL, two strings to READ and SET_PERMS @bogus", () => {
+    const { dom0, domU } = setup();
+    dom0.mkdir("/local/domain/3");
+    dom0.setPerms("/local/domain/3", ["n3"]);
+    const u = domU(3);
+    for (const c of [dom0.conn, u.conn]) {
+      for (const type of [XS.XS_READ, XS.XS_DIRECTORY, XS.XS_GET_PERMS, XS.XS_MKDIR, XS.XS_RM]) {
+        expect(text(raw(c, type, "/local/domain/3")[0])).toBe("EINVAL\0");
+        expect(text(raw(c, type, "/local/domain/3\0/local/domain/3\0")[0])).toBe("EINVAL\0");
+      }
+      expect(text(raw(c, XS.XS_SET_PERMS, "@bogus\0n3\0")[0])).toBe("EINVAL\0");
+    }
+  });
+});
