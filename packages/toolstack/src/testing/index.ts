@@ -4,3 +4,4 @@
 export { withHost, createTestHost, type TestHost, type TestHostOptions } from "./test-host.js";
 export { useHost } from "./use-host.js";
 export { checkLeaks, drive, LeakError, type Leak, type LeakKind, type LeakReport, type LeakCheckOptions } from "./leak-check.js";
+export { checkGuestLeaks, assertNoGuestLeaks, GuestLeakError, type GuestLeak, type GuestLeakKind, type GuestLeakOptions } from "./guest-leaks.js";
