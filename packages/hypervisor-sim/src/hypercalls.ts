@@ -352,11 +352,13 @@ export class Hypercalls {
           if (a.idx !== 0) return -EINVAL;
           // A grant mapping is never silently replaced: it holds pins only an unmap releases.
           if (d.physmap.kindAt(a.gpfn) === "foreign") return -EINVAL;
-          // shared_info lives at one GFN: adding it elsewhere moves it, and replaces what was there.
-          if (d.sharedInfoGfn !== undefined) d.physmap.remove(d.sharedInfoGfn);
+          // xenmem_add_to_physmap_one: what is at gpfn goes (RAM is freed: a hole if shared_info
+          // later moves on), then shared_info leaves its old GFN (a hole), then it is added.
+          const old = d.sharedInfoGfn;
+          if (old === a.gpfn) return 0;
           d.physmap.remove(a.gpfn);
+          if (old !== undefined) d.physmap.remove(old);
           if (!d.physmap.insert(a.gpfn, d.sharedInfo, "xen", true)) return -EINVAL;
-          d.sharedInfoGfn = a.gpfn;
           return 0;
         }
         if (a.space === XENMAPSPACE.XENMAPSPACE_grant_table) {
@@ -376,7 +378,6 @@ export class Hypercalls {
         const kind = d.physmap.kindAt(a.gpfn);
         // Grant mappings go only through unmap_grant_ref (their pins); RAM is not ballooned here.
         if (kind === undefined || kind === "foreign") return -EINVAL;
-        if (kind === "xen" && a.gpfn === d.sharedInfoGfn) d.sharedInfoGfn = undefined;
         d.physmap.remove(a.gpfn);
         return 0;
       }
@@ -411,8 +412,9 @@ export class Hypercalls {
       else if (xsmTarget(d, fd) !== 0) rc = -EPERM;
       else {
         const idx = a.idxs[i]!;
-        const kind = fd.physmap.isRam(idx) ? "ram" : fd.physmap.kindAt(idx);
-        const frame = kind === undefined || kind === "foreign" || kind === "foreign-gmfn" ? undefined : fd.physmap.frame(idx);
+        // The foreign domain's own page (RAM, or a Xen page of its): not a hole, nor a page it
+        // maps from someone else.
+        const frame = fd.physmap.ownFrame(idx);
         if (frame === undefined) rc = -EINVAL;
         else rc = d.physmap.insert(a.gpfns[i]!, frame, "foreign-gmfn", true) ? 0 : -EBUSY;
       }

@@ -119,8 +119,6 @@ export class Domain implements XsmSubject {
   readonly pirqAccess = new Set<number>();
   /** `pirq->evtchn`: the port bound to each PIRQ. */
   readonly pirqToEvtchn = new Map<number, number>();
-  /** Where the guest placed shared_info with XENMEM_add_to_physmap, if it did. */
-  sharedInfoGfn: number | undefined;
   /** The grant table (set by the Hypervisor right after construction). */
   gnttab!: GrantTable;
   /** Why the domain crashed (an exception thrown by its upcall, say), if it did. */
@@ -150,6 +148,14 @@ export class Domain implements XsmSubject {
       this.pauseCount = 1;
       this.controllerPauseCount = 1;
     }
+  }
+
+  /**
+   * Where shared_info sits in the physmap (placed with XENMEM_add_to_physmap), or undefined: not
+   * placed yet, removed, or replaced by something mapped over its GFN.
+   */
+  get sharedInfoGfn(): number | undefined {
+    return this.physmap.gfnOf(this.sharedInfo);
   }
 
   get isDying(): boolean {

@@ -30,20 +30,23 @@ function isU32(v: unknown): v is number {
 }
 
 /**
- * `map_guest_page()`: the Frame behind a writable RAM GFN of `d` (populated on first touch), or
- * undefined (-EINVAL) for a hole, a Xen page or grant-table frame placed with add_to_physmap, a
- * grant mapping or another domain's frame.
+ * `map_guest_page()`: the Frame behind GFN `gfn` of `d` when `get_page_from_gfn(d, gfn,
+ * P2M_ALLOC)` and `get_page_type(PGT_writable_page)` accept it — a page `d` owns in its physmap:
+ * its RAM (populated on first touch) or a Xen page it placed with add_to_physmap (shared_info, a
+ * grant-table frame), all `p2m_ram_rw` in Xen. Undefined (-EINVAL) for a hole, a grant mapping
+ * and a gmfn_foreign mapping.
  */
-function writableRamFrame(d: Domain, gfn: unknown): Frame | undefined {
-  if (typeof gfn !== "number" || !d.physmap.isRam(gfn) || d.physmap.kindAt(gfn) !== undefined) return undefined;
+function mapGuestPage(d: Domain, gfn: unknown): Frame | undefined {
+  if (typeof gfn !== "number") return undefined;
   return d.physmap.ownFrame(gfn);
 }
 
 /**
  * EVTCHNOP_init_control (`evtchn_fifo_init_control`). Checks, first failure wins: -ENOENT no
  * such vCPU; -EINVAL `offset` > 4096 − 72 (4024) or not 8-byte aligned; -EINVAL the vCPU already
- * has a control block; -EINVAL `control_gfn` is not a writable RAM page. `link_bits` (17) is
- * written back only on success. The first success for a domain switches it to FIFO: every vCPU
+ * has a control block; -EINVAL `control_gfn` is not a page the domain owns (a hole, a grant or
+ * foreign mapping; shared_info and grant-table frames are accepted, as in Xen). `link_bits`
+ * (17) is written back only on success. The first success for a domain switches it to FIFO: every vCPU
  * gets its queues, an empty event array is set up, ports pending under 2-level are remembered
  * (raised again once their array page exists) and every valid port gets priority 7. A failing
  * first call leaves the domain on 2-level.
@@ -60,7 +63,7 @@ export function initControl(_hv: Hypervisor, caller: Vcpu, a: A.evtchn_init_cont
   if (fifo === undefined) fifo = new FifoEvents(d.evtchn, d.vcpus.length);
   const fv = fifo.vcpus[v.id]!;
   if (fv.control !== undefined) return -EINVAL;
-  const frame = writableRamFrame(d, a.control_gfn);
+  const frame = mapGuestPage(d, a.control_gfn);
   // On a first call Xen frees the fresh FIFO state again (evtchn_fifo_destroy): nothing changed.
   if (frame === undefined) return -EINVAL;
   fv.control = frame;
@@ -101,9 +104,9 @@ export function teardownFifo(d: Domain): void {
 /**
  * EVTCHNOP_expand_array (`evtchn_fifo_expand_array` / `add_page_to_event_array`): -EOPNOTSUPP
  * before init_control; -ENOSPC once the array has 128 pages (2^17 ports); -EINVAL when
- * `array_gfn` is not a writable RAM page. The page becomes the next 1024 event words, and every
- * valid port in that range that was raised while its page was missing is raised again on its
- * notify vCPU.
+ * `array_gfn` is not a page the domain owns (as for init_control). The page becomes the next
+ * 1024 event words, and every valid port in that range that was raised while its page was
+ * missing is raised again on its notify vCPU.
  */
 export function expandArray(hv: Hypervisor, caller: Vcpu, a: A.evtchn_expand_array): number {
   const d = caller.domain;
@@ -111,7 +114,7 @@ export function expandArray(hv: Hypervisor, caller: Vcpu, a: A.evtchn_expand_arr
   if (fifo === undefined) return -EOPNOTSUPP;
   const slot = fifo.numEvtchns / EVTCHN_FIFO_EVENT_WORDS_PER_PAGE;
   if (slot >= EVTCHN_FIFO_MAX_EVENT_ARRAY_PAGES) return -ENOSPC;
-  const frame = writableRamFrame(d, a.array_gfn);
+  const frame = mapGuestPage(d, a.array_gfn);
   if (frame === undefined) return -EINVAL;
   const first = fifo.numEvtchns;
   fifo.pages.push(frame);

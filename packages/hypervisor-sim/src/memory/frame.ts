@@ -15,6 +15,13 @@ export class Frame {
   readonly f64: Float64Array;
   readonly i64: BigInt64Array;
 
+  /**
+   * Xen's M2P entry for this frame (`get_gpfn_from_mfn`): the GFN where its owner's physmap holds
+   * it as RAM or as a Xen page (shared_info, a grant-table frame), or -1 (INVALID_M2P_ENTRY) when
+   * it is in no such slot. Grant and foreign mappings of the frame elsewhere do not set it.
+   */
+  gpfn = -1;
+
   constructor(
     /** Machine frame number, unique per host. */
     readonly mfn: number,

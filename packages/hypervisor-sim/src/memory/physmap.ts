@@ -7,6 +7,11 @@
  *                              Xen pages placed with XENMEM_add_to_physmap
  * GFN GNTTAB_GFN_BASE + i      grant-table frame i once set up (like Arm's GUEST_GNTTAB_BASE)
  * ```
+ *
+ * Entries change as Xen's `p2m_add_page` / `p2m_remove_page` change them (xen/arch/x86/mm/p2m.c):
+ * placing something at a RAM GFN replaces the RAM page there, and removing any entry — RAM
+ * included — leaves a hole; the old RAM page does not come back. Each frame placed as RAM or as a
+ * Xen page records its GFN (`Frame.gpfn`, Xen's M2P), so a page that moves can leave its old GFN.
  */
 import { type Frame, type MachineMemory } from "./frame.js";
 import { type Page, PageView, type ReadonlyPage } from "./page.js";
@@ -15,31 +20,39 @@ import { type Page, PageView, type ReadonlyPage } from "./page.js";
 export const GNTTAB_GFN_BASE = 0x38000;
 
 /**
- * What sits at a non-RAM GFN: a Xen page, a grant mapping ("foreign"), a grant-table frame, or
- * another domain's frame mapped by a privileged domain ("foreign-gmfn").
+ * What sits at a GFN other than the domain's RAM: a Xen page, a grant mapping ("foreign"), a
+ * grant-table frame, or another domain's frame mapped by a privileged domain ("foreign-gmfn").
  */
 export type PhysmapKind = "xen" | "foreign" | "grant-table" | "foreign-gmfn";
 
 interface Slot {
   frame: Frame;
   view: PageView;
-  kind: PhysmapKind;
+  /** "ram" for the domain's own RAM page. */
+  kind: PhysmapKind | "ram";
+}
+
+/**
+ * The kinds Xen's p2m calls special (`p2m_is_special`: grant and foreign mappings): their frames
+ * are not the domain's own, so `get_paged_frame` refuses them and `p2m_add_page` will not replace
+ * them.
+ */
+function isSpecial(kind: PhysmapKind | "ram"): boolean {
+  return kind === "foreign" || kind === "foreign-gmfn";
 }
 
 /** A domain's physmap. Xen-side code uses `frame()`; the guest uses `page()`. */
 export class Physmap {
   /**
-   * RAM slots by GFN, created on first touch. An array rather than a Map: every grant copy
-   * looks up a frame, and an indexed load is several times cheaper than a Map lookup. RAM GFNs
-   * are small and mostly touched from the bottom up, so the array stays in V8's fast mode.
+   * Slots at RAM GFNs: undefined while untouched (RAM, allocated on first touch), null once a hole
+   * (its RAM page was replaced or removed), else what is there — RAM or anything placed over it.
+   * An array rather than a Map: every grant copy looks up a frame, and an indexed load is several
+   * times cheaper than a Map lookup. RAM GFNs are small and mostly touched from the bottom up, so
+   * the array stays in V8's fast mode.
    */
-  readonly #ram: (Slot | undefined)[] = [];
+  readonly #ram: (Slot | null | undefined)[] = [];
   #populated = 0;
-  /**
-   * How many `#other` entries sit at RAM GFNs (shadowing the RAM page there). While there are
-   * none — the usual case — a RAM lookup skips the `#other` Map.
-   */
-  #shadowing = 0;
+  /** Slots at GFNs beyond RAM. */
   readonly #other = new Map<number, Slot>();
   readonly #machine: MachineMemory;
   readonly #domid: number;
@@ -58,7 +71,7 @@ export class Physmap {
     this.#machine = machine;
   }
 
-  /** Whether `gfn` is a RAM GFN of this domain. */
+  /** Whether `gfn` lies in this domain's RAM range (0 .. nr_pages-1), whatever is there now. */
   isRam(gfn: number): boolean {
     // `gfn >>> 0 === gfn` holds exactly for the integers 0..2^32-1, and nrPages is far below 2^32.
     return gfn >>> 0 === gfn && gfn < this.nrPages;
@@ -67,36 +80,35 @@ export class Physmap {
   #slot(gfn: number): Slot | undefined {
     if (this.#dead) return undefined;
     if (!this.isRam(gfn)) return this.#other.get(gfn);
-    if (this.#shadowing !== 0) {
-      const other = this.#other.get(gfn);
-      if (other !== undefined) return other;
-    }
-    return this.#ram[gfn] ?? this.#populate(gfn);
+    const s = this.#ram[gfn];
+    if (s !== undefined) return s ?? undefined;
+    return this.#populate(gfn);
   }
 
   /** First touch of RAM GFN `gfn`: allocate its frame. */
   #populate(gfn: number): Slot {
     const frame = this.#machine.alloc(this.#domid);
-    const s: Slot = { frame, view: new PageView(frame, true, `d${this.#domid} gfn ${gfn.toString(16)}`), kind: "xen" };
+    frame.gpfn = gfn;
+    const s: Slot = { frame, view: new PageView(frame, true, `d${this.#domid} gfn ${gfn.toString(16)}`), kind: "ram" };
     this.#ram[gfn] = s;
     this.#populated++;
     return s;
   }
 
   /**
-   * Xen-side: the frame at `gfn` unless `gfn` is a hole or holds a foreign (grant) mapping —
-   * what `get_paged_frame()` accepts. One lookup where `kindAt()` + `frame()` would take three.
+   * Xen-side: the frame at `gfn` unless `gfn` is a hole or holds a grant or foreign mapping (a
+   * frame of another domain) — what `get_paged_frame()` accepts: the domain's RAM, shared_info,
+   * its grant-table frames. One lookup where `kindAt()` + `frame()` would take three.
    */
   ownFrame(gfn: number): Frame | undefined {
     const s = this.#slot(gfn);
-    return s === undefined || s.kind === "foreign" ? undefined : s.frame;
+    return s === undefined || isSpecial(s.kind) ? undefined : s.frame;
   }
 
   /** Xen-side: the frame at `gfn`, or undefined for a hole. */
   frame(gfn: number): Frame | undefined {
     return this.#slot(gfn)?.frame;
   }
-
 
   /**
    * Guest-side: the page at `gfn`. A RAM or writable page is a `Page`; a read-only foreign mapping
@@ -116,44 +128,83 @@ export class Physmap {
     return p as Page;
   }
 
-  /** Whether `gfn` is neither RAM nor mapped: free for a grant mapping. */
+  /** Whether nothing is mapped at `gfn` (never RAM, or its RAM page is gone): free for a mapping. */
   isHole(gfn: number): boolean {
-    return !this.isRam(gfn) && !this.#other.has(gfn) && Number.isInteger(gfn) && gfn >= 0;
+    if (!Number.isInteger(gfn) || gfn < 0 || this.#dead) return false;
+    return this.isRam(gfn) ? this.#ram[gfn] === null : !this.#other.has(gfn);
   }
 
   /**
-   * Xen-side: place `frame` at `gfn` (a hole, or a RAM GFN it then shadows, as Xen's
-   * add_to_physmap replaces the RAM page). Returns the view, or undefined if something other
-   * than RAM is already mapped there.
+   * Xen-side: place `frame` at `gfn`, a hole or a RAM GFN whose RAM page it replaces (that page's
+   * view dies and it leaves the M2P; it does not come back when this entry goes). A Xen page
+   * ("xen", "grant-table") records `gfn` as its M2P entry. Returns the view, or undefined if
+   * anything but RAM is already at `gfn` (the caller removes what it means to replace).
    */
   insert(gfn: number, frame: Frame, kind: PhysmapKind, writable: boolean): PageView | undefined {
-    if (this.#dead || this.#other.has(gfn) || !Number.isInteger(gfn) || gfn < 0) return undefined;
+    if (this.#dead || !Number.isInteger(gfn) || gfn < 0) return undefined;
+    const ram = this.isRam(gfn);
+    if (ram) {
+      const old = this.#ram[gfn];
+      if (old != null && old.kind !== "ram") return undefined;
+      if (old != null) this.#unhook(old, gfn);
+    } else if (this.#other.has(gfn)) return undefined;
     const view = new PageView(frame, writable, `d${this.#domid} ${kind} gfn 0x${gfn.toString(16)}`);
-    this.#other.set(gfn, { frame, view, kind });
-    if (this.isRam(gfn)) this.#shadowing++;
+    const s: Slot = { frame, view, kind };
+    if (ram) this.#ram[gfn] = s;
+    else this.#other.set(gfn, s);
+    if (kind === "xen" || kind === "grant-table") frame.gpfn = gfn;
     return view;
   }
 
-  /** Xen-side: remove what `insert` placed at `gfn`; its view dies. Returns whether anything was there. */
+  /**
+   * Xen-side (`p2m_remove_page` / `guest_remove_page`): remove whatever is at `gfn`, RAM
+   * included, leaving a hole; its view dies. Returns whether anything was there.
+   */
   remove(gfn: number): boolean {
+    if (this.#dead || !Number.isInteger(gfn) || gfn < 0) return false;
+    if (this.isRam(gfn)) {
+      const s = this.#ram[gfn];
+      if (s === null) return false;
+      if (s !== undefined) this.#unhook(s, gfn);
+      this.#ram[gfn] = null;
+      return true;
+    }
     const s = this.#other.get(gfn);
     if (s === undefined) return false;
-    s.view.kill();
+    this.#unhook(s, gfn);
     this.#other.delete(gfn);
-    if (this.isRam(gfn)) this.#shadowing--;
     return true;
   }
 
-  /** Xen-side: the kind of thing at a non-RAM `gfn`. */
+  /**
+   * The slot leaves `gfn`: its view dies and, for the domain's own page whose M2P names `gfn`,
+   * that entry goes (a grant or foreign mapping's frame has its M2P in its owner's physmap).
+   */
+  #unhook(s: Slot, gfn: number): void {
+    s.view.kill();
+    if (!isSpecial(s.kind) && s.frame.gpfn === gfn) s.frame.gpfn = -1;
+  }
+
+  /**
+   * Xen-side: the GFN where this physmap holds `frame` as its RAM or a Xen page (the M2P entry),
+   * or undefined.
+   */
+  gfnOf(frame: Frame): number | undefined {
+    const gfn = frame.gpfn;
+    if (gfn < 0 || frame.owner !== this.#domid || this.#slot(gfn)?.frame !== frame) return undefined;
+    return gfn;
+  }
+
+  /** Xen-side: what is at `gfn` if it is neither the domain's RAM nor a hole. */
   kindAt(gfn: number): PhysmapKind | undefined {
-    return this.#other.get(gfn)?.kind;
+    const s = this.isRam(gfn) ? this.#ram[gfn] : this.#other.get(gfn);
+    return s == null || s.kind === "ram" ? undefined : s.kind;
   }
 
   /** RAM frames touched so far. */
   get populated(): number {
     return this.#populated;
   }
-
 
   /** On domain destruction: every view dies. Frames stay alive for other domains mapping them. */
   teardown(): void {
@@ -162,7 +213,6 @@ export class Physmap {
     for (const s of this.#other.values()) s.view.kill();
     this.#ram.length = 0;
     this.#populated = 0;
-    this.#shadowing = 0;
     this.#other.clear();
   }
 }

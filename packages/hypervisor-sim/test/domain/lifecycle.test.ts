@@ -23,12 +23,14 @@ describe("domains", () => {
     expect(hv.createDomain().domid).toBe(2);
   });
 
-  it("applies libxl's defaults: 1023 event channel ports, 64 grant frames, 1 vCPU", () => {
+  it("applies libxl's defaults to a domU (1023 event channel ports, 64 grant frames, 1 vCPU) and create_dom0's port limit to dom0", () => {
     const hv = new Hypervisor({ mode: "manual" });
+    const dom0 = hv.createDomain();
     const d = hv.createDomain();
     expect(d.options.maxEvtchnPort).toBe(1023);
     expect(d.options.maxGrantFrames).toBe(64);
     expect(d.vcpus.length).toBe(1);
+    expect(dom0.options.maxEvtchnPort).toBe(0x7fff_ffff); // max_evtchn_port = -1, capped at INT_MAX
   });
 
   it("rejects out-of-range options with RangeError", () => {

@@ -1,10 +1,14 @@
 // The FIFO hypercalls' preconditions, one test per check in Xen 4.17's order, plus order tests
 // where two bad inputs meet (xen-abi.md §1.3 init_control / expand_array / set_priority, §1.7).
 import { describe, expect, it } from "vitest";
-import type { Guest, Hypervisor } from "@pvkit/hypervisor-sim";
+import { DeadMappingError, type Guest, type Hypervisor } from "@pvkit/hypervisor-sim";
 import {
   DOMID_SELF,
   EVTCHNOP,
+  GNTMAP,
+  GNTST,
+  GNTTABOP,
+  GTF,
   type evtchn_init_control,
   XENMAPSPACE,
   XENMEM,
@@ -36,6 +40,26 @@ const expand = (g: Guest, array_gfn: number): number =>
 const setPriority = (g: Guest, port: number, priority: number): number =>
   g.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_set_priority, { port, priority });
 const isFifo = (hv: Hypervisor, g: Guest): boolean => hv.domainById(g.domid)!.fifo !== undefined;
+
+/** `granter` grants `mapper` a RAM page, which `mapper` maps at `gfn`; returns `gfn`. */
+function mapGrantOf(granter: Guest, mapper: Guest, gfn: number): number {
+  const [frame] = gnttabSetupTable(granter);
+  const t = granter.memory.writablePage(frame!);
+  t.setU16(8 * 8 + 2, mapper.domid);
+  t.setU32(8 * 8 + 4, 0x40);
+  t.setU16(8 * 8, GTF.GTF_permit_access);
+  const op = { host_addr: gfn * 4096, flags: GNTMAP.GNTMAP_host_map, ref: 8, dom: granter.domid, handle: 0, status: 99, dev_bus_addr: 0 };
+  expect(mapper.hypercall.grant_table_op(GNTTABOP.GNTTABOP_map_grant_ref, [op], 1)).toBe(0);
+  expect(op.status).toBe(GNTST.GNTST_okay);
+  return gfn;
+}
+
+/** GNTTABOP_setup_table for one frame; returns its GFN. */
+function gnttabSetupTable(g: Guest): number[] {
+  const a = { dom: DOMID_SELF, nr_frames: 1, status: 99, frame_list: [0] };
+  expect(g.hypercall.grant_table_op(GNTTABOP.GNTTABOP_setup_table, [a], 1)).toBe(0);
+  return a.frame_list;
+}
 
 /** A Xen page (shared_info) placed at SHINFO_GFN, a RAM GFN's neighbour outside RAM. */
 function placeSharedInfo(g: Guest): void {
@@ -84,10 +108,11 @@ describe("EVTCHNOP_init_control", () => {
     expect(initControl(u!, { vcpu: 0, control_gfn: CONTROL_GFN + 1 }).rc).toBe(0);
   });
 
-  it("init_control: -EINVAL when the GFN is not a writable RAM page, and the domain stays 2-level", () => {
-    const { hv, domUs: [u] } = world({ nrPages: 256 });
+  it("init_control: -EINVAL when the GFN is not a page the domain owns (a hole, a grant mapping), and the domain stays 2-level", () => {
+    const { hv, dom0, domUs: [u] } = world({ nrPages: 256 });
     placeSharedInfo(u!);
-    for (const control_gfn of [256, 0x7fff_ffff, SHINFO_GFN, -1, 2.5]) {
+    const mapped = mapGrantOf(dom0, u!, 0x20000);
+    for (const control_gfn of [256, 0x7fff_ffff, mapped, -1, 2.5]) {
       const { rc, a } = initControl(u!, { control_gfn });
       expect(rc).toBe(-EINVAL);
       expect(a.link_bits).toBe(SENTINEL);
@@ -95,6 +120,24 @@ describe("EVTCHNOP_init_control", () => {
     expect(isFifo(hv, u!)).toBe(false);
     expect(setPriority(u!, bindIpi(u!, 0)[1], 3)).toBe(-ENOSYS);
     expect(initControl(u!, { control_gfn: 255 }).rc).toBe(0);
+  });
+
+  it("init_control: accepts the GFN holding shared_info (p2m_ram_rw, owned by the domain: map_guest_page takes it)", () => {
+    const { hv, domUs: [u] } = world({ nrPages: 256 });
+    placeSharedInfo(u!);
+    const { rc, a } = initControl(u!, { control_gfn: SHINFO_GFN, offset: 0x800 - 64 });
+    expect(rc).toBe(0);
+    expect(a.link_bits).toBe(17);
+    expect(isFifo(hv, u!)).toBe(true);
+    expect(hv.domainById(u!.domid)!.fifo!.vcpus[0]!.control).toBe(hv.domainById(u!.domid)!.sharedInfo);
+  });
+
+  it("init_control: accepts a grant-table frame the domain placed in its physmap (also p2m_ram_rw)", () => {
+    const { hv, domUs: [u] } = world({ nrPages: 256 });
+    const gfn = 0x30000;
+    expect(u!.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, { domid: DOMID_SELF, space: XENMAPSPACE.XENMAPSPACE_grant_table, idx: 0, gpfn: gfn })).toBe(0);
+    expect(initControl(u!, { control_gfn: gfn, offset: 4096 - 72 }).rc).toBe(0);
+    expect(isFifo(hv, u!)).toBe(true);
   });
 
   it("init_control order: -ENOENT (vCPU) wins over a bad offset and a bad GFN", () => {
@@ -161,12 +204,20 @@ describe("EVTCHNOP_expand_array", () => {
     expect(expand(u!, 400)).toBe(-ENOSPC);
   });
 
-  it("expand_array: -EINVAL when the GFN is not a writable RAM page", () => {
+  it("expand_array: -EINVAL when the GFN is not a page the domain owns (a hole, a grant mapping)", () => {
+    const { dom0, domUs: [u] } = world({ nrPages: 256 });
+    placeSharedInfo(u!);
+    const mapped = mapGrantOf(dom0, u!, 0x20000);
+    expect(initControl(u!, {}).rc).toBe(0);
+    for (const gfn of [256, mapped, -3, 0.5]) expect(expand(u!, gfn)).toBe(-EINVAL);
+    expect(expand(u!, ARRAY_GFN)).toBe(0);
+  });
+
+  it("expand_array: accepts the GFN holding shared_info as an event-array page", () => {
     const { domUs: [u] } = world({ nrPages: 256 });
     placeSharedInfo(u!);
     expect(initControl(u!, {}).rc).toBe(0);
-    for (const gfn of [256, SHINFO_GFN, -3, 0.5]) expect(expand(u!, gfn)).toBe(-EINVAL);
-    expect(expand(u!, ARRAY_GFN)).toBe(0);
+    expect(expand(u!, SHINFO_GFN)).toBe(0);
   });
 
   it("expand_array order: -EOPNOTSUPP wins over a bad GFN", () => {
@@ -246,7 +297,7 @@ describe("the FIFO world around the new hypercalls", () => {
   });
 
   it("keeps the control block's frame when the guest later puts shared_info over its GFN", () => {
-    const { dom0, domUs: [u] } = world({});
+    const { hv, dom0, domUs: [u] } = world({});
     const f = new FifoGuest(u!).setup();
     const [pa, pb] = connect(dom0, u!);
     const cbPage = f.cb(0);
@@ -260,9 +311,13 @@ describe("the FIFO world around the new hypercalls", () => {
     });
     expect(rc).toBe(0);
     dom0.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_send, { port: pa });
-    // Xen still writes the old page (it holds a reference), which the guest's old view sees.
-    expect(cbPage.getU32(0)).toBe(1 << 7);
-    expect(cbPage.getU32(8 + 4 * 7)).toBe(pb);
+    // The RAM page left the physmap (the guest's view of it died), but Xen still writes it: it
+    // holds a reference from map_guest_page.
+    expect(() => cbPage.getU32(0)).toThrow(DeadMappingError);
+    const held = hv.domainById(u!.domid)!.fifo!.vcpus[0]!.control!;
+    expect(held).not.toBe(hv.domainById(u!.domid)!.sharedInfo);
+    expect(held.dv.getUint32(0, true)).toBe(1 << 7);
+    expect(held.dv.getUint32(8 + 4 * 7, true)).toBe(pb);
     expect(u!.memory.writablePage(CONTROL_GFN).getU32(8 + 4 * 7)).not.toBe(pb);
   });
   it("destroying a FIFO domain closes its ports (peers go UNBOUND) and drops its FIFO state", () => {

@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { DOMID_SELF, GNTCOPY, GNTST, GNTTABOP, GTF, type gnttab_copy } from "@pvkit/hypervisor-sim/abi";
-import { MAP_GFN, copy, flagsOf, grant, map, rwBits, world } from "./helpers.js";
+import { MAP_GFN, copy, flagsOf, grant, map, mapForeign, rwBits, world } from "./helpers.js";
 
 const { GNTCOPY_source_gref: SRC_GREF, GNTCOPY_dest_gref: DST_GREF } = GNTCOPY;
 const REF = 8;
@@ -164,6 +164,36 @@ describe("copy preconditions", () => {
     map(hv, b.domid, a.domid, REF);
     op.source.u = { gmfn: MAP_GFN };
     expect(copy(hv, b.domid, op).status).toBe(GNTST.GNTST_bad_page);
+  });
+
+  it("copy: returns GNTST_bad_page for a raw frame the caller mapped with XENMAPSPACE_gmfn_foreign (p2m_is_foreign), moving no bytes", () => {
+    const { hv, dom0, a } = granted();
+    mapForeign(hv, dom0.domid, a.domid, FRAME, 0x30000);
+    const local = hv.guest(dom0.domid).memory.writablePage(LOCAL);
+    local.fill(0xab);
+    const before = hv.guest(a.domid).memory.page(FRAME).read(0, 16);
+    const op: gnttab_copy = {
+      source: { u: { gmfn: LOCAL }, domid: DOMID_SELF, offset: 0 },
+      dest: { u: { gmfn: 0x30000 }, domid: DOMID_SELF, offset: 0 },
+      len: 16,
+      flags: 0,
+    };
+    expect(copy(hv, dom0.domid, op).status).toBe(GNTST.GNTST_bad_page);
+    expect(hv.guest(a.domid).memory.page(FRAME).read(0, 16)).toEqual(before);
+    [op.source, op.dest] = [op.dest, op.source];
+    expect(copy(hv, dom0.domid, op).status).toBe(GNTST.GNTST_bad_page);
+    expect(local.read(0, 16)).toEqual(new Uint8Array(16).fill(0xab));
+  });
+
+  it("copy: returns GNTST_bad_page through a grant of a page the granter mapped with gmfn_foreign, both directions", () => {
+    const { hv, dom0, a, b } = granted();
+    mapForeign(hv, dom0.domid, a.domid, FRAME, 0x30000);
+    grant(hv, dom0.domid, REF, b.domid, 0x30000);
+    const before = hv.guest(a.domid).memory.page(FRAME).read(0, 16);
+    expect(copy(hv, b.domid, fromGrant(dom0.domid, REF)).status).toBe(GNTST.GNTST_bad_page);
+    expect(copy(hv, b.domid, toGrant(dom0.domid, REF)).status).toBe(GNTST.GNTST_bad_page);
+    expect(hv.guest(a.domid).memory.page(FRAME).read(0, 16)).toEqual(before);
+    expect(rwBits(hv, dom0.domid, REF)).toBe(0);
   });
 
   it("copy: returns GNTST_bad_domain for a pinned grant of a dying granter", () => {

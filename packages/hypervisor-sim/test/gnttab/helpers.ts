@@ -8,6 +8,8 @@ import {
   GNTMAP,
   GNTTABOP,
   GTF,
+  XENMAPSPACE,
+  XENMEM,
   type gnttab_copy,
   type gnttab_map_grant_ref,
   type gnttab_setup_table,
@@ -108,4 +110,14 @@ export function copy(hv: Hypervisor, caller: number, op: gnttab_copy): gnttab_co
 /** GTF_reading | GTF_writing of an entry. */
 export function rwBits(hv: Hypervisor, granter: number, ref: number): number {
   return flagsOf(hv, granter, ref) & (GTF.GTF_reading | GTF.GTF_writing);
+}
+
+/**
+ * The privileged `mapper` maps GFN `idx` of domain `foreign` at its own GFN `gpfn` with
+ * XENMEM_add_to_physmap_batch / XENMAPSPACE_gmfn_foreign (a `p2m_map_foreign` entry).
+ */
+export function mapForeign(hv: Hypervisor, mapper: number, foreign: number, idx: number, gpfn: number): void {
+  const b = { domid: DOMID_SELF, space: XENMAPSPACE.XENMAPSPACE_gmfn_foreign, size: 1, u: { foreign_domid: foreign }, idxs: [idx], gpfns: [gpfn], errs: [1] };
+  const rc = hv.guest(mapper).hypercall.memory_op(XENMEM.XENMEM_add_to_physmap_batch, b);
+  if (rc !== 0 || b.errs[0] !== 0) throw new Error(`add_to_physmap_batch(gmfn_foreign) failed: rc ${rc} err ${b.errs[0]}`);
 }

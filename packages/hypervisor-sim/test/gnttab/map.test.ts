@@ -3,8 +3,9 @@
  * xen-abi.md §3.5 in Xen 4.17's order, one test per check, plus order tests where two fail.
  */
 import { describe, expect, it } from "vitest";
-import { DOMID_SELF, GNTMAP, GNTST, GNTTABOP, GTF } from "@pvkit/hypervisor-sim/abi";
-import { MAP_GFN, flagsOf, grant, map, mapOp, rwBits, setFlags, setupTable, unmap, world } from "./helpers.js";
+import { DeadMappingError } from "@pvkit/hypervisor-sim";
+import { DOMID_SELF, GNTMAP, GNTST, GNTTABOP, GTF, XENMAPSPACE, XENMEM } from "@pvkit/hypervisor-sim/abi";
+import { MAP_GFN, flagsOf, grant, map, mapForeign, mapOp, rwBits, setFlags, setupTable, unmap, world } from "./helpers.js";
 
 const { GNTMAP_host_map, GNTMAP_device_map, GNTMAP_readonly, GNTMAP_application_map, GNTMAP_contains_pte } = GNTMAP;
 const RW = GTF.GTF_reading | GTF.GTF_writing;
@@ -181,14 +182,24 @@ describe("map_grant_ref preconditions", () => {
     expect(map(hv, b.domid, a.domid, REF).status).toBe(GNTST.GNTST_bad_page);
   });
 
-  it("map: the frame lookup comes before the host mapping (bad_page, not general_error)", () => {
-    const { hv, a, b } = world();
-    grant(hv, a.domid, REF, b.domid, 0x30000);
-    const [gfn] = setupTable(hv, b.domid); // b's grant-table frame: mapping over it would fail
-    expect(mapOp(hv, b.domid, { host_addr: gfn! * 4096, flags: GNTMAP_host_map, ref: REF, dom: a.domid }).status).toBe(GNTST.GNTST_bad_page);
+  it("map: returns GNTST_bad_page when the granted GFN holds a gmfn_foreign mapping (get_paged_frame: p2m_is_foreign)", () => {
+    const { hv, dom0, a, b } = world();
+    mapForeign(hv, dom0.domid, a.domid, FRAME, 0x30000);
+    grant(hv, dom0.domid, REF, b.domid, 0x30000); // dom0 grants a page it only maps from a
+    expect(map(hv, b.domid, dom0.domid, REF).status).toBe(GNTST.GNTST_bad_page);
+    expect(flagsOf(hv, dom0.domid, REF)).toBe(GTF.GTF_permit_access);
+    expect(dom0.gnttab.isPinned(REF)).toBe(false);
+    expect(hv.guest(b.domid).memory.isHole(MAP_GFN)).toBe(true);
   });
 
-  it("map: returns GNTST_general_error when host_addr names a GFN holding a non-RAM page, undoing the pin", () => {
+  it("map: the frame lookup comes before the host mapping (bad_page, not general_error)", () => {
+    const { hv, a, b } = granted();
+    grant(hv, a.domid, 9, b.domid, 0x30000);
+    expect(map(hv, b.domid, a.domid, REF, MAP_GFN).status).toBe(GNTST.GNTST_okay); // mapping over it would fail
+    expect(map(hv, b.domid, a.domid, 9, MAP_GFN).status).toBe(GNTST.GNTST_bad_page);
+  });
+
+  it("map: returns GNTST_general_error over an existing grant mapping, undoing the pin (p2m_add_page refuses special entries)", () => {
     const { hv, a, b } = granted();
     grant(hv, a.domid, 9, b.domid, 6);
     expect(map(hv, b.domid, a.domid, 9, MAP_GFN).status).toBe(GNTST.GNTST_okay);
@@ -204,7 +215,7 @@ describe("map_grant_ref preconditions", () => {
     expect(rwBits(hv, a.domid, REF)).toBe(0);
   });
 
-  it("map: a RAM GFN as host_addr is accepted (the mapping shadows the RAM page)", () => {
+  it("map: a RAM GFN as host_addr is accepted (the mapping replaces the RAM page)", () => {
     const { hv, a, b } = granted();
     hv.guest(a.domid).memory.writablePage(FRAME).setU8(7, 0x42);
     expect(map(hv, b.domid, a.domid, REF, 3).status).toBe(GNTST.GNTST_okay);
@@ -236,6 +247,68 @@ describe("map_grant_ref preconditions", () => {
     expect(hv.guest(b.domid).hypercall.grant_table_op(GNTTABOP.GNTTABOP_map_grant_ref, ops, 3)).toBe(0);
     expect(ops.map((o) => (o as { status?: number }).status)).toEqual([0, GNTST.GNTST_bad_gntref, 0]);
     expect(a.gnttab.pins(REF)).toMatchObject({ hostRead: 1, hostWrite: 1 });
+  });
+});
+
+describe("host mappings change the physmap as p2m_add_page / p2m_remove_page do", () => {
+  it("leaves a hole after mapping over populated RAM and unmapping: the old page does not come back", () => {
+    const { hv, a, b } = granted();
+    const gb = hv.guest(b.domid);
+    const ram = gb.memory.writablePage(3);
+    ram.setU8(0, 0x5a);
+    const op = map(hv, b.domid, a.domid, REF, 3);
+    expect(op.status).toBe(GNTST.GNTST_okay);
+    expect(() => ram.getU8(0)).toThrow(DeadMappingError); // the RAM page left the physmap
+    expect(gb.memory.page(3).mfn).toBe(hv.guest(a.domid).memory.page(FRAME).mfn);
+    expect(unmap(hv, b.domid, op.handle!, 3).status).toBe(GNTST.GNTST_okay);
+    expect(gb.memory.isHole(3)).toBe(true);
+    expect(() => gb.memory.page(3)).toThrow(RangeError);
+    expect(gb.memory.isHole(4)).toBe(false); // its neighbour is still RAM
+  });
+
+  it("moves a page the domain maps from its own grant: the old GFN becomes a hole, the mapping is the same frame", () => {
+    const { hv, a } = world();
+    const ga = hv.guest(a.domid);
+    const page = ga.memory.writablePage(FRAME);
+    page.setU32(0, 0xc0ffee);
+    const mfn = page.mfn;
+    grant(hv, a.domid, REF, a.domid, FRAME);
+    const op = map(hv, a.domid, a.domid, REF, MAP_GFN);
+    expect(op.status).toBe(GNTST.GNTST_okay);
+    expect(ga.memory.isHole(FRAME)).toBe(true);
+    expect(() => page.getU32(0)).toThrow(DeadMappingError);
+    const mapped = ga.memory.page(MAP_GFN);
+    expect([mapped.mfn, mapped.getU32(0)]).toEqual([mfn, 0xc0ffee]);
+    expect(unmap(hv, a.domid, op.handle!, MAP_GFN).status).toBe(GNTST.GNTST_okay);
+    expect([ga.memory.isHole(MAP_GFN), ga.memory.isHole(FRAME)]).toEqual([true, true]);
+    // The grant now names a hole: the next map finds no page there.
+    expect(map(hv, a.domid, a.domid, REF, MAP_GFN).status).toBe(GNTST.GNTST_bad_page);
+  });
+
+  it("maps over the domain's own shared_info GFN: shared_info leaves the physmap", () => {
+    const { hv, a, b } = granted();
+    const gb = hv.guest(b.domid);
+    expect(gb.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, { domid: DOMID_SELF, space: XENMAPSPACE.XENMAPSPACE_shared_info, idx: 0, gpfn: 0x30000 })).toBe(0);
+    const sh = gb.memory.page(0x30000);
+    const op = map(hv, b.domid, a.domid, REF, 0x30000);
+    expect(op.status).toBe(GNTST.GNTST_okay);
+    expect(b.sharedInfoGfn).toBeUndefined();
+    expect(() => sh.getU8(0)).toThrow(DeadMappingError);
+    expect(gb.memory.page(0x30000).mfn).toBe(hv.guest(a.domid).memory.page(FRAME).mfn);
+    expect(unmap(hv, b.domid, op.handle!, 0x30000).status).toBe(GNTST.GNTST_okay);
+    expect(gb.memory.isHole(0x30000)).toBe(true);
+    // shared_info can be placed again, anywhere.
+    expect(gb.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, { domid: DOMID_SELF, space: XENMAPSPACE.XENMAPSPACE_shared_info, idx: 0, gpfn: 0x30001 })).toBe(0);
+    expect(b.sharedInfoGfn).toBe(0x30001);
+  });
+
+  it("maps over the domain's own grant-table frame, which leaves the physmap", () => {
+    const { hv, a, b } = granted();
+    const [gfn] = setupTable(hv, b.domid);
+    const op = map(hv, b.domid, a.domid, REF, gfn!);
+    expect(op.status).toBe(GNTST.GNTST_okay);
+    expect(hv.guest(b.domid).memory.page(gfn!).mfn).toBe(hv.guest(a.domid).memory.page(FRAME).mfn);
+    expect(b.gnttab.frameGfn(0)).toBeUndefined();
   });
 });
 
