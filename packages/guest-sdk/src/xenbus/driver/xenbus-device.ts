@@ -353,9 +353,19 @@ export class XenbusDevice<S = unknown> {
 
   // ---- framework internals -------------------------------------------------------------------
 
-  /** @internal Re-reads the other end's state. */
+  /**
+   * @internal Re-reads the other end's state. As Linux's `xenbus_read_driver_state`, a node that
+   * cannot be read (ENOENT, or EACCES once the toolstack removed the other end's directory and
+   * its parents) is Unknown.
+   */
   async readOtherendState(): Promise<number> {
-    this.#otherendState = parseXenbusState(await this.readOther("state"));
+    let v: string | undefined;
+    try {
+      v = await this.env.xs.read(`${this.otherend}/state`);
+    } catch (e) {
+      if (!(e instanceof XenbusError && e.reason === "error-reply")) throw e;
+    }
+    this.#otherendState = parseXenbusState(v);
     return this.#otherendState;
   }
 
