@@ -1,0 +1,49 @@
+/**
+ * `struct blkif_response` as a TypeScript value, written whole.
+ *
+ * ```
+ * x86_64-abi (16 bytes)                   x86_32-abi (12 bytes)
+ * 0      8     9     10     12     16     0      8     9     10     12
+ * | id   | op  | pad | status | pad  |    | id   | op  | pad | status |
+ * ```
+ *
+ * XSA-216: Linux blkback and QEMU's qdisk once built the response on the stack and copied it
+ * out, padding included, leaking stack bytes to the frontend. `encodeBlkifResponse` writes
+ * every byte of the response — the pad bytes as zeros — whatever the slot held before (the
+ * previous request), and whether or not the writer was zeroed. The rest of the ring entry
+ * (bytes 16..111, or 12..107) is not the response's: it keeps the frontend's own request bytes,
+ * as in Linux, which writes the response fields straight into the slot.
+ */
+import type { EntryReader, EntryWriter } from "@pvkit/guest-sdk";
+import type { BlkifWire } from "./blkif-protocol.js";
+import { type BlkifId, readBlkifId, writeBlkifId } from "./blkif-request.js";
+
+/** `struct blkif_response`. */
+export interface BlkifResponse {
+  /** The request's id, echoed. */
+  readonly id: BlkifId;
+  /** The request's operation (for an indirect request: its `indirect_op`), u8. */
+  readonly operation: number;
+  /** `BLKIF_RSP_*` (s16): 0 OKAY, -1 ERROR, -2 EOPNOTSUPP; other values arrive from a hostile backend. */
+  readonly status: number;
+}
+
+/**
+ * Writes `rsp` into all `wire.responseSize` bytes of `out`, padding as zeros.
+ * @throws RangeError if a value does not fit its field (id u64, operation u8, status s16).
+ */
+export function encodeBlkifResponse(rsp: BlkifResponse, out: EntryWriter, wire: BlkifWire): void {
+  const w = wire.response;
+  writeBlkifId(out, w.id, rsp.id);
+  out.setU8(w.operation, rsp.operation);
+  // The byte between operation and status, then status, then (x86_64) the tail padding.
+  for (let at = w.operation + 1; at < w.status; at++) out.setU8(at, 0);
+  out.setS16(w.status, rsp.status);
+  for (let at = w.status + 2; at < wire.responseSize; at++) out.setU8(at, 0);
+}
+
+/** Reads a response from a private copy of one entry. Never throws on the contents. */
+export function decodeBlkifResponse(input: EntryReader, wire: BlkifWire): BlkifResponse {
+  const w = wire.response;
+  return { id: readBlkifId(input, w.id), operation: input.getU8(w.operation), status: input.getS16(w.status) };
+}
