@@ -60,7 +60,10 @@ export interface ActiveEntry {
   domid: number;
   /** The granted frame, resolved from the entry's `frame` GFN at the first pin. */
   frame: Frame | undefined;
-  /** The GFN (in the granter) the entry named at the first pin. */
+  /**
+   * The GFN (in the granter) the entry named when it was last read: at the first pin, and again
+   * when a copy upgrades a read pin to a write pin (Xen's debug-only `act->gfn`; `frame` stays).
+   */
   gfn: number;
 }
 

@@ -65,7 +65,10 @@ function clearAndFail(rgt: GrantTable, ref: number, act: ActiveEntry, readonly: 
   return rc;
 }
 
-/** `acquire_grant_for_copy()` for a v1 table. Returns the frame or a negative GNTST code. */
+/**
+ * `acquire_grant_for_copy()` for a v1 table. Returns the frame to copy to or from — the active
+ * entry's, fixed by the first pin — or a negative GNTST code.
+ */
 function acquireGrantForCopy(rd: Domain, ref: number, ldom: number, readonly: boolean): Frame | number {
   const rgt = rd.gnttab;
   const pinIncr = readonly ? GNTPIN_hstr_inc : GNTPIN_hstw_inc;
@@ -82,16 +85,17 @@ function acquireGrantForCopy(rd: Domain, ref: number, ldom: number, readonly: bo
       rgt.settle(ref);
       return rc;
     }
+    // Xen resolves the entry's frame again even when upgrading a read pin to a write pin, and
+    // fails the claim if that GFN is not a page of the granter's; but a pinned entry keeps its
+    // frame: the copy goes to act->mfn (the frame of the first pin) even if the guest has since
+    // pointed the entry at another GFN. Only the debug act->gfn follows the entry.
     const gfn = rgt.entryFrame(ref);
     const frame = getPagedFrame(rd, gfn);
     if (typeof frame === "number") return clearAndFail(rgt, ref, act, readonly, frame);
+    act.gfn = gfn;
     if (oldPin === 0) {
       act.domid = ldom;
-      act.gfn = gfn;
       act.frame = frame;
-    } else if (act.frame !== frame) {
-      // The entry now names another frame than the one pinned: refuse the upgrade.
-      return clearAndFail(rgt, ref, act, readonly, GNTST.GNTST_general_error);
     }
   } else if (rd.isDying || act.frame?.owner !== rd.domid) {
     return clearAndFail(rgt, ref, act, readonly, GNTST.GNTST_bad_domain);

@@ -300,6 +300,31 @@ describe("copy behaviour", () => {
     expect(rwBits(hv, a.domid, REF)).toBe(0);
   });
 
+  it("copy: upgrading a read pin to a write pin writes the pinned frame when the entry now names another (acquire_grant_for_copy: act->mfn)", () => {
+    const { hv, a, b } = granted();
+    const OTHER = 6;
+    map(hv, b.domid, a.domid, REF, MAP_GFN, true); // read pin on GFN 5
+    const ga = hv.guest(a.domid);
+    ga.memory.writablePage(OTHER).fill(0x11);
+    grant(hv, a.domid, REF, b.domid, OTHER, GTF.GTF_permit_access | GTF.GTF_reading); // entry now names GFN 6
+    const bytes = Uint8Array.from({ length: 16 }, (_, i) => 0xa0 + i);
+    hv.guest(b.domid).memory.writablePage(LOCAL).write(0, bytes);
+    expect(copy(hv, b.domid, toGrant(a.domid, REF)).status).toBe(GNTST.GNTST_okay);
+    expect(ga.memory.page(FRAME).read(0, 16)).toEqual(bytes);
+    expect(ga.memory.page(OTHER).read(0, 16)).toEqual(new Uint8Array(16).fill(0x11));
+    expect(rwBits(hv, a.domid, REF)).toBe(GTF.GTF_reading);
+    expect(a.gnttab.pins(REF)).toMatchObject({ hostRead: 1, hostWrite: 0 });
+  });
+
+  it("copy: upgrading a read pin to a write pin gives GNTST_bad_page when the entry now names a hole, keeping the read pin", () => {
+    const { hv, a, b } = granted();
+    map(hv, b.domid, a.domid, REF, MAP_GFN, true);
+    grant(hv, a.domid, REF, b.domid, 0x5000, GTF.GTF_permit_access | GTF.GTF_reading); // beyond RAM: a hole
+    expect(copy(hv, b.domid, toGrant(a.domid, REF)).status).toBe(GNTST.GNTST_bad_page);
+    expect(rwBits(hv, a.domid, REF)).toBe(GTF.GTF_reading);
+    expect(a.gnttab.pins(REF)).toMatchObject({ hostRead: 1, hostWrite: 0 });
+  });
+
   it("moves bytes as memmove for any offsets and length, within one frame or between two", () => {
     const { hv, a, b } = granted();
     const granter = hv.guest(a.domid).memory.writablePage(FRAME);
