@@ -217,6 +217,17 @@ describe("blkif requests through the SDK's rings", () => {
     });
   }
 
+  for (const protocol of BLKIF_PROTOCOLS) {
+    it(`keeps the consumed request when the frontend rewrites the slot afterwards (XSA-155, ${protocol})`, () => {
+      const { page, front, back } = ringPair(protocol);
+      front.produceRequest(read2);
+      front.pushRequests();
+      const got = back.consumeRequest();
+      page.fill(0xff, 64, blkifWire(protocol).requestSize); // operation 255, nr_segments 255, ...
+      expect(got).toStrictEqual(read2);
+    });
+  }
+
   it("uses 112-byte entries on x86_64 and 108-byte entries on x86_32", () => {
     for (const [protocol, size] of [["x86_64-abi", 112], ["x86_32-abi", 108]] as [BlkifProtocol, number][]) {
       const { page, front } = ringPair(protocol);
