@@ -1,0 +1,43 @@
+// The recorder's bound: past maxEvents the oldest records go (or, with drop-newest, new ones
+// are not kept), the drops are counted, and the export of the window left still validates.
+import { describe, expect, it } from "vitest";
+import { chromeTraceJson, parseChromeTrace } from "@pvkit/toolstack";
+import { createTestHost } from "@pvkit/toolstack/testing";
+import { recordTrace } from "@pvkit/toolstack";
+import { validateChromeTrace } from "./chrome-validator.js";
+import { runPingScenario } from "./scenario.js";
+
+describe("TraceRecorder", () => {
+  it("keeps the latest maxEvents records and counts the dropped ones when full", async () => {
+    const { rec } = await runPingScenario({}, { maxEvents: 50 });
+    expect(rec.observed).toBe(310);
+    expect(rec.dropped).toBe(260);
+    const records = rec.records();
+    expect(records).toHaveLength(50);
+    expect(records.map((r) => r.n)).toEqual(Array.from({ length: 50 }, (_, i) => 260 + i));
+    const json = chromeTraceJson(rec.snapshot());
+    expect(validateChromeTrace(json)).toEqual([]);
+    expect(parseChromeTrace(json).metadata).toMatchObject({ records: 50, dropped: 260, firstRecord: 260, lastRecord: 309 });
+  });
+
+  it("keeps the first maxEvents records with overflow drop-newest", async () => {
+    const { rec } = await runPingScenario({}, { maxEvents: 50, overflow: "drop-newest" });
+    expect(rec.dropped).toBe(260);
+    expect(rec.records().map((r) => r.n)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    expect(validateChromeTrace(chromeTraceJson(rec.snapshot()))).toEqual([]);
+  });
+
+  it("turns the hypervisor's trace emission on while attached and off when stopped", async () => {
+    await using t = await createTestHost();
+    const bus = t.host.hv.trace;
+    expect(bus.enabled.hypercall).toBe(false);
+    const rec = recordTrace(t.host);
+    expect(bus.enabled).toEqual({ hypercall: true, raise: true, upcall: true, domain: true, timer: true });
+    rec.stop();
+    rec.stop();
+    expect(bus.enabled).toEqual({ hypercall: false, raise: false, upcall: false, domain: false, timer: false });
+    expect(t.host.xenstored.listenerCount("request")).toBe(0);
+    t.host.openXenstore().write("/local/domain/0/x", "1");
+    expect(rec.observed).toBe(0);
+  });
+});

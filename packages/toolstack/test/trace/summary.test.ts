@@ -1,0 +1,80 @@
+// The summary printer on a small run (one notify), and the loader of a written trace file.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { chromeTraceJson, exportChromeTrace, loadChromeTrace, parseChromeTrace, summarizeTrace, TraceFormatError } from "@pvkit/toolstack";
+import { createTestHost } from "@pvkit/toolstack/testing";
+import { recordTrace } from "@pvkit/toolstack";
+import { runPingScenario } from "./scenario.js";
+
+describe("summarizeTrace", () => {
+  it("prints the hottest hypercalls and notifications per xenstore request of a small run", async () => {
+    const { rec } = await runPingScenario({}, {}, 1);
+    expect(summarizeTrace(exportChromeTrace(rec.snapshot()), { top: 4 })).toEqual([
+      "trace: 318 events, virtual time 0..0 ns, 0 records dropped",
+      "hypercalls: 47",
+      "  EVTCHNOP_send 15 (31.9%)",
+      "  XENMEM_remove_from_physmap 8 (17.0%)",
+      "  EVTCHNOP_alloc_unbound 5 (10.6%)",
+      "  XENMEM_add_to_physmap 4 (8.5%)",
+      "notifications: 15 EVTCHNOP_send, 15 linked to the upcall they caused",
+      "  d0 (Domain-0): 6 sends, 0 xenstore requests over its ring (- sends per request)",
+      "  d1 (rx): 4 sends, 2 xenstore requests over its ring (2.00 sends per request)",
+      "  d2 (tx): 5 sends, 2 xenstore requests over its ring (2.50 sends per request)",
+    ]);
+  });
+
+  it("prints ring requests, the slowest requests and spans when drivers recorded them", async () => {
+    await using t = await createTestHost();
+    const rec = recordTrace(t.host);
+    const d = await t.host.createDomain({ name: "front", main: (ctx) => ctx.xenbus.write("data/x", "1") });
+    await t.host.until(d.done);
+    rec.span(0, "back", "map ring", 0, 1_500);
+    rec.span(0, "back", "unmap ring", 2_000, 2_250);
+    rec.requestPhase(d.domid, "ring", 1, "queued", { label: "write 1", t: 100 });
+    rec.requestPhase(d.domid, "ring", 1, "completed", { t: 900 });
+    rec.requestPhase(d.domid, "ring", 2, "queued", { label: "write 2", t: 200 });
+    rec.requestPhase(d.domid, "ring", 2, "completed", { t: 2_200 });
+    rec.stop();
+    expect(summarizeTrace(exportChromeTrace(rec.snapshot()), { top: 2 })).toEqual([
+      "trace: 147 events, virtual time 0..2250 ns, 0 records dropped",
+      "hypercalls: 18",
+      "  EVTCHNOP_send 4 (22.2%)",
+      "  XENMEM_remove_from_physmap 4 (22.2%)",
+      "notifications: 4 EVTCHNOP_send, 4 linked to the upcall they caused",
+      "  d0 (Domain-0): 2 sends, 0 xenstore requests over its ring (- sends per request)",
+      "  d1 (front): 2 sends, 1 xenstore requests over its ring (2.00 sends per request)",
+      "ring requests: 2",
+      "  ring in d1 (front): 2 requests, 2 sends by the domain (1.00 per request)",
+      "slowest requests:",
+      "  write 2 (d1 (front) ring) 2000 ns at 200 ns",
+      "  write 1 (d1 (front) ring) 800 ns at 100 ns",
+      "slowest spans:",
+      "  map ring (d0 (Domain-0) back) 1500 ns at 0 ns",
+      "  unmap ring (d0 (Domain-0) back) 250 ns at 2000 ns",
+    ]);
+  });
+
+  it("summarises a written trace file exactly as the live recording", async () => {
+    const { rec } = await runPingScenario({ chaos: { seed: 7 } }, {}, 1);
+    const dir = mkdtempSync(join(tmpdir(), "pvkit-trace-"));
+    try {
+      const file = join(dir, "run.json");
+      writeFileSync(file, chromeTraceJson(rec.snapshot()));
+      const loaded = await loadChromeTrace(file);
+      expect(summarizeTrace(loaded)).toEqual(summarizeTrace(exportChromeTrace(rec.snapshot())));
+      expect(summarizeTrace(loaded)[0]).toMatch(/, seed 7$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("throws TraceFormatError for a file that is not a trace", () => {
+    expect(() => parseChromeTrace("{")).toThrow(TraceFormatError);
+    expect(() => parseChromeTrace('{"events":[]}')).toThrow(/no traceEvents array/);
+    expect(() => parseChromeTrace('{"traceEvents":[{"ph":"X"}]}')).toThrow(/traceEvents\[0\] is not an event/);
+    expect(parseChromeTrace('[{"name":"a","ph":"i","ts":0,"pid":1,"tid":1}]').displayTimeUnit).toBe("ms");
+    expect(() => summarizeTrace({ traceEvents: [], displayTimeUnit: "ns" }, { top: 0 })).toThrow(RangeError);
+  });
+});
