@@ -21,7 +21,9 @@ import type { UpcallHandler, Vcpu } from "./domain/vcpu.js";
 import * as fifo from "./evtchn/fifo-ops.js";
 import * as evtchn from "./evtchn/ops.js";
 import { xsmTarget } from "./xsm/dummy.js";
+import { isU64 } from "./gnttab/guest-args.js";
 import { grantTableOp } from "./gnttab/ops.js";
+import { removeBeforeXenPage, removeFromPhysmap } from "./memory/physmap-ops.js";
 import type { Hypervisor } from "./hypervisor.js";
 
 const { EINVAL, ENOSYS, ENOENT, EFAULT, ETIME, EPERM, ESRCH, EBUSY, EOPNOTSUPP } = XEN_ERRNO;
@@ -321,8 +323,11 @@ export class Hypercalls {
   }
 
   /**
-   * HYPERVISOR_memory_op (12): XENMEM_add_to_physmap for shared_info and grant-table frames,
-   * and the reservation queries. Other commands -ENOSYS.
+   * HYPERVISOR_memory_op (12): XENMEM_add_to_physmap for shared_info and grant-table frames
+   * (-ENXIO over a grant mapping; RAM there is freed), XENMEM_add_to_physmap_batch for
+   * gmfn_foreign, XENMEM_remove_from_physmap (-ENOENT for a hole or a grant mapping; RAM removed
+   * stays allocated) and the reservation queries (current: RAM pages the domain holds). Results
+   * per kind of entry: `memory/physmap-ops.ts`. Other commands -ENOSYS.
    */
   memory_op(cmd: number, arg?: unknown): number {
     const rc = this.#memoryOp(cmd, arg);
@@ -350,13 +355,12 @@ export class Hypercalls {
         if (!Number.isInteger(a.gpfn) || a.gpfn < 0) return -EINVAL;
         if (a.space === XENMAPSPACE.XENMAPSPACE_shared_info) {
           if (a.idx !== 0) return -EINVAL;
-          // A grant mapping is never silently replaced: it holds pins only an unmap releases.
-          if (d.physmap.kindAt(a.gpfn) === "foreign") return -EINVAL;
-          // xenmem_add_to_physmap_one: what is at gpfn goes (RAM is freed: a hole if shared_info
-          // later moves on), then shared_info leaves its old GFN (a hole), then it is added.
+          // xenmem_add_to_physmap_one: what is at gpfn goes (RAM is freed; a grant mapping gives
+          // -ENXIO), then shared_info leaves its old GFN (a hole), then it is added.
           const old = d.sharedInfoGfn;
           if (old === a.gpfn) return 0;
-          d.physmap.remove(a.gpfn);
+          const rc = removeBeforeXenPage(d.physmap, a.gpfn);
+          if (rc !== 0) return rc;
           if (old !== undefined) d.physmap.remove(old);
           if (!d.physmap.insert(a.gpfn, d.sharedInfo, "xen", true)) return -EINVAL;
           return 0;
@@ -371,15 +375,12 @@ export class Hypercalls {
         return this.#addToPhysmapBatch(arg as xen_add_to_physmap_batch);
       case XENMEM.XENMEM_remove_from_physmap: {
         const a = arg as xen_remove_from_physmap;
-        if (a === null || typeof a !== "object") return -EFAULT;
+        // A gpfn that is no xen_pfn_t cannot be the bytes of the C struct: a failed copy.
+        if (a === null || typeof a !== "object" || !isU64(a.gpfn)) return -EFAULT;
         const d = hv.lookupAnyId(caller, a.domid);
         if (d === undefined) return -ESRCH;
         if (xsmTarget(caller, d) !== 0) return -EPERM;
-        const kind = d.physmap.kindAt(a.gpfn);
-        // Grant mappings go only through unmap_grant_ref (their pins); RAM is not ballooned here.
-        if (kind === undefined || kind === "foreign") return -EINVAL;
-        d.physmap.remove(a.gpfn);
-        return 0;
+        return removeFromPhysmap(d.physmap, a.gpfn);
       }
       default:
         return -ENOSYS;

@@ -28,6 +28,7 @@ import type { Domain } from "../domain/domain.js";
 import type { Hypervisor } from "../hypervisor.js";
 import type { Frame } from "../memory/frame.js";
 import { GNTTAB_GFN_BASE } from "../memory/physmap.js";
+import { removeBeforeXenPage } from "../memory/physmap-ops.js";
 import {
   type ActiveEntry,
   GNTPIN_devr_inc,
@@ -292,9 +293,11 @@ export class GrantTable {
   /**
    * XENMEM_add_to_physmap with XENMAPSPACE_grant_table (`gnttab_map_frame_begin` +
    * `xenmem_add_to_physmap_one`): place shared frame `idx` at `gpfn`, growing the table to
-   * idx+1 frames if the maximum allows. A Xen page already at `gpfn` is unhooked, RAM is
-   * shadowed, and the frame leaves its previous GFN. Returns 0, or -EINVAL when `idx` is beyond
-   * the maximum or `gpfn` holds a grant mapping (the simulator will not drop a mapping this way).
+   * idx+1 frames if the maximum allows (even if the placing then fails, as gnttab_map_frame
+   * grows the table first). A Xen page already at `gpfn` is unhooked, RAM there is freed
+   * (`guest_remove_page`), and the frame leaves its previous GFN. Returns 0, -EINVAL when `idx` is
+   * beyond the maximum, or -ENXIO when `gpfn` holds a grant mapping or a gmfn_foreign mapping of
+   * RAM (`removeBeforeXenPage`).
    */
   addToPhysmap(idx: number, gpfn: number): number {
     if (!Number.isInteger(idx) || idx < 0 || idx > 0xffffffff) return -EINVAL;
@@ -306,9 +309,8 @@ export class GrantTable {
     const pm = this.domain.physmap;
     const old = this.frameGfn(idx);
     if (old === gpfn) return 0;
-    const kind = pm.kindAt(gpfn);
-    if (kind === "foreign") return -EINVAL;
-    if (kind !== undefined) pm.remove(gpfn);
+    const rc = removeBeforeXenPage(pm, gpfn);
+    if (rc !== 0) return rc;
     if (old !== undefined) pm.remove(old);
     if (pm.insert(gpfn, frame, "grant-table", true) === undefined) return -EINVAL;
     this.#frameGfn[idx] = gpfn;

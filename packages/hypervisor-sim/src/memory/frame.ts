@@ -22,6 +22,14 @@ export class Frame {
    */
   gpfn = -1;
 
+  /**
+   * Whether this is one of Xen's own pages shared with its owner (shared_info, a grant-table
+   * frame): Xen's `is_special_page()` / `is_xen_heap_page()`. Set when the frame is first placed in
+   * a physmap as such; a domain's RAM never is one. `xenmem_add_to_physmap_one` merely unhooks
+   * such a page from the GFN it replaces, where it would free RAM.
+   */
+  xenPage = false;
+
   constructor(
     /** Machine frame number, unique per host. */
     readonly mfn: number,

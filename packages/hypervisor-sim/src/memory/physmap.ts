@@ -152,13 +152,17 @@ export class Physmap {
     const s: Slot = { frame, view, kind };
     if (ram) this.#ram[gfn] = s;
     else this.#other.set(gfn, s);
-    if (kind === "xen" || kind === "grant-table") frame.gpfn = gfn;
+    if (kind === "xen" || kind === "grant-table") {
+      frame.gpfn = gfn;
+      frame.xenPage = true;
+    }
     return view;
   }
 
   /**
-   * Xen-side (`p2m_remove_page` / `guest_remove_page`): remove whatever is at `gfn`, RAM
-   * included, leaving a hole; its view dies. Returns whether anything was there.
+   * Xen-side (`p2m_remove_page`): remove whatever is at `gfn`, RAM included, leaving a hole; its
+   * view dies. A RAM page removed this way is not freed (it still counts in `populated`; `free`
+   * frees). Returns whether anything was there.
    */
   remove(gfn: number): boolean {
     if (this.#dead || !Number.isInteger(gfn) || gfn < 0) return false;
@@ -173,6 +177,24 @@ export class Physmap {
     if (s === undefined) return false;
     this.#unhook(s, gfn);
     this.#other.delete(gfn);
+    return true;
+  }
+
+  /**
+   * Xen-side, `guest_remove_page()` (xen/common/memory.c) of the domain's own RAM page at `gfn`:
+   * like `remove`, but the page is also freed (`put_page_alloc_ref` + `put_page`), so it no longer
+   * counts in `populated` (Xen's `tot_pages`). An untouched RAM GFN was never allocated: it just
+   * becomes a hole. Returns false, changing nothing, if `gfn` is not a RAM GFN holding RAM.
+   */
+  free(gfn: number): boolean {
+    if (this.#dead || !this.isRam(gfn)) return false;
+    const s = this.#ram[gfn];
+    if (s === null || (s !== undefined && s.kind !== "ram")) return false;
+    if (s !== undefined) {
+      this.#unhook(s, gfn);
+      this.#populated--;
+    }
+    this.#ram[gfn] = null;
     return true;
   }
 
@@ -201,7 +223,12 @@ export class Physmap {
     return s == null || s.kind === "ram" ? undefined : s.kind;
   }
 
-  /** RAM frames touched so far. */
+  /**
+   * RAM frames the domain holds: touched so far (RAM is allocated on first touch), less those
+   * `free`d. What XENMEM_current_reservation reports (Xen's `domain_tot_pages`). A RAM page
+   * replaced by a grant mapping (`p2m_add_page`) or removed with XENMEM_remove_from_physmap is
+   * not freed in Xen — it stays allocated to the domain, out of its physmap — so it still counts.
+   */
   get populated(): number {
     return this.#populated;
   }

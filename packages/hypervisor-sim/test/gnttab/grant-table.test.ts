@@ -164,12 +164,32 @@ describe("XENMEM_add_to_physmap(XENMAPSPACE_grant_table)", () => {
     expect(setupTable(hv, a.domid)).toEqual([0x30000]);
   });
 
-  it("returns -EINVAL rather than drop a grant mapping sitting at the GFN", () => {
+  it("returns -ENXIO over a grant mapping, leaving it mapped (guest_remove_page: get_page fails on the granter's page)", () => {
     const { hv, a, b } = world();
     grant(hv, b.domid, REF, a.domid, FRAME);
     map(hv, a.domid, b.domid, REF, 0x30000);
-    expect(atp(hv, a.domid, 0, 0x30000)).toBe(-XEN_ERRNO.EINVAL);
+    expect(atp(hv, a.domid, 0, 0x30000)).toBe(-XEN_ERRNO.ENXIO);
     expect(rwBits(hv, b.domid, REF)).toBe(R | W);
+    expect(hv.guest(a.domid).memory.page(0x30000).mfn).toBe(b.physmap.frame(FRAME)!.mfn);
+  });
+
+  it("grows the table even when placing the frame then fails with -ENXIO (gnttab_map_frame runs first)", () => {
+    const { hv, a, b } = world();
+    grant(hv, b.domid, REF, a.domid, FRAME);
+    map(hv, a.domid, b.domid, REF, 0x30000);
+    expect(atp(hv, a.domid, 3, 0x30000)).toBe(-XEN_ERRNO.ENXIO);
+    expect(a.gnttab.nrFrames).toBe(4);
+  });
+
+  it("frees the RAM page it replaces: XENMEM_current_reservation drops by one (guest_remove_page)", () => {
+    const { hv, a } = world();
+    const ga = hv.guest(a.domid);
+    ga.memory.writablePage(3).setU8(0, 1);
+    ga.memory.writablePage(4).setU8(0, 1);
+    const cur = () => ga.hypercall.memory_op(XENMEM.XENMEM_current_reservation, { domid: DOMID_SELF });
+    expect(cur()).toBe(2);
+    expect(atp(hv, a.domid, 0, 3)).toBe(0);
+    expect(cur()).toBe(1);
   });
 });
 

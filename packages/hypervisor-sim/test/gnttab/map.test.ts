@@ -267,6 +267,19 @@ describe("host mappings change the physmap as p2m_add_page / p2m_remove_page do"
     expect(gb.memory.isHole(4)).toBe(false); // its neighbour is still RAM
   });
 
+  it("keeps a RAM page replaced by a grant mapping allocated: XENMEM_current_reservation does not drop (p2m_add_page frees nothing)", () => {
+    const { hv, a, b } = granted();
+    const gb = hv.guest(b.domid);
+    const cur = () => gb.hypercall.memory_op(XENMEM.XENMEM_current_reservation, { domid: DOMID_SELF });
+    gb.memory.writablePage(3).setU8(0, 0x5a);
+    const before = cur();
+    const op = map(hv, b.domid, a.domid, REF, 3);
+    expect(op.status).toBe(GNTST.GNTST_okay);
+    expect(cur()).toBe(before);
+    expect(unmap(hv, b.domid, op.handle!, 3).status).toBe(GNTST.GNTST_okay);
+    expect(cur()).toBe(before);
+  });
+
   it("moves a page the domain maps from its own grant: the old GFN becomes a hole, the mapping is the same frame", () => {
     const { hv, a } = world();
     const ga = hv.guest(a.domid);

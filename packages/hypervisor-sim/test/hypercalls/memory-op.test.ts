@@ -17,7 +17,7 @@ describe("XENMEM_add_to_physmap(XENMAPSPACE_shared_info)", () => {
     expect(g.memory.page(0x10001).mfn).toBe(hv.domainById(0)!.sharedInfo.mfn);
   });
 
-  it("refuses to replace a grant mapping with -EINVAL, leaving the mapping intact", () => {
+  it("returns -ENXIO over a grant mapping, leaving the mapping intact (guest_remove_page: get_page fails on the granter's page)", () => {
     const hv = new Hypervisor({ mode: "manual" });
     hv.createDomain();
     const granter = hv.guest(hv.createDomain().domid);
@@ -31,8 +31,24 @@ describe("XENMEM_add_to_physmap(XENMAPSPACE_shared_info)", () => {
     const map = { host_addr: 0x20000 * 4096, flags: GNTMAP.GNTMAP_host_map, ref: 8, dom: granter.domid, status: -99, handle: 0, dev_bus_addr: 0 };
     g0.hypercall.grant_table_op(GNTTABOP.GNTTABOP_map_grant_ref, [map], 1);
     expect(map.status).toBe(0);
-    expect(g0.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, addShinfo(0x20000))).toBe(-XEN_ERRNO.EINVAL);
+    expect(g0.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, addShinfo(0x20000))).toBe(-XEN_ERRNO.ENXIO);
     expect(g0.memory.page(0x20000).mfn).toBe(hv.domainById(granter.domid)!.physmap.frame(5)!.mfn);
+    expect(hv.domainById(0)!.sharedInfoGfn).toBeUndefined();
+  });
+
+  it("frees the RAM page it replaces: XENMEM_current_reservation drops by one (guest_remove_page)", () => {
+    const hv = new Hypervisor({ mode: "manual" });
+    hv.createDomain();
+    const g = hv.guest(hv.createDomain({ nrPages: 64 }).domid);
+    const cur = () => g.hypercall.memory_op(XENMEM.XENMEM_current_reservation, { domid: DOMID_SELF });
+    g.memory.writablePage(7).setU8(0, 1);
+    g.memory.writablePage(8).setU8(0, 1);
+    expect(cur()).toBe(2);
+    expect(g.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, addShinfo(7))).toBe(0);
+    expect(cur()).toBe(1);
+    // Moving shared_info on unhooks it: the hole at 7 holds nothing to free.
+    expect(g.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, addShinfo(0x10000))).toBe(0);
+    expect([cur(), g.memory.isHole(7)]).toEqual([1, true]);
   });
 });
 
@@ -117,8 +133,70 @@ describe("XENMEM_add_to_physmap_batch(XENMAPSPACE_gmfn_foreign)", () => {
     expect(g0.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap_batch, b)).toBe(-XEN_ERRNO.EFAULT);
   });
 
-  it("remove_from_physmap refuses a grant mapping and a hole with -EINVAL", () => {
-    const { g0 } = setup();
-    expect(g0.hypercall.memory_op(XENMEM.XENMEM_remove_from_physmap, { domid: DOMID_SELF, gpfn: 0x31000 })).toBe(-XEN_ERRNO.EINVAL);
+  it("add_to_physmap(shared_info) returns -ENXIO over a gmfn_foreign mapping of RAM and unhooks one of a Xen page (is_special_page)", () => {
+    const { hv, du, g0, gu } = setup();
+    expect(gu.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, addShinfo(0x10000))).toBe(0);
+    const b = batch(du.domid, [3, 0x10000], [0x30000, 0x30001]);
+    expect(g0.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap_batch, b)).toBe(0);
+    expect(b.errs).toEqual([0, 0]);
+    expect(g0.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, addShinfo(0x30000))).toBe(-XEN_ERRNO.ENXIO);
+    expect(g0.memory.page(0x30000).mfn).toBe(du.physmap.frame(3)!.mfn);
+    const foreignShinfo = g0.memory.page(0x30001);
+    expect(g0.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, addShinfo(0x30001))).toBe(0);
+    expect(foreignShinfo.alive).toBe(false);
+    expect(g0.memory.page(0x30001).mfn).toBe(hv.domainById(0)!.sharedInfo.mfn);
+    expect(du.sharedInfoGfn).toBe(0x10000);
+  });
+});
+
+describe("XENMEM_remove_from_physmap", () => {
+  function setup() {
+    const hv = new Hypervisor({ mode: "manual" });
+    hv.createDomain();
+    const du = hv.createDomain({ nrPages: 64 });
+    return { hv, du, g0: hv.guest(0), gu: hv.guest(du.domid) };
+  }
+  const rfp = (g: ReturnType<Hypervisor["guest"]>, gpfn: number) => g.hypercall.memory_op(XENMEM.XENMEM_remove_from_physmap, { domid: DOMID_SELF, gpfn });
+  const cur = (g: ReturnType<Hypervisor["guest"]>) => g.hypercall.memory_op(XENMEM.XENMEM_current_reservation, { domid: DOMID_SELF });
+
+  it("remove_from_physmap returns -ENOENT for a hole and for a grant mapping, leaving the mapping intact (get_page_from_gfn finds no page of the domain's)", () => {
+    const { du, g0, gu } = setup();
+    expect(rfp(g0, 0x31000)).toBe(-XEN_ERRNO.ENOENT);
+    expect(rfp(gu, 5)).toBe(0);
+    expect(rfp(gu, 5)).toBe(-XEN_ERRNO.ENOENT); // a RAM GFN made a hole
+    const st = { dom: DOMID_SELF, nr_frames: 1, status: 0, frame_list: [0] };
+    gu.hypercall.grant_table_op(GNTTABOP.GNTTABOP_setup_table, [st], 1);
+    const table = gu.memory.writablePage(st.frame_list[0]!);
+    table.setU16(8 * 8 + 2, 0);
+    table.setU32(8 * 8 + 4, 3);
+    table.setU16(8 * 8, GTF.GTF_permit_access);
+    const map = { host_addr: 0x20000 * 4096, flags: GNTMAP.GNTMAP_host_map, ref: 8, dom: du.domid, status: -99, handle: 0, dev_bus_addr: 0 };
+    g0.hypercall.grant_table_op(GNTTABOP.GNTTABOP_map_grant_ref, [map], 1);
+    expect(map.status).toBe(0);
+    expect(rfp(g0, 0x20000)).toBe(-XEN_ERRNO.ENOENT);
+    expect(g0.memory.page(0x20000).mfn).toBe(du.physmap.frame(3)!.mfn);
+    expect(du.gnttab.pins(8)).toMatchObject({ hostWrite: 1 });
+  });
+
+  it("remove_from_physmap removes a RAM page without freeing it: a hole, XENMEM_current_reservation unchanged", () => {
+    const { gu } = setup();
+    const p = gu.memory.writablePage(9);
+    p.setU8(0, 1);
+    expect(cur(gu)).toBe(1);
+    expect(rfp(gu, 9)).toBe(0);
+    expect([gu.memory.isHole(9), p.alive, cur(gu)]).toEqual([true, false, 1]);
+  });
+
+  it("remove_from_physmap removes shared_info, leaving a hole", () => {
+    const { du, gu } = setup();
+    expect(gu.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, addShinfo(0x10000))).toBe(0);
+    expect(rfp(gu, 0x10000)).toBe(0);
+    expect([gu.memory.isHole(0x10000), du.sharedInfoGfn]).toEqual([true, undefined]);
+  });
+
+  it("remove_from_physmap returns -EFAULT for a gpfn that is no xen_pfn_t", () => {
+    const { gu } = setup();
+    expect(rfp(gu, -1)).toBe(-XEN_ERRNO.EFAULT);
+    expect(rfp(gu, 2.5)).toBe(-XEN_ERRNO.EFAULT);
   });
 });

@@ -49,6 +49,20 @@ describe("Physmap lookups", () => {
     expect(other.physmap.gfnOf(theirs)).toBe(9);
   });
 
+  it("drops a RAM page from populated when free()d (guest_remove_page), not when remove()d (p2m_remove_page)", () => {
+    const { hv, d, pm } = domain();
+    pm.frame(1);
+    pm.frame(2);
+    expect(pm.populated).toBe(2);
+    expect(pm.remove(1)).toBe(true);
+    expect(pm.populated).toBe(2);
+    expect(pm.free(2)).toBe(true);
+    expect([pm.populated, pm.isHole(2)]).toEqual([1, true]);
+    expect([pm.free(2), pm.free(5), pm.populated, pm.isHole(5)]).toEqual([false, true, 1, true]); // 5: never touched
+    pm.insert(6, hv.machine.alloc(d.domid), "xen", true);
+    expect([pm.free(6), pm.kindAt(6)]).toEqual([false, "xen"]);
+  });
+
   it("finds non-RAM entries, nothing in holes, and counts populated RAM pages once", () => {
     const { hv, d, pm } = domain();
     const x = hv.machine.alloc(d.domid);
