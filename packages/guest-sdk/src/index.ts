@@ -42,3 +42,4 @@ export { XsMessageAssembler, XS_OVERSIZE, encodeXsMessage, nulJoin, nulSplit, ty
 export { parsePermission, formatPermission, type XenstorePermission, type XenstoreAccess } from "./xenbus/permissions.js";
 export { highestHoles } from "./memory/holes.js";
 export { GuestClock, scaleDelta, type ClockGuest } from "./time/guest-clock.js";
+export { driverInspect, type DriverInspectListener, type InspectedRing, type InspectedRingEnd } from "./inspect/driver-inspect.js";

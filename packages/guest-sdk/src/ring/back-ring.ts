@@ -12,6 +12,7 @@ import { RingCore, type RingOptions, resolveRingOptions } from "./ring-core.js";
 import { RingEnd } from "./ring-end.js";
 import { RingProtocolError } from "./ring-error.js";
 import { REQ_EVENT, REQ_PROD } from "./shared-ring.js";
+import { driverInspect } from "../inspect/driver-inspect.js";
 
 /**
  * The backend's private view of an `io/ring.h` ring (`struct X_back_ring`), made with `attach`
@@ -42,7 +43,9 @@ export class BackRing<Req, Rsp> extends RingEnd<Rsp, Req> {
     start = 0,
     options?: RingOptions,
   ): BackRing<Req, Rsp> {
-    return new BackRing(new RingCore<Rsp, Req>(pages, spec, "back", resolveRingOptions(options, "back")), start);
+    const r = new BackRing(new RingCore<Rsp, Req>(pages, spec, "back", resolveRingOptions(options, "back")), start);
+    if (driverInspect.active) driverInspect.ring("back", r, pages, spec as RingSpec<unknown, unknown>, options?.name);
+    return r;
   }
 
   /** Private producer index: the next response goes here. */

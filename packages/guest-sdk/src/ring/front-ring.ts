@@ -12,6 +12,7 @@ import { RingCore, type RingOptions, resolveRingOptions } from "./ring-core.js";
 import { RingEnd } from "./ring-end.js";
 import { RingProtocolError } from "./ring-error.js";
 import { RSP_EVENT, RSP_PROD } from "./shared-ring.js";
+import { driverInspect } from "../inspect/driver-inspect.js";
 
 /**
  * The frontend's private view of an `io/ring.h` ring (`struct X_front_ring`). Create it with
@@ -41,7 +42,9 @@ export class FrontRing<Req, Rsp> extends RingEnd<Req, Rsp> {
   static init<Req, Rsp>(pages: readonly Page[], spec: RingSpec<Req, Rsp>, options?: RingOptions): FrontRing<Req, Rsp> {
     const core = new RingCore<Req, Rsp>(pages, spec, "front", resolveRingOptions(options, "front"));
     core.area.initHeader();
-    return new FrontRing(core, 0);
+    const r = new FrontRing(core, 0);
+    if (driverInspect.active) driverInspect.ring("front", r, pages, spec as RingSpec<unknown, unknown>, core.options.name);
+    return r;
   }
 
   /**
@@ -56,7 +59,9 @@ export class FrontRing<Req, Rsp> extends RingEnd<Req, Rsp> {
     start: number,
     options?: RingOptions,
   ): FrontRing<Req, Rsp> {
-    return new FrontRing(new RingCore<Req, Rsp>(pages, spec, "front", resolveRingOptions(options, "front")), start);
+    const r = new FrontRing(new RingCore<Req, Rsp>(pages, spec, "front", resolveRingOptions(options, "front")), start);
+    if (driverInspect.active) driverInspect.ring("front", r, pages, spec as RingSpec<unknown, unknown>, options?.name);
+    return r;
   }
 
   /** Private producer index: the next request goes here. */

@@ -26,6 +26,7 @@ import { XenbusDeviceError, errnoOf } from "./device-error.js";
 import { type ReleaseReport, ResourceStack } from "./device-resources.js";
 import type { DriverEnv } from "./driver-env.js";
 import type { XenbusOps } from "./transport.js";
+import { driverInspect } from "../../inspect/driver-inspect.js";
 
 /** Which end of the split device this is. */
 export type XenbusSide = "frontend" | "backend";
@@ -105,6 +106,7 @@ export class XenbusDevice<S = unknown> {
     this.otherendId = init.otherendId;
     this.env = init.env;
     this.#control = init.control;
+    driverInspect.device(this);
   }
 
   /** This end's state as last switched (`dev->state`). */
@@ -205,7 +207,9 @@ export class XenbusDevice<S = unknown> {
         if (!(await tx.exists(path))) return;
         await tx.write(path, String(state));
       });
+      const from = this.#state;
       this.#state = state;
+      driverInspect.deviceState(this, from, state);
     } catch (err) {
       if (this.#removed) return;
       if (state !== XenbusState.XenbusStateClosing) await this.fatal(err, `writing new state ${xenbusStateName(state)}`);
@@ -373,6 +377,7 @@ export class XenbusDevice<S = unknown> {
   releaseAll(): ReleaseReport {
     const r = this.#resources.releaseAll();
     this.data = undefined;
+    driverInspect.deviceReleased(this);
     return r;
   }
 

@@ -1,0 +1,87 @@
+/**
+ * A read-only window on the driver layer for test tooling (the toolstack's sanitizer): rings
+ * and xenbus devices announce themselves here as they are made, change state, and let go of
+ * their resources. Nothing here changes what a driver does; with no listener attached each
+ * announcement costs one size check.
+ *
+ * ```ts
+ * const off = driverInspect.listen({ ring: (r) => rings.push(r), deviceState: (d, from, to) => log(d.nodename, to) });
+ * // ... run drivers ...
+ * off();
+ * ```
+ */
+import type { Page } from "@pvkit/hypervisor-sim";
+import type { RingSpec } from "../ring/ring-codec.js";
+import type { XenbusDevice } from "../xenbus/driver/xenbus-device.js";
+
+/** One ring end as made by `FrontRing.init/attach` or `BackRing.attach`. */
+export interface InspectedRing {
+  /** "front" for a FrontRing (private `reqProdPvt`, `rspCons`), "back" for a BackRing (`rspProdPvt`, `reqCons`). */
+  readonly side: "front" | "back";
+  /** The FrontRing or BackRing itself: read its private indices and `halted`, never drive it. */
+  readonly ring: InspectedRingEnd;
+  /** Its pages, in ring order. */
+  readonly pages: readonly Page[];
+  /** `pages[0].mfn` when it was made (pages die with their mapping; the number is kept). */
+  readonly mfn: number;
+  readonly spec: RingSpec<unknown, unknown>;
+  /** The ring's `name` option, if any. */
+  readonly name: string | undefined;
+}
+
+/** What tooling may read of a ring end (both FrontRing and BackRing have these). */
+export interface InspectedRingEnd {
+  readonly halted: Error | undefined;
+  readonly size: number;
+  /** FrontRing only. */
+  readonly rspCons?: number;
+  readonly reqProdPvt?: number;
+  /** BackRing only. */
+  readonly reqCons?: number;
+  readonly rspProdPvt?: number;
+}
+
+/** Callbacks a listener may give; all optional. */
+export interface DriverInspectListener {
+  /** A ring end was made. */
+  ring?(r: InspectedRing): void;
+  /** The bus made a device (probe). */
+  device?(dev: XenbusDevice): void;
+  /** `switchState` wrote a new state for this end (`from` is the cached old one). */
+  deviceState?(dev: XenbusDevice, from: number, to: number): void;
+  /** The framework released everything the device owned (disconnect, unplug, death, reconnect). */
+  deviceReleased?(dev: XenbusDevice): void;
+}
+
+const listeners = new Set<DriverInspectListener>();
+
+/** The registry. */
+export const driverInspect = {
+  /** Adds a listener; returns the function removing it. */
+  listen(l: DriverInspectListener): () => void {
+    listeners.add(l);
+    return () => void listeners.delete(l);
+  },
+  /** Whether anyone listens (producers skip building announcements otherwise). */
+  get active(): boolean {
+    return listeners.size > 0;
+  },
+  /** @internal */
+  ring(side: "front" | "back", ring: InspectedRingEnd, pages: readonly Page[], spec: RingSpec<unknown, unknown>, name: string | undefined): void {
+    if (listeners.size === 0) return;
+    const r: InspectedRing = { side, ring, pages, mfn: pages[0]!.mfn, spec, name };
+    for (const l of listeners) l.ring?.(r);
+  },
+  /** @internal */
+  device(dev: XenbusDevice): void {
+    for (const l of listeners) l.device?.(dev);
+  },
+  /** @internal */
+  deviceState(dev: XenbusDevice, from: number, to: number): void {
+    for (const l of listeners) l.deviceState?.(dev, from, to);
+  },
+  /** @internal */
+  deviceReleased(dev: XenbusDevice): void {
+    for (const l of listeners) l.deviceReleased?.(dev);
+  },
+};
