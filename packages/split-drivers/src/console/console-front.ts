@@ -127,11 +127,14 @@ export class ConsoleFront implements Disposable {
   static open(ctx: ConsoleGuest, opts: ConsoleOptions = {}): ConsoleFront {
     const c = ctx.startInfo.console;
     if (c.kind !== "domU") throw new RangeError("start_info has the dom0 console variant: no console ring to open");
-    return new ConsoleFront(ctx.guest.memory.writablePage(c.mfn), ctx.events, c.evtchn, opts);
+    return new ConsoleFront(ctx.guest.memory.writablePage(c.mfn), (onEvent) => ctx.events.adopt(c.evtchn, { lateEoi: true, onEvent }), opts);
   }
 
-  /** @internal Use {@link ConsoleFront.open}. */
-  constructor(page: Page, events: EventChannels, port: number, opts: ConsoleOptions = {}) {
+  /**
+   * @internal Use {@link ConsoleFront.open} (console 0) or {@link consoleFrontend} (extra
+   * consoles). `bind` makes the console's channel, late-EOI, with the given handler.
+   */
+  constructor(page: Page, bind: (onEvent: () => void) => EventChannel, opts: ConsoleOptions = {}) {
     const max = opts.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES;
     if (!Number.isInteger(max) || max < 0) throw new RangeError(`maxPendingBytes must be a non-negative integer, got ${max}`);
     this.#maxPending = max;
@@ -140,7 +143,7 @@ export class ConsoleFront implements Disposable {
     this.#in = new ByteRingReader(page, consoleInRing);
     this.#lastOutCons = page.getU32(xencons_interface.out_cons[0]);
     // Late EOI: the port stays masked while an event is handled, and for good once halted.
-    this.#channel = events.adopt(port, { lateEoi: true, onEvent: () => this.#onEvent() });
+    this.#channel = bind(() => this.#onEvent());
   }
 
   /** The console's event channel port. */
@@ -254,7 +257,8 @@ export class ConsoleFront implements Disposable {
 
   /**
    * Releases the console: pending writes are rejected ("closed"), input consumers end, the
-   * port's handler is removed (the port itself belongs to the domain and stays bound).
+   * port's handler is removed (console 0's port belongs to the domain and stays bound; an
+   * extra console's port is closed, and its device releases it too).
    * Idempotent. `close()` is the same; there is nothing to drain that a stalled backend could not
    * hold forever, so await `write()` first to drain.
    */

@@ -20,6 +20,7 @@ import { Hypervisor, describeBlocked, type Guest } from "@pvkit/hypervisor-sim";
 import { VIRQ } from "@pvkit/hypervisor-sim/abi";
 import { type EventChannel, EventChannels } from "@pvkit/guest-sdk";
 import { XsLocalClient } from "../xenstored/local-client.js";
+import { LocalXenbusTransport } from "../xenbus/local-transport.js";
 import { ringTransportFactory } from "../xenstored/ring-factory.js";
 import type { XenstoreRingTransport } from "../xenstored/ring-transport.js";
 import type { XenstoredSocketServer } from "../xenstored/socket-server.js";
@@ -105,7 +106,9 @@ export class Host extends EventEmitter<HostEvents> implements AsyncDisposable {
     writeDom0Tree(this.#xs);
     this.#virq = events0.bindVirq(VIRQ.VIRQ_DOM_EXC, 0, { onEvent: () => this.#checkDomains() });
     const xc = options.xenconsoled;
-    this.xenconsoled = xc ? new Xenconsoled({ hv: this.hv, guest0, events0, connection: this.xenstored.connect("local") }, xc) : undefined;
+    this.xenconsoled = xc
+      ? new Xenconsoled({ hv: this.hv, guest0, events0, connection: this.xenstored.connect("local"), transport: new LocalXenbusTransport(new XsLocalClient(this.xenstored.connect("local"))) }, xc)
+      : undefined;
   }
 
   /** @internal Starts the socket server. */

@@ -88,9 +88,19 @@ export interface ConsoleCounters {
   readonly terminals: number;
 }
 
-/** A guest's console 0, served by the daemon. */
+/** Which console of the domain (default console 0 at `/local/domain/<id>/console`). */
+export interface ConsoleWhere {
+  /** 0 for the primary console; N for `device/console/N`. */
+  readonly devid: number;
+  /** The frontend directory holding `limit` and `tty` (absolute). */
+  readonly xspath: string;
+}
+
+/** A guest's console (console 0, or an extra one attached by extra-consoles.ts), served by the daemon. */
 export class XenConsole {
   readonly domid: number;
+  /** 0 for the primary console, N for `device/console/N`. */
+  readonly devid: number;
   readonly #d: ConsoleDeps;
   readonly xspath: string;
   readonly buffer: ConsoleBuffer;
@@ -110,10 +120,11 @@ export class XenConsole {
   #dead = false;
   #c = { events: 0, eventCount: 0, rateLimited: 0, badIndices: 0, bytesOut: 0, bytesIn: 0, inputReads: 0, terminals: 0 };
 
-  constructor(domid: number, deps: ConsoleDeps) {
+  constructor(domid: number, deps: ConsoleDeps, where: ConsoleWhere = { devid: 0, xspath: `/local/domain/${domid}/console` }) {
     this.domid = domid;
+    this.devid = where.devid;
     this.#d = deps;
-    this.xspath = `/local/domain/${domid}/console`;
+    this.xspath = where.xspath;
     this.buffer = new ConsoleBuffer(0, deps.overflow);
     this.#nextPeriod = deps.hv.now + RATE_LIMIT_PERIOD_NS;
   }
@@ -172,6 +183,29 @@ export class XenConsole {
       this.#serve();
       this.#loopPass();
     }
+    return undefined;
+  }
+
+  /**
+   * Serves a ring mapped and a port bound by someone else (an extra console's backend device,
+   * extra-consoles.ts): `bind` is called once with the event handler and returns the channel
+   * (bound late-EOI). Then as `console_create_ring` after its map and bind: the terminal (its
+   * path to `<xspath>/tty`), `limit`, the log, one service pass.
+   * @returns an error text when there is no terminal (the caller releases the ring and port).
+   */
+  attachRing(page: Page, bind: (onEvent: () => void) => EventChannel): string | undefined {
+    if (this.#dead) return `d${this.domid} console ${this.devid}: shut down`;
+    if (this.#page !== undefined) return `d${this.domid} console ${this.devid}: already attached`;
+    this.#page = page;
+    this.#channel = bind(() => this.#onEvent());
+    if (this.#terminal === undefined && !this.#createTty()) {
+      this.#page = undefined;
+      this.#unbind();
+      return `d${this.domid} console ${this.devid}: no terminal`;
+    }
+    this.#logFd ??= this.#openLog();
+    this.#serve();
+    this.#loopPass();
     return undefined;
   }
 
@@ -320,7 +354,7 @@ export class XenConsole {
     if (factory === undefined) return true; // no terminal wanted: log and stdout only
     let t: ConsoleTerminal;
     try {
-      t = factory(`d${this.domid} console`);
+      t = factory(this.devid === 0 ? `d${this.domid} console` : `d${this.domid} console ${this.devid}`);
     } catch {
       return false;
     }
@@ -420,14 +454,16 @@ export class XenConsole {
     }
   }
 
-  /** `create_console_log`: `<logDir>/guest-<name>.log`, appended to. */
+  /** `create_console_log`: `<logDir>/guest-<name>.log` (extra console N: `guest-<name>-consoleN.log`), appended to. */
   #openLog(): number | undefined {
     const dir = this.#d.logDir;
     if (dir === undefined) return undefined;
     const name = this.#d.xs.read(`/local/domain/${this.domid}/name`);
     if (name === undefined || name === "") return undefined;
+    // xenconsoled names secondary logs with a suffix (console_type's log_suffix, "-vuart0").
+    const suffix = this.devid === 0 ? "" : `-console${this.devid}`;
     try {
-      return openSync(join(dir, `guest-${name}.log`), "a", 0o644);
+      return openSync(join(dir, `guest-${name}${suffix}.log`), "a", 0o644);
     } catch {
       return undefined;
     }

@@ -11,8 +11,9 @@
  *   arrive in.
  *
  * See xen-console.ts for what each console does, and terminal.ts / pty.ts for its terminal.
- * Extra consoles (`device/console/<n>`) are not served: in 4.17 xenconsoled serves only
- * console 0 (and the ARM vuart); they belong to a xenbus backend.
+ * Extra consoles (`device/console/<n>`, n ≥ 1) are served through the xenbus driver framework
+ * when the host gives the daemon an asynchronous xenstore connection (`deps.transport`): see
+ * extra-consoles.ts (in 4.17 QEMU's xenpv console backend serves them; pvkit's daemon does).
  *
  * ```ts
  * await using host = await createHost({ xenconsoled: { logDir: "/tmp/logs", pty: true } });
@@ -21,13 +22,14 @@
  * ```
  */
 import type { Guest, Hypervisor } from "@pvkit/hypervisor-sim";
-import type { EventChannels } from "@pvkit/guest-sdk";
+import { type EventChannels, XenbusBus, type XenbusTransport, driverEnv } from "@pvkit/guest-sdk";
 import type { Connection } from "../xenstored/connection.js";
 import { XsSession } from "../host/xs-session.js";
 import type { OverflowPolicy } from "./console-buffer.js";
 import { openPty } from "./pty.js";
 import type { TerminalFactory } from "./terminal.js";
-import { XenConsole } from "./xen-console.js";
+import { type ConsoleDeps, XenConsole } from "./xen-console.js";
+import { ExtraConsoles, hidePrimaryConsole } from "./extra-consoles.js";
 
 /** Options of xenconsoled (`createHost({ xenconsoled })`). */
 export interface XenconsoledOptions {
@@ -51,6 +53,11 @@ export interface XenconsoledDeps {
   readonly events0: EventChannels;
   /** A fresh dom0 xenstore connection for the daemon. */
   readonly connection: Connection;
+  /**
+   * Another dom0 connection, asynchronous, for the extra consoles' backend bus. Absent: only
+   * console 0 is served. Closed with the daemon.
+   */
+  readonly transport?: XenbusTransport & { readonly conn: Connection };
 }
 
 export class Xenconsoled {
@@ -63,6 +70,8 @@ export class Xenconsoled {
   readonly #stdout: NodeJS.WritableStream | undefined;
   readonly #opts: XenconsoledOptions;
   readonly #errors: string[] = [];
+  readonly #extra: ExtraConsoles | undefined;
+  readonly #bus: XenbusBus | undefined;
   #closed = false;
 
   constructor(deps: XenconsoledDeps, opts: XenconsoledOptions = {}) {
@@ -75,6 +84,31 @@ export class Xenconsoled {
     this.#stdout = opts.stdout === true ? process.stdout : opts.stdout === false ? undefined : opts.stdout;
     this.#unwatch.push(this.#xs.watch("@introduceDomain", () => this.enumDomains()));
     this.#unwatch.push(this.#xs.watch("@releaseDomain", () => this.enumDomains()));
+    if (deps.transport !== undefined) {
+      this.#bus = new XenbusBus(driverEnv({ guest: deps.guest0, events: deps.events0, xs: hidePrimaryConsole(deps.transport) }));
+      this.#extra = new ExtraConsoles(this.#bus, this.#consoleDeps(), this.#errors);
+    }
+  }
+
+  /**
+   * Extra console `devid` (≥ 1) of `domid`, while connected. Its `ttyPath` is also in the
+   * frontend's `device/console/<devid>/tty`.
+   */
+  extraConsole(domid: number, devid: number): XenConsole | undefined {
+    return this.#extra?.console(domid, devid);
+  }
+
+  /**
+   * The extra consoles' backend bus (a dom0 XenbusBus), when served: await
+   * `extraConsoles.registration.connected(devid, domid)` under `host.until`.
+   */
+  get extraConsoles(): ExtraConsoles | undefined {
+    return this.#extra;
+  }
+
+  /** The dom0 bus the extra consoles' backend driver runs on (its `errors` say what failed). */
+  get bus(): XenbusBus | undefined {
+    return this.#bus;
   }
 
   /** The console of `domid`, while served. */
@@ -82,9 +116,9 @@ export class Xenconsoled {
     return this.#consoles.get(domid)?.console;
   }
 
-  /** Every served console. */
+  /** Every served console: each domain's console 0, then the extra consoles. */
   get consoles(): readonly XenConsole[] {
-    return [...this.#consoles.values()].map((c) => c.console);
+    return [...[...this.#consoles.values()].map((c) => c.console), ...(this.#extra?.consoles ?? [])];
   }
 
   /** What went wrong attaching consoles (io.c logs these with `dolog`), oldest first. */
@@ -92,7 +126,7 @@ export class Xenconsoled {
     return this.#errors;
   }
 
-  /** dom0 ports the daemon holds (one per bound console). */
+  /** dom0 ports the daemon holds (one per bound console, extra consoles included). */
   get ports(): number[] {
     return this.consoles.map((c) => c.localPort).filter((p): p is number => p !== undefined);
   }
@@ -110,6 +144,7 @@ export class Xenconsoled {
 
   /** The domain is dying or gone: shut its console down and forget it. Idempotent. */
   domainDied(domid: number): void {
+    this.#extra?.domainDied(domid);
     const c = this.#consoles.get(domid);
     if (c === undefined) return;
     this.#consoles.delete(domid);
@@ -122,13 +157,15 @@ export class Xenconsoled {
     if (this.#closed) return;
     this.#closed = true;
     for (const domid of [...this.#consoles.keys()]) this.domainDied(domid);
+    this.#extra?.releaseAll();
     for (const u of this.#unwatch.splice(0)) u();
     this.#deps.connection.close();
+    // The bus sees its connection fail and forgets its devices without xenstore traffic.
+    this.#deps.transport?.conn.close();
   }
 
-  /** `create_domain` + `watch_domain`: the watch's first event runs `console_create_ring`. */
-  #create(domid: number): void {
-    const console = new XenConsole(domid, {
+  #consoleDeps(): ConsoleDeps {
+    return {
       hv: this.#hv,
       guest0: this.#deps.guest0,
       events0: this.#deps.events0,
@@ -137,7 +174,12 @@ export class Xenconsoled {
       logDir: this.#opts.logDir,
       stdout: this.#stdout,
       overflow: this.#opts.overflow ?? "discard",
-    });
+    };
+  }
+
+  /** `create_domain` + `watch_domain`: the watch's first event runs `console_create_ring`. */
+  #create(domid: number): void {
+    const console = new XenConsole(domid, this.#consoleDeps());
     const entry = { console, unwatch: () => {} };
     this.#consoles.set(domid, entry);
     entry.unwatch = this.#xs.watch(console.xspath, () => {
