@@ -22,9 +22,11 @@ export interface HostOptions {
   /** Dom0 RAM in MiB. Default 4. */
   readonly dom0Memory?: number;
   /**
-   * Run xenconsoled in dom0 (console 0 of every guest to a pty, a log, stdout). Default off:
-   * it binds each guest's console port and maps its grant ref 0, which tests of the bare
-   * builder pin as untouched.
+   * xenconsoled in dom0, as on a real host: console 0 of every guest (mapped through reserved
+   * grant ref 0, its port bound) and the extra consoles `device/console/N`, each to a log, stdout
+   * and a terminal. Default on with `{ pty: false }` (no real pseudo-terminal in every test);
+   * `true` or an options object runs it with the daemon's defaults (a real pty per console
+   * unless `pty: false`); `false` turns it off.
    */
   readonly xenconsoled?: boolean | XenconsoledOptions;
 }
@@ -55,7 +57,7 @@ export function resolveHostOptions(o: HostOptions = {}): ResolvedHostOptions {
     socketPath: o.socketPath,
     wallclockSec: o.wallclockSec ?? DEFAULT_WALLCLOCK_SEC,
     dom0Pages: mibToPages(o.dom0Memory ?? 4, "dom0Memory"),
-    xenconsoled: o.xenconsoled === true ? {} : o.xenconsoled || undefined,
+    xenconsoled: o.xenconsoled === undefined ? { pty: false } : o.xenconsoled === true ? {} : o.xenconsoled || undefined,
   };
 }
 

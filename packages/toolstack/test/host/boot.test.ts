@@ -69,7 +69,7 @@ describe("domain builder: boot state", () => {
     expect(seen!.startInfo.store_evtchn).toBe(d.storePort);
   });
 
-  it("allocates the store port then the console port in the guest, unbound for dom0", async () => {
+  it("allocates the store port then the console port in the guest, both bound by dom0 before main runs", async () => {
     let ports: [string, string] | undefined;
     const d = await host().createDomain({
       name: "ports",
@@ -83,8 +83,12 @@ describe("domain builder: boot state", () => {
     });
     await d.done;
     expect([d.storePort, d.consolePort]).toEqual([1, 2]);
-    // xenstored bound the store port on INTRODUCE; the console port waits for a console backend.
-    expect(ports).toEqual(["interdomain:0", "unbound:0"]);
+    // xenstored bound the store port on INTRODUCE; xenconsoled the console port (its
+    // @introduceDomain watch runs console_create_ring), as on a real host.
+    expect(ports).toEqual(["interdomain:0", "interdomain:0"]);
+    const dom0 = host().hv.domainById(0)!.evtchn;
+    const local = host().xenconsoled!.console(d.domid)!.localPort!;
+    expect([dom0.remoteDom[local], dom0.remotePort[local]]).toEqual([d.domid, 2]);
   });
 
   it("places shared_info where start_info says and the guest's event channels use it", async () => {
@@ -117,8 +121,9 @@ describe("domain builder: boot state", () => {
     });
     await d.done;
     expect(frameGfn).toBe(GNTTAB_GFN_BASE);
-    // { flags, domid, frame }: GTF_permit_access (1) to dom0 while xenstored maps ref 1 (GTF_reading|GTF_writing).
-    expect(entries[0]).toEqual([1, 0, d.layout.consoleGfn]);
+    // { flags, domid, frame }: GTF_permit_access (1) to dom0, with GTF_reading|GTF_writing while
+    // xenconsoled maps ref 0 and xenstored maps ref 1.
+    expect(entries[0]).toEqual([1 | 0x8 | 0x10, 0, d.layout.consoleGfn]);
     expect(entries[1]).toEqual([1 | 0x8 | 0x10, 0, d.layout.xenstoreGfn]);
     for (let ref = 2; ref < 8; ref++) expect(entries[ref]).toEqual([0, 0, 0]);
   });

@@ -23,8 +23,8 @@ describe("stall reports", () => {
       expect(err.at).toBe(0);
       const home = `/local/domain/${d.domid}`;
       expect(err.report.filter((l) => l.startsWith(`d${d.domid} `))).toEqual([
-        // port 1: the xenstore ring (bound by dom0); port 2: console 0, unbound while no console backend binds it
-        `d${d.domid} (forgotten): ports 1:INTERDOMAIN, 2:UNBOUND`,
+        // port 1: the xenstore ring (bound by xenstored); port 2: console 0 (bound by xenconsoled)
+        `d${d.domid} (forgotten): ports 1:INTERDOMAIN, 2:INTERDOMAIN`,
         `d${d.domid} (forgotten) xenstore: watching ${home}/data/never`,
       ]);
       expect(err.message.split("\n")[0]).toBe("d1's main can never settle: the host went quiescent at t=0 ns with no timer or delivery left");
