@@ -34,3 +34,4 @@ export {
 } from "./blkif-validate.js";
 export { INDIRECT_PAGE_SIZE, type IndirectSegmentsResult, decodeIndirectSegments, encodeIndirectSegments } from "./indirect-page.js";
 export { blkifRingSpec } from "./blkif-ring.js";
+export * from "./front/index.js";
