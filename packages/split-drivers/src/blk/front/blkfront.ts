@@ -1,0 +1,234 @@
+/**
+ * blkfront on the xenbus driver framework: a FrontendDriver for `vbd` and the disks it makes.
+ *
+ * ```ts
+ * const bus = new XenbusBus(driverEnv({ guest: ctx.guest, events: ctx.events, xs: ctx.xenbus }));
+ * const blk = Blkfront.register(bus, { maxRingPageOrder: 2 });
+ * const disk = await blk.disk(51712);            // xvda, once Connected
+ * await disk.writeSectors(0, data);
+ * ```
+ *
+ * Hooks, as Linux's xen-blkfront.c:
+ * - `initialise` (`talk_to_blkback`): ring order and queues from the backend's offer, 2^order
+ *   granted ring pages and an unbound port per queue, then one transaction with `ring-ref` /
+ *   `ring-page-order` + `ring-ref%u` (under `queue-N/` with `multi-queue-num-queues` when
+ *   there are several queues), `event-channel`, `protocol` = x86_64-abi and
+ *   `feature-persistent`.
+ * - `connect` (`blkfront_connect`): the backend's disk keys and features (negotiate.ts), the
+ *   disk attached to the new queues (requests taken back from an earlier connection are
+ *   re-issued: `blkif_recover`), and a watch on `sectors` (a rewrite is a resize).
+ * - `disconnect`: requests in flight are taken back. If the device is going away (unplugged,
+ *   backend `online` = 0, the driver unregistering) they are rejected; otherwise the backend is
+ *   restarting: once both ends are Closed the device reconnects (Initialising) and the handshake
+ *   runs again. Linux only recovers on resume; a guest program here survives a blkback restart.
+ */
+import { XenbusState } from "@pvkit/hypervisor-sim/abi";
+import { type DriverRegistration, type FrontendDriver, FrontRing, type XenbusBus, type XenbusDevice } from "@pvkit/guest-sdk";
+import { blkifRingSpec } from "../blkif-ring.js";
+import { BlkQueue, type QueueHost } from "./blk-queue.js";
+import { BlkfrontDisk } from "./blkfront-disk.js";
+import { type BlkfrontLimits, type BlkfrontTransport, chooseTransport, readDiskInfo } from "./negotiate.js";
+
+/** Options of {@link Blkfront.register}. */
+export interface BlkfrontOptions extends BlkfrontLimits {
+  /** Reconnect after a backend restart and re-issue requests in flight. Default true. */
+  readonly recover?: boolean;
+}
+
+/** What a connected device holds. */
+export interface BlkfrontConnection {
+  readonly queues: BlkQueue[];
+  readonly transport: BlkfrontTransport;
+}
+
+interface Waiter {
+  resolve: (d: BlkfrontDisk) => void;
+  reject: (e: unknown) => void;
+}
+
+/** The blkfront driver registered on one bus; see the file header. */
+export class Blkfront {
+  readonly registration: DriverRegistration<BlkfrontConnection>;
+  readonly options: BlkfrontOptions;
+  readonly #disks = new Map<number, BlkfrontDisk>();
+  readonly #waiters = new Map<number, Waiter[]>();
+  readonly #restarting = new Set<number>();
+
+  private constructor(bus: XenbusBus, options: BlkfrontOptions) {
+    this.options = options;
+    this.registration = bus.registerFrontend(this.#driver());
+  }
+
+  /** Registers blkfront for `device/vbd/*` on `bus`. */
+  static register(bus: XenbusBus, options: BlkfrontOptions = {}): Blkfront {
+    return new Blkfront(bus, options);
+  }
+
+  /**
+   * The disk of vbd `devid` once it first reaches Connected (at once if it has). Rejects if the
+   * device is removed first. Await it under `host.until` in tests.
+   */
+  disk(devid: number): Promise<BlkfrontDisk> {
+    const d = this.#disks.get(devid);
+    if (d !== undefined) return Promise.resolve(d);
+    return new Promise((resolve, reject) => {
+      const list = this.#waiters.get(devid) ?? [];
+      list.push({ resolve, reject });
+      this.#waiters.set(devid, list);
+      this.registration.waitFor(devid, XenbusState.XenbusStateUnknown).catch((e: unknown) => {
+        if (!this.#disks.has(devid)) reject(e);
+      });
+    });
+  }
+
+  /** The disks made so far. */
+  get disks(): readonly BlkfrontDisk[] {
+    return [...this.#disks.values()];
+  }
+
+  /** Unregisters the driver (every device Closing → Closed); pending I/O is rejected. */
+  unregister(): Promise<void> {
+    return this.registration.unregister();
+  }
+
+  #driver(): FrontendDriver<BlkfrontConnection> {
+    return {
+      type: "vbd",
+      initialise: (dev) => this.#initialise(dev),
+      connect: (dev) => this.#connect(dev),
+      disconnect: (dev) => this.#disconnect(dev),
+    };
+  }
+
+  async #initialise(dev: XenbusDevice<BlkfrontConnection>): Promise<void> {
+    const transport = await chooseTransport(dev, this.options);
+    const spec = blkifRingSpec("x86_64-abi");
+    const queues: BlkQueue[] = [];
+    const keys: Record<string, string | number> = {};
+    if (transport.order > 0) keys["ring-page-order"] = transport.order;
+    if (transport.queues > 1) keys["multi-queue-num-queues"] = transport.queues;
+    const host = this.#queueHost(dev.devid);
+    for (let i = 0; i < transport.queues; i++) {
+      const granted = dev.grantRing(transport.order);
+      const ring = FrontRing.init(granted.pages, spec, { name: `${dev.nodename} queue ${i}` });
+      const q = new BlkQueue(dev, i, ring, host);
+      q.channel = dev.allocEvtchn({ onEvent: () => q.interrupt() });
+      dev.own(`blkfront queue ${i} persistent grants`, () => q.release());
+      queues.push(q);
+      const dir = transport.queues > 1 ? `queue-${i}/` : "";
+      for (const [k, v] of Object.entries(granted.keys)) if (k !== "ring-page-order") keys[`${dir}${k}`] = v;
+      keys[`${dir}event-channel`] = q.channel.port;
+    }
+    keys["protocol"] = "x86_64-abi";
+    keys["feature-persistent"] = (this.options.persistent ?? true) ? 1 : 0;
+    dev.data = { queues, transport };
+    await dev.writeKeys(keys);
+  }
+
+  /** The disk's queue host, reached through the disk once it exists. */
+  #queueHost(devid: number): QueueHost {
+    const disk = (): BlkfrontDisk | undefined => this.#disks.get(devid);
+    // The disk is made at connect; responses cannot arrive before requests, which need it.
+    return {
+      get device() {
+        return disk()?.nodename ?? `device/vbd/${devid}`;
+      },
+      features: () => hostOf(disk()).features(),
+      complete: (c, e) => hostOf(disk()).complete(c, e),
+      featureOff: (w) => hostOf(disk()).featureOff(w),
+      disable: (e) => hostOf(disk()).disable(e),
+      kick: () => hostOf(disk()).kick(),
+    };
+  }
+
+  async #connect(dev: XenbusDevice<BlkfrontConnection>): Promise<void> {
+    const conn = dev.data!;
+    const info = await readDiskInfo(dev, this.options);
+    let disk = this.#disks.get(dev.devid);
+    if (disk === undefined) {
+      disk = new BlkfrontDisk(dev.nodename, dev.devid, info, conn.transport);
+      this.#disks.set(dev.devid, disk);
+    }
+    disk.attach(conn.queues, info, conn.transport);
+    const d = disk;
+    dev.watch(`${dev.otherend}/sectors`, async () => {
+      const v = await dev.readOther("sectors");
+      const n = v === undefined ? undefined : scanUnsigned64(v);
+      if (n !== undefined) d.resize(n);
+    });
+    for (const w of this.#waiters.get(dev.devid) ?? []) w.resolve(disk);
+    this.#waiters.delete(dev.devid);
+  }
+
+  async #disconnect(dev: XenbusDevice<BlkfrontConnection>): Promise<void> {
+    const disk = this.#disks.get(dev.devid);
+    if (disk === undefined) return;
+    const recover = this.options.recover ?? true;
+    let final = !recover || dev.removed || this.registration.closed;
+    if (!final) {
+      const online = await dev.readOther("online").catch(() => undefined);
+      final = online !== "1";
+    }
+    disk.detach(final);
+    if (final) {
+      this.#disks.delete(dev.devid);
+      return;
+    }
+    void this.#awaitRestart(dev, disk);
+  }
+
+  /** Once this end is Closed and the backend Closed (it restarted), reconnect. */
+  async #awaitRestart(dev: XenbusDevice<BlkfrontConnection>, disk: BlkfrontDisk): Promise<void> {
+    if (this.#restarting.has(dev.devid)) return;
+    this.#restarting.add(dev.devid);
+    const xs = dev.env.xs;
+    let done = false;
+    let sub: { unsubscribe(): void } | undefined;
+    const finish = (final: boolean): void => {
+      if (done) return;
+      done = true;
+      sub?.unsubscribe();
+      this.#restarting.delete(dev.devid);
+      if (final) {
+        disk.remove();
+        this.#disks.delete(dev.devid);
+      }
+    };
+    // Removal (unplug, unregister) ends the wait.
+    this.registration.waitFor(dev.devid, XenbusState.XenbusStateUnknown).catch(() => finish(true));
+    try {
+      await this.registration.waitFor(dev.devid, XenbusState.XenbusStateClosed);
+    } catch {
+      finish(true);
+      return;
+    }
+    if (done) return;
+    sub = xs.watch(`${dev.otherend}/state`).subscribe({
+      error: () => finish(true),
+      next: () => {
+        void (async () => {
+          if (done) return;
+          if (dev.removed || this.registration.closed) return finish(true);
+          const v = await xs.read(`${dev.otherend}/state`).catch(() => undefined);
+          if (done) return;
+          const st = v === undefined ? XenbusState.XenbusStateUnknown : Number(v);
+          if (st === XenbusState.XenbusStateUnknown) return finish(true);
+          if (st !== XenbusState.XenbusStateClosed || dev.state !== XenbusState.XenbusStateClosed) return;
+          finish(false);
+          await this.registration.reconnect(dev.devid).catch(() => undefined);
+        })();
+      },
+    });
+  }
+}
+
+function hostOf(disk: BlkfrontDisk | undefined): QueueHost {
+  if (disk === undefined) throw new Error("blkfront: a queue was used before its disk existed");
+  return disk.queueHost();
+}
+
+function scanUnsigned64(v: string): number | undefined {
+  const m = /^\s*(\d+)/.exec(v);
+  return m === null ? undefined : Number(m[1]);
+}
+

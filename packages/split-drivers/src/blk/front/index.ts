@@ -1,0 +1,14 @@
+/** blkfront: the vbd frontend driver and the block device it gives a guest program. */
+export { Blkfront, type BlkfrontOptions, type BlkfrontConnection } from "./blkfront.js";
+export { BlkfrontDisk, type BlkfrontDiskState, type BlkfrontFeatures, type BlkfrontDiskEvents, type DiscardOptions } from "./blkfront-disk.js";
+export { BlkfrontError, type BlkfrontErrorReason, BLKFRONT_DISABLING_REASONS } from "./blkfront-error.js";
+export {
+  type BlkfrontLimits,
+  type BlkfrontDiskInfo,
+  type BlkfrontFlushMode,
+  type BlkfrontTransport,
+  BLKFRONT_DEFAULT_MAX_INDIRECT_SEGMENTS,
+  BLKFRONT_DEFAULT_MAX_QUEUES,
+} from "./negotiate.js";
+export { BlkQueue, type Chunk, type ChunkOp } from "./blk-queue.js";
+export { type BlockStreamOptions, type ReadResult, type WriteResult } from "./byte-io.js";
