@@ -1,7 +1,8 @@
 /**
  * @pvkit/toolstack/testing: a simulated host per test, with leak checks at teardown.
  */
-export { withHost, createTestHost, type TestHost, type TestHostOptions } from "./test-host.js";
+export { withHost, createTestHost, sanitizerFailure, type TestHost, type TestHostOptions } from "./test-host.js";
 export { useHost } from "./use-host.js";
 export { checkLeaks, drive, LeakError, type Leak, type LeakKind, type LeakReport, type LeakCheckOptions } from "./leak-check.js";
 export { checkGuestLeaks, assertNoGuestLeaks, GuestLeakError, type GuestLeak, type GuestLeakKind, type GuestLeakOptions } from "./guest-leaks.js";
+export { Sanitizer, sanitizerOf, SanitizerError, FINDING_HINTS, formatFinding, hostTest, hostTestWith, expectFinding, type SanitizerOptions, type Finding, type FindingKind, type TracePosition, type HostFixtures } from "./sanitizer/index.js";

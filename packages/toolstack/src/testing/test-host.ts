@@ -6,19 +6,29 @@ import { StallError } from "@pvkit/hypervisor-sim";
 import { createHost, type Host } from "../host/host.js";
 import type { HostOptions } from "../host/host-options.js";
 import { checkLeaks, LeakError, type LeakCheckOptions, type LeakReport } from "./leak-check.js";
+import { SanitizerError } from "./sanitizer/findings.js";
+import { Sanitizer, type SanitizerOptions } from "./sanitizer/sanitizer.js";
 
 /** Host options plus leak-check options. */
 export interface TestHostOptions extends HostOptions, LeakCheckOptions {
   /** Run the leak checks at teardown. Default true. */
   readonly leakChecks?: boolean;
+  /**
+   * The sanitizer (sanitizer/sanitizer.ts): on by default; `false` turns it off, an object
+   * tunes it. Its unexpected findings fail `finish()` with a SanitizerError.
+   */
+  readonly sanitizer?: boolean | SanitizerOptions;
 }
 
 /** A host with a teardown that checks for leaks. */
 export interface TestHost extends AsyncDisposable {
   readonly host: Host;
+  /** The host's sanitizer, unless turned off. */
+  readonly sanitizer: Sanitizer | undefined;
   /**
-   * Destroys what is left, checks for leaks, closes the host, and throws LeakError when any
-   * were found. Idempotent (later calls return the first result).
+   * Destroys what is left, checks for leaks, closes the host, and throws SanitizerError when
+   * the sanitizer found something unexpected (or an expected finding is missing), else
+   * LeakError when leaks were found. Idempotent (later calls return the first result).
    */
   finish(): Promise<LeakReport>;
   /**
@@ -38,17 +48,24 @@ function leakOptions(o: TestHostOptions): LeakCheckOptions {
 /** Boots a fresh host whose `finish()` runs the leak checks. */
 export async function createTestHost(opts: TestHostOptions = {}): Promise<TestHost> {
   const host = await createHost(opts);
+  const sanitizer = opts.sanitizer === false ? undefined : new Sanitizer(host, opts.sanitizer === true ? {} : opts.sanitizer);
   let finished: Promise<LeakReport> | undefined;
   const finish = (): Promise<LeakReport> => {
     finished ??= (async () => {
       const empty: LeakReport = { leaks: [], destroyedAtTeardown: [], teardownTimeouts: [] };
       let report = empty;
       try {
+        sanitizer?.beforeTeardown();
         if (opts.leakChecks !== false) report = await checkLeaks(host, leakOptions(opts));
+        sanitizer?.afterTeardown(report);
       } finally {
+        sanitizer?.close();
         await host.close();
       }
-      if (report.leaks.length > 0) throw new LeakError(report.leaks);
+      const leak = report.leaks.length > 0 ? new LeakError(report.leaks) : undefined;
+      const failure = sanitizerFailure(sanitizer, leak);
+      if (failure) throw failure;
+      if (leak) throw leak;
       return report;
     })();
     return finished;
@@ -57,13 +74,25 @@ export async function createTestHost(opts: TestHostOptions = {}): Promise<TestHo
     const s = host.hv.scheduler;
     return !host.closed && s.stalled ? new StallError("what the test awaited", s.now, host.describeBlocked()) : undefined;
   };
-  return { host, finish, stallReport, [Symbol.asyncDispose]: async () => void (await finish()) };
+  return { host, sanitizer, finish, stallReport, [Symbol.asyncDispose]: async () => void (await finish()) };
+}
+
+/** The SanitizerError for what `s` found unexpectedly (or expected and missed), with `cause` as its tail. */
+export function sanitizerFailure(s: Sanitizer | undefined, cause?: unknown): SanitizerError | undefined {
+  if (s === undefined) return undefined;
+  const missing = s.missingExpected();
+  const found = s.unexpected;
+  if (found.length === 0 && missing.length === 0) return undefined;
+  const err = new SanitizerError(found, cause);
+  if (missing.length > 0) err.message += `\nexpected but not found: ${missing.join(", ")}`;
+  return err;
 }
 
 /**
- * Runs `fn` with a fresh host, then tears it down with leak checks. `fn`'s own error wins over
- * a leak (the host is closed either way).
- * @throws LeakError when `fn` succeeded but left something behind.
+ * Runs `fn` with a fresh host, then tears it down with leak checks and the sanitizer's. `fn`'s
+ * own error wins over a leak (the host is closed either way); when the sanitizer found
+ * something, a SanitizerError listing it is thrown instead, ending with `fn`'s error.
+ * @throws SanitizerError or LeakError when `fn` succeeded but the teardown found problems.
  */
 export async function withHost<T>(fn: (host: Host) => Promise<T> | T, opts: TestHostOptions = {}): Promise<T> {
   const t = await createTestHost(opts);
@@ -71,7 +100,10 @@ export async function withHost<T>(fn: (host: Host) => Promise<T> | T, opts: Test
   try {
     result = await fn(t.host);
   } catch (err) {
-    await t.finish().catch(() => undefined);
+    let teardown: unknown;
+    await t.finish().catch((e: unknown) => void (teardown = e));
+    // The findings explain the failure (a StallError, say): they lead, the test's error follows.
+    if (teardown instanceof SanitizerError && teardown.findings.length > 0) throw new SanitizerError(teardown.findings, err);
     throw err;
   }
   await t.finish();

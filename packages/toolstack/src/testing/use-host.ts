@@ -2,7 +2,8 @@
  * vitest wiring: a fresh host for every test in the enclosing `describe` (or file), torn down
  * after it with leak checks; a leak fails the test with the list. A test that fails (a timeout
  * included) while its host is stalled — quiescent with nothing left to run — also gets a
- * StallError saying what each domain was blocked on.
+ * StallError saying what each domain was blocked on. The sanitizer is on (its unexpected findings
+ * fail the test too) unless `opts.sanitizer` is false.
  *
  * ```ts
  * const host = useHost();

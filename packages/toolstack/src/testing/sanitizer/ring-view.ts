@@ -1,0 +1,165 @@
+/**
+ * A device's shared ring as the sanitizer sees it: the ring frames found through xenstore (the
+ * frontend's `ring-ref` / `ring-page-order` + `ring-ref%u` keys, io/ring.h's publishing
+ * convention) and the frontend's grant table, the two ports (`event-channel` and the peer it is
+ * bound to), the ring ends the SDK announced (`driverInspect`) for the private indices, and the
+ * shared header read straight from the frame (`struct *_sring`: req_prod, req_event, rsp_prod,
+ * rsp_event at offsets 0, 4, 8, 12; entries from offset 64).
+ */
+import { ECS } from "@pvkit/hypervisor-sim";
+import { type InspectedRing, type XenbusDevice, ringEntrySize } from "@pvkit/guest-sdk";
+import type { Host } from "../../host/host.js";
+
+const PAGE_SIZE = 4096;
+const RING_HEADER = 64;
+
+/** The part of a machine frame read here (the simulator's Frame). */
+export interface FrameView {
+  readonly mfn: number;
+  readonly dv: DataView;
+  readonly bytes: Uint8Array;
+}
+
+/** The shared header. */
+export interface SharedIndices {
+  readonly reqProd: number;
+  readonly reqEvent: number;
+  readonly rspProd: number;
+  readonly rspEvent: number;
+}
+
+/** Per producer side: notifications sent against the ring's event index. */
+export interface NotifyCount {
+  sends: number;
+  needed: number;
+  unneeded: number;
+  /** Sends with the producer index unmoved since the previous send. */
+  empty: number;
+  /** The producer index at the previous send, or undefined before the first. */
+  lastProd: number | undefined;
+  /** Entries pushed over the counted sends. */
+  pushed: number;
+  reported: boolean;
+}
+
+/** One frontend/backend pair, keyed by the frontend's path. */
+export interface DeviceLink {
+  readonly type: string;
+  readonly frontPath: string;
+  readonly backPath: string;
+  readonly frontDomid: number;
+  readonly backDomid: number;
+  front: XenbusDevice | undefined;
+  back: XenbusDevice | undefined;
+  frontReleased: boolean;
+  backReleased: boolean;
+  /** Resolved from xenstore; kept once found (the keys may be removed later). */
+  ring: ResolvedRing | undefined;
+  frontPort: number | undefined;
+  backPort: number | undefined;
+  readonly notify: { front: NotifyCount; back: NotifyCount };
+  /** Request ids issued and not yet answered (ids as strings), with their requests. */
+  outstanding: Map<string, unknown>;
+  reqScan: number | undefined;
+  rspScan: number | undefined;
+}
+
+/** The ring frames of a link. */
+export interface ResolvedRing {
+  readonly refs: readonly number[];
+  readonly frames: readonly FrameView[];
+  readonly mfn: number;
+}
+
+export function newNotifyCount(): NotifyCount {
+  return { sends: 0, needed: 0, unneeded: 0, empty: 0, lastProd: undefined, pushed: 0, reported: false };
+}
+
+function readNode(host: Host, path: string): string | undefined {
+  const n = host.xenstored.inspect(path);
+  return n === undefined ? undefined : new TextDecoder().decode(n.value);
+}
+
+function readInt(host: Host, path: string): number | undefined {
+  const v = readNode(host, path);
+  return v !== undefined && /^\s*\d+\s*$/.test(v) ? Number(v) : undefined;
+}
+
+/**
+ * Finds (or refreshes) the link's ring frames and ports from xenstore and the frontend's grant
+ * table. A ring-ref that changed (reconnect) re-resolves; absent keys keep the last answer.
+ */
+export function resolveLink(host: Host, l: DeviceLink): void {
+  const d = host.hv.domainById(l.frontDomid);
+  if (d === undefined) return;
+  const order = readInt(host, `${l.frontPath}/ring-page-order`) ?? 0;
+  const refs: number[] = [];
+  for (let i = 0; i < 1 << order; i++) {
+    const r = readInt(host, order === 0 ? `${l.frontPath}/ring-ref` : `${l.frontPath}/ring-ref${i}`);
+    if (r === undefined) break;
+    refs.push(r);
+  }
+  if (refs.length === 1 << order && (l.ring === undefined || l.ring.refs.join() !== refs.join())) {
+    const gt = d.gnttab;
+    const frames: FrameView[] = [];
+    for (const ref of refs) {
+      if (ref >= gt.nrEntries) break;
+      const f = d.physmap.frame(gt.entryFrame(ref));
+      if (f === undefined) break;
+      frames.push(f);
+    }
+    if (frames.length === refs.length) {
+      l.ring = { refs, frames, mfn: frames[0]!.mfn };
+      l.outstanding = new Map();
+      l.reqScan = undefined;
+      l.rspScan = undefined;
+    }
+  }
+  const port = readInt(host, `${l.frontPath}/event-channel`);
+  if (port !== undefined && port < d.evtchn.validEvtchns) {
+    l.frontPort = port;
+    const t = d.evtchn;
+    if (t.state[port] === ECS.INTERDOMAIN && t.remoteDom[port] === l.backDomid) l.backPort = t.remotePort[port];
+  }
+}
+
+/** The shared header of a resolved ring. */
+export function sharedIndices(r: ResolvedRing): SharedIndices {
+  const dv = r.frames[0]!.dv;
+  return { reqProd: dv.getUint32(0, true), reqEvent: dv.getUint32(4, true), rspProd: dv.getUint32(8, true), rspEvent: dv.getUint32(12, true) };
+}
+
+/** The newest announced ring end of `side` on this ring's first frame. */
+export function ringEnd(rings: readonly InspectedRing[], r: ResolvedRing, side: "front" | "back"): InspectedRing | undefined {
+  for (let i = rings.length - 1; i >= 0; i--) {
+    const x = rings[i]!;
+    if (x.side === side && x.mfn === r.mfn && x.pages[0]!.alive) return x;
+  }
+  return undefined;
+}
+
+/** `RING_SIZE` for the spec over the ring's pages (`__RD32` of the usable bytes over the entry size). */
+export function ringSizeOf(r: ResolvedRing, spec: InspectedRing["spec"]): number {
+  const n = Math.floor((PAGE_SIZE * r.frames.length - RING_HEADER) / ringEntrySize(spec));
+  let p = 1;
+  while (p * 2 <= n) p *= 2;
+  return p;
+}
+
+/** A private copy of entry `idx` (any u32 index; masked to the ring). */
+export function entryBytes(r: ResolvedRing, spec: InspectedRing["spec"], idx: number): Uint8Array {
+  const esz = ringEntrySize(spec);
+  const size = ringSizeOf(r, spec);
+  const off = RING_HEADER + (idx & (size - 1)) * esz;
+  const out = new Uint8Array(esz);
+  for (let i = 0; i < esz; i++) {
+    const o = off + i;
+    out[i] = r.frames[Math.floor(o / PAGE_SIZE)]!.bytes[o % PAGE_SIZE]!;
+  }
+  return out;
+}
+
+/** `x` in the u32 window (lo, hi]. */
+export function inWindow(x: number, lo: number, hi: number): boolean {
+  return ((x - lo - 1) >>> 0) < ((hi - lo) >>> 0);
+}

@@ -1,0 +1,442 @@
+/**
+ * The sanitizer: attached to a test host, it watches the hypervisor's trace bus and the SDK's
+ * driver registry (`driverInspect`) and reports, as {@link Finding}s, what makes drivers fail
+ * silently — leaks at device disconnect, lost wake-ups the moment the host goes quiescent,
+ * notification storms, ring protocol violations, unexpected xenbus states, devices that never
+ * connect, teardown timeouts. `createTestHost` attaches one by default.
+ *
+ * Rules (io/ring.h): a producer must notify when the consumer's event index lies in
+ * (old producer index, new producer index] (`RING_PUSH_*_AND_CHECK_NOTIFY`); a consumer that
+ * goes idle re-arms its event index and checks again (`RING_FINAL_CHECK_FOR_*`). Work on a ring
+ * with no event pending and the host quiescent therefore names the side that broke one rule.
+ */
+import type { HypercallTrace } from "@pvkit/hypervisor-sim";
+import { SHINFO_EVTCHN_MASK, SHINFO_EVTCHN_PENDING, XenbusState, xenbusStateName } from "@pvkit/hypervisor-sim/abi";
+import { EntryBuffer, type InspectedRing, type XenbusDevice, driverInspect } from "@pvkit/guest-sdk";
+import type { Host } from "../../host/host.js";
+import type { LeakReport } from "../leak-check.js";
+import { endLeaks, ownedBy } from "./disconnect-leaks.js";
+import { type Finding, type FindingKind, type TracePosition, makeFinding } from "./findings.js";
+import { type DeviceLink, entryBytes, inWindow, newNotifyCount, resolveLink, ringEnd, ringSizeOf, sharedIndices } from "./ring-view.js";
+
+/** Options of the sanitizer (`TestHostOptions.sanitizer`). */
+export interface SanitizerOptions {
+  /** Unneeded notifications on one port that make a storm (and more than the needed ones). Default 4. */
+  readonly stormThreshold?: number;
+  /**
+   * A protocol check of each response against its request (matched by `id`): a message when
+   * they disagree (a short copy, say), undefined when fine. `type` is the device type.
+   */
+  readonly checkResponse?: (type: string, request: unknown, response: unknown) => string | undefined;
+}
+
+const S = XenbusState;
+const RINGS_KEPT = 4096;
+
+const sanitizers = new WeakMap<Host, Sanitizer>();
+
+/** The sanitizer attached to `host`, if any. */
+export function sanitizerOf(host: Host): Sanitizer | undefined {
+  return sanitizers.get(host);
+}
+
+export class Sanitizer {
+  readonly host: Host;
+  readonly #opts: SanitizerOptions;
+  readonly #findings: Finding[] = [];
+  readonly #keys = new Set<string>();
+  readonly #expected = new Map<FindingKind, number>();
+  readonly #links = new Map<string, DeviceLink>();
+  readonly #rings: InspectedRing[] = [];
+  readonly #pendingChecks = new Set<string>();
+  readonly #off: (() => void)[] = [];
+  #seq = -1;
+  #closed = false;
+
+  constructor(host: Host, opts: SanitizerOptions = {}) {
+    this.host = host;
+    this.#opts = opts;
+    sanitizers.set(host, this);
+    const bus = host.hv.trace;
+    const seen = (e: { seq: number }): void => void (this.#seq = e.seq);
+    const onCall = (e: HypercallTrace): void => {
+      this.#seq = e.seq;
+      if (e.cmd === "EVTCHNOP_send" && e.result === 0) this.#onSend(e.domid, (e.args as { port?: number }).port ?? -1);
+    };
+    bus.on("hypercall", onCall);
+    for (const ev of ["raise", "upcall", "timer", "domain"] as const) bus.on(ev, seen);
+    this.#off.push(() => {
+      bus.off("hypercall", onCall);
+      for (const ev of ["raise", "upcall", "timer", "domain"] as const) bus.off(ev, seen);
+    });
+    this.#off.push(
+      driverInspect.listen({
+        ring: (r) => {
+          this.#rings.push(r);
+          if (this.#rings.length > RINGS_KEPT) this.#rings.shift();
+        },
+        device: (dev) => this.#mine(dev) && this.#linkOf(dev),
+        deviceState: (dev, from, to) => this.#mine(dev) && this.#onState(dev, from, to),
+        deviceReleased: (dev) => {
+          if (!this.#mine(dev)) return;
+          const l = this.#linkOf(dev);
+          if (dev.side === "frontend") l.frontReleased = true;
+          else l.backReleased = true;
+          this.#pendingChecks.add(`${dev.side}:${l.frontPath}`);
+        },
+      }),
+    );
+    this.#off.push(host.hv.scheduler.onStall(() => this.checkQuiescent()));
+    const destroy = host.destroyDomain.bind(host);
+    host.destroyDomain = async (domid, o) => {
+      const r = await destroy(domid, o);
+      for (const t of r.timedOut) this.#teardownTimeout(domid, `${t.kind}/${t.devid}`);
+      return r;
+    };
+  }
+
+  /** Findings so far, expected ones included, in the order found. */
+  get findings(): readonly Finding[] {
+    return this.#findings;
+  }
+
+  /** Findings the test did not announce with {@link expect}. */
+  get unexpected(): Finding[] {
+    return this.#findings.filter((f) => !this.#expected.has(f.kind));
+  }
+
+  /**
+   * Announces that the test provokes findings of `kind` on purpose: they do not fail it, and
+   * teardown fails it if none (or fewer than `atLeast`) were found.
+   */
+  expect(kind: FindingKind, atLeast = 1): void {
+    this.#expected.set(kind, atLeast);
+  }
+
+  /** Expected kinds not found often enough: "lost-wakeup (expected 1, found 0)". */
+  missingExpected(): string[] {
+    const out: string[] = [];
+    for (const [kind, n] of this.#expected) {
+      const found = this.#findings.filter((f) => f.kind === kind).length;
+      if (found < n) out.push(`${kind} (expected at least ${n}, found ${found})`);
+    }
+    return out;
+  }
+
+  /** The current trace position. */
+  position(): TracePosition {
+    return { seq: this.#seq, t: this.host.hv.scheduler.now };
+  }
+
+  #mine(dev: XenbusDevice): boolean {
+    return !this.#closed && this.host.hv.domainById(dev.env.domid)?.domid === dev.env.domid && this.host.hv.domainById(dev.env.domid) === dev.env.guest.domain;
+  }
+
+  #linkOf(dev: XenbusDevice): DeviceLink {
+    const front = dev.side === "frontend";
+    const abs = (domid: number, p: string): string => (p.startsWith("/") ? p : `/local/domain/${domid}/${p}`);
+    const own = abs(dev.env.domid, dev.nodename);
+    const other = abs(dev.otherendId, dev.otherend);
+    const frontPath = front ? own : other;
+    let l = this.#links.get(frontPath);
+    if (l === undefined) {
+      l = {
+        type: dev.type,
+        frontPath,
+        backPath: front ? other : own,
+        frontDomid: front ? dev.env.domid : dev.otherendId,
+        backDomid: front ? dev.otherendId : dev.env.domid,
+        front: undefined,
+        back: undefined,
+        frontReleased: false,
+        backReleased: false,
+        ring: undefined,
+        frontPort: undefined,
+        backPort: undefined,
+        notify: { front: newNotifyCount(), back: newNotifyCount() },
+        outstanding: new Map(),
+        reqScan: undefined,
+        rspScan: undefined,
+      };
+      this.#links.set(frontPath, l);
+    }
+    if (front && l.front !== dev) [l.front, l.frontReleased] = [dev, false];
+    if (!front && l.back !== dev) [l.back, l.backReleased] = [dev, false];
+    return l;
+  }
+
+  #abs(dev: XenbusDevice): string {
+    return dev.nodename.startsWith("/") ? dev.nodename : `/local/domain/${dev.env.domid}/${dev.nodename}`;
+  }
+
+  #name(domid: number): string {
+    return this.host.hv.domainById(domid)?.name ?? this.host.domain(domid)?.name ?? `domain-${domid}`;
+  }
+
+  /** Records a finding (once per `key`). */
+  report(kind: FindingKind, domid: number, device: string | undefined, what: string, detail: string, key: string, hint?: string): void {
+    if (this.#keys.has(key)) return;
+    this.#keys.add(key);
+    const f = makeFinding({ kind, domid, domain: this.#name(domid), device, what, detail, at: this.position(), seed: this.host.options.chaos?.seed, ...(hint !== undefined ? { hint } : {}) });
+    this.#findings.push(f);
+  }
+
+  // ---- xenbus states --------------------------------------------------------------------
+
+  #onState(dev: XenbusDevice, from: number, to: number): void {
+    const l = this.#linkOf(dev);
+    if (to === S.XenbusStateConnected || to === S.XenbusStateClosing) this.#scan(l);
+    const back = to < from && !(from === S.XenbusStateClosed || ((from === S.XenbusStateReconfiguring || from === S.XenbusStateReconfigured) && to >= S.XenbusStateConnected));
+    if (to > S.XenbusStateReconfigured || to === S.XenbusStateUnknown || back) {
+      this.report(
+        "unexpected-state",
+        dev.env.domid,
+        this.#abs(dev),
+        "state",
+        `the ${dev.side} went from ${xenbusStateName(from)} to ${xenbusStateName(to)} (other end ${xenbusStateName(dev.otherendState)}), which no peer walk expects`,
+        `state:${dev.nodename}:${from}:${to}`,
+      );
+    }
+  }
+
+  // ---- notifications ------------------------------------------------------------------
+
+  #onSend(domid: number, port: number): void {
+    for (const l of this.#links.values()) {
+      const side = l.frontDomid === domid && l.frontPort === port ? "front" : l.backDomid === domid && l.backPort === port ? "back" : undefined;
+      if (side === undefined) {
+        if ((l.frontDomid === domid || l.backDomid === domid) && (l.frontPort === undefined || l.backPort === undefined)) resolveLink(this.host, l);
+        else continue;
+        if (!((l.frontDomid === domid && l.frontPort === port) || (l.backDomid === domid && l.backPort === port))) continue;
+        return this.#onSend(domid, port);
+      }
+      if (l.ring === undefined) resolveLink(this.host, l);
+      if (l.ring === undefined) return;
+      const ix = sharedIndices(l.ring);
+      const [prod, event] = side === "front" ? [ix.reqProd, ix.reqEvent] : [ix.rspProd, ix.rspEvent];
+      const c = l.notify[side];
+      const old = c.lastProd ?? (side === "front" ? ix.rspProd : ringEnd(this.#rings, l.ring, "back")?.ring.reqCons ?? prod);
+      c.sends++;
+      c.pushed += (prod - old) >>> 0;
+      if (prod === old && c.lastProd !== undefined) c.empty++;
+      if (((prod - event) >>> 0) < ((prod - old) >>> 0)) c.needed++;
+      else c.unneeded++;
+      c.lastProd = prod;
+      this.#scan(l);
+      return;
+    }
+  }
+
+  #storms(l: DeviceLink): void {
+    const threshold = this.#opts.stormThreshold ?? 4;
+    for (const side of ["front", "back"] as const) {
+      const c = l.notify[side];
+      if (c.reported || c.unneeded < threshold || c.unneeded <= c.needed) continue;
+      c.reported = true;
+      const domid = side === "front" ? l.frontDomid : l.backDomid;
+      const [entries, idx, peer] = side === "front" ? ["requests", "req_event", "backend"] : ["responses", "rsp_event", "frontend"];
+      this.report(
+        "notify-storm",
+        domid,
+        side === "front" ? l.frontPath : l.backPath,
+        `port ${side === "front" ? l.frontPort : l.backPort}`,
+        `${c.sends} notifications for ${c.pushed} ${entries} pushed, where the ${peer}'s ${idx} asked for ${c.needed} (${c.unneeded} unneeded, ${c.empty} with nothing new on the ring)`,
+        `storm:${side}:${l.frontPath}`,
+      );
+    }
+  }
+
+  // ---- request ids --------------------------------------------------------------------
+
+  /** Reads requests and responses published since the last scan, matching response ids. */
+  #scan(l: DeviceLink): void {
+    if (l.ring === undefined) resolveLink(this.host, l);
+    const r = l.ring;
+    if (r === undefined) return;
+    const end = ringEnd(this.#rings, r, "front") ?? ringEnd(this.#rings, r, "back");
+    if (end === undefined) return;
+    const spec = end.spec;
+    const size = ringSizeOf(r, spec);
+    const ix = sharedIndices(r);
+    l.rspScan ??= ix.rspProd;
+    l.reqScan ??= ix.rspProd;
+    if (((ix.reqProd - l.reqScan) >>> 0) > size || ((ix.rspProd - l.rspScan) >>> 0) > size) {
+      [l.reqScan, l.rspScan] = [ix.reqProd, ix.rspProd]; // lapped or garbage: resynchronise
+      l.outstanding.clear();
+      return;
+    }
+    try {
+      for (; l.reqScan !== ix.reqProd; l.reqScan = (l.reqScan + 1) >>> 0) {
+        const req = spec.request.decode(new EntryBuffer(entryBytes(r, spec, l.reqScan))) as { id?: unknown };
+        if (req?.id !== undefined) l.outstanding.set(String(req.id), req);
+      }
+      for (; l.rspScan !== ix.rspProd; l.rspScan = (l.rspScan + 1) >>> 0) {
+        const rsp = spec.response.decode(new EntryBuffer(entryBytes(r, spec, l.rspScan))) as { id?: unknown };
+        if (rsp?.id === undefined) continue;
+        const id = String(rsp.id);
+        const req = l.outstanding.get(id);
+        if (req === undefined) {
+          this.report("unknown-response-id", l.backDomid, l.backPath, `ring (grant ref ${r.refs[0]} of d${l.frontDomid})`, `response ${l.rspScan} answers id ${id}, which the frontend never issued (or was answered already)`, `rspid:${l.frontPath}`);
+          continue;
+        }
+        l.outstanding.delete(id);
+        const bad = this.#opts.checkResponse?.(l.type, req, rsp);
+        if (bad !== undefined) this.report("bad-response", l.backDomid, l.backPath, `ring (grant ref ${r.refs[0]} of d${l.frontDomid})`, `response ${l.rspScan} (id ${id}): ${bad}`, `badrsp:${l.frontPath}`);
+      }
+    } catch {
+      // An entry that does not decode: the ring end consuming it halts and says why.
+    }
+  }
+
+  // ---- quiescence ---------------------------------------------------------------------
+
+  /** Runs the checks due when nothing is left to run: pending disconnect checks, lost wake-ups, masked ports. */
+  checkQuiescent(): void {
+    if (this.#closed || this.host.closed) return;
+    this.runDisconnectChecks();
+    for (const l of this.#links.values()) {
+      this.#scan(l);
+      this.#halted(l);
+      this.#lostWakeup(l);
+    }
+    this.#maskedPending();
+  }
+
+  #halted(l: DeviceLink): void {
+    if (l.ring === undefined) return;
+    for (const side of ["front", "back"] as const) {
+      const e = ringEnd(this.#rings, l.ring, side);
+      const err = e?.ring.halted;
+      if (err === undefined) continue;
+      const domid = side === "front" ? l.frontDomid : l.backDomid;
+      this.report("ring-halted", domid, side === "front" ? l.frontPath : l.backPath, `ring${e!.name !== undefined ? ` "${e!.name}"` : ""} (grant ref ${l.ring.refs[0]} of d${l.frontDomid})`, `the ${side} end halted: ${err.message}`, `halt:${side}:${l.frontPath}:${l.ring.mfn}`);
+    }
+  }
+
+  #portPending(domid: number, port: number | undefined): boolean {
+    const d = this.host.hv.domainById(domid);
+    if (d === undefined || port === undefined) return false;
+    if (d.fifo !== undefined) return d.fifo.isPending(port);
+    return (d.sharedInfo.bytes[SHINFO_EVTCHN_PENDING + (port >>> 3)]! & (1 << (port & 7))) !== 0;
+  }
+
+  #lostWakeup(l: DeviceLink): void {
+    const fs = l.front?.state ?? l.back?.otherendState;
+    const bs = l.back?.state ?? l.front?.otherendState;
+    if (fs !== S.XenbusStateConnected || bs !== S.XenbusStateConnected || l.frontReleased || l.backReleased) return;
+    resolveLink(this.host, l);
+    if (l.ring === undefined) return;
+    const r = l.ring;
+    const fe = ringEnd(this.#rings, r, "front");
+    const be = ringEnd(this.#rings, r, "back");
+    if (fe?.ring.halted !== undefined || be?.ring.halted !== undefined) return;
+    const ix = sharedIndices(r);
+    const where = `ring (grant ref ${r.refs[0]} of d${l.frontDomid}, ports d${l.frontDomid}:${l.frontPort} / d${l.backDomid}:${l.backPort})`;
+    const reqCons = be?.ring.reqCons;
+    const req = (ix.reqProd - (reqCons ?? ix.rspProd)) >>> 0;
+    if (req > 0 && req <= r.frames.length * 4096 && !this.#portPending(l.backDomid, l.backPort)) {
+      const at = `req_prod ${ix.reqProd}, req_event ${ix.reqEvent}, ${reqCons !== undefined ? `req_cons ${reqCons}` : `rsp_prod ${ix.rspProd}`}`;
+      if (reqCons === undefined || inWindow(ix.reqEvent, reqCons, ix.reqProd)) {
+        this.report("lost-wakeup", l.frontDomid, l.frontPath, where, `${req} request(s) pushed where the backend asked to be woken (${at}), no event pending, both ends blocked`, `lost:req:${l.frontPath}:${ix.reqProd}`, "the frontend pushed requests without notifying; notify when pushRequests() says so");
+      } else {
+        this.report("lost-wakeup", l.backDomid, l.backPath, where, `${req} request(s) unconsumed and req_event never re-armed past what the backend consumed (${at}), no event pending, both ends blocked`, `lost:req:${l.frontPath}:${ix.reqProd}`, "the backend went idle without its final check; loop on finalCheckForRequests()");
+      }
+    }
+    const rspCons = fe?.ring.rspCons;
+    if (rspCons === undefined) return;
+    const rsp = (ix.rspProd - rspCons) >>> 0;
+    if (rsp > 0 && rsp <= r.frames.length * 4096 && !this.#portPending(l.frontDomid, l.frontPort)) {
+      const at = `rsp_prod ${ix.rspProd}, rsp_event ${ix.rspEvent}, rsp_cons ${rspCons}`;
+      if (inWindow(ix.rspEvent, rspCons, ix.rspProd)) {
+        this.report("lost-wakeup", l.backDomid, l.backPath, where, `${rsp} response(s) pushed where the frontend asked to be woken (${at}), no event pending, both ends blocked`, `lost:rsp:${l.frontPath}:${ix.rspProd}`, "the backend pushed responses without notifying; notify when pushResponses() says so");
+      } else {
+        this.report("lost-wakeup", l.frontDomid, l.frontPath, where, `${rsp} response(s) unconsumed and rsp_event never re-armed past what the frontend consumed (${at}), no event pending, both ends blocked`, `lost:rsp:${l.frontPath}:${ix.rspProd}`, "the frontend went idle without its final check; loop on finalCheckForResponses()");
+      }
+    }
+  }
+
+  #maskedPending(): void {
+    for (const d of this.host.hv.domains) {
+      if (d.isDying) continue;
+      const t = d.evtchn;
+      for (let port = 1; port < t.validEvtchns; port++) {
+        if (!t.isUsable(port)) continue;
+        const b = d.sharedInfo.bytes;
+        const pending = d.fifo !== undefined ? d.fifo.isPending(port) : (b[SHINFO_EVTCHN_PENDING + (port >>> 3)]! & (1 << (port & 7))) !== 0;
+        const masked = d.fifo !== undefined ? d.fifo.isMasked(port) : (b[SHINFO_EVTCHN_MASK + (port >>> 3)]! & (1 << (port & 7))) !== 0;
+        if (!pending || !masked) continue;
+        const l = [...this.#links.values()].find((x) => (x.frontDomid === d.domid && x.frontPort === port) || (x.backDomid === d.domid && x.backPort === port));
+        const dev = l === undefined ? undefined : l.frontDomid === d.domid && l.frontPort === port ? l.frontPath : l.backPath;
+        this.report("masked-pending", d.domid, dev, `port ${port}`, "masked with an event pending while the host is quiescent: the event is never delivered", `masked:${d.domid}:${port}:${this.host.hv.scheduler.now}`);
+      }
+    }
+  }
+
+  // ---- disconnect and teardown -----------------------------------------------------------
+
+  /** Leak checks for device ends released since the last run (see disconnect-leaks.ts). */
+  runDisconnectChecks(): void {
+    for (const key of [...this.#pendingChecks]) {
+      const [side, frontPath] = [key.slice(0, key.indexOf(":")), key.slice(key.indexOf(":") + 1)];
+      const l = this.#links.get(frontPath);
+      this.#pendingChecks.delete(key);
+      if (l === undefined) continue;
+      this.#storms(l);
+      const end = side === "frontend" ? "front" : "back";
+      const domid = end === "front" ? l.frontDomid : l.backDomid;
+      const peer = end === "front" ? l.backDomid : l.frontDomid;
+      // Another live device between the same two domains: its resources are not told apart; wait.
+      const live = [...this.#links.values()].filter((x) => x !== l && (end === "front" ? x.frontDomid === domid && x.backDomid === peer && x.front !== undefined && !x.frontReleased : x.backDomid === domid && x.frontDomid === peer && x.back !== undefined && !x.backReleased));
+      if (live.length > 0) continue;
+      const others = ownedBy(
+        [...this.#links.values()].flatMap((x) => [x.front && !x.frontReleased && x.front.env.domid === domid ? x.front.resources : [], x.back && !x.backReleased && x.back.env.domid === domid ? x.back.resources : []].flat()),
+      );
+      const allow = new Set<number>(domid === 0 ? this.host.inventory().ownDom0Ports : []);
+      const rec = this.host.domain(domid);
+      if (rec !== undefined) [rec.storePort, rec.consolePort].forEach((p) => allow.add(p));
+      resolveLink(this.host, l);
+      for (const x of endLeaks(this.host, l, end, others, allow)) {
+        this.report(x.kind, x.domid, end === "front" ? l.frontPath : l.backPath, x.what, x.detail, x.key);
+      }
+    }
+  }
+
+  /** Before the teardown: disconnect checks, quiescent checks if stalled, storms, devices never connected. */
+  beforeTeardown(): void {
+    if (this.host.hv.scheduler.stalled) this.checkQuiescent();
+    else this.runDisconnectChecks();
+    for (const l of this.#links.values()) {
+      this.#scan(l);
+      this.#storms(l);
+      this.#halted(l);
+      for (const dev of [l.frontReleased ? undefined : l.front, l.backReleased ? undefined : l.back]) {
+        if (dev === undefined || dev.state === S.XenbusStateConnected || dev.state === S.XenbusStateClosed) continue;
+        if (this.host.hv.domainById(dev.env.domid)?.isDying !== false) continue;
+        this.report("device-stuck", dev.env.domid, this.#abs(dev), "state", `the ${dev.side} is in ${xenbusStateName(dev.state)} (other end ${xenbusStateName(dev.otherendState)}) at teardown: it never reached Connected or Closed`, `stuck:${dev.nodename}`);
+      }
+    }
+  }
+
+  /** After the teardown: what the teardown released, and its timeouts. */
+  afterTeardown(report: LeakReport): void {
+    this.runDisconnectChecks();
+    for (const t of report.teardownTimeouts) {
+      const m = /^d(\d+) (.*)$/.exec(t);
+      if (m) this.#teardownTimeout(Number(m[1]), m[2]!);
+    }
+  }
+
+  #teardownTimeout(domid: number, dev: string): void {
+    const [kind, devid] = dev.split("/");
+    const l = [...this.#links.values()].find((x) => x.frontDomid === domid && x.type === kind && x.frontPath.endsWith(`/${devid}`));
+    const back = l?.backDomid;
+    this.report("teardown-timeout", back ?? domid, l?.backPath ?? `${kind}/${devid} of d${domid}`, "state", `the backend did not reach Closed before the toolstack's timeout when d${domid} was destroyed`, `teardown:${domid}:${dev}`);
+  }
+
+  /** Stops listening. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const off of this.#off.splice(0)) off();
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * vitest fixtures for a sanitized host (`test.extend`): `host` is a fresh test host per test,
+ * torn down after it with the leak checks and the sanitizer, whose unexpected findings fail the
+ * test with their messages; `sanitizer` is that host's sanitizer.
+ *
+ * ```ts
+ * import { hostTest as it } from "@pvkit/toolstack/testing";
+ * it("connects", async ({ host }) => { ... });
+ * it("notices the skipped notify", async ({ host, sanitizer }) => {
+ *   sanitizer.expect("lost-wakeup");
+ *   ...
+ * });
+ * ```
+ */
+import { test } from "vitest";
+import type { Host } from "../../host/host.js";
+import { createTestHost, type TestHostOptions } from "../test-host.js";
+import type { FindingKind } from "./findings.js";
+import { type Sanitizer, sanitizerOf } from "./sanitizer.js";
+
+/** What {@link hostTest} gives each test. */
+export interface HostFixtures {
+  host: Host;
+  sanitizer: Sanitizer;
+}
+
+/** `test.extend` with a host made with `opts` (the sanitizer cannot be turned off here). */
+export function hostTestWith(opts: Omit<TestHostOptions, "sanitizer"> & { sanitizer?: Exclude<TestHostOptions["sanitizer"], false> } = {}) {
+  return test.extend<HostFixtures>({
+    // eslint-disable-next-line no-empty-pattern
+    host: async ({}, use) => {
+      const t = await createTestHost(opts);
+      try {
+        await use(t.host);
+      } finally {
+        await t.finish();
+      }
+    },
+    sanitizer: async ({ host }, use) => {
+      await use(sanitizerOf(host)!);
+    },
+  });
+}
+
+/** The default sanitized-host test: `hostTest("does X", async ({ host, sanitizer }) => ...)`. */
+export const hostTest = hostTestWith();
+
+/**
+ * Announces that the test provokes findings of `kind` on purpose (see `Sanitizer.expect`).
+ * @throws Error when `host` has no sanitizer.
+ */
+export function expectFinding(host: Host, kind: FindingKind, atLeast = 1): void {
+  const s = sanitizerOf(host);
+  if (s === undefined) throw new Error("expectFinding: this host has no sanitizer (created with sanitizer: false?)");
+  s.expect(kind, atLeast);
+}
