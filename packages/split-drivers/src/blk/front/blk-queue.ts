@@ -100,7 +100,13 @@ export class BlkQueue {
   readonly #dev: XenbusDevice;
   readonly #host: QueueHost;
   readonly #shadow: (Shadow | undefined)[];
-  readonly #freeIds: number[] = [];
+  /**
+   * Free ids, oldest first (a FIFO: an id is reused as late as possible, so a stale duplicate
+   * response is less likely to name a new request; Linux's free list is LIFO).
+   */
+  readonly #freeIds: number[];
+  #freeHead = 0;
+  #freeCount: number;
   /** Persistent grants not in use (LIFO, as Linux's grants list). */
   readonly #pool: GrantedPage[] = [];
   /** Every persistent grant of this queue, ended on release. */
@@ -115,17 +121,18 @@ export class BlkQueue {
     this.ring = ring;
     this.#host = host;
     this.#shadow = new Array<Shadow | undefined>(ring.size).fill(undefined);
-    for (let i = ring.size - 1; i >= 0; i--) this.#freeIds.push(i);
+    this.#freeIds = Array.from({ length: ring.size }, (_, i) => i);
+    this.#freeCount = ring.size;
   }
 
   /** Requests that can be issued now. */
   get free(): number {
-    return this.#dead ? 0 : Math.min(this.#freeIds.length, this.ring.freeRequests);
+    return this.#dead ? 0 : Math.min(this.#freeCount, this.ring.freeRequests);
   }
 
   /** Requests in flight. */
   get inFlight(): number {
-    return this.ring.size - this.#freeIds.length;
+    return this.ring.size - this.#freeCount;
   }
 
   /** Persistent grants held (in use or pooled). */
@@ -139,7 +146,7 @@ export class BlkQueue {
    */
   issue(c: Chunk): boolean {
     const f = this.#host.features();
-    const id = this.#freeIds[this.#freeIds.length - 1]!;
+    const id = this.#freeIds[this.#freeHead]!;
     const handle = this.#dev.devid & 0xffff;
     let req: BlkifRequest;
     let op: number;
@@ -182,7 +189,8 @@ export class BlkQueue {
       throw e;
     }
     this.ring.produceRequest(req);
-    this.#freeIds.pop();
+    this.#freeHead = (this.#freeHead + 1) % this.#freeIds.length;
+    this.#freeCount--;
     this.#shadow[id] = { chunk: c, op, nrSegments, pages, indirect };
     this.stats.requests++;
     return true;
@@ -227,7 +235,8 @@ export class BlkQueue {
     if (s === undefined) throw new BlkfrontError("response-not-pending", dev, `queue ${this.index}: response references no pending request (id ${id})`);
     if (rsp.operation !== s.op) throw new BlkfrontError("wrong-operation", dev, `queue ${this.index}: response has wrong operation (${rsp.operation} instead of ${s.op})`);
     this.#shadow[id] = undefined;
-    this.#freeIds.push(id);
+    this.#freeIds[(this.#freeHead + this.#freeCount) % this.#freeIds.length] = id;
+    this.#freeCount++;
     const c = s.chunk;
     const f = this.#host.features();
     // blkif_completion: copy a read out of the bounce pages, then end or recycle the grants.
