@@ -174,13 +174,14 @@ export interface Rig {
 }
 
 /** Boots the rig; the frontend publishes with `fo` unless `fo` is false. */
-export async function rig(h: Host, opts: { storage: (dev: unknown) => Storage | Promise<Storage>; back?: BlkbackOptions; vbd?: Record<string, unknown>; fo?: RawFrontOptions | false }): Promise<Rig> {
+export async function rig(h: Host, opts: { storage: (dev: unknown) => Storage | Promise<Storage>; back?: BlkbackOptions; vbd?: Record<string, unknown>; fo?: RawFrontOptions | false; memory?: number }): Promise<Rig> {
   const xs = LocalXenbusTransport.open(h);
   const served = serveBlkback(h, { ...(opts.back ?? {}), xs, storage: opts.storage });
   let started!: (f: RawFront) => void;
   const ready = new Promise<RawFront>((r) => (started = r));
   const dom = await h.createDomain({
     name: "raw-front",
+    ...(opts.memory !== undefined ? { memory: opts.memory } : {}),
     devices: [{ kind: "vbd", vdev: "xvda", ...(opts.vbd ?? {}) } as never],
     main: async (ctx) => {
       const dir = "device/vbd/51712";
