@@ -183,11 +183,21 @@ export class RawBlkback {
     for (const r of this.#rings) if (r.ring.pushResponses()) r.ch.notify();
   }
 
-  /** Puts a raw response on queue `q` and notifies. */
-  inject(q: number, rsp: BlkifResponse): void {
+  /**
+   * Writes `rsps` raw into queue `q`'s shared page from response index `from` (one-page ring),
+   * sets `rsp_prod` to `rspProd` (default: just past them) and notifies: a lying backend.
+   */
+  forge(q: number, from: number, rsps: readonly BlkifResponse[], rspProd = from + rsps.length): void {
     const r = this.#rings[q]!;
-    r.ring.produceResponse(rsp);
-    r.ring.pushResponses();
+    const page = r.maps[0]!.page;
+    rsps.forEach((x, i) => {
+      const at = 64 + 112 * ((from + i) % 32);
+      page.setU32(at, Number(x.id) >>> 0);
+      page.setU32(at + 4, 0);
+      page.setU8(at + 8, x.operation);
+      page.setU16(at + 10, x.status & 0xffff);
+    });
+    page.setU32(8, rspProd >>> 0);
     r.ch.notify();
   }
 
