@@ -1,0 +1,49 @@
+/**
+ * Where the CLI writes: lines to stdout, and whether stdout is a terminal (cursor movement and
+ * colour only then; piped output stays plain lines).
+ */
+import { statSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { CliError } from "./cli-error.js";
+
+export interface Out {
+  /** Writes one line. */
+  line(text: string): void;
+  /** Writes raw text (no newline added). */
+  write(text: string): void;
+  /** Whether the output is an interactive terminal. */
+  readonly tty: boolean;
+  /** Terminal width in columns (80 when unknown). */
+  readonly columns: number;
+}
+
+export function stdout(): Out {
+  const s = process.stdout;
+  return {
+    line: (t) => void s.write(`${t}\n`),
+    write: (t) => void s.write(t),
+    tty: s.isTTY === true && process.env.TERM !== "dumb",
+    get columns() {
+      return s.columns ?? 80;
+    },
+  };
+}
+
+/**
+ * The absolute trace path, once its directory is known to exist.
+ * @throws CliError when the directory does not exist or the path is a directory.
+ */
+export function checkTracePath(path: string): string {
+  const abs = resolve(path);
+  try {
+    if (statSync(abs).isDirectory()) throw new CliError(`--trace ${path}: is a directory; give a file name such as ${abs}/pvkit-trace.json`);
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+  }
+  try {
+    if (!statSync(dirname(abs)).isDirectory()) throw new Error();
+  } catch {
+    throw new CliError(`--trace ${path}: directory ${dirname(abs)} does not exist`);
+  }
+  return abs;
+}

@@ -1,0 +1,101 @@
+/**
+ * The `pvkit` command line (commander): every command, its options and help. `main.ts` runs it.
+ */
+import { readFileSync } from "node:fs";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { defaultRunDir } from "../control/run-dir.js";
+import { create, destroy, list, trace } from "./client-commands.js";
+import { consoleCommand } from "./console.js";
+import { up } from "./up.js";
+import { demo } from "../demo/demo.js";
+import { stdout } from "./output.js";
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}
+
+function positiveInt(what: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`${what} must be a positive integer`);
+    return n;
+  };
+}
+
+const runDirOption = (): Option =>
+  new Option("-r, --run-dir <dir>", "the host's run directory: its xenstored and control sockets").default(defaultRunDir(), "$PVKIT_RUN_DIR, $XDG_RUNTIME_DIR/pvkit or <tmp>/pvkit-<user>");
+
+export function program(): Command {
+  const out = stdout();
+  const p = new Command("pvkit")
+    .description("pvkit: a simulated Xen 4.17 host for writing and testing PV split drivers in TypeScript")
+    .version(version(), "-V, --version")
+    .showHelpAfterError("(pvkit --help lists the commands)")
+    .configureHelp({ sortSubcommands: false });
+
+  p.command("demo")
+    .description("boot dom0 and a guest with a console, run a small workload, show a live summary, write a trace")
+    .option("-t, --trace <file>", "where to write the trace", "pvkit-demo-trace.json")
+    .option("-n, --messages <n>", "console messages the guest writes", positiveInt("--messages"), 8)
+    .action(async (o: { trace: string; messages: number }) => demo({ trace: o.trace, messages: o.messages }, out));
+
+  p.command("up")
+    .description("start a host from a config file (YAML or JSON) and keep it up until Ctrl-C")
+    .argument("<config>", "config file: domains with memory, vcpus, kernel, consoles, disks")
+    .addOption(runDirOption())
+    .option("-t, --trace <file>", "record a trace, written when the host stops")
+    .option("--no-pty", "no pseudo-terminals for the consoles (console logs only)")
+    .addHelpText("after", `
+Config (YAML or JSON; paths relative to the file):
+  domains:
+    - name: guest1
+      memory: 16            # MiB (1..512), default 4
+      vcpus: 2              # 1..32, default 1
+      kernel: shell         # "shell" (default), "idle", or a module exporting a GuestMain
+      consoles: 1           # extra PV consoles, default 0
+      disks:
+        - 'file:disk.img,xvda,w'                 # xl-disk-configuration(5) syntax
+        - { vdev: xvdb, memory: 64M }
+        - { vdev: xvdc, target: base.img, access: r }
+        - { vdev: xvdd, target: base.img, overlay: true }
+`)
+    .action(async (config: string, o: { runDir: string; trace?: string; pty: boolean }) => up(config, o, out));
+
+  p.command("create")
+    .description("create the domains of a config file in the running host (like xl create)")
+    .argument("<config>", "config file: one domain, or `domains:`")
+    .addOption(runDirOption())
+    .action(async (config: string, o: { runDir: string }) => create(config, o, out));
+
+  p.command("list")
+    .description("list the running host's domains, their consoles and devices (like xl list)")
+    .addOption(runDirOption())
+    .option("--json", "as JSON")
+    .action(async (o: { runDir: string; json?: boolean }) => list({ runDir: o.runDir, json: o.json === true }, out));
+
+  p.command("console")
+    .description("attach this terminal to a domain's console; Ctrl-] detaches (like xl console)")
+    .argument("<domain>", "domain name or id")
+    .addOption(runDirOption())
+    .option("-n, --num <n>", "console number (0 is hvc0)", (v) => {
+      if (!/^\d+$/.test(v)) throw new InvalidArgumentError("--num must be a console number");
+      return Number(v);
+    }, 0)
+    .action(async (domain: string, o: { runDir: string; num: number }) => consoleCommand(domain, o));
+
+  p.command("destroy")
+    .description("destroy a domain of the running host (like xl destroy)")
+    .argument("<domain>", "domain name or id")
+    .addOption(runDirOption())
+    .action(async (domain: string, o: { runDir: string }) => destroy(domain, o, out));
+
+  p.command("trace")
+    .description("summarise a trace file written by --trace")
+    .argument("<file>", "a trace file (Chrome Trace Event JSON)")
+    .option("--top <n>", "rows per ranking", positiveInt("--top"), 10)
+    .addHelpText("after", "\nOpen the file itself in https://ui.perfetto.dev (or chrome://tracing) to see the timeline.")
+    .action(async (file: string, o: { top: number }) => trace(file, o, out));
+
+  return p;
+}

@@ -1,0 +1,194 @@
+/**
+ * A long-running host as `pvkit up` keeps it: the simulated host with xenstored on a socket and
+ * xenconsoled giving every console a real pty, the domains of a config, an optional trace
+ * recording, and the operations the control socket offers (list, create, destroy, console).
+ */
+import { writeFileSync } from "node:fs";
+import { pathToFileURL } from "node:url";
+import { type DomainHandle, type GuestMain, type Host, type TraceRecorder, chromeTraceJson, createHost, recordTrace } from "@pvkit/toolstack";
+import { xenbusStateName } from "@pvkit/hypervisor-sim/abi";
+import type { HostConfig, ResolvedDomain } from "../config/load-config.js";
+import { CliError } from "../cli/cli-error.js";
+import type { DomainInfo } from "../control/control.js";
+import { idleGuest, shellGuest } from "./guest-shell.js";
+import { DISKS_SERVED, describeDisk, vbdSpecOf } from "./disks.js";
+
+export interface HostSessionOptions {
+  /** Serve xenstored here (for `XENSTORED_PATH`). */
+  readonly xenstoredSocket?: string;
+  /** Record a trace and write it here at close. */
+  readonly trace?: string;
+  /** Real ptys for the consoles (default true). */
+  readonly pty?: boolean;
+  /** Dom0 RAM, MiB. */
+  readonly dom0Memory?: number;
+}
+
+export class HostSession {
+  readonly host: Host;
+  readonly #recorder: TraceRecorder | undefined;
+  readonly #tracePath: string | undefined;
+  readonly #configs = new Map<number, ResolvedDomain>();
+  readonly #xs;
+  #closed: Promise<string | undefined> | undefined;
+
+  private constructor(host: Host, opts: HostSessionOptions) {
+    this.host = host;
+    this.#tracePath = opts.trace;
+    this.#recorder = opts.trace !== undefined ? recordTrace(host) : undefined;
+    this.#xs = host.openXenstore();
+  }
+
+  /** Boots the host. @throws Error when the xenstored socket cannot be bound. */
+  static async start(opts: HostSessionOptions = {}): Promise<HostSession> {
+    const host = await createHost({
+      ...(opts.xenstoredSocket !== undefined ? { socketPath: opts.xenstoredSocket } : {}),
+      ...(opts.dom0Memory !== undefined ? { dom0Memory: opts.dom0Memory } : {}),
+      xenconsoled: { pty: opts.pty ?? true },
+    });
+    return new HostSession(host, opts);
+  }
+
+  /**
+   * Builds the domains of `config`, in order; lines saying what was made (and what was not).
+   * @throws CliError when a name is taken or a build fails (domains built before it stay).
+   */
+  async createDomains(config: HostConfig): Promise<{ domains: DomainInfo[]; notes: string[] }> {
+    const notes: string[] = [];
+    const made: DomainInfo[] = [];
+    for (const d of config.domains) {
+      if (this.host.domains.some((x) => x.name === d.name)) throw new CliError(`${config.file}: a domain named ${JSON.stringify(d.name)} is already running`);
+      const main = await this.#kernel(d, config.file);
+      let handle: DomainHandle;
+      try {
+        handle = await this.host.createDomain({
+          name: d.name,
+          memory: d.memory,
+          vcpus: d.vcpus,
+          main,
+          devices: [
+            ...Array.from({ length: d.consoles }, (_, i) => ({ kind: "console" as const, devid: i + 1 })),
+            ...(DISKS_SERVED ? d.disks.map(vbdSpecOf) : []),
+          ],
+        });
+      } catch (err) {
+        throw new CliError(`${config.file}: domain ${d.name}: ${(err as Error).message}`);
+      }
+      this.#configs.set(handle.domid, d);
+      // A crash is reported, not fatal to the host.
+      handle.done.catch((err: unknown) => notes.push(`d${handle.domid} ${d.name} crashed: ${(err as Error).message}`));
+      await this.host.hv.settle();
+      const info = this.info(handle.domid);
+      made.push(info);
+      notes.push(`d${handle.domid} ${d.name}: ${d.memory} MiB, ${d.vcpus} vCPU${d.vcpus > 1 ? "s" : ""}, kernel ${"builtin" in d.kernel ? d.kernel.builtin : d.kernel.module}, console ${info.tty ?? "(no pty)"}${d.consoles > 0 ? ` + ${d.consoles} extra` : ""}`);
+      for (const disk of d.disks) notes.push(`  ${describeDisk(disk)}`);
+    }
+    return { domains: made, notes };
+  }
+
+  async #kernel(d: ResolvedDomain, file: string): Promise<GuestMain> {
+    if ("builtin" in d.kernel) return d.kernel.builtin === "idle" ? idleGuest : shellGuest(d.consoles);
+    let mod: Record<string, unknown>;
+    try {
+      mod = (await import(pathToFileURL(d.kernel.module).href)) as Record<string, unknown>;
+    } catch (err) {
+      throw new CliError(`${file}: domain ${d.name}: kernel ${d.kernel.module} failed to load: ${(err as Error).message}`);
+    }
+    const main = mod.default ?? mod.main;
+    if (typeof main !== "function") throw new CliError(`${file}: domain ${d.name}: kernel ${d.kernel.module} exports no default or \`main\` function (a GuestMain)`);
+    return main as GuestMain;
+  }
+
+  /** The domain named `ref` (a name, or a domid). @throws CliError when there is none. */
+  find(ref: string): DomainHandle {
+    const byId = /^\d+$/.test(ref) ? this.host.domain(Number(ref)) : undefined;
+    const d = byId ?? this.host.domains.find((x) => x.name === ref);
+    if (d === undefined) throw new CliError(`no domain ${JSON.stringify(ref)} (pvkit list shows the running ones)`);
+    return d;
+  }
+
+  /** What `pvkit list` shows of one domain. */
+  info(domid: number): DomainInfo {
+    const h = this.host.domain(domid);
+    const dom = this.host.hv.domainById(domid);
+    const cfg = this.#configs.get(domid);
+    const state = dom === undefined ? "gone" : dom.isDying ? "dying" : (h as { crash?: unknown } | undefined)?.crash !== undefined ? "crashed" : dom.isPaused ? "paused" : "running";
+    return {
+      domid,
+      name: h?.name ?? dom?.name ?? `d${domid}`,
+      memory: cfg?.memory ?? (dom !== undefined ? dom.options.nrPages / 256 : 0),
+      vcpus: dom?.vcpus.length ?? 0,
+      state,
+      tty: this.host.xenconsoled?.console(domid)?.ttyPath,
+      devices: this.devices(domid),
+    };
+  }
+
+  /** Each device of `domid`: "<type>/<devid> frontend <state>, backend <state>". */
+  devices(domid: number): string[] {
+    const out: string[] = [];
+    const dir = (p: string): string[] => {
+      try {
+        return this.#xs.directory(p);
+      } catch {
+        return [];
+      }
+    };
+    const state = (p: string): string => {
+      try {
+        const v = Number(this.#xs.readString(`${p}/state`));
+        return xenbusStateName(v).replace(/^XenbusState/, "");
+      } catch {
+        return "-";
+      }
+    };
+    const fe = `/local/domain/${domid}/device`;
+    for (const type of dir(fe)) {
+      for (const id of dir(`${fe}/${type}`).filter((x) => /^\d+$/.test(x))) {
+        let be = "";
+        try {
+          be = this.#xs.readString(`${fe}/${type}/${id}/backend`);
+        } catch {
+          // no backend path
+        }
+        out.push(`${type}/${id} frontend ${state(`${fe}/${type}/${id}`)}, backend ${be === "" ? "-" : state(be)}`);
+      }
+    }
+    return out;
+  }
+
+  list(): DomainInfo[] {
+    return [this.info(0), ...this.host.domains.map((d) => this.info(d.domid))];
+  }
+
+  /** The pty of console `num` of `ref`. @throws CliError without one. */
+  consoleTty(ref: string, num = 0): { domid: number; name: string; tty: string } {
+    const d = this.find(ref);
+    const c = num === 0 ? this.host.xenconsoled?.console(d.domid) : this.host.xenconsoled?.extraConsole(d.domid, num);
+    const tty = c?.ttyPath;
+    if (tty === undefined) throw new CliError(`d${d.domid} ${d.name} has no console ${num} with a pty`);
+    return { domid: d.domid, name: d.name, tty };
+  }
+
+  async destroy(ref: string): Promise<{ domid: number; name: string; devices: number; timedOut: number }> {
+    const d = this.find(ref);
+    if (d.domid === 0) throw new CliError("Domain-0 cannot be destroyed (stop the host instead)");
+    const r = await this.host.destroyDomain(d.domid);
+    this.#configs.delete(d.domid);
+    return { domid: r.domid, name: r.name, devices: r.devices.length, timedOut: r.timedOut.length };
+  }
+
+  /** Tears the host down and writes the trace (returning its path) when recording. Idempotent. */
+  close(): Promise<string | undefined> {
+    this.#closed ??= (async () => {
+      for (const d of this.host.domains) await this.host.destroyDomain(d.domid).catch(() => undefined);
+      const snap = this.#recorder?.snapshot();
+      this.#recorder?.stop();
+      await this.host.close();
+      if (snap === undefined || this.#tracePath === undefined) return undefined;
+      writeFileSync(this.#tracePath, chromeTraceJson(snap, { metadata: { command: process.argv.slice(2).join(" ") } }));
+      return this.#tracePath;
+    })();
+    return this.#closed;
+  }
+}
