@@ -118,7 +118,7 @@ export class SanitizerError extends Error {
   readonly findings: readonly Finding[];
 
   constructor(findings: readonly Finding[], testError?: unknown) {
-    const head = `pvkit sanitizer: ${findings.length} finding${findings.length === 1 ? "" : "s"}\n${findings.map((f) => `  - ${f.message}`).join("\n")}`;
+    const head = [`pvkit sanitizer: ${findings.length} finding${findings.length === 1 ? "" : "s"}`, ...findings.map((f) => `  - ${f.message}`)].join("\n");
     const tail = testError === undefined ? "" : `\nthe test itself failed with: ${testError instanceof Error ? `${testError.name}: ${testError.message}` : String(testError)}`;
     super(head + tail, testError === undefined ? undefined : { cause: testError });
     this.findings = findings;

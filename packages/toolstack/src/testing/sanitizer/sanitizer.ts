@@ -10,7 +10,7 @@
  * goes idle re-arms its event index and checks again (`RING_FINAL_CHECK_FOR_*`). Work on a ring
  * with no event pending and the host quiescent therefore names the side that broke one rule.
  */
-import type { HypercallTrace } from "@pvkit/hypervisor-sim";
+import type { RaiseTrace } from "@pvkit/hypervisor-sim";
 import { SHINFO_EVTCHN_MASK, SHINFO_EVTCHN_PENDING, XenbusState, xenbusStateName } from "@pvkit/hypervisor-sim/abi";
 import { EntryBuffer, type InspectedRing, type XenbusDevice, driverInspect } from "@pvkit/guest-sdk";
 import type { Host } from "../../host/host.js";
@@ -57,17 +57,21 @@ export class Sanitizer {
     this.host = host;
     this.#opts = opts;
     sanitizers.set(host, this);
+    // Cheap events only (no "hypercall": its argument snapshots cost a structuredClone per
+    // call). An EVTCHNOP_send on an interdomain port raises the peer's port
+    // (event_channel.c: evtchn_send → evtchn_port_set_pending), so a raise on one end's port
+    // is one notification from the other end.
     const bus = host.hv.trace;
     const seen = (e: { seq: number }): void => void (this.#seq = e.seq);
-    const onCall = (e: HypercallTrace): void => {
+    const onRaise = (e: RaiseTrace): void => {
       this.#seq = e.seq;
-      if (e.cmd === "EVTCHNOP_send" && e.result === 0) this.#onSend(e.domid, (e.args as { port?: number }).port ?? -1);
+      this.#onRaise(e.domid, e.port);
     };
-    bus.on("hypercall", onCall);
-    for (const ev of ["raise", "upcall", "timer", "domain"] as const) bus.on(ev, seen);
+    bus.on("raise", onRaise);
+    for (const ev of ["upcall", "timer", "domain"] as const) bus.on(ev, seen);
     this.#off.push(() => {
-      bus.off("hypercall", onCall);
-      for (const ev of ["raise", "upcall", "timer", "domain"] as const) bus.off(ev, seen);
+      bus.off("raise", onRaise);
+      for (const ev of ["upcall", "timer", "domain"] as const) bus.off(ev, seen);
     });
     this.#off.push(
       driverInspect.listen({
@@ -199,17 +203,15 @@ export class Sanitizer {
     }
   }
 
-  // ---- notifications ------------------------------------------------------------------
+  // ---- notifications (EVTCHNOP_send, seen as the peer port raised) ------------------------------------------------------------------
 
-  #onSend(domid: number, port: number): void {
+  /** A raise of `port` in `domid`: if it is a device's port, a notification from the other end. */
+  #onRaise(domid: number, port: number): void {
     for (const l of this.#links.values()) {
-      const side = l.frontDomid === domid && l.frontPort === port ? "front" : l.backDomid === domid && l.backPort === port ? "back" : undefined;
-      if (side === undefined) {
-        if ((l.frontDomid === domid || l.backDomid === domid) && (l.frontPort === undefined || l.backPort === undefined)) resolveLink(this.host, l);
-        else continue;
-        if (!((l.frontDomid === domid && l.frontPort === port) || (l.backDomid === domid && l.backPort === port))) continue;
-        return this.#onSend(domid, port);
-      }
+      if ((l.frontDomid !== domid && l.backDomid !== domid) || l.frontReleased || l.backReleased) continue;
+      if (l.frontPort === undefined || l.backPort === undefined) resolveLink(this.host, l);
+      const side = l.backDomid === domid && l.backPort === port ? "front" : l.frontDomid === domid && l.frontPort === port ? "back" : undefined;
+      if (side === undefined) continue;
       if (l.ring === undefined) resolveLink(this.host, l);
       if (l.ring === undefined) return;
       const ix = sharedIndices(l.ring);
@@ -365,8 +367,10 @@ export class Sanitizer {
         const pending = d.fifo !== undefined ? d.fifo.isPending(port) : (b[SHINFO_EVTCHN_PENDING + (port >>> 3)]! & (1 << (port & 7))) !== 0;
         const masked = d.fifo !== undefined ? d.fifo.isMasked(port) : (b[SHINFO_EVTCHN_MASK + (port >>> 3)]! & (1 << (port & 7))) !== 0;
         if (!pending || !masked) continue;
+        // Only devices' ports: a test may park its own ports masked on purpose.
         const l = [...this.#links.values()].find((x) => (x.frontDomid === d.domid && x.frontPort === port) || (x.backDomid === d.domid && x.backPort === port));
-        const dev = l === undefined ? undefined : l.frontDomid === d.domid && l.frontPort === port ? l.frontPath : l.backPath;
+        if (l === undefined) continue;
+        const dev = l.frontDomid === d.domid && l.frontPort === port ? l.frontPath : l.backPath;
         this.report("masked-pending", d.domid, dev, `port ${port}`, "masked with an event pending while the host is quiescent: the event is never delivered", `masked:${d.domid}:${port}:${this.host.hv.scheduler.now}`);
       }
     }
@@ -429,8 +433,10 @@ export class Sanitizer {
   #teardownTimeout(domid: number, dev: string): void {
     const [kind, devid] = dev.split("/");
     const l = [...this.#links.values()].find((x) => x.frontDomid === domid && x.type === kind && x.frontPath.endsWith(`/${devid}`));
-    const back = l?.backDomid;
-    this.report("teardown-timeout", back ?? domid, l?.backPath ?? `${kind}/${devid} of d${domid}`, "state", `the backend did not reach Closed before the toolstack's timeout when d${domid} was destroyed`, `teardown:${domid}:${dev}`);
+    // A device no backend driver ever took (a toolstack test's bare vbd) is no driver's timeout.
+    if (l?.back === undefined) return;
+    const back = l.backDomid;
+    this.report("teardown-timeout", back, l.backPath, "state", `the backend did not reach Closed before the toolstack's timeout when d${domid} was destroyed`, `teardown:${domid}:${dev}`);
   }
 
   /** Stops listening. Idempotent. */

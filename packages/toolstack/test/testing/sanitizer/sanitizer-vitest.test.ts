@@ -1,0 +1,51 @@
+// How the sanitizer meets vitest: on by default, a finding fails the test with its message (the
+// test's own error after it), the seed in the message, expected findings, the hostTest fixture.
+import { describe, expect } from "vitest";
+import { it } from "vitest";
+import { SanitizerError, createTestHost, expectFinding, hostTest, sanitizerOf, withHost } from "@pvkit/toolstack/testing";
+import { scenario } from "./rng-scenario.js";
+
+describe("sanitizer in tests", () => {
+  it("fails a stalled test with the finding first and the test's StallError after it", async () => {
+    const err = await withHost((h) => scenario(h, { skipNotify: true })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SanitizerError);
+    const msg = (err as SanitizerError).message.split("\n");
+    expect(msg.slice(0, 2)).toEqual([
+      "pvkit sanitizer: 1 finding",
+      "  - [lost-wakeup] d1 (rng-user) /local/domain/1/device/rng/0 ring (grant ref 8 of d1, ports d1:3 / d0:4): 6 request(s) pushed where the backend asked to be woken (req_prod 6, req_event 1, req_cons 0), no event pending, both ends blocked (trace seq 158, t=0 ns). Hint: the frontend pushed requests without notifying; notify when pushRequests() says so",
+    ]);
+    expect(msg[2]).toBe("the test itself failed with: StallError: a burst of reads can never settle: the host went quiescent at t=0 ns with no timer or delivery left");
+    expect((err as SanitizerError).cause).toBeInstanceOf(Error);
+  });
+
+  it("names the host's seed and the virtual time under chaos", async () => {
+    const err = (await withHost((h) => scenario(h, {}, { skipFinalCheck: true }), { chaos: { seed: 7 } }).catch((e: unknown) => e)) as SanitizerError;
+    expect(err.findings.map((f) => [f.kind, f.domid, f.device, f.seed, f.at])).toEqual([["lost-wakeup", 0, "/local/domain/0/backend/rng/1/0", 7, { seq: 134, t: 23608 }]]);
+  });
+
+  it("lets a test expect the finding it provokes, and fails it when the finding does not come", async () => {
+    const t = await createTestHost();
+    t.sanitizer!.expect("leaked-port");
+    await scenario(t.host, { leakPort: true });
+    await expect(t.finish()).resolves.toMatchObject({ leaks: [] });
+    const quiet = await createTestHost();
+    expectFinding(quiet.host, "notify-storm");
+    await scenario(quiet.host);
+    await expect(quiet.finish()).rejects.toThrow("pvkit sanitizer: 0 findings\nexpected but not found: notify-storm (expected at least 1, found 0)");
+  });
+
+  it("is off with sanitizer: false", async () => {
+    const t = await createTestHost({ sanitizer: false });
+    expect(sanitizerOf(t.host)).toBeUndefined();
+    await scenario(t.host, { leakPort: true });
+    await expect(t.finish()).resolves.toMatchObject({ leaks: [] });
+  });
+
+  hostTest("gives the hostTest fixture a sanitized host and its sanitizer", async ({ host, sanitizer }) => {
+    expect(sanitizerOf(host)).toBe(sanitizer);
+    sanitizer.expect("leaked-watch");
+    await scenario(host, { leakWatch: true });
+    sanitizer.runDisconnectChecks(); // otherwise due at the next quiescence or at teardown
+    expect(sanitizer.findings.map((f) => f.kind)).toEqual(["leaked-watch"]);
+  });
+});
