@@ -92,10 +92,19 @@ export class Sanitizer {
     );
     this.#off.push(host.hv.scheduler.onStall(() => this.checkQuiescent()));
     const destroy = host.destroyDomain.bind(host);
-    host.destroyDomain = async (domid, o) => {
-      const r = await destroy(domid, o);
-      for (const t of r.timedOut) this.#teardownTimeout(domid, `${t.kind}/${t.devid}`);
-      return r;
+    // The same promise for the same destroy (a second caller gets what the first got).
+    const seenDestroys = new WeakMap<Promise<unknown>, Promise<Awaited<ReturnType<Host["destroyDomain"]>>>>();
+    host.destroyDomain = (domid, o) => {
+      const p = destroy(domid, o);
+      let q = seenDestroys.get(p);
+      if (q === undefined) {
+        q = p.then((r) => {
+          for (const t of r.timedOut) this.#teardownTimeout(domid, `${t.kind}/${t.devid}`);
+          return r;
+        });
+        seenDestroys.set(p, q);
+      }
+      return q;
     };
   }
 
