@@ -3,6 +3,7 @@
  * does (tools/xl/xl_console.c execs xenconsole, which opens the tty named by `console/tty` and
  * copies both ways with the local terminal raw). Ctrl-] (0x1d, xenconsole's escape) detaches.
  */
+import { execFileSync } from "node:child_process";
 import { constants, openSync, writeSync } from "node:fs";
 import { ReadStream } from "node:tty";
 import { controlRequest } from "../control/control.js";
@@ -22,8 +23,7 @@ export async function consoleCommand(domain: string, opts: { runDir: string; num
   }
   process.stderr.write(`[attached to d${r.domid} ${r.name} console ${opts.num} on ${r.tty}; Ctrl-] detaches]\r\n`);
   const stdin = process.stdin;
-  const raw = stdin.isTTY === true;
-  if (raw) stdin.setRawMode(true);
+  const restore = stdin.isTTY === true ? makeRaw(stdin) : undefined;
   const pty = new ReadStream(fd);
   const pending: Buffer[] = [];
   let retry: ReturnType<typeof setTimeout> | undefined;
@@ -50,7 +50,7 @@ export async function consoleCommand(domain: string, opts: { runDir: string; num
     const detach = (err?: Error): void => {
       stdin.off("data", onInput);
       stdin.off("end", onEnd);
-      if (raw) stdin.setRawMode(false);
+      restore?.();
       stdin.pause();
       if (retry) clearTimeout(retry);
       pty.destroy();
@@ -78,4 +78,28 @@ export async function consoleCommand(domain: string, opts: { runDir: string; num
     stdin.on("end", onEnd);
     stdin.resume();
   });
+}
+
+/**
+ * Puts the local terminal in raw mode as xenconsole does (`cfmakeraw`: no echo, no line
+ * editing, no signals, and no output processing, so the guest's "\r\n" is not turned into
+ * "\r\r\n"); returns the restore. Node's `setRawMode` keeps output processing on, so `stty`
+ * (coreutils) does it on the terminal itself, with `setRawMode` as the fallback.
+ */
+function makeRaw(stdin: NodeJS.ReadStream): () => void {
+  const io = { stdio: ["inherit", "pipe", "ignore"] as ["inherit", "pipe", "ignore"], encoding: "utf8" as const };
+  try {
+    const saved = execFileSync("stty", ["-g"], io).trim();
+    execFileSync("stty", ["raw", "-echo"], io);
+    return () => {
+      try {
+        execFileSync("stty", [saved], io);
+      } catch {
+        stdin.setRawMode(false);
+      }
+    };
+  } catch {
+    stdin.setRawMode(true);
+    return () => stdin.setRawMode(false);
+  }
 }
