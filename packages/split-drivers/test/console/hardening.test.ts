@@ -27,7 +27,7 @@ function hostileBackend(host: Host, domid: number, port: number) {
 
 describe("console frontend hardening", () => {
   it("halts with a ring-index error when the backend moves out_cons past out_prod", async () => {
-    await using t = await createTestHost({ mode: "manual" });
+    await using t = await createTestHost({ mode: "manual", xenconsoled: false }); // the test is the backend
     const { domid, ctx } = await guestCtx(t.host);
     const front = ConsoleFront.open(ctx);
     const be = hostileBackend(t.host, domid, front.port);
@@ -54,7 +54,7 @@ describe("console frontend hardening", () => {
   });
 
   it("halts on a corrupt in_prod, errors input$ and destroys the stream, and ignores later events", async () => {
-    await using t = await createTestHost({ mode: "manual" });
+    await using t = await createTestHost({ mode: "manual", xenconsoled: false }); // the test is the backend
     const { domid, ctx } = await guestCtx(t.host);
     const front = ConsoleFront.open(ctx);
     const be = hostileBackend(t.host, domid, front.port);
@@ -85,7 +85,7 @@ describe("console frontend hardening", () => {
   });
 
   it("rejects a write at once with output-full when the backend never consumes, instead of waiting forever", async () => {
-    await using t = await createTestHost({ mode: "manual" });
+    await using t = await createTestHost({ mode: "manual", xenconsoled: false }); // the test is the backend
     const { ctx } = await guestCtx(t.host);
     const front = ConsoleFront.open(ctx, { maxPendingBytes: 1000 });
     // No backend at all: the ring takes 2048 bytes, 1000 more may wait, the next write is refused.
@@ -100,7 +100,7 @@ describe("console frontend hardening", () => {
   });
 
   it("abandons a waiting write on abort, taking its unsent bytes out of the queue", async () => {
-    await using t = await createTestHost({ mode: "manual" });
+    await using t = await createTestHost({ mode: "manual", xenconsoled: false }); // the test is the backend
     const { ctx } = await guestCtx(t.host);
     const front = ConsoleFront.open(ctx);
     const ac = new AbortController();
