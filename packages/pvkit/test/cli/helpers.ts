@@ -5,12 +5,15 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { createRequire } from "node:module";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 export const PKG_DIR = fileURLToPath(new URL("../..", import.meta.url));
 export const MAIN = join(PKG_DIR, "src/cli/main.ts");
+/** tsx's loader, by absolute URL so the CLI can run with any working directory. */
+const TSX = pathToFileURL(createRequire(join(PKG_DIR, "package.json")).resolve("tsx")).href;
 /** node arguments that run the CLI from source. */
-export const NODE_ARGS = ["--conditions=@pvkit/source", "--import", "tsx", MAIN];
+export const NODE_ARGS = ["--conditions=@pvkit/source", "--import", TSX, MAIN];
 
 export interface RunResult {
   readonly code: number | null;
