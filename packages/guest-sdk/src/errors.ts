@@ -1,5 +1,5 @@
 /**
- * The errors of the guest SDK's Xen layer (the upper of the two error tiers, STYLE.md point 5).
+ * The errors of the guest SDK's Xen layer: the upper of two error tiers (codes below, throws here).
  *
  * The raw hypercall surface (`@pvkit/hypervisor-sim`) returns `-errno` and writes per-element
  * `GNTST_*` statuses; it never throws. The wrappers in `hypercall/` turn those into:

@@ -4,7 +4,7 @@
  * its control blocks and event array), registers the upcall on every vCPU and hands out
  * `EventChannel` handles for each kind of binding.
  *
- * The upcall handler follows Linux's `__xen_evtchn_do_upcall` (xen-abi.md §2.4), with the
+ * The upcall handler follows Linux's `__xen_evtchn_do_upcall` (`events_base.c`), with the
  * ABI's handling inside:
  *
  * ```
@@ -54,7 +54,8 @@ export interface EventChannelsOptions {
   vcpu?: number;
   /**
    * The event-channel ABI: "2l" (default; shared_info bitmaps, up to 4096 ports) or "fifo"
-   * (Xen's FIFO ABI: up to 2^17 ports, 16 priorities; xen-abi.md §1.8). "fifo" issues
+   * (Xen's FIFO ABI: up to 2^17 ports, 16 priorities; `xen/include/public/event_channel.h`
+   * `EVTCHN_FIFO_NR_CHANNELS`, `EVTCHN_FIFO_MAX_QUEUES`). "fifo" issues
    * EVTCHNOP_init_control for every vCPU at setup and needs `pages`.
    */
   abi?: EventAbiName;

@@ -1,6 +1,6 @@
 /**
- * The FIFO event ABI on the guest side (Linux `drivers/xen/events/events_fifo.c`; xen-abi.md
- * §1.8 "Guest consumption" and "Guest unmask"). Xen links each raised, unmasked port at the tail
+ * The FIFO event ABI on the guest side (Linux `drivers/xen/events/events_fifo.c`:
+ * `consume_one_event`, `evtchn_fifo_unmask`). Xen links each raised, unmasked port at the tail
  * of the queue of its priority on its notify vCPU; the guest drains those queues.
  *
  * One round for a vCPU (`__evtchn_fifo_handle_events` / `consume_one_event`):

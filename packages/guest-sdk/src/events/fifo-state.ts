@@ -1,6 +1,7 @@
 /**
  * The guest memory of the FIFO event ABI (Linux `events_fifo.c`: `evtchn_fifo_init`,
- * `evtchn_fifo_alloc_control_block`, `evtchn_fifo_setup`; xen-abi.md §1.3 and §1.8):
+ * `evtchn_fifo_alloc_control_block`, `evtchn_fifo_setup`; Xen's `event_fifo.c`:
+ * `evtchn_fifo_init_control`, `evtchn_fifo_expand_array`):
  *
  * ```
  * control block, one page per vCPU (offset 0):  +0 ready u32   +4 _rsvd u32   +8 head[16] u32

@@ -1,6 +1,6 @@
 /**
  * The guest's accessors for the 2-level event bits in its mapped shared_info page
- * (`xen.h` `struct shared_info` / `struct vcpu_info`, x86_64; xen-abi.md §2.1).
+ * (`xen/include/public/xen.h` `struct shared_info` / `struct vcpu_info`, x86_64).
  *
  * ```
  *  0x000  vcpu_info[i] at i*64:  +0 evtchn_upcall_pending (u8)
@@ -113,7 +113,8 @@ export class SharedInfoView {
 
   /**
    * `xchg(&evtchn_pending_sel, 0)`: returns the old selector as [lo, hi] and leaves it 0.
-   * Callers must have cleared `evtchn_upcall_pending` before this (xen-abi.md §9 item 10).
+   * Callers must have cleared `evtchn_upcall_pending` before this (Linux `events_base.c`:
+   * `__xen_evtchn_do_upcall`; `events_2l.c`: `evtchn_2l_handle_events`).
    */
   exchangeSelector(vcpu: number): [number, number] {
     const at = shinfoVcpuInfo(vcpu) + VCPU_INFO_PENDING_SEL;

@@ -7,7 +7,8 @@
  * Unmasking is local when the port belongs to the vCPU the code runs on — clear the mask bit,
  * and if the port is pending set its selector bit and upcall_pending, then outside the upcall a
  * cheap hypercall so Xen re-checks (`evtchn_2l_unmask`) — and EVTCHNOP_unmask otherwise, with
- * the mask bit left set because Xen re-raises only a port it finds masked (xen-abi.md §2.3).
+ * the mask bit left set because Xen re-raises only a port it finds masked (`event_2l.c`:
+ * `evtchn_2l_unmask`).
  */
 import { XENVER } from "@pvkit/hypervisor-sim/abi";
 import { evtchnUnmask } from "../hypercall/evtchn-ops.js";

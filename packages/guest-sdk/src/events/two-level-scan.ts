@@ -1,6 +1,6 @@
 /**
  * The guest's 2-level event scan, as Linux does it (`drivers/xen/events/events_2l.c`,
- * `evtchn_2l_handle_events`; xen-abi.md §2.4). One call handles one round for one vCPU; the
+ * `evtchn_2l_handle_events`). One call handles one round for one vCPU; the
  * upcall loop around it (clear `evtchn_upcall_pending`, scan, repeat while it became 1 again)
  * is in `event-channels.ts`.
  *

@@ -1,9 +1,9 @@
 /**
- * GNTTABOP_copy with a TypeScript-shaped op (xen-abi.md §3.6): each side is either a peer's
- * grant ref (`{ ref, domid }`) or one of this guest's own frames (`{ gfn }`, DOMID_SELF), plus
- * a byte offset in the page. Xen checks the bounds (`offset + length > 4096` is
- * GNTST_bad_copy_arg) and the grants; the first failing element surfaces as GrantStatusError
- * with its batch index.
+ * GNTTABOP_copy with a TypeScript-shaped op (`grant_table.c`: `gnttab_copy`): each side is
+ * either a peer's grant ref (`{ ref, domid }`) or one of this guest's own frames (`{ gfn }`,
+ * DOMID_SELF), plus a byte offset in the page. Xen checks the bounds (`offset + length > 4096`
+ * is GNTST_bad_copy_arg) and the grants; the first failing element surfaces as
+ * GrantStatusError with its batch index.
  *
  * ```
  * { from: { ref: 12, domid: 3 }, to: { gfn: 0x200 }, length: 4096 }   // peer's grant -> my page

@@ -1,7 +1,7 @@
 /**
  * The mapping side of grants, what a backend does (Linux `gnttab_map_refs`/`gnttab_unmap_refs`):
  * batched GNTTABOP_map_grant_ref / unmap_grant_ref of a peer's refs into this guest's physmap,
- * and GNTTABOP_copy. See xen-abi.md §3.5–3.6.
+ * and GNTTABOP_copy (Xen's `grant_table.c`: `map_grant_ref`, `unmap_common`, `gnttab_copy`).
  *
  * A translated guest names the place of a host mapping by GFN (`host_addr >> 12`), and it must
  * be a hole. The mapper manages an area of hole GFNs for that:

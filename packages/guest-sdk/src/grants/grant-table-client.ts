@@ -1,7 +1,10 @@
 /**
  * The granting side of a guest's grant table, v1 (Linux `drivers/xen/grant-table.c`, Mini-OS
  * `gnttab.c`): it writes entries into the guest's own grant-table frames and ends them with the
- * XSA-396 rule. See xen-abi.md §3.1–3.2 and §9 items 4, 5 and 17.
+ * XSA-396 rule. Entry and GTF_* layouts: `xen/include/public/grant_table.h`; revoking only by
+ * cmpxchg of the flags while neither GTF_reading nor GTF_writing is set: XSA-396, Linux
+ * `gnttab_end_foreign_access_ref`; Xen clears those bits only as pins go (XSA-230,
+ * `grant_table.c`: `reduce_status_for_pin`); pages zeroed before granting: XSA-403.
  *
  * ```
  * grant-table frames (at the GFNs setup_table reports)       client bookkeeping

@@ -3,8 +3,9 @@
  *
  * Each wrapper builds the C argument struct, issues the raw hypercall on the given vCPU's
  * hypercall surface and returns the OUT field; a negative result throws `XenError` with Xen's
- * errno and the EVTCHNOP name (checks and their order: xen-abi.md §1.3). Nothing is retried and
- * nothing is cached: these are the `HYPERVISOR_event_channel_op` calls of a guest kernel.
+ * errno and the EVTCHNOP name (checks and their order: `xen/common/event_channel.c`). Nothing
+ * is retried and nothing is cached: these are the `HYPERVISOR_event_channel_op` calls of a
+ * guest kernel.
  */
 import type { Hypercalls } from "@pvkit/hypervisor-sim";
 import {
@@ -120,7 +121,8 @@ export function evtchnBindVcpu(hc: EvtchnHypercalls, port: number, vcpu: number)
 
 /**
  * EVTCHNOP_unmask: clears the mask bit and re-raises the port if it was masked and is pending
- * (xen-abi.md §2.3). An already-clear mask bit makes this a no-op.
+ * (`event_channel.c`: `evtchn_unmask`; `event_2l.c`: `evtchn_2l_unmask`). An already-clear mask
+ * bit makes this a no-op.
  * @throws XenError EINVAL (port beyond the allocated buckets).
  */
 export function evtchnUnmask(hc: EvtchnHypercalls, port: number): void {
@@ -138,7 +140,7 @@ export function evtchnReset(hc: EvtchnHypercalls, dom: number = DOMID_SELF): voi
 /**
  * EVTCHNOP_init_control: registers the FIFO control block of `vcpu` (72 bytes at byte `offset`
  * of guest frame `controlGfn`). The first success switches the caller's domain to the FIFO ABI
- * (xen-abi.md §1.3, §1.8). Returns `link_bits` (17).
+ * (`xen/common/event_fifo.c`: `evtchn_fifo_init_control`). Returns `link_bits` (17).
  * @throws XenError ENOENT (no vCPU), EINVAL (offset > 4024 or not 8-aligned, vCPU already has a
  * block, frame not writable RAM); ENOSYS from a hypervisor without the FIFO ABI.
  */

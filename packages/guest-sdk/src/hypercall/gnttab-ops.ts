@@ -1,10 +1,11 @@
 /**
  * Typed wrappers over HYPERVISOR_grant_table_op (`xen/include/public/grant_table.h`).
  *
- * A grant-table hypercall fails in two ways (xen-abi.md §3.3–3.7): the hypercall result is a
- * negative errno (bad count, unknown op, unreadable arguments → `XenError`), or the hypercall
- * returns 0 and an element's `status` is a negative `GNTST_*` (→ `GrantStatusError`, with the
- * index of the first failing element and the whole batch as Xen wrote it back).
+ * A grant-table hypercall fails in two ways (`xen/common/grant_table.c`: `do_grant_table_op`
+ * and the per-op functions): the hypercall result is a negative errno (bad count, unknown op,
+ * unreadable arguments → `XenError`), or the hypercall returns 0 and an element's `status` is a
+ * negative `GNTST_*` (→ `GrantStatusError`, with the index of the first failing element and the
+ * whole batch as Xen wrote it back).
  *
  * These stay thin: argument structs use Xen's field names and are returned with their OUT
  * fields filled. The grant client (grant/end access, XSA-396 rules) is built on top of them.

@@ -1,7 +1,7 @@
 /**
  * The guest's clock: system time (ns since the domain booted) read the way Linux's
  * `pvclock_clocksource_read` does, from its vCPU's `vcpu_time_info` in shared_info
- * (`xen.h` `struct vcpu_time_info`, `arch-x86/xen.h`; xen-abi.md §2.1) and the TSC:
+ * (`xen.h` `struct vcpu_time_info`, `arch-x86/xen.h`) and the TSC:
  *
  * ```
  * do {

@@ -1,7 +1,8 @@
 /**
- * XenStore permission strings (xen-abi.md §8.5): a letter — `n` none, `r` read, `w` write,
- * `b` both — followed by a decimal domid. Entry 0 names the owner, and its letter is the access
- * of every domain not listed; entries 1..n are per-domain grants, the first match winning.
+ * XenStore permission strings (`docs/misc/xenstore.txt`; cxenstored `xenstored_core.c`): a
+ * letter — `n` none, `r` read, `w` write, `b` both — followed by a decimal domid. Entry 0 names
+ * the owner, and its letter is the access of every domain not listed; entries 1..n are
+ * per-domain grants, the first match winning.
  */
 
 /** Access granted by one permission entry. */

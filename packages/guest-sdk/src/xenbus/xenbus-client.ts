@@ -1,7 +1,8 @@
 /**
  * The guest's xenstore client (Linux `xenbus_xs.c`, Mini-OS `xenbus.c`) over its own xenstore
  * ring page, which a PV guest finds through `start_info` (`store_mfn` — a GFN in pvkit's
- * translated guests — and `store_evtchn`; xen-abi.md §6.3, §8.4).
+ * translated guests — and `store_evtchn`; `xen.h` `struct start_info`,
+ * `docs/misc/xenstore-ring.txt`).
  *
  * ```ts
  * const xs = XenbusClient.fromStartInfo(guest, EventChannels.of(guest), { startInfoGfn });

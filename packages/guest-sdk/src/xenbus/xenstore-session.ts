@@ -4,7 +4,8 @@
  * relative to the domain's home `/local/domain/<domid>` ("device/vbd/768/state").
  *
  * Every method returns a promise that rejects with a `XenbusError` whose `code` is xenstored's
- * error name and whose `path` is the path given (xen-abi.md §8.6 lists what each op can fail with).
+ * error name and whose `path` is the path given (what each op can fail with: cxenstored's
+ * `tools/xenstore/xenstored_core.c`).
  */
 import { XS } from "@pvkit/hypervisor-sim/abi";
 import { XenbusError } from "./xenbus-error.js";

@@ -1,7 +1,7 @@
 /**
- * The guest's side of the `xsd_sockmsg` wire format (`io/xs_wire.h`, xen-abi.md §8.1): encoding
- * requests, and reassembling replies and watch events from the bytes of the response ring, which
- * may deliver a message in pieces (the ring holds 1024 bytes; a reply may be 4112).
+ * The guest's side of the `xsd_sockmsg` wire format (`io/xs_wire.h`, `docs/misc/xenstore.txt`):
+ * encoding requests, and reassembling replies and watch events from the bytes of the response
+ * ring, which may deliver a message in pieces (the ring holds 1024 bytes; a reply may be 4112).
  *
  * ```
  * [type u32][req_id u32][tx_id u32][len u32] [payload: len bytes]   little-endian, len <= 4096

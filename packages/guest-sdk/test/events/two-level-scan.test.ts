@@ -28,9 +28,9 @@ const clearPending = (sh: Page, port: number): void => {
 };
 
 /**
- * Mini-OS's scan on vCPU 0 (xen-abi.md §2.4), optionally with the store of upcall_pending = 0
- * moved after the scan (the ordering bug): for each selector bit, while the word has a pending
- * unmasked port, take the lowest, clear it, handle it.
+ * Mini-OS's scan on vCPU 0 (`hypervisor.c`: `do_hypervisor_callback`), optionally with the
+ * store of upcall_pending = 0 moved after the scan (the ordering bug): for each selector bit,
+ * while the word has a pending unmasked port, take the lowest, clear it, handle it.
  */
 function miniOsUpcall(sh: Page, handle: (port: number) => void, clearAfterScan = false): () => void {
   return () => {

@@ -1,4 +1,5 @@
-// The xsd_sockmsg codec of the client (xen-abi.md §8.1) and permission strings (§8.5).
+// The xsd_sockmsg codec of the client (io/xs_wire.h) and permission strings
+// (docs/misc/xenstore.txt).
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import {

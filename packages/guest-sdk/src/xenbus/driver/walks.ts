@@ -1,6 +1,6 @@
 /**
- * The XenbusState walks of both ends, as Linux's drivers do them (xen-abi.md's handshake and
- * teardown; `io/xenbus.h`, `io/blkif.h`):
+ * The XenbusState walks of both ends, as Linux's drivers do them (`xen-blkfront.c`,
+ * `xen-blkback/xenbus.c`; `io/xenbus.h`, `io/blkif.h`):
  *
  * Frontend, on the backend's state (blkfront's `blkback_changed`):
  * - InitWait, or Initialised (a backend parked there, FreeBSD rS334027), while we are
@@ -218,14 +218,18 @@ export function frontendWalk(driver: FrontendDriver, ctx: WalkContext): Walk {
       if (e.dev.resources.length > 0) await disconnect(e, ctx, driver.disconnect && (() => driver.disconnect!(e.dev)));
       e.dev.env.grants.retryDeferred();
     },
-    // xenbus_frontend_dev_shutdown: Closing, wait for the backend to close, then Closed.
+    // xenbus_frontend_dev_shutdown: Closing, wait for the backend to close, then Closed. A device
+    // still Initialising has told the backend nothing, so there is nothing to wait for (Linux
+    // skips the wait for a device that is not Connected).
     shutdown: async (e) => {
       const d = e.dev;
+      let idle = false;
       await e.serial(async () => {
         endTimers(e);
+        idle = d.state === S.XenbusStateInitialising;
         if (d.state === S.XenbusStateInitialised || d.state === S.XenbusStateConnected) await d.switchState(S.XenbusStateClosing);
       });
-      const closed = await e.until(() => d.removed || (d.state === S.XenbusStateClosed && (d.otherendState === S.XenbusStateClosed || d.otherendState === S.XenbusStateUnknown)), ctx.closeTimeoutNs());
+      const closed = idle || await e.until(() => d.removed || (d.state === S.XenbusStateClosed && (d.otherendState === S.XenbusStateClosed || d.otherendState === S.XenbusStateUnknown)), ctx.closeTimeoutNs());
       await e.serial(async () => {
         if (!closed && !d.removed) {
           ctx.report(new XenbusDeviceError("timeout", "ETIME", d.nodename, `backend ${d.otherend} did not close within ${ctx.closeTimeoutNs()} ns (local state ${xenbusStateName(d.state)}, remote state ${xenbusStateName(d.otherendState)})`), d);
