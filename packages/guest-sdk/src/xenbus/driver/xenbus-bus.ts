@@ -202,6 +202,8 @@ export class XenbusBus {
     const idText = await readOpt(this.env.xs, `${nodename}/${idKey}`);
     const otherend = await readOpt(this.env.xs, `${nodename}/${pathKey}`);
     const otherendId = idText !== undefined && /^\d+$/.test(idText) ? Number(idText) : Number.NaN;
+    // The driver may have unregistered (or the connection failed) during the reads above.
+    if (reg.closed || this.#failed) return;
     const dev = new XenbusDevice({
       side: reg.side,
       type: reg.type,
@@ -221,6 +223,7 @@ export class XenbusBus {
     const entry = walk.create(dev, reg);
     reg.entries.set(key, entry);
     await entry.serial(() => walk.probe(entry));
+    if (reg.closed || this.#failed) return;
     // watch_otherend: the initial event runs the walk once for the state found.
     entry.otherendWatch = coalescedWatch(
       this.env.xs.watch(`${otherend}/state`),
