@@ -144,9 +144,9 @@ export class Hypercalls {
   }
 
   /**
-   * HYPERVISOR_event_channel_op (32), `event_channel.h`. Returns 0 or -errno (xen-abi.md §1.3);
-   * OUT fields are written on success. init_control / expand_array / set_priority drive the FIFO
-   * ABI (§1.8).
+   * HYPERVISOR_event_channel_op (32), `event_channel.h`. Returns 0 or -errno (`event_channel.c`:
+   * `do_event_channel_op`); OUT fields are written on success. init_control / expand_array /
+   * set_priority drive the FIFO ABI (`event_fifo.c`).
    */
   event_channel_op<C extends keyof EvtchnOpArgs>(cmd: C, arg: EvtchnOpArgs[C]): number;
   event_channel_op(cmd: number, arg: unknown): number;
@@ -208,7 +208,7 @@ export class Hypercalls {
 
   /**
    * HYPERVISOR_grant_table_op (20), `grant_table.h`. Batched ops write a GNTST_* `status` into
-   * each element and return 0; see xen-abi.md §3.3–3.7.
+   * each element and return 0 (`grant_table.c`: `do_grant_table_op`).
    */
   grant_table_op<C extends keyof GnttabOpArgs>(cmd: C, args: GnttabOpArgs[C][], count: number): number;
   grant_table_op(cmd: number, args: unknown[], count: number): number;

@@ -1,7 +1,7 @@
 /**
  * The PV `start_info` page of `xen/include/public/xen.h` (x86_64 layout, Xen 4.17): what the
  * domain builder hands a PV guest at boot, and where the guest finds its xenstore and console
- * rings (xen-abi.md §6.3, §8.4).
+ * rings (`docs/misc/xenstore-ring.txt`; `io/console.h`).
  *
  * ```
  * struct start_info {                       offset  size

@@ -1,7 +1,7 @@
 /**
  * A tiny layout vocabulary for wire structures: each field is an `[offset, width]` pair in bytes,
  * read and written little-endian over a DataView. Values that do not fit a field throw
- * RangeError rather than being truncated (STYLE.md: check at the byte layer).
+ * RangeError rather than being truncated: checks happen at the byte layer.
  */
 
 /**

@@ -2,7 +2,7 @@
  * The FIFO hypercalls (4.17 `event_fifo.c` and `event_channel.c`): EVTCHNOP_init_control,
  * EVTCHNOP_expand_array and EVTCHNOP_set_priority with every check in Xen's order, plus the
  * switch to FIFO (`setup_ports`) and the teardown back to 2-level (`evtchn_fifo_destroy` +
- * `evtchn_2l_init`). See xen-abi.md §1.3 and §1.8.
+ * `evtchn_2l_init`), after `xen/common/event_fifo.c` and `event_channel.c`.
  */
 import { XEN_ERRNO } from "../abi/errno.js";
 import type * as A from "../abi/event-channel.js";

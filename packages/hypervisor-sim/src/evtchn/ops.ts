@@ -1,6 +1,6 @@
 /**
  * EVTCHNOP_* (`xen/common/event_channel.c`, 4.17): every precondition in Xen's order, returning
- * 0 or -errno. OUT fields are written only on success. See xen-abi.md §1.3.
+ * 0 or -errno. OUT fields are written only on success (`do_event_channel_op`).
  */
 import { XEN_ERRNO } from "../abi/errno.js";
 import type * as A from "../abi/event-channel.js";

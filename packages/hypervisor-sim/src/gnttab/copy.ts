@@ -1,6 +1,6 @@
 /**
  * GNTTABOP_copy (Xen 4.17 `gnttab_copy`, `gnttab_copy_one`, `acquire_grant_for_copy`), checks in
- * Xen's order. See xen-abi.md §3.6. For each element:
+ * Xen's order. For each element:
  *
  * 1. lock source then dest domain: a raw frame (no GNTCOPY_*_gref) of any domain but the literal
  *    DOMID_SELF → GNTST_permission_denied; an unknown domain → GNTST_bad_domain;

@@ -1,8 +1,8 @@
 /**
  * GNTTABOP_map_grant_ref, GNTTABOP_unmap_grant_ref and GNTTABOP_unmap_and_replace
  * (Xen 4.17 `map_grant_ref`, `unmap_common`, `unmap_common_complete`), checks in Xen's order.
- * See xen-abi.md §3.5. Each element gets its own GNTST_* `status`; the hypercall returns 0, or
- * -EFAULT at the first element that cannot be read.
+ * Each element gets its own GNTST_* `status`; the hypercall returns 0, or -EFAULT at the first
+ * element that cannot be read.
  *
  * Translated callers (every simulated guest) cannot ask for GNTMAP_device_map,
  * GNTMAP_application_map or GNTMAP_contains_pte: GNTST_general_error, before the domain lookup.

@@ -6,7 +6,7 @@
  * `max_maptrack_frames`, and free handles form a FIFO list: a freed handle goes to the tail, so it
  * is not handed out again at once (a stale handle then gets GNTST_bad_handle rather than hitting
  * somebody else's mapping). Xen's per-vCPU lists and sentinel entry are not modelled; treat
- * handle values as opaque (xen-abi.md §10).
+ * handle values as opaque (Xen's `get_maptrack_handle` takes them from per-vCPU free lists).
  */
 import { MAPTRACK_PER_PAGE } from "../abi/grant-table.js";
 import type { GrantTable } from "./grant-table.js";

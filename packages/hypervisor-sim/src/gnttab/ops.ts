@@ -1,6 +1,6 @@
 /**
- * HYPERVISOR_grant_table_op (`do_grant_table_op`, Xen 4.17), the top-level rules of
- * xen-abi.md §3.3, in Xen's order:
+ * HYPERVISOR_grant_table_op (`do_grant_table_op`, Xen 4.17), its top-level rules in Xen's
+ * order:
  *
  * 1. `(int)count < 0` → -EINVAL (a count that is not a u32/s32 integer is -EINVAL too);
  * 2. bits 12 and up of `cmd` (continuation state) on any op but cache_flush → -EINVAL;

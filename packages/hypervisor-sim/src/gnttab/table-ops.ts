@@ -1,7 +1,7 @@
 /**
  * The grant-table ops other than map/unmap/copy (Xen 4.17 `grant_table.c`), checks in Xen's
- * order; see xen-abi.md §3.7. Each takes the guest's argument array after the top-level rules
- * of `grantTableOp` and returns the hypercall result.
+ * order (`gnttab_setup_table`, `gnttab_set_version`, ...). Each takes the guest's argument
+ * array after the top-level rules of `grantTableOp` and returns the hypercall result.
  */
 import { XEN_ERRNO } from "../abi/errno.js";
 import {

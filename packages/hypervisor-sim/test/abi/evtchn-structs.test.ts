@@ -1,6 +1,6 @@
-// Expected numbers: xen-abi.md §1.1 (EVTCHNOP argument layouts, compat evtchn_op) and §1.5
-// (the evtchn_status union). sched_poll and vcpu_set_singleshot_timer are not in the doc; their
-// numbers are copied from /usr/include/xen/sched.h and vcpu.h (Xen 4.17, x86_64).
+// Expected numbers: /usr/include/xen/event_channel.h, Xen 4.17 x86_64 (EVTCHNOP argument
+// layouts, compat evtchn_op, the evtchn_status union). sched_poll and vcpu_set_singleshot_timer:
+// /usr/include/xen/sched.h and vcpu.h (Xen 4.17, x86_64).
 import { describe, expect, it } from "vitest";
 import {
   EVTCHNOP,
@@ -47,7 +47,7 @@ import {
 } from "@pvkit/hypervisor-sim/abi";
 import { expectDisjoint, expectLayout } from "./expect-layout.js";
 
-describe("EVTCHNOP argument structs (§1.1)", () => {
+describe("EVTCHNOP argument structs (event_channel.h)", () => {
   it("lays out evtchn_bind_interdomain in 12 bytes with 2 bytes of padding at 2", () => {
     expectLayout(evtchn_bind_interdomain_layout, EVTCHN_BIND_INTERDOMAIN_SIZE, 12, {
       remote_dom: [0, 2],
@@ -67,7 +67,7 @@ describe("EVTCHNOP argument structs (§1.1)", () => {
     expectLayout(evtchn_unmask_layout, EVTCHN_UNMASK_SIZE, 4, { port: [0, 4] });
   });
 
-  it("lays out evtchn_status in 24 bytes with the union at 16 (§1.5)", () => {
+  it("lays out evtchn_status in 24 bytes with the union at 16 (event_channel.h)", () => {
     expectLayout(evtchn_status_layout, EVTCHN_STATUS_SIZE, 24, {
       dom: [0, 2],
       port: [4, 4],
@@ -126,7 +126,7 @@ describe("EVTCHNOP argument structs (§1.1)", () => {
   });
 });
 
-describe("compat struct evtchn_op (§1.1)", () => {
+describe("compat struct evtchn_op (event_channel.h)", () => {
   it("is 28 bytes: cmd u32 @0 and a 24-byte union of commands 0-9 @4", () => {
     expectLayout(evtchn_op_layout, EVTCHN_OP_SIZE, 28, {
       cmd: [0, 4],
@@ -163,7 +163,7 @@ describe("compat struct evtchn_op (§1.1)", () => {
 });
 
 describe("golden evtchn structs", () => {
-  it("encodes an interdomain evtchn_status answer byte for byte (§1.5)", () => {
+  it("encodes an interdomain evtchn_status answer byte for byte", () => {
     const buf = new Uint8Array(24);
     const dv = new DataView(buf.buffer);
     writeField(dv, 0, evtchn_status_layout.dom, 0x7ff0);

@@ -1,6 +1,6 @@
 /**
  * Assertions shared by the ABI layout tests. The expected numbers always come from the caller,
- * copied from /work/shared/xen-abi.md (or a named header) — never from the table under test.
+ * copied from the named Xen 4.17 header (x86_64) — never from the table under test.
  */
 import { expect } from "vitest";
 import type { Layout } from "@pvkit/hypervisor-sim/abi";

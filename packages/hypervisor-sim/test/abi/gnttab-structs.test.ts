@@ -1,6 +1,6 @@
-// Expected numbers: xen-abi.md §3.3 (GNTTABOP argument layouts and cache_flush bits), §3 intro
-// (grant_ref_t and grant_handle_t are u32). xen_add_to_physmap is not laid out in the doc (§2.1
-// only names it); its numbers are copied from /usr/include/xen/memory.h (Xen 4.17, x86_64).
+// Expected numbers: /usr/include/xen/grant_table.h, Xen 4.17 x86_64 (GNTTABOP argument layouts
+// and cache_flush bits; grant_ref_t and grant_handle_t are u32). xen_add_to_physmap's numbers
+// are copied from /usr/include/xen/memory.h (Xen 4.17, x86_64).
 import { describe, expect, it } from "vitest";
 import {
   GNTCOPY,
@@ -47,7 +47,7 @@ import {
 } from "@pvkit/hypervisor-sim/abi";
 import { expectDisjoint, expectLayout } from "./expect-layout.js";
 
-describe("GNTTABOP argument structs (§3.3)", () => {
+describe("GNTTABOP argument structs (grant_table.h)", () => {
   it("lays out gnttab_map_grant_ref in 32 bytes", () => {
     expectLayout(gnttab_map_grant_ref_layout, GNTTAB_MAP_GRANT_REF_SIZE, 32, {
       host_addr: [0, 8],

@@ -1,4 +1,5 @@
-// Expected numbers: xen-abi.md §3.1 (grant entry formats, v1 and v2, grant_status_t).
+// Expected numbers: /usr/include/xen/grant_table.h, Xen 4.17 x86_64 (grant entry formats, v1 and
+// v2, grant_status_t).
 import { describe, expect, it } from "vitest";
 import {
   GNTTAB_NR_RESERVED_ENTRIES,
@@ -21,7 +22,7 @@ import {
 } from "@pvkit/hypervisor-sim/abi";
 import { expectDisjoint, expectLayout } from "./expect-layout.js";
 
-describe("grant_entry_v1 (§3.1)", () => {
+describe("grant_entry_v1 (grant_table.h)", () => {
   it("has the documented 8-byte layout, 512 per frame", () => {
     expectLayout(grant_entry_v1, GRANT_ENTRY_V1_SIZE, 8, {
       flags: [0, 2],
@@ -45,7 +46,7 @@ describe("grant_entry_v1 (§3.1)", () => {
   });
 });
 
-describe("grant_entry_v2 (§3.1)", () => {
+describe("grant_entry_v2 (grant_table.h)", () => {
   it("has a 4-byte header {flags u16 @0, domid u16 @2}", () => {
     expectLayout(grant_entry_header, 4, 4, { flags: [0, 2], domid: [2, 2] });
   });
@@ -108,7 +109,7 @@ describe("grant_entry_v2 (§3.1)", () => {
   });
 });
 
-describe("grant_status_t and reserved refs (§3.1)", () => {
+describe("grant_status_t and reserved refs (grant_table.h)", () => {
   it("is a u16, 2048 per status frame: one status frame per 8 grant frames", () => {
     expect(GRANT_STATUS_SIZE).toBe(2);
     expect(GRANT_STATUS_PER_FRAME).toBe(2048);

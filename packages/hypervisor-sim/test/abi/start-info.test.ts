@@ -1,4 +1,4 @@
-// Expected numbers: xen-abi.md §6.3 (x86_64 start_info, 1168 bytes) and /usr/include/xen/xen.h (SIF_*).
+// Expected numbers: /usr/include/xen/xen.h, Xen 4.17 (x86_64 start_info, 1168 bytes; SIF_*).
 import { describe, expect, it } from "vitest";
 import { Hypervisor, type Page } from "@pvkit/hypervisor-sim";
 import {
@@ -18,7 +18,7 @@ function freshPage(): Page {
   return hv.guest(d.domid).memory.writablePage(1);
 }
 
-describe("start_info (§6.3)", () => {
+describe("start_info (xen.h)", () => {
   it("has the documented 1168-byte x86_64 layout", () => {
     expectLayout(start_info, START_INFO_SIZE, 1168, {
       magic: [0, 32],

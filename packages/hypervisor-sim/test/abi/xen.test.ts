@@ -1,5 +1,5 @@
-// Expected numbers: xen-abi.md §0 (page size), §0.2 (hypercall numbers), §0.3 (special domids),
-// §1.6 (VIRQ numbers and scope), §2.1 (vcpu_op / memory_op numbers it names).
+// Expected numbers: /usr/include/xen/xen.h, Xen 4.17 (page size, hypercall numbers, special
+// domids, VIRQ numbers and their V/G scope), vcpu.h and memory.h (the vcpu_op / memory_op numbers).
 import { describe, expect, it } from "vitest";
 import {
   DOMID_COW,
@@ -22,7 +22,7 @@ import {
   virqIsPerVcpu,
 } from "@pvkit/hypervisor-sim/abi";
 
-describe("hypercall numbers (§0.2)", () => {
+describe("hypercall numbers (xen.h)", () => {
   it("numbers the hypercalls the doc lists", () => {
     expect(HYPERCALL).toMatchObject({
       __HYPERVISOR_memory_op: 12,
@@ -37,13 +37,13 @@ describe("hypercall numbers (§0.2)", () => {
     });
   });
 
-  it("uses 4 KiB Xen pages (§0)", () => {
+  it("uses 4 KiB Xen pages", () => {
     expect(XEN_PAGE_SHIFT).toBe(12);
     expect(XEN_PAGE_SIZE).toBe(4096);
   });
 });
 
-describe("special domain ids (§0.3)", () => {
+describe("special domain ids (xen.h)", () => {
   it("defines the reserved domids", () => {
     expect({
       DOMID_FIRST_RESERVED,
@@ -67,7 +67,7 @@ describe("special domain ids (§0.3)", () => {
   });
 });
 
-describe("VIRQs (§1.6)", () => {
+describe("VIRQs (xen.h)", () => {
   it("numbers exactly the documented VIRQs, leaving 5, 14 and 15 unused", () => {
     expect(VIRQ).toStrictEqual({
       VIRQ_TIMER: 0,
@@ -102,7 +102,7 @@ describe("VIRQs (§1.6)", () => {
   });
 });
 
-describe("operations named in §2.1", () => {
+describe("vcpu_op and memory_op numbers (vcpu.h, memory.h)", () => {
   it("numbers VCPUOP_register_vcpu_info 10, XENMEM_add_to_physmap 7, XENMAPSPACE_shared_info 0", () => {
     expect(VCPUOP.VCPUOP_register_vcpu_info).toBe(10);
     expect(XENMEM.XENMEM_add_to_physmap).toBe(7);

@@ -1,5 +1,6 @@
-// Who gets an event and when (xen-abi.md §1.3, §1.4, §1.6, §9 item 9): interdomain, loopback and
-// IPI sends, notify vCPUs, VIRQs raised by Xen, PIRQs from the interrupt controller, and teardown.
+// Who gets an event and when (`event_channel.c`, `event_2l.c`; VIRQs of `xen.h`): interdomain,
+// loopback and IPI sends, notify vCPUs, VIRQs raised by Xen, PIRQs from the interrupt controller,
+// and teardown.
 import { describe, expect, it } from "vitest";
 import { BIND_PIRQ__WILL_SHARE, DOMID_SELF, EVTCHNSTAT, SCHEDOP, SHUTDOWN, VCPUOP, VIRQ } from "@pvkit/hypervisor-sim/abi";
 import {

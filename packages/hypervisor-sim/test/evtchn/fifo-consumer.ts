@@ -1,5 +1,5 @@
-// A test-only FIFO guest, following xen-abi.md §1.8 "Guest consumption" and "Guest unmask"
-// (Linux drivers/xen/events/events_fifo.c): it registers control blocks, adds event-array pages
+// A test-only FIFO guest, following Linux's consume_one_event and evtchn_fifo_unmask
+// (drivers/xen/events/events_fifo.c): it registers control blocks, adds event-array pages
 // (every word MASKED first, as Linux does), masks and unmasks, and drains its queues.
 import type { Guest, Page } from "@pvkit/hypervisor-sim";
 import { EVTCHNOP, VCPU_INFO_SIZE, VCPU_INFO_UPCALL_PENDING } from "@pvkit/hypervisor-sim/abi";
@@ -10,7 +10,7 @@ export const LINKED = 0x2000_0000;
 export const BUSY = 0x1000_0000;
 export const LINK_MASK = 0x1ffff;
 
-/** Control block layout (xen-abi.md §1.8): ready u32 @0, _rsvd u32 @4, head[16] u32 @8. */
+/** Control block layout (`event_channel.h`): ready u32 @0, _rsvd u32 @4, head[16] u32 @8. */
 export const CB_READY = 0;
 export const CB_HEAD = 8;
 

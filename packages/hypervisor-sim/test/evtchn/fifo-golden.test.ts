@@ -1,5 +1,5 @@
 // Golden bytes: the control block and event words after a known sequence, checked byte for byte
-// against the layouts of xen-abi.md §1.8 (`struct evtchn_fifo_control_block`, event_word_t).
+// against the layouts of `event_channel.h` (`struct evtchn_fifo_control_block`, event_word_t).
 import { describe, expect, it } from "vitest";
 import { EVTCHNOP } from "@pvkit/hypervisor-sim/abi";
 import { FifoGuest } from "./fifo-consumer.js";

@@ -1,6 +1,6 @@
 // Model-based property test of the FIFO event ABI: random sequences of send / mask / unmask /
 // close / bind / bind_vcpu / set_priority / expand_array / guest-consume on a 2-vCPU domU, run
-// against the simulator and a tiny model of Xen 4.17's queues (xen-abi.md §1.8). After every step
+// against the simulator and a tiny model of Xen 4.17's queues (`event_fifo.c`). After every step
 // the event words, the queues the guest can walk, the ready bits and upcall_pending must match.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";

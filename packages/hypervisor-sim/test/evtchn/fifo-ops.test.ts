@@ -1,5 +1,6 @@
 // The FIFO hypercalls' preconditions, one test per check in Xen 4.17's order, plus order tests
-// where two bad inputs meet (xen-abi.md §1.3 init_control / expand_array / set_priority, §1.7).
+// where two bad inputs meet (`event_fifo.c`: init_control / expand_array / set_priority; port
+// limits).
 import { describe, expect, it } from "vitest";
 import { DeadMappingError, type Guest, type Hypervisor } from "@pvkit/hypervisor-sim";
 import {

@@ -1,5 +1,5 @@
-// FIFO queue semantics as a guest sees them in its event array and control blocks (xen-abi.md
-// §1.8, §2.2, §9 item 18; Xen 4.17 evtchn_fifo_set_pending / unmask / add_page_to_event_array).
+// FIFO queue semantics as a guest sees them in its event array and control blocks (Xen 4.17
+// event_fifo.c: evtchn_fifo_set_pending / unmask / add_page_to_event_array).
 import { describe, expect, it } from "vitest";
 import type { Guest, Hypervisor, Page } from "@pvkit/hypervisor-sim";
 import { EVTCHNOP, SCHEDOP } from "@pvkit/hypervisor-sim/abi";

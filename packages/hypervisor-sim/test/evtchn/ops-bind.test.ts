@@ -1,4 +1,4 @@
-// Preconditions of the port-creating EVTCHNOPs, in Xen 4.17's check order (xen-abi.md §1.3):
+// Preconditions of the port-creating EVTCHNOPs, in Xen 4.17's check order (`event_channel.c`):
 // alloc_unbound, bind_interdomain, bind_virq, bind_ipi, bind_pirq.
 import { describe, expect, it } from "vitest";
 import { BIND_PIRQ__WILL_SHARE, DOMID_SELF, EVTCHNSTAT, NR_VIRQS, VIRQ } from "@pvkit/hypervisor-sim/abi";

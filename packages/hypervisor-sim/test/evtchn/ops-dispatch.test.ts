@@ -1,5 +1,5 @@
 // do_event_channel_op's own rules (unknown command, copy faults, the compat hypercall 16) and
-// EVTCHNOP_reset / reset_cont (xen-abi.md §1.1, §1.3, §9 item 12).
+// EVTCHNOP_reset / reset_cont (`event_channel.h`; `event_channel.c`: `evtchn_reset`, XSA-343/344).
 import { describe, expect, it } from "vitest";
 import { ECS } from "@pvkit/hypervisor-sim";
 import { DOMID_SELF, EVTCHNOP, EVTCHNSTAT, type evtchn_alloc_unbound, VIRQ } from "@pvkit/hypervisor-sim/abi";

@@ -1,5 +1,5 @@
 // Preconditions of the EVTCHNOPs that act on an existing port, in Xen 4.17's check order
-// (xen-abi.md §1.3): close, send, status, bind_vcpu, unmask, set_priority.
+// (`event_channel.c`): close, send, status, bind_vcpu, unmask, set_priority.
 import { describe, expect, it } from "vitest";
 import type { Hypervisor } from "@pvkit/hypervisor-sim";
 import { DOMID_SELF, EVTCHNOP, EVTCHNSTAT, VIRQ } from "@pvkit/hypervisor-sim/abi";

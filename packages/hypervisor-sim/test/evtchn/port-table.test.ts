@@ -1,4 +1,5 @@
-// Port allocation as guests see it (xen-abi.md §1.2, §1.7): port 0 reserved, lowest free port,
+// Port allocation as guests see it (`event_channel.c`: `get_free_port`, `evtchn_allocate_port`;
+// `EVTCHN_2L_NR_CHANNELS`): port 0 reserved, lowest free port,
 // buckets of 64 that become valid as a whole, max_evtchn_port and the 4096-port 2-level limit.
 import { describe, expect, it } from "vitest";
 import { EVTCHNSTAT, VIRQ } from "@pvkit/hypervisor-sim/abi";

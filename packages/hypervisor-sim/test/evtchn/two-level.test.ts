@@ -1,4 +1,4 @@
-// The 2-level bit protocol on the guest's shared_info bytes (xen-abi.md §2.2, §2.3, §9 items 9-10):
+// The 2-level bit protocol on the guest's shared_info bytes (`xen/common/event_2l.c`):
 // evtchn_2l_set_pending and evtchn_2l_unmask, observed as a guest kernel would observe them.
 import { describe, expect, it } from "vitest";
 import type { Guest, Page } from "@pvkit/hypervisor-sim";

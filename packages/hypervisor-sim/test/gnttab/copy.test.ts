@@ -1,5 +1,5 @@
 /**
- * GNTTABOP_copy: every precondition of xen-abi.md §3.6 in Xen 4.17's order (domains, then the
+ * GNTTABOP_copy: every precondition of `gnttab_copy` in Xen 4.17's order (domains, then the
  * source and dest claims, then bounds), plus the copy itself and its transient pins.
  */
 import { describe, expect, it } from "vitest";

@@ -1,6 +1,7 @@
 /**
  * GNTTABOP_map_grant_ref / unmap_grant_ref / unmap_and_replace: every precondition of
- * xen-abi.md §3.5 in Xen 4.17's order, one test per check, plus order tests where two fail.
+ * `map_grant_ref` / `unmap_common` in Xen 4.17's order, one test per check, plus order tests
+ * where two fail.
  */
 import { describe, expect, it } from "vitest";
 import { DeadMappingError } from "@pvkit/hypervisor-sim";

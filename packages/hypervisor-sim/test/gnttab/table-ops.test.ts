@@ -1,6 +1,6 @@
 /**
  * setup_table, query_size, set_version, get_status_frames, get_version, swap_grant_ref,
- * dump_table, transfer and cache_flush (xen-abi.md §3.7), one test per check, in Xen's order.
+ * dump_table, transfer and cache_flush (`grant_table.c`), one test per check, in Xen's order.
  */
 import { describe, expect, it } from "vitest";
 import { DOMID_SELF, GNTST, GTF, GNTTABOP, XEN_ERRNO, XENMAPSPACE, XENMEM } from "@pvkit/hypervisor-sim/abi";
