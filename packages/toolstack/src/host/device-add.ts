@@ -1,7 +1,7 @@
 /**
  * `libxl__device_generic_add` (libxl_device.c, 4.17): one transaction that writes a device's
  * frontend directory, backend directory and the toolstack's `/libxl/...` copy, with libxl's
- * permissions (xen-abi.md §5.3, §7.2 step 1):
+ * permissions (keys of `io/blkif.h` and `io/console.h`; `frontend_perms` / `backend_perms`):
  *
  * ```
  * /local/domain/<F>/device/<kind>/<devid>           n<F> r<B>   (console 0: .../console, n<B> r<F>)

@@ -1,6 +1,6 @@
 /**
  * Device teardown as libxl 4.17 does it for a domain being destroyed (`libxl__devices_destroy`,
- * `libxl__initiate_device_generic_remove`, `libxl__device_destroy`; xen-abi.md §7.3):
+ * `libxl__initiate_device_generic_remove`, `libxl__device_destroy` in libxl_device.c):
  *
  * 1. the devices are found under `/libxl/<id>/device/<kind>/<devid>/backend`;
  * 2. consoles are removed at once (xenconsoled needs no handshake);

@@ -1,8 +1,8 @@
 /**
  * Device specifications for `host.createDomain({ devices })` and the xenstore keys libxl 4.17
  * writes for each (`device_disk_add` in libxl_disk.c, `libxl__device_console_add` in
- * libxl_console.c, xen-abi.md §5.3 and §6.3), turned into a {@link DeviceEntries} that
- * `libxl__device_generic_add` (`device-add.ts`) writes.
+ * libxl_console.c; the keys of `io/blkif.h` and `io/console.h`), turned into a
+ * {@link DeviceEntries} that `libxl__device_generic_add` (`device-add.ts`) writes.
  */
 import { HostError } from "./errors.js";
 

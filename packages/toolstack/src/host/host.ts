@@ -202,7 +202,8 @@ export class Host extends EventEmitter<HostEvents> implements AsyncDisposable {
   }
 
   /**
-   * Destroys a domain as `xl destroy` does (xen-abi.md §7.3): each device's backend is told to
+   * Destroys a domain as `xl destroy` does (libxl_domain.c `libxl__destroy_domid`,
+   * libxl_device.c `libxl__initiate_device_generic_remove`): each device's backend is told to
    * close (`online` = 0, `state` = Closing unless Closed) and waited for, in virtual time, up to
    * `timeoutNs` (default 10 s); then the frontend, backend and /libxl directories, `/vm/<uuid>`,
    * `/local/domain/<id>` and `/libxl/<id>` are removed and the domain is destroyed in the

@@ -1,8 +1,9 @@
 /**
  * xenstored's side of a domain's xenstore ring (what cxenstored 4.17 does for an introduced
  * domain, `xenstored_domain.c` and `handle_input`/`write_messages` in `xenstored_core.c`;
- * xen-abi.md §8.4). The ring page is reached by mapping the domain's reserved grant ref 1
- * (GNTTAB_RESERVED_XENSTORE) into dom0, and the domain's store port is bound interdomain.
+ * `docs/misc/xenstore-ring.txt`). The ring page is reached by mapping the domain's reserved
+ * grant ref 1 (GNTTAB_RESERVED_XENSTORE) into dom0, and the domain's store port is bound
+ * interdomain.
  *
  * ```
  *  guest                      ring page (xenstore_domain_interface)          xenstored

@@ -17,7 +17,7 @@ import {
 import { bootLayout, decodeMessages, encodeMessage, type GuestContext } from "@pvkit/toolstack";
 import { useHost } from "@pvkit/toolstack/testing";
 
-/** The start_info bytes xen-abi.md §6.3 describes, built field by field from the table. */
+/** The start_info bytes of `xen.h` `struct start_info` (x86_64), built field by field. */
 function expectedStartInfo(f: {
   nrPages: number;
   sharedInfo: number;

@@ -1,4 +1,4 @@
-// destroyDomain follows libxl's teardown (xen-abi.md §7.3): backend online=0 and Closing, a wait
+// destroyDomain follows libxl's teardown (libxl_device.c): backend online=0 and Closing, a wait
 // in virtual time for Closed (or a timeout), the directories removed, the domain destroyed, and
 // xenstored releasing it (@releaseDomain, nodes it owned removed).
 import { describe, expect, it } from "vitest";
@@ -20,7 +20,8 @@ describe("destroyDomain", () => {
     const backend = closingBackend(h, h.hv, be, 2 * MS);
     const c = h.openXenstore();
     let frontendAtClosing: string | undefined;
-    // When the backend sees Closing, the frontend directory must still be there (§7.3 step 4 is last).
+    // When the backend sees Closing, the frontend directory must still be there (libxl removes the
+    // directories last, after the backend is Closed).
     h.hv.scheduler.at(h.hv.now + 1 * MS, () => (frontendAtClosing = readOrUndefined(c, `${fe}/backend`)));
     await new Promise<void>((r) => setImmediate(r)); // the backend takes its initial watch event
     const t0 = h.hv.now;

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { devicePaths, HostError, vbdDevid } from "@pvkit/toolstack";
 
 describe("vbdDevid", () => {
-  it("encodes the xen-vbd-interface(7) examples (xen-abi.md §7.4)", () => {
+  it("encodes the xen-vbd-interface(7) examples", () => {
     const table: [string, number][] = [
       ["xvda", 51712],
       ["xvda1", 51713],

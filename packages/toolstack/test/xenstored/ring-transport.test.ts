@@ -1,5 +1,6 @@
 // xenstored's ring transport against real guest rings: grant ref 1 mapped into dom0, the store
-// port bound interdomain, requests read from req and replies written to rsp (xen-abi.md §8.4).
+// port bound interdomain, requests read from req and replies written to rsp
+// (docs/misc/xenstore-ring.txt).
 import { describe, expect, it } from "vitest";
 import { GNTTAB_RESERVED_XENSTORE, GTF, XENSTORE_ERROR, xenstore_domain_interface } from "@pvkit/hypervisor-sim/abi";
 import { GNTTAB_GFN_BASE, type Guest } from "@pvkit/hypervisor-sim";
