@@ -1,6 +1,7 @@
 // Review probes of the framework's walks: unregister of a device that never left Initialising,
 // unregister racing the probe, a frontend domain dying during the backend's connect hook.
 import { describe, expect, it } from "vitest";
+import { attachDevice, detachDevice } from "@pvkit/toolstack";
 import { useHost } from "@pvkit/toolstack/testing";
 import { type DriverRegistration, XenbusBus, type XenbusTransport, driverEnv } from "@pvkit/guest-sdk";
 import { type Log, S, TYPE, type TdevState, dom0Bus, readNode, tdevBack, tdevFront, tdevGuest, teardown } from "./helpers.js";
@@ -65,6 +66,103 @@ describe("xenbus driver framework: review probes", () => {
     const again = bus.registerFrontend(tdevFront(log));
     await h.until(again.connected(0), "the device connecting under the new registration");
     expect(log).toEqual([`be:probe ${dom.domid}/0`, "fe:initialise 0", expect.stringMatching(/^be:connect /), "fe:connect 0 feature-x=7"]);
+    await teardown(h, [bus, d0.bus], [d0.close]);
+  });
+
+  it("releases the ring grant and port of a frontend whose initialise hook throws after taking them, and goes Closing with the error", async () => {
+    const h = host();
+    const log: Log = [];
+    const d0 = dom0Bus(h);
+    const back = d0.bus.registerBackend(tdevBack(log));
+    const base = tdevFront(log);
+    const { dom, bus, reg } = await tdevGuest(h, log, {
+      front: {
+        ...base,
+        async initialise(dev) {
+          dev.grantRing(1);
+          dev.allocEvtchn();
+          throw new Error("half-way");
+        },
+      },
+    });
+    const fe = await h.until(reg.waitFor(0, S.XenbusStateClosed), "the frontend closing after its failed initialise");
+    expect(fe.resources).toEqual([]);
+    expect(fe.lastError).toBe("5 initialise: half-way");
+    expect(readNode(h, `/local/domain/${dom.domid}/error/device/${TYPE}/0/error`)).toBe("5 initialise: half-way");
+    await h.until(back.waitFor(0, S.XenbusStateClosed, dom.domid), "the backend closing");
+    await teardown(h, [bus, d0.bus], [d0.close]);
+  });
+
+  it("releases a backend's ring mapping when its connect hook throws after mapping, and both ends reach Closed", async () => {
+    const h = host();
+    const log: Log = [];
+    const d0 = dom0Bus(h);
+    const base = tdevBack(log);
+    const back = d0.bus.registerBackend({
+      ...base,
+      async connect(dev) {
+        await dev.mapRing({ maxOrder: 2 });
+        throw new Error("after map");
+      },
+    });
+    const { dom, bus, reg } = await tdevGuest(h, log);
+    const be = await h.until(back.waitFor(0, S.XenbusStateClosed, dom.domid), "the backend closing after its failed connect");
+    expect(be.resources).toEqual([]);
+    expect(be.lastError).toBe("5 connect: after map");
+    await h.until(reg.waitFor(0, S.XenbusStateClosed), "the frontend closing");
+    expect(reg.device(0)!.resources).toEqual([]);
+    await teardown(h, [bus, d0.bus], [d0.close]);
+  });
+
+  it("releases everything when the frontend's domain is destroyed during the backend's connect hook", async () => {
+    const h = host();
+    const log: Log = [];
+    const d0 = dom0Bus(h);
+    const base = tdevBack(log);
+    let entered!: () => void;
+    const inConnect = new Promise<void>((r) => (entered = r));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const back = d0.bus.registerBackend({
+      ...base,
+      async connect(dev) {
+        await dev.mapRing({ maxOrder: 2 });
+        entered();
+        await gate;
+        await dev.bindEvtchn();
+        await dev.writeKeys({ "feature-x": 7 });
+      },
+    });
+    const { dom } = await tdevGuest(h, log);
+    await h.until(inConnect, "the backend's connect hook mapping the ring");
+    const destroying = h.destroyDomain(dom.domid);
+    await h.hv.settle();
+    release();
+    const report = await h.until(destroying, "destroyDomain");
+    expect(report.devices.find((d) => d.kind === TYPE)?.outcome).toBe("closed");
+    await h.hv.settle();
+    expect(back.devices).toEqual([]);
+    await teardown(h, [d0.bus], [d0.close]);
+  });
+
+  it("hot-unplugs 16 connected devices at once with every removal closed (more than xenstored's 10 transactions per connection)", async () => {
+    const h = host();
+    const log: Log = [];
+    const d0 = dom0Bus(h);
+    const back = d0.bus.registerBackend(tdevBack(log));
+    const { dom, bus, reg } = await tdevGuest(h, log);
+    await h.until(reg.connected(0), "device 0");
+    const ids = Array.from({ length: 16 }, (_, i) => i + 1);
+    for (const id of ids) attachDevice(h, dom.domid, { kind: TYPE, devid: id });
+    await h.until(Promise.all(ids.map((id) => reg.connected(id))), "the 16 devices connecting");
+    await h.until(Promise.all(ids.map((id) => back.connected(id, dom.domid))), "their backends");
+    const removals = await h.until(Promise.all(ids.map((id) => detachDevice(h, dom.domid, TYPE, id))), "the 16 unplugs");
+    expect(reg.devices.filter((d) => d.lastError !== undefined)).toEqual([]);
+    expect(removals.map((r) => r.outcome)).toEqual(ids.map(() => "closed"));
+    await h.hv.settle();
+    expect(reg.devices.map((d) => d.devid)).toEqual([0]);
+    expect(back.devices.map((d) => d.devid)).toEqual([0]);
+    expect(log.filter((l) => l.startsWith("fe:disconnect")).length).toBe(16);
     await teardown(h, [bus, d0.bus], [d0.close]);
   });
 });

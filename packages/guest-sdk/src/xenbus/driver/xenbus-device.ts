@@ -28,6 +28,28 @@ import type { DriverEnv } from "./driver-env.js";
 import type { XenbusOps } from "./transport.js";
 import { driverInspect } from "../../inspect/driver-inspect.js";
 
+/**
+ * The framework's transactions on one xenstore connection run one at a time. xenstored refuses a
+ * domain's transaction beyond its per-connection quota with ENOSPC (`transaction_start`,
+ * quota_max_transaction 10), and Linux never gets near it because every xenbus watch callback
+ * runs on the single xenwatch thread; without this, 11 devices closing at once (a burst of
+ * hot-unplugs) would fail to write their state.
+ */
+const txGates = new WeakMap<object, { busy: boolean; waiting: (() => void)[] }>();
+
+async function oneAtATime<T>(xs: object, fn: () => Promise<T>): Promise<T> {
+  let g = txGates.get(xs);
+  if (g === undefined) txGates.set(xs, (g = { busy: false, waiting: [] }));
+  while (g.busy) await new Promise<void>((r) => g.waiting.push(r));
+  g.busy = true;
+  try {
+    return await fn();
+  } finally {
+    g.busy = false;
+    g.waiting.shift()?.();
+  }
+}
+
 /** Which end of the split device this is. */
 export type XenbusSide = "frontend" | "backend";
 
@@ -183,12 +205,12 @@ export class XenbusDevice<S = unknown> {
    * @returns false when the directory was gone.
    */
   async writeKeys(keys: XenbusKeys, also?: (tx: XenbusOps) => Promise<void>): Promise<boolean> {
-    return this.env.xs.transaction(async (tx) => {
+    return oneAtATime(this.env.xs, () => this.env.xs.transaction(async (tx) => {
       if (!(await tx.exists(`${this.nodename}/state`))) return false;
       for (const [k, v] of Object.entries(keys)) await tx.write(`${this.nodename}/${k}`, String(v));
       if (also) await also(tx);
       return true;
-    });
+    }));
   }
 
   // ---- state ---------------------------------------------------------------------------------
@@ -203,10 +225,10 @@ export class XenbusDevice<S = unknown> {
     if (state === this.#state) return;
     const path = `${this.nodename}/state`;
     try {
-      await this.env.xs.transaction(async (tx) => {
+      await oneAtATime(this.env.xs, () => this.env.xs.transaction(async (tx) => {
         if (!(await tx.exists(path))) return;
         await tx.write(path, String(state));
-      });
+      }));
       const from = this.#state;
       this.#state = state;
       driverInspect.deviceState(this, from, state);
