@@ -138,7 +138,11 @@ export function blkbackDriver(options: BlkbackOptions = {}): BlkbackDriver {
       if (o.maxIndirect > 0) keys["feature-max-indirect-segments"] = o.maxIndirect;
       keys["multi-queue-max-queues"] = o.maxQueues;
       keys["max-ring-page-order"] = o.maxOrder;
-      await dev.writeKeys(keys);
+      // A backend directory handed over from an earlier blkback (a restart) may still hold its
+      // offer: without indirect segments, none may stay advertised.
+      await dev.writeKeys(keys, async (tx) => {
+        if (o.maxIndirect === 0) await tx.rm(`${dev.nodename}/feature-max-indirect-segments`).catch(() => undefined);
+      });
     },
 
     async connect(dev) {

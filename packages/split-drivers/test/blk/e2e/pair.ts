@@ -26,17 +26,16 @@ export interface Pair {
   readonly dom: DomainHandle;
   readonly bus: XenbusBus;
   readonly blk: Blkfront;
-  readonly served: ServedBlkback;
-  readonly xs: LocalXenbusTransport;
+  /** blkback in dom0 (a restart replaces it). */
+  served: ServedBlkback;
+  xs: LocalXenbusTransport;
   /** Awaits `p` under the host's virtual time. */
   until<T>(p: Promise<T>, what?: string): Promise<T>;
 }
 
 /** dom0 serving blkback, a guest with xvda and blkfront registered (not yet awaited). */
 export async function pair(h: Host, o: PairOptions = {}): Promise<Pair> {
-  const xs = LocalXenbusTransport.open(h);
-  const storage = o.storage;
-  const served = serveBlkback(h, { xs, ...o.back, ...(storage !== undefined ? { storage: () => storage } : {}) });
+  const { xs, served } = serve(h, o);
   let started!: (b: XenbusBus) => void;
   const guestBus = new Promise<XenbusBus>((r) => (started = r));
   const dom = await h.createDomain({
@@ -49,6 +48,14 @@ export async function pair(h: Host, o: PairOptions = {}): Promise<Pair> {
   const bus = await h.until(guestBus, "the guest's bus");
   const blk = Blkfront.register(bus, o.front);
   return { h, dom, bus, blk, served, xs, until: (p, what = "blk e2e") => h.until(p, what) };
+}
+
+/** blkback served in dom0 on a new xenstore connection, as `o` says. */
+export function serve(h: Host, o: Pick<PairOptions, "back" | "storage"> = {}): { xs: LocalXenbusTransport; served: ServedBlkback } {
+  const xs = LocalXenbusTransport.open(h);
+  const storage = o.storage;
+  const served = serveBlkback(h, { xs, ...o.back, ...(storage !== undefined ? { storage: () => storage } : {}) });
+  return { xs, served };
 }
 
 /** A pair whose disk is connected. */
@@ -75,6 +82,28 @@ export async function teardownPair(p: Pair, opts: { allowErrors?: boolean; unplu
   if (!opts.allowErrors) {
     expect(p.bus.errors).toEqual([]);
     expect(p.served.bus.errors).toEqual([]);
+  }
+}
+
+/** Writes a node through a fresh dom0 client (the toolstack's hand). */
+export function writeNode(h: Host, path: string, value: string): void {
+  const c = h.openXenstore();
+  try {
+    c.write(path, value);
+  } finally {
+    c.conn.close();
+  }
+}
+
+/** Reads a node through a fresh dom0 client (undefined when absent). */
+export function readNode(h: Host, path: string): string | undefined {
+  const c = h.openXenstore();
+  try {
+    return c.readString(path);
+  } catch {
+    return undefined;
+  } finally {
+    c.conn.close();
   }
 }
 
