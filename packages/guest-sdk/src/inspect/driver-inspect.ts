@@ -1,8 +1,10 @@
 /**
  * A read-only window on the driver layer for test tooling (the toolstack's sanitizer): rings
  * and xenbus devices announce themselves here as they are made, change state, and let go of
- * their resources. Nothing here changes what a driver does; with no listener attached each
- * announcement costs one size check.
+ * their resources; a frontend ring end also reports each request it produces and each response
+ * it consumes, as values, at the moment it does so (so tooling never has to guess a request
+ * from a shared slot the response may since have overwritten). Nothing here changes what a
+ * driver does; with no listener attached each announcement costs one size check.
  *
  * ```ts
  * const off = driverInspect.listen({ ring: (r) => rings.push(r), deviceState: (d, from, to) => log(d.nodename, to) });
@@ -51,6 +53,17 @@ export interface DriverInspectListener {
   deviceState?(dev: XenbusDevice, from: number, to: number): void;
   /** The framework released everything the device owned (disconnect, unplug, death, reconnect). */
   deviceReleased?(dev: XenbusDevice): void;
+  /**
+   * A FrontRing (`end`, as announced by `ring`) wrote request `req` into slot `idx`
+   * (`RING_GET_REQUEST(r, r->req_prod_pvt++)`), before it is published. `req` is the driver's
+   * own value: read it, never keep it past the call unless copied.
+   */
+  requestProduced?(end: InspectedRingEnd, idx: number, req: unknown): void;
+  /**
+   * A FrontRing took response `rsp` from slot `idx` (after its `rsp_prod` checks, decode and
+   * validate): the response exactly as the frontend sees it.
+   */
+  responseConsumed?(end: InspectedRingEnd, idx: number, rsp: unknown): void;
 }
 
 const listeners = new Set<DriverInspectListener>();
@@ -71,6 +84,14 @@ export const driverInspect = {
     if (listeners.size === 0) return;
     const r: InspectedRing = { side, ring, pages, mfn: pages[0]!.mfn, spec, name };
     for (const l of listeners) l.ring?.(r);
+  },
+  /** @internal */
+  requestProduced(end: InspectedRingEnd, idx: number, req: unknown): void {
+    for (const l of listeners) l.requestProduced?.(end, idx, req);
+  },
+  /** @internal */
+  responseConsumed(end: InspectedRingEnd, idx: number, rsp: unknown): void {
+    for (const l of listeners) l.responseConsumed?.(end, idx, rsp);
   },
   /** @internal */
   device(dev: XenbusDevice): void {

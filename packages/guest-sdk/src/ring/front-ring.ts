@@ -108,6 +108,7 @@ export class FrontRing<Req, Rsp> extends RingEnd<Req, Rsp> {
     const idx = this.#reqProdPvt;
     this.core.produce(idx, req);
     this.#reqProdPvt = (idx + 1) >>> 0;
+    if (driverInspect.active) driverInspect.requestProduced(this, idx, req);
     return idx;
   }
 
@@ -153,7 +154,9 @@ export class FrontRing<Req, Rsp> extends RingEnd<Req, Rsp> {
     if (avail > ((this.#reqProdPvt - idx) >>> 0)) throw this.#overclaimed(prod);
     if (avail === 0) return undefined;
     this.#rspCons = (idx + 1) >>> 0;
-    return this.core.consume(idx);
+    const rsp = this.core.consume(idx);
+    if (driverInspect.active) driverInspect.responseConsumed(this, idx, rsp);
+    return rsp;
   }
 
   /**

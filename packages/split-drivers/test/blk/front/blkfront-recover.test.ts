@@ -6,7 +6,7 @@ import { useHost } from "@pvkit/toolstack/testing";
 import { connected, pattern, teardown } from "./helpers.js";
 
 describe("blkfront recovery", () => {
-  const host = useHost({ sanitizer: false });
+  const host = useHost();
 
   it("re-issues requests in flight across a backend restart: nothing acknowledged lost, nothing twice", async () => {
     const r = await connected(host());

@@ -4,14 +4,13 @@
  * convention) and the frontend's grant table, the two ports (`event-channel` and the peer it is
  * bound to), the ring ends the SDK announced (`driverInspect`) for the private indices, and the
  * shared header read straight from the frame (`struct *_sring`: req_prod, req_event, rsp_prod,
- * rsp_event at offsets 0, 4, 8, 12; entries from offset 64).
+ * rsp_event at offsets 0, 4, 8, 12). Entries are not read here: request ids come from the
+ * frontend's own ring operations (see the sanitizer).
  */
 import { ECS } from "@pvkit/hypervisor-sim";
-import { type InspectedRing, type XenbusDevice, ringEntrySize } from "@pvkit/guest-sdk";
+import type { InspectedRing, XenbusDevice } from "@pvkit/guest-sdk";
 import type { Host } from "../../host/host.js";
 
-const PAGE_SIZE = 4096;
-const RING_HEADER = 64;
 
 /** The part of a machine frame read here (the simulator's Frame). */
 export interface FrameView {
@@ -58,10 +57,11 @@ export interface DeviceLink {
   frontPort: number | undefined;
   backPort: number | undefined;
   readonly notify: { front: NotifyCount; back: NotifyCount };
-  /** Request ids issued and not yet answered (ids as strings), with their requests. */
-  outstanding: Map<string, unknown>;
-  reqScan: number | undefined;
-  rspScan: number | undefined;
+  /**
+   * "frontPort:backPort" once the backend's bind raise of that pair was seen (the bind sets the
+   * new port pending: not a notification); undefined again when an end is released.
+   */
+  boundPorts: string | undefined;
 }
 
 /** The ring frames of a link. */
@@ -110,9 +110,6 @@ export function resolveLink(host: Host, l: DeviceLink): void {
     }
     if (frames.length === refs.length) {
       l.ring = { refs, frames, mfn: frames[0]!.mfn };
-      l.outstanding = new Map();
-      l.reqScan = undefined;
-      l.rspScan = undefined;
     }
   }
   const port = readInt(host, `${l.frontPath}/event-channel`);
@@ -136,27 +133,6 @@ export function ringEnd(rings: readonly InspectedRing[], r: ResolvedRing, side: 
     if (x.side === side && x.mfn === r.mfn && x.pages[0]!.alive) return x;
   }
   return undefined;
-}
-
-/** `RING_SIZE` for the spec over the ring's pages (`__RD32` of the usable bytes over the entry size). */
-export function ringSizeOf(r: ResolvedRing, spec: InspectedRing["spec"]): number {
-  const n = Math.floor((PAGE_SIZE * r.frames.length - RING_HEADER) / ringEntrySize(spec));
-  let p = 1;
-  while (p * 2 <= n) p *= 2;
-  return p;
-}
-
-/** A private copy of entry `idx` (any u32 index; masked to the ring). */
-export function entryBytes(r: ResolvedRing, spec: InspectedRing["spec"], idx: number): Uint8Array {
-  const esz = ringEntrySize(spec);
-  const size = ringSizeOf(r, spec);
-  const off = RING_HEADER + (idx & (size - 1)) * esz;
-  const out = new Uint8Array(esz);
-  for (let i = 0; i < esz; i++) {
-    const o = off + i;
-    out[i] = r.frames[Math.floor(o / PAGE_SIZE)]!.bytes[o % PAGE_SIZE]!;
-  }
-  return out;
 }
 
 /** `x` in the u32 window (lo, hi]. */

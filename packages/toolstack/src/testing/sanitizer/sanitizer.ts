@@ -12,12 +12,12 @@
  */
 import type { RaiseTrace } from "@pvkit/hypervisor-sim";
 import { SHINFO_EVTCHN_MASK, SHINFO_EVTCHN_PENDING, XenbusState, xenbusStateName } from "@pvkit/hypervisor-sim/abi";
-import { EntryBuffer, type InspectedRing, type XenbusDevice, driverInspect } from "@pvkit/guest-sdk";
+import { type InspectedRing, type InspectedRingEnd, type XenbusDevice, driverInspect } from "@pvkit/guest-sdk";
 import type { Host } from "../../host/host.js";
 import type { LeakReport } from "../leak-check.js";
 import { endLeaks, ownedBy } from "./disconnect-leaks.js";
 import { type Finding, type FindingKind, type TracePosition, makeFinding } from "./findings.js";
-import { type DeviceLink, entryBytes, inWindow, newNotifyCount, resolveLink, ringEnd, ringSizeOf, sharedIndices } from "./ring-view.js";
+import { type DeviceLink, inWindow, newNotifyCount, resolveLink, ringEnd, sharedIndices } from "./ring-view.js";
 
 /** Options of the sanitizer (`TestHostOptions.sanitizer`). */
 export interface SanitizerOptions {
@@ -32,6 +32,18 @@ export interface SanitizerOptions {
 
 const S = XenbusState;
 const RINGS_KEPT = 4096;
+
+/**
+ * Request ids one FrontRing has produced and not yet seen answered, keyed by the id value
+ * itself (numbers and bigints compare by value in a Map), with the request as produced. A
+ * reconnect makes a new FrontRing, so ids re-issued on it (blkif_recover) start afresh.
+ */
+interface FrontIds {
+  readonly ring: InspectedRing;
+  readonly issued: Map<unknown, unknown>;
+  /** The device whose ring this is, found by the ring's first frame on first need. */
+  link: DeviceLink | undefined;
+}
 
 const sanitizers = new WeakMap<Host, Sanitizer>();
 
@@ -48,6 +60,7 @@ export class Sanitizer {
   readonly #expected = new Map<FindingKind, number>();
   readonly #links = new Map<string, DeviceLink>();
   readonly #rings: InspectedRing[] = [];
+  readonly #fronts = new WeakMap<InspectedRingEnd, FrontIds>();
   readonly #pendingChecks = new Set<string>();
   readonly #off: (() => void)[] = [];
   #seq = -1;
@@ -76,9 +89,13 @@ export class Sanitizer {
     this.#off.push(
       driverInspect.listen({
         ring: (r) => {
+          if (this.#closed) return;
           this.#rings.push(r);
           if (this.#rings.length > RINGS_KEPT) this.#rings.shift();
+          if (r.side === "front") this.#fronts.set(r.ring, { ring: r, issued: new Map(), link: undefined });
         },
+        requestProduced: (end, _idx, req) => this.#issued(end, req),
+        responseConsumed: (end, idx, rsp) => this.#answered(end, idx, rsp),
         device: (dev) => this.#mine(dev) && this.#linkOf(dev),
         deviceState: (dev, from, to) => this.#mine(dev) && this.#onState(dev, from, to),
         deviceReleased: (dev) => {
@@ -167,14 +184,17 @@ export class Sanitizer {
         frontPort: undefined,
         backPort: undefined,
         notify: { front: newNotifyCount(), back: newNotifyCount() },
-        outstanding: new Map(),
-        reqScan: undefined,
-        rspScan: undefined,
+        boundPorts: undefined,
       };
       this.#links.set(frontPath, l);
     }
-    if (front && l.front !== dev) [l.front, l.frontReleased] = [dev, false];
-    if (!front && l.back !== dev) [l.back, l.backReleased] = [dev, false];
+    // A new device object on either end (a reconnect) allocates and binds its port afresh, and
+    // that bind raises again: resolve the ports anew.
+    if (front ? l.front !== dev : l.back !== dev) {
+      if (front) [l.front, l.frontReleased] = [dev, false];
+      else [l.back, l.backReleased] = [dev, false];
+      [l.boundPorts, l.frontPort, l.backPort] = [undefined, undefined, undefined];
+    }
     return l;
   }
 
@@ -197,8 +217,6 @@ export class Sanitizer {
   // ---- xenbus states --------------------------------------------------------------------
 
   #onState(dev: XenbusDevice, from: number, to: number): void {
-    const l = this.#linkOf(dev);
-    if (to === S.XenbusStateConnected || to === S.XenbusStateClosing) this.#scan(l);
     const back = to < from && !(from === S.XenbusStateClosed || ((from === S.XenbusStateReconfiguring || from === S.XenbusStateReconfigured) && to >= S.XenbusStateConnected));
     if (to > S.XenbusStateReconfigured || to === S.XenbusStateUnknown || back) {
       this.report(
@@ -221,6 +239,15 @@ export class Sanitizer {
       if (l.frontPort === undefined || l.backPort === undefined) resolveLink(this.host, l);
       const side = l.backDomid === domid && l.backPort === port ? "front" : l.frontDomid === domid && l.frontPort === port ? "back" : undefined;
       if (side === undefined) continue;
+      // EVTCHNOP_bind_interdomain sets the binder's new port pending at once, to cover sends made
+      // while the other end was unbound (event_channel.c: evtchn_bind_interdomain →
+      // evtchn_port_set_pending on the local port). The first raise of a new front/back port
+      // pair is that one, the backend's own bind, not a notification from the frontend.
+      const pair = `${l.frontPort}:${l.backPort}`;
+      if (side === "front" && l.boundPorts !== pair) {
+        l.boundPorts = pair;
+        return;
+      }
       if (l.ring === undefined) resolveLink(this.host, l);
       if (l.ring === undefined) return;
       const ix = sharedIndices(l.ring);
@@ -233,7 +260,6 @@ export class Sanitizer {
       if (((prod - event) >>> 0) < ((prod - old) >>> 0)) c.needed++;
       else c.unneeded++;
       c.lastProd = prod;
-      this.#scan(l);
       return;
     }
   }
@@ -257,46 +283,49 @@ export class Sanitizer {
     }
   }
 
-  // ---- request ids --------------------------------------------------------------------
+  // ---- request ids ------------------------------------------------------------------------
 
-  /** Reads requests and responses published since the last scan, matching response ids. */
-  #scan(l: DeviceLink): void {
-    if (l.ring === undefined) resolveLink(this.host, l);
-    const r = l.ring;
-    if (r === undefined) return;
-    const end = ringEnd(this.#rings, r, "front") ?? ringEnd(this.#rings, r, "back");
-    if (end === undefined) return;
-    const spec = end.spec;
-    const size = ringSizeOf(r, spec);
-    const ix = sharedIndices(r);
-    l.rspScan ??= ix.rspProd;
-    l.reqScan ??= ix.rspProd;
-    if (((ix.reqProd - l.reqScan) >>> 0) > size || ((ix.rspProd - l.rspScan) >>> 0) > size) {
-      [l.reqScan, l.rspScan] = [ix.reqProd, ix.rspProd]; // lapped or garbage: resynchronise
-      l.outstanding.clear();
+  // Recorded from the frontend's own ring operations (driverInspect's requestProduced /
+  // responseConsumed), never from the shared slots later: a request's slot holds its response
+  // once answered (io/ring.h: requests and responses share the ring's entries), so a slot read
+  // after the fact may no longer say what was issued.
+
+  /** A request the frontend produced: its id is issued. */
+  #issued(end: InspectedRingEnd, req: unknown): void {
+    const f = this.#fronts.get(end);
+    if (f === undefined) return;
+    const id = (req as { id?: unknown } | undefined)?.id;
+    if (id !== undefined) f.issued.set(id, req);
+  }
+
+  /** A response the frontend consumed: its id must be one issued and not yet answered. */
+  #answered(end: InspectedRingEnd, idx: number, rsp: unknown): void {
+    const f = this.#fronts.get(end);
+    if (f === undefined) return;
+    const id = (rsp as { id?: unknown } | undefined)?.id;
+    if (id === undefined) return;
+    const req = f.issued.get(id);
+    if (req !== undefined) f.issued.delete(id);
+    const l = this.#linkOfRing(f);
+    if (l === undefined) return;
+    const where = `ring (grant ref ${l.ring!.refs[0]} of d${l.frontDomid})`;
+    if (req === undefined) {
+      this.report("unknown-response-id", l.backDomid, l.backPath, where, `response ${idx} answers id ${String(id)}, which the frontend never issued (or was answered already)`, `rspid:${l.frontPath}`);
       return;
     }
-    try {
-      for (; l.reqScan !== ix.reqProd; l.reqScan = (l.reqScan + 1) >>> 0) {
-        const req = spec.request.decode(new EntryBuffer(entryBytes(r, spec, l.reqScan))) as { id?: unknown };
-        if (req?.id !== undefined) l.outstanding.set(String(req.id), req);
-      }
-      for (; l.rspScan !== ix.rspProd; l.rspScan = (l.rspScan + 1) >>> 0) {
-        const rsp = spec.response.decode(new EntryBuffer(entryBytes(r, spec, l.rspScan))) as { id?: unknown };
-        if (rsp?.id === undefined) continue;
-        const id = String(rsp.id);
-        const req = l.outstanding.get(id);
-        if (req === undefined) {
-          this.report("unknown-response-id", l.backDomid, l.backPath, `ring (grant ref ${r.refs[0]} of d${l.frontDomid})`, `response ${l.rspScan} answers id ${id}, which the frontend never issued (or was answered already)`, `rspid:${l.frontPath}`);
-          continue;
-        }
-        l.outstanding.delete(id);
-        const bad = this.#opts.checkResponse?.(l.type, req, rsp);
-        if (bad !== undefined) this.report("bad-response", l.backDomid, l.backPath, `ring (grant ref ${r.refs[0]} of d${l.frontDomid})`, `response ${l.rspScan} (id ${id}): ${bad}`, `badrsp:${l.frontPath}`);
-      }
-    } catch {
-      // An entry that does not decode: the ring end consuming it halts and says why.
+    const bad = this.#opts.checkResponse?.(l.type, req, rsp);
+    if (bad !== undefined) this.report("bad-response", l.backDomid, l.backPath, where, `response ${idx} (id ${String(id)}): ${bad}`, `badrsp:${l.frontPath}`);
+  }
+
+  /** The device whose ring (first frame, found through xenstore) a FrontRing runs on. */
+  #linkOfRing(f: FrontIds): DeviceLink | undefined {
+    if (f.link !== undefined && f.link.ring?.mfn === f.ring.mfn) return f.link;
+    for (const l of this.#links.values()) {
+      if (l.frontReleased) continue;
+      if (l.ring?.mfn !== f.ring.mfn) resolveLink(this.host, l);
+      if (l.ring?.mfn === f.ring.mfn) return (f.link = l);
     }
+    return undefined;
   }
 
   // ---- quiescence ---------------------------------------------------------------------
@@ -306,7 +335,6 @@ export class Sanitizer {
     if (this.#closed || this.host.closed) return;
     this.runDisconnectChecks();
     for (const l of this.#links.values()) {
-      this.#scan(l);
       this.#halted(l);
       this.#lostWakeup(l);
     }
@@ -419,7 +447,6 @@ export class Sanitizer {
     if (this.host.hv.scheduler.stalled) this.checkQuiescent();
     else this.runDisconnectChecks();
     for (const l of this.#links.values()) {
-      this.#scan(l);
       this.#storms(l);
       this.#halted(l);
       for (const dev of [l.frontReleased ? undefined : l.front, l.backReleased ? undefined : l.back]) {

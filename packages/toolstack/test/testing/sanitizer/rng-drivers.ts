@@ -21,6 +21,20 @@ export const rngSpec: RingSpec<RngRequest, RngResponse> = {
   },
 };
 
+/**
+ * The same protocol with the response's id last (offset 4) instead of first: a response
+ * written over its request's slot then no longer has the id where the request had it, so
+ * reading requests back from answered slots would misread them.
+ */
+export const rngSpecIdLast: RingSpec<RngRequest, RngResponse> = {
+  request: rngSpec.request,
+  response: {
+    size: 8,
+    encode: (v, o) => (o.setS16(0, v.status), o.setU16(2, v.len), o.setU32(4, v.id)),
+    decode: (i) => ({ status: i.getS16(0), len: i.getU16(2), id: i.getU32(4) }),
+  },
+};
+
 /** The ways a frontend can be broken. */
 export interface FrontBugs {
   leakGrant?: boolean;
@@ -48,7 +62,7 @@ export interface FrontState {
   bugs: FrontBugs;
 }
 
-export function rngFront(bugs: FrontBugs = {}): FrontendDriver<FrontState> {
+export function rngFront(bugs: FrontBugs = {}, spec = rngSpec): FrontendDriver<FrontState> {
   return {
     type: TYPE,
     async initialise(dev) {
@@ -61,7 +75,7 @@ export function rngFront(bugs: FrontBugs = {}): FrontendDriver<FrontState> {
         const granted = dev.grantRing(0);
         [pages, keys] = [granted.pages, granted.keys];
       }
-      const ring = FrontRing.init(pages, rngSpec, { name: "rng ring" });
+      const ring = FrontRing.init(pages, spec, { name: "rng ring" });
       const s: FrontState = { ring, channel: undefined!, pending: new Map(), nextId: 1, bugs };
       s.channel = dev.allocEvtchn({ onEvent: () => onResponses(s) });
       dev.data = s;
@@ -106,14 +120,14 @@ export interface BackState {
   channel: EventChannel;
 }
 
-export function rngBack(bugs: BackBugs = {}): BackendDriver<BackState> {
+export function rngBack(bugs: BackBugs = {}, spec = rngSpec): BackendDriver<BackState> {
   return {
     type: TYPE,
     async connect(dev) {
       let pages: readonly Page[];
       if (bugs.rawRingMap) pages = dev.env.mapper.map([await dev.otherInt("ring-ref")], dev.otherendId).map((m) => m.page);
       else pages = (await dev.mapRing()).pages;
-      const ring = BackRing.attach(pages, rngSpec, 0, { name: "rng ring" });
+      const ring = BackRing.attach(pages, spec, 0, { name: "rng ring" });
       let byte = 0;
       const channel = await dev.bindEvtchn({
         onEvent: () => {

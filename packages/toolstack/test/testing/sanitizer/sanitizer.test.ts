@@ -3,13 +3,13 @@
 // driver yields none.
 import { describe, expect, it } from "vitest";
 import { SanitizerError, type SanitizerOptions, withHost } from "@pvkit/toolstack/testing";
-import type { BackBugs, FrontBugs, RngRequest, RngResponse } from "./rng-drivers.js";
+import { type BackBugs, type FrontBugs, type RngRequest, type RngResponse, rngSpecIdLast } from "./rng-drivers.js";
 import { scenario } from "./rng-scenario.js";
 
 /** The findings' messages of a run (none when it passes). */
-async function findings(fb: FrontBugs, bb: BackBugs = {}, opts: SanitizerOptions = {}): Promise<string[]> {
+async function findings(fb: FrontBugs, bb: BackBugs = {}, opts: SanitizerOptions = {}, spec?: Parameters<typeof scenario>[3]): Promise<string[]> {
   try {
-    await withHost((h) => scenario(h, fb, bb), { sanitizer: opts });
+    await withHost((h) => scenario(h, fb, bb, spec), { sanitizer: opts });
     return [];
   } catch (e) {
     if (!(e instanceof SanitizerError)) throw e;
@@ -26,6 +26,16 @@ const lengthCheck = (_type: string, q: unknown, r: unknown): string | undefined 
 describe("sanitizer", () => {
   it("reports nothing for the correct driver", async () => {
     expect(await findings({})).toEqual([]);
+  });
+  it("reports nothing when requests pushed without a notify are answered before anyone looks (their slots overwritten)", async () => {
+    // The burst: request 0 notifies, 1..5 do not (req_event 1); the backend answers all six
+    // over their slots before its next event, with the id where the request had its gref.
+    expect(await findings({}, {}, { checkResponse: lengthCheck }, rngSpecIdLast)).toEqual([]);
+  });
+  it("catches a response with an id never issued when the response keeps its id elsewhere than the request", async () => {
+    expect((await findings({}, { bogusId: true }, {}, rngSpecIdLast)).map((m) => m.slice(0, m.indexOf(" (trace")))).toEqual([
+      "[unknown-response-id] d0 (Domain-0) /local/domain/0/backend/rng/1/0 ring (grant ref 8 of d1): response 0 answers id 1001, which the frontend never issued (or was answered already)",
+    ]);
   });
   it("catches a leaked data grant, naming the domain, the device and the trace position", async () => {
     expect(await findings({ leakGrant: true }, {}, {})).toEqual([
@@ -44,7 +54,7 @@ describe("sanitizer", () => {
   });
   it("catches a watch never removed, naming the domain, the device and the trace position", async () => {
     expect(await findings({ leakWatch: true }, {}, {})).toEqual([
-      "[leaked-watch] d1 (rng-user) /local/domain/1/device/rng/0 watch /local/domain/0/backend/rng/1/0/feature-x: still watched (token \"pvkit-watch-11\") after the device disconnected (trace seq 217, t=0 ns). Hint: a watch was set with env.xs.watch() and never unsubscribed; use dev.watch(), which closes it on disconnect"
+      "[leaked-watch] d1 (rng-user) /local/domain/1/device/rng/0 watch /local/domain/0/backend/rng/1/0/feature-x: still watched after the device disconnected (trace seq 217, t=0 ns). Hint: a watch was set with env.xs.watch() and never unsubscribed; use dev.watch(), which closes it on disconnect"
     ]);
   });
   it("catches a backend keeping the ring mapped after Closed, naming the domain, the device and the trace position", async () => {
@@ -74,17 +84,17 @@ describe("sanitizer", () => {
   });
   it("catches a frontend notifying on every request, naming the domain, the device and the trace position", async () => {
     expect(await findings({ notifyEvery: true }, {}, {})).toEqual([
-      "[notify-storm] d1 (rng-user) /local/domain/1/device/rng/0 port 3: 8 notifications for 7 requests pushed, where the backend's req_event asked for 2 (6 unneeded, 0 with nothing new on the ring) (trace seq 221, t=0 ns). Hint: the producer notifies without checking the push's notify flag (RING_PUSH_*_AND_CHECK_NOTIFY); notify only when pushRequests()/pushResponses() says so"
+      "[notify-storm] d1 (rng-user) /local/domain/1/device/rng/0 port 3: 7 notifications for 7 requests pushed, where the backend's req_event asked for 2 (5 unneeded, 0 with nothing new on the ring) (trace seq 221, t=0 ns). Hint: the producer notifies without checking the push's notify flag (RING_PUSH_*_AND_CHECK_NOTIFY); notify only when pushRequests()/pushResponses() says so"
     ]);
   });
   it("catches a short copy (with the device's response check), naming the domain, the device and the trace position", async () => {
     expect(await findings({}, { shortCopy: true }, { checkResponse: lengthCheck })).toEqual([
-      "[bad-response] d0 (Domain-0) /local/domain/0/backend/rng/1/0 ring (grant ref 8 of d1): response 0 (id 1): answered 15 of 16 bytes (trace seq 150, t=0 ns). Hint: a response does not match its request (the protocol check says how); a short copy, say"
+      "[bad-response] d0 (Domain-0) /local/domain/0/backend/rng/1/0 ring (grant ref 8 of d1): response 0 (id 1): answered 15 of 16 bytes (trace seq 152, t=0 ns). Hint: a response does not match its request (the protocol check says how); a short copy, say"
     ]);
   });
   it("catches a response with an id never issued, naming the domain, the device and the trace position", async () => {
     expect(await findings({}, { bogusId: true }, {})).toEqual([
-      "[unknown-response-id] d0 (Domain-0) /local/domain/0/backend/rng/1/0 ring (grant ref 8 of d1): response 0 answers id 1001, which the frontend never issued (or was answered already) (trace seq 150, t=0 ns). Hint: the backend answered an id the frontend never issued (a stale or corrupted id, or an answer sent twice)"
+      "[unknown-response-id] d0 (Domain-0) /local/domain/0/backend/rng/1/0 ring (grant ref 8 of d1): response 0 answers id 1001, which the frontend never issued (or was answered already) (trace seq 152, t=0 ns). Hint: the backend answered an id the frontend never issued (a stale or corrupted id, or an answer sent twice)"
     ]);
   });
 });
