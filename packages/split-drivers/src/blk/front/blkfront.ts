@@ -23,7 +23,7 @@
  *   runs again. Linux only recovers on resume; a guest program here survives a blkback restart.
  */
 import { XenbusState } from "@pvkit/hypervisor-sim/abi";
-import { type DriverRegistration, type FrontendDriver, FrontRing, type XenbusBus, type XenbusDevice } from "@pvkit/guest-sdk";
+import { type DriverRegistration, type FrontendDriver, FrontRing, type XenbusBus, type XenbusDevice, type XenbusOps } from "@pvkit/guest-sdk";
 import { blkifRingSpec } from "../blkif-ring.js";
 import { BlkQueue, type QueueHost } from "./blk-queue.js";
 import { BlkfrontDisk } from "./blkfront-disk.js";
@@ -122,7 +122,7 @@ export class Blkfront {
     keys["protocol"] = "x86_64-abi";
     keys["feature-persistent"] = (this.options.persistent ?? true) ? 1 : 0;
     dev.data = { queues, transport };
-    await dev.writeKeys(keys);
+    await dev.writeKeys(keys, (tx) => dropStaleTransportKeys(tx, dev.nodename, keys));
   }
 
   /** The disk's queue host, reached through the disk once it exists. */
@@ -219,6 +219,29 @@ export class Blkfront {
         })();
       },
     });
+  }
+}
+
+/** Our transport keys: ring refs, ports, ring order, queue count, per-queue directories. */
+const TRANSPORT_KEY = /^(ring-ref\d*|event-channel|ring-page-order|multi-queue-num-queues|queue-\d+)$/;
+
+/**
+ * A reconnect after a backend restart may choose a smaller transport than the connection
+ * before: removes the transport keys of `dir` that `keys` does not rewrite, so the new backend
+ * never reads a stale `ring-page-order`, `multi-queue-num-queues`, `queue-N/` or `ring-ref0`
+ * (which blkback reads before `ring-ref` for a one-page ring: `read_per_ring_refs`).
+ */
+async function dropStaleTransportKeys(tx: XenbusOps, dir: string, keys: Record<string, unknown>): Promise<void> {
+  const names = Object.keys(keys);
+  for (const k of await tx.directory(dir).catch(() => [] as string[])) {
+    if (!TRANSPORT_KEY.test(k)) continue;
+    if (!k.startsWith("queue-")) {
+      if (!(k in keys)) await tx.rm(`${dir}/${k}`);
+    } else if (!names.some((n) => n.startsWith(`${k}/`))) {
+      await tx.rm(`${dir}/${k}`);
+    } else {
+      for (const kk of await tx.directory(`${dir}/${k}`).catch(() => [] as string[])) if (!(`${k}/${kk}` in keys)) await tx.rm(`${dir}/${k}/${kk}`);
+    }
   }
 }
 

@@ -105,4 +105,28 @@ describe("blk e2e: backend restart into an older blkback", () => {
     expect([p.disk.queues[0]!.stats.requests, p.disk.queues[0]!.stats.indirect]).toEqual([144, 0]);
     await teardownPair(p);
   });
+
+  it("reconnects with one queue and a one-page ring after 4 queues of 4 pages (stale ring-page-order, queue-N/ removed)", async () => {
+    const mem = new MemoryStorage({ bytes: 8 << 20 });
+    const storage = new GatedStorage(mem);
+    const p = await connectedPair(host(), { storage, front: { maxRingPageOrder: 2 } });
+    expect(features(p)).toEqual([4, 2, 32]);
+    await restartInto(p, storage, mem, { maxQueues: 1, maxRingPageOrder: 0 });
+    expect(features(p)).toEqual([1, 0, 32]);
+    const fe = `/local/domain/${p.dom.domid}/device/vbd/${XVDA}`;
+    expect([readNode(p.h, `${fe}/ring-page-order`), readNode(p.h, `${fe}/multi-queue-num-queues`), readNode(p.h, `${fe}/queue-0/ring-ref0`), readNode(p.h, `${fe}/ring-ref0`)]).toEqual([undefined, undefined, undefined, undefined]);
+    expect(readNode(p.h, `${fe}/ring-ref`)).toMatch(/^\d+$/);
+    await teardownPair(p);
+  });
+
+  it("re-splits 32-segment requests in flight on 4 queues into 11-segment ones for a one-queue, one-page blkback without indirect", async () => {
+    const mem = new MemoryStorage({ bytes: 8 << 20 });
+    const storage = new GatedStorage(mem);
+    const p = await connectedPair(host(), { storage, front: { maxRingPageOrder: 2 } });
+    expect(storage.held).toBe(0);
+    await restartInto(p, storage, mem, { maxIndirectSegments: 0, maxQueues: 1, maxRingPageOrder: 0 });
+    expect(features(p)).toEqual([1, 0, 11]);
+    expect([p.disk.queues[0]!.stats.requests, p.disk.queues[0]!.stats.indirect]).toEqual([144, 0]);
+    await teardownPair(p);
+  });
 });
