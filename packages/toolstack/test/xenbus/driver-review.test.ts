@@ -2,8 +2,9 @@
 // unregister racing the probe, a frontend domain dying during the backend's connect hook.
 import { describe, expect, it } from "vitest";
 import { attachDevice, detachDevice } from "@pvkit/toolstack";
-import { useHost } from "@pvkit/toolstack/testing";
+import { expectFinding, useHost } from "@pvkit/toolstack/testing";
 import { type DriverRegistration, XenbusBus, type XenbusTransport, driverEnv } from "@pvkit/guest-sdk";
+import { LocalXenbusTransport } from "@pvkit/toolstack";
 import { type Log, S, TYPE, type TdevState, dom0Bus, readNode, tdevBack, tdevFront, tdevGuest, teardown } from "./helpers.js";
 
 describe("xenbus driver framework: review probes", () => {
@@ -164,5 +165,44 @@ describe("xenbus driver framework: review probes", () => {
     expect(back.devices.map((d) => d.devid)).toEqual([0]);
     expect(log.filter((l) => l.startsWith("fe:disconnect")).length).toBe(16);
     await teardown(h, [bus, d0.bus], [d0.close]);
+  });
+
+  it("gives up on a backend that never closes after 5 s of virtual time, defers the ring grant it still maps, and ends it once unmapped", async () => {
+    const h = host();
+    const log: Log = [];
+    const { dom, bus, reg } = await tdevGuest(h, log);
+    // A raw dom0 backend: connects, then ignores every later state.
+    const xs = LocalXenbusTransport.open(h);
+    const env = driverEnv({ guest: h.dom0.guest, events: h.dom0.events, xs });
+    const be = `backend/${TYPE}/${dom.domid}/0`;
+    const fe = `/local/domain/${dom.domid}/device/${TYPE}/0`;
+    await h.until(xs.write(`${be}/state`, String(S.XenbusStateInitWait)), "InitWait");
+    const dev = await h.until(reg.waitFor(0, S.XenbusStateInitialised), "the frontend Initialised");
+    const map = env.mapper.mapOne(Number(await h.until(xs.read(`${fe}/ring-ref`), "ring-ref")), dom.domid);
+    const ch = env.events.bindInterdomain(dom.domid, Number(await h.until(xs.read(`${fe}/event-channel`), "event-channel")));
+    await h.until(xs.write(`${be}/state`, String(S.XenbusStateConnected)), "Connected");
+    await h.until(reg.connected(0), "the frontend connected");
+    const ref = Number(readNode(h, `${fe}/ring-ref`));
+    const t0 = h.hv.now;
+    await h.until(reg.unregister(), "the unregister");
+    expect(h.hv.now - t0).toBe(5_000_000_000);
+    expect(bus.errors.map((e) => (e as Error).message)).toEqual([
+      `xenbus failed: ETIME (-62): device/${TYPE}/0: backend /local/domain/0/${be} did not close within 5000000000 ns (local state Closing, remote state Connected)`,
+    ]);
+    expect(dev.state).toBe(S.XenbusStateClosed);
+    expect(dev.resources).toEqual([]);
+    expect(dev.env.grants.isGranted(ref)).toBe(true); // deferred: dom0 still maps it (XSA-396)
+    ch.close();
+    map.unmap();
+    await h.hv.settle();
+    // Nothing retries a deferred end by itself once the bus is gone (no timer, unlike Linux's
+    // gnttab deferred list): the next grant operation of the guest, or this call, ends it.
+    expect(dev.env.grants.isGranted(ref)).toBe(true);
+    expect(dev.env.grants.retryDeferred()).toBe(1);
+    expect(dev.env.grants.isGranted(ref)).toBe(false);
+    xs.close();
+    // The sanitizer saw the ring grant still granted when the device disconnected.
+    expectFinding(h, "ring-grant-not-ended");
+    await teardown(h, [], [], {});
   });
 });
