@@ -205,4 +205,37 @@ describe("xenbus driver framework: review probes", () => {
     expectFinding(h, "ring-grant-not-ended");
     await teardown(h, [], [], {});
   });
+
+  for (const side of ["frontend", "backend"] as const) {
+    it(`never re-creates a ${side}'s deleted state node, and releases that end's device`, async () => {
+      const h = host();
+      const log: Log = [];
+      const d0 = dom0Bus(h);
+      const back = d0.bus.registerBackend(tdevBack(log));
+      const { dom, bus, reg } = await tdevGuest(h, log);
+      await h.until(reg.connected(0), "the connect");
+      const fe = reg.device(0)!;
+      const be = back.device(0, dom.domid)!;
+      const gone = side === "frontend" ? fe : be;
+      const node = side === "frontend" ? `/local/domain/${dom.domid}/device/${TYPE}/0/state` : `/local/domain/0/backend/${TYPE}/${dom.domid}/0/state`;
+      const c = h.openXenstore();
+      c.rm(node);
+      c.conn.close();
+      await h.hv.settle();
+      expect(gone.removed).toBe(true);
+      expect(gone.resources).toEqual([]);
+      expect(readNode(h, node)).toBeUndefined();
+      await h.until(bus.close(), "the frontend bus closing");
+      await h.until(d0.bus.close(), "the backend bus closing");
+      await h.hv.settle();
+      expect(readNode(h, node)).toBeUndefined();
+      // With the backend's node gone the frontend reads Unknown, which its walk ignores (as
+      // blkfront's blkback_changed does), so its unregister waits out the 5 s.
+      expect(bus.errors.map((e) => (e as Error).message)).toEqual(
+        side === "frontend" ? [] : [`xenbus failed: ETIME (-62): device/${TYPE}/0: backend /local/domain/0/backend/${TYPE}/${dom.domid}/0 did not close within 5000000000 ns (local state Closing, remote state Unknown)`],
+      );
+      expect(d0.bus.errors).toEqual([]);
+      await teardown(h, [], [d0.close], {});
+    });
+  }
 });
