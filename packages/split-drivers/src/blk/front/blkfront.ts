@@ -29,6 +29,12 @@ import { BlkQueue, type QueueHost } from "./blk-queue.js";
 import { BlkfrontDisk } from "./blkfront-disk.js";
 import { type BlkfrontLimits, type BlkfrontTransport, chooseTransport, readDiskInfo } from "./negotiate.js";
 
+/**
+ * Reconnects in a row that end with the backend closing before the disk connected, after which
+ * blkfront stops recovering the device: it is removed and its pending I/O fails `disconnected`.
+ */
+export const BLKFRONT_MAX_FAILED_RECONNECTS = 3;
+
 /** Options of {@link Blkfront.register}. */
 export interface BlkfrontOptions extends BlkfrontLimits {
   /** Reconnect after a backend restart and re-issue requests in flight. Default true. */
@@ -53,6 +59,7 @@ export class Blkfront {
   readonly #disks = new Map<number, BlkfrontDisk>();
   readonly #waiters = new Map<number, Waiter[]>();
   readonly #restarting = new Set<number>();
+  readonly #failedReconnects = new Map<number, number>();
 
   private constructor(bus: XenbusBus, options: BlkfrontOptions) {
     this.options = options;
@@ -164,7 +171,12 @@ export class Blkfront {
     const disk = this.#disks.get(dev.devid);
     if (disk === undefined) return;
     const recover = this.options.recover ?? true;
-    let final = !recover || dev.removed || this.registration.closed;
+    // A backend that closes again before the disk reconnected failed the reconnect (a fatal
+    // connect error: it goes Closing, then Closed and online). Give up after a few in a row
+    // rather than loop Initialising → Initialised → Closed forever.
+    const failed = disk.state === "recovering" ? (this.#failedReconnects.get(dev.devid) ?? 0) + 1 : 0;
+    this.#failedReconnects.set(dev.devid, failed);
+    let final = !recover || dev.removed || this.registration.closed || failed >= BLKFRONT_MAX_FAILED_RECONNECTS;
     if (!final) {
       const online = await dev.readOther("online").catch(() => undefined);
       final = online !== "1";
@@ -172,6 +184,7 @@ export class Blkfront {
     disk.detach(final);
     if (final) {
       this.#disks.delete(dev.devid);
+      this.#failedReconnects.delete(dev.devid);
       return;
     }
     void this.#awaitRestart(dev, disk);

@@ -130,3 +130,27 @@ describe("blk e2e: backend restart into an older blkback", () => {
     await teardownPair(p);
   });
 });
+
+describe("blk e2e: backend restart into a blkback that cannot connect", () => {
+  const host = useHost();
+
+  it("stops reconnecting and fails the pending I/O when every connect of the restarted blkback is fatal", async () => {
+    const mem = new MemoryStorage({ bytes: 1 << 20 });
+    const storage = new GatedStorage(mem);
+    const p = await connectedPair(host(), { storage, vcpus: 1 });
+    storage.shut();
+    const pending = Array.from({ length: 4 }, (_, i) => p.disk.writeSectors(i * 8, pattern(4096, i)).catch((e: unknown) => e));
+    await p.h.hv.settle();
+    const closing = p.served.close();
+    await p.until(p.blk.registration.waitFor(XVDA, S.XenbusStateClosed), "blkfront closing for the restart");
+    storage.open();
+    await p.until(closing, "the old blkback closing");
+    p.xs.close();
+    writeNode(p.h, `/local/domain/0/backend/vbd/${p.dom.domid}/${XVDA}/state`, String(S.XenbusStateInitialising));
+    Object.assign(p, serve(p.h, { back: { storage: () => Promise.reject(new Error("the image is gone")) } }));
+    const errors = await p.until(Promise.all(pending), "the pending writes failing");
+    expect(errors.map((e) => (e instanceof Error && "reason" in e ? e.reason : e))).toEqual(Array(4).fill("disconnected"));
+    expect(p.disk.state).toBe("removed");
+    await teardownPair(p, { allowErrors: true });
+  });
+});
