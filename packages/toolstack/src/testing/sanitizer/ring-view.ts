@@ -126,11 +126,38 @@ export function sharedIndices(r: ResolvedRing): SharedIndices {
   return { reqProd: dv.getUint32(0, true), reqEvent: dv.getUint32(4, true), rspProd: dv.getUint32(8, true), rspEvent: dv.getUint32(12, true) };
 }
 
-/** The newest announced ring end of `side` on this ring's first frame. */
-export function ringEnd(rings: readonly InspectedRing[], r: ResolvedRing, side: "front" | "back"): InspectedRing | undefined {
+/**
+ * Whether `page` is this link's first ring page in this host: the frontend's own page at the
+ * ring grant's frame, or the backend's mapping of that grant (its maptrack entry's host frame).
+ * Frame numbers alone do not say: every host numbers its machine frames alike, and a ring end of
+ * another host running in the same worker (a timed-out test's leftovers) announces itself too.
+ */
+export function isRingPage(host: Host, l: DeviceLink, side: "front" | "back", page: unknown): boolean {
+  const r = l.ring;
+  if (r === undefined) return false;
+  const d = host.hv.domainById(side === "front" ? l.frontDomid : l.backDomid);
+  if (d === undefined) return false;
+  const at = (gfn: number): unknown => {
+    try {
+      return d.physmap.page(gfn);
+    } catch {
+      return undefined; // a hole: nothing mapped there any more
+    }
+  };
+  if (side === "front") return at(d.gnttab.entryFrame(r.refs[0]!)) === page;
+  for (const [, m] of d.gnttab.maptrack.entriesDescending()) {
+    if (m.domid === l.frontDomid && m.ref === r.refs[0] && m.hostGfn !== undefined && at(m.hostGfn) === page) return true;
+  }
+  return false;
+}
+
+/** The newest announced ring end of `side` on this link's ring, in this host (see {@link isRingPage}). */
+export function ringEnd(host: Host, rings: readonly InspectedRing[], l: DeviceLink, side: "front" | "back"): InspectedRing | undefined {
+  const r = l.ring;
+  if (r === undefined) return undefined;
   for (let i = rings.length - 1; i >= 0; i--) {
     const x = rings[i]!;
-    if (x.side === side && x.mfn === r.mfn && x.pages[0]!.alive) return x;
+    if (x.side === side && x.mfn === r.mfn && x.pages[0]!.alive && isRingPage(host, l, side, x.pages[0])) return x;
   }
   return undefined;
 }

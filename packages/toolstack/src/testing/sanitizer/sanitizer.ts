@@ -17,7 +17,7 @@ import type { Host } from "../../host/host.js";
 import type { LeakReport } from "../leak-check.js";
 import { endLeaks, ownedBy } from "./disconnect-leaks.js";
 import { type Finding, type FindingKind, type TracePosition, makeFinding } from "./findings.js";
-import { type DeviceLink, inWindow, newNotifyCount, resolveLink, ringEnd, sharedIndices } from "./ring-view.js";
+import { type DeviceLink, inWindow, isRingPage, newNotifyCount, resolveLink, ringEnd, sharedIndices } from "./ring-view.js";
 
 /** Options of the sanitizer (`TestHostOptions.sanitizer`). */
 export interface SanitizerOptions {
@@ -253,7 +253,7 @@ export class Sanitizer {
       const ix = sharedIndices(l.ring);
       const [prod, event] = side === "front" ? [ix.reqProd, ix.reqEvent] : [ix.rspProd, ix.rspEvent];
       const c = l.notify[side];
-      const old = c.lastProd ?? (side === "front" ? ix.rspProd : ringEnd(this.#rings, l.ring, "back")?.ring.reqCons ?? prod);
+      const old = c.lastProd ?? (side === "front" ? ix.rspProd : ringEnd(this.host, this.#rings, l, "back")?.ring.reqCons ?? prod);
       c.sends++;
       c.pushed += (prod - old) >>> 0;
       if (prod === old && c.lastProd !== undefined) c.empty++;
@@ -323,7 +323,7 @@ export class Sanitizer {
     for (const l of this.#links.values()) {
       if (l.frontReleased) continue;
       if (l.ring?.mfn !== f.ring.mfn) resolveLink(this.host, l);
-      if (l.ring?.mfn === f.ring.mfn) return (f.link = l);
+      if (l.ring?.mfn === f.ring.mfn && isRingPage(this.host, l, "front", f.ring.pages[0])) return (f.link = l);
     }
     return undefined;
   }
@@ -344,7 +344,7 @@ export class Sanitizer {
   #halted(l: DeviceLink): void {
     if (l.ring === undefined) return;
     for (const side of ["front", "back"] as const) {
-      const e = ringEnd(this.#rings, l.ring, side);
+      const e = ringEnd(this.host, this.#rings, l, side);
       const err = e?.ring.halted;
       if (err === undefined) continue;
       const domid = side === "front" ? l.frontDomid : l.backDomid;
@@ -366,8 +366,8 @@ export class Sanitizer {
     resolveLink(this.host, l);
     if (l.ring === undefined) return;
     const r = l.ring;
-    const fe = ringEnd(this.#rings, r, "front");
-    const be = ringEnd(this.#rings, r, "back");
+    const fe = ringEnd(this.host, this.#rings, l, "front");
+    const be = ringEnd(this.host, this.#rings, l, "back");
     if (fe?.ring.halted !== undefined || be?.ring.halted !== undefined) return;
     const ix = sharedIndices(r);
     const where = `ring (grant ref ${r.refs[0]} of d${l.frontDomid}, ports d${l.frontDomid}:${l.frontPort} / d${l.backDomid}:${l.backPort})`;

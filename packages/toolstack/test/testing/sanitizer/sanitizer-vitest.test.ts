@@ -34,6 +34,30 @@ describe("sanitizer in tests", () => {
     await expect(quiet.finish()).rejects.toThrow("pvkit sanitizer: 0 findings\nexpected but not found: notify-storm (expected at least 1, found 0)");
   });
 
+  it("keeps two hosts running at once in one worker apart (their rings share frame numbers)", async () => {
+    // Both hosts number their frames alike, so both rings sit on the same machine frame number.
+    // Host A, its reads done (rsp_prod 7), waits while host B connects and does its burst (B's
+    // ring ends are the newest announced, at rsp_cons 6); A's checks must still read A's ends.
+    let aFindings!: string[];
+    let b!: Promise<void>;
+    await withHost((a) =>
+      scenario(a, {}, {}, undefined, {
+        afterReads: async () => {
+          let atBurst!: () => void;
+          const reached = new Promise<void>((r) => (atBurst = r));
+          let resume!: () => void;
+          b = withHost((h) => scenario(h, {}, {}, undefined, { afterBurst: () => (atBurst(), new Promise<void>((r) => (resume = r))) }));
+          await reached;
+          sanitizerOf(a)!.checkQuiescent();
+          aFindings = sanitizerOf(a)!.findings.map((f) => f.message);
+          resume();
+        },
+      }),
+    );
+    await b;
+    expect(aFindings).toEqual([]);
+  });
+
   it("is off with sanitizer: false", async () => {
     const t = await createTestHost({ sanitizer: false });
     expect(sanitizerOf(t.host)).toBeUndefined();
