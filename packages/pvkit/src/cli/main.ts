@@ -3,7 +3,8 @@
  * The `pvkit` executable: runs the command line and maps failures to a one-line message on
  * stderr and a non-zero exit (1 for a failure; commander's own codes for usage errors).
  */
-import { ConfigError } from "../config/load-config.js";
+// Type only: the config loader pulls in the host stack, which list/destroy/console never load.
+import type { ConfigError } from "../config/load-config.js";
 import { CliError } from "./cli-error.js";
 import { program } from "./program.js";
 
@@ -20,8 +21,8 @@ function report(err: unknown): void {
   if (err instanceof CliError) {
     process.stderr.write(`pvkit: ${err.message}\n`);
     process.exitCode = err.exitCode;
-  } else if (err instanceof ConfigError) {
-    process.stderr.write(`pvkit: ${err.message}\n`);
+  } else if (err instanceof Error && err.name === "ConfigError") {
+    process.stderr.write(`pvkit: ${(err as ConfigError).message}\n`);
     process.exitCode = 1;
   } else {
     process.stderr.write(`pvkit: internal error: ${(err as Error).stack ?? String(err)}\n`);

@@ -1,14 +1,16 @@
 /**
  * The `pvkit` command line (commander): every command, its options and help. `main.ts` runs it.
+ * Each command's module is imported when the command runs: `pvkit list`, `destroy` and `console`
+ * talk to the control socket and never load the simulated host (which costs seconds to load
+ * from source under tsx on a busy machine).
  */
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { defaultRunDir } from "../control/run-dir.js";
-import { create, destroy, list, trace } from "./client-commands.js";
-import { consoleCommand } from "./console.js";
-import { up } from "./up.js";
-import { demo } from "../demo/demo.js";
 import { stdout } from "./output.js";
+
+const clientCommands = () => import("./client-commands.js");
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
@@ -23,6 +25,14 @@ function positiveInt(what: string) {
   };
 }
 
+/**
+ * The demo's default trace file: in the directory the user ran the command from (`INIT_CWD`,
+ * which pnpm and npm set, so `pnpm start` at the repo root writes it there, not in the package).
+ */
+function defaultDemoTrace(): string {
+  return join(process.env.INIT_CWD ?? process.cwd(), "pvkit-demo-trace.json");
+}
+
 const runDirOption = (): Option =>
   new Option("-r, --run-dir <dir>", "the host's run directory: its xenstored and control sockets").default(defaultRunDir(), "$PVKIT_RUN_DIR, $XDG_RUNTIME_DIR/pvkit or <tmp>/pvkit-<user>");
 
@@ -35,10 +45,13 @@ export function program(): Command {
     .configureHelp({ sortSubcommands: false });
 
   p.command("demo")
-    .description("boot dom0 and a guest with a console, run a small workload, show a live summary, write a trace")
-    .option("-t, --trace <file>", "where to write the trace", "pvkit-demo-trace.json")
-    .option("-n, --messages <n>", "console messages the guest writes", positiveInt("--messages"), 8)
-    .action(async (o: { trace: string; messages: number }) => demo({ trace: o.trace, messages: o.messages }, out));
+    .description("boot dom0 and a guest with a disk image and consoles; the guest writes a pattern across the disk and verifies it; live summary; trace")
+    .option("-t, --trace <file>", "where to write the trace", defaultDemoTrace())
+    .option("--disk <MiB>", "size of the guest's disk image", positiveInt("--disk"), 4)
+    .option("--keep-image", "keep the disk image (in a temporary directory) instead of removing it")
+    .action(async (o: { trace: string; disk: number; keepImage?: boolean }) =>
+      (await import("../demo/demo.js")).demo({ trace: o.trace, diskMib: o.disk, keepImage: o.keepImage === true }, out),
+    );
 
   p.command("up")
     .description("start a host from a config file (YAML or JSON) and keep it up until Ctrl-C")
@@ -60,19 +73,19 @@ Config (YAML or JSON; paths relative to the file):
         - { vdev: xvdc, target: base.img, access: r }
         - { vdev: xvdd, target: base.img, overlay: true }
 `)
-    .action(async (config: string, o: { runDir: string; trace?: string; pty: boolean }) => up(config, o, out));
+    .action(async (config: string, o: { runDir: string; trace?: string; pty: boolean }) => (await import("./up.js")).up(config, o, out));
 
   p.command("create")
     .description("create the domains of a config file in the running host (like xl create)")
     .argument("<config>", "config file: one domain, or `domains:`")
     .addOption(runDirOption())
-    .action(async (config: string, o: { runDir: string }) => create(config, o, out));
+    .action(async (config: string, o: { runDir: string }) => (await clientCommands()).create(config, o, out));
 
   p.command("list")
     .description("list the running host's domains, their consoles and devices (like xl list)")
     .addOption(runDirOption())
     .option("--json", "as JSON")
-    .action(async (o: { runDir: string; json?: boolean }) => list({ runDir: o.runDir, json: o.json === true }, out));
+    .action(async (o: { runDir: string; json?: boolean }) => (await clientCommands()).list({ runDir: o.runDir, json: o.json === true }, out));
 
   p.command("console")
     .description("attach this terminal to a domain's console; Ctrl-] detaches (like xl console)")
@@ -82,20 +95,20 @@ Config (YAML or JSON; paths relative to the file):
       if (!/^\d+$/.test(v)) throw new InvalidArgumentError("--num must be a console number");
       return Number(v);
     }, 0)
-    .action(async (domain: string, o: { runDir: string; num: number }) => consoleCommand(domain, o));
+    .action(async (domain: string, o: { runDir: string; num: number }) => (await import("./console.js")).consoleCommand(domain, o));
 
   p.command("destroy")
     .description("destroy a domain of the running host (like xl destroy)")
     .argument("<domain>", "domain name or id")
     .addOption(runDirOption())
-    .action(async (domain: string, o: { runDir: string }) => destroy(domain, o, out));
+    .action(async (domain: string, o: { runDir: string }) => (await clientCommands()).destroy(domain, o, out));
 
   p.command("trace")
     .description("summarise a trace file written by --trace")
     .argument("<file>", "a trace file (Chrome Trace Event JSON)")
     .option("--top <n>", "rows per ranking", positiveInt("--top"), 10)
     .addHelpText("after", "\nOpen the file itself in https://ui.perfetto.dev (or chrome://tracing) to see the timeline.")
-    .action(async (file: string, o: { top: number }) => trace(file, o, out));
+    .action(async (file: string, o: { top: number }) => (await clientCommands()).trace(file, o, out));
 
   return p;
 }

@@ -35,7 +35,7 @@ export async function up(configFile: string, opts: UpOptions, out: Out, stop: Pr
   });
   writeFileSync(paths.pidFile, `${process.pid}\n`);
   try {
-    out.line(`pvkit up: host up from ${config.file}: Domain-0 (${config.dom0Memory} MiB) with xenstored and xenconsoled`);
+    out.line(`pvkit up: host up from ${config.file}: Domain-0 (${config.dom0Memory} MiB) with xenstored, xenconsoled and blkback`);
     const { notes } = await session.createDomains(config);
     for (const n of notes) out.line(`  ${n}`);
     out.line(`xenstored: ${paths.xenstored}; to use the xenstore-* tools:`);

@@ -48,7 +48,11 @@ function stateOf(xs: XsLocalClient, path: string): string {
 }
 
 /** Lines of the summary now. */
-export function summaryLines(host: Host, xs: XsLocalClient, rec: TraceRecorder, progress: string, lastOutput: string): string[] {
+/**
+ * Lines of the summary now; `disk` are the block-device lines (requests, their rate), shown
+ * under "requests" and "IOPS".
+ */
+export function summaryLines(host: Host, xs: XsLocalClient, rec: TraceRecorder, progress: string, lastOutput: string, disk: readonly [string, string] | readonly string[] = []): string[] {
   const c = liveCounts(rec);
   const lines = [`pvkit demo: ${progress}`, `  virtual time  ${host.hv.now} ns`];
   const doms = host.hv.domains.map((d) => `${d.name} (d${d.domid}, ${d.vcpus.length} vCPU, ${d.options.nrPages / 256} MiB${d.isDying ? ", dying" : ""})`);
@@ -76,9 +80,11 @@ export function summaryLines(host: Host, xs: XsLocalClient, rec: TraceRecorder, 
   }
   lines.push(`  devices       ${devs.length === 0 ? "(none)" : devs[0]}`);
   for (const d of devs.slice(1)) lines.push(`                ${d}`);
-  lines.push(`  requests      ${c.xenstoreRequests} xenstore, ${c.hypercalls} hypercalls`);
+  if (disk[0] !== undefined) lines.push(`  requests      ${disk[0]}`);
+  if (disk[1] !== undefined) lines.push(`  IOPS          ${disk[1]}`);
+  lines.push(`  xenstore      ${c.xenstoreRequests} requests; ${c.hypercalls} hypercalls`);
   lines.push(`  notifications ${c.notifications} event-channel sends, ${c.upcalls} upcalls`);
-  lines.push(`  grants        ${c.grantsMapped} mapped now`);
+  lines.push(`  grants        ${c.grantsMapped} mapped by backends now`);
   lines.push(`  console       ${lastOutput === "" ? "-" : lastOutput}`);
   return lines;
 }

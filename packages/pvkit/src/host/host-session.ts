@@ -1,17 +1,19 @@
 /**
  * A long-running host as `pvkit up` keeps it: the simulated host with xenstored on a socket and
- * xenconsoled giving every console a real pty, the domains of a config, an optional trace
- * recording, and the operations the control socket offers (list, create, destroy, console).
+ * xenconsoled giving every console a real pty, blkback in dom0 serving every vbd (storage from
+ * the vbd's type/params/mode: disks.ts), the domains of a config, an optional trace recording,
+ * and the operations the control socket offers (list, create, destroy, console).
  */
 import { writeFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
-import { type DomainHandle, type GuestMain, type Host, type TraceRecorder, chromeTraceJson, createHost, recordTrace } from "@pvkit/toolstack";
+import { type DestroyReport, type DomainHandle, type GuestMain, type Host, LocalXenbusTransport, type TraceRecorder, chromeTraceJson, createHost, recordTrace } from "@pvkit/toolstack";
+import { type ServedBlkback, serveBlkback } from "@pvkit/split-drivers";
 import { xenbusStateName } from "@pvkit/hypervisor-sim/abi";
 import type { HostConfig, ResolvedDomain } from "../config/load-config.js";
 import { CliError } from "../cli/cli-error.js";
 import type { DomainInfo } from "../control/control.js";
 import { idleGuest, shellGuest } from "./guest-shell.js";
-import { DISKS_SERVED, describeDisk, vbdSpecOf } from "./disks.js";
+import { describeDisk, diskDevid, formatBytes, vbdSpecOf } from "./disks.js";
 
 export interface HostSessionOptions {
   /** Serve xenstored here (for `XENSTORED_PATH`). */
@@ -30,6 +32,9 @@ export class HostSession {
   readonly #tracePath: string | undefined;
   readonly #configs = new Map<number, ResolvedDomain>();
   readonly #xs;
+  readonly #blkbackXs: LocalXenbusTransport;
+  /** blkback in dom0, serving every vbd of every domain. */
+  readonly blkback: ServedBlkback;
   #closed: Promise<string | undefined> | undefined;
 
   private constructor(host: Host, opts: HostSessionOptions) {
@@ -37,6 +42,8 @@ export class HostSession {
     this.#tracePath = opts.trace;
     this.#recorder = opts.trace !== undefined ? recordTrace(host) : undefined;
     this.#xs = host.openXenstore();
+    this.#blkbackXs = LocalXenbusTransport.open(host);
+    this.blkback = serveBlkback(host, { xs: this.#blkbackXs });
   }
 
   /** Boots the host. @throws Error when the xenstored socket cannot be bound. */
@@ -68,7 +75,7 @@ export class HostSession {
           main,
           devices: [
             ...Array.from({ length: d.consoles }, (_, i) => ({ kind: "console" as const, devid: i + 1 })),
-            ...(DISKS_SERVED ? d.disks.map(vbdSpecOf) : []),
+            ...d.disks.map(vbdSpecOf),
           ],
         });
       } catch (err) {
@@ -87,7 +94,7 @@ export class HostSession {
   }
 
   async #kernel(d: ResolvedDomain, file: string): Promise<GuestMain> {
-    if ("builtin" in d.kernel) return d.kernel.builtin === "idle" ? idleGuest : shellGuest(d.consoles);
+    if ("builtin" in d.kernel) return d.kernel.builtin === "idle" ? idleGuest : shellGuest(d.consoles, d.disks.map((x) => ({ devid: diskDevid(x), vdev: x.vdev })));
     let mod: Record<string, unknown>;
     try {
       mod = (await import(pathToFileURL(d.kernel.module).href)) as Record<string, unknown>;
@@ -151,10 +158,33 @@ export class HostSession {
         } catch {
           // no backend path
         }
-        out.push(`${type}/${id} frontend ${state(`${fe}/${type}/${id}`)}, backend ${be === "" ? "-" : state(be)}`);
+        const vbd = type === "vbd" && be !== "";
+        out.push(`${type}/${id}${vbd ? this.#vbdName(be) : ""} frontend ${state(`${fe}/${type}/${id}`)}, backend ${be === "" ? "-" : state(be)}${vbd ? this.#vbdSize(be) : ""}`);
       }
     }
     return out;
+  }
+
+  /** " (<vdev>)" from the backend's `dev` (libxl writes the name the config used). */
+  #vbdName(be: string): string {
+    try {
+      return ` (${this.#xs.readString(`${be}/dev`)})`;
+    } catch {
+      return "";
+    }
+  }
+
+  /** ", <size> (<n> sectors of <s> bytes)" from the backend's `sectors` and `sector-size` (io/blkif.h), once blkback wrote them. */
+  #vbdSize(be: string): string {
+    try {
+      const sectors = Number(this.#xs.readString(`${be}/sectors`));
+      const size = Number(this.#xs.readString(`${be}/sector-size`));
+      if (!Number.isSafeInteger(sectors) || !Number.isSafeInteger(size)) return "";
+      // `sectors` counts 512-byte units whatever the sector size (blkif.h).
+      return `, ${formatBytes(sectors * 512)} (${sectors} sectors, ${size}-byte logical)`;
+    } catch {
+      return "";
+    }
   }
 
   list(): DomainInfo[] {
@@ -170,18 +200,34 @@ export class HostSession {
     return { domid: d.domid, name: d.name, tty };
   }
 
-  async destroy(ref: string): Promise<{ domid: number; name: string; devices: number; timedOut: number }> {
+  /**
+   * Destroys `ref` as `xl destroy` does; each device's outcome ("closed": its backend reached
+   * Closed; "timeout": libxl's 10 s of virtual time ran out; "console": console 0, which has no
+   * handshake), and the virtual and real time it took.
+   */
+  async destroy(ref: string): Promise<{ domid: number; name: string; devices: { device: string; outcome: string; waitedNs: number }[]; timedOut: number; virtualNs: number; wallMs: number }> {
     const d = this.find(ref);
     if (d.domid === 0) throw new CliError("Domain-0 cannot be destroyed (stop the host instead)");
-    const r = await this.host.destroyDomain(d.domid);
+    const t0 = performance.now();
+    const v0 = this.host.hv.now;
+    const r: DestroyReport = await this.host.destroyDomain(d.domid);
     this.#configs.delete(d.domid);
-    return { domid: r.domid, name: r.name, devices: r.devices.length, timedOut: r.timedOut.length };
+    return {
+      domid: r.domid,
+      name: r.name,
+      devices: r.devices.map((x) => ({ device: `${x.kind}/${x.devid}`, outcome: x.outcome, waitedNs: x.waitedNs })),
+      timedOut: r.timedOut.length,
+      virtualNs: this.host.hv.now - v0,
+      wallMs: Math.round(performance.now() - t0),
+    };
   }
 
   /** Tears the host down and writes the trace (returning its path) when recording. Idempotent. */
   close(): Promise<string | undefined> {
     this.#closed ??= (async () => {
       for (const d of this.host.domains) await this.host.destroyDomain(d.domid).catch(() => undefined);
+      await this.blkback.close().catch(() => undefined);
+      this.#blkbackXs.close();
       const snap = this.#recorder?.snapshot();
       this.#recorder?.stop();
       await this.host.close();

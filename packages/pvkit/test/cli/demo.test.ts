@@ -1,6 +1,6 @@
 // `pvkit demo`, `--help` on every command, `--version`, and `pvkit trace` on files that are not traces.
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { killAll, runCli, tempDir } from "./helpers.js";
 
@@ -10,18 +10,30 @@ afterEach(killAll);
 afterAll(() => tmp.remove());
 
 describe("pvkit demo", () => {
-  it("runs the workload to exit 0, writes the trace and says how to open it, in plain lines when piped", async () => {
+  it("writes and verifies a pattern across the guest's disk, dom0 checks the image, exit 0, a trace written, plain lines when piped", async () => {
     const trace = join(tmp.dir, "demo.json");
-    const r = await runCli(["demo", "--trace", trace, "--messages", "3"], { cwd: tmp.dir });
+    const t0 = Date.now();
+    const r = await runCli(["demo", "--trace", trace, "--disk", "2"], { cwd: tmp.dir });
+    const wallMs = Date.now() - t0;
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toBe("");
-    // No cursor movement or line clearing when stdout is not a terminal.
+    // No cursor movement, colour or line clearing when stdout is not a terminal.
     expect(r.stdout).not.toContain("\x1b");
-    expect(r.stdout).toContain("pvkit demo: console messages [####################] 3/3");
-    expect(r.stdout).toMatch(/devices +d1 console\/1: frontend Connected, backend Connected/);
+    const image = /xvda: raw image (\S+), 2 MiB, created sparse in a temporary directory/.exec(r.stdout)?.[1];
+    expect(image).toMatch(/\/pvkit-demo-[^/]+\/disk\.img$/);
+    expect(r.stdout).toContain("pvkit demo: writing the pattern    [####################] 8/8");
+    expect(r.stdout).toContain("pvkit demo: reading back, verifying [####################] 8/8");
+    expect(r.stdout).toMatch(/devices +d1 console\/1: frontend Connected, backend Connected\n +d1 vbd\/51712: frontend Connected, backend Connected/);
+    // 2 MiB in 64 KiB writes and reads (indirect requests), and one flush.
+    expect(r.stdout).toContain("requests      65 blkif requests (32 writes, 32 reads, 1 flushes)");
+    expect(r.stdout).toMatch(/IOPS +\d+ requests\/s, in real \(wall-clock\) time/);
     expect(r.stdout).toMatch(/notifications \d+ event-channel sends, \d+ upcalls/);
-    expect(r.stdout).toContain("console       log: step 3 acknowledged");
-    expect(r.stdout).toContain("destroyed d1 demo: console/0 console, console/1 console");
+    expect(r.stdout).toMatch(/grants +\d+ mapped by backends now/);
+    expect(r.stdout).toContain("destroyed d1 demo: console/0 console, console/1 console, vbd/51712 closed\n");
+    expect(r.stdout).toContain("guest: pattern verified: 2097152 bytes written across xvda, 2097152 read back, all match\n");
+    expect(r.stdout).toContain(`dom0: image file checked: all 2097152 bytes of ${image} hold the pattern\n`);
+    expect(r.stdout).toContain(`image removed: ${image} (--keep-image keeps it)\n`);
+    expect(existsSync(image!)).toBe(false);
     expect(r.stdout).toContain(`trace written: ${trace} (`);
     expect(r.stdout).toContain("https://ui.perfetto.dev");
     expect(r.stdout).toMatch(/pvkit demo: ok\n$/);
@@ -31,6 +43,21 @@ describe("pvkit demo", () => {
     const summary = await runCli(["trace", trace, "--top", "2"]);
     expect(summary.code).toBe(0);
     expect(summary.stdout).toMatch(/EVTCHNOP_send \d+/);
+    // The spawned process (tsx start-up included) on a shared machine: generous, but not minutes.
+    expect(wallMs).toBeLessThan(20_000);
+  });
+
+  it("keeps the image with --keep-image, and the image holds the pattern", async () => {
+    const r = await runCli(["demo", "--trace", join(tmp.dir, "keep.json"), "--disk", "1", "--keep-image"], { cwd: tmp.dir });
+    expect(r.code, r.stderr).toBe(0);
+    const kept = /image kept: (\S+)\n/.exec(r.stdout)?.[1];
+    expect(kept).toBeDefined();
+    const bytes = readFileSync(kept!);
+    expect(bytes.length).toBe(1 << 20);
+    // The pattern (a hash of the offset) at a few offsets, pinned; the image starts sparse, so a
+    // region never written would read as zeros.
+    expect([0, 1, 511, 512, 65535, (1 << 20) - 1].map((o) => bytes[o])).toEqual([9, 5, 167, 116, 115, 217]);
+    rmSync(dirname(kept!), { recursive: true, force: true });
   });
 
   it("refuses a trace path in a directory that does not exist, before booting anything", async () => {

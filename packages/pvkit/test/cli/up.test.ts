@@ -45,7 +45,7 @@ describe("pvkit up", () => {
   it("says what it built and prints the XENSTORED_PATH line to export", () => {
     const o = up.output();
     expect(o).toMatch(/d1 alpha: 8 MiB, 2 vCPUs, kernel shell, console \/dev\/pts\/\d+/);
-    expect(o).toMatch(/disk xvda: file .*disk\.img \(read-write\) — not served yet/);
+    expect(o).toMatch(/disk xvda \(vbd\/51712\): file .*disk\.img \(read-write\), served by blkback in dom0/);
     expect(o).toMatch(/d2 beta: 4 MiB, 1 vCPU, kernel idle/);
     expect(o).toContain(`export XENSTORED_PATH=${join(runDir, "xenstored")}\n`);
   });
@@ -57,7 +57,8 @@ describe("pvkit up", () => {
     expect(lines[0]).toMatch(/^Name\s+ID\s+Mem\s+VCPUs\s+State\s+Console$/);
     expect(lines[1]).toMatch(/^Domain-0\s+0\s+4\s+1\s+running\s+-$/);
     expect(lines[2]).toMatch(/^alpha\s+1\s+8\s+2\s+running\s+\/dev\/pts\/\d+$/);
-    expect(lines[3]).toMatch(/^beta\s+2\s+4\s+1\s+running\s+\/dev\/pts\/\d+$/);
+    expect(lines[3]).toMatch(/^\s+vbd\/51712 \(xvda\) frontend Connected, backend Connected, 1 MiB \(2048 sectors, 512-byte logical\)$/);
+    expect(lines[4]).toMatch(/^beta\s+2\s+4\s+1\s+running\s+\/dev\/pts\/\d+$/);
   });
 
   it("lets Debian's xenstore-ls read the host's tree through XENSTORED_PATH", async (ctx) => {
@@ -112,7 +113,7 @@ describe("pvkit up", () => {
     expect(again.stderr).toContain(`a domain named "gamma" is already running`);
     const d = await runCli(["destroy", "gamma", "--run-dir", runDir]);
     expect(d.code, d.stderr).toBe(0);
-    expect(d.stdout).toBe("destroyed d3 gamma (1 device(s) closed)\n");
+    expect(d.stdout).toMatch(/^destroyed d3 gamma: console\/0 console; took 0 ns of virtual time, \d+ ms real\n$/);
     const l = await runCli(["list", "--run-dir", runDir]);
     expect(l.stdout).not.toContain("gamma");
     const missing = await runCli(["destroy", "gamma", "--run-dir", runDir]);
