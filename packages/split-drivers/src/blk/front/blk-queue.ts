@@ -247,7 +247,12 @@ export class BlkQueue {
       }
     }
     const stillMapped = this.#finish([...s.pages, ...s.indirect], f.persistent);
-    if (stillMapped !== undefined) throw new BlkfrontError("grant-still-mapped", dev, `queue ${this.index}: backed has not unmapped grant: ${stillMapped}`);
+    if (stillMapped !== undefined) {
+      // The request is out of the shadow already, so disabling would not reach it: fail it here.
+      const err = new BlkfrontError("grant-still-mapped", dev, `queue ${this.index}: backed has not unmapped grant: ${stillMapped}`);
+      this.#host.complete(c, err);
+      throw err;
+    }
     this.#host.complete(c, this.#status(c, s, rsp.status));
   }
 
