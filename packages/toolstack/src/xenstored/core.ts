@@ -22,6 +22,7 @@ import { clonePerms, permForConn, XS_PERM, type PermSubject } from "./perms.js";
 import type { Transaction } from "./transaction.js";
 import { cloneNode, NO_GENERATION, NodeStore, recordSize, type NodeRecord } from "./tree.js";
 import type { XsMessage } from "./wire.js";
+import { WatchIndex } from "./watch-index.js";
 import { WriteRateLimiter } from "./write-limit.js";
 import type { XsdErrorName } from "./xs-wire.js";
 
@@ -48,8 +49,14 @@ export class XenstoredCore implements ConnectionOwner {
   readonly scheduler: XenstoredScheduler | undefined;
   /** `timeout_watch_event_msec` (0: never). */
   readonly watchEventTimeoutMs: number;
-  /** Live connections in creation order (watch events are generated in this order). */
+  /**
+   * Live connections in creation order (watch events are generated in this order). Add and
+   * remove them with {@link addConnection} and {@link removeConnection}, which keep the watch
+   * index in step.
+   */
   readonly connections = new Set<Connection>();
+  /** Every connection's watches by watched path (`fire_watches` looks only there). */
+  readonly watchIndex = new WatchIndex();
   readonly memory: MemoryAccounting;
   /** The write rate limit; none without a scheduler (no clock to earn credit back). */
   readonly wrl: WriteRateLimiter | undefined;
@@ -93,13 +100,29 @@ export class XenstoredCore implements ConnectionOwner {
   connectionClosed(conn: Connection, _reason: ConnectionCloseReason): void {
     this.dropWatches(conn);
     this.dropTransactions(conn);
-    if (conn.kind !== "domain") this.connections.delete(conn);
+    if (conn.kind !== "domain") this.removeConnection(conn);
+  }
+
+  /** Puts `conn` at the end of the connection list (no change if it is listed already). */
+  addConnection(conn: Connection): void {
+    if (this.connections.has(conn)) return;
+    this.connections.add(conn);
+    this.watchIndex.connectionAdded(conn);
+  }
+
+  /** Takes `conn` off the connection list. */
+  removeConnection(conn: Connection): void {
+    this.connections.delete(conn);
+    this.watchIndex.connectionRemoved(conn);
   }
 
   /** `conn_delete_all_watches`. */
   dropWatches(conn: Connection): void {
     if (conn.domain) conn.domain.nbwatch = Math.max(0, conn.domain.nbwatch - conn.watches.length);
-    for (const w of conn.watches) this.memory.add(conn.id, -watchMemory(w.path, w.token), true);
+    for (const w of conn.watches) {
+      this.memory.add(conn.id, -watchMemory(w.path, w.token), true);
+      this.watchIndex.remove(conn, w);
+    }
     conn.watches.length = 0;
   }
 
@@ -343,20 +366,32 @@ export class XenstoredCore implements ConnectionOwner {
    * @throws XenstoreError EINVAL, EACCES, ENOENT (or ENOSPC from the transaction quota).
    */
   getNode(ctx: Ctx, name: string | undefined, perm: number): NodeRecord {
-    if (name === undefined || !isValidNodename(name, this.quotas.pathMax)) fail("EINVAL");
+    const got = this.lookupNode(ctx, name, perm);
+    if (typeof got === "string") throw new XenstoreError(got);
+    return got;
+  }
+
+  /**
+   * {@link getNode} for callers that handle a missing node themselves (WRITE, MKDIR and RM
+   * create or ignore it): the error is returned as its name instead of thrown, as `get_node`
+   * returns NULL with errno set.
+   * @throws XenstoreError ENOSPC from the transaction quota (that one is not returned).
+   */
+  lookupNode(ctx: Ctx, name: string | undefined, perm: number): NodeRecord | "EINVAL" | "EACCES" | "ENOENT" {
+    if (name === undefined || !isValidNodename(name, this.quotas.pathMax)) return "EINVAL";
     const node = this.readNode(ctx, name);
-    let code: XsdErrorName;
+    let code: "EACCES" | "ENOENT";
     if (node) {
       if ((this.permFor(ctx.conn, node) & perm) === perm) return node;
       code = "EACCES";
     } else {
       code = "ENOENT";
     }
-    throw new XenstoreError(this.errnoFromParents(ctx, name, code, perm));
+    return this.errnoFromParents(ctx, name, code, perm);
   }
 
   /** `errno_from_parents` with `ask_parents`: hide a node's existence from those who may not know. */
-  errnoFromParents(ctx: Ctx, name: string, code: XsdErrorName, perm: number): XsdErrorName {
+  errnoFromParents<C extends XsdErrorName>(ctx: Ctx, name: string, code: C, perm: number): C | "EACCES" {
     let parentPerm = 0;
     let path = name;
     do {

@@ -38,7 +38,7 @@ export function introduceDomain(xs: XenstoredCore, domid: number, mfn: number, e
     d.connection = conn;
     d.transport = res;
     d.evtchn = evtchn;
-    xs.connections.add(conn);
+    xs.addConnection(conn);
     if (!wasIntroduced) xs.wrl?.domainNew(d);
     if (domid !== 0 && !wasIntroduced) fireSpecial(xs, "@introduceDomain");
   } else {
@@ -62,7 +62,7 @@ export function destroyDomain(xs: XenstoredCore, d: DomainRecord, reason: Connec
   const conn = d.connection;
   if (conn) {
     conn.close(reason);
-    xs.connections.delete(conn);
+    xs.removeConnection(conn);
     for (const other of xs.connections) if (other.target === conn) other.target = undefined;
   }
   removeOwnedNodes(xs, d);

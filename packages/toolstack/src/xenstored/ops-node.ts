@@ -2,7 +2,7 @@
  * The node requests of cxenstored 4.17: READ, WRITE, MKDIR, RM, DIRECTORY, DIRECTORY_PART,
  * GET_PERMS and SET_PERMS, with their checks in cxenstored's order.
  */
-import { fail, XenstoreError } from "./errors.js";
+import { fail } from "./errors.js";
 import { createNode, rmNode } from "./node-ops.js";
 import { atou, bytesOf, countStrings, getStrings, latin1, oneArg } from "./payload.js";
 import { canonicalize, parentOf } from "./path.js";
@@ -18,10 +18,6 @@ function canon(req: Request, path: string | undefined): string | undefined {
   return path === undefined ? undefined : canonicalize(path, req.conn.implicitPath);
 }
 
-function isCode(e: unknown, code: string): e is XenstoreError {
-  return e instanceof XenstoreError && e.code === code;
-}
-
 /** READ `path\0` -> the value bytes, no terminator. */
 export const doRead: Handler = (xs, req) => {
   const node = xs.getNode(req, canon(req, oneArg(req.msg.payload)), R);
@@ -35,13 +31,14 @@ export const doWrite: Handler = (xs, req) => {
   if (nul < 0) fail("EINVAL");
   const name = canonicalize(latin1(p.subarray(0, nul)), req.conn.implicitPath);
   const value = p.slice(nul + 1);
+  const found = xs.lookupNode(req, name, W);
   let node;
-  try {
-    node = xs.getNode(req, name, W);
+  if (typeof found !== "string") {
+    node = found;
     node.value = value;
     xs.writeNode(req, node);
-  } catch (e) {
-    if (!isCode(e, "ENOENT")) throw e;
+  } else {
+    if (found !== "ENOENT") fail(found);
     node = createNode(xs, req, name, value);
   }
   fireWatches(xs, req, name, node, false);
@@ -51,10 +48,9 @@ export const doWrite: Handler = (xs, req) => {
 /** MKDIR `path\0` -> OK, also when the node exists (its value is kept, no watch fires). */
 export const doMkdir: Handler = (xs, req) => {
   const name = canon(req, oneArg(req.msg.payload));
-  try {
-    xs.getNode(req, name, W);
-  } catch (e) {
-    if (!isCode(e, "ENOENT")) throw e;
+  const found = xs.lookupNode(req, name, W);
+  if (typeof found === "string") {
+    if (found !== "ENOENT") fail(found);
     const node = createNode(xs, req, name!, new Uint8Array(0));
     fireWatches(xs, req, name!, node, false);
   }
@@ -64,15 +60,14 @@ export const doMkdir: Handler = (xs, req) => {
 /** RM `path\0` -> OK. A missing node is fine if its parent exists; `/` gives EINVAL. */
 export const doRm: Handler = (xs, req) => {
   const name = canon(req, oneArg(req.msg.payload));
-  try {
-    xs.getNode(req, name, W);
-  } catch (e) {
-    if (!isCode(e, "ENOENT")) throw e;
+  const found = xs.lookupNode(req, name, W);
+  if (typeof found === "string") {
+    if (found !== "ENOENT") fail(found);
     if (xs.readNode(req, parentOf(name!))) {
       req.reply(OK);
       return;
     }
-    throw e;
+    fail("ENOENT");
   }
   if (name === "/") fail("EINVAL");
   rmNode(xs, req, name!);

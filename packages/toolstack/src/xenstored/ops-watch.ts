@@ -32,6 +32,7 @@ export const doWatch: Handler = (xs, req) => {
   if (!xs.memory.add(req.conn.id, watchMemory(path, token))) fail("ENOMEM");
   const watch = { path, token, relative: relative ? req.conn.implicitPath : undefined };
   req.conn.watches.push(watch);
+  xs.watchIndex.add(req.conn, watch);
   if (req.conn.domain) req.conn.domain.nbwatch++;
   req.reply(OK);
   // "This event will not be linked to the XS_WATCH request" (4.17 do_watch): it has no cause, so
@@ -48,6 +49,7 @@ export const doUnwatch: Handler = (xs, req) => {
   const i = req.conn.watches.findIndex((w) => w.path === path && w.token === token);
   if (i < 0) fail("ENOENT");
   const [w] = req.conn.watches.splice(i, 1);
+  xs.watchIndex.remove(req.conn, w!);
   xs.memory.add(req.conn.id, -watchMemory(w!.path, w!.token), true);
   if (req.conn.domain && req.conn.domain.nbwatch > 0) req.conn.domain.nbwatch--;
   req.reply(OK);

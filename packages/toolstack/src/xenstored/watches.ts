@@ -8,7 +8,7 @@
  */
 import type { Connection, Watch } from "./connection.js";
 import { SELF, type Ctx, type XenstoredCore } from "./core.js";
-import { isChildOrSelf, parentOf } from "./path.js";
+import { parentOf } from "./path.js";
 import { permForConn, XS_PERM, type XsPerm } from "./perms.js";
 import type { NodeRecord } from "./tree.js";
 
@@ -40,17 +40,20 @@ export function fireWatches(
   const special = name.startsWith("@");
   // The request being processed keeps counting as outstanding until these events are gone.
   const cause = ctx.conn?.currentRequest;
-  for (const conn of xs.connections) {
-    if (conn.closed || conn.watches.length === 0) continue;
-    if (special) {
-      if (!specialPermitted(xs, conn, name)) continue;
-    } else if (!watchPermitted(xs, conn, name, node, oldPerms)) {
-      continue;
+  // Only the watches on `name` and its ancestors, in the order of cxenstored's walk over all
+  // connections and watches; each connection's permission is decided once, at its first watch.
+  const hits = xs.watchIndex.match(name, exact);
+  if (hits.length === 0) return;
+  const view = special ? undefined : new EventView(xs, name, node);
+  let last: Connection | undefined;
+  let permitted = false;
+  for (const { conn, watch } of hits) {
+    if (conn.closed) continue;
+    if (conn !== last) {
+      last = conn;
+      permitted = view ? view.permitted(conn, oldPerms) : specialPermitted(xs, conn, name);
     }
-    for (const w of [...conn.watches]) {
-      const hit = exact ? name === w.path : isChildOrSelf(name, w.path);
-      if (hit) conn.queueEvent(watchEventPath(w, name), w.token, cause);
-    }
+    if (permitted) conn.queueEvent(watchEventPath(watch, name), watch.token, cause);
   }
 }
 
@@ -61,24 +64,37 @@ export function specialPermitted(xs: XenstoredCore, conn: Connection, name: stri
   return (permForConn(xs.subject(conn), perms) & XS_PERM.XS_PERM_READ) !== 0;
 }
 
-/** `watch_permitted`: old perms, else the node, else its parent must grant read. */
-function watchPermitted(
-  xs: XenstoredCore,
-  conn: Connection,
-  name: string,
-  node: NodeRecord | undefined,
-  oldPerms: readonly XsPerm[] | undefined,
-): boolean {
-  const who = xs.subject(conn);
-  const R = XS_PERM.XS_PERM_READ;
-  if (oldPerms && permForConn(who, oldPerms) & R) return true;
-  const viewer: Ctx = { conn, txn: undefined };
-  const n = node ?? xs.readNode(viewer, name);
-  if (!n) return false;
-  if (permForConn(who, n.perms) & R) return true;
-  const parent = xs.readNode(viewer, parentOf(n.name));
-  if (!parent) return false;
-  return (permForConn(who, parent.perms) & R) !== 0;
+/**
+ * `watch_permitted` for one event: old perms, else the node, else its parent must grant read.
+ * The node (when not given) and its parent are read from the committed store once, at the first
+ * watcher that needs them; who is asking does not change what a read outside a transaction sees.
+ */
+class EventView {
+  readonly #xs: XenstoredCore;
+  readonly #name: string;
+  #node: NodeRecord | undefined | null;
+  #parent: NodeRecord | undefined | null = null;
+
+  constructor(xs: XenstoredCore, name: string, node: NodeRecord | undefined) {
+    this.#xs = xs;
+    this.#name = name;
+    this.#node = node ?? null;
+  }
+
+  permitted(conn: Connection, oldPerms: readonly XsPerm[] | undefined): boolean {
+    const xs = this.#xs;
+    const who = xs.subject(conn);
+    const R = XS_PERM.XS_PERM_READ;
+    if (oldPerms && permForConn(who, oldPerms) & R) return true;
+    if (this.#node === null) this.#node = xs.readNode({ conn, txn: undefined }, this.#name);
+    const n = this.#node;
+    if (!n) return false;
+    if (permForConn(who, n.perms) & R) return true;
+    if (this.#parent === null) this.#parent = xs.readNode({ conn, txn: undefined }, parentOf(n.name));
+    const parent = this.#parent;
+    if (!parent) return false;
+    return (permForConn(who, parent.perms) & R) !== 0;
+  }
 }
 
 /** Fires a special event (`@introduceDomain`, `@releaseDomain`): exact watches only. */

@@ -59,7 +59,7 @@ export class Xenstored extends EventEmitter<XenstoredEvents> {
    */
   connect(kind: "local" | "socket" = "local"): Connection {
     const conn = new Connection(this.#core, kind, 0);
-    this.#core.connections.add(conn);
+    this.#core.addConnection(conn);
     return conn;
   }
 
