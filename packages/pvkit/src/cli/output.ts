@@ -24,7 +24,8 @@ export function stdout(): Out {
     write: (t) => void s.write(t),
     tty: s.isTTY === true && process.env.TERM !== "dumb",
     get columns() {
-      return s.columns ?? 80;
+      // 0 when the terminal does not say (a pty nobody sized).
+      return s.columns > 0 ? s.columns : 80;
     },
   };
 }

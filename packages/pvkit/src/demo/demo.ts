@@ -135,7 +135,9 @@ async function run(image: string, diskBytes: number, pace: number, tracePath: st
     const secs = (performance.now() - wallStart) / 1000;
     const disk = [
       `${r.requests} blkif requests (${r.writes} writes, ${r.reads} reads, ${r.flushes} flushes)`,
-      `${secs > 0 ? Math.round(r.requests / secs) : 0} requests/s, in real (wall-clock) time${host.hv.now === 0 ? ": virtual time is still 0 ns (it jumps only to timers, and none fell due), so a virtual rate would mean nothing" : ""}`,
+      // Virtual time jumps only to timers; this workload sets none, so it stays at 0 ns and a
+      // rate per virtual second would mean nothing: the rate is per real second, and says so.
+      `${secs > 0 ? Math.round(r.requests / secs) : 0}/s of real (wall-clock) time${host.hv.now === 0 ? "; virtual time is still 0 ns" : ""}`,
     ];
     view.draw(summaryLines(host, xs, rec, progress, lastLine, disk), force);
   };
