@@ -490,6 +490,7 @@ export {
   type ServeBlkbackOptions,
   type ServedBlkback,
   Blkfront,
+  BLKFRONT_MAX_FAILED_RECONNECTS,
   type BlkfrontOptions,
   type BlkfrontConnection,
   BlkfrontDisk,
