@@ -12,38 +12,28 @@
  */
 import type { RaiseTrace } from "@pvkit/hypervisor-sim";
 import { SHINFO_EVTCHN_MASK, SHINFO_EVTCHN_PENDING, XenbusState, xenbusStateName } from "@pvkit/hypervisor-sim/abi";
-import { type InspectedRing, type InspectedRingEnd, type XenbusDevice, driverInspect } from "@pvkit/guest-sdk";
+import { type InspectedRing, type XenbusDevice, driverInspect } from "@pvkit/guest-sdk";
 import type { Host } from "../../host/host.js";
 import type { LeakReport } from "../leak-check.js";
 import { endLeaks, ownedBy } from "./disconnect-leaks.js";
 import { type Finding, type FindingKind, type TracePosition, makeFinding } from "./findings.js";
-import { type DeviceLink, inWindow, isRingPage, newNotifyCount, resolveLink, ringEnd, sharedIndices } from "./ring-view.js";
+import { ResponseIds } from "./response-ids.js";
+import { type DeviceLink, inWindow, newNotifyCount, resolveLink, ringEnd, sharedIndices } from "./ring-view.js";
 
 /** Options of the sanitizer (`TestHostOptions.sanitizer`). */
 export interface SanitizerOptions {
   /** Unneeded notifications on one port that make a storm (and more than the needed ones). Default 4. */
   readonly stormThreshold?: number;
   /**
-   * A protocol check of each response against its request (matched by `id`): a message when
-   * they disagree (a short copy, say), undefined when fine. `type` is the device type.
+   * A protocol check of each response against its request (matched by `id`, as the frontend
+   * produced and consumed them; see response-ids.ts): a message when they disagree (a short
+   * copy, say), undefined when fine. `type` is the device type.
    */
   readonly checkResponse?: (type: string, request: unknown, response: unknown) => string | undefined;
 }
 
 const S = XenbusState;
 const RINGS_KEPT = 4096;
-
-/**
- * Request ids one FrontRing has produced and not yet seen answered, keyed by the id value
- * itself (numbers and bigints compare by value in a Map), with the request as produced. A
- * reconnect makes a new FrontRing, so ids re-issued on it (blkif_recover) start afresh.
- */
-interface FrontIds {
-  readonly ring: InspectedRing;
-  readonly issued: Map<unknown, unknown>;
-  /** The device whose ring this is, found by the ring's first frame on first need. */
-  link: DeviceLink | undefined;
-}
 
 const sanitizers = new WeakMap<Host, Sanitizer>();
 
@@ -60,7 +50,7 @@ export class Sanitizer {
   readonly #expected = new Map<FindingKind, number>();
   readonly #links = new Map<string, DeviceLink>();
   readonly #rings: InspectedRing[] = [];
-  readonly #fronts = new WeakMap<InspectedRingEnd, FrontIds>();
+  readonly #ids: ResponseIds;
   readonly #pendingChecks = new Set<string>();
   readonly #off: (() => void)[] = [];
   #seq = -1;
@@ -70,6 +60,7 @@ export class Sanitizer {
     this.host = host;
     this.#opts = opts;
     sanitizers.set(host, this);
+    this.#ids = new ResponseIds(host, this.#links, (kind, domid, device, what, detail, key) => this.report(kind, domid, device, what, detail, key), opts.checkResponse);
     // Cheap events only (no "hypercall": its argument snapshots cost a structuredClone per
     // call). An EVTCHNOP_send on an interdomain port raises the peer's port
     // (event_channel.c: evtchn_send → evtchn_port_set_pending), so a raise on one end's port
@@ -92,10 +83,10 @@ export class Sanitizer {
           if (this.#closed) return;
           this.#rings.push(r);
           if (this.#rings.length > RINGS_KEPT) this.#rings.shift();
-          if (r.side === "front") this.#fronts.set(r.ring, { ring: r, issued: new Map(), link: undefined });
+          this.#ids.ring(r);
         },
-        requestProduced: (end, _idx, req) => this.#issued(end, req),
-        responseConsumed: (end, idx, rsp) => this.#answered(end, idx, rsp),
+        requestProduced: (end, _idx, req) => this.#ids.produced(end, req),
+        responseConsumed: (end, idx, rsp) => this.#ids.consumed(end, idx, rsp),
         device: (dev) => this.#mine(dev) && this.#linkOf(dev),
         deviceState: (dev, from, to) => this.#mine(dev) && this.#onState(dev, from, to),
         deviceReleased: (dev) => {
@@ -217,6 +208,7 @@ export class Sanitizer {
   // ---- xenbus states --------------------------------------------------------------------
 
   #onState(dev: XenbusDevice, from: number, to: number): void {
+    this.#linkOf(dev);
     const back = to < from && !(from === S.XenbusStateClosed || ((from === S.XenbusStateReconfiguring || from === S.XenbusStateReconfigured) && to >= S.XenbusStateConnected));
     if (to > S.XenbusStateReconfigured || to === S.XenbusStateUnknown || back) {
       this.report(
@@ -281,51 +273,6 @@ export class Sanitizer {
         `storm:${side}:${l.frontPath}`,
       );
     }
-  }
-
-  // ---- request ids ------------------------------------------------------------------------
-
-  // Recorded from the frontend's own ring operations (driverInspect's requestProduced /
-  // responseConsumed), never from the shared slots later: a request's slot holds its response
-  // once answered (io/ring.h: requests and responses share the ring's entries), so a slot read
-  // after the fact may no longer say what was issued.
-
-  /** A request the frontend produced: its id is issued. */
-  #issued(end: InspectedRingEnd, req: unknown): void {
-    const f = this.#fronts.get(end);
-    if (f === undefined) return;
-    const id = (req as { id?: unknown } | undefined)?.id;
-    if (id !== undefined) f.issued.set(id, req);
-  }
-
-  /** A response the frontend consumed: its id must be one issued and not yet answered. */
-  #answered(end: InspectedRingEnd, idx: number, rsp: unknown): void {
-    const f = this.#fronts.get(end);
-    if (f === undefined) return;
-    const id = (rsp as { id?: unknown } | undefined)?.id;
-    if (id === undefined) return;
-    const req = f.issued.get(id);
-    if (req !== undefined) f.issued.delete(id);
-    const l = this.#linkOfRing(f);
-    if (l === undefined) return;
-    const where = `ring (grant ref ${l.ring!.refs[0]} of d${l.frontDomid})`;
-    if (req === undefined) {
-      this.report("unknown-response-id", l.backDomid, l.backPath, where, `response ${idx} answers id ${String(id)}, which the frontend never issued (or was answered already)`, `rspid:${l.frontPath}`);
-      return;
-    }
-    const bad = this.#opts.checkResponse?.(l.type, req, rsp);
-    if (bad !== undefined) this.report("bad-response", l.backDomid, l.backPath, where, `response ${idx} (id ${String(id)}): ${bad}`, `badrsp:${l.frontPath}`);
-  }
-
-  /** The device whose ring (first frame, found through xenstore) a FrontRing runs on. */
-  #linkOfRing(f: FrontIds): DeviceLink | undefined {
-    if (f.link !== undefined && f.link.ring?.mfn === f.ring.mfn) return f.link;
-    for (const l of this.#links.values()) {
-      if (l.frontReleased) continue;
-      if (l.ring?.mfn !== f.ring.mfn) resolveLink(this.host, l);
-      if (l.ring?.mfn === f.ring.mfn && isRingPage(this.host, l, "front", f.ring.pages[0])) return (f.link = l);
-    }
-    return undefined;
   }
 
   // ---- quiescence ---------------------------------------------------------------------
