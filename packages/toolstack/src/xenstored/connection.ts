@@ -86,6 +86,8 @@ interface Outgoing {
   readonly deadline: number | undefined;
   /** Bytes charged to the connection's domain while queued. */
   readonly charged: number;
+  /** For a watch event on a node path: its payload as one char per byte (the dedup key). */
+  readonly dedupKey: string | undefined;
 }
 
 export class Connection extends EventEmitter<ConnectionEvents> {
@@ -100,6 +102,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   readonly transactions = new Map<number, Transaction>();
   #nextTransactionId = 1;
   #out: Outgoing[] = [];
+  /** How many queued watch events (node paths only) have each payload, by `dedupKey`. */
+  readonly #queuedEvents = new Map<string, number>();
   #parser = new XsMessageParser();
   #closed: ConnectionCloseReason | undefined;
   #owner: ConnectionOwner;
@@ -288,7 +292,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     }
     cause.replyQueued();
     const charged = messageMemory(payload.length);
-    this.#push({ msg: { type, req_id: req.req_id, tx_id: req.tx_id, payload }, bytes: undefined, written: 0, cause, deadline: undefined, charged });
+    this.#push({ msg: { type, req_id: req.req_id, tx_id: req.tx_id, payload }, bytes: undefined, written: 0, cause, deadline: undefined, charged, dedupKey: undefined });
   }
 
   /**
@@ -300,11 +304,15 @@ export class Connection extends EventEmitter<ConnectionEvents> {
    */
   queueEvent(path: string, token: string, cause?: RequestCause): void {
     if (this.closed) return;
-    const payload = bytesOf(`${path}\0${token}\0`);
+    const text = `${path}\0${token}\0`;
+    const payload = bytesOf(text);
     if (payload.length > XENSTORE_PAYLOAD_MAX) return;
+    let dedupKey: string | undefined;
     if (!path.startsWith("@")) {
-      const dup = this.#out.some((e) => e.msg.type === XS.XS_WATCH_EVENT && sameBytes(e.msg.payload, payload));
-      if (dup) return;
+      // Equal keys are equal payloads: the key is the text unless a char above 0xff was
+      // truncated on the way to bytes, then the bytes as latin1.
+      dedupKey = LATIN1_ONLY.test(text) ? text : latin1(payload);
+      if (this.#queuedEvents.has(dedupKey)) return;
     }
     const charged = messageMemory(payload.length);
     if (!this.#owner.memoryAdd(this.id, charged, false)) return;
@@ -312,18 +320,24 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     const timeoutMs = this.#owner.watchEventTimeoutMs;
     const deadline = sched && timeoutMs > 0 && !this.privileged ? sched.now + timeoutMs * 1_000_000 : undefined;
     cause?.eventQueued();
-    this.#push({ msg: { type: XS.XS_WATCH_EVENT, req_id: 0, tx_id: 0, payload }, bytes: undefined, written: 0, cause, deadline, charged });
+    this.#push({ msg: { type: XS.XS_WATCH_EVENT, req_id: 0, tx_id: 0, payload }, bytes: undefined, written: 0, cause, deadline, charged, dedupKey });
     if (deadline !== undefined && this.#timer === undefined) this.#arm(deadline);
   }
 
   #push(e: Outgoing): void {
     this.#out.push(e);
+    if (e.dedupKey !== undefined) this.#queuedEvents.set(e.dedupKey, (this.#queuedEvents.get(e.dedupKey) ?? 0) + 1);
     if (e.deadline !== undefined) this.#timed++;
     this.emit("output");
   }
 
   /** An entry left the queue (written, taken, timed out or dropped): settle its cause. */
   #gone(e: Outgoing): void {
+    if (e.dedupKey !== undefined) {
+      const n = this.#queuedEvents.get(e.dedupKey)! - 1;
+      if (n === 0) this.#queuedEvents.delete(e.dedupKey);
+      else this.#queuedEvents.set(e.dedupKey, n);
+    }
     if (e.deadline !== undefined && --this.#timed === 0) this.#disarm();
     this.#owner.memoryAdd(this.id, -e.charged, true);
     if (e.msg.type === XS.XS_WATCH_EVENT) e.cause?.eventGone();
@@ -406,11 +420,8 @@ function encodedSize(m: XsMessage): number {
   return XSD_SOCKMSG_SIZE + m.payload.length;
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
+/** Strings that `bytesOf` turns into bytes one to one. */
+const LATIN1_ONLY = /^[\x00-\xff]*$/;
 
 /** Decodes a WATCH_EVENT payload into path and token. */
 export function decodeWatchEvent(payload: Uint8Array): { path: string; token: string } {

@@ -8,7 +8,7 @@
  */
 import type { Connection, ConnectionCloseReason, ConnectionOwner } from "./connection.js";
 import { DomainTable, type DomainRecord, type XenstoredDomainHooks } from "./domains.js";
-import { fail, XenstoreError } from "./errors.js";
+import { fail } from "./errors.js";
 import {
   DEFAULT_WATCH_EVENT_TIMEOUT_MS,
   resolveQuotas,
@@ -57,6 +57,7 @@ export class XenstoredCore implements ConnectionOwner {
   readonly connections = new Set<Connection>();
   /** Every connection's watches by watched path (`fire_watches` looks only there). */
   readonly watchIndex = new WatchIndex();
+  #openTransactions = 0;
   readonly memory: MemoryAccounting;
   /** The write rate limit; none without a scheduler (no clock to earn credit back). */
   readonly wrl: WriteRateLimiter | undefined;
@@ -136,18 +137,31 @@ export class XenstoredCore implements ConnectionOwner {
    * node copies.
    */
   releaseTransaction(conn: Connection, t: Transaction): void {
-    conn.transactions.delete(t.id);
+    this.unlistTransaction(conn, t);
     let mem = 0;
     for (const a of t.accessed.values()) if (a.local) mem += txnNodeMemory(a.local, t.generation);
     t.accessed.clear();
     this.memory.add(conn.id, -mem, true);
   }
 
-  /** Transactions open on all connections (`wrl_ntransactions`). */
+  /** Lists a new transaction on its connection (TRANSACTION_START). */
+  listTransaction(conn: Connection, t: Transaction): void {
+    conn.transactions.set(t.id, t);
+    this.#openTransactions++;
+  }
+
+  /** Takes `t` off its connection's list, if it is still there. */
+  unlistTransaction(conn: Connection, t: Transaction): void {
+    if (conn.transactions.get(t.id) === t && conn.transactions.delete(t.id)) this.#openTransactions--;
+  }
+
+  /**
+   * Transactions open on all connections (`wrl_ntransactions`): counted as they are listed and
+   * unlisted ({@link listTransaction}, {@link unlistTransaction}), not by walking every
+   * connection on every write.
+   */
   openTransactions(): number {
-    let n = 0;
-    for (const c of this.connections) n += c.transactions.size;
-    return n;
+    return this.#openTransactions;
   }
 
   /** `domain_memory_add` for a connection's queued messages. */
@@ -367,7 +381,7 @@ export class XenstoredCore implements ConnectionOwner {
    */
   getNode(ctx: Ctx, name: string | undefined, perm: number): NodeRecord {
     const got = this.lookupNode(ctx, name, perm);
-    if (typeof got === "string") throw new XenstoreError(got);
+    if (typeof got === "string") fail(got);
     return got;
   }
 

@@ -18,7 +18,21 @@ export class XenstoreError extends Error {
   }
 }
 
-/** Throws a XenstoreError with `code`. */
+/**
+ * A XenstoreError without a stack trace, for errors xenstored turns into an XS_ERROR reply at
+ * once (capturing the stack is most of an Error's cost, and nobody sees it).
+ */
+export function replyError(code: XsdErrorName, message?: string): XenstoreError {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new XenstoreError(code, message);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
+/** Throws a XenstoreError with `code` (stackless: the dispatcher makes it the reply). */
 export function fail(code: XsdErrorName, message?: string): never {
-  throw new XenstoreError(code, message);
+  throw replyError(code, message);
 }

@@ -19,7 +19,7 @@ export const doTransactionStart: Handler = (xs, req) => {
   if (req.txn) fail("EBUSY");
   if (xs.unprivileged(req.conn) && req.conn.transactions.size > xs.quotas.transactionsPerDomain) fail("ENOSPC");
   const t = new Transaction(req.conn.allocTransactionId(), xs.store.nextGeneration());
-  req.conn.transactions.set(t.id, t);
+  xs.listTransaction(req.conn, t);
   req.reply(`${t.id}\0`);
 };
 
@@ -29,7 +29,7 @@ export const doTransactionEnd: Handler = (xs, req) => {
   if (arg !== "T" && arg !== "F") fail("EINVAL");
   const t = req.txn;
   if (!t) fail("ENOENT");
-  req.conn.transactions.delete(t.id);
+  xs.unlistTransaction(req.conn, t);
   try {
     if (arg === "T") commit(xs, req, t);
   } finally {
