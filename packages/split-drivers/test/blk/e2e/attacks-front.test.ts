@@ -6,9 +6,9 @@ import { describe, expect, it } from "vitest";
 import { BLKIF_OP } from "@pvkit/hypervisor-sim/abi";
 import { GrantMapper } from "@pvkit/guest-sdk";
 import { expectFinding, useHost } from "@pvkit/toolstack/testing";
-import { type BlkifRequest, type BlkifSegment, BlkfrontError, type BlkfrontDisk } from "@pvkit/split-drivers";
+import { type BlkifRequest, type BlkifSegment, BlkfrontError, type BlkfrontDisk, MemoryStorage } from "@pvkit/split-drivers";
 import { type Rig, connected, teardown } from "../front/helpers.js";
-import { pattern, same } from "./pair.js";
+import { XVDA, connectedPair, pattern, same, teardownPair } from "./pair.js";
 
 type R = Rig & { disk: BlkfrontDisk };
 
@@ -63,6 +63,32 @@ describe("blk e2e attacks on blkfront", () => {
     check();
     await teardown(r);
   });
+
+  it("XSA-349, frontend side: the backend's state rewritten 10^5 times leaves blkfront connected with at most one pending run per watch", async () => {
+    const storage = new MemoryStorage({ bytes: 1 << 20 });
+    const p = await connectedPair(host(), { storage, vcpus: 1 });
+    const data = pattern(4096, 79);
+    await p.until(p.disk.writeSectors(0, data), "the acknowledged write");
+    const before = { ...p.bus.stats };
+    const w = p.h.openXenstore();
+    for (let i = 0; i < 100_000; i++) {
+      w.write(`/local/domain/0/backend/vbd/${p.dom.domid}/${XVDA}/state`, "4");
+      await Promise.resolve();
+    }
+    w.conn.close();
+    await p.h.hv.settle();
+    // The guest's xenstore ring carries far fewer events than writes (15 in this run); each runs
+    // the walk at most once more, and a Connected rewrite of an unchanged size is no resize.
+    const events = p.bus.stats.events - before.events;
+    expect(events).toBeGreaterThan(0);
+    expect(events).toBeLessThan(1000);
+    expect(p.bus.stats.maxBacklog).toBeLessThanOrEqual(2);
+    expect([p.disk.state, p.disk.stats.connections]).toEqual(["connected", 1]);
+    const more = pattern(4096, 80);
+    await p.until(p.disk.writeSectors(8, more), "a write after");
+    expect(same(await p.until(p.disk.readSectors(0, 16), "reading both back"), new Uint8Array([...data, ...more]))).toBe(true);
+    await teardownPair(p);
+  }, 30_000);
 
   it("XSA-396: a backend that keeps a non-persistent grant mapped after responding disables the device, and blkfront neither reuses nor ends the grant until it is unmapped", async () => {
     const r = await connected(host(), { back: { keepMapped: true } });
