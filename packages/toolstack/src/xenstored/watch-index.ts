@@ -10,7 +10,6 @@
  * and is updated at the same places (WATCH, UNWATCH, `conn_delete_all_watches`).
  */
 import type { Connection, Watch } from "./connection.js";
-import { isChildOrSelf } from "./path.js";
 
 /** One indexed watch: its connection, the watch and its registration number. */
 export interface WatchHit {
@@ -95,18 +94,4 @@ export class WatchIndex {
     if (!list) return;
     for (const h of list) if (this.#connOrder.has(h.conn)) out.push(h);
   }
-}
-
-/**
- * The watches an event on `name` fires by cxenstored's own walk (every connection, every watch):
- * the reference {@link WatchIndex.match} must agree with.
- */
-export function matchByScan(connections: Iterable<Connection>, name: string, exact: boolean): Array<{ conn: Connection; watch: Watch }> {
-  const out: Array<{ conn: Connection; watch: Watch }> = [];
-  for (const conn of connections) {
-    for (const w of conn.watches) {
-      if (exact ? name === w.path : isChildOrSelf(name, w.path)) out.push({ conn, watch: w });
-    }
-  }
-  return out;
 }
