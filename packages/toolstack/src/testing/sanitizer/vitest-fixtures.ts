@@ -42,8 +42,20 @@ export function hostTestWith(opts: Omit<TestHostOptions, "sanitizer"> & { saniti
   });
 }
 
-/** The default sanitized-host test: `hostTest("does X", async ({ host, sanitizer }) => ...)`. */
-export const hostTest = hostTestWith();
+type HostTest = ReturnType<typeof hostTestWith>;
+let made: HostTest | undefined;
+const real = (): HostTest => (made ??= hostTestWith());
+
+/**
+ * The default sanitized-host test: `hostTest("does X", async ({ host, sanitizer }) => ...)`.
+ * Made on first use, so that importing the testing entry point outside vitest (a script
+ * calling `createTestHost`) does not need vitest's runner (`test.extend` does).
+ */
+export const hostTest: HostTest = new Proxy(function hostTest() {} as unknown as HostTest, {
+  apply: (_t, self, args) => Reflect.apply(real() as unknown as (...a: unknown[]) => unknown, self, args),
+  get: (_t, key) => Reflect.get(real(), key) as unknown,
+  has: (_t, key) => Reflect.has(real(), key),
+});
 
 /**
  * Announces that the test provokes findings of `kind` on purpose (see `Sanitizer.expect`).

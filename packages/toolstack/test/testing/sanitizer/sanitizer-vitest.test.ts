@@ -1,5 +1,7 @@
 // How the sanitizer meets vitest: on by default, a finding fails the test with its message (the
 // test's own error after it), the seed in the message, expected findings, the hostTest fixture.
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { describe, expect } from "vitest";
 import { it } from "vitest";
 import { SanitizerError, createTestHost, expectFinding, hostTest, sanitizerOf, withHost } from "@pvkit/toolstack/testing";
@@ -64,6 +66,13 @@ describe("sanitizer in tests", () => {
     await scenario(t.host, { leakPort: true });
     await expect(t.finish()).resolves.toMatchObject({ leaks: [] });
   });
+
+  it("leaves the testing entry point importable outside vitest (a script making a sanitized host)", () => {
+    // hostTest is made on first use: test.extend needs vitest's runner, a fuzz or bench script has none.
+    const script = 'import { createTestHost, sanitizerOf } from "@pvkit/toolstack/testing"; const t = await createTestHost(); process.stdout.write(String(sanitizerOf(t.host) !== undefined)); await t.finish();';
+    const out = execFileSync(process.execPath, ["--import", "tsx", "--conditions=@pvkit/source", "--input-type=module", "-e", script], { cwd: fileURLToPath(new URL("../../..", import.meta.url)), encoding: "utf8" });
+    expect(out).toBe("true");
+  }, 30_000);
 
   hostTest("gives the hostTest fixture a sanitized host and its sanitizer", async ({ host, sanitizer }) => {
     expect(sanitizerOf(host)).toBe(sanitizer);
