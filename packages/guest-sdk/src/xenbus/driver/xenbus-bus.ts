@@ -212,7 +212,7 @@ export class XenbusBus {
       otherend: otherend ?? "",
       otherendId,
       env: this.env,
-      control: { stats: this.stats, onWatchError: (d, err) => this.#report(err, d) },
+      control: { stats: this.stats, onWatchError: (d, err) => this.#report(err, d), report: (d, err) => this.#report(err, d) },
     });
     if (!Number.isInteger(otherendId) || otherend === undefined || otherend === "" || !(await this.env.xs.exists(otherend))) {
       this.#report(new XenbusDeviceError("otherend", "ENOENT", nodename, `reading other end details ${idKey} and ${pathKey}`), dev);

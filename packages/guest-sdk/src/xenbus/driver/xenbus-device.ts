@@ -85,6 +85,8 @@ export type XenbusKeys = Readonly<Record<string, string | number>>;
 export interface DeviceControl {
   readonly stats: WatchStats;
   readonly onWatchError: (dev: XenbusDevice, err: unknown) => void;
+  /** Reports an error no caller is given (the bus's `errors` and `onError`). */
+  readonly report: (dev: XenbusDevice, err: unknown) => void;
 }
 
 /** A device of a registered driver; see the file header. `S` is the driver's own state. */
@@ -219,7 +221,10 @@ export class XenbusDevice<S = unknown> {
    * `xenbus_switch_state`: a no-op when `state` is the current one; otherwise, in a transaction
    * retried on EAGAIN, writes `state` only if the `state` node still exists (a deleted node is
    * never resurrected — the toolstack removed the device). The cached state is updated either way,
-   * as Linux does. A failed write is fatal (except when switching to Closing, which fatal uses).
+   * as Linux does. A failed write (xenstored refusing it: EACCES, ENOSPC, ...) is reported to the
+   * bus (`errors`, `onError`: what `xenbus_va_dev_error`'s dev_err puts in the kernel log) and is
+   * fatal (`xenbus_switch_fatal`: "writing new state", then Closing); switching to Closing
+   * itself, as fatal does, throws instead (Linux's depth-1 call, which does not recurse).
    */
   async switchState(state: number): Promise<void> {
     if (state === this.#state) return;
@@ -234,8 +239,9 @@ export class XenbusDevice<S = unknown> {
       driverInspect.deviceState(this, from, state);
     } catch (err) {
       if (this.#removed) return;
-      if (state !== XenbusState.XenbusStateClosing) await this.fatal(err, `writing new state ${xenbusStateName(state)}`);
-      else throw err;
+      if (state === XenbusState.XenbusStateClosing) throw err;
+      this.#control.report(this, err);
+      await this.fatal(err, `writing new state ${xenbusStateName(state)}`);
     }
   }
 
