@@ -34,6 +34,7 @@ export type { FrontendDriver, BackendDriver } from "./xenbus/driver/driver-types
 export { DEFAULT_INIT_WAIT_TIMEOUT_NS } from "./xenbus/driver/walks.js";
 export { driverEnv, type DriverEnv, type DriverEnvOptions } from "./xenbus/driver/driver-env.js";
 export { GuestTimers, type DriverTimers, type TimeoutHandle } from "./xenbus/driver/timers.js";
+export { DEFERRED_RETRY_INTERVAL_NS, DEFERRED_RETRY_MAX_IDLE, retryDeferredGrants } from "./xenbus/driver/deferred-retry.js";
 export { XenbusDeviceError, type XenbusDeviceFailure } from "./xenbus/driver/device-error.js";
 export { coalescedWatch, watchStats, type CoalescedWatch, type WatchStats } from "./xenbus/driver/coalesced-watch.js";
 export type { DeviceResource, ReleaseReport } from "./xenbus/driver/device-resources.js";

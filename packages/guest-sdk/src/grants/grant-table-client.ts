@@ -24,9 +24,11 @@
  * Xen changed them in between (a map that raced with us). A grant found in use goes on the
  * deferred list; its ref stays allocated and its page stays held (the allocator will not hand
  * it out again, even after `free()`), until a retry finds it released. Retries run at the
- * start of every `grantAccess` / `endAccess` call and on `retryDeferred()`. There is no timer:
- * a driver that wants time-based retries calls `retryDeferred()` from its own timer, or after
- * it learns that the peer unmapped (a ring response, a xenbus state change).
+ * start of every `grantAccess` / `endAccess` call and on `retryDeferred()`. The client has no
+ * clock: the xenbus driver framework retries on a virtual-time timer (deferred-retry.ts, Linux's
+ * `deferred_timer`), and a driver may call `retryDeferred()` once it learns that the peer
+ * unmapped (a ring response, a xenbus state change). `onDeferredDrained` tells such a timer that
+ * the list became empty.
  */
 import type { Guest, Page } from "@pvkit/hypervisor-sim";
 import { GNTTAB_NR_RESERVED_ENTRIES, GRANT_ENTRIES_V1_PER_FRAME, GRANT_ENTRY_V1_SIZE, GTF, grant_entry_v1 } from "@pvkit/hypervisor-sim/abi";
@@ -121,6 +123,7 @@ export class GrantTableClient implements Disposable {
   readonly #freeRefs: number[] = [];
   #nextRef = GNTTAB_NR_RESERVED_ENTRIES;
   #deferred: GrantRecord[] = [];
+  readonly #drained = new Set<() => void>();
   #leaked = 0;
   #closed = false;
 
@@ -261,7 +264,17 @@ export class GrantTableClient implements Disposable {
       } else keep.push(rec);
     }
     this.#deferred = keep;
+    if (keep.length === 0) for (const fn of [...this.#drained]) fn();
     return ended;
+  }
+
+  /**
+   * Calls `fn` each time the deferred list becomes empty (every deferred grant ended or given
+   * up), e.g. to stop a retry timer. Returns a function that removes it.
+   */
+  onDeferredDrained(fn: () => void): () => void {
+    this.#drained.add(fn);
+    return () => void this.#drained.delete(fn);
   }
 
   /** Whether `ref` is granted by this client and not yet ended (deferred and leaked count too). */
@@ -288,8 +301,10 @@ export class GrantTableClient implements Disposable {
       rec.state = "leaked";
       inUse.push(rec.ref);
     }
+    const had = this.#deferred.length > 0;
     this.#deferred = [];
     this.#closed = true;
+    if (had) for (const fn of [...this.#drained]) fn();
     return { ended, inUse };
   }
 

@@ -10,7 +10,7 @@
  *   then, if Initialised, the `connect` hook → Connected. Already Connected: nothing.
  * - Closing, or Closed while we are not: `disconnect` hook, everything released → Closed
  *   (`xenbus_frontend_closed`). Closed while we are Closed: deferred grant ends are retried (the
- *   backend has unmapped, XSA-396).
+ *   backend has unmapped, XSA-396); any still deferred are retried every second (deferred-retry.ts).
  *
  * Backend, on the frontend's state (blkback's `frontend_changed`):
  * - Initialising while we are Closed → InitWait (the frontend is reconnecting).
@@ -25,6 +25,7 @@ import type { CoalescedWatch } from "./coalesced-watch.js";
 import { coalescedWatch } from "./coalesced-watch.js";
 import { XenbusDeviceError } from "./device-error.js";
 import type { BackendDriver, FrontendDriver } from "./driver-types.js";
+import { retryDeferredGrants } from "./deferred-retry.js";
 import type { TimeoutHandle } from "./timers.js";
 import type { XenbusDevice } from "./xenbus-device.js";
 
@@ -124,6 +125,7 @@ async function hook(e: DeviceEntry, name: string, fn: (() => Promise<void> | voi
     return true;
   } catch (err) {
     e.dev.releaseAll();
+    retryDeferredGrants(e.dev.env.grants, e.dev.env.timers);
     const msg = err instanceof Error ? err.message : String(err);
     await e.dev.fatal(err, `${name}: ${msg}`);
     return false;
@@ -141,6 +143,8 @@ async function disconnect(e: DeviceEntry, ctx: WalkContext, fn: (() => Promise<v
   }
   const r = e.dev.releaseAll();
   for (const f of r.failed) ctx.report(f.error, e.dev);
+  // Grants the peer still maps were deferred (XSA-396): retried every second from now on.
+  retryDeferredGrants(e.dev.env.grants, e.dev.env.timers);
 }
 
 function endTimers(e: DeviceEntry): void {
@@ -207,7 +211,7 @@ export function frontendWalk(driver: FrontendDriver, ctx: WalkContext): Walk {
         case S.XenbusStateClosed:
           await close(e);
           // The backend has unmapped: grants deferred while it mapped them can end now.
-          d.env.grants.retryDeferred();
+          retryDeferredGrants(d.env.grants, d.env.timers);
           break;
         default:
           break;
@@ -216,7 +220,7 @@ export function frontendWalk(driver: FrontendDriver, ctx: WalkContext): Walk {
     removed: async (e) => {
       endTimers(e);
       if (e.dev.resources.length > 0) await disconnect(e, ctx, driver.disconnect && (() => driver.disconnect!(e.dev)));
-      e.dev.env.grants.retryDeferred();
+      retryDeferredGrants(e.dev.env.grants, e.dev.env.timers);
     },
     // xenbus_frontend_dev_shutdown: Closing, wait for the backend to close, then Closed. A device
     // still Initialising has told the backend nothing, so there is nothing to wait for (Linux
@@ -238,12 +242,12 @@ export function frontendWalk(driver: FrontendDriver, ctx: WalkContext): Walk {
           await disconnect(e, ctx, driver.disconnect && (() => driver.disconnect!(d)));
           await d.switchState(S.XenbusStateClosed);
         }
-        d.env.grants.retryDeferred();
+        retryDeferredGrants(d.env.grants, d.env.timers);
       });
     },
     reconnect: async (e) => {
       e.dev.releaseAll();
-      e.dev.env.grants.retryDeferred();
+      retryDeferredGrants(e.dev.env.grants, e.dev.env.timers);
       await e.dev.switchState(S.XenbusStateInitialising);
       armInitWait(e);
     },
