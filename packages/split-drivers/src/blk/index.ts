@@ -35,7 +35,7 @@ export {
 export { INDIRECT_PAGE_SIZE, type IndirectSegmentsResult, decodeIndirectSegments, encodeIndirectSegments } from "./indirect-page.js";
 export { blkifRingSpec } from "./blkif-ring.js";
 export * from "./front/index.js";
-export { type Storage, type StorageSectorSize, type StorageErrorCode, type ClockHolder, StorageError, storageBytes } from "./storage/storage.js";
+export { type Storage, type PageSpan, type StorageSectorSize, type StorageErrorCode, type ClockHolder, StorageError, storageBytes } from "./storage/storage.js";
 export { MemoryStorage, type MemoryStorageOptions } from "./storage/memory-storage.js";
 export { FileStorage, type FileStorageOptions } from "./storage/file-storage.js";
 export { ReadOnlyStorage } from "./storage/read-only-storage.js";

@@ -10,7 +10,11 @@
  *   back-off (Linux's `msleep(1)`); an unknown operation gets BLKIF_RSP_EOPNOTSUPP.
  * - Responses are written whole by the codec (XSA-216); the frontend is notified when the
  *   push says so (`RING_PUSH_RESPONSES_AND_CHECK_NOTIFY`), and each pass ends with
- *   `RING_FINAL_CHECK_FOR_REQUESTS`.
+ *   `RING_FINAL_CHECK_FOR_REQUESTS`. Responses made during a pass are pushed together before
+ *   it looks for more requests (one push, at most one notification, per batch).
+ * - A storage with `readToPages` / `writeFromPages` (memory) is served synchronously, straight
+ *   between the storage and the mapped pages; any other (a file) through a bounce buffer and
+ *   promises, answered when the I/O completes.
  * - `RING_REQUEST_PROD_OVERFLOW` halts the ring (Linux: "Frontend provided bogus ring requests
  *   ... Halting ring processing"): nothing more is served, the device reports it with
  *   `xenbus_dev_error` and keeps its xenbus state, dom0 carries on.
@@ -26,7 +30,7 @@ import type { BlkifRequest, BlkifSegment } from "../blkif-request.js";
 import type { BlkifResponse } from "../blkif-response.js";
 import { blkifResponseOperation, validateBlkifRequest } from "../blkif-validate.js";
 import { decodeIndirectSegments } from "../indirect-page.js";
-import { StorageError } from "../storage/storage.js";
+import { type PageSpan, StorageError } from "../storage/storage.js";
 import type { PersistentGrants, SegmentPage } from "./persistent-grants.js";
 import type { Vbd } from "./vbd.js";
 
@@ -101,6 +105,10 @@ export class BlkbackQueue {
   #eoiAfterBackoff = false;
   readonly #inflight = new Set<Promise<void>>();
   readonly #timers = new Set<TimeoutHandle>();
+  /** Reused by the synchronous path (one per segment of the largest request so far). */
+  readonly #spans: PageSpan[] = [];
+  /** Responses produced by this pass but not pushed yet. */
+  #unpushed = false;
 
   constructor(init: BlkbackQueueInit) {
     this.#i = init;
@@ -197,6 +205,7 @@ export class BlkbackQueue {
           }
           if (r === "block") return work;
         }
+        this.#flushResponses();
       } while (ring.finalCheckForRequests() || this.#again);
     } catch (e) {
       if (e instanceof RingProtocolError && ring.halted !== undefined) {
@@ -205,6 +214,7 @@ export class BlkbackQueue {
       } else this.#i.onError(e);
     } finally {
       this.#running = false;
+      this.#flushResponses();
     }
     void fromEvent;
     return work;
@@ -271,7 +281,7 @@ export class BlkbackQueue {
     }
     const barrier = op === BLKIF_OP.BLKIF_OP_WRITE_BARRIER;
     const io = this.#rw(req, op, req.sector_number, segments, mapped, barrier);
-    if (!barrier) return "ok";
+    if (!barrier || io === undefined) return "ok";
     this.#blocked = io.finally(() => {
       this.#blocked = undefined;
       this.#pass(false);
@@ -307,33 +317,21 @@ export class BlkbackQueue {
     return { pages: maps.map((m, i) => ({ page: m.page as Page, persistent: false, gref: grefs[i]! })), temporary: maps };
   }
 
-  #rw(req: BlkifRequest, op: number, sector: number, segments: readonly BlkifSegment[], mapped: Mapped, barrier: boolean): Promise<void> {
+  #rw(req: BlkifRequest, op: number, sector: number, segments: readonly BlkifSegment[], mapped: Mapped, barrier: boolean): Promise<void> | undefined {
     const storage = this.#i.vbd.storage;
-    // A barrier waits for everything before it (Linux `xen_blk_drain_io`); the pass stops
-    // consuming behind it, so nothing newer can slip in.
-    const before = barrier ? [...this.#inflight] : [];
-    const run = async (): Promise<void> => {
+    if (!barrier && op !== BLKIF_OP.BLKIF_OP_FLUSH_DISKCACHE && segments.length > 0 && storage.readToPages !== undefined && storage.writeFromPages !== undefined) {
+      // Synchronous storage (memory): straight between the storage and the mapped pages, answered
+      // now; the response is pushed with the rest of the pass's (#flushResponses).
       let status: number = BLKIF_RSP.BLKIF_RSP_OKAY;
       try {
-        if (before.length > 0) await Promise.allSettled(before);
-        if (op === BLKIF_OP.BLKIF_OP_FLUSH_DISKCACHE || barrier) {
-          this.stats.flushes++;
-          this.stats.storageOps++;
-          await storage.flush();
-        }
-        if (segments.length > 0) {
-          const buf = new Uint8Array(segmentBytes(segments));
-          this.stats.storageOps++;
-          if (op === BLKIF_OP.BLKIF_OP_READ) {
-            this.stats.reads++;
-            await storage.read(sector * 512, buf);
-            scatter(buf, segments, mapped.pages);
-          } else {
-            this.stats.writes++;
-            gather(buf, segments, mapped.pages);
-            await storage.write(sector * 512, buf);
-            if (barrier) await storage.flush();
-          }
+        const spans = this.#spansFor(segments, mapped.pages);
+        this.stats.storageOps++;
+        if (op === BLKIF_OP.BLKIF_OP_READ) {
+          this.stats.reads++;
+          storage.readToPages(sector * 512, spans, segments.length);
+        } else {
+          this.stats.writes++;
+          storage.writeFromPages(sector * 512, spans, segments.length);
         }
       } catch (e) {
         status = this.#statusOf(e, op);
@@ -341,8 +339,58 @@ export class BlkbackQueue {
         this.#release(mapped);
       }
       this.#respond(req, status);
-    };
-    return this.#track(run());
+      return undefined;
+    }
+    // A barrier waits for everything before it (Linux `xen_blk_drain_io`); the pass stops
+    // consuming behind it, so nothing newer can slip in.
+    const before = barrier ? [...this.#inflight] : [];
+    return this.#track(this.#rwAsync(req, op, sector, segments, mapped, barrier, before));
+  }
+
+  /** The segments' sectors in their pages, in the reused span array (no allocation once grown). */
+  #spansFor(segments: readonly BlkifSegment[], pages: readonly SegmentPage[]): PageSpan[] {
+    const spans = this.#spans;
+    for (let i = 0; i < segments.length; i++) {
+      const s = segments[i]!;
+      let sp = spans[i];
+      if (sp === undefined) spans.push((sp = { page: pages[i]!.page, offset: 0, length: 0 }));
+      sp.page = pages[i]!.page;
+      sp.offset = s.first_sect * 512;
+      sp.length = (s.last_sect - s.first_sect + 1) * 512;
+    }
+    return spans;
+  }
+
+  async #rwAsync(req: BlkifRequest, op: number, sector: number, segments: readonly BlkifSegment[], mapped: Mapped, barrier: boolean, before: Promise<void>[]): Promise<void> {
+    const storage = this.#i.vbd.storage;
+    let status: number = BLKIF_RSP.BLKIF_RSP_OKAY;
+    try {
+      if (before.length > 0) await Promise.allSettled(before);
+      if (op === BLKIF_OP.BLKIF_OP_FLUSH_DISKCACHE || barrier) {
+        this.stats.flushes++;
+        this.stats.storageOps++;
+        await storage.flush();
+      }
+      if (segments.length > 0) {
+        const buf = new Uint8Array(segmentBytes(segments));
+        this.stats.storageOps++;
+        if (op === BLKIF_OP.BLKIF_OP_READ) {
+          this.stats.reads++;
+          await storage.read(sector * 512, buf);
+          scatter(buf, segments, mapped.pages);
+        } else {
+          this.stats.writes++;
+          gather(buf, segments, mapped.pages);
+          await storage.write(sector * 512, buf);
+          if (barrier) await storage.flush();
+        }
+      }
+    } catch (e) {
+      status = this.#statusOf(e, op);
+    } finally {
+      this.#release(mapped);
+    }
+    this.#respond(req, status);
   }
 
   #discard(sector: number, nrSectors: number, secure: boolean, req: BlkifRequest): Dispatch {
@@ -396,7 +444,30 @@ export class BlkbackQueue {
     }
   }
 
-  /** `make_response`: one whole response, pushed, the frontend notified if it asked. */
+  /**
+   * `RING_PUSH_RESPONSES_AND_CHECK_NOTIFY` for what was produced: the frontend is notified only
+   * when its `rsp_event` falls among the newly pushed responses, so one push of a batch costs at
+   * most one notification.
+   */
+  #pushResponses(): void {
+    this.#unpushed = false;
+    if (this.#i.ring.pushResponses()) {
+      this.stats.notifications++;
+      this.#channel?.notify();
+    }
+  }
+
+  /** Pushes the responses a pass produced (before it looks for more requests, and as it ends). */
+  #flushResponses(): void {
+    if (!this.#unpushed) return;
+    try {
+      this.#pushResponses();
+    } catch (e) {
+      if (!(e instanceof RingProtocolError)) this.#i.onError(e);
+    }
+  }
+
+  /** `make_response`: one whole response; pushed now, or with its pass's batch when in one. */
   #respond(req: BlkifRequest, status: number): void {
     if (status === BLKIF_RSP.BLKIF_RSP_ERROR) this.stats.errors++;
     else if (status === BLKIF_RSP.BLKIF_RSP_EOPNOTSUPP) this.stats.unsupported++;
@@ -404,10 +475,12 @@ export class BlkbackQueue {
     const ring = this.#i.ring;
     try {
       ring.produceResponse({ id: req.id, operation: blkifResponseOperation(req), status });
-      if (ring.pushResponses()) {
-        this.stats.notifications++;
-        this.#channel?.notify();
+      if (this.#running) {
+        // Inside a pass: pushed once with the pass's other responses (#flushResponses).
+        this.#unpushed = true;
+        return;
       }
+      this.#pushResponses();
     } catch (e) {
       if (!(e instanceof RingProtocolError)) this.#i.onError(e);
       return;

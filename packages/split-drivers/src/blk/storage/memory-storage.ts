@@ -3,7 +3,8 @@
  * only what was written. Unwritten and discarded bytes read as zeros. The default storage of
  * blkback. Operations complete at once (already-resolved promises).
  */
-import { StorageError, type StorageSectorSize, type Storage, checkSectorSize, checkStorageRange } from "./storage.js";
+import type { Page } from "@pvkit/hypervisor-sim";
+import { type PageSpan, StorageError, type StorageSectorSize, type Storage, checkSectorSize, checkStorageRange } from "./storage.js";
 
 /** Bytes per allocated chunk. */
 export const MEMORY_CHUNK = 64 * 1024;
@@ -99,6 +100,48 @@ export class MemoryStorage implements Storage {
     }
   }
 
+  readToPages(offset: number, spans: readonly PageSpan[], count: number): void {
+    this.#check("read", offset, spansLength(spans, count));
+    this.stats.reads++;
+    let at = offset;
+    for (let i = 0; i < count; i++) {
+      const s = spans[i]!;
+      const page = s.page as Page;
+      let done = 0;
+      while (done < s.length) {
+        const k = Math.floor(at / MEMORY_CHUNK);
+        const o = at - k * MEMORY_CHUNK;
+        const n = Math.min(MEMORY_CHUNK - o, s.length - done);
+        const c = this.#chunks.get(k);
+        if (c === undefined) page.fill(0, s.offset + done, n);
+        else page.write(s.offset + done, c.subarray(o, o + n));
+        done += n;
+        at += n;
+      }
+    }
+  }
+
+  writeFromPages(offset: number, spans: readonly PageSpan[], count: number): void {
+    this.#check("write", offset, spansLength(spans, count));
+    if (this.readOnly) throw new StorageError("EROFS", "write to a read-only disk");
+    this.stats.writes++;
+    let at = offset;
+    for (let i = 0; i < count; i++) {
+      const s = spans[i]!;
+      let done = 0;
+      while (done < s.length) {
+        const k = Math.floor(at / MEMORY_CHUNK);
+        const o = at - k * MEMORY_CHUNK;
+        const n = Math.min(MEMORY_CHUNK - o, s.length - done);
+        let c = this.#chunks.get(k);
+        if (c === undefined) this.#chunks.set(k, (c = new Uint8Array(MEMORY_CHUNK)));
+        s.page.readInto(s.offset + done, c, o, n);
+        done += n;
+        at += n;
+      }
+    }
+  }
+
   flush(): Promise<void> {
     if (this.#closed) return Promise.reject(new StorageError("ECLOSED", "flush after close"));
     this.stats.flushes++;
@@ -169,6 +212,12 @@ export class MemoryStorage implements Storage {
       done += n;
     }
   }
+}
+
+function spansLength(spans: readonly PageSpan[], count: number): number {
+  let n = 0;
+  for (let i = 0; i < count; i++) n += spans[i]!.length;
+  return n;
 }
 
 function checkBytes(bytes: number, sectorSize: number): void {

@@ -9,6 +9,8 @@
  * silently wrong data. blkback has already refused such requests with `BLKIF_RSP_ERROR`.
  */
 
+import type { Page, ReadonlyPage } from "@pvkit/hypervisor-sim";
+
 /** Why a storage operation failed; blkback answers EOPNOTSUPP for "EOPNOTSUPP", ERROR otherwise. */
 export type StorageErrorCode = "EROFS" | "EINVAL" | "ERANGE" | "EOPNOTSUPP" | "EIO" | "ECLOSED";
 
@@ -53,6 +55,24 @@ export interface Storage {
   discard(offset: number, length: number, secure: boolean): Promise<void>;
   /** Releases what the storage holds (a file handle). Idempotent. */
   close(): Promise<void>;
+  /**
+   * Optional synchronous fast path for a storage whose bytes live in this process (memory):
+   * the disk bytes from `offset` on are copied straight into `spans[0..count)` in order — no
+   * bounce buffer, no promise. The same checks, errors (thrown) and counters as one `read` of
+   * the spans' total length; nothing is copied when a check fails. blkback uses it for reads
+   * and writes when present (and `read` / `write` otherwise, e.g. for a file).
+   * @throws StorageError
+   */
+  readToPages?(offset: number, spans: readonly PageSpan[], count: number): void;
+  /** The write counterpart of `readToPages`: the spans' bytes, in order, to the disk at `offset`. @throws StorageError */
+  writeFromPages?(offset: number, spans: readonly PageSpan[], count: number): void;
+}
+
+/** `length` bytes at `offset` of a mapped page (one blkif segment). Mutable: blkback reuses them. */
+export interface PageSpan {
+  page: Page | ReadonlyPage;
+  offset: number;
+  length: number;
 }
 
 /** Takes a clock hold while real I/O is in flight (`host.hv.scheduler.hold`). */
