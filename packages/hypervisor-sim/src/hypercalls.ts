@@ -130,7 +130,8 @@ export class Hypercalls {
     const hv = this.#hv;
     if (hv.trace.enabled.hypercall) {
       hv.trace.emit("hypercall", {
-        ...hv.traceHeader(),
+        t: hv.now,
+        seq: hv.nextTraceSeq(),
         domid: this.#v.domain.domid,
         vcpu: this.#v.id,
         hypercall,

@@ -83,6 +83,11 @@ export class Hypervisor {
     return { t: this.scheduler.now, seq: this.#traceSeq++ };
   }
 
+  /** @internal The next trace sequence number (events are built as one literal, without a spread). */
+  nextTraceSeq(): number {
+    return this.#traceSeq++;
+  }
+
   // ---- domains -----------------------------------------------------------------------------
 
   /**
@@ -268,7 +273,7 @@ export class Hypervisor {
     const v = d.vcpus[d.evtchn.notifyVcpu[port]!]!;
     const outcome = setPending2l(v, port);
     if (this.trace.enabled.raise) {
-      this.trace.emit("raise", { ...this.traceHeader(), domid: d.domid, port, vcpu: v.id, outcome });
+      this.trace.emit("raise", { t: this.scheduler.now, seq: this.#traceSeq++, domid: d.domid, port, vcpu: v.id, outcome });
     }
     if (outcome === "coalesced") return;
     if (outcome === "upcall") this.kick(v);
@@ -282,7 +287,7 @@ export class Hypervisor {
     const code = r & FIFO_RAISE_OUTCOME_MASK;
     if (this.trace.enabled.raise) {
       const outcome = FIFO_RAISE_OUTCOMES[code]!;
-      this.trace.emit("raise", { ...this.traceHeader(), domid: d.domid, port, vcpu: v.id, outcome });
+      this.trace.emit("raise", { t: this.scheduler.now, seq: this.#traceSeq++, domid: d.domid, port, vcpu: v.id, outcome });
     }
     if (code === FIFO_RAISE_UPCALL) this.kick(v);
     if ((r & FIFO_RAISE_POLL) !== 0) this.#checkPollers(d, port);
@@ -418,7 +423,7 @@ export class Hypervisor {
     if (d.isDying || d.isPaused) return;
     if (v.upcall !== undefined && !v.inUpcall && v.eventsNeedDelivery) {
       if (this.trace.enabled.upcall) {
-        this.trace.emit("upcall", { ...this.traceHeader(), domid: d.domid, vcpu: v.id });
+        this.trace.emit("upcall", { t: this.scheduler.now, seq: this.#traceSeq++, domid: d.domid, vcpu: v.id });
       }
       v.upcallMask = 1;
       v.inUpcall = true;
@@ -491,7 +496,7 @@ export class Hypervisor {
     v.singleshot = this.scheduler.at(at, () => {
       v.singleshot = undefined;
       if (this.trace.enabled.timer) {
-        this.trace.emit("timer", { ...this.traceHeader(), domid: v.domain.domid, vcpu: v.id });
+        this.trace.emit("timer", { t: this.scheduler.now, seq: this.#traceSeq++, domid: v.domain.domid, vcpu: v.id });
       }
       this.updateVcpuTime(v);
       this.sendGuestVcpuVirq(v, VIRQ.VIRQ_TIMER);
