@@ -37,7 +37,7 @@
  * are counted as spurious (`stats.spuriousEvents`), as hvc_xen marks them for lateeoi.
  */
 import { Observable, type Subscriber } from "rxjs";
-import type { Guest, Page } from "@pvkit/hypervisor-sim";
+import { DeadMappingError, type Guest, type Page } from "@pvkit/hypervisor-sim";
 import { xencons_interface, type StartInfo } from "@pvkit/hypervisor-sim/abi";
 import { ByteRingReader, ByteRingWriter, type EventChannel, type EventChannels, RingProtocolError, consoleInRing, consoleOutRing } from "@pvkit/guest-sdk";
 import { ConsoleError } from "./console-error.js";
@@ -366,11 +366,25 @@ export class ConsoleFront implements Disposable {
     try {
       return op();
     } catch (err) {
+      if (err instanceof DeadMappingError) {
+        // The ring page died with the domain (or its mapping): the console is gone, not broken.
+        this.#gone();
+        return undefined;
+      }
       if (!(err instanceof RingProtocolError) || err.fault.reason !== "byte-ring-index") throw err;
       const f = err.fault;
       this.#haltWith(new ConsoleError({ reason: "ring-index", ring: f.size === consoleInRing.size ? "in" : "out", prod: f.prod, cons: f.cons, size: f.size }, { cause: err }));
       return undefined;
     }
+  }
+
+  /** The page is gone: end like destroy(), without touching the (dead) port. */
+  #gone(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#failAll(this.#halt ?? new ConsoleError({ reason: "closed" }));
+    for (const s of [...this.#sinks]) s.end();
+    this.#sinks.clear();
   }
 
   #haltWith(err: ConsoleError): void {
