@@ -133,8 +133,18 @@ export function writeBlkifId(out: EntryWriter, offset: number, id: BlkifId): voi
     out.setU32(offset, Number(id & 0xffff_ffffn));
     out.setU32(offset + 4, Number(id >> 32n));
   } else {
-    out.setU64(offset, id); // checks 0..2^53-1
+    writeU53(out, offset, id);
   }
+}
+
+/**
+ * Writes a u64 field whose value is a number (0..2^53-1) as two u32 stores: the same bytes as
+ * `setU64`, without its BigInt conversion. @throws RangeError for any other value.
+ */
+export function writeU53(out: EntryWriter, offset: number, v: number): void {
+  if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`value ${v} does not fit [0, ${Number.MAX_SAFE_INTEGER}]`);
+  out.setU32(offset, v >>> 0);
+  out.setU32(offset + 4, Math.floor(v / TWO_32));
 }
 
 /**
@@ -234,7 +244,7 @@ export function encodeBlkifRequest(req: BlkifRequest, out: EntryWriter, wire: Bl
       out.setU8(w.nr_segments, req.nr_segments);
       out.setU16(w.handle, req.handle);
       writeBlkifId(out, w.id, req.id);
-      out.setU64(w.sector_number, req.sector_number);
+      writeU53(out, w.sector_number, req.sector_number);
       for (let i = 0; i < n; i++) {
         const s = req.seg[i]!;
         const at = w.seg + i * BLKIF_REQUEST_SEGMENT_SIZE;
@@ -249,8 +259,8 @@ export function encodeBlkifRequest(req: BlkifRequest, out: EntryWriter, wire: Bl
       out.setU8(w.flag, req.flag);
       out.setU16(w.handle, req.handle);
       writeBlkifId(out, w.id, req.id);
-      out.setU64(w.sector_number, req.sector_number);
-      out.setU64(w.nr_sectors, req.nr_sectors);
+      writeU53(out, w.sector_number, req.sector_number);
+      writeU53(out, w.nr_sectors, req.nr_sectors);
       return;
     }
     case "indirect": {
@@ -263,7 +273,7 @@ export function encodeBlkifRequest(req: BlkifRequest, out: EntryWriter, wire: Bl
       out.setU16(w.nr_segments, req.nr_segments);
       out.setU16(w.handle, req.handle);
       writeBlkifId(out, w.id, req.id);
-      out.setU64(w.sector_number, req.sector_number);
+      writeU53(out, w.sector_number, req.sector_number);
       for (let i = 0; i < pages; i++) out.setU32(w.indirect_grefs + 4 * i, req.indirect_grefs[i]!);
       return;
     }

@@ -112,6 +112,8 @@ export class BlkQueue {
   /** Every persistent grant of this queue, ended on release. */
   readonly #persistent = new Set<GrantedPage>();
   #dead = false;
+  /** Requests produced by `issue` and not pushed yet. */
+  #unpushed = false;
   /** Counters: requests pushed, notifications sent, indirect requests. */
   readonly stats = { requests: 0, notifications: 0, indirect: 0, responses: 0 };
 
@@ -165,17 +167,17 @@ export class BlkQueue {
         nrSegments = Math.ceil(c.nsect / SECTS_PER_PAGE);
         const seg: BlkifSegment[] = [];
         for (let i = 0; i < nrSegments; i++) {
-          const g = this.#dataPage(c.op, f.persistent);
-          pages.push(g);
           const bytes = Math.min(PAGE, c.data!.length - i * PAGE);
-          if (c.op === "write") g.page.write(0, c.data!.subarray(i * PAGE, i * PAGE + bytes));
+          const g = this.#dataPage(c.op, f.persistent, bytes);
+          pages.push(g);
+          if (c.op === "write") g.page.write(0, bytes === c.data!.length ? c.data! : c.data!.subarray(i * PAGE, i * PAGE + bytes));
           seg.push({ gref: g.ref, first_sect: 0, last_sect: bytes / SECT - 1 });
         }
         if (nrSegments <= 11) {
           req = { kind: "rw", operation: op as 0 | 1, nr_segments: nrSegments, handle, id, sector_number: c.sector, seg };
         } else {
           for (const bytes of encodeIndirectSegments(seg)) {
-            const g = f.persistent ? this.#pooled() : this.#dev.env.grants.grantPage(this.#dev.otherendId, { readonly: true });
+            const g = f.persistent ? this.#pooled(0) : this.#dev.env.grants.grantPage(this.#dev.otherendId, { readonly: true });
             indirect.push(g);
             g.page.write(0, bytes);
           }
@@ -192,13 +194,15 @@ export class BlkQueue {
     this.#freeHead = (this.#freeHead + 1) % this.#freeIds.length;
     this.#freeCount--;
     this.#shadow[id] = { chunk: c, op, nrSegments, pages, indirect };
+    this.#unpushed = true;
     this.stats.requests++;
     return true;
   }
 
   /** `flush_requests`: publishes what `issue` wrote and notifies if the backend asked. */
   push(): void {
-    if (this.#dead) return;
+    if (this.#dead || !this.#unpushed) return;
+    this.#unpushed = false;
     if (this.ring.pushRequests()) {
       this.stats.notifications++;
       this.channel?.notify();
@@ -246,7 +250,9 @@ export class BlkQueue {
         s.pages[i]!.page.readInto(0, c.data!, off, Math.min(PAGE, c.data!.length - off));
       }
     }
-    const stillMapped = this.#finish([...s.pages, ...s.indirect], f.persistent);
+    const dataStillMapped = this.#finish(s.pages, f.persistent);
+    const indirectStillMapped = s.indirect.length > 0 ? this.#finish(s.indirect, f.persistent) : undefined;
+    const stillMapped = dataStillMapped ?? indirectStillMapped;
     if (stillMapped !== undefined) {
       // The request is out of the shadow already, so disabling would not reach it: fail it here.
       const err = new BlkfrontError("grant-still-mapped", dev, `queue ${this.index}: backed has not unmapped grant: ${stillMapped}`);
@@ -305,16 +311,21 @@ export class BlkQueue {
     this.#pool.length = 0;
   }
 
-  #dataPage(op: "read" | "write", persistent: boolean): GrantedPage {
+  /** A page for a segment whose first `bytes` bytes the request overwrites (the write's data, or the backend's read). */
+  #dataPage(op: "read" | "write", persistent: boolean, bytes: number): GrantedPage {
     if (!persistent) return this.#dev.env.grants.grantPage(this.#dev.otherendId, { readonly: op === "write" });
-    return this.#pooled();
+    return this.#pooled(bytes);
   }
 
-  /** A persistent grant, zeroed (a reused page may hold an earlier request's data). */
-  #pooled(): GrantedPage {
+  /**
+   * A persistent grant. A reused page may hold an earlier request's data, so all of it but the
+   * first `overwritten` bytes — which the request itself fills (XSA-403: only the request's data
+   * or zeros) — is zeroed.
+   */
+  #pooled(overwritten: number): GrantedPage {
     const g = this.#pool.pop();
     if (g !== undefined) {
-      g.page.fill(0);
+      if (overwritten < PAGE) g.page.fill(0, overwritten);
       return g;
     }
     const fresh = this.#dev.env.grants.grantPage(this.#dev.otherendId);

@@ -73,6 +73,8 @@ export class BlkfrontDisk extends EventEmitter<BlkfrontDiskEvents> {
   /** Counters over the disk's life. */
   readonly stats = { submitted: 0, reissued: 0, connections: 0, maxInFlight: 0 };
   readonly #host: QueueHost;
+  /** What `#host.features()` last returned (rebuilt when a feature changes). */
+  #queueFeatures: QueueFeatures | undefined;
 
   /** @internal Made by the driver at the first connect. */
   constructor(nodename: string, devid: number, info: BlkfrontDiskInfo, transport: BlkfrontTransport) {
@@ -86,7 +88,11 @@ export class BlkfrontDisk extends EventEmitter<BlkfrontDiskEvents> {
     this.#discard = info.discard;
     this.#host = {
       device: nodename,
-      features: (): QueueFeatures => ({ flush: this.#flush, persistent: this.#info.persistent, maxIndirectSegments: this.#info.maxIndirectSegments }),
+      features: (): QueueFeatures => {
+        const f = this.#queueFeatures;
+        if (f !== undefined && f.flush === this.#flush && f.persistent === this.#info.persistent && f.maxIndirectSegments === this.#info.maxIndirectSegments) return f;
+        return (this.#queueFeatures = { flush: this.#flush, persistent: this.#info.persistent, maxIndirectSegments: this.#info.maxIndirectSegments });
+      },
       complete: (c, err) => this.#complete(c, err),
       featureOff: (what) => {
         if (what === "flush") [this.#flush, this.#fua] = ["none", false];
@@ -273,11 +279,17 @@ export class BlkfrontDisk extends EventEmitter<BlkfrontDiskEvents> {
     return new Promise<void>((resolve, reject) => {
       const bio: Bio = { pending: 0, settled: false, resolve, reject };
       if (op === "read" || op === "write") {
-        const max = this.features.maxSegments * 8;
-        for (let s = 0; s < nsect; s += max) {
-          const n = Math.min(max, nsect - s);
-          this.#pending.push({ seq: this.#seq++, op, sector: sector + s, nsect: n, data: data!.subarray(s * SECT, (s + n) * SECT), secure, bio });
+        const ind = this.#info.maxIndirectSegments;
+        const max = (ind > 0 ? ind : 11) * 8;
+        if (nsect <= max) {
+          this.#pending.push({ seq: this.#seq++, op, sector, nsect, data, secure, bio });
           bio.pending++;
+        } else {
+          for (let s = 0; s < nsect; s += max) {
+            const n = Math.min(max, nsect - s);
+            this.#pending.push({ seq: this.#seq++, op, sector: sector + s, nsect: n, data: data!.subarray(s * SECT, (s + n) * SECT), secure, bio });
+            bio.pending++;
+          }
         }
       } else {
         this.#pending.push({ seq: this.#seq++, op, sector, nsect, data: undefined, secure, bio });
@@ -290,8 +302,8 @@ export class BlkfrontDisk extends EventEmitter<BlkfrontDiskEvents> {
   /** Issues pending chunks while a queue has room (`kick_pending_request_queues`). */
   #pump(): void {
     if (this.#state !== "connected" || this.#pending.length === 0) return;
-    const touched = new Set<BlkQueue>();
     const qs = this.#queues;
+    let issued = 0;
     let i = 0;
     while (i < this.#pending.length) {
       let q: BlkQueue | undefined;
@@ -310,19 +322,26 @@ export class BlkfrontDisk extends EventEmitter<BlkfrontDiskEvents> {
         continue;
       }
       if (!q.issue(c)) {
-        if (this.inFlight === 0 && touched.size === 0) {
+        if (this.inFlight === 0 && issued === 0) {
           i++;
           this.#complete(c, new BlkfrontError("no-memory", this.nodename, "no free page or grant ref to bounce the request through"));
           continue;
         }
         break;
       }
-      touched.add(q);
+      issued++;
       i++;
     }
-    this.#pending.splice(0, i);
-    for (const q of touched) q.push();
-    this.stats.maxInFlight = Math.max(this.stats.maxInFlight, this.inFlight);
+    if (i === this.#pending.length) this.#pending.length = 0;
+    else this.#pending.splice(0, i);
+    if (issued === 0) return;
+    // Each queue that got requests publishes them once (push() does nothing for the others).
+    let inFlight = 0;
+    for (let k = 0; k < qs.length; k++) {
+      qs[k]!.push();
+      inFlight += qs[k]!.inFlight;
+    }
+    if (inFlight > this.stats.maxInFlight) this.stats.maxInFlight = inFlight;
   }
 
   #complete(c: Chunk, err: BlkfrontError | undefined): void {
