@@ -27,3 +27,8 @@ echo "ci-extra: gcc $(gcc -dumpfullversion); Xen headers from $( (dpkg-query -W 
 echo "ci-extra: cross-checking @pvkit/hypervisor-sim/abi layouts, sizes and constants against $XEN_INCLUDE/xen"
 XEN_INCLUDE="$XEN_INCLUDE" pnpm -s abi-check
 scripts/xenstore-host-check.sh
+
+# The API reference from the JSDoc (typedoc.json: each package's public entry points), into
+# docs/api/ (git-ignored). Warnings (a broken {@link}, a documented symbol not exported) fail CI.
+echo "ci-extra: API reference with typedoc (warnings as errors) into docs/api/"
+pnpm -s docs:api

@@ -1,5 +1,7 @@
 /**
  * @pvkit/guest-sdk: the guest kernel's Xen layer for pvkit drivers.
+ *
+ * @module @pvkit/guest-sdk
  */
 export { FrontRing } from "./ring/front-ring.js";
 export { BackRing } from "./ring/back-ring.js";

@@ -9,6 +9,8 @@
  * const a = { dom: DOMID_SELF, remote_dom: 0, port: 0 };
  * g.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_alloc_unbound, a); // a.port is written back
  * ```
+ *
+ * @module @pvkit/hypervisor-sim
  */
 export { Hypervisor, type HypervisorOptions } from "./hypervisor.js";
 export { Guest, type GuestMemory } from "./guest.js";

@@ -1,5 +1,7 @@
 /**
  * @pvkit/split-drivers: Xen PV split drivers for pvkit guests.
+ *
+ * @module @pvkit/split-drivers
  */
 export { ConsoleFront, DEFAULT_MAX_PENDING_BYTES, type ConsoleGuest, type ConsoleOptions, type ConsoleWriteOptions, type ConsoleStats } from "./console/console-front.js";
 export { consoleFrontend, extraConsole, CONSOLE_DEVICE_TYPE } from "./console/console-driver.js";

@@ -1,5 +1,7 @@
 /**
  * @pvkit/toolstack: dom0 userspace for a simulated Xen 4.17 host.
+ *
+ * @module @pvkit/toolstack
  */
 export { Xenstored, type XenstoredEvents, type NodeView } from "./xenstored/xenstored.js";
 export {

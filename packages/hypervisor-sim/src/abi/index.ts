@@ -1,6 +1,8 @@
 /**
  * The Xen 4.17 public ABI, x86_64: constants with Xen's names and numbers, and byte layouts.
  * Importable on its own as `@pvkit/hypervisor-sim/abi`.
+ *
+ * @module @pvkit/hypervisor-sim/abi
  */
 export * from "./errno.js";
 export * from "./xen.js";

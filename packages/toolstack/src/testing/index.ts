@@ -1,5 +1,7 @@
 /**
  * @pvkit/toolstack/testing: a simulated host per test, with leak checks at teardown.
+ *
+ * @module @pvkit/toolstack/testing
  */
 export { withHost, createTestHost, sanitizerFailure, type TestHost, type TestHostOptions } from "./test-host.js";
 export { useHost } from "./use-host.js";

@@ -13,7 +13,7 @@ export interface DeviceResource {
   readonly release: () => void;
 }
 
-/** What {@link ResourceStack.releaseAll} did. */
+/** What the device's resource release (at disconnect) did. */
 export interface ReleaseReport {
   /** Released, in release order. */
   readonly released: readonly string[];
