@@ -107,6 +107,8 @@ export class BlkbackQueue {
   readonly #timers = new Set<TimeoutHandle>();
   /** Reused by the synchronous path (one per segment of the largest request so far). */
   readonly #spans: PageSpan[] = [];
+  /** The virtual time at the start of the current pass (one clock read per pass, ns). */
+  #now = 0;
   /** Responses produced by this pass but not pushed yet. */
   #unpushed = false;
 
@@ -188,6 +190,7 @@ export class BlkbackQueue {
     const ring = this.#i.ring;
     try {
       this.stats.passes++;
+      this.#now = this.#i.timers.now();
       this.#purge();
       do {
         this.#again = false;
@@ -234,7 +237,7 @@ export class BlkbackQueue {
     const p = this.#i.persistent;
     if (p === undefined) return;
     try {
-      p.purge(this.#i.timers.now());
+      p.purge(this.#now);
     } catch (e) {
       this.#i.onError(e);
     }
@@ -311,7 +314,7 @@ export class BlkbackQueue {
     const grefs = segments.map((s) => s.gref);
     if (grefs.length === 0) return { pages: [], temporary: [] };
     const p = this.#i.persistent;
-    if (p !== undefined) return p.take(grefs, this.#i.timers.now());
+    if (p !== undefined) return p.take(grefs, this.#now);
     // Non-persistent: a write only reads the frontend's pages, so they are mapped read-only.
     const maps = this.#i.mapper.map(grefs, this.#i.domid, { readonly: !read });
     return { pages: maps.map((m, i) => ({ page: m.page as Page, persistent: false, gref: grefs[i]! })), temporary: maps };

@@ -27,8 +27,12 @@ export const PERSISTENT_GRANT_UNUSED_NS = 60_000_000_000;
 
 interface Entry {
   readonly grant: MappedGrant<Page>;
+  /** What `take` hands out for this grant (immutable, so shared by every request). */
+  readonly seg: SegmentPage;
   active: number;
   lastUsed: number;
+  /** Order of last use (larger is more recent): the LRU order, without reordering the map. */
+  useSeq: number;
 }
 
 /** What `take` gives for one segment. */
@@ -39,13 +43,16 @@ export interface SegmentPage {
   readonly gref: number;
 }
 
+const NO_MAPS: MappedGrant<Page>[] = [];
+
 /** See the file header. */
 export class PersistentGrants {
   readonly max: number;
   readonly #mapper: GrantMapper;
   readonly #domid: number;
-  /** In insertion order; `touch` moves an entry to the end, so iteration is LRU first. */
+  /** By ref; LRU order is by `useSeq` (`#lru()`). */
   readonly #map = new Map<number, Entry>();
+  #useSeq = 0;
   #overflowed = false;
   #nextPurge = 0;
   readonly stats = { hits: 0, mapped: 0, overflows: 0, purged: 0 };
@@ -67,7 +74,7 @@ export class PersistentGrants {
   }
   /** The cached refs, least recently used first. */
   get refs(): number[] {
-    return [...this.#map.keys()];
+    return this.#lru().map((e) => e.grant.ref);
   }
 
   /**
@@ -79,7 +86,7 @@ export class PersistentGrants {
    */
   take(grefs: readonly number[], now: number): { pages: SegmentPage[]; temporary: MappedGrant<Page>[] } {
     const pages = new Array<SegmentPage | undefined>(grefs.length);
-    const hits: Entry[] = [];
+    let hitCount = 0;
     const missAt: number[] = [];
     const missRefs: number[] = [];
     for (let i = 0; i < grefs.length; i++) {
@@ -87,33 +94,37 @@ export class PersistentGrants {
       const e = this.#map.get(gref);
       if (e !== undefined && e.active === 0) {
         e.active++;
-        hits.push(e);
-        pages[i] = { page: e.grant.page, persistent: true, gref };
+        hitCount++;
+        pages[i] = e.seg;
       } else {
         missAt.push(i);
         missRefs.push(gref);
       }
     }
+    if (missRefs.length === 0) {
+      // All cached (the steady state): nothing to map.
+      for (let i = 0; i < pages.length; i++) this.#used(this.#map.get(grefs[i]!)!, now);
+      this.stats.hits += hitCount;
+      return { pages: pages as SegmentPage[], temporary: NO_MAPS };
+    }
     let maps: MappedGrant<Page>[] = [];
     try {
-      if (missRefs.length > 0) maps = this.#mapper.map(missRefs, this.#domid);
+      maps = this.#mapper.map(missRefs, this.#domid);
     } catch (e) {
-      for (const h of hits) h.active--;
+      for (let i = 0; i < pages.length; i++) if (pages[i] !== undefined) this.#map.get(grefs[i]!)!.active--;
       throw e;
     }
-    for (const h of hits) {
-      h.lastUsed = now;
-      this.#touch(h);
-    }
-    this.stats.hits += hits.length;
+    for (let i = 0; i < pages.length; i++) if (pages[i] !== undefined) this.#used(this.#map.get(grefs[i]!)!, now);
+    this.stats.hits += hitCount;
     const temporary: MappedGrant<Page>[] = [];
     maps.forEach((m, j) => {
       const gref = missRefs[j]!;
       const i = missAt[j]!;
       if (!this.#map.has(gref) && this.#map.size < this.max) {
-        this.#map.set(gref, { grant: m, active: 1, lastUsed: now });
+        const e: Entry = { grant: m, seg: { page: m.page, persistent: true, gref }, active: 1, lastUsed: now, useSeq: ++this.#useSeq };
+        this.#map.set(gref, e);
         this.stats.mapped++;
-        pages[i] = { page: m.page, persistent: true, gref };
+        pages[i] = e.seg;
       } else {
         if (!this.#map.has(gref)) {
           this.#overflowed = true;
@@ -148,7 +159,7 @@ export class PersistentGrants {
       clean = Math.min(count, count - this.max + Math.floor(this.max / 100) * LRU_PERCENT_CLEAN);
     }
     const drop: Entry[] = [];
-    for (const e of this.#map.values()) {
+    for (const e of this.#lru()) {
       if (e.active > 0) continue;
       if (clean > 0) {
         clean--;
@@ -161,7 +172,7 @@ export class PersistentGrants {
 
   /** Unmaps every cached grant that is not ACTIVE (disconnect; all are idle by then). */
   clear(): number[] {
-    return this.#drop([...this.#map.values()].filter((e) => e.active === 0));
+    return this.#drop(this.#lru().filter((e) => e.active === 0));
   }
 
   #drop(entries: Entry[]): number[] {
@@ -172,8 +183,14 @@ export class PersistentGrants {
     return entries.map((e) => e.grant.ref);
   }
 
-  #touch(e: Entry): void {
-    this.#map.delete(e.grant.ref);
-    this.#map.set(e.grant.ref, e);
+  /** A hit: most recently used now (Linux moves it to the LRU's tail). */
+  #used(e: Entry, now: number): void {
+    e.lastUsed = now;
+    e.useSeq = ++this.#useSeq;
+  }
+
+  /** The cached entries, least recently used first (sorted at purge time, not on every hit). */
+  #lru(): Entry[] {
+    return [...this.#map.values()].sort((a, b) => a.useSeq - b.useSeq);
   }
 }
