@@ -44,6 +44,13 @@ export {
 } from "./sched/scheduler.js";
 export { describeBlocked } from "./sched/blocked-report.js";
 export { Rng } from "./sched/rng.js";
+export {
+  setGrantMapFaultHook,
+  GRANT_MAP_FAULT_STATUSES,
+  type GrantMapFaultHook,
+  type GrantMapFaultStatus,
+  type GrantMapAttempt,
+} from "./gnttab/map-fault-hook.js";
 export { InterruptController } from "./irq/interrupt-controller.js";
 export {
   TraceBus,

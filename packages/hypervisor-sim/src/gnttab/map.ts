@@ -35,6 +35,7 @@ import {
 import type { GrantTable } from "./grant-table.js";
 import { isStruct, isU64, isUint } from "./guest-args.js";
 import { INVALID_MAPTRACK_HANDLE } from "./maptrack.js";
+import { grantMapFault } from "./map-fault-hook.js";
 import { createGrantHostMapping, getPagedFrame, pagingModeExternal, replaceGrantHostMapping } from "./p2m.js";
 
 const { EFAULT } = XEN_ERRNO;
@@ -54,6 +55,12 @@ function mapOne(hv: Hypervisor, ld: Domain, op: gnttab_map_grant_ref): void {
   const pvOnly = GNTMAP.GNTMAP_device_map | GNTMAP.GNTMAP_application_map | GNTMAP.GNTMAP_contains_pte;
   if (pagingModeExternal(ld) && (flags & pvOnly) !== 0) {
     op.status = GNTST.GNTST_general_error;
+    return;
+  }
+  // A test host's injected failure (map-fault-hook.ts), before any state changes.
+  const injected = grantMapFault(hv, ld.domid, op);
+  if (injected !== undefined) {
+    op.status = injected;
     return;
   }
   const rd = hv.domainById(op.dom);

@@ -39,6 +39,7 @@ export { type Storage, type PageSpan, type StorageSectorSize, type StorageErrorC
 export { MemoryStorage, type MemoryStorageOptions } from "./storage/memory-storage.js";
 export { FileStorage, type FileStorageOptions } from "./storage/file-storage.js";
 export { ReadOnlyStorage } from "./storage/read-only-storage.js";
+export { FaultyStorage, type FaultyStorageOptions, type FaultyStorageStats, type StorageOp, type DelayScheduler } from "./storage/faulty-storage.js";
 export { CowStorage, type CowStorageOptions } from "./storage/cow-storage.js";
 export { openStorage, DEFAULT_MEMORY_BYTES, type StorageKeys } from "./storage/storage-spec.js";
 export { blkbackDriver, BLKBACK_MAX_INDIRECT_SEGMENTS, BLKBACK_MAX_RING_PAGE_ORDER, BLKBACK_MAX_QUEUES, type BlkbackOptions, type BlkbackDevice, type BlkbackDriver } from "./back/blkback-driver.js";

@@ -13,6 +13,11 @@ export interface HostOptions {
   readonly mode?: "auto" | "manual";
   /** Seeded chaos for event delivery. */
   readonly chaos?: ChaosOptions;
+  /**
+   * The seed the run was made with (the test host's: chaos and faults derive from it); shown in
+   * findings. Informational: the host draws nothing from it itself. Default none.
+   */
+  readonly seed?: number;
   /** xenstored quota overrides (cxenstored 4.17 defaults otherwise). */
   readonly quotas?: Partial<XenstoredQuotas>;
   /** Serve dom0 tools on this Unix socket (`XENSTORED_PATH=<path> xenstore-ls`). */
@@ -29,16 +34,23 @@ export interface HostOptions {
    * unless `pty: false`); `false` turns it off.
    */
   readonly xenconsoled?: boolean | XenconsoledOptions;
+  /**
+   * xenstored's commit fault hook (XenstoredDomainHooks.commitFault): true fails that commit
+   * with EAGAIN. The test host's `faults.xenstoreEagain` sets it; default none.
+   */
+  readonly xenstoreCommitFault?: (connId: number) => boolean;
 }
 
 export interface ResolvedHostOptions {
   readonly mode: "auto" | "manual";
   readonly chaos: ChaosOptions | undefined;
+  readonly seed: number | undefined;
   readonly quotas: Partial<XenstoredQuotas> | undefined;
   readonly socketPath: string | undefined;
   readonly wallclockSec: number;
   readonly dom0Pages: number;
   readonly xenconsoled: XenconsoledOptions | undefined;
+  readonly xenstoreCommitFault: ((connId: number) => boolean) | undefined;
 }
 
 /** The hypervisor's default boot wall-clock (2026-01-01T00:00:00Z). */
@@ -53,10 +65,12 @@ export function resolveHostOptions(o: HostOptions = {}): ResolvedHostOptions {
   return {
     mode,
     chaos: o.chaos,
+    seed: o.seed,
     quotas: o.quotas,
     socketPath: o.socketPath,
     wallclockSec: o.wallclockSec ?? DEFAULT_WALLCLOCK_SEC,
     dom0Pages: mibToPages(o.dom0Memory ?? 4, "dom0Memory"),
+    xenstoreCommitFault: o.xenstoreCommitFault,
     xenconsoled: o.xenconsoled === undefined ? { pty: false } : o.xenconsoled === true ? {} : o.xenconsoled || undefined,
   };
 }

@@ -100,6 +100,7 @@ export class Host extends EventEmitter<HostEvents> implements AsyncDisposable {
           events0,
           onTransport: (t) => this.#transports.set(t.domid, t),
         }),
+        ...(options.xenstoreCommitFault ? { commitFault: options.xenstoreCommitFault } : {}),
       },
     });
     this.#xs = new XsSession(this.xenstored.connect("local"));

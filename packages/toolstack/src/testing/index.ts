@@ -8,3 +8,5 @@ export { useHost } from "./use-host.js";
 export { checkLeaks, drive, LeakError, type Leak, type LeakKind, type LeakReport, type LeakCheckOptions } from "./leak-check.js";
 export { checkGuestLeaks, assertNoGuestLeaks, GuestLeakError, type GuestLeak, type GuestLeakKind, type GuestLeakOptions } from "./guest-leaks.js";
 export { Sanitizer, sanitizerOf, SanitizerError, FINDING_HINTS, formatFinding, hostTest, hostTestWith, expectFinding, type SanitizerOptions, type Finding, type FindingKind, type TracePosition, type HostFixtures } from "./sanitizer/index.js";
+export { DEFAULT_SEED, SEED_ENV, parseSeed, resolveSeed, subSeed, rerunCommand, withSeedLine, type TestLocation } from "./seed.js";
+export { type FaultOptions, type XenstoreEagainFault, type GrantMapFailureFault, type HostFaults, type InjectedFaults } from "./faults.js";

@@ -2,15 +2,30 @@
  * A host per test, torn down with leak checks: `withHost(fn)` for one block, `createTestHost()`
  * for a handle with an explicit `finish()`, and `useHost()` (use-host.ts) for vitest's hooks.
  */
-import { StallError } from "@pvkit/hypervisor-sim";
+import { StallError, type ChaosOptions } from "@pvkit/hypervisor-sim";
 import { createHost, type Host } from "../host/host.js";
 import type { HostOptions } from "../host/host-options.js";
+import { type FaultOptions, type HostFaults, noFaults, prepareFaults } from "./faults.js";
+import { resolveSeed, subSeed, withSeedLine, type TestLocation } from "./seed.js";
 import { checkLeaks, LeakError, type LeakCheckOptions, type LeakReport } from "./leak-check.js";
 import { SanitizerError } from "./sanitizer/findings.js";
 import { Sanitizer, type SanitizerOptions } from "./sanitizer/sanitizer.js";
 
-/** Host options plus leak-check options. */
-export interface TestHostOptions extends HostOptions, LeakCheckOptions {
+/** Host options plus leak-check options, the seed, chaos and fault injection. */
+export interface TestHostOptions extends Omit<HostOptions, "chaos" | "seed" | "xenstoreCommitFault">, LeakCheckOptions {
+  /**
+   * The host's seed (seed.ts): PVKIT_SEED overrides it, default 1. Chaos and faults draw
+   * from generators seeded from it; findings and failures print it with a rerun command.
+   */
+  readonly seed?: number;
+  /**
+   * Seeded delays and reordering of deliveries (the scheduler's chaos): `true` seeds it from
+   * the host's seed; an object may give its own `seed` (else the host's) and `maxDelayNs`.
+   * Default off.
+   */
+  readonly chaos?: boolean | (Partial<ChaosOptions> & Pick<ChaosOptions, "maxDelayNs">);
+  /** Fault injection (faults.ts): xenstore EAGAIN storms, grant map failures. Default none. */
+  readonly faults?: FaultOptions;
   /** Run the leak checks at teardown. Default true. */
   readonly leakChecks?: boolean;
   /**
@@ -23,6 +38,12 @@ export interface TestHostOptions extends HostOptions, LeakCheckOptions {
 /** A host with a teardown that checks for leaks. */
 export interface TestHost extends AsyncDisposable {
   readonly host: Host;
+  /** The seed this host runs with (PVKIT_SEED, the `seed` option, or 1). */
+  readonly seed: number;
+  /** The injected faults and their counters (zero when `faults` was not given). */
+  readonly faults: HostFaults;
+  /** Appends "seed N; rerun: PVKIT_SEED=N pnpm vitest run <file> -t <name>" to `err`'s message. */
+  withSeed(err: unknown, at?: TestLocation): unknown;
   /** The host's sanitizer, unless turned off. */
   readonly sanitizer: Sanitizer | undefined;
   /**
@@ -47,7 +68,23 @@ function leakOptions(o: TestHostOptions): LeakCheckOptions {
 
 /** Boots a fresh host whose `finish()` runs the leak checks. */
 export async function createTestHost(opts: TestHostOptions = {}): Promise<TestHost> {
-  const host = await createHost(opts);
+  const seed = resolveSeed(opts.seed);
+  const prepared = opts.faults ? prepareFaults(opts.faults, seed) : undefined;
+  const { chaos: chaosOpt, faults: _faults, seed: _seed, ...rest } = opts;
+  const chaos: ChaosOptions | undefined =
+    chaosOpt === undefined || chaosOpt === false
+      ? undefined
+      : chaosOpt === true
+        ? { seed: subSeed(seed, "chaos") }
+        : { seed: chaosOpt.seed ?? subSeed(seed, "chaos"), ...(chaosOpt.maxDelayNs !== undefined ? { maxDelayNs: chaosOpt.maxDelayNs } : {}) };
+  const host = await createHost({
+    ...rest,
+    seed,
+    ...(chaos ? { chaos } : {}),
+    ...(prepared?.commitFault ? { xenstoreCommitFault: prepared.commitFault } : {}),
+  });
+  prepared?.install(host.hv);
+  const faults = prepared?.faults ?? noFaults(seed);
   const sanitizer = opts.sanitizer === false ? undefined : new Sanitizer(host, opts.sanitizer === true ? {} : opts.sanitizer);
   let finished: Promise<LeakReport> | undefined;
   const finish = (): Promise<LeakReport> => {
@@ -74,7 +111,8 @@ export async function createTestHost(opts: TestHostOptions = {}): Promise<TestHo
     const s = host.hv.scheduler;
     return !host.closed && s.stalled ? new StallError("what the test awaited", s.now, host.describeBlocked()) : undefined;
   };
-  return { host, sanitizer, finish, stallReport, [Symbol.asyncDispose]: async () => void (await finish()) };
+  const withSeed = (err: unknown, at?: TestLocation): unknown => withSeedLine(err, seed, at);
+  return { host, seed, faults, withSeed, sanitizer, finish, stallReport, [Symbol.asyncDispose]: async () => void (await finish()) };
 }
 
 /** The SanitizerError for what `s` found unexpectedly (or expected and missed), with `cause` as its tail. */
@@ -103,9 +141,13 @@ export async function withHost<T>(fn: (host: Host) => Promise<T> | T, opts: Test
     let teardown: unknown;
     await t.finish().catch((e: unknown) => void (teardown = e));
     // The findings explain the failure (a StallError, say): they lead, the test's error follows.
-    if (teardown instanceof SanitizerError && teardown.findings.length > 0) throw new SanitizerError(teardown.findings, err);
-    throw err;
+    if (teardown instanceof SanitizerError && teardown.findings.length > 0) throw t.withSeed(new SanitizerError(teardown.findings, err));
+    throw t.withSeed(err);
   }
-  await t.finish();
+  try {
+    await t.finish();
+  } catch (err) {
+    throw t.withSeed(err);
+  }
   return result;
 }

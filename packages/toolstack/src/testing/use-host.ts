@@ -3,7 +3,9 @@
  * after it with leak checks; a leak fails the test with the list. A test that fails (a timeout
  * included) while its host is stalled — quiescent with nothing left to run — also gets a
  * StallError saying what each domain was blocked on. The sanitizer is on (its unexpected findings
- * fail the test too) unless `opts.sanitizer` is false.
+ * fail the test too) unless `opts.sanitizer` is false. A failed test gets one more error naming
+ * the host's seed and the command that reruns it with that seed (`PVKIT_SEED=N pnpm vitest run
+ * <file> -t "<name>"`).
  *
  * ```ts
  * const host = useHost();
@@ -30,9 +32,16 @@ export function useHost(opts: TestHostOptions = {}): () => Host {
     current = undefined;
     if (t === undefined) return;
     const failed = (ctx.task.result?.errors?.length ?? 0) > 0;
+    const at = { file: ctx.task.file?.filepath, name: ctx.task.fullTestName ?? ctx.task.name };
     const stall = failed ? t.stallReport() : undefined;
-    await t.finish();
-    if (stall) throw stall;
+    try {
+      await t.finish();
+    } catch (err) {
+      throw t.withSeed(err, at);
+    }
+    if (stall) throw t.withSeed(stall, at);
+    // The test's own error: the seed and the rerun command as one more error of the test.
+    if (failed) throw t.withSeed(new Error("this test failed"), at);
   });
   return () => {
     if (current === undefined) throw new Error("useHost(): the host exists only while a test runs");

@@ -48,6 +48,13 @@ export interface XenstoredDomainHooks {
    * driven in-process).
    */
   connectDomain?(req: ConnectDomainRequest): DomainTransport | string;
+  /**
+   * A deliberate test hook (the test host's `faults.xenstoreEagain`): asked for each commit
+   * (TRANSACTION_END `T`) that passed the ENOMEM and ENOSPC checks, with the connection's id
+   * (`conn->id`: the domid, 0 for dom0 tools); true fails it with EAGAIN as a conflict would,
+   * nothing written. Default: never.
+   */
+  commitFault?(connId: number): boolean;
 }
 
 /** One domain as xenstored tracks it. */

@@ -49,6 +49,7 @@ function commit(xs: XenstoredCore, req: Request, t: Transaction): void {
     const counted = domid !== 0 && domid !== xs.privDomid ? cnt : 0;
     if (checkQuota && counted >= xs.quotas.nodesPerDomain) fail("ENOSPC");
   }
+  if (xs.hooks.commitFault?.(req.conn.id) === true) fail("EAGAIN");
   for (const [name, a] of t.accessed) {
     if (!a.checkGen) continue;
     const cur = xs.store.get(name)?.generation ?? NO_GENERATION;

@@ -27,14 +27,21 @@ export interface HostFixtures {
 /** `test.extend` with a host made with `opts` (the sanitizer cannot be turned off here). */
 export function hostTestWith(opts: Omit<TestHostOptions, "sanitizer"> & { sanitizer?: Exclude<TestHostOptions["sanitizer"], false> } = {}) {
   return test.extend<HostFixtures>({
-    // eslint-disable-next-line no-empty-pattern
-    host: async ({}, use) => {
+    host: async ({ task }, use) => {
       const t = await createTestHost(opts);
+      const at = { file: task.file?.filepath, name: task.fullTestName ?? task.name };
       try {
         await use(t.host);
-      } finally {
-        await t.finish();
+      } catch (err) {
+        await t.finish().catch(() => undefined);
+        throw t.withSeed(err, at);
       }
+      try {
+        await t.finish();
+      } catch (err) {
+        throw t.withSeed(err, at);
+      }
+      if ((task.result?.errors?.length ?? 0) > 0) throw t.withSeed(new Error("this test failed"), at);
     },
     sanitizer: async ({ host }, use) => {
       await use(sanitizerOf(host)!);
