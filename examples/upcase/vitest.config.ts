@@ -1,0 +1,3 @@
+import { pvkitProject } from "../../vitest.shared.js";
+
+export default pvkitProject("example-upcase");
