@@ -6,7 +6,7 @@ import { StallError, type ChaosOptions } from "@pvkit/hypervisor-sim";
 import { createHost, type Host } from "../host/host.js";
 import type { HostOptions } from "../host/host-options.js";
 import { type FaultOptions, type HostFaults, noFaults, prepareFaults } from "./faults.js";
-import { resolveSeed, subSeed, withSeedLine, type TestLocation } from "./seed.js";
+import { resolveSeed, SEED_ENV, withSeedLine, type TestLocation } from "./seed.js";
 import { checkLeaks, LeakError, type LeakCheckOptions, type LeakReport } from "./leak-check.js";
 import { SanitizerError } from "./sanitizer/findings.js";
 import { Sanitizer, type SanitizerOptions } from "./sanitizer/sanitizer.js";
@@ -42,7 +42,10 @@ export interface TestHost extends AsyncDisposable {
   readonly seed: number;
   /** The injected faults and their counters (zero when `faults` was not given). */
   readonly faults: HostFaults;
-  /** Appends "seed N; rerun: PVKIT_SEED=N pnpm vitest run <file> -t <name>" to `err`'s message. */
+  /**
+   * Appends "seed N; rerun: PVKIT_SEED=N pnpm vitest run <file> -t <name>" to `err`'s message
+   * when the run is seeded (a seed option or PVKIT_SEED, chaos or faults); else returns `err`.
+   */
   withSeed(err: unknown, at?: TestLocation): unknown;
   /** The host's sanitizer, unless turned off. */
   readonly sanitizer: Sanitizer | undefined;
@@ -75,11 +78,14 @@ export async function createTestHost(opts: TestHostOptions = {}): Promise<TestHo
     chaosOpt === undefined || chaosOpt === false
       ? undefined
       : chaosOpt === true
-        ? { seed: subSeed(seed, "chaos") }
-        : { seed: chaosOpt.seed ?? subSeed(seed, "chaos"), ...(chaosOpt.maxDelayNs !== undefined ? { maxDelayNs: chaosOpt.maxDelayNs } : {}) };
+        ? { seed }
+        : { seed: chaosOpt.seed ?? seed, ...(chaosOpt.maxDelayNs !== undefined ? { maxDelayNs: chaosOpt.maxDelayNs } : {}) };
+  // A host that draws nothing random (no seed given, no chaos, no faults) keeps its messages as
+  // they were: the seed is printed only when it matters to a rerun.
+  const seeded = opts.seed !== undefined || (process.env[SEED_ENV] ?? "") !== "" || chaos !== undefined || opts.faults !== undefined;
   const host = await createHost({
     ...rest,
-    seed,
+    ...(seeded ? { seed } : {}),
     ...(chaos ? { chaos } : {}),
     ...(prepared?.commitFault ? { xenstoreCommitFault: prepared.commitFault } : {}),
   });
@@ -111,7 +117,7 @@ export async function createTestHost(opts: TestHostOptions = {}): Promise<TestHo
     const s = host.hv.scheduler;
     return !host.closed && s.stalled ? new StallError("what the test awaited", s.now, host.describeBlocked()) : undefined;
   };
-  const withSeed = (err: unknown, at?: TestLocation): unknown => withSeedLine(err, seed, at);
+  const withSeed = (err: unknown, at?: TestLocation): unknown => (seeded ? withSeedLine(err, seed, at) : err);
   return { host, seed, faults, withSeed, sanitizer, finish, stallReport, [Symbol.asyncDispose]: async () => void (await finish()) };
 }
 

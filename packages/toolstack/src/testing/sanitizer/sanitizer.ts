@@ -201,7 +201,7 @@ export class Sanitizer {
   report(kind: FindingKind, domid: number, device: string | undefined, what: string, detail: string, key: string, hint?: string): void {
     if (this.#keys.has(key)) return;
     this.#keys.add(key);
-    const f = makeFinding({ kind, domid, domain: this.#name(domid), device, what, detail, at: this.position(), seed: this.host.options.seed ?? this.host.options.chaos?.seed, ...(hint !== undefined ? { hint } : {}) });
+    const f = makeFinding({ kind, domid, domain: this.#name(domid), device, what, detail, at: this.position(), seed: this.host.options.chaos?.seed ?? this.host.options.seed, ...(hint !== undefined ? { hint } : {}) });
     this.#findings.push(f);
   }
 
