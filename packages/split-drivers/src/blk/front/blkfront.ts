@@ -27,6 +27,7 @@ import { type DriverRegistration, type FrontendDriver, FrontRing, type XenbusBus
 import { blkifRingSpec } from "../blkif-ring.js";
 import { BlkQueue, type QueueHost } from "./blk-queue.js";
 import { BlkfrontDisk } from "./blkfront-disk.js";
+import { BlkfrontError } from "./blkfront-error.js";
 import { type BlkfrontLimits, type BlkfrontTransport, chooseTransport, readDiskInfo } from "./negotiate.js";
 
 /**
@@ -169,7 +170,16 @@ export class Blkfront {
 
   async #disconnect(dev: XenbusDevice<BlkfrontConnection>): Promise<void> {
     const disk = this.#disks.get(dev.devid);
-    if (disk === undefined) return;
+    if (disk === undefined) {
+      // The backend gave up before the disk ever connected (a fatal connect error: it could not
+      // map the ring, say). Whoever awaits disk() is told now rather than left waiting; a later
+      // disk() call waits again, for a backend that starts over.
+      const state = await dev.readOther("state").catch(() => undefined);
+      const err = new BlkfrontError("disconnected", dev.nodename, `the backend closed the device before it connected (backend state ${state ?? "gone"}; its error node says why)`);
+      for (const w of this.#waiters.get(dev.devid) ?? []) w.reject(err);
+      this.#waiters.delete(dev.devid);
+      return;
+    }
     const recover = this.options.recover ?? true;
     // A backend that closes again before the disk reconnected failed the reconnect (a fatal
     // connect error: it goes Closing, then Closed and online). Give up after a few in a row
