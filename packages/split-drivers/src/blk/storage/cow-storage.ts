@@ -88,7 +88,7 @@ export class CowStorage implements Storage {
     return this.#overlay.flush();
   }
 
-  async discard(offset: number, length: number): Promise<void> {
+  async discard(offset: number, length: number, _secure = false): Promise<void> {
     this.#check("discard", offset, length);
     // The discarded range reads as zeros from now on, whatever the base holds.
     if (this.#overlay.discardable) await this.#overlay.discard(offset, length, false);

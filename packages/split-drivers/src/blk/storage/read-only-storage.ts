@@ -32,13 +32,13 @@ export class ReadOnlyStorage implements Storage {
   read(offset: number, into: Uint8Array): Promise<void> {
     return this.#base.read(offset, into);
   }
-  write(): Promise<void> {
+  write(_offset: number, _data: Uint8Array): Promise<void> {
     return Promise.reject(new StorageError("EROFS", "write to a read-only disk"));
   }
   flush(): Promise<void> {
     return Promise.resolve();
   }
-  discard(): Promise<void> {
+  discard(_offset: number, _length: number, _secure: boolean): Promise<void> {
     return Promise.reject(new StorageError("EROFS", "discard on a read-only disk"));
   }
   close(): Promise<void> {
