@@ -10,3 +10,4 @@ export { checkGuestLeaks, assertNoGuestLeaks, GuestLeakError, type GuestLeak, ty
 export { Sanitizer, sanitizerOf, SanitizerError, FINDING_HINTS, formatFinding, hostTest, hostTestWith, expectFinding, type SanitizerOptions, type Finding, type FindingKind, type TracePosition, type HostFixtures } from "./sanitizer/index.js";
 export { DEFAULT_SEED, SEED_ENV, parseSeed, resolveSeed, subSeed, rerunCommand, withSeedLine, type TestLocation } from "./seed.js";
 export { type FaultOptions, type XenstoreEagainFault, type GrantMapFailureFault, type HostFaults, type InjectedFaults } from "./faults.js";
+export { hostilePeer, CORRUPTION_KINDS, BLKIF_RING_LAYOUT, type HostilePeer, type HostilePeerOptions, type HostileSchedule, type Corruption, type CorruptionKind, type RingLayout } from "./hostile-peer.js";
