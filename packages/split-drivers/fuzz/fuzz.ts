@@ -3,7 +3,11 @@
  * (xenstore EAGAIN storms, grant map failures, storage EIO and slow I/O) against the real
  * split drivers, each on a fresh sanitized test host. Not part of `pnpm test`.
  *
- *   pnpm fuzz [--seeds N] [--from S] [--shard i/n] [--time-limit SECONDS]
+ *   pnpm fuzz [--seeds N] [--from S] [--shard i/n] [--time-limit SECONDS] [--hostile]
+ *
+ * `--hostile`: instead of the fault mix, one end of the device lies (hostilePeer: the backend on
+ * odd seeds, the frontend on even ones), twice, at seeded notifications, with chaos on; the
+ * honest end must survive (hostile-scenario.ts). The findings a lie provokes by itself are allowed.
  *
  * Seeds S .. S+N-1 (default 1..200); `--shard i/n` runs the i-th of n contiguous slices, as
  * vitest's `--shard` splits files, so a CI matrix spreads a campaign over machines. The run
@@ -12,16 +16,18 @@
  */
 import { createTestHost } from "@pvkit/toolstack/testing";
 import { runBlkFaults } from "../test/blk/e2e/fault-scenario.js";
+import { allowHostileFindings, runHostile } from "../test/blk/e2e/hostile-scenario.js";
 
 interface Args {
   seeds: number;
   from: number;
   shard: [number, number];
   timeLimitS: number;
+  hostile: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const a: Args = { seeds: 200, from: 1, shard: [1, 1], timeLimitS: 600 };
+  const a: Args = { seeds: 200, from: 1, shard: [1, 1], timeLimitS: 600, hostile: false };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = argv[i + 1];
@@ -34,12 +40,13 @@ function parseArgs(argv: readonly string[]): Args {
     else if (k === "--seeds") a.seeds = int();
     else if (k === "--from") a.from = int();
     else if (k === "--time-limit") a.timeLimitS = int();
+    else if (k === "--hostile") a.hostile = true;
     else if (k === "--shard") {
       const m = /^([0-9]+)\/([0-9]+)$/.exec(v ?? "");
       if (!m || Number(m[1]) < 1 || Number(m[1]) > Number(m[2])) throw new Error(`--shard needs i/n with 1 <= i <= n, got ${String(v)}`);
       a.shard = [Number(m[1]), Number(m[2])];
       i++;
-    } else throw new Error(`unknown argument ${k} (usage: pnpm fuzz [--seeds N] [--from S] [--shard i/n] [--time-limit SECONDS])`);
+    } else throw new Error(`unknown argument ${k} (usage: pnpm fuzz [--seeds N] [--from S] [--shard i/n] [--time-limit SECONDS] [--hostile])`);
   }
   return a;
 }
@@ -50,6 +57,22 @@ export function shardSeeds(from: number, seeds: number, [i, n]: [number, number]
   const lo = from + (i - 1) * size;
   const hi = Math.min(from + seeds, lo + size);
   return Array.from({ length: Math.max(0, hi - lo) }, (_, k) => lo + k);
+}
+
+/** Corruptions made over the run (--hostile). */
+let lies = 0;
+
+async function runHostileSeed(seed: number): Promise<void> {
+  const t = await createTestHost({ seed, chaos: true });
+  allowHostileFindings(t);
+  try {
+    const r = await runHostile(t, { impersonate: seed % 2 === 1 ? "backend" : "frontend", count: 2 });
+    lies += r.corruptions.length;
+  } catch (err) {
+    await t.finish().catch(() => undefined);
+    throw err;
+  }
+  await t.finish();
 }
 
 async function runSeed(seed: number): Promise<void> {
@@ -77,15 +100,16 @@ async function main(): Promise<number> {
     if (Date.now() > deadline) break;
     ran++;
     try {
-      await runSeed(seed);
+      await (args.hostile ? runHostileSeed(seed) : runSeed(seed));
     } catch (err) {
       const first = (err instanceof Error ? err.message : String(err)).split("\n").slice(0, 6).join("\n    ");
       failed.push({ seed, error: first });
-      console.log(`seed ${seed} FAILED: ${first}\n  rerun: pnpm fuzz --from ${seed} --seeds 1`);
+      console.log(`seed ${seed} FAILED: ${first}\n  rerun: pnpm fuzz --from ${seed} --seeds 1${args.hostile ? " --hostile" : ""}`);
     }
   }
   const skipped = seeds.length - ran;
   console.log(`fuzz: ${ran} seeds run (shard ${args.shard.join("/")}, seeds ${seeds[0] ?? "-"}..${seeds.at(-1) ?? "-"}), ${failed.length} failed${skipped > 0 ? `, ${skipped} not run (time limit ${args.timeLimitS} s)` : ""}`);
+  if (args.hostile) console.log(`hostile: ${lies} corruptions made`);
   if (failed.length > 0) console.log(`failing seeds: ${failed.map((f) => f.seed).join(" ")}`);
   return failed.length > 0 ? 1 : 0;
 }
