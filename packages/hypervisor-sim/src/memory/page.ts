@@ -115,13 +115,28 @@ export class PageView implements Page {
   /** The same frame when this view may write it (undefined for read-only or dead views): one check per store. */
   #wframe: Frame | undefined;
   readonly #writable: boolean;
-  readonly #what: string;
+  // What the view is, for error messages only: kept as parts and formatted when an error is
+  // thrown, so a grant map (one new view each) builds no string.
+  readonly #domid: number;
+  readonly #kind: string | undefined;
+  readonly #gfn: number;
 
-  constructor(frame: Frame, writable: boolean, what: string) {
+  /**
+   * @param kind what sits at the GFN (`grant`, `xen`, ...), or undefined for the domain's RAM;
+   *   with `domid` and `gfn` it names the view in errors.
+   */
+  constructor(frame: Frame, writable: boolean, domid: number, kind: string | undefined, gfn: number) {
     this.#frame = frame;
     this.#wframe = writable ? frame : undefined;
     this.#writable = writable;
-    this.#what = what;
+    this.#domid = domid;
+    this.#kind = kind;
+    this.#gfn = gfn;
+  }
+
+  get #what(): string {
+    const hex = this.#gfn.toString(16);
+    return this.#kind === undefined ? `d${this.#domid} gfn ${hex}` : `d${this.#domid} ${this.#kind} gfn 0x${hex}`;
   }
 
   get writable(): true {

@@ -89,7 +89,7 @@ export class Physmap {
   #populate(gfn: number): Slot {
     const frame = this.#machine.alloc(this.#domid);
     frame.gpfn = gfn;
-    const s: Slot = { frame, view: new PageView(frame, true, `d${this.#domid} gfn ${gfn.toString(16)}`), kind: "ram" };
+    const s: Slot = { frame, view: new PageView(frame, true, this.#domid, undefined, gfn), kind: "ram" };
     this.#ram[gfn] = s;
     this.#populated++;
     return s;
@@ -148,7 +148,7 @@ export class Physmap {
       if (old != null && old.kind !== "ram") return undefined;
       if (old != null) this.#unhook(old, gfn);
     } else if (this.#other.has(gfn)) return undefined;
-    const view = new PageView(frame, writable, `d${this.#domid} ${kind} gfn 0x${gfn.toString(16)}`);
+    const view = new PageView(frame, writable, this.#domid, kind, gfn);
     const s: Slot = { frame, view, kind };
     if (ram) this.#ram[gfn] = s;
     else this.#other.set(gfn, s);
