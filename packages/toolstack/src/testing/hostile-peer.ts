@@ -24,7 +24,7 @@
  */
 import { Rng, type RaiseTrace } from "@pvkit/hypervisor-sim";
 import type { Host } from "../host/host.js";
-import { type DeviceLink, newNotifyCount, resolveLink } from "./sanitizer/ring-view.js";
+import { type DeviceLink, newDeviceLink, resolveLink } from "./sanitizer/ring-view.js";
 import { subSeed } from "./seed.js";
 
 /** What a corruption does. `*-prod-*` and `event-garbage` act on the impersonated end's indices. */
@@ -129,22 +129,7 @@ export function hostilePeer(host: Host, o: HostilePeerOptions): HostilePeer {
   const draw = (a: number, b: number): number => a + (rng.nextU32() % (b - a + 1));
   const backDomid = o.backDomid ?? 0;
   const frontPath = `/local/domain/${o.frontDomid}/device/${o.type}/${o.devid}`;
-  const link: DeviceLink = {
-    type: o.type,
-    frontPath,
-    backPath: `/local/domain/${backDomid}/backend/${o.type}/${o.frontDomid}/${o.devid}`,
-    frontDomid: o.frontDomid,
-    backDomid,
-    front: undefined,
-    back: undefined,
-    frontReleased: false,
-    backReleased: false,
-    ring: undefined,
-    frontPort: undefined,
-    backPort: undefined,
-    notify: { front: newNotifyCount(), back: newNotifyCount() },
-    boundPorts: undefined,
-  };
+  const link: DeviceLink = newDeviceLink(o.type, frontPath, `/local/domain/${backDomid}/backend/${o.type}/${o.frontDomid}/${o.devid}`, o.frontDomid, backDomid);
   const side = o.impersonate === "backend" ? "back" : "front";
   const corruptions: Corruption[] = [];
   let skipped = 0;

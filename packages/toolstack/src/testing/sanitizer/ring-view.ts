@@ -75,6 +75,26 @@ export function newNotifyCount(): NotifyCount {
   return { sends: 0, needed: 0, unneeded: 0, empty: 0, lastProd: undefined, pushed: 0, reported: false };
 }
 
+/** A device's link before anything about its ring or ports is known. */
+export function newDeviceLink(type: string, frontPath: string, backPath: string, frontDomid: number, backDomid: number): DeviceLink {
+  return {
+    type,
+    frontPath,
+    backPath,
+    frontDomid,
+    backDomid,
+    front: undefined,
+    back: undefined,
+    frontReleased: false,
+    backReleased: false,
+    ring: undefined,
+    frontPort: undefined,
+    backPort: undefined,
+    notify: { front: newNotifyCount(), back: newNotifyCount() },
+    boundPorts: undefined,
+  };
+}
+
 function readNode(host: Host, path: string): string | undefined {
   const n = host.xenstored.inspect(path);
   return n === undefined ? undefined : new TextDecoder().decode(n.value);

@@ -18,7 +18,7 @@ import type { LeakReport } from "../leak-check.js";
 import { endLeaks, ownedBy } from "./disconnect-leaks.js";
 import { type Finding, type FindingKind, type TracePosition, makeFinding } from "./findings.js";
 import { ResponseIds } from "./response-ids.js";
-import { type DeviceLink, inWindow, newNotifyCount, resolveLink, ringEnd, sharedIndices } from "./ring-view.js";
+import { type DeviceLink, inWindow, newDeviceLink, resolveLink, ringEnd, sharedIndices } from "./ring-view.js";
 
 /** Options of the sanitizer (`TestHostOptions.sanitizer`). */
 export interface SanitizerOptions {
@@ -161,22 +161,7 @@ export class Sanitizer {
     const frontPath = front ? own : other;
     let l = this.#links.get(frontPath);
     if (l === undefined) {
-      l = {
-        type: dev.type,
-        frontPath,
-        backPath: front ? other : own,
-        frontDomid: front ? dev.env.domid : dev.otherendId,
-        backDomid: front ? dev.otherendId : dev.env.domid,
-        front: undefined,
-        back: undefined,
-        frontReleased: false,
-        backReleased: false,
-        ring: undefined,
-        frontPort: undefined,
-        backPort: undefined,
-        notify: { front: newNotifyCount(), back: newNotifyCount() },
-        boundPorts: undefined,
-      };
+      l = newDeviceLink(dev.type, frontPath, front ? other : own, front ? dev.env.domid : dev.otherendId, front ? dev.otherendId : dev.env.domid);
       this.#links.set(frontPath, l);
     }
     // A new device object on either end (a reconnect) allocates and binds its port afresh, and
