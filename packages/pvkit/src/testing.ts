@@ -57,4 +57,6 @@ export {
   type Corruption,
   type CorruptionKind,
   type RingLayout,
+  readNode,
+  writeNode,
 } from "@pvkit/toolstack/testing";

@@ -11,3 +11,4 @@ export { Sanitizer, sanitizerOf, SanitizerError, FINDING_HINTS, formatFinding, h
 export { DEFAULT_SEED, SEED_ENV, parseSeed, resolveSeed, subSeed, rerunCommand, withSeedLine, type TestLocation } from "./seed.js";
 export { type FaultOptions, type XenstoreEagainFault, type GrantMapFailureFault, type HostFaults, type InjectedFaults } from "./faults.js";
 export { hostilePeer, CORRUPTION_KINDS, BLKIF_RING_LAYOUT, type HostilePeer, type HostilePeerOptions, type HostileSchedule, type Corruption, type CorruptionKind, type RingLayout } from "./hostile-peer.js";
+export { readNode, writeNode } from "./xenstore-nodes.js";

@@ -121,27 +121,7 @@ export async function teardown(host: Host, buses: readonly XenbusBus[], closers:
   }
 }
 
-/** Reads a node through a fresh dom0 client (undefined when absent). */
-export function readNode(host: Host, path: string): string | undefined {
-  const c = host.openXenstore();
-  try {
-    return c.readString(path);
-  } catch {
-    return undefined;
-  } finally {
-    c.conn.close();
-  }
-}
-
-/** Writes a node through a fresh dom0 client. */
-export function writeNode(host: Host, path: string, value: string): void {
-  const c = host.openXenstore();
-  try {
-    c.write(path, value);
-  } finally {
-    c.conn.close();
-  }
-}
+export { readNode, writeNode } from "@pvkit/toolstack/testing";
 
 export type { XenbusDevice };
 

@@ -85,27 +85,7 @@ export async function teardownPair(p: Pair, opts: { allowErrors?: boolean; unplu
   }
 }
 
-/** Writes a node through a fresh dom0 client (the toolstack's hand). */
-export function writeNode(h: Host, path: string, value: string): void {
-  const c = h.openXenstore();
-  try {
-    c.write(path, value);
-  } finally {
-    c.conn.close();
-  }
-}
-
-/** Reads a node through a fresh dom0 client (undefined when absent). */
-export function readNode(h: Host, path: string): string | undefined {
-  const c = h.openXenstore();
-  try {
-    return c.readString(path);
-  } catch {
-    return undefined;
-  } finally {
-    c.conn.close();
-  }
-}
+export { readNode, writeNode } from "@pvkit/toolstack/testing";
 
 /** Deterministic bytes. */
 export function pattern(n: number, seed: number): Uint8Array {

@@ -59,17 +59,7 @@ export async function teardown(r: Rig, opts: { allowErrors?: boolean } = {}): Pr
   }
 }
 
-/** Reads a node through a fresh dom0 client (undefined when absent). */
-export function readNode(h: Host, path: string): string | undefined {
-  const c = h.openXenstore();
-  try {
-    return c.readString(path);
-  } catch {
-    return undefined;
-  } finally {
-    c.conn.close();
-  }
-}
+export { readNode } from "@pvkit/toolstack/testing";
 
 /** Deterministic bytes. */
 export function pattern(n: number, seed: number): Uint8Array {
