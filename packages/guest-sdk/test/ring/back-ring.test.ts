@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import type { Page } from "@pvkit/hypervisor-sim";
 import type { BackRing } from "@pvkit/guest-sdk";
-import { filler, ringErrorOf, ringsAt, type TestReq, type TestRsp, testSpec, WRAP_STARTS } from "./helpers.js";
+import { filler, ringErrorOf, ringsWithAnswered, type TestReq, type TestRsp, testSpec, WRAP_STARTS } from "./helpers.js";
 
 const spec = testSpec(112, 16); // 32 slots on one page
 const SIZE = 32;
@@ -28,20 +28,7 @@ function publishReqProd(pages: readonly Page[], value: number): void {
   pages[0]!.setU32(0, u32(value));
 }
 
-/**
- * A ring attached at `start` whose backend has consumed `k` honest requests (ids 0..k-1) and
- * answered the first `answered` of them (pushed).
- */
-function withConsumed(start: number, k: number, answered: number) {
-  const rings = ringsAt(start, spec);
-  const { front, back } = rings;
-  for (let id = 0; id < k; id++) front.produceRequest(req(id));
-  front.pushRequests();
-  for (let i = 0; i < k; i++) expect(back.consumeRequest()?.id).toBe(i);
-  for (let i = 0; i < answered; i++) back.produceResponse({ id: i, status: 0, payload: filler(i, 10) });
-  back.pushResponses();
-  return rings;
-}
+const withConsumed = (start: number, k: number, answered: number) => ringsWithAnswered(start, spec, k, answered);
 
 /** Consumes until the ring says there is nothing more, or throws; returns what was taken. */
 function drain(back: BackRing<TestReq, TestRsp>): { ids: number[]; error: ReturnType<typeof ringErrorOf> } {

@@ -91,6 +91,25 @@ export function ringsAt<Req, Rsp>(start: number, spec: RingSpec<Req, Rsp>, nrPag
   return { pages, front: FrontRing.attach(pages, spec, start), back: BackRing.attach(pages, spec, start) };
 }
 
+/**
+ * Rings attached at `start` (the test spec `spec`, requests `{ id, payload: filler(id, 108) }`)
+ * with `k` requests produced and pushed (ids 0..k-1), all consumed by the honest backend, which
+ * answered the first `answered` (payload `filler(i, 10)`) and pushed them.
+ */
+export function ringsWithAnswered(start: number, spec: RingSpec<TestReq, TestRsp>, k: number, answered: number) {
+  const rings = ringsAt(start, spec);
+  const { front, back } = rings;
+  for (let id = 0; id < k; id++) front.produceRequest({ id, payload: filler(id, 108) });
+  front.pushRequests();
+  for (let i = 0; i < k; i++) {
+    const got = back.consumeRequest()?.id;
+    if (got !== i) throw new Error(`ringsWithAnswered: the backend consumed id ${got}, expected ${i}`);
+  }
+  for (let i = 0; i < answered; i++) back.produceResponse({ id: i, status: 0, payload: filler(i, 10) });
+  back.pushResponses();
+  return rings;
+}
+
 /** The RingProtocolError `fn` throws (anything else thrown fails the test); undefined if none. */
 export function ringErrorOf(fn: () => unknown): RingProtocolError | undefined {
   try {
