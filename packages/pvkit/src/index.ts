@@ -464,6 +464,7 @@ export {
   FileStorage,
   type FileStorageOptions,
   ReadOnlyStorage,
+  WrappedStorage,
   FaultyStorage,
   type FaultyStorageOptions,
   type FaultyStorageStats,

@@ -39,6 +39,7 @@ export { type Storage, type PageSpan, type StorageSectorSize, type StorageErrorC
 export { MemoryStorage, type MemoryStorageOptions } from "./storage/memory-storage.js";
 export { FileStorage, type FileStorageOptions } from "./storage/file-storage.js";
 export { ReadOnlyStorage } from "./storage/read-only-storage.js";
+export { WrappedStorage } from "./storage/wrapped-storage.js";
 export { FaultyStorage, type FaultyStorageOptions, type FaultyStorageStats, type StorageOp, type DelayScheduler } from "./storage/faulty-storage.js";
 export { CowStorage, type CowStorageOptions } from "./storage/cow-storage.js";
 export { openStorage, DEFAULT_MEMORY_BYTES, type StorageKeys } from "./storage/storage-spec.js";

@@ -21,7 +21,8 @@
  * synchronous fast path (`readToPages`): every operation goes through the faults.
  */
 import { Rng } from "@pvkit/hypervisor-sim";
-import { StorageError, type Storage, type StorageSectorSize } from "./storage.js";
+import { StorageError, type Storage } from "./storage.js";
+import { WrappedStorage } from "./wrapped-storage.js";
 
 /** A storage operation, as counted by {@link FaultyStorage}. */
 export type StorageOp = "read" | "write" | "flush" | "discard";
@@ -60,22 +61,20 @@ export interface FaultyStorageStats {
 }
 
 /** See the file header. */
-export class FaultyStorage implements Storage {
-  readonly #base: Storage;
+export class FaultyStorage extends WrappedStorage {
   readonly #rng: Rng;
   readonly #failAt: ReadonlySet<number>;
   readonly #rate: number;
   readonly #ops: ReadonlySet<StorageOp>;
   readonly #delay: { min: number; max: number } | undefined;
   readonly #sched: DelayScheduler | undefined;
-  readonly #owns: boolean;
   #enabled = true;
   /** What was injected; see {@link FaultyStorageStats}. */
   readonly stats: FaultyStorageStats = { ops: 0, failed: [], delayedNs: 0 };
 
   /** @throws RangeError for a bad option (a rate outside [0, 1], a delay without a scheduler). */
   constructor(base: Storage, opts: FaultyStorageOptions = {}) {
-    this.#base = base;
+    super(base, opts.owns ?? false);
     this.#rng = new Rng(opts.seed ?? 1);
     const at = opts.failAt === undefined ? [] : typeof opts.failAt === "number" ? [opts.failAt] : opts.failAt;
     if (at.some((n) => !Number.isInteger(n) || n < 1)) throw new RangeError(`failAt must be positive integers, got ${JSON.stringify(opts.failAt)}`);
@@ -90,26 +89,6 @@ export class FaultyStorage implements Storage {
     }
     if (this.#delay && opts.scheduler === undefined) throw new RangeError("delayNs needs a scheduler (host.hv.scheduler)");
     this.#sched = opts.scheduler;
-    this.#owns = opts.owns ?? false;
-  }
-
-  get sectorSize(): StorageSectorSize {
-    return this.#base.sectorSize;
-  }
-  get physicalSectorSize(): number {
-    return this.#base.physicalSectorSize;
-  }
-  get sectors(): number {
-    return this.#base.sectors;
-  }
-  get readOnly(): boolean {
-    return this.#base.readOnly;
-  }
-  get discardable(): boolean {
-    return this.#base.discardable;
-  }
-  get secureDiscard(): boolean {
-    return this.#base.secureDiscard;
   }
 
   /** Stops injecting (no more errors or delays); the counters stay. */
@@ -117,20 +96,17 @@ export class FaultyStorage implements Storage {
     this.#enabled = false;
   }
 
-  read(offset: number, into: Uint8Array): Promise<void> {
-    return this.#run("read", () => this.#base.read(offset, into));
+  override read(offset: number, into: Uint8Array): Promise<void> {
+    return this.#run("read", () => this.base.read(offset, into));
   }
-  write(offset: number, data: Uint8Array): Promise<void> {
-    return this.#run("write", () => this.#base.write(offset, data));
+  override write(offset: number, data: Uint8Array): Promise<void> {
+    return this.#run("write", () => this.base.write(offset, data));
   }
-  flush(): Promise<void> {
-    return this.#run("flush", () => this.#base.flush());
+  override flush(): Promise<void> {
+    return this.#run("flush", () => this.base.flush());
   }
-  discard(offset: number, length: number, secure: boolean): Promise<void> {
-    return this.#run("discard", () => this.#base.discard(offset, length, secure));
-  }
-  close(): Promise<void> {
-    return this.#owns ? this.#base.close() : Promise.resolve();
+  override discard(offset: number, length: number, secure: boolean): Promise<void> {
+    return this.#run("discard", () => this.base.discard(offset, length, secure));
   }
 
   async #run(op: StorageOp, go: () => Promise<void>): Promise<void> {

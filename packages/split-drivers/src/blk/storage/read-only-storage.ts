@@ -4,44 +4,32 @@
  * writes to a read-only disk itself (Linux `xen_vbd_translate`); this makes sure nothing below
  * can be changed even if it did not.
  */
-import { StorageError, type StorageSectorSize, type Storage } from "./storage.js";
+import { StorageError, type Storage } from "./storage.js";
+import { WrappedStorage } from "./wrapped-storage.js";
 
 /** See the file header. `close()` closes the wrapped storage only with `{ owns: true }`. */
-export class ReadOnlyStorage implements Storage {
-  readonly readOnly = true;
-  readonly discardable = false;
-  readonly secureDiscard = false;
-  readonly #base: Storage;
-  readonly #owns: boolean;
-
+export class ReadOnlyStorage extends WrappedStorage {
   constructor(base: Storage, opts: { owns?: boolean } = {}) {
-    this.#base = base;
-    this.#owns = opts.owns ?? false;
+    super(base, opts.owns ?? false);
   }
 
-  get sectorSize(): StorageSectorSize {
-    return this.#base.sectorSize;
+  override get readOnly(): boolean {
+    return true;
   }
-  get physicalSectorSize(): number {
-    return this.#base.physicalSectorSize;
+  override get discardable(): boolean {
+    return false;
   }
-  get sectors(): number {
-    return this.#base.sectors;
+  override get secureDiscard(): boolean {
+    return false;
   }
 
-  read(offset: number, into: Uint8Array): Promise<void> {
-    return this.#base.read(offset, into);
-  }
-  write(_offset: number, _data: Uint8Array): Promise<void> {
+  override write(_offset: number, _data: Uint8Array): Promise<void> {
     return Promise.reject(new StorageError("EROFS", "write to a read-only disk"));
   }
-  flush(): Promise<void> {
+  override flush(): Promise<void> {
     return Promise.resolve();
   }
-  discard(_offset: number, _length: number, _secure: boolean): Promise<void> {
+  override discard(_offset: number, _length: number, _secure: boolean): Promise<void> {
     return Promise.reject(new StorageError("EROFS", "discard on a read-only disk"));
-  }
-  close(): Promise<void> {
-    return this.#owns ? this.#base.close() : Promise.resolve();
   }
 }
