@@ -3,10 +3,11 @@
 // must fail with a message naming the cause.
 import { describe, expect, it } from "vitest";
 import { StallError } from "@pvkit/hypervisor-sim";
-import { type BackendDriver, type FrontendDriver, XenbusBus, type XenbusDevice, driverEnv } from "@pvkit/guest-sdk";
-import { type Host, LocalXenbusTransport, detachDevice } from "@pvkit/toolstack";
+import { type BackendDriver, type FrontendDriver, type XenbusDevice } from "@pvkit/guest-sdk";
+import { type Host, detachDevice } from "@pvkit/toolstack";
 import { assertNoGuestLeaks, withHost } from "@pvkit/toolstack/testing";
 import { type BackState, type FrontState, TYPE, prng, pvrngBack, pvrngFront, read } from "@pvkit/example-pvrng";
+import { connectPvrng } from "./connect.js";
 
 const SEED = 42;
 
@@ -40,18 +41,7 @@ async function readOrDiagnose(h: Host, dev: XenbusDevice<FrontState>, n: number)
 
 /** Connect, two reads with pinned bytes, hot-unplug, unregister, leak checks on every domain. */
 async function scenario(h: Host, front: FrontendDriver<FrontState>, back: BackendDriver<BackState>): Promise<void> {
-  const xs = LocalXenbusTransport.open(h);
-  const bus0 = new XenbusBus(driverEnv({ guest: h.dom0.guest, events: h.dom0.events, xs }));
-  bus0.registerBackend(back);
-  let started!: (b: XenbusBus) => void;
-  const guestBus = new Promise<XenbusBus>((r) => (started = r));
-  const dom = await h.createDomain({
-    name: "rng-user",
-    devices: [{ kind: TYPE, devid: 0 }],
-    main: (ctx) => started(new XenbusBus(driverEnv({ guest: ctx.guest, events: ctx.events, xs: ctx.xenbus }))),
-  });
-  const bus = await h.until(guestBus, "the guest's bus");
-  const dev = await h.until(bus.registerFrontend(front).connected(0), "pvrng connecting");
+  const { xs, bus0, dom, bus, dev } = await connectPvrng(h, front, back);
   const want = prng(SEED);
   const first = await readOrDiagnose(h, dev, 8);
   expect([...first]).toEqual([...Array(8)].map(want));

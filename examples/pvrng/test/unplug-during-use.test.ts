@@ -1,10 +1,11 @@
 // Hot-unplug while requests are in flight: the frontend's pending reads fail with the status its
 // disconnect hook gives them, the toolstack's removal ends `closed`, and no domain keeps anything.
 import { expect, it } from "vitest";
-import { BackRing, type BackendDriver, XenbusBus, driverEnv } from "@pvkit/guest-sdk";
-import { LocalXenbusTransport, detachDevice } from "@pvkit/toolstack";
+import { BackRing, type BackendDriver } from "@pvkit/guest-sdk";
+import { detachDevice } from "@pvkit/toolstack";
 import { assertNoGuestLeaks, withHost } from "@pvkit/toolstack/testing";
 import { type BackState, TYPE, pvrngFront, read, rngSpec } from "@pvkit/example-pvrng";
+import { connectPvrng } from "./connect.js";
 
 /** A backend that takes requests off the ring but never answers them (a slow device). */
 const slowBack: BackendDriver<BackState> = {
@@ -24,18 +25,7 @@ let taken = 0;
 
 it("fails reads in flight and ends closed when the device is unplugged during use", async () => {
   await withHost(async (h) => {
-    const xs = LocalXenbusTransport.open(h);
-    const bus0 = new XenbusBus(driverEnv({ guest: h.dom0.guest, events: h.dom0.events, xs }));
-    bus0.registerBackend(slowBack);
-    let started!: (b: XenbusBus) => void;
-    const guestBus = new Promise<XenbusBus>((r) => (started = r));
-    const dom = await h.createDomain({
-      name: "rng-user",
-      devices: [{ kind: TYPE, devid: 0 }],
-      main: (ctx) => started(new XenbusBus(driverEnv({ guest: ctx.guest, events: ctx.events, xs: ctx.xenbus }))),
-    });
-    const bus = await h.until(guestBus, "the guest's bus");
-    const dev = await h.until(bus.registerFrontend(pvrngFront).connected(0), "pvrng connecting");
+    const { xs, bus0, dom, bus, dev } = await connectPvrng(h, pvrngFront, slowBack);
     const reads = [read(dev, 16), read(dev, 32), read(dev, 64)].map((p) => p.then(() => "ok", (e: Error) => e.message));
     await h.hv.settle();
     expect(taken).toBe(3);
