@@ -19,7 +19,8 @@ export type XenErrorCode = XenErrnoName | `E${number}`;
 
 /** A hypercall failed with a negative Xen errno (`xen/include/public/errno.h`). */
 export class XenError extends Error {
-  override readonly name = "XenError";
+  /** "XenError"; each subclass reports its own name ("XenbusError", "XenbusDeviceError", ...). */
+  override readonly name: string = "XenError";
   /** Xen's errno name, e.g. "EINVAL". */
   readonly code: XenErrorCode;
   /** The positive errno value, e.g. 22. */

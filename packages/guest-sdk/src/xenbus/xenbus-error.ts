@@ -50,6 +50,7 @@ function errnoFor(init: XenbusErrorInit): XenErrnoName {
  * error name (ENOENT, EACCES, EAGAIN, ...) or EIO, with a `reason` saying which.
  */
 export class XenbusError extends XenError {
+  override readonly name: string = "XenbusError";
   readonly reason: XenbusFailure;
   /** The path of the failed request, if it had one. */
   readonly path: string | undefined;

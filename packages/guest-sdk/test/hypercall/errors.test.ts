@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { GNTST, XEN_ERRNO } from "@pvkit/hypervisor-sim/abi";
-import { ChannelClosedError, GrantStatusError, XenError } from "@pvkit/guest-sdk";
+import {
+  ChannelClosedError,
+  GrantStatusError,
+  XenError,
+  XenbusDeviceError,
+  XenbusError,
+} from "@pvkit/guest-sdk";
 
 describe("XenError", () => {
   it("carries Xen's errno name, the positive errno and the op for a negative result", () => {
@@ -9,6 +15,14 @@ describe("XenError", () => {
     expect(e).toBeInstanceOf(Error);
     expect([e.name, e.code, e.errno, e.op]).toEqual(["XenError", "EEXIST", 17, "EVTCHNOP_bind_virq"]);
     expect(e.message).toBe("EVTCHNOP_bind_virq failed: EEXIST (-17)");
+  });
+
+  it("each subclass reports its own name (a XenbusError is no \"XenError\" in a stack trace)", () => {
+    const xb = new XenbusError({ reason: "closed" });
+    const dev = new XenbusDeviceError("timeout", "ETIME", "device/vif/0", "no Connected");
+    expect([xb.name, xb.code, xb instanceof XenError]).toEqual(["XenbusError", "EIO", true]);
+    expect([dev.name, dev.code, dev instanceof XenError]).toEqual(["XenbusDeviceError", "ETIME", true]);
+    expect(String(xb)).toBe("XenbusError: xenbus failed: EIO (-5): closed");
   });
 
   it("names an errno Xen does not define by its number", () => {

@@ -18,6 +18,7 @@ export type XenbusDeviceFailure = "bad-key" | "missing-key" | "otherend" | "not-
 
 /** A framework error about one device; `nodename` says which. */
 export class XenbusDeviceError extends XenError {
+  override readonly name: string = "XenbusDeviceError";
   readonly reason: XenbusDeviceFailure;
   readonly nodename: string;
 

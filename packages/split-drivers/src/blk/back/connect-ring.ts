@@ -21,6 +21,7 @@ import { type BlkifProtocol, blkifProtocolOf } from "../blkif-protocol.js";
 
 /** A fatal connect error: the device goes Closing with `"<errno> connect: <message>"` in its error node. */
 export class BlkbackConnectError extends XenError {
+  override readonly name: string = "BlkbackConnectError";
   constructor(errno: XenErrnoName, message: string) {
     super("blkback connect", -XEN_ERRNO[errno]);
     this.message = message;
