@@ -44,5 +44,5 @@ export { XsRingConnection, type XsWatchEvent, type XsRequest } from "./xenbus/xs
 export { XsMessageAssembler, XS_OVERSIZE, encodeXsMessage, nulJoin, nulSplit, type XsWireMessage } from "./xenbus/xs-message.js";
 export { parsePermission, formatPermission, type XenstorePermission, type XenstoreAccess } from "./xenbus/permissions.js";
 export { highestHoles } from "./memory/holes.js";
-export { GuestClock, scaleDelta, type ClockGuest } from "./time/guest-clock.js";
+export { GuestClock, scaleDelta, type ClockGuest, type SharedInfoFrame } from "./time/guest-clock.js";
 export { driverInspect, type DriverInspectListener, type InspectedRing, type InspectedRingEnd } from "./inspect/driver-inspect.js";

@@ -23,7 +23,7 @@
  * otherwise EVTCHNOP_unmask — as a Linux PV guest does.
  */
 import { Observable, type Subscriber } from "rxjs";
-import type { Guest, GuestMemory, Hypercalls } from "@pvkit/hypervisor-sim";
+import type { Guest, Hypercalls } from "@pvkit/hypervisor-sim";
 import { EVTCHNOP, VIRQ, XENVER, XEN_LEGACY_MAX_VCPUS } from "@pvkit/hypervisor-sim/abi";
 import {
   type BindPirqOptions,
@@ -34,20 +34,20 @@ import {
   evtchnBindVirq,
   evtchnStatus,
 } from "../hypercall/evtchn-ops.js";
-import { addSharedInfoToPhysmap } from "../hypercall/memory-ops.js";
 import type { GuestPageAllocator } from "../grants/page-allocator.js";
 import type { EventAbi, EventAbiName, VcpuContext } from "./event-abi.js";
 import { checkAbiChoice, makeEventAbi } from "./event-abi-choice.js";
 import { type ChannelHost, type ChannelOptions, EventChannel, type EventChannelKind } from "./event-channel.js";
 import { PortBindings } from "./port-bindings.js";
 import { SharedInfoView } from "./shared-info-view.js";
-import { highestHoles } from "../memory/holes.js";
+import { mapSharedInfo } from "./shared-info-frame.js";
 
 /** Options of `EventChannels.of`. */
 export interface EventChannelsOptions {
   /**
-   * Guest frame at which to map shared_info. Default: the highest hole below the grant-table
-   * window (GNTTAB_GFN_BASE), above RAM.
+   * Guest frame at which to map shared_info. Default: where the SDK already mapped it for this
+   * guest (a `GuestClock.of` before, an earlier instance), else the highest hole below the
+   * grant-table window (GNTTAB_GFN_BASE), above RAM.
    */
   sharedInfoGfn?: number;
   /** The vCPU that code outside upcalls runs on (issues hypercalls, decides local unmask). Default 0. */
@@ -83,14 +83,6 @@ export interface EventHandlerError {
  */
 export const MAX_UPCALL_ROUNDS = 1024;
 
-function defaultSharedInfoGfn(mem: GuestMemory): number {
-  try {
-    return highestHoles(mem, 1)[0]!;
-  } catch {
-    throw new RangeError("no hole below the grant-table window for shared_info; pass sharedInfoGfn");
-  }
-}
-
 /**
  * The event-channel subsystem of one guest, over the 2-level or the FIFO ABI (Linux
  * `drivers/xen/events/`): maps shared_info, owns every vCPU's upcall and binds ports
@@ -103,11 +95,14 @@ export class EventChannels implements Disposable {
 
   /**
    * The event subsystem of `guest`, set up on first use (one per guest: it owns the upcalls).
-   * Later calls return the same instance and ignore `opts`. With `abi: "fifo"` the guest
+   * Later calls return the same instance; an option they give must then match the instance's
+   * (`abi`, `sharedInfoGfn`, `vcpu`, `pages`), else they throw instead of silently handing back
+   * a subsystem set up differently. To change the set-up, `close()` the instance first (its
+   * channels are closed) and call `of()` again. With `abi: "fifo"` the guest
    * switches to the FIFO ABI until an EVTCHNOP_reset: a later `of()` after `close()` takes over
    * the same control blocks and event array if Xen still runs FIFO, and starts afresh if not.
-   * @throws RangeError for `abi: "fifo"` without `pages`, an unknown `abi`, or "2l" on a guest
-   * Xen runs on FIFO.
+   * @throws RangeError for `abi: "fifo"` without `pages`, an unknown `abi`, "2l" on a guest
+   * Xen runs on FIFO, or an option that conflicts with the instance already set up.
    * @throws XenError if shared_info cannot be mapped at the chosen frame, or from
    * EVTCHNOP_init_control (e.g. ENOSYS from a hypervisor without FIFO).
    */
@@ -116,8 +111,35 @@ export class EventChannels implements Disposable {
     if (ev === undefined || ev.#closed) {
       ev = new EventChannels(guest, opts);
       EventChannels.#registry.set(guest, ev);
+    } else {
+      ev.#checkSameSetUp(opts);
     }
     return ev;
+  }
+
+  /**
+   * The open event subsystem of `guest`, if `of()` set one up and it is not closed. Sets up
+   * nothing (unlike `of()`).
+   */
+  static existing(guest: Guest): EventChannels | undefined {
+    const ev = EventChannels.#registry.get(guest);
+    return ev === undefined || ev.#closed ? undefined : ev;
+  }
+
+  /** `of()` on a live instance: every option given must be the one it was set up with. */
+  #checkSameSetUp(opts: EventChannelsOptions): void {
+    const clash: string[] = [];
+    if (opts.abi !== undefined && opts.abi !== this.#abi.name) clash.push(`abi "${opts.abi}" (it runs "${this.#abi.name}")`);
+    if (opts.sharedInfoGfn !== undefined && opts.sharedInfoGfn !== this.#gfn) {
+      clash.push(`sharedInfoGfn 0x${opts.sharedInfoGfn.toString(16)} (shared_info is at 0x${this.#gfn.toString(16)})`);
+    }
+    if (opts.vcpu !== undefined && opts.vcpu !== this.#homeVcpu) clash.push(`vcpu ${opts.vcpu} (it runs on ${this.#homeVcpu})`);
+    if (opts.pages !== undefined && this.#pages !== undefined && opts.pages !== this.#pages) clash.push("another pages allocator");
+    if (clash.length === 0) return;
+    throw new RangeError(
+      `EventChannels.of(d${this.domid}): the guest's event channels are already set up, and this call asks for ${clash.join(", ")}; ` +
+        "pass the same options (or none), or close() the existing instance first (its channels are closed) to set them up anew",
+    );
   }
 
   readonly #guest: Guest;
@@ -128,6 +150,8 @@ export class EventChannels implements Disposable {
   readonly #ports: PortBindings;
   readonly #errorListeners = new Set<Subscriber<EventHandlerError>>();
   readonly #host: ChannelHost;
+  readonly #homeVcpu: number;
+  readonly #pages: GuestPageAllocator | undefined;
   #current: number;
   #closed = false;
   #unobservedErrors = 0;
@@ -135,14 +159,15 @@ export class EventChannels implements Disposable {
   private constructor(guest: Guest, opts: EventChannelsOptions) {
     this.#guest = guest;
     this.#current = opts.vcpu ?? 0;
+    this.#homeVcpu = this.#current;
+    this.#pages = opts.pages;
     const abiName = checkAbiChoice(guest, opts.abi, opts.pages);
     guest.vcpu(this.#current); // RangeError for a vCPU the guest lacks
     if (guest.nrVcpus > XEN_LEGACY_MAX_VCPUS) {
       // vCPUs 32 and up need VCPUOP_register_vcpu_info, which is not built.
       throw new RangeError(`d${guest.domid} has ${guest.nrVcpus} vCPUs; shared_info has vcpu_info for ${XEN_LEGACY_MAX_VCPUS}`);
     }
-    this.#gfn = opts.sharedInfoGfn ?? defaultSharedInfoGfn(guest.memory);
-    addSharedInfoToPhysmap(guest.vcpu(this.#current), this.#gfn);
+    this.#gfn = mapSharedInfo(guest, opts.sharedInfoGfn, this.#current);
     this.#sh = new SharedInfoView(guest.memory.writablePage(this.#gfn));
     // Nothing is delivered until it is bound here (Linux masks every port at boot).
     this.#sh.maskAll();

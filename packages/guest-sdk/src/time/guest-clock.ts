@@ -19,7 +19,7 @@
  */
 import type { Guest, ReadonlyPage } from "@pvkit/hypervisor-sim";
 import { VCPU_INFO_TIME, shinfoVcpuInfo, vcpu_time_info } from "@pvkit/hypervisor-sim/abi";
-import { EventChannels } from "../events/event-channels.js";
+import { mapSharedInfo, mappedSharedInfo } from "../events/shared-info-frame.js";
 
 /** Reads of an odd or changing `version` before giving up (Xen never leaves it odd). */
 const MAX_TRIES = 1000;
@@ -29,6 +29,12 @@ const TSC_TIMESTAMP = vcpu_time_info.tsc_timestamp[0];
 const SYSTEM_TIME = vcpu_time_info.system_time[0];
 const MUL = vcpu_time_info.tsc_to_system_mul[0];
 const SHIFT = vcpu_time_info.tsc_shift[0];
+
+/** Where shared_info is mapped: an `EventChannels` has this shape, or give the frame itself. */
+export interface SharedInfoFrame {
+  /** The guest frame number of the shared_info page. */
+  readonly sharedInfoGfn: number;
+}
 
 /** The part of a guest the clock needs: its TSC. */
 export type ClockGuest = Pick<Guest, "rdtsc" | "nrVcpus">;
@@ -42,11 +48,17 @@ export class GuestClock {
   readonly #sharedInfo: ReadonlyPage;
 
   /**
-   * The clock of `guest`, reading the shared_info page that `events` mapped.
-   * @throws RangeError if shared_info is not mapped at `events.sharedInfoGfn`.
+   * The clock of `guest`, reading its shared_info page — and nothing else: it sets up no event
+   * channels. The page is at `where.sharedInfoGfn` (pass the guest's `EventChannels`, or the
+   * frame); without `where`, wherever the SDK mapped it for this guest (`EventChannels.of`, an
+   * earlier clock), else the clock maps it itself (XENMEM_add_to_physmap at the frame
+   * `EventChannels.of` would choose, so a later `of()` finds it there). A clock reads the frame
+   * it was made with: after shared_info is moved elsewhere, make a new one.
+   * @throws RangeError if nothing is mapped at the frame; XenError EINVAL if mapping fails.
    */
-  static of(guest: Guest, events: EventChannels = EventChannels.of(guest)): GuestClock {
-    return new GuestClock(guest, guest.memory.page(events.sharedInfoGfn));
+  static of(guest: Guest, where?: SharedInfoFrame): GuestClock {
+    const gfn = where?.sharedInfoGfn ?? mappedSharedInfo(guest) ?? mapSharedInfo(guest, undefined);
+    return new GuestClock(guest, guest.memory.page(gfn));
   }
 
   /** @param sharedInfo the guest's mapping of its shared_info page. */

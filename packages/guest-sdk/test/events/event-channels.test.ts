@@ -5,6 +5,7 @@ import { VIRQ } from "@pvkit/hypervisor-sim/abi";
 import {
   type EventChannel,
   EventChannels,
+  GuestPageAllocator,
   XenError,
   evtchnAllocUnbound,
   evtchnBindInterdomain,
@@ -47,6 +48,31 @@ describe("EventChannels", () => {
     expect(() => EventChannels.of(other, { sharedInfoGfn: -1 })).toThrow(
       expect.objectContaining({ code: "EINVAL", op: "XENMEM_add_to_physmap" }),
     );
+  });
+
+  it("throws, saying what to do, when a later of() asks for another set-up than the live instance's", () => {
+    const hv = new Hypervisor({ mode: "manual" });
+    hv.createDomain();
+    const g = hv.guest(hv.createDomain({ nrPages: 256, vcpus: 2 }).domid);
+    const ev = EventChannels.of(g);
+    const pages = new GuestPageAllocator(g.memory);
+    expect(() => EventChannels.of(g, { abi: "fifo", pages })).toThrow(
+      `EventChannels.of(d1): the guest's event channels are already set up, and this call asks for abi "fifo" (it runs "2l"); ` +
+        "pass the same options (or none), or close() the existing instance first (its channels are closed) to set them up anew",
+    );
+    expect(() => EventChannels.of(g, { sharedInfoGfn: 0x30000, vcpu: 1 })).toThrow(
+      `asks for sharedInfoGfn 0x30000 (shared_info is at 0x${ev.sharedInfoGfn.toString(16)}), vcpu 1 (it runs on 0);`,
+    );
+    expect(pages.allocated).toBe(0); // nothing was set up by the refused calls
+    // The same options, or none, are the same instance; after close() another set-up is fine.
+    expect(EventChannels.of(g, { abi: "2l", sharedInfoGfn: ev.sharedInfoGfn, vcpu: 0 })).toBe(ev);
+    expect(EventChannels.existing(g)).toBe(ev);
+    ev.close();
+    expect(EventChannels.existing(g)).toBeUndefined();
+    const fifo = EventChannels.of(g, { abi: "fifo", pages });
+    expect([fifo.abi, fifo.sharedInfoGfn]).toEqual(["fifo", ev.sharedInfoGfn]);
+    expect(EventChannels.of(g, { pages })).toBe(fifo);
+    expect(() => EventChannels.of(g, { pages: new GuestPageAllocator(g.memory) })).toThrow("asks for another pages allocator;");
   });
 
   it("binds nothing until subscribe, and closes the port on unsubscribe (the peer goes back to unbound)", async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { Hypervisor, type Page } from "@pvkit/hypervisor-sim";
 import { VCPU_INFO_TIME, shinfoVcpuInfo } from "@pvkit/hypervisor-sim/abi";
-import { EventChannels, GuestClock, scaleDelta } from "@pvkit/guest-sdk";
+import { EventChannels, GuestClock, GuestPageAllocator, scaleDelta } from "@pvkit/guest-sdk";
 
 /** A guest of two vCPUs with its event subsystem (which maps shared_info). */
 function booted() {
@@ -33,6 +33,22 @@ describe("GuestClock", () => {
     expect(hv.now).toBeGreaterThanOrEqual(1_234_567);
     expect(clock.now(0)).toBe(hv.now);
     expect(clock.now(1)).toBe(hv.now);
+  });
+
+  it("needs only shared_info: of(guest) sets up no event channels, and a later EventChannels.of finds the page where the clock mapped it", () => {
+    const hv = new Hypervisor({ mode: "manual" });
+    hv.createDomain();
+    const g = hv.guest(hv.createDomain({ nrPages: 64 }).domid);
+    const clock = GuestClock.of(g);
+    expect(EventChannels.existing(g)).toBeUndefined();
+    hv.advance(5_000);
+    expect(clock.now()).toBe(hv.now);
+    // The event subsystem can still be set up with any options: here FIFO.
+    const ev = EventChannels.of(g, { abi: "fifo", pages: new GuestPageAllocator(g.memory) });
+    expect(ev.abi).toBe("fifo");
+    expect(GuestClock.of(g, ev).now()).toBe(clock.now());
+    hv.advance(7_000);
+    expect(clock.now()).toBe(hv.now);
   });
 
   it("applies pvclock's formula: system_time + ((tsc - tsc_timestamp) shifted) * mul >> 32", () => {
