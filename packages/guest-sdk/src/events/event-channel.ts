@@ -12,6 +12,7 @@
 import { Observable, type Subscriber } from "rxjs";
 import type { Hypercalls } from "@pvkit/hypervisor-sim";
 import { ChannelClosedError } from "../errors.js";
+import { ReportingObservable } from "./reporting-observable.js";
 import { type EvtchnStatus, evtchnSend, evtchnSetPriority, evtchnStatus } from "../hypercall/evtchn-ops.js";
 
 /** How a channel was bound. */
@@ -104,6 +105,8 @@ export class EventChannel implements Disposable {
   readonly #lateEoi: boolean;
   #handler: ChannelHandler | undefined;
   #closed = false;
+  /** The vCPU whose upcall is emitting on `events$` now, if one is. */
+  #delivering: number | undefined;
   #count = 0;
   readonly #listeners = new Set<Subscriber<ChannelEvent>>();
   #waiters: Waiter[] = [];
@@ -169,18 +172,24 @@ export class EventChannel implements Disposable {
   /**
    * Each delivered event, while subscribed. Cold: subscribing registers a listener and
    * unsubscribing removes it; the channel stays bound either way. Completes when the channel is
-   * closed. Emissions happen inside the upcall.
+   * closed. Emissions happen inside the upcall. What a subscriber throws (or an error no
+   * subscriber handles, from an operator in a piped chain) is reported at once, like an
+   * `onEvent` handler's, to `EventChannels.errors$` — not rethrown by rxjs on a real timer
+   * later — and the other subscribers and ports are still served.
    */
-  readonly events$: Observable<ChannelEvent> = new Observable<ChannelEvent>((subscriber) => {
-    if (this.#closed) {
-      subscriber.complete();
-      return undefined;
-    }
-    this.#listeners.add(subscriber);
-    return () => {
-      this.#listeners.delete(subscriber);
-    };
-  });
+  readonly events$: Observable<ChannelEvent> = new ReportingObservable<ChannelEvent>(
+    (subscriber) => {
+      if (this.#closed) {
+        subscriber.complete();
+        return undefined;
+      }
+      this.#listeners.add(subscriber);
+      return () => {
+        this.#listeners.delete(subscriber);
+      };
+    },
+    (err) => this.#host.reportError(this.#port, this.#delivering ?? this.#host.vcpuOf(this.#port), err),
+  );
 
   /**
    * EVTCHNOP_send: notifies the peer (interdomain), or this port's own vCPU (IPI). On a port
@@ -316,7 +325,13 @@ export class EventChannel implements Disposable {
       this.#waiters = keep;
     }
     const ev: ChannelEvent = { port: this.#port, vcpu, count };
-    for (const l of this.#listeners) l.next(ev);
+    const outer = this.#delivering;
+    this.#delivering = vcpu;
+    try {
+      for (const l of this.#listeners) l.next(ev);
+    } finally {
+      this.#delivering = outer;
+    }
     const h = this.#handler;
     if (h !== undefined) {
       try {

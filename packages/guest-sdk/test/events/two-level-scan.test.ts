@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { map } from "rxjs";
 import { Hypervisor, type Guest, type Page } from "@pvkit/hypervisor-sim";
 import { DOMID_SELF, VIRQ, XENMAPSPACE, XENMEM } from "@pvkit/hypervisor-sim/abi";
 import {
@@ -255,6 +256,37 @@ describe("the 2-level upcall handler", () => {
     expect(seen).toEqual([1, 2]);
     expect(bad.count).toBe(2);
     expect(errors).toHaveLength(2);
+  });
+
+  it("reports a throwing events$ subscriber at once, as a throwing onEvent, and serves the other subscribers", () => {
+    const { hv, evu } = twoGuests();
+    const errors: EventHandlerError[] = [];
+    evu.errors$.subscribe((e) => errors.push(e));
+    const ch = evu.bindIpi(1);
+    const seen: number[] = [];
+    ch.events$.subscribe(() => {
+      throw new Error("subscriber bug");
+    });
+    // Piped: an operator's throw errors that chain, whose consumer handles no error.
+    ch.events$
+      .pipe(
+        map((e) => {
+          if (e.count === 2) throw new Error("operator bug");
+          return e.count;
+        }),
+      )
+      .subscribe((n) => seen.push(n));
+    ch.events$.subscribe({ next: (e) => seen.push(100 + e.count) });
+    ch.notify();
+    hv.runUntilIdle();
+    // Synchronously, inside the upcall: nothing is left for rxjs to rethrow on a real timer.
+    expect(errors.map((e) => [e.port, e.vcpu, (e.error as Error).message])).toEqual([[ch.port, 1, "subscriber bug"]]);
+    expect(seen).toEqual([1, 101]);
+    ch.notify();
+    hv.runUntilIdle();
+    expect(errors.map((e) => (e.error as Error).message)).toEqual(["subscriber bug", "subscriber bug", "operator bug"]);
+    expect(seen).toEqual([1, 101, 102]);
+    expect(evu.unobservedErrors).toBe(0);
   });
 
   it("gives the vCPU back after MAX_UPCALL_ROUNDS rounds of a port that re-raises itself", () => {

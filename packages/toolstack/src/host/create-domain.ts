@@ -137,6 +137,15 @@ function startMain(req: CreateDomainRequest, r: DomainRecord, main: CreateDomain
       // The guest reads its start_info from its own memory, as a PV kernel at entry.
       const startInfo = readStartInfo(guest.memory.page(r.layout.startInfoGfn));
       const events = EventChannels.of(guest, { sharedInfoGfn: Math.floor(startInfo.shared_info / 2 ** XEN_PAGE_SHIFT) });
+      // A throw in the guest's event handling (an onEvent handler, an events$ subscriber) is an
+      // oops in its interrupt handler: the domain crashes with it, as if `main` had thrown. After
+      // the upcall (a microtask), not from inside it; in virtual time, never on a real timer.
+      events.errors$.subscribe((e) =>
+        queueMicrotask(() => {
+          r.handlerFailed(e.error);
+          req.crashed(r, e.error);
+        }),
+      );
       const startInfoGfn = r.layout.startInfoGfn;
       let xenbus: XenbusClient | undefined;
       const ctx: GuestContext = {

@@ -71,6 +71,7 @@ export class DomainRecord implements DomainHandle {
   destroying: Promise<DestroyReport> | undefined;
   context: GuestContext | undefined;
   readonly #done: Promise<void>;
+  #mainReturned = false;
   #resolveDone!: () => void;
   #rejectDone!: (err: unknown) => void;
   readonly #releaseWaiters: (() => void)[] = [];
@@ -110,7 +111,18 @@ export class DomainRecord implements DomainHandle {
 
   /** @internal `main` returned. */
   mainReturned(): void {
+    this.#mainReturned = true;
     this.#resolveDone();
+  }
+
+  /**
+   * @internal An event handler of the guest (an `onEvent` callback, an `events$` subscriber)
+   * threw: `done` rejects with it while `main` runs; after `main` returned, whoever awaited
+   * `done` saw a success, so the crash counts as unobserved until a crash listener sees it.
+   */
+  handlerFailed(err: unknown): void {
+    if (this.#mainReturned) this.crashObserved = false;
+    this.#rejectDone(err);
   }
 
   /** @internal `main` failed. */

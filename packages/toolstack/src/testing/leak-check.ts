@@ -13,7 +13,9 @@
  *   a socket client, or the host's own connection;
  * - `xenstore-node`: a node left under `/local/domain/<dead>`, `/libxl/<dead>`, `/vm/<uuid>` of
  *   a dead domain, or a backend directory `.../backend/<kind>/<dead>`;
- * - `ring-transport`: xenstored still serving the ring of a dead domain.
+ * - `ring-transport`: xenstored still serving the ring of a dead domain;
+ * - `dom0-handler-error`: an event handler or `events$` subscriber in dom0 threw (a guest's
+ *   crashes its domain instead: `crash-unobserved` unless someone saw it).
  */
 import { describeBlocked, ECS_NAMES, type Hypervisor } from "@pvkit/hypervisor-sim";
 import type { Host } from "../host/host.js";
@@ -27,7 +29,8 @@ export type LeakKind =
   | "xenstore-watch"
   | "xenstore-transaction"
   | "xenstore-node"
-  | "ring-transport";
+  | "ring-transport"
+  | "dom0-handler-error";
 
 /** One finding. `message` names the domain, port, path ... */
 export interface Leak {
@@ -107,6 +110,10 @@ export async function checkLeaks(host: Host, opts: LeakCheckOptions = {}): Promi
       leaks.push({ kind: "crash-unobserved", message: `d${r.domid} (${r.name}) crashed and nobody awaited done: ${describe(r.crashError)}` });
     }
     if (inv.transports.has(r.domid)) leaks.push({ kind: "ring-transport", message: `xenstored still serves the ring of dead d${r.domid}` });
+  }
+
+  for (const e of inv.dom0HandlerErrors) {
+    leaks.push({ kind: "dom0-handler-error", message: `dom0's handler of port ${e.port} (vcpu ${e.vcpu}) threw: ${describe(e.error)}` });
   }
 
   const dom0 = host.hv.domainById(0);

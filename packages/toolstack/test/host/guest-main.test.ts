@@ -119,6 +119,24 @@ describe("guest main", () => {
     expect(signal!.aborted).toBe(true);
   });
 
+  it("crashes the domain when an events$ subscriber in the guest throws: in virtual time, not on rxjs's real timer", async () => {
+    const boom = new Error("subscriber bug");
+    const d = await host().createDomain({
+      name: "oops",
+      main: async ({ events, signal }) => {
+        const ipi = events.bindIpi(0);
+        ipi.events$.subscribe(() => {
+          throw boom;
+        });
+        ipi.notify();
+        await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve()));
+      },
+    });
+    await expect(d.done).rejects.toBe(boom);
+    expect(host().hv.domainById(d.domid)!.shutdownCode).toBe(SHUTDOWN.SHUTDOWN_crash);
+    expect(d.crash).toBe(boom);
+  });
+
   it("crashes a domain whose main throws synchronously, before any await", async () => {
     const d = await host().createDomain({
       name: "sync-throw",

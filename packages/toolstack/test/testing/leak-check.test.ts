@@ -107,6 +107,19 @@ describe("withHost leak checks", () => {
     expect(leaks).toEqual([{ kind: "crash-unobserved", message: "d1 (silent) crashed and nobody awaited done: Error: unnoticed" }]);
   });
 
+  it("fails the teardown when an events$ subscriber in dom0 threw (rxjs alone would rethrow it on a real timer, after the test)", async () => {
+    const leaks = await leaksOf((host) => {
+      const ipi = host.dom0.events.bindIpi(0);
+      ipi.events$.subscribe(() => {
+        throw new Error("backend bug");
+      });
+      ipi.notify();
+      host.hv.runUntilIdle();
+      ipi.close();
+    });
+    expect(leaks).toEqual([{ kind: "dom0-handler-error", message: expect.stringMatching(/^dom0's handler of port \d+ \(vcpu 0\) threw: Error: backend bug$/) }]);
+  });
+
   it("lets the test's own error win over leaks, and still closes the host", async () => {
     let h: Host | undefined;
     await expect(
