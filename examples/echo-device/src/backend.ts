@@ -114,7 +114,7 @@ export class EchoBackend {
         if (req === undefined) break;
         ring.produceResponse(this.#echo(req));
       }
-      if (ring.pushResponses()) this.#channel!.notify();
+      if (ring.pushResponsesAndCheckNotify()) this.#channel!.notify();
     } while (ring.finalCheckForRequests());
   }
 

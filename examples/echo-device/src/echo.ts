@@ -10,8 +10,8 @@
  *  (its grant ref is passed by hand)                map ring-ref, BackRing.attach
  *                                                   bindInterdomain(domU, port)
  *  per message: grant in (ro) + out (rw) pages,
- *  produceRequest, pushRequests -> notify   --->   consume, copy in -> bounce page -> out,
- *                                           <---   produceResponse, pushResponses -> notify
+ *  produceRequest, pushRequestsAndCheckNotify -> notify   --->   consume, copy in -> bounce page -> out,
+ *                                           <---   produceResponse, pushResponsesAndCheckNotify -> notify
  *  consume responses, read the out pages, end grants
  *  end ring/hand-off grants: DEFERRED while mapped (XSA-396)
  *                                                   unbind, unmap

@@ -139,7 +139,7 @@ export class EchoFrontend {
 
   /** RING_PUSH_REQUESTS_AND_CHECK_NOTIFY, and the notification if the backend asked for one. */
   #push(count: number): void {
-    const notify = this.#ring.pushRequests();
+    const notify = this.#ring.pushRequestsAndCheckNotify();
     this.#log(`frontend: pushed ${count} request(s)${notify ? ", notifying the backend" : " (backend busy: no notification needed)"}`);
     if (notify) this.#channel.notify();
   }

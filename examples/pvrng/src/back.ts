@@ -33,6 +33,6 @@ function serve(dev: XenbusDevice<BackState>, ring: BackRing<RngRequest, RngRespo
       m!.unmap();
       ring.produceResponse({ id: req.id, status: 0, len: req.len });
     }
-    if (ring.pushResponses()) ch.notify();
+    if (ring.pushResponsesAndCheckNotify()) ch.notify();
   } while (ring.finalCheckForRequests());
 }

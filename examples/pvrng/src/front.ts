@@ -55,7 +55,7 @@ export async function read(dev: XenbusDevice<FrontState>, n: number): Promise<Ui
   const id = s.nextId++;
   const rsp = new Promise<RngResponse>((resolve) => s.pending.set(id, resolve));
   s.ring.produceRequest({ id, gref: page.ref, len: n });
-  if (s.ring.pushRequests()) s.channel.notify();
+  if (s.ring.pushRequestsAndCheckNotify()) s.channel.notify();
   const r = await rsp;
   const bytes = page.page.read(0, r.len);
   page.end();

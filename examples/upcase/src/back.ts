@@ -27,7 +27,7 @@ function serve(dev: XenbusDevice<BackState>, ring: BackRing<UpcaseRequest, Upcas
     for (let req = ring.consumeRequest(); req !== undefined; req = ring.consumeRequest()) {
       ring.produceResponse({ id: req.id, status: upcase(dev, req), len: req.len });
     }
-    if (ring.pushResponses()) ch.notify(); // only when the frontend asked to be woken
+    if (ring.pushResponsesAndCheckNotify()) ch.notify(); // only when the frontend asked to be woken
   } while (ring.finalCheckForRequests()); // re-arm req_event, then look again
 }
 

@@ -56,7 +56,7 @@ export async function shout(dev: XenbusDevice<FrontState>, text: string): Promis
   const id = s.nextId++;
   const answered = new Promise<UpcaseResponse>((resolve) => s.pending.set(id, resolve));
   s.ring.produceRequest({ id, gref: data.ref, len: bytes.length });
-  if (s.ring.pushRequests()) s.channel.notify(); // only when the backend asked to be woken
+  if (s.ring.pushRequestsAndCheckNotify()) s.channel.notify(); // only when the backend asked to be woken
   const rsp = await answered;
   const out = data.page.read(0, rsp.len);
   data.end();

@@ -7,7 +7,7 @@
  * The hypervisor runs in manual mode; the driver loop steps the scheduler and lets the guests'
  * promise continuations run. Notification policy, both ends:
  *
- * - notify only when `pushRequests()` / `pushResponses()` says so;
+ * - notify only when `pushRequestsAndCheckNotify()` / `pushResponsesAndCheckNotify()` says so;
  * - "poll" mode (default): after each round the end gives the other a turn (SCHEDOP_yield)
  *   and looks again; only after IDLE_POLLS (2) consecutive empty rounds does it re-arm its event
  *   index with the final check and sleep (NAPI-style). One empty round is not enough: the
@@ -123,7 +123,7 @@ export function sdkEcho(mode: "poll" | "event" = "poll"): SdkEcho {
     if (ids.length === 0) return 0;
     copies.run();
     for (let i = 0; i < ids.length; i++) back.produceResponse({ id: ids[i]!, status: 0, len: lens[i]! });
-    if (back.pushResponses()) {
+    if (back.pushResponsesAndCheckNotify()) {
       notifications++;
       backCh.notify();
     }
@@ -145,7 +145,7 @@ export function sdkEcho(mode: "poll" | "event" = "poll"): SdkEcho {
       issued++;
       produced++;
     }
-    if (produced > 0 && front.pushRequests()) {
+    if (produced > 0 && front.pushRequestsAndCheckNotify()) {
       notifications++;
       frontCh.notify();
     }

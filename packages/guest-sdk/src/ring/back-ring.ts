@@ -125,7 +125,7 @@ export class BackRing<Req, Rsp> extends RingEnd<Rsp, Req> {
   }
 
   /** `RING_PUSH_RESPONSES`: publishes `rsp_prod = rsp_prod_pvt` (no notification check). */
-  push(): void {
+  pushResponses(): void {
     this.core.publish(this.#rspProdPvt);
   }
 
@@ -135,7 +135,7 @@ export class BackRing<Req, Rsp> extends RingEnd<Rsp, Req> {
    * `(u32)(new - rsp_event) < (u32)(new - old)`.
    * @throws RingProtocolError if halted.
    */
-  pushResponses(): boolean {
+  pushResponsesAndCheckNotify(): boolean {
     return this.core.publishAndCheck(this.#rspProdPvt);
   }
 

@@ -1,6 +1,6 @@
 /**
  * The frontend end of an `io/ring.h` ring (`X_front_ring`): produces requests, consumes
- * responses. Synchronous and ignorant of event channels: `pushRequests()` says whether the
+ * responses. Synchronous and ignorant of event channels: `pushRequestsAndCheckNotify()` says whether the
  * backend must be notified and the driver sends the event.
  *
  * Private state (never shared): `req_prod_pvt`, `rsp_cons`. All index arithmetic is u32
@@ -113,7 +113,7 @@ export class FrontRing<Req, Rsp> extends RingEnd<Req, Rsp> {
   }
 
   /** `RING_PUSH_REQUESTS`: publishes `req_prod = req_prod_pvt` (no notification check). */
-  push(): void {
+  pushRequests(): void {
     this.core.publish(this.#reqProdPvt);
   }
 
@@ -123,7 +123,7 @@ export class FrontRing<Req, Rsp> extends RingEnd<Req, Rsp> {
    * `(u32)(new - req_event) < (u32)(new - old)`.
    * @throws RingProtocolError if halted.
    */
-  pushRequests(): boolean {
+  pushRequestsAndCheckNotify(): boolean {
     return this.core.publishAndCheck(this.#reqProdPvt);
   }
 

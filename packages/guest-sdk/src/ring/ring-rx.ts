@@ -5,7 +5,7 @@
  * ```ts
  * const sub = requests$(back, port.events$).subscribe((req) => {
  *   back.produceResponse(handle(req));
- *   if (back.pushResponses()) port.notify();
+ *   if (back.pushResponsesAndCheckNotify()) port.notify();
  * });
  * ```
  *

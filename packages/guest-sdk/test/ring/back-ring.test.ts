@@ -8,7 +8,15 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import type { Page } from "@pvkit/hypervisor-sim";
 import type { BackRing } from "@pvkit/guest-sdk";
-import { filler, ringErrorOf, ringsWithAnswered, type TestReq, type TestRsp, testSpec, WRAP_STARTS } from "./helpers.js";
+import {
+  filler,
+  ringErrorOf,
+  ringsWithAnswered,
+  type TestReq,
+  type TestRsp,
+  testSpec,
+  WRAP_STARTS,
+} from "./helpers.js";
 
 const spec = testSpec(112, 16); // 32 slots on one page
 const SIZE = 32;
@@ -70,7 +78,7 @@ describe.each(WRAP_STARTS)("a back ring with indices near $at", ({ start }) => {
     expect(() => back.unconsumedRequests).toThrow(error);
     expect(() => back.finalCheckForRequests()).toThrow(error);
     expect(() => back.produceResponse({ id: 0, status: 0, payload: filler(0, 10) })).toThrow(error);
-    expect(() => back.pushResponses()).toThrow(error);
+    expect(() => back.pushResponsesAndCheckNotify()).toThrow(error);
   });
 
   it("delivers requests up to exactly RING_SIZE beyond the responses produced", () => {
@@ -78,16 +86,16 @@ describe.each(WRAP_STARTS)("a back ring with indices near $at", ({ start }) => {
     // The honest frontend fills the 29 free slots: req_prod = rsp_prod_pvt + RING_SIZE.
     for (let id = 3; id < SIZE; id++) front.produceRequest(req(id));
     expect(front.full).toBe(true);
-    front.pushRequests();
+    front.pushRequestsAndCheckNotify();
     expect(back.unconsumedRequests).toBe(SIZE - 3);
     expect(drain(back)).toEqual({ ids: Array.from({ length: SIZE - 3 }, (_, i) => 3 + i), error: undefined });
     expect(back.outstanding).toBe(SIZE);
     // Answering frees the slots for a second lap.
     for (let i = 0; i < SIZE; i++) back.produceResponse({ id: i, status: 0, payload: filler(i, 10) });
-    back.pushResponses();
+    back.pushResponsesAndCheckNotify();
     for (let i = 0; i < SIZE; i++) expect(front.consumeResponse()?.id).toBe(i);
     for (let id = 100; id < 100 + SIZE; id++) front.produceRequest(req(id));
-    front.pushRequests();
+    front.pushRequestsAndCheckNotify();
     expect(drain(back)).toEqual({ ids: Array.from({ length: SIZE }, (_, i) => 100 + i), error: undefined });
     expect(back.reqCons).toBe(u32(start + 2 * SIZE));
     expect(back.halted).toBeUndefined();

@@ -54,12 +54,12 @@ describe("private entry copies", () => {
           let n = 0;
           for (const burst of bursts) {
             for (let i = 0; i < burst; i++, n++) front.produceRequest({ id: n, tail: filler(n, REQ - 4) });
-            front.pushRequests();
+            front.pushRequestsAndCheckNotify();
             for (let req = back.consumeRequest(); req !== undefined; req = back.consumeRequest()) {
               kept.push({ n: kept.length, req });
               back.produceResponse({ id: req.id });
             }
-            back.pushResponses();
+            back.pushResponsesAndCheckNotify();
             while (front.consumeResponse() !== undefined);
           }
           expect(kept.length).toBe(n);
@@ -94,7 +94,7 @@ describe("private entry copies", () => {
     const back = BackRing.attach(pages, lazy);
     front.produceRequest({ id: 1 });
     front.produceRequest({ id: 666 });
-    front.pushRequests();
+    front.pushRequestsAndCheckNotify();
     const first = back.consumeRequest()!;
     expect(() => first.id).toThrow(ClosedEntryReaderError);
     expect(() => back.consumeRequest()).toThrow(/id 666 is forbidden/);
@@ -130,7 +130,7 @@ describe("private entry copies", () => {
     const front = FrontRing.init(pages, spec);
     const back = BackRing.attach(pages, spec);
     front.produceRequest({ id: 9 });
-    front.pushRequests();
+    front.pushRequestsAndCheckNotify();
     expect(back.consumeRequest()).toEqual({ id: 9 });
     const anyReader = seen as unknown as Record<string, unknown>;
     for (const setter of ["setU8", "setU16", "setU32", "setU64", "write", "bytes"]) expect(anyReader[setter]).toBeUndefined();
@@ -141,7 +141,7 @@ describe("private entry copies", () => {
   it("reports the bytes of an invalid entry as read, unchanged by later consumes", () => {
     const { front, back } = refusing666();
     front.produceRequest({ id: 666, payload: filler(666, 12) });
-    front.pushRequests();
+    front.pushRequestsAndCheckNotify();
     const err = ringErrorOf(() => back.consumeRequest());
     const f = err?.fault;
     if (f?.reason !== "invalid-entry") throw new Error(`expected an invalid-entry fault, got ${String(err)}`);
@@ -151,14 +151,14 @@ describe("private entry copies", () => {
     expect(f.bytes).toEqual(expected);
     // Push the ring round more than once with other entries; the report must not move.
     back.produceResponse({ id: 666, status: -1, payload: new Uint8Array(2) });
-    back.pushResponses();
+    back.pushResponsesAndCheckNotify();
     front.consumeResponse();
     for (let round = 0; round < 3 * front.size; round++) {
       front.produceRequest({ id: round, payload: filler(round, 12, 1) });
-      front.pushRequests();
+      front.pushRequestsAndCheckNotify();
       expect(back.consumeRequest()?.id).toBe(round);
       back.produceResponse({ id: round, status: 0, payload: new Uint8Array(2) });
-      back.pushResponses();
+      back.pushResponsesAndCheckNotify();
       front.consumeResponse();
     }
     expect(f.bytes).toEqual(expected);

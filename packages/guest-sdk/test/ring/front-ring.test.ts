@@ -8,7 +8,15 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import type { Page } from "@pvkit/hypervisor-sim";
 import type { FrontRing } from "@pvkit/guest-sdk";
-import { filler, ringErrorOf, ringsWithAnswered, type TestReq, type TestRsp, testSpec, WRAP_STARTS } from "./helpers.js";
+import {
+  filler,
+  ringErrorOf,
+  ringsWithAnswered,
+  type TestReq,
+  type TestRsp,
+  testSpec,
+  WRAP_STARTS,
+} from "./helpers.js";
 
 const spec = testSpec(112, 16); // blkif-sized entries: 32 slots on one page
 const SIZE = 32;
@@ -80,7 +88,7 @@ describe.each(WRAP_STARTS)("a front ring with indices near $at", ({ start }) => 
     expect(() => front.unconsumedResponses).toThrow(error);
     expect(() => front.finalCheckForResponses()).toThrow(error);
     expect(() => front.produceRequest(req(9))).toThrow(error);
-    expect(() => front.pushRequests()).toThrow(error);
+    expect(() => front.pushRequestsAndCheckNotify()).toThrow(error);
   });
 
   it("halts at the first response beyond the requests outstanding, after delivering the ones before it", () => {
@@ -130,16 +138,16 @@ describe.each(WRAP_STARTS)("a front ring with indices near $at", ({ start }) => 
     expect(front.freeRequests).toBe(0);
     expect(drain(front)).toEqual({ ids: Array.from({ length: 20 }, (_, i) => i), error: undefined });
     for (let i = 20; i < SIZE; i++) back.produceResponse({ id: i, status: 0, payload: filler(i, 10) });
-    back.pushResponses();
+    back.pushResponsesAndCheckNotify();
     expect(drain(front)).toEqual({ ids: Array.from({ length: SIZE - 20 }, (_, i) => 20 + i), error: undefined });
     expect(front.freeRequests).toBe(SIZE);
     for (let id = 100; id < 100 + SIZE; id++) front.produceRequest(req(id));
-    front.pushRequests();
+    front.pushRequestsAndCheckNotify();
     for (let id = 100; id < 100 + SIZE; id++) {
       expect(back.consumeRequest()?.id).toBe(id);
       back.produceResponse({ id, status: 0, payload: filler(id, 10) });
     }
-    back.pushResponses();
+    back.pushResponsesAndCheckNotify();
     expect(drain(front)).toEqual({ ids: Array.from({ length: SIZE }, (_, i) => 100 + i), error: undefined });
     expect(front.rspCons).toBe(u32(start + 2 * SIZE));
     expect(front.reqProdPvt).toBe(u32(start + 2 * SIZE));

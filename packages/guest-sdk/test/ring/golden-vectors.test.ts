@@ -67,7 +67,7 @@ describe("golden ring bytes", () => {
     front.produceRequest({ id: 1, op: 0, nr: 1, sector: 0x1000 });
     front.produceRequest({ id: 2, op: 1, nr: 2, sector: 0x2000 });
     front.produceRequest({ id: 3, op: 0, nr: 3, sector: 0xdeadbeef });
-    expect(front.pushRequests()).toBe(true);
+    expect(front.pushRequestsAndCheckNotify()).toBe(true);
     expect(header(page!)).toBe("03 00 00 00 01 00 00 00 00 00 00 00 01 00 00 00");
     // id(u16) op nr sector(u32), little-endian.
     expect(hexAt(page!, 64, 8)).toBe("01 00 00 01 00 10 00 00");
@@ -83,7 +83,7 @@ describe("golden ring bytes", () => {
     expect(back.consumeRequest()).toEqual({ id: 2, op: 1, nr: 2, sector: 0x2000 });
     back.produceResponse({ id: 1, status: 0 });
     back.produceResponse({ id: 2, status: -1 });
-    expect(back.pushResponses()).toBe(true);
+    expect(back.pushResponsesAndCheckNotify()).toBe(true);
     expect(header(page!)).toBe("03 00 00 00 01 00 00 00 02 00 00 00 01 00 00 00");
     expect(hexAt(page!, 64, 8)).toBe("01 00 00 00 00 10 00 00");
     expect(hexAt(page!, 72, 8)).toBe("02 00 ff ff 00 20 00 00");
@@ -103,7 +103,7 @@ describe("golden ring bytes", () => {
     // finds nothing and arms req_event = req_cons + 1 = 4.
     expect(back.consumeRequest()?.id).toBe(3);
     back.produceResponse({ id: 3, status: 0 });
-    expect(back.pushResponses()).toBe(true);
+    expect(back.pushResponsesAndCheckNotify()).toBe(true);
     expect(back.finalCheckForRequests()).toBe(false);
     expect(header(page!)).toBe("03 00 00 00 04 00 00 00 03 00 00 00 03 00 00 00");
     expect(hexAt(page!, 80, 8)).toBe("03 00 00 00 ef be ad de");
@@ -111,9 +111,9 @@ describe("golden ring bytes", () => {
     // Request 4: old=3, new=4, req_event=4: (4-4)=0 < 1, notify. Request 5: old=4, new=5,
     // req_event=4: (5-4)=1 < (5-4)=1 is false: the backend has not re-armed, no notify.
     front.produceRequest({ id: 4, op: 2, nr: 0, sector: 0 });
-    expect(front.pushRequests()).toBe(true);
+    expect(front.pushRequestsAndCheckNotify()).toBe(true);
     front.produceRequest({ id: 5, op: 2, nr: 0, sector: 0 });
-    expect(front.pushRequests()).toBe(false);
+    expect(front.pushRequestsAndCheckNotify()).toBe(false);
     expect(header(page!)).toBe("05 00 00 00 04 00 00 00 03 00 00 00 03 00 00 00");
     expect(hexAt(page!, 88, 16)).toBe("04 00 02 00 00 00 00 00 05 00 02 00 00 00 00 00");
   });
@@ -131,7 +131,7 @@ describe("golden ring bytes", () => {
     // byte offsets 64 + 254*8 = 2096 (0x830), 2104 (0x838), and 64 (0x40).
     for (const id of [10, 11, 12]) front.produceRequest({ id, op: 0, nr: 1, sector: id << 12 });
     // push: old=0xfffffffe, new=1, req_event=0xffffffff: (1-0xffffffff)=2 < (1-0xfffffffe)=3, notify.
-    expect(front.pushRequests()).toBe(true);
+    expect(front.pushRequestsAndCheckNotify()).toBe(true);
     expect(header(page!)).toBe("01 00 00 00 ff ff ff ff fe ff ff ff ff ff ff ff");
     expect(hexAt(page!, 0x830, 8)).toBe("0a 00 00 01 00 a0 00 00");
     expect(hexAt(page!, 0x838, 8)).toBe("0b 00 00 01 00 b0 00 00");
@@ -161,7 +161,7 @@ describe("golden ring bytes", () => {
     front.produceRequest({ id: 0x7fff, op: 1, nr: 8, sector: 0x7fffffff });
     front.produceRequest({ id: 0x8000, op: 1, nr: 8, sector: 0x80000000 });
     // old=0x7fffffff, new=0x80000001, req_event=0x80000000: (new-event)=1 < (new-old)=2, notify.
-    expect(front.pushRequests()).toBe(true);
+    expect(front.pushRequestsAndCheckNotify()).toBe(true);
     expect(header(page!)).toBe("01 00 00 80 00 00 00 80 ff ff ff 7f 00 00 00 80");
     expect(hexAt(page!, 0x838, 8)).toBe("ff 7f 01 08 ff ff ff 7f");
     expect(hexAt(page!, 0x40, 8)).toBe("00 80 01 08 00 00 00 80");
@@ -171,7 +171,7 @@ describe("golden ring bytes", () => {
     back.produceResponse({ id: 0x7fff, status: 0 });
     back.produceResponse({ id: 0x8000, status: 0 });
     // old=0x7fffffff, new=0x80000001, rsp_event=0x80000000: notify; rsp_prod = 0x80000001.
-    expect(back.pushResponses()).toBe(true);
+    expect(back.pushResponsesAndCheckNotify()).toBe(true);
     expect(hexAt(page!, 8, 4)).toBe("01 00 00 80");
     expect(front.consumeResponse()?.id).toBe(0x7fff);
     expect(front.consumeResponse()?.id).toBe(0x8000);

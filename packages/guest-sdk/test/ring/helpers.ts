@@ -100,13 +100,13 @@ export function ringsWithAnswered(start: number, spec: RingSpec<TestReq, TestRsp
   const rings = ringsAt(start, spec);
   const { front, back } = rings;
   for (let id = 0; id < k; id++) front.produceRequest({ id, payload: filler(id, 108) });
-  front.pushRequests();
+  front.pushRequestsAndCheckNotify();
   for (let i = 0; i < k; i++) {
     const got = back.consumeRequest()?.id;
     if (got !== i) throw new Error(`ringsWithAnswered: the backend consumed id ${got}, expected ${i}`);
   }
   for (let i = 0; i < answered; i++) back.produceResponse({ id: i, status: 0, payload: filler(i, 10) });
-  back.pushResponses();
+  back.pushResponsesAndCheckNotify();
   return rings;
 }
 

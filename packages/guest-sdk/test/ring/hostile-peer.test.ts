@@ -7,7 +7,17 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { BackRing, FrontRing, RingProtocolError, type RingCodec, type RingSpec } from "@pvkit/guest-sdk";
 import * as C from "./c-reference.js";
-import { type Access, filler, firstDiff, makePages, refusing666, ringErrorOf, snapshot, testSpec, watchPages } from "./helpers.js";
+import {
+  type Access,
+  filler,
+  firstDiff,
+  makePages,
+  refusing666,
+  ringErrorOf,
+  snapshot,
+  testSpec,
+  watchPages,
+} from "./helpers.js";
 
 type HostileOp =
   | { t: "front" | "back"; action: number; status: number }
@@ -98,7 +108,7 @@ describe("a ring under a hostile peer", () => {
               const before = accesses;
               const attempt = side === "front" ? () => front.consumeResponse() : () => back.consumeRequest();
               expect(attempt).toThrow(err);
-              expect(() => (side === "front" ? front.pushRequests() : back.finalCheckForRequests())).toThrow(err);
+              expect(() => (side === "front" ? front.pushRequestsAndCheckNotify() : back.finalCheckForRequests())).toThrow(err);
               expect(accesses).toBe(before);
               continue;
             }
@@ -113,7 +123,7 @@ describe("a ring under a hostile peer", () => {
                     n++;
                     break;
                   case 2:
-                    expect(front.pushRequests()).toBe(C.RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(cf));
+                    expect(front.pushRequestsAndCheckNotify()).toBe(C.RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(cf));
                     break;
                   case 3:
                   case 4: {
@@ -158,7 +168,7 @@ describe("a ring under a hostile peer", () => {
                     break;
                   }
                   case 4:
-                    expect(back.pushResponses()).toBe(C.RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(cb));
+                    expect(back.pushResponsesAndCheckNotify()).toBe(C.RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(cb));
                     break;
                   default:
                     expect(back.finalCheckForRequests()).toBe(C.RING_FINAL_CHECK_FOR_REQUESTS(cb));
@@ -183,7 +193,7 @@ describe("a ring under a hostile peer", () => {
     const front = FrontRing.init(pages, spec);
     const back = BackRing.attach(pages, spec);
     front.produceRequest({ id: 7, payload: filler(7, 108) });
-    front.pushRequests();
+    front.pushRequestsAndCheckNotify();
     expect(back.consumeRequest()?.id).toBe(7);
     // Exactly RING_SIZE requests beyond rsp_prod_pvt is still legal (the capped count says 31 more).
     pages[0]!.setU32(0, 32);
@@ -209,7 +219,7 @@ describe("a ring under a hostile peer", () => {
     expect(back.halted).toBe(e);
     expect(() => back.consumeRequest()).toThrow(e);
     expect(() => back.produceResponse({ id: 7, status: 0, payload: new Uint8Array(10) })).toThrow(e);
-    expect(() => back.pushResponses()).toThrow(e);
+    expect(() => back.pushResponsesAndCheckNotify()).toThrow(e);
     expect(() => back.finalCheckForRequests()).toThrow(e);
     expect(() => back.unconsumedRequests).toThrow(e);
   });
@@ -236,10 +246,10 @@ describe("a ring under a hostile peer", () => {
     pages[0]!.setU32(0, 1000); // hostile frontend on ring A
     expect(() => ba.consumeRequest()).toThrow(RingProtocolError);
     fb.produceRequest({ id: 5, payload: filler(5, 108) });
-    expect(fb.pushRequests()).toBe(true);
+    expect(fb.pushRequestsAndCheckNotify()).toBe(true);
     expect(bb.consumeRequest()?.id).toBe(5);
     bb.produceResponse({ id: 5, status: 0, payload: new Uint8Array(10) });
-    expect(bb.pushResponses()).toBe(true);
+    expect(bb.pushResponsesAndCheckNotify()).toBe(true);
     expect(fb.consumeResponse()?.id).toBe(5);
     expect(fa.halted).toBeUndefined();
     expect(bb.halted).toBeUndefined();
@@ -288,7 +298,7 @@ describe("a ring under a hostile peer", () => {
     const front = FrontRing.init(pages, spec);
     const back = BackRing.attach(watched, spec);
     front.produceRequest({ id: 1, nr_segments: 11 });
-    front.pushRequests();
+    front.pushRequestsAndCheckNotify();
     rewrite = () => pages[0]!.setU8(64 + 4, 255);
     back.consumeRequest();
     expect(pages[0]!.getU8(64 + 4)).toBe(255); // the page did change...
@@ -299,7 +309,7 @@ describe("a ring under a hostile peer", () => {
   it("reports an invalid request without halting the backend, and goes on to the next one", () => {
     const { front, back } = refusing666();
     for (const id of [1, 666, 2]) front.produceRequest({ id, payload: filler(id, 12) });
-    front.pushRequests();
+    front.pushRequestsAndCheckNotify();
     expect(back.consumeRequest()?.id).toBe(1);
     const err = ringErrorOf(() => back.consumeRequest());
     expect(err?.code).toBe("ERING_INVALID_ENTRY");
@@ -313,7 +323,7 @@ describe("a ring under a hostile peer", () => {
     expect(back.consumeRequest()?.id).toBe(2);
     back.produceResponse({ id: 1, status: 0, payload: new Uint8Array(2) });
     back.produceResponse({ id: 666, status: -95, payload: new Uint8Array(2) });
-    expect(back.pushResponses()).toBe(true);
+    expect(back.pushResponsesAndCheckNotify()).toBe(true);
   });
 
   it("halts the frontend on an invalid response by default, and only reports it when asked", () => {
@@ -331,12 +341,12 @@ describe("a ring under a hostile peer", () => {
       const back = BackRing.attach(pages, spec);
       front.produceRequest({ id: 1, payload: new Uint8Array(12) });
       front.produceRequest({ id: 2, payload: new Uint8Array(12) });
-      front.pushRequests();
+      front.pushRequestsAndCheckNotify();
       back.consumeRequest();
       back.consumeRequest();
       back.produceResponse({ id: 1, status: -1000, payload: new Uint8Array(2) });
       back.produceResponse({ id: 2, status: 0, payload: new Uint8Array(2) });
-      back.pushResponses();
+      back.pushResponsesAndCheckNotify();
       const err = ringErrorOf(() => front.consumeResponse());
       expect(err?.code).toBe("ERING_INVALID_ENTRY");
       expect(err?.message).toBe("vif0: invalid response at index 0x00000000: status -1000 out of range");

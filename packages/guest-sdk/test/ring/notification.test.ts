@@ -114,7 +114,7 @@ function simulate(sc: Scenario, checks: FinalChecks): { submitted: number; answe
       backlog--;
       produced = true;
     }
-    if (produced && front.pushRequests()) toBack = true;
+    if (produced && front.pushRequestsAndCheckNotify()) toBack = true;
   };
   function submit(k: number): void {
     submitted += k;
@@ -133,7 +133,7 @@ function simulate(sc: Scenario, checks: FinalChecks): { submitted: number; answe
       for (let req = back.consumeRequest(); req !== undefined; req = back.consumeRequest()) {
         back.produceResponse({ id: req.id, status: 0, payload: new Uint8Array(2) });
         answered++;
-        if (back.pushResponses()) toFront = true;
+        if (back.pushResponsesAndCheckNotify()) toFront = true;
       }
       if (!checks.back(back)) return;
     }

@@ -37,13 +37,13 @@ describe("README rings example", () => {
 
     front.produceRequest({ id: 1, sector: 8 });
     front.produceRequest({ id: 2, sector: 16 });
-    if (front.pushRequests()) log("notify the backend");
+    if (front.pushRequestsAndCheckNotify()) log("notify the backend");
 
     do {
       for (let req = back.consumeRequest(); req !== undefined; req = back.consumeRequest()) {
         back.produceResponse({ id: req.id, status: 0 });
       }
-      if (back.pushResponses()) log("notify the frontend");
+      if (back.pushResponsesAndCheckNotify()) log("notify the frontend");
     } while (back.finalCheckForRequests());
 
     for (let rsp = front.consumeResponse(); rsp !== undefined; rsp = front.consumeResponse()) {

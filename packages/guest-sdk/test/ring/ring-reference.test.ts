@@ -106,9 +106,9 @@ function runScenario(order: number, sizes: [number, number], start: "init" | num
         break;
       }
       case "pushReq":
-        if (op.check) expect(front.pushRequests()).toBe(C.RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(cf));
+        if (op.check) expect(front.pushRequestsAndCheckNotify()).toBe(C.RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(cf));
         else {
-          front.push();
+          front.pushRequests();
           C.RING_PUSH_REQUESTS(cf);
         }
         break;
@@ -144,9 +144,9 @@ function runScenario(order: number, sizes: [number, number], start: "init" | num
         break;
       }
       case "pushRsp":
-        if (op.check) expect(back.pushResponses()).toBe(C.RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(cb));
+        if (op.check) expect(back.pushResponsesAndCheckNotify()).toBe(C.RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(cb));
         else {
-          back.push();
+          back.pushResponses();
           C.RING_PUSH_RESPONSES(cb);
         }
         break;

@@ -30,14 +30,14 @@ describe("requests$ and responses$", () => {
     const got: number[] = [];
     const sub = requests$(back, kick$).subscribe((r) => got.push(r.id));
     for (const id of [1, 2, 3]) front.produceRequest(req(id));
-    expect(front.pushRequests()).toBe(true);
+    expect(front.pushRequestsAndCheckNotify()).toBe(true);
     expect(got).toEqual([]); // nothing before the notification arrives
     kick$.next();
     expect(got).toEqual([1, 2, 3]);
     expect(pages[0]!.getU32(4)).toBe(4); // req_event = req_cons + 1
     // The re-arm means the very next request notifies.
     front.produceRequest(req(4));
-    expect(front.pushRequests()).toBe(true);
+    expect(front.pushRequestsAndCheckNotify()).toBe(true);
     kick$.next();
     expect(got).toEqual([1, 2, 3, 4]);
     sub.unsubscribe();
@@ -53,11 +53,11 @@ describe("requests$ and responses$", () => {
         // The frontend pushes during the drain; its notification is suppressed (req_event is
         // still 1) but the drain's final check finds it.
         front.produceRequest(req(2));
-        expect(front.pushRequests()).toBe(false);
+        expect(front.pushRequestsAndCheckNotify()).toBe(false);
       }
     });
     front.produceRequest(req(1));
-    front.pushRequests();
+    front.pushRequestsAndCheckNotify();
     kick$.next();
     expect(got).toEqual([1, 2]);
   });
@@ -72,7 +72,7 @@ describe("requests$ and responses$", () => {
     });
     front.produceRequest(req(1));
     front.produceRequest(req(2));
-    front.pushRequests();
+    front.pushRequestsAndCheckNotify();
     kick$.next();
     expect(got).toEqual([1, 2]);
   });
@@ -85,7 +85,7 @@ describe("requests$ and responses$", () => {
     responses$(front, kick$).subscribe({ next: (r) => got.push(r.id), error: (e: unknown) => (error = e) });
     front.produceRequest(req(1));
     front.produceRequest(req(2));
-    front.pushRequests();
+    front.pushRequestsAndCheckNotify();
     back.consumeRequest();
     back.consumeRequest();
     back.produceResponse({ id: 1, status: 0, payload: new Uint8Array(2) });
@@ -112,10 +112,10 @@ describe("requests$ and responses$", () => {
     let error: unknown;
     responses$(front, kick$).subscribe({ next: (r) => got.push(r.id), error: (e: unknown) => (error = e) });
     front.produceRequest(req(9));
-    front.pushRequests();
+    front.pushRequestsAndCheckNotify();
     back.consumeRequest();
     back.produceResponse({ id: 9, status: 0, payload: new Uint8Array(2) });
-    expect(back.pushResponses()).toBe(true);
+    expect(back.pushResponsesAndCheckNotify()).toBe(true);
     kick$.next();
     expect(got).toEqual([9]);
     pages[0]!.setU32(8, 500); // hostile backend: rsp_prod far ahead
@@ -133,7 +133,7 @@ describe("requests$ and responses$", () => {
     const invalid: RingProtocolError[] = [];
     requests$(back, kick$, { onInvalid: (e) => invalid.push(e) }).subscribe((r) => got.push(r.id));
     for (const id of [12, 13, 14]) front.produceRequest(req(id));
-    front.pushRequests();
+    front.pushRequestsAndCheckNotify();
     kick$.next();
     expect(got).toEqual([12, 14]);
     expect(invalid.map((e) => e.fault.reason === "invalid-entry" && e.fault.index)).toEqual([1]);
@@ -145,7 +145,7 @@ describe("requests$ and responses$", () => {
     let error: unknown;
     requests$(back, kick$).subscribe({ error: (e: unknown) => (error = e) });
     front.produceRequest(req(13));
-    front.pushRequests();
+    front.pushRequestsAndCheckNotify();
     kick$.next();
     expect((error as RingProtocolError).code).toBe("ERING_INVALID_ENTRY");
     expect(back.halted).toBeUndefined(); // the ring itself is still usable

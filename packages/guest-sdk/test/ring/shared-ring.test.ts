@@ -87,7 +87,7 @@ describe("entries across page boundaries", () => {
     const back = BackRing.attach(pages, spec);
     expect(front.size).toBe(128);
     for (let i = 0; i < 102; i++) front.produceRequest({ id: i, payload: filler(i, 36) });
-    front.push();
+    front.pushRequests();
     const expected = new Uint8Array(40);
     new DataView(expected.buffer).setUint32(0, 100, true);
     expected.set(filler(100, 36), 4);
@@ -113,14 +113,14 @@ describe("entries across page boundaries", () => {
         front.produceRequest({ id: sent, payload: filler(sent, 108) });
         sent++;
       }
-      front.pushRequests();
+      front.pushRequestsAndCheckNotify();
       for (let r = back.consumeRequest(); r !== undefined; r = back.consumeRequest()) {
         expect(r.id).toBe(seen);
         expect(firstDiff(r.payload, filler(seen, 108))).toBe(-1);
         back.produceResponse({ id: r.id, status: 0, payload: filler(r.id, 10, 2) });
         seen++;
       }
-      back.pushResponses();
+      back.pushResponsesAndCheckNotify();
       for (let k = 0; k < 512; k++) {
         const rsp = front.consumeResponse();
         expect(rsp?.id).toBe(sent - 512 + k);

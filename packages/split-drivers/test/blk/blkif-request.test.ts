@@ -208,10 +208,10 @@ describe("blkif requests through the SDK's rings", () => {
       for (let i = 0; i < 40; i++) {
         const req = reqs[i % reqs.length]!;
         front.produceRequest(req);
-        front.pushRequests();
+        front.pushRequestsAndCheckNotify();
         expect(back.consumeRequest()).toStrictEqual(req);
         back.produceResponse({ id: req.id, operation: req.operation, status: 0 });
-        back.pushResponses();
+        back.pushResponsesAndCheckNotify();
         expect(front.consumeResponse()).toStrictEqual({ id: req.id, operation: req.operation, status: 0 });
       }
     });
@@ -221,7 +221,7 @@ describe("blkif requests through the SDK's rings", () => {
     it(`keeps the consumed request when the frontend rewrites the slot afterwards (XSA-155, ${protocol})`, () => {
       const { page, front, back } = ringPair(protocol);
       front.produceRequest(read2);
-      front.pushRequests();
+      front.pushRequestsAndCheckNotify();
       const got = back.consumeRequest();
       page.fill(0xff, 64, blkifWire(protocol).requestSize); // operation 255, nr_segments 255, ...
       expect(got).toStrictEqual(read2);

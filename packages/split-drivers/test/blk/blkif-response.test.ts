@@ -56,12 +56,12 @@ describe("XSA-216: no byte of the slot's previous contents survives in a respons
       const { page, front, back } = ringPair(protocol);
       const wire = blkifWire(protocol);
       front.produceRequest({ kind: "other", operation: 9, id: 0x33 });
-      front.pushRequests();
+      front.pushRequestsAndCheckNotify();
       back.consumeRequest();
       // What the slot held: a previous request, all canary bytes.
       page.fill(CANARY, 64, wire.entrySize);
       back.produceResponse({ id: 0x33, operation: 9, status: BLKIF_RSP.BLKIF_RSP_EOPNOTSUPP });
-      back.pushResponses();
+      back.pushResponsesAndCheckNotify();
       const slot = [...page.read(64, wire.entrySize)];
       const want = [0x33, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0xfe, 0xff, 0, 0, 0, 0].slice(0, wire.responseSize);
       expect(slot.slice(0, wire.responseSize)).toStrictEqual(want);

@@ -24,7 +24,7 @@
  *   empty notifications costs dom0 a bounded amount of work per unit of virtual time.
  */
 import type { Page, ReadonlyPage } from "@pvkit/hypervisor-sim";
-import { BLKIF_OP, BLKIF_RSP } from "@pvkit/hypervisor-sim/abi";
+import { BLKIF_OP, BLKIF_RSP, XEN_PAGE_SIZE } from "@pvkit/hypervisor-sim/abi";
 import { type BackRing, type DriverTimers, type EventChannel, type GrantMapper, type MappedGrant, RingProtocolError, type TimeoutHandle } from "@pvkit/guest-sdk";
 import type { BlkifRequest, BlkifSegment } from "../blkif-request.js";
 import type { BlkifResponse } from "../blkif-response.js";
@@ -302,7 +302,7 @@ export class BlkbackQueue {
     }
     let copies: Uint8Array[];
     try {
-      copies = maps.map((m) => m.page.read(0, 4096));
+      copies = maps.map((m) => m.page.read(0, XEN_PAGE_SIZE));
     } finally {
       this.#unmap(maps);
     }
@@ -452,9 +452,9 @@ export class BlkbackQueue {
    * when its `rsp_event` falls among the newly pushed responses, so one push of a batch costs at
    * most one notification.
    */
-  #pushResponses(): void {
+  #pushResponsesAndCheckNotify(): void {
     this.#unpushed = false;
-    if (this.#i.ring.pushResponses()) {
+    if (this.#i.ring.pushResponsesAndCheckNotify()) {
       this.stats.notifications++;
       this.#channel?.notify();
     }
@@ -464,7 +464,7 @@ export class BlkbackQueue {
   #flushResponses(): void {
     if (!this.#unpushed) return;
     try {
-      this.#pushResponses();
+      this.#pushResponsesAndCheckNotify();
     } catch (e) {
       if (!(e instanceof RingProtocolError)) this.#i.onError(e);
     }
@@ -483,7 +483,7 @@ export class BlkbackQueue {
         this.#unpushed = true;
         return;
       }
-      this.#pushResponses();
+      this.#pushResponsesAndCheckNotify();
     } catch (e) {
       if (!(e instanceof RingProtocolError)) this.#i.onError(e);
       return;

@@ -20,7 +20,7 @@
  * writable once and reused; the part of a reused page outside the request is zeroed first.
  * Indirect pages hold only their segment array (the rest zero) and are granted read-only.
  */
-import { BLKIF_OP, BLKIF_RSP, BLKIF_DISCARD_SECURE } from "@pvkit/hypervisor-sim/abi";
+import { BLKIF_OP, BLKIF_RSP, BLKIF_DISCARD_SECURE, XEN_PAGE_SIZE } from "@pvkit/hypervisor-sim/abi";
 import { type EventChannel, type FrontRing, type GrantedPage, RingProtocolError, type XenbusDevice } from "@pvkit/guest-sdk";
 import type { BlkifRequest, BlkifSegment } from "../blkif-request.js";
 import type { BlkifResponse } from "../blkif-response.js";
@@ -29,7 +29,7 @@ import { BlkfrontError } from "./blkfront-error.js";
 import type { BlkfrontFlushMode } from "./negotiate.js";
 
 /** Bytes per segment frame and 512-byte sectors in it. */
-const PAGE = 4096;
+const PAGE = XEN_PAGE_SIZE;
 const SECT = 512;
 const SECTS_PER_PAGE = 8;
 
@@ -203,7 +203,7 @@ export class BlkQueue {
   push(): void {
     if (this.#dead || !this.#unpushed) return;
     this.#unpushed = false;
-    if (this.ring.pushRequests()) {
+    if (this.ring.pushRequestsAndCheckNotify()) {
       this.stats.notifications++;
       this.channel?.notify();
     }

@@ -125,7 +125,7 @@ export class RawFront {
     const queue = this.queues[q]!;
     const done = new Promise<BlkifResponse>((resolve) => queue.pending.set(String(req.id), resolve));
     queue.ring.produceRequest(req);
-    if (queue.ring.pushRequests()) queue.channel.notify();
+    if (queue.ring.pushRequestsAndCheckNotify()) queue.channel.notify();
     return done;
   }
 

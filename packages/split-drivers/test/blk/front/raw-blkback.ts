@@ -171,7 +171,7 @@ export class RawBlkback {
         else this.#answer(q, req);
       }
     } while (r.ring.finalCheckForRequests());
-    if (r.ring.pushResponses()) r.ch.notify();
+    if (r.ring.pushResponsesAndCheckNotify()) r.ch.notify();
   }
 
   /** Answers every held request (and stops holding). */
@@ -180,7 +180,7 @@ export class RawBlkback {
     const held = this.#held;
     this.#held = [];
     for (const h of held) this.#answer(h.q, h.req);
-    for (const r of this.#rings) if (r.ring.pushResponses()) r.ch.notify();
+    for (const r of this.#rings) if (r.ring.pushResponsesAndCheckNotify()) r.ch.notify();
   }
 
   /**

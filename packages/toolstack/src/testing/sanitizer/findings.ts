@@ -41,7 +41,7 @@ export const FINDING_HINTS: Readonly<Record<FindingKind, string>> = {
   "dom0-leak": "dom0 kept something of a dead domain; see the message",
   "lost-wakeup": "work is on the ring and nobody will look at it; see the message for which side skipped its notify or final check",
   "masked-pending": "a port was masked and never unmasked while events arrived; unmask after handling (or the handler threw)",
-  "notify-storm": "the producer notifies without checking the push's notify flag (RING_PUSH_*_AND_CHECK_NOTIFY); notify only when pushRequests()/pushResponses() says so",
+  "notify-storm": "the producer notifies without checking the push's notify flag (RING_PUSH_*_AND_CHECK_NOTIFY); notify only when pushRequestsAndCheckNotify()/pushResponsesAndCheckNotify() says so",
   "ring-halted": "the peer broke the ring protocol; the reason says how",
   "unknown-response-id": "the backend answered an id the frontend never issued (a stale or corrupted id, or an answer sent twice)",
   "bad-response": "a response does not match its request (the protocol check says how); a short copy, say",

@@ -11,7 +11,7 @@
  * with no event pending and the host quiescent therefore names the side that broke one rule.
  */
 import type { RaiseTrace } from "@pvkit/hypervisor-sim";
-import { SHINFO_EVTCHN_MASK, SHINFO_EVTCHN_PENDING, XenbusState, xenbusStateName } from "@pvkit/hypervisor-sim/abi";
+import { SHINFO_EVTCHN_MASK, SHINFO_EVTCHN_PENDING, XEN_PAGE_SIZE, XenbusState, xenbusStateName } from "@pvkit/hypervisor-sim/abi";
 import { type InspectedRing, type XenbusDevice, driverInspect } from "@pvkit/guest-sdk";
 import type { Host } from "../../host/host.js";
 import type { LeakReport } from "../leak-check.js";
@@ -305,10 +305,10 @@ export class Sanitizer {
     const where = `ring (grant ref ${r.refs[0]} of d${l.frontDomid}, ports d${l.frontDomid}:${l.frontPort} / d${l.backDomid}:${l.backPort})`;
     const reqCons = be?.ring.reqCons;
     const req = (ix.reqProd - (reqCons ?? ix.rspProd)) >>> 0;
-    if (req > 0 && req <= r.frames.length * 4096 && !this.#portPending(l.backDomid, l.backPort)) {
+    if (req > 0 && req <= r.frames.length * XEN_PAGE_SIZE && !this.#portPending(l.backDomid, l.backPort)) {
       const at = `req_prod ${ix.reqProd}, req_event ${ix.reqEvent}, ${reqCons !== undefined ? `req_cons ${reqCons}` : `rsp_prod ${ix.rspProd}`}`;
       if (reqCons === undefined || inWindow(ix.reqEvent, reqCons, ix.reqProd)) {
-        this.report("lost-wakeup", l.frontDomid, l.frontPath, where, `${req} request(s) pushed where the backend asked to be woken (${at}), no event pending, both ends blocked`, `lost:req:${l.frontPath}:${ix.reqProd}`, "the frontend pushed requests without notifying; notify when pushRequests() says so");
+        this.report("lost-wakeup", l.frontDomid, l.frontPath, where, `${req} request(s) pushed where the backend asked to be woken (${at}), no event pending, both ends blocked`, `lost:req:${l.frontPath}:${ix.reqProd}`, "the frontend pushed requests without notifying; notify when pushRequestsAndCheckNotify() says so");
       } else {
         this.report("lost-wakeup", l.backDomid, l.backPath, where, `${req} request(s) unconsumed and req_event never re-armed past what the backend consumed (${at}), no event pending, both ends blocked`, `lost:req:${l.frontPath}:${ix.reqProd}`, "the backend went idle without its final check; loop on finalCheckForRequests()");
       }
@@ -316,10 +316,10 @@ export class Sanitizer {
     const rspCons = fe?.ring.rspCons;
     if (rspCons === undefined) return;
     const rsp = (ix.rspProd - rspCons) >>> 0;
-    if (rsp > 0 && rsp <= r.frames.length * 4096 && !this.#portPending(l.frontDomid, l.frontPort)) {
+    if (rsp > 0 && rsp <= r.frames.length * XEN_PAGE_SIZE && !this.#portPending(l.frontDomid, l.frontPort)) {
       const at = `rsp_prod ${ix.rspProd}, rsp_event ${ix.rspEvent}, rsp_cons ${rspCons}`;
       if (inWindow(ix.rspEvent, rspCons, ix.rspProd)) {
-        this.report("lost-wakeup", l.backDomid, l.backPath, where, `${rsp} response(s) pushed where the frontend asked to be woken (${at}), no event pending, both ends blocked`, `lost:rsp:${l.frontPath}:${ix.rspProd}`, "the backend pushed responses without notifying; notify when pushResponses() says so");
+        this.report("lost-wakeup", l.backDomid, l.backPath, where, `${rsp} response(s) pushed where the frontend asked to be woken (${at}), no event pending, both ends blocked`, `lost:rsp:${l.frontPath}:${ix.rspProd}`, "the backend pushed responses without notifying; notify when pushResponsesAndCheckNotify() says so");
       } else {
         this.report("lost-wakeup", l.frontDomid, l.frontPath, where, `${rsp} response(s) unconsumed and rsp_event never re-armed past what the frontend consumed (${at}), no event pending, both ends blocked`, `lost:rsp:${l.frontPath}:${ix.rspProd}`, "the frontend went idle without its final check; loop on finalCheckForResponses()");
       }

@@ -2,7 +2,15 @@
 // that break it one way each, for the sanitizer's tests. The toolstack cannot depend on the
 // examples, so the driver lives here.
 import type { Page } from "@pvkit/hypervisor-sim";
-import { BackRing, type BackendDriver, type EventChannel, type FrontendDriver, FrontRing, type RingSpec, type XenbusDevice } from "@pvkit/guest-sdk";
+import {
+  BackRing,
+  type BackendDriver,
+  type EventChannel,
+  type FrontendDriver,
+  FrontRing,
+  type RingSpec,
+  type XenbusDevice,
+} from "@pvkit/guest-sdk";
 
 export interface RngRequest { id: number; gref: number; len: number }
 export interface RngResponse { id: number; status: number; len: number }
@@ -107,7 +115,7 @@ export async function read(dev: XenbusDevice<FrontState>, n: number): Promise<Ui
   const id = s.nextId++;
   const rsp = new Promise<RngResponse>((resolve) => s.pending.set(id, resolve));
   s.ring.produceRequest({ id, gref: page.ref, len: n });
-  const notify = s.ring.pushRequests();
+  const notify = s.ring.pushRequestsAndCheckNotify();
   if (s.bugs.notifyEvery || (notify && !s.bugs.skipNotify)) s.channel.notify();
   const r = await rsp;
   const bytes = page.page.read(0, r.len);
@@ -139,7 +147,7 @@ export function rngBack(bugs: BackBugs = {}, spec = rngSpec): BackendDriver<Back
               m!.unmap();
               ring.produceResponse({ id: bugs.bogusId ? req.id + 1000 : req.id, status: 0, len });
             }
-            if (ring.pushResponses() && !bugs.skipNotify) channel.notify();
+            if (ring.pushResponsesAndCheckNotify() && !bugs.skipNotify) channel.notify();
           } while (!bugs.skipFinalCheck && ring.finalCheckForRequests());
         },
       });

@@ -4,7 +4,14 @@ import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, expect } from "vitest";
 import { it } from "vitest";
-import { SanitizerError, createTestHost, expectFinding, hostTest, sanitizerOf, withHost } from "@pvkit/toolstack/testing";
+import {
+  SanitizerError,
+  createTestHost,
+  expectFinding,
+  hostTest,
+  sanitizerOf,
+  withHost,
+} from "@pvkit/toolstack/testing";
 import { scenario } from "./rng-scenario.js";
 
 describe("sanitizer in tests", () => {
@@ -14,7 +21,7 @@ describe("sanitizer in tests", () => {
     const msg = (err as SanitizerError).message.split("\n");
     expect(msg.slice(0, 2)).toEqual([
       "pvkit sanitizer: 1 finding",
-      "  - [lost-wakeup] d1 (rng-user) /local/domain/1/device/rng/0 ring (grant ref 8 of d1, ports d1:3 / d0:4): 6 request(s) pushed where the backend asked to be woken (req_prod 6, req_event 1, req_cons 0), no event pending, both ends blocked (trace seq 158, t=0 ns). Hint: the frontend pushed requests without notifying; notify when pushRequests() says so",
+      "  - [lost-wakeup] d1 (rng-user) /local/domain/1/device/rng/0 ring (grant ref 8 of d1, ports d1:3 / d0:4): 6 request(s) pushed where the backend asked to be woken (req_prod 6, req_event 1, req_cons 0), no event pending, both ends blocked (trace seq 158, t=0 ns). Hint: the frontend pushed requests without notifying; notify when pushRequestsAndCheckNotify() says so",
     ]);
     expect(msg[2]).toBe("the test itself failed with: StallError: a burst of reads can never settle: the host went quiescent at t=0 ns with no timer or delivery left");
     expect((err as SanitizerError).cause).toBeInstanceOf(Error);

@@ -3,7 +3,13 @@
 // driver yields none.
 import { describe, expect, it } from "vitest";
 import { SanitizerError, type SanitizerOptions, withHost } from "@pvkit/toolstack/testing";
-import { type BackBugs, type FrontBugs, type RngRequest, type RngResponse, rngSpecIdLast } from "./rng-drivers.js";
+import {
+  type BackBugs,
+  type FrontBugs,
+  type RngRequest,
+  type RngResponse,
+  rngSpecIdLast,
+} from "./rng-drivers.js";
 import { scenario } from "./rng-scenario.js";
 
 /** The findings' messages of a run (none when it passes). */
@@ -64,12 +70,12 @@ describe("sanitizer", () => {
   });
   it("catches a frontend skipping its notify, naming the domain, the device and the trace position", async () => {
     expect(await findings({ skipNotify: true }, {}, {})).toEqual([
-      "[lost-wakeup] d1 (rng-user) /local/domain/1/device/rng/0 ring (grant ref 8 of d1, ports d1:3 / d0:4): 6 request(s) pushed where the backend asked to be woken (req_prod 6, req_event 1, req_cons 0), no event pending, both ends blocked (trace seq 158, t=0 ns). Hint: the frontend pushed requests without notifying; notify when pushRequests() says so"
+      "[lost-wakeup] d1 (rng-user) /local/domain/1/device/rng/0 ring (grant ref 8 of d1, ports d1:3 / d0:4): 6 request(s) pushed where the backend asked to be woken (req_prod 6, req_event 1, req_cons 0), no event pending, both ends blocked (trace seq 158, t=0 ns). Hint: the frontend pushed requests without notifying; notify when pushRequestsAndCheckNotify() says so"
     ]);
   });
   it("catches a backend skipping its notify, naming the domain, the device and the trace position", async () => {
     expect(await findings({}, { skipNotify: true }, {})).toEqual([
-      "[lost-wakeup] d0 (Domain-0) /local/domain/0/backend/rng/1/0 ring (grant ref 8 of d1, ports d1:3 / d0:4): 6 response(s) pushed where the frontend asked to be woken (rsp_prod 6, rsp_event 1, rsp_cons 0), no event pending, both ends blocked (trace seq 159, t=0 ns). Hint: the backend pushed responses without notifying; notify when pushResponses() says so"
+      "[lost-wakeup] d0 (Domain-0) /local/domain/0/backend/rng/1/0 ring (grant ref 8 of d1, ports d1:3 / d0:4): 6 response(s) pushed where the frontend asked to be woken (rsp_prod 6, rsp_event 1, rsp_cons 0), no event pending, both ends blocked (trace seq 159, t=0 ns). Hint: the backend pushed responses without notifying; notify when pushResponsesAndCheckNotify() says so"
     ]);
   });
   it("catches a frontend skipping its final check, naming the domain, the device and the trace position", async () => {
@@ -84,7 +90,7 @@ describe("sanitizer", () => {
   });
   it("catches a frontend notifying on every request, naming the domain, the device and the trace position", async () => {
     expect(await findings({ notifyEvery: true }, {}, {})).toEqual([
-      "[notify-storm] d1 (rng-user) /local/domain/1/device/rng/0 port 3: 7 notifications for 7 requests pushed, where the backend's req_event asked for 2 (5 unneeded, 0 with nothing new on the ring) (trace seq 221, t=0 ns). Hint: the producer notifies without checking the push's notify flag (RING_PUSH_*_AND_CHECK_NOTIFY); notify only when pushRequests()/pushResponses() says so"
+      "[notify-storm] d1 (rng-user) /local/domain/1/device/rng/0 port 3: 7 notifications for 7 requests pushed, where the backend's req_event asked for 2 (5 unneeded, 0 with nothing new on the ring) (trace seq 221, t=0 ns). Hint: the producer notifies without checking the push's notify flag (RING_PUSH_*_AND_CHECK_NOTIFY); notify only when pushRequestsAndCheckNotify()/pushResponsesAndCheckNotify() says so"
     ]);
   });
   it("catches a short copy (with the device's response check), naming the domain, the device and the trace position", async () => {
