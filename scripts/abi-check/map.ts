@@ -31,7 +31,9 @@ export const STRUCTS: Readonly<Record<string, StructMapping>> = {
   grant_entry_v2_full_page: { c: "union grant_entry_v2", size: "GRANT_ENTRY_V2_SIZE", prefix: "full_page." },
   grant_entry_v2_sub_page: { c: "union grant_entry_v2", size: "GRANT_ENTRY_V2_SIZE", prefix: "sub_page." },
   grant_entry_v2_transitive: { c: "union grant_entry_v2", size: "GRANT_ENTRY_V2_SIZE", prefix: "transitive." },
-  // evtchn-structs.ts (event_channel.h, sched.h, vcpu.h)
+  // start-info.ts (xen.h)
+  start_info: { c: "struct start_info", size: "START_INFO_SIZE" },
+  // evtchn-structs.ts (event_channel.h)
   evtchn_bind_interdomain_layout: { c: "struct evtchn_bind_interdomain", size: "EVTCHN_BIND_INTERDOMAIN_SIZE" },
   evtchn_bind_virq_layout: { c: "struct evtchn_bind_virq", size: "EVTCHN_BIND_VIRQ_SIZE" },
   evtchn_bind_pirq_layout: { c: "struct evtchn_bind_pirq", size: "EVTCHN_BIND_PIRQ_SIZE" },
@@ -48,9 +50,25 @@ export const STRUCTS: Readonly<Record<string, StructMapping>> = {
   evtchn_set_priority_layout: { c: "struct evtchn_set_priority", size: "EVTCHN_SET_PRIORITY_SIZE" },
   evtchn_fifo_control_block_layout: { c: "struct evtchn_fifo_control_block", size: "EVTCHN_FIFO_CONTROL_BLOCK_SIZE" },
   evtchn_op_layout: { c: "struct evtchn_op", size: "EVTCHN_OP_SIZE" },
+  // sched.ts (sched.h)
   sched_poll_layout: { c: "struct sched_poll", size: "SCHED_POLL_SIZE" },
+  sched_shutdown_layout: { c: "struct sched_shutdown", size: "SCHED_SHUTDOWN_SIZE" },
+  sched_remote_shutdown_layout: { c: "struct sched_remote_shutdown", size: "SCHED_REMOTE_SHUTDOWN_SIZE" },
+  // vcpu.ts (vcpu.h)
   vcpu_set_singleshot_timer_layout: { c: "struct vcpu_set_singleshot_timer", size: "VCPU_SET_SINGLESHOT_TIMER_SIZE" },
-  // gnttab-structs.ts (grant_table.h, memory.h)
+  vcpu_runstate_info_layout: { c: "struct vcpu_runstate_info", size: "VCPU_RUNSTATE_INFO_SIZE" },
+  vcpu_register_runstate_memory_area_layout: {
+    c: "struct vcpu_register_runstate_memory_area",
+    size: "VCPU_REGISTER_RUNSTATE_MEMORY_AREA_SIZE",
+  },
+  // memory.ts (memory.h)
+  xen_add_to_physmap_layout: { c: "struct xen_add_to_physmap", size: "XEN_ADD_TO_PHYSMAP_SIZE" },
+  xen_add_to_physmap_batch_layout: { c: "struct xen_add_to_physmap_batch", size: "XEN_ADD_TO_PHYSMAP_BATCH_SIZE" },
+  xen_remove_from_physmap_layout: { c: "struct xen_remove_from_physmap", size: "XEN_REMOVE_FROM_PHYSMAP_SIZE" },
+  // domctl.ts (domctl.h)
+  xen_domctl_layout: { c: "struct xen_domctl", size: "XEN_DOMCTL_SIZE" },
+  xen_domctl_irq_permission_layout: { c: "struct xen_domctl_irq_permission", size: "XEN_DOMCTL_IRQ_PERMISSION_SIZE" },
+  // gnttab-structs.ts (grant_table.h)
   gnttab_map_grant_ref_layout: { c: "struct gnttab_map_grant_ref", size: "GNTTAB_MAP_GRANT_REF_SIZE" },
   gnttab_unmap_grant_ref_layout: { c: "struct gnttab_unmap_grant_ref", size: "GNTTAB_UNMAP_GRANT_REF_SIZE" },
   gnttab_setup_table_layout: { c: "struct gnttab_setup_table", size: "GNTTAB_SETUP_TABLE_SIZE" },
@@ -65,7 +83,6 @@ export const STRUCTS: Readonly<Record<string, StructMapping>> = {
   gnttab_get_version_layout: { c: "struct gnttab_get_version", size: "GNTTAB_GET_VERSION_SIZE" },
   gnttab_swap_grant_ref_layout: { c: "struct gnttab_swap_grant_ref", size: "GNTTAB_SWAP_GRANT_REF_SIZE" },
   gnttab_cache_flush_layout: { c: "struct gnttab_cache_flush", size: "GNTTAB_CACHE_FLUSH_SIZE" },
-  xen_add_to_physmap_layout: { c: "struct xen_add_to_physmap", size: "XEN_ADD_TO_PHYSMAP_SIZE" },
   // io/*.ts. io/ring.h only defines rings through DEFINE_RING_TYPES, so the generic sring
   // header is checked on blkif's instance, up to its first entry.
   sring: { c: "struct blkif_sring", size: "SRING_RING_OFFSET", cSize: "offsetof(struct blkif_sring, ring)" },
@@ -78,6 +95,8 @@ export const STRUCTS: Readonly<Record<string, StructMapping>> = {
   blkif_request_indirect: { c: "struct blkif_request_indirect", size: "BLKIF_REQUEST_INDIRECT_SIZE" },
   blkif_response: { c: "struct blkif_response", size: "BLKIF_RESPONSE_SIZE" },
   xenstore_domain_interface: { c: "struct xenstore_domain_interface", size: "XENSTORE_DOMAIN_INTERFACE_SIZE" },
+  // io/xs-wire.ts (io/xs_wire.h)
+  xsd_sockmsg: { c: "struct xsd_sockmsg", size: "XSD_SOCKMSG_SIZE" },
 };
 
 /** Exported size constants of plain C types (no layout table): constant -> C type. */
@@ -118,6 +137,8 @@ export const CONSTANT_TABLES: readonly string[] = [
   "XENMEM",
   "XENMAPSPACE",
   "XENVER",
+  "RUNSTATE",
+  "SIF",
   "BLKIF_OP",
   "BLKIF_RSP",
   "VDISK",
@@ -158,6 +179,12 @@ export const CONSTANTS: readonly string[] = [
   "XENMAPIDX_grant_table_status",
   "__HYPERVISOR_domctl",
   "XEN_DOMCTL_irq_permission",
+  "XEN_DOMCTL_INTERFACE_VERSION",
+  "MAX_GUEST_CMDLINE",
+  "XEN_PAGE_SHIFT",
+  "XENSTORE_PAYLOAD_MAX",
+  "XENSTORE_ABS_PATH_MAX",
+  "XENSTORE_REL_PATH_MAX",
   "BLKIF_DISCARD_SECURE",
   "BLKIF_MAX_SEGMENTS_PER_REQUEST",
   "BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST",

@@ -3,7 +3,7 @@
  * domains. The granter writes its v1 entries into its own grant-table frame, as a guest does.
  */
 import { type Guest, Hypervisor } from "@pvkit/hypervisor-sim";
-import { DOMID_SELF, GNTCOPY, GNTMAP, GNTTABOP, GTF } from "@pvkit/hypervisor-sim/abi";
+import { DOMID_SELF, GNTCOPY, GNTMAP, GNTTABOP, GTF, XEN_PAGE_SIZE } from "@pvkit/hypervisor-sim/abi";
 import { bench, type BenchResult } from "./harness.js";
 
 const MAP_GFN = 0x20000;
@@ -36,8 +36,8 @@ function twoDomains(): { hv: Hypervisor; granter: Guest; grantee: Guest } {
 export function mapUnmapPairs(): BenchResult {
   const { granter, grantee } = twoDomains();
   const [ref] = grantPages(granter, grantee.domid, 1);
-  const map = { host_addr: MAP_GFN * 4096, flags: GNTMAP.GNTMAP_host_map, ref: ref!, dom: granter.domid, status: 0, handle: 0, dev_bus_addr: 0 };
-  const unmap = { host_addr: MAP_GFN * 4096, dev_bus_addr: 0, handle: 0, status: 0 };
+  const map = { host_addr: MAP_GFN * XEN_PAGE_SIZE, flags: GNTMAP.GNTMAP_host_map, ref: ref!, dom: granter.domid, status: 0, handle: 0, dev_bus_addr: 0 };
+  const unmap = { host_addr: MAP_GFN * XEN_PAGE_SIZE, dev_bus_addr: 0, handle: 0, status: 0 };
   const maps = [map];
   const unmaps = [unmap];
   const hc = grantee.hypercall;
@@ -59,7 +59,7 @@ export function copies4k(batch: number): BenchResult {
   const ops = refs.map((ref, i) => ({
     source: { u: { gmfn: 0x200 + i }, domid: DOMID_SELF, offset: 0 },
     dest: { u: { ref }, domid: granter.domid, offset: 0 },
-    len: 4096,
+    len: XEN_PAGE_SIZE,
     flags: GNTCOPY.GNTCOPY_dest_gref,
     status: 0,
   }));

@@ -4,19 +4,19 @@
  * and OUT fields are written back into them. Each call is traced with its arguments and result.
  */
 import { XEN_ERRNO } from "./abi/errno.js";
-import { EVTCHNOP, type EvtchnOpArgs } from "./abi/event-channel.js";
+import { EVTCHNOP, type EvtchnOpArgs, type evtchn_op } from "./abi/event-channel.js";
 import { GNTTABOP, type GnttabOpArgs } from "./abi/grant-table.js";
+import { DOMID_SELF, XENVER } from "./abi/xen.js";
+import { SCHEDOP, type sched_poll, type sched_shutdown } from "./abi/sched.js";
+import { VCPUOP, VCPU_SSHOTTMR_future, type vcpu_set_singleshot_timer } from "./abi/vcpu.js";
 import {
-  DOMID_SELF,
-  SCHEDOP,
-  VCPUOP,
-  VCPU_SSHOTTMR_future,
-  XEN_DOMCTL_irq_permission,
   XENMAPSPACE,
   XENMEM,
-  XENVER,
-  type xen_domctl_irq_permission,
-} from "./abi/xen.js";
+  type xen_add_to_physmap,
+  type xen_add_to_physmap_batch,
+  type xen_remove_from_physmap,
+} from "./abi/memory.js";
+import { XEN_DOMCTL_irq_permission, type xen_domctl } from "./abi/domctl.js";
 import type { UpcallHandler, Vcpu } from "./domain/vcpu.js";
 import * as fifo from "./evtchn/fifo-ops.js";
 import * as evtchn from "./evtchn/ops.js";
@@ -39,59 +39,6 @@ const XENVER_NAMES = invert(XENVER);
 
 function invert(o: Record<string, number>): Map<number, string> {
   return new Map(Object.entries(o).map(([k, v]) => [v, k]));
-}
-
-/** `struct sched_poll`. */
-export interface sched_poll {
-  ports: number[];
-  nr_ports: number;
-  /** Absolute system time (ns) to give up at; 0 = no timeout. */
-  timeout: number;
-}
-/** `struct sched_shutdown`. */
-export interface sched_shutdown {
-  reason: number;
-}
-/** `struct vcpu_set_singleshot_timer`. */
-export interface vcpu_set_singleshot_timer {
-  /** Absolute system time, ns. */
-  timeout_abs_ns: number;
-  flags: number;
-}
-/** `struct xen_add_to_physmap`. */
-export interface xen_add_to_physmap {
-  domid: number;
-  size?: number;
-  space: number;
-  idx: number;
-  gpfn: number;
-}
-/** `struct xen_add_to_physmap_batch`: `idxs`, `gpfns` and `errs` are guest arrays of `size`. */
-export interface xen_add_to_physmap_batch {
-  domid: number;
-  space: number;
-  size: number;
-  u: { foreign_domid: number };
-  idxs: number[];
-  gpfns: number[];
-  /** OUT: 0 or -errno per element. */
-  errs: number[];
-}
-/** `struct xen_remove_from_physmap`. */
-export interface xen_remove_from_physmap {
-  domid: number;
-  gpfn: number;
-}
-/** `struct xen_domctl` reduced to what is simulated. */
-export interface xen_domctl {
-  cmd: number;
-  domain: number;
-  u: { irq_permission?: xen_domctl_irq_permission };
-}
-/** The compat `struct evtchn_op` (hypercall 16). */
-export interface evtchn_op {
-  cmd: number;
-  u: EvtchnOpArgs[keyof EvtchnOpArgs];
 }
 
 /** Where `set_timer_op` puts a negative or absurdly distant timeout: 100 ms ahead, as Xen does. */

@@ -4,13 +4,8 @@
  * their own physical memory and an upcall registration, as a real guest kernel does.
  */
 import { XEN_ERRNO } from "./abi/errno.js";
-import {
-  DOMID_FIRST_RESERVED,
-  DOMID_SELF,
-  SHUTDOWN,
-  VIRQ,
-  virqIsPerVcpu,
-} from "./abi/xen.js";
+import { DOMID_FIRST_RESERVED, DOMID_SELF, VIRQ, virqIsPerVcpu } from "./abi/xen.js";
+import { SHUTDOWN } from "./abi/sched.js";
 import { vcpu_time_info, VCPU_INFO_TIME, shared_info, XEN_PVCLOCK_TSC_STABLE_BIT } from "./abi/shared-info.js";
 import { writeField } from "./abi/struct.js";
 import { type Domain, Domain as DomainImpl, type DomainOptions, resolveDomainOptions } from "./domain/domain.js";

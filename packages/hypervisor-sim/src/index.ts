@@ -14,22 +14,19 @@
  */
 export { Hypervisor, type HypervisorOptions } from "./hypervisor.js";
 export { Guest, type GuestMemory } from "./guest.js";
-export {
-  Hypercalls,
-  XEN_VERSION,
-  type sched_poll,
-  type sched_shutdown,
-  type vcpu_set_singleshot_timer,
-  type xen_add_to_physmap,
-  type xen_add_to_physmap_batch,
-  type xen_remove_from_physmap,
-  type xen_domctl,
-  type evtchn_op,
-} from "./hypercalls.js";
+export { Hypercalls, XEN_VERSION } from "./hypercalls.js";
+// The hypercall argument types, re-exported from their ABI modules (one per Xen header) for
+// the signatures of Hypercalls.
+export type { sched_poll, sched_shutdown } from "./abi/sched.js";
+export type { vcpu_set_singleshot_timer } from "./abi/vcpu.js";
+export type { xen_add_to_physmap, xen_add_to_physmap_batch, xen_remove_from_physmap } from "./abi/memory.js";
+export type { xen_domctl } from "./abi/domctl.js";
+export type { evtchn_op } from "./abi/event-channel.js";
 export { Domain, type DomainOptions, type DomainState } from "./domain/domain.js";
 export { Vcpu, type UpcallHandler } from "./domain/vcpu.js";
 export { ECS, ECS_NAMES, type EcsName } from "./evtchn/port-table.js";
 export { type Page, type ReadonlyPage, DeadMappingError, ReadOnlyMappingError } from "./memory/page.js";
+export { PvkitError, ClosedError, type PvkitErrorCode } from "./pvkit-error.js";
 export { GNTTAB_GFN_BASE } from "./memory/physmap.js";
 export { Frame } from "./memory/frame.js";
 export {

@@ -32,6 +32,7 @@ import {
   EVTCHN_FIFO_MASKED,
   EVTCHN_FIFO_MAX_QUEUES,
   EVTCHN_FIFO_PENDING,
+  evtchn_fifo_control_block_layout,
 } from "@pvkit/hypervisor-sim/abi";
 import type { GuestPageAllocator } from "../grants/page-allocator.js";
 import { evtchnUnmask } from "../hypercall/evtchn-ops.js";
@@ -45,11 +46,11 @@ const LINKED = 1 << EVTCHN_FIFO_LINKED;
 const BUSY = 1 << EVTCHN_FIFO_BUSY;
 
 /** `evtchn_fifo_control_block.ready`: byte offset in the block. */
-const CB_READY = 0;
+const CB_READY = evtchn_fifo_control_block_layout.ready[0];
 /** The ready bits of the 16 queues (`EVTCHN_FIFO_MAX_QUEUES`). */
 const ALL_QUEUES = (1 << EVTCHN_FIFO_MAX_QUEUES) - 1;
 /** `evtchn_fifo_control_block.head[0]`: byte offset in the block. */
-const CB_HEAD = 8;
+const CB_HEAD = evtchn_fifo_control_block_layout.head[0];
 
 /**
  * Ports one round consumes at most. Linux drains until `ready` stays 0, which never happens when

@@ -21,10 +21,9 @@ import {
   XENSTORE_RING_SIZE,
   xencons_interface,
   xenstore_domain_interface,
+  XEN_PAGE_SIZE,
 } from "@pvkit/hypervisor-sim/abi";
 import { RingProtocolError } from "./ring-error.js";
-
-const PAGE_SIZE = 4096;
 
 /** Where one direction of a byte ring lives in its page (all offsets in bytes). */
 export interface ByteRingLayout {
@@ -75,8 +74,8 @@ export const xenstoreResponseRing: ByteRingLayout = {
 
 function checkLayout(l: ByteRingLayout): void {
   const pow2 = Number.isInteger(l.size) && l.size > 0 && (l.size & (l.size - 1)) === 0;
-  const fits = Number.isInteger(l.dataOffset) && l.dataOffset >= 0 && l.dataOffset + l.size <= PAGE_SIZE;
-  const u32 = (o: number): boolean => Number.isInteger(o) && o >= 0 && o + 4 <= PAGE_SIZE;
+  const fits = Number.isInteger(l.dataOffset) && l.dataOffset >= 0 && l.dataOffset + l.size <= XEN_PAGE_SIZE;
+  const u32 = (o: number): boolean => Number.isInteger(o) && o >= 0 && o + 4 <= XEN_PAGE_SIZE;
   if (!pow2 || !fits || !u32(l.consOffset) || !u32(l.prodOffset)) {
     throw new RangeError(`bad byte ring layout ${JSON.stringify(l)}`);
   }

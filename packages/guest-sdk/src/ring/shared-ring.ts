@@ -15,10 +15,10 @@
  * touch a byte outside `[0, 64 + RING_SIZE * E)`.
  */
 import type { Page } from "@pvkit/hypervisor-sim";
-import { __RING_SIZE, SHARED_RING_INIT_VALUES, SRING_RING_OFFSET, sring } from "@pvkit/hypervisor-sim/abi";
+import { __RING_SIZE, SHARED_RING_INIT_VALUES, SRING_RING_OFFSET, sring, XEN_PAGE_SHIFT, XEN_PAGE_SIZE } from "@pvkit/hypervisor-sim/abi";
 
-const PAGE_SHIFT = 12;
-const PAGE_SIZE = 1 << PAGE_SHIFT;
+const PAGE_SHIFT = XEN_PAGE_SHIFT;
+const PAGE_SIZE = XEN_PAGE_SIZE;
 
 /** The largest page order a multi-page ring may have here (Linux `XENBUS_MAX_RING_GRANT_ORDER`). */
 export const MAX_RING_PAGE_ORDER = 4;

@@ -168,3 +168,13 @@ export interface EvtchnOpArgs {
   13: evtchn_set_priority;
   14: evtchn_reset;
 }
+
+/**
+ * The compat `struct evtchn_op { uint32_t cmd; union { ... } u; }` of HYPERVISOR_event_channel_op_compat
+ * (hypercall 16): one command (0–9) and its argument.
+ */
+export interface evtchn_op {
+  /** An EVTCHNOP_* command, 0..9 (the union holds no later one). */
+  cmd: number;
+  u: EvtchnOpArgs[keyof EvtchnOpArgs];
+}

@@ -1,14 +1,20 @@
 /**
  * Byte layouts of the `EVTCHNOP_*` argument structures (`xen/include/public/event_channel.h`,
- * x86_64), of the compat `struct evtchn_op` taken by hypercall 16, and of the two structures
- * through which a guest waits for events without an event-channel op: `struct sched_poll`
- * (`sched.h`, SCHEDOP_poll) and `struct vcpu_set_singleshot_timer` (`vcpu.h`, which fires
- * VIRQ_TIMER).
+ * x86_64) and of the compat `struct evtchn_op` taken by hypercall 16. (`struct sched_poll` and
+ * `struct vcpu_set_singleshot_timer`, through which a guest waits for events without an
+ * event-channel op, are in `sched.ts` and `vcpu.ts`.)
  *
  * The layout names carry a `_layout` suffix because `event-channel.ts` already exports the
  * decoded argument objects under the bare Xen struct names. Fields the C compiler pads
  * implicitly (e.g. the 2 bytes after `evtchn_bind_interdomain.remote_dom`) have no entry;
  * explicit pad members (`_pad`) do. Checked against the real headers by `pnpm abi-check`.
+ *
+ * What these layouts are for: they are the C form of each argument, pinned to the real header
+ * by `pnpm abi-check`, and the reference the decoded argument objects (`event-channel.ts`) are checked
+ * against: each object interface has exactly its layout's top-level members other than padding
+ * (`test/abi/hypercall-args.test.ts`). Code that holds an argument as bytes (in guest memory, in
+ * a recorded trace) decodes it with them, by command through `EVTCHNOP_ARG`. The simulator's
+ * hypercalls never read them: `Hypercalls` takes the decoded objects.
  *
  * ```
  * evtchn_status (24 bytes)
@@ -174,28 +180,6 @@ export const evtchn_op_layout = {
 } as const satisfies Layout;
 /** Byte offset of the argument union inside `struct evtchn_op`. */
 export const EVTCHN_OP_U_OFFSET = 4;
-
-/**
- * `struct sched_poll { XEN_GUEST_HANDLE(evtchn_port_t) ports; unsigned int nr_ports; uint64_t timeout; };`
- * (`sched.h`, SCHEDOP_poll). `ports` is a guest virtual address of a u32 array; `timeout` is
- * absolute system time in ns, 0 meaning none.
- */
-export const SCHED_POLL_SIZE = 24;
-export const sched_poll_layout = {
-  ports: [0, 8],
-  nr_ports: [8, 4],
-  timeout: [16, 8],
-} as const satisfies Layout;
-
-/**
- * `struct vcpu_set_singleshot_timer { uint64_t timeout_abs_ns; uint32_t flags; };`
- * (`vcpu.h`, VCPUOP_set_singleshot_timer; flags: VCPU_SSHOTTMR_*). Padded to 16 bytes.
- */
-export const VCPU_SET_SINGLESHOT_TIMER_SIZE = 16;
-export const vcpu_set_singleshot_timer_layout = {
-  timeout_abs_ns: [0, 8],
-  flags: [8, 4],
-} as const satisfies Layout;
 
 /** A struct's layout and `sizeof`, for code that copies an argument in from guest memory. */
 export interface StructLayout {

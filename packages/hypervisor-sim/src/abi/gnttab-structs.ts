@@ -1,7 +1,7 @@
 /**
  * Byte layouts of the `GNTTABOP_*` argument structures (`xen/include/public/grant_table.h`,
- * x86_64), and of `struct xen_add_to_physmap` (`memory.h`, XENMEM_add_to_physmap), through
- * which an HVM guest places its grant-table and shared_info frames.
+ * x86_64). (`struct xen_add_to_physmap`, through which an HVM guest places its grant-table and
+ * shared_info frames, is in `memory.ts`.)
  *
  * HYPERVISOR_grant_table_op (hypercall 20) takes an array of `count` of these; element `i` of
  * a batch starts at `i * <NAME>_SIZE`. `status` fields are s16 `GNTST_*` codes: read them
@@ -10,6 +10,13 @@
  * The layout names carry a `_layout` suffix because `grant-table.ts` already exports the
  * decoded argument objects under the bare Xen struct names. Implicit compiler padding has no
  * entry; explicit members (`pad`) do. Checked against the real headers by `pnpm abi-check`.
+ *
+ * What these layouts are for: they are the C form of each argument, pinned to the real header
+ * by `pnpm abi-check`, and the reference the decoded argument objects (`grant-table.ts`) are checked
+ * against: each object interface has exactly its layout's top-level members other than padding
+ * (`test/abi/hypercall-args.test.ts`). Code that holds an argument as bytes (in guest memory, in
+ * a recorded trace) decodes it with them, by command through `GNTTABOP_ARG`. The simulator's
+ * hypercalls never read them: `Hypercalls` takes the decoded objects.
  *
  * ```
  * gnttab_copy (40 bytes)
@@ -181,22 +188,6 @@ export const GNTTAB_CACHE = {
   GNTTAB_CACHE_INVAL: 1 << 1,
   GNTTAB_CACHE_SOURCE_GREF: 2 ** 31,
 } as const;
-
-/**
- * `struct xen_add_to_physmap { domid_t domid; uint16_t size; unsigned int space;
- *   xen_ulong_t idx; xen_pfn_t gpfn; };` (`memory.h`, XENMEM_add_to_physmap; space:
- * XENMAPSPACE_*; for XENMAPSPACE_grant_table, `idx` may carry XENMAPIDX_grant_table_status)
- */
-export const XEN_ADD_TO_PHYSMAP_SIZE = 24;
-export const xen_add_to_physmap_layout = {
-  domid: [0, 2],
-  size: [2, 2],
-  space: [4, 4],
-  idx: [8, 8],
-  gpfn: [16, 8],
-} as const satisfies Layout;
-/** `XENMAPIDX_grant_table_status`: in `idx` with XENMAPSPACE_grant_table, map a status frame. */
-export const XENMAPIDX_grant_table_status = 0x80000000;
 
 /**
  * The argument (array element) structure of each `GNTTABOP_*` command, keyed by command number.

@@ -12,6 +12,27 @@ export type FieldSpec = readonly [offset: number, size: number];
 /** A struct layout: field name -> `[offset, width]`. */
 export type Layout = Readonly<Record<string, FieldSpec>>;
 
+/** The largest `uint32_t`, 2^32 - 1. */
+export const U32_MAX = 0xffffffff;
+
+/**
+ * Whether `v` is a `uint32_t`: an integer in 0..2^32-1 (not a fraction, negative, NaN or larger
+ * number, nor a non-number). The one u32 range check of pvkit: the simulator's argument checks,
+ * the ring macros and the guest SDK's wire values all use it.
+ */
+export function isU32(v: unknown): v is number {
+  // `v >>> 0 === v` holds exactly for the integers 0..2^32-1.
+  return typeof v === "number" && v >>> 0 === v;
+}
+
+/**
+ * Whether `v` is a `uint64_t` as a JavaScript number: a non-negative safe integer (numbers stop
+ * being exact at 2^53, so larger u64 values are not representable here).
+ */
+export function isU64(v: unknown): v is number {
+  return typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+}
+
 /** Reads an unsigned little-endian field. */
 export function readField(dv: DataView, base: number, spec: FieldSpec): number {
   const [off, width] = spec;

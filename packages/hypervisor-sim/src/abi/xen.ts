@@ -1,6 +1,8 @@
 /**
- * Core definitions of `xen/include/public/xen.h` (and the few small headers it pulls in):
- * hypercall numbers, special domain ids, VIRQs, scheduler and vCPU operations, page size.
+ * Core definitions of `xen/include/public/xen.h` (and the small `version.h`): hypercall
+ * numbers, special domain ids, VIRQs, page size, XENVER_*. The scheduler, vCPU, memory and
+ * domctl hypercalls have their own modules, one per header: `sched.ts`, `vcpu.ts`, `memory.ts`,
+ * `domctl.ts`.
  */
 
 /** `XEN_PAGE_SHIFT`: Xen pages are 4 KiB whatever the guest's own page size. */
@@ -78,72 +80,6 @@ export function virqIsPerVcpu(virq: number): boolean {
   );
 }
 
-/** `SCHEDOP_*` (`sched.h`). */
-export const SCHEDOP = {
-  SCHEDOP_yield: 0,
-  SCHEDOP_block: 1,
-  SCHEDOP_shutdown: 2,
-  SCHEDOP_poll: 3,
-  SCHEDOP_remote_shutdown: 4,
-  SCHEDOP_shutdown_code: 5,
-  SCHEDOP_watchdog: 6,
-  SCHEDOP_pin_override: 7,
-} as const;
-
-/** `SHUTDOWN_*` reasons (`sched.h`). */
-export const SHUTDOWN = {
-  SHUTDOWN_poweroff: 0,
-  SHUTDOWN_reboot: 1,
-  SHUTDOWN_suspend: 2,
-  SHUTDOWN_crash: 3,
-  SHUTDOWN_watchdog: 4,
-  SHUTDOWN_soft_reset: 5,
-} as const;
-
-/** `VCPUOP_*` (`vcpu.h`). */
-export const VCPUOP = {
-  VCPUOP_initialise: 0,
-  VCPUOP_up: 1,
-  VCPUOP_down: 2,
-  VCPUOP_is_up: 3,
-  VCPUOP_get_runstate_info: 4,
-  VCPUOP_register_runstate_memory_area: 5,
-  VCPUOP_set_periodic_timer: 6,
-  VCPUOP_stop_periodic_timer: 7,
-  VCPUOP_set_singleshot_timer: 8,
-  VCPUOP_stop_singleshot_timer: 9,
-  VCPUOP_register_vcpu_info: 10,
-  VCPUOP_send_nmi: 11,
-  VCPUOP_get_physid: 12,
-  VCPUOP_register_vcpu_time_memory_area: 13,
-} as const;
-
-/** `VCPU_SSHOTTMR_future`: fail with -ETIME if the timeout is already in the past. */
-export const VCPU_SSHOTTMR_future = 1 << 0;
-
-/** `XENMEM_*` memory_op commands used here (`memory.h`). */
-export const XENMEM = {
-  XENMEM_increase_reservation: 0,
-  XENMEM_decrease_reservation: 1,
-  XENMEM_maximum_ram_page: 2,
-  XENMEM_current_reservation: 3,
-  XENMEM_maximum_reservation: 4,
-  XENMEM_populate_physmap: 6,
-  XENMEM_add_to_physmap: 7,
-  XENMEM_remove_from_physmap: 15,
-  XENMEM_add_to_physmap_batch: 23,
-} as const;
-
-/** `XENMAPSPACE_*` for XENMEM_add_to_physmap. */
-export const XENMAPSPACE = {
-  XENMAPSPACE_shared_info: 0,
-  XENMAPSPACE_grant_table: 1,
-  XENMAPSPACE_gmfn: 2,
-  XENMAPSPACE_gmfn_range: 3,
-  /** A frame of another domain; XENMEM_add_to_physmap_batch only. */
-  XENMAPSPACE_gmfn_foreign: 4,
-} as const;
-
 /** `XENVER_*` (`version.h`), the ones a guest commonly issues. */
 export const XENVER = {
   XENVER_version: 0,
@@ -153,10 +89,3 @@ export const XENVER = {
 
 /** `__HYPERVISOR_domctl` (privileged toolstack operations). */
 export const __HYPERVISOR_domctl = 36;
-/** `XEN_DOMCTL_irq_permission` (`domctl.h`): grant or revoke a domain's access to a PIRQ. */
-export const XEN_DOMCTL_irq_permission = 19;
-export interface xen_domctl_irq_permission {
-  pirq: number;
-  /** 1 to allow, 0 to revoke. */
-  allow_access: number;
-}

@@ -5,6 +5,7 @@
 import { EVTCHN_2L_NR_CHANNELS, LIBXL_DEFAULT_MAX_EVTCHN_PORT } from "../abi/event-channel.js";
 import { DEFAULT_MAX_GRANT_FRAMES } from "../abi/grant-table.js";
 import { XEN_LEGACY_MAX_VCPUS } from "../abi/xen.js";
+import { U32_MAX } from "../abi/struct.js";
 import type { Frame, MachineMemory } from "../memory/frame.js";
 import { Physmap } from "../memory/physmap.js";
 import type { FifoEvents } from "../evtchn/fifo.js";
@@ -84,7 +85,7 @@ export function resolveDomainOptions(domid: number, o: DomainOptions): ResolvedD
     if (!Number.isInteger(v) || v < lo || v > hi) throw new RangeError(`${what} ${v} outside ${lo}..${hi}`);
   };
   check("vcpus", r.vcpus, 1, XEN_LEGACY_MAX_VCPUS);
-  check("maxEvtchnPort", r.maxEvtchnPort, 0, 0xffffffff);
+  check("maxEvtchnPort", r.maxEvtchnPort, 0, U32_MAX);
   // evtchn_init(): d->max_evtchn_port = min(max_port, INT_MAX).
   r.maxEvtchnPort = Math.min(r.maxEvtchnPort, DOM0_MAX_EVTCHN_PORT);
   check("maxGrantFrames", r.maxGrantFrames, 1, 1 << 20);

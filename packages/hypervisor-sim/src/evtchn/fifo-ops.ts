@@ -5,6 +5,7 @@
  * `evtchn_2l_init`), after `xen/common/event_fifo.c` and `event_channel.c`.
  */
 import { XEN_ERRNO } from "../abi/errno.js";
+import { isU32 } from "../abi/struct.js";
 import type * as A from "../abi/event-channel.js";
 import {
   EVTCHN_2L_NR_CHANNELS,
@@ -24,10 +25,6 @@ import { FIFO_CB_SIZE, FifoEvents } from "./fifo.js";
 import { isPending } from "./two-level.js";
 
 const { EINVAL, ENOENT, ENOSPC, ENOSYS, EACCES, EOPNOTSUPP } = XEN_ERRNO;
-
-function isU32(v: unknown): v is number {
-  return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
-}
 
 /**
  * `map_guest_page()`: the Frame behind GFN `gfn` of `d` when `get_page_from_gfn(d, gfn,

@@ -3,6 +3,7 @@
  * 0 or -errno. OUT fields are written only on success (`do_event_channel_op`).
  */
 import { XEN_ERRNO } from "../abi/errno.js";
+import { isU32 } from "../abi/struct.js";
 import type * as A from "../abi/event-channel.js";
 import { EVTCHNSTAT } from "../abi/event-channel.js";
 import { DOMID_SELF, NR_VIRQS, virqIsPerVcpu } from "../abi/xen.js";
@@ -14,10 +15,6 @@ import { teardownFifo } from "./fifo-ops.js";
 import { ECS } from "./port-table.js";
 
 const { EINVAL, ESRCH, ENOENT, EEXIST, EPERM, EACCES, EBUSY, EAGAIN } = XEN_ERRNO;
-
-function isU32(v: unknown): v is number {
-  return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
-}
 
 /** EVTCHNOP_alloc_unbound. */
 export function allocUnbound(hv: Hypervisor, v: Vcpu, a: A.evtchn_alloc_unbound): number {

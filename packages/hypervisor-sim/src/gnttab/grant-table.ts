@@ -22,6 +22,7 @@
  * set_version(2) answers -ENOSYS. Reserved refs 0–7 are ordinary entries for map and copy.
  */
 import { XEN_ERRNO } from "../abi/errno.js";
+import { isU32 } from "../abi/struct.js";
 import { GNTMAP, GNTST, GTF, INITIAL_NR_GRANT_FRAMES } from "../abi/grant-table.js";
 import { GRANT_ENTRIES_V1_PER_FRAME, GRANT_ENTRY_V1_SIZE } from "../abi/grant-entry.js";
 import type { Domain } from "../domain/domain.js";
@@ -300,7 +301,7 @@ export class GrantTable {
    * RAM (`removeBeforeXenPage`).
    */
   addToPhysmap(idx: number, gpfn: number): number {
-    if (!Number.isInteger(idx) || idx < 0 || idx > 0xffffffff) return -EINVAL;
+    if (!isU32(idx)) return -EINVAL;
     if (idx >= this.nrFrames) {
       if (idx + 1 <= this.maxFrames) this.grow(idx + 1);
       if (idx >= this.nrFrames) return -EINVAL;

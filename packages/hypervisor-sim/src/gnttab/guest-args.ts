@@ -18,10 +18,8 @@ export function isUint(v: unknown, bits: 8 | 16 | 32): v is number {
   return typeof v === "number" && v >>> 0 === v && (bits === 32 || v < 1 << bits);
 }
 
-/** u64 fields: any non-negative safe integer (JavaScript numbers stop at 2^53). */
-export function isU64(v: unknown): v is number {
-  return typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
-}
+/** u64 fields: any non-negative safe integer (the ABI's `isU64`). */
+export { isU64 } from "../abi/struct.js";
 
 /**
  * `guest_handle_okay(handle, count)`: an array holding at least `count` elements. A count of 0

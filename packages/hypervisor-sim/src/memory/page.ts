@@ -4,18 +4,33 @@
  * Read-only mappings give a `ReadonlyPage` whose type has no setters and whose writes throw.
  */
 import { XEN_PAGE_SIZE } from "../abi/xen.js";
+import { isU32, U32_MAX } from "../abi/struct.js";
 import type { Frame } from "./frame.js";
+import { PvkitError } from "../pvkit-error.js";
 
-/** Thrown on any use of a page view after its mapping was removed. */
-export class DeadMappingError extends Error {
-  override readonly name = "DeadMappingError";
-  readonly code = "EDEADMAPPING";
+/** Thrown on any use of a page view after its mapping was removed (`code` ERR_DEAD_MAPPING). */
+export class DeadMappingError extends PvkitError {
+  override readonly name: string = "DeadMappingError";
+  declare readonly code: "ERR_DEAD_MAPPING";
+
+  /** @param message what was used, and which mapping. */
+  constructor(message: string) {
+    super("ERR_DEAD_MAPPING", message);
+  }
 }
 
-/** Thrown on a write through a read-only mapping. */
-export class ReadOnlyMappingError extends Error {
-  override readonly name = "ReadOnlyMappingError";
-  readonly code = "EROFS";
+/**
+ * Thrown on a write through a read-only mapping (`code` ERR_READ_ONLY_MAPPING). Xen itself
+ * would fault the guest's write (a read-only PTE), not return an errno, so this is pvkit's own.
+ */
+export class ReadOnlyMappingError extends PvkitError {
+  override readonly name: string = "ReadOnlyMappingError";
+  declare readonly code: "ERR_READ_ONLY_MAPPING";
+
+  /** @param message what was written, through which mapping. */
+  constructor(message: string) {
+    super("ERR_READ_ONLY_MAPPING", message);
+  }
 }
 
 /** Read access to a 4 KiB page. All offsets are in bytes; all values little-endian. */
@@ -232,7 +247,7 @@ export class PageView implements Page {
   }
   setU32(offset: number, value: number): void {
     checkAt(offset, 4);
-    if (value >>> 0 !== value) doesNotFit(value, 0xffffffff);
+    if (!isU32(value)) doesNotFit(value, U32_MAX);
     this.#w().dv.setUint32(offset, value, true);
   }
   setU64(offset: number, value: number): void {

@@ -14,6 +14,7 @@
  *    (`libxl__xs_path_cleanup`), in one transaction.
  */
 import type { Hypervisor } from "@pvkit/hypervisor-sim";
+import { XenbusState } from "@pvkit/hypervisor-sim/abi";
 import { devicePaths, type DevicePaths } from "./device-add.js";
 import { libxlPath } from "./libxl-tree.js";
 import type { XsSession } from "./xs-session.js";
@@ -21,9 +22,8 @@ import type { XsSession } from "./xs-session.js";
 /** `LIBXL_DESTROY_TIMEOUT`, in virtual nanoseconds. */
 export const LIBXL_DESTROY_TIMEOUT_NS = 10_000_000_000;
 
-/** `XenbusStateClosing` / `XenbusStateClosed`. */
-const CLOSING = 5;
-const CLOSED = 6;
+const CLOSING = XenbusState.XenbusStateClosing;
+const CLOSED = XenbusState.XenbusStateClosed;
 
 /** How one device went away. */
 export interface DeviceRemoval {

@@ -4,6 +4,7 @@
  * libxl_console.c; the keys of `io/blkif.h` and `io/console.h`), turned into a
  * {@link DeviceEntries} that `libxl__device_generic_add` (`device-add.ts`) writes.
  */
+import { XenbusState } from "@pvkit/hypervisor-sim/abi";
 import { HostError } from "./errors.js";
 
 /** A virtual block device (blkfront/blkback). */
@@ -78,8 +79,8 @@ export interface DeviceEntries {
   readonly roFront: [string, string][];
 }
 
-/** `XenbusStateInitialising`. */
-const INITIALISING = "1";
+/** `XenbusStateInitialising`, as xenstore holds it. */
+const INITIALISING = String(XenbusState.XenbusStateInitialising);
 /** `LIBXL_XENCONSOLE_LIMIT`. */
 export const LIBXL_XENCONSOLE_LIMIT = 1048576;
 /** `LIBXL_XENCONSOLE_PROTOCOL`. */
@@ -91,12 +92,12 @@ const KEY_RE = /^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/;
 /**
  * The devid of a vbd name (docs/man/xen-vbd-interface.7): `xvd<disk><part>` → 202<<8 form below
  * 16 disks/partitions, the 1<<28 form above; `hd` and `sd` forms; plain numbers as they are.
- * @throws HostError EINVAL for a name it cannot encode.
+ * @throws HostError ERR_BAD_OPTION for a name it cannot encode.
  */
 export function vbdDevid(vdev: string): number {
   if (/^\d+$/.test(vdev)) return Number(vdev);
   const m = /^(xvd|hd|sd)([a-z]+)(\d*)$/.exec(vdev);
-  if (!m) throw new HostError("EINVAL", `cannot encode vbd name ${JSON.stringify(vdev)}`);
+  if (!m) throw new HostError("ERR_BAD_OPTION", `cannot encode vbd name ${JSON.stringify(vdev)}`);
   const [, prefix, letters, partStr] = m as unknown as [string, string, string, string];
   let disk = 0;
   for (const ch of letters) disk = disk * 26 + (ch.charCodeAt(0) - 96);
@@ -110,21 +111,21 @@ export function vbdDevid(vdev: string): number {
   } else if (disk < 4 && part < 64) {
     return disk < 2 ? (3 << 8) | (disk << 6) | part : (22 << 8) | ((disk - 2) << 6) | part;
   }
-  throw new HostError("EINVAL", `vbd name ${vdev} is out of range`);
+  throw new HostError("ERR_BAD_OPTION", `vbd name ${vdev} is out of range`);
 }
 
 function extra(keys: Readonly<Record<string, string>> | undefined, what: string): [string, string][] {
   const out: [string, string][] = [];
   for (const [k, v] of Object.entries(keys ?? {})) {
-    if (!KEY_RE.test(k)) throw new HostError("EINVAL", `${what} key ${JSON.stringify(k)} is not a relative xenstore path`);
-    if (typeof v !== "string") throw new HostError("EINVAL", `${what} key ${k} must have a string value`);
+    if (!KEY_RE.test(k)) throw new HostError("ERR_BAD_OPTION", `${what} key ${JSON.stringify(k)} is not a relative xenstore path`);
+    if (typeof v !== "string") throw new HostError("ERR_BAD_OPTION", `${what} key ${k} must have a string value`);
     out.push([k, v]);
   }
   return out;
 }
 
 function checkDomid(v: number, what: string): number {
-  if (!Number.isInteger(v) || v < 0 || v >= 0x7ff0) throw new HostError("EINVAL", `${what} ${v} is not a domid`);
+  if (!Number.isInteger(v) || v < 0 || v >= 0x7ff0) throw new HostError("ERR_BAD_OPTION", `${what} ${v} is not a domid`);
   return v;
 }
 
@@ -156,11 +157,11 @@ export function primaryConsoleEntries(domid: number, backendDomid: number, port:
 
 /**
  * The entries libxl writes for `spec` on domain `domid`.
- * @throws HostError EINVAL for a malformed spec.
+ * @throws HostError ERR_BAD_OPTION for a malformed spec.
  */
 export function deviceEntries(domid: number, spec: DeviceSpec): DeviceEntries {
   if (spec === null || typeof spec !== "object" || typeof spec.kind !== "string" || !KIND_RE.test(spec.kind)) {
-    throw new HostError("EINVAL", `device kind must match ${KIND_RE}, got ${JSON.stringify((spec as { kind?: unknown })?.kind)}`);
+    throw new HostError("ERR_BAD_OPTION", `device kind must match ${KIND_RE}, got ${JSON.stringify((spec as { kind?: unknown })?.kind)}`);
   }
   const backendDomid = checkDomid(spec.backend ?? 0, "backend");
   if (spec.kind === "vbd") {
@@ -206,7 +207,7 @@ export function deviceEntries(domid: number, spec: DeviceSpec): DeviceEntries {
   if (spec.kind === "console") {
     const s = spec as ConsoleSpec;
     const devid = s.devid ?? 1;
-    if (devid === 0) throw new HostError("EINVAL", "console 0 is the primary console; the builder always creates it");
+    if (devid === 0) throw new HostError("ERR_BAD_OPTION", "console 0 is the primary console; the builder always creates it");
     const back: [string, string][] = [
       ["frontend-id", String(domid)],
       ["online", "1"],
@@ -249,6 +250,6 @@ export function deviceEntries(domid: number, spec: DeviceSpec): DeviceEntries {
 }
 
 function checkDevid(devid: number): number {
-  if (!Number.isInteger(devid) || devid < 0 || devid > 0x7fffffff) throw new HostError("EINVAL", `devid ${devid} out of range`);
+  if (!Number.isInteger(devid) || devid < 0 || devid > 0x7fffffff) throw new HostError("ERR_BAD_OPTION", `devid ${devid} out of range`);
   return devid;
 }

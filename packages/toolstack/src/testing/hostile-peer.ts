@@ -23,6 +23,7 @@
  * ```
  */
 import { Rng, type RaiseTrace } from "@pvkit/hypervisor-sim";
+import { XEN_PAGE_SIZE } from "@pvkit/hypervisor-sim/abi";
 import type { Host } from "../host/host.js";
 import { type DeviceLink, newDeviceLink, resolveLink } from "./sanitizer/ring-view.js";
 import { subSeed } from "./seed.js";
@@ -124,7 +125,7 @@ export function hostilePeer(host: Host, o: HostilePeerOptions): HostilePeer {
   const kinds = o.kinds ?? CORRUPTION_KINDS;
   if (kinds.length === 0) throw new RangeError("hostilePeer: no kinds");
   const layout = o.layout ?? BLKIF_RING_LAYOUT;
-  const size = layout.size ?? 1 << Math.floor(Math.log2((4096 - layout.entriesOffset) / layout.entrySize));
+  const size = layout.size ?? 1 << Math.floor(Math.log2((XEN_PAGE_SIZE - layout.entriesOffset) / layout.entrySize));
   const rng = new Rng(subSeed(o.seed, "hostile-peer"));
   const draw = (a: number, b: number): number => a + (rng.nextU32() % (b - a + 1));
   const backDomid = o.backDomid ?? 0;
@@ -176,7 +177,7 @@ export function hostilePeer(host: Host, o: HostilePeerOptions): HostilePeer {
       // A forged entry in the next slot, then the producer index pushed past it.
       const slot = prod & (size - 1);
       const at = layout.entriesOffset + slot * layout.entrySize;
-      if (at + layout.entrySize > 4096) return false;
+      if (at + layout.entrySize > XEN_PAGE_SIZE) return false;
       const idOff = side === "back" ? layout.responseIdOffset : layout.requestIdOffset;
       const lenOff = side === "back" ? layout.responseLengthOffset : layout.requestLengthOffset;
       if (kind === "garbage-entry") for (let i = 0; i < layout.entrySize; i += 4) page.setU32(at + i, rng.nextU32());

@@ -20,7 +20,7 @@
  * A ring of 2^order pages is one contiguous area of `4096 << order` bytes; the header exists
  * only at the start of page 0 and entry `i` lives at byte `64 + (i & (RING_SIZE - 1)) * sizeof(entry)`.
  */
-import type { Layout } from "../struct.js";
+import { isU32, type Layout } from "../struct.js";
 
 /** `RING_IDX`: a free-running u32 index; all arithmetic on it is modulo 2^32. */
 export type RING_IDX = number;
@@ -46,7 +46,7 @@ export const SHARED_RING_INIT_VALUES = { req_prod: 0, rsp_prod: 0, req_event: 1,
  * `__RD2` … `__RD32` (0 stays 0). Throws RangeError for values that are not u32 integers.
  */
 export function __RD32(x: number): number {
-  if (!Number.isInteger(x) || x < 0 || x > 0xffffffff) throw new RangeError(`__RD32: ${x} is not a u32`);
+  if (!isU32(x)) throw new RangeError(`__RD32: ${x} is not a u32`);
   const rd2 = (v: number): number => (v & 0x2 ? 0x2 : v & 0x1);
   const rd4 = (v: number): number => (v & 0xc ? rd2(v >>> 2) << 2 : rd2(v));
   const rd8 = (v: number): number => (v & 0xf0 ? rd4(v >>> 4) << 4 : rd4(v));
@@ -63,7 +63,7 @@ export function __RD32(x: number): number {
  */
 export function __RING_SIZE(totalBytes: number, entrySize: number): number {
   if (!Number.isInteger(entrySize) || entrySize <= 0) throw new RangeError(`entry size ${entrySize} must be a positive integer`);
-  if (!Number.isInteger(totalBytes) || totalBytes < SRING_RING_OFFSET || totalBytes > 0xffffffff) {
+  if (!isU32(totalBytes) || totalBytes < SRING_RING_OFFSET) {
     throw new RangeError(`ring area of ${totalBytes} bytes cannot hold the ${SRING_RING_OFFSET}-byte header`);
   }
   return __RD32(Math.floor((totalBytes - SRING_RING_OFFSET) / entrySize));
