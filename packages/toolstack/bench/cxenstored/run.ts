@@ -23,7 +23,9 @@
  *    exit path, SIGINT included.
  *
  * Options: --seconds S (per run, default 2), --reps N (default 3), --warmup S (default 0.5),
- * --nodes N (default 10000), --only pvkit,cxenstored,null, --update-readme.
+ * --nodes N (default 10000), --only pvkit,cxenstored,null, --update-readme, --pvkit-at REV (measure
+ * pvkit's xenstored as committed at git revision REV, exported with `git archive` into
+ * .build/tree-<commit>/, instead of the working tree: a before/after comparison in one tree).
  * Environment: XSBENCH_DAEMON_CPU / XSBENCH_CLIENT_CPU (cores, default 0 and 1), XSBENCH_NICE
  * (a `nice -n` increment for daemons and clients, e.g. -5 as root on a busy machine).
  */
@@ -60,6 +62,8 @@ const nodes = Math.round(opt("nodes", 10000));
 const updateReadme = argv.includes("--update-readme");
 const onlyIdx = argv.indexOf("--only");
 const only = onlyIdx >= 0 ? new Set((argv[onlyIdx + 1] ?? "").split(",")) : undefined;
+const atIdx = argv.indexOf("--pvkit-at");
+const pvkitAt = atIdx >= 0 ? argv[atIdx + 1] : undefined;
 const daemonCpu = process.env.XSBENCH_DAEMON_CPU ?? "0";
 const clientCpu = process.env.XSBENCH_CLIENT_CPU ?? "1";
 const pin = availableParallelism() >= 2;
@@ -143,6 +147,47 @@ function fetchCxenstored(): string | undefined {
   return undefined;
 }
 
+// ---- which pvkit ----
+const repoRoot = resolve(pkgDir, "../..");
+function git(args: readonly string[]): string {
+  const r = spawnSync("git", args, { cwd: repoRoot, encoding: "utf8" });
+  if (r.status !== 0) fail(`git ${args.join(" ")} failed: ${r.stderr.trim()}`);
+  return r.stdout.trim();
+}
+
+/**
+ * The toolstack package directory whose xenstored is measured: this one (the working tree), or
+ * with --pvkit-at a copy of the repository at that revision, sharing this tree's node_modules.
+ */
+function pvkitPackageDir(): { dir: string; describe: string } {
+  const head = git(["rev-parse", "--short", "HEAD"]);
+  if (pvkitAt === undefined) {
+    const dirty = git(["status", "--porcelain", "--", "packages/toolstack/src", "packages/guest-sdk/src", "packages/hypervisor-sim/src"]);
+    return { dir: pkgDir, describe: `pvkit: working tree at ${head}${dirty ? " with uncommitted changes in packages/*/src" : ""}` };
+  }
+  const commit = git(["rev-parse", "--short", `${pvkitAt}^{commit}`]);
+  const tree = join(build, `tree-${commit}`);
+  if (!existsSync(join(tree, ".complete"))) {
+    log(`exporting ${commit} into ${tree}`);
+    rmSync(tree, { recursive: true, force: true });
+    mkdirSync(tree, { recursive: true });
+    const r = spawnSync("sh", ["-c", `git archive ${commit} | tar -x -C '${tree}'`], { cwd: repoRoot, stdio: "inherit" });
+    if (r.status !== 0) fail(`git archive ${commit} failed`);
+    // node_modules: the root one shared by a symlink; each package's (relative links into the
+    // root's .pnpm store and to sibling packages) copied as links.
+    spawnSync("ln", ["-s", join(repoRoot, "node_modules"), join(tree, "node_modules")]);
+    for (const p of readdirSync(join(repoRoot, "packages"))) {
+      const nm = join(repoRoot, "packages", p, "node_modules");
+      if (existsSync(nm) && existsSync(join(tree, "packages", p))) spawnSync("cp", ["-a", nm, join(tree, "packages", p, "node_modules")]);
+    }
+    writeFileSync(join(tree, ".complete"), `${commit}\n`);
+  }
+  const dir = join(tree, "packages", "toolstack");
+  mkdirSync(join(dir, "bench", "cxenstored"), { recursive: true });
+  writeFileSync(join(dir, "bench", "cxenstored", "pvkit-daemon.ts"), readFileSync(join(here, "pvkit-daemon.ts")));
+  return { dir, describe: `pvkit: commit ${commit}` };
+}
+
 // ---- daemons ----
 interface Daemon {
   readonly name: "pvkit" | "cxenstored" | "null";
@@ -220,12 +265,13 @@ async function startDaemon(
   socket: string,
   env: NodeJS.ProcessEnv,
   readyFile?: string,
+  cwd: string = pkgDir,
 ): Promise<Daemon> {
   const logFile = join(work, `${name}.log`);
   const fd = openSync(logFile, "w");
   const full = wrap(daemonCpu, [cmd, ...args]);
   log(`starting ${name}: ${full.join(" ")}`);
-  const child = spawn(full[0]!, full.slice(1), { stdio: ["ignore", fd, fd], env, cwd: pkgDir });
+  const child = spawn(full[0]!, full.slice(1), { stdio: ["ignore", fd, fd], env, cwd });
   closeSync(fd);
   const pending: Daemon = { name, socket, pid: child.pid ?? -1, child, logFile };
   started.push(pending);
@@ -264,10 +310,14 @@ const wanted = (n: string): boolean => only === undefined || only.has(n);
 const daemons: Daemon[] = [];
 const nodeBin = process.execPath;
 
+let pvkitDescribe = "pvkit: not run";
 if (wanted("pvkit")) {
   const sock = join(work, "pvkit.sock");
   const ready = join(work, "pvkit.ready");
-  daemons.push(await startDaemon("pvkit", nodeBin, ["--conditions=@pvkit/source", "--import", "tsx", join(here, "pvkit-daemon.ts"), sock, ready], sock, { ...process.env }, ready));
+  const which = pvkitPackageDir();
+  pvkitDescribe = which.describe;
+  const script = join(which.dir, "bench", "cxenstored", "pvkit-daemon.ts");
+  daemons.push(await startDaemon("pvkit", nodeBin, ["--conditions=@pvkit/source", "--import", "tsx", script, sock, ready], sock, { ...process.env }, ready, which.dir));
 }
 let cxReason: string | undefined;
 if (wanted("cxenstored")) {
@@ -349,7 +399,7 @@ const cxVersion = cxReason === undefined && wanted("cxenstored") ? readdirSync(j
 const notes = [
   `Measured ${date} on ${availableParallelism()} cores (${cpuModel}), ${pin ? `daemon pinned to core ${daemonCpu}, clients to core ${clientCpu}` : "unpinned (one core)"}; ` +
     `load average ${loadAtStart} at the start, ${loadavg()} at the end${niceness !== undefined ? `, nice ${niceness}` : ""}; ` +
-    `node ${process.version}; cxenstored ${cxVersion ?? `not run (${cxReason ?? "excluded"})`}. ` +
+    `node ${process.version}; ${pvkitDescribe}; cxenstored ${cxVersion ?? `not run (${cxReason ?? "excluded"})`}. ` +
     `Median of ${reps} runs of ${seconds} s each (after ${warmup} s warm-up); ops/s counts transactions for the transaction rows, µs CPU/req is per request (4 per transaction).`,
 ];
 console.log(`\n${notes.join("\n")}\n\n${table}`);
