@@ -41,7 +41,6 @@ export { XenbusDeviceError, type XenbusDeviceFailure } from "./xenbus/driver/dev
 export { coalescedWatch, watchStats, type CoalescedWatch, type WatchStats } from "./xenbus/driver/coalesced-watch.js";
 export type { DeviceResource, ReleaseReport } from "./xenbus/driver/device-resources.js";
 export { XsRingConnection, type XsWatchEvent, type XsRequest } from "./xenbus/xs-ring-connection.js";
-export { XsMessageAssembler, XS_OVERSIZE, encodeXsMessage, nulJoin, nulSplit, type XsWireMessage } from "./xenbus/xs-message.js";
 export { parsePermission, formatPermission, type XenstorePermission, type XenstoreAccess } from "./xenbus/permissions.js";
 export { highestHoles } from "./memory/holes.js";
 export { GuestClock, scaleDelta, type ClockGuest, type SharedInfoFrame } from "./time/guest-clock.js";

@@ -9,8 +9,9 @@ import { createConnection, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { XenbusClient } from "@pvkit/guest-sdk";
-import { createHost, decodeMessages, encodeMessage, XS, type Host } from "@pvkit/toolstack";
+import { createHost, type Host } from "@pvkit/toolstack";
 import { bench, type BenchResult } from "./harness.js";
+import { decodeXsMessages, encodeXsMessage, XS } from "@pvkit/hypervisor-sim/abi";
 
 /** A host with one guest whose xenbus client is handed out (main waits until the host closes). */
 async function guestClient(): Promise<{ host: Host; xenbus: XenbusClient }> {
@@ -67,7 +68,7 @@ class SocketClient {
       while (b.length - off >= 16) {
         const len = new DataView(b.buffer, b.byteOffset + off + 12, 4).getUint32(0, true);
         if (b.length - off < 16 + len) break;
-        const [m] = decodeMessages(b.subarray(off, off + 16 + len));
+        const [m] = decodeXsMessages(b.subarray(off, off + 16 + len));
         off += 16 + len;
         this.#waiters.shift()?.(m!.payload);
       }
@@ -78,7 +79,7 @@ class SocketClient {
   request(type: number, payload: string): Promise<Uint8Array> {
     return new Promise((resolve) => {
       this.#waiters.push(resolve);
-      this.#sock.write(encodeMessage({ type, req_id: 0, tx_id: 0, payload: new Uint8Array(Buffer.from(payload, "latin1")) }));
+      this.#sock.write(encodeXsMessage({ type, req_id: 0, tx_id: 0, payload: new Uint8Array(Buffer.from(payload, "latin1")) }));
     });
   }
 }

@@ -22,31 +22,7 @@ export type {
   ConnectDomainRequest,
 } from "./xenstored/domains.js";
 export { XS_PERM, formatPerm, parsePermStrings, type XsPerm } from "./xenstored/perms.js";
-export {
-  encodeMessage,
-  decodeHeader,
-  decodeMessages,
-  XsMessageParser,
-  OVERSIZE,
-  type XsMessage,
-} from "./xenstored/wire.js";
-export { nulStrings, getStrings, latin1, bytesOf } from "./xenstored/payload.js";
 export { isValidNodename, canonicalize, domainPath } from "./xenstored/path.js";
-export {
-  XS,
-  XS_TYPE_COUNT,
-  XS_INVALID,
-  xsd_errors,
-  xsd_sockmsg,
-  XSD_SOCKMSG_SIZE,
-  XENSTORE_PAYLOAD_MAX,
-  XENSTORE_ABS_PATH_MAX,
-  XENSTORE_REL_PATH_MAX,
-  xsTypeName,
-  isXsdErrorName,
-  type XsTypeName,
-  type XsdErrorName,
-} from "./xenstored/xs-wire.js";
 export {
   XenstoreRingTransport,
   DEFAULT_OUTSTANDING_LIMIT,

@@ -19,13 +19,12 @@
  */
 import { Observable } from "rxjs";
 import type { Guest, Page } from "@pvkit/hypervisor-sim";
-import { XS, readStartInfo } from "@pvkit/hypervisor-sim/abi";
+import { XS, nulJoin, nulSplit, readStartInfo } from "@pvkit/hypervisor-sim/abi";
 import type { EventChannel } from "../events/event-channel.js";
 import type { EventChannels } from "../events/event-channels.js";
 import { XenbusError } from "./xenbus-error.js";
 import { XenstoreSession } from "./xenstore-session.js";
 import { XsRingConnection, type XsWatchEvent } from "./xs-ring-connection.js";
-import { nulJoin, nulSplit } from "./xs-message.js";
 import type { XenbusTransport } from "./driver/transport.js";
 
 /** Retries after EAGAIN before a transaction gives up (libxenstore's callers loop; Linux too). */
@@ -47,7 +46,11 @@ export interface XenbusStartInfoOptions extends XenbusClientOptions {
 
 /** Options of {@link XenbusClient.watch}. */
 export interface WatchOptions {
-  /** The token to register (default: a unique one per subscription). */
+  /**
+   * The token to register (default: a unique one per subscription). Tokens are byte strings on
+   * the wire (one char per byte, `xsBytes` of `@pvkit/hypervisor-sim/abi`): a char above U+00FF
+   * makes the subscription fail with RangeError.
+   */
   readonly token?: string;
 }
 
@@ -152,12 +155,14 @@ export class XenbusClient extends XenstoreSession implements XenbusTransport, Di
   watch(path: string, opts: WatchOptions = {}): Observable<XsWatchEvent> {
     return new Observable<XsWatchEvent>((subscriber) => {
       const token = opts.token ?? `pvkit-watch-${++tokenCounter}`;
+      // Encoded first: a path or token that is no byte string fails before anything is registered.
+      const args = nulJoin([path, token]);
       let refused = false;
       const offEvent = this.conn.onWatchEvent((e) => {
         if (e.token === token) subscriber.next(e);
       });
       const offFailure = this.conn.onFailure((err) => subscriber.error(err));
-      this.send(XS.XS_WATCH, nulJoin([path, token]), path).then(undefined, (err: unknown) => {
+      this.send(XS.XS_WATCH, args, path).then(undefined, (err: unknown) => {
         refused = true;
         subscriber.error(err);
       });
@@ -166,7 +171,7 @@ export class XenbusClient extends XenstoreSession implements XenbusTransport, Di
         offFailure();
         if (!refused && this.conn.failure === undefined) {
           // Fire and forget: the reply (or an error after close) changes nothing here.
-          this.send(XS.XS_UNWATCH, nulJoin([path, token]), path).then(
+          this.send(XS.XS_UNWATCH, args, path).then(
             () => undefined,
             () => undefined,
           );

@@ -6,12 +6,21 @@
  * Every method returns a promise that rejects with a `XenbusError` whose `code` is xenstored's
  * error name and whose `path` is the path given (what each op can fail with: cxenstored's
  * `tools/xenstore/xenstored_core.c`).
+ *
+ * Paths, tokens and permission strings are xs_wire byte strings (one char per byte, see
+ * `xs-wire-codec.ts` of `@pvkit/hypervisor-sim/abi`); a char above U+00FF rejects with
+ * RangeError. Values are bytes: {@link XenstoreSession.readBytes} and `write(path, bytes)` keep
+ * them exact, while {@link XenstoreSession.read} and `write(path, string)` treat the value as
+ * UTF-8 text.
  */
-import { XS } from "@pvkit/hypervisor-sim/abi";
+import { XS, nulJoin, nulSplit, xsString, type XsMessage } from "@pvkit/hypervisor-sim/abi";
 import { XenbusError } from "./xenbus-error.js";
 import { type XenstorePermission, formatPermission, parsePermission } from "./permissions.js";
 import type { XsRingConnection } from "./xs-ring-connection.js";
-import { type XsWireMessage, bytesOf, nulJoin, nulSplit, textOf } from "./xs-message.js";
+
+/** A node value's text: its bytes as UTF-8 (the value-text convention of this API only). */
+const valueText = new TextDecoder("utf-8");
+const valueBytes = new TextEncoder();
 
 /** DIRECTORY_PART restarts (the directory changed between parts) before giving up with EAGAIN. */
 export const DIRECTORY_PART_MAX_RESTARTS = 64;
@@ -34,7 +43,7 @@ export class XenstoreSession {
   }
 
   /** @internal Sends one request in this session. */
-  protected send(type: number, payload: Uint8Array, path: string | undefined): Promise<XsWireMessage> {
+  protected send(type: number, payload: Uint8Array, path: string | undefined): Promise<XsMessage> {
     const bad = this.checkUsable(type, path);
     if (bad !== undefined) return Promise.reject(bad);
     return this.conn.request({ type, payload, tx_id: this.#tx, path });
@@ -42,7 +51,7 @@ export class XenstoreSession {
 
   /** READ: the value as UTF-8 text. */
   async read(path: string): Promise<string> {
-    return textOf(await this.readBytes(path));
+    return valueText.decode(await this.readBytes(path));
   }
 
   /** READ: the value's exact bytes. */
@@ -52,7 +61,7 @@ export class XenstoreSession {
 
   /** WRITE: creates the node (and missing parents) or replaces its value. Strings go as UTF-8. */
   async write(path: string, value: string | Uint8Array): Promise<void> {
-    const v = typeof value === "string" ? bytesOf(value) : value;
+    const v = typeof value === "string" ? valueBytes.encode(value) : value;
     await this.send(XS.XS_WRITE, nulJoin([path, v], false), path);
   }
 
@@ -86,7 +95,7 @@ export class XenstoreSession {
     let parts: Uint8Array[] = [];
     let off = 0;
     for (;;) {
-      let reply: XsWireMessage;
+      let reply: XsMessage;
       try {
         reply = await this.send(XS.XS_DIRECTORY_PART, nulJoin([path, String(off)]), path);
       } catch (e) {
@@ -98,7 +107,7 @@ export class XenstoreSession {
       }
       const p = reply.payload;
       const nul = p.indexOf(0);
-      const g = textOf(p.subarray(0, nul < 0 ? p.length : nul));
+      const g = xsString(p.subarray(0, nul < 0 ? p.length : nul));
       const rest = nul < 0 ? new Uint8Array(0) : p.subarray(nul + 1);
       if (off > 0 && g !== gen) {
         if (++restarts > DIRECTORY_PART_MAX_RESTARTS) {

@@ -11,12 +11,20 @@
  */
 import type { Subscription } from "rxjs";
 import type { Page } from "@pvkit/hypervisor-sim";
-import { XS, XENSTORE_ERROR, xenstore_domain_interface } from "@pvkit/hypervisor-sim/abi";
+import {
+  XS,
+  XENSTORE_ERROR,
+  XS_OVERSIZE,
+  XsMessageParser,
+  encodeXsMessage,
+  nulSplit,
+  xenstore_domain_interface,
+  type XsMessage,
+} from "@pvkit/hypervisor-sim/abi";
 import type { EventChannel } from "../events/event-channel.js";
 import { ByteRingReader, ByteRingWriter, xenstoreRequestRing, xenstoreResponseRing } from "../ring/byte-ring.js";
 import { RingProtocolError } from "../ring/ring-error.js";
 import { XenbusError, type XenbusErrorInit } from "./xenbus-error.js";
-import { XS_OVERSIZE, XsMessageAssembler, type XsWireMessage, encodeXsMessage, nulSplit } from "./xs-message.js";
 
 /** A watch event as xenstored sent it. */
 export interface XsWatchEvent {
@@ -27,7 +35,7 @@ export interface XsWatchEvent {
 interface PendingRequest {
   readonly type: number;
   readonly path: string | undefined;
-  readonly resolve: (m: XsWireMessage) => void;
+  readonly resolve: (m: XsMessage) => void;
   readonly reject: (e: XenbusError) => void;
 }
 
@@ -45,7 +53,7 @@ export class XsRingConnection {
   readonly #channel: EventChannel;
   readonly #req: ByteRingWriter;
   readonly #rsp: ByteRingReader;
-  readonly #assembler = new XsMessageAssembler();
+  readonly #assembler = new XsMessageParser();
   readonly #pending = new Map<number, PendingRequest>();
   readonly #watchListeners = new Set<(e: XsWatchEvent) => void>();
   readonly #failureListeners = new Set<(e: XenbusError) => void>();
@@ -106,7 +114,7 @@ export class XsRingConnection {
    * Sends one request; resolves with the reply (type = request type), rejects with a
    * XenbusError for XS_ERROR replies and ring failures.
    */
-  request(r: XsRequest): Promise<XsWireMessage> {
+  request(r: XsRequest): Promise<XsMessage> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     const req_id = this.#allocReqId();
     let bytes: Uint8Array;
@@ -115,7 +123,7 @@ export class XsRingConnection {
     } catch {
       return Promise.reject(new XenbusError({ reason: "request-too-large", type: r.type, path: r.path }));
     }
-    return new Promise<XsWireMessage>((resolve, reject) => {
+    return new Promise<XsMessage>((resolve, reject) => {
       this.#pending.set(req_id, { type: r.type, path: r.path, resolve, reject });
       this.#out.push(bytes);
       this.pump();
@@ -209,7 +217,7 @@ export class XsRingConnection {
     return any;
   }
 
-  #dispatch(m: XsWireMessage): void {
+  #dispatch(m: XsMessage): void {
     if (m.type === XS.XS_WATCH_EVENT) {
       const [path = "", token = ""] = nulSplit(m.payload);
       for (const l of [...this.#watchListeners]) l({ path, token });

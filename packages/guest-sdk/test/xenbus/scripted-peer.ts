@@ -4,19 +4,16 @@
 // dom0 port bound to the guest's store port. End-to-end tests against the real xenstored live in
 // @pvkit/toolstack (test/xenstored/xenbus-e2e.test.ts), since toolstack depends on this package.
 import { Hypervisor, type Page } from "@pvkit/hypervisor-sim";
-import { XS } from "@pvkit/hypervisor-sim/abi";
+import { encodeXsMessage, XS, type XsMessage, XsMessageParser } from "@pvkit/hypervisor-sim/abi";
 import {
   ByteRingReader,
   ByteRingWriter,
   EventChannels,
-  XsMessageAssembler,
-  encodeXsMessage,
   evtchnBindInterdomain,
   evtchnSend,
   xenstoreRequestRing,
   xenstoreResponseRing,
   type EventChannel,
-  type XsWireMessage,
 } from "@pvkit/guest-sdk";
 
 export const STORE_GFN = 3;
@@ -33,7 +30,7 @@ export function scriptedPeer() {
   const page: Page = gu.memory.writablePage(STORE_GFN);
   const req = new ByteRingReader(page, xenstoreRequestRing);
   const rsp = new ByteRingWriter(page, xenstoreResponseRing);
-  const assembler = new XsMessageAssembler();
+  const assembler = new XsMessageParser();
   let out = new Uint8Array(0);
 
   const peer = {
@@ -45,11 +42,11 @@ export function scriptedPeer() {
     /** Runs the hypervisor and lets promise continuations settle. */
     settle: () => hv.settle(),
     /** Every complete request the guest has written so far (consumes the ring, notifies). */
-    takeRequests(): XsWireMessage[] {
+    takeRequests(): XsMessage[] {
       const bytes = req.read();
       if (bytes.length > 0) evtchnSend(g0.hypercall, port0);
       assembler.push(bytes);
-      const got: XsWireMessage[] = [];
+      const got: XsMessage[] = [];
       for (let m = assembler.next(); m !== undefined; m = assembler.next()) {
         if (typeof m === "symbol") throw new Error("oversize request");
         got.push(m);
@@ -70,11 +67,11 @@ export function scriptedPeer() {
       peer.sendBytes(encodeXsMessage({ type, req_id, tx_id, payload: p }));
     },
     /** Replies to `m` with `payload` (same type, req_id and tx_id). */
-    reply(m: XsWireMessage, payload: string | Uint8Array): void {
+    reply(m: XsMessage, payload: string | Uint8Array): void {
       peer.send(m.type, m.req_id, payload, m.tx_id);
     },
     /** Replies to `m` with XS_ERROR `name`. */
-    error(m: XsWireMessage, name: string): void {
+    error(m: XsMessage, name: string): void {
       peer.send(XS.XS_ERROR, m.req_id, `${name}\0`, m.tx_id);
     },
     /** Writes queued response bytes as far as rsp has room, and notifies. Returns bytes left. */
@@ -95,4 +92,4 @@ export function scriptedPeer() {
   return peer;
 }
 
-export const text = (m: XsWireMessage): string => Buffer.from(m.payload).toString("latin1");
+export const text = (m: XsMessage): string => Buffer.from(m.payload).toString("latin1");

@@ -1,7 +1,7 @@
 // XenbusClient.fromStartInfo: the ring and port come from the guest's start_info page
 // (xen.h `struct start_info`: store_mfn, store_evtchn).
 import { describe, expect, it } from "vitest";
-import { XS, writeStartInfo } from "@pvkit/hypervisor-sim/abi";
+import { writeStartInfo, XS } from "@pvkit/hypervisor-sim/abi";
 import { XenbusClient, evtchnAllocUnbound } from "@pvkit/guest-sdk";
 import { STORE_GFN, scriptedPeer, text } from "./scripted-peer.js";
 

@@ -1,8 +1,8 @@
 // The client's ring handling against a scripted xenstored: req_id matching, replies split
 // across the ring and its 2^32 wrap, and failures that must reject instead of hanging.
 import { describe, expect, it } from "vitest";
-import { XS, XENSTORE_ERROR, xenstore_domain_interface } from "@pvkit/hypervisor-sim/abi";
-import { XenError, XenbusClient, XenbusError, encodeXsMessage } from "@pvkit/guest-sdk";
+import { encodeXsMessage, xenstore_domain_interface, XENSTORE_ERROR, XS } from "@pvkit/hypervisor-sim/abi";
+import { XenError, XenbusClient, XenbusError } from "@pvkit/guest-sdk";
 import { scriptedPeer, text } from "./scripted-peer.js";
 
 const F = xenstore_domain_interface;

@@ -25,7 +25,7 @@ import type {
 import type { Host } from "../host/host.js";
 import type { Connection } from "../xenstored/connection.js";
 import { getStrings } from "../xenstored/payload.js";
-import type { XsMessage } from "../xenstored/wire.js";
+import type { XsMessage } from "@pvkit/hypervisor-sim/abi";
 import { REQUEST_PHASES, TRACE_RECORD_KINDS, type RequestPhase, type TraceRecord, type TraceRecordKind } from "./records.js";
 
 /** Default bound of a recording (records kept). */

@@ -22,7 +22,7 @@ import { type XenbusOps, type XenbusTransactionOptions, type XenbusTransport, Xe
 import type { Connection } from "../xenstored/connection.js";
 import { XenstoreError } from "../xenstored/errors.js";
 import { XsLocalClient, type WatchEvent } from "../xenstored/local-client.js";
-import { XS } from "../xenstored/xs-wire.js";
+import { XS } from "@pvkit/hypervisor-sim/abi";
 
 /** What `open` needs of a host: a fresh privileged xenstore client. */
 export interface XenstoreOpener {

@@ -23,13 +23,21 @@
 import { EventEmitter } from "eventemitter3";
 import type { DomainRecord } from "./domains.js";
 import { DEFAULT_BUFFER_SIZE, messageMemory } from "./memory.js";
-import { bytesOf, latin1 } from "./payload.js";
 import type { XenstoredScheduler } from "./options.js";
 import { RequestCause } from "./outstanding.js";
 import { domainPath } from "./path.js";
 import type { Transaction } from "./transaction.js";
-import { encodeMessage, OVERSIZE, XsMessageParser, type XsMessage } from "./wire.js";
-import { XENSTORE_PAYLOAD_MAX, XS, XSD_SOCKMSG_SIZE } from "./xs-wire.js";
+import {
+  encodeXsMessage,
+  XENSTORE_PAYLOAD_MAX,
+  XS,
+  XS_OVERSIZE,
+  XSD_SOCKMSG_SIZE,
+  XsMessageParser,
+  xsBytes,
+  xsString,
+  type XsMessage,
+} from "@pvkit/hypervisor-sim/abi";
 
 /** Where a connection comes from. Socket and local clients are privileged dom0 tools. */
 export type ConnectionKind = "socket" | "local" | "domain";
@@ -163,7 +171,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       if (this.closed) return;
       const m = this.#parser.next();
       if (m === undefined) return;
-      if (m === OVERSIZE) {
+      if (m === XS_OVERSIZE) {
         this.close("oversize");
         return;
       }
@@ -203,8 +211,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   /** Convenience for in-process clients: encodes and receives one request. */
   request(type: number, payload: Uint8Array | string, tx_id = 0, req_id = 0): void {
-    const p = typeof payload === "string" ? bytesOf(payload) : payload;
-    this.receive(encodeMessage({ type, req_id, tx_id, payload: p }));
+    const p = typeof payload === "string" ? xsBytes(payload) : payload;
+    this.receive(encodeXsMessage({ type, req_id, tx_id, payload: p }));
   }
 
   /** Messages queued and not yet taken (or not completely written), oldest first. */
@@ -235,7 +243,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   /** Takes every queued message, encoded back to back. */
   drainBytes(): Uint8Array {
-    const parts = this.takeAll().map(encodeMessage);
+    const parts = this.takeAll().map(encodeXsMessage);
     const total = parts.reduce((n, p) => n + p.length, 0);
     const out = new Uint8Array(total);
     let off = 0;
@@ -250,7 +258,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   outputHead(): Uint8Array | undefined {
     const e = this.#out[0];
     if (e === undefined) return undefined;
-    e.bytes ??= encodeMessage(e.msg);
+    e.bytes ??= encodeXsMessage(e.msg);
     return e.bytes.subarray(e.written);
   }
 
@@ -261,7 +269,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   outputWritten(n: number): void {
     const e = this.#out[0];
     if (e === undefined || n <= 0) return;
-    e.bytes ??= encodeMessage(e.msg);
+    e.bytes ??= encodeXsMessage(e.msg);
     e.written = Math.min(e.bytes.length, e.written + n);
     if (e.written < e.bytes.length) return;
     this.#out.shift();
@@ -273,14 +281,14 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (this.closed) return;
     if (payload.length > XENSTORE_PAYLOAD_MAX) {
       type = XS.XS_ERROR;
-      payload = bytesOf("E2BIG\0");
+      payload = xsBytes("E2BIG\0");
     }
     // `send_reply`: a reply of up to 16 bytes is charged unchecked (it may be reporting an error);
     // a longer one that the quota refuses becomes ENOMEM.
     const checked = payload.length > DEFAULT_BUFFER_SIZE;
     if (checked && !this.#owner.memoryAdd(this.id, messageMemory(payload.length), false)) {
       type = XS.XS_ERROR;
-      payload = bytesOf("ENOMEM\0");
+      payload = xsBytes("ENOMEM\0");
       this.#owner.memoryAdd(this.id, messageMemory(payload.length), true);
     } else if (!checked) {
       this.#owner.memoryAdd(this.id, messageMemory(payload.length), true);
@@ -305,13 +313,12 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   queueEvent(path: string, token: string, cause?: RequestCause): void {
     if (this.closed) return;
     const text = `${path}\0${token}\0`;
-    const payload = bytesOf(text);
+    const payload = xsBytes(text);
     if (payload.length > XENSTORE_PAYLOAD_MAX) return;
     let dedupKey: string | undefined;
     if (!path.startsWith("@")) {
-      // Equal keys are equal payloads: the key is the text unless a char above 0xff was
-      // truncated on the way to bytes, then the bytes as latin1.
-      dedupKey = LATIN1_ONLY.test(text) ? text : latin1(payload);
+      // Equal keys are equal payloads: byte strings map to bytes one to one.
+      dedupKey = text;
       if (this.#queuedEvents.has(dedupKey)) return;
     }
     const charged = messageMemory(payload.length);
@@ -420,12 +427,9 @@ function encodedSize(m: XsMessage): number {
   return XSD_SOCKMSG_SIZE + m.payload.length;
 }
 
-/** Strings that `bytesOf` turns into bytes one to one. */
-const LATIN1_ONLY = /^[\x00-\xff]*$/;
-
 /** Decodes a WATCH_EVENT payload into path and token. */
 export function decodeWatchEvent(payload: Uint8Array): { path: string; token: string } {
-  const s = latin1(payload);
+  const s = xsString(payload);
   const [path = "", token = ""] = s.split("\0");
   return { path, token };
 }

@@ -21,10 +21,9 @@ import { isValidNodename, parentOf } from "./path.js";
 import { clonePerms, permForConn, XS_PERM, type PermSubject } from "./perms.js";
 import type { Transaction } from "./transaction.js";
 import { cloneNode, NO_GENERATION, NodeStore, recordSize, type NodeRecord } from "./tree.js";
-import type { XsMessage } from "./wire.js";
 import { WatchIndex } from "./watch-index.js";
 import { WriteRateLimiter } from "./write-limit.js";
-import type { XsdErrorName } from "./xs-wire.js";
+import type { XsdErrorName, XsMessage } from "@pvkit/hypervisor-sim/abi";
 
 /** Who is acting: the connection (null for xenstored itself) and its current transaction. */
 export interface Ctx {

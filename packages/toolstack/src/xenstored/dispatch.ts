@@ -7,7 +7,7 @@
 import type { Connection } from "./connection.js";
 import type { XenstoredCore } from "./core.js";
 import { XenstoreError } from "./errors.js";
-import { doControl } from "./ops-control.js";
+import { doControl } from "./control-requests.js";
 import {
   doGetDomainPath,
   doIntroduce,
@@ -15,7 +15,7 @@ import {
   doRelease,
   doResume,
   doSetTarget,
-} from "./ops-domain.js";
+} from "./domain-requests.js";
 import {
   doDirectory,
   doDirectoryPart,
@@ -25,13 +25,11 @@ import {
   doRm,
   doSetPerms,
   doWrite,
-} from "./ops-node.js";
-import { doTransactionEnd, doTransactionStart } from "./ops-transaction.js";
-import { doResetWatches, doUnwatch, doWatch } from "./ops-watch.js";
-import { bytesOf } from "./payload.js";
+} from "./node-requests.js";
+import { doTransactionEnd, doTransactionStart } from "./transaction-requests.js";
+import { doResetWatches, doUnwatch, doWatch } from "./watch-requests.js";
 import type { Handler, Request } from "./request.js";
-import type { XsMessage } from "./wire.js";
-import { XS, xsTypeName, type XsdErrorName } from "./xs-wire.js";
+import { XS, xsBytes, xsTypeName, type XsdErrorName, type XsMessage } from "@pvkit/hypervisor-sim/abi";
 
 interface Entry {
   readonly handler: Handler;
@@ -69,7 +67,7 @@ export type InternalErrorSink = (err: unknown, conn: Connection, msg: XsMessage)
 
 /** Processes one request on `conn`, queueing exactly one reply (or error). */
 export function processMessage(xs: XenstoredCore, conn: Connection, msg: XsMessage, onInternalError: InternalErrorSink): void {
-  const sendError = (code: XsdErrorName) => conn.queueReply(msg, XS.XS_ERROR, bytesOf(`${code}\0`));
+  const sendError = (code: XsdErrorName) => conn.queueReply(msg, XS.XS_ERROR, xsBytes(`${code}\0`));
   const entry = TABLE.get(msg.type);
   if (!entry) return sendError("ENOSYS");
   if (entry.priv && xs.unprivileged(conn)) return sendError("EACCES");
@@ -85,7 +83,7 @@ export function processMessage(xs: XenstoredCore, conn: Connection, msg: XsMessa
     msg,
     reply(payload) {
       replied = true;
-      conn.queueReply(msg, msg.type, typeof payload === "string" ? bytesOf(payload) : payload);
+      conn.queueReply(msg, msg.type, typeof payload === "string" ? xsBytes(payload) : payload);
     },
   };
   try {

@@ -2,7 +2,7 @@
  * The one error class of xenstored: `code` is the xsd error name sent in an XS_ERROR reply
  * (`"ENOENT"`, `"EACCES"` ...). Request handlers throw it; the dispatcher turns it into the reply.
  */
-import type { XsdErrorName } from "./xs-wire.js";
+import type { XsdErrorName } from "@pvkit/hypervisor-sim/abi";
 
 export class XenstoreError extends Error {
   override readonly name = "XenstoreError";

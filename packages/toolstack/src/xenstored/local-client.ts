@@ -7,9 +7,8 @@
 import type { Connection } from "./connection.js";
 import { decodeWatchEvent } from "./connection.js";
 import { XenstoreError } from "./errors.js";
-import { bytesOf, getStrings, latin1, nulStrings } from "./payload.js";
-import { encodeMessage } from "./wire.js";
-import { isXsdErrorName, XS, xsTypeName } from "./xs-wire.js";
+import { getStrings } from "./payload.js";
+import { encodeXsMessage, isXsdErrorName, nulJoin, XS, xsBytes, xsString, xsTypeName } from "@pvkit/hypervisor-sim/abi";
 
 export interface WatchEvent {
   readonly path: string;
@@ -31,9 +30,9 @@ export class XsLocalClient {
    * @throws Error if the connection is closed or produced no reply.
    */
   request(type: number, payload: Uint8Array | string, tx_id = 0): Uint8Array {
-    const p = typeof payload === "string" ? bytesOf(payload) : payload;
+    const p = typeof payload === "string" ? xsBytes(payload) : payload;
     const req_id = this.#reqId++ >>> 0;
-    this.conn.receive(encodeMessage({ type, req_id, tx_id, payload: p }));
+    this.conn.receive(encodeXsMessage({ type, req_id, tx_id, payload: p }));
     const op = xsTypeName(type) ?? String(type);
     let reply: Uint8Array | undefined;
     for (const m of this.conn.takeAll()) {
@@ -41,7 +40,7 @@ export class XsLocalClient {
         this.#events.push(decodeWatchEvent(m.payload));
       } else if (reply === undefined && m.req_id === req_id) {
         if (m.type === XS.XS_ERROR) {
-          const name = latin1(m.payload).replace(/\0$/, "");
+          const name = xsString(m.payload).replace(/\0$/, "");
           throw new XenstoreError(isXsdErrorName(name) ? name : "EINVAL", `${op}: ${name}`, op);
         }
         reply = m.payload;
@@ -65,16 +64,16 @@ export class XsLocalClient {
   }
 
   read(path: string, tx = 0): Uint8Array {
-    return this.request(XS.XS_READ, nulStrings(path), tx);
+    return this.request(XS.XS_READ, nulJoin([path]), tx);
   }
 
   readString(path: string, tx = 0): string {
-    return latin1(this.read(path, tx));
+    return xsString(this.read(path, tx));
   }
 
   write(path: string, value: Uint8Array | string, tx = 0): void {
-    const v = typeof value === "string" ? bytesOf(value) : value;
-    const head = nulStrings(path);
+    const v = typeof value === "string" ? xsBytes(value) : value;
+    const head = nulJoin([path]);
     const p = new Uint8Array(head.length + v.length);
     p.set(head);
     p.set(v, head.length);
@@ -82,56 +81,56 @@ export class XsLocalClient {
   }
 
   mkdir(path: string, tx = 0): void {
-    this.request(XS.XS_MKDIR, nulStrings(path), tx);
+    this.request(XS.XS_MKDIR, nulJoin([path]), tx);
   }
 
   rm(path: string, tx = 0): void {
-    this.request(XS.XS_RM, nulStrings(path), tx);
+    this.request(XS.XS_RM, nulJoin([path]), tx);
   }
 
   directory(path: string, tx = 0): string[] {
-    return getStrings(this.request(XS.XS_DIRECTORY, nulStrings(path), tx));
+    return getStrings(this.request(XS.XS_DIRECTORY, nulJoin([path]), tx));
   }
 
   getPerms(path: string, tx = 0): string[] {
-    return getStrings(this.request(XS.XS_GET_PERMS, nulStrings(path), tx));
+    return getStrings(this.request(XS.XS_GET_PERMS, nulJoin([path]), tx));
   }
 
   setPerms(path: string, perms: readonly string[], tx = 0): void {
-    this.request(XS.XS_SET_PERMS, nulStrings(path, ...perms), tx);
+    this.request(XS.XS_SET_PERMS, nulJoin([path, ...perms]), tx);
   }
 
   watch(path: string, token: string): void {
-    this.request(XS.XS_WATCH, nulStrings(path, token));
+    this.request(XS.XS_WATCH, nulJoin([path, token]));
   }
 
   unwatch(path: string, token: string): void {
-    this.request(XS.XS_UNWATCH, nulStrings(path, token));
+    this.request(XS.XS_UNWATCH, nulJoin([path, token]));
   }
 
   /** @returns the transaction id. */
   transactionStart(): number {
-    return Number(getStrings(this.request(XS.XS_TRANSACTION_START, nulStrings("")))[0]);
+    return Number(getStrings(this.request(XS.XS_TRANSACTION_START, nulJoin([""])))[0]);
   }
 
   /** Commits (or aborts); throws XenstoreError EAGAIN on a conflict. */
   transactionEnd(tx: number, commit = true): void {
-    this.request(XS.XS_TRANSACTION_END, nulStrings(commit ? "T" : "F"), tx);
+    this.request(XS.XS_TRANSACTION_END, nulJoin([commit ? "T" : "F"]), tx);
   }
 
   getDomainPath(domid: number): string {
-    return getStrings(this.request(XS.XS_GET_DOMAIN_PATH, nulStrings(String(domid))))[0]!;
+    return getStrings(this.request(XS.XS_GET_DOMAIN_PATH, nulJoin([String(domid)])))[0]!;
   }
 
   introduce(domid: number, mfn: number, evtchn: number): void {
-    this.request(XS.XS_INTRODUCE, nulStrings(String(domid), String(mfn), String(evtchn)));
+    this.request(XS.XS_INTRODUCE, nulJoin([String(domid), String(mfn), String(evtchn)]));
   }
 
   release(domid: number): void {
-    this.request(XS.XS_RELEASE, nulStrings(String(domid)));
+    this.request(XS.XS_RELEASE, nulJoin([String(domid)]));
   }
 
   isDomainIntroduced(domid: number): boolean {
-    return getStrings(this.request(XS.XS_IS_DOMAIN_INTRODUCED, nulStrings(String(domid))))[0] === "T";
+    return getStrings(this.request(XS.XS_IS_DOMAIN_INTRODUCED, nulJoin([String(domid)])))[0] === "T";
   }
 }

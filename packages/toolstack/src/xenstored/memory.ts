@@ -20,7 +20,7 @@
 import type { DomainRecord, DomainTable } from "./domains.js";
 import type { XenstoredQuotas } from "./options.js";
 import { recordSize, type NodeRecord } from "./tree.js";
-import { XSD_SOCKMSG_SIZE } from "./xs-wire.js";
+import { XSD_SOCKMSG_SIZE } from "@pvkit/hypervisor-sim/abi";
 
 /** `DEFAULT_BUFFER_SIZE`: replies up to this many payload bytes are charged without a check. */
 export const DEFAULT_BUFFER_SIZE = 16;

@@ -6,7 +6,7 @@
  * unprivileged domain owns, as in cxenstored).
  */
 import type { XenstoredDomainHooks } from "./domains.js";
-import { XENSTORE_REL_PATH_MAX } from "./xs-wire.js";
+import { XENSTORE_REL_PATH_MAX } from "@pvkit/hypervisor-sim/abi";
 
 /** Per-domain limits. Each hit gives the error named in its doc. */
 export interface XenstoredQuotas {

@@ -1,28 +1,15 @@
 /**
- * Payload helpers with cxenstored's exact parsing rules (4.17 `xenstored_core.c`, `xs_lib.c`).
- * Payload strings are handled as latin1 so every byte maps to one char and back losslessly:
- * paths are ASCII by the time they are valid, while tokens and values may hold any byte.
+ * Request-argument parsing with cxenstored's exact rules (4.17 `xenstored_core.c`, `xs_lib.c`).
+ * Strings are xs_wire byte strings (one char per byte, lossless; `xsString` of the codec in
+ * `@pvkit/hypervisor-sim/abi`): paths are ASCII by the time they are valid, while tokens and
+ * values may hold any byte.
  */
-
-/** Bytes -> string, one char per byte. */
-export function latin1(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
-}
-
-/** String -> bytes, one byte per char (chars above 0xff are truncated by Node; callers pass latin1). */
-export function bytesOf(s: string): Uint8Array {
-  return new Uint8Array(Buffer.from(s, "latin1"));
-}
-
-/** Joins strings, each followed by a NUL (`a\0b\0`). */
-export function nulStrings(...parts: string[]): Uint8Array {
-  return bytesOf(parts.map((p) => `${p}\0`).join(""));
-}
+import { xsString } from "@pvkit/hypervisor-sim/abi";
 
 /** `xs_count_strings`: the number of NUL bytes in the payload. */
 export function countStrings(p: Uint8Array): number {
   let n = 0;
-  for (const b of p) if (b === 0) n++;
+  for (let i = p.indexOf(0); i >= 0; i = p.indexOf(0, i + 1)) n++;
   return n;
 }
 
@@ -33,11 +20,9 @@ export function countStrings(p: Uint8Array): number {
 export function getStrings(p: Uint8Array): string[] {
   const out: string[] = [];
   let start = 0;
-  for (let i = 0; i < p.length; i++) {
-    if (p[i] === 0) {
-      out.push(latin1(p.subarray(start, i)));
-      start = i + 1;
-    }
+  for (let i = p.indexOf(0); i >= 0; i = p.indexOf(0, start)) {
+    out.push(xsString(p.subarray(start, i)));
+    start = i + 1;
   }
   return out;
 }
@@ -47,7 +32,7 @@ export function oneArg(p: Uint8Array): string | undefined {
   if (p.length === 0) return undefined;
   const nul = p.indexOf(0);
   if (nul !== p.length - 1) return undefined;
-  return latin1(p.subarray(0, nul));
+  return xsString(p.subarray(0, nul));
 }
 
 /** C `atoi` (as glibc's strtol base 10, truncated to int): leading space, sign, digits; 0 if none. */

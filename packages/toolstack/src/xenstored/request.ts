@@ -1,8 +1,7 @@
 /** The context a request handler runs in. */
 import type { Connection } from "./connection.js";
 import type { Ctx, XenstoredCore } from "./core.js";
-import { bytesOf } from "./payload.js";
-import type { XsMessage } from "./wire.js";
+import { xsBytes, type XsMessage } from "@pvkit/hypervisor-sim/abi";
 
 export interface Request extends Ctx {
   readonly conn: Connection;
@@ -15,4 +14,4 @@ export interface Request extends Ctx {
 export type Handler = (xs: XenstoredCore, req: Request) => void;
 
 /** The `OK\0` acknowledgement. */
-export const OK = bytesOf("OK\0");
+export const OK = xsBytes("OK\0");

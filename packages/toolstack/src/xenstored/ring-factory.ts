@@ -13,7 +13,7 @@ import type { Guest } from "@pvkit/hypervisor-sim";
 import { type EventChannels, GrantStatusError, XenError } from "@pvkit/guest-sdk";
 import type { ConnectDomainRequest, DomainTransport } from "./domains.js";
 import { XenstoreRingTransport } from "./ring-transport.js";
-import { isXsdErrorName } from "./xs-wire.js";
+import { isXsdErrorName } from "@pvkit/hypervisor-sim/abi";
 import { highestHoles as sdkHighestHoles } from "@pvkit/guest-sdk";
 
 /** Options of {@link ringTransportFactory}. */

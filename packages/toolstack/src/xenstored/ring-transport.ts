@@ -56,8 +56,7 @@ import {
 import { DeadMappingError, type Guest, type Page } from "@pvkit/hypervisor-sim";
 import type { Connection, ConnectionCloseReason } from "./connection.js";
 import type { DomainTransport } from "./domains.js";
-import { decodeHeader, OVERSIZE, XsMessageParser } from "./wire.js";
-import { XSD_SOCKMSG_SIZE } from "./xs-wire.js";
+import { decodeXsHeader, XS_OVERSIZE, XSD_SOCKMSG_SIZE, XsMessageParser } from "@pvkit/hypervisor-sim/abi";
 
 /** cxenstored 4.17's `-Q outstanding` default: requests outstanding per unprivileged domain. */
 export const DEFAULT_OUTSTANDING_LIMIT = 20;
@@ -320,7 +319,7 @@ export class XenstoreRingTransport implements DomainTransport {
     const need =
       header === undefined || this.#headerFill < XSD_SOCKMSG_SIZE
         ? XSD_SOCKMSG_SIZE - this.#headerFill
-        : XSD_SOCKMSG_SIZE + decodeHeader(header).len - this.#parser.buffered;
+        : XSD_SOCKMSG_SIZE + decodeXsHeader(header).len - this.#parser.buffered;
     const chunk = this.#req.read(Math.min(avail, need));
     this.#parser.push(chunk);
     if (this.#headerFill < XSD_SOCKMSG_SIZE) {
@@ -330,7 +329,7 @@ export class XenstoreRingTransport implements DomainTransport {
       this.#headerFill += k;
     }
     const m = this.#parser.next();
-    if (m === OVERSIZE) {
+    if (m === XS_OVERSIZE) {
       this.#conn.close("oversize");
       return true;
     }

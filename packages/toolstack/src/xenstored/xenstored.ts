@@ -15,11 +15,11 @@ import { EventEmitter } from "eventemitter3";
 import { Connection } from "./connection.js";
 import { XenstoredCore } from "./core.js";
 import { processMessage, requestName } from "./dispatch.js";
-import { destroyDomain, introduceDomain, shutdownDomain } from "./domain-ops.js";
+import { destroyDomain, introduceDomain, shutdownDomain } from "./domain-lifecycle.js";
 import type { XenstoredOptions, XenstoredQuotas } from "./options.js";
 import { clonePerms, type XsPerm } from "./perms.js";
 import { listenXenstored, type XenstoredSocketServer } from "./socket-server.js";
-import type { XsMessage } from "./wire.js";
+import type { XsMessage } from "@pvkit/hypervisor-sim/abi";
 
 export interface XenstoredEvents {
   /** A request arrived (before it is processed). */

@@ -2,7 +2,14 @@
 // memory and hypercalls: start_info bytes, reserved grant entries, event channels, ring pages.
 import { describe, expect, it } from "vitest";
 import { GNTTAB_GFN_BASE } from "@pvkit/hypervisor-sim";
-import { GNTMAP, XEN_PAGE_SHIFT, XS, xenstore_domain_interface } from "@pvkit/hypervisor-sim/abi";
+import {
+  decodeXsMessages,
+  encodeXsMessage,
+  GNTMAP,
+  XEN_PAGE_SHIFT,
+  xenstore_domain_interface,
+  XS,
+} from "@pvkit/hypervisor-sim/abi";
 import {
   ByteRingReader,
   ByteRingWriter,
@@ -14,7 +21,7 @@ import {
   xenstoreRequestRing,
   xenstoreResponseRing,
 } from "@pvkit/guest-sdk";
-import { bootLayout, decodeMessages, encodeMessage, type GuestContext } from "@pvkit/toolstack";
+import { bootLayout, type GuestContext } from "@pvkit/toolstack";
 import { useHost } from "@pvkit/toolstack/testing";
 
 /** The start_info bytes of `xen.h` `struct start_info` (x86_64), built field by field. */
@@ -151,11 +158,11 @@ describe("domain builder: boot state", () => {
         expect(page.getU32(xenstore_domain_interface.connection[0])).toBe(0);
         const req = new ByteRingWriter(page, xenstoreRequestRing);
         const rsp = new ByteRingReader(page, xenstoreResponseRing);
-        req.write(encodeMessage({ type: XS.XS_READ, req_id: 9, tx_id: 0, payload: Buffer.from("name\0") }));
+        req.write(encodeXsMessage({ type: XS.XS_READ, req_id: 9, tx_id: 0, payload: Buffer.from("name\0") }));
         const before = ch.count;
         evtchnSend(guest.hypercall, startInfo.store_evtchn);
         await ch.waitFor(before);
-        const [m] = decodeMessages(rsp.read());
+        const [m] = decodeXsMessages(rsp.read());
         reply = `${m!.type}/${m!.req_id}/${Buffer.from(m!.payload).toString("latin1")}`;
         ch.close();
       },

@@ -4,9 +4,9 @@ import { mkdtempSync, existsSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { VIRQ } from "@pvkit/hypervisor-sim/abi";
+import { decodeXsMessages, encodeXsMessage, VIRQ, XS } from "@pvkit/hypervisor-sim/abi";
 import { evtchnStatus } from "@pvkit/guest-sdk";
-import { createHost, decodeMessages, encodeMessage, HostError, XS } from "@pvkit/toolstack";
+import { createHost, HostError } from "@pvkit/toolstack";
 
 describe("createHost", () => {
   it("boots dom0 privileged, with xenstored and VIRQ_DOM_EXC bound", async () => {
@@ -28,11 +28,11 @@ describe("createHost", () => {
       const s = createConnection(path);
       s.on("error", reject);
       s.on("data", (b) => {
-        const [m] = decodeMessages(new Uint8Array(b));
+        const [m] = decodeXsMessages(new Uint8Array(b));
         resolve(Buffer.from(m!.payload).toString("latin1"));
         s.end();
       });
-      s.write(encodeMessage({ type: XS.XS_READ, req_id: 0, tx_id: 0, payload: Buffer.from(`/local/domain/${d.domid}/name\0`) }));
+      s.write(encodeXsMessage({ type: XS.XS_READ, req_id: 0, tx_id: 0, payload: Buffer.from(`/local/domain/${d.domid}/name\0`) }));
     });
     expect(reply).toBe("over-socket");
     expect(host.socketPath).toBe(path);

@@ -7,14 +7,12 @@ import type { Guest, Page } from "@pvkit/hypervisor-sim";
 import {
   ByteRingReader,
   ByteRingWriter,
-  XsMessageAssembler,
-  encodeXsMessage,
   evtchnSend,
   xenstoreRequestRing,
   xenstoreResponseRing,
 } from "@pvkit/guest-sdk";
-import { XS } from "@pvkit/toolstack";
 import { useHost } from "@pvkit/toolstack/testing";
+import { encodeXsMessage, XS, XsMessageParser } from "@pvkit/hypervisor-sim/abi";
 
 const bytes = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, "latin1"));
 const EVENTS = 40;
@@ -50,7 +48,7 @@ describe("watch events left unread", () => {
 
     // Now the guest reads everything there is, telling xenstored after each pass.
     const rsp = new ByteRingReader(ring, xenstoreResponseRing);
-    const msgs = new XsMessageAssembler();
+    const msgs = new XsMessageParser();
     const seen: number[] = [];
     for (let pass = 0; pass < 100; pass++) {
       const n = rsp.available;

@@ -1,8 +1,8 @@
 // Byte-stream handling of a connection: split messages, and a request over 4096 bytes, which kills
 // only its own connection.
 import { describe, expect, it } from "vitest";
-import { XS, encodeMessage, decodeMessages, nulStrings } from "@pvkit/toolstack";
 import { raw, setup, text } from "./helpers.js";
+import { decodeXsMessages, encodeXsMessage, nulJoin, XS } from "@pvkit/hypervisor-sim/abi";
 
 function header(type: number, len: number): Uint8Array {
   const h = new Uint8Array(16);
@@ -17,11 +17,11 @@ describe("Connection", () => {
     const { xs } = setup();
     const c = xs.connect();
     const bytes = new Uint8Array([
-      ...encodeMessage({ type: XS.XS_WRITE, req_id: 1, tx_id: 0, payload: new Uint8Array([...nulStrings("/b"), 65]) }),
-      ...encodeMessage({ type: XS.XS_READ, req_id: 2, tx_id: 0, payload: nulStrings("/b") }),
+      ...encodeXsMessage({ type: XS.XS_WRITE, req_id: 1, tx_id: 0, payload: new Uint8Array([...nulJoin(["/b"]), 65]) }),
+      ...encodeXsMessage({ type: XS.XS_READ, req_id: 2, tx_id: 0, payload: nulJoin(["/b"]) }),
     ]);
     for (const b of bytes) c.receive(new Uint8Array([b]));
-    const out = decodeMessages(c.drainBytes());
+    const out = decodeXsMessages(c.drainBytes());
     expect(out.map((m) => [m.req_id, text(m)])).toEqual([
       [1, "OK\0"],
       [2, "A"],
@@ -45,7 +45,7 @@ describe("Connection", () => {
     expect(bad.closed).toBe(true);
     expect(reasons).toEqual(["oversize"]);
     expect(bad.takeAll()).toEqual([]);
-    bad.receive(encodeMessage({ type: XS.XS_READ, req_id: 0, tx_id: 0, payload: nulStrings("/tool") }));
+    bad.receive(encodeXsMessage({ type: XS.XS_READ, req_id: 0, tx_id: 0, payload: nulJoin(["/tool"]) }));
     expect(bad.takeAll()).toEqual([]);
     // Others are unaffected, and the dead connection's watch is gone.
     dom0.write("/w", "1");

@@ -1,7 +1,8 @@
 // process_message's checks, made before any handler runs, in cxenstored 4.17's order.
 import { describe, expect, it } from "vitest";
-import { XS, Xenstored, encodeMessage } from "@pvkit/toolstack";
+import { Xenstored } from "@pvkit/toolstack";
 import { raw, setup, text } from "./helpers.js";
+import { encodeXsMessage, XS } from "@pvkit/hypervisor-sim/abi";
 
 describe("dispatch", () => {
   it("answers ENOSYS to an unknown type, the removed XS_RESTRICT (20) and 4.21's GET_FEATURE (23)", () => {
@@ -48,7 +49,7 @@ describe("dispatch", () => {
         { type: XS.XS_READ, req_id: 1, tx_id: 0, payload: Buffer.from("/x\0") },
         { type: XS.XS_READ, req_id: 2, tx_id: 0, payload: Buffer.from("/missing\0") },
         { type: XS.XS_DIRECTORY, req_id: 3, tx_id: 0, payload: Buffer.from("/\0") },
-      ].map((m) => encodeMessage({ ...m, payload: new Uint8Array(m.payload) })),
+      ].map((m) => encodeXsMessage({ ...m, payload: new Uint8Array(m.payload) })),
     );
     c.receive(new Uint8Array(bytes));
     const out = c.takeAll();

@@ -5,14 +5,11 @@ import {
   Xenstored,
   XsLocalClient,
   XenstoreError,
-  encodeMessage,
-  decodeMessages,
-  latin1,
   type Connection,
   type DomainTransport,
   type XenstoredOptions,
-  type XsMessage,
 } from "@pvkit/toolstack";
+import { decodeXsMessages, encodeXsMessage, type XsMessage, xsString } from "@pvkit/hypervisor-sim/abi";
 
 export interface FakeHost {
   /** Domains the fake hypervisor has. */
@@ -52,13 +49,13 @@ export function setup(opts: Omit<XenstoredOptions, "hooks"> = {}) {
 /** Sends one raw request and returns every message the connection queued in answer. */
 export function raw(conn: Connection, type: number, payload: Uint8Array | string, tx_id = 0, req_id = 7): XsMessage[] {
   const p = typeof payload === "string" ? new Uint8Array(Buffer.from(payload, "latin1")) : payload;
-  conn.receive(encodeMessage({ type, req_id, tx_id, payload: p }));
+  conn.receive(encodeXsMessage({ type, req_id, tx_id, payload: p }));
   // Round-trip through the codec so the test sees exactly the bytes a client would.
-  return decodeMessages(conn.drainBytes());
+  return decodeXsMessages(conn.drainBytes());
 }
 
 export function text(m: XsMessage | undefined): string {
-  return m ? latin1(m.payload) : "<none>";
+  return m ? xsString(m.payload) : "<none>";
 }
 
 /** Asserts that `fn` throws a XenstoreError with this code. */

@@ -4,9 +4,10 @@
 // A node write that would reach the quota fails with EIO (write_node_raw turns do_tdb_write's
 // refusal into EIO), and the domain's ring is not read while the quota is reached.
 import { describe, expect, it } from "vitest";
-import { DEFAULT_QUOTAS, XS, type XsLocalClient, type Xenstored } from "@pvkit/toolstack";
+import { DEFAULT_QUOTAS, type XsLocalClient, type Xenstored } from "@pvkit/toolstack";
 import { expectCode, setup } from "./helpers.js";
 import { messages, ringHost, run, str } from "./ring-fixture.js";
+import { XS } from "@pvkit/hypervisor-sim/abi";
 
 const HARD = 2 * 1024 * 1024 + 512 * 1024;
 /** `sizeof(struct xs_tdb_record_hdr)` and `sizeof(struct xs_permissions)`. */

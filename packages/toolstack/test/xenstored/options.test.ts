@@ -1,7 +1,8 @@
 // Quotas with cxenstored 4.17 defaults: each hit gives its own error; dom0 is exempt.
 import { describe, expect, it } from "vitest";
-import { DEFAULT_QUOTAS, Xenstored, XS } from "@pvkit/toolstack";
+import { DEFAULT_QUOTAS, Xenstored } from "@pvkit/toolstack";
 import { expectCode, setup } from "./helpers.js";
+import { XS } from "@pvkit/hypervisor-sim/abi";
 
 function homeFor(dom0: ReturnType<typeof setup>["dom0"], domid: number) {
   dom0.mkdir(`/local/domain/${domid}`);

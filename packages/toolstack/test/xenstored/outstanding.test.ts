@@ -3,8 +3,8 @@
 // dropped), so a writer whose events a watcher does not read is throttled at 20 outstanding
 // requests; events queued for an unprivileged domain time out after 20 s of virtual time.
 import { describe, expect, it } from "vitest";
-import { xenstore_domain_interface } from "@pvkit/hypervisor-sim/abi";
-import { XS, Xenstored, decodeWatchEvent, encodeMessage } from "@pvkit/toolstack";
+import { encodeXsMessage, xenstore_domain_interface, XS } from "@pvkit/hypervisor-sim/abi";
+import { Xenstored, decodeWatchEvent } from "@pvkit/toolstack";
 import { messages, ringHost, run, str, type RingGuest } from "./ring-fixture.js";
 
 const F = xenstore_domain_interface;
@@ -56,7 +56,7 @@ function writerSetup(opts: { watcher: "guest" | "dom0"; watchEventTimeoutMs?: nu
 }
 
 const enc = (type: number, payload: string, req_id = 0): Uint8Array =>
-  encodeMessage({ type, req_id, tx_id: 0, payload: new Uint8Array(Buffer.from(payload, "latin1")) });
+  encodeXsMessage({ type, req_id, tx_id: 0, payload: new Uint8Array(Buffer.from(payload, "latin1")) });
 
 /** Event paths in whole messages of `bytes`. */
 const eventPaths = (bytes: Uint8Array) =>

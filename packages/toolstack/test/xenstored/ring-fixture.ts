@@ -3,7 +3,15 @@
 // unbound store port for dom0 and is introduced through an INTRODUCE from dom0. The guest side
 // here is raw ring bytes (ByteRingWriter/Reader on the guest's own page) plus EVTCHNOP_send.
 import { Hypervisor, type Guest, type Page } from "@pvkit/hypervisor-sim";
-import { GTF, GNTTAB_RESERVED_XENSTORE, writeStartInfo, xenstore_domain_interface } from "@pvkit/hypervisor-sim/abi";
+import {
+  decodeXsMessages,
+  encodeXsMessage,
+  GNTTAB_RESERVED_XENSTORE,
+  GTF,
+  writeStartInfo,
+  xenstore_domain_interface,
+  type XsMessage,
+} from "@pvkit/hypervisor-sim/abi";
 import {
   ByteRingReader,
   ByteRingWriter,
@@ -19,12 +27,9 @@ import {
 import {
   Xenstored,
   XsLocalClient,
-  decodeMessages,
-  encodeMessage,
   ringTransportFactory,
   type XenstoreRingTransport,
   type XenstoredOptions,
-  type XsMessage,
 } from "@pvkit/toolstack";
 
 /** The xenstore page's GFN in every test guest. */
@@ -117,7 +122,7 @@ export function ringHost(
       },
       request(type, payload, req_id = 0, tx_id = 0) {
         const p = typeof payload === "string" ? new Uint8Array(Buffer.from(payload, "latin1")) : payload;
-        this.send(encodeMessage({ type, req_id, tx_id, payload: p }));
+        this.send(encodeXsMessage({ type, req_id, tx_id, payload: p }));
       },
       drain() {
         const bytes = rsp.read();
@@ -156,7 +161,7 @@ export function run(hv: Hypervisor): void {
 
 /** Decodes whole messages from response bytes. */
 export function messages(bytes: Uint8Array): XsMessage[] {
-  return decodeMessages(bytes);
+  return decodeXsMessages(bytes);
 }
 
 export function str(m: XsMessage | undefined): string {

@@ -2,15 +2,22 @@
 // port bound interdomain, requests read from req and replies written to rsp
 // (docs/misc/xenstore-ring.txt).
 import { describe, expect, it } from "vitest";
-import { GNTTAB_RESERVED_XENSTORE, GTF, XENSTORE_ERROR, xenstore_domain_interface } from "@pvkit/hypervisor-sim/abi";
+import {
+  encodeXsMessage,
+  GNTTAB_RESERVED_XENSTORE,
+  GTF,
+  xenstore_domain_interface,
+  XENSTORE_ERROR,
+  XS,
+} from "@pvkit/hypervisor-sim/abi";
 import { GNTTAB_GFN_BASE, type Guest } from "@pvkit/hypervisor-sim";
 import { evtchnSend, evtchnStatus } from "@pvkit/guest-sdk";
-import { XS, encodeMessage, XenstoreError } from "@pvkit/toolstack";
+import { XenstoreError } from "@pvkit/toolstack";
 import { STORE_GFN, messages, ringHost, run, str } from "./ring-fixture.js";
 
 const F = xenstore_domain_interface;
 const enc = (type: number, payload: string, req_id = 0, tx_id = 0): Uint8Array =>
-  encodeMessage({ type, req_id, tx_id, payload: new Uint8Array(Buffer.from(payload, "latin1")) });
+  encodeXsMessage({ type, req_id, tx_id, payload: new Uint8Array(Buffer.from(payload, "latin1")) });
 
 describe("XenstoreRingTransport: setup", () => {
   it("maps grant ref 1 into a dom0 hole, binds the store port and marks the ring connected", () => {
@@ -178,7 +185,7 @@ describe("XenstoreRingTransport: flow control", () => {
     expect(chunks).toEqual([1024, 1024, 16 + 3000 - 2048]);
     const all = Buffer.concat(parts);
     expect(new Uint8Array(all)).toStrictEqual(
-      encodeMessage({ type: XS.XS_READ, req_id: 5, tx_id: 0, payload: new Uint8Array(value) }),
+      encodeXsMessage({ type: XS.XS_READ, req_id: 5, tx_id: 0, payload: new Uint8Array(value) }),
     );
     expect(u.transport.queuedBytes).toBe(0);
   });

@@ -6,16 +6,8 @@ import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import {
-  Xenstored,
-  XsLocalClient,
-  XS,
-  decodeMessages,
-  encodeMessage,
-  listenXenstored,
-  nulStrings,
-  type XenstoredSocketServer,
-} from "@pvkit/toolstack";
+import { Xenstored, XsLocalClient, listenXenstored, type XenstoredSocketServer } from "@pvkit/toolstack";
+import { decodeXsMessages, encodeXsMessage, nulJoin, XS } from "@pvkit/hypervisor-sim/abi";
 
 const TOOLS = ["xenstore-read", "xenstore-write", "xenstore-ls", "xenstore-list", "xenstore-rm", "xenstore-exists", "xenstore-chmod", "xenstore-watch"];
 function onPath(tool: string): boolean {
@@ -120,8 +112,8 @@ describe.skipIf(!haveTools)("Debian xenstore-utils against the socket", () => {
 describe("socket server", () => {
   it("serves xs_wire to a raw client, privileged as dom0", async () => {
     const replies = await exchange(server.path, [
-      encodeMessage({ type: XS.XS_WRITE, req_id: 1, tx_id: 0, payload: new Uint8Array([...nulStrings("/local/domain/0/x"), 0x41]) }),
-      encodeMessage({ type: XS.XS_READ, req_id: 2, tx_id: 0, payload: nulStrings("x") }),
+      encodeXsMessage({ type: XS.XS_WRITE, req_id: 1, tx_id: 0, payload: new Uint8Array([...nulJoin(["/local/domain/0/x"]), 0x41]) }),
+      encodeXsMessage({ type: XS.XS_READ, req_id: 2, tx_id: 0, payload: nulJoin(["x"]) }),
     ], 2);
     expect(replies.map((m) => [m.req_id, Buffer.from(m.payload).toString("latin1")])).toEqual([
       [1, "OK\0"],
@@ -135,7 +127,7 @@ describe("socket server", () => {
     new DataView(header.buffer).setUint32(12, 5000, true);
     bad.write(header);
     await closed;
-    const [m] = await exchange(server.path, [encodeMessage({ type: XS.XS_DIRECTORY, req_id: 9, tx_id: 0, payload: nulStrings("/") })], 1);
+    const [m] = await exchange(server.path, [encodeXsMessage({ type: XS.XS_DIRECTORY, req_id: 9, tx_id: 0, payload: nulJoin(["/"]) })], 1);
     expect(Buffer.from(m!.payload).toString()).toBe("tool\0");
   });
   it("replaces a stale socket file, refuses a regular file, and removes the socket on close", async () => {
@@ -157,7 +149,7 @@ describe("socket output (send_event, out_list)", () => {
   it("drops an event identical to one still queued for a client that does not read, so its queue stays at one event", async () => {
     const sock = createConnection(server.path);
     const inbox = collector(sock);
-    sock.write(encodeMessage({ type: XS.XS_WATCH, req_id: 1, tx_id: 0, payload: nulStrings("/a", "tok") }));
+    sock.write(encodeXsMessage({ type: XS.XS_WATCH, req_id: 1, tx_id: 0, payload: nulJoin(["/a", "tok"]) }));
     expect((await inbox.until((m) => m.length >= 2)).map((m) => m.type)).toEqual([XS.XS_WATCH, XS.XS_WATCH_EVENT]);
     sock.pause(); // the client stops reading
     const conn = [...server.clients][0]!;
@@ -169,7 +161,7 @@ describe("socket output (send_event, out_list)", () => {
     expect(conn.queuedBytes).toBe(event);
     // Reading again drains the queue: the waiting event arrives before the next reply.
     sock.resume();
-    sock.write(encodeMessage({ type: XS.XS_READ, req_id: 2, tx_id: 0, payload: nulStrings("/a") }));
+    sock.write(encodeXsMessage({ type: XS.XS_READ, req_id: 2, tx_id: 0, payload: nulJoin(["/a"]) }));
     const all = await inbox.until((m) => m.some((x) => x.req_id === 2 && x.type === XS.XS_READ));
     sock.end();
     const events = all.slice(2, -1);
@@ -191,14 +183,14 @@ function collector(sock: ReturnType<typeof createConnection>) {
   });
   const parse = () => {
     try {
-      return decodeMessages(new Uint8Array(buf));
+      return decodeXsMessages(new Uint8Array(buf));
     } catch {
       return undefined; // a partial message: wait for more
     }
   };
   return {
-    until(done: (m: ReturnType<typeof decodeMessages>) => boolean) {
-      return new Promise<ReturnType<typeof decodeMessages>>((resolve) => {
+    until(done: (m: ReturnType<typeof decodeXsMessages>) => boolean) {
+      return new Promise<ReturnType<typeof decodeXsMessages>>((resolve) => {
         const check = () => {
           const m = parse();
           if (m && done(m)) {
@@ -215,14 +207,14 @@ function collector(sock: ReturnType<typeof createConnection>) {
 
 /** Sends requests on a fresh socket and collects `count` replies. */
 function exchange(path: string, requests: Uint8Array[], count: number) {
-  return new Promise<ReturnType<typeof decodeMessages>>((resolve, reject) => {
+  return new Promise<ReturnType<typeof decodeXsMessages>>((resolve, reject) => {
     const sock = createConnection(path);
     let buf = Buffer.alloc(0);
     sock.on("error", reject);
     sock.on("data", (d: Buffer) => {
       buf = Buffer.concat([buf, d]);
       try {
-        const msgs = decodeMessages(new Uint8Array(buf));
+        const msgs = decodeXsMessages(new Uint8Array(buf));
         if (msgs.length >= count) {
           sock.end();
           resolve(msgs);

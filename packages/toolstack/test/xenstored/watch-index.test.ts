@@ -3,8 +3,9 @@
 // registration order) whose path is the event's path or an ancestor of it (exact events: the
 // path itself), with the `is_child` rule, relative paths and the dedup of queued events.
 import { describe, expect, it } from "vitest";
-import { XS, XenstoreError, XsLocalClient } from "@pvkit/toolstack";
+import { XenstoreError, XsLocalClient } from "@pvkit/toolstack";
 import { setup } from "./helpers.js";
+import { XS } from "@pvkit/hypervisor-sim/abi";
 
 /** mulberry32: a small deterministic PRNG. */
 function prng(seed: number): () => number {

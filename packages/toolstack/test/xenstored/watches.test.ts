@@ -1,8 +1,9 @@
 // Watches (WATCH/UNWATCH/RESET_WATCHES) and event delivery: matching, relative paths, removal
 // rules, the XSA-115 permission filter, special events, deduplication and transactions.
 import { describe, expect, it } from "vitest";
-import { XS, decodeWatchEvent } from "@pvkit/toolstack";
+import { decodeWatchEvent } from "@pvkit/toolstack";
 import { expectCode, raw, setup, text } from "./helpers.js";
+import { XS } from "@pvkit/hypervisor-sim/abi";
 
 describe("WATCH and UNWATCH", () => {
   it("replies OK, then fires one event for the watched path even if it does not exist", () => {

@@ -3,13 +3,13 @@
 // a domain starts with a burst of 10, earns 200 writes/s shared by the introduced domains (dom0
 // included), and its ring is not read while its credit is negative.
 import { describe, expect, it } from "vitest";
-import { XS, encodeMessage } from "@pvkit/toolstack";
 import { ringHost, run, type RingGuest } from "./ring-fixture.js";
+import { encodeXsMessage, XS } from "@pvkit/hypervisor-sim/abi";
 
 const MS = 1_000_000;
 
 const enc = (type: number, payload: string, req_id = 0, tx_id = 0): Uint8Array =>
-  encodeMessage({ type, req_id, tx_id, payload: new Uint8Array(Buffer.from(payload, "latin1")) });
+  encodeXsMessage({ type, req_id, tx_id, payload: new Uint8Array(Buffer.from(payload, "latin1")) });
 
 /** Queues requests in the guest's ring and notifies once. */
 function queue(g: RingGuest, reqs: Uint8Array[]): void {

@@ -4,8 +4,12 @@
 import { describe, expect, it } from "vitest";
 import { firstValueFrom, take, toArray } from "rxjs";
 import { EventChannels, XenError, XenbusClient, XenbusError, type XsWatchEvent } from "@pvkit/guest-sdk";
-import type { XsMessage } from "@pvkit/toolstack";
-import { XENSTORE_ERROR, writeStartInfo, xenstore_domain_interface } from "@pvkit/hypervisor-sim/abi";
+import {
+  writeStartInfo,
+  xenstore_domain_interface,
+  XENSTORE_ERROR,
+  type XsMessage,
+} from "@pvkit/hypervisor-sim/abi";
 import { START_INFO_GFN, STORE_GFN, ringHost } from "./ring-fixture.js";
 
 async function failure(p: Promise<unknown>): Promise<XenbusError> {

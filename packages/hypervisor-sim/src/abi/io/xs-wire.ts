@@ -1,7 +1,8 @@
 /**
  * The XenStore wire protocol of `xen/include/public/io/xs_wire.h` (Xen 4.17): the message
  * header, the `XS_*` message types, the error-name table and the protocol limits. The ring page
- * that carries these messages for a domain is in `xenstore-ring.ts`.
+ * that carries these messages for a domain is in `xenstore-ring.ts`; the message codec (encoder,
+ * incremental parser, payload strings) is in `xs-wire-codec.ts`.
  *
  * ```
  * struct xsd_sockmsg {   offset  size

@@ -3,17 +3,17 @@
 import { existsSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import {
-  XS,
-  XS_INVALID,
-  XS_TYPE_COUNT,
-  XSD_SOCKMSG_SIZE,
   XENSTORE_ABS_PATH_MAX,
   XENSTORE_PAYLOAD_MAX,
   XENSTORE_REL_PATH_MAX,
+  XS,
+  XS_INVALID,
+  XS_TYPE_COUNT,
   xsd_errors,
   xsd_sockmsg,
+  XSD_SOCKMSG_SIZE,
   xsTypeName,
-} from "@pvkit/toolstack";
+} from "@pvkit/hypervisor-sim/abi";
 
 const HEADER = "/usr/include/xen/io/xs_wire.h";
 

@@ -1,7 +1,7 @@
 // XS_CONTROL as cxenstored 4.17 answers it (xenstored_control.c: do_control and cmds[]).
 import { describe, expect, it } from "vitest";
-import { XS } from "@pvkit/toolstack";
 import { expectCode, setup } from "./helpers.js";
+import { XS } from "@pvkit/hypervisor-sim/abi";
 
 const control = (c: ReturnType<typeof setup>["dom0"], ...args: string[]) =>
   Buffer.from(c.request(XS.XS_CONTROL, args.map((a) => `${a}\0`).join(""))).toString("latin1");

@@ -1,17 +1,70 @@
-// The xsd_sockmsg codec of the client (io/xs_wire.h) and permission strings
-// (docs/misc/xenstore.txt).
+// The one xsd_sockmsg codec (io/xs_wire.h) that the guest's client and xenstored share: golden
+// bytes, incremental parsing of a stream cut anywhere, the 4096-byte limit and the NUL-separated
+// byte strings of payloads.
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import {
   XS_OVERSIZE,
-  XsMessageAssembler,
+  XsMessageParser,
+  decodeXsHeader,
+  decodeXsMessages,
   encodeXsMessage,
-  formatPermission,
   nulJoin,
   nulSplit,
-  parsePermission,
-  type XsWireMessage,
-} from "@pvkit/guest-sdk";
+  type XsMessage,
+} from "@pvkit/hypervisor-sim/abi";
+
+describe("wire codec", () => {
+  it("encodes the header as four little-endian u32s followed by the payload", () => {
+    const bytes = encodeXsMessage({ type: 2, req_id: 0x01020304, tx_id: 5, payload: new Uint8Array([0x2f, 0]) });
+    expect([...bytes]).toEqual([2, 0, 0, 0, 4, 3, 2, 1, 5, 0, 0, 0, 2, 0, 0, 0, 0x2f, 0]);
+    expect(decodeXsHeader(bytes)).toEqual({ type: 2, req_id: 0x01020304, tx_id: 5, len: 2 });
+  });
+  it("rejects header values that are not u32 with RangeError", () => {
+    expect(() => encodeXsMessage({ type: -1, req_id: 0, tx_id: 0, payload: new Uint8Array() })).toThrow(RangeError);
+    expect(() => encodeXsMessage({ type: 0, req_id: 2 ** 32, tx_id: 0, payload: new Uint8Array() })).toThrow(RangeError);
+    expect(() => decodeXsMessages(new Uint8Array(10))).toThrow(RangeError);
+  });
+  it("parses any split of a message stream into the same messages", () => {
+    const msg = fc.record({
+      type: fc.integer({ min: 0, max: 30 }),
+      req_id: fc.nat(),
+      tx_id: fc.nat(),
+      payload: fc.uint8Array({ maxLength: 64 }),
+    });
+    fc.assert(
+      fc.property(fc.array(msg, { maxLength: 6 }), fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1 }), (msgs, cuts) => {
+        const stream = new Uint8Array(msgs.flatMap((m) => [...encodeXsMessage(m)]));
+        const p = new XsMessageParser();
+        const got = [];
+        let off = 0;
+        for (let i = 0; off < stream.length; i++) {
+          const n = cuts[i % cuts.length]!;
+          p.push(stream.subarray(off, off + n));
+          off += n;
+          for (let m = p.next(); m !== undefined; m = p.next()) {
+            expect(m).not.toBe(XS_OVERSIZE);
+            got.push(m);
+          }
+        }
+        expect(got).toEqual(msgs);
+        expect(p.buffered).toBe(0);
+      }),
+    );
+  });
+  it("reports OVERSIZE for a header with len 4097, forever after, but not for 4096", () => {
+    const p = new XsMessageParser();
+    const ok = encodeXsMessage({ type: 2, req_id: 0, tx_id: 0, payload: new Uint8Array(4096) });
+    p.push(ok);
+    expect(p.next()).not.toBe(XS_OVERSIZE);
+    const bad = new Uint8Array(16);
+    new DataView(bad.buffer).setUint32(12, 4097, true);
+    p.push(bad);
+    expect(p.next()).toBe(XS_OVERSIZE);
+    p.push(ok);
+    expect(p.next()).toBe(XS_OVERSIZE);
+  });
+});
 
 describe("encodeXsMessage", () => {
   it("writes the 16-byte little-endian header then the payload", () => {
@@ -30,7 +83,7 @@ describe("encodeXsMessage", () => {
   });
 });
 
-describe("XsMessageAssembler", () => {
+describe("XsMessageParser, with ring-sized cuts", () => {
   const message = fc.record({
     type: fc.integer({ min: 0, max: 22 }),
     req_id: fc.nat(),
@@ -42,8 +95,8 @@ describe("XsMessageAssembler", () => {
     fc.assert(
       fc.property(fc.array(message, { maxLength: 12 }), fc.array(fc.integer({ min: 1, max: 700 }), { minLength: 1 }), (msgs, cuts) => {
         const stream = Buffer.concat(msgs.map((m) => encodeXsMessage(m)));
-        const asm = new XsMessageAssembler();
-        const got: XsWireMessage[] = [];
+        const asm = new XsMessageParser();
+        const got: XsMessage[] = [];
         let off = 0;
         for (let i = 0; off < stream.length; i++) {
           const n = cuts[i % cuts.length]!;
@@ -54,15 +107,15 @@ describe("XsMessageAssembler", () => {
             got.push(m);
           }
         }
-        const plain = (ms: readonly XsWireMessage[]) => ms.map((m) => [m.type, m.req_id, m.tx_id, [...m.payload]]);
+        const plain = (ms: readonly XsMessage[]) => ms.map((m) => [m.type, m.req_id, m.tx_id, [...m.payload]]);
         expect(plain(got)).toEqual(plain(msgs));
-        expect(asm.partial).toBe(0);
+        expect(asm.buffered).toBe(0);
       }),
     );
   });
 
   it("reports a header announcing more than 4096 bytes, for good", () => {
-    const asm = new XsMessageAssembler();
+    const asm = new XsMessageParser();
     const ok = encodeXsMessage({ type: 2, req_id: 1, tx_id: 0, payload: Uint8Array.from([1]) });
     const bad = new Uint8Array(16);
     new DataView(bad.buffer).setUint32(12, 4097, true);
@@ -73,7 +126,7 @@ describe("XsMessageAssembler", () => {
   });
 
   it("delivers an empty-payload message as soon as its header is complete", () => {
-    const asm = new XsMessageAssembler();
+    const asm = new XsMessageParser();
     const m = encodeXsMessage({ type: 6, req_id: 9, tx_id: 0, payload: new Uint8Array(0) });
     asm.push(m.subarray(0, 15));
     expect(asm.next()).toBeUndefined();
@@ -94,24 +147,5 @@ describe("NUL-separated strings", () => {
     expect(nulSplit(Buffer.from("a\0bb\0", "latin1"))).toEqual(["a", "bb"]);
     expect(nulSplit(new Uint8Array(0))).toEqual([]);
     expect(nulSplit(Buffer.from("a\0\0", "latin1"))).toEqual(["a", ""]);
-  });
-});
-
-describe("permission strings", () => {
-  it("parses and formats the four letters", () => {
-    expect(["n0", "r5", "w12", "b65535"].map(parsePermission)).toEqual([
-      { domid: 0, access: "none" },
-      { domid: 5, access: "read" },
-      { domid: 12, access: "write" },
-      { domid: 65535, access: "both" },
-    ]);
-    expect(formatPermission({ domid: 3, access: "both" })).toBe("b3");
-    expect(formatPermission("r7")).toBe("r7");
-  });
-
-  it("refuses malformed entries with RangeError", () => {
-    for (const s of ["x1", "r", "r-1", "r65536", "r1a", ""]) expect(() => parsePermission(s), s).toThrow(RangeError);
-    expect(() => formatPermission({ domid: 70000, access: "read" })).toThrow(RangeError);
-    expect(() => formatPermission({ domid: 1, access: "all" as never })).toThrow(RangeError);
   });
 });

@@ -5,7 +5,7 @@ import { getStrings } from "./payload.js";
 import { canonicalize, isValidNodename } from "./path.js";
 import { OK, type Handler } from "./request.js";
 import { watchEventPath } from "./watches.js";
-import { XENSTORE_REL_PATH_MAX } from "./xs-wire.js";
+import { XENSTORE_REL_PATH_MAX } from "@pvkit/hypervisor-sim/abi";
 
 /**
  * WATCH `path\0token\0` -> OK, then at once a WATCH_EVENT for the watched path (even if the node

@@ -3,14 +3,14 @@
  * GET_PERMS and SET_PERMS, with their checks in cxenstored's order.
  */
 import { fail } from "./errors.js";
-import { createNode, rmNode } from "./node-ops.js";
-import { atou, bytesOf, countStrings, getStrings, latin1, oneArg } from "./payload.js";
+import { createNode, rmNode } from "./node-lifecycle.js";
+import { atou, countStrings, getStrings, oneArg } from "./payload.js";
 import { canonicalize, parentOf } from "./path.js";
 import { formatPerm, parsePermStrings, permForConn, XS_PERM } from "./perms.js";
 import { OK, type Handler, type Request } from "./request.js";
 import type { XenstoredCore } from "./core.js";
 import { fireWatches } from "./watches.js";
-import { XENSTORE_PAYLOAD_MAX } from "./xs-wire.js";
+import { XENSTORE_PAYLOAD_MAX, xsBytes, xsString } from "@pvkit/hypervisor-sim/abi";
 
 const { XS_PERM_READ: R, XS_PERM_WRITE: W, XS_PERM_OWNER: O, XS_PERM_IGNORE } = XS_PERM;
 
@@ -29,7 +29,7 @@ export const doWrite: Handler = (xs, req) => {
   const p = req.msg.payload;
   const nul = p.indexOf(0);
   if (nul < 0) fail("EINVAL");
-  const name = canonicalize(latin1(p.subarray(0, nul)), req.conn.implicitPath);
+  const name = canonicalize(xsString(p.subarray(0, nul)), req.conn.implicitPath);
   const value = p.slice(nul + 1);
   const found = xs.lookupNode(req, name, W);
   let node;
@@ -76,7 +76,7 @@ export const doRm: Handler = (xs, req) => {
 
 /** The child list as cxenstored stores it: each name followed by NUL. */
 function childBytes(children: readonly string[]): Uint8Array {
-  return bytesOf(children.map((c) => `${c}\0`).join(""));
+  return xsBytes(children.map((c) => `${c}\0`).join(""));
 }
 
 /** DIRECTORY `path\0` -> `child\0child\0...` in creation order (E2BIG above 4096 bytes). */
@@ -95,7 +95,7 @@ export const doDirectoryPart: Handler = (xs, req) => {
   const [path, offStr] = getStrings(p) as [string, string];
   const node = xs.getNode(req, canon(req, path), R);
   const off = atou(offStr);
-  const gen = bytesOf(`${node.generation}\0`);
+  const gen = xsBytes(`${node.generation}\0`);
   const list = childBytes(node.children);
   if (off >= list.length) {
     const out = new Uint8Array(gen.length + 1);
@@ -122,7 +122,7 @@ export const doDirectoryPart: Handler = (xs, req) => {
 /** GET_PERMS `path\0` -> each permission string followed by NUL. */
 export const doGetPerms: Handler = (xs, req) => {
   const node = xs.getNode(req, canon(req, oneArg(req.msg.payload)), R);
-  req.reply(bytesOf(node.perms.map((e) => `${formatPerm(e)}\0`).join("")));
+  req.reply(xsBytes(node.perms.map((e) => `${formatPerm(e)}\0`).join("")));
 };
 
 /**

@@ -9,10 +9,10 @@ import { Connection, type ConnectionCloseReason } from "./connection.js";
 import { SELF, type XenstoredCore } from "./core.js";
 import type { DomainRecord } from "./domains.js";
 import { XenstoreError } from "./errors.js";
-import { rmNode } from "./node-ops.js";
+import { rmNode } from "./node-lifecycle.js";
 import { childPath } from "./path.js";
 import { fireSpecial } from "./watches.js";
-import { isXsdErrorName } from "./xs-wire.js";
+import { isXsdErrorName } from "@pvkit/hypervisor-sim/abi";
 
 /**
  * Introduces `domid` (INTRODUCE): on first introduction creates its connection, asks the host to

@@ -1,7 +1,7 @@
 // TRANSACTION_START/END: private copies, EAGAIN on conflict, abort, nesting, quotas and ids.
 import { describe, expect, it } from "vitest";
-import { XS } from "@pvkit/toolstack";
 import { expectCode, raw, setup, text } from "./helpers.js";
+import { XS } from "@pvkit/hypervisor-sim/abi";
 
 describe("TRANSACTION_START", () => {
   it("hands out ids per connection from 1, increasing, never reusing one still open", () => {

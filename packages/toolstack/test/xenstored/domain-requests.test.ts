@@ -1,8 +1,8 @@
 // INTRODUCE, RELEASE, IS_DOMAIN_INTRODUCED, RESUME, SET_TARGET, GET_DOMAIN_PATH, and the host's
 // domainDied/domainShutdown, against a fake host that records what xenstored asks of it.
 import { describe, expect, it } from "vitest";
-import { XS } from "@pvkit/toolstack";
 import { expectCode, raw, setup, text } from "./helpers.js";
+import { XS } from "@pvkit/hypervisor-sim/abi";
 
 describe("INTRODUCE", () => {
   it("connects the ring through the host hook with the parsed domid, mfn and evtchn", () => {

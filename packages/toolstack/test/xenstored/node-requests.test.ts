@@ -1,7 +1,7 @@
 // Conformance table for the node requests: success and every error with cxenstored 4.17's name.
 import { describe, expect, it } from "vitest";
-import { XS, nulStrings, getStrings } from "@pvkit/toolstack";
 import { expectCode, raw, setup, text } from "./helpers.js";
+import { nulJoin, nulSplit, XS } from "@pvkit/hypervisor-sim/abi";
 
 describe("READ", () => {
   it("returns the value bytes with no trailing NUL, echoing req_id and tx_id", () => {
@@ -79,7 +79,7 @@ describe("WRITE", () => {
     const { xs } = setup();
     const c = xs.connect();
     const value = new Uint8Array([0, 1, 2, 0, 255]);
-    const payload = new Uint8Array([...nulStrings("/bin"), ...value]);
+    const payload = new Uint8Array([...nulJoin(["/bin"]), ...value]);
     expect(text(raw(c, XS.XS_WRITE, payload)[0])).toBe("OK\0");
     expect(raw(c, XS.XS_READ, "/bin\0")[0]!.payload).toEqual(value);
   });
@@ -217,7 +217,7 @@ describe("DIRECTORY_PART", () => {
       const m = raw(c, XS.XS_DIRECTORY_PART, `/many\0${off}\0`)[0]!;
       expect(m.type).toBe(XS.XS_DIRECTORY_PART);
       expect(m.payload.length).toBeLessThanOrEqual(4096);
-      const parts = getStrings(m.payload).slice(1);
+      const parts = nulSplit(m.payload).slice(1);
       const done = parts[parts.length - 1] === "";
       const kids = done ? parts.slice(0, -1) : parts;
       got.push(...kids);

@@ -5,7 +5,7 @@
  */
 import { DOMID_SELF } from "@pvkit/hypervisor-sim/abi";
 import type { XenstoredCore } from "./core.js";
-import { destroyDomain, introduceDomain } from "./domain-ops.js";
+import { destroyDomain, introduceDomain } from "./domain-lifecycle.js";
 import type { DomainRecord } from "./domains.js";
 import { fail } from "./errors.js";
 import { atou, getStrings, oneArg } from "./payload.js";
