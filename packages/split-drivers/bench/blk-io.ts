@@ -46,7 +46,7 @@ export interface BlkBench {
  * through the disk is in the storage and reads back). `ringPageOrder` is blkfront's
  * `maxRingPageOrder` (blkback offers up to 4): 0 gives 32 slots, 2 gives 128.
  */
-export async function blkBench(backend: Backend, opts: { ringPageOrder?: number } = {}): Promise<BlkBench> {
+export async function blkBench(backend: Backend, opts: { ringPageOrder?: number; poll?: boolean } = {}): Promise<BlkBench> {
   const dir = backend === "file" ? mkdtempSync(join(tmpdir(), "pvkit-blk-bench-")) : undefined;
   const h: Host = await createHost({ xenconsoled: false, dom0Memory: 64 });
   const storage: Storage =
@@ -54,7 +54,7 @@ export async function blkBench(backend: Backend, opts: { ringPageOrder?: number 
       ? new MemoryStorage({ bytes: DISK_BYTES })
       : await FileStorage.open(join(dir!, "disk.img"), { create: { bytes: DISK_BYTES }, holdClock: (r) => h.hv.scheduler.hold(r) });
   const xs = LocalXenbusTransport.open(h);
-  const served: ServedBlkback = serveBlkback(h, { xs, storage: () => storage });
+  const served: ServedBlkback = serveBlkback(h, { xs, storage: () => storage, poll: opts.poll ?? true });
   let started!: (b: XenbusBus) => void;
   const guestBus = new Promise<XenbusBus>((r) => (started = r));
   const dom = await h.createDomain({

@@ -7,7 +7,7 @@
  * (`>>> 0`); indices are only ever compared through differences, never with `<`.
  */
 import type { Page } from "@pvkit/hypervisor-sim";
-import type { RingSpec } from "./ring-codec.js";
+import type { EntryReader, EntryWriter, RingSpec } from "./ring-codec.js";
 import { RingCore, type RingOptions, resolveRingOptions } from "./ring-core.js";
 import { RingEnd } from "./ring-end.js";
 import { RingProtocolError } from "./ring-error.js";
@@ -97,6 +97,25 @@ export class BackRing<Req, Rsp> extends RingEnd<Rsp, Req> {
     return this.core.consume(idx);
   }
 
+  /**
+   * `consumeRequest` without the codec (`RING_COPY_REQUEST` into this end's private buffer, as
+   * Linux blkback's `blkif_get_x86_*_req` copies into its own struct): the same overflow checks,
+   * then the reader over the private copy of the next request, or `undefined` when there is
+   * none. The driver decodes and validates the fields from the reader only, never from the
+   * shared slot (XSA-155); the reader is valid until the next consume of this ring (it reuses
+   * the buffer). The spec's `validate` does not run.
+   * @throws RingProtocolError as `consumeRequest` (but never "invalid-entry").
+   */
+  copyRequest(): EntryReader | undefined {
+    this.core.check();
+    const prod = this.core.area.get(REQ_PROD);
+    if ((prod - this.#rspProdPvt) >>> 0 > this.size) throw this.#overflowed(prod);
+    const idx = this.#reqCons;
+    if (prod === idx || this.requestConsOverflow(idx)) return undefined;
+    this.#reqCons = (idx + 1) >>> 0;
+    return this.core.copyIn(idx);
+  }
+
   /** Halts the ring for `RING_REQUEST_PROD_OVERFLOW` (out of line: keeps `consumeRequest` small to inline). */
   #overflowed(prod: number): RingProtocolError {
     const fault = {
@@ -120,6 +139,29 @@ export class BackRing<Req, Rsp> extends RingEnd<Rsp, Req> {
     if (this.outstanding === 0) throw new RangeError("no consumed request is waiting for a response");
     const idx = this.#rspProdPvt;
     this.core.produce(idx, rsp);
+    this.#rspProdPvt = (idx + 1) >>> 0;
+    return idx;
+  }
+
+  /**
+   * `RING_GET_RESPONSE(r, r->rsp_prod_pvt)` for a driver that writes the response's fields
+   * itself (as Linux blkback's `make_response` does): a writer over the next response slot's
+   * response bytes, zeroed; `commitResponse()` produces it. The writer is valid until then.
+   * @throws RangeError if no consumed request awaits a response; RingProtocolError if halted.
+   */
+  nextResponse(): EntryWriter {
+    this.core.check();
+    if (this.outstanding === 0) throw new RangeError("no consumed request is waiting for a response");
+    return this.core.openSlot(this.#rspProdPvt);
+  }
+
+  /**
+   * Ends the response written through `nextResponse()`: `rsp_prod_pvt++` (not yet published).
+   * Returns the ring index used. @throws RangeError without a `nextResponse()` since the last commit.
+   */
+  commitResponse(): number {
+    const idx = this.#rspProdPvt;
+    this.core.closeSlot(idx);
     this.#rspProdPvt = (idx + 1) >>> 0;
     return idx;
   }

@@ -7,7 +7,7 @@
  * (`>>> 0`); indices are only ever compared through differences, never with `<`.
  */
 import type { Page } from "@pvkit/hypervisor-sim";
-import type { RingSpec } from "./ring-codec.js";
+import type { EntryReader, EntryWriter, RingSpec } from "./ring-codec.js";
 import { RingCore, type RingOptions, resolveRingOptions } from "./ring-core.js";
 import { RingEnd } from "./ring-end.js";
 import { RingProtocolError } from "./ring-error.js";
@@ -112,6 +112,31 @@ export class FrontRing<Req, Rsp> extends RingEnd<Req, Rsp> {
     return idx;
   }
 
+  /**
+   * `RING_GET_REQUEST(r, r->req_prod_pvt)` for a driver that writes the request's fields
+   * itself (as Linux blkfront fills `ring_req` in place): a writer over the next free slot's
+   * request bytes, zeroed. Nothing is produced until `commitRequest()`; opening again without
+   * committing rewrites the same slot. The writer is valid until `commitRequest()`.
+   * @throws RangeError if the ring is full (a driver bug); RingProtocolError if halted.
+   */
+  nextRequest(): EntryWriter {
+    if (this.full) throw ringFull(this.size);
+    return this.core.openSlot(this.#reqProdPvt);
+  }
+
+  /**
+   * Ends the request written through `nextRequest()`: `req_prod_pvt++` (not yet published).
+   * Returns the ring index used.
+   * @throws RangeError without a `nextRequest()` since the last commit.
+   */
+  commitRequest(): number {
+    const idx = this.#reqProdPvt;
+    const written = this.core.closeSlot(idx);
+    this.#reqProdPvt = (idx + 1) >>> 0;
+    if (driverInspect.active) driverInspect.requestProduced(this, idx, this.core.decodeOut(written));
+    return idx;
+  }
+
   /** `RING_PUSH_REQUESTS`: publishes `req_prod = req_prod_pvt` (no notification check). */
   pushRequests(): void {
     this.core.publish(this.#reqProdPvt);
@@ -157,6 +182,27 @@ export class FrontRing<Req, Rsp> extends RingEnd<Req, Rsp> {
     const rsp = this.core.consume(idx);
     if (driverInspect.active) driverInspect.responseConsumed(this, idx, rsp);
     return rsp;
+  }
+
+  /**
+   * `consumeResponse` without the codec (`RING_COPY_RESPONSE` into this end's private buffer):
+   * the same `rsp_prod` checks, then the reader over the private copy of the next response, or
+   * `undefined` when there is none. The driver decodes the fields from the reader, which is
+   * valid until the next consume of this ring (it reuses the buffer). The spec's `validate`
+   * does not run: the driver checks what it reads.
+   * @throws RingProtocolError as `consumeResponse` (but never "invalid-entry").
+   */
+  copyResponse(): EntryReader | undefined {
+    this.core.check();
+    const prod = this.core.area.get(RSP_PROD);
+    const idx = this.#rspCons;
+    const avail = (prod - idx) >>> 0;
+    if (avail > ((this.#reqProdPvt - idx) >>> 0)) throw this.#overclaimed(prod);
+    if (avail === 0) return undefined;
+    this.#rspCons = (idx + 1) >>> 0;
+    const entry = this.core.copyIn(idx);
+    if (driverInspect.active) driverInspect.responseConsumed(this, idx, this.core.decodeIn(entry));
+    return entry;
   }
 
   /**

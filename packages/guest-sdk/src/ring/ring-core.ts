@@ -3,7 +3,7 @@
  * copy-then-decode-then-validate of one entry. Internal to the ring module.
  */
 import type { Page } from "@pvkit/hypervisor-sim";
-import { EntryBuffer, type RingCodec, type RingSpec, ringEntrySize } from "./ring-codec.js";
+import { EntryBuffer, type EntryReader, type EntryWriter, type RingCodec, type RingSpec, ringEntrySize } from "./ring-codec.js";
 import { EntryCopy, type PrivateEntry } from "./entry-copy.js";
 import { RingProtocolError } from "./ring-error.js";
 import { REQ_EVENT, REQ_PROD, RSP_EVENT, RSP_PROD, SharedRingArea } from "./shared-ring.js";
@@ -58,6 +58,10 @@ function zero(bytes: Uint8Array, dv: DataView): void {
   for (; i < n; i++) bytes[i] = 0;
 }
 
+function notOpened(idx: number): never {
+  throw new RangeError(`ring entry ${idx} was not opened for writing (nextRequest / nextResponse first)`);
+}
+
 /**
  * Shared state of one ring end, which produces `Out` entries and consumes `In` entries: a
  * frontend is a `RingCore<Req, Rsp>`, a backend a `RingCore<Rsp, Req>`.
@@ -81,6 +85,10 @@ export class RingCore<Out, In> {
   /** Header offsets of this end's producer index and the peer's event index for it (req_* or rsp_*). */
   readonly #prodField: number;
   readonly #eventField: number;
+  /** The index `openSlot` opened and `closeSlot` has not closed, or -1. */
+  #opened = -1;
+  /** Whether the open slot is written into the private buffer (a straddling entry). */
+  #straddling = false;
 
   constructor(pages: readonly Page[], spec: RingSpec<unknown, unknown>, side: "front" | "back", options: ResolvedRingOptions) {
     this.area = new SharedRingArea(pages, ringEntrySize(spec));
@@ -142,6 +150,7 @@ export class RingCore<Out, In> {
    * entry to the next) and copied to the page after encode succeeded.
    */
   produce(idx: number, value: Out): void {
+    this.#opened = -1;
     const at = this.area.entryOffset(idx);
     const page = this.area.pageHolding(at, this.#slot.size);
     if (page !== undefined) {
@@ -153,6 +162,65 @@ export class RingCore<Out, In> {
     zero(w.bytes, this.#writerDv);
     this.#out.encode(value, w);
     this.area.writeEntry(idx, w.bytes);
+  }
+
+  /**
+   * `RING_GET_REQUEST` / `RING_GET_RESPONSE` for a producer that writes the fields itself, as
+   * the C drivers do: a writer over the `size` bytes of entry `idx`, zeroed, to be closed with
+   * `closeSlot(idx)` before the producer index moves past it. The entry is not yet published,
+   * so the writer is the slot itself (see `SlotWriter`); an entry straddling two pages is
+   * written into the zeroed private buffer and copied to the pages by `closeSlot`. The writer
+   * is reused: it is valid until `closeSlot`, and a slot opened and never closed is left
+   * unpublished (the next open zeroes it again).
+   */
+  openSlot(idx: number): EntryWriter {
+    const at = this.area.entryOffset(idx);
+    const page = this.area.pageHolding(at, this.#slot.size);
+    this.#opened = idx;
+    if (page !== undefined) {
+      this.#slot.open(page, at & 4095);
+      this.#straddling = false;
+      return this.#slot;
+    }
+    zero(this.#writer.bytes, this.#writerDv);
+    this.#straddling = true;
+    return this.#writer;
+  }
+
+  /**
+   * Ends the write of entry `idx` begun by `openSlot`; returns a reader over what was written
+   * (the slot, or the private buffer of a straddling entry), valid until the next open.
+   * @throws RangeError if entry `idx` is not the one open.
+   */
+  closeSlot(idx: number): EntryReader {
+    if (this.#opened !== idx) notOpened(idx);
+    this.#opened = -1;
+    if (this.#straddling) {
+      this.area.writeEntry(idx, this.#writer.bytes);
+      return this.#writer;
+    }
+    return this.#slot;
+  }
+
+  /**
+   * `RING_COPY_REQUEST` / `RING_COPY_RESPONSE` without the codec: copies entry `idx` once into
+   * this end's private buffer and returns the read-only reader over that copy. The caller reads
+   * the fields from it (never from the shared slot); it is valid until the next copy or
+   * consume of this end, which overwrites the same buffer. The caller has already advanced its
+   * consumer index past `idx`.
+   */
+  copyIn(idx: number): EntryReader {
+    return this.#copy.copy(this.area, idx);
+  }
+
+  /** The value the codec decodes from `entry` (for inspection of entries written or copied raw). */
+  decodeOut(entry: EntryReader): Out {
+    return this.#out.decode(entry);
+  }
+
+  /** The value the consumed codec decodes from `entry` (see `decodeOut`). */
+  decodeIn(entry: EntryReader): In {
+    return this.#in.decode(entry);
   }
 
   /**

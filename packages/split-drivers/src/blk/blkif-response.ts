@@ -47,3 +47,20 @@ export function decodeBlkifResponse(input: EntryReader, wire: BlkifWire): BlkifR
   const w = wire.response;
   return { id: readBlkifId(input, w.id), operation: input.getU8(w.operation), status: input.getS16(w.status) };
 }
+
+/**
+ * `encodeBlkifResponse` for a response whose id is known as its two u32 halves (as a backend
+ * read it from its private copy of the request): every one of the `wire.responseSize` bytes
+ * written, the pad bytes as zeros (XSA-216), the same bytes as encoding
+ * `{ id: hi * 2^32 + lo, operation, status }`.
+ * @throws RangeError if a value does not fit its field.
+ */
+export function writeBlkifResponseFields(out: EntryWriter, wire: BlkifWire, idLo: number, idHi: number, operation: number, status: number): void {
+  const w = wire.response;
+  out.setU32(w.id, idLo);
+  out.setU32(w.id + 4, idHi);
+  out.setU8(w.operation, operation);
+  for (let at = w.operation + 1; at < w.status; at++) out.setU8(at, 0);
+  out.setS16(w.status, status);
+  for (let at = w.status + 2; at < wire.responseSize; at++) out.setU8(at, 0);
+}

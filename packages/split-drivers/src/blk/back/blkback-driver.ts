@@ -18,7 +18,8 @@
  */
 import type { BackendDriver, XenbusDevice } from "@pvkit/guest-sdk";
 import { BackRing } from "@pvkit/guest-sdk";
-import { VDISK } from "@pvkit/hypervisor-sim/abi";
+import { SCHEDOP, VDISK } from "@pvkit/hypervisor-sim/abi";
+import { blkifWire } from "../blkif-protocol.js";
 import { blkifRingSpec } from "../blkif-ring.js";
 import { openStorage } from "../storage/storage-spec.js";
 import { type ClockHolder, type Storage } from "../storage/storage.js";
@@ -56,6 +57,13 @@ export interface BlkbackOptions {
   readonly barrier?: boolean;
   /** Offer discard when the storage can and `discard-enable` is not 0. Default true. */
   readonly discard?: boolean;
+  /**
+   * After a pass that served requests, yield the vCPU (`SCHEDOP_yield`) and look at the ring
+   * once more before re-arming `req_event` (`RING_FINAL_CHECK_FOR_REQUESTS`), as a backend
+   * thread still in its loop would: a frontend queueing more meanwhile need not notify.
+   * Default true; false ends every pass with the final check.
+   */
+  readonly poll?: boolean;
 }
 
 /** What blkback keeps per connected device (`dev.data`). */
@@ -85,6 +93,7 @@ interface Resolved {
   readonly flush: boolean;
   readonly barrier: boolean;
   readonly discard: boolean;
+  readonly poll: boolean;
 }
 
 function resolve(o: BlkbackOptions): Resolved {
@@ -98,6 +107,7 @@ function resolve(o: BlkbackOptions): Resolved {
     flush,
     barrier: o.barrier ?? flush,
     discard: o.discard ?? true,
+    poll: o.poll ?? true,
   };
   if (!Number.isInteger(r.maxOrder) || r.maxOrder < 0 || r.maxOrder > 4) throw new RangeError(`maxRingPageOrder ${r.maxOrder} is not 0..4`);
   if (!Number.isInteger(r.maxQueues) || r.maxQueues < 1) throw new RangeError(`maxQueues ${r.maxQueues} is not ≥ 1`);
@@ -176,6 +186,7 @@ export function blkbackDriver(options: BlkbackOptions = {}): BlkbackDriver {
           index: q,
           name: `vbd ${dev.otherendId}/${dev.devid} ring ${q}`,
           ring,
+          wire: blkifWire(plan.protocol),
           vbd,
           mapper: dev.env.mapper,
           domid: dev.otherendId,
@@ -189,6 +200,7 @@ export function blkbackDriver(options: BlkbackOptions = {}): BlkbackDriver {
             void dev.writeKeys({ [key]: 0 }).catch(() => undefined);
           },
           onError: (err) => void dev.error(err, `ring ${q}: ${err instanceof Error ? err.message : String(err)}`),
+          yieldCpu: o.poll ? () => dev.env.guest.hypercall.sched_op(SCHEDOP.SCHEDOP_yield) : undefined,
         });
         let channel;
         try {

@@ -137,6 +137,45 @@ export class PersistentGrants {
     return { pages: pages as SegmentPage[], temporary };
   }
 
+  /**
+   * `take` for the first `n` refs of `grefs`, with the pages written to `out[0..n)` instead of
+   * a new array: the path of every request once its refs are cached (no allocation then). The
+   * same outcome as `take` in every case (it falls back to `take` for a ref not cached, or
+   * cached and ACTIVE). Returns the mappings to unmap when the request is done.
+   * @throws what `take` throws; nothing is then marked for this request.
+   */
+  takeInto(grefs: readonly number[], n: number, now: number, out: SegmentPage[]): readonly MappedGrant<Page>[] {
+    const map = this.#map;
+    let i = 0;
+    for (; i < n; i++) {
+      const e = map.get(grefs[i]!);
+      if (e === undefined || e.active !== 0) break;
+      e.active++;
+      e.lastUsed = now;
+      e.useSeq = ++this.#useSeq;
+      out[i] = e.seg;
+    }
+    if (i === n) {
+      this.stats.hits += n;
+      return NO_MAPS;
+    }
+    // Undo the marks (the LRU stamps are refreshed by take's own pass) and take the general path.
+    for (let j = 0; j < i; j++) map.get(grefs[j]!)!.active--;
+    const r = this.take(grefs.slice(0, n), now);
+    for (let j = 0; j < n; j++) out[j] = r.pages[j]!;
+    return r.temporary;
+  }
+
+  /** `release` of the first `n` pages of `pages`. */
+  releaseN(pages: readonly SegmentPage[], n: number): void {
+    for (let i = 0; i < n; i++) {
+      const p = pages[i]!;
+      if (!p.persistent) continue;
+      const e = this.#map.get(p.gref);
+      if (e !== undefined && e.grant.page === p.page && e.active > 0) e.active--;
+    }
+  }
+
   /** Ends a request's use of its cached pages (`put_persistent_gnt`). */
   release(pages: readonly SegmentPage[]): void {
     for (const p of pages) {

@@ -4,12 +4,13 @@
 // the device unplugs cleanly. Outcomes pinned for seed 3.
 import { describe, expect, it } from "vitest";
 import { createTestHost } from "@pvkit/toolstack/testing";
+import type { BlkbackOptions } from "@pvkit/split-drivers";
 import { allowHostileFindings, runHostile, type HostileRun } from "./hostile-scenario.js";
 
-async function run(impersonate: "backend" | "frontend", kind: Parameters<typeof runHostile>[1]["kinds"] & object): Promise<HostileRun> {
+async function run(impersonate: "backend" | "frontend", kind: Parameters<typeof runHostile>[1]["kinds"] & object, back?: BlkbackOptions): Promise<HostileRun> {
   const t = await createTestHost({ seed: 3 });
   allowHostileFindings(t);
-  const r = await runHostile(t, { impersonate, kinds: kind });
+  const r = await runHostile(t, { impersonate, kinds: kind, ...(back !== undefined ? { back } : {}) });
   await t.finish();
   return r;
 }
@@ -31,8 +32,11 @@ describe("blk e2e: a hostile backend (blkfront is the honest end)", () => {
   it("disables the disk with ring-protocol on a forged garbage response", async () => {
     expect(summary(await run("backend", ["garbage-entry"]))).toBe("garbage-entry@1520 disabled/ring-protocol stalled:- okx20|ring-protocolx4|disabledx24 unplug:closed");
   });
-  it("stays connected with requests pending when req_event is garbage (blkback is never told), and fails them as disconnected at the unplug", async () => {
-    expect(summary(await run("backend", ["event-garbage"]))).toBe("event-garbage@4 connected/- stalled:0 okx26|disconnectedx2 unplug:closed");
+  it("stays connected with requests pending when req_event is garbage (blkback, not polling, is never told), and fails them as disconnected at the unplug", async () => {
+    expect(summary(await run("backend", ["event-garbage"], { poll: false }))).toBe("event-garbage@4 connected/- stalled:0 okx26|disconnectedx2 unplug:closed");
+  });
+  it("serves every request when req_event is garbage and blkback polls (its look-again after a yield finds them unnotified)", async () => {
+    expect(summary(await run("backend", ["event-garbage"]))).toBe("event-garbage@4 connected/- stalled:- okx48 unplug:closed");
   });
 });
 

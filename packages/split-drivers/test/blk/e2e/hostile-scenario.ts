@@ -6,7 +6,7 @@
 import { type TestHost, hostilePeer, type CorruptionKind, type Corruption, expectFinding } from "@pvkit/toolstack/testing";
 import { detachDevice } from "@pvkit/toolstack";
 import { StallError } from "@pvkit/hypervisor-sim";
-import { BlkfrontError, MemoryStorage } from "@pvkit/split-drivers";
+import { type BlkbackOptions, BlkfrontError, MemoryStorage } from "@pvkit/split-drivers";
 import { XVDA, connectedPair, pattern, same } from "./pair.js";
 
 export interface HostileRun {
@@ -32,6 +32,8 @@ export interface HostileScenario {
   /** Notifications of the lying end between lies. Default [1, 8]. */
   readonly notifications?: readonly [number, number];
   readonly requests?: number;
+  /** blkback's options (e.g. `poll: false`). */
+  readonly back?: BlkbackOptions;
 }
 
 /**
@@ -46,7 +48,7 @@ export function allowHostileFindings(t: TestHost): void {
 export async function runHostile(t: TestHost, o: HostileScenario): Promise<HostileRun> {
   const h = t.host;
   const mem = new MemoryStorage({ bytes: 1 << 20 });
-  const p = await connectedPair(h, { storage: mem, vcpus: 2 });
+  const p = await connectedPair(h, { storage: mem, vcpus: 2, ...(o.back !== undefined ? { back: o.back } : {}) });
   const acked = pattern(4096, 7);
   await p.until(p.disk.writeSectors(1024, acked), "the acknowledged write");
   const peer = hostilePeer(h, {
