@@ -16,7 +16,9 @@
  * ```
  *
  * Storage faults wrap a storage (`FaultyStorage`, @pvkit/split-drivers); a hostile peer and a
- * backend restart are helpers a test calls (hostile-peer.ts, backend-restart.ts).
+ * backend crash and restart (its driver only, or its whole driver domain, at a seeded point) are
+ * helpers a test calls (hostile-peer.ts; backend-restart.ts: `restartBackendDriver`,
+ * `restartDriverDomain`, `scheduleBackendCrash`).
  */
 import { Rng, setGrantMapFaultHook, GRANT_MAP_FAULT_STATUSES, type GrantMapAttempt, type GrantMapFaultStatus, type Hypervisor } from "@pvkit/hypervisor-sim";
 import { subSeed } from "./seed.js";

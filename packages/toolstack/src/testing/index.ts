@@ -12,3 +12,17 @@ export { DEFAULT_SEED, SEED_ENV, parseSeed, resolveSeed, subSeed, rerunCommand, 
 export { type FaultOptions, type XenstoreEagainFault, type GrantMapFailureFault, type HostFaults, type InjectedFaults } from "./faults.js";
 export { hostilePeer, CORRUPTION_KINDS, BLKIF_RING_LAYOUT, type HostilePeer, type HostilePeerOptions, type HostileSchedule, type Corruption, type CorruptionKind, type RingLayout } from "./hostile-peer.js";
 export { readNode, writeNode } from "./xenstore-nodes.js";
+export {
+  restartBackendDriver,
+  restartDriverDomain,
+  scheduleBackendCrash,
+  DEFAULT_FRONTEND_LET_GO_NS,
+  type DriverRestartOptions,
+  type DriverRestart,
+  type DriverDomainRestartOptions,
+  type DriverDomainRestart,
+  type ReattachDevice,
+  type CrashPoint,
+  type BackendCrashOptions,
+  type ScheduledCrash,
+} from "./backend-restart.js";

@@ -5,12 +5,27 @@
  * Frontend, on the backend's state (blkfront's `blkback_changed`):
  * - InitWait, or Initialised (a backend parked there, FreeBSD rS334027), while we are
  *   Initialising → `initialise` hook → Initialised. A backend still Initialising after
- *   `initWaitTimeoutNs` (one that never writes InitWait) is treated the same.
- * - Connected: if we are still Initialising (the backend skipped InitWait) `initialise` first;
- *   then, if Initialised, the `connect` hook → Connected. Already Connected: nothing.
+ *   `initWaitTimeoutNs` (one that never writes InitWait) is treated the same. InitWait while we
+ *   are Closed (the backend came back after a close) → `initialise` too, as Linux re-runs
+ *   `talk_to_blkback` from Closed.
+ * - Connected: if we are Initialising or Closed (the backend skipped InitWait; Linux: neither
+ *   Initialised nor Connected) `initialise` first; then, if Initialised, the `connect` hook →
+ *   Connected. Already Connected: nothing (a resize is the driver's watch).
  * - Closing, or Closed while we are not: `disconnect` hook, everything released → Closed
  *   (`xenbus_frontend_closed`). Closed while we are Closed: deferred grant ends are retried (the
  *   backend has unmapped, XSA-396); any still deferred are retried every second (deferred-retry.ts).
+ * - Initialising or InitWait while we are Connected: the backend was restarted without closing
+ *   (its driver crashed and a fresh instance took the directory over, the toolstack resetting its
+ *   `state`). The old connection is dead: `disconnect` hook, release → Closed, then Initialising
+ *   (as after a resume), so the new instance prepares for us (a backend that saw us Closed
+ *   closes and then answers Initialising with InitWait) and the rules above reconnect. Linux
+ *   ignores both states here and waits for ever.
+ * - Unknown (the backend's directory is gone: its driver domain was destroyed) while we are
+ *   connected or connecting: nothing yet. If the toolstack then re-adds the device against a new
+ *   backend (libxl's `libxl__device_generic_add` rewriting our directory: `state` Initialising,
+ *   a new `backend` and `backend-id`), the bus rebinds the device, as `xenbus_dev_resume` re-reads
+ *   the other end's details: `disconnect` hook (the driver sees the new backend's keys), release,
+ *   Initialising, and the handshake runs with the new backend.
  *
  * Backend, on the frontend's state (blkback's `frontend_changed`):
  * - Initialising while we are Closed → InitWait (the frontend is reconnecting).
@@ -58,6 +73,8 @@ export interface DeviceEntry {
   pendingConnect: boolean;
   /** Set once the walk has let go of the device (the bus forgets it). */
   unregistered: boolean;
+  /** Frontend: the backend's directory vanished while connected (a rebind may follow). */
+  otherendGone: boolean;
 }
 
 /** One side's walk. @internal */
@@ -68,6 +85,8 @@ export interface Walk {
   removed(e: DeviceEntry): Promise<void>;
   shutdown(e: DeviceEntry): Promise<void>;
   reconnect(e: DeviceEntry): Promise<void>;
+  /** Frontend: the toolstack re-added the device against `otherend` (see the file header). */
+  rebind(e: DeviceEntry, otherend: string, otherendId: number): Promise<void>;
 }
 
 function makeEntry(dev: XenbusDevice, walk: Walk, ctx: WalkContext): DeviceEntry {
@@ -109,6 +128,7 @@ function makeEntry(dev: XenbusDevice, walk: Walk, ctx: WalkContext): DeviceEntry
     hotplugReady: true,
     pendingConnect: false,
     unregistered: false,
+    otherendGone: false,
   };
   const notify = (): void => {
     ctx.stateChanged(e);
@@ -192,16 +212,28 @@ export function frontendWalk(driver: FrontendDriver, ctx: WalkContext): Walk {
       const d = e.dev;
       if (d.removed) return;
       const be = await d.readOtherendState();
+      e.otherendGone = be === S.XenbusStateUnknown && d.state !== S.XenbusStateInitialising && d.state !== S.XenbusStateClosed;
+      // A backend back at Initialising or InitWait under a Connected frontend was restarted: close
+      // the dead connection, then Initialising again (as a resume does), whichever order the new
+      // instance then sees us in (Closed: it closes too and waits; Initialising: InitWait).
+      if ((be === S.XenbusStateInitialising || be === S.XenbusStateInitWait) && d.state === S.XenbusStateConnected) {
+        await close(e);
+        if (d.removed) return;
+        await d.switchState(S.XenbusStateInitialising);
+        armInitWait(e);
+      }
       switch (be) {
         case S.XenbusStateInitialising:
           if (d.state === S.XenbusStateInitialising && initWaitNs <= 0) await initialise(e);
           break;
         case S.XenbusStateInitWait:
+          if (d.state === S.XenbusStateInitialising || d.state === S.XenbusStateClosed) await initialise(e);
+          break;
         case S.XenbusStateInitialised:
           if (d.state === S.XenbusStateInitialising) await initialise(e);
           break;
         case S.XenbusStateConnected:
-          if (d.state === S.XenbusStateInitialising) await initialise(e);
+          if (d.state === S.XenbusStateInitialising || d.state === S.XenbusStateClosed) await initialise(e);
           if (d.state !== S.XenbusStateInitialised) break;
           if (await hook(e, "connect", () => driver.connect(d))) await d.switchState(S.XenbusStateConnected);
           break;
@@ -249,6 +281,18 @@ export function frontendWalk(driver: FrontendDriver, ctx: WalkContext): Walk {
       e.dev.releaseAll();
       retryDeferredGrants(e.dev.env.grants, e.dev.env.timers);
       await e.dev.switchState(S.XenbusStateInitialising);
+      armInitWait(e);
+    },
+    rebind: async (e, otherend, otherendId) => {
+      const d = e.dev;
+      e.otherendGone = false;
+      endTimers(e);
+      d.rebindOtherend(otherend, otherendId);
+      // The old connection ends as a close does (the driver sees Closed), but nothing is written:
+      // the toolstack rewrote our directory with state Initialising, which the device adopts.
+      d.setCachedState(S.XenbusStateClosed);
+      await disconnect(e, ctx, driver.disconnect && (() => driver.disconnect!(d)));
+      d.setCachedState(S.XenbusStateInitialising);
       armInitWait(e);
     },
   };
@@ -373,6 +417,9 @@ export function backendWalk(driver: BackendDriver, ctx: WalkContext): Walk {
     },
     reconnect: async (e) => {
       throw new RangeError(`${e.dev.nodename}: only a frontend reconnects (the backend follows it)`);
+    },
+    rebind: async (e) => {
+      throw new RangeError(`${e.dev.nodename}: only a frontend is rebound to a new backend`);
     },
   };
   return walk;

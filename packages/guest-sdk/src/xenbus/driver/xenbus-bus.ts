@@ -179,6 +179,7 @@ export class XenbusBus {
     }
     for (const [key, e] of reg.entries) {
       if (!found.has(key) || !(await this.env.xs.exists(`${root}/${key}/state`))) this.#remove(reg, key, e, walk);
+      else if (e.otherendGone) await this.#maybeRebind(e, `${root}/${key}`, walk);
     }
     for (const key of reg.ignored) if (!found.has(key)) reg.ignored.delete(key);
     for (const key of found) {
@@ -229,6 +230,28 @@ export class XenbusBus {
       this.env.xs.watch(`${otherend}/state`),
       () => entry.serial(() => walk.otherendChanged(entry)),
       (err) => this.#report(err, dev),
+      this.stats,
+    );
+  }
+
+  /**
+   * A frontend whose backend directory vanished: if the toolstack re-added the device against
+   * another backend (`backend` / `backend-id` rewritten, the new directory there), rebind it and
+   * watch the new backend's state (walks.ts).
+   */
+  async #maybeRebind(e: DeviceEntry, nodename: string, walk: Walk): Promise<void> {
+    const otherend = await readOpt(this.env.xs, `${nodename}/backend`);
+    const idText = await readOpt(this.env.xs, `${nodename}/backend-id`);
+    if (otherend === undefined || otherend === e.dev.otherend || idText === undefined || !/^\d+$/.test(idText)) return;
+    if (!(await this.env.xs.exists(otherend)) || e.dev.removed || !e.otherendGone) return;
+    e.otherendGone = false;
+    e.otherendWatch?.close();
+    await e.serial(() => walk.rebind(e, otherend, Number(idText)));
+    if (e.dev.removed || this.#failed) return;
+    e.otherendWatch = coalescedWatch(
+      this.env.xs.watch(`${otherend}/state`),
+      () => e.serial(() => walk.otherendChanged(e)),
+      (err) => this.#report(err, e.dev),
       this.stats,
     );
   }
@@ -293,15 +316,40 @@ export class XenbusBus {
     if (!this.#failed) await this.env.xs.exists(reg.side === "frontend" ? "device" : "backend").catch(() => undefined);
   }
 
+  /**
+   * The driver instance dies abruptly, as a crashed backend process (or a driver that oopsed)
+   * does: no driver hook runs and nothing is written to xenstore — the devices' `state` nodes stay
+   * as they were (no Closing, no Closed). Everything the devices hold (grant mappings, granted
+   * pages, ports, watches, what drivers registered with `own()`) is released as the kernel
+   * reclaims a dead process's gntdev mappings and event channels, and the env's grant mapper is
+   * closed (every mapping made through it unmapped, whoever made it). The bus does nothing more; its
+   * xenstore connection is the caller's to close (the process's death closes it). Idempotent.
+   * The fault injection of @pvkit/toolstack/testing (`restartBackendDriver`) uses it.
+   */
+  crash(): void {
+    if (this.#failed) return;
+    this.#fail(undefined);
+    // gntdev's release: mappings the driver made outside its devices' own() (a request's data
+    // pages, persistent grants in use) go too. The mapper refuses further maps (ClosedError).
+    this.env.mapper.close();
+  }
+
+  /** Whether the bus stopped: its connection failed or it {@link XenbusBus.crash | crashed}. */
+  get failed(): boolean {
+    return this.#failed;
+  }
+
   /** The connection failed (the domain is going away): release every device without xenstore. */
   #fail(err: unknown): void {
     if (this.#failed) return;
     this.#failed = true;
-    this.#report(err, undefined);
+    if (err !== undefined) this.#report(err, undefined);
     for (const reg of this.#registrations) {
       reg.watch?.close();
       for (const e of reg.entries.values()) {
         e.otherendWatch?.close();
+        e.timer?.cancel();
+        e.ownWatch?.close();
         e.dev.releaseAll();
         e.dev.markRemoved();
         this.#stateChanged(e);

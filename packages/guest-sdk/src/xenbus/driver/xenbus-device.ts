@@ -98,10 +98,8 @@ export class XenbusDevice<S = unknown> {
   readonly devid: number;
   /** Own directory, relative to the domain's home: `device/<type>/<id>` or `backend/<type>/<frontid>/<id>`. */
   readonly nodename: string;
-  /** The other end's directory (absolute, as the toolstack wrote it in `backend` / `frontend`). */
-  readonly otherend: string;
-  /** The other end's domid (`backend-id` / `frontend-id`). */
-  readonly otherendId: number;
+  #otherend: string;
+  #otherendId: number;
   readonly env: DriverEnv;
   /** The driver's own per-device state; cleared when the device disconnects. */
   data: S | undefined;
@@ -126,11 +124,25 @@ export class XenbusDevice<S = unknown> {
     this.type = init.type;
     this.devid = init.devid;
     this.nodename = init.nodename;
-    this.otherend = init.otherend;
-    this.otherendId = init.otherendId;
+    this.#otherend = init.otherend;
+    this.#otherendId = init.otherendId;
     this.env = init.env;
     this.#control = init.control;
     driverInspect.device(this);
+  }
+
+  /**
+   * The other end's directory (absolute, as the toolstack wrote it in `backend` / `frontend`).
+   * A frontend's changes when the toolstack re-adds the device against a new backend domain
+   * (a restarted driver domain), as `xenbus_read_otherend_details` re-reads it on resume.
+   */
+  get otherend(): string {
+    return this.#otherend;
+  }
+
+  /** The other end's domid (`backend-id` / `frontend-id`); see {@link XenbusDevice.otherend}. */
+  get otherendId(): number {
+    return this.#otherendId;
   }
 
   /** This end's state as last switched (`dev->state`). */
@@ -282,7 +294,7 @@ export class XenbusDevice<S = unknown> {
   /**
    * Grants a page to the other end (a data buffer), owned by the device: ended when the device
    * disconnects if the driver has not ended it. End it with the returned page's `end()`.
-   * @throws GrantError ENOPAGES / ENOGRANTREFS.
+   * @throws GrantError ERR_NO_PAGES / ERR_NO_GRANT_REFS.
    */
   grantPage(opts: GrantOptions = {}): GrantedPage {
     const g = this.env.grants.grantPage(this.otherendId, opts);
@@ -412,6 +424,13 @@ export class XenbusDevice<S = unknown> {
   /** @internal The device went away. */
   markRemoved(): void {
     this.#removed = true;
+  }
+
+  /** @internal The toolstack re-added the device against another backend (see `otherend`). */
+  rebindOtherend(otherend: string, otherendId: number): void {
+    this.#otherend = otherend;
+    this.#otherendId = otherendId;
+    this.#otherendState = XenbusState.XenbusStateUnknown;
   }
 
   /** @internal Sets the cached state (when the bus adopts a state it found). */

@@ -160,7 +160,8 @@ export class Blkfront {
     disk.attach(conn.queues, info, conn.transport);
     const d = disk;
     dev.watch(`${dev.otherend}/sectors`, async () => {
-      const v = await dev.readOther("sectors");
+      // A backend directory that vanished (its driver domain destroyed) reads EACCES: no resize.
+      const v = await dev.readOther("sectors").catch(() => undefined);
       const n = v === undefined ? undefined : scanUnsigned64(v);
       if (n !== undefined) d.resize(n);
     });
@@ -235,6 +236,8 @@ export class Blkfront {
           const v = await xs.read(`${dev.otherend}/state`).catch(() => undefined);
           if (done) return;
           const st = v === undefined ? XenbusState.XenbusStateUnknown : Number(v);
+          // The framework reconnected by itself (the backend came back at InitWait: walks.ts).
+          if (dev.state === XenbusState.XenbusStateInitialised || dev.state === XenbusState.XenbusStateConnected) return finish(false);
           if (st === XenbusState.XenbusStateUnknown) return finish(true);
           if (st !== XenbusState.XenbusStateClosed || dev.state !== XenbusState.XenbusStateClosed) return;
           finish(false);

@@ -160,6 +160,8 @@ export class Sanitizer {
     const other = abs(dev.otherendId, dev.otherend);
     const frontPath = front ? own : other;
     let l = this.#links.get(frontPath);
+    // A frontend rebound to another backend (a restarted driver domain): a new pair.
+    if (l !== undefined && front && (l.backPath !== other || l.backDomid !== dev.otherendId)) l = undefined;
     if (l === undefined) {
       l = newDeviceLink(dev.type, frontPath, front ? other : own, front ? dev.env.domid : dev.otherendId, front ? dev.otherendId : dev.env.domid);
       this.#links.set(frontPath, l);
@@ -193,7 +195,16 @@ export class Sanitizer {
   // ---- xenbus states --------------------------------------------------------------------
 
   #onState(dev: XenbusDevice, from: number, to: number): void {
-    this.#linkOf(dev);
+    const l = this.#linkOf(dev);
+    // A released end connecting again (the same device object: a backend restart, a rebind):
+    // the old connection's leaks are checked now, then its ring and ports are watched afresh.
+    const front = dev.side === "frontend";
+    if ((front ? l.frontReleased : l.backReleased) && to === (front ? S.XenbusStateInitialised : S.XenbusStateConnected)) {
+      this.runDisconnectChecks();
+      if (front) l.frontReleased = false;
+      else l.backReleased = false;
+      [l.boundPorts, l.frontPort, l.backPort] = [undefined, undefined, undefined];
+    }
     const back = to < from && !(from === S.XenbusStateClosed || ((from === S.XenbusStateReconfiguring || from === S.XenbusStateReconfigured) && to >= S.XenbusStateConnected));
     if (to > S.XenbusStateReconfigured || to === S.XenbusStateUnknown || back) {
       this.report(
@@ -361,12 +372,29 @@ export class Sanitizer {
       // Another live device between the same two domains: its resources are not told apart; wait.
       const live = [...this.#links.values()].filter((x) => x !== l && (end === "front" ? x.frontDomid === domid && x.backDomid === peer && x.front !== undefined && !x.frontReleased : x.backDomid === domid && x.frontDomid === peer && x.back !== undefined && !x.backReleased));
       if (live.length > 0) continue;
+      // The same device connecting again (a backend restart, a rebind): what it holds now is its
+      // new connection's, and the framework watches the other end's state for it.
+      const self = end === "front" ? l.front : l.back;
+      const again = self !== undefined && !self.removed && self.state !== S.XenbusStateClosed;
       const others = ownedBy(
-        [...this.#links.values()].flatMap((x) => [x.front && !x.frontReleased && x.front.env.domid === domid ? x.front.resources : [], x.back && !x.backReleased && x.back.env.domid === domid ? x.back.resources : []].flat()),
+        [
+          ...[...this.#links.values()].flatMap((x) => [x.front && !x.frontReleased && x.front.env.domid === domid ? x.front.resources : [], x.back && !x.backReleased && x.back.env.domid === domid ? x.back.resources : []].flat()),
+          ...(again ? [...self.resources, `watch ${end === "front" ? l.backPath : l.frontPath}/state`] : []),
+        ],
       );
       const allow = new Set<number>(domid === 0 ? this.host.inventory().ownDom0Ports : []);
       const rec = this.host.domain(domid);
       if (rec !== undefined) [rec.storePort, rec.consolePort].forEach((p) => allow.add(p));
+      // dom0's ports bound to the peer's xenstore or console port are the toolstack's, whichever
+      // daemon instance holds them (a restarted xenconsoled's too).
+      const peerRec = this.host.domain(peer);
+      const d0 = domid === 0 ? this.host.hv.domainById(0) : undefined;
+      if (d0 !== undefined && peerRec !== undefined) {
+        const t = d0.evtchn;
+        for (let port = 1; port < t.validEvtchns; port++) {
+          if (t.remoteDom[port] === peer && (t.remotePort[port] === peerRec.storePort || t.remotePort[port] === peerRec.consolePort)) allow.add(port);
+        }
+      }
       resolveLink(this.host, l);
       for (const x of endLeaks(this.host, l, end, others, allow)) {
         this.report(x.kind, x.domid, end === "front" ? l.frontPath : l.backPath, x.what, x.detail, x.key);
