@@ -1,26 +1,43 @@
 /**
- * The simulated Xen: a domain table, machine memory, the scheduler and virtual clock, the
- * interrupt controller and the trace bus. Guests reach it only through `guest(domid)`: hypercalls,
- * their own physical memory and an upcall registration, as a real guest kernel does.
+ * The simulated Xen: a domain table and the domains' lifecycle, machine memory, the scheduler and
+ * virtual clock, the interrupt controller and the trace bus. Guests reach it only through
+ * `guest(domid)`: hypercalls, their own physical memory and an upcall registration, as a real
+ * guest kernel does. Event delivery is `evtchn/delivery.ts`, vCPU time `domain/vcpu-time.ts`,
+ * PIRQ access `irq/pirq-access.ts`; the hypercalls dispatch from `hypercalls.ts`.
  */
-import { XEN_ERRNO } from "./abi/errno.js";
 import { DOMID_FIRST_RESERVED, DOMID_SELF, VIRQ, virqIsPerVcpu } from "./abi/xen.js";
 import { SHUTDOWN } from "./abi/sched.js";
-import { vcpu_time_info, VCPU_INFO_TIME, shared_info, XEN_PVCLOCK_TSC_STABLE_BIT } from "./abi/shared-info.js";
-import { writeField } from "./abi/struct.js";
 import { type Domain, Domain as DomainImpl, type DomainOptions, resolveDomainOptions } from "./domain/domain.js";
 import type { Vcpu } from "./domain/vcpu.js";
+import { setSingleshotTimer } from "./domain/vcpu-op.js";
+import { updateVcpuTime, writeWallclock } from "./domain/vcpu-time.js";
+import {
+  checkUpcall,
+  clearPending,
+  deliver,
+  kick,
+  moveNotifyVcpu,
+  portIsMasked,
+  portIsPending,
+  sendGlobalVirq,
+  sendGuestGlobalVirq,
+  sendGuestPirq,
+  sendGuestVcpuVirq,
+  setPending,
+  unmaskPort,
+  wakePoller,
+} from "./evtchn/delivery.js";
 import { ECS } from "./evtchn/port-table.js";
-import { type FifoEvents, FIFO_RAISE_OUTCOME_MASK, FIFO_RAISE_OUTCOMES, FIFO_RAISE_POLL, FIFO_RAISE_UPCALL } from "./evtchn/fifo.js";
 import { teardownFifo } from "./evtchn/fifo-ops.js";
 import { closePort } from "./evtchn/ops.js";
-import { clearPending, isMasked, isPending, setPending2l, unmask2l } from "./evtchn/two-level.js";
 import { GrantTable } from "./gnttab/grant-table.js";
 import { Guest } from "./guest.js";
 import { InterruptController } from "./irq/interrupt-controller.js";
+import { irqAccessPermitted, irqPermission } from "./irq/pirq-access.js";
 import { MachineMemory } from "./memory/frame.js";
 import { type ChaosOptions, Scheduler } from "./sched/scheduler.js";
 import { TraceBus } from "./trace/events.js";
+import type { XenContext } from "./xen-context.js";
 
 export interface HypervisorOptions {
   /** "auto" (default): the scheduler pumps itself. "manual": drive it with step()/advance(). */
@@ -33,7 +50,7 @@ export interface HypervisorOptions {
 
 const DEFAULT_WALLCLOCK = 1_767_225_600;
 
-export class Hypervisor {
+export class Hypervisor implements XenContext {
   readonly trace = new TraceBus();
   readonly scheduler: Scheduler;
   readonly machine = new MachineMemory();
@@ -46,7 +63,7 @@ export class Hypervisor {
 
   constructor(opts: HypervisorOptions = {}) {
     this.scheduler = new Scheduler({ mode: opts.mode ?? "auto", ...(opts.chaos ? { chaos: opts.chaos } : {}) });
-    this.irq = new InterruptController((d, pirq) => this.sendGuestPirq(d, pirq));
+    this.irq = new InterruptController((d, pirq) => sendGuestPirq(this, d, pirq));
     this.#wallclockSec = opts.wallclockSec ?? DEFAULT_WALLCLOCK;
   }
 
@@ -95,9 +112,9 @@ export class Hypervisor {
     const d = new DomainImpl(domid, resolveDomainOptions(domid, opts), this.machine);
     d.gnttab = new GrantTable(d, this);
     this.#domains.set(domid, d);
-    for (const v of d.vcpus) v.deliver = () => this.#deliver(v);
-    this.#writeWallclock(d);
-    for (const v of d.vcpus) this.updateVcpuTime(v);
+    for (const v of d.vcpus) v.deliver = () => deliver(this, v);
+    writeWallclock(d, this.#wallclockSec);
+    for (const v of d.vcpus) updateVcpuTime(v, this.scheduler.now);
     this.#traceDomain(d, "created");
     return d;
   }
@@ -157,7 +174,7 @@ export class Hypervisor {
     d.pauseCount--;
     if (d.pauseCount === 0) {
       this.#traceDomain(d, "unpaused");
-      for (const v of d.vcpus) if (v.upcallPending) this.kick(v);
+      for (const v of d.vcpus) if (v.upcallPending) kick(this, v);
     }
   }
 
@@ -231,132 +248,68 @@ export class Hypervisor {
     this.trace.emit("domain", { ...this.traceHeader(), domid: d.domid, what, ...(reason !== undefined ? { reason } : {}) });
   }
 
-  // ---- PIRQ access (XEN_DOMCTL_irq_permission) -----------------------------------------------
+  // ---- thin entry points into the subsystems (evtchn/delivery.ts, irq/pirq-access.ts, ...) ----
 
-  /** `irq_access_permitted()`: the control domain may bind every PIRQ; others need a grant. */
+  /** @internal `irq_access_permitted()` (irq/pirq-access.ts). */
   irqAccessPermitted(d: Domain, pirq: number): boolean {
-    return d.isPrivileged || d.pirqAccess.has(pirq);
+    return irqAccessPermitted(d, pirq);
   }
 
-  /**
-   * XEN_DOMCTL_irq_permission issued by `caller`: 0, -EPERM (not privileged, or the caller has no
-   * access to the PIRQ itself), -ESRCH, -EINVAL (PIRQ beyond the *caller's* nr_pirqs, as Xen checks).
-   */
+  /** @internal XEN_DOMCTL_irq_permission issued by `caller` (irq/pirq-access.ts). */
   irqPermission(caller: Domain, domid: number, pirq: number, allow: boolean): number {
-    if (!caller.isPrivileged) return -XEN_ERRNO.EPERM;
-    const d = this.#domains.get(domid);
-    if (d === undefined || d.isDying) return -XEN_ERRNO.ESRCH;
-    if (!Number.isInteger(pirq) || pirq < 0 || pirq >= caller.nrPirqs) return -XEN_ERRNO.EINVAL;
-    if (!this.irqAccessPermitted(caller, pirq)) return -XEN_ERRNO.EPERM;
-    if (allow) d.pirqAccess.add(pirq);
-    else d.pirqAccess.delete(pirq);
-    return 0;
+    return irqPermission(caller, this.#domains.get(domid), pirq, allow);
   }
 
-  // ---- event delivery ------------------------------------------------------------------------
-
-  /**
-   * `evtchn_port_set_pending()` on the port's notify vCPU, then the pollers. One field check picks
-   * the ABI: the 2-level path (`evtchn_2l_set_pending`) unless the domain switched to FIFO.
-   */
+  /** @internal `evtchn_port_set_pending()` (evtchn/delivery.ts). */
   setPending(d: Domain, port: number): void {
-    const fifo = d.fifo;
-    if (fifo !== undefined) {
-      this.#setPendingFifo(d, fifo, port);
-      return;
-    }
-    const v = d.vcpus[d.evtchn.notifyVcpu[port]!]!;
-    const outcome = setPending2l(v, port);
-    if (this.trace.enabled.raise) {
-      this.trace.emit("raise", { t: this.scheduler.now, seq: this.#traceSeq++, domid: d.domid, port, vcpu: v.id, outcome });
-    }
-    if (outcome === "coalesced") return;
-    if (outcome === "upcall") this.kick(v);
-    this.#checkPollers(d, port);
+    setPending(this, d, port);
   }
 
-  /** `evtchn_fifo_set_pending()` on the notify vCPU: link, then kick on upcall_pending 0 → 1, then the pollers. */
-  #setPendingFifo(d: Domain, fifo: FifoEvents, port: number): void {
-    const v = d.vcpus[d.evtchn.notifyVcpu[port]!]!;
-    const r = fifo.setPending(v, port);
-    const code = r & FIFO_RAISE_OUTCOME_MASK;
-    if (this.trace.enabled.raise) {
-      const outcome = FIFO_RAISE_OUTCOMES[code]!;
-      this.trace.emit("raise", { t: this.scheduler.now, seq: this.#traceSeq++, domid: d.domid, port, vcpu: v.id, outcome });
-    }
-    if (code === FIFO_RAISE_UPCALL) this.kick(v);
-    if ((r & FIFO_RAISE_POLL) !== 0) this.#checkPollers(d, port);
-  }
-
-  /** `evtchn_port_clear_pending()` (on free): the 2-level pending bit, or FIFO's PENDING. */
+  /** @internal `evtchn_port_clear_pending()` (evtchn/delivery.ts). */
   clearPending(d: Domain, port: number): void {
-    const fifo = d.fifo;
-    if (fifo !== undefined) fifo.clearPending(port);
-    else clearPending(d.sharedInfo.bytes, port);
+    clearPending(d, port);
   }
 
-  /**
-   * The ABI's unmask on the port's notify vCPU (the caller checked the port is usable). 2-level:
-   * `evtchn_2l_unmask`. FIFO: clear MASKED, and if PENDING raise it again so it gets linked.
-   */
+  /** @internal The ABI's unmask (evtchn/delivery.ts). */
   unmaskPort(d: Domain, port: number): void {
-    const fifo = d.fifo;
-    if (fifo !== undefined) {
-      if (fifo.unmask(port)) this.#setPendingFifo(d, fifo, port);
-      return;
-    }
-    const v = d.vcpus[d.evtchn.notifyVcpu[port]!]!;
-    if (unmask2l(v, port) === "upcall") this.kick(v);
+    unmaskPort(this, d, port);
   }
 
-  /**
-   * `evtchn_bind_vcpu` effect: moves future notifications. Like Xen's 2-level ABI, a port already
-   * pending stays flagged on the old vCPU's selector; under FIFO a port already linked stays on
-   * its old queue and the next link after the guest consumed it uses the new vCPU's queue.
-   */
+  /** @internal `evtchn_bind_vcpu` effect (evtchn/delivery.ts). */
   moveNotifyVcpu(d: Domain, port: number, vcpu: number): void {
-    d.evtchn.notifyVcpu[port] = vcpu;
+    moveNotifyVcpu(d, port, vcpu);
   }
 
-  /** Whether `port` of `d` is pending: its shared_info bit, or FIFO's PENDING (no page: false). */
+  /** @internal Whether `port` of `d` is pending (evtchn/delivery.ts). */
   portIsPending(d: Domain, port: number): boolean {
-    const fifo = d.fifo;
-    return fifo !== undefined ? fifo.isPending(port) : isPending(d.sharedInfo.bytes, port);
+    return portIsPending(d, port);
   }
 
-  /** Whether `port` of `d` is masked: its shared_info bit, or FIFO's MASKED (no page: masked). */
+  /** @internal Whether `port` of `d` is masked (evtchn/delivery.ts). */
   portIsMasked(d: Domain, port: number): boolean {
-    const fifo = d.fifo;
-    return fifo !== undefined ? fifo.isMasked(port) : isMasked(d.sharedInfo.bytes, port);
+    return portIsMasked(d, port);
   }
 
-  /** `send_guest_vcpu_virq()`: a per-vCPU VIRQ to one vCPU. Dropped if unbound. */
+  /** @internal `send_guest_vcpu_virq()` (evtchn/delivery.ts). */
   sendGuestVcpuVirq(v: Vcpu, virq: number): void {
-    const port = v.virqToEvtchn[virq]!;
-    if (port === 0 || v.domain.isDying) return;
-    this.setPending(v.domain, port);
+    sendGuestVcpuVirq(this, v, virq);
   }
 
-  /** `send_guest_global_virq()`: a global VIRQ bound on vCPU 0, to its notify vCPU. */
+  /** @internal `send_guest_global_virq()` (evtchn/delivery.ts). */
   sendGuestGlobalVirq(d: Domain, virq: number): void {
-    const v0 = d.vcpus[0];
-    if (v0 === undefined || d.isDying) return;
-    const port = v0.virqToEvtchn[virq]!;
-    if (port === 0) return;
-    this.setPending(d, port);
+    sendGuestGlobalVirq(this, d, virq);
   }
 
-  /** `send_global_virq()`: to the hardware domain (dom0) by default. */
+  /** `send_global_virq()`: a global VIRQ to the hardware domain (dom0). */
   sendGlobalVirq(virq: number): void {
-    const dom0 = this.#domains.get(0);
-    if (dom0 !== undefined) this.sendGuestGlobalVirq(dom0, virq);
+    sendGlobalVirq(this, this.#domains.get(0), virq);
   }
 
   /** Sends VIRQ_DEBUG to one vCPU of a domain (the 'debug key' request). */
   sendDebugVirq(domid: number, vcpu = 0): void {
     const v = this.#mustGet(domid).vcpu(vcpu);
     if (v === undefined) throw new RangeError(`d${domid} has no vcpu ${vcpu}`);
-    this.sendGuestVcpuVirq(v, VIRQ.VIRQ_DEBUG);
+    sendGuestVcpuVirq(this, v, VIRQ.VIRQ_DEBUG);
   }
 
   /** Sends a VIRQ the way Xen would for its scope (per-vCPU to `vcpu`, global via vCPU 0). */
@@ -365,136 +318,37 @@ export class Hypervisor {
     if (virqIsPerVcpu(virq)) {
       const v = d.vcpu(vcpu);
       if (v === undefined) throw new RangeError(`d${domid} has no vcpu ${vcpu}`);
-      this.sendGuestVcpuVirq(v, virq);
-    } else this.sendGuestGlobalVirq(d, virq);
+      sendGuestVcpuVirq(this, v, virq);
+    } else sendGuestGlobalVirq(this, d, virq);
   }
 
-  /** `send_guest_pirq()`. */
+  /** @internal `send_guest_pirq()` (evtchn/delivery.ts). */
   sendGuestPirq(d: Domain, pirq: number): void {
-    const port = d.pirqToEvtchn.get(pirq);
-    if (port === undefined || d.isDying) return;
-    this.setPending(d, port);
+    sendGuestPirq(this, d, pirq);
   }
 
-  /** `evtchn_check_pollers()`: wake vCPUs polling this port (or polling several ports). */
-  #checkPollers(d: Domain, port: number): void {
-    if (d.pollers === 0) return; // Xen's bitmap_empty(poll_mask) early-out: the common case
-    for (const v of d.vcpus) {
-      const p = v.poll;
-      if (p === undefined) continue;
-      if (p.ports.length !== 1 || p.ports[0] === port) this.wakePoller(v, 0);
-    }
-  }
-
-  /** @internal Ends a SCHEDOP_poll wait with `rc`. */
+  /** @internal Ends a SCHEDOP_poll wait with `rc` (evtchn/delivery.ts). */
   wakePoller(v: Vcpu, rc: number): void {
-    const p = v.poll;
-    if (p === undefined) return;
-    v.poll = undefined;
-    v.domain.pollers--;
-    p.timer?.cancel();
-    this.scheduler.defer(() => p.resolve(rc));
+    wakePoller(this, v, rc);
   }
 
-  /**
-   * `vcpu_kick()`: queue an upcall delivery for the vCPU (coalesced while one is queued). Like
-   * Xen's kick it also unblocks a vCPU sleeping in SCHEDOP_poll, whatever port it polls.
-   */
+  /** @internal `vcpu_kick()` (evtchn/delivery.ts). */
   kick(v: Vcpu): void {
-    if (v.poll !== undefined) this.wakePoller(v, 0);
-    if (v.kickQueued) return;
-    v.kickQueued = true;
-    this.scheduler.defer(v.deliver);
+    kick(this, v);
   }
 
-  /**
-   * Entering the guest: if events need delivery (upcall_pending and not masked) and a handler is
-   * registered, mask upcalls, run the handler, then unmask. Events raised meanwhile kick again.
-   * SCHEDOP_block waiters wake once events are pending.
-   */
-  #deliver(v: Vcpu): void {
-    v.kickQueued = false;
-    const d = v.domain;
-    if (d.isDying || d.isPaused) return;
-    if (v.upcall !== undefined && !v.inUpcall && v.eventsNeedDelivery) {
-      if (this.trace.enabled.upcall) {
-        this.trace.emit("upcall", { t: this.scheduler.now, seq: this.#traceSeq++, domid: d.domid, vcpu: v.id });
-      }
-      v.upcallMask = 1;
-      v.inUpcall = true;
-      v.upcalls++;
-      try {
-        v.upcall(v.id);
-      } catch (err) {
-        v.inUpcall = false;
-        this.crashDomain(d.domid, err);
-        return;
-      }
-      v.inUpcall = false;
-      v.upcallMask = 0;
-      this.updateVcpuTime(v);
-      // An upcall_pending 0→1 during the handler already queued the next delivery (kick).
-      // A handler that never cleared upcall_pending is not re-entered until something else
-      // kicks it; Xen would re-inject it forever, which in one thread is a hang.
-    }
-    if (v.blockWaiters.length > 0 && v.upcallPending) {
-      const ws = v.blockWaiters;
-      v.blockWaiters = [];
-      for (const w of ws) w();
-    }
-  }
-
-  /** @internal Called on every hypercall exit: an unmasked vCPU with work gets its upcall. */
+  /** @internal Called on every hypercall exit (evtchn/delivery.ts). */
   checkUpcall(v: Vcpu): void {
-    if (!v.kickQueued && !v.inUpcall && v.eventsNeedDelivery) this.kick(v);
+    checkUpcall(this, v);
   }
 
-  // ---- time ----------------------------------------------------------------------------------
-
-  /**
-   * Writes the vCPU's `vcpu_time_info` with Xen's version protocol (odd while updating). The
-   * virtual TSC counts nanoseconds: tsc_to_system_mul = 2^31 with tsc_shift = 1 is the identity.
-   */
+  /** @internal Writes the vCPU's `vcpu_time_info` (domain/vcpu-time.ts). */
   updateVcpuTime(v: Vcpu): void {
-    const now = this.scheduler.now;
-    if (v.timeUpdatedAt === now) return;
-    v.timeUpdatedAt = now;
-    const dv = v.domain.sharedInfo.dv;
-    const base = v.vcpuInfoOffset + VCPU_INFO_TIME;
-    const version = dv.getUint32(base, true);
-    dv.setUint32(base, (version + 1) >>> 0, true);
-    writeField(dv, base, vcpu_time_info.tsc_timestamp, now);
-    writeField(dv, base, vcpu_time_info.system_time, now);
-    writeField(dv, base, vcpu_time_info.tsc_to_system_mul, 0x8000_0000);
-    dv.setInt8(base + vcpu_time_info.tsc_shift[0], 1);
-    writeField(dv, base, vcpu_time_info.flags, XEN_PVCLOCK_TSC_STABLE_BIT);
-    dv.setUint32(base, (version + 2) >>> 0, true);
+    updateVcpuTime(v, this.scheduler.now);
   }
 
-  /** Writes the boot wall-clock into shared_info (wc_version even when done). */
-  #writeWallclock(d: Domain): void {
-    const dv = d.sharedInfo.dv;
-    const v = dv.getUint32(shared_info.wc_version[0], true);
-    dv.setUint32(shared_info.wc_version[0], v + 1, true);
-    writeField(dv, 0, shared_info.wc_sec, this.#wallclockSec % 2 ** 32);
-    writeField(dv, 0, shared_info.wc_nsec, 0);
-    writeField(dv, 0, shared_info.wc_sec_hi, Math.floor(this.#wallclockSec / 2 ** 32));
-    writeField(dv, 0, shared_info["arch.max_pfn"], d.physmap.nrPages);
-    dv.setUint32(shared_info.wc_version[0], v + 2, true);
-  }
-
-  /** Arms (or with `at` = 0, stops) a vCPU's single-shot timer at absolute virtual time `at` ns. */
+  /** @internal Arms (or with `at` = 0, stops) a vCPU's single-shot timer (domain/vcpu-op.ts). */
   setSingleshotTimer(v: Vcpu, at: number): void {
-    v.singleshot?.cancel();
-    v.singleshot = undefined;
-    if (at === 0) return;
-    v.singleshot = this.scheduler.at(at, () => {
-      v.singleshot = undefined;
-      if (this.trace.enabled.timer) {
-        this.trace.emit("timer", { t: this.scheduler.now, seq: this.#traceSeq++, domid: v.domain.domid, vcpu: v.id });
-      }
-      this.updateVcpuTime(v);
-      this.sendGuestVcpuVirq(v, VIRQ.VIRQ_TIMER);
-    });
+    setSingleshotTimer(this, v, at);
   }
 }

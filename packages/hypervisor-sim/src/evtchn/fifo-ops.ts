@@ -19,7 +19,8 @@ import {
 import { XEN_PAGE_SIZE } from "../abi/xen.js";
 import type { Domain } from "../domain/domain.js";
 import type { Vcpu } from "../domain/vcpu.js";
-import type { Hypervisor } from "../hypervisor.js";
+import type { XenContext } from "../xen-context.js";
+import { setPending } from "./delivery.js";
 import type { Frame } from "../memory/frame.js";
 import { FIFO_CB_SIZE, FifoEvents } from "./fifo.js";
 import { isPending } from "./two-level.js";
@@ -48,7 +49,7 @@ function mapGuestPage(d: Domain, gfn: unknown): Frame | undefined {
  * (raised again once their array page exists) and every valid port gets priority 7. A failing
  * first call leaves the domain on 2-level.
  */
-export function initControl(_hv: Hypervisor, caller: Vcpu, a: A.evtchn_init_control): number {
+export function initControl(_hv: XenContext, caller: Vcpu, a: A.evtchn_init_control): number {
   const d = caller.domain;
   const v = d.vcpu(a.vcpu);
   if (v === undefined) return -ENOENT;
@@ -105,7 +106,7 @@ export function teardownFifo(d: Domain): void {
  * 1024 event words, and every valid port in that range that was raised while its page was
  * missing is raised again on its notify vCPU.
  */
-export function expandArray(hv: Hypervisor, caller: Vcpu, a: A.evtchn_expand_array): number {
+export function expandArray(hv: XenContext, caller: Vcpu, a: A.evtchn_expand_array): number {
   const d = caller.domain;
   const fifo = d.fifo;
   if (fifo === undefined) return -EOPNOTSUPP;
@@ -119,7 +120,7 @@ export function expandArray(hv: Hypervisor, caller: Vcpu, a: A.evtchn_expand_arr
   const t = d.evtchn;
   for (let port = first; port < fifo.numEvtchns && t.isValid(port); port++) {
     // Xen calls evtchn_fifo_set_pending directly here, whatever the port's state.
-    if (t.fifoPending[port] !== 0) hv.setPending(d, port);
+    if (t.fifoPending[port] !== 0) setPending(hv, d, port);
   }
   return 0;
 }
@@ -130,7 +131,7 @@ export function expandArray(hv: Hypervisor, caller: Vcpu, a: A.evtchn_expand_arr
  * -EINVAL priority > 15 (EVTCHN_FIFO_PRIORITY_MIN). The new priority applies to future queueing
  * only: a port already linked stays on its queue.
  */
-export function setPriority(_hv: Hypervisor, v: Vcpu, a: A.evtchn_set_priority): number {
+export function setPriority(_hv: XenContext, v: Vcpu, a: A.evtchn_set_priority): number {
   const d = v.domain;
   const t = d.evtchn;
   if (!isU32(a.port) || !t.isValid(a.port)) return -EINVAL;

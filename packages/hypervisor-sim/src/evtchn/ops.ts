@@ -9,7 +9,9 @@ import { EVTCHNSTAT } from "../abi/event-channel.js";
 import { DOMID_SELF, NR_VIRQS, virqIsPerVcpu } from "../abi/xen.js";
 import type { Domain } from "../domain/domain.js";
 import type { Vcpu } from "../domain/vcpu.js";
-import type { Hypervisor } from "../hypervisor.js";
+import type { XenContext } from "../xen-context.js";
+import { clearPending, moveNotifyVcpu, setPending, unmaskPort } from "./delivery.js";
+import { irqAccessPermitted } from "../irq/pirq-access.js";
 import { xsmTarget } from "../xsm/dummy.js";
 import { teardownFifo } from "./fifo-ops.js";
 import { ECS } from "./port-table.js";
@@ -17,7 +19,7 @@ import { ECS } from "./port-table.js";
 const { EINVAL, ESRCH, ENOENT, EEXIST, EPERM, EACCES, EBUSY, EAGAIN } = XEN_ERRNO;
 
 /** EVTCHNOP_alloc_unbound. */
-export function allocUnbound(hv: Hypervisor, v: Vcpu, a: A.evtchn_alloc_unbound): number {
+export function allocUnbound(hv: XenContext, v: Vcpu, a: A.evtchn_alloc_unbound): number {
   const ld = v.domain;
   const d = hv.lookupAnyId(ld, a.dom);
   if (d === undefined) return -ESRCH;
@@ -37,7 +39,7 @@ export function allocUnbound(hv: Hypervisor, v: Vcpu, a: A.evtchn_alloc_unbound)
  * (re)initialised (`evtchn_port_init(ld, lchn)`: FIFO priority 7); the remote end, already bound
  * UNBOUND, keeps its notify vCPU and the priority its owner gave it with set_priority.
  */
-export function bindInterdomain(hv: Hypervisor, v: Vcpu, a: A.evtchn_bind_interdomain): number {
+export function bindInterdomain(hv: XenContext, v: Vcpu, a: A.evtchn_bind_interdomain): number {
   const ld = v.domain;
   const rd = hv.lookupAnyId(ld, a.remote_dom);
   if (rd === undefined) return -ESRCH;
@@ -57,13 +59,13 @@ export function bindInterdomain(hv: Hypervisor, v: Vcpu, a: A.evtchn_bind_interd
   rt.remoteDom[rport] = ld.domid;
   rt.remotePort[rport] = lport;
   // Cover any send that happened while the remote end was unbound.
-  hv.setPending(ld, lport);
+  setPending(hv, ld, lport);
   a.local_port = lport;
   return 0;
 }
 
 /** EVTCHNOP_bind_virq. */
-export function bindVirq(_hv: Hypervisor, v: Vcpu, a: A.evtchn_bind_virq): number {
+export function bindVirq(_hv: XenContext, v: Vcpu, a: A.evtchn_bind_virq): number {
   const d = v.domain;
   const virq = a.virq;
   if (!isU32(virq) || virq >= NR_VIRQS) return -EINVAL;
@@ -81,7 +83,7 @@ export function bindVirq(_hv: Hypervisor, v: Vcpu, a: A.evtchn_bind_virq): numbe
 }
 
 /** EVTCHNOP_bind_ipi. */
-export function bindIpi(_hv: Hypervisor, v: Vcpu, a: A.evtchn_bind_ipi): number {
+export function bindIpi(_hv: XenContext, v: Vcpu, a: A.evtchn_bind_ipi): number {
   const d = v.domain;
   const target = d.vcpu(a.vcpu);
   if (target === undefined) return -ENOENT;
@@ -93,11 +95,11 @@ export function bindIpi(_hv: Hypervisor, v: Vcpu, a: A.evtchn_bind_ipi): number 
 }
 
 /** EVTCHNOP_bind_pirq. */
-export function bindPirq(hv: Hypervisor, v: Vcpu, a: A.evtchn_bind_pirq): number {
+export function bindPirq(hv: XenContext, v: Vcpu, a: A.evtchn_bind_pirq): number {
   const d = v.domain;
   const pirq = a.pirq;
   if (!isU32(pirq) || pirq >= d.nrPirqs) return -EINVAL;
-  if (!hv.irqAccessPermitted(d, pirq)) return -EPERM;
+  if (!irqAccessPermitted(d, pirq)) return -EPERM;
   if (d.pirqToEvtchn.has(pirq)) return -EEXIST;
   const port = d.evtchn.getFreePort(d.isDying);
   if (port < 0) return port;
@@ -114,7 +116,7 @@ export function bindPirq(hv: Hypervisor, v: Vcpu, a: A.evtchn_bind_pirq): number
  * `evtchn_close()` on `d`: the port becomes FREE; an INTERDOMAIN peer goes back to UNBOUND
  * accepting `d`. `guest` is false for Xen's own teardown, which may close Xen-consumer ports.
  */
-export function closePort(hv: Hypervisor, d: Domain, port: number, guest: boolean): number {
+export function closePort(hv: XenContext, d: Domain, port: number, guest: boolean): number {
   const t = d.evtchn;
   if (!isU32(port) || !t.isValid(port)) return -EINVAL;
   if (guest && t.xenConsumer.has(port)) return -EINVAL;
@@ -153,18 +155,18 @@ export function closePort(hv: Hypervisor, d: Domain, port: number, guest: boolea
       break;
     }
   }
-  hv.clearPending(d, port);
+  clearPending(d, port);
   t.free(port);
   return 0;
 }
 
 /** EVTCHNOP_close. */
-export function close(hv: Hypervisor, v: Vcpu, a: A.evtchn_close): number {
+export function close(hv: XenContext, v: Vcpu, a: A.evtchn_close): number {
   return closePort(hv, v.domain, a.port, true);
 }
 
 /** EVTCHNOP_send. Sending on an UNBOUND port returns 0 and drops the event. */
-export function send(hv: Hypervisor, v: Vcpu, a: A.evtchn_send): number {
+export function send(hv: XenContext, v: Vcpu, a: A.evtchn_send): number {
   const ld = v.domain;
   const port = a.port;
   const t = ld.evtchn;
@@ -177,11 +179,11 @@ export function send(hv: Hypervisor, v: Vcpu, a: A.evtchn_send): number {
       const rport = t.remotePort[port]!;
       const consumer = rd.evtchn.xenConsumer.get(rport);
       if (consumer !== undefined) hv.scheduler.defer(() => consumer(rport));
-      else hv.setPending(rd, rport);
+      else setPending(hv, rd, rport);
       return 0;
     }
     case ECS.IPI:
-      hv.setPending(ld, port);
+      setPending(hv, ld, port);
       return 0;
     case ECS.UNBOUND:
       return 0;
@@ -191,7 +193,7 @@ export function send(hv: Hypervisor, v: Vcpu, a: A.evtchn_send): number {
 }
 
 /** EVTCHNOP_status. */
-export function status(hv: Hypervisor, v: Vcpu, a: A.evtchn_status): number {
+export function status(hv: XenContext, v: Vcpu, a: A.evtchn_status): number {
   const d = hv.lookupAnyId(v.domain, a.dom);
   if (d === undefined) return -ESRCH;
   const t = d.evtchn;
@@ -232,7 +234,7 @@ export function status(hv: Hypervisor, v: Vcpu, a: A.evtchn_status): number {
 }
 
 /** EVTCHNOP_bind_vcpu. The vCPU check comes before the port check. */
-export function bindVcpu(hv: Hypervisor, v: Vcpu, a: A.evtchn_bind_vcpu): number {
+export function bindVcpu(hv: XenContext, v: Vcpu, a: A.evtchn_bind_vcpu): number {
   const d = v.domain;
   const target = d.vcpu(a.vcpu);
   if (target === undefined) return -ENOENT;
@@ -253,16 +255,16 @@ export function bindVcpu(hv: Hypervisor, v: Vcpu, a: A.evtchn_bind_vcpu): number
     default:
       return -EINVAL;
   }
-  hv.moveNotifyVcpu(d, port, target.id);
+  moveNotifyVcpu(d, port, target.id);
   return 0;
 }
 
 /** EVTCHNOP_unmask: -EINVAL for an invalid port, else 0; the ABI's unmask runs if usable. */
-export function unmask(hv: Hypervisor, v: Vcpu, a: A.evtchn_unmask): number {
+export function unmask(hv: XenContext, v: Vcpu, a: A.evtchn_unmask): number {
   const d = v.domain;
   const port = a.port;
   if (!isU32(port) || !d.evtchn.isValid(port)) return -EINVAL;
-  if (d.evtchn.isUsable(port)) hv.unmaskPort(d, port);
+  if (d.evtchn.isUsable(port)) unmaskPort(hv, d, port);
   return 0;
 }
 
@@ -270,7 +272,7 @@ export function unmask(hv: Hypervisor, v: Vcpu, a: A.evtchn_unmask): number {
  * EVTCHNOP_reset / EVTCHNOP_reset_cont: closes every guest port; -EAGAIN if some stay bound,
  * otherwise a FIFO domain goes back to the 2-level ABI.
  */
-export function reset(hv: Hypervisor, v: Vcpu, a: A.evtchn_reset, cont: boolean): number {
+export function reset(hv: XenContext, v: Vcpu, a: A.evtchn_reset, cont: boolean): number {
   const d = hv.lookupAnyId(v.domain, a.dom);
   if (d === undefined) return -ESRCH;
   const rc = xsmTarget(v.domain, d);

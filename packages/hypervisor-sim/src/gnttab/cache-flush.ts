@@ -21,7 +21,7 @@ import { XEN_ERRNO } from "../abi/errno.js";
 import { XEN_PAGE_SIZE } from "../abi/xen.js";
 import type { Domain } from "../domain/domain.js";
 import type { Vcpu } from "../domain/vcpu.js";
-import type { Hypervisor } from "../hypervisor.js";
+import type { XenContext } from "../xen-context.js";
 import { isStruct, isU64, isUint } from "./guest-args.js";
 
 const { EINVAL, EFAULT, EILSEQ, EOPNOTSUPP } = XEN_ERRNO;
@@ -41,7 +41,7 @@ function ownsKnownFrame(d: Domain, mfn: number): boolean {
 }
 
 /** `grant_map_exists()`: an active entry of the owner, at or after `curRef`, pinned by `d` on `mfn`. */
-function grantMapExists(hv: Hypervisor, d: Domain, mfn: number, curRef: number): boolean {
+function grantMapExists(hv: XenContext, d: Domain, mfn: number, curRef: number): boolean {
   for (const [, m] of d.gnttab.maptrack.entriesDescending()) {
     const act = m.granter.active(m.ref);
     if (act.frame?.mfn !== mfn) continue;
@@ -61,7 +61,7 @@ interface CacheFlushArgs {
   op: number;
 }
 
-function flushOne(hv: Hypervisor, d: Domain, c: CacheFlushArgs, curRef: number): number {
+function flushOne(hv: XenContext, d: Domain, c: CacheFlushArgs, curRef: number): number {
   if (c.offset >= XEN_PAGE_SIZE || c.length > XEN_PAGE_SIZE || c.offset + c.length > XEN_PAGE_SIZE) return -EINVAL;
   if (((c.op & ~(GNTTAB_CACHE_INVAL | GNTTAB_CACHE_CLEAN)) >>> 0) !== 0) return -EINVAL;
   if (c.length === 0 || c.op === 0) return curRef === 0 ? 0 : -EILSEQ;
@@ -77,7 +77,7 @@ function flushOne(hv: Hypervisor, d: Domain, c: CacheFlushArgs, curRef: number):
  * `gnttab_cache_flush()`: each element in turn; the first negative result is returned.
  * `curRef` is the resume ref carried in `cmd`'s continuation bits (0 for a fresh call).
  */
-export function cacheFlush(hv: Hypervisor, v: Vcpu, uop: unknown[], count: number, curRef: number): number {
+export function cacheFlush(hv: XenContext, v: Vcpu, uop: unknown[], count: number, curRef: number): number {
   let cur = curRef;
   for (let i = 0; i < count; i++) {
     const op = uop[i];

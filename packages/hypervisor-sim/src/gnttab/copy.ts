@@ -19,7 +19,7 @@ import { GNTCOPY, GNTST, type gnttab_copy } from "../abi/grant-table.js";
 import { DOMID_SELF, XEN_PAGE_SIZE } from "../abi/xen.js";
 import type { Domain } from "../domain/domain.js";
 import type { Vcpu } from "../domain/vcpu.js";
-import type { Hypervisor } from "../hypervisor.js";
+import type { XenContext } from "../xen-context.js";
 import type { Frame } from "../memory/frame.js";
 import { xsmHook } from "../xsm/dummy.js";
 import { type ActiveEntry, GNTPIN_hstr_inc, GNTPIN_hstw_inc, hasWritePins, incr2oflowMask, settleEntry } from "./active-entry.js";
@@ -115,7 +115,7 @@ function unlockDomains(src: CopyBuf, dest: CopyBuf): void {
   dest.domain = undefined;
 }
 
-function lockDomain(hv: Hypervisor, caller: Domain, domid: number, isGref: boolean, buf: CopyBuf): number {
+function lockDomain(hv: XenContext, caller: Domain, domid: number, isGref: boolean, buf: CopyBuf): number {
   if (domid !== DOMID_SELF && !isGref) return GNTST.GNTST_permission_denied;
   const d = hv.lookupAnyId(caller, domid);
   if (d === undefined) return GNTST.GNTST_bad_domain;
@@ -124,7 +124,7 @@ function lockDomain(hv: Hypervisor, caller: Domain, domid: number, isGref: boole
   return GNTST.GNTST_okay;
 }
 
-function lockDomains(hv: Hypervisor, caller: Domain, op: gnttab_copy, src: CopyBuf, dest: CopyBuf): number {
+function lockDomains(hv: XenContext, caller: Domain, op: gnttab_copy, src: CopyBuf, dest: CopyBuf): number {
   let rc = lockDomain(hv, caller, op.source.domid, (op.flags & GNTCOPY.GNTCOPY_source_gref) !== 0, src);
   if (rc === GNTST.GNTST_okay) rc = lockDomain(hv, caller, op.dest.domid, (op.flags & GNTCOPY.GNTCOPY_dest_gref) !== 0, dest);
   if (rc === GNTST.GNTST_okay && xsmHook() !== 0) rc = GNTST.GNTST_permission_denied;
@@ -183,7 +183,7 @@ function copyBytes(op: gnttab_copy, dest: CopyBuf, src: CopyBuf): number {
   return GNTST.GNTST_okay;
 }
 
-function copyOne(hv: Hypervisor, caller: Domain, op: gnttab_copy, dest: CopyBuf, src: CopyBuf): number {
+function copyOne(hv: XenContext, caller: Domain, op: gnttab_copy, dest: CopyBuf, src: CopyBuf): number {
   if (src.domain === undefined || op.source.domid !== src.domid || dest.domain === undefined || op.dest.domid !== dest.domid) {
     releaseBuf(src);
     releaseBuf(dest);
@@ -218,7 +218,7 @@ function copyArgsOk(op: unknown): op is gnttab_copy {
 }
 
 /** `gnttab_copy()`: every element, each with its own status; claims are released at the end. */
-export function gnttabCopy(hv: Hypervisor, v: Vcpu, uop: unknown[], count: number): number {
+export function gnttabCopy(hv: XenContext, v: Vcpu, uop: unknown[], count: number): number {
   const src = emptyBuf();
   const dest = emptyBuf();
   let rc = 0;

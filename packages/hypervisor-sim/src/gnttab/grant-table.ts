@@ -26,7 +26,7 @@ import { isU32 } from "../abi/struct.js";
 import { GNTMAP, GNTST, GTF, INITIAL_NR_GRANT_FRAMES } from "../abi/grant-table.js";
 import { GRANT_ENTRIES_V1_PER_FRAME, GRANT_ENTRY_V1_SIZE } from "../abi/grant-entry.js";
 import type { Domain } from "../domain/domain.js";
-import type { Hypervisor } from "../hypervisor.js";
+import type { XenContext } from "../xen-context.js";
 import type { Frame } from "../memory/frame.js";
 import { GNTTAB_GFN_BASE } from "../memory/physmap.js";
 import { removeBeforeXenPage } from "../memory/physmap-ops.js";
@@ -76,7 +76,7 @@ export class GrantTable {
 
   constructor(
     readonly domain: Domain,
-    readonly hv: Hypervisor,
+    readonly hv: XenContext,
   ) {
     this.maptrack = new Maptrack(domain.options.maxMaptrackFrames);
     this.grow(INITIAL_NR_GRANT_FRAMES);

@@ -16,6 +16,7 @@
  */
 import { GNTST, type gnttab_map_grant_ref } from "../abi/grant-table.js";
 import type { Hypervisor } from "../hypervisor.js";
+import type { XenContext } from "../xen-context.js";
 
 /** The statuses a map fault may inject (see the file header). */
 export const GRANT_MAP_FAULT_STATUSES = ["GNTST_eagain", "GNTST_no_space", "GNTST_bad_gntref"] as const;
@@ -36,7 +37,7 @@ export interface GrantMapAttempt {
 /** Returns a status to fail the element with, or undefined to let the map proceed. */
 export type GrantMapFaultHook = (attempt: GrantMapAttempt) => GrantMapFaultStatus | undefined;
 
-const hooks = new WeakMap<Hypervisor, GrantMapFaultHook>();
+const hooks = new WeakMap<XenContext, GrantMapFaultHook>();
 
 /**
  * Installs (or, with `undefined`, removes) the map fault hook of `hv`. One hook per hypervisor;
@@ -48,7 +49,7 @@ export function setGrantMapFaultHook(hv: Hypervisor, hook: GrantMapFaultHook | u
 }
 
 /** @internal The call site in map.ts: the GNTST code to fail `op` with, or undefined. */
-export function grantMapFault(hv: Hypervisor, mapper: number, op: gnttab_map_grant_ref): number | undefined {
+export function grantMapFault(hv: XenContext, mapper: number, op: gnttab_map_grant_ref): number | undefined {
   const hook = hooks.get(hv);
   if (hook === undefined) return undefined;
   const s = hook({ mapper, granter: op.dom, ref: op.ref, flags: op.flags });

@@ -21,7 +21,7 @@ import {
 import { XEN_PAGE_SIZE } from "../abi/xen.js";
 import type { Domain } from "../domain/domain.js";
 import type { Vcpu } from "../domain/vcpu.js";
-import type { Hypervisor } from "../hypervisor.js";
+import type { XenContext } from "../xen-context.js";
 import { xsmHook } from "../xsm/dummy.js";
 import {
   type ActiveEntry,
@@ -42,7 +42,7 @@ const { EFAULT } = XEN_ERRNO;
 const HOST_OR_DEV = GNTMAP.GNTMAP_host_map | GNTMAP.GNTMAP_device_map;
 
 /** `map_grant_ref()` for one element: writes status, and on success handle and dev_bus_addr. */
-function mapOne(hv: Hypervisor, ld: Domain, op: gnttab_map_grant_ref): void {
+function mapOne(hv: XenContext, ld: Domain, op: gnttab_map_grant_ref): void {
   const flags = op.flags;
   const ro = (flags & GNTMAP.GNTMAP_readonly) !== 0;
   let pinIncr = 0;
@@ -154,7 +154,7 @@ function mapArgsOk(op: unknown): op is gnttab_map_grant_ref {
 }
 
 /** `gnttab_map_grant_ref()`: every element in turn. */
-export function gnttabMapGrantRef(hv: Hypervisor, v: Vcpu, uop: unknown[], count: number): number {
+export function gnttabMapGrantRef(hv: XenContext, v: Vcpu, uop: unknown[], count: number): number {
   for (let i = 0; i < count; i++) {
     const op = uop[i];
     if (!mapArgsOk(op)) return -EFAULT;
@@ -183,7 +183,7 @@ interface UnmapCommon {
  * Returns the status (or undefined when the caller was crashed and no status is written) and the
  * pin work to complete after the batch.
  */
-function unmapCommon(hv: Hypervisor, ld: Domain, op: UnmapCommon): [number | undefined, UnmapWork | undefined] {
+function unmapCommon(hv: XenContext, ld: Domain, op: UnmapCommon): [number | undefined, UnmapWork | undefined] {
   const lgt = ld.gnttab;
   if (op.handle >= lgt.maptrack.limit) return [GNTST.GNTST_bad_handle, undefined];
   const map = lgt.maptrack.entry(op.handle);
@@ -225,12 +225,12 @@ function unmapCommon(hv: Hypervisor, ld: Domain, op: UnmapCommon): [number | und
 }
 
 /** `unmap_common_complete()` for a batch (after Xen's TLB flush): drop pins, finalise dying granters. */
-function completeAll(hv: Hypervisor, work: UnmapWork[]): void {
+function completeAll(hv: XenContext, work: UnmapWork[]): void {
   for (const w of work) w.rgt.unpin(w.ref, w.done);
   for (const w of work) if (w.rgt.domain.isDying) hv.maybeFinaliseDomain(w.rgt.domain);
 }
 
-function unmapBatch(hv: Hypervisor, v: Vcpu, uop: unknown[], count: number, read: (op: unknown) => UnmapCommon | undefined): number {
+function unmapBatch(hv: XenContext, v: Vcpu, uop: unknown[], count: number, read: (op: unknown) => UnmapCommon | undefined): number {
   const work: UnmapWork[] = [];
   try {
     for (let i = 0; i < count; i++) {
@@ -248,7 +248,7 @@ function unmapBatch(hv: Hypervisor, v: Vcpu, uop: unknown[], count: number, read
 }
 
 /** `gnttab_unmap_grant_ref()`: `new_addr` is 0. */
-export function gnttabUnmapGrantRef(hv: Hypervisor, v: Vcpu, uop: unknown[], count: number): number {
+export function gnttabUnmapGrantRef(hv: XenContext, v: Vcpu, uop: unknown[], count: number): number {
   return unmapBatch(hv, v, uop, count, readUnmap);
 }
 
@@ -262,7 +262,7 @@ function readUnmap(op: unknown): UnmapCommon | undefined {
  * `gnttab_unmap_and_replace()`: `dev_bus_addr` is 0. A translated guest cannot replace, so a
  * non-zero `new_addr` gives GNTST_general_error and `new_addr` = 0 is a plain host unmap.
  */
-export function gnttabUnmapAndReplace(hv: Hypervisor, v: Vcpu, uop: unknown[], count: number): number {
+export function gnttabUnmapAndReplace(hv: XenContext, v: Vcpu, uop: unknown[], count: number): number {
   return unmapBatch(hv, v, uop, count, readUnmapAndReplace);
 }
 

@@ -15,7 +15,7 @@
 import { XEN_ERRNO } from "../abi/errno.js";
 import { GNTTABOP } from "../abi/grant-table.js";
 import type { Vcpu } from "../domain/vcpu.js";
-import type { Hypervisor } from "../hypervisor.js";
+import type { XenContext } from "../xen-context.js";
 import { cacheFlush } from "./cache-flush.js";
 import { gnttabCopy } from "./copy.js";
 import { handleOkay } from "./guest-args.js";
@@ -37,7 +37,7 @@ function asU32(x: unknown): number | undefined {
  * The whole grant_table_op hypercall issued by vCPU `v`. `args` is the guest's argument array
  * (one struct per element, OUT fields written back into it). Returns 0 or a negative errno.
  */
-export function grantTableOp(hv: Hypervisor, v: Vcpu, cmd: number, args: unknown, count: number): number {
+export function grantTableOp(hv: XenContext, v: Vcpu, cmd: number, args: unknown, count: number): number {
   const n = asU32(count);
   if (n === undefined || (n | 0) < 0) return -EINVAL;
   const c = asU32(cmd);

@@ -14,7 +14,7 @@ import {
   type gnttab_swap_grant_ref,
 } from "../abi/grant-table.js";
 import type { Vcpu } from "../domain/vcpu.js";
-import type { Hypervisor } from "../hypervisor.js";
+import type { XenContext } from "../xen-context.js";
 import { xsmTarget } from "../xsm/dummy.js";
 import { copyToGuest, handleOkay, isStruct, isUint } from "./guest-args.js";
 
@@ -29,7 +29,7 @@ const { EINVAL, EFAULT, ENOSYS, ESRCH, EOPNOTSUPP } = XEN_ERRNO;
  * guest filled with something else gives general_error; an element of `frame_list` that cannot
  * be written (a frozen array) gives bad_virt_addr.
  */
-export function setupTable(hv: Hypervisor, v: Vcpu, uop: unknown[], count: number): number {
+export function setupTable(hv: XenContext, v: Vcpu, uop: unknown[], count: number): number {
   if (count !== 1) return -EINVAL;
   const op = uop[0];
   if (!isStruct(op) || !isUint(op.dom, 16) || !isUint(op.nr_frames, 32)) return -EFAULT;
@@ -67,7 +67,7 @@ export function setupTable(hv: Hypervisor, v: Vcpu, uop: unknown[], count: numbe
 }
 
 /** GNTTABOP_query_size: count 1; status bad_domain / permission_denied (XSM TARGET); OUT sizes. */
-export function querySize(hv: Hypervisor, v: Vcpu, uop: unknown[], count: number): number {
+export function querySize(hv: XenContext, v: Vcpu, uop: unknown[], count: number): number {
   if (count !== 1) return -EINVAL;
   const op = uop[0];
   if (!isStruct(op) || !isUint(op.dom, 16)) return -EFAULT;
@@ -89,7 +89,7 @@ export function querySize(hv: Hypervisor, v: Vcpu, uop: unknown[], count: number
  * before set_version was introduced"); 1 is a no-op. `version` is always written back with the
  * version in effect (1).
  */
-export function setVersion(_hv: Hypervisor, v: Vcpu, uop: unknown[]): number {
+export function setVersion(_hv: XenContext, v: Vcpu, uop: unknown[]): number {
   const op = Array.isArray(uop) ? uop[0] : undefined;
   if (!isStruct(op) || !isUint(op.version, 32)) return -EFAULT;
   const a = op as unknown as gnttab_set_version;
@@ -106,7 +106,7 @@ export function setVersion(_hv: Hypervisor, v: Vcpu, uop: unknown[]): number {
  * status bad_domain / permission_denied (XSM TARGET); a v1 table has no status frames, so any
  * `nr_frames` > 0 is general_error and 0 is okay.
  */
-export function getStatusFrames(hv: Hypervisor, v: Vcpu, uop: unknown[], count: number): number {
+export function getStatusFrames(hv: XenContext, v: Vcpu, uop: unknown[], count: number): number {
   if (count !== 1) return -EINVAL;
   const op = uop[0];
   if (!isStruct(op) || !isUint(op.nr_frames, 32) || !isUint(op.dom, 16)) return -EFAULT;
@@ -123,7 +123,7 @@ export function getStatusFrames(hv: Hypervisor, v: Vcpu, uop: unknown[], count: 
  * GNTTABOP_get_version (count not looked at): unknown domain → -ESRCH and XSM TARGET refusal →
  * -EPERM, as hypercall results; else `version` (1).
  */
-export function getVersion(hv: Hypervisor, v: Vcpu, uop: unknown[]): number {
+export function getVersion(hv: XenContext, v: Vcpu, uop: unknown[]): number {
   const op = Array.isArray(uop) ? uop[0] : undefined;
   if (!isStruct(op) || !isUint(op.dom, 16)) return -EFAULT;
   const a = op as unknown as gnttab_get_version;
@@ -140,7 +140,7 @@ export function getVersion(hv: Hypervisor, v: Vcpu, uop: unknown[]): number {
  * bad_gntref; the same ref → okay (nothing); ref_a then ref_b pinned → eagain; else the two
  * 8-byte entries are exchanged.
  */
-export function swapGrantRef(_hv: Hypervisor, v: Vcpu, uop: unknown[], count: number): number {
+export function swapGrantRef(_hv: XenContext, v: Vcpu, uop: unknown[], count: number): number {
   const gt = v.domain.gnttab;
   for (let i = 0; i < count; i++) {
     const op = uop[i];
