@@ -29,6 +29,7 @@ import { domainPath } from "./path.js";
 import type { Transaction } from "./transaction.js";
 import {
   encodeXsMessage,
+  encodeXsMessageInto,
   XENSTORE_PAYLOAD_MAX,
   XS,
   XS_OVERSIZE,
@@ -48,6 +49,11 @@ export type ConnectionCloseReason = "closed" | "oversize" | "released" | "domain
 export interface ConnectionEvents {
   /** Messages were queued for the client. */
   output: [];
+  /**
+   * The connection is about to close: what is queued can still be taken now (a transport that
+   * batches its writes sends it), then it is dropped and `close` follows.
+   */
+  closing: [reason: ConnectionCloseReason];
   /** The connection processes nothing more; its watches and transactions are gone. */
   close: [reason: ConnectionCloseReason];
   /** {@link Connection.outstanding} went down to `count` (a blocked ring may be read again). */
@@ -241,17 +247,28 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     return out.map((e) => e.msg);
   }
 
-  /** Takes every queued message, encoded back to back. */
+  /** Messages queued and not yet taken (or not completely written). */
+  get queuedCount(): number {
+    return this.#out.length;
+  }
+
+  /**
+   * Takes every queued message, encoded back to back into one buffer (one socket write for a
+   * batch of replies); they count as written.
+   */
   drainBytes(): Uint8Array {
-    const parts = this.takeAll().map(encodeXsMessage);
-    const total = parts.reduce((n, p) => n + p.length, 0);
-    const out = new Uint8Array(total);
+    const out = this.#out;
+    if (out.length === 0) return EMPTY;
+    this.#out = [];
+    let total = 0;
+    for (const e of out) total += encodedSize(e.msg);
+    // Uninitialised memory (every byte is written below), as a plain Uint8Array view.
+    const pool = Buffer.allocUnsafe(total);
+    const bytes = new Uint8Array(pool.buffer, pool.byteOffset, total);
     let off = 0;
-    for (const p of parts) {
-      out.set(p, off);
-      off += p.length;
-    }
-    return out;
+    for (const e of out) off = encodeXsMessageInto(bytes, off, e.msg);
+    for (const e of out) this.#gone(e);
+    return bytes;
   }
 
   /** @internal For a ring transport: the unwritten bytes of the oldest queued message. */
@@ -407,6 +424,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
    */
   close(reason: ConnectionCloseReason = "closed"): void {
     if (this.closed) return;
+    this.emit("closing", reason);
     this.#closed = reason;
     this.#owner.connectionClosed(this, reason);
     this.#dropAll();
@@ -422,6 +440,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     return `Connection(${this.kind} ${this.id})`;
   }
 }
+
+const EMPTY = new Uint8Array(0);
 
 function encodedSize(m: XsMessage): number {
   return XSD_SOCKMSG_SIZE + m.payload.length;

@@ -219,6 +219,8 @@ export class XenstoredCore implements ConnectionOwner {
 
   /** `perm_for_conn` for a context's connection. */
   permFor(conn: Connection | null, node: NodeRecord): number {
+    // Privileged callers get everything on any node with an owner (no subject to build).
+    if (!this.unprivileged(conn) && node.perms.length > 0) return XS_PERM.XS_PERM_READ | XS_PERM.XS_PERM_WRITE | XS_PERM.XS_PERM_OWNER;
     return permForConn(this.subject(conn), node.perms);
   }
 
@@ -382,6 +384,28 @@ export class XenstoredCore implements ConnectionOwner {
     const got = this.lookupNode(ctx, name, perm);
     if (typeof got === "string") fail(got);
     return got;
+  }
+
+  /**
+   * {@link getNode} for handlers that only read the node (READ, DIRECTORY, DIRECTORY_PART,
+   * GET_PERMS): outside a transaction, a stored node that needs no permission adjustment and
+   * that the caller may access is returned as it is stored, without the private copy `read_node`
+   * makes; anything else goes through {@link getNode}. The result must not be modified.
+   * @throws XenstoreError as {@link getNode}.
+   */
+  peekNode(ctx: Ctx, name: string | undefined, perm: number): NodeRecord {
+    if (ctx.txn === undefined && name !== undefined) {
+      const stored = this.store.get(name);
+      if (
+        stored !== undefined &&
+        !this.domains.permsNeedAdjust(stored) &&
+        isValidNodename(name, this.quotas.pathMax) &&
+        (this.permFor(ctx.conn, stored) & perm) === perm
+      ) {
+        return stored;
+      }
+    }
+    return this.getNode(ctx, name, perm);
   }
 
   /**

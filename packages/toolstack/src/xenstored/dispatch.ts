@@ -29,6 +29,7 @@ import {
 import { doTransactionEnd, doTransactionStart } from "./transaction-requests.js";
 import { doResetWatches, doUnwatch, doWatch } from "./watch-requests.js";
 import type { Handler, Request } from "./request.js";
+import type { Transaction } from "./transaction.js";
 import { XS, xsBytes, xsTypeName, type XsdErrorName, type XsMessage } from "@pvkit/hypervisor-sim/abi";
 
 interface Entry {
@@ -63,36 +64,61 @@ const TABLE = new Map<number, Entry>([
 ]);
 
 /** Called with anything a handler throws that is not a XenstoreError (a bug): the client gets EIO. */
+/** {@link TABLE} by type number, for the lookup made on every request. */
+const BY_TYPE: (Entry | undefined)[] = [];
+for (const [type, entry] of TABLE) BY_TYPE[type] = entry;
+
 export type InternalErrorSink = (err: unknown, conn: Connection, msg: XsMessage) => void;
+
+/** `XS_ERROR` payloads (`<name>\0`), encoded once: queued payloads are never modified. */
+const ERROR_PAYLOADS = new Map<string, Uint8Array>();
+
+function sendError(conn: Connection, msg: XsMessage, code: XsdErrorName): void {
+  let payload = ERROR_PAYLOADS.get(code);
+  if (payload === undefined) {
+    payload = xsBytes(`${code}\0`);
+    ERROR_PAYLOADS.set(code, payload);
+  }
+  conn.queueReply(msg, XS.XS_ERROR, payload);
+}
+
+/** The {@link Request} a handler runs with (a class, so no closure is made per request). */
+class RequestContext implements Request {
+  readonly conn: Connection;
+  readonly txn: Transaction | undefined;
+  readonly msg: XsMessage;
+  replied = false;
+
+  constructor(conn: Connection, txn: Transaction | undefined, msg: XsMessage) {
+    this.conn = conn;
+    this.txn = txn;
+    this.msg = msg;
+  }
+
+  reply(payload: Uint8Array | string): void {
+    this.replied = true;
+    this.conn.queueReply(this.msg, this.msg.type, typeof payload === "string" ? xsBytes(payload) : payload);
+  }
+}
 
 /** Processes one request on `conn`, queueing exactly one reply (or error). */
 export function processMessage(xs: XenstoredCore, conn: Connection, msg: XsMessage, onInternalError: InternalErrorSink): void {
-  const sendError = (code: XsdErrorName) => conn.queueReply(msg, XS.XS_ERROR, xsBytes(`${code}\0`));
-  const entry = TABLE.get(msg.type);
-  if (!entry) return sendError("ENOSYS");
-  if (entry.priv && xs.unprivileged(conn)) return sendError("EACCES");
-  let txn;
+  const entry = msg.type < BY_TYPE.length ? BY_TYPE[msg.type] : undefined;
+  if (!entry) return sendError(conn, msg, "ENOSYS");
+  if (entry.priv && xs.unprivileged(conn)) return sendError(conn, msg, "EACCES");
+  let txn: Transaction | undefined;
   if (!entry.notid && msg.tx_id !== 0) {
     txn = conn.transactions.get(msg.tx_id);
-    if (!txn) return sendError("ENOENT");
+    if (!txn) return sendError(conn, msg, "ENOENT");
   }
-  let replied = false;
-  const req: Request = {
-    conn,
-    txn,
-    msg,
-    reply(payload) {
-      replied = true;
-      conn.queueReply(msg, msg.type, typeof payload === "string" ? xsBytes(payload) : payload);
-    },
-  };
+  const req = new RequestContext(conn, txn, msg);
   try {
     entry.handler(xs, req);
   } catch (e) {
-    if (replied) throw e;
-    if (e instanceof XenstoreError) return sendError(e.code);
+    if (req.replied) throw e;
+    if (e instanceof XenstoreError) return sendError(conn, msg, e.code);
     onInternalError(e, conn, msg);
-    return sendError("EIO");
+    return sendError(conn, msg, "EIO");
   }
 }
 

@@ -173,6 +173,17 @@ export class DomainTable {
     }
   }
 
+  /** Whether {@link adjustNodePerms} would change anything on `node` (it has only the owner, mostly). */
+  permsNeedAdjust(node: NodeRecord): boolean {
+    for (let i = 1; i < node.perms.length; i++) {
+      const p = node.perms[i]!;
+      if (p.perms & XS_PERM.XS_PERM_IGNORE) continue;
+      const d = this.#domains.get(p.id);
+      if (!(d && d.generation <= node.generation)) return true;
+    }
+    return false;
+  }
+
   /** `remove_domid_from_perm` on both special nodes, when a domain goes away. */
   dropFromSpecialPerms(domid: number, privDomid: number): void {
     for (const [name, perms] of this.special) {

@@ -9,6 +9,7 @@ import { canonicalize, parentOf } from "./path.js";
 import { formatPerm, parsePermStrings, permForConn, XS_PERM } from "./perms.js";
 import { OK, type Handler, type Request } from "./request.js";
 import type { XenstoredCore } from "./core.js";
+import { encodedChildren } from "./tree.js";
 import { fireWatches } from "./watches.js";
 import { XENSTORE_PAYLOAD_MAX, xsBytes, xsString } from "@pvkit/hypervisor-sim/abi";
 
@@ -20,7 +21,7 @@ function canon(req: Request, path: string | undefined): string | undefined {
 
 /** READ `path\0` -> the value bytes, no terminator. */
 export const doRead: Handler = (xs, req) => {
-  const node = xs.getNode(req, canon(req, oneArg(req.msg.payload)), R);
+  const node = xs.peekNode(req, canon(req, oneArg(req.msg.payload)), R);
   req.reply(node.value);
 };
 
@@ -74,15 +75,10 @@ export const doRm: Handler = (xs, req) => {
   req.reply(OK);
 };
 
-/** The child list as cxenstored stores it: each name followed by NUL. */
-function childBytes(children: readonly string[]): Uint8Array {
-  return xsBytes(children.map((c) => `${c}\0`).join(""));
-}
-
 /** DIRECTORY `path\0` -> `child\0child\0...` in creation order (E2BIG above 4096 bytes). */
 export const doDirectory: Handler = (xs, req) => {
-  const node = xs.getNode(req, canon(req, oneArg(req.msg.payload)), R);
-  req.reply(childBytes(node.children));
+  const node = xs.peekNode(req, canon(req, oneArg(req.msg.payload)), R);
+  req.reply(encodedChildren(node));
 };
 
 /**
@@ -93,10 +89,10 @@ export const doDirectoryPart: Handler = (xs, req) => {
   const p = req.msg.payload;
   if (countStrings(p) !== 2) fail("EINVAL");
   const [path, offStr] = getStrings(p) as [string, string];
-  const node = xs.getNode(req, canon(req, path), R);
+  const node = xs.peekNode(req, canon(req, path), R);
   const off = atou(offStr);
   const gen = xsBytes(`${node.generation}\0`);
-  const list = childBytes(node.children);
+  const list = encodedChildren(node);
   if (off >= list.length) {
     const out = new Uint8Array(gen.length + 1);
     out.set(gen);
@@ -121,7 +117,7 @@ export const doDirectoryPart: Handler = (xs, req) => {
 
 /** GET_PERMS `path\0` -> each permission string followed by NUL. */
 export const doGetPerms: Handler = (xs, req) => {
-  const node = xs.getNode(req, canon(req, oneArg(req.msg.payload)), R);
+  const node = xs.peekNode(req, canon(req, oneArg(req.msg.payload)), R);
   req.reply(xsBytes(node.perms.map((e) => `${formatPerm(e)}\0`).join("")));
 };
 

@@ -3,7 +3,10 @@
  * in `xenstored_core.c`; `is_child` in `xenstored_watch.c`).
  */
 
-const VALID_CHARS = /^[A-Za-z0-9\-/_@]*$/;
+const SLASH = 0x2f;
+/** 1 for the chars of a path component, `[A-Za-z0-9-_@]`, by char code below 128. */
+const NAME_CHAR = new Uint8Array(128);
+for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_@") NAME_CHAR[c.charCodeAt(0)] = 1;
 /** `sscanf(node, "/local/domain/%5u/%n")`: up to 5 chars of an unsigned number, then a slash. */
 const LOCAL_DOMAIN_PREFIX = /^\/local\/domain\/([+-]?\d+)\//;
 
@@ -18,9 +21,21 @@ export function domainPath(domid: number): string {
  * after that prefix counts).
  */
 export function isValidNodename(path: string, maxPathLen: number): boolean {
-  if (!path.startsWith("/")) return false;
-  if (path.endsWith("/") && path !== "/") return false;
-  if (path.includes("//")) return false;
+  const n = path.length;
+  if (n === 0 || path.charCodeAt(0) !== SLASH) return false;
+  if (n > 1 && path.charCodeAt(n - 1) === SLASH) return false;
+  // One pass: every char in [A-Za-z0-9-/_@], no "//".
+  let prev = 0;
+  for (let i = 0; i < n; i++) {
+    const c = path.charCodeAt(i);
+    if (c === SLASH) {
+      if (prev === SLASH) return false;
+    } else if (!(c < 128 && NAME_CHAR[c] === 1)) {
+      return false;
+    }
+    prev = c;
+  }
+  if (n <= maxPathLen) return true;
   let localOff = 0;
   const m = LOCAL_DOMAIN_PREFIX.exec(path);
   if (m) {
@@ -28,8 +43,7 @@ export function isValidNodename(path: string, maxPathLen: number): boolean {
     // %5u stops after 5 characters; anything longer does not reach the slash, so no match.
     if (num.length <= 5) localOff = m[0].length;
   }
-  if (path.length > localOff + maxPathLen) return false;
-  return VALID_CHARS.test(path);
+  return n <= localOff + maxPathLen;
 }
 
 /** `canonicalize`: a path not starting with `/` or `@` is relative to `implicitPath`. */

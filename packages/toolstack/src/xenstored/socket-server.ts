@@ -5,6 +5,11 @@
  * simulated host. Output respects the socket's backpressure: once Node's buffer is full (`write`
  * returns false) messages wait on the connection until `drain` (cxenstored's `out_list`,
  * written as the socket polls writable).
+ *
+ * Replies are coalesced: the requests of one received chunk are all processed first, then
+ * everything they queued leaves in one `write`. Output queued outside a chunk (watch events fired
+ * by another client's request) is written once the current task is done (a microtask), so the
+ * events one request fires on a connection also share one write. Order is unchanged.
  */
 import { lstatSync, unlinkSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
@@ -48,8 +53,12 @@ export async function listenXenstored(xs: Xenstored, path: string): Promise<Xens
     // came); otherwise it stays queued on the connection, where an identical watch event is
     // dropped (`send_event`) instead of piling up in Node's buffer for a client that never reads.
     let blocked = false;
+    /** Requests of a received chunk are being processed: their output waits for the chunk's end. */
+    let receiving = false;
+    let scheduled = false;
     const flush = (): void => {
-      while (!blocked && !sock.destroyed && conn.pending.length > 0) {
+      scheduled = false;
+      if (!blocked && !sock.destroyed && conn.queuedCount > 0) {
         if (!sock.write(conn.drainBytes())) blocked = true;
       }
     };
@@ -57,14 +66,28 @@ export async function listenXenstored(xs: Xenstored, path: string): Promise<Xens
       blocked = false;
       flush();
     });
-    conn.on("output", flush);
+    conn.on("output", () => {
+      if (receiving || scheduled || blocked) return;
+      scheduled = true;
+      queueMicrotask(flush);
+    });
+    // Replies queued before the close (a valid request ahead of an oversized one) still leave.
+    conn.on("closing", flush);
     conn.on("close", (reason) => {
       clients.delete(conn);
       // An oversized request drops the client at once; other closes let queued bytes flush.
       if (reason === "oversize") sock.destroy();
       else sock.end();
     });
-    sock.on("data", (chunk: Buffer) => conn.receive(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)));
+    sock.on("data", (chunk: Buffer) => {
+      receiving = true;
+      try {
+        conn.receive(chunk);
+      } finally {
+        receiving = false;
+      }
+      flush();
+    });
     sock.on("error", () => conn.close("closed"));
     sock.on("close", () => {
       sockets.delete(sock);

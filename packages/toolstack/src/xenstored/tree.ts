@@ -18,6 +18,32 @@ export interface NodeRecord {
   perms: XsPerm[];
   /** Global generation count of the last write, or NO_GENERATION for a node built in memory. */
   generation: number;
+  /**
+   * The child list as DIRECTORY sends it (`name\0` each), kept with a stored record once asked
+   * for ({@link encodedChildren}). A copy ({@link cloneNode}, {@link NodeStore.put}) starts
+   * without it, so a changed child list is encoded afresh.
+   */
+  childList?: Uint8Array | undefined;
+}
+
+/**
+ * The child names, each followed by NUL, as cxenstored stores them and DIRECTORY replies with.
+ * Cached on the record: call it only on records whose children no longer change (stored ones).
+ */
+export function encodedChildren(n: NodeRecord): Uint8Array {
+  let list = n.childList;
+  if (list === undefined) {
+    let len = 0;
+    for (const c of n.children) len += c.length + 1;
+    list = new Uint8Array(len);
+    let off = 0;
+    for (const c of n.children) {
+      for (let i = 0; i < c.length; i++) list[off++] = c.charCodeAt(i);
+      list[off++] = 0;
+    }
+    n.childList = list;
+  }
+  return list;
 }
 
 /** `sizeof(struct xs_tdb_record_hdr)`: u64 generation + 3 u32 counts, padded to 8. */

@@ -43,7 +43,7 @@ export class Xenstored extends EventEmitter<XenstoredEvents> {
     super();
     this.#core = new XenstoredCore(options);
     this.#core.processor = (conn, msg) => {
-      this.emit("request", conn, msg, requestName(msg.type));
+      if (this.listenerCount("request") > 0) this.emit("request", conn, msg, requestName(msg.type));
       processMessage(this.#core, conn, msg, (err, c, m) => this.emit("internal-error", err, c, m));
     };
   }

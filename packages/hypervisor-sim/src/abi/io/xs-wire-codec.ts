@@ -116,7 +116,9 @@ export function decodeXsMessages(bytes: Uint8Array): XsMessage[] {
     const h = decodeXsHeader(bytes, off);
     const end = off + XSD_SOCKMSG_SIZE + h.len;
     if (end > bytes.length) throw new RangeError("truncated xsd_sockmsg payload");
-    out.push({ type: h.type, req_id: h.req_id, tx_id: h.tx_id, payload: bytes.slice(off + XSD_SOCKMSG_SIZE, end) });
+    // A plain Uint8Array copy, also when `bytes` is a Node Buffer (whose slice is a view).
+    const payload = new Uint8Array(bytes.subarray(off + XSD_SOCKMSG_SIZE, end));
+    out.push({ type: h.type, req_id: h.req_id, tx_id: h.tx_id, payload });
     off = end;
   }
   return out;
