@@ -7,10 +7,12 @@
  * - `XenError`: a hypercall returned a negative Xen errno (`code` = "EINVAL", `errno` = 22);
  * - `GrantStatusError`: a batched grant operation succeeded as a hypercall but an element's
  *   `status` is a negative `GNTST_*` code (`code` = "GNTST_bad_gntref", `status` = -3);
- * - `ChannelClosedError`: an `EventChannel` handle was used after `close()` (no hypercall was
- *   issued: the port number may already belong to someone else).
  *
- * Callers match on the stable `code` field (or `instanceof`), never on `message`.
+ * These are the errors whose `code` is a real errno or GNTST_* name. pvkit's own refusals are
+ * `PvkitError`s with `ERR_*` codes (docs/errors.md); a handle used after `close()` — an
+ * `EventChannel` included — throws `ClosedError` (no hypercall is issued: the port number may
+ * already belong to someone else). Callers match on the stable `code` field (or `instanceof`),
+ * never on `message`.
  */
 import { errnoName, gntstName, type GnttabStatusName, type XenErrnoName } from "@pvkit/hypervisor-sim/abi";
 
@@ -78,21 +80,5 @@ export class GrantStatusError extends Error {
     this.op = op;
     this.index = index;
     this.batch = batch;
-  }
-}
-
-/** An EventChannel handle was used after it was closed. */
-export class ChannelClosedError extends Error {
-  override readonly name = "ChannelClosedError";
-  readonly code = "ECHANNELCLOSED";
-  /** The port the handle held. */
-  readonly port: number;
-  /** What was attempted, e.g. "notify". */
-  readonly op: string;
-
-  constructor(op: string, port: number) {
-    super(`${op} on closed event channel (port ${port} was released)`);
-    this.port = port;
-    this.op = op;
   }
 }

@@ -12,7 +12,7 @@ export { RingProtocolError, RING_ERROR_CODES, type RingFault, type RingFaultReas
 export { MAX_RING_PAGE_ORDER, ringPageOrder } from "./ring/shared-ring.js";
 export { requests$, responses$, type RingDrainOptions } from "./ring/ring-rx.js";
 export { ByteRingReader, ByteRingWriter, type ByteRingLayout, consoleInRing, consoleOutRing, xenstoreRequestRing, xenstoreResponseRing } from "./ring/byte-ring.js";
-export { XenError, GrantStatusError, ChannelClosedError, type XenErrorCode, type GrantStatusCode } from "./errors.js";
+export { XenError, GrantStatusError, type XenErrorCode, type GrantStatusCode } from "./errors.js";
 export { evtchnAllocUnbound, evtchnBindInterdomain, evtchnBindVirq, evtchnBindIpi, evtchnBindPirq, evtchnClose, evtchnSend, evtchnBindVcpu, evtchnUnmask, evtchnReset, evtchnStatus, evtchnInitControl, evtchnExpandArray, evtchnSetPriority, type EvtchnStatus, type EvtchnState, type EvtchnHypercalls, type BindPirqOptions } from "./hypercall/evtchn-ops.js";
 export { mapGrantRefs, unmapGrantRefs, copyGrants, setupTable, querySize, type GrantTableSize, type GnttabHypercalls } from "./hypercall/gnttab-ops.js";
 export { addSharedInfoToPhysmap, addGrantFrameToPhysmap, xenVersion, type MemoryHypercalls } from "./hypercall/memory-ops.js";

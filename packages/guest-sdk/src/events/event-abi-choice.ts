@@ -34,7 +34,7 @@ export function checkAbiChoice(guest: Guest, abi: EventAbiName | undefined, page
 /**
  * The ABI implementation for a checked `name`: 2-level over shared_info, or FIFO over the
  * guest's FIFO state (set up now, with init_control issued from vCPU `ctx.current()`).
- * @throws XenError from EVTCHNOP_init_control; GrantError ENOPAGES when `pages` runs out.
+ * @throws XenError from EVTCHNOP_init_control; GrantError ERR_NO_PAGES when `pages` runs out.
  * @internal
  */
 export function makeEventAbi(

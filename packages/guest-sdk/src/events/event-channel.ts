@@ -11,7 +11,7 @@
  */
 import { Observable, type Subscriber } from "rxjs";
 import type { Hypercalls } from "@pvkit/hypervisor-sim";
-import { ChannelClosedError } from "../errors.js";
+import { ClosedError } from "@pvkit/hypervisor-sim";
 import { ReportingObservable } from "./reporting-observable.js";
 import { type EvtchnStatus, evtchnSend, evtchnSetPriority, evtchnStatus } from "../hypercall/evtchn-ops.js";
 
@@ -95,7 +95,7 @@ export function deliverEvent(ch: EventChannel, vcpu: number): void {
  * A bound event-channel port of this guest (`event_channel.h`), as Linux keeps an IRQ bound to
  * a port. Made by `EventChannels`; not constructed directly. Counts delivered events (`count`,
  * `waitFor`, `events$`), sends with EVTCHNOP_send, masks locally, and closes with
- * EVTCHNOP_close. Operations after `close()` throw ChannelClosedError; hypercall failures throw
+ * EVTCHNOP_close. Operations after `close()` throw ClosedError; hypercall failures throw
  * XenError.
  */
 export class EventChannel implements Disposable {
@@ -194,7 +194,7 @@ export class EventChannel implements Disposable {
   /**
    * EVTCHNOP_send: notifies the peer (interdomain), or this port's own vCPU (IPI). On a port
    * still unbound Xen drops the notification.
-   * @throws ChannelClosedError after close(); XenError EINVAL for VIRQ and PIRQ ports.
+   * @throws ClosedError after close(); XenError EINVAL for VIRQ and PIRQ ports.
    */
   notify(): void {
     this.#live("notify");
@@ -220,7 +220,7 @@ export class EventChannel implements Disposable {
   /**
    * Ends a late-EOI event: re-arms the port; if it was raised again meanwhile, one new event
    * follows. A no-op when no EOI is outstanding.
-   * @throws ChannelClosedError after close().
+   * @throws ClosedError after close().
    */
   eoi(): void {
     this.#live("eoi");
@@ -240,7 +240,7 @@ export class EventChannel implements Disposable {
    * EVTCHNOP_set_priority: under the FIFO ABI, the queue this port's events go to from its next
    * raise, 0 (highest) .. 15 (lowest); every bind starts at 7. An event already queued keeps
    * its place.
-   * @throws ChannelClosedError after close(); XenError ENOSYS on the 2-level ABI (as Xen
+   * @throws ClosedError after close(); XenError ENOSYS on the 2-level ABI (as Xen
    * answers), EINVAL for a priority above 15.
    */
   setPriority(priority: number): void {
@@ -248,7 +248,7 @@ export class EventChannel implements Disposable {
     evtchnSetPriority(this.#host.hypercalls(), this.#port, priority);
   }
 
-  /** EVTCHNOP_status of this port. @throws ChannelClosedError after close(). */
+  /** EVTCHNOP_status of this port. @throws ClosedError after close(). */
   status(): EvtchnStatus {
     this.#live("status");
     return evtchnStatus(this.#host.hypercalls(), this.#port);
@@ -257,12 +257,12 @@ export class EventChannel implements Disposable {
   /**
    * Resolves with `count` as soon as `count > newerThan` — at once if that already holds. Read
    * `count`, do the work that provokes the peer, then `waitFor(thatCount)`: an event delivered
-   * at any point after the read is seen. Rejects with ChannelClosedError if the channel is closed
+   * at any point after the read is seen. Rejects with ClosedError if the channel is closed
    * first, or with the signal's reason if aborted.
    */
   waitFor(newerThan: number, opts: WaitOptions = {}): Promise<number> {
     if (this.#count > newerThan) return Promise.resolve(this.#count);
-    if (this.#closed) return Promise.reject(new ChannelClosedError("waitFor", this.#port));
+    if (this.#closed) return Promise.reject(new ClosedError(`event channel port ${this.#port}`, "waitFor"));
     const signal = opts.signal;
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise<number>((resolve, reject) => {
@@ -295,7 +295,7 @@ export class EventChannel implements Disposable {
     this.#waiters = [];
     for (const w of waiters) {
       if (w.onAbort) w.signal?.removeEventListener("abort", w.onAbort);
-      w.reject(new ChannelClosedError("waitFor", this.#port));
+      w.reject(new ClosedError(`event channel port ${this.#port}`, "waitFor"));
     }
     const listeners = [...this.#listeners];
     this.#listeners.clear();
@@ -308,7 +308,7 @@ export class EventChannel implements Disposable {
   }
 
   #live(op: string): void {
-    if (this.#closed) throw new ChannelClosedError(op, this.#port);
+    if (this.#closed) throw new ClosedError(`event channel port ${this.#port}`, op);
   }
 
   #deliver(vcpu: number): void {

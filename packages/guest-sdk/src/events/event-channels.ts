@@ -23,7 +23,7 @@
  * otherwise EVTCHNOP_unmask — as a Linux PV guest does.
  */
 import { Observable, type Subscriber } from "rxjs";
-import type { Guest, Hypercalls } from "@pvkit/hypervisor-sim";
+import { ClosedError, PvkitError, type Guest, type Hypercalls } from "@pvkit/hypervisor-sim";
 import { EVTCHNOP, VIRQ, XENVER, XEN_LEGACY_MAX_VCPUS } from "@pvkit/hypervisor-sim/abi";
 import {
   type BindPirqOptions,
@@ -86,9 +86,9 @@ export const MAX_UPCALL_ROUNDS = 1024;
 /**
  * The event-channel subsystem of one guest, over the 2-level or the FIFO ABI (Linux
  * `drivers/xen/events/`): maps shared_info, owns every vCPU's upcall and binds ports
- * (`bindInterdomain`, `bindVirq`, ...) with EVTCHNOP_* hypercalls, returning an `EventChannel` for each. One per guest: get it with
- * `of(guest)`. Hypercall failures throw XenError; binds after `close()` throw RangeError before
- * any hypercall.
+ * (`bindInterdomain`, `bindVirq`, ...) with EVTCHNOP_* hypercalls, returning an `EventChannel`
+ * for each. One per guest: get it with `of(guest)`. Hypercall failures throw XenError; binds
+ * after `close()` throw ClosedError before any hypercall.
  */
 export class EventChannels implements Disposable {
   static readonly #registry = new WeakMap<Guest, EventChannels>();
@@ -101,8 +101,9 @@ export class EventChannels implements Disposable {
    * channels are closed) and call `of()` again. With `abi: "fifo"` the guest
    * switches to the FIFO ABI until an EVTCHNOP_reset: a later `of()` after `close()` takes over
    * the same control blocks and event array if Xen still runs FIFO, and starts afresh if not.
-   * @throws RangeError for `abi: "fifo"` without `pages`, an unknown `abi`, "2l" on a guest
-   * Xen runs on FIFO, or an option that conflicts with the instance already set up.
+   * @throws RangeError for `abi: "fifo"` without `pages`, an unknown `abi`, or "2l" on a guest
+   * Xen runs on FIFO; PvkitError ERR_BAD_OPTION for an option that conflicts with the instance
+   * already set up.
    * @throws XenError if shared_info cannot be mapped at the chosen frame, or from
    * EVTCHNOP_init_control (e.g. ENOSYS from a hypervisor without FIFO).
    */
@@ -136,7 +137,8 @@ export class EventChannels implements Disposable {
     if (opts.vcpu !== undefined && opts.vcpu !== this.#homeVcpu) clash.push(`vcpu ${opts.vcpu} (it runs on ${this.#homeVcpu})`);
     if (opts.pages !== undefined && this.#pages !== undefined && opts.pages !== this.#pages) clash.push("another pages allocator");
     if (clash.length === 0) return;
-    throw new RangeError(
+    throw new PvkitError(
+      "ERR_BAD_OPTION",
       `EventChannels.of(d${this.domid}): the guest's event channels are already set up, and this call asks for ${clash.join(", ")}; ` +
         "pass the same options (or none), or close() the existing instance first (its channels are closed) to set them up anew",
     );
@@ -350,12 +352,12 @@ export class EventChannels implements Disposable {
 
   /** `#hc()` for a bind: refused before the hypercall once closed, so no port is bound for nothing. */
   #bindHc(): Hypercalls {
-    if (this.#closed) closedChannels(this.domid);
+    if (this.#closed) closedChannels(this.domid, "bind");
     return this.#hc();
   }
 
   #register(port: number, kind: EventChannelKind, vcpu: number, opts: ChannelOptions, extra?: () => void): EventChannel {
-    if (this.#closed) closedChannels(this.domid);
+    if (this.#closed) closedChannels(this.domid, "bind");
     const channel = new EventChannel(this.#host, port, kind, opts);
     let rec;
     try {
@@ -421,6 +423,6 @@ export class EventChannels implements Disposable {
   }
 }
 
-function closedChannels(domid: number): never {
-  throw new RangeError(`event channels of d${domid} are closed`);
+function closedChannels(domid: number, op: string): never {
+  throw new ClosedError(`the event channels of d${domid}`, op);
 }

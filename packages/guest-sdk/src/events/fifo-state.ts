@@ -58,7 +58,7 @@ export class FifoState {
    * @throws XenError from init_control (ENOSYS without FIFO support; EINVAL if a control block
    *   was registered behind the SDK's back). A failure on the first vCPU leaves the guest on
    *   2-level and gives the pages back.
-   * @throws GrantError ENOPAGES when `pages` has too few pages left.
+   * @throws GrantError ERR_NO_PAGES when `pages` has too few pages left.
    */
   static of(guest: Guest, pages: GuestPageAllocator, vcpu: number): FifoState {
     const hc = guest.vcpu(vcpu);
@@ -138,7 +138,7 @@ export class FifoState {
    * Linux's `evtchn_fifo_setup`: adds array pages until `port` has a word. Each new page gets
    * MASKED in every word before EVTCHNOP_expand_array, so a port Xen re-raises on expansion (one
    * raised while its page was missing) is held pending until the guest unmasks it.
-   * @throws XenError from expand_array; GrantError ENOPAGES when `pages` has no page left.
+   * @throws XenError from expand_array; GrantError ERR_NO_PAGES when `pages` has no page left.
    */
   ensurePort(port: number, pages: GuestPageAllocator, hc: Hypercalls): void {
     const need = Math.floor(port / EVTCHN_FIFO_EVENT_WORDS_PER_PAGE) + 1;

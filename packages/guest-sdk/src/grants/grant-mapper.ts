@@ -21,6 +21,7 @@ import { GNTMAP, GNTST, XEN_PAGE_SIZE, type gnttab_map_grant_ref, type gnttab_un
 import { GrantStatusError } from "../errors.js";
 import { type GnttabHypercalls, mapGrantRefs, unmapGrantRefs } from "../hypercall/gnttab-ops.js";
 import { copyGrantPages, GrantCopyBatch, type GrantCopyOp } from "./grant-copy.js";
+import { ClosedError } from "@pvkit/hypervisor-sim";
 import { GrantError } from "./grant-error.js";
 
 /** Default first GFN of the mapping area (well above the hand-picked GFNs tests and examples use). */
@@ -138,13 +139,13 @@ export class GrantMapper implements Disposable {
    * the ones that mapped are unmapped again and nothing is returned.
    * @throws GrantStatusError (`index` = the failing element): GNTST_bad_gntref, GNTST_bad_domain,
    *   GNTST_general_error (not granted to us, or a writable map of a read-only grant), ...
-   * @throws GrantError ENOMAPSLOTS when the area is full; ECLOSED after close().
+   * @throws GrantError ERR_NO_MAP_SLOTS when the area is full; ClosedError after close().
    */
   map(refs: readonly number[], domid: number, opts: MapOptions<true>): MappedGrant<ReadonlyPage>[];
   map(refs: readonly number[], domid: number, opts?: MapOptions<false>): MappedGrant<Page>[];
   map(refs: readonly number[], domid: number, opts?: MapOptions): MappedGrant<ReadonlyPage>[];
   map(refs: readonly number[], domid: number, opts: MapOptions = {}): MappedGrant<ReadonlyPage>[] {
-    this.#check();
+    this.#check("map");
     const ro = opts.readonly ?? false;
     const gfns: number[] = [];
     try {
@@ -228,13 +229,13 @@ export class GrantMapper implements Disposable {
    * @throws GrantStatusError (`index`): GNTST_bad_copy_arg when offset + length passes 4096, ...
    */
   copy(ops: readonly GrantCopyOp[]): void {
-    this.#check();
+    this.#check("copy");
     copyGrantPages(this.#guest.hypercall, ops);
   }
 
   /** A reusable copy batch on this guest's hypercalls, for hot paths (see `GrantCopyBatch`). */
   copyBatch(): GrantCopyBatch {
-    this.#check();
+    this.#check("copyBatch");
     return new GrantCopyBatch(this.#guest.hypercall);
   }
 
@@ -249,8 +250,8 @@ export class GrantMapper implements Disposable {
     this.close();
   }
 
-  #check(): void {
-    if (this.#closed) throw new GrantError("ECLOSED", `the grant mapper of d${this.#guest.domid} is closed`);
+  #check(op: string): void {
+    if (this.#closed) throw new ClosedError(`the grant mapper of d${this.#guest.domid}`, op);
   }
 
   #takeSlot(): number {
@@ -263,6 +264,6 @@ export class GrantMapper implements Disposable {
       const gfn = this.#next++;
       if (mem.isHole(gfn)) return gfn;
     }
-    throw new GrantError("ENOMAPSLOTS", `no hole left in the mapping area [${this.first}, ${end}) of d${this.#guest.domid}`);
+    throw new GrantError("ERR_NO_MAP_SLOTS", `no hole left in the mapping area [${this.first}, ${end}) of d${this.#guest.domid}`);
   }
 }

@@ -33,6 +33,7 @@
 import type { Guest, Page } from "@pvkit/hypervisor-sim";
 import { GNTTAB_NR_RESERVED_ENTRIES, GRANT_ENTRIES_V1_PER_FRAME, GRANT_ENTRY_V1_SIZE, GTF, grant_entry_v1 } from "@pvkit/hypervisor-sim/abi";
 import { querySize, setupTable } from "../hypercall/gnttab-ops.js";
+import { ClosedError } from "@pvkit/hypervisor-sim";
 import { GrantError } from "./grant-error.js";
 import { GrantedPage } from "./granted-page.js";
 import type { GuestPageAllocator } from "./page-allocator.js";
@@ -92,8 +93,8 @@ const MAX_CMPXCHG = 16;
  * The granting side of a guest's v1 grant table (`grant_table.h`; Linux
  * `gnttab_grant_foreign_access` / `gnttab_end_foreign_access_ref`). One per guest, from
  * `of(guest)`; it hands out refs from 8 up (0..7 are the toolstack's). Ending a grant the peer
- * still maps is deferred, never forced (XSA-396). Refusals throw GrantError (ENOGRANTREFS,
- * EUNKNOWNREF, ECLOSED, ...); failed GNTTABOP calls throw XenError / GrantStatusError.
+ * still maps is deferred, never forced (XSA-396). Refusals throw GrantError (ERR_NO_GRANT_REFS,
+ * ERR_UNKNOWN_REF, ClosedError, ...); failed GNTTABOP calls throw XenError / GrantStatusError.
  */
 export class GrantTableClient implements Disposable {
   static readonly #registry = new WeakMap<object, GrantTableClient>();
@@ -177,12 +178,12 @@ export class GrantTableClient implements Disposable {
   /**
    * Grants `domid` access to this guest's frame `gfn` and returns the ref (8 and up). Grows the
    * table by a frame when the current ones are full. Retries deferred ends first.
-   * @throws GrantError ENOGRANTREFS when the table is at `max_nr_frames` and full; ECLOSED.
+   * @throws GrantError ERR_NO_GRANT_REFS when the table is at `max_nr_frames` and full; ClosedError.
    * @throws RangeError for a domid or gfn that does not fit its field, or a free page of the
    *   allocator (allocate before granting).
    */
   grantAccess(domid: number, gfn: number, opts: GrantOptions = {}): number {
-    this.#live();
+    this.#live("grantAccess");
     if (!Number.isInteger(domid) || domid < 0 || domid > 0xffff) throw new RangeError(`domid ${domid} is not a u16`);
     if (!Number.isInteger(gfn) || gfn < 0 || gfn > 0xffffffff) throw new RangeError(`gfn ${gfn} does not fit a v1 entry's u32 frame`);
     this.retryDeferred();
@@ -208,10 +209,10 @@ export class GrantTableClient implements Disposable {
   /**
    * Allocates a zeroed page from the allocator and grants it to `domid`. Disposing the result
    * ends the grant (deferred if still mapped) and frees the page (quarantined until released).
-   * @throws RangeError without an allocator; GrantError ENOPAGES / ENOGRANTREFS / ECLOSED.
+   * @throws RangeError without an allocator; GrantError ERR_NO_PAGES / ERR_NO_GRANT_REFS / ClosedError.
    */
   grantPage(domid: number, opts: GrantOptions = {}): GrantedPage {
-    this.#live();
+    this.#live("grantPage");
     const alloc = this.#allocator;
     if (alloc === undefined) throw new RangeError("grantPage needs a client created with an allocator");
     const p = alloc.alloc();
@@ -229,13 +230,13 @@ export class GrantTableClient implements Disposable {
    * cleared: the ref is free again and the page released. Returns false if the peer still maps
    * the page: the grant is deferred (or stays deferred), its ref and page stay out of use, and
    * a later retry ends it. Retries other deferred ends first.
-   * @throws GrantError EUNKNOWNREF for a ref this client did not grant (or already ended); ECLOSED.
+   * @throws GrantError ERR_UNKNOWN_REF for a ref this client did not grant (or already ended); ClosedError.
    */
   endAccess(ref: number): boolean {
-    this.#live();
+    this.#live("endAccess");
     this.retryDeferred();
     const rec = this.#grants.get(ref);
-    if (rec === undefined) throw new GrantError("EUNKNOWNREF", `grant ref ${ref} of d${this.domid} is not granted by this client`, [ref]);
+    if (rec === undefined) throw new GrantError("ERR_UNKNOWN_REF", `grant ref ${ref} of d${this.domid} is not granted by this client`, [ref]);
     if (rec.state !== "active") return false;
     if (this.#tryEnd(ref)) {
       this.#release(rec);
@@ -284,7 +285,7 @@ export class GrantTableClient implements Disposable {
 
   /**
    * Ends every grant it can and leaks the rest (the peer still maps them: their refs and pages
-   * are never reused). Further use throws ECLOSED; `of()` then creates a new client. Idempotent.
+   * are never reused). Further use throws ClosedError; `of()` then creates a new client. Idempotent.
    */
   close(): GrantCloseReport {
     if (this.#closed) return { ended: 0, inUse: [] };
@@ -309,20 +310,20 @@ export class GrantTableClient implements Disposable {
   }
 
   /**
-   * `close()`, then throws GrantError EGRANTINUSE (with `refs`) if a peer still mapped some
+   * `close()`, then throws GrantError ERR_GRANT_IN_USE (with `refs`) if a peer still mapped some
    * grants: ending a grant still mapped is an error, never a silent success.
    */
   [Symbol.dispose](): void {
     const r = this.close();
     if (r.inUse.length > 0) {
-      throw new GrantError("EGRANTINUSE", `d${this.domid}: ${r.inUse.length} grant(s) still mapped by a peer were leaked: refs ${r.inUse.join(", ")}`, r.inUse);
+      throw new GrantError("ERR_GRANT_IN_USE", `d${this.domid}: ${r.inUse.length} grant(s) still mapped by a peer were leaked: refs ${r.inUse.join(", ")}`, r.inUse);
     }
   }
 
   // ---- internals ----------------------------------------------------------------------------
 
-  #live(): void {
-    if (this.#closed) throw new GrantError("ECLOSED", `the grant client of d${this.domid} is closed`);
+  #live(op: string): void {
+    if (this.#closed) throw new ClosedError(`the grant client of d${this.domid}`, op);
   }
 
   /** setup_table for `nr` frames; the frames' pages become this client's view of the table. */
@@ -336,7 +337,7 @@ export class GrantTableClient implements Disposable {
     if (free !== undefined) return free;
     if (this.#nextRef >= this.#frames.length * GRANT_ENTRIES_V1_PER_FRAME) {
       if (this.#frames.length >= this.#maxFrames) {
-        throw new GrantError("ENOGRANTREFS", `d${this.domid}: all ${this.#maxFrames * GRANT_ENTRIES_V1_PER_FRAME} grant refs are in use ` +
+        throw new GrantError("ERR_NO_GRANT_REFS", `d${this.domid}: all ${this.#maxFrames * GRANT_ENTRIES_V1_PER_FRAME} grant refs are in use ` +
           `(${this.#deferred.length} deferred, ${this.#leaked} leaked)`);
       }
       this.#setup(this.#frames.length + 1);

@@ -3,7 +3,7 @@
  * keeps for a ring page or a data buffer. Created by `GrantTableClient.grantPage`.
  */
 import type { Page } from "@pvkit/hypervisor-sim";
-import { GrantError } from "./grant-error.js";
+import { ClosedError } from "@pvkit/hypervisor-sim";
 import type { GrantTableClient } from "./grant-table-client.js";
 import type { GuestPageAllocator } from "./page-allocator.js";
 
@@ -14,7 +14,7 @@ export type GrantedPageEnd = "ended" | "deferred" | "already-ended";
  * One allocator page granted to one peer (`gnttab_grant_foreign_access` of a fresh page), from
  * `GrantTableClient.grantPage`. `end()` (or `using`) ends the grant and frees the page; if the
  * peer still maps it the end is deferred and the page stays quarantined (XSA-396). `end()`
- * after the client was closed is not an error; it throws GrantError EUNKNOWNREF only if the
+ * after the client was closed is not an error; it throws GrantError ERR_UNKNOWN_REF only if the
  * ref was ended behind its back through the client.
  */
 export class GrantedPage implements Disposable {
@@ -59,7 +59,7 @@ export class GrantedPage implements Disposable {
     } catch (e) {
       // A closed client has already ended this grant, or leaked it because the peer still maps
       // it (then the grant's hold keeps the page in the allocator's quarantine for good).
-      if (!(e instanceof GrantError && e.code === "ECLOSED")) throw e;
+      if (!(e instanceof ClosedError)) throw e;
       ended = !this.#client.isGranted(this.ref);
     }
     this.#done = true;

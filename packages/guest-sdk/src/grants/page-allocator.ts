@@ -21,6 +21,7 @@
  * The grant client (`GrantTableClient`) holds and releases pages through `hold` / `release`.
  */
 import type { GuestMemory, Page } from "@pvkit/hypervisor-sim";
+import { ClosedError } from "@pvkit/hypervisor-sim";
 import { GrantError } from "./grant-error.js";
 
 /** The part of a guest's memory the allocator uses. */
@@ -56,8 +57,8 @@ export function defaultAllocatorRange(nrPages: number): { first: number; count: 
 /**
  * Hands out zeroed RAM pages (XSA-403) of one GFN range of a guest for granting, and keeps a
  * page freed while a grant still names it in quarantine until the grant is released (XSA-396).
- * Pages are 4 KiB guest frames, named by GFN. `alloc()` throws GrantError ENOPAGES when the
- * range is used up and ECLOSED after `close()`.
+ * Pages are 4 KiB guest frames, named by GFN. `alloc()` throws GrantError ERR_NO_PAGES when the
+ * range is used up and ClosedError after `close()`.
  */
 export class GuestPageAllocator implements Disposable {
   readonly #memory: AllocatorMemory;
@@ -117,15 +118,15 @@ export class GuestPageAllocator implements Disposable {
 
   /**
    * Hands out a free page of the range, zeroed (XSA-403).
-   * @throws GrantError ENOPAGES when the range is exhausted; ECLOSED after close().
+   * @throws GrantError ERR_NO_PAGES when the range is exhausted; ClosedError after close().
    */
   alloc(): AllocatedPage {
-    this.#live();
+    this.#live("alloc");
     let gfn = this.#pool.pop();
     if (gfn === undefined) {
       if (this.#next >= this.first + this.count) {
         const q = this.#quarantine.size;
-        throw new GrantError("ENOPAGES", `all ${this.count} pages of [${this.first}, ${this.first + this.count}) are in use` +
+        throw new GrantError("ERR_NO_PAGES", `all ${this.count} pages of [${this.first}, ${this.first + this.count}) are in use` +
           (q > 0 ? ` (${q} quarantined: freed while a peer still maps them)` : ""));
       }
       gfn = this.#next++;
@@ -186,7 +187,7 @@ export class GuestPageAllocator implements Disposable {
     this.close();
   }
 
-  #live(): void {
-    if (this.#closed) throw new GrantError("ECLOSED", "the page allocator is closed");
+  #live(op: string): void {
+    if (this.#closed) throw new ClosedError("the page allocator", op);
   }
 }

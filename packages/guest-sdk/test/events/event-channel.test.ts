@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { firstValueFrom, take, toArray } from "rxjs";
 import { VIRQ, XEN_ERRNO } from "@pvkit/hypervisor-sim/abi";
+import { ClosedError } from "@pvkit/hypervisor-sim";
 import {
-  ChannelClosedError,
   type ChannelEvent,
   XenError,
   evtchnAllocUnbound,
@@ -123,13 +123,13 @@ describe("EventChannel handles, manual scheduler", () => {
     ch.close();
     ch[Symbol.dispose]();
     expect(ch.closed).toBe(true);
-    await expect(waiting).rejects.toBeInstanceOf(ChannelClosedError);
+    await expect(waiting).rejects.toBeInstanceOf(ClosedError);
     expect(await done).toEqual([]);
     expect(evtchnStatus(g0.hypercall, peer)).toEqual({ state: "unbound", vcpu: 0, remoteDom: du.domid });
     expect(evtchnStatus(hvGuest(), ch.port).state).toBe("closed");
-    expect(() => ch.notify()).toThrow(ChannelClosedError);
-    expect(() => ch.status()).toThrow(ChannelClosedError);
-    await expect(ch.waitFor(0)).rejects.toMatchObject({ code: "ECHANNELCLOSED", op: "waitFor" });
+    expect(() => ch.notify()).toThrow(ClosedError);
+    expect(() => ch.status()).toThrow(ClosedError);
+    await expect(ch.waitFor(0)).rejects.toMatchObject({ code: "ERR_CLOSED", op: "waitFor", what: `event channel port ${ch.port}` });
     expect(evu.channel(ch.port)).toBeUndefined();
     function hvGuest() {
       return hv.guest(du.domid).hypercall;

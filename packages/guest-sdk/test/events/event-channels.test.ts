@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { firstValueFrom, switchMap, take, toArray } from "rxjs";
-import { Hypervisor } from "@pvkit/hypervisor-sim";
+import { ClosedError, Hypervisor } from "@pvkit/hypervisor-sim";
 import { VIRQ } from "@pvkit/hypervisor-sim/abi";
 import {
   type EventChannel,
@@ -63,6 +63,7 @@ describe("EventChannels", () => {
     expect(() => EventChannels.of(g, { sharedInfoGfn: 0x30000, vcpu: 1 })).toThrow(
       `asks for sharedInfoGfn 0x30000 (shared_info is at 0x${ev.sharedInfoGfn.toString(16)}), vcpu 1 (it runs on 0);`,
     );
+    expect(() => EventChannels.of(g, { abi: "fifo", pages })).toThrow(expect.objectContaining({ name: "PvkitError", code: "ERR_BAD_OPTION" }));
     expect(pages.allocated).toBe(0); // nothing was set up by the refused calls
     // The same options, or none, are the same instance; after close() another set-up is fine.
     expect(EventChannels.of(g, { abi: "2l", sharedInfoGfn: ev.sharedInfoGfn, vcpu: 0 })).toBe(ev);
@@ -163,9 +164,9 @@ describe("EventChannels", () => {
     expect(evtchnStatus(g0.hypercall, peer).state).toBe("unbound");
     expect(evtchnStatus(gu.hypercall, b.port).state).toBe("closed");
     const before = portStates(gu);
-    expect(() => evu.bindIpi(0)).toThrow(RangeError);
-    expect(() => evu.bindUnbound(0)).toThrow(RangeError);
-    expect(() => evu.adopt(b.port)).toThrow(RangeError);
+    expect(() => evu.bindIpi(0)).toThrow(ClosedError);
+    expect(() => evu.bindUnbound(0)).toThrow(ClosedError);
+    expect(() => evu.adopt(b.port)).toThrow(ClosedError);
     expect(portStates(gu)).toEqual(before); // refused before the hypercall: no port bound for nothing
     // A fresh subsystem takes over the guest.
     const ev2 = EventChannels.of(gu);

@@ -249,7 +249,7 @@ describe("FIFO event channels", () => {
     const pages = new GuestPageAllocator(g.memory, { count: 2 }); // control block + one array page
     const ev = EventChannels.of(g, { abi: "fifo", pages });
     for (let i = 1; i < 1024; i++) ev.bindIpi(0);
-    expect(() => ev.bindIpi(0)).toThrow(expect.objectContaining({ code: "ENOPAGES" }));
+    expect(() => ev.bindIpi(0)).toThrow(expect.objectContaining({ code: "ERR_NO_PAGES" }));
     expect(evtchnStatus(g.hypercall, 1024).state).toBe("closed");
   });
 
@@ -262,7 +262,7 @@ describe("FIFO event channels", () => {
     const ch = fifo.bindIpi(0);
     expect(() => ch.setPriority(16)).toThrow(expect.objectContaining({ code: "EINVAL", op: "EVTCHNOP_set_priority" }));
     ch.close();
-    expect(() => ch.setPriority(1)).toThrow(expect.objectContaining({ code: "ECHANNELCLOSED" }));
+    expect(() => ch.setPriority(1)).toThrow(expect.objectContaining({ code: "ERR_CLOSED" }));
   });
 
   it("leaves no port LINKED once the guest has drained its queues", () => {

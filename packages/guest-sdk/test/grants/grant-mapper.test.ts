@@ -1,5 +1,5 @@
 import { describe, expect, expectTypeOf, it } from "vitest";
-import { DeadMappingError, type Page, type ReadonlyPage, ReadOnlyMappingError } from "@pvkit/hypervisor-sim";
+import { ClosedError, DeadMappingError, type Page, type ReadonlyPage, ReadOnlyMappingError } from "@pvkit/hypervisor-sim";
 import { GNTST, GNTTABOP, GTF } from "@pvkit/hypervisor-sim/abi";
 import { DEFAULT_MAP_AREA_FIRST, GrantError, GrantMapper, GrantStatusError, unmapGrantRefs } from "@pvkit/guest-sdk";
 import { entry, pair, thrown } from "./helpers.js";
@@ -42,7 +42,7 @@ describe("GrantMapper", () => {
     const mapper = new GrantMapper(g0, { area: { first, count: 2 } });
     const m = mapper.mapOne(client.grantAccess(0, alloc.alloc().gfn), gu.domid);
     expect(m.gfn).toBe(first + 1);
-    expect(thrown(() => mapper.mapOne(client.grantAccess(0, alloc.alloc().gfn), gu.domid), GrantError).code).toBe("ENOMAPSLOTS");
+    expect(thrown(() => mapper.mapOne(client.grantAccess(0, alloc.alloc().gfn), gu.domid), GrantError).code).toBe("ERR_NO_MAP_SLOTS");
     mapper.close();
     expect(m.alive).toBe(false);
   });
@@ -131,6 +131,6 @@ describe("GrantMapper", () => {
     const { g0, gu, client, alloc, mapper } = pair();
     expect(() => new GrantMapper(g0, { area: { first: 10, count: 4 } })).toThrow(RangeError);
     mapper[Symbol.dispose]();
-    expect(thrown(() => mapper.mapOne(client.grantAccess(0, alloc.alloc().gfn), gu.domid), GrantError).code).toBe("ECLOSED");
+    expect(thrown(() => mapper.mapOne(client.grantAccess(0, alloc.alloc().gfn), gu.domid), ClosedError).code).toBe("ERR_CLOSED");
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { GNTTAB_GFN_BASE, type ReadonlyPage } from "@pvkit/hypervisor-sim";
+import { ClosedError, GNTTAB_GFN_BASE, type ReadonlyPage } from "@pvkit/hypervisor-sim";
 import { GTF } from "@pvkit/hypervisor-sim/abi";
 import { GrantError, GrantTableClient, type MappedGrant } from "@pvkit/guest-sdk";
 import { entry, pair, recordingGuest, type TableAccess, thrown } from "./helpers.js";
@@ -54,13 +54,13 @@ describe("GrantTableClient: granting", () => {
     m.unmap();
   });
 
-  it("throws ENOGRANTREFS once max_grant_frames are full, without holding the page", () => {
+  it("throws ERR_NO_GRANT_REFS once max_grant_frames are full, without holding the page", () => {
     const { client, alloc } = pair({ maxGrantFrames: 1, allocCount: 2 });
     const p = alloc.alloc();
     for (let i = 8; i < 512; i++) client.grantAccess(0, p.gfn, { readonly: true });
     const q = alloc.alloc();
     const e = thrown(() => client.grantAccess(0, q.gfn), GrantError);
-    expect(e.code).toBe("ENOGRANTREFS");
+    expect(e.code).toBe("ERR_NO_GRANT_REFS");
     expect(alloc.isHeld(q.gfn)).toBe(false);
     expect(alloc.free(q)).toBe("freed");
   });
@@ -103,7 +103,7 @@ describe("GrantTableClient: ending access (XSA-396)", () => {
     // The allocator hands out every other page, never the quarantined one.
     const others = [alloc.alloc().gfn, alloc.alloc().gfn];
     expect(others).not.toContain(p.gfn);
-    expect(thrown(() => alloc.alloc(), GrantError).code).toBe("ENOPAGES");
+    expect(thrown(() => alloc.alloc(), GrantError).code).toBe("ERR_NO_PAGES");
     // A new grant takes a fresh ref, and the peer still sees the old bytes untouched.
     const ref2 = client.grantAccess(0, others[0]!);
     expect(ref2).not.toBe(ref);
@@ -180,12 +180,12 @@ describe("GrantTableClient: ending access (XSA-396)", () => {
     expect(alloc.isHeld(p.gfn)).toBe(true);
   });
 
-  it("throws EUNKNOWNREF for a ref it did not grant or already ended", () => {
+  it("throws ERR_UNKNOWN_REF for a ref it did not grant or already ended", () => {
     const { client, alloc } = pair();
     const ref = client.grantAccess(0, alloc.alloc().gfn);
     expect(client.endAccess(ref)).toBe(true);
-    expect(thrown(() => client.endAccess(ref), GrantError).code).toBe("EUNKNOWNREF");
-    expect(thrown(() => client.endAccess(3), GrantError).code).toBe("EUNKNOWNREF");
+    expect(thrown(() => client.endAccess(ref), GrantError).code).toBe("ERR_UNKNOWN_REF");
+    expect(thrown(() => client.endAccess(3), GrantError).code).toBe("ERR_UNKNOWN_REF");
   });
 });
 
@@ -195,16 +195,16 @@ describe("GrantTableClient: disposal", () => {
     const refs = [client.grantAccess(0, alloc.alloc().gfn), client.grantAccess(0, alloc.alloc().gfn)];
     client[Symbol.dispose]();
     for (const r of refs) expect(entry(gu, r)[0]).toBe(0);
-    expect(thrown(() => client.grantAccess(0, 40), GrantError).code).toBe("ECLOSED");
+    expect(thrown(() => client.grantAccess(0, 40), ClosedError).code).toBe("ERR_CLOSED");
   });
 
-  it("throws EGRANTINUSE naming the refs a peer still maps, ends the rest, and leaks the mapped ones", () => {
+  it("throws ERR_GRANT_IN_USE naming the refs a peer still maps, ends the rest, and leaks the mapped ones", () => {
     const { gu, client, alloc, mapper } = pair();
     const a = client.grantAccess(0, alloc.alloc().gfn);
     const b = client.grantAccess(0, alloc.alloc().gfn);
     const m = mapper.mapOne(b, gu.domid);
     const e = thrown(() => client[Symbol.dispose](), GrantError);
-    expect([e.code, e.refs]).toEqual(["EGRANTINUSE", [b]]);
+    expect([e.code, e.refs]).toEqual(["ERR_GRANT_IN_USE", [b]]);
     expect(entry(gu, a)[0]).toBe(0);
     expect(entry(gu, b)[0] & IN_USE).not.toBe(0);
     expect(client.leaked).toBe(1);

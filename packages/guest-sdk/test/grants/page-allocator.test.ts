@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Hypervisor } from "@pvkit/hypervisor-sim";
+import { ClosedError, Hypervisor } from "@pvkit/hypervisor-sim";
 import { GrantError, GuestPageAllocator, defaultAllocatorRange } from "@pvkit/guest-sdk";
 import { pair, thrown } from "./helpers.js";
 
@@ -11,7 +11,7 @@ describe("GuestPageAllocator", () => {
     const alloc = new GuestPageAllocator(g.memory);
     const gfns = Array.from({ length: 8 }, () => alloc.alloc().gfn);
     expect(gfns.sort((a, b) => a - b)).toEqual([8, 9, 10, 11, 12, 13, 14, 15]);
-    expect(thrown(() => alloc.alloc(), GrantError).code).toBe("ENOPAGES");
+    expect(thrown(() => alloc.alloc(), GrantError).code).toBe("ERR_NO_PAGES");
     expect(alloc.allocated).toBe(8);
   });
 
@@ -58,6 +58,6 @@ describe("GuestPageAllocator", () => {
   it("refuses new allocations after close", () => {
     const { alloc } = pair();
     alloc[Symbol.dispose]();
-    expect(thrown(() => alloc.alloc(), GrantError).code).toBe("ECLOSED");
+    expect(thrown(() => alloc.alloc(), ClosedError).code).toBe("ERR_CLOSED");
   });
 });

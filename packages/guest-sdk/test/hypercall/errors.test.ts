@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { GNTST, XEN_ERRNO } from "@pvkit/hypervisor-sim/abi";
+import { ClosedError, PvkitError } from "@pvkit/hypervisor-sim";
 import {
-  ChannelClosedError,
+  GrantError,
   GrantStatusError,
   XenError,
   XenbusDeviceError,
@@ -56,9 +57,19 @@ describe("GrantStatusError", () => {
   });
 });
 
-describe("ChannelClosedError", () => {
-  it("names the op and the released port", () => {
-    const e = new ChannelClosedError("notify", 5);
-    expect([e.code, e.op, e.port]).toEqual(["ECHANNELCLOSED", "notify", 5]);
+describe("ClosedError", () => {
+  it("names the op and the closed object, with pvkit's ERR_CLOSED code (no errno: Xen was not asked)", () => {
+    const e = new ClosedError("event channel port 5", "notify");
+    expect([e.name, e.code, e.op, e.what]).toEqual(["ClosedError", "ERR_CLOSED", "notify", "event channel port 5"]);
+    expect(e.message).toBe("notify: event channel port 5 is closed");
+    expect(e).toBeInstanceOf(PvkitError);
+    expect(e).not.toBeInstanceOf(XenError);
+  });
+});
+
+describe("PvkitError", () => {
+  it("is the base of pvkit's own errors, each with its own name and an ERR_* code", () => {
+    const g = new GrantError("ERR_NO_PAGES", "no page");
+    expect([g.name, g.code, g.message, g instanceof PvkitError]).toEqual(["GrantError", "ERR_NO_PAGES", "ERR_NO_PAGES: no page", true]);
   });
 });

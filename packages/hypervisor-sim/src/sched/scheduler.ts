@@ -33,6 +33,7 @@
  * events still coalesce in its pending bit, so they never reorder. Same seed, same interleaving.
  */
 import { Rng } from "./rng.js";
+import { PvkitError } from "../pvkit-error.js";
 import { Task, TaskQueue } from "./task-queue.js";
 
 /** Chaos policy: seeded delays and reordering of deliveries. */
@@ -81,9 +82,9 @@ type TurnResult = "ran" | "waiting" | "quiescent" | "advanced" | "held" | "stall
  * Thrown by {@link Scheduler.until} when the host is quiescent with no task left and the awaited
  * promise is still pending: it can never settle unless code outside the host acts.
  */
-export class StallError extends Error {
-  override readonly name = "StallError";
-  readonly code = "ESTALLED";
+export class StallError extends PvkitError {
+  override readonly name: string = "StallError";
+  declare readonly code: "ERR_STALLED";
   /** Virtual time of the stall, ns. */
   readonly at: number;
   /** What each domain was blocked on (from the `describe` callback), one line each. */
@@ -91,7 +92,7 @@ export class StallError extends Error {
 
   constructor(what: string, at: number, report: readonly string[]) {
     const lines = report.length > 0 ? `\n${report.map((l) => `  ${l}`).join("\n")}` : "";
-    super(`${what} can never settle: the host went quiescent at t=${at} ns with no timer or delivery left${lines}`);
+    super("ERR_STALLED", `${what} can never settle: the host went quiescent at t=${at} ns with no timer or delivery left${lines}`);
     this.at = at;
     this.report = report;
   }

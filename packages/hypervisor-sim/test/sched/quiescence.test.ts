@@ -75,7 +75,7 @@ describe("Scheduler quiescence rule", () => {
       const err = await s.until(never, { what: "the reply", describe: () => ["d1 (g): waiting"] }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(StallError);
       const e = err as StallError;
-      expect([e.code, e.at, e.report]).toEqual(["ESTALLED", 3 * MS, ["d1 (g): waiting"]]);
+      expect([e.code, e.at, e.report]).toEqual(["ERR_STALLED", 3 * MS, ["d1 (g): waiting"]]);
       expect(e.message).toBe(
         `the reply can never settle: the host went quiescent at t=${3 * MS} ns with no timer or delivery left\n  d1 (g): waiting`,
       );

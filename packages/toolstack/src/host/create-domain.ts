@@ -56,11 +56,11 @@ function startTime(wallclockSec: number, nowNs: number): string {
 
 /**
  * Builds, registers and starts a domain (see the module comment).
- * @throws HostError EINVAL, EEXIST, EBUILD.
+ * @throws HostError ERR_BAD_OPTION, ERR_NAME_TAKEN, ERR_BUILD.
  */
 export function buildNewDomain(req: CreateDomainRequest): DomainRecord {
   const o = resolveDomainOptions(req.options);
-  if (req.liveNames.has(o.name)) throw new HostError("EEXIST", `a domain named ${JSON.stringify(o.name)} already exists`);
+  if (req.liveNames.has(o.name)) throw new HostError("ERR_NAME_TAKEN", `a domain named ${JSON.stringify(o.name)} already exists`);
   const layout = bootLayout(o.nrPages);
   // Device specs are checked before anything is created (domid filled in below).
   for (const spec of o.devices) deviceEntries(1, spec);
@@ -117,7 +117,7 @@ export function buildNewDomain(req: CreateDomainRequest): DomainRecord {
     }
     hv.destroyDomain(domid);
     if (err instanceof HostError) throw err;
-    throw new HostError("EBUILD", `building d${domid} (${o.name}) failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    throw new HostError("ERR_BUILD", `building d${domid} (${o.name}) failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
   }
   req.register(record);
   hv.unpauseDomain(domid);

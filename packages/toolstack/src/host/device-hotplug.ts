@@ -41,10 +41,10 @@ function session<T>(host: Host, fn: (xs: XsSession) => T): T {
 
 /**
  * Adds `spec` to the running domain `domid` (`xl <kind>-attach`).
- * @throws HostError ESRCH for a domain the host does not run; EINVAL for a bad spec.
+ * @throws HostError ERR_NO_DOMAIN for a domain the host does not run; ERR_BAD_OPTION for a bad spec.
  */
 export function attachDevice(host: Host, domid: number, spec: DeviceSpec): DevicePaths {
-  if (host.domain(domid) === undefined) throw new HostError("ESRCH", `no running domain ${domid}`);
+  if (host.domain(domid) === undefined) throw new HostError("ERR_NO_DOMAIN", `no running domain ${domid}`);
   const entries = deviceEntries(domid, spec);
   return session(host, (xs) => addDevice(xs, entries));
 }
@@ -52,13 +52,13 @@ export function attachDevice(host: Host, domid: number, spec: DeviceSpec): Devic
 /**
  * Removes device `<kind>/<devid>` of domain `domid` (`xl <kind>-detach`) and reports how the
  * backend went away (`closed`, `timeout`, `no-backend`).
- * @throws HostError ESRCH for an unknown domain or device.
+ * @throws HostError ERR_NO_DOMAIN for an unknown domain or device.
  */
 export function detachDevice(host: Host, domid: number, kind: string, devid: number, opts: DetachOptions = {}): Promise<DeviceRemoval> {
-  if (host.domain(domid) === undefined) return Promise.reject(new HostError("ESRCH", `no running domain ${domid}`));
+  if (host.domain(domid) === undefined) return Promise.reject(new HostError("ERR_NO_DOMAIN", `no running domain ${domid}`));
   return session(host, (xs) => {
     const dev = recordedDevices(xs, domid).find((d) => d.kind === kind && d.devid === devid);
-    if (dev === undefined) return Promise.reject(new HostError("ESRCH", `d${domid} has no device ${kind}/${devid}`));
+    if (dev === undefined) return Promise.reject(new HostError("ERR_NO_DOMAIN", `d${domid} has no device ${kind}/${devid}`));
     return removeOne(host.hv, xs, dev, opts.timeoutNs ?? LIBXL_DESTROY_TIMEOUT_NS);
   });
 }

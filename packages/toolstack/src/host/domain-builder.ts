@@ -69,7 +69,7 @@ function seedGrant(table: Page, ref: number, guestDomid: number, backend: number
 
 /**
  * Builds the guest's boot state (the domain exists and is paused).
- * @throws XenError / GrantStatusError from a hypercall, HostError from a foreign map,
+ * @throws XenError / GrantStatusError from a hypercall or a foreign map, HostError from a foreign map,
  *   RangeError from the start_info writer.
  */
 export function buildDomain(req: BuildRequest): BuiltDomain {

@@ -6,9 +6,10 @@
  * XENMEM_remove_from_physmap; Xen's XSM TARGET check decides who may map whom.
  */
 import type { Guest, Page } from "@pvkit/hypervisor-sim";
-import { DOMID_SELF, XENMAPSPACE, XENMEM, errnoName } from "@pvkit/hypervisor-sim/abi";
+import { DOMID_SELF, XENMAPSPACE, XENMEM } from "@pvkit/hypervisor-sim/abi";
+import { XenError } from "@pvkit/guest-sdk";
 import { highestHoles } from "../xenstored/ring-factory.js";
-import { HostError, type HostErrorCode } from "./errors.js";
+import { HostError } from "./errors.js";
 
 /** Foreign pages mapped into dom0; `unmap()` / dispose removes them. */
 export class ForeignMapping implements Disposable {
@@ -34,19 +35,21 @@ export class ForeignMapping implements Disposable {
   }
 }
 
-/** Holes of dom0's physmap for `n` foreign pages. @throws HostError EINVAL when there is no room. */
+/** Holes of dom0's physmap for `n` foreign pages. @throws HostError ERR_NO_MAP_SLOTS when there is no room. */
 function holes(g: Guest, n: number): number[] {
   try {
     return highestHoles(g, n);
   } catch (err) {
-    throw new HostError("EINVAL", `foreign map: ${(err as Error).message}`);
+    throw new HostError("ERR_NO_MAP_SLOTS", `foreign map: ${(err as Error).message}`);
   }
 }
 
 /**
  * Maps GFNs `gfns` of domain `domid` into `mapper` (dom0), writable.
- * @throws HostError `EPERM` when the mapper may not map `domid`'s memory, `ESRCH` when the domain
- *   is unknown or dying, `EINVAL` when a GFN holds nothing mappable. Nothing stays mapped on error.
+ * @throws XenError (op XENMEM_add_to_physmap_batch) with Xen's errno: `EPERM` when the mapper
+ *   may not map `domid`'s memory, `ESRCH` when the domain is unknown or dying, `EINVAL` when a
+ *   GFN holds nothing mappable; HostError ERR_NO_MAP_SLOTS when dom0 has no hole left. Nothing
+ *   stays mapped on error.
  */
 export function mapForeignPages(mapper: Guest, domid: number, gfns: readonly number[]): ForeignMapping {
   const gpfns = holes(mapper, gfns.length);
@@ -65,9 +68,7 @@ export function mapForeignPages(mapper: Guest, domid: number, gfns: readonly num
   const mapping = new ForeignMapping(mapper, mapped, mapped.map((g) => mapper.memory.writablePage(g)));
   if (failed !== undefined) {
     mapping.unmap();
-    const name = errnoName(failed) ?? "EINVAL";
-    const code: HostErrorCode = name === "EPERM" || name === "ESRCH" ? name : "EINVAL";
-    throw new HostError(code, `foreign map of d${domid} gfns [${gfns.map((g) => `0x${g.toString(16)}`).join(", ")}]: -${name}`);
+    throw new XenError("XENMEM_add_to_physmap_batch", failed, `foreign map of d${domid} gfns [${gfns.map((g) => `0x${g.toString(16)}`).join(", ")}]`);
   }
   return mapping;
 }

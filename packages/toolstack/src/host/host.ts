@@ -16,7 +16,7 @@
  */
 import { EventEmitter } from "eventemitter3";
 import { Observable } from "rxjs";
-import { Hypervisor, describeBlocked, type Guest } from "@pvkit/hypervisor-sim";
+import { ClosedError, Hypervisor, describeBlocked, type Guest } from "@pvkit/hypervisor-sim";
 import { VIRQ } from "@pvkit/hypervisor-sim/abi";
 import { type EventChannel, EventChannels, type EventHandlerError } from "@pvkit/guest-sdk";
 import { XsLocalClient } from "../xenstored/local-client.js";
@@ -162,10 +162,10 @@ export class Host extends EventEmitter<HostEvents> implements AsyncDisposable {
   /**
    * A new privileged xenstore client for dom0 code (a dom0 tool or an in-dom0 backend). Its
    * watches and transactions are checked by the testing entry's leak checks.
-   * @throws HostError ECLOSED after close().
+   * @throws ClosedError after close().
    */
   openXenstore(): XsLocalClient {
-    this.#assertOpen();
+    this.#assertOpen("openXenstore");
     const conn = this.xenstored.connect("local");
     this.#clients.add(conn);
     return new XsLocalClient(conn);
@@ -173,11 +173,12 @@ export class Host extends EventEmitter<HostEvents> implements AsyncDisposable {
 
   /**
    * Builds a domain as libxl does (see create-domain.ts), unpauses it and starts its `main`.
-   * @throws HostError EINVAL (options), EEXIST (name taken), ECLOSED, EBUILD (a build step
-   *   failed; the half-built domain is destroyed and its nodes removed).
+   * @throws HostError ERR_BAD_OPTION (options), ERR_NAME_TAKEN (name taken), ERR_BUILD (a build
+   *   step failed; the half-built domain is destroyed and its nodes removed); ClosedError after
+   *   close().
    */
   async createDomain(opts: CreateDomainOptions): Promise<DomainHandle> {
-    this.#assertOpen();
+    this.#assertOpen("createDomain");
     const record = buildNewDomain({
       hv: this.hv,
       xs: this.#xs,
@@ -217,17 +218,17 @@ export class Host extends EventEmitter<HostEvents> implements AsyncDisposable {
    * hypervisor. Resolves once xenstored has released it (its VIRQ_DOM_EXC rescan ran:
    * `@releaseDomain` fired, nodes it owned removed). In manual mode, drive the scheduler while
    * awaiting. A second call while one runs returns the same promise.
-   * @throws HostError ESRCH for a domain the host did not build or already destroyed.
+   * @throws HostError ERR_NO_DOMAIN for a domain the host did not build or already destroyed.
    */
   destroyDomain(domid: number, opts: DestroyOptions = {}): Promise<DestroyReport> {
     const r = this.#records.get(domid);
-    if (r === undefined || r.released) return Promise.reject(new HostError("ESRCH", `no domain ${domid} to destroy`));
+    if (r === undefined || r.released) return Promise.reject(new HostError("ERR_NO_DOMAIN", `no domain ${domid} to destroy`));
     r.destroying ??= this.#destroy(r, opts.timeoutNs ?? LIBXL_DESTROY_TIMEOUT_NS);
     return r.destroying;
   }
 
   async #destroy(r: DomainRecord, timeoutNs: number): Promise<DestroyReport> {
-    if (!(timeoutNs >= 0)) throw new HostError("EINVAL", `timeoutNs must be >= 0, got ${timeoutNs}`);
+    if (!(timeoutNs >= 0)) throw new HostError("ERR_BAD_OPTION", `timeoutNs must be >= 0, got ${timeoutNs}`);
     const devices = await removeDevices(this.hv, this.#xs, r.domid, timeoutNs);
     this.#removeDomainNodes(r);
     this.#kill(r);
@@ -248,7 +249,7 @@ export class Host extends EventEmitter<HostEvents> implements AsyncDisposable {
     const d = this.hv.domainById(r.domid);
     const events = r.context?.events;
     if (d !== undefined && !d.isDying) this.hv.destroyDomain(r.domid);
-    if (!r.abort.signal.aborted) r.abort.abort(new HostError("ESRCH", `d${r.domid} was destroyed`));
+    if (!r.abort.signal.aborted) r.abort.abort(new HostError("ERR_NO_DOMAIN", `d${r.domid} was destroyed`));
     try {
       events?.close();
     } catch {
@@ -348,15 +349,15 @@ export class Host extends EventEmitter<HostEvents> implements AsyncDisposable {
     return this.close();
   }
 
-  #assertOpen(): void {
-    if (this.#closing !== undefined) throw new HostError("ECLOSED", "the host is closed");
+  #assertOpen(op: string): void {
+    if (this.#closing !== undefined) throw new ClosedError("the host", op);
   }
 }
 
 /**
  * Boots a host: the hypervisor, dom0 with xenstored (and its Unix socket when `socketPath` is
  * given), VIRQ_DOM_EXC bound.
- * @throws HostError EINVAL for bad options; Error if the socket cannot be bound.
+ * @throws HostError ERR_BAD_OPTION for bad options; Error if the socket cannot be bound.
  */
 export async function createHost(options: HostOptions = {}): Promise<Host> {
   const host = new Host(resolveHostOptions(options));

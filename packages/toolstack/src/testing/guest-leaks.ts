@@ -14,7 +14,7 @@
  *   the toolstack's mappings of a live domain's reserved refs: xenstored's ring, the console);
  * - `guest-watch`: a xenstore watch the guest's connection still holds.
  */
-import { ECS_NAMES } from "@pvkit/hypervisor-sim";
+import { ECS_NAMES, PvkitError } from "@pvkit/hypervisor-sim";
 import { GNTTAB_NR_RESERVED_ENTRIES, GTF } from "@pvkit/hypervisor-sim/abi";
 import type { Host } from "../host/host.js";
 
@@ -96,13 +96,13 @@ export function assertNoGuestLeaks(host: Host, opts: GuestLeakOptions = {}): voi
 }
 
 /** Thrown by {@link assertNoGuestLeaks}; `message` lists the leaks. */
-export class GuestLeakError extends Error {
-  override readonly name = "GuestLeakError";
-  readonly code = "ELEAK";
+export class GuestLeakError extends PvkitError {
+  override readonly name: string = "GuestLeakError";
+  declare readonly code: "ERR_LEAK";
   readonly leaks: readonly GuestLeak[];
 
   constructor(leaks: readonly GuestLeak[]) {
-    super(`pvkit guest leak check: ${leaks.length} leak${leaks.length === 1 ? "" : "s"}\n${leaks.map((l) => `  - [${l.kind}] ${l.message}`).join("\n")}`);
+    super("ERR_LEAK", `pvkit guest leak check: ${leaks.length} leak${leaks.length === 1 ? "" : "s"}\n${leaks.map((l) => `  - [${l.kind}] ${l.message}`).join("\n")}`);
     this.leaks = leaks;
   }
 }

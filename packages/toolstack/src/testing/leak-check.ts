@@ -17,7 +17,7 @@
  * - `dom0-handler-error`: an event handler or `events$` subscriber in dom0 threw (a guest's
  *   crashes its domain instead: `crash-unobserved` unless someone saw it).
  */
-import { describeBlocked, ECS_NAMES, type Hypervisor } from "@pvkit/hypervisor-sim";
+import { describeBlocked, ECS_NAMES, PvkitError, type Hypervisor } from "@pvkit/hypervisor-sim";
 import type { Host } from "../host/host.js";
 
 export type LeakKind =
@@ -55,13 +55,13 @@ export interface LeakCheckOptions {
 }
 
 /** Thrown by the testing entry when a test leaked. `leaks` is the list; `message` shows it. */
-export class LeakError extends Error {
-  override readonly name = "LeakError";
-  readonly code = "ELEAK";
+export class LeakError extends PvkitError {
+  override readonly name: string = "LeakError";
+  declare readonly code: "ERR_LEAK";
   readonly leaks: readonly Leak[];
 
   constructor(leaks: readonly Leak[]) {
-    super(`pvkit leak check: ${leaks.length} leak${leaks.length === 1 ? "" : "s"}\n${leaks.map((l) => `  - [${l.kind}] ${l.message}`).join("\n")}`);
+    super("ERR_LEAK", `pvkit leak check: ${leaks.length} leak${leaks.length === 1 ? "" : "s"}\n${leaks.map((l) => `  - [${l.kind}] ${l.message}`).join("\n")}`);
     this.leaks = leaks;
   }
 }

@@ -104,7 +104,7 @@ describe("destroyDomain", () => {
     expect(h.destroyDomain(d.domid)).toBe(a);
     await a;
     await expect(h.destroyDomain(d.domid)).rejects.toBeInstanceOf(HostError);
-    await expect(h.destroyDomain(999)).rejects.toMatchObject({ code: "ESRCH" });
+    await expect(h.destroyDomain(999)).rejects.toMatchObject({ code: "ERR_NO_DOMAIN" });
     expect(h.domain(d.domid)).toBeUndefined();
   });
 

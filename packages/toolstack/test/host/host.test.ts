@@ -6,7 +6,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { decodeXsMessages, encodeXsMessage, VIRQ, XS } from "@pvkit/hypervisor-sim/abi";
 import { evtchnStatus } from "@pvkit/guest-sdk";
-import { createHost, HostError } from "@pvkit/toolstack";
+import { ClosedError } from "@pvkit/hypervisor-sim";
+import { createHost } from "@pvkit/toolstack";
 
 describe("createHost", () => {
   it("boots dom0 privileged, with xenstored and VIRQ_DOM_EXC bound", async () => {
@@ -50,8 +51,8 @@ describe("createHost", () => {
     expect(host.hv.domainById(d.domid)).toBeUndefined();
     expect(host.xenstored.paths().filter((p) => p.includes(`/${d.domid}`))).toEqual([]);
     expect(host.hv.domainById(0)!.evtchn.bound).toBe(0);
-    expect(() => host.openXenstore()).toThrow(HostError);
-    await expect(host.createDomain({ name: "y" })).rejects.toMatchObject({ code: "ECLOSED" });
+    expect(() => host.openXenstore()).toThrow(ClosedError);
+    await expect(host.createDomain({ name: "y" })).rejects.toMatchObject({ code: "ERR_CLOSED", what: "the host", op: "createDomain" });
   });
 
   it("is an async disposable", async () => {

@@ -192,10 +192,10 @@ describe("domain builder: xenstore tree", () => {
   it("refuses a duplicate name and bad devices before creating anything", async () => {
     await host().createDomain({ name: "twin" });
     const before = host().hv.domains.length;
-    await expect(host().createDomain({ name: "twin" })).rejects.toMatchObject({ code: "EEXIST" });
-    await expect(host().createDomain({ name: "bad", devices: [{ kind: "a/b", devid: 1 }] })).rejects.toMatchObject({ code: "EINVAL" });
-    await expect(host().createDomain({ name: "bad", devices: [{ kind: "vbd", vdev: "floppy" }] })).rejects.toMatchObject({ code: "EINVAL" });
-    await expect(host().createDomain({ name: "bad", memory: 0 })).rejects.toMatchObject({ code: "EINVAL" });
+    await expect(host().createDomain({ name: "twin" })).rejects.toMatchObject({ code: "ERR_NAME_TAKEN" });
+    await expect(host().createDomain({ name: "bad", devices: [{ kind: "a/b", devid: 1 }] })).rejects.toMatchObject({ code: "ERR_BAD_OPTION" });
+    await expect(host().createDomain({ name: "bad", devices: [{ kind: "vbd", vdev: "floppy" }] })).rejects.toMatchObject({ code: "ERR_BAD_OPTION" });
+    await expect(host().createDomain({ name: "bad", memory: 0 })).rejects.toMatchObject({ code: "ERR_BAD_OPTION" });
     expect(host().hv.domains.length).toBe(before);
   });
 });

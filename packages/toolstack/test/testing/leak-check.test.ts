@@ -135,7 +135,7 @@ describe("withHost leak checks", () => {
   it("formats every leak in the error message", async () => {
     const err = await withHost((host) => void host.openXenstore().watch("/", "t")).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(LeakError);
-    expect((err as LeakError).code).toBe("ELEAK");
+    expect((err as LeakError).code).toBe("ERR_LEAK");
     expect((err as Error).message).toBe('pvkit leak check: 1 leak\n  - [xenstore-watch] client #1 (local) still watches / (token "t")');
   });
 });

@@ -4,6 +4,7 @@
  * TraceBus `seq` of the last event seen and the virtual time) and the host's chaos seed, with a
  * one-line hint at the usual cause.
  */
+import { PvkitError } from "@pvkit/hypervisor-sim";
 
 /** Every kind of finding. */
 export type FindingKind =
@@ -112,15 +113,15 @@ export function makeFinding(init: FindingInit): Finding {
  * something the test did not expect. `findings` is the list; when the test itself failed too,
  * `cause` is its error and the message ends with it.
  */
-export class SanitizerError extends Error {
-  override readonly name = "SanitizerError";
-  readonly code = "ESANITIZER";
+export class SanitizerError extends PvkitError {
+  override readonly name: string = "SanitizerError";
+  declare readonly code: "ERR_SANITIZER";
   readonly findings: readonly Finding[];
 
   constructor(findings: readonly Finding[], testError?: unknown) {
     const head = [`pvkit sanitizer: ${findings.length} finding${findings.length === 1 ? "" : "s"}`, ...findings.map((f) => `  - ${f.message}`)].join("\n");
     const tail = testError === undefined ? "" : `\nthe test itself failed with: ${testError instanceof Error ? `${testError.name}: ${testError.message}` : String(testError)}`;
-    super(head + tail, testError === undefined ? undefined : { cause: testError });
+    super("ERR_SANITIZER", head + tail, testError === undefined ? undefined : { cause: testError });
     this.findings = findings;
   }
 }
