@@ -25,13 +25,15 @@
  * Options: --seconds S (per run, default 2), --reps N (default 3), --warmup S (default 0.5),
  * --nodes N (default 10000), --only pvkit,cxenstored,null, --update-readme, --pvkit-at REV (measure
  * pvkit's xenstored as committed at git revision REV, exported with `git archive` into
- * .build/tree-<commit>/, instead of the working tree: a before/after comparison in one tree).
+ * .build/tree-<commit>/, instead of the working tree: a before/after comparison in one tree),
+ * --tsx (run pvkit-daemon.ts under tsx instead of as an esbuild bundle on plain node).
  * Environment: XSBENCH_DAEMON_CPU / XSBENCH_CLIENT_CPU (cores, default 0 and 1), XSBENCH_NICE
  * (a `nice -n` increment for daemons and clients, e.g. -5 as root on a busy machine).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, closeSync } from "node:fs";
 import { createConnection } from "node:net";
+import { createRequire } from "node:module";
 import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -64,6 +66,7 @@ const onlyIdx = argv.indexOf("--only");
 const only = onlyIdx >= 0 ? new Set((argv[onlyIdx + 1] ?? "").split(",")) : undefined;
 const atIdx = argv.indexOf("--pvkit-at");
 const pvkitAt = atIdx >= 0 ? argv[atIdx + 1] : undefined;
+const useTsx = argv.includes("--tsx");
 const daemonCpu = process.env.XSBENCH_DAEMON_CPU ?? "0";
 const clientCpu = process.env.XSBENCH_CLIENT_CPU ?? "1";
 const pin = availableParallelism() >= 2;
@@ -310,6 +313,39 @@ const wanted = (n: string): boolean => only === undefined || only.has(n);
 const daemons: Daemon[] = [];
 const nodeBin = process.execPath;
 
+/**
+ * Bundles pvkit-daemon.ts with the @pvkit packages' TypeScript sources (condition
+ * "@pvkit/source") into one ES module, with esbuild (tsx's own), so the daemon runs on plain
+ * node: no tsx loader in its memory (about 45 MB) or an esbuild service beside it. Third-party
+ * dependencies stay external, resolved from the package's node_modules at run time.
+ */
+async function bundleDaemon(toolstackDir: string): Promise<string> {
+  // esbuild is tsx's dependency, not ours: loaded through tsx's own resolution, typed by hand.
+  type Build = (o: Record<string, unknown>) => Promise<unknown>;
+  const esbuild = createRequire(createRequire(import.meta.url).resolve("tsx/package.json"))("esbuild") as { build: Build };
+  const external = new Set<string>();
+  const pkgs = join(toolstackDir, "..");
+  for (const p of readdirSync(pkgs)) {
+    const pj = join(pkgs, p, "package.json");
+    if (!existsSync(pj)) continue;
+    const deps = (JSON.parse(readFileSync(pj, "utf8")) as { dependencies?: Record<string, string> }).dependencies ?? {};
+    for (const d of Object.keys(deps)) if (!d.startsWith("@pvkit/")) external.add(d);
+  }
+  const outfile = join(toolstackDir, "bench", "cxenstored", ".build", "pvkit-daemon.mjs");
+  await esbuild.build({
+    entryPoints: [join(toolstackDir, "bench", "cxenstored", "pvkit-daemon.ts")],
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    conditions: ["@pvkit/source"],
+    external: [...external],
+    outfile,
+    logLevel: "warning",
+  });
+  return outfile;
+}
+
 let pvkitDescribe = "pvkit: not run";
 if (wanted("pvkit")) {
   const sock = join(work, "pvkit.sock");
@@ -317,7 +353,9 @@ if (wanted("pvkit")) {
   const which = pvkitPackageDir();
   pvkitDescribe = which.describe;
   const script = join(which.dir, "bench", "cxenstored", "pvkit-daemon.ts");
-  daemons.push(await startDaemon("pvkit", nodeBin, ["--conditions=@pvkit/source", "--import", "tsx", script, sock, ready], sock, { ...process.env }, ready, which.dir));
+  const args = useTsx ? ["--conditions=@pvkit/source", "--import", "tsx", script] : [await bundleDaemon(which.dir)];
+  pvkitDescribe += useTsx ? " under tsx" : " bundled with esbuild, plain node";
+  daemons.push(await startDaemon("pvkit", nodeBin, [...args, sock, ready], sock, { ...process.env }, ready, which.dir));
 }
 let cxReason: string | undefined;
 if (wanted("cxenstored")) {
