@@ -30,7 +30,7 @@ export const doWrite: Handler = (xs, req) => {
   const p = req.msg.payload;
   const nul = p.indexOf(0);
   if (nul < 0) fail("EINVAL");
-  const name = canonicalize(xsString(p.subarray(0, nul)), req.conn.implicitPath);
+  const name = canonicalize(xsString(p, 0, nul), req.conn.implicitPath);
   const value = p.slice(nul + 1);
   const found = xs.lookupNode(req, name, W);
   let node;

@@ -21,7 +21,7 @@ export function getStrings(p: Uint8Array): string[] {
   const out: string[] = [];
   let start = 0;
   for (let i = p.indexOf(0); i >= 0; i = p.indexOf(0, start)) {
-    out.push(xsString(p.subarray(start, i)));
+    out.push(xsString(p, start, i));
     start = i + 1;
   }
   return out;
@@ -32,7 +32,7 @@ export function oneArg(p: Uint8Array): string | undefined {
   if (p.length === 0) return undefined;
   const nul = p.indexOf(0);
   if (nul !== p.length - 1) return undefined;
-  return xsString(p.subarray(0, nul));
+  return xsString(p, 0, nul);
 }
 
 /** C `atoi` (as glibc's strtol base 10, truncated to int): leading space, sign, digits; 0 if none. */

@@ -66,10 +66,22 @@ export function cloneNode(n: NodeRecord, name = n.name): NodeRecord {
   return { name, value: n.value, children: [...n.children], perms: clonePerms(n.perms), generation: n.generation };
 }
 
+/** The value of a node without one (shared: values are never written into). */
+const EMPTY_VALUE = new Uint8Array(0);
+/** The child list of a leaf in the store (shared and frozen: stored records are not modified). */
+const NO_CHILDREN: string[] = Object.freeze([] as string[]) as string[];
+/** Distinct permission lists above which the interning table starts afresh (bounds its size). */
+const PERMS_TABLE_MAX = 4096;
+
 /** The global node store and the global generation counter. */
 export class NodeStore {
   #nodes = new Map<string, NodeRecord>();
   #generation = 0;
+  /**
+   * Permission lists of stored records, one frozen copy per distinct list: most nodes share a
+   * handful of lists (owner and default access), so a node costs little more than its bytes.
+   */
+  #perms = new Map<string, XsPerm[]>();
 
   /** The current global generation count (the value last handed out). */
   get generation(): number {
@@ -86,9 +98,33 @@ export class NodeStore {
     return this.#nodes.get(name);
   }
 
-  /** Stores a copy of `n` under its name. */
+  /**
+   * Stores a copy of `n` under its name, compactly: the value is shared (immutable), an empty
+   * value or child list is the shared empty one, and the permission list is interned. The stored
+   * record is frozen where it is shared; callers clone it before changing anything.
+   */
   put(n: NodeRecord): void {
-    this.#nodes.set(n.name, cloneNode(n));
+    const stored: NodeRecord = {
+      name: n.name,
+      value: n.value.length === 0 ? EMPTY_VALUE : n.value,
+      children: n.children.length === 0 ? NO_CHILDREN : [...n.children],
+      perms: this.#intern(n.perms),
+      generation: n.generation,
+      childList: undefined,
+    };
+    this.#nodes.set(n.name, stored);
+  }
+
+  #intern(perms: readonly XsPerm[]): XsPerm[] {
+    let key = "";
+    for (const p of perms) key += `${p.id}:${p.perms},`;
+    let shared = this.#perms.get(key);
+    if (shared === undefined) {
+      if (this.#perms.size >= PERMS_TABLE_MAX) this.#perms.clear();
+      shared = Object.freeze(perms.map((p) => Object.freeze({ id: p.id, perms: p.perms }))) as XsPerm[];
+      this.#perms.set(key, shared);
+    }
+    return shared;
   }
 
   delete(name: string): boolean {

@@ -194,14 +194,24 @@ export class XsMessageParser {
 /** Chars per `String.fromCharCode` call (well below engines' argument limits). */
 const CHUNK = 8192;
 
+type Latin1Slice = (this: Uint8Array, start: number, end: number) => string;
 /**
- * The byte string of `bytes`: one char (U+0000..U+00FF) per byte, lossless (see the file header).
+ * Node's native latin1 decoder (`Buffer.prototype.latin1Slice`) where there is one: the same
+ * one-char-per-byte mapping, several times faster than `String.fromCharCode`. Elsewhere the
+ * portable path below is used.
  */
-export function xsString(bytes: Uint8Array): string {
-  const n = bytes.length;
-  if (n <= CHUNK) return String.fromCharCode.apply(null, bytes as unknown as number[]);
+const nativeLatin1: Latin1Slice | undefined = (globalThis as { Buffer?: { prototype?: { latin1Slice?: Latin1Slice } } }).Buffer?.prototype?.latin1Slice;
+
+/**
+ * The byte string of `bytes[start..end)`: one char (U+0000..U+00FF) per byte, lossless (see the
+ * file header).
+ */
+export function xsString(bytes: Uint8Array, start = 0, end = bytes.length): string {
+  if (end <= start) return "";
+  if (nativeLatin1 !== undefined) return nativeLatin1.call(bytes, start, end);
+  if (end - start <= CHUNK) return String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]);
   let s = "";
-  for (let i = 0; i < n; i += CHUNK) s += String.fromCharCode.apply(null, bytes.subarray(i, i + CHUNK) as unknown as number[]);
+  for (let i = start; i < end; i += CHUNK) s += String.fromCharCode.apply(null, bytes.subarray(i, Math.min(end, i + CHUNK)) as unknown as number[]);
   return s;
 }
 
@@ -257,9 +267,9 @@ export function nulSplit(payload: Uint8Array): string[] {
   for (;;) {
     const nul = payload.indexOf(0, start);
     if (nul < 0) break;
-    out.push(xsString(payload.subarray(start, nul)));
+    out.push(xsString(payload, start, nul));
     start = nul + 1;
   }
-  if (start < payload.length) out.push(xsString(payload.subarray(start)));
+  if (start < payload.length) out.push(xsString(payload, start));
   return out;
 }

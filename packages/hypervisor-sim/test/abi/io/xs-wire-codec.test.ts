@@ -11,6 +11,8 @@ import {
   encodeXsMessage,
   nulJoin,
   nulSplit,
+  xsBytes,
+  xsString,
   type XsMessage,
 } from "@pvkit/hypervisor-sim/abi";
 
@@ -147,5 +149,23 @@ describe("NUL-separated strings", () => {
     expect(nulSplit(Buffer.from("a\0bb\0", "latin1"))).toEqual(["a", "bb"]);
     expect(nulSplit(new Uint8Array(0))).toEqual([]);
     expect(nulSplit(Buffer.from("a\0\0", "latin1"))).toEqual(["a", ""]);
+  });
+});
+
+describe("byte strings", () => {
+  it("map every byte to one char and back, also for a range of the array", () => {
+    const all = Uint8Array.from({ length: 256 }, (_, i) => i);
+    const s = xsString(all);
+    expect(s.length).toBe(256);
+    expect(s.charCodeAt(0xff)).toBe(0xff);
+    expect(xsBytes(s)).toStrictEqual(all);
+    expect(xsString(all, 0x41, 0x44)).toBe("ABC");
+    expect(xsString(all, 5, 5)).toBe("");
+    expect(xsString(new Uint8Array(20000).fill(0x61))).toBe("a".repeat(20000));
+  });
+
+  it("refuse a char above U+00FF instead of truncating it", () => {
+    expect(() => xsBytes("a\u0141")).toThrow(RangeError);
+    expect(() => nulJoin(["/a", "\u20ac"])).toThrow(RangeError);
   });
 });
