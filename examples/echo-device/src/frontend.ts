@@ -42,7 +42,9 @@ export class EchoFrontend {
     const d = `frontend d${guest.domid}`;
     this.#alloc = new GuestPageAllocator(guest.memory);
     this.#grants = GrantTableClient.of(guest, { allocator: this.#alloc });
-    // Only the frontend initialises the shared ring, and before granting it.
+    // Only the frontend initialises the shared ring. grantPage() grants the page as it allocates
+    // it, so the ring is initialised just after granting — but before the backend can know the
+    // ref, which reaches it only through the hand-off page, written below and marked "go" last.
     this.#ringPage = this.#grants.grantPage(backend);
     this.#ring = FrontRing.init([this.#ringPage.page], echoSpec, { name: "echo ring" });
     this.#channel = EventChannels.of(guest).bindUnbound(backend, { onEvent: () => this.#onResponses() });
