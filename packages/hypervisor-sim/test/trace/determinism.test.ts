@@ -48,17 +48,31 @@ describe("determinism", () => {
 
   it("without chaos delivers in FIFO order at a constant virtual time", () => {
     const hv = new Hypervisor({ mode: "manual" });
-    hv.createDomain();
-    hv.createDomain();
-    const times: number[] = [];
-    hv.trace.on("upcall", (e) => times.push(e.t));
+    for (let i = 0; i < 4; i++) hv.createDomain();
+    const delivered: string[] = [];
+    hv.trace.on("upcall", (e) => delivered.push(`d${e.domid}@${e.t}`));
     const g0 = hv.guest(0);
-    const g1 = hv.guest(1);
-    const [, p1] = connect(g0, g1);
-    const sh0 = mapSharedInfo(g0);
-    g0.registerUpcall(0, miniUpcall(sh0, 0, []));
-    g1.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_send, { port: p1 });
+    const ports = new Map<number, number>(); // domid -> dom0's port to it
+    for (const d of [1, 2, 3]) {
+      const g = hv.guest(d);
+      const [p0] = connect(g0, g);
+      ports.set(d, p0);
+      const sh = mapSharedInfo(g);
+      g.registerUpcall(0, miniUpcall(sh, 0, []));
+    }
+    const send = (d: number): void => void g0.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_send, { port: ports.get(d)! });
+    // bind_interdomain left each domU's new port pending: those deliveries come first, in bind order.
     hv.runUntilIdle();
-    expect(times).toEqual([0]);
+    expect(delivered).toEqual(["d1@0", "d2@0", "d3@0"]);
+    delivered.length = 0;
+    // Sends in an order that is neither domid order nor its reverse: deliveries follow it.
+    for (const d of [2, 3, 1]) send(d);
+    hv.runUntilIdle();
+    expect(delivered).toEqual(["d2@0", "d3@0", "d1@0"]);
+    // A second round in another order, after virtual time moved on.
+    hv.advance(1000);
+    for (const d of [3, 1, 2]) send(d);
+    hv.runUntilIdle();
+    expect(delivered).toEqual(["d2@0", "d3@0", "d1@0", "d3@1000", "d1@1000", "d2@1000"]);
   });
 });
