@@ -20,6 +20,7 @@ const off = await blkBench("memory", { poll: false });
 const cases: [string, () => Promise<{ rate: number; notes: number }>][] = [
   ["poll on ", async () => { const r = await on.run("read", 32, { ms: MS }); return { rate: r.requests / r.seconds, notes: r.notifications / r.requests }; }],
   ["poll off", async () => { const r = await off.run("read", 32, { ms: MS }); return { rate: r.requests / r.seconds, notes: r.notifications / r.requests }; }],
+  ["readv   ", async () => { const r = await on.run("read", 32, { ms: MS }, { vectored: true }); return { rate: r.requests / r.seconds, notes: r.notifications / r.requests }; }],
 ];
 const res = cases.map(() => ({ rates: [] as number[], ratios: [] as number[], notes: 0 }));
 for (let k = 0; k < 3; k++) for (const [, f] of cases) await f();

@@ -282,3 +282,27 @@ export function encodeBlkifRequest(req: BlkifRequest, out: EntryWriter, wire: Bl
       return;
   }
 }
+
+/**
+ * Writes the header of a direct READ/WRITE/BARRIER/FLUSH request (`struct blkif_request`)
+ * into a zeroed entry — the bytes `encodeBlkifRequest` writes for `{ kind: "rw", operation,
+ * nr_segments, handle, id, sector_number }` — for a producer writing the slot in place; the
+ * segments follow with `writeBlkifSegment`.
+ * @throws RangeError if a value does not fit its field (id and sector are numbers below 2^53).
+ */
+export function writeBlkifRwHeader(out: EntryWriter, wire: BlkifWire, operation: BlkifRwOperation, nr_segments: number, handle: number, id: number, sector_number: number): void {
+  const w = wire.rw;
+  out.setU8(0, operation);
+  out.setU8(w.nr_segments, nr_segments);
+  out.setU16(w.handle, handle);
+  writeU53(out, w.id, id);
+  writeU53(out, w.sector_number, sector_number);
+}
+
+/** Writes segment `i` of a direct request (`seg[i]`, i < 11) in place (see `writeBlkifRwHeader`). */
+export function writeBlkifSegment(out: EntryWriter, wire: BlkifWire, i: number, gref: number, first_sect: number, last_sect: number): void {
+  const at = wire.rw.seg + i * BLKIF_REQUEST_SEGMENT_SIZE;
+  out.setU32(at, gref);
+  out.setU8(at + 4, first_sect);
+  out.setU8(at + 5, last_sect);
+}

@@ -62,5 +62,6 @@ export function writeBlkifResponseFields(out: EntryWriter, wire: BlkifWire, idLo
   out.setU8(w.operation, operation);
   for (let at = w.operation + 1; at < w.status; at++) out.setU8(at, 0);
   out.setS16(w.status, status);
-  for (let at = w.status + 2; at < wire.responseSize; at++) out.setU8(at, 0);
+  if (wire.responseSize === w.status + 6) out.setU32(w.status + 2, 0); // x86_64: 4 tail pad bytes
+  else for (let at = w.status + 2; at < wire.responseSize; at++) out.setU8(at, 0);
 }

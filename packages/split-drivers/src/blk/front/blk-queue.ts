@@ -20,9 +20,10 @@
  * writable once and reused; the part of a reused page outside the request is zeroed first.
  * Indirect pages hold only their segment array (the rest zero) and are granted read-only.
  */
-import { BLKIF_OP, BLKIF_RSP, BLKIF_DISCARD_SECURE, XEN_PAGE_SIZE } from "@pvkit/hypervisor-sim/abi";
-import { type EventChannel, type FrontRing, type GrantedPage, RingProtocolError, type XenbusDevice } from "@pvkit/guest-sdk";
-import type { BlkifRequest, BlkifSegment } from "../blkif-request.js";
+import { BLKIF_MAX_SEGMENTS_PER_REQUEST, BLKIF_OP, BLKIF_RSP, BLKIF_DISCARD_SECURE, XEN_PAGE_SIZE } from "@pvkit/hypervisor-sim/abi";
+import { type EntryReader, type EventChannel, type FrontRing, type GrantedPage, RingProtocolError, type XenbusDevice } from "@pvkit/guest-sdk";
+import { blkifWire } from "../blkif-protocol.js";
+import { type BlkifRequest, type BlkifSegment, readBlkifId, writeBlkifRwHeader, writeBlkifSegment } from "../blkif-request.js";
 import type { BlkifResponse } from "../blkif-response.js";
 import { encodeIndirectSegments } from "../indirect-page.js";
 import { BlkfrontError } from "./blkfront-error.js";
@@ -81,14 +82,32 @@ export interface QueueHost {
   kick(): void;
 }
 
+/** What blkfront keeps of a request in flight (Linux `struct blk_shadow`); one per id, reused. */
 interface Shadow {
-  readonly chunk: Chunk;
+  /** The chunk in flight under this id, or undefined when the id is free. */
+  chunk: Chunk | undefined;
   /** The operation the response must carry (`indirect_op` for indirect requests). */
-  readonly op: number;
-  readonly nrSegments: number;
-  readonly pages: GrantedPage[];
-  readonly indirect: GrantedPage[];
+  op: number;
+  nrSegments: number;
+  /** The data pages and the indirect pages (`issue`'s general path). */
+  pages: readonly GrantedPage[];
+  indirect: readonly GrantedPage[];
+  /**
+   * `#issueDirect`'s request: its data pages are the first `nDirect` of `direct` (an array
+   * reused from one request to the next), all persistent grants; `pages` and `indirect` are
+   * then empty.
+   */
+  readonly direct: GrantedPage[];
+  nDirect: number;
 }
+
+const NONE: readonly GrantedPage[] = [];
+
+/** The frontend's ring protocol (blkfront always writes `protocol` = x86_64-abi). */
+const WIRE = blkifWire("x86_64-abi");
+const RSP_ID = WIRE.response.id;
+const RSP_OP = WIRE.response.operation;
+const RSP_STATUS = WIRE.response.status;
 
 const WIRE_OP: Record<"read" | "write", number> = { read: BLKIF_OP.BLKIF_OP_READ, write: BLKIF_OP.BLKIF_OP_WRITE };
 
@@ -99,7 +118,7 @@ export class BlkQueue {
   channel: EventChannel | undefined;
   readonly #dev: XenbusDevice;
   readonly #host: QueueHost;
-  readonly #shadow: (Shadow | undefined)[];
+  readonly #shadow: Shadow[];
   /**
    * Free ids, oldest first (a FIFO: an id is reused as late as possible, so a stale duplicate
    * response is less likely to name a new request; Linux's free list is LIFO).
@@ -122,7 +141,7 @@ export class BlkQueue {
     this.index = index;
     this.ring = ring;
     this.#host = host;
-    this.#shadow = new Array<Shadow | undefined>(ring.size).fill(undefined);
+    this.#shadow = Array.from({ length: ring.size }, (): Shadow => ({ chunk: undefined, op: 0, nrSegments: 0, pages: NONE, indirect: NONE, direct: [], nDirect: 0 }));
     this.#freeIds = Array.from({ length: ring.size }, (_, i) => i);
     this.#freeCount = ring.size;
   }
@@ -148,6 +167,7 @@ export class BlkQueue {
    */
   issue(c: Chunk): boolean {
     const f = this.#host.features();
+    if (f.persistent && (c.op === "read" || c.op === "write") && c.nsect <= BLKIF_MAX_SEGMENTS_PER_REQUEST * SECTS_PER_PAGE) return this.#issueDirect(c);
     const id = this.#freeIds[this.#freeHead]!;
     const handle = this.#dev.devid & 0xffff;
     let req: BlkifRequest;
@@ -193,7 +213,61 @@ export class BlkQueue {
     this.ring.produceRequest(req);
     this.#freeHead = (this.#freeHead + 1) % this.#freeIds.length;
     this.#freeCount--;
-    this.#shadow[id] = { chunk: c, op, nrSegments, pages, indirect };
+    const s = this.#shadow[id]!;
+    s.chunk = c;
+    s.op = op;
+    s.nrSegments = nrSegments;
+    s.pages = pages;
+    s.indirect = indirect;
+    s.nDirect = 0;
+    this.#unpushed = true;
+    this.stats.requests++;
+    return true;
+  }
+
+  /**
+   * `issue` of a read or write of at most 11 segments with persistent grants (the steady state
+   * of a busy disk): the pool's pages into the id's shadow, the request's fields written straight
+   * into the ring slot (`RING_GET_REQUEST`, as `blkif_queue_rw_req` fills `ring_req`), the same
+   * bytes `encodeBlkifRequest` would write.
+   */
+  #issueDirect(c: Chunk): boolean {
+    const id = this.#freeIds[this.#freeHead]!;
+    const s = this.#shadow[id]!;
+    const pages = s.direct;
+    const data = c.data!;
+    const len = data.length;
+    const n = Math.ceil(c.nsect / SECTS_PER_PAGE);
+    const write = c.op === "write";
+    try {
+      for (let i = 0; i < n; i++) {
+        const bytes = Math.min(PAGE, len - i * PAGE);
+        const g = this.#pooled(bytes);
+        pages[i] = g;
+        s.nDirect = i + 1;
+        if (write) g.page.write(0, bytes === len ? data : data.subarray(i * PAGE, i * PAGE + bytes));
+      }
+    } catch (e) {
+      for (let i = 0; i < s.nDirect; i++) this.#pool.push(pages[i]!);
+      s.nDirect = 0;
+      if (e instanceof Error && "code" in e && (e.code === "ENOPAGES" || e.code === "ENOGRANTREFS")) return false;
+      throw e;
+    }
+    const op = write ? BLKIF_OP.BLKIF_OP_WRITE : BLKIF_OP.BLKIF_OP_READ;
+    const w = this.ring.nextRequest();
+    writeBlkifRwHeader(w, WIRE, op, n, this.#dev.devid & 0xffff, id, c.sector);
+    for (let i = 0; i < n; i++) {
+      const bytes = Math.min(PAGE, len - i * PAGE);
+      writeBlkifSegment(w, WIRE, i, pages[i]!.ref, 0, bytes / SECT - 1);
+    }
+    this.ring.commitRequest();
+    this.#freeHead = (this.#freeHead + 1) % this.#freeIds.length;
+    this.#freeCount--;
+    s.chunk = c;
+    s.op = op;
+    s.nrSegments = n;
+    s.pages = NONE;
+    s.indirect = NONE;
     this.#unpushed = true;
     this.stats.requests++;
     return true;
@@ -214,7 +288,7 @@ export class BlkQueue {
     if (this.#dead) return;
     try {
       do {
-        for (let rsp = this.ring.consumeResponse(); rsp !== undefined; rsp = this.ring.consumeResponse()) this.#response(rsp);
+        for (let e = this.ring.copyResponse(); e !== undefined; e = this.ring.copyResponse()) this.#response(e);
       } while (this.ring.finalCheckForResponses());
     } catch (e) {
       if (e instanceof RingProtocolError) {
@@ -230,36 +304,52 @@ export class BlkQueue {
     this.#host.kick();
   }
 
-  #response(rsp: BlkifResponse): void {
+  /** One response, read from the ring's private copy `e` of its entry (RING_COPY_RESPONSE). */
+  #response(e: EntryReader): void {
     this.stats.responses++;
     const dev = this.#host.device;
-    const id = rsp.id;
-    if (typeof id !== "number" || id >= this.ring.size) throw new BlkfrontError("bad-response-id", dev, `queue ${this.index}: response has incorrect id (${id})`);
-    const s = this.#shadow[id];
-    if (s === undefined) throw new BlkfrontError("response-not-pending", dev, `queue ${this.index}: response references no pending request (id ${id})`);
-    if (rsp.operation !== s.op) throw new BlkfrontError("wrong-operation", dev, `queue ${this.index}: response has wrong operation (${rsp.operation} instead of ${s.op})`);
-    this.#shadow[id] = undefined;
+    const lo = e.getU32(RSP_ID);
+    const hi = e.getU32(RSP_ID + 4);
+    if (hi !== 0 || lo >= this.ring.size) throw new BlkfrontError("bad-response-id", dev, `queue ${this.index}: response has incorrect id (${readBlkifId(e, RSP_ID)})`);
+    const id = lo;
+    const operation = e.getU8(RSP_OP);
+    const status = e.getS16(RSP_STATUS);
+    const s = this.#shadow[id]!;
+    const c = s.chunk;
+    if (c === undefined) throw new BlkfrontError("response-not-pending", dev, `queue ${this.index}: response references no pending request (id ${id})`);
+    if (operation !== s.op) throw new BlkfrontError("wrong-operation", dev, `queue ${this.index}: response has wrong operation (${operation} instead of ${s.op})`);
+    s.chunk = undefined;
     this.#freeIds[(this.#freeHead + this.#freeCount) % this.#freeIds.length] = id;
     this.#freeCount++;
-    const c = s.chunk;
-    const f = this.#host.features();
+    const nDirect = s.nDirect;
+    const pages = nDirect > 0 ? s.direct : s.pages;
+    const nPages = nDirect > 0 ? nDirect : pages.length;
     // blkif_completion: copy a read out of the bounce pages, then end or recycle the grants.
-    if (c.op === "read" && rsp.status === BLKIF_RSP.BLKIF_RSP_OKAY) {
-      for (let i = 0; i < s.pages.length; i++) {
+    if (c.op === "read" && status === BLKIF_RSP.BLKIF_RSP_OKAY) {
+      const data = c.data!;
+      for (let i = 0; i < nPages; i++) {
         const off = i * PAGE;
-        s.pages[i]!.page.readInto(0, c.data!, off, Math.min(PAGE, c.data!.length - off));
+        pages[i]!.page.readInto(0, data, off, Math.min(PAGE, data.length - off));
       }
     }
-    const dataStillMapped = this.#finish(s.pages, f.persistent);
-    const indirectStillMapped = s.indirect.length > 0 ? this.#finish(s.indirect, f.persistent) : undefined;
-    const stillMapped = dataStillMapped ?? indirectStillMapped;
-    if (stillMapped !== undefined) {
-      // The request is out of the shadow already, so disabling would not reach it: fail it here.
-      const err = new BlkfrontError("grant-still-mapped", dev, `queue ${this.index}: backed has not unmapped grant: ${stillMapped}`);
-      this.#host.complete(c, err);
-      throw err;
+    if (nDirect > 0) {
+      for (let i = 0; i < nDirect; i++) this.#pool.push(pages[i]!);
+      s.nDirect = 0;
+    } else {
+      const f = this.#host.features();
+      const dataStillMapped = this.#finish(pages, f.persistent);
+      const indirectStillMapped = s.indirect.length > 0 ? this.#finish(s.indirect, f.persistent) : undefined;
+      s.pages = NONE;
+      s.indirect = NONE;
+      const stillMapped = dataStillMapped ?? indirectStillMapped;
+      if (stillMapped !== undefined) {
+        // The request is out of the shadow already, so disabling would not reach it: fail it here.
+        const err = new BlkfrontError("grant-still-mapped", dev, `queue ${this.index}: backed has not unmapped grant: ${stillMapped}`);
+        this.#host.complete(c, err);
+        throw err;
+      }
     }
-    this.#host.complete(c, this.#status(c, s, rsp.status));
+    this.#host.complete(c, status === BLKIF_RSP.BLKIF_RSP_OKAY && (c.op === "read" || c.op === "write") ? undefined : this.#status(c, s, status));
   }
 
   /** The request's outcome from its status, turning features off as Linux's blkif_interrupt does. */
@@ -294,11 +384,15 @@ export class BlkQueue {
     this.#dead = true;
     const out: Chunk[] = [];
     for (let id = 0; id < this.#shadow.length; id++) {
-      const s = this.#shadow[id];
-      if (s === undefined) continue;
-      this.#shadow[id] = undefined;
-      this.#finish([...s.pages, ...s.indirect], f.persistent);
-      out.push(s.chunk);
+      const s = this.#shadow[id]!;
+      const c = s.chunk;
+      if (c === undefined) continue;
+      s.chunk = undefined;
+      this.#finish([...s.direct.slice(0, s.nDirect), ...s.pages, ...s.indirect], f.persistent);
+      s.nDirect = 0;
+      s.pages = NONE;
+      s.indirect = NONE;
+      out.push(c);
     }
     return out;
   }

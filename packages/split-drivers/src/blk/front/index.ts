@@ -1,6 +1,6 @@
 /** blkfront: the vbd frontend driver and the block device it gives a guest program. */
 export { Blkfront, BLKFRONT_MAX_FAILED_RECONNECTS, type BlkfrontOptions, type BlkfrontConnection } from "./blkfront.js";
-export { BlkfrontDisk, type BlkfrontDiskState, type BlkfrontFeatures, type BlkfrontDiskEvents, type DiscardOptions } from "./blkfront-disk.js";
+export { BlkfrontDisk, type BlkfrontDiskState, type BlkfrontFeatures, type BlkfrontDiskEvents, type BlockIo, type DiscardOptions } from "./blkfront-disk.js";
 export { BlkfrontError, type BlkfrontErrorReason, BLKFRONT_DISABLING_REASONS } from "./blkfront-error.js";
 export {
   type BlkfrontLimits,

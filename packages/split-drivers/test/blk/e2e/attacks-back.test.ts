@@ -114,6 +114,65 @@ describe("blk e2e attacks on blkback", () => {
     });
   });
 
+  describe("on blkback's synchronous path (persistent grants, memory storage: requests served straight from the private copy)", () => {
+    /** A memory disk that runs `during` inside each page write (as a frontend racing the I/O would). */
+    class RacingStorage extends MemoryStorage {
+      during: (() => void) | undefined;
+      override writeFromPages(...a: Parameters<MemoryStorage["writeFromPages"]>): void {
+        this.during?.();
+        super.writeFromPages(...a);
+      }
+    }
+    async function fast(h: Host): Promise<{ r: Rig; mem: RacingStorage }> {
+      const mem = new RacingStorage({ bytes: MiB });
+      const r = await rig(h, { storage: () => mem, fo: { persistent: true } });
+      await r.backendState(S.XenbusStateConnected);
+      return { r, mem };
+    }
+
+    it("XSA-155: the request slot rewritten during the storage write changes nothing blkback does", async () => {
+      await withHost(async (h) => {
+        const { r, mem } = await fast(h);
+        const data = pattern(8192, 9);
+        const pages = [0, 1].map((i) => r.front.page((p) => p.write(0, data.subarray(i * 4096, (i + 1) * 4096))));
+        let slot = -1;
+        mem.during = () => {
+          mem.during = undefined;
+          r.front.queues[0]!.pages[0]!.fill(0x00, slot, 112); // operation, nr_segments, id, sector 0, grefs
+        };
+        const done = r.front.submit(rw(1, 70, 64, pages.map((g) => whole(g))));
+        slot = r.front.lastSlot();
+        expect(await h.until(done, "the response")).toEqual({ id: 70, operation: 1, status: 0 });
+        const b = new Uint8Array(8192);
+        await mem.read(64 * 512, b);
+        expect(same(b, data)).toBe(true);
+        const zero = new Uint8Array(4096);
+        await mem.read(0, zero);
+        expect(zero.every((x) => x === 0)).toBe(true); // nothing written at sector 0
+        await stillServes(h, r, 71);
+        await r.finish();
+      });
+    });
+
+    it("XSA-216: responses are written whole: a canary-filled ring shows zeros in every response's padding", async () => {
+      await withHost(async (h) => {
+        const { r } = await fast(h);
+        const q = r.front.queues[0]!;
+        const ring = q.pages[0]!;
+        ring.fill(0xaa, 64, 4096 - 64);
+        const ids = [0xaaaa_aaaa_aa02, 0xaaaa_aaaa_aa03, 0xaaaa_aaaa_aa04];
+        const g = r.front.page();
+        const rsps = await h.until(Promise.all(ids.map((id) => r.front.submit(rw(0, id, 0, [whole(g)])))), "three reads");
+        expect(rsps.map((x) => [x.id, x.status])).toEqual(ids.map((id) => [id, 0]));
+        for (let i = 0; i < 3; i++) {
+          const at = 64 + i * 112;
+          expect([ring.getU8(at + 9), ring.getU8(at + 12), ring.getU8(at + 13), ring.getU8(at + 14), ring.getU8(at + 15)]).toEqual([0, 0, 0, 0, 0]);
+        }
+        await r.finish();
+      });
+    });
+  });
+
   it("XSA-332 and XSA-391, backend side: 10^5 events with nothing on the ring cost dom0 one pass per late EOI, and real requests are still served", async () => {
     const t = await createTestHost();
     t.sanitizer?.expect("notify-storm"); // the frontend's storm is the point of the test

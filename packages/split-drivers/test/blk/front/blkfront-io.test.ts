@@ -67,6 +67,43 @@ describe("blkfront I/O", () => {
     await teardown(r);
   });
 
+  it("readv / writev: 100 scattered blocks in one call, the ring kept full, each ring pushed once per batch", async () => {
+    const r = await connected(host());
+    const blocks = Array.from({ length: 100 }, (_, i) => ((i * 37) % 1000) * 8);
+    const data = blocks.map((_, i) => pattern(4096, 100 + i));
+    await r.until(r.disk.writev(blocks.map((sector, i) => ({ sector, buffer: data[i]! }))));
+    for (let i = 0; i < blocks.length; i++) expect(Buffer.from(r.be.storage.subarray(blocks[i]! * 512, blocks[i]! * 512 + 4096)).equals(Buffer.from(data[i]!))).toBe(true);
+    expect(r.be.requests.length).toBe(100);
+    r.be.hold = true;
+    const bufs = blocks.map(() => new Uint8Array(4096));
+    const reads = r.disk.readv(blocks.map((sector, i) => ({ sector, buffer: bufs[i]! })));
+    await r.until(r.be.idle());
+    await r.h.hv.settle();
+    expect(r.disk.inFlight).toBe(32);
+    const before = r.disk.queues[0]!.stats.notifications;
+    r.be.release();
+    await r.until(reads, "100 reads");
+    for (let i = 0; i < blocks.length; i++) expect(Buffer.from(bufs[i]!).equals(Buffer.from(data[i]!))).toBe(true);
+    expect(r.be.requests.length).toBe(200);
+    expect(r.disk.queues[0]!.stats.notifications - before).toBeLessThanOrEqual(3);
+    await teardown(r);
+  });
+
+  it("readv / writev check every element before queueing any, and reject with the first failure", async () => {
+    const r = await connected(host());
+    const ok = { sector: 0, buffer: new Uint8Array(512) };
+    await expect(r.disk.readv([ok, { sector: 8190, buffer: new Uint8Array(4096) }])).rejects.toMatchObject({ reason: "out-of-range" });
+    await expect(r.disk.writev([ok, { sector: 0, buffer: new Uint8Array(100) }])).rejects.toMatchObject({ reason: "invalid-argument" });
+    expect(r.be.requests.length).toBe(0);
+    await r.until(r.disk.readv([]));
+    r.be.respond = (req, rsp) => [req.kind === "rw" && req.sector_number === 16 ? { ...rsp, status: -1 } : rsp];
+    const bufs = [new Uint8Array(512), new Uint8Array(512), new Uint8Array(512)];
+    await expect(r.until(r.disk.readv([8, 16, 24].map((sector, i) => ({ sector, buffer: bufs[i]! }))))).rejects.toMatchObject({ reason: "io-error" });
+    await r.h.hv.settle();
+    expect(r.be.requests.length).toBe(3);
+    await teardown(r);
+  });
+
   it("rejects I/O past the end before it reaches the ring", async () => {
     const r = await connected(host());
     await expect(r.disk.readSectors(8190, 4)).rejects.toMatchObject({ reason: "out-of-range" });
