@@ -123,7 +123,7 @@ export async function blkBench(backend: Backend, opts: { ringPageOrder?: number;
           else await disk.writev(batch);
         }
       };
-      const all = opts.vectored ? vectored() : Promise.all(Array.from({ length: qd }, (_, w) => worker(w)));
+      const all: Promise<unknown> = opts.vectored ? vectored() : Promise.all(Array.from({ length: qd }, (_, w) => worker(w)));
       await h.until(all, `${op}s at QD${qd}`);
       const seconds = (performance.now() - t0) / 1000;
       return { requests: issued, seconds, notifications: notes() - n0, ringRequests: pushed() - r0 };
