@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { XenbusBus, driverEnv } from "@pvkit/guest-sdk";
 import { type Host, LocalXenbusTransport, createHost } from "@pvkit/toolstack";
+import { Sanitizer } from "@pvkit/toolstack/testing";
 import { Blkfront, type BlkfrontDisk, FileStorage, MemoryStorage, type ServedBlkback, type Storage, serveBlkback } from "@pvkit/split-drivers";
 
 export const XVDA = 51712;
@@ -32,6 +33,8 @@ export interface IoResult {
 export interface BlkBench {
   readonly disk: BlkfrontDisk;
   readonly storage: Storage;
+  /** The sanitizer watching the host (`sanitizer: true`); its findings must stay empty. */
+  readonly sanitizer: Sanitizer | undefined;
   /**
    * `qd` guest programs each issuing one `blockBytes` call after another (random block-aligned
    * offsets, or one sequential stream shared by all), until `n` calls were issued or `ms`
@@ -45,11 +48,14 @@ export interface BlkBench {
 /**
  * Sets up the host, the disk and blkback; checks once that data round-trips (a pattern written
  * through the disk is in the storage and reads back). `ringPageOrder` is blkfront's
- * `maxRingPageOrder` (blkback offers up to 4): 0 gives 32 slots, 2 gives 128.
+ * `maxRingPageOrder` (blkback offers up to 4): 0 gives 32 slots, 2 gives 128. `poll` is
+ * blkback's option (default on); `sanitizer` attaches the test host's sanitizer to the host.
  */
-export async function blkBench(backend: Backend, opts: { ringPageOrder?: number; poll?: boolean } = {}): Promise<BlkBench> {
+export async function blkBench(backend: Backend, opts: { ringPageOrder?: number; poll?: boolean; sanitizer?: boolean } = {}): Promise<BlkBench> {
   const dir = backend === "file" ? mkdtempSync(join(tmpdir(), "pvkit-blk-bench-")) : undefined;
   const h: Host = await createHost({ xenconsoled: false, dom0Memory: 64 });
+  // The test host's sanitizer (as createTestHost attaches it), watching the whole run.
+  const sanitizer = opts.sanitizer ? new Sanitizer(h) : undefined;
   const storage: Storage =
     backend === "memory"
       ? new MemoryStorage({ bytes: DISK_BYTES })
@@ -83,6 +89,7 @@ export async function blkBench(backend: Backend, opts: { ringPageOrder?: number;
   return {
     disk,
     storage,
+    sanitizer,
     async run(op, qd, limit, opts = {}) {
       const n = limit.n ?? Number.MAX_SAFE_INTEGER;
       const bs = opts.blockBytes ?? 4096;
@@ -129,6 +136,10 @@ export async function blkBench(backend: Backend, opts: { ringPageOrder?: number;
       return { requests: issued, seconds, notifications: notes() - n0, ringRequests: pushed() - r0 };
     },
     async close() {
+      if (sanitizer !== undefined) {
+        if (sanitizer.findings.length > 0) throw new Error(`the sanitizer found: ${sanitizer.findings.map((f) => f.message).join("; ")}`);
+        sanitizer.close();
+      }
       await h.until(bus.close(), "the guest bus closing");
       await h.until(served.close(), "blkback closing");
       xs.close();

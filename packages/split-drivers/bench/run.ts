@@ -4,9 +4,14 @@
  * the boot storm.
  *
  * - 4 KiB random reads and writes at queue depth 1, 32 and 128 on the memory and the file
- *   backend (QD128 on a 128-slot ring, `ring-page-order` 2; the others on one page), and 1 MiB
- *   sequential reads and writes (QD4): each a real `BlkfrontDisk` call, through bounce pages,
- *   grants, the ring, blkback's checks and the storage's copy or file I/O (blk-io.ts).
+ *   backend (QD128 on a 128-slot ring, `ring-page-order` 2; the others on one page), each
+ *   request its own `readSectorsInto` / `writeSectors` call (QD programs awaiting one call
+ *   after another), and the same at QD32 and QD128 through `readv` / `writev` (one program
+ *   submitting QD calls at a time); 1 MiB sequential reads and writes (QD4): each a real
+ *   `BlkfrontDisk` call, through bounce pages, grants, the ring, blkback's checks and the
+ *   storage's copy or file I/O (blk-io.ts).
+ * - the same QD32 reads on the memory backend with the test host's sanitizer attached (issue 12:
+ *   its overhead), and with blkback's poll (yield and look again) off.
  * - notifications per request: event-channel sends, both directions, per disk call.
  * - the boot storm: N domUs each with a disk and a console, until every disk is Connected
  *   (storm.ts), in a fresh process per trial.
@@ -40,11 +45,31 @@ interface Workload {
   readonly qd: number;
   readonly blockBytes: number;
   readonly sequential: boolean;
+  readonly vectored: boolean;
 }
 
 const WORKLOADS: readonly Workload[] = [
-  ...(["read", "write"] as const).flatMap((op) => [1, 32, 128].map((qd) => ({ name: `4 KiB random ${op} QD${qd}`, op, qd, blockBytes: 4096, sequential: false }))),
-  ...(["read", "write"] as const).map((op) => ({ name: `1 MiB sequential ${op} QD4`, op, qd: 4, blockBytes: 1 << 20, sequential: true })),
+  ...(["read", "write"] as const).flatMap((op) => [1, 32, 128].map((qd) => ({ name: `4 KiB random ${op} QD${qd}`, op, qd, blockBytes: 4096, sequential: false, vectored: false }))),
+  ...(["read", "write"] as const).flatMap((op) => [32, 128].map((qd) => ({ name: `4 KiB random ${op}v QD${qd}`, op, qd, blockBytes: 4096, sequential: false, vectored: true }))),
+  ...(["read", "write"] as const).map((op) => ({ name: `1 MiB sequential ${op} QD4`, op, qd: 4, blockBytes: 1 << 20, sequential: true, vectored: false })),
+];
+const READ_QD32 = WORKLOADS.findIndex((w) => w.name === "4 KiB random read QD32");
+const READV_QD32 = WORKLOADS.findIndex((w) => w.name === "4 KiB random readv QD32");
+
+/** The blk contenders: a backend, blkback's options, and the workloads each runs. */
+interface Contender {
+  readonly name: string;
+  readonly backend: Backend;
+  readonly sanitizer: boolean;
+  readonly poll: boolean;
+  readonly workloads: readonly number[];
+}
+const ALL = WORKLOADS.map((_, i) => i);
+const CONTENDERS: readonly Contender[] = [
+  { name: "memory", backend: "memory", sanitizer: false, poll: true, workloads: ALL },
+  { name: "file", backend: "file", sanitizer: false, poll: true, workloads: ALL },
+  { name: "memory + sanitizer", backend: "memory", sanitizer: true, poll: true, workloads: [READ_QD32, READV_QD32] },
+  { name: "memory, poll off", backend: "memory", sanitizer: false, poll: false, workloads: [READ_QD32, READV_QD32] },
 ];
 
 interface RunResult {
@@ -77,23 +102,30 @@ async function child(role: string): Promise<void> {
       return { rate, bytes: rate * 4096, requests: HAND_N, notifications: 0, ringRequests: HAND_N };
     };
   } else {
-    const backend = role.slice(4) as Backend;
+    const c = CONTENDERS[Number(role.slice(4))]!;
     // One connection per ring size: QD128 gets a 128-slot ring (order 2).
-    const small = await blkBench(backend, { ringPageOrder: 0 });
-    const big = await blkBench(backend, { ringPageOrder: 2 });
+    const o = { sanitizer: c.sanitizer, poll: c.poll };
+    const small = await blkBench(c.backend, { ringPageOrder: 0, ...o });
+    const big = c.workloads.some((w) => WORKLOADS[w]!.qd > 32) ? await blkBench(c.backend, { ringPageOrder: 2, ...o }) : small;
     run = async (w) => {
       const wl = WORKLOADS[w]!;
       const b = wl.qd > 32 ? big : small;
-      const r = await b.run(wl.op, wl.qd, { ms: RUN_MS }, { blockBytes: wl.blockBytes, sequential: wl.sequential });
+      const r = await b.run(wl.op, wl.qd, { ms: RUN_MS }, { blockBytes: wl.blockBytes, sequential: wl.sequential, vectored: wl.vectored });
       return { rate: r.requests / r.seconds, bytes: (r.requests * wl.blockBytes) / r.seconds, requests: r.requests, notifications: r.notifications, ringRequests: r.ringRequests };
     };
+    process.on("message", (m: Message) => {
+      if (m.kind === "stop") void Promise.all([small.close(), big === small ? undefined : big.close()]).then(() => process.exit(0), (e: unknown) => {
+        console.error(e);
+        process.exit(1);
+      });
+    });
   }
   // Warm-up by time, spread over the workloads.
-  const count = role === "hand" ? 1 : WORKLOADS.length;
-  for (let w = 0; w < count; w++) for (const t0 = performance.now(); performance.now() - t0 < WARMUP_MS / count; ) await run(w);
+  const mine = role === "hand" ? [0] : CONTENDERS[Number(role.slice(4))]!.workloads;
+  for (const w of mine) for (const t0 = performance.now(); performance.now() - t0 < WARMUP_MS / mine.length; ) await run(w);
   process.on("message", (m: Message) => {
     if (m.kind === "run") void run(m.workload ?? 0).then((r) => process.send?.(r));
-    else process.exit(0);
+    else if (role === "hand") process.exit(0);
   });
   process.send?.("ready");
 }
@@ -150,29 +182,28 @@ const pct = (r: number): string => `${(r * 100).toFixed(1)}%`;
 const verdict = (ok: boolean): string => (ok ? "met" : "NOT met");
 
 async function ioBench(): Promise<string[]> {
-  const backends: Backend[] = ["memory", "file"];
   const results = new Map<string, RunResult[]>();
   const ratios = new Map<string, number[]>();
   const hands: number[] = [];
   const push = <T>(m: Map<string, T[]>, k: string, v: T): void => void (m.get(k) ?? m.set(k, []).get(k)!).push(v);
   for (let t = 0; t < TRIALS; t++) {
     const hand = await start("hand");
-    const blks = new Map<Backend, Runner>();
-    for (const b of backends) blks.set(b, await start(`blk:${b}`));
+    const blks: Runner[] = [];
+    for (let c = 0; c < CONTENDERS.length; c++) blks.push(await start(`blk:${c}`));
     for (let r = 0; r < REPS; r++) {
-      for (const b of backends) {
-        for (let w = 0; w < WORKLOADS.length; w++) {
+      for (let c = 0; c < CONTENDERS.length; c++) {
+        for (const w of CONTENDERS[c]!.workloads) {
           const h = await hand.run();
-          const x = await blks.get(b)!.run(w);
+          const x = await blks[c]!.run(w);
           hands.push(h.rate);
-          const key = `${b}|${w}`;
+          const key = `${c}|${w}`;
           push(results, key, x);
           push(ratios, key, x.bytes / h.bytes);
         }
       }
     }
     hand.stop();
-    for (const x of blks.values()) x.stop();
+    for (const x of blks) x.stop();
     if (process.env.BENCH_VERBOSE) console.log(`trial ${t} done`);
   }
   const lines: string[] = [];
@@ -181,25 +212,29 @@ async function ioBench(): Promise<string[]> {
   lines.push("");
   lines.push("| backend | workload | median | quartiles | MiB/s | bytes/s as % of hand loop (median) | notifications / request |");
   lines.push("|---|---|---|---|---|---|---|");
-  for (const b of backends) {
-    for (let w = 0; w < WORKLOADS.length; w++) {
-      const rs = results.get(`${b}|${w}`)!;
+  for (let c = 0; c < CONTENDERS.length; c++) {
+    for (const w of CONTENDERS[c]!.workloads) {
+      const rs = results.get(`${c}|${w}`)!;
       const [q1, m, q3] = quartiles(rs.map((x) => x.rate));
       const [, bm] = quartiles(rs.map((x) => x.bytes));
-      const [, rm] = quartiles(ratios.get(`${b}|${w}`)!);
+      const [, rm] = quartiles(ratios.get(`${c}|${w}`)!);
       const notes = rs.reduce((a, x) => a + x.notifications, 0) / rs.reduce((a, x) => a + x.requests, 0);
-      lines.push(`| ${b} | ${WORKLOADS[w]!.name} | ${rate(m)} | ${rate(q1)} – ${rate(q3)} | ${mib(bm)} | ${pct(rm)} | ${notes.toFixed(4)} |`);
+      lines.push(`| ${CONTENDERS[c]!.name} | ${WORKLOADS[w]!.name} | ${rate(m)} | ${rate(q1)} – ${rate(q3)} | ${mib(bm)} | ${pct(rm)} | ${notes.toFixed(4)} |`);
     }
   }
-  const key = "memory|1"; // 4 KiB random read QD32
-  const target = results.get(key)!;
-  const [, iops] = quartiles(target.map((x) => x.rate));
-  const [rq1, ratio, rq3] = quartiles(ratios.get(key)!);
-  const notes = target.reduce((a, x) => a + x.notifications, 0) / target.reduce((a, x) => a + x.requests, 0);
-  lines.push("");
-  lines.push(`4 KiB random read QD32, memory: ${rate(iops)} (target ≥ 1M IOPS): ${verdict(iops >= 1e6)}`);
-  lines.push(`  / hand-written loop, adjacent pairs: median ${pct(ratio)} (quartiles ${pct(rq1)} – ${pct(rq3)}) (target ≥ 30%): ${verdict(ratio >= 0.3)}`);
-  lines.push(`  notifications per request: ${notes.toFixed(4)} (target ≤ 0.05): ${verdict(notes <= 0.05)}`);
+  const median = (c: number, w: number): number => quartiles(results.get(`${c}|${w}`)!.map((x) => x.rate))[1];
+  for (const [w, what] of [[READ_QD32, "one readSectorsInto call per request"], [READV_QD32, "readv, 32 requests per call"]] as const) {
+    const key = `0|${w}`;
+    const target = results.get(key)!;
+    const [, iops] = quartiles(target.map((x) => x.rate));
+    const [rq1, ratio, rq3] = quartiles(ratios.get(key)!);
+    const notes = target.reduce((a, x) => a + x.notifications, 0) / target.reduce((a, x) => a + x.requests, 0);
+    lines.push("");
+    lines.push(`4 KiB random read QD32, memory (${what}): ${rate(iops)} (target ≥ 1M IOPS): ${verdict(iops >= 1e6)}`);
+    lines.push(`  / hand-written loop, adjacent pairs: median ${pct(ratio)} (quartiles ${pct(rq1)} – ${pct(rq3)}) (target ≥ 30%): ${verdict(ratio >= 0.3)}`);
+    lines.push(`  notifications per request: ${notes.toFixed(4)} (target ≤ 0.05): ${verdict(notes <= 0.05)}`);
+    lines.push(`  with the sanitizer: ${rate(median(2, w))}, ${pct(median(2, w) / iops)} of the rate without (issue 12); blkback's poll off: ${rate(median(3, w))}`);
+  }
   return lines;
 }
 
