@@ -4,8 +4,8 @@
  */
 import type { Domain } from "./domain/domain.js";
 import type { UpcallHandler } from "./domain/vcpu.js";
-import { Hypercalls } from "./hypercalls.js";
-import type { Hypervisor } from "./hypervisor.js";
+import { type Hypercalls, newHypercalls } from "./hypercalls.js";
+import type { XenContext } from "./xen-context.js";
 import type { Page, ReadonlyPage } from "./memory/page.js";
 
 /** A guest's view of its own physical memory (its p2m), by GFN. */
@@ -20,17 +20,28 @@ export interface GuestMemory {
   isHole(gfn: number): boolean;
 }
 
+let make: (xen: XenContext, d: Domain) => Guest;
+let domainOf: (g: Guest) => Domain;
+
+/**
+ * What a guest kernel has of Xen, from `Hypervisor.guest(domid)`: hypercalls on each of its vCPUs
+ * (`vcpu(id)`, `hypercall` for vCPU 0), its own guest-physical memory (`memory`), an upcall
+ * registration per vCPU and the TSC. Nothing here reaches other domains except through Xen.
+ */
 export class Guest {
   readonly #vcpus: Hypercalls[];
-  readonly #hv: Hypervisor;
+  readonly #hv: XenContext;
+  readonly #domain: Domain;
 
-  constructor(
-    hv: Hypervisor,
-    /** @internal */
-    readonly domain: Domain,
-  ) {
+  static {
+    make = (xen, d) => new Guest(xen, d);
+    domainOf = (g) => g.#domain;
+  }
+
+  private constructor(hv: XenContext, domain: Domain) {
     this.#hv = hv;
-    this.#vcpus = domain.vcpus.map((v) => new Hypercalls(hv, v));
+    this.#domain = domain;
+    this.#vcpus = domain.vcpus.map((v) => newHypercalls(hv, v));
   }
 
   /**
@@ -44,7 +55,7 @@ export class Guest {
 
   /** This guest's domid. */
   get domid(): number {
-    return this.domain.domid;
+    return this.#domain.domid;
   }
 
   /** Number of vCPUs. */
@@ -54,7 +65,7 @@ export class Guest {
 
   /** Guest-physical memory. */
   get memory(): GuestMemory {
-    return this.domain.physmap;
+    return this.#domain.physmap;
   }
 
   /** Hypercalls issued from vCPU `id`. @throws RangeError for a vCPU the domain lacks. */
@@ -76,4 +87,14 @@ export class Guest {
   registerUpcall(id: number, handler: UpcallHandler | undefined): void {
     this.vcpu(id).registerUpcall(handler);
   }
+}
+
+/** Creates the guest view of `d` (for `Xen.guest`). */
+export function newGuest(xen: XenContext, d: Domain): Guest {
+  return make(xen, d);
+}
+
+/** The domain behind a guest view (for `Xen.guest`, which caches one view per domain). */
+export function guestDomain(g: Guest): Domain {
+  return domainOf(g);
 }

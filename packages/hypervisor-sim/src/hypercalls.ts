@@ -43,11 +43,23 @@ function invert(o: Record<string, number>): Map<number, string> {
 /** Xen 4.17: `XENVER_version` answers major << 16 | minor. */
 export const XEN_VERSION = (4 << 16) | 17;
 
+let make: (xen: XenContext, v: Vcpu) => Hypercalls;
+
+/**
+ * The hypercalls one vCPU of a guest issues (`Guest.vcpu(id)`, `Guest.hypercall`), with Xen's C
+ * names and argument structs: `event_channel_op`, `grant_table_op`, `sched_op`, `vcpu_op`,
+ * `set_timer_op`, `memory_op`, `xen_version`, `domctl`. Each returns 0 (or a documented positive
+ * value) or a negative errno (`XEN_ERRNO`) and never throws for bad guest input.
+ */
 export class Hypercalls {
   readonly #hv: XenContext;
   readonly #v: Vcpu;
 
-  constructor(hv: XenContext, v: Vcpu) {
+  static {
+    make = (xen, v) => new Hypercalls(xen, v);
+  }
+
+  private constructor(hv: XenContext, v: Vcpu) {
     this.#hv = hv;
     this.#v = v;
   }
@@ -215,4 +227,9 @@ export class Hypercalls {
   domctl(op: xen_domctl): number {
     return this.#done("domctl", `XEN_DOMCTL_${op?.cmd}`, op, domctl(this.#hv, this.#v.domain, op));
   }
+}
+
+/** Creates the hypercall surface of vCPU `v` (for `Guest`). */
+export function newHypercalls(xen: XenContext, v: Vcpu): Hypercalls {
+  return make(xen, v);
 }

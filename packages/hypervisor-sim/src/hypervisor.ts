@@ -1,103 +1,87 @@
 /**
- * The simulated Xen: a domain table and the domains' lifecycle, machine memory, the scheduler and
- * virtual clock, the interrupt controller and the trace bus. Guests reach it only through
- * `guest(domid)`: hypercalls, their own physical memory and an upcall registration, as a real
- * guest kernel does. Event delivery is `evtchn/delivery.ts`, vCPU time `domain/vcpu-time.ts`,
- * PIRQ access `irq/pirq-access.ts`; the hypercalls dispatch from `hypercalls.ts`.
+ * The public face of the simulated Xen: create, pause and destroy domains, hand out each guest's
+ * view (`guest(domid)`: hypercalls, its own memory, upcall registration), drive virtual time,
+ * send VIRQs, and watch the trace bus. The machine itself (`xen.ts`) stays inside the package; a
+ * read-only view of its tables is `@pvkit/hypervisor-sim/inspect`.
  */
-import { DOMID_FIRST_RESERVED, DOMID_SELF, VIRQ, virqIsPerVcpu } from "./abi/xen.js";
-import { SHUTDOWN } from "./abi/sched.js";
-import { type Domain, Domain as DomainImpl, type DomainOptions, resolveDomainOptions } from "./domain/domain.js";
-import type { Vcpu } from "./domain/vcpu.js";
-import { setSingleshotTimer } from "./domain/vcpu-op.js";
-import { updateVcpuTime, writeWallclock } from "./domain/vcpu-time.js";
-import {
-  checkUpcall,
-  clearPending,
-  deliver,
-  kick,
-  moveNotifyVcpu,
-  portIsMasked,
-  portIsPending,
-  sendGlobalVirq,
-  sendGuestGlobalVirq,
-  sendGuestPirq,
-  sendGuestVcpuVirq,
-  setPending,
-  unmaskPort,
-  wakePoller,
-} from "./evtchn/delivery.js";
-import { ECS } from "./evtchn/port-table.js";
-import { teardownFifo } from "./evtchn/fifo-ops.js";
-import { closePort } from "./evtchn/ops.js";
-import { GrantTable } from "./gnttab/grant-table.js";
-import { Guest } from "./guest.js";
-import { InterruptController } from "./irq/interrupt-controller.js";
-import { irqAccessPermitted, irqPermission } from "./irq/pirq-access.js";
-import { MachineMemory } from "./memory/frame.js";
-import { type ChaosOptions, Scheduler } from "./sched/scheduler.js";
-import { TraceBus } from "./trace/events.js";
-import type { XenContext } from "./xen-context.js";
+import { VIRQ, virqIsPerVcpu } from "./abi/xen.js";
+import type { DomainInfo } from "./domain/domain-info.js";
+import type { DomainOptions } from "./domain/domain.js";
+import { sendGuestGlobalVirq, sendGuestVcpuVirq } from "./evtchn/delivery.js";
+import type { Guest } from "./guest.js";
+import type { InterruptController } from "./irq/interrupt-controller.js";
+import type { MachineMemory } from "./memory/frame.js";
+import type { Scheduler } from "./sched/scheduler.js";
+import type { TraceBus } from "./trace/events.js";
+import { type HypervisorOptions, Xen } from "./xen.js";
 
-export interface HypervisorOptions {
-  /** "auto" (default): the scheduler pumps itself. "manual": drive it with step()/advance(). */
-  mode?: "auto" | "manual";
-  /** Seeded chaos: delays and reorders deliveries within Xen's rules. */
-  chaos?: ChaosOptions;
-  /** Wall-clock time at boot, seconds since the Unix epoch. Default 2026-01-01T00:00:00Z. */
-  wallclockSec?: number;
-}
+export type { HypervisorOptions } from "./xen.js";
 
-const DEFAULT_WALLCLOCK = 1_767_225_600;
+/** The machine behind each Hypervisor, for the package's own modules (see `xenOf`). */
+let machineOf: (hv: Hypervisor) => Xen;
 
-export class Hypervisor implements XenContext {
-  readonly trace = new TraceBus();
-  readonly scheduler: Scheduler;
-  readonly machine = new MachineMemory();
-  readonly irq: InterruptController;
-  readonly #domains = new Map<number, Domain>();
-  readonly #guests = new Map<number, Guest>();
-  #domidRover = 0;
-  #traceSeq = 0;
-  readonly #wallclockSec: number;
+/**
+ * A simulated Xen 4.17 host (x86_64 ABI) with a virtual clock: the domain table and the domains'
+ * lifecycle, machine memory, the scheduler, the interrupt controller and the trace bus.
+ *
+ * ```ts
+ * const hv = new Hypervisor();
+ * const dom0 = hv.createDomain();            // the first domain is the control domain
+ * const domU = hv.createDomain({ vcpus: 2 });
+ * hv.guest(domU.domid).hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_alloc_unbound, a);
+ * hv.runUntilIdle();
+ * ```
+ */
+export class Hypervisor {
+  readonly #xen: Xen;
 
+  static {
+    machineOf = (hv) => hv.#xen;
+  }
+
+  /** @param opts scheduler mode, seeded chaos, boot wall-clock. */
   constructor(opts: HypervisorOptions = {}) {
-    this.scheduler = new Scheduler({ mode: opts.mode ?? "auto", ...(opts.chaos ? { chaos: opts.chaos } : {}) });
-    this.irq = new InterruptController((d, pirq) => sendGuestPirq(this, d, pirq));
-    this.#wallclockSec = opts.wallclockSec ?? DEFAULT_WALLCLOCK;
+    this.#xen = new Xen(opts);
+  }
+
+  /** The trace bus: typed events (hypercall, raise, upcall, domain, timer) with virtual timestamps. */
+  get trace(): TraceBus {
+    return this.#xen.trace;
+  }
+  /** The scheduler and virtual clock. */
+  get scheduler(): Scheduler {
+    return this.#xen.scheduler;
+  }
+  /** Machine memory (frames by MFN). */
+  get machine(): MachineMemory {
+    return this.#xen.machine;
+  }
+  /** The interrupt controller: `irq.raise(irq)` drives bound PIRQs. */
+  get irq(): InterruptController {
+    return this.#xen.irq;
   }
 
   // ---- time and driving --------------------------------------------------------------------
 
   /** Virtual time in ns since boot. */
   get now(): number {
-    return this.scheduler.now;
+    return this.#xen.scheduler.now;
   }
   /** Runs one queued task. */
   step(): boolean {
-    return this.scheduler.step();
+    return this.#xen.scheduler.step();
   }
   /** Runs until no delivery is pending. */
   runUntilIdle(): number {
-    return this.scheduler.runUntilIdle();
+    return this.#xen.scheduler.runUntilIdle();
   }
   /** Advances virtual time by `ns`, firing timers on the way. */
   advance(ns: number): number {
-    return this.scheduler.advance(ns);
+    return this.#xen.scheduler.advance(ns);
   }
   /** Drives the scheduler and lets guest promise continuations run until quiescent. */
   settle(): Promise<void> {
-    return this.scheduler.settle();
-  }
-
-  /** @internal Next trace header. */
-  traceHeader(): { t: number; seq: number } {
-    return { t: this.scheduler.now, seq: this.#traceSeq++ };
-  }
-
-  /** @internal The next trace sequence number (events are built as one literal, without a spread). */
-  nextTraceSeq(): number {
-    return this.#traceSeq++;
+    return this.#xen.scheduler.settle();
   }
 
   // ---- domains -----------------------------------------------------------------------------
@@ -107,39 +91,18 @@ export class Hypervisor implements XenContext {
    * the control domain. Later domids come from a rover that skips ids in use, as Xen's does.
    * @throws RangeError on bad options or when no domid is free.
    */
-  createDomain(opts: DomainOptions = {}): Domain {
-    const domid = this.#domains.size === 0 && !this.#domains.has(0) && this.#domidRover === 0 ? 0 : this.#allocDomid();
-    const d = new DomainImpl(domid, resolveDomainOptions(domid, opts), this.machine);
-    d.gnttab = new GrantTable(d, this);
-    this.#domains.set(domid, d);
-    for (const v of d.vcpus) v.deliver = () => deliver(this, v);
-    writeWallclock(d, this.#wallclockSec);
-    for (const v of d.vcpus) updateVcpuTime(v, this.scheduler.now);
-    this.#traceDomain(d, "created");
-    return d;
-  }
-
-  #allocDomid(): number {
-    for (let i = 0; i < DOMID_FIRST_RESERVED; i++) {
-      this.#domidRover = this.#domidRover + 1 >= DOMID_FIRST_RESERVED ? 1 : this.#domidRover + 1;
-      if (!this.#domains.has(this.#domidRover)) return this.#domidRover;
-    }
-    throw new RangeError("no free domid");
+  createDomain(opts: DomainOptions = {}): DomainInfo {
+    return this.#xen.createDomain(opts);
   }
 
   /** Every domain Xen still knows (running or dying). */
-  get domains(): readonly Domain[] {
-    return [...this.#domains.values()];
+  get domains(): readonly DomainInfo[] {
+    return this.#xen.domains;
   }
 
   /** The domain with this id, dying ones included (`rcu_lock_domain_by_id`); DOMID_SELF is not accepted. */
-  domainById(domid: number): Domain | undefined {
-    return this.#domains.get(domid);
-  }
-
-  /** `rcu_lock_domain_by_any_id`: DOMID_SELF means the caller. */
-  lookupAnyId(caller: Domain, domid: number): Domain | undefined {
-    return domid === DOMID_SELF ? caller : this.#domains.get(domid);
+  domainById(domid: number): DomainInfo | undefined {
+    return this.#xen.domainById(domid);
   }
 
   /**
@@ -147,208 +110,74 @@ export class Hypervisor implements XenContext {
    * @throws RangeError for an unknown domain, or one that is dying (it runs no more code).
    */
   guest(domid: number): Guest {
-    const d = this.#domains.get(domid);
-    if (d === undefined) throw new RangeError(`no domain ${domid}`);
-    if (d.isDying) throw new RangeError(`d${domid} is dying: it runs no more code`);
-    let g = this.#guests.get(domid);
-    if (g === undefined || g.domain !== d) {
-      g = new Guest(this, d);
-      this.#guests.set(domid, g);
-    }
-    return g;
+    return this.#xen.guest(domid);
   }
 
-  /** Pauses a domain (reference counted): no upcalls are delivered while paused. */
+  /** Pauses a domain (reference counted): no upcalls are delivered while paused. @throws RangeError for an unknown domain. */
   pauseDomain(domid: number): void {
-    const d = this.#mustGet(domid);
-    d.pauseCount++;
-    d.controllerPauseCount++;
-    if (d.pauseCount === 1) this.#traceDomain(d, "paused");
+    this.#xen.pauseDomain(domid);
   }
 
-  /** Drops one pause reference; upcalls held back are delivered. */
+  /** Drops one pause reference; upcalls held back are delivered. @throws RangeError when the toolstack has not paused it. */
   unpauseDomain(domid: number): void {
-    const d = this.#mustGet(domid);
-    if (d.controllerPauseCount === 0) throw new RangeError(`d${domid} is not paused by the toolstack`);
-    d.controllerPauseCount--;
-    d.pauseCount--;
-    if (d.pauseCount === 0) {
-      this.#traceDomain(d, "unpaused");
-      for (const v of d.vcpus) if (v.upcallPending) kick(this, v);
-    }
+    this.#xen.unpauseDomain(domid);
   }
 
   /**
    * SCHEDOP_shutdown / domain_shutdown(): the domain stops running and dom0 gets VIRQ_DOM_EXC.
-   * Its resources stay until destroyDomain().
+   * Its resources stay until destroyDomain(). @throws RangeError for an unknown domain.
    */
   shutdownDomain(domid: number, reason: number): void {
-    const d = this.#mustGet(domid);
-    if (d.shutdownCode !== undefined) return;
-    d.shutdownCode = reason;
-    d.pauseCount++;
-    this.#traceDomain(d, "shutdown", reason);
-    this.sendGlobalVirq(VIRQ.VIRQ_DOM_EXC);
+    this.#xen.shutdownDomain(domid, reason);
   }
 
-  /** `domain_crash()`: shutdown with SHUTDOWN_crash, keeping the cause. */
+  /** `domain_crash()`: shutdown with SHUTDOWN_crash, keeping the cause. @throws RangeError for an unknown domain. */
   crashDomain(domid: number, cause: unknown): void {
-    const d = this.#mustGet(domid);
-    if (d.crashCause === undefined) d.crashCause = cause;
-    this.shutdownDomain(domid, SHUTDOWN.SHUTDOWN_crash);
+    this.#xen.crashDomain(domid, cause);
   }
 
   /**
    * Destroys a domain (`domain_kill`): its ports are closed (interdomain peers go UNBOUND), its
    * own grant mappings are released and its views die; VIRQ_DOM_EXC is raised in dom0. Frames of
    * the domain that others still map stay valid until they unmap; the domain stays "dying" until
-   * then, and its domid is not reused.
+   * then, and its domid is not reused. @throws RangeError for an unknown domain.
    */
   destroyDomain(domid: number): void {
-    const d = this.#mustGet(domid);
-    if (d.isDying) return;
-    d.state = "dying";
-    this.#traceDomain(d, "dying");
-    for (const v of d.vcpus) {
-      v.singleshot?.cancel();
-      v.singleshot = undefined;
-      v.poll?.timer?.cancel();
-      v.poll = undefined;
-      d.pollers = 0;
-      v.blockWaiters = [];
-    }
-    const t = d.evtchn;
-    for (let port = 1; port < t.validEvtchns; port++) {
-      if (t.state[port]! > ECS.RESERVED) closePort(this, d, port, false);
-    }
-    teardownFifo(d); // evtchn_destroy() -> evtchn_fifo_destroy(): Xen drops its page references
-    d.gnttab.releaseMappings();
-    d.physmap.teardown();
-    this.#guests.delete(domid);
-    this.sendGlobalVirq(VIRQ.VIRQ_DOM_EXC);
-    this.maybeFinaliseDomain(d);
+    this.#xen.destroyDomain(domid);
   }
 
-  /** @internal Removes a dying domain once nobody maps its frames any more. */
-  maybeFinaliseDomain(d: Domain): void {
-    if (d.state !== "dying" || d.gnttab.mappedByOthers > 0) return;
-    d.state = "dead";
-    this.#domains.delete(d.domid);
-    this.#traceDomain(d, "destroyed");
-  }
-
-  #mustGet(domid: number): Domain {
-    const d = this.#domains.get(domid);
-    if (d === undefined) throw new RangeError(`no domain ${domid}`);
-    return d;
-  }
-
-  #traceDomain(d: Domain, what: "created" | "paused" | "unpaused" | "dying" | "destroyed" | "shutdown", reason?: number): void {
-    if (!this.trace.enabled.domain) return;
-    this.trace.emit("domain", { ...this.traceHeader(), domid: d.domid, what, ...(reason !== undefined ? { reason } : {}) });
-  }
-
-  // ---- thin entry points into the subsystems (evtchn/delivery.ts, irq/pirq-access.ts, ...) ----
-
-  /** @internal `irq_access_permitted()` (irq/pirq-access.ts). */
-  irqAccessPermitted(d: Domain, pirq: number): boolean {
-    return irqAccessPermitted(d, pirq);
-  }
-
-  /** @internal XEN_DOMCTL_irq_permission issued by `caller` (irq/pirq-access.ts). */
-  irqPermission(caller: Domain, domid: number, pirq: number, allow: boolean): number {
-    return irqPermission(caller, this.#domains.get(domid), pirq, allow);
-  }
-
-  /** @internal `evtchn_port_set_pending()` (evtchn/delivery.ts). */
-  setPending(d: Domain, port: number): void {
-    setPending(this, d, port);
-  }
-
-  /** @internal `evtchn_port_clear_pending()` (evtchn/delivery.ts). */
-  clearPending(d: Domain, port: number): void {
-    clearPending(d, port);
-  }
-
-  /** @internal The ABI's unmask (evtchn/delivery.ts). */
-  unmaskPort(d: Domain, port: number): void {
-    unmaskPort(this, d, port);
-  }
-
-  /** @internal `evtchn_bind_vcpu` effect (evtchn/delivery.ts). */
-  moveNotifyVcpu(d: Domain, port: number, vcpu: number): void {
-    moveNotifyVcpu(d, port, vcpu);
-  }
-
-  /** @internal Whether `port` of `d` is pending (evtchn/delivery.ts). */
-  portIsPending(d: Domain, port: number): boolean {
-    return portIsPending(d, port);
-  }
-
-  /** @internal Whether `port` of `d` is masked (evtchn/delivery.ts). */
-  portIsMasked(d: Domain, port: number): boolean {
-    return portIsMasked(d, port);
-  }
-
-  /** @internal `send_guest_vcpu_virq()` (evtchn/delivery.ts). */
-  sendGuestVcpuVirq(v: Vcpu, virq: number): void {
-    sendGuestVcpuVirq(this, v, virq);
-  }
-
-  /** @internal `send_guest_global_virq()` (evtchn/delivery.ts). */
-  sendGuestGlobalVirq(d: Domain, virq: number): void {
-    sendGuestGlobalVirq(this, d, virq);
-  }
+  // ---- VIRQs -------------------------------------------------------------------------------
 
   /** `send_global_virq()`: a global VIRQ to the hardware domain (dom0). */
   sendGlobalVirq(virq: number): void {
-    sendGlobalVirq(this, this.#domains.get(0), virq);
+    this.#xen.sendGlobalVirq(virq);
   }
 
-  /** Sends VIRQ_DEBUG to one vCPU of a domain (the 'debug key' request). */
+  /** Sends VIRQ_DEBUG to one vCPU of a domain (the 'debug key' request). @throws RangeError for an unknown domain or vCPU. */
   sendDebugVirq(domid: number, vcpu = 0): void {
-    const v = this.#mustGet(domid).vcpu(vcpu);
+    const v = this.#xen.mustGet(domid).vcpu(vcpu);
     if (v === undefined) throw new RangeError(`d${domid} has no vcpu ${vcpu}`);
-    sendGuestVcpuVirq(this, v, VIRQ.VIRQ_DEBUG);
+    sendGuestVcpuVirq(this.#xen, v, VIRQ.VIRQ_DEBUG);
   }
 
-  /** Sends a VIRQ the way Xen would for its scope (per-vCPU to `vcpu`, global via vCPU 0). */
+  /**
+   * Sends a VIRQ the way Xen would for its scope (per-vCPU to `vcpu`, global via vCPU 0).
+   * @throws RangeError for an unknown domain or vCPU.
+   */
   sendVirq(domid: number, virq: number, vcpu = 0): void {
-    const d = this.#mustGet(domid);
+    const d = this.#xen.mustGet(domid);
     if (virqIsPerVcpu(virq)) {
       const v = d.vcpu(vcpu);
       if (v === undefined) throw new RangeError(`d${domid} has no vcpu ${vcpu}`);
-      sendGuestVcpuVirq(this, v, virq);
-    } else sendGuestGlobalVirq(this, d, virq);
+      sendGuestVcpuVirq(this.#xen, v, virq);
+    } else sendGuestGlobalVirq(this.#xen, d, virq);
   }
+}
 
-  /** @internal `send_guest_pirq()` (evtchn/delivery.ts). */
-  sendGuestPirq(d: Domain, pirq: number): void {
-    sendGuestPirq(this, d, pirq);
-  }
-
-  /** @internal Ends a SCHEDOP_poll wait with `rc` (evtchn/delivery.ts). */
-  wakePoller(v: Vcpu, rc: number): void {
-    wakePoller(this, v, rc);
-  }
-
-  /** @internal `vcpu_kick()` (evtchn/delivery.ts). */
-  kick(v: Vcpu): void {
-    kick(this, v);
-  }
-
-  /** @internal Called on every hypercall exit (evtchn/delivery.ts). */
-  checkUpcall(v: Vcpu): void {
-    checkUpcall(this, v);
-  }
-
-  /** @internal Writes the vCPU's `vcpu_time_info` (domain/vcpu-time.ts). */
-  updateVcpuTime(v: Vcpu): void {
-    updateVcpuTime(v, this.scheduler.now);
-  }
-
-  /** @internal Arms (or with `at` = 0, stops) a vCPU's single-shot timer (domain/vcpu-op.ts). */
-  setSingleshotTimer(v: Vcpu, at: number): void {
-    setSingleshotTimer(this, v, at);
-  }
+/**
+ * The machine behind `hv`: for the package's own modules (`inspect/`, the grant-map fault hook,
+ * the stall report) and its white-box tests. Not exported from the package's entry points.
+ */
+export function xenOf(hv: Hypervisor): Xen {
+  return machineOf(hv);
 }

@@ -325,7 +325,7 @@ export class GrantTable {
     return this.#mappedByOthers;
   }
 
-  /** @internal Another domain gained (+1) or dropped (-1) a mapping of one of our grants. */
+  /** Another domain gained (+1) or dropped (-1) a mapping of one of our grants. */
   noteForeignMapping(delta: 1 | -1): void {
     this.#mappedByOthers += delta;
   }

@@ -15,7 +15,7 @@
  * exits. Nothing is installed by default; it costs one WeakMap lookup per element.
  */
 import { GNTST, type gnttab_map_grant_ref } from "../abi/grant-table.js";
-import type { Hypervisor } from "../hypervisor.js";
+import type { Scheduler } from "../sched/scheduler.js";
 import type { XenContext } from "../xen-context.js";
 
 /** The statuses a map fault may inject (see the file header). */
@@ -37,20 +37,21 @@ export interface GrantMapAttempt {
 /** Returns a status to fail the element with, or undefined to let the map proceed. */
 export type GrantMapFaultHook = (attempt: GrantMapAttempt) => GrantMapFaultStatus | undefined;
 
-const hooks = new WeakMap<XenContext, GrantMapFaultHook>();
+/** Hooks by the hypervisor's scheduler: one object the public Hypervisor and its machine share. */
+const hooks = new WeakMap<Scheduler, GrantMapFaultHook>();
 
 /**
  * Installs (or, with `undefined`, removes) the map fault hook of `hv`. One hook per hypervisor;
  * installing replaces the previous one.
  */
-export function setGrantMapFaultHook(hv: Hypervisor, hook: GrantMapFaultHook | undefined): void {
-  if (hook === undefined) hooks.delete(hv);
-  else hooks.set(hv, hook);
+export function setGrantMapFaultHook(hv: { readonly scheduler: Scheduler }, hook: GrantMapFaultHook | undefined): void {
+  if (hook === undefined) hooks.delete(hv.scheduler);
+  else hooks.set(hv.scheduler, hook);
 }
 
-/** @internal The call site in map.ts: the GNTST code to fail `op` with, or undefined. */
+/** The call site in map.ts (not exported from the package): the GNTST code to fail `op` with, or undefined. */
 export function grantMapFault(hv: XenContext, mapper: number, op: gnttab_map_grant_ref): number | undefined {
-  const hook = hooks.get(hv);
+  const hook = hooks.get(hv.scheduler);
   if (hook === undefined) return undefined;
   const s = hook({ mapper, granter: op.dom, ref: op.ref, flags: op.flags });
   if (s === undefined) return undefined;

@@ -5,7 +5,7 @@
  */
 import { ECS_NAMES } from "../evtchn/port-table.js";
 import { isMasked, isPending } from "../evtchn/two-level.js";
-import type { Hypervisor } from "../hypervisor.js";
+import { type Hypervisor, xenOf } from "../hypervisor.js";
 import type { Domain } from "../domain/domain.js";
 
 /** Ports listed per category before the list is cut short. */
@@ -54,7 +54,7 @@ function describeDomain(d: Domain): string {
  * pending, and the ports bound (with their `ECS_*` state). Then the clock holds, if any.
  */
 export function describeBlocked(hv: Hypervisor): string[] {
-  const lines = hv.domains.map(describeDomain);
+  const lines = xenOf(hv).domains.map(describeDomain);
   const holds = hv.scheduler.holds;
   if (holds.length > 0) lines.push(`clock held for: ${holds.join(", ")}`);
   return lines;

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { Hypervisor } from "@pvkit/hypervisor-sim";
 import { EVTCHNOP, EVTCHNSTAT, VIRQ } from "@pvkit/hypervisor-sim/abi";
 import { connect, mapSharedInfo } from "../helpers.js";
+import { internal } from "../internals.js";
 
 describe("domains", () => {
   it("makes the first domain dom0, the privileged control domain, and numbers the rest from 1", () => {
@@ -96,9 +97,9 @@ describe("guest memory", () => {
     const hv = new Hypervisor({ mode: "manual" });
     const d = hv.createDomain({ nrPages: 16 });
     const mem = hv.guest(0).memory;
-    expect(d.physmap.populated).toBe(0);
+    expect(internal(d).physmap.populated).toBe(0);
     expect(mem.page(3).getU32(100)).toBe(0);
-    expect(d.physmap.populated).toBe(1);
+    expect(internal(d).physmap.populated).toBe(1);
   });
 
   it("throws for a hole and for out-of-page access", () => {

@@ -2,6 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { Hypervisor } from "@pvkit/hypervisor-sim";
 import { EVTCHNOP, SCHEDOP, SHUTDOWN, XEN_DOMCTL_irq_permission, XEN_ERRNO } from "@pvkit/hypervisor-sim/abi";
+import { internal } from "../internals.js";
 
 function hv2() {
   const hv = new Hypervisor({ mode: "manual" });
@@ -38,7 +39,7 @@ describe("XEN_DOMCTL_irq_permission", () => {
   const permit = (pirq: number, domain: number) => ({ cmd: XEN_DOMCTL_irq_permission, domain, u: { irq_permission: { pirq, allow_access: 1 } } });
   it("checks the PIRQ against the caller's nr_pirqs, not the target's", () => {
     const { du, g0 } = hv2();
-    expect(du.nrPirqs).toBe(56);
+    expect(internal(du).nrPirqs).toBe(56);
     expect(g0.hypercall.domctl(permit(100, du.domid))).toBe(0);
     expect(g0.hypercall.domctl(permit(280, du.domid))).toBe(-XEN_ERRNO.EINVAL);
   });

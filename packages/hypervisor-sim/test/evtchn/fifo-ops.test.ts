@@ -29,6 +29,7 @@ import {
   shinfo,
   world,
 } from "./support.js";
+import { domainOfGuest, internal } from "../internals.js";
 
 const SENTINEL = 0xee;
 
@@ -40,7 +41,7 @@ const expand = (g: Guest, array_gfn: number): number =>
   g.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_expand_array, { array_gfn });
 const setPriority = (g: Guest, port: number, priority: number): number =>
   g.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_set_priority, { port, priority });
-const isFifo = (hv: Hypervisor, g: Guest): boolean => hv.domainById(g.domid)!.fifo !== undefined;
+const isFifo = (hv: Hypervisor, g: Guest): boolean => internal(hv.domainById(g.domid)!).fifo !== undefined;
 
 /** `granter` grants `mapper` a RAM page, which `mapper` maps at `gfn`; returns `gfn`. */
 function mapGrantOf(granter: Guest, mapper: Guest, gfn: number): number {
@@ -130,7 +131,7 @@ describe("EVTCHNOP_init_control", () => {
     expect(rc).toBe(0);
     expect(a.link_bits).toBe(17);
     expect(isFifo(hv, u!)).toBe(true);
-    expect(hv.domainById(u!.domid)!.fifo!.vcpus[0]!.control).toBe(hv.domainById(u!.domid)!.sharedInfo);
+    expect(internal(hv.domainById(u!.domid)!).fifo!.vcpus[0]!.control).toBe(internal(hv.domainById(u!.domid)!).sharedInfo);
   });
 
   it("init_control: accepts a grant-table frame the domain placed in its physmap (also p2m_ram_rw)", () => {
@@ -188,7 +189,7 @@ describe("EVTCHNOP_init_control", () => {
       last = port;
     }
     expect(last).toBe(5000); // beyond the 2-level 4096
-    expect(big!.domain.evtchn.capacity).toBeLessThan(1 << 17);
+    expect(domainOfGuest(big!).evtchn.capacity).toBeLessThan(1 << 17);
   });
 });
 
@@ -264,7 +265,7 @@ describe("EVTCHNOP_set_priority", () => {
     expect(setPriority(u, 0, 3)).toBe(-EACCES);
     expect(setPriority(u, 20, 3)).toBe(-EACCES);
     const d = hv.domainById(u.domid)!;
-    const xp = d.evtchn.allocXenConsumer(false, 0, 0, () => {});
+    const xp = internal(d).evtchn.allocXenConsumer(false, 0, 0, () => {});
     expect(setPriority(u, xp, 3)).toBe(-EACCES);
   });
 
@@ -315,8 +316,8 @@ describe("the FIFO world around the new hypercalls", () => {
     // The RAM page left the physmap (the guest's view of it died), but Xen still writes it: it
     // holds a reference from map_guest_page.
     expect(() => cbPage.getU32(0)).toThrow(DeadMappingError);
-    const held = hv.domainById(u!.domid)!.fifo!.vcpus[0]!.control!;
-    expect(held).not.toBe(hv.domainById(u!.domid)!.sharedInfo);
+    const held = internal(hv.domainById(u!.domid)!).fifo!.vcpus[0]!.control!;
+    expect(held).not.toBe(internal(hv.domainById(u!.domid)!).sharedInfo);
     expect(held.dv.getUint32(0, true)).toBe(1 << 7);
     expect(held.dv.getUint32(8 + 4 * 7, true)).toBe(pb);
     expect(u!.memory.writablePage(CONTROL_GFN).getU32(8 + 4 * 7)).not.toBe(pb);
@@ -327,7 +328,7 @@ describe("the FIFO world around the new hypercalls", () => {
     new FifoGuest(u!).setup();
     const d = hv.domainById(u!.domid)!;
     hv.destroyDomain(u!.domid);
-    expect(d.fifo).toBeUndefined();
+    expect(internal(d).fifo).toBeUndefined();
     const s = { dom: DOMID_SELF, port: p0 } as { dom: number; port: number; u?: unknown };
     expect(dom0.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_status, s)).toBe(0);
     expect(s.u).toEqual({ unbound: { dom: u!.domid } });

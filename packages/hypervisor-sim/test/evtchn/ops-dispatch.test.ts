@@ -25,6 +25,7 @@ import {
   status,
   world,
 } from "./support.js";
+import { internal } from "../internals.js";
 
 describe("event_channel_op (hypercall 32)", () => {
   it("event_channel_op: -ENOSYS for an unknown command", () => {
@@ -159,11 +160,11 @@ describe("EVTCHNOP_reset and EVTCHNOP_reset_cont", () => {
   it("reset: leaves Xen-consumer ports in place and returns 0", () => {
     const { hv, dom0 } = world();
     const d0 = hv.domainById(0)!;
-    const xp = d0.evtchn.allocXenConsumer(false, 0, 0, () => {});
+    const xp = internal(d0).evtchn.allocXenConsumer(false, 0, 0, () => {});
     const [, ipi] = bindIpi(dom0, 0);
     expect(reset(dom0, DOMID_SELF)).toBe(0);
     expect(status(dom0, ipi).s.status).toBe(EVTCHNSTAT.EVTCHNSTAT_closed);
-    expect(d0.evtchn.state[xp]).toBe(ECS.UNBOUND);
+    expect(internal(d0).evtchn.state[xp]).toBe(ECS.UNBOUND);
     expect(reset(dom0, DOMID_SELF)).toBe(0);
   });
 });

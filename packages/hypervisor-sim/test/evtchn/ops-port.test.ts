@@ -28,11 +28,12 @@ import {
   unmask,
   world,
 } from "./support.js";
+import { internal } from "../internals.js";
 
 /** A Xen-owned UNBOUND port in `domid` accepting `remote` (as an ioreq server makes). */
 function xenPort(hv: Hypervisor, domid: number, remote: number, calls: number[] = []): number {
   const d = hv.domainById(domid)!;
-  const port = d.evtchn.allocXenConsumer(d.isDying, 0, remote, (p) => calls.push(p));
+  const port = internal(d).evtchn.allocXenConsumer(d.isDying, 0, remote, (p) => calls.push(p));
   if (port < 0) throw new Error(`allocXenConsumer = ${port}`);
   return port;
 }
@@ -214,7 +215,7 @@ describe("EVTCHNOP_bind_vcpu", () => {
       expect(bindVcpu(dom0, p, 1)).toBe(0);
       expect(status(dom0, p).s.vcpu).toBe(1);
     }
-    expect(hv.irq.affinity(hv.domainById(0)!, 21)).toBe(1);
+    expect(hv.irq.affinity(internal(hv.domainById(0)!), 21)).toBe(1);
   });
 });
 

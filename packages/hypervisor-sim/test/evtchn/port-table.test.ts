@@ -25,6 +25,7 @@ import {
   unmask,
   world,
 } from "./support.js";
+import { internal } from "../internals.js";
 
 describe("port 0 and lowest-free allocation", () => {
   it("allocates port 1 first because port 0 is reserved at creation", () => {
@@ -125,14 +126,14 @@ describe("max_evtchn_port and the 2-level ABI limit", () => {
 
   it("gives dom0 ports up to 4095 on 2-level: Xen's create_dom0 passes max_evtchn_port -1, not libxl's 1023", () => {
     const { hv, dom0 } = world();
-    expect(hv.domainById(0)!.evtchn.maxEvtchnPort).toBe(0x7fff_ffff);
+    expect(internal(hv.domainById(0)!).evtchn.maxEvtchnPort).toBe(0x7fff_ffff);
     const { ports, rc } = fill(dom0);
     expect([ports.length, ports[0], ports.at(-1), rc]).toEqual([4095, 1, 4095, -ENOSPC]);
   });
 
   it("caps max_evtchn_port at INT_MAX (evtchn_init) and accepts 0 (no port at all)", () => {
     const { hv, domUs: [big, none] } = world({ maxEvtchnPort: 0xffff_ffff }, { maxEvtchnPort: 0 });
-    expect(hv.domainById(big!.domid)!.evtchn.maxEvtchnPort).toBe(0x7fff_ffff);
+    expect(internal(hv.domainById(big!.domid)!).evtchn.maxEvtchnPort).toBe(0x7fff_ffff);
     expect(fill(none!)).toEqual({ ports: [], rc: -ENOSPC });
     expect(() => hv.createDomain({ maxEvtchnPort: 2 ** 32 })).toThrow(RangeError);
   });

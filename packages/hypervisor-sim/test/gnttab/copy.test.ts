@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { DOMID_SELF, GNTCOPY, GNTST, GNTTABOP, GTF, type gnttab_copy } from "@pvkit/hypervisor-sim/abi";
 import { MAP_GFN, copy, flagsOf, grant, map, mapForeign, rwBits, world } from "./helpers.js";
+import { internal } from "../internals.js";
 
 const { GNTCOPY_source_gref: SRC_GREF, GNTCOPY_dest_gref: DST_GREF } = GNTCOPY;
 const REF = 8;
@@ -138,7 +139,7 @@ describe("copy preconditions", () => {
     const { hv, dom0, a, b } = granted();
     expect(map(hv, b.domid, a.domid, REF, MAP_GFN, true).status).toBe(GNTST.GNTST_okay);
     // The granter re-targets the live entry at dom0; the active entry still belongs to b.
-    hv.guest(a.domid).memory.writablePage(a.gnttab.frameGfn(0)!).setU16(REF * 8 + 2, dom0.domid);
+    hv.guest(a.domid).memory.writablePage(internal(a).gnttab.frameGfn(0)!).setU16(REF * 8 + 2, dom0.domid);
     expect(copy(hv, dom0.domid, fromGrant(a.domid, REF)).status).toBe(GNTST.GNTST_general_error);
   });
 
@@ -202,7 +203,7 @@ describe("copy preconditions", () => {
     hv.destroyDomain(a.domid);
     expect(a.state).toBe("dying");
     expect(copy(hv, b.domid, fromGrant(a.domid, REF)).status).toBe(GNTST.GNTST_bad_domain);
-    expect(a.gnttab.pins(REF)).toMatchObject({ hostRead: 1, hostWrite: 0 });
+    expect(internal(a).gnttab.pins(REF)).toMatchObject({ hostRead: 1, hostWrite: 0 });
   });
 
   it("copy: returns GNTST_bad_copy_arg when source.offset + len passes 4096", () => {
@@ -265,7 +266,7 @@ describe("copy behaviour", () => {
     copy(hv, b.domid, fromGrant(a.domid, REF));
     copy(hv, b.domid, toGrant(a.domid, REF));
     expect(flagsOf(hv, a.domid, REF)).toBe(GTF.GTF_permit_access);
-    expect(a.gnttab.isPinned(REF)).toBe(false);
+    expect(internal(a).gnttab.isPinned(REF)).toBe(false);
   });
 
   it("keeps the pins of a concurrent mapping intact", () => {
@@ -273,7 +274,7 @@ describe("copy behaviour", () => {
     map(hv, b.domid, a.domid, REF, MAP_GFN, true);
     copy(hv, b.domid, toGrant(a.domid, REF));
     expect(rwBits(hv, a.domid, REF)).toBe(GTF.GTF_reading);
-    expect(a.gnttab.pins(REF)).toMatchObject({ hostRead: 1, hostWrite: 0 });
+    expect(internal(a).gnttab.pins(REF)).toMatchObject({ hostRead: 1, hostWrite: 0 });
   });
 
   it("processes a batch naming the same ref repeatedly, each element with its own status", () => {
@@ -282,7 +283,7 @@ describe("copy behaviour", () => {
     expect(hv.guest(b.domid).hypercall.grant_table_op(GNTTABOP.GNTTABOP_copy, ops, 3)).toBe(0);
     expect(ops.map((o) => o.status)).toEqual([GNTST.GNTST_okay, GNTST.GNTST_bad_copy_arg, GNTST.GNTST_okay]);
     expect(hv.guest(b.domid).memory.page(LOCAL).read(0, 8)).toEqual(hv.guest(a.domid).memory.page(FRAME).read(0, 8));
-    expect(a.gnttab.isPinned(REF)).toBe(false);
+    expect(internal(a).gnttab.isPinned(REF)).toBe(false);
     expect(rwBits(hv, a.domid, REF)).toBe(0);
   });
 
@@ -313,7 +314,7 @@ describe("copy behaviour", () => {
     expect(ga.memory.page(FRAME).read(0, 16)).toEqual(bytes);
     expect(ga.memory.page(OTHER).read(0, 16)).toEqual(new Uint8Array(16).fill(0x11));
     expect(rwBits(hv, a.domid, REF)).toBe(GTF.GTF_reading);
-    expect(a.gnttab.pins(REF)).toMatchObject({ hostRead: 1, hostWrite: 0 });
+    expect(internal(a).gnttab.pins(REF)).toMatchObject({ hostRead: 1, hostWrite: 0 });
   });
 
   it("copy: upgrading a read pin to a write pin gives GNTST_bad_page when the entry now names a hole, keeping the read pin", () => {
@@ -322,7 +323,7 @@ describe("copy behaviour", () => {
     grant(hv, a.domid, REF, b.domid, 0x5000, GTF.GTF_permit_access | GTF.GTF_reading); // beyond RAM: a hole
     expect(copy(hv, b.domid, toGrant(a.domid, REF)).status).toBe(GNTST.GNTST_bad_page);
     expect(rwBits(hv, a.domid, REF)).toBe(GTF.GTF_reading);
-    expect(a.gnttab.pins(REF)).toMatchObject({ hostRead: 1, hostWrite: 0 });
+    expect(internal(a).gnttab.pins(REF)).toMatchObject({ hostRead: 1, hostWrite: 0 });
   });
 
   it("moves bytes as memmove for any offsets and length, within one frame or between two", () => {

@@ -11,6 +11,7 @@ import fc from "fast-check";
 import { DeadMappingError, ReadOnlyMappingError, type Page, type ReadonlyPage } from "@pvkit/hypervisor-sim";
 import { DOMID_SELF, GNTCOPY, GNTST, GTF } from "@pvkit/hypervisor-sim/abi";
 import { MAP_GFN, copy, endAccess, grant, map, setupTable, unmap, world } from "./helpers.js";
+import { internal } from "../internals.js";
 
 const REFS = [8, 9, 10];
 const frameOf = (ref: number): number => 20 + ref; // the granter's GFN behind each ref
@@ -78,7 +79,7 @@ function run(actions: Action[]): void {
   const tables = ids.map((id) => hv.guest(id).memory.page(setupTable(hv, id)[0]!));
   // The frame behind each granted GFN, Xen-side: it stays the same frame even after a self-map
   // moved it out of the granter's physmap.
-  const frames = doms.map((d) => REFS.map((r) => d.physmap.frame(frameOf(r))!));
+  const frames = doms.map((d) => REFS.map((r) => internal(d).physmap.frame(frameOf(r))!));
   const frameBytes = (g: number, r: number): Uint8Array => frames[g]![REFS.indexOf(r)]!.bytes;
   /** Granter GFNs that became holes: the granter mapped its own grant there and elsewhere. */
   const moved = new Set<string>();
@@ -105,13 +106,13 @@ function run(actions: Action[]): void {
         const pins = mappingsOf(g, r);
         const hostRead = pins.filter((m) => m.readonly).length;
         const hostWrite = pins.length - hostRead;
-        expect(doms[g]!.gnttab.pins(r)).toEqual({ hostRead, hostWrite, devRead: 0, devWrite: 0 });
+        expect(internal(doms[g]!).gnttab.pins(r)).toEqual({ hostRead, hostWrite, devRead: 0, devWrite: 0 });
         const e = entries.get(key(g, r));
         const type = e === undefined ? 0 : GTF.GTF_permit_access | (e.readonly ? GTF.GTF_readonly : 0);
         const bits = (pins.length > 0 ? GTF.GTF_reading : 0) | (hostWrite > 0 ? GTF.GTF_writing : 0);
         expect(tables[g]!.getU16(r * 8)).toBe(type | bits);
       }
-      expect(doms[g]!.gnttab.mappedByOthers).toBe(live.filter((m) => m.granter === g && m.mapper !== g).length);
+      expect(internal(doms[g]!).gnttab.mappedByOthers).toBe(live.filter((m) => m.granter === g && m.mapper !== g).length);
     }
     for (const m of live) {
       const mine = frames[m.granter]![REFS.indexOf(m.ref)]!;

@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { DeadMappingError, ReadOnlyMappingError } from "@pvkit/hypervisor-sim";
 import { DOMID_SELF, GNTMAP, GNTST, GTF, XEN_ERRNO, XENMAPSPACE, XENMEM } from "@pvkit/hypervisor-sim/abi";
 import { MAP_GFN, endAccess, flagsOf, grant, map, mapOp, rwBits, setupTable, unmap, world } from "./helpers.js";
+import { internal } from "../internals.js";
 
 const R = GTF.GTF_reading;
 const W = GTF.GTF_writing;
@@ -93,7 +94,7 @@ describe("GTF_reading / GTF_writing follow the pins (XSA-230)", () => {
     grant(hv, a.domid, REF, b.domid, FRAME);
     const check = (bits: number, hostRead: number, hostWrite: number) => {
       expect(rwBits(hv, a.domid, REF)).toBe(bits);
-      expect(a.gnttab.pins(REF)).toEqual({ hostRead, hostWrite, devRead: 0, devWrite: 0 });
+      expect(internal(a).gnttab.pins(REF)).toEqual({ hostRead, hostWrite, devRead: 0, devWrite: 0 });
     };
     const ro1 = map(hv, b.domid, a.domid, REF, MAP_GFN, true).handle!;
     check(R, 1, 0);
@@ -127,7 +128,7 @@ describe("GTF_reading / GTF_writing follow the pins (XSA-230)", () => {
     map(hv, b.domid, a.domid, REF, MAP_GFN, true);
     const op = mapOp(hv, b.domid, { host_addr: (MAP_GFN + 1) * 4096, flags: GNTMAP.GNTMAP_host_map | GNTMAP.GNTMAP_device_map, ref: REF, dom: a.domid });
     expect(op.status).toBe(GNTST.GNTST_general_error);
-    expect(a.gnttab.pins(REF)).toEqual({ hostRead: 1, hostWrite: 0, devRead: 0, devWrite: 0 });
+    expect(internal(a).gnttab.pins(REF)).toEqual({ hostRead: 1, hostWrite: 0, devRead: 0, devWrite: 0 });
     expect(rwBits(hv, a.domid, REF)).toBe(R);
   });
 });
@@ -139,7 +140,7 @@ describe("XENMEM_add_to_physmap(XENMAPSPACE_grant_table)", () => {
   it("places a grant-table frame where the guest asks, growing the table", () => {
     const { hv, a, b } = world();
     expect(atp(hv, a.domid, 2, 0x30002)).toBe(0);
-    expect(a.gnttab.nrFrames).toBe(3);
+    expect(internal(a).gnttab.nrFrames).toBe(3);
     const page = hv.guest(a.domid).memory.writablePage(0x30002);
     page.setU16(8 * 3 + 2, b.domid);
     page.setU32(8 * 3 + 4, FRAME);
@@ -150,7 +151,7 @@ describe("XENMEM_add_to_physmap(XENMAPSPACE_grant_table)", () => {
   it("returns -EINVAL for an index at or beyond max_grant_frames", () => {
     const { hv, a } = world({ a: { maxGrantFrames: 2 } });
     expect(atp(hv, a.domid, 2, 0x30000)).toBe(-XEN_ERRNO.EINVAL);
-    expect(a.gnttab.nrFrames).toBe(1);
+    expect(internal(a).gnttab.nrFrames).toBe(1);
     expect(atp(hv, a.domid, 1, 0x30000)).toBe(0);
   });
 
@@ -170,7 +171,7 @@ describe("XENMEM_add_to_physmap(XENMAPSPACE_grant_table)", () => {
     map(hv, a.domid, b.domid, REF, 0x30000);
     expect(atp(hv, a.domid, 0, 0x30000)).toBe(-XEN_ERRNO.ENXIO);
     expect(rwBits(hv, b.domid, REF)).toBe(R | W);
-    expect(hv.guest(a.domid).memory.page(0x30000).mfn).toBe(b.physmap.frame(FRAME)!.mfn);
+    expect(hv.guest(a.domid).memory.page(0x30000).mfn).toBe(internal(b).physmap.frame(FRAME)!.mfn);
   });
 
   it("grows the table even when placing the frame then fails with -ENXIO (gnttab_map_frame runs first)", () => {
@@ -178,7 +179,7 @@ describe("XENMEM_add_to_physmap(XENMAPSPACE_grant_table)", () => {
     grant(hv, b.domid, REF, a.domid, FRAME);
     map(hv, a.domid, b.domid, REF, 0x30000);
     expect(atp(hv, a.domid, 3, 0x30000)).toBe(-XEN_ERRNO.ENXIO);
-    expect(a.gnttab.nrFrames).toBe(4);
+    expect(internal(a).gnttab.nrFrames).toBe(4);
   });
 
   it("frees the RAM page it replaces: XENMEM_current_reservation drops by one (guest_remove_page)", () => {
@@ -199,7 +200,7 @@ describe("domain destruction", () => {
     grant(hv, a.domid, REF, b.domid, FRAME);
     hv.guest(a.domid).memory.writablePage(FRAME).setU32(0, 0xabcdef);
     const h = map(hv, b.domid, a.domid, REF).handle!;
-    expect(a.gnttab.mappedByOthers).toBe(1);
+    expect(internal(a).gnttab.mappedByOthers).toBe(1);
     hv.destroyDomain(a.domid);
     expect(a.state).toBe("dying");
     expect(hv.domainById(a.domid)).toBe(a);
@@ -241,12 +242,12 @@ describe("domain destruction", () => {
     map(hv, b.domid, a.domid, REF, MAP_GFN + 1, true);
     map(hv, b.domid, a.domid, 9, MAP_GFN + 2, true);
     const view = hv.guest(b.domid).memory.page(MAP_GFN);
-    expect(a.gnttab.mappedByOthers).toBe(3);
+    expect(internal(a).gnttab.mappedByOthers).toBe(3);
     hv.destroyDomain(b.domid);
     expect(rwBits(hv, a.domid, REF)).toBe(0);
     expect(rwBits(hv, a.domid, 9)).toBe(0);
-    expect(a.gnttab.isPinned(REF)).toBe(false);
-    expect(a.gnttab.mappedByOthers).toBe(0);
+    expect(internal(a).gnttab.isPinned(REF)).toBe(false);
+    expect(internal(a).gnttab.mappedByOthers).toBe(0);
     expect(view.alive).toBe(false);
     expect(b.state).toBe("dead");
     expect(endAccess(hv, a.domid, REF)).toBe(true);

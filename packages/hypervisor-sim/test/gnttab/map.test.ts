@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { DeadMappingError } from "@pvkit/hypervisor-sim";
 import { DOMID_SELF, GNTMAP, GNTST, GNTTABOP, GTF, XENMAPSPACE, XENMEM } from "@pvkit/hypervisor-sim/abi";
 import { MAP_GFN, flagsOf, grant, map, mapForeign, mapOp, rwBits, setFlags, setupTable, unmap, world } from "./helpers.js";
+import { internal } from "../internals.js";
 
 const { GNTMAP_host_map, GNTMAP_device_map, GNTMAP_readonly, GNTMAP_application_map, GNTMAP_contains_pte } = GNTMAP;
 const RW = GTF.GTF_reading | GTF.GTF_writing;
@@ -43,7 +44,7 @@ describe("map_grant_ref preconditions", () => {
     expect(op.status).toBe(GNTST.GNTST_general_error);
     expect(op.handle).toBeUndefined();
     expect(rwBits(hv, a.domid, REF)).toBe(0);
-    expect(a.gnttab.pins(REF)).toEqual({ hostRead: 0, hostWrite: 0, devRead: 0, devWrite: 0 });
+    expect(internal(a).gnttab.pins(REF)).toEqual({ hostRead: 0, hostWrite: 0, devRead: 0, devWrite: 0 });
     expect(hv.guest(b.domid).memory.isHole(MAP_GFN)).toBe(true);
   });
 
@@ -92,7 +93,7 @@ describe("map_grant_ref preconditions", () => {
 
   it("map: returns GNTST_bad_gntref for a ref at or beyond nr_entries", () => {
     const { hv, a, b } = granted();
-    expect(a.gnttab.nrEntries).toBe(512);
+    expect(internal(a).gnttab.nrEntries).toBe(512);
     expect(map(hv, b.domid, a.domid, 512).status).toBe(GNTST.GNTST_bad_gntref);
     expect(map(hv, b.domid, a.domid, 0xffffffff).status).toBe(GNTST.GNTST_bad_gntref);
   });
@@ -107,17 +108,17 @@ describe("map_grant_ref preconditions", () => {
     const { hv, dom0, a, b } = granted();
     expect(map(hv, b.domid, a.domid, REF, MAP_GFN, true).status).toBe(GNTST.GNTST_okay);
     // The granter (wrongly) re-targets the live entry at dom0; the active entry still names b.
-    const { page, off } = { page: hv.guest(a.domid).memory.writablePage(a.gnttab.frameGfn(0)!), off: REF * 8 };
+    const { page, off } = { page: hv.guest(a.domid).memory.writablePage(internal(a).gnttab.frameGfn(0)!), off: REF * 8 };
     page.setU16(off + 2, dom0.domid);
     expect(map(hv, dom0.domid, a.domid, REF, MAP_GFN, true).status).toBe(GNTST.GNTST_general_error);
-    expect(a.gnttab.pins(REF).hostRead).toBe(1);
+    expect(internal(a).gnttab.pins(REF).hostRead).toBe(1);
   });
 
   it("map: returns GNTST_general_error when the pin counter would pass 127 (4.17 overflow mask)", () => {
     const { hv, a, b } = granted();
     for (let i = 0; i < 128; i++) expect(map(hv, b.domid, a.domid, REF, MAP_GFN + i, true).status).toBe(GNTST.GNTST_okay);
     expect(map(hv, b.domid, a.domid, REF, MAP_GFN + 128, true).status).toBe(GNTST.GNTST_general_error);
-    expect(a.gnttab.pins(REF).hostRead).toBe(128);
+    expect(internal(a).gnttab.pins(REF).hostRead).toBe(128);
     // Only the counter being bumped matters: a writable pin still fits.
     expect(map(hv, b.domid, a.domid, REF, MAP_GFN + 129).status).toBe(GNTST.GNTST_okay);
     expect(rwBits(hv, a.domid, REF)).toBe(RW);
@@ -158,7 +159,7 @@ describe("map_grant_ref preconditions", () => {
     map(hv, b.domid, a.domid, REF, MAP_GFN, true);
     expect(map(hv, b.domid, a.domid, REF, MAP_GFN + 1).status).toBe(GNTST.GNTST_general_error);
     expect(rwBits(hv, a.domid, REF)).toBe(GTF.GTF_reading);
-    expect(a.gnttab.pins(REF)).toMatchObject({ hostRead: 1, hostWrite: 0 });
+    expect(internal(a).gnttab.pins(REF)).toMatchObject({ hostRead: 1, hostWrite: 0 });
   });
 
   it("map: the entry check comes before the frame lookup (general_error, not bad_page)", () => {
@@ -172,7 +173,7 @@ describe("map_grant_ref preconditions", () => {
     grant(hv, a.domid, REF, b.domid, 0x30000);
     expect(map(hv, b.domid, a.domid, REF).status).toBe(GNTST.GNTST_bad_page);
     expect(flagsOf(hv, a.domid, REF)).toBe(GTF.GTF_permit_access);
-    expect(a.gnttab.isPinned(REF)).toBe(false);
+    expect(internal(a).gnttab.isPinned(REF)).toBe(false);
   });
 
   it("map: returns GNTST_bad_page when the granted GFN is itself a foreign mapping", () => {
@@ -189,7 +190,7 @@ describe("map_grant_ref preconditions", () => {
     grant(hv, dom0.domid, REF, b.domid, 0x30000); // dom0 grants a page it only maps from a
     expect(map(hv, b.domid, dom0.domid, REF).status).toBe(GNTST.GNTST_bad_page);
     expect(flagsOf(hv, dom0.domid, REF)).toBe(GTF.GTF_permit_access);
-    expect(dom0.gnttab.isPinned(REF)).toBe(false);
+    expect(internal(dom0).gnttab.isPinned(REF)).toBe(false);
     expect(hv.guest(b.domid).memory.isHole(MAP_GFN)).toBe(true);
   });
 
@@ -206,7 +207,7 @@ describe("map_grant_ref preconditions", () => {
     expect(map(hv, b.domid, a.domid, 9, MAP_GFN).status).toBe(GNTST.GNTST_okay);
     expect(map(hv, b.domid, a.domid, REF, MAP_GFN).status).toBe(GNTST.GNTST_general_error);
     expect(rwBits(hv, a.domid, REF)).toBe(0);
-    expect(a.gnttab.isPinned(REF)).toBe(false);
+    expect(internal(a).gnttab.isPinned(REF)).toBe(false);
     expect(b.shutdownCode).toBeUndefined(); // Xen would also crash b (see the README)
   });
 
@@ -248,7 +249,7 @@ describe("map_grant_ref preconditions", () => {
     ];
     expect(hv.guest(b.domid).hypercall.grant_table_op(GNTTABOP.GNTTABOP_map_grant_ref, ops, 3)).toBe(0);
     expect(ops.map((o) => (o as { status?: number }).status)).toEqual([0, GNTST.GNTST_bad_gntref, 0]);
-    expect(a.gnttab.pins(REF)).toMatchObject({ hostRead: 1, hostWrite: 1 });
+    expect(internal(a).gnttab.pins(REF)).toMatchObject({ hostRead: 1, hostWrite: 1 });
   });
 });
 
@@ -323,7 +324,7 @@ describe("host mappings change the physmap as p2m_add_page / p2m_remove_page do"
     const op = map(hv, b.domid, a.domid, REF, gfn!);
     expect(op.status).toBe(GNTST.GNTST_okay);
     expect(hv.guest(b.domid).memory.page(gfn!).mfn).toBe(hv.guest(a.domid).memory.page(FRAME).mfn);
-    expect(b.gnttab.frameGfn(0)).toBeUndefined();
+    expect(internal(b).gnttab.frameGfn(0)).toBeUndefined();
   });
 });
 

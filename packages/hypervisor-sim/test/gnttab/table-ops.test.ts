@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { DOMID_SELF, GNTST, GTF, GNTTABOP, XEN_ERRNO, XENMAPSPACE, XENMEM } from "@pvkit/hypervisor-sim/abi";
 import { GNTTAB_GFN_BASE } from "@pvkit/hypervisor-sim";
 import { MAP_GFN, flagsOf, grant, map, world } from "./helpers.js";
+import { internal } from "../internals.js";
 
 const { EINVAL, EFAULT, ENOSYS, ESRCH, EPERM, EOPNOTSUPP, EILSEQ } = XEN_ERRNO;
 
@@ -69,7 +70,7 @@ describe("setup_table", () => {
     const op = setup(DOMID_SELF, 5);
     expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_setup_table, [op])).toBe(0);
     expect(op.status).toBe(GNTST.GNTST_general_error);
-    expect(a.gnttab.nrFrames).toBe(1);
+    expect(internal(a).gnttab.nrFrames).toBe(1);
   });
 
   it("setup_table: the XSM check comes before the size check (permission_denied, not general_error)", () => {
@@ -92,10 +93,10 @@ describe("setup_table", () => {
     expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_setup_table, [op])).toBe(0);
     expect(op.status).toBe(GNTST.GNTST_okay);
     expect(op.frame_list).toEqual([GNTTAB_GFN_BASE, GNTTAB_GFN_BASE + 1, GNTTAB_GFN_BASE + 2]);
-    expect(a.gnttab.nrFrames).toBe(3);
+    expect(internal(a).gnttab.nrFrames).toBe(3);
     // The frames are the table: a guest write shows up where Xen reads it.
     hv.guest(a.domid).memory.writablePage(op.frame_list[2]!).setU16(7 * 8, GTF.GTF_permit_access);
-    expect(a.gnttab.entryFlags(1024 + 7)).toBe(GTF.GTF_permit_access);
+    expect(internal(a).gnttab.entryFlags(1024 + 7)).toBe(GTF.GTF_permit_access);
   });
 
   it("setup_table: never shrinks; nr_frames 0 is okay and writes nothing", () => {
@@ -104,7 +105,7 @@ describe("setup_table", () => {
     const op = setup(DOMID_SELF, 0, []);
     expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_setup_table, [op])).toBe(0);
     expect(op.status).toBe(GNTST.GNTST_okay);
-    expect(a.gnttab.nrFrames).toBe(2);
+    expect(internal(a).gnttab.nrFrames).toBe(2);
   });
 
   it("setup_table: returns GNTST_bad_virt_addr when frame_list cannot be written", () => {
@@ -279,7 +280,7 @@ describe("swap_grant_ref", () => {
     grant(hv, a.domid, 8, b.domid, 5);
     map(hv, b.domid, a.domid, 8);
     expect(swap(hv, a.domid, 8, 8)).toBe(GNTST.GNTST_okay);
-    expect(a.gnttab.entryFrame(8)).toBe(5);
+    expect(internal(a).gnttab.entryFrame(8)).toBe(5);
   });
 
   it("swap_grant_ref: returns GNTST_eagain when ref_a is pinned", () => {
@@ -294,7 +295,7 @@ describe("swap_grant_ref", () => {
     grant(hv, a.domid, 9, b.domid, 5);
     map(hv, b.domid, a.domid, 9);
     expect(swap(hv, a.domid, 8, 9)).toBe(GNTST.GNTST_eagain);
-    expect(a.gnttab.entryFrame(9)).toBe(5);
+    expect(internal(a).gnttab.entryFrame(9)).toBe(5);
   });
 
   it("swap_grant_ref: the range checks come before the pin checks (bad_gntref, not eagain)", () => {
@@ -309,8 +310,8 @@ describe("swap_grant_ref", () => {
     grant(hv, a.domid, 8, b.domid, 5);
     grant(hv, a.domid, 9, 0, 6, GTF.GTF_permit_access | GTF.GTF_readonly);
     expect(swap(hv, a.domid, 8, 9)).toBe(GNTST.GNTST_okay);
-    expect([a.gnttab.entryDomid(8), a.gnttab.entryFrame(8), flagsOf(hv, a.domid, 8)]).toEqual([0, 6, GTF.GTF_permit_access | GTF.GTF_readonly]);
-    expect([a.gnttab.entryDomid(9), a.gnttab.entryFrame(9), flagsOf(hv, a.domid, 9)]).toEqual([b.domid, 5, GTF.GTF_permit_access]);
+    expect([internal(a).gnttab.entryDomid(8), internal(a).gnttab.entryFrame(8), flagsOf(hv, a.domid, 8)]).toEqual([0, 6, GTF.GTF_permit_access | GTF.GTF_readonly]);
+    expect([internal(a).gnttab.entryDomid(9), internal(a).gnttab.entryFrame(9), flagsOf(hv, a.domid, 9)]).toEqual([b.domid, 5, GTF.GTF_permit_access]);
   });
 });
 

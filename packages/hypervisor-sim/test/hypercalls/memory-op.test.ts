@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { Hypervisor } from "@pvkit/hypervisor-sim";
 import { DOMID_SELF, GNTMAP, GNTTABOP, GTF, XENMAPSPACE, XENMEM, XEN_ERRNO } from "@pvkit/hypervisor-sim/abi";
+import { internal } from "../internals.js";
 
 const addShinfo = (gpfn: number) => ({ domid: DOMID_SELF, space: XENMAPSPACE.XENMAPSPACE_shared_info, idx: 0, gpfn });
 
@@ -14,7 +15,7 @@ describe("XENMEM_add_to_physmap(XENMAPSPACE_shared_info)", () => {
     expect(g.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, addShinfo(0x10001))).toBe(0);
     expect(g.memory.isHole(0x10000)).toBe(true);
     expect(() => first.getU8(0)).toThrow(/gone/);
-    expect(g.memory.page(0x10001).mfn).toBe(hv.domainById(0)!.sharedInfo.mfn);
+    expect(g.memory.page(0x10001).mfn).toBe(internal(hv.domainById(0)!).sharedInfo.mfn);
   });
 
   it("returns -ENXIO over a grant mapping, leaving the mapping intact (guest_remove_page: get_page fails on the granter's page)", () => {
@@ -32,7 +33,7 @@ describe("XENMEM_add_to_physmap(XENMAPSPACE_shared_info)", () => {
     g0.hypercall.grant_table_op(GNTTABOP.GNTTABOP_map_grant_ref, [map], 1);
     expect(map.status).toBe(0);
     expect(g0.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, addShinfo(0x20000))).toBe(-XEN_ERRNO.ENXIO);
-    expect(g0.memory.page(0x20000).mfn).toBe(hv.domainById(granter.domid)!.physmap.frame(5)!.mfn);
+    expect(g0.memory.page(0x20000).mfn).toBe(internal(hv.domainById(granter.domid)!).physmap.frame(5)!.mfn);
     expect(hv.domainById(0)!.sharedInfoGfn).toBeUndefined();
   });
 
@@ -140,11 +141,11 @@ describe("XENMEM_add_to_physmap_batch(XENMAPSPACE_gmfn_foreign)", () => {
     expect(g0.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap_batch, b)).toBe(0);
     expect(b.errs).toEqual([0, 0]);
     expect(g0.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, addShinfo(0x30000))).toBe(-XEN_ERRNO.ENXIO);
-    expect(g0.memory.page(0x30000).mfn).toBe(du.physmap.frame(3)!.mfn);
+    expect(g0.memory.page(0x30000).mfn).toBe(internal(du).physmap.frame(3)!.mfn);
     const foreignShinfo = g0.memory.page(0x30001);
     expect(g0.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, addShinfo(0x30001))).toBe(0);
     expect(foreignShinfo.alive).toBe(false);
-    expect(g0.memory.page(0x30001).mfn).toBe(hv.domainById(0)!.sharedInfo.mfn);
+    expect(g0.memory.page(0x30001).mfn).toBe(internal(hv.domainById(0)!).sharedInfo.mfn);
     expect(du.sharedInfoGfn).toBe(0x10000);
   });
 });
@@ -174,8 +175,8 @@ describe("XENMEM_remove_from_physmap", () => {
     g0.hypercall.grant_table_op(GNTTABOP.GNTTABOP_map_grant_ref, [map], 1);
     expect(map.status).toBe(0);
     expect(rfp(g0, 0x20000)).toBe(-XEN_ERRNO.ENOENT);
-    expect(g0.memory.page(0x20000).mfn).toBe(du.physmap.frame(3)!.mfn);
-    expect(du.gnttab.pins(8)).toMatchObject({ hostWrite: 1 });
+    expect(g0.memory.page(0x20000).mfn).toBe(internal(du).physmap.frame(3)!.mfn);
+    expect(internal(du).gnttab.pins(8)).toMatchObject({ hostWrite: 1 });
   });
 
   it("remove_from_physmap removes a RAM page without freeing it: a hole, XENMEM_current_reservation unchanged", () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { Hypervisor } from "@pvkit/hypervisor-sim";
 import { EVTCHNOP, SCHEDOP, SHUTDOWN, VCPUOP, VCPU_SSHOTTMR_future, VIRQ, XEN_ERRNO } from "@pvkit/hypervisor-sim/abi";
 import { connect, mapSharedInfo } from "../helpers.js";
+import { internal } from "../internals.js";
 
 function setup() {
   const hv = new Hypervisor({ mode: "manual" });
@@ -44,7 +45,7 @@ describe("SCHEDOP_poll", () => {
     const { hv, g0, sh0 } = setup();
     sh0.setU8(1, 1);
     const free = 9; // valid (bucket 0) but FREE
-    const xen = hv.domainById(0)!.evtchn.allocXenConsumer(false, 0, 0, () => {});
+    const xen = internal(hv.domainById(0)!).evtchn.allocXenConsumer(false, 0, 0, () => {});
     for (const port of [0, free, xen]) sh0.setU8(0x800 + (port >>> 3), sh0.getU8(0x800 + (port >>> 3)) | (1 << (port & 7)));
     for (const port of [0, free, xen]) {
       // evtchn_port_poll() starts from -EINVAL and only a usable port replaces it.

@@ -1,10 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { DeadMappingError, Hypervisor } from "@pvkit/hypervisor-sim";
+import { internal } from "../internals.js";
 
 function domain() {
   const hv = new Hypervisor({ mode: "manual" });
   const d = hv.createDomain({ nrPages: 16 });
-  return { hv, d, pm: d.physmap };
+  return { hv, d, pm: internal(d).physmap };
 }
 
 describe("Physmap lookups", () => {
@@ -43,10 +44,10 @@ describe("Physmap lookups", () => {
     expect([pm.gfnOf(x), pm.gfnOf(ram4)]).toEqual([4, undefined]);
     // A foreign mapping of someone's frame at the same GFN number leaves that frame's M2P alone.
     const other = hv.createDomain({ nrPages: 16 });
-    const theirs = other.physmap.frame(9)!;
+    const theirs = internal(other).physmap.frame(9)!;
     pm.insert(9, theirs, "foreign", true);
     pm.remove(9);
-    expect(other.physmap.gfnOf(theirs)).toBe(9);
+    expect(internal(other).physmap.gfnOf(theirs)).toBe(9);
   });
 
   it("drops a RAM page from populated when free()d (guest_remove_page), not when remove()d (p2m_remove_page)", () => {

@@ -16,6 +16,7 @@
  */
 import { ECS_NAMES, PvkitError } from "@pvkit/hypervisor-sim";
 import { GNTTAB_NR_RESERVED_ENTRIES, GTF } from "@pvkit/hypervisor-sim/abi";
+import { inspectDomain } from "@pvkit/hypervisor-sim/inspect";
 import type { Host } from "../host/host.js";
 
 export type GuestLeakKind = "guest-grant" | "guest-port" | "guest-grant-mapping" | "guest-watch";
@@ -41,7 +42,7 @@ export interface GuestLeakOptions {
  * @throws Error for a domain Xen does not know.
  */
 export function checkGuestLeaks(host: Host, domid: number, opts: GuestLeakOptions = {}): GuestLeak[] {
-  const d = host.hv.domainById(domid);
+  const d = inspectDomain(host.hv, domid);
   if (d === undefined) throw new Error(`checkGuestLeaks: no domain ${domid}`);
   const name = `d${domid} (${d.name})`;
   const leaks: GuestLeak[] = [];

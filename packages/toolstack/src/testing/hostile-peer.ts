@@ -24,6 +24,7 @@
  */
 import { Rng, type RaiseTrace } from "@pvkit/hypervisor-sim";
 import { XEN_PAGE_SIZE } from "@pvkit/hypervisor-sim/abi";
+import { inspectDomain, injectEvent } from "@pvkit/hypervisor-sim/inspect";
 import type { Host } from "../host/host.js";
 import { type DeviceLink, newDeviceLink, resolveLink } from "./sanitizer/ring-view.js";
 import { subSeed } from "./seed.js";
@@ -104,11 +105,14 @@ export interface HostilePeer {
 /** The page of the first ring frame as `domid` maps it, writable. Throws when it is not mapped writable. */
 function pageOf(host: Host, l: DeviceLink, side: "front" | "back"): import("@pvkit/hypervisor-sim").Page | undefined {
   const r = l.ring!;
-  const d = host.hv.domainById(side === "front" ? l.frontDomid : l.backDomid);
+  const domid = side === "front" ? l.frontDomid : l.backDomid;
+  const d = inspectDomain(host.hv, domid);
   if (d === undefined) return undefined;
-  if (side === "front") return d.physmap.writablePage(d.gnttab.entryFrame(r.refs[0]!));
+  // Written through the impersonated domain's own memory, as that domain's code would.
+  const memory = host.hv.guest(domid).memory;
+  if (side === "front") return memory.writablePage(d.gnttab.entryFrame(r.refs[0]!));
   for (const [, m] of d.gnttab.maptrack.entriesDescending()) {
-    if (m.domid === l.frontDomid && m.ref === r.refs[0] && m.hostGfn !== undefined) return d.physmap.writablePage(m.hostGfn);
+    if (m.domid === l.frontDomid && m.ref === r.refs[0] && m.hostGfn !== undefined) return memory.writablePage(m.hostGfn);
   }
   return undefined;
 }
@@ -191,9 +195,9 @@ export function hostilePeer(host: Host, o: HostilePeerOptions): HostilePeer {
     }
     corruptions.push({ kind, t: host.hv.scheduler.now, offset, value });
     // The lying end's notify: EVTCHNOP_send raises the honest end's port.
-    const honest = host.hv.domainById(side === "back" ? link.frontDomid : link.backDomid);
+    const honest = side === "back" ? link.frontDomid : link.backDomid;
     const port = side === "back" ? link.frontPort : link.backPort;
-    if (honest !== undefined && !honest.isDying) host.hv.setPending(honest, port);
+    injectEvent(host.hv, honest, port);
     return true;
   };
 

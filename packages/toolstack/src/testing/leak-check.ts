@@ -18,6 +18,7 @@
  *   crashes its domain instead: `crash-unobserved` unless someone saw it).
  */
 import { describeBlocked, ECS_NAMES, PvkitError, type Hypervisor } from "@pvkit/hypervisor-sim";
+import { inspectDomain } from "@pvkit/hypervisor-sim/inspect";
 import type { Host } from "../host/host.js";
 
 export type LeakKind =
@@ -102,7 +103,7 @@ export async function checkLeaks(host: Host, opts: LeakCheckOptions = {}): Promi
     if (!r.released) continue;
     deadDomids.add(r.domid);
     deadUuids.add(r.uuid);
-    const d = host.hv.domainById(r.domid);
+    const d = inspectDomain(host.hv, r.domid);
     if (d !== undefined) {
       leaks.push({ kind: "domain-lingering", message: `d${r.domid} (${r.name}) is still ${d.state}: ${d.gnttab.mappedByOthers} of its grants still mapped by other domains` });
     }
@@ -116,7 +117,7 @@ export async function checkLeaks(host: Host, opts: LeakCheckOptions = {}): Promi
     leaks.push({ kind: "dom0-handler-error", message: `dom0's handler of port ${e.port} (vcpu ${e.vcpu}) threw: ${describe(e.error)}` });
   }
 
-  const dom0 = host.hv.domainById(0);
+  const dom0 = inspectDomain(host.hv, 0);
   if (dom0 !== undefined) {
     const own = new Set(inv.ownDom0Ports);
     const t = dom0.evtchn;

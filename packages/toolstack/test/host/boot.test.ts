@@ -23,6 +23,7 @@ import {
 } from "@pvkit/guest-sdk";
 import { bootLayout, type GuestContext } from "@pvkit/toolstack";
 import { useHost } from "@pvkit/toolstack/testing";
+import { inspectDomain } from "@pvkit/hypervisor-sim/inspect";
 
 /** The start_info bytes of `xen.h` `struct start_info` (x86_64), built field by field. */
 function expectedStartInfo(f: {
@@ -93,7 +94,7 @@ describe("domain builder: boot state", () => {
     // xenstored bound the store port on INTRODUCE; xenconsoled the console port (its
     // @introduceDomain watch runs console_create_ring), as on a real host.
     expect(ports).toEqual(["interdomain:0", "interdomain:0"]);
-    const dom0 = host().hv.domainById(0)!.evtchn;
+    const dom0 = inspectDomain(host().hv, 0)!.evtchn;
     const local = host().xenconsoled!.console(d.domid)!.localPort!;
     expect([dom0.remoteDom[local], dom0.remotePort[local]]).toEqual([d.domid, 2]);
   });
@@ -110,8 +111,8 @@ describe("domain builder: boot state", () => {
   it("creates a guest with libxl's max_evtchn_port 1023, while dom0 (Xen's create_dom0) has INT_MAX", async () => {
     const d = await host().createDomain({ name: "ports" });
     await d.done;
-    expect(host().hv.domainById(d.domid)!.evtchn.maxEvtchnPort).toBe(1023);
-    expect(host().hv.domainById(0)!.evtchn.maxEvtchnPort).toBe(0x7fff_ffff);
+    expect(inspectDomain(host().hv, d.domid)!.evtchn.maxEvtchnPort).toBe(1023);
+    expect(inspectDomain(host().hv, 0)!.evtchn.maxEvtchnPort).toBe(0x7fff_ffff);
   });
 
   it("writes reserved grant refs 0 (console) and 1 (xenstore) for dom0 in the guest's grant frame", async () => {

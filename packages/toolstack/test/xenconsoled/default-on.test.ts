@@ -3,6 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { ECS_NAMES } from "@pvkit/hypervisor-sim";
 import { createTestHost } from "@pvkit/toolstack/testing";
+import { inspectDomain } from "@pvkit/hypervisor-sim/inspect";
 
 describe("xenconsoled in createHost", () => {
   it("serves console 0 by default, without a terminal, so tty stays empty", async () => {
@@ -11,13 +12,13 @@ describe("xenconsoled in createHost", () => {
     const d = await host.createDomain({ name: "dflt" });
     await host.until(d.done, "main");
     const xc = host.xenconsoled!.console(d.domid)!;
-    expect(ECS_NAMES[host.hv.domainById(d.domid)!.evtchn.state[d.consolePort]!]).toBe("INTERDOMAIN");
+    expect(ECS_NAMES[inspectDomain(host.hv, d.domid)!.evtchn.state[d.consolePort]!]).toBe("INTERDOMAIN");
     expect(host.xenconsoled!.ports).toEqual([xc.localPort]);
     expect(xc.ttyPath).toBeUndefined();
     expect(xc.counters.terminals).toBe(0);
     expect(host.openXenstore().readString(`/local/domain/${d.domid}/console/tty`)).toBe("");
     // Dom0 maps reserved grant ref 0: GTF_permit_access | GTF_reading | GTF_writing.
-    expect(host.hv.domainById(d.domid)!.gnttab.entryFlags(0)).toBe(1 | 0x8 | 0x10);
+    expect(inspectDomain(host.hv, d.domid)!.gnttab.entryFlags(0)).toBe(1 | 0x8 | 0x10);
     await t.finish();
   });
 
@@ -27,8 +28,8 @@ describe("xenconsoled in createHost", () => {
     const d = await host.createDomain({ name: "off" });
     await host.until(d.done, "main");
     expect(host.xenconsoled).toBeUndefined();
-    expect(host.hv.domainById(d.domid)!.gnttab.entryFlags(0)).toBe(1);
-    expect(ECS_NAMES[host.hv.domainById(d.domid)!.evtchn.state[d.consolePort]!]).toBe("UNBOUND");
+    expect(inspectDomain(host.hv, d.domid)!.gnttab.entryFlags(0)).toBe(1);
+    expect(ECS_NAMES[inspectDomain(host.hv, d.domid)!.evtchn.state[d.consolePort]!]).toBe("UNBOUND");
     await t.finish();
   });
 });

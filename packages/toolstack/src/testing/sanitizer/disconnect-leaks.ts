@@ -8,6 +8,7 @@
  */
 import { ECS, ECS_NAMES } from "@pvkit/hypervisor-sim";
 import { GNTTAB_NR_RESERVED_ENTRIES, GTF } from "@pvkit/hypervisor-sim/abi";
+import { inspectDomain } from "@pvkit/hypervisor-sim/inspect";
 import type { Host } from "../../host/host.js";
 import type { FindingKind } from "./findings.js";
 import type { DeviceLink } from "./ring-view.js";
@@ -55,7 +56,7 @@ const under = (path: string, dir: string): boolean => path === dir || path.start
 export function endLeaks(host: Host, l: DeviceLink, side: "front" | "back", others: OwnedByOthers, allowPorts: ReadonlySet<number>): EndLeak[] {
   const domid = side === "front" ? l.frontDomid : l.backDomid;
   const peer = side === "front" ? l.backDomid : l.frontDomid;
-  const d = host.hv.domainById(domid);
+  const d = inspectDomain(host.hv, domid);
   if (d === undefined || d.isDying) return [];
   const out: EndLeak[] = [];
   const ringRefs = new Set(l.ring?.refs ?? []);

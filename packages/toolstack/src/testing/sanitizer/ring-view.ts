@@ -8,6 +8,7 @@
  * frontend's own ring operations (see the sanitizer).
  */
 import { ECS } from "@pvkit/hypervisor-sim";
+import { inspectDomain } from "@pvkit/hypervisor-sim/inspect";
 import type { InspectedRing, XenbusDevice } from "@pvkit/guest-sdk";
 import type { Host } from "../../host/host.js";
 
@@ -110,7 +111,7 @@ function readInt(host: Host, path: string): number | undefined {
  * table. A ring-ref that changed (reconnect) re-resolves; absent keys keep the last answer.
  */
 export function resolveLink(host: Host, l: DeviceLink): void {
-  const d = host.hv.domainById(l.frontDomid);
+  const d = inspectDomain(host.hv, l.frontDomid);
   if (d === undefined) return;
   const order = readInt(host, `${l.frontPath}/ring-page-order`) ?? 0;
   const refs: number[] = [];
@@ -155,7 +156,7 @@ export function sharedIndices(r: ResolvedRing): SharedIndices {
 export function isRingPage(host: Host, l: DeviceLink, side: "front" | "back", page: unknown): boolean {
   const r = l.ring;
   if (r === undefined) return false;
-  const d = host.hv.domainById(side === "front" ? l.frontDomid : l.backDomid);
+  const d = inspectDomain(host.hv, side === "front" ? l.frontDomid : l.backDomid);
   if (d === undefined) return false;
   const at = (gfn: number): unknown => {
     try {

@@ -11,7 +11,8 @@
  * with no event pending and the host quiescent therefore names the side that broke one rule.
  */
 import type { RaiseTrace } from "@pvkit/hypervisor-sim";
-import { SHINFO_EVTCHN_MASK, SHINFO_EVTCHN_PENDING, XEN_PAGE_SIZE, XenbusState, xenbusStateName } from "@pvkit/hypervisor-sim/abi";
+import { XEN_PAGE_SIZE, XenbusState, xenbusStateName } from "@pvkit/hypervisor-sim/abi";
+import { inspectDomain, inspectDomains, inspectGuest } from "@pvkit/hypervisor-sim/inspect";
 import { type InspectedRing, type XenbusDevice, driverInspect } from "@pvkit/guest-sdk";
 import type { Host } from "../../host/host.js";
 import type { LeakReport } from "../leak-check.js";
@@ -150,7 +151,7 @@ export class Sanitizer {
   }
 
   #mine(dev: XenbusDevice): boolean {
-    return !this.#closed && this.host.hv.domainById(dev.env.domid)?.domid === dev.env.domid && this.host.hv.domainById(dev.env.domid) === dev.env.guest.domain;
+    return !this.#closed && inspectGuest(this.host.hv, dev.env.guest)?.domid === dev.env.domid;
   }
 
   #linkOf(dev: XenbusDevice): DeviceLink {
@@ -296,10 +297,9 @@ export class Sanitizer {
   }
 
   #portPending(domid: number, port: number | undefined): boolean {
-    const d = this.host.hv.domainById(domid);
+    const d = inspectDomain(this.host.hv, domid);
     if (d === undefined || port === undefined) return false;
-    if (d.fifo !== undefined) return d.fifo.isPending(port);
-    return (d.sharedInfo.bytes[SHINFO_EVTCHN_PENDING + (port >>> 3)]! & (1 << (port & 7))) !== 0;
+    return d.portIsPending(port);
   }
 
   #lostWakeup(l: DeviceLink): void {
@@ -338,15 +338,12 @@ export class Sanitizer {
   }
 
   #maskedPending(): void {
-    for (const d of this.host.hv.domains) {
+    for (const d of inspectDomains(this.host.hv)) {
       if (d.isDying) continue;
       const t = d.evtchn;
       for (let port = 1; port < t.validEvtchns; port++) {
         if (!t.isUsable(port)) continue;
-        const b = d.sharedInfo.bytes;
-        const pending = d.fifo !== undefined ? d.fifo.isPending(port) : (b[SHINFO_EVTCHN_PENDING + (port >>> 3)]! & (1 << (port & 7))) !== 0;
-        const masked = d.fifo !== undefined ? d.fifo.isMasked(port) : (b[SHINFO_EVTCHN_MASK + (port >>> 3)]! & (1 << (port & 7))) !== 0;
-        if (!pending || !masked) continue;
+        if (!d.portIsPending(port) || !d.portIsMasked(port)) continue;
         // Only devices' ports: a test may park its own ports masked on purpose.
         const l = [...this.#links.values()].find((x) => (x.frontDomid === d.domid && x.frontPort === port) || (x.backDomid === d.domid && x.backPort === port));
         if (l === undefined) continue;
@@ -391,7 +388,7 @@ export class Sanitizer {
       // dom0's ports bound to the peer's xenstore or console port are the toolstack's, whichever
       // daemon instance holds them (a restarted xenconsoled's too).
       const peerRec = this.host.domain(peer);
-      const d0 = domid === 0 ? this.host.hv.domainById(0) : undefined;
+      const d0 = domid === 0 ? inspectDomain(this.host.hv, 0) : undefined;
       if (d0 !== undefined && peerRec !== undefined) {
         const t = d0.evtchn;
         for (let port = 1; port < t.validEvtchns; port++) {
