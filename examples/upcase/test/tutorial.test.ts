@@ -5,10 +5,11 @@ import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect, it } from "vitest";
+import { docBlocks } from "../../../scripts/doc-blocks.js";
 
 const example = fileURLToPath(new URL("..", import.meta.url));
 const tutorial = readFileSync(join(example, "../../docs/tutorial.md"), "utf8");
-const blocks = [...tutorial.matchAll(/^```\w+ file=(\S+)\n([\s\S]*?)^```$/gm)].map((m) => ({ file: m[1]!, body: m[2]! }));
+const blocks = docBlocks(tutorial).flatMap((b) => (b.attrs["file"] === undefined ? [] : [{ file: b.attrs["file"], body: b.body }]));
 
 it("shows each file of the example exactly as it is", () => {
   expect(blocks.length).toBeGreaterThan(0);

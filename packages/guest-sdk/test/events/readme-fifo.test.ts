@@ -1,29 +1,18 @@
-// The "FIFO event channels" example of README.md, run as written (console.log replaced by `log`).
+// The "FIFO event channels" example of README.md, run from the README's own text
+// (scripts/doc-blocks.ts).
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { Hypervisor } from "@pvkit/hypervisor-sim";
-import { EventChannels, GuestPageAllocator } from "@pvkit/guest-sdk";
+import * as sim from "@pvkit/hypervisor-sim";
+import * as sdk from "@pvkit/guest-sdk";
+import type { EventChannels } from "@pvkit/guest-sdk";
+import { runExample } from "../../../../scripts/doc-blocks.js";
+
+const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
 
 describe("README FIFO example", () => {
   it("runs and prints what the README says", async () => {
-    const out: unknown[] = [];
-    const log = (a: unknown): void => void out.push(a);
-
-    const hv = new Hypervisor();
-    hv.createDomain();
-    const domU = hv.createDomain({ vcpus: 2 });
-    const guest = hv.guest(domU.domid);
-    const ev = EventChannels.of(guest, { abi: "fifo", pages: new GuestPageAllocator(guest.memory) });
-
-    const order: string[] = [];
-    const bulk = ev.bindIpi(0, { onEvent: () => order.push("bulk") });
-    const urgent = ev.bindIpi(0, { onEvent: () => order.push("urgent") });
-    bulk.setPriority(9);
-    urgent.setPriority(0);
-    bulk.notify();
-    urgent.notify();
-    await urgent.waitFor(0);
-    log(order);
-
-    expect(out).toEqual([["urgent", "bulk"]]);
+    const { printed, vars } = await runExample(readme, "fifo", { "@pvkit/hypervisor-sim": sim, "@pvkit/guest-sdk": sdk });
+    expect(printed).toEqual([["urgent", "bulk"]]);
+    expect((vars["ev"] as EventChannels).abi).toBe("fifo");
   });
 });

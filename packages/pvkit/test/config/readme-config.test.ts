@@ -4,10 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect, it } from "vitest";
 import { loadConfig } from "pvkit/config";
+import { docBlocks } from "../../../../scripts/doc-blocks.js";
 
 it("accepts the README's example config, with its four disks", () => {
   const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
-  const yaml = /```yaml\n([\s\S]*?)```/.exec(readme)![1]!;
+  const yaml = docBlocks(readme).find((b) => b.lang === "yaml")!.body;
   const dir = mkdtempSync(join(tmpdir(), "pvkit-readme-config-"));
   try {
     for (const img of ["rw.img", "base.img", "ro.img"]) writeFileSync(join(dir, img), Buffer.alloc(64 * 1024));
