@@ -28,6 +28,12 @@ echo "ci-extra: cross-checking @pvkit/hypervisor-sim/abi layouts, sizes and cons
 XEN_INCLUDE="$XEN_INCLUDE" pnpm -s abi-check
 scripts/xenstore-host-check.sh
 
+# The public type surface: no @internal member in a package's public .d.ts beyond the listed
+# debts (scripts/public-dts-baseline.txt), and the simulator's internals do not type-check from
+# outside (hv.domains[1].pauseCount = 5 and the like).
+echo "ci-extra: public .d.ts check (scripts/check-public-dts.ts)"
+pnpm -s exec tsx scripts/check-public-dts.ts
+
 # The API reference from the JSDoc (typedoc.json: each package's public entry points), into
 # docs/api/ (git-ignored). Warnings (a broken {@link}, a documented symbol not exported) fail CI.
 echo "ci-extra: API reference with typedoc (warnings as errors) into docs/api/"
