@@ -181,14 +181,26 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         this.close("oversize");
         return;
       }
-      const cause = new RequestCause(this.#counter);
-      this.#current = cause;
-      try {
-        this.#owner.process(this, m);
-      } finally {
-        this.#current = undefined;
-        cause.seal();
-      }
+      this.#process(m);
+    }
+  }
+
+  /**
+   * @internal For a transport that reassembles messages itself (the ring): processes one whole
+   * request, as {@link receive} does for each message it completes. Ignored after close.
+   */
+  receiveMessage(msg: XsMessage): void {
+    if (!this.closed) this.#process(msg);
+  }
+
+  #process(m: XsMessage): void {
+    const cause = new RequestCause(this.#counter);
+    this.#current = cause;
+    try {
+      this.#owner.process(this, m);
+    } finally {
+      this.#current = undefined;
+      cause.seal();
     }
   }
 

@@ -337,7 +337,7 @@ export class XenstoreRingTransport implements DomainTransport {
       this.#header = undefined;
       this.#headerFill = 0;
       this.#requests++;
-      this.#conn.request(m.type, m.payload, m.tx_id, m.req_id);
+      this.#conn.receiveMessage(m);
     }
     return true;
   }

@@ -3,12 +3,16 @@
  * the value bytes, the child names in creation order, the permission list and the generation
  * count of its last modification. Transactions overlay private copies on top (transaction.ts).
  */
+import { xsBytes, xsString } from "@pvkit/hypervisor-sim/abi";
 import { clonePerms, type XsPerm } from "./perms.js";
 
 /** `NO_GENERATION`: the generation recorded for a node that does not exist. */
 export const NO_GENERATION = -1;
 
-/** One node. Values are treated as immutable: replace `value`, never write into it. */
+/**
+ * One node. Values are treated as immutable: replace `value`, never write into it. Records
+ * returned by {@link NodeStore.get} are read-only and hand out a fresh copy of their value.
+ */
 export interface NodeRecord {
   readonly name: string;
   value: Uint8Array;
@@ -58,7 +62,8 @@ export const XS_PERMISSIONS_SIZE = 8;
 export function recordSize(n: NodeRecord): number {
   let childlen = 0;
   for (const c of n.children) childlen += c.length + 1;
-  return TDB_RECORD_HDR_SIZE + XS_PERMISSIONS_SIZE * n.perms.length + n.value.length + childlen;
+  const valueLength = n instanceof StoredNode ? n.valueLength : n.value.length;
+  return TDB_RECORD_HDR_SIZE + XS_PERMISSIONS_SIZE * n.perms.length + valueLength + childlen;
 }
 
 /** A copy that can be modified without touching the original (the value is shared, immutable). */
@@ -68,6 +73,44 @@ export function cloneNode(n: NodeRecord, name = n.name): NodeRecord {
 
 /** The value of a node without one (shared: values are never written into). */
 const EMPTY_VALUE = new Uint8Array(0);
+
+/**
+ * A record as the store keeps it, close to the bytes it holds: the value as a byte string (one
+ * char per byte, a few bytes of overhead, where a Uint8Array costs some 200), shared empty
+ * values and child lists, interned permission lists, and the encoded child list once DIRECTORY
+ * asked for it. `value` hands out the bytes as a new array; the record itself is read-only
+ * (assigning `value` throws): callers change a copy ({@link cloneNode}) and store that.
+ */
+class StoredNode implements NodeRecord {
+  readonly name: string;
+  readonly #bytes: string;
+  readonly children: string[];
+  readonly perms: XsPerm[];
+  readonly generation: number;
+  childList: Uint8Array | undefined = undefined;
+
+  constructor(name: string, value: Uint8Array, children: string[], perms: XsPerm[], generation: number) {
+    this.name = name;
+    this.#bytes = value.length === 0 ? "" : xsString(value);
+    this.children = children;
+    this.perms = perms;
+    this.generation = generation;
+  }
+
+  /** The value bytes (a new array each time; an empty value is the shared empty array). */
+  get value(): Uint8Array {
+    return this.#bytes.length === 0 ? EMPTY_VALUE : xsBytes(this.#bytes);
+  }
+
+  set value(_v: Uint8Array) {
+    throw new TypeError(`stored node ${this.name} is read-only; clone it first`);
+  }
+
+  /** The value's length in bytes, without building the bytes. */
+  get valueLength(): number {
+    return this.#bytes.length;
+  }
+}
 /** The child list of a leaf in the store (shared and frozen: stored records are not modified). */
 const NO_CHILDREN: string[] = Object.freeze([] as string[]) as string[];
 /** Distinct permission lists above which the interning table starts afresh (bounds its size). */
@@ -99,20 +142,12 @@ export class NodeStore {
   }
 
   /**
-   * Stores a copy of `n` under its name, compactly: the value is shared (immutable), an empty
-   * value or child list is the shared empty one, and the permission list is interned. The stored
-   * record is frozen where it is shared; callers clone it before changing anything.
+   * Stores a copy of `n` under its name, compactly (see {@link StoredNode}): callers clone a
+   * stored record before changing anything.
    */
   put(n: NodeRecord): void {
-    const stored: NodeRecord = {
-      name: n.name,
-      value: n.value.length === 0 ? EMPTY_VALUE : n.value,
-      children: n.children.length === 0 ? NO_CHILDREN : [...n.children],
-      perms: this.#intern(n.perms),
-      generation: n.generation,
-      childList: undefined,
-    };
-    this.#nodes.set(n.name, stored);
+    const children = n.children.length === 0 ? NO_CHILDREN : [...n.children];
+    this.#nodes.set(n.name, new StoredNode(n.name, n.value, children, this.#intern(n.perms), n.generation));
   }
 
   #intern(perms: readonly XsPerm[]): XsPerm[] {
