@@ -1,5 +1,5 @@
 // The umbrella: every value each package exports is exported by "pvkit" as the same binding
-// (one clash renamed), and the subpaths are the packages' own.
+// (no two packages export one name), and the subpaths are the packages' own.
 import { describe, expect, it } from "vitest";
 import * as hv from "@pvkit/hypervisor-sim";
 import * as sdk from "@pvkit/guest-sdk";
@@ -11,7 +11,7 @@ import * as pvkit from "pvkit";
 import * as pvkitTesting from "pvkit/testing";
 import * as pvkitAbi from "pvkit/abi";
 
-const RENAMED: Record<string, Record<string, string>> = { "@pvkit/toolstack": { highestHoles: "guestHighestHoles" } };
+const RENAMED: Record<string, Record<string, string>> = {};
 
 describe("pvkit", () => {
   const packages: [string, Record<string, unknown>][] = [
@@ -33,7 +33,7 @@ describe("pvkit", () => {
 
   it("means guest-sdk's highestHoles by highestHoles and toolstack's by guestHighestHoles", () => {
     expect(pvkit.highestHoles).toBe(sdk.highestHoles);
-    expect(pvkit.guestHighestHoles).toBe(toolstack.highestHoles);
+    expect(pvkit.guestHighestHoles).toBe(toolstack.guestHighestHoles);
   });
 
   it("has pvkit/testing as @pvkit/toolstack/testing and pvkit/abi as @pvkit/hypervisor-sim/abi", () => {

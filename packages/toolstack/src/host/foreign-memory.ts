@@ -8,7 +8,7 @@
 import type { Guest, Page } from "@pvkit/hypervisor-sim";
 import { DOMID_SELF, XENMAPSPACE, XENMEM } from "@pvkit/hypervisor-sim/abi";
 import { XenError } from "@pvkit/guest-sdk";
-import { highestHoles } from "../xenstored/ring-factory.js";
+import { guestHighestHoles } from "../xenstored/ring-factory.js";
 import { HostError } from "./errors.js";
 
 /** Foreign pages mapped into dom0; `unmap()` / dispose removes them. */
@@ -38,7 +38,7 @@ export class ForeignMapping implements Disposable {
 /** Holes of dom0's physmap for `n` foreign pages. @throws HostError ERR_NO_MAP_SLOTS when there is no room. */
 function holes(g: Guest, n: number): number[] {
   try {
-    return highestHoles(g, n);
+    return guestHighestHoles(g, n);
   } catch (err) {
     throw new HostError("ERR_NO_MAP_SLOTS", `foreign map: ${(err as Error).message}`);
   }

@@ -35,8 +35,12 @@ export interface RingTransportFactoryOptions {
   readonly onTransport?: (transport: XenstoreRingTransport) => void;
 }
 
-/** The `n` highest holes of `guest`'s physmap below GNTTAB_GFN_BASE (see guest-sdk's highestHoles). */
-export function highestHoles(guest: Guest, n: number): number[] {
+/**
+ * The `n` highest holes of `guest`'s physmap below GNTTAB_GFN_BASE: guest-sdk's `highestHoles`
+ * over `guest.memory`, with the domain in the error.
+ * @throws RangeError when fewer than `n` holes are left.
+ */
+export function guestHighestHoles(guest: Guest, n: number): number[] {
   try {
     return sdkHighestHoles(guest.memory, n);
   } catch (err) {
@@ -46,7 +50,7 @@ export function highestHoles(guest: Guest, n: number): number[] {
 
 /** The highest hole of `guest`'s physmap below GNTTAB_GFN_BASE, above its RAM. */
 export function highestHole(guest: Guest): number {
-  return highestHoles(guest, 1)[0]!;
+  return guestHighestHoles(guest, 1)[0]!;
 }
 
 /**
