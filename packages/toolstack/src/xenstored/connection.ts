@@ -288,7 +288,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     const e = this.#out[0];
     if (e === undefined) return undefined;
     e.bytes ??= encodeXsMessage(e.msg);
-    return e.bytes.subarray(e.written);
+    return e.written === 0 ? e.bytes : e.bytes.subarray(e.written);
   }
 
   /**

@@ -56,7 +56,7 @@ import {
 import { DeadMappingError, type Guest, type Page } from "@pvkit/hypervisor-sim";
 import type { Connection, ConnectionCloseReason } from "./connection.js";
 import type { DomainTransport } from "./domains.js";
-import { decodeXsHeader, XS_OVERSIZE, XSD_SOCKMSG_SIZE, XsMessageParser } from "@pvkit/hypervisor-sim/abi";
+import { XS_OVERSIZE, XsMessageParser } from "@pvkit/hypervisor-sim/abi";
 
 /** cxenstored 4.17's `-Q outstanding` default: requests outstanding per unprivileged domain. */
 export const DEFAULT_OUTSTANDING_LIMIT = 20;
@@ -102,8 +102,6 @@ export class XenstoreRingTransport implements DomainTransport {
   #channel: EventChannel | undefined;
   #state: RingTransportState = "open";
   #parser = new XsMessageParser();
-  #header: Uint8Array | undefined;
-  #headerFill = 0;
   #pumping = false;
   #again = false;
   #requests = 0;
@@ -201,8 +199,6 @@ export class XenstoreRingTransport implements DomainTransport {
     if (this.#state === "closed") return;
     this.#conn.clearOutput();
     this.#parser = new XsMessageParser();
-    this.#header = undefined;
-    this.#headerFill = 0;
     if (this.#state !== "open") return;
     const f = xenstore_domain_interface;
     for (const k of ["req_cons", "req_prod", "rsp_cons", "rsp_prod"] as const) this.#page.setU32(f[k][0], 0);
@@ -315,27 +311,14 @@ export class XenstoreRingTransport implements DomainTransport {
     const avail = this.#req.available;
     if (avail === 0) return false;
     if (this.#conn.readBlocked(this.#limit)) return false;
-    const header = this.#header;
-    const need =
-      header === undefined || this.#headerFill < XSD_SOCKMSG_SIZE
-        ? XSD_SOCKMSG_SIZE - this.#headerFill
-        : XSD_SOCKMSG_SIZE + decodeXsHeader(header).len - this.#parser.buffered;
-    const chunk = this.#req.read(Math.min(avail, need));
-    this.#parser.push(chunk);
-    if (this.#headerFill < XSD_SOCKMSG_SIZE) {
-      const h = (this.#header ??= new Uint8Array(XSD_SOCKMSG_SIZE));
-      const k = Math.min(chunk.length, XSD_SOCKMSG_SIZE - this.#headerFill);
-      h.set(chunk.subarray(0, k), this.#headerFill);
-      this.#headerFill += k;
-    }
+    // Exactly what the current message still needs: its header, then its payload.
+    this.#parser.push(this.#req.read(Math.min(avail, this.#parser.wanted)));
     const m = this.#parser.next();
     if (m === XS_OVERSIZE) {
       this.#conn.close("oversize");
       return true;
     }
     if (m !== undefined) {
-      this.#header = undefined;
-      this.#headerFill = 0;
       this.#requests++;
       this.#conn.receiveMessage(m);
     }

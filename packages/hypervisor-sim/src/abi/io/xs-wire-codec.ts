@@ -147,6 +147,21 @@ export class XsMessageParser {
     return this.#end - this.#start;
   }
 
+  /**
+   * Bytes still missing before the oldest unreturned message is complete: the rest of its
+   * 16-byte header while that is incomplete, then the rest of its payload (0 once it is all
+   * here, or once broken). A reader that must not consume beyond the current message (a ring
+   * whose next request may have to wait) reads exactly this many.
+   */
+  get wanted(): number {
+    if (this.#broken) return 0;
+    const held = this.#end - this.#start;
+    if (held < XSD_SOCKMSG_SIZE) return XSD_SOCKMSG_SIZE - held;
+    const len = getU32(this.#buf, this.#start + 12);
+    if (len > XENSTORE_PAYLOAD_MAX) return 0;
+    return Math.max(0, XSD_SOCKMSG_SIZE + len - held);
+  }
+
   /** Appends received bytes. */
   push(bytes: Uint8Array): void {
     const n = bytes.length;

@@ -169,3 +169,25 @@ describe("byte strings", () => {
     expect(() => nulJoin(["/a", "\u20ac"])).toThrow(RangeError);
   });
 });
+
+describe("XsMessageParser.wanted", () => {
+  it("says how many bytes complete the current message: header first, then payload", () => {
+    const p = new XsMessageParser();
+    const m = encodeXsMessage({ type: 2, req_id: 1, tx_id: 0, payload: Uint8Array.from([0x2f, 0x61, 0]) });
+    expect(p.wanted).toBe(16);
+    p.push(m.subarray(0, 10));
+    expect(p.wanted).toBe(6);
+    p.push(m.subarray(10, 16));
+    expect(p.wanted).toBe(3);
+    expect(p.next()).toBeUndefined();
+    p.push(m.subarray(16));
+    expect(p.wanted).toBe(0);
+    expect(p.next()).toMatchObject({ type: 2, req_id: 1 });
+    expect(p.wanted).toBe(16);
+    const bad = new Uint8Array(16);
+    new DataView(bad.buffer).setUint32(12, 4097, true);
+    p.push(bad);
+    expect(p.next()).toBe(XS_OVERSIZE);
+    expect(p.wanted).toBe(0);
+  });
+});
