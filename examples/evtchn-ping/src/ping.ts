@@ -20,6 +20,7 @@ import {
   XENMAPSPACE,
   XENMEM,
   gntstName,
+  XEN_PAGE_SIZE,
 } from "@pvkit/hypervisor-sim/abi";
 
 /** Byte layout of the shared page: a "go" flag and the port number. */
@@ -83,7 +84,7 @@ export async function runPing(log: (line: string) => void = console.log): Promis
 
   // --- sender (runs concurrently) ----------------------------------------------------------
   const senderDone = (async () => {
-    const map = { host_addr: MAP_GFN * 4096, flags: GNTMAP.GNTMAP_host_map, ref: GREF, dom: receiver.domid, status: 0, handle: 0, dev_bus_addr: 0 };
+    const map = { host_addr: MAP_GFN * XEN_PAGE_SIZE, flags: GNTMAP.GNTMAP_host_map, ref: GREF, dom: receiver.domid, status: 0, handle: 0, dev_bus_addr: 0 };
     check("GNTTABOP_map_grant_ref", sender.hypercall.grant_table_op(GNTTABOP.GNTTABOP_map_grant_ref, [map], 1));
     if (map.status !== GNTST.GNTST_okay) throw new Error(`map_grant_ref: ${gntstName(map.status)}`);
     const page = sender.memory.page(MAP_GFN);
@@ -95,7 +96,7 @@ export async function runPing(log: (line: string) => void = console.log): Promis
     check("EVTCHNOP_bind_interdomain", sender.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_bind_interdomain, bind));
     check("EVTCHNOP_send", sender.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_send, { port: bind.local_port }));
     log(`sender: bound local port ${bind.local_port} and sent`);
-    const unmap = { host_addr: MAP_GFN * 4096, dev_bus_addr: 0, handle: map.handle, status: 0 };
+    const unmap = { host_addr: MAP_GFN * XEN_PAGE_SIZE, dev_bus_addr: 0, handle: map.handle, status: 0 };
     check("GNTTABOP_unmap_grant_ref", sender.hypercall.grant_table_op(GNTTABOP.GNTTABOP_unmap_grant_ref, [unmap], 1));
     check("unmap status", unmap.status);
   })();
