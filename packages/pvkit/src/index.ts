@@ -488,6 +488,7 @@ export {
   type BlkfrontDiskState,
   type BlkfrontFeatures,
   type BlkfrontDiskEvents,
+  type BlockIo,
   type DiscardOptions,
   BlkfrontError,
   type BlkfrontErrorReason,
