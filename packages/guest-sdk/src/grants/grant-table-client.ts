@@ -31,7 +31,7 @@
  * the list became empty.
  */
 import type { Guest, Page } from "@pvkit/hypervisor-sim";
-import { GNTTAB_NR_RESERVED_ENTRIES, GRANT_ENTRIES_V1_PER_FRAME, GRANT_ENTRY_V1_SIZE, GTF, grant_entry_v1 } from "@pvkit/hypervisor-sim/abi";
+import { GNTTAB_NR_RESERVED_ENTRIES, GRANT_ENTRIES_V1_PER_FRAME, GRANT_ENTRY_V1_SIZE, GTF, grant_entry_v1, isU32 } from "@pvkit/hypervisor-sim/abi";
 import { querySize, setupTable } from "../hypercall/gnttab-ops.js";
 import { ClosedError } from "@pvkit/hypervisor-sim";
 import { GrantError } from "./grant-error.js";
@@ -185,7 +185,7 @@ export class GrantTableClient implements Disposable {
   grantAccess(domid: number, gfn: number, opts: GrantOptions = {}): number {
     this.#live("grantAccess");
     if (!Number.isInteger(domid) || domid < 0 || domid > 0xffff) throw new RangeError(`domid ${domid} is not a u16`);
-    if (!Number.isInteger(gfn) || gfn < 0 || gfn > 0xffffffff) throw new RangeError(`gfn ${gfn} does not fit a v1 entry's u32 frame`);
+    if (!isU32(gfn)) throw new RangeError(`gfn ${gfn} does not fit a v1 entry's u32 frame`);
     this.retryDeferred();
     const held = this.#allocator?.owns(gfn) ?? false;
     if (held) this.#allocator!.hold(gfn);
