@@ -25,6 +25,7 @@ import type { DomainRecord } from "./domains.js";
 import { DEFAULT_BUFFER_SIZE, messageMemory } from "./memory.js";
 import type { XenstoredScheduler } from "./options.js";
 import { RequestCause } from "./outstanding.js";
+import type { PermSubject } from "./perms.js";
 import { domainPath } from "./path.js";
 import type { Transaction } from "./transaction.js";
 import {
@@ -121,6 +122,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   #parser = new XsMessageParser();
   #closed: ConnectionCloseReason | undefined;
   #owner: ConnectionOwner;
+  #implicitPath: string | undefined;
+  #subject: PermSubject | undefined;
   /** The request being processed (events it fires attach to it). */
   #current: RequestCause | undefined;
   #outstanding = 0;
@@ -153,7 +156,18 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   /** The prefix of relative paths: `/local/domain/<domid>` (`/local/domain/0` for tools). */
   get implicitPath(): string {
-    return domainPath(this.id);
+    return (this.#implicitPath ??= domainPath(this.id));
+  }
+
+  /**
+   * @internal The identity `perm_for_conn` checks (core's `subject`), kept while the target
+   * stays the same, so a permission check builds nothing.
+   */
+  permSubject(privileged: boolean): PermSubject {
+    const target = this.target?.id;
+    const s = this.#subject;
+    if (s !== undefined && s.target === target && s.privileged === privileged) return s;
+    return (this.#subject = { id: this.id, privileged, target });
   }
 
   /** Why the connection closed, or undefined while it is open. */

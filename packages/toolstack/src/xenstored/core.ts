@@ -36,6 +36,9 @@ export const SELF: Ctx = { conn: null, txn: undefined };
 
 type AccessKind = "read" | "write" | "delete";
 
+/** The subject of xenstored's own actions. */
+const SELF_SUBJECT: PermSubject = Object.freeze({ id: 0, privileged: true, target: undefined });
+
 /** Handles one request; installed by the dispatcher. */
 export type RequestProcessor = (conn: Connection, msg: XsMessage) => void;
 
@@ -214,7 +217,7 @@ export class XenstoredCore implements ConnectionOwner {
   }
 
   subject(conn: Connection | null): PermSubject {
-    return { id: conn?.id ?? 0, privileged: !this.unprivileged(conn), target: conn?.target?.id };
+    return conn === null ? SELF_SUBJECT : conn.permSubject(!this.unprivileged(conn));
   }
 
   /** `perm_for_conn` for a context's connection. */
