@@ -31,19 +31,22 @@ describe("bench:cxenstored report", () => {
     expect(median([])).toBeNaN();
   });
 
-  it("formats the table: ratio pvkit / cxenstored, n/a for a daemon not run, memory in MB", () => {
+  it("formats the table: ratio pvkit / cxenstored, † when bound by the null server, n/a for a daemon not run, memory in MB", () => {
     const t = markdownTable(
       [
         { label: "READ, 8 clients", opsPerSec: { pvkit: 55_000, cxenstored: 90_000, null: 200_000 }, cpuUs: { pvkit: 15.04, cxenstored: 10 } },
         { label: "WRITE, 1 client", opsPerSec: { pvkit: 5_000, null: 9_000 }, cpuUs: { pvkit: 40 } },
+        { label: "WRITE, 8 clients", opsPerSec: { pvkit: 8_000, cxenstored: 7_000, null: 10_000 }, cpuUs: { pvkit: 18, cxenstored: 14 } },
       ],
       [{ label: "VmRSS after writing 10 000 nodes", kb: { pvkit: 102_400, cxenstored: 2_048 } }],
     );
     const lines = t.trimEnd().split("\n");
-    expect(lines).toHaveLength(5);
+    expect(lines).toHaveLength(6);
     expect(lines[2]).toBe("| READ, 8 clients | 55.0k | 90.0k | 0.61× | 15.0 | 10.0 | 200.0k |");
     expect(lines[3]).toBe("| WRITE, 1 client | 5000 | n/a | n/a | 40.0 | n/a | 9000 |");
-    expect(lines[4]).toBe("| VmRSS after writing 10 000 nodes | 100.0 MB | 2.0 MB | 50.00× | | | n/a |");
+    // pvkit at 80% of the null server's ops/s: bound by the ceiling, marked †.
+    expect(lines[4]).toBe("| WRITE, 8 clients | 8000 | 7000 | 1.14× † | 18.0 | 14.0 | 10.0k |");
+    expect(lines[5]).toBe("| VmRSS after writing 10 000 nodes | 100.0 MB | 2.0 MB | 50.00× | | | n/a |");
   });
 
   it("splices a body between the README markers, replacing what was there", () => {

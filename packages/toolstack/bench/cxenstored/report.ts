@@ -101,6 +101,19 @@ function fmtRatio(a: number | undefined, b: number | undefined): string {
   return `${(a / b).toFixed(2)}×`;
 }
 
+/** Share of the null server's ops/s at which a case counts as bound by the ceiling. */
+export const CEILING_SHARE = 0.8;
+
+/**
+ * Whether a case is bound by the ceiling (socket, scheduler, client) rather than by the daemons:
+ * the faster daemon reaches {@link CEILING_SHARE} of the null server's ops/s.
+ */
+export function ceilingBound(c: CaseRow): boolean {
+  const n = c.opsPerSec.null;
+  const best = Math.max(c.opsPerSec.pvkit ?? 0, c.opsPerSec.cxenstored ?? 0);
+  return n !== undefined && !Number.isNaN(n) && n > 0 && best >= CEILING_SHARE * n;
+}
+
 function fmtMb(kb: number | undefined): string {
   return kb === undefined || Number.isNaN(kb) ? "n/a" : `${(kb / 1024).toFixed(1)} MB`;
 }
@@ -109,6 +122,8 @@ function fmtMb(kb: number | undefined): string {
  * The results as one markdown table: per case, pvkit's and cxenstored's ops/s, their ratio
  * (pvkit / cxenstored), each one's µs of CPU per request and the null server's ops/s; then the
  * memory rows (VmRSS; the ratio column is pvkit / cxenstored there too, lower is better).
+ * A ratio marked † is of a case bound by the ceiling ({@link ceilingBound}): there the µs of CPU
+ * per request compare the daemons, the ops/s do not.
  */
 export function markdownTable(cases: readonly CaseRow[], memory: readonly MemoryRow[]): string {
   const head =
@@ -116,7 +131,7 @@ export function markdownTable(cases: readonly CaseRow[], memory: readonly Memory
     "|---|---:|---:|---:|---:|---:|---:|\n";
   const rows = cases.map(
     (c) =>
-      `| ${c.label} | ${fmtOps(c.opsPerSec.pvkit)} | ${fmtOps(c.opsPerSec.cxenstored)} | ${fmtRatio(c.opsPerSec.pvkit, c.opsPerSec.cxenstored)} | ${fmtUs(c.cpuUs.pvkit)} | ${fmtUs(c.cpuUs.cxenstored)} | ${fmtOps(c.opsPerSec.null)} |\n`,
+      `| ${c.label} | ${fmtOps(c.opsPerSec.pvkit)} | ${fmtOps(c.opsPerSec.cxenstored)} | ${fmtRatio(c.opsPerSec.pvkit, c.opsPerSec.cxenstored)}${ceilingBound(c) ? " †" : ""} | ${fmtUs(c.cpuUs.pvkit)} | ${fmtUs(c.cpuUs.cxenstored)} | ${fmtOps(c.opsPerSec.null)} |\n`,
   );
   const mem = memory.map(
     (m) =>

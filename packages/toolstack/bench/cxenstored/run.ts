@@ -37,7 +37,7 @@ import { createRequire } from "node:module";
 import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { cpuUsPerRequest, markdownTable, median, opsPerSec, parseXsbench, replaceBetween, statusKb, type CaseRow, type MemoryRow, type XsbenchResult } from "./report.js";
+import { CEILING_SHARE, cpuUsPerRequest, markdownTable, median, opsPerSec, parseXsbench, replaceBetween, statusKb, type CaseRow, type MemoryRow, type XsbenchResult } from "./report.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const pkgDir = resolve(here, "../..");
@@ -428,6 +428,10 @@ for (const d of daemons) memory.end[d.name] = rssKb(d);
 const memRows: MemoryRow[] = [
   { label: "VmRSS after start-up", kb: memory.start },
   { label: `VmRSS after writing ${nodes.toLocaleString("en-US").replace(/,/g, " ")} nodes`, kb: memory.after },
+  {
+    label: `VmRSS growth for those nodes`,
+    kb: Object.fromEntries(Object.keys(memory.after).map((k) => [k, memory.after[k]! - memory.start[k]!])),
+  },
   { label: "VmRSS at the end of the run", kb: memory.end },
 ];
 const table = markdownTable(cases, memRows);
@@ -438,7 +442,8 @@ const notes = [
   `Measured ${date} on ${availableParallelism()} cores (${cpuModel}), ${pin ? `daemon pinned to core ${daemonCpu}, clients to core ${clientCpu}` : "unpinned (one core)"}; ` +
     `load average ${loadAtStart} at the start, ${loadavg()} at the end${niceness !== undefined ? `, nice ${niceness}` : ""}; ` +
     `node ${process.version}; ${pvkitDescribe}; cxenstored ${cxVersion ?? `not run (${cxReason ?? "excluded"})`}. ` +
-    `Median of ${reps} runs of ${seconds} s each (after ${warmup} s warm-up); ops/s counts transactions for the transaction rows, µs CPU/req is per request (4 per transaction).`,
+    `Median of ${reps} runs of ${seconds} s each (after ${warmup} s warm-up); ops/s counts transactions for the transaction rows, µs CPU/req is per request (4 per transaction); ` +
+    `† marks a case where the faster daemon reaches ${CEILING_SHARE * 100}% of the null server's ops/s (bound by the socket, the scheduler and the client: compare µs CPU/req there).`,
 ];
 console.log(`\n${notes.join("\n")}\n\n${table}`);
 writeFileSync(join(build, "results.json"), JSON.stringify({ date, notes, cases, memory, raw }, null, 2));
