@@ -14,8 +14,12 @@ import { Sanitizer } from "@pvkit/toolstack/testing";
 import { Blkfront, type BlkfrontDisk, FileStorage, MemoryStorage, type ServedBlkback, type Storage, serveBlkback } from "@pvkit/split-drivers";
 
 export const XVDA = 51712;
-/** Disk size: 64 MiB, so 4 KiB random offsets spread over 16384 blocks. */
-export const DISK_BYTES = 64 * 1024 * 1024;
+/**
+ * Disk size: BENCH_DISK_MIB (default 64 MiB, so 4 KiB random offsets spread over 16384 blocks).
+ * The disk is filled with data before any run, so every read moves real bytes out of the
+ * storage (a never-written part of a sparse memory disk would read as a cheap zero fill).
+ */
+export const DISK_BYTES = Number(process.env.BENCH_DISK_MIB ?? 64) * 1024 * 1024;
 
 export type Backend = "memory" | "file";
 export type Op = "read" | "write";
@@ -73,6 +77,7 @@ export async function blkBench(backend: Backend, opts: { ringPageOrder?: number;
   const bus = await h.until(guestBus, "the guest's bus");
   const blk = Blkfront.register(bus, { maxRingPageOrder: opts.ringPageOrder ?? 0 });
   const disk = await h.until(blk.disk(XVDA), "the disk connecting");
+  await fill(storage);
   await h.until(verify(disk, storage), "the data check");
   let seed = 12345;
   const rnd = (): number => {
@@ -150,11 +155,20 @@ export async function blkBench(backend: Backend, opts: { ringPageOrder?: number;
   };
 }
 
+/** Writes a pattern over the whole disk, straight into the storage, 1 MiB at a time. */
+async function fill(storage: Storage): Promise<void> {
+  const chunk = new Uint8Array(1 << 20);
+  for (let at = 0; at < DISK_BYTES; at += chunk.length) {
+    for (let i = 0; i < chunk.length; i += 4096) chunk.fill(((at + i) >>> 12) & 0xff, i, i + 4096);
+    await storage.write(at, chunk.subarray(0, Math.min(chunk.length, DISK_BYTES - at)));
+  }
+}
+
 /** A 64 KiB pattern written through the disk must be in the storage and read back the same. */
 async function verify(disk: BlkfrontDisk, storage: Storage): Promise<void> {
   const data = new Uint8Array(65536);
   for (let i = 0; i < data.length; i++) data[i] = (i * 7 + 3) & 0xff;
-  const at = 12345 * 4096;
+  const at = Math.min(12345 * 4096, DISK_BYTES - data.length);
   await disk.writeSectors(at / 512, data);
   const inStorage = new Uint8Array(data.length);
   await storage.read(at, inStorage);

@@ -22,7 +22,7 @@
  * for each adjacent pair. Medians and quartiles over all
  * runs of all trials are reported. Environment: BENCH_TRIALS (5), BENCH_REPS (3), BENCH_RUN_MS
  * (150), BENCH_WARMUP_MS (600), BENCH_STORM (100,1000), BENCH_STORM_TRIALS (3), BENCH_ONLY
- * ("io" or "storm").
+ * ("io" or "storm"), BENCH_DISK_MIB (64: the disk, filled with data before the runs).
  */
 import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
