@@ -28,6 +28,7 @@ import { inspectDomain, injectEvent } from "@pvkit/hypervisor-sim/inspect";
 import type { Host } from "../host/host.js";
 import { type DeviceLink, newDeviceLink, resolveLink } from "./sanitizer/ring-view.js";
 import { subSeed } from "./seed.js";
+import { sanitizerOf } from "./sanitizer/sanitizer.js";
 
 /** What a corruption does. `*-prod-*` and `event-garbage` act on the impersonated end's indices. */
 export type CorruptionKind = "prod-ahead" | "prod-behind" | "event-garbage" | "bad-id" | "bad-length" | "garbage-entry";
@@ -194,6 +195,8 @@ export function hostilePeer(host: Host, o: HostilePeerOptions): HostilePeer {
       page.setU32(prodOff, (prod + 1) >>> 0);
     }
     corruptions.push({ kind, t: host.hv.scheduler.now, offset, value });
+    // The sanitizer blames what this lie provokes on the lying end (ring-halted names it).
+    sanitizerOf(host)?.noteLie(frontPath, o.impersonate, `${kind} at offset ${offset}, t=${host.hv.scheduler.now} ns`);
     // The lying end's notify: EVTCHNOP_send raises the honest end's port.
     const honest = side === "back" ? link.frontDomid : link.backDomid;
     const port = side === "back" ? link.frontPort : link.backPort;

@@ -1,7 +1,7 @@
 // blkback against a hostile frontend: each check of Linux blkback as its own test, named after
 // the rule or the advisory. The honest side (dom0) survives, answers, and reports.
 import { describe, expect, it } from "vitest";
-import { createTestHost, withHost } from "@pvkit/toolstack/testing";
+import { createTestHost, expectFinding, withHost } from "@pvkit/toolstack/testing";
 import { MemoryStorage, type Storage } from "@pvkit/split-drivers";
 import { S, rig, rw, whole } from "./raw-front.js";
 
@@ -115,6 +115,7 @@ describe("blkback hardening", () => {
 
   it("RING_REQUEST_PROD_OVERFLOW halts the ring with a reason in the device's error node; dom0 lives on", async () => {
     await withHost(async (h) => {
+      expectFinding(h, "ring-halted"); // the raw frontend is at fault, on purpose
       const c = counted();
       const r = await rig(h, { storage: () => c.storage });
       await r.backendState(S.XenbusStateConnected);

@@ -41,7 +41,7 @@ export interface HostileScenario {
  * Anything else the sanitizer finds (a stall, a leak, a stuck device) still fails.
  */
 export function allowHostileFindings(t: TestHost): void {
-  for (const k of ["ring-halted", "unknown-response-id", "bad-response", "notify-storm", "unexpected-state"] as const) expectFinding(t.host, k, 0);
+  for (const k of ["ring-halted", "lost-wakeup", "unknown-response-id", "bad-response", "notify-storm", "unexpected-state"] as const) expectFinding(t.host, k, 0);
 }
 
 /** Runs the scenario on `t`'s host (the caller finishes it). Throws when the honest end did not survive. */

@@ -113,32 +113,67 @@ function readInt(host: Host, path: string): number | undefined {
 export function resolveLink(host: Host, l: DeviceLink): void {
   const d = inspectDomain(host.hv, l.frontDomid);
   if (d === undefined) return;
-  const order = readInt(host, `${l.frontPath}/ring-page-order`) ?? 0;
-  const refs: number[] = [];
-  for (let i = 0; i < 1 << order; i++) {
-    const r = readInt(host, order === 0 ? `${l.frontPath}/ring-ref` : `${l.frontPath}/ring-ref${i}`);
-    if (r === undefined) break;
-    refs.push(r);
-  }
-  if (refs.length === 1 << order && (l.ring === undefined || l.ring.refs.join() !== refs.join())) {
-    const gt = d.gnttab;
-    const frames: FrameView[] = [];
-    for (const ref of refs) {
-      if (ref >= gt.nrEntries) break;
-      const f = d.physmap.frame(gt.entryFrame(ref));
-      if (f === undefined) break;
-      frames.push(f);
-    }
-    if (frames.length === refs.length) {
-      l.ring = { refs, frames, mfn: frames[0]!.mfn };
-    }
-  }
-  const port = readInt(host, `${l.frontPath}/event-channel`);
+  // A multi-queue device (blkif.h: multi-queue-num-queues, the ring keys under queue-N/): queue 0.
+  const dir = readInt(host, `${l.frontPath}/multi-queue-num-queues`) !== undefined ? `${l.frontPath}/queue-0` : l.frontPath;
+  const ring = queueRing(host, l, dir);
+  if (ring !== undefined && (l.ring === undefined || l.ring.refs.join() !== ring.refs.join())) l.ring = ring;
+  const port = readInt(host, `${dir}/event-channel`);
   if (port !== undefined && port < d.evtchn.validEvtchns) {
     l.frontPort = port;
     const t = d.evtchn;
     if (t.state[port] === ECS.INTERDOMAIN && t.remoteDom[port] === l.backDomid) l.backPort = t.remotePort[port];
   }
+}
+
+/** The ring whose keys (`ring-ref` or `ring-ref%u`) are in `dir` (the device's, or a queue-N/ of it). */
+function queueRing(host: Host, l: DeviceLink, dir: string): ResolvedRing | undefined {
+  const d = inspectDomain(host.hv, l.frontDomid);
+  if (d === undefined) return undefined;
+  const order = readInt(host, `${l.frontPath}/ring-page-order`) ?? 0;
+  const refs: number[] = [];
+  for (let i = 0; i < 1 << order; i++) {
+    const r = readInt(host, order === 0 ? `${dir}/ring-ref` : `${dir}/ring-ref${i}`);
+    if (r === undefined) return undefined;
+    refs.push(r);
+  }
+  const gt = d.gnttab;
+  const frames: FrameView[] = [];
+  for (const ref of refs) {
+    if (ref >= gt.nrEntries) return undefined;
+    const f = d.physmap.frame(gt.entryFrame(ref));
+    if (f === undefined) return undefined;
+    frames.push(f);
+  }
+  return { refs, frames, mfn: frames[0]!.mfn };
+}
+
+/**
+ * Every ring of the link's device with its queue: one (queue undefined) for a single-queue
+ * device, `multi-queue-num-queues` of them otherwise (the keys under `queue-N/`).
+ */
+export function deviceRings(host: Host, l: DeviceLink): QueueRing[] {
+  const n = readInt(host, `${l.frontPath}/multi-queue-num-queues`);
+  const dirs = n === undefined ? [[undefined, l.frontPath] as const] : Array.from({ length: n }, (_, q) => [q, `${l.frontPath}/queue-${q}`] as const);
+  const d = inspectDomain(host.hv, l.frontDomid);
+  const out: QueueRing[] = [];
+  for (const [queue, dir] of dirs) {
+    const ring = queueRing(host, l, dir);
+    if (ring === undefined || d === undefined) continue;
+    const frontPort = readInt(host, `${dir}/event-channel`);
+    const t = d.evtchn;
+    const ok = frontPort !== undefined && frontPort < t.validEvtchns;
+    const backPort = ok && t.state[frontPort] === ECS.INTERDOMAIN && t.remoteDom[frontPort] === l.backDomid ? t.remotePort[frontPort] : undefined;
+    out.push({ queue, ring, frontPort: ok ? frontPort : undefined, backPort });
+  }
+  return out;
+}
+
+/** One ring of a device (see {@link deviceRings}). */
+export interface QueueRing {
+  readonly queue: number | undefined;
+  readonly ring: ResolvedRing;
+  readonly frontPort: number | undefined;
+  readonly backPort: number | undefined;
 }
 
 /** The shared header of a resolved ring. */

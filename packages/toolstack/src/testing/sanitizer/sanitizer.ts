@@ -19,7 +19,7 @@ import type { LeakReport } from "../leak-check.js";
 import { endLeaks, ownedBy } from "./disconnect-leaks.js";
 import { type Finding, type FindingKind, type TracePosition, makeFinding } from "./findings.js";
 import { ResponseIds } from "./response-ids.js";
-import { type DeviceLink, inWindow, newDeviceLink, resolveLink, ringEnd, sharedIndices } from "./ring-view.js";
+import { type DeviceLink, deviceRings, inWindow, isRingPage, newDeviceLink, resolveLink, ringEnd, sharedIndices } from "./ring-view.js";
 
 /** Options of the sanitizer (`TestHostOptions.sanitizer`). */
 export interface SanitizerOptions {
@@ -51,6 +51,10 @@ export class Sanitizer {
   readonly #expected = new Map<FindingKind, number>();
   readonly #links = new Map<string, DeviceLink>();
   readonly #rings: InspectedRing[] = [];
+  /** Announced ring ends not halted yet, while their first page lives (see #haltCheck). */
+  readonly #unhalted = new Set<InspectedRing>();
+  /** Devices a hostile peer lied on, by frontend path: the lying end and its first lie. */
+  readonly #lies = new Map<string, { liar: "frontend" | "backend"; what: string }>();
   readonly #ids: ResponseIds;
   readonly #pendingChecks = new Set<string>();
   readonly #off: (() => void)[] = [];
@@ -67,9 +71,13 @@ export class Sanitizer {
     // (event_channel.c: evtchn_send → evtchn_port_set_pending), so a raise on one end's port
     // is one notification from the other end.
     const bus = host.hv.trace;
-    const seen = (e: { seq: number }): void => void (this.#seq = e.seq);
+    const seen = (e: { seq: number }): void => {
+      this.#seq = e.seq;
+      this.#haltCheck();
+    };
     const onRaise = (e: RaiseTrace): void => {
       this.#seq = e.seq;
+      this.#haltCheck();
       this.#onRaise(e.domid, e.port);
     };
     bus.on("raise", onRaise);
@@ -83,6 +91,7 @@ export class Sanitizer {
         ring: (r) => {
           if (this.#closed) return;
           this.#rings.push(r);
+          this.#unhalted.add(r);
           if (this.#rings.length > RINGS_KEPT) this.#rings.shift();
           this.#ids.ring(r);
         },
@@ -289,11 +298,69 @@ export class Sanitizer {
     if (l.ring === undefined) return;
     for (const side of ["front", "back"] as const) {
       const e = ringEnd(this.host, this.#rings, l, side);
-      const err = e?.ring.halted;
-      if (err === undefined) continue;
-      const domid = side === "front" ? l.frontDomid : l.backDomid;
-      this.report("ring-halted", domid, side === "front" ? l.frontPath : l.backPath, `ring${e!.name !== undefined ? ` "${e!.name}"` : ""} (grant ref ${l.ring.refs[0]} of d${l.frontDomid})`, `the ${side} end halted: ${err.message}`, `halt:${side}:${l.frontPath}:${l.ring.mfn}`);
+      if (e?.ring.halted !== undefined) this.#reportHalt(l, e, side);
     }
+  }
+
+  /**
+   * A ring end halts (a hardening check of the honest end refused what the peer wrote, io/ring.h's
+   * RING_REQUEST_PROD_OVERFLOW or a response index beyond the ring): found at the next trace
+   * event after it, while the ring page is still mapped, and reported against the peer.
+   */
+  #haltCheck(): void {
+    if (this.#unhalted.size === 0 || this.#closed) return;
+    for (const r of this.#unhalted) {
+      if (r.ring.halted !== undefined) {
+        this.#unhalted.delete(r);
+        const l = this.#linkOfRing(r);
+        if (l !== undefined) this.#reportHalt(l, r, r.side);
+      } else if (!r.pages[0]!.alive) this.#unhalted.delete(r);
+    }
+  }
+
+  /**
+   * The device whose ring `r` is (its first page, through xenstore and the grant table), as a
+   * link whose `ring` is that one (any queue of a multi-queue device).
+   */
+  #linkOfRing(r: InspectedRing): (DeviceLink & { queue?: number }) | undefined {
+    for (const l of this.#links.values()) {
+      for (const { queue, ring } of deviceRings(this.host, l)) {
+        if (ring.mfn !== r.mfn) continue;
+        const view = { ...l, ring, ...(queue !== undefined ? { queue } : {}) };
+        if (isRingPage(this.host, view, r.side, r.pages[0])) return view;
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * A hostile peer (hostile-peer.ts) corrupted the ring of the device at `frontPath` as its
+   * `liar` end: a halt that follows is that end's fault, whichever end halted.
+   */
+  noteLie(frontPath: string, liar: "frontend" | "backend", what: string): void {
+    if (!this.#lies.has(frontPath)) this.#lies.set(frontPath, { liar, what });
+  }
+
+  /** `ring-halted` against the domain at fault: the other end of the one that halted, or a known liar. */
+  #reportHalt(l: DeviceLink, e: InspectedRing, side: "front" | "back"): void {
+    const err = e.ring.halted!;
+    const lie = this.#lies.get(l.frontPath);
+    const peer = lie?.liar ?? (side === "front" ? "backend" : "frontend");
+    const [faulty, domid, path] = peer === "backend" ? ["backend", l.backDomid, l.backPath] : ["frontend", l.frontDomid, l.frontPath];
+    const halter = side === "front" ? `frontend d${l.frontDomid}` : `backend d${l.backDomid}`;
+    const hint =
+      peer === "backend"
+        ? "the backend published rsp_prod beyond the requests it was given (or garbage on the ring); a driver under a hostile backend on purpose: expectFinding(host, \"ring-halted\")"
+        : "the frontend published req_prod more than a ring ahead of what the backend consumed (RING_REQUEST_PROD_OVERFLOW); a driver under a hostile frontend on purpose: expectFinding(host, \"ring-halted\")";
+    this.report(
+      "ring-halted",
+      domid,
+      path,
+      `ring${e.name !== undefined ? ` "${e.name}"` : ""} (grant ref ${l.ring!.refs[0]} of d${l.frontDomid}${"queue" in l && l.queue !== undefined ? `, queue ${String(l.queue)}` : ""})`,
+      `the ${faulty} broke the ring protocol${lie !== undefined ? ` (a hostile peer: ${lie.what})` : ""} and the ${halter} halted the ring: ${err.message}`,
+      `halt:${side}:${l.frontPath}:${l.ring!.mfn}`,
+      hint,
+    );
   }
 
   #portPending(domid: number, port: number | undefined): boolean {
@@ -302,26 +369,36 @@ export class Sanitizer {
     return d.portIsPending(port);
   }
 
-  #lostWakeup(l: DeviceLink): void {
-    const fs = l.front?.state ?? l.back?.otherendState;
-    const bs = l.back?.state ?? l.front?.otherendState;
-    if (fs !== S.XenbusStateConnected || bs !== S.XenbusStateConnected || l.frontReleased || l.backReleased) return;
-    resolveLink(this.host, l);
-    if (l.ring === undefined) return;
-    const r = l.ring;
+  /** Lost wake-ups on every ring of the device (each queue of a multi-queue one). */
+  #lostWakeup(link: DeviceLink): void {
+    const fs = link.front?.state ?? link.back?.otherendState;
+    const bs = link.back?.state ?? link.front?.otherendState;
+    if (fs !== S.XenbusStateConnected || bs !== S.XenbusStateConnected || link.frontReleased || link.backReleased) return;
+    resolveLink(this.host, link);
+    const views = deviceRings(this.host, link).map((q) => [{ ...link, ring: q.ring, frontPort: q.frontPort, backPort: q.backPort }, q.queue] as const);
+    // A halted ring disables the whole device: its other queues' work is abandoned, not lost.
+    if (views.some(([v]) => ringEnd(this.host, this.#rings, v, "front")?.ring.halted !== undefined || ringEnd(this.host, this.#rings, v, "back")?.ring.halted !== undefined)) return;
+    for (const [v, queue] of views) this.#lostWakeupOn(v, queue);
+  }
+
+  #lostWakeupOn(l: DeviceLink, queue: number | undefined): void {
+    const r = l.ring!;
+    const lie = this.#lies.get(l.frontPath);
+    const lied = lie !== undefined ? `; a hostile ${lie.liar} lied on this device (${lie.what})` : "";
     const fe = ringEnd(this.host, this.#rings, l, "front");
     const be = ringEnd(this.host, this.#rings, l, "back");
     if (fe?.ring.halted !== undefined || be?.ring.halted !== undefined) return;
     const ix = sharedIndices(r);
-    const where = `ring (grant ref ${r.refs[0]} of d${l.frontDomid}, ports d${l.frontDomid}:${l.frontPort} / d${l.backDomid}:${l.backPort})`;
+    const where = `ring (grant ref ${r.refs[0]} of d${l.frontDomid}${queue !== undefined ? `, queue ${queue}` : ""}, ports d${l.frontDomid}:${l.frontPort} / d${l.backDomid}:${l.backPort})`;
+    const lost = `lost:${queue ?? ""}:`;
     const reqCons = be?.ring.reqCons;
     const req = (ix.reqProd - (reqCons ?? ix.rspProd)) >>> 0;
     if (req > 0 && req <= r.frames.length * XEN_PAGE_SIZE && !this.#portPending(l.backDomid, l.backPort)) {
       const at = `req_prod ${ix.reqProd}, req_event ${ix.reqEvent}, ${reqCons !== undefined ? `req_cons ${reqCons}` : `rsp_prod ${ix.rspProd}`}`;
       if (reqCons === undefined || inWindow(ix.reqEvent, reqCons, ix.reqProd)) {
-        this.report("lost-wakeup", l.frontDomid, l.frontPath, where, `${req} request(s) pushed where the backend asked to be woken (${at}), no event pending, both ends blocked`, `lost:req:${l.frontPath}:${ix.reqProd}`, "the frontend pushed requests without notifying; notify when pushRequestsAndCheckNotify() says so");
+        this.report("lost-wakeup", l.frontDomid, l.frontPath, where, `${req} request(s) pushed where the backend asked to be woken (${at}), no event pending, both ends blocked${lied}`, `${lost}req:${l.frontPath}:${ix.reqProd}`, "the frontend pushed requests without notifying; notify when pushRequestsAndCheckNotify() says so");
       } else {
-        this.report("lost-wakeup", l.backDomid, l.backPath, where, `${req} request(s) unconsumed and req_event never re-armed past what the backend consumed (${at}), no event pending, both ends blocked`, `lost:req:${l.frontPath}:${ix.reqProd}`, "the backend went idle without its final check; loop on finalCheckForRequests()");
+        this.report("lost-wakeup", l.backDomid, l.backPath, where, `${req} request(s) unconsumed and req_event never re-armed past what the backend consumed (${at}), no event pending, both ends blocked${lied}`, `${lost}req:${l.frontPath}:${ix.reqProd}`, "the backend went idle without its final check; loop on finalCheckForRequests()");
       }
     }
     const rspCons = fe?.ring.rspCons;
@@ -330,9 +407,9 @@ export class Sanitizer {
     if (rsp > 0 && rsp <= r.frames.length * XEN_PAGE_SIZE && !this.#portPending(l.frontDomid, l.frontPort)) {
       const at = `rsp_prod ${ix.rspProd}, rsp_event ${ix.rspEvent}, rsp_cons ${rspCons}`;
       if (inWindow(ix.rspEvent, rspCons, ix.rspProd)) {
-        this.report("lost-wakeup", l.backDomid, l.backPath, where, `${rsp} response(s) pushed where the frontend asked to be woken (${at}), no event pending, both ends blocked`, `lost:rsp:${l.frontPath}:${ix.rspProd}`, "the backend pushed responses without notifying; notify when pushResponsesAndCheckNotify() says so");
+        this.report("lost-wakeup", l.backDomid, l.backPath, where, `${rsp} response(s) pushed where the frontend asked to be woken (${at}), no event pending, both ends blocked${lied}`, `${lost}rsp:${l.frontPath}:${ix.rspProd}`, "the backend pushed responses without notifying; notify when pushResponsesAndCheckNotify() says so");
       } else {
-        this.report("lost-wakeup", l.frontDomid, l.frontPath, where, `${rsp} response(s) unconsumed and rsp_event never re-armed past what the frontend consumed (${at}), no event pending, both ends blocked`, `lost:rsp:${l.frontPath}:${ix.rspProd}`, "the frontend went idle without its final check; loop on finalCheckForResponses()");
+        this.report("lost-wakeup", l.frontDomid, l.frontPath, where, `${rsp} response(s) unconsumed and rsp_event never re-armed past what the frontend consumed (${at}), no event pending, both ends blocked${lied}`, `${lost}rsp:${l.frontPath}:${ix.rspProd}`, "the frontend went idle without its final check; loop on finalCheckForResponses()");
       }
     }
   }
