@@ -9,7 +9,7 @@ import type { DomainInfo } from "./domain/domain-info.js";
 import type { DomainOptions } from "./domain/domain.js";
 import { sendGuestGlobalVirq, sendGuestVcpuVirq } from "./evtchn/delivery.js";
 import type { Guest } from "./guest.js";
-import type { InterruptController } from "./irq/interrupt-controller.js";
+import type { PhysicalIrqs } from "./irq/interrupt-controller.js";
 import type { MachineMemory } from "./memory/frame.js";
 import type { Scheduler } from "./sched/scheduler.js";
 import type { TraceBus } from "./trace/events.js";
@@ -57,7 +57,7 @@ export class Hypervisor {
     return this.#xen.machine;
   }
   /** The interrupt controller: `irq.raise(irq)` drives bound PIRQs. */
-  get irq(): InterruptController {
+  get irq(): PhysicalIrqs {
     return this.#xen.irq;
   }
 

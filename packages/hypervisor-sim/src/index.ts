@@ -49,7 +49,7 @@ export {
   type GrantMapFaultStatus,
   type GrantMapAttempt,
 } from "./gnttab/map-fault-hook.js";
-export { InterruptController } from "./irq/interrupt-controller.js";
+export type { PhysicalIrqs } from "./irq/interrupt-controller.js";
 export {
   TraceBus,
   type TraceEvents,

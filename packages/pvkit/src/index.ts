@@ -63,7 +63,7 @@ export {
   type GrantMapFaultHook,
   type GrantMapFaultStatus,
   type GrantMapAttempt,
-  InterruptController,
+  type PhysicalIrqs,
   TraceBus,
   type TraceEvents,
   type TraceEventName,

@@ -20,10 +20,21 @@ interface Line {
   readonly affinity: Map<number, number>;
 }
 
+/**
+ * What the public API shows of the interrupt controller (`Hypervisor.irq`): assert a line, and
+ * see where a domain's PIRQ is steered. Binding happens through EVTCHNOP_bind_pirq only.
+ */
+export interface PhysicalIrqs {
+  /** Asserts physical IRQ `irq`: each bound guest's PIRQ port is set pending. Returns guests hit. */
+  raise(irq: number): number;
+  /** The vCPU domain `d`'s PIRQ `irq` is steered to (EVTCHNOP_bind_vcpu), if bound. */
+  affinity(d: { readonly domid: number }, irq: number): number | undefined;
+}
+
 /** How the controller delivers a PIRQ to a guest (the Hypervisor's `send_guest_pirq`). */
 export type PirqSink = (d: Domain, pirq: number) => void;
 
-export class InterruptController {
+export class InterruptController implements PhysicalIrqs {
   readonly #lines = new Map<number, Line>();
   readonly #sink: PirqSink;
 
@@ -66,7 +77,7 @@ export class InterruptController {
   }
 
   /** The vCPU a domain's PIRQ is steered to, if bound. */
-  affinity(d: Domain, irq: number): number | undefined {
+  affinity(d: { readonly domid: number }, irq: number): number | undefined {
     return this.#lines.get(irq)?.affinity.get(d.domid);
   }
 

@@ -215,7 +215,7 @@ describe("EVTCHNOP_bind_vcpu", () => {
       expect(bindVcpu(dom0, p, 1)).toBe(0);
       expect(status(dom0, p).s.vcpu).toBe(1);
     }
-    expect(hv.irq.affinity(internal(hv.domainById(0)!), 21)).toBe(1);
+    expect(hv.irq.affinity(hv.domainById(0)!, 21)).toBe(1);
   });
 });
 
