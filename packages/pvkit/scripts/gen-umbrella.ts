@@ -10,6 +10,8 @@ const root = fileURLToPath(new URL("../../../", import.meta.url));
 const packages = [
   ["@pvkit/hypervisor-sim", "packages/hypervisor-sim/src/index.ts", "the simulated Xen 4.17 hypervisor (its ABI is also the `abi` namespace, and `pvkit/abi`)"],
   ["@pvkit/guest-sdk", "packages/guest-sdk/src/index.ts", "the guest kernel's Xen layer: rings, events, grants, xenstore, the xenbus driver framework"],
+  ["@pvkit/guest-sdk/hypercall", "packages/guest-sdk/src/hypercall/index.ts", "the guest SDK's typed single-hypercall wrappers"],
+  ["@pvkit/guest-sdk/wire", "packages/guest-sdk/src/wire/index.ts", "the guest SDK's wire-level pieces: ring entry buffers, the xenstore ring engine, permission strings, pvclock scaling, physmap holes"],
   ["@pvkit/toolstack", "packages/toolstack/src/index.ts", "dom0 userspace: xenstored, xenconsoled, the domain builder and host, traces"],
   ["@pvkit/split-drivers", "packages/split-drivers/src/index.ts", "the split drivers: the PV console and the blkif layer with blkfront"],
 ] as const;

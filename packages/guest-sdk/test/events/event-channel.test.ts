@@ -2,14 +2,8 @@ import { describe, expect, it } from "vitest";
 import { firstValueFrom, take, toArray } from "rxjs";
 import { VIRQ, XEN_ERRNO } from "@pvkit/hypervisor-sim/abi";
 import { ClosedError } from "@pvkit/hypervisor-sim";
-import {
-  type ChannelEvent,
-  XenError,
-  evtchnAllocUnbound,
-  evtchnBindInterdomain,
-  evtchnSend,
-  evtchnStatus,
-} from "@pvkit/guest-sdk";
+import { type ChannelEvent, XenError } from "@pvkit/guest-sdk";
+import { evtchnAllocUnbound, evtchnBindInterdomain, evtchnSend, evtchnStatus } from "@pvkit/guest-sdk/hypercall";
 import { SH, twoGuests } from "./support.js";
 
 describe("EventChannel handles, manual scheduler", () => {

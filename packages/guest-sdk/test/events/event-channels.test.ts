@@ -2,16 +2,8 @@ import { describe, expect, it } from "vitest";
 import { firstValueFrom, switchMap, take, toArray } from "rxjs";
 import { ClosedError, GNTTAB_GFN_BASE, Hypervisor } from "@pvkit/hypervisor-sim";
 import { VIRQ } from "@pvkit/hypervisor-sim/abi";
-import {
-  type EventChannel,
-  EventChannels,
-  GuestPageAllocator,
-  XenError,
-  evtchnAllocUnbound,
-  evtchnBindInterdomain,
-  evtchnSend,
-  evtchnStatus,
-} from "@pvkit/guest-sdk";
+import { type EventChannel, EventChannels, GuestPageAllocator, XenError } from "@pvkit/guest-sdk";
+import { evtchnAllocUnbound, evtchnBindInterdomain, evtchnSend, evtchnStatus } from "@pvkit/guest-sdk/hypercall";
 import { SH, twoGuests } from "./support.js";
 
 /** States of the guest's ports 1..n, as Xen reports them. */

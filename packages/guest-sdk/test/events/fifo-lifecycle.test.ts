@@ -6,7 +6,8 @@
 import { describe, expect, it } from "vitest";
 import { Hypervisor } from "@pvkit/hypervisor-sim";
 import { EVTCHNOP, XENVER } from "@pvkit/hypervisor-sim/abi";
-import { EventChannels, GrantError, GuestPageAllocator, XenError, evtchnInitControl } from "@pvkit/guest-sdk";
+import { EventChannels, GrantError, GuestPageAllocator, XenError } from "@pvkit/guest-sdk";
+import { evtchnInitControl } from "@pvkit/guest-sdk/hypercall";
 
 function domU(vcpus = 1) {
   const hv = new Hypervisor({ mode: "manual" });

@@ -3,17 +3,8 @@
 import { describe, expect, it } from "vitest";
 import { type Guest, Hypervisor } from "@pvkit/hypervisor-sim";
 import { EVTCHNOP, XEN_ERRNO } from "@pvkit/hypervisor-sim/abi";
-import {
-  EventChannels,
-  FIFO_EVENTS_PER_ROUND,
-  GuestPageAllocator,
-  MAX_UPCALL_ROUNDS,
-  XenError,
-  evtchnBindInterdomain,
-  evtchnInitControl,
-  evtchnSend,
-  evtchnStatus,
-} from "@pvkit/guest-sdk";
+import { EventChannels, FIFO_EVENTS_PER_ROUND, GuestPageAllocator, MAX_UPCALL_ROUNDS, XenError } from "@pvkit/guest-sdk";
+import { evtchnBindInterdomain, evtchnInitControl, evtchnSend, evtchnStatus } from "@pvkit/guest-sdk/hypercall";
 import { guestsOn, twoGuests } from "./support.js";
 
 const LINKED = 0x2000_0000;

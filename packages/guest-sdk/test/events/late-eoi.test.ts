@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { evtchnBindInterdomain, evtchnSend } from "@pvkit/guest-sdk";
+import { evtchnBindInterdomain, evtchnSend } from "@pvkit/guest-sdk/hypercall";
 import { ABIS, type Abi, guestsOn } from "./support.js";
 
 /** A domU port `ch` bound to by dom0, and dom0's end `peer`, on the `abi` event ABI. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { evtchnBindInterdomain, evtchnSend } from "@pvkit/guest-sdk";
+import { evtchnBindInterdomain, evtchnSend } from "@pvkit/guest-sdk/hypercall";
 import { ABIS, guestsOn } from "./support.js";
 
 const ACTIONS = ["send", "read", "wait", "step", "idle", "flush", "move", "mask", "unmask", "eoi"] as const;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { GNTST, GTF } from "@pvkit/hypervisor-sim/abi";
-import { GrantStatusError, toGnttabCopy } from "@pvkit/guest-sdk";
+import { GrantStatusError } from "@pvkit/guest-sdk";
+import { toGnttabCopy } from "@pvkit/guest-sdk/hypercall";
 import { entry, pair, thrown } from "./helpers.js";
 
 const LOCAL = 5; // a dom0 RAM page used as the local side

@@ -1,7 +1,8 @@
 import { describe, expect, expectTypeOf, it } from "vitest";
 import { ClosedError, DeadMappingError, type Page, type ReadonlyPage, ReadOnlyMappingError } from "@pvkit/hypervisor-sim";
 import { GNTST, GNTTABOP, GTF } from "@pvkit/hypervisor-sim/abi";
-import { DEFAULT_MAP_AREA_FIRST, GrantError, GrantMapper, GrantStatusError, unmapGrantRefs } from "@pvkit/guest-sdk";
+import { DEFAULT_MAP_AREA_FIRST, GrantError, GrantMapper, GrantStatusError } from "@pvkit/guest-sdk";
+import { unmapGrantRefs } from "@pvkit/guest-sdk/hypercall";
 import { entry, pair, thrown } from "./helpers.js";
 
 const IN_USE = GTF.GTF_reading | GTF.GTF_writing;

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { Hypervisor } from "@pvkit/hypervisor-sim";
 import { DOMID_SELF, VIRQ, XEN_ERRNO } from "@pvkit/hypervisor-sim/abi";
+import { XenError } from "@pvkit/guest-sdk";
 import {
-  XenError,
   evtchnAllocUnbound,
   evtchnBindInterdomain,
   evtchnBindIpi,
@@ -14,7 +14,7 @@ import {
   evtchnSend,
   evtchnStatus,
   evtchnUnmask,
-} from "@pvkit/guest-sdk";
+} from "@pvkit/guest-sdk/hypercall";
 
 function twoDomains() {
   const hv = new Hypervisor({ mode: "manual" });

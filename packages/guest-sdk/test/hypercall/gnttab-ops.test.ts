@@ -1,15 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { Hypervisor, type Guest } from "@pvkit/hypervisor-sim";
 import { GNTCOPY, GNTMAP, GNTST, GTF, XEN_ERRNO, type gnttab_map_grant_ref } from "@pvkit/hypervisor-sim/abi";
-import {
-  GrantStatusError,
-  XenError,
-  copyGrants,
-  mapGrantRefs,
-  querySize,
-  setupTable,
-  unmapGrantRefs,
-} from "@pvkit/guest-sdk";
+import { GrantStatusError, XenError } from "@pvkit/guest-sdk";
+import { copyGrants, mapGrantRefs, querySize, setupTable, unmapGrantRefs } from "@pvkit/guest-sdk/hypercall";
 
 /** dom0 and a domU; the domU grants its RAM page `gfn` to dom0 through ref `ref`. */
 function granted(readonly = false) {

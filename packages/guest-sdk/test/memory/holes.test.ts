@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Hypervisor, GNTTAB_GFN_BASE } from "@pvkit/hypervisor-sim";
-import { highestHoles } from "@pvkit/guest-sdk";
+import { highestHoles } from "@pvkit/guest-sdk/wire";
 
 describe("highestHoles", () => {
   it("returns the highest holes below the grant-table window, skipping occupied GFNs", () => {

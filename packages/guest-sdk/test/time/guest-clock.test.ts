@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { Hypervisor, type Page } from "@pvkit/hypervisor-sim";
 import { VCPU_INFO_TIME, shinfoVcpuInfo } from "@pvkit/hypervisor-sim/abi";
-import { EventChannels, GuestClock, GuestPageAllocator, scaleDelta } from "@pvkit/guest-sdk";
+import { EventChannels, GuestClock, GuestPageAllocator } from "@pvkit/guest-sdk";
+import { scaleDelta } from "@pvkit/guest-sdk/wire";
 
 /** A guest of two vCPUs with its event subsystem (which maps shared_info). */
 function booted() {

@@ -1,6 +1,6 @@
 // Permission strings of the guest's xenstore client (docs/misc/xenstore.txt).
 import { describe, expect, it } from "vitest";
-import { formatPermission, parsePermission } from "@pvkit/guest-sdk";
+import { formatPermission, parsePermission } from "@pvkit/guest-sdk/wire";
 
 describe("permission strings", () => {
   it("parses and formats the four letters", () => {

@@ -9,12 +9,11 @@ import {
   ByteRingReader,
   ByteRingWriter,
   EventChannels,
-  evtchnBindInterdomain,
-  evtchnSend,
   xenstoreRequestRing,
   xenstoreResponseRing,
   type EventChannel,
 } from "@pvkit/guest-sdk";
+import { evtchnBindInterdomain, evtchnSend } from "@pvkit/guest-sdk/hypercall";
 
 export const STORE_GFN = 3;
 

@@ -2,7 +2,8 @@
 // (xen.h `struct start_info`: store_mfn, store_evtchn).
 import { describe, expect, it } from "vitest";
 import { writeStartInfo, XS } from "@pvkit/hypervisor-sim/abi";
-import { XenbusClient, evtchnAllocUnbound } from "@pvkit/guest-sdk";
+import { XenbusClient } from "@pvkit/guest-sdk";
+import { evtchnAllocUnbound } from "@pvkit/guest-sdk/hypercall";
 import { STORE_GFN, scriptedPeer, text } from "./scripted-peer.js";
 
 const START_INFO_GFN = 6;

@@ -106,6 +106,13 @@ export interface UntilOptions {
   readonly describe?: () => readonly string[];
 }
 
+/**
+ * The virtual clock and the one task queue of a host (`hv.scheduler`): deliveries and timers
+ * ordered by virtual time (ns), run under the quiescence rule of the file header — auto-run by a
+ * `setImmediate` pump, or manually with `step`, `runUntilIdle`, `advance`, `runToNextTimer`,
+ * `settle` and `until`. Optional seeded chaos delays and reorders deliveries. Never reads real
+ * time; a `ClockHold` keeps the clock still while real I/O is in flight.
+ */
 export class Scheduler {
   #now = 0;
   #seq = 0;

@@ -2,7 +2,7 @@
 // accepts decodes to itself, and arbitrary entry bytes decode and validate without throwing.
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { EntryBuffer } from "@pvkit/guest-sdk";
+import { EntryBuffer } from "@pvkit/guest-sdk/wire";
 import {
   type BlkifRequest,
   type BlkifResponse,

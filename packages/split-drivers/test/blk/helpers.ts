@@ -4,7 +4,8 @@
  * front/back ring pair on a fresh page.
  */
 import { Hypervisor, type Page } from "@pvkit/hypervisor-sim";
-import { BackRing, EntryBuffer, FrontRing } from "@pvkit/guest-sdk";
+import { BackRing, FrontRing } from "@pvkit/guest-sdk";
+import { EntryBuffer } from "@pvkit/guest-sdk/wire";
 import {
   type BlkifProtocol,
   type BlkifRequest,

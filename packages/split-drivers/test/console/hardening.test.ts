@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { GNTMAP, GNTTAB_RESERVED_CONSOLE, XEN_PAGE_SHIFT, xencons_interface } from "@pvkit/hypervisor-sim/abi";
 import { GNTTAB_GFN_BASE } from "@pvkit/hypervisor-sim";
-import { mapGrantRefs, unmapGrantRefs } from "@pvkit/guest-sdk";
+import { mapGrantRefs, unmapGrantRefs } from "@pvkit/guest-sdk/hypercall";
 import { createTestHost } from "@pvkit/toolstack/testing";
 import type { Host } from "@pvkit/toolstack";
 import { ConsoleError, ConsoleFront } from "@pvkit/split-drivers";

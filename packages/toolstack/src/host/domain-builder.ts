@@ -30,7 +30,8 @@ import {
   writeStartInfo,
   type StartInfoInit,
 } from "@pvkit/hypervisor-sim/abi";
-import { XenError, evtchnAllocUnbound, setupTable } from "@pvkit/guest-sdk";
+import { XenError } from "@pvkit/guest-sdk";
+import { evtchnAllocUnbound, setupTable } from "@pvkit/guest-sdk/hypercall";
 import type { BootLayout } from "./boot-layout.js";
 import { mapForeignPages } from "./foreign-memory.js";
 

@@ -105,6 +105,12 @@ interface Outgoing {
   readonly dedupKey: string | undefined;
 }
 
+/**
+ * A xenstored client connection (see the file header): its identity (`id`, domain, privilege),
+ * watches, open transactions and outgoing queue, with the XSA-326 outstanding count and quota
+ * charges. Made by `Xenstored.connect()`, the socket server and INTRODUCE; a transport feeds it
+ * requests (`receive`) and takes its output. `close()` drops its watches and transactions.
+ */
 export class Connection extends EventEmitter<ConnectionEvents> {
   readonly kind: ConnectionKind;
   /** `conn->id`: the domid for a domain connection, 0 for socket and local clients. */

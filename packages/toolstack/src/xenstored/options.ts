@@ -70,6 +70,13 @@ export interface XenstoredScheduler {
   at(at: number, run: () => void): { cancel(): void };
 }
 
+/**
+ * Options of `new Xenstored(options)`, each a cxenstored 4.17 command-line setting or what the
+ * host provides: quotas (`-Q`), the extra privileged domain (`--priv-domid`), the host hooks
+ * (domain existence, ring connection on INTRODUCE), the virtual clock and the watch-event
+ * timeout (`-w watch-event`). All optional: an empty object is cxenstored's defaults with no
+ * host.
+ */
 export interface XenstoredOptions {
   /** Quota overrides; the rest keep cxenstored's defaults. */
   quotas?: Partial<XenstoredQuotas>;

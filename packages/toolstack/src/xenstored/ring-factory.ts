@@ -14,7 +14,7 @@ import { type EventChannels, GrantStatusError, XenError } from "@pvkit/guest-sdk
 import type { ConnectDomainRequest, DomainTransport } from "./domains.js";
 import { XenstoreRingTransport } from "./ring-transport.js";
 import { isXsdErrorName } from "@pvkit/hypervisor-sim/abi";
-import { highestHoles as sdkHighestHoles } from "@pvkit/guest-sdk";
+import { highestHoles as sdkHighestHoles } from "@pvkit/guest-sdk/wire";
 
 /** Options of {@link ringTransportFactory}. */
 export interface RingTransportFactoryOptions {

@@ -48,11 +48,10 @@ import {
   type EventChannel,
   type EventChannels,
   RingProtocolError,
-  mapGrantRefs,
-  unmapGrantRefs,
   xenstoreRequestRing,
   xenstoreResponseRing,
 } from "@pvkit/guest-sdk";
+import { mapGrantRefs, unmapGrantRefs } from "@pvkit/guest-sdk/hypercall";
 import { DeadMappingError, type Guest, type Page } from "@pvkit/hypervisor-sim";
 import type { Connection, ConnectionCloseReason } from "./connection.js";
 import type { DomainTransport } from "./domains.js";

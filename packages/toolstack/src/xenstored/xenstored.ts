@@ -36,6 +36,13 @@ export interface NodeView {
   readonly generation: number;
 }
 
+/**
+ * One xenstored (cxenstored 4.17 semantics, see the file header): the store, its connections,
+ * domains and quotas. `connect()` makes an in-process client connection; `listenXenstored`
+ * serves it on a Unix socket; INTRODUCE connects a domain's ring through `hooks.connectDomain`;
+ * `domainDied()` is the host's VIRQ_DOM_EXC. Emits `"request"` for each request and
+ * `"internal-error"` when a handler fails with a bug.
+ */
 export class Xenstored extends EventEmitter<XenstoredEvents> {
   #core: XenstoredCore;
 

@@ -10,17 +10,8 @@ import {
   xenstore_domain_interface,
   XS,
 } from "@pvkit/hypervisor-sim/abi";
-import {
-  ByteRingReader,
-  ByteRingWriter,
-  evtchnSend,
-  evtchnStatus,
-  mapGrantRefs,
-  setupTable,
-  unmapGrantRefs,
-  xenstoreRequestRing,
-  xenstoreResponseRing,
-} from "@pvkit/guest-sdk";
+import { ByteRingReader, ByteRingWriter, xenstoreRequestRing, xenstoreResponseRing } from "@pvkit/guest-sdk";
+import { evtchnSend, evtchnStatus, mapGrantRefs, setupTable, unmapGrantRefs } from "@pvkit/guest-sdk/hypercall";
 import { bootLayout, type GuestContext } from "@pvkit/toolstack";
 import { useHost } from "@pvkit/toolstack/testing";
 import { inspectDomain } from "@pvkit/hypervisor-sim/inspect";

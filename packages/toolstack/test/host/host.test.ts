@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { decodeXsMessages, encodeXsMessage, VIRQ, XS } from "@pvkit/hypervisor-sim/abi";
-import { evtchnStatus } from "@pvkit/guest-sdk";
+import { evtchnStatus } from "@pvkit/guest-sdk/hypercall";
 import { ClosedError } from "@pvkit/hypervisor-sim";
 import { createHost } from "@pvkit/toolstack";
 import { inspectDomain } from "@pvkit/hypervisor-sim/inspect";

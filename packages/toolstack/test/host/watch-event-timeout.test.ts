@@ -4,13 +4,8 @@
 // until 30 s of virtual time have passed.
 import { describe, expect, it } from "vitest";
 import type { Guest, Page } from "@pvkit/hypervisor-sim";
-import {
-  ByteRingReader,
-  ByteRingWriter,
-  evtchnSend,
-  xenstoreRequestRing,
-  xenstoreResponseRing,
-} from "@pvkit/guest-sdk";
+import { ByteRingReader, ByteRingWriter, xenstoreRequestRing, xenstoreResponseRing } from "@pvkit/guest-sdk";
+import { evtchnSend } from "@pvkit/guest-sdk/hypercall";
 import { useHost } from "@pvkit/toolstack/testing";
 import { encodeXsMessage, XS, XsMessageParser } from "@pvkit/hypervisor-sim/abi";
 

@@ -2,7 +2,7 @@
 // or test leaves behind — and pass clean when nothing is left.
 import { describe, expect, it } from "vitest";
 import { GNTMAP, XEN_PAGE_SHIFT } from "@pvkit/hypervisor-sim/abi";
-import { mapGrantRefs } from "@pvkit/guest-sdk";
+import { mapGrantRefs } from "@pvkit/guest-sdk/hypercall";
 import type { Host } from "@pvkit/toolstack";
 import { checkLeaks, createTestHost, LeakError, useHost, withHost, type Leak } from "@pvkit/toolstack/testing";
 

@@ -18,12 +18,10 @@ import {
   EventChannels,
   XenbusClient,
   type XenbusClientOptions,
-  evtchnAllocUnbound,
-  evtchnSend,
-  setupTable,
   xenstoreRequestRing,
   xenstoreResponseRing,
 } from "@pvkit/guest-sdk";
+import { evtchnAllocUnbound, evtchnSend, setupTable } from "@pvkit/guest-sdk/hypercall";
 import {
   Xenstored,
   XsLocalClient,

@@ -11,7 +11,7 @@ import {
   XS,
 } from "@pvkit/hypervisor-sim/abi";
 import { GNTTAB_GFN_BASE, type Guest } from "@pvkit/hypervisor-sim";
-import { evtchnSend, evtchnStatus } from "@pvkit/guest-sdk";
+import { evtchnSend, evtchnStatus } from "@pvkit/guest-sdk/hypercall";
 import { XenstoreError } from "@pvkit/toolstack";
 import { STORE_GFN, messages, ringHost, run, str } from "./ring-fixture.js";
 
