@@ -28,6 +28,8 @@
  * - `ERR_NO_MAP_SLOTS`: a mapping area (a grant mapper's, dom0's holes for foreign pages) has no
  *   hole left;
  * - `ERR_GRANT_IN_USE`: grants a peer still maps could not be ended (XSA-396: they are leaked);
+ * - `ERR_CONSOLE_RING_INDEX`: the console backend left impossible ring indices (`ConsoleError`);
+ * - `ERR_CONSOLE_OUTPUT_FULL`: console output would exceed `maxPendingBytes` (`ConsoleError`);
  * - `ERR_LEAK`: the testing kit's teardown found leaks (`LeakError`);
  * - `ERR_SANITIZER`: the testing kit's sanitizer found misuse (`SanitizerError`).
  */
@@ -45,6 +47,8 @@ export type PvkitErrorCode =
   | "ERR_UNKNOWN_REF"
   | "ERR_NO_MAP_SLOTS"
   | "ERR_GRANT_IN_USE"
+  | "ERR_CONSOLE_RING_INDEX"
+  | "ERR_CONSOLE_OUTPUT_FULL"
   | "ERR_LEAK"
   | "ERR_SANITIZER";
 

@@ -1,6 +1,7 @@
 /**
  * The one error type of the PV console frontend. Callers match on `code` or on `fault.reason`.
  */
+import { PvkitError, type PvkitErrorCode } from "@pvkit/hypervisor-sim";
 
 /** What went wrong. Index values are u32. */
 export type ConsoleFault =
@@ -36,10 +37,10 @@ export type ConsoleFaultReason = ConsoleFault["reason"];
 
 /** Stable error codes, one per reason. */
 export const CONSOLE_ERROR_CODES = {
-  "ring-index": "ECONS_RING_INDEX",
-  "output-full": "ECONS_OUTPUT_FULL",
-  closed: "ECONS_CLOSED",
-} as const satisfies Record<ConsoleFaultReason, string>;
+  "ring-index": "ERR_CONSOLE_RING_INDEX",
+  "output-full": "ERR_CONSOLE_OUTPUT_FULL",
+  closed: "ERR_CLOSED",
+} as const satisfies Record<ConsoleFaultReason, PvkitErrorCode>;
 
 /** `code` of a ConsoleError. */
 export type ConsoleErrorCode = (typeof CONSOLE_ERROR_CODES)[ConsoleFaultReason];
@@ -57,16 +58,18 @@ function describe(f: ConsoleFault): string {
   }
 }
 
-/** A PV console failure; `fault` says which, with the values involved. */
-export class ConsoleError extends Error {
-  override readonly name = "ConsoleError";
-  readonly code: ConsoleErrorCode;
+/**
+ * A PV console failure, a `PvkitError` (docs/errors.md); `fault` says which, with the values
+ * involved. A closed console's code is pvkit's one closed-handle code, ERR_CLOSED.
+ */
+export class ConsoleError extends PvkitError {
+  override readonly name: string = "ConsoleError";
+  declare readonly code: ConsoleErrorCode;
   readonly fault: ConsoleFault;
 
   constructor(fault: ConsoleFault, options?: ErrorOptions) {
-    super(describe(fault), options);
+    super(CONSOLE_ERROR_CODES[fault.reason], describe(fault), options);
     this.fault = fault;
-    this.code = CONSOLE_ERROR_CODES[fault.reason];
   }
 
   /** Shorthand for `fault.reason`. */

@@ -41,7 +41,7 @@ describe("console frontend hardening", () => {
       }
     })() as ConsoleError;
     expect(err).toBeInstanceOf(ConsoleError);
-    expect(err.code).toBe("ECONS_RING_INDEX");
+    expect(err.code).toBe("ERR_CONSOLE_RING_INDEX");
     expect(err.fault).toEqual({ reason: "ring-index", ring: "out", prod: 3, cons: 0xffff_f000, size: 2048 });
     expect(front.halted).toBe(err);
     await expect(front.write("x")).rejects.toBe(err);
@@ -91,10 +91,10 @@ describe("console frontend hardening", () => {
     // No backend at all: the ring takes 2048 bytes, 1000 more may wait, the next write is refused.
     const first = front.write(new Uint8Array(3048));
     const refused = front.write(new Uint8Array(1));
-    await expect(refused).rejects.toMatchObject({ code: "ECONS_OUTPUT_FULL", fault: { reason: "output-full", pending: 1000, length: 1, maxPendingBytes: 1000 } });
+    await expect(refused).rejects.toMatchObject({ code: "ERR_CONSOLE_OUTPUT_FULL", fault: { reason: "output-full", pending: 1000, length: 1, maxPendingBytes: 1000 } });
     expect(front.stats).toMatchObject({ bytesOut: 2048, pendingBytes: 1000, droppedBytes: 1 });
     front.destroy();
-    await expect(first).rejects.toMatchObject({ code: "ECONS_CLOSED" });
+    await expect(first).rejects.toMatchObject({ code: "ERR_CLOSED" });
     expect(front.stats.droppedBytes).toBe(1001);
     await t.finish();
   });
