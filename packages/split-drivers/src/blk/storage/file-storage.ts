@@ -123,7 +123,7 @@ export class FileStorage implements Storage {
   }
 
   async flush(): Promise<void> {
-    if (this.#closed) throw new StorageError("ECLOSED", `flush of closed ${this.path}`);
+    if (this.#closed) throw new StorageError("ERR_CLOSED", `flush of closed ${this.path}`);
     if (this.readOnly) return;
     await this.#io(`flushing ${this.path}`, () => this.#fh.datasync());
   }
@@ -152,7 +152,7 @@ export class FileStorage implements Storage {
   }
 
   #check(what: string, offset: number, length: number): void {
-    if (this.#closed) throw new StorageError("ECLOSED", `${what} of closed ${this.path}`);
+    if (this.#closed) throw new StorageError("ERR_CLOSED", `${what} of closed ${this.path}`);
     checkStorageRange(what, offset, length, this.sectorSize, this.#bytes);
   }
 

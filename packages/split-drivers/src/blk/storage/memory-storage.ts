@@ -143,7 +143,7 @@ export class MemoryStorage implements Storage {
   }
 
   flush(): Promise<void> {
-    if (this.#closed) return Promise.reject(new StorageError("ECLOSED", "flush after close"));
+    if (this.#closed) return Promise.reject(new StorageError("ERR_CLOSED", "flush after close"));
     this.stats.flushes++;
     return Promise.resolve();
   }
@@ -168,7 +168,7 @@ export class MemoryStorage implements Storage {
   }
 
   #check(what: string, offset: number, length: number): void {
-    if (this.#closed) throw new StorageError("ECLOSED", `${what} after close`);
+    if (this.#closed) throw new StorageError("ERR_CLOSED", `${what} after close`);
     checkStorageRange(what, offset, length, this.sectorSize, this.#bytes);
   }
 

@@ -11,8 +11,12 @@
 
 import type { Page, ReadonlyPage } from "@pvkit/hypervisor-sim";
 
-/** Why a storage operation failed; blkback answers EOPNOTSUPP for "EOPNOTSUPP", ERROR otherwise. */
-export type StorageErrorCode = "EROFS" | "EINVAL" | "ERANGE" | "EOPNOTSUPP" | "EIO" | "ECLOSED";
+/**
+ * Why a storage operation failed: the errno a Linux block device fails a bio with (blkback
+ * answers EOPNOTSUPP for "EOPNOTSUPP", ERROR otherwise), or pvkit's closed-handle code
+ * ERR_CLOSED for a storage used after `close()` (docs/errors.md).
+ */
+export type StorageErrorCode = "EROFS" | "EINVAL" | "ERANGE" | "EOPNOTSUPP" | "EIO" | "ERR_CLOSED";
 
 /** A failed storage operation. */
 export class StorageError extends Error {

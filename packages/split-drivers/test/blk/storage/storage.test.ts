@@ -26,6 +26,12 @@ describe("MemoryStorage", () => {
     await expect(m.read(100, new Uint8Array(512))).rejects.toThrow(StorageError);
     await expect(m.read((1 << 20) - 512, new Uint8Array(1024))).rejects.toMatchObject({ code: "ERANGE" });
   });
+  it("refuses I/O after close with pvkit's closed-handle code, not an errno", async () => {
+    const m = new MemoryStorage({ bytes: 4096 });
+    await m.close();
+    await expect(m.read(0, new Uint8Array(512))).rejects.toMatchObject({ name: "StorageError", code: "ERR_CLOSED" });
+    await expect(m.flush()).rejects.toMatchObject({ code: "ERR_CLOSED" });
+  });
 });
 
 describe("FileStorage", () => {
