@@ -19,6 +19,9 @@ export interface WatchHit {
   readonly seq: number;
 }
 
+/** The answer when nothing matches (shared, frozen: callers only read it). */
+const NO_HITS: WatchHit[] = Object.freeze([] as WatchHit[]) as WatchHit[];
+
 export class WatchIndex {
   /** Watched path -> the watches on exactly that path. */
   readonly #byPath = new Map<string, WatchHit[]>();
@@ -69,6 +72,8 @@ export class WatchIndex {
    * the connection list are left out, as the walk never sees them.
    */
   match(name: string, exact: boolean): WatchHit[] {
+    // No watch anywhere (a store written by tools alone): no ancestor path to build and look up.
+    if (this.#byPath.size === 0) return NO_HITS;
     const out: WatchHit[] = [];
     if (exact) {
       this.#collect(name, out);
