@@ -21,13 +21,18 @@
  * Indirect pages hold only their segment array (the rest zero) and are granted read-only.
  */
 import { BLKIF_MAX_SEGMENTS_PER_REQUEST, BLKIF_OP, BLKIF_RSP, BLKIF_DISCARD_SECURE, XEN_PAGE_SIZE } from "@pvkit/hypervisor-sim/abi";
-import { type EntryReader, type EventChannel, type FrontRing, type GrantedPage, RingProtocolError, type XenbusDevice } from "@pvkit/guest-sdk";
+import { type EntryReader, type EventChannel, type FrontRing, GrantError, type GrantedPage, RingProtocolError, type XenbusDevice } from "@pvkit/guest-sdk";
 import { blkifWire } from "../blkif-protocol.js";
 import { type BlkifRequest, type BlkifSegment, readBlkifId, writeBlkifRwHeader, writeBlkifSegment } from "../blkif-request.js";
 import type { BlkifResponse } from "../blkif-response.js";
 import { encodeIndirectSegments } from "../indirect-page.js";
 import { BlkfrontError } from "./blkfront-error.js";
 import type { BlkfrontFlushMode } from "./negotiate.js";
+
+/** The grants layer ran out of pages or grant refs: the request waits for a response to free some. */
+function outOfGrantResources(e: unknown): boolean {
+  return e instanceof GrantError && (e.code === "ERR_NO_PAGES" || e.code === "ERR_NO_GRANT_REFS");
+}
 
 /** Bytes per segment frame and 512-byte sectors in it. */
 const PAGE = XEN_PAGE_SIZE;
@@ -207,7 +212,7 @@ export class BlkQueue {
       }
     } catch (e) {
       this.#giveBack([...pages, ...indirect], f.persistent);
-      if (e instanceof Error && "code" in e && (e.code === "ENOPAGES" || e.code === "ENOGRANTREFS")) return false;
+      if (outOfGrantResources(e)) return false;
       throw e;
     }
     this.ring.produceRequest(req);
@@ -250,7 +255,7 @@ export class BlkQueue {
     } catch (e) {
       for (let i = 0; i < s.nDirect; i++) this.#pool.push(pages[i]!);
       s.nDirect = 0;
-      if (e instanceof Error && "code" in e && (e.code === "ENOPAGES" || e.code === "ENOGRANTREFS")) return false;
+      if (outOfGrantResources(e)) return false;
       throw e;
     }
     const op = write ? BLKIF_OP.BLKIF_OP_WRITE : BLKIF_OP.BLKIF_OP_READ;

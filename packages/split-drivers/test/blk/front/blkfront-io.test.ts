@@ -52,6 +52,16 @@ describe("blkfront I/O", () => {
     await teardown(r);
   });
 
+  it("waits for responses to free pages when the guest's page allocator runs out, instead of failing the I/O", async () => {
+    // 1 MiB of guest RAM: the allocator's upper half is 128 pages, less than a 4 MiB write needs.
+    const r = await connected(host(), { memory: 1 });
+    const data = pattern(4 << 20, 5);
+    await r.until(r.disk.writeSectors(0, data));
+    expect(Buffer.from(r.be.storage.subarray(0, 4 << 20)).equals(Buffer.from(data))).toBe(true);
+    expect(r.be.requests.length).toBe(94); // more, smaller requests than the 32 a roomy guest sends
+    await teardown(r);
+  });
+
   it("keeps the ring full: 100 reads in flight at once fill all 32 slots", async () => {
     const r = await connected(host());
     r.be.hold = true;
