@@ -81,6 +81,12 @@ function wrap(cpu: string, cmd: readonly string[]): string[] {
   return [...(pin ? ["taskset", "-c", cpu] : []), ...n, ...cmd];
 }
 
+// State cleanup() needs, declared before anything can fail.
+const work = mkdtempSync(join(tmpdir(), "pvkit-bench-cx-"));
+const started: Daemon[] = [];
+let cleanedUp = false;
+let lockHeld = false;
+
 function fail(msg: string): never {
   console.error(`bench:cxenstored: ${msg}`);
   cleanup();
@@ -108,6 +114,35 @@ function gcc(out: string, src: string, extra: readonly string[]): void {
 }
 
 mkdirSync(build, { recursive: true });
+// One run at a time: two would share the cores (and .build's outputs) and spoil both figures.
+// A second run waits (up to 30 min) for the first to finish; a lock left by a killed run is taken.
+const lockFile = join(build, "run.lock");
+for (let waited = 0; ; waited++) {
+  try {
+    writeFileSync(lockFile, `${process.pid}\n`, { flag: "wx" });
+    break;
+  } catch {
+    let holder = NaN;
+    try {
+      holder = Number(readFileSync(lockFile, "utf8").trim());
+    } catch {
+      continue; // released between the two calls
+    }
+    if (!(Number.isInteger(holder) && holder > 0 && existsSync(`/proc/${holder}`))) {
+      rmSync(lockFile, { force: true }); // stale
+      continue;
+    }
+    if (waited === 0) log(`another run (pid ${holder}) holds ${lockFile}; waiting for it to finish`);
+    if (waited > 900) fail(`another run (pid ${holder}) still holds ${lockFile} after 30 min`);
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+}
+lockHeld = true;
+function releaseLock(): void {
+  if (!lockHeld) return;
+  lockHeld = false;
+  rmSync(lockFile, { force: true });
+}
 const xsbench = join(build, "xsbench");
 const nullserver = join(build, "nullserver");
 const shim = join(build, "xenshim.so");
@@ -200,9 +235,6 @@ interface Daemon {
   readonly logFile: string;
 }
 
-const work = mkdtempSync(join(tmpdir(), "pvkit-bench-cx-"));
-const started: Daemon[] = [];
-let cleanedUp = false;
 
 /** Whether `pid` runs (a zombie does not: the runner blocks in spawnSync and reaps late). */
 function alive(pid: number): boolean {
@@ -216,6 +248,7 @@ function alive(pid: number): boolean {
 
 /** Stops every daemon started (SIGTERM, SIGKILL after 3 s) and removes the work directory. */
 function cleanup(): void {
+  releaseLock();
   if (cleanedUp) return;
   cleanedUp = true;
   for (const d of started) if (d.child.exitCode === null && d.child.pid !== undefined && alive(d.child.pid)) d.child.kill("SIGTERM");
