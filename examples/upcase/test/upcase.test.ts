@@ -10,7 +10,16 @@ describe("upcase", () => {
   it("upper-cases ASCII letters and leaves every other byte as it was", async () => {
     await withHost(async (h) => {
       const c = await connectUpcase(h);
-      expect(await h.until(shout(c.dev, "hello, xen 4.17! ça va?"))).toBe("HELLO, XEN 4.17! çA VA?");
+      expect(await h.until(shout(c.dev, "hello, xen 4.17! ça va?"), "a shout")).toBe("HELLO, XEN 4.17! çA VA?");
+      await c.close();
+    });
+  });
+
+  it("answers two shouts one after the other", async () => {
+    await withHost(async (h) => {
+      const c = await connectUpcase(h);
+      expect(await h.until(shout(c.dev, "one"), "the first shout")).toBe("ONE");
+      expect(await h.until(shout(c.dev, "two"), "the second shout")).toBe("TWO"); // after the backend went idle
       await c.close();
     });
   });
@@ -38,7 +47,7 @@ describe("upcase", () => {
   it("unplugs cleanly: the backend reaches Closed and no domain keeps a grant, port or watch", async () => {
     await withHost(async (h) => {
       const c = await connectUpcase(h);
-      expect(await h.until(shout(c.dev, "bye"))).toBe("BYE");
+      expect(await h.until(shout(c.dev, "bye"), "a shout")).toBe("BYE");
       const removal = await h.until(detachDevice(h, c.domid, TYPE, 0), "unplugging upcase");
       expect(removal.outcome).toBe("closed");
       await c.close();
