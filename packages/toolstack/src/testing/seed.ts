@@ -52,19 +52,44 @@ export function subSeed(seed: number, stream: string): number {
 export interface TestLocation {
   /** The test file (absolute or relative to the package). */
   readonly file?: string | undefined;
-  /** The full test name, as vitest's `-t` matches it. */
+  /**
+   * The full test name as vitest's `-t` matches it: the enclosing `describe`s' names and the
+   * test's, joined by spaces (not vitest's `fullTestName`, which joins them with " > ").
+   */
   readonly name?: string | undefined;
+}
+
+/** What {@link taskLocation} reads of a vitest task (`RunnerTestCase`): its name, its suite, its file. */
+interface TaskLike {
+  readonly name: string;
+  readonly suite?: TaskLike | undefined;
+  readonly file?: { readonly filepath: string } | undefined;
+  readonly filepath?: string;
+}
+
+/**
+ * @internal Where vitest task `task` is, for its rerun command: its file, and its name as
+ * vitest's `-t` matches it — the names of its enclosing `describe`s and its own, joined by
+ * spaces (vitest's `getTaskFullName`, without the file's name; `task.fullTestName` joins them
+ * with " > ", which `-t` does not match).
+ */
+export function taskLocation(task: TaskLike): TestLocation {
+  const names: string[] = [];
+  for (let t: TaskLike | undefined = task; t !== undefined && t.filepath === undefined; t = t.suite) if (t.name !== "") names.unshift(t.name);
+  return { file: task.file?.filepath, name: names.join(" ") };
 }
 
 /**
  * The command that reruns one test with `seed`:
- * `PVKIT_SEED=1234 pnpm vitest run test/x.test.ts -t "does X when Y"`. The file is made
- * relative to the current directory; regex metacharacters of the name are escaped.
+ * `PVKIT_SEED=1234 pnpm vitest run test/x.test.ts -t "^suite does X when Y$"`. The file is made
+ * relative to the current directory; the name (see {@link TestLocation}) has its regex
+ * metacharacters escaped and is anchored at both ends, so `-t` selects that test and not one
+ * whose name merely contains it.
  */
 export function rerunCommand(seed: number, at: TestLocation = {}): string {
   const cwd = process.cwd();
   const file = at.file === undefined ? "" : ` ${at.file.startsWith(`${cwd}/`) ? at.file.slice(cwd.length + 1) : at.file}`;
-  const name = at.name === undefined ? "" : ` -t ${JSON.stringify(at.name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))}`;
+  const name = at.name === undefined ? "" : ` -t ${JSON.stringify(`^${at.name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`)}`;
   return `${SEED_ENV}=${seed} pnpm vitest run${file}${name}`;
 }
 

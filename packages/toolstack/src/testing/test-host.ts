@@ -6,7 +6,8 @@ import { StallError, type ChaosOptions } from "@pvkit/hypervisor-sim";
 import { createHost, type Host } from "../host/host.js";
 import type { HostOptions } from "../host/host-options.js";
 import { type FaultOptions, type HostFaults, noFaults, prepareFaults } from "./faults.js";
-import { resolveSeed, SEED_ENV, withSeedLine, type TestLocation } from "./seed.js";
+import { TestRunner } from "vitest";
+import { resolveSeed, SEED_ENV, taskLocation, withSeedLine, type TestLocation } from "./seed.js";
 import { checkLeaks, LeakError, type LeakCheckOptions, type LeakReport } from "./leak-check.js";
 import { SanitizerError } from "./sanitizer/findings.js";
 import { Sanitizer, type SanitizerOptions } from "./sanitizer/sanitizer.js";
@@ -45,6 +46,8 @@ export interface TestHost extends AsyncDisposable {
   /**
    * Appends "seed N; rerun: PVKIT_SEED=N pnpm vitest run <file> -t <name>" to `err`'s message
    * when the run is seeded (a seed option or PVKIT_SEED, chaos or faults); else returns `err`.
+   * Without `at`, the file and name are those of the vitest test that created the host (none
+   * outside vitest).
    */
   withSeed(err: unknown, at?: TestLocation): unknown;
   /** The host's sanitizer, unless turned off. */
@@ -71,6 +74,7 @@ function leakOptions(o: TestHostOptions): LeakCheckOptions {
 
 /** Boots a fresh host whose `finish()` runs the leak checks. */
 export async function createTestHost(opts: TestHostOptions = {}): Promise<TestHost> {
+  const here = currentTestLocation(); // before the first await: the test that asked for the host
   const seed = resolveSeed(opts.seed);
   const prepared = opts.faults ? prepareFaults(opts.faults, seed) : undefined;
   const { chaos: chaosOpt, faults: _faults, seed: _seed, ...rest } = opts;
@@ -117,8 +121,14 @@ export async function createTestHost(opts: TestHostOptions = {}): Promise<TestHo
     const s = host.hv.scheduler;
     return !host.closed && s.stalled ? new StallError("what the test awaited", s.now, host.describeBlocked()) : undefined;
   };
-  const withSeed = (err: unknown, at?: TestLocation): unknown => (seeded ? withSeedLine(err, seed, at) : err);
+  const withSeed = (err: unknown, at: TestLocation = here): unknown => (seeded ? withSeedLine(err, seed, at) : err);
   return { host, seed, faults, withSeed, sanitizer, finish, stallReport, [Symbol.asyncDispose]: async () => void (await finish()) };
+}
+
+/** The vitest test running now (its file and `-t` name), or nothing outside one. */
+function currentTestLocation(): TestLocation {
+  const test = TestRunner.getCurrentTest();
+  return test === undefined ? {} : taskLocation(test);
 }
 
 /** The SanitizerError for what `s` found unexpectedly (or expected and missed), with `cause` as its tail. */

@@ -16,6 +16,7 @@
  */
 import { afterEach, beforeEach } from "vitest";
 import type { Host } from "../host/host.js";
+import { taskLocation } from "./seed.js";
 import { createTestHost, type TestHost, type TestHostOptions } from "./test-host.js";
 
 /**
@@ -32,7 +33,7 @@ export function useHost(opts: TestHostOptions = {}): () => Host {
     current = undefined;
     if (t === undefined) return;
     const failed = (ctx.task.result?.errors?.length ?? 0) > 0;
-    const at = { file: ctx.task.file?.filepath, name: ctx.task.fullTestName ?? ctx.task.name };
+    const at = taskLocation(ctx.task);
     const stall = failed ? t.stallReport() : undefined;
     try {
       await t.finish();

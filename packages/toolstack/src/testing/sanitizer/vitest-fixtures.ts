@@ -14,6 +14,7 @@
  */
 import { test } from "vitest";
 import type { Host } from "../../host/host.js";
+import { taskLocation } from "../seed.js";
 import { createTestHost, type TestHostOptions } from "../test-host.js";
 import type { FindingKind } from "./findings.js";
 import { type Sanitizer, sanitizerOf } from "./sanitizer.js";
@@ -29,7 +30,7 @@ export function hostTestWith(opts: Omit<TestHostOptions, "sanitizer"> & { saniti
   return test.extend<HostFixtures>({
     host: async ({ task }, use) => {
       const t = await createTestHost(opts);
-      const at = { file: task.file?.filepath, name: task.fullTestName ?? task.name };
+      const at = taskLocation(task);
       try {
         await use(t.host);
       } catch (err) {
