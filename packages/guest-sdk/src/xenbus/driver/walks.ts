@@ -137,13 +137,17 @@ function makeEntry(dev: XenbusDevice, walk: Walk, ctx: WalkContext): DeviceEntry
   return e;
 }
 
-/** Runs a driver hook; a throw releases the connection and makes the device fatal. */
-async function hook(e: DeviceEntry, name: string, fn: (() => Promise<void> | void) | undefined): Promise<boolean> {
+/**
+ * Runs a driver hook; a throw is reported to the bus (its `errors`, `onError`), releases the
+ * connection and makes the device fatal (`xenbus_dev_fatal`: `error/<nodename>/error`, Closing).
+ */
+async function hook(e: DeviceEntry, ctx: WalkContext, name: string, fn: (() => Promise<void> | void) | undefined): Promise<boolean> {
   if (fn === undefined) return true;
   try {
     await fn();
     return true;
   } catch (err) {
+    ctx.report(err, e.dev);
     e.dev.releaseAll();
     retryDeferredGrants(e.dev.env.grants, e.dev.env.timers);
     const msg = err instanceof Error ? err.message : String(err);
@@ -196,7 +200,7 @@ export function frontendWalk(driver: FrontendDriver, ctx: WalkContext): Walk {
   const initialise = async (e: DeviceEntry): Promise<void> => {
     e.timer?.cancel();
     e.timer = undefined;
-    if (await hook(e, "initialise", () => driver.initialise(e.dev))) await e.dev.switchState(S.XenbusStateInitialised);
+    if (await hook(e, ctx, "initialise", () => driver.initialise(e.dev))) await e.dev.switchState(S.XenbusStateInitialised);
   };
 
   const close = async (e: DeviceEntry): Promise<void> => {
@@ -235,7 +239,7 @@ export function frontendWalk(driver: FrontendDriver, ctx: WalkContext): Walk {
         case S.XenbusStateConnected:
           if (d.state === S.XenbusStateInitialising || d.state === S.XenbusStateClosed) await initialise(e);
           if (d.state !== S.XenbusStateInitialised) break;
-          if (await hook(e, "connect", () => driver.connect(d))) await d.switchState(S.XenbusStateConnected);
+          if (await hook(e, ctx, "connect", () => driver.connect(d))) await d.switchState(S.XenbusStateConnected);
           break;
         case S.XenbusStateClosing:
           await close(e);
@@ -315,7 +319,7 @@ export function backendWalk(driver: BackendDriver, ctx: WalkContext): Walk {
       return;
     }
     e.pendingConnect = false;
-    if (await hook(e, "connect", () => driver.connect(d))) await d.switchState(S.XenbusStateConnected);
+    if (await hook(e, ctx, "connect", () => driver.connect(d))) await d.switchState(S.XenbusStateConnected);
   };
 
   /** The device leaves the bus (device_unregister): nothing more is done for it. */
@@ -358,7 +362,7 @@ export function backendWalk(driver: BackendDriver, ctx: WalkContext): Walk {
           { events: 0, runs: 0, backlog: 0, maxBacklog: 0 },
         );
       }
-      if (!(await hook(e, "probe", driver.probe && (() => driver.probe!(d))))) return;
+      if (!(await hook(e, ctx, "probe", driver.probe && (() => driver.probe!(d))))) return;
       if (driver.hotplugStatus === "write") await d.writeKeys({ "hotplug-status": "connected" });
       await d.switchState(S.XenbusStateInitWait);
     },
