@@ -14,7 +14,8 @@
  * unbound port → `event-channel`; its ABI → `protocol`.
  */
 import type { Page, ReadonlyPage } from "@pvkit/hypervisor-sim";
-import { XEN_ERRNO, XenbusState, type XenErrnoName, parseXenbusState, xenbusStateName } from "@pvkit/hypervisor-sim/abi";
+import { GNTST, XEN_ERRNO, XenbusState, type XenErrnoName, parseXenbusState, xenbusStateName } from "@pvkit/hypervisor-sim/abi";
+import { GrantStatusError } from "../../errors.js";
 import type { ChannelOptions, EventChannel } from "../../events/event-channel.js";
 import type { GrantOptions } from "../../grants/grant-table-client.js";
 import type { GrantedPage } from "../../grants/granted-page.js";
@@ -71,6 +72,9 @@ export interface MappedRing {
   readonly refs: readonly number[];
   readonly order: number;
 }
+
+/** Linux's `MAX_DELAY` of `gnttab_retry_eagain_gop` (drivers/xen/grant-table.c), in ms. */
+const EAGAIN_MAX_DELAY_MS = 256;
 
 /** Options of {@link XenbusDevice.mapRing}. */
 export interface MapRingOptions {
@@ -339,8 +343,14 @@ export class XenbusDevice<S = unknown> {
   /**
    * Backend: reads `ring-page-order` (default 0; above `maxOrder` is refused, as blkback's
    * "requested ring page order %d exceed max") and `ring-ref` or `ring-ref0..`, and maps the
-   * pages writable, owned by the device.
-   * @throws XenbusDeviceError bad-key / missing-key; GrantStatusError if a map fails.
+   * pages writable, owned by the device. A map that Xen answers GNTST_eagain (the granter's
+   * page is paged out or being shared) is retried as Linux's `xenbus_map_ring_valloc` does
+   * (`gnttab_batch_map` → `gnttab_retry_eagain_gop`): after 1, 2, 3, … ms of virtual time, 255
+   * tries in all (32.64 s), then it fails with GNTST_bad_page as Linux gives up. Linux
+   * retries only the failed element of the batch; here the whole batch is retried (a failed
+   * batch is rolled back), see docs/differences.md.
+   * @throws XenbusDeviceError bad-key / missing-key, not-connected (removed while retrying);
+   * GrantStatusError if a map fails.
    */
   async mapRing(opts: MapRingOptions = {}): Promise<MappedRing> {
     const maxOrder = opts.maxOrder ?? 0;
@@ -349,8 +359,23 @@ export class XenbusDevice<S = unknown> {
     const refs: number[] = [];
     if (order === 0) refs.push(await this.#ref("ring-ref"));
     else for (let i = 0; i < 1 << order; i++) refs.push(await this.#ref(`ring-ref${i}`));
-    const maps = this.mapGrants(refs);
+    const maps = await this.#mapRetryingEagain(refs);
     return { pages: maps.map((m) => m.page), refs, order };
+  }
+
+  async #mapRetryingEagain(refs: readonly number[]): Promise<MappedGrant<Page>[]> {
+    // Linux's loop exactly: map; on GNTST_eagain msleep(delay++); again while delay < MAX_DELAY.
+    for (let delayMs = 1; ; ) {
+      try {
+        return this.mapGrants(refs);
+      } catch (err) {
+        if (!(err instanceof GrantStatusError) || err.status !== GNTST.GNTST_eagain) throw err;
+        await new Promise<void>((resolve) => this.env.timers.after(delayMs * 1_000_000, resolve));
+        delayMs++;
+        if (this.#removed) throw new XenbusDeviceError("not-connected", "ENXIO", this.nodename, "removed while retrying a ring map that was GNTST_eagain");
+        if (delayMs >= EAGAIN_MAX_DELAY_MS) throw new GrantStatusError(err.op, err.index, GNTST.GNTST_bad_page, err.batch, `still GNTST_eagain after ${delayMs - 1} tries`);
+      }
+    }
   }
 
   async #ref(key: string): Promise<number> {
