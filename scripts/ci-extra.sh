@@ -28,8 +28,8 @@ echo "ci-extra: cross-checking @pvkit/hypervisor-sim/abi layouts, sizes and cons
 XEN_INCLUDE="$XEN_INCLUDE" pnpm -s abi-check
 scripts/xenstore-host-check.sh
 
-# The public type surface: no @internal member in a package's public .d.ts beyond the listed
-# debts (scripts/public-dts-baseline.txt), and the simulator's internals do not type-check from
+# The public type surface: no @internal member in any package's public .d.ts (the packages build
+# with tsconfig.base.json's stripInternal; no exceptions), and the simulator's internals do not type-check from
 # outside (hv.domains[1].pauseCount = 5 and the like).
 echo "ci-extra: public .d.ts check (scripts/check-public-dts.ts)"
 pnpm -s exec tsx scripts/check-public-dts.ts

@@ -69,7 +69,28 @@ export interface DriverInspectListener {
 const listeners = new Set<DriverInspectListener>();
 
 /** The registry. */
-export const driverInspect = {
+export const driverInspect: {
+  /** Adds a listener; returns the function removing it. */
+  listen(l: DriverInspectListener): () => void;
+  /** Whether anyone listens (producers skip building announcements otherwise). */
+  readonly active: boolean;
+  // The announcements below are made by this package's rings and xenbus devices only. They
+  // are tagged @internal, so `stripInternal` leaves them out of the published .d.ts (a type
+  // literal's members are stripped, an inferred object type's are not): tooling can listen,
+  // never announce.
+  /** @internal */
+  ring(side: "front" | "back", ring: InspectedRingEnd, pages: readonly Page[], spec: RingSpec<unknown, unknown>, name: string | undefined): void;
+  /** @internal */
+  requestProduced(end: InspectedRingEnd, idx: number, req: unknown): void;
+  /** @internal */
+  responseConsumed(end: InspectedRingEnd, idx: number, rsp: unknown): void;
+  /** @internal */
+  device(dev: XenbusDevice): void;
+  /** @internal */
+  deviceState(dev: XenbusDevice, from: number, to: number): void;
+  /** @internal */
+  deviceReleased(dev: XenbusDevice): void;
+} = {
   /** Adds a listener; returns the function removing it. */
   listen(l: DriverInspectListener): () => void {
     listeners.add(l);
