@@ -31,6 +31,29 @@ export function stdout(): Out {
 }
 
 /**
+ * The directory the user ran the command from: `INIT_CWD`, which pnpm and npm set when they run
+ * a package script (the repository's `pnpm pvkit …` runs the CLI in packages/pvkit), else the
+ * working directory.
+ */
+export function userDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.INIT_CWD || process.cwd();
+}
+
+/** A path the user typed, made absolute against {@link userDir}. */
+export function userPath(path: string): string {
+  return resolve(userDir(), path);
+}
+
+/**
+ * The command the CLI tells the user to run next: `pnpm -w pvkit` when it runs as a package
+ * script (the repository's `pnpm pvkit`, `pnpm start`; no `pvkit` is on PATH there, and `-w`
+ * runs the root's script from any directory of the workspace), else `pvkit` (an installed bin).
+ */
+export function pvkitCommand(env: NodeJS.ProcessEnv = process.env): string {
+  return env.npm_lifecycle_event ? "pnpm -w pvkit" : "pvkit";
+}
+
+/**
  * The absolute trace path, once its directory is known to exist.
  * @throws CliError when the directory does not exist or the path is a directory.
  */

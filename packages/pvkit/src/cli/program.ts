@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { defaultRunDir } from "../control/run-dir.js";
-import { stdout } from "./output.js";
+import { pvkitCommand, stdout, userDir, userPath } from "./output.js";
 
 const clientCommands = () => import("./client-commands.js");
 
@@ -28,25 +28,28 @@ function positiveInt(what: string) {
 /**
  * The demo's default trace file: in the directory the user ran the command from (`INIT_CWD`,
  * which pnpm and npm set, so `pnpm start` at the repo root writes it there, not in the package).
+ * Every path argument is resolved against that directory too (`userPath`).
  */
 function defaultDemoTrace(): string {
-  return join(process.env.INIT_CWD ?? process.cwd(), "pvkit-demo-trace.json");
+  return join(userDir(), "pvkit-demo-trace.json");
 }
 
 const runDirOption = (): Option =>
-  new Option("-r, --run-dir <dir>", "the host's run directory: its xenstored and control sockets").default(defaultRunDir(), "$PVKIT_RUN_DIR, $XDG_RUNTIME_DIR/pvkit or <tmp>/pvkit-<user>");
+  new Option("-r, --run-dir <dir>", "the host's run directory: its xenstored and control sockets")
+    .default(defaultRunDir(), "$PVKIT_RUN_DIR, $XDG_RUNTIME_DIR/pvkit or <tmp>/pvkit-<user>")
+    .argParser(userPath);
 
 export function program(): Command {
   const out = stdout();
   const p = new Command("pvkit")
     .description("pvkit: a simulated Xen 4.17 host for writing and testing PV split drivers in TypeScript")
     .version(version(), "-V, --version")
-    .showHelpAfterError("(pvkit --help lists the commands)")
+    .showHelpAfterError(`(${pvkitCommand()} --help lists the commands)`)
     .configureHelp({ sortSubcommands: false });
 
   p.command("demo")
     .description("boot dom0 and a guest with a disk image and consoles; the guest writes a pattern across the disk and verifies it; live summary; trace")
-    .option("-t, --trace <file>", "where to write the trace", defaultDemoTrace())
+    .option("-t, --trace <file>", "where to write the trace", userPath, defaultDemoTrace())
     .option("--disk <MiB>", "size of the guest's disk image", positiveInt("--disk"), 4)
     .option("--keep-image", "keep the disk image (in a temporary directory) instead of removing it")
     .action(async (o: { trace: string; disk: number; keepImage?: boolean }) =>
@@ -55,9 +58,9 @@ export function program(): Command {
 
   p.command("up")
     .description("start a host from a config file (YAML or JSON) and keep it up until Ctrl-C")
-    .argument("<config>", "config file: domains with memory, vcpus, kernel, consoles, disks")
+    .argument("<config>", "config file: domains with memory, vcpus, kernel, consoles, disks", userPath)
     .addOption(runDirOption())
-    .option("-t, --trace <file>", "record a trace, written when the host stops")
+    .option("-t, --trace <file>", "record a trace, written when the host stops", userPath)
     .option("--no-pty", "no pseudo-terminals for the consoles (console logs only)")
     .addHelpText("after", `
 Config (YAML or JSON; paths relative to the file):
@@ -77,7 +80,7 @@ Config (YAML or JSON; paths relative to the file):
 
   p.command("create")
     .description("create the domains of a config file in the running host (like xl create)")
-    .argument("<config>", "config file: one domain, or `domains:`")
+    .argument("<config>", "config file: one domain, or `domains:`", userPath)
     .addOption(runDirOption())
     .action(async (config: string, o: { runDir: string }) => (await clientCommands()).create(config, o, out));
 
@@ -105,7 +108,7 @@ Config (YAML or JSON; paths relative to the file):
 
   p.command("trace")
     .description("summarise a trace file written by --trace")
-    .argument("<file>", "a trace file (Chrome Trace Event JSON)")
+    .argument("<file>", "a trace file (Chrome Trace Event JSON)", userPath)
     .option("--top <n>", "rows per ranking", positiveInt("--top"), 10)
     .addHelpText("after", "\nOpen the file itself in https://ui.perfetto.dev (or chrome://tracing) to see the timeline.")
     .action(async (file: string, o: { top: number }) => (await clientCommands()).trace(file, o, out));

@@ -9,7 +9,7 @@ import { type ControlRequest, listenControl } from "../control/control.js";
 import { claimRunDir, runPaths } from "../control/run-dir.js";
 import { HostSession } from "../host/host-session.js";
 import { CliError } from "./cli-error.js";
-import { checkTracePath, type Out } from "./output.js";
+import { checkTracePath, type Out, pvkitCommand } from "./output.js";
 
 export interface UpOptions {
   readonly runDir: string;
@@ -40,7 +40,7 @@ export async function up(configFile: string, opts: UpOptions, out: Out, stop: Pr
     for (const n of notes) out.line(`  ${n}`);
     out.line(`xenstored: ${paths.xenstored}; to use the xenstore-* tools:`);
     out.line(`export XENSTORED_PATH=${paths.xenstored}`);
-    out.line(`control: ${paths.control} (pvkit list | console <domain> | destroy <domain> | create <config>${opts.runDir !== undefined ? ` with --run-dir ${paths.dir}` : ""})`);
+    out.line(`control: ${paths.control} (${pvkitCommand()} list | console <domain> | destroy <domain> | create <config>${opts.runDir !== undefined ? ` with --run-dir ${paths.dir}` : ""})`);
     if (trace !== undefined) out.line(`recording a trace to ${trace} (written when the host stops)`);
     out.line("pvkit up: running; Ctrl-C stops the host");
   } catch (err) {
@@ -54,7 +54,7 @@ export async function up(configFile: string, opts: UpOptions, out: Out, stop: Pr
   await control.close();
   const written = await session.close();
   unlinkQuiet(paths.pidFile);
-  if (written !== undefined) out.line(`trace: ${written} (open it in https://ui.perfetto.dev, or: pvkit trace ${written})`);
+  if (written !== undefined) out.line(`trace: ${written} (open it in https://ui.perfetto.dev, or: ${pvkitCommand()} trace ${written})`);
   out.line("pvkit up: host stopped");
 }
 

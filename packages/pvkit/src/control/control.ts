@@ -14,6 +14,7 @@ import { createServer, connect, type Server } from "node:net";
 import { unlinkSync } from "node:fs";
 import type { HostConfig } from "../config/load-config.js";
 import { CliError } from "../cli/cli-error.js";
+import { pvkitCommand } from "../cli/output.js";
 
 /** A domain as `pvkit list` shows it. */
 export interface DomainInfo {
@@ -100,7 +101,7 @@ export function controlRequest(path: string, req: ControlRequest, timeoutMs = 30
     sock.on("data", (c: string) => (buf += c));
     sock.on("error", (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      const why = err.code === "ENOENT" || err.code === "ECONNREFUSED" ? "no pvkit host is running there (start one with `pvkit up <config>`)" : err.message;
+      const why = err.code === "ENOENT" || err.code === "ECONNREFUSED" ? `no pvkit host is running there (start one with \`${pvkitCommand()} up <config>\`)` : err.message;
       reject(new CliError(`cannot reach the control socket ${path}: ${why}`));
     });
     sock.on("end", () => {

@@ -28,7 +28,7 @@ import { XenbusBus, driverEnv } from "@pvkit/guest-sdk";
 import { Blkfront, ConsoleFront, consoleFrontend, extraConsole, serveBlkback } from "@pvkit/split-drivers";
 import { LocalXenbusTransport, chromeTraceJson, createHost, parseChromeTrace, recordTrace, summarizeTrace } from "@pvkit/toolstack";
 import type { Out } from "../cli/output.js";
-import { checkTracePath } from "../cli/output.js";
+import { checkTracePath, pvkitCommand } from "../cli/output.js";
 import { CliError } from "../cli/cli-error.js";
 import { formatBytes } from "../host/disks.js";
 import { LiveView, summaryLines } from "./live-view.js";
@@ -245,6 +245,6 @@ async function run(image: string, diskBytes: number, pace: number, tracePath: st
   for (const l of summarizeTrace(parseChromeTrace(chromeTraceJson(snap)), { top: 5 })) out.line(`  ${l}`);
   out.line("");
   out.line(`trace written: ${tracePath} (${snap.records.length} records)`);
-  out.line(`open it: https://ui.perfetto.dev -> "Open trace file" (or chrome://tracing); summary again: pvkit trace ${tracePath}`);
+  out.line(`open it: https://ui.perfetto.dev -> "Open trace file" (or chrome://tracing); summary again: ${pvkitCommand()} trace ${tracePath}`);
   return g.mismatches === 0 && img.mismatches === 0 && img.fileBytes === diskBytes && report.timedOut.length === 0;
 }

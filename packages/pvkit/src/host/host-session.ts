@@ -11,6 +11,7 @@ import { type ServedBlkback, serveBlkback } from "@pvkit/split-drivers";
 import { xenbusStateName } from "@pvkit/hypervisor-sim/abi";
 import type { HostConfig, ResolvedDomain } from "../config/load-config.js";
 import { CliError } from "../cli/cli-error.js";
+import { pvkitCommand } from "../cli/output.js";
 import type { DomainInfo } from "../control/control.js";
 import { idleGuest, shellGuest } from "./guest-shell.js";
 import { describeDisk, diskDevid, formatBytes, vbdSpecOf } from "./disks.js";
@@ -110,7 +111,7 @@ export class HostSession {
   find(ref: string): DomainHandle {
     const byId = /^\d+$/.test(ref) ? this.host.domain(Number(ref)) : undefined;
     const d = byId ?? this.host.domains.find((x) => x.name === ref);
-    if (d === undefined) throw new CliError(`no domain ${JSON.stringify(ref)} (pvkit list shows the running ones)`);
+    if (d === undefined) throw new CliError(`no domain ${JSON.stringify(ref)} (${pvkitCommand()} list shows the running ones)`);
     return d;
   }
 

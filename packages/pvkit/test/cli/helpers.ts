@@ -30,6 +30,14 @@ export function killAll(): void {
   live.clear();
 }
 
+/**
+ * The environment of a CLI run: this process's, without what pnpm set for the test run itself
+ * (`INIT_CWD`, `npm_lifecycle_event`: a user's shell has neither), then `extra`.
+ */
+function cliEnv(extra: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv {
+  return { ...process.env, INIT_CWD: undefined, npm_lifecycle_event: undefined, ...extra };
+}
+
 export interface RunOptions {
   readonly cwd?: string;
   readonly env?: NodeJS.ProcessEnv;
@@ -39,7 +47,7 @@ export interface RunOptions {
 
 /** Runs `pvkit <args>` to completion. */
 export function runCli(args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-  const child = spawn(process.execPath, [...NODE_ARGS, ...args], { cwd: opts.cwd ?? PKG_DIR, env: { ...process.env, ...opts.env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...NODE_ARGS, ...args], { cwd: opts.cwd ?? PKG_DIR, env: cliEnv(opts.env), stdio: ["ignore", "pipe", "pipe"] });
   live.add(child);
   let stdout = "";
   let stderr = "";
@@ -68,7 +76,7 @@ export interface UpProcess {
 
 /** Starts `pvkit up <args>` and waits for it to say it is running. */
 export async function startUp(args: readonly string[], opts: RunOptions = {}): Promise<UpProcess> {
-  const child = spawn(process.execPath, [...NODE_ARGS, "up", ...args], { cwd: opts.cwd ?? PKG_DIR, env: { ...process.env, ...opts.env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...NODE_ARGS, "up", ...args], { cwd: opts.cwd ?? PKG_DIR, env: cliEnv(opts.env), stdio: ["ignore", "pipe", "pipe"] });
   live.add(child);
   let stdout = "";
   let stderr = "";
