@@ -299,7 +299,32 @@ export class Host extends EventEmitter<HostEvents> implements AsyncDisposable {
       const w = conn.watches.map((x) => x.path);
       lines.push(`d${r.domid} (${r.name}) xenstore: ${w.length === 0 ? "no watches" : `watching ${w.slice(0, 8).join(", ")}${w.length > 8 ? `, … (${w.length})` : ""}`}${conn.transactions.size > 0 ? `; ${conn.transactions.size} transaction(s) open` : ""}`);
     }
+    lines.push(...this.#deviceErrors());
     return lines;
+  }
+
+  /**
+   * Each device's last error, from the nodes `xenbus_dev_error` writes (`error/<nodename>/error`
+   * in the domain's home; a driver hook that threw writes one as the device goes fatal): why a
+   * device never connected, for the stall report. One line each.
+   */
+  #deviceErrors(): string[] {
+    const out: string[] = [];
+    const doms = [...this.#records.values()].filter((r) => !r.released).map((r) => ({ domid: r.domid, name: r.name }));
+    if (!doms.some((d) => d.domid === 0)) doms.unshift({ domid: 0, name: "Domain-0" });
+    for (const d of doms) {
+      const root = `/local/domain/${d.domid}/error`;
+      const walk = (path: string): void => {
+        const n = this.xenstored.inspect(path);
+        if (n === undefined) return;
+        if (path !== root && path.endsWith("/error") && n.children.length === 0) {
+          out.push(`d${d.domid} (${d.name}) ${path.slice(root.length + 1, -"/error".length)}: last error "${new TextDecoder().decode(n.value)}"`);
+        }
+        for (const c of n.children) walk(`${path}/${c}`);
+      };
+      walk(root);
+    }
+    return out;
   }
 
   /** @internal What the testing entry's leak checks look at. */

@@ -43,6 +43,11 @@ describe("mapRing and GNTST_eagain", () => {
     expect(h.hv.scheduler.now).toBeGreaterThanOrEqual(32_640_000_000); // sum of 1..255 ms
     expect(d0.bus.errors.map(String)).toEqual(["GrantStatusError: GNTTABOP_map_grant_ref[0] failed: GNTST_bad_page (-9): still GNTST_eagain after 255 tries"]);
     expect(be.lastError).toBe("5 connect: GNTTABOP_map_grant_ref[0] failed: GNTST_bad_page (-9): still GNTST_eagain after 255 tries");
+    // A test waiting on the device now learns why it never connected from the stall report.
+    const stall = await h.until(new Promise(() => undefined), "a connection").catch((e: unknown) => e as Error);
+    expect(stall.message.split("\n").filter((l) => l.includes("last error"))).toEqual([
+      '  d0 (Domain-0) backend/tdev/1/0: last error "5 connect: GNTTABOP_map_grant_ref[0] failed: GNTST_bad_page (-9): still GNTST_eagain after 255 tries"',
+    ]);
     await teardown(h, [bus, d0.bus], [d0.close], { allowErrors: true });
     await t.finish();
   });
