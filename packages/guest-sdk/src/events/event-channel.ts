@@ -85,6 +85,12 @@ export interface WaitOptions {
 }
 
 let deliver: (ch: EventChannel, vcpu: number) => void;
+let make: (host: ChannelHost, port: number, kind: EventChannelKind, opts: ChannelOptions) => EventChannel;
+
+/** @internal `EventChannels` makes the handle of a port it bound (the constructor is private). */
+export function newEventChannel(host: ChannelHost, port: number, kind: EventChannelKind, opts: ChannelOptions = {}): EventChannel {
+  return make(host, port, kind, opts);
+}
 
 /** @internal The upcall handler hands an event to its channel. */
 export function deliverEvent(ch: EventChannel, vcpu: number): void {
@@ -113,10 +119,11 @@ export class EventChannel implements Disposable {
 
   static {
     deliver = (ch, vcpu) => ch.#deliver(vcpu);
+    make = (host, port, kind, opts) => new EventChannel(host, port, kind, opts);
   }
 
-  /** @internal Use `EventChannels` to bind channels. */
-  constructor(host: ChannelHost, port: number, kind: EventChannelKind, opts: ChannelOptions = {}) {
+  /** Use `EventChannels` to bind channels (private: the published .d.ts has no `new EventChannel()`). */
+  private constructor(host: ChannelHost, port: number, kind: EventChannelKind, opts: ChannelOptions = {}) {
     this.#host = host;
     this.#port = port;
     this.#kind = kind;

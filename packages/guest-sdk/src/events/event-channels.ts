@@ -37,7 +37,7 @@ import {
 import type { GuestPageAllocator } from "../grants/page-allocator.js";
 import type { EventAbi, EventAbiName, VcpuContext } from "./event-abi.js";
 import { checkAbiChoice, makeEventAbi } from "./event-abi-choice.js";
-import { type ChannelHost, type ChannelOptions, EventChannel, type EventChannelKind } from "./event-channel.js";
+import { type ChannelHost, type ChannelOptions, type EventChannel, type EventChannelKind, newEventChannel } from "./event-channel.js";
 import { PortBindings } from "./port-bindings.js";
 import { SharedInfoView } from "./shared-info-view.js";
 import { mapSharedInfo } from "./shared-info-frame.js";
@@ -358,7 +358,7 @@ export class EventChannels implements Disposable {
 
   #register(port: number, kind: EventChannelKind, vcpu: number, opts: ChannelOptions, extra?: () => void): EventChannel {
     if (this.#closed) closedChannels(this.domid, "bind");
-    const channel = new EventChannel(this.#host, port, kind, opts);
+    const channel = newEventChannel(this.#host, port, kind, opts);
     let rec;
     try {
       rec = this.#ports.add(port, channel, vcpu);

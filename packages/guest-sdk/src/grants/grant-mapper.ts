@@ -53,6 +53,7 @@ export interface MapOptions<RO extends boolean = boolean> {
 }
 
 let markUnmapped: (g: MappedGrant<ReadonlyPage>) => void;
+let makeMappedGrant: (mapper: GrantMapper, ref: number, domid: number, handle: number, gfn: number, page: ReadonlyPage, readonly: boolean) => MappedGrant<ReadonlyPage>;
 
 /** One live mapping of a peer's grant. */
 export class MappedGrant<P extends ReadonlyPage = Page> implements Disposable {
@@ -63,10 +64,11 @@ export class MappedGrant<P extends ReadonlyPage = Page> implements Disposable {
     markUnmapped = (g) => {
       g.#alive = false;
     };
+    makeMappedGrant = (mapper, ref, domid, handle, gfn, page, ro) => new MappedGrant(mapper, ref, domid, handle, gfn, page, ro);
   }
 
-  /** @internal Use `GrantMapper.map`. */
-  constructor(
+  /** Use `GrantMapper.map` (private: the published .d.ts has no `new MappedGrant()`). */
+  private constructor(
     mapper: GrantMapper,
     /** The peer's grant ref. */
     readonly ref: number,
@@ -165,14 +167,14 @@ export class GrantMapper implements Disposable {
         if (op.status === GNTST.GNTST_okay && op.handle !== undefined && !this.#guest.memory.isHole(gfn)) {
           // Xen mapped it and the rollback could not unmap it: keep it live, so that `mapped`
           // counts it and unmap() or close() can still end it, rather than lose its handle.
-          this.#live.add(new MappedGrant<ReadonlyPage>(this, op.ref, domid, op.handle, gfn, this.#guest.memory.page(gfn), ro));
+          this.#live.add(makeMappedGrant(this, op.ref, domid, op.handle, gfn, this.#guest.memory.page(gfn), ro));
         } else this.#freeSlots.push(gfn);
       }
       throw e;
     }
     return ops.map((op, i) => {
       const gfn = gfns[i]!;
-      const g = new MappedGrant<ReadonlyPage>(this, op.ref, domid, op.handle!, gfn, this.#guest.memory.page(gfn), ro);
+      const g = makeMappedGrant(this, op.ref, domid, op.handle!, gfn, this.#guest.memory.page(gfn), ro);
       this.#live.add(g);
       return g;
     });

@@ -35,7 +35,7 @@ import { GNTTAB_NR_RESERVED_ENTRIES, GRANT_ENTRIES_V1_PER_FRAME, GRANT_ENTRY_V1_
 import { querySize, setupTable } from "../hypercall/gnttab-ops.js";
 import { ClosedError } from "@pvkit/hypervisor-sim";
 import { GrantError } from "./grant-error.js";
-import { GrantedPage } from "./granted-page.js";
+import { type GrantedPage, newGrantedPage } from "./granted-page.js";
 import type { GuestPageAllocator } from "./page-allocator.js";
 
 /** What the client needs of a guest: its domid, vCPU 0's hypercalls and its memory. */
@@ -218,7 +218,7 @@ export class GrantTableClient implements Disposable {
     const p = alloc.alloc();
     try {
       const ref = this.grantAccess(domid, p.gfn, opts);
-      return new GrantedPage(this, alloc, ref, domid, p.gfn, p.page, opts.readonly ?? false);
+      return newGrantedPage(this, alloc, ref, domid, p.gfn, p.page, opts.readonly ?? false);
     } catch (e) {
       alloc.free(p.gfn);
       throw e;

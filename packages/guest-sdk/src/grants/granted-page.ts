@@ -10,6 +10,14 @@ import type { GuestPageAllocator } from "./page-allocator.js";
 /** What `GrantedPage.end()` did. */
 export type GrantedPageEnd = "ended" | "deferred" | "already-ended";
 
+type Make = (client: GrantTableClient, allocator: GuestPageAllocator, ref: number, domid: number, gfn: number, page: Page, readonly: boolean) => GrantedPage;
+let make: Make;
+
+/** @internal `GrantTableClient.grantPage` makes the handle of a page it granted (the constructor is private). */
+export function newGrantedPage(...args: Parameters<Make>): GrantedPage {
+  return make(...args);
+}
+
 /**
  * One allocator page granted to one peer (`gnttab_grant_foreign_access` of a fresh page), from
  * `GrantTableClient.grantPage`. `end()` (or `using`) ends the grant and frees the page; if the
@@ -22,8 +30,12 @@ export class GrantedPage implements Disposable {
   readonly #allocator: GuestPageAllocator;
   #done = false;
 
-  /** @internal Use `GrantTableClient.grantPage`. */
-  constructor(
+  static {
+    make = (...args) => new GrantedPage(...args);
+  }
+
+  /** Use `GrantTableClient.grantPage` (private: the published .d.ts has no `new GrantedPage()`). */
+  private constructor(
     client: GrantTableClient,
     allocator: GuestPageAllocator,
     /** The grant ref to pass to the peer (ring-ref, a request's gref, ...). */

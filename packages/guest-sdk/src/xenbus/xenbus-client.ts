@@ -61,6 +61,7 @@ export interface TransactionOptions {
 }
 
 let endTransaction: (tx: XenbusTransaction) => void;
+let makeTransaction: (conn: XsRingConnection, id: number) => XenbusTransaction;
 
 /** A transaction in progress: the session's operations, on a private copy of the store. */
 export class XenbusTransaction extends XenstoreSession {
@@ -72,10 +73,11 @@ export class XenbusTransaction extends XenstoreSession {
     endTransaction = (tx) => {
       tx.#ended = true;
     };
+    makeTransaction = (conn, id) => new XenbusTransaction(conn, id);
   }
 
-  /** @internal */
-  constructor(conn: XsRingConnection, id: number) {
+  /** Made by `XenbusClient.transaction` (private: the published .d.ts has no `new XenbusTransaction()`). */
+  private constructor(conn: XsRingConnection, id: number) {
     super(conn, id);
     this.id = id;
   }
@@ -195,7 +197,7 @@ export class XenbusClient extends XenstoreSession implements XenbusTransport, Di
       if (!Number.isInteger(id) || id <= 0 || id > 0xffffffff) {
         throw new XenbusError({ reason: "protocol", type: XS.XS_TRANSACTION_START, detail: `transaction id ${id}` });
       }
-      const tx = new XenbusTransaction(this.conn, id);
+      const tx = makeTransaction(this.conn, id);
       let result: T;
       try {
         result = await fn(tx);

@@ -25,8 +25,11 @@ const valueBytes = new TextEncoder();
 /** DIRECTORY_PART restarts (the directory changed between parts) before giving up with EAGAIN. */
 export const DIRECTORY_PART_MAX_RESTARTS = 64;
 
-/** The xenstore operations bound to one transaction id; see the file header. */
-export class XenstoreSession {
+/**
+ * The xenstore operations bound to one transaction id; see the file header. Abstract: the
+ * sessions are a `XenbusClient` (transaction 0) and its `XenbusTransaction`s.
+ */
+export abstract class XenstoreSession {
   /** @internal */
   protected readonly conn: XsRingConnection;
   readonly #tx: number;

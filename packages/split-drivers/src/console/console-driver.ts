@@ -18,7 +18,7 @@
  * ```
  */
 import type { FrontendDriver, XenbusDevice } from "@pvkit/guest-sdk";
-import { ConsoleFront, type ConsoleOptions } from "./console-front.js";
+import { type ConsoleFront, type ConsoleOptions, newConsoleFront } from "./console-front.js";
 import { ConsoleError } from "./console-error.js";
 
 /** The device type of PV consoles (`device/console/<N>`). */
@@ -33,7 +33,7 @@ export function consoleFrontend(opts: ConsoleOptions = {}): FrontendDriver<Conso
     type: CONSOLE_DEVICE_TYPE,
     async initialise(dev) {
       const ring = dev.grantRing(0);
-      const console = new ConsoleFront(ring.pages[0]!, (onEvent) => dev.allocEvtchn({ lateEoi: true, onEvent }), opts);
+      const console = newConsoleFront(ring.pages[0]!, (onEvent) => dev.allocEvtchn({ lateEoi: true, onEvent }), opts);
       dev.own(`console ${dev.nodename}`, () => console.destroy());
       dev.data = console;
       await dev.writeKeys({ "ring-ref": ring.refs[0]!, port: console.port });

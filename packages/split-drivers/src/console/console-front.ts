@@ -101,6 +101,16 @@ interface PendingWrite {
   onAbort: (() => void) | undefined;
 }
 
+let make: (page: Page, bind: (onEvent: () => void) => EventChannel, opts: ConsoleOptions) => ConsoleFront;
+
+/**
+ * @internal `consoleFrontend` makes an extra console on the ring page it granted (the
+ * constructor is private); see the constructor for `bind`.
+ */
+export function newConsoleFront(page: Page, bind: (onEvent: () => void) => EventChannel, opts: ConsoleOptions = {}): ConsoleFront {
+  return make(page, bind, opts);
+}
+
 /** Console 0 of a PV guest (see the module comment). Open it with {@link ConsoleFront.open}. */
 export class ConsoleFront implements Disposable {
   readonly #page: Page;
@@ -117,6 +127,10 @@ export class ConsoleFront implements Disposable {
   #pumpQueued = false;
   #stats = { bytesOut: 0, bytesIn: 0, notifications: 0, events: 0, spuriousEvents: 0, droppedBytes: 0 };
 
+  static {
+    make = (page, bind, opts) => new ConsoleFront(page, bind, opts);
+  }
+
   /**
    * Opens console 0 from start_info: the ring page at `console.domU.mfn` (a GFN in a translated
    * guest) and the port `console.domU.evtchn`, which is adopted into `events` (the builder bound
@@ -131,10 +145,11 @@ export class ConsoleFront implements Disposable {
   }
 
   /**
-   * @internal Use {@link ConsoleFront.open} (console 0) or {@link consoleFrontend} (extra
-   * consoles). `bind` makes the console's channel, late-EOI, with the given handler.
+   * Use {@link ConsoleFront.open} (console 0) or {@link consoleFrontend} (extra consoles); private,
+   * so the published .d.ts has no `new ConsoleFront()`. `bind` makes the console's channel,
+   * late-EOI, with the given handler.
    */
-  constructor(page: Page, bind: (onEvent: () => void) => EventChannel, opts: ConsoleOptions = {}) {
+  private constructor(page: Page, bind: (onEvent: () => void) => EventChannel, opts: ConsoleOptions = {}) {
     const max = opts.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES;
     if (!Number.isInteger(max) || max < 0) throw new RangeError(`maxPendingBytes must be a non-negative integer, got ${max}`);
     this.#maxPending = max;

@@ -62,6 +62,8 @@ export interface HostInventory {
   readonly dom0HandlerErrors: readonly EventHandlerError[];
 }
 
+let makeHost: (options: ResolvedHostOptions) => Host;
+
 export class Host extends EventEmitter<HostEvents> implements AsyncDisposable {
   readonly hv: Hypervisor;
   readonly xenstored: Xenstored;
@@ -79,8 +81,12 @@ export class Host extends EventEmitter<HostEvents> implements AsyncDisposable {
   #closing: Promise<void> | undefined;
   #uuidSeq = 0;
 
-  /** @internal Use {@link createHost}. */
-  constructor(options: ResolvedHostOptions) {
+  static {
+    makeHost = (options) => new Host(options);
+  }
+
+  /** Use {@link createHost} (private: the published .d.ts has no `new Host()`). */
+  private constructor(options: ResolvedHostOptions) {
     super();
     this.options = options;
     this.hv = new Hypervisor({
@@ -385,7 +391,7 @@ export class Host extends EventEmitter<HostEvents> implements AsyncDisposable {
  * @throws HostError ERR_BAD_OPTION for bad options; Error if the socket cannot be bound.
  */
 export async function createHost(options: HostOptions = {}): Promise<Host> {
-  const host = new Host(resolveHostOptions(options));
+  const host = makeHost(resolveHostOptions(options));
   if (options.socketPath !== undefined) {
     try {
       await host.listen(options.socketPath);
