@@ -74,6 +74,8 @@ function checkTrack(track: string): void {
   if (typeof track !== "string" || track.length === 0) throw new RangeError("track must be a non-empty string");
 }
 
+let makeRecorder: (host: Host, opts: TraceRecorderOptions) => TraceRecorder;
+
 export class TraceRecorder implements Disposable {
   readonly #host: Host;
   readonly #max: number;
@@ -87,8 +89,12 @@ export class TraceRecorder implements Disposable {
   readonly #domains = new Map<number, { names: string[]; vcpus: number }>();
   readonly #unsubscribe: (() => void)[] = [];
 
-  /** @internal Use {@link recordTrace}. */
-  constructor(host: Host, opts: TraceRecorderOptions = {}) {
+  static {
+    makeRecorder = (host, opts) => new TraceRecorder(host, opts);
+  }
+
+  /** Use {@link recordTrace} (private: the published .d.ts has no `new TraceRecorder()`). */
+  private constructor(host: Host, opts: TraceRecorderOptions = {}) {
     const max = opts.maxEvents ?? DEFAULT_MAX_TRACE_EVENTS;
     if (!Number.isSafeInteger(max) || max < 1) throw new RangeError(`maxEvents must be a positive integer, got ${max}`);
     const overflow = opts.overflow ?? "drop-oldest";
@@ -276,5 +282,5 @@ export class TraceRecorder implements Disposable {
  * @throws RangeError for bad options.
  */
 export function recordTrace(host: Host, opts: TraceRecorderOptions = {}): TraceRecorder {
-  return new TraceRecorder(host, opts);
+  return makeRecorder(host, opts);
 }

@@ -38,6 +38,8 @@ export interface XenbusBusOptions {
   readonly onError?: (err: unknown, dev: XenbusDevice | undefined) => void;
 }
 
+let makeRegistration: <S>(bus: XenbusBus, side: XenbusSide, type: string) => DriverRegistration<S>;
+
 /** One driver's devices on the bus. */
 export class DriverRegistration<S = unknown> {
   readonly side: XenbusSide;
@@ -51,8 +53,12 @@ export class DriverRegistration<S = unknown> {
   watch: CoalescedWatch | undefined;
   #closed = false;
 
-  /** @internal */
-  constructor(bus: XenbusBus, side: XenbusSide, type: string) {
+  static {
+    makeRegistration = <S>(bus: XenbusBus, side: XenbusSide, type: string) => new DriverRegistration<S>(bus, side, type);
+  }
+
+  /** Made by `XenbusBus.registerFrontend/registerBackend` (private: no `new DriverRegistration()` in the .d.ts). */
+  private constructor(bus: XenbusBus, side: XenbusSide, type: string) {
     this.#bus = bus;
     this.side = side;
     this.type = type;
@@ -147,7 +153,7 @@ export class XenbusBus {
   #register<S>(side: XenbusSide, type: string, walk: Walk): DriverRegistration<S> {
     if (!/^[A-Za-z0-9_-]+$/.test(type)) throw new RangeError(`device type ${JSON.stringify(type)} is not a xenstore path element`);
     for (const r of this.#registrations) if (r.side === side && r.type === type) throw new RangeError(`a ${side} driver for ${type} is already registered`);
-    const reg = new DriverRegistration<S>(this, side, type);
+    const reg = makeRegistration<S>(this, side, type);
     this.#registrations.add(reg as DriverRegistration);
     const root = side === "frontend" ? `device/${type}` : `backend/${type}`;
     reg.watch = coalescedWatch(

@@ -61,6 +61,13 @@ export interface DiscardOptions {
 
 const SECT = 512;
 
+let makeDisk: (nodename: string, devid: number, info: BlkfrontDiskInfo, transport: BlkfrontTransport) => BlkfrontDisk;
+
+/** @internal The driver makes the disk at the first connect (the constructor is private). */
+export function newBlkfrontDisk(nodename: string, devid: number, info: BlkfrontDiskInfo, transport: BlkfrontTransport): BlkfrontDisk {
+  return makeDisk(nodename, devid, info, transport);
+}
+
 /** A vbd as a block device; see the file header. Made by `Blkfront`. */
 export class BlkfrontDisk extends EventEmitter<BlkfrontDiskEvents> {
   /** The frontend directory, "device/vbd/51712". */
@@ -84,8 +91,12 @@ export class BlkfrontDisk extends EventEmitter<BlkfrontDiskEvents> {
   /** What `#host.features()` last returned (rebuilt when a feature changes). */
   #queueFeatures: QueueFeatures | undefined;
 
-  /** @internal Made by the driver at the first connect. */
-  constructor(nodename: string, devid: number, info: BlkfrontDiskInfo, transport: BlkfrontTransport) {
+  static {
+    makeDisk = (nodename, devid, info, transport) => new BlkfrontDisk(nodename, devid, info, transport);
+  }
+
+  /** Made by the driver at the first connect (private: the published .d.ts has no `new BlkfrontDisk()`). */
+  private constructor(nodename: string, devid: number, info: BlkfrontDiskInfo, transport: BlkfrontTransport) {
     super();
     this.nodename = nodename;
     this.devid = devid;

@@ -26,7 +26,7 @@ import { XenbusState } from "@pvkit/hypervisor-sim/abi";
 import { type DriverRegistration, type FrontendDriver, FrontRing, type XenbusBus, type XenbusDevice, type XenbusOps } from "@pvkit/guest-sdk";
 import { blkifRingSpec } from "../blkif-ring.js";
 import { BlkQueue, type QueueHost } from "./blk-queue.js";
-import { BlkfrontDisk } from "./blkfront-disk.js";
+import { type BlkfrontDisk, newBlkfrontDisk } from "./blkfront-disk.js";
 import { BlkfrontError } from "./blkfront-error.js";
 import { type BlkfrontLimits, type BlkfrontTransport, chooseTransport, readDiskInfo } from "./negotiate.js";
 
@@ -154,7 +154,7 @@ export class Blkfront {
     const info = await readDiskInfo(dev, this.options);
     let disk = this.#disks.get(dev.devid);
     if (disk === undefined) {
-      disk = new BlkfrontDisk(dev.nodename, dev.devid, info, conn.transport);
+      disk = newBlkfrontDisk(dev.nodename, dev.devid, info, conn.transport);
       this.#disks.set(dev.devid, disk);
     }
     disk.attach(conn.queues, info, conn.transport);
