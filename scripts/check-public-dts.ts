@@ -12,6 +12,8 @@
  *    built `@pvkit/hypervisor-sim` (no `@pvkit/source` condition, as a consumer sees it) must
  *    fail on each `@ts-expect-error` line (`hv.domains[1].pauseCount = 5`, `Guest.domain`, …);
  *    a line that compiles is an accidental export.
+ * 3. The published declarations compile for a consumer: every `exports` entry of every package,
+ *    imported by name with `skipLibCheck: false` (a re-export of a stripped @internal name fails).
  *
  *   pnpm exec tsx scripts/check-public-dts.ts            # build, then check
  *   pnpm exec tsx scripts/check-public-dts.ts --no-build # check the dist/ already there
@@ -80,6 +82,8 @@ function internalDecls(file: string): string[] {
 
 const found = new Set<string>();
 let files = 0;
+/** Every public entry (`name` + subpath) of every package, for the consumer compile (3.). */
+const entrySpecifiers: string[] = [];
 for (const dir of readdirSync(join(root, "packages")).sort()) {
   const pkgDir = join(root, "packages", dir);
   const pj = join(pkgDir, "package.json");
@@ -87,6 +91,9 @@ for (const dir of readdirSync(join(root, "packages")).sort()) {
   const pkg = JSON.parse(readFileSync(pj, "utf8")) as { name: string; exports?: unknown };
   const entries: string[] = [];
   exportTypes(pkg.exports, entries);
+  for (const [sub, v] of Object.entries((pkg.exports ?? {}) as Record<string, unknown>)) {
+    if (v !== null && typeof v === "object" && sub.startsWith(".") && !sub.includes("*")) entrySpecifiers.push(pkg.name + sub.slice(1));
+  }
   const dts = reachable(entries.map((e) => resolve(pkgDir, e)));
   if (entries.length > 0 && dts.length === 0) {
     console.error(`check-public-dts: ${pkg.name} has no built declarations (run tsc -b)`);
@@ -171,7 +178,48 @@ try {
 }
 if (!probeFailed) console.log("check-public-dts: the simulator's internals do not type-check from outside (11 probes)");
 
-if (leaks.length > 0 || probeFailed) {
+// ---- 3. the published declarations compile for a consumer ----------------------------------------
+// stripInternal drops a tagged declaration but not a re-export of it (`export { type X }` of a
+// stripped X) nor a public declaration's reference to it: such a .d.ts fails a consumer that
+// checks libraries. Every public entry of every package, imported from packages/pvkit (which
+// depends on all of them), with skipLibCheck off.
+
+const consumerDir = mkdtempSync(join(root, "packages/pvkit/.dts-consumer-"));
+let consumerFailed = false;
+try {
+  writeFileSync(join(consumerDir, "consumer.ts"), entrySpecifiers.map((s, i) => `export * as m${i} from "${s}";\n`).join(""));
+  writeFileSync(
+    join(consumerDir, "tsconfig.json"),
+    JSON.stringify({
+      compilerOptions: {
+        target: "ES2022",
+        lib: ["ES2022", "ESNext.Disposable"],
+        module: "NodeNext",
+        moduleResolution: "NodeNext",
+        strict: true,
+        noEmit: true,
+        skipLibCheck: false,
+        types: ["node"],
+      },
+      files: ["consumer.ts"],
+    }),
+  );
+  try {
+    execFileSync(tsc, ["-p", consumerDir], { cwd: root, encoding: "utf8", stdio: "pipe" });
+  } catch (e) {
+    const out = String((e as { stdout?: string }).stdout ?? "");
+    // Only our own declarations: third-party typings are not this check's business.
+    for (const line of out.split("\n").filter((l) => l.includes("error") && !l.includes("node_modules/.pnpm"))) {
+      consumerFailed = true;
+      console.log(`  FAIL a published .d.ts does not compile for a consumer: ${line.replace(consumerDir + "/", "")}`);
+    }
+  }
+} finally {
+  rmSync(consumerDir, { recursive: true, force: true });
+}
+if (!consumerFailed) console.log(`check-public-dts: the ${entrySpecifiers.length} public entries' declarations compile for a consumer (skipLibCheck off)`);
+
+if (leaks.length > 0 || probeFailed || consumerFailed) {
   console.log("check-public-dts: FAIL");
   process.exit(1);
 }

@@ -292,7 +292,6 @@ export {
   createHost,
   type HostEvents,
   type Dom0,
-  type HostInventory,
   DEFAULT_WALLCLOCK_SEC,
   type HostOptions,
   type CreateDomainOptions,

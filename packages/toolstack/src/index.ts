@@ -30,7 +30,7 @@ export {
   type RingTransportState,
 } from "./xenstored/ring-transport.js";
 export { ringTransportFactory, highestHole, guestHighestHoles, type RingTransportFactoryOptions } from "./xenstored/ring-factory.js";
-export { Host, createHost, type HostEvents, type Dom0, type HostInventory } from "./host/host.js";
+export { Host, createHost, type HostEvents, type Dom0 } from "./host/host.js";
 export {
   DEFAULT_WALLCLOCK_SEC,
   type HostOptions,
