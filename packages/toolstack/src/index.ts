@@ -62,7 +62,7 @@ export { LocalXenbusTransport, type XenstoreOpener } from "./xenbus/local-transp
 export { attachDevice, detachDevice, type DetachOptions } from "./host/device-hotplug.js";
 export { TraceRecorder, recordTrace, DEFAULT_MAX_TRACE_EVENTS, type TraceRecorderOptions, type RecordedTrace, type TracedDomain } from "./trace/recorder.js";
 export { REQUEST_PHASES, TRACE_RECORD_KINDS, type RequestPhase, type TraceRecord, type TraceRecordKind, type HypercallRecord, type RaiseRecord, type UpcallRecord, type TimerRecord, type DomainRecordTrace, type XenstoreRecord, type SpanRecord, type PhaseRecord } from "./trace/records.js";
-export { exportChromeTrace, chromeTraceJson, domainPid, vcpuTid, XENSTORED_TID, PVKIT_TRACE_FORMAT, type ChromeExportOptions } from "./trace/chrome-export.js";
+export { exportChromeTrace, chromeTraceJson, domainPid, vcpuTid, XENSTORED_TID, PVKIT_TRACE_FORMAT, type ChromeExportOptions, type TraceTimeline } from "./trace/chrome-export.js";
 export { stringifyChromeTrace, parseChromeTrace, loadChromeTrace, TraceFormatError, type ChromeTrace, type ChromeTraceEvent, type ChromePhase } from "./trace/chrome-format.js";
 export { summarizeTrace, type TraceSummaryOptions } from "./trace/summary.js";
 export { linkNotifications, grantCounts, type NotifyLink, type GrantCount } from "./trace/notify-links.js";

@@ -17,9 +17,16 @@
  * - counters ("C", "grant maps") per domain: mappings held, and its grants mapped by peers;
  * - domain lifecycle as process-scoped instants.
  *
- * Virtual time maps to `ts` exactly: ns / 1000 µs. A host runs many steps at one virtual instant
- * (time advances only when the host is quiescent), so many slices have `dur` 0 and share a `ts`;
- * their order in the file is the recording order.
+ * Two timelines (`timeline` option):
+ * - `"sequence"` (the default): each record sits at its position in the recording, as µs (the
+ *   first record at 0, the next at 1, ...), and each slice of an instantaneous step lasts 0.8 of
+ *   a step, so every hypercall, upcall and xenstore request is visible and in order. A host runs
+ *   many steps at one virtual instant (time advances only when the host is quiescent: during a
+ *   blk burst nearly everything happens at t = 0), which a virtual timeline piles onto one `ts`.
+ *   Virtual time stays in each record's args as `vt_ns`; a span starts at the first record of its
+ *   start instant and ends at its own record; a request phase sits at its record.
+ * - `"virtual"`: virtual time maps to `ts` exactly: ns / 1000 µs; many slices then have `dur` 0
+ *   and share a `ts`, in recording order in the file.
  */
 import { errnoName, gntstName } from "@pvkit/hypervisor-sim/abi";
 import type { ChromeTrace, ChromeTraceEvent } from "./chrome-format.js";
@@ -47,6 +54,11 @@ export function domainPid(domid: number): number {
 /** The `tid` of vCPU `vcpu` of domain `domid`. */
 export function vcpuTid(domid: number, vcpu: number): number {
   return domainPid(domid) * 1000 + vcpu;
+}
+
+/** A record's virtual time, ns (when it was made: a span's end). */
+function recordTime(r: TraceRecord): number {
+  return r.t;
 }
 
 /** ns → µs, exactly as a decimal (1234 ns → 1.234). */
@@ -90,8 +102,19 @@ function hypercallArgs(r: Extract<TraceRecord, { kind: "hypercall" }>): Record<s
   return a;
 }
 
+/** How records are placed on the trace's time axis; see the module comment of chrome-export.ts. */
+export type TraceTimeline = "virtual" | "sequence";
+
+/** Width of an instantaneous slice on the sequence timeline, in steps (µs). */
+const STEP_DUR = 0.8;
+
 /** Options of {@link exportChromeTrace}. */
 export interface ChromeExportOptions {
+  /**
+   * `"sequence"` (default): each record at its position in the recording (µs), virtual time in
+   * args `vt_ns`; `"virtual"`: `ts` = virtual ns / 1000.
+   */
+  readonly timeline?: TraceTimeline;
   /** Extra `metadata` entries (after the exporter's own), e.g. the command that made the run. */
   readonly metadata?: Readonly<Record<string, string | number | boolean | null>>;
 }
@@ -109,6 +132,24 @@ export function exportChromeTrace(trace: RecordedTrace, opts: ChromeExportOption
     flowsFrom.set(l.from, [...(flowsFrom.get(l.from) ?? []), l.id]);
     flowsTo.set(l.to, [...(flowsTo.get(l.to) ?? []), l.id]);
   }
+  const sequence = (opts.timeline ?? "sequence") === "sequence";
+  // Sequence timeline: a record's position; a virtual time's first record (spans' starts).
+  const pos = new Map<number, number>();
+  records.forEach((r, i) => pos.set(r.n, i));
+  const firstAt = (ns: number, upTo: number): number => {
+    let lo = 0;
+    let hi = upTo;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (recordTime(records[mid]!) < ns) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  /** `ts` (µs) of record `n` at virtual `ns`. */
+  const at = (n: number, ns: number): number => (sequence ? (pos.get(n) ?? 0) : us(ns));
+  const dur0 = sequence ? STEP_DUR : 0;
+  const vt = (ns: number): Record<string, number> => (sequence ? { vt_ns: ns } : {});
   const counters = new Map<number, ReturnType<typeof grantCounts>>();
   for (const c of grantCounts(records)) counters.set(c.n, [...(counters.get(c.n) ?? []), c]);
 
@@ -117,9 +158,9 @@ export function exportChromeTrace(trace: RecordedTrace, opts: ChromeExportOption
   const usedVcpus = new Set<number>();
   const usedPids = new Set<number>();
   let xenstoredUsed = false;
-  const put = (tsNs: number, e: ChromeTraceEvent): void => {
+  const put = (ts: number, e: ChromeTraceEvent): void => {
     usedPids.add(e.pid);
-    timed.push({ ts: us(tsNs), e });
+    timed.push({ ts, e });
   };
   const onVcpu = (domid: number, vcpu: number): { pid: number; tid: number } => {
     const tid = vcpuTid(domid, vcpu);
@@ -130,68 +171,75 @@ export function exportChromeTrace(trace: RecordedTrace, opts: ChromeExportOption
   for (const r of records) {
     switch (r.kind) {
       case "hypercall": {
-        const at = onVcpu(r.domid, r.vcpu);
-        put(r.t, { name: r.cmd, cat: "hypercall", ph: "X", ts: us(r.t), dur: 0, ...at, args: hypercallArgs(r) });
-        for (const id of flowsFrom.get(r.n) ?? []) put(r.t, { name: "notify", cat: "notify", ph: "s", ts: us(r.t), ...at, id: String(id) });
+        const on = onVcpu(r.domid, r.vcpu);
+        const ts = at(r.n, r.t);
+        put(ts, { name: r.cmd, cat: "hypercall", ph: "X", ts, dur: dur0, ...on, args: { ...hypercallArgs(r), ...vt(r.t) } });
+        for (const id of flowsFrom.get(r.n) ?? []) put(ts, { name: "notify", cat: "notify", ph: "s", ts, ...on, id: String(id) });
         break;
       }
       case "upcall": {
-        const at = onVcpu(r.domid, r.vcpu);
-        put(r.t, { name: "upcall", cat: "evtchn", ph: "X", ts: us(r.t), dur: 0, ...at, args: { seq: r.seq } });
-        for (const id of flowsTo.get(r.n) ?? []) put(r.t, { name: "notify", cat: "notify", ph: "f", ts: us(r.t), ...at, id: String(id), bp: "e" });
+        const on = onVcpu(r.domid, r.vcpu);
+        const ts = at(r.n, r.t);
+        put(ts, { name: "upcall", cat: "evtchn", ph: "X", ts, dur: dur0, ...on, args: { seq: r.seq, ...vt(r.t) } });
+        for (const id of flowsTo.get(r.n) ?? []) put(ts, { name: "notify", cat: "notify", ph: "f", ts, ...on, id: String(id), bp: "e" });
         break;
       }
       case "raise":
-        put(r.t, { name: "raise", cat: "evtchn", ph: "i", ts: us(r.t), ...onVcpu(r.domid, r.vcpu), s: "t", args: { port: r.port, outcome: r.outcome, seq: r.seq } });
+        put(at(r.n, r.t), { name: "raise", cat: "evtchn", ph: "i", ts: at(r.n, r.t), ...onVcpu(r.domid, r.vcpu), s: "t", args: { port: r.port, outcome: r.outcome, seq: r.seq, ...vt(r.t) } });
         break;
       case "timer":
-        put(r.t, { name: "timer", cat: "timer", ph: "i", ts: us(r.t), ...onVcpu(r.domid, r.vcpu), s: "t", args: { seq: r.seq } });
+        put(at(r.n, r.t), { name: "timer", cat: "timer", ph: "i", ts: at(r.n, r.t), ...onVcpu(r.domid, r.vcpu), s: "t", args: { seq: r.seq, ...vt(r.t) } });
         break;
       case "domain":
-        put(r.t, {
+        put(at(r.n, r.t), {
           name: `domain ${r.what}`,
           cat: "domain",
           ph: "i",
-          ts: us(r.t),
+          ts: at(r.n, r.t),
           pid: domainPid(r.domid),
           s: "p",
-          args: { what: r.what, ...(r.reason !== undefined ? { reason: r.reason } : {}), name: r.name, seq: r.seq },
+          args: { what: r.what, ...(r.reason !== undefined ? { reason: r.reason } : {}), name: r.name, seq: r.seq, ...vt(r.t) },
         });
         break;
       case "xenstore":
         xenstoredUsed = true;
-        put(r.t, {
+        put(at(r.n, r.t), {
           name: r.type,
           cat: "xenstore",
           ph: "X",
-          ts: us(r.t),
-          dur: 0,
+          ts: at(r.n, r.t),
+          dur: dur0,
           pid: domainPid(0),
           tid: XENSTORED_TID,
-          args: { domid: r.domid, conn: r.conn, ...(r.path !== undefined ? { path: r.path } : {}), req_id: r.reqId, tx_id: r.txId },
+          args: { domid: r.domid, conn: r.conn, ...(r.path !== undefined ? { path: r.path } : {}), req_id: r.reqId, tx_id: r.txId, ...vt(r.t) },
         });
         break;
-      case "span":
-        put(r.startNs, {
+      case "span": {
+        // Sequence: from the first record of its start instant to its own record (written at its end).
+        const end = pos.get(r.n) ?? 0;
+        const start = sequence ? Math.min(firstAt(r.startNs, end), end) : us(r.startNs);
+        const args = { ...(r.args !== undefined ? (jsonSafe(r.args) as Record<string, unknown>) : {}), ...(sequence ? { vt_ns: r.startNs, vt_end_ns: r.endNs } : {}) };
+        put(start, {
           name: r.name,
           cat: "span",
           ph: "X",
-          ts: us(r.startNs),
-          dur: us(r.endNs - r.startNs),
+          ts: start,
+          dur: sequence ? end - start + STEP_DUR : us(r.endNs - r.startNs),
           pid: domainPid(r.domid),
           tid: tracks.tid(r.domid, r.track),
-          ...(r.args !== undefined ? { args: jsonSafe(r.args) as Record<string, unknown> } : {}),
+          ...(Object.keys(args).length > 0 ? { args } : {}),
         });
         break;
+      }
       case "phase":
         tracks.tid(r.domid, r.track);
         break;
     }
     for (const c of counters.get(r.n) ?? []) {
-      put(c.t, { name: "grant maps", cat: "gnttab", ph: "C", ts: us(c.t), pid: domainPid(c.domid), args: { mapped: c.mapped, peers: c.peers } });
+      put(at(c.n, c.t), { name: "grant maps", cat: "gnttab", ph: "C", ts: at(c.n, c.t), pid: domainPid(c.domid), args: { mapped: c.mapped, peers: c.peers } });
     }
   }
-  for (const x of requestLifetimes(records, tracks)) put(x.tsNs, x.e);
+  for (const x of requestLifetimes(records, tracks, sequence ? (p) => pos.get(p.n) ?? 0 : (p) => p.t, sequence ? (x) => x : us, sequence)) put(x.ts, x.e);
 
   // Stable: equal timestamps keep the recording order (a flow start stays after its slice).
   timed.sort((a, b) => a.ts - b.ts);
@@ -201,7 +249,8 @@ export function exportChromeTrace(trace: RecordedTrace, opts: ChromeExportOption
     displayTimeUnit: "ns",
     metadata: {
       format: PVKIT_TRACE_FORMAT,
-      clock: "virtual ns since boot (ts = ns / 1000)",
+      clock: sequence ? "sequence: ts = the record's position in the recording (µs); virtual ns since boot in args.vt_ns" : "virtual ns since boot (ts = ns / 1000)",
+      timeline: sequence ? "sequence" : "virtual",
       seed: trace.seed ?? null,
       records: records.length,
       dropped: trace.dropped,
@@ -248,7 +297,9 @@ function metadataEvents(trace: RecordedTrace, pids: Set<number>, vcpus: Set<numb
  * one); a lifetime still open when the recording ends is closed at its last phase with
  * `incomplete: true`.
  */
-function requestLifetimes(records: readonly TraceRecord[], tracks: Tracks): { tsNs: number; e: ChromeTraceEvent }[] {
+function requestLifetimes(records: readonly TraceRecord[], tracks: Tracks, place: (p: PhaseRecord) => number, toTs: (x: number) => number, withVt: boolean): { ts: number; e: ChromeTraceEvent }[] {
+  /** Sequence timeline: each begin and end carries its virtual time (the summary reads it). */
+  const vt = (p: PhaseRecord): { args?: Record<string, unknown> } => (withVt ? { args: { vt_ns: p.t } } : {});
   const open = new Map<string, PhaseRecord[]>();
   const done: PhaseRecord[][] = [];
   for (const r of records) {
@@ -269,7 +320,7 @@ function requestLifetimes(records: readonly TraceRecord[], tracks: Tracks): { ts
   }
   done.push(...open.values());
   done.sort((a, b) => a[0]!.n - b[0]!.n);
-  const out: { tsNs: number; e: ChromeTraceEvent }[] = [];
+  const out: { ts: number; e: ChromeTraceEvent }[] = [];
   const serial = new Map<string, number>();
   for (const life of done) {
     const first = life[0]!;
@@ -285,16 +336,17 @@ function requestLifetimes(records: readonly TraceRecord[], tracks: Tracks): { ts
     const outer = { track: first.track, id: first.id, phases: life.map((p) => p.phase).join(" "), ...(complete ? {} : { incomplete: true }) };
     // Phases given explicit times out of order are clamped so no slice ends before it begins.
     const at: number[] = [];
-    for (const p of life) at.push(Math.max(p.t, at[at.length - 1] ?? 0));
-    out.push({ tsNs: at[0]!, e: { name, cat: "request", ph: "b", ts: us(at[0]!), pid, tid, id, args: outer } });
+    for (const p of life) at.push(Math.max(place(p), at[at.length - 1] ?? 0));
+    out.push({ ts: toTs(at[0]!), e: { name, cat: "request", ph: "b", ts: toTs(at[0]!), pid, tid, id, args: { ...outer, ...vt(first).args } } });
     for (let i = 0; i + 1 < life.length; i++) {
       const p = life[i]!;
-      const args = p.args !== undefined ? { args: jsonSafe(p.args) as Record<string, unknown> } : {};
-      out.push({ tsNs: at[i]!, e: { name: p.phase, cat: "request", ph: "b", ts: us(at[i]!), pid, tid, id, ...args } });
-      out.push({ tsNs: at[i + 1]!, e: { name: p.phase, cat: "request", ph: "e", ts: us(at[i + 1]!), pid, tid, id } });
+      const pa = { ...(p.args !== undefined ? (jsonSafe(p.args) as Record<string, unknown>) : {}), ...vt(p).args };
+      const args = Object.keys(pa).length > 0 ? { args: pa } : {};
+      out.push({ ts: toTs(at[i]!), e: { name: p.phase, cat: "request", ph: "b", ts: toTs(at[i]!), pid, tid, id, ...args } });
+      out.push({ ts: toTs(at[i + 1]!), e: { name: p.phase, cat: "request", ph: "e", ts: toTs(at[i + 1]!), pid, tid, id, ...vt(life[i + 1]!) } });
     }
-    const end = at[at.length - 1]!;
-    out.push({ tsNs: end, e: { name, cat: "request", ph: "e", ts: us(end), pid, tid, id } });
+    const end = toTs(at[at.length - 1]!);
+    out.push({ ts: end, e: { name, cat: "request", ph: "e", ts: end, pid, tid, id, ...vt(last) } });
   }
   return out;
 }

@@ -67,11 +67,16 @@ export function summarizeTrace(trace: ChromeTrace, opts: TraceSummaryOptions = {
   const timed = events.filter((e): e is ChromeTraceEvent & { ts: number } => e.ph !== "M" && typeof e.ts === "number");
   const lines: string[] = [];
   const m = trace.metadata ?? {};
-  let first = timed.length > 0 ? Infinity : 0;
+  // A sequence timeline (chrome-export.ts) keeps virtual time in args: vt_ns (and a span's vt_end_ns).
+  const sequence = m.timeline === "sequence";
+  const startNs = (e: ChromeTraceEvent & { ts: number }): number => (sequence ? (typeof e.args?.vt_ns === "number" ? e.args.vt_ns : 0) : ns(e.ts));
+  const endNs = (e: ChromeTraceEvent & { ts: number }): number => (sequence ? (typeof e.args?.vt_end_ns === "number" ? e.args.vt_end_ns : startNs(e)) : ns(e.ts + (e.dur ?? 0)));
+  const virtual = sequence ? timed.filter((e) => typeof e.args?.vt_ns === "number") : timed;
+  let first = virtual.length > 0 ? Infinity : 0;
   let last = 0;
-  for (const e of timed) {
-    first = Math.min(first, ns(e.ts));
-    last = Math.max(last, ns(e.ts + (e.dur ?? 0)));
+  for (const e of virtual) {
+    first = Math.min(first, startNs(e));
+    last = Math.max(last, endNs(e));
   }
   const seed = typeof m.seed === "number" ? `, seed ${m.seed}` : "";
   const dropped = typeof m.dropped === "number" ? `, ${m.dropped} records dropped` : "";
@@ -125,12 +130,12 @@ export function summarizeTrace(trace: ChromeTrace, opts: TraceSummaryOptions = {
   for (const { b, e } of lives.values()) {
     if (e === undefined) continue;
     const note = b.args?.incomplete === true ? " (incomplete)" : "";
-    slowReqs.push({ name: b.name, where: `${proc(b.pid)} ${threads.get(b.tid ?? -1) ?? ""}`.trim(), startNs: ns(b.ts), durNs: ns(e.ts) - ns(b.ts), note });
+    slowReqs.push({ name: b.name, where: `${proc(b.pid)} ${threads.get(b.tid ?? -1) ?? ""}`.trim(), startNs: startNs(b), durNs: startNs(e) - startNs(b), note });
   }
   lines.push(...slowLines("slowest requests", slowReqs, top));
   const spans: Slow[] = timed
     .filter((e) => e.ph === "X" && e.cat === "span")
-    .map((e) => ({ name: e.name, where: `${proc(e.pid)} ${threads.get(e.tid ?? -1) ?? ""}`.trim(), startNs: ns(e.ts), durNs: ns(e.dur ?? 0), note: "" }));
+    .map((e) => ({ name: e.name, where: `${proc(e.pid)} ${threads.get(e.tid ?? -1) ?? ""}`.trim(), startNs: startNs(e), durNs: endNs(e) - startNs(e), note: "" }));
   lines.push(...slowLines("slowest spans", spans, top));
   return lines;
 }

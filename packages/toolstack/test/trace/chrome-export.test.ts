@@ -2,7 +2,7 @@
 // format (chrome-validator.ts, since no Perfetto trace processor installs from npm), exact
 // counts, flow arrows from a notify to the upcall it caused, and byte-identical replay per seed.
 import { describe, expect, it } from "vitest";
-import { chromeTraceJson, domainPid, exportChromeTrace, parseChromeTrace, type ChromeTraceEvent } from "@pvkit/toolstack";
+import { chromeTraceJson, domainPid, exportChromeTrace, parseChromeTrace, summarizeTrace, type ChromeTraceEvent } from "@pvkit/toolstack";
 import { createTestHost } from "@pvkit/toolstack/testing";
 import { recordTrace } from "@pvkit/toolstack";
 import { validateChromeTrace } from "./chrome-validator.js";
@@ -89,8 +89,30 @@ describe("exportChromeTrace", () => {
     rec.requestPhase(1, "blkfront", 7, "completed", { t: 4_250 });
     rec.requestPhase(1, "blkfront", 7, "queued", { t: 5_000 });
     rec.stop();
-    const json = chromeTraceJson(rec.snapshot());
+    const json = chromeTraceJson(rec.snapshot(), { timeline: "virtual" });
     expect(validateChromeTrace(json)).toEqual([]);
+    // The default timeline: each record at its position (µs), virtual time in args.
+    const seq = chromeTraceJson(rec.snapshot());
+    expect(validateChromeTrace(seq)).toEqual([]);
+    const sev = parseChromeTrace(seq).traceEvents.filter((e) => e.cat === "span" || e.cat === "request");
+    expect(sev.map((e) => [e.name, e.ph, e.ts, e.dur, e.args?.vt_ns, e.args?.vt_end_ns])).toEqual([
+      ["map ring", "X", 0, 0.8, 1000, 3500],
+      ["read 8 sectors", "b", 1, undefined, 2000, undefined],
+      ["queued", "b", 1, undefined, 2000, undefined],
+      ["queued", "e", 2, undefined, 2000, undefined],
+      ["notified", "b", 2, undefined, 2000, undefined],
+      ["notified", "e", 3, undefined, 2500, undefined],
+      ["consumed", "b", 3, undefined, 2500, undefined],
+      ["consumed", "e", 4, undefined, 3000, undefined],
+      ["responded", "b", 4, undefined, 3000, undefined],
+      ["responded", "e", 5, undefined, 4250, undefined],
+      ["read 8 sectors", "e", 5, undefined, 4250, undefined],
+      ["request 7", "b", 6, undefined, 5000, undefined],
+      ["request 7", "e", 6, undefined, 5000, undefined],
+    ]);
+    expect(parseChromeTrace(seq).metadata?.timeline).toBe("sequence");
+    // The summary reads virtual time back from args: the same slowest request either way.
+    expect(summarizeTrace(parseChromeTrace(seq)).filter((l) => l.includes("read 8 sectors"))).toEqual(summarizeTrace(parseChromeTrace(json)).filter((l) => l.includes("read 8 sectors")));
     const ev = parseChromeTrace(json).traceEvents.filter((e) => e.cat === "span" || e.cat === "request");
     expect(ev).toEqual([
       { name: "map ring", cat: "span", ph: "X", ts: 1, dur: 2.5, pid: 1, tid: 1100, args: { ref: 8 } },
