@@ -366,6 +366,7 @@ export {
   XENSTORED_TID,
   PVKIT_TRACE_FORMAT,
   type ChromeExportOptions,
+  type TraceTimeline,
   stringifyChromeTrace,
   parseChromeTrace,
   loadChromeTrace,

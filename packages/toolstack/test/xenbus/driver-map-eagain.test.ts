@@ -44,7 +44,7 @@ describe("mapRing and GNTST_eagain", () => {
     expect(d0.bus.errors.map(String)).toEqual(["GrantStatusError: GNTTABOP_map_grant_ref[0] failed: GNTST_bad_page (-9): still GNTST_eagain after 255 tries"]);
     expect(be.lastError).toBe("5 connect: GNTTABOP_map_grant_ref[0] failed: GNTST_bad_page (-9): still GNTST_eagain after 255 tries");
     // A test waiting on the device now learns why it never connected from the stall report.
-    const stall = await h.until(new Promise(() => undefined), "a connection").catch((e: unknown) => e as Error);
+    const stall = await h.until(new Promise<never>(() => undefined), "a connection").catch((e: unknown) => e as Error);
     expect(stall.message.split("\n").filter((l) => l.includes("last error"))).toEqual([
       '  d0 (Domain-0) backend/tdev/1/0: last error "5 connect: GNTTABOP_map_grant_ref[0] failed: GNTST_bad_page (-9): still GNTST_eagain after 255 tries"',
     ]);
