@@ -5,7 +5,10 @@ import { defineProject, type UserWorkspaceConfig } from "vitest/config";
 // Vite's own defaults for server-side resolution, which setting `conditions` replaces.
 const defaultServerConditions = ["module", "node", "development|production"];
 
-export function pvkitProject(name: string, extra: UserWorkspaceConfig["test"] = {}): UserWorkspaceConfig {
+export function pvkitProject(
+  name: string,
+  extra: UserWorkspaceConfig["test"] = {},
+): UserWorkspaceConfig {
   const conditions = ["@pvkit/source", ...defaultServerConditions];
   return defineProject({
     resolve: { conditions },

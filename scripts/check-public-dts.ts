@@ -74,7 +74,10 @@ function internalDecls(file: string): string[] {
   for (const m of text.matchAll(block)) {
     if (!/@internal\b/.test(m[1]!)) continue;
     const decl = m[2]!.trim();
-    const name = /(?:(?:export|declare|static|readonly|get|set|abstract|protected|public|private|function|class|interface|type|const|let|var|enum)\s+)*([#\w$]+)/.exec(decl)?.[1] ?? decl;
+    const name =
+      /(?:(?:export|declare|static|readonly|get|set|abstract|protected|public|private|function|class|interface|type|const|let|var|enum)\s+)*([#\w$]+)/.exec(
+        decl,
+      )?.[1] ?? decl;
     out.push(name);
   }
   return out;
@@ -92,7 +95,8 @@ for (const dir of readdirSync(join(root, "packages")).sort()) {
   const entries: string[] = [];
   exportTypes(pkg.exports, entries);
   for (const [sub, v] of Object.entries((pkg.exports ?? {}) as Record<string, unknown>)) {
-    if (v !== null && typeof v === "object" && sub.startsWith(".") && !sub.includes("*")) entrySpecifiers.push(pkg.name + sub.slice(1));
+    if (v !== null && typeof v === "object" && sub.startsWith(".") && !sub.includes("*"))
+      entrySpecifiers.push(pkg.name + sub.slice(1));
   }
   const dts = reachable(entries.map((e) => resolve(pkgDir, e)));
   if (entries.length > 0 && dts.length === 0) {
@@ -100,12 +104,15 @@ for (const dir of readdirSync(join(root, "packages")).sort()) {
     process.exit(2);
   }
   files += dts.length;
-  for (const f of dts) for (const name of internalDecls(f)) found.add(`${dir}/${relative(pkgDir, f)}: ${name}`);
+  for (const f of dts)
+    for (const name of internalDecls(f)) found.add(`${dir}/${relative(pkgDir, f)}: ${name}`);
 }
 
 const leaks = [...found].sort();
 for (const l of leaks) console.log(`  FAIL @internal in a public .d.ts: ${l}`);
-console.log(`check-public-dts: ${files} public .d.ts files, ${leaks.length} @internal declarations`);
+console.log(
+  `check-public-dts: ${files} public .d.ts files, ${leaks.length} @internal declarations`,
+);
 
 // ---- 2. the simulator's internals from outside -------------------------------------------------
 
@@ -166,17 +173,24 @@ try {
     for (const line of out.split("\n").filter((l) => l.includes("error"))) {
       probeFailed = true;
       const unused = line.includes("TS2578");
-      console.log(`  FAIL ${unused ? "an internal compiles from outside" : "probe error"}: ${line.replace(probeDir + "/", "")}`);
+      console.log(
+        `  FAIL ${unused ? "an internal compiles from outside" : "probe error"}: ${line.replace(probeDir + "/", "")}`,
+      );
     }
     if (!probeFailed) {
-      console.error(`check-public-dts: the probe did not run: ${(e as Error).message.split("\n")[0]}`);
+      console.error(
+        `check-public-dts: the probe did not run: ${(e as Error).message.split("\n")[0]}`,
+      );
       process.exit(2);
     }
   }
 } finally {
   rmSync(probeDir, { recursive: true, force: true });
 }
-if (!probeFailed) console.log("check-public-dts: the simulator's internals do not type-check from outside (11 probes)");
+if (!probeFailed)
+  console.log(
+    "check-public-dts: the simulator's internals do not type-check from outside (11 probes)",
+  );
 
 // ---- 3. the published declarations compile for a consumer ----------------------------------------
 // stripInternal drops a tagged declaration but not a re-export of it (`export { type X }` of a
@@ -187,7 +201,10 @@ if (!probeFailed) console.log("check-public-dts: the simulator's internals do no
 const consumerDir = mkdtempSync(join(root, "packages/pvkit/.dts-consumer-"));
 let consumerFailed = false;
 try {
-  writeFileSync(join(consumerDir, "consumer.ts"), entrySpecifiers.map((s, i) => `export * as m${i} from "${s}";\n`).join(""));
+  writeFileSync(
+    join(consumerDir, "consumer.ts"),
+    entrySpecifiers.map((s, i) => `export * as m${i} from "${s}";\n`).join(""),
+  );
   writeFileSync(
     join(consumerDir, "tsconfig.json"),
     JSON.stringify({
@@ -209,15 +226,22 @@ try {
   } catch (e) {
     const out = String((e as { stdout?: string }).stdout ?? "");
     // Only our own declarations: third-party typings are not this check's business.
-    for (const line of out.split("\n").filter((l) => l.includes("error") && !l.includes("node_modules/.pnpm"))) {
+    for (const line of out
+      .split("\n")
+      .filter((l) => l.includes("error") && !l.includes("node_modules/.pnpm"))) {
       consumerFailed = true;
-      console.log(`  FAIL a published .d.ts does not compile for a consumer: ${line.replace(consumerDir + "/", "")}`);
+      console.log(
+        `  FAIL a published .d.ts does not compile for a consumer: ${line.replace(consumerDir + "/", "")}`,
+      );
     }
   }
 } finally {
   rmSync(consumerDir, { recursive: true, force: true });
 }
-if (!consumerFailed) console.log(`check-public-dts: the ${entrySpecifiers.length} public entries' declarations compile for a consumer (skipLibCheck off)`);
+if (!consumerFailed)
+  console.log(
+    `check-public-dts: the ${entrySpecifiers.length} public entries' declarations compile for a consumer (skipLibCheck off)`,
+  );
 
 if (leaks.length > 0 || probeFailed || consumerFailed) {
   console.log("check-public-dts: FAIL");

@@ -38,7 +38,12 @@ export function docBlocks(markdown: string): DocBlock[] {
       const eq = a.indexOf("=");
       if (eq > 0) attrs[a.slice(0, eq)] = a.slice(eq + 1);
     }
-    out.push({ lang: m[1]!, attrs, body: m[3]!, line: markdown.slice(0, m.index).split("\n").length });
+    out.push({
+      lang: m[1]!,
+      attrs,
+      body: m[3]!,
+      line: markdown.slice(0, m.index).split("\n").length,
+    });
   }
   return out;
 }
@@ -60,7 +65,13 @@ export interface ExampleRun {
 
 /** Names the example declares at its top level (`const x`, `let { a, b }`, `function f`). */
 function topLevelNames(source: string): string[] {
-  const sf = ts.createSourceFile("example.ts", source, ts.ScriptTarget.ES2022, false, ts.ScriptKind.TS);
+  const sf = ts.createSourceFile(
+    "example.ts",
+    source,
+    ts.ScriptTarget.ES2022,
+    false,
+    ts.ScriptKind.TS,
+  );
   const names: string[] = [];
   const bind = (n: ts.BindingName): void => {
     if (ts.isIdentifier(n)) names.push(n.text);
@@ -68,7 +79,8 @@ function topLevelNames(source: string): string[] {
   };
   for (const st of sf.statements) {
     if (ts.isVariableStatement(st)) for (const d of st.declarationList.declarations) bind(d.name);
-    else if ((ts.isFunctionDeclaration(st) || ts.isClassDeclaration(st)) && st.name) names.push(st.name.text);
+    else if ((ts.isFunctionDeclaration(st) || ts.isClassDeclaration(st)) && st.name)
+      names.push(st.name.text);
   }
   return names;
 }
@@ -79,22 +91,34 @@ function topLevelNames(source: string): string[] {
  * @param modules what the blocks import, by specifier (`{ "@pvkit/guest-sdk": sdk }`).
  * @throws Error for an import not in `modules`; whatever the example throws.
  */
-export async function runExample(markdown: string, name: string, modules: Readonly<Record<string, unknown>>): Promise<ExampleRun> {
+export async function runExample(
+  markdown: string,
+  name: string,
+  modules: Readonly<Record<string, unknown>>,
+): Promise<ExampleRun> {
   const source = exampleSource(markdown, name);
   const names = topLevelNames(source);
   const js = ts.transpileModule(source, {
-    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: false, verbatimModuleSyntax: false },
+    compilerOptions: {
+      module: ts.ModuleKind.CommonJS,
+      target: ts.ScriptTarget.ES2022,
+      esModuleInterop: false,
+      verbatimModuleSyntax: false,
+    },
     reportDiagnostics: false,
   }).outputText;
   const printed: unknown[] = [];
   const console = {
-    log: (...args: unknown[]): void => void printed.push(args.length === 1 ? args[0] : args.map(String).join(" ")),
+    log: (...args: unknown[]): void =>
+      void printed.push(args.length === 1 ? args[0] : args.map(String).join(" ")),
   };
   const require = (spec: string): unknown => {
     if (!(spec in modules)) throw new Error(`example ${name} imports ${spec}; pass it in modules`);
     return modules[spec];
   };
-  const AsyncFunction = Object.getPrototypeOf(async () => undefined).constructor as new (...args: string[]) => (...a: unknown[]) => Promise<Record<string, unknown>>;
+  const AsyncFunction = Object.getPrototypeOf(async () => undefined).constructor as new (
+    ...args: string[]
+  ) => (...a: unknown[]) => Promise<Record<string, unknown>>;
   // A name declared inside a block TypeScript made (`await using` puts the module in a try) is
   // out of scope here: typeof tells, without a ReferenceError.
   const body = `${js}\nreturn { ${names.map((n) => `...(typeof ${n} === "undefined" ? {} : { ${n} })`).join(", ")} };`;

@@ -19,7 +19,15 @@ import { join } from "node:path";
 import * as abi from "../../packages/hypervisor-sim/src/abi/index.ts";
 import type { FieldSpec } from "../../packages/hypervisor-sim/src/abi/struct.ts";
 import { generateProbe, type ProbeInput } from "./gen-c.ts";
-import { ABSENT_OK, CONSTANT_TABLES, CONSTANTS, OFFSETS, SCALAR_SIZES, STRUCTS, type StructMapping } from "./map.ts";
+import {
+  ABSENT_OK,
+  CONSTANT_TABLES,
+  CONSTANTS,
+  OFFSETS,
+  SCALAR_SIZES,
+  STRUCTS,
+  type StructMapping,
+} from "./map.ts";
 
 type Fields = Readonly<Record<string, FieldSpec>>;
 const exported = abi as unknown as Readonly<Record<string, unknown>>;
@@ -38,7 +46,9 @@ function isLayout(v: unknown): v is Fields {
   const values = Object.values(v);
   return (
     values.length > 0 &&
-    values.every((s) => Array.isArray(s) && s.length === 2 && s.every((n) => Number.isInteger(n) && n >= 0))
+    values.every(
+      (s) => Array.isArray(s) && s.length === 2 && s.every((n) => Number.isInteger(n) && n >= 0),
+    )
   );
 }
 
@@ -48,16 +58,20 @@ function numberExport(name: string): number | undefined {
 }
 
 // ---- 1. Collect what we claim -------------------------------------------------------------
-const layoutNames = Object.keys(exported).filter((k) => isLayout(exported[k])).sort();
+const layoutNames = Object.keys(exported)
+  .filter((k) => isLayout(exported[k]))
+  .sort();
 const structs: [string, StructMapping, Fields][] = [];
 for (const name of layoutNames) {
   const map = STRUCTS[name];
-  if (map === undefined) warnings.push(`layout ${name} has no C mapping in scripts/abi-check/map.ts: not checked`);
+  if (map === undefined)
+    warnings.push(`layout ${name} has no C mapping in scripts/abi-check/map.ts: not checked`);
   else structs.push([name, map, exported[name] as Fields]);
 }
 for (const name of Object.keys(STRUCTS)) {
   // A note, not a failure: other parts of the ABI land separately, and nothing is mismatched.
-  if (!layoutNames.includes(name)) warnings.push(`map.ts names layout ${name}, which the package does not export: not checked`);
+  if (!layoutNames.includes(name))
+    warnings.push(`map.ts names layout ${name}, which the package does not export: not checked`);
 }
 
 const claimed = new Map<string, number>();
@@ -91,7 +105,9 @@ if (args.has("--emit-c")) {
 const cc = process.env.CC ?? "gcc";
 const include = process.env.XEN_INCLUDE ?? "/usr/include";
 if (!existsSync(join(include, "xen/xen.h"))) {
-  console.error(`abi-check: ${include}/xen/xen.h not found (install libxen-dev or set XEN_INCLUDE)`);
+  console.error(
+    `abi-check: ${include}/xen/xen.h not found (install libxen-dev or set XEN_INCLUDE)`,
+  );
   process.exit(2);
 }
 const dir = mkdtempSync(join(tmpdir(), "pvkit-abi-check-"));
@@ -100,12 +116,25 @@ let ccVersion: string;
 try {
   writeFileSync(join(dir, "probe.c"), source);
   ccVersion = execFileSync(cc, ["-dumpfullversion"], { encoding: "utf8" }).trim();
-  execFileSync(cc, ["-std=gnu11", "-D__XEN_TOOLS__", `-I${include}`, "-o", join(dir, "probe"), join(dir, "probe.c")], {
-    stdio: ["ignore", "inherit", "inherit"],
-  });
+  execFileSync(
+    cc,
+    [
+      "-std=gnu11",
+      "-D__XEN_TOOLS__",
+      `-I${include}`,
+      "-o",
+      join(dir, "probe"),
+      join(dir, "probe.c"),
+    ],
+    {
+      stdio: ["ignore", "inherit", "inherit"],
+    },
+  );
   probeOutput = execFileSync(join(dir, "probe"), { encoding: "utf8" });
 } catch (e) {
-  console.error(`abi-check: could not build or run the C probe (${(e as Error).message.split("\n")[0]})`);
+  console.error(
+    `abi-check: could not build or run the C probe (${(e as Error).message.split("\n")[0]})`,
+  );
   process.exit(2);
 } finally {
   rmSync(dir, { recursive: true, force: true });
@@ -167,23 +196,28 @@ for (const [name, map, layout] of structs) {
   if (map.size !== null) {
     const ours = numberExport(map.size);
     if (ours === undefined) fail(`${name}: size constant ${map.size} is not exported`);
-    else if (ours !== sizeofC) fail(`${map.size} = ${ours}, but ${map.cSize ?? `sizeof(${map.c})`} = ${sizeofC}`);
+    else if (ours !== sizeofC)
+      fail(`${map.size} = ${ours}, but ${map.cSize ?? `sizeof(${map.c})`} = ${sizeofC}`);
   } else {
     const extent = Math.max(...Object.values(layout).map(([o, s]) => o + s));
-    if (extent !== sizeofC) fail(`${name}: fields end at ${extent}, but sizeof(${map.c}) = ${sizeofC}`);
+    if (extent !== sizeofC)
+      fail(`${name}: fields end at ${extent}, but sizeof(${map.c}) = ${sizeofC}`);
   }
   for (const [field, [off, size]] of Object.entries(layout)) {
     fieldCount++;
     const c = cField.get(`${name} ${field}`);
     const cPath = `${map.c}.${map.prefix ?? ""}${field}`;
     if (c === undefined) fail(`${name}.${field}: the probe printed nothing`);
-    else if (c[0] !== off || c[1] !== size) fail(`${name}.${field}: ours @${off}/${size}, C ${cPath} @${c[0]}/${c[1]}`);
+    else if (c[0] !== off || c[1] !== size)
+      fail(`${name}.${field}: ours @${off}/${size}, C ${cPath} @${c[0]}/${c[1]}`);
     else if (verbose) console.log(`       ${name}.${field} @${off}/${size} = ${cPath}`);
   }
   if (failures.length === before) {
     const variant = map.prefix ? ` (${map.prefix.slice(0, -1)})` : "";
     const what = map.cSize ?? "sizeof";
-    console.log(`  ok   ${name} = ${map.c}${variant}: ${what} ${sizeofC}, ${Object.keys(layout).length} fields`);
+    console.log(
+      `  ok   ${name} = ${map.c}${variant}: ${what} ${sizeofC}, ${Object.keys(layout).length} fields`,
+    );
   }
 }
 for (const [name, ctype] of Object.entries(SCALAR_SIZES)) {
@@ -195,13 +229,15 @@ for (const [name, ctype] of Object.entries(SCALAR_SIZES)) {
 for (const [name, [ctype, path]] of Object.entries(OFFSETS)) {
   const ours = numberExport(name);
   const c = cOffset.get(name);
-  if (ours === undefined || ours !== c) fail(`${name} = ${ours}, but offsetof(${ctype}, ${path}) = ${c}`);
+  if (ours === undefined || ours !== c)
+    fail(`${name} = ${ours}, but offsetof(${ctype}, ${path}) = ${c}`);
   else console.log(`  ok   ${name} = offsetof(${ctype}, ${path}) = ${c}`);
 }
 let constOk = 0;
 for (const [name, ours] of claimed) {
   if (cMissing.has(name)) {
-    if (ABSENT_OK[name] !== undefined) warnings.push(`${name} is not in the headers: ${ABSENT_OK[name]}`);
+    if (ABSENT_OK[name] !== undefined)
+      warnings.push(`${name} is not in the headers: ${ABSENT_OK[name]}`);
     else fail(`${name} = ${ours} is not defined by the headers`);
   } else if (cConst.get(name) !== ours) fail(`${name}: ours ${ours}, header ${cConst.get(name)}`);
   else {
@@ -209,16 +245,21 @@ for (const [name, ours] of claimed) {
     if (verbose) console.log(`       ${name} = ${ours}`);
   }
 }
-console.log(`  ok   ${constOk} constants equal the headers' (${CONSTANT_TABLES.join(", ")}, DOMID_*, ...)`);
+console.log(
+  `  ok   ${constOk} constants equal the headers' (${CONSTANT_TABLES.join(", ")}, DOMID_*, ...)`,
+);
 const ourErrno = exported["XEN_ERRNO"] as Readonly<Record<string, number>>;
 let errnoOk = 0;
 for (const [name, ours] of Object.entries(ourErrno)) {
   const c = cErrno.get(name) ?? cErrnoXen.get(name);
   if (c !== ours) fail(`XEN_ERRNO.${name}: ours ${ours}, xen/errno.h ${c ?? "(absent)"}`);
   else errnoOk++;
-  if (c !== undefined && !cErrno.has(name)) warnings.push(`errno ${name} is hypervisor-internal (__XEN__ only in xen/errno.h)`);
+  if (c !== undefined && !cErrno.has(name))
+    warnings.push(`errno ${name} is hypervisor-internal (__XEN__ only in xen/errno.h)`);
 }
-console.log(`  ok   ${errnoOk} of ${Object.keys(ourErrno).length} errno values (xen/errno.h lists ${cErrno.size})`);
+console.log(
+  `  ok   ${errnoOk} of ${Object.keys(ourErrno).length} errno values (xen/errno.h lists ${cErrno.size})`,
+);
 
 for (const w of warnings) console.log(`  note ${w}`);
 const verdict = failures.length === 0 ? "PASS" : "FAIL";

@@ -19,7 +19,9 @@ import type { StructMapping } from "./map.ts";
 
 export interface ProbeInput {
   /** Layout export name -> [mapping, layout]. */
-  readonly structs: ReadonlyArray<readonly [string, StructMapping, Readonly<Record<string, FieldSpec>>]>;
+  readonly structs: ReadonlyArray<
+    readonly [string, StructMapping, Readonly<Record<string, FieldSpec>>]
+  >;
   readonly scalarSizes: Readonly<Record<string, string>>;
   readonly offsets: Readonly<Record<string, readonly [string, string]>>;
   /** C macro names to print. */
@@ -59,16 +61,18 @@ export function generateProbe(input: ProbeInput): string {
   for (const h of HEADERS) out.push(`#include <${h}>`);
   out.push("");
   out.push("#if !defined(__x86_64__)", '#error "the pvkit ABI tables describe x86_64"', "#endif");
-  out.push("#define FIELDP(L, F, T, M) printf(\"field %s %s %zu %zu\\n\", L, F, offsetof(T, M), sizeof(((T *)0)->M))");
-  out.push("#define CONST(N) printf(\"const %s %lld\\n\", #N, (long long)(N))");
+  out.push(
+    '#define FIELDP(L, F, T, M) printf("field %s %s %zu %zu\\n", L, F, offsetof(T, M), sizeof(((T *)0)->M))',
+  );
+  out.push('#define CONST(N) printf("const %s %lld\\n", #N, (long long)(N))');
   out.push("");
   // errno.h is a list of XEN_ERRNO(name, value) that may be included again with our own
   // XEN_ERRNO; a second pass with __XEN__ also yields the hypervisor-internal ones.
   out.push("static void print_errno(void)", "{");
-  out.push("#define XEN_ERRNO(name, value) printf(\"errno %s %d\\n\", #name, (int)(value));");
+  out.push('#define XEN_ERRNO(name, value) printf("errno %s %d\\n", #name, (int)(value));');
   out.push("#include <xen/errno.h>");
   out.push("#define __XEN__");
-  out.push("#define XEN_ERRNO(name, value) printf(\"errno_xen %s %d\\n\", #name, (int)(value));");
+  out.push('#define XEN_ERRNO(name, value) printf("errno_xen %s %d\\n", #name, (int)(value));');
   out.push("#include <xen/errno.h>");
   out.push("#undef __XEN__", "}");
   out.push("");
@@ -78,14 +82,18 @@ export function generateProbe(input: ProbeInput): string {
   for (const [name, map, layout] of input.structs) {
     check(IDENT, name, "layout name");
     const ctype = check(C_TYPE, map.c, "C type");
-    out.push(`    printf("sizeof %s %zu\\n", "${name}", (size_t)(${map.cSize ?? `sizeof(${ctype})`}));`);
+    out.push(
+      `    printf("sizeof %s %zu\\n", "${name}", (size_t)(${map.cSize ?? `sizeof(${ctype})`}));`,
+    );
     for (const field of Object.keys(layout)) {
       const path = check(MEMBER_PATH, (map.prefix ?? "") + field, "member path");
       out.push(`    FIELDP("${name}", "${field}", ${ctype}, ${path});`);
     }
   }
   for (const [name, ctype] of Object.entries(input.scalarSizes)) {
-    out.push(`    printf("scalar %s %zu\\n", "${check(IDENT, name, "constant")}", sizeof(${check(C_TYPE, ctype, "C type")}));`);
+    out.push(
+      `    printf("scalar %s %zu\\n", "${check(IDENT, name, "constant")}", sizeof(${check(C_TYPE, ctype, "C type")}));`,
+    );
   }
   for (const [name, [ctype, path]] of Object.entries(input.offsets)) {
     check(IDENT, name, "constant");
@@ -95,7 +103,13 @@ export function generateProbe(input: ProbeInput): string {
   }
   for (const name of input.constants) {
     check(IDENT, name, "constant");
-    out.push(`#ifdef ${name}`, `    CONST(${name});`, "#else", `    printf("missing %s\\n", "${name}");`, "#endif");
+    out.push(
+      `#ifdef ${name}`,
+      `    CONST(${name});`,
+      "#else",
+      `    printf("missing %s\\n", "${name}");`,
+      "#endif",
+    );
   }
   out.push("    return 0;", "}", "");
   return out.join("\n");

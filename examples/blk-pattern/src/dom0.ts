@@ -20,7 +20,8 @@ export interface ImageReport {
 
 /** Reads `path` in 1 MiB pieces; see the file header. */
 export async function checkImage(path: string, regions: readonly Region[]): Promise<ImageReport> {
-  const inRegion = (o: number): boolean => regions.some((r) => o >= r.position && o < r.position + r.length);
+  const inRegion = (o: number): boolean =>
+    regions.some((r) => o >= r.position && o < r.position + r.length);
   const expected = (o: number): number => (inRegion(o) ? patternByte(o) : 0);
   const fh = await open(path, "r");
   try {
@@ -34,8 +35,18 @@ export async function checkImage(path: string, regions: readonly Region[]): Prom
       bad += compare(buf.subarray(0, bytesRead), pos, expected, mismatches);
       pos += bytesRead;
     }
-    const patternBytes = regions.reduce((n, r) => n + Math.max(0, Math.min(r.length, size - r.position)), 0);
-    return { path, fileBytes: size, bytesChecked: size, patternBytes, mismatchCount: bad, mismatches };
+    const patternBytes = regions.reduce(
+      (n, r) => n + Math.max(0, Math.min(r.length, size - r.position)),
+      0,
+    );
+    return {
+      path,
+      fileBytes: size,
+      bytesChecked: size,
+      patternBytes,
+      mismatchCount: bad,
+      mismatches,
+    };
   } finally {
     await fh.close();
   }

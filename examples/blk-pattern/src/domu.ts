@@ -24,7 +24,10 @@ export interface GuestReport {
 }
 
 /** Writes, flushes, reads back and verifies `regions` (all writes of a region in flight at once). */
-export async function writeAndVerify(disk: BlkfrontDisk, regions: readonly Region[]): Promise<GuestReport> {
+export async function writeAndVerify(
+  disk: BlkfrontDisk,
+  regions: readonly Region[],
+): Promise<GuestReport> {
   let written = 0;
   let calls = 0;
   for (const r of regions) {
@@ -35,7 +38,8 @@ export async function writeAndVerify(disk: BlkfrontDisk, regions: readonly Regio
       writes.push(disk.write(data, at, len, r.position + at));
       calls++;
     }
-    for (const w of await Promise.all(writes)) written += (w as { bytesWritten: number }).bytesWritten;
+    for (const w of await Promise.all(writes))
+      written += (w as { bytesWritten: number }).bytesWritten;
   }
   await disk.flush();
   const mismatches: Mismatch[] = [];
@@ -48,5 +52,13 @@ export async function writeAndVerify(disk: BlkfrontDisk, regions: readonly Regio
     bad += compare(back.subarray(0, bytesRead), r.position, patternByte, mismatches);
     if (bytesRead !== r.length) bad += r.length - bytesRead;
   }
-  return { diskBytes: disk.size, sectorSize: disk.sectorSize, bytesWritten: written, bytesVerified: verified, writeCalls: calls, mismatchCount: bad, mismatches };
+  return {
+    diskBytes: disk.size,
+    sectorSize: disk.sectorSize,
+    bytesWritten: written,
+    bytesVerified: verified,
+    writeCalls: calls,
+    mismatchCount: bad,
+    mismatches,
+  };
 }

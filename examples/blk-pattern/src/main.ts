@@ -19,11 +19,21 @@ let ok = false;
 try {
   const r = await runBlkPattern(host, { image });
   const g = r.guest;
-  console.log(`domU ${r.domid}: disk ${g.diskBytes} bytes (${g.sectorSize}-byte sectors); wrote ${g.bytesWritten} bytes in ${g.writeCalls} writes, read back ${g.bytesVerified}: ${g.mismatchCount === 0 ? "all match" : `${g.mismatchCount} differ, first ${JSON.stringify(g.mismatches)}`}`);
-  console.log(`unplug: ${r.unplug}${r.errors.length > 0 ? `; driver errors: ${r.errors.join("; ")}` : ""}`);
+  console.log(
+    `domU ${r.domid}: disk ${g.diskBytes} bytes (${g.sectorSize}-byte sectors); wrote ${g.bytesWritten} bytes in ${g.writeCalls} writes, read back ${g.bytesVerified}: ${g.mismatchCount === 0 ? "all match" : `${g.mismatchCount} differ, first ${JSON.stringify(g.mismatches)}`}`,
+  );
+  console.log(
+    `unplug: ${r.unplug}${r.errors.length > 0 ? `; driver errors: ${r.errors.join("; ")}` : ""}`,
+  );
   const i = r.image;
-  console.log(`dom0: ${i.path}: ${i.bytesChecked} bytes checked (${i.patternBytes} of the pattern, the rest zeros): ${i.mismatchCount === 0 ? "all match" : `${i.mismatchCount} differ, first ${JSON.stringify(i.mismatches)}`}`);
-  ok = g.mismatchCount === 0 && i.mismatchCount === 0 && r.unplug === "closed" && r.errors.length === 0;
+  console.log(
+    `dom0: ${i.path}: ${i.bytesChecked} bytes checked (${i.patternBytes} of the pattern, the rest zeros): ${i.mismatchCount === 0 ? "all match" : `${i.mismatchCount} differ, first ${JSON.stringify(i.mismatches)}`}`,
+  );
+  ok =
+    g.mismatchCount === 0 &&
+    i.mismatchCount === 0 &&
+    r.unplug === "closed" &&
+    r.errors.length === 0;
   await host.destroyDomain(r.domid);
 } finally {
   await host.close();

@@ -50,7 +50,13 @@ export interface Mismatch {
  * Compares `buf` (the disk bytes from `position`) with `expected(offset)`; appends at most
  * `max` mismatches to `out` and returns the total count.
  */
-export function compare(buf: Uint8Array, position: number, expected: (offset: number) => number, out: Mismatch[], max = 8): number {
+export function compare(
+  buf: Uint8Array,
+  position: number,
+  expected: (offset: number) => number,
+  out: Mismatch[],
+  max = 8,
+): number {
   let n = 0;
   for (let i = 0; i < buf.length; i++) {
     const want = expected(position + i);

@@ -40,20 +40,27 @@ export interface BlkPatternReport {
 }
 
 /** Runs the example on `host`; see the file header. The domain is left for the caller to destroy. */
-export async function runBlkPattern(host: Host, opts: BlkPatternOptions): Promise<BlkPatternReport> {
+export async function runBlkPattern(
+  host: Host,
+  opts: BlkPatternOptions,
+): Promise<BlkPatternReport> {
   const regions = opts.regions ?? REGIONS;
   const xs = LocalXenbusTransport.open(host);
   const blkback = serveBlkback(host, { xs });
   let closed = false;
   try {
     let started!: (r: { bus: XenbusBus; report: Promise<GuestReport> }) => void;
-    const guest = new Promise<{ bus: XenbusBus; report: Promise<GuestReport> }>((r) => (started = r));
+    const guest = new Promise<{ bus: XenbusBus; report: Promise<GuestReport> }>(
+      (r) => (started = r),
+    );
     const dom = await host.createDomain({
       name: "blk-pattern",
       memory: 16,
       devices: [{ kind: "vbd", vdev: "xvda", type: "file", params: opts.image, mode: "w" }],
       main: (ctx) => {
-        const bus = new XenbusBus(driverEnv({ guest: ctx.guest, events: ctx.events, xs: ctx.xenbus }));
+        const bus = new XenbusBus(
+          driverEnv({ guest: ctx.guest, events: ctx.events, xs: ctx.xenbus }),
+        );
         const blk = Blkfront.register(bus);
         started({ bus, report: blk.disk(XVDA).then((disk) => writeAndVerify(disk, regions)) });
       },

@@ -6,7 +6,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { assertNoGuestLeaks, withHost } from "@pvkit/toolstack/testing";
-import { IMAGE_BYTES, REGIONS, checkImage, createImage, patternByte, runBlkPattern } from "@pvkit/example-blk-pattern";
+import {
+  IMAGE_BYTES,
+  REGIONS,
+  checkImage,
+  createImage,
+  patternByte,
+  runBlkPattern,
+} from "@pvkit/example-blk-pattern";
 
 let dir: string;
 let image: string;
@@ -32,7 +39,14 @@ describe("blk-pattern", () => {
         mismatchCount: 0,
         mismatches: [],
       });
-      expect(r.image).toEqual({ path: image, fileBytes: IMAGE_BYTES, bytesChecked: IMAGE_BYTES, patternBytes: PATTERN_BYTES, mismatchCount: 0, mismatches: [] });
+      expect(r.image).toEqual({
+        path: image,
+        fileBytes: IMAGE_BYTES,
+        bytesChecked: IMAGE_BYTES,
+        patternBytes: PATTERN_BYTES,
+        mismatchCount: 0,
+        mismatches: [],
+      });
       expect(r.unplug).toBe("closed");
       expect(r.errors).toEqual([]);
       await h.hv.settle();

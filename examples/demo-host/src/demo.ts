@@ -38,7 +38,9 @@ export interface DemoOptions {
 export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   const log = opts.log ?? console.log;
   const pings = opts.pings ?? 5;
-  await using host = await createHost(opts.socketPath !== undefined ? { socketPath: opts.socketPath } : {});
+  await using host = await createHost(
+    opts.socketPath !== undefined ? { socketPath: opts.socketPath } : {},
+  );
   log(`host: dom0 up, xenstored running${opts.socketPath ? ` (also on ${opts.socketPath})` : ""}`);
   const xs = host.openXenstore();
 
@@ -67,7 +69,9 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     main: async ({ events, xenbus, domid, guest }: GuestContext) => {
       const remotePort = Number(await waitForValue(xenbus, "data/peer-port"));
       const ch = events.bindInterdomain(pong.domid, remotePort);
-      log(`ping d${domid}: bound local port ${ch.port} to d${pong.domid}:${remotePort}; sending ${pings} events`);
+      log(
+        `ping d${domid}: bound local port ${ch.port} to d${pong.domid}:${remotePort}; sending ${pings} events`,
+      );
       for (let i = 0; i < pings; i++) {
         ch.notify();
         await guest.hypercall.sched_op(SCHEDOP.SCHEDOP_yield);
@@ -84,10 +88,12 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   // A guest whose main fails crashes its domain; surface that instead of waiting forever.
   await Promise.race([allReceived, pong.done, ping.done.then(() => allReceived)]);
   await ping.done;
-  const received = Number(await until(() => {
-    const v = tryRead(xs, `/local/domain/${pong.domid}/data/received`);
-    return v === String(pings) ? v : undefined;
-  }));
+  const received = Number(
+    await until(() => {
+      const v = tryRead(xs, `/local/domain/${pong.domid}/data/received`);
+      return v === String(pings) ? v : undefined;
+    }),
+  );
   log(`pong: received ${received} event(s)`);
 
   const tree = dump(xs, "/local/domain");
@@ -97,7 +103,9 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
 
   for (const d of [ping, pong]) {
     const report = await host.destroyDomain(d.domid);
-    log(`host: destroyed d${d.domid} (${report.devices.length} device(s), ${report.timedOut.length} timed out)`);
+    log(
+      `host: destroyed d${d.domid} (${report.devices.length} device(s), ${report.timedOut.length} timed out)`,
+    );
   }
   return { pongDomid: pong.domid, pingDomid: ping.domid, received, tree };
 }
@@ -106,7 +114,12 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
 async function waitForValue(xenbus: GuestContext["xenbus"], path: string): Promise<string> {
   return firstValueFrom(
     xenbus.watch(path).pipe(
-      concatMap(() => xenbus.read(path).then((v) => v, () => undefined)),
+      concatMap(() =>
+        xenbus.read(path).then(
+          (v) => v,
+          () => undefined,
+        ),
+      ),
       filter((v): v is string => v !== undefined),
     ),
   );

@@ -5,7 +5,9 @@ import { runDemo } from "./demo.js";
 const socketPath = process.argv[2];
 const holdOpen = (): Promise<void> =>
   new Promise((resolve) => {
-    console.log(`demo: xenstored on ${socketPath}; try XENSTORED_PATH=${socketPath} xenstore-ls. Ctrl-C to tear down.`);
+    console.log(
+      `demo: xenstored on ${socketPath}; try XENSTORED_PATH=${socketPath} xenstore-ls. Ctrl-C to tear down.`,
+    );
     process.once("SIGINT", () => resolve());
     process.once("SIGTERM", () => resolve());
   });

@@ -9,12 +9,24 @@
  * does with its VIRQ port reaches dom0. This program shows both.
  */
 import { type Guest, Hypervisor, type Page } from "@pvkit/hypervisor-sim";
-import { DOMID_SELF, EVTCHNOP, VIRQ, XENMAPSPACE, XENMEM, errnoName } from "@pvkit/hypervisor-sim/abi";
+import {
+  DOMID_SELF,
+  EVTCHNOP,
+  VIRQ,
+  XENMAPSPACE,
+  XENMEM,
+  errnoName,
+} from "@pvkit/hypervisor-sim/abi";
 
 const SHINFO_GFN = 0x10000;
 
 function mapSharedInfo(g: Guest): Page {
-  const rc = g.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, { domid: DOMID_SELF, space: XENMAPSPACE.XENMAPSPACE_shared_info, idx: 0, gpfn: SHINFO_GFN });
+  const rc = g.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, {
+    domid: DOMID_SELF,
+    space: XENMAPSPACE.XENMAPSPACE_shared_info,
+    idx: 0,
+    gpfn: SHINFO_GFN,
+  });
   if (rc !== 0) throw new Error(`add_to_physmap: ${rc}`);
   return g.memory.writablePage(SHINFO_GFN);
 }
@@ -68,8 +80,12 @@ export async function runNotify(log: (line: string) => void = console.log): Prom
   // 1. The wrong way: the domU binds a VIRQ and tries to "raise" it.
   const virq = { virq: VIRQ.VIRQ_DOM_EXC, vcpu: 0, port: 0 };
   const bindRc = domU.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_bind_virq, virq);
-  log(`domU d${domU.domid}: bind_virq(VIRQ_DOM_EXC) → ${bindRc}, port ${virq.port} in the domU's own table`);
-  const virqSendResult = domU.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_send, { port: virq.port });
+  log(
+    `domU d${domU.domid}: bind_virq(VIRQ_DOM_EXC) → ${bindRc}, port ${virq.port} in the domU's own table`,
+  );
+  const virqSendResult = domU.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_send, {
+    port: virq.port,
+  });
   log(`domU: send on its VIRQ port → -${errnoName(virqSendResult)} (only Xen raises VIRQs)`);
   hv.runUntilIdle();
   log(`dom0: upcall saw ${dom0Saw.length === 0 ? "nothing" : dom0Saw.join(",")}`);
@@ -82,18 +98,31 @@ export async function runNotify(log: (line: string) => void = console.log): Prom
   hv.runUntilIdle();
   const shU = mapSharedInfo(domU);
   const domUPending = (shU.getU8(0x800 + (virq.port >>> 3)) >> (virq.port & 7)) & 1;
-  log(`Xen: d${victim.domid} destroyed → VIRQ_DOM_EXC; dom0 saw port ${dom0Saw.join(",")}, domU's VIRQ port pending=${domUPending}`);
+  log(
+    `Xen: d${victim.domid} destroyed → VIRQ_DOM_EXC; dom0 saw port ${dom0Saw.join(",")}, domU's VIRQ port pending=${domUPending}`,
+  );
   const virqToDom0 = dom0Saw.splice(0);
 
   // 2. The right way: dom0 offers an unbound port to the domU; the domU binds it and sends.
   const alloc = { dom: DOMID_SELF, remote_dom: domU.domid, port: 0 };
   dom0.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_alloc_unbound, alloc);
-  log(`dom0: alloc_unbound for d${domU.domid} → port ${alloc.port} (published through xenstore in real life)`);
+  log(
+    `dom0: alloc_unbound for d${domU.domid} → port ${alloc.port} (published through xenstore in real life)`,
+  );
   const bind = { remote_dom: 0, remote_port: alloc.port, local_port: 0 };
   domU.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_bind_interdomain, bind);
   domU.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_send, { port: bind.local_port });
-  log(`domU: bound local port ${bind.local_port} to dom0:${alloc.port} and sent "something happened"`);
+  log(
+    `domU: bound local port ${bind.local_port} to dom0:${alloc.port} and sent "something happened"`,
+  );
   hv.runUntilIdle();
   log(`dom0: upcall saw port(s) ${dom0Saw.join(",")}`);
-  return { dom0Saw, dom0Port: alloc.port, virqSendResult, virqToDom0, dom0ExcPort: dom0Exc.port, domUVirqPending: domUPending };
+  return {
+    dom0Saw,
+    dom0Port: alloc.port,
+    virqSendResult,
+    virqToDom0,
+    dom0ExcPort: dom0Exc.port,
+    domUVirqPending: domUPending,
+  };
 }

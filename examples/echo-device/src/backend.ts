@@ -69,15 +69,23 @@ export class EchoBackend {
   async connect(handoffRef: number, opts: ConnectOptions = {}): Promise<void> {
     const d = `backend d${this.#guest.domid}`;
     const timeoutNs = opts.timeoutNs ?? GO_TIMEOUT_NS;
-    if (!(timeoutNs >= 0) || !Number.isFinite(timeoutNs)) throw new RangeError(`timeoutNs must be a finite count of ns >= 0, got ${timeoutNs}`);
+    if (!(timeoutNs >= 0) || !Number.isFinite(timeoutNs))
+      throw new RangeError(`timeoutNs must be a finite count of ns >= 0, got ${timeoutNs}`);
     const handoff = this.#mapper.mapOne(handoffRef, this.#front, { readonly: true }); // close() unmaps it with the rest
     try {
       const deadline = this.#clock.now() + timeoutNs;
       while (handoff.page.getU8(HANDOFF.go) !== 1) {
         const now = this.#clock.now();
-        if (now >= deadline) throw new Error(`${d}: d${this.#front} did not set "go" in hand-off ref ${handoffRef} within ${timeoutNs} ns`);
+        if (now >= deadline)
+          throw new Error(
+            `${d}: d${this.#front} did not set "go" in hand-off ref ${handoffRef} within ${timeoutNs} ns`,
+          );
         const timeout = Math.min(now + GO_POLL_NS, deadline); // absolute, and > now >= 0: never 0 (no timeout)
-        const rc = await this.#guest.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, { ports: [], nr_ports: 0, timeout });
+        const rc = await this.#guest.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, {
+          ports: [],
+          nr_ports: 0,
+          timeout,
+        });
         if (rc < 0) throw new Error(`${d}: SCHEDOP_poll failed with ${rc}`);
       }
     } catch (e) {
@@ -91,8 +99,12 @@ export class EchoBackend {
     this.#ring = BackRing.attach([this.#ringMap.page], echoSpec, 0, { name: "echo ring" });
     // Xen marks a freshly bound port pending, so the first upcall runs at once: harmless, the
     // handler just finds no work and arms req_event.
-    this.#channel = EventChannels.of(this.#guest).bindInterdomain(this.#front, port, { onEvent: () => this.#onRequests() });
-    this.#log(`${d}: mapped the ring (handle ${this.#ringMap.handle}), bound local port ${this.#channel.port}`);
+    this.#channel = EventChannels.of(this.#guest).bindInterdomain(this.#front, port, {
+      onEvent: () => this.#onRequests(),
+    });
+    this.#log(
+      `${d}: mapped the ring (handle ${this.#ringMap.handle}), bound local port ${this.#channel.port}`,
+    );
   }
 
   /** Inside the upcall: answer every request, push, notify if asked, re-arm and look once more. */
@@ -121,8 +133,12 @@ export class EchoBackend {
   #echo(req: EchoRequest): EchoResponse {
     try {
       this.#copies.fromGrant(req.in, this.#front, 0, BOUNCE_GFN, 0, req.len).run();
-      const text = new TextDecoder().decode(this.#guest.memory.page(BOUNCE_GFN).read(0, Math.min(req.len, 40)));
-      this.#log(`backend: request ${req.id}: ${req.len} byte(s) from ref ${req.in}: ${JSON.stringify(text)}`);
+      const text = new TextDecoder().decode(
+        this.#guest.memory.page(BOUNCE_GFN).read(0, Math.min(req.len, 40)),
+      );
+      this.#log(
+        `backend: request ${req.id}: ${req.len} byte(s) from ref ${req.in}: ${JSON.stringify(text)}`,
+      );
       this.#copies.toGrant(BOUNCE_GFN, 0, req.out, this.#front, 0, req.len).run();
       this.answered++;
       return { id: req.id, status: 0, len: req.len };

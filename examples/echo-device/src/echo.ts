@@ -41,7 +41,10 @@ export interface EchoRun {
 }
 
 /** Runs the device once: connects, echoes `messages`, and tears down. `log` receives each step. */
-export async function runEcho(messages: readonly Uint8Array[], log: (line: string) => void = console.log): Promise<EchoRun> {
+export async function runEcho(
+  messages: readonly Uint8Array[],
+  log: (line: string) => void = console.log,
+): Promise<EchoRun> {
   const hv = new Hypervisor(); // auto mode: the scheduler pumps itself
   const dom0 = hv.guest(hv.createDomain({ name: "Domain-0" }).domid);
   const domU = hv.guest(hv.createDomain({ name: "echo-frontend", nrPages: 256 }).domid);
@@ -56,5 +59,11 @@ export async function runEcho(messages: readonly Uint8Array[], log: (line: strin
   back.close();
   const { stillDeferred, leaked } = front.close();
   await hv.settle();
-  return { replies, answered: back.answered, deferredAtDisconnect, deferredAtClose: stillDeferred, leaked };
+  return {
+    replies,
+    answered: back.answered,
+    deferredAtDisconnect,
+    deferredAtClose: stillDeferred,
+    leaked,
+  };
 }

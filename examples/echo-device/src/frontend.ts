@@ -47,8 +47,12 @@ export class EchoFrontend {
     // ref, which reaches it only through the hand-off page, written below and marked "go" last.
     this.#ringPage = this.#grants.grantPage(backend);
     this.#ring = FrontRing.init([this.#ringPage.page], echoSpec, { name: "echo ring" });
-    this.#channel = EventChannels.of(guest).bindUnbound(backend, { onEvent: () => this.#onResponses() });
-    log(`${d}: ring (${this.#ring.size} slots) granted as ref ${this.#ringPage.ref}, unbound port ${this.#channel.port} offered to d${backend}`);
+    this.#channel = EventChannels.of(guest).bindUnbound(backend, {
+      onEvent: () => this.#onResponses(),
+    });
+    log(
+      `${d}: ring (${this.#ring.size} slots) granted as ref ${this.#ringPage.ref}, unbound port ${this.#channel.port} offered to d${backend}`,
+    );
 
     // The hand-off page: ring-ref and port first, "go" last (the backend trusts nothing before it).
     this.#handoff = this.#grants.grantPage(backend, { readonly: true });
@@ -56,7 +60,9 @@ export class EchoFrontend {
     p.setU32(HANDOFF.ringRef, this.#ringPage.ref);
     p.setU32(HANDOFF.port, this.#channel.port);
     p.setU8(HANDOFF.go, 1);
-    log(`${d}: hand-off page granted read-only as ref ${this.#handoff.ref} (ring-ref, port, then "go")`);
+    log(
+      `${d}: hand-off page granted read-only as ref ${this.#handoff.ref} (ring-ref, port, then "go")`,
+    );
   }
 
   /** The grant ref of the hand-off page (passed "by hand": real drivers use xenstore). */
@@ -77,7 +83,8 @@ export class EchoFrontend {
    */
   async echo(messages: readonly Uint8Array[]): Promise<Uint8Array[]> {
     for (const data of messages) {
-      if (data.length > MAX_LEN) throw new RangeError(`a message holds at most ${MAX_LEN} bytes, got ${data.length}`);
+      if (data.length > MAX_LEN)
+        throw new RangeError(`a message holds at most ${MAX_LEN} bytes, got ${data.length}`);
     }
     const replies: Promise<Uint8Array>[] = [];
     let unpushed = 0;
@@ -86,11 +93,15 @@ export class EchoFrontend {
         // Room for one request: a ring slot, and two pages (in + out).
         while (this.#ring.full || this.#alloc.available < 2) {
           if (this.#inFlight.size === 0) {
-            throw new RangeError(`no room for a request: ${this.#alloc.available} free page(s), none in flight to wait for`);
+            throw new RangeError(
+              `no room for a request: ${this.#alloc.available} free page(s), none in flight to wait for`,
+            );
           }
           if (unpushed > 0) this.#push(unpushed);
           unpushed = 0;
-          this.#log(`frontend: ${this.#ring.full ? "ring full" : "out of pages"}: waiting for a reply`);
+          this.#log(
+            `frontend: ${this.#ring.full ? "ring full" : "out of pages"}: waiting for a reply`,
+          );
           await Promise.race(this.#inFlight); // a reply ends its grants and frees its slot first
         }
         const reply = this.#send(data);
@@ -130,7 +141,9 @@ export class EchoFrontend {
       throw e;
     }
     const out = output;
-    return new Promise<EchoResponse>((resolve) => this.#pending.set(id, { id, in: input, out, resolve })).then((rsp) => {
+    return new Promise<EchoResponse>((resolve) =>
+      this.#pending.set(id, { id, in: input, out, resolve }),
+    ).then((rsp) => {
       const echoed = rsp.status === 0 ? out.page.read(0, rsp.len) : new Uint8Array(0);
       // The backend only copied (never mapped) these pages, so both end at once.
       input.end();
@@ -142,14 +155,20 @@ export class EchoFrontend {
   /** RING_PUSH_REQUESTS_AND_CHECK_NOTIFY, and the notification if the backend asked for one. */
   #push(count: number): void {
     const notify = this.#ring.pushRequestsAndCheckNotify();
-    this.#log(`frontend: pushed ${count} request(s)${notify ? ", notifying the backend" : " (backend busy: no notification needed)"}`);
+    this.#log(
+      `frontend: pushed ${count} request(s)${notify ? ", notifying the backend" : " (backend busy: no notification needed)"}`,
+    );
     if (notify) this.#channel.notify();
   }
 
   /** Inside the upcall: take every response, then re-arm rsp_event and look once more. */
   #onResponses(): void {
     do {
-      for (let rsp = this.#ring.consumeResponse(); rsp !== undefined; rsp = this.#ring.consumeResponse()) {
+      for (
+        let rsp = this.#ring.consumeResponse();
+        rsp !== undefined;
+        rsp = this.#ring.consumeResponse()
+      ) {
         const p = this.#pending.get(rsp.id);
         if (p === undefined) {
           this.#log(`frontend: response for unknown id ${rsp.id} ignored`);
@@ -169,8 +188,12 @@ export class EchoFrontend {
   disconnect(): number {
     const results = [this.#ringPage.end(), this.#handoff.end()];
     const deferred = results.filter((r) => r === "deferred").length;
-    this.#log(`frontend: ended ring and hand-off grants: ${results.join(", ")}` +
-      (deferred > 0 ? ` (still mapped by d${this.#backend}: pages quarantined until released)` : ""));
+    this.#log(
+      `frontend: ended ring and hand-off grants: ${results.join(", ")}` +
+        (deferred > 0
+          ? ` (still mapped by d${this.#backend}: pages quarantined until released)`
+          : ""),
+    );
     return deferred;
   }
 
@@ -185,7 +208,9 @@ export class EchoFrontend {
     this.#channel.close();
     const report = this.#grants.close();
     this.#alloc.close();
-    this.#log(`frontend: closed (${report.inUse.length} grant(s) leaked, ${this.#alloc.quarantined} page(s) quarantined)`);
+    this.#log(
+      `frontend: closed (${report.inUse.length} grant(s) leaked, ${this.#alloc.quarantined} page(s) quarantined)`,
+    );
     return { stillDeferred, leaked: this.#grants.leaked };
   }
 }

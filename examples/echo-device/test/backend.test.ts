@@ -42,7 +42,9 @@ describe("EchoBackend.connect", () => {
     await back.connect(handoff.ref, { timeoutNs: 10 * GO_POLL_NS });
     expect(hv.now).toBe(3_000_000);
     expect(hv.now).toBeLessThanOrEqual(goAt + GO_POLL_NS);
-    expect(lines).toContain(`backend d${dom0.domid}: saw "go": ring-ref ${ring.ref}, port ${port.port}`);
+    expect(lines).toContain(
+      `backend d${dom0.domid}: saw "go": ring-ref ${ring.ref}, port ${port.port}`,
+    );
     back.close();
     await hv.settle();
   });
@@ -52,7 +54,9 @@ describe("EchoBackend.connect", () => {
     const handoff = grants.grantPage(dom0.domid, { readonly: true });
     await expect(back.connect(handoff.ref, { timeoutNs: -1 })).rejects.toThrow(RangeError);
     await expect(back.connect(handoff.ref, { timeoutNs: Number.NaN })).rejects.toThrow(RangeError);
-    await expect(back.connect(handoff.ref, { timeoutNs: Number.POSITIVE_INFINITY })).rejects.toThrow(RangeError);
+    await expect(
+      back.connect(handoff.ref, { timeoutNs: Number.POSITIVE_INFINITY }),
+    ).rejects.toThrow(RangeError);
     expect(handoff.end()).toBe("ended");
   });
 });

@@ -17,7 +17,8 @@ async function connected(nrPages: number) {
 }
 
 /** `n` distinct messages of a few bytes each. */
-const messages = (n: number): Uint8Array[] => Array.from({ length: n }, (_, i) => new TextEncoder().encode(`message ${i}`));
+const messages = (n: number): Uint8Array[] =>
+  Array.from({ length: n }, (_, i) => new TextEncoder().encode(`message ${i}`));
 
 describe("EchoFrontend.echo", () => {
   it("waits for replies to free ring slots when given more messages than the ring holds", async () => {

@@ -36,12 +36,15 @@ function check(what: string, rc: number): void {
 }
 
 function mapSharedInfo(g: Guest): Page {
-  check("add_to_physmap(shared_info)", g.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, {
-    domid: DOMID_SELF,
-    space: XENMAPSPACE.XENMAPSPACE_shared_info,
-    idx: 0,
-    gpfn: SHINFO_GFN,
-  }));
+  check(
+    "add_to_physmap(shared_info)",
+    g.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, {
+      domid: DOMID_SELF,
+      space: XENMAPSPACE.XENMAPSPACE_shared_info,
+      idx: 0,
+      gpfn: SHINFO_GFN,
+    }),
+  );
   return g.memory.writablePage(SHINFO_GFN);
 }
 
@@ -54,7 +57,10 @@ export async function runPing(log: (line: string) => void = console.log): Promis
 
   // --- receiver -------------------------------------------------------------------------------
   const alloc = { dom: DOMID_SELF, remote_dom: sender.domid, port: 0 };
-  check("EVTCHNOP_alloc_unbound", receiver.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_alloc_unbound, alloc));
+  check(
+    "EVTCHNOP_alloc_unbound",
+    receiver.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_alloc_unbound, alloc),
+  );
   log(`receiver d${receiver.domid}: allocated unbound port ${alloc.port} for d${sender.domid}`);
 
   const sh = mapSharedInfo(receiver);
@@ -73,7 +79,10 @@ export async function runPing(log: (line: string) => void = console.log): Promis
   });
 
   const setup = { dom: DOMID_SELF, nr_frames: 1, status: 0, frame_list: [0] };
-  check("GNTTABOP_setup_table", receiver.hypercall.grant_table_op(GNTTABOP.GNTTABOP_setup_table, [setup], 1));
+  check(
+    "GNTTABOP_setup_table",
+    receiver.hypercall.grant_table_op(GNTTABOP.GNTTABOP_setup_table, [setup], 1),
+  );
   check("setup_table status", setup.status);
   const table = receiver.memory.writablePage(setup.frame_list[0]!);
   // Grant: domid, frame, (barrier), then flags — the order grant_table.h asks for.
@@ -84,20 +93,47 @@ export async function runPing(log: (line: string) => void = console.log): Promis
 
   // --- sender (runs concurrently) ----------------------------------------------------------
   const senderDone = (async () => {
-    const map = { host_addr: MAP_GFN * XEN_PAGE_SIZE, flags: GNTMAP.GNTMAP_host_map, ref: GREF, dom: receiver.domid, status: 0, handle: 0, dev_bus_addr: 0 };
-    check("GNTTABOP_map_grant_ref", sender.hypercall.grant_table_op(GNTTABOP.GNTTABOP_map_grant_ref, [map], 1));
+    const map = {
+      host_addr: MAP_GFN * XEN_PAGE_SIZE,
+      flags: GNTMAP.GNTMAP_host_map,
+      ref: GREF,
+      dom: receiver.domid,
+      status: 0,
+      handle: 0,
+      dev_bus_addr: 0,
+    };
+    check(
+      "GNTTABOP_map_grant_ref",
+      sender.hypercall.grant_table_op(GNTTABOP.GNTTABOP_map_grant_ref, [map], 1),
+    );
     if (map.status !== GNTST.GNTST_okay) throw new Error(`map_grant_ref: ${gntstName(map.status)}`);
     const page = sender.memory.page(MAP_GFN);
-    log(`sender d${sender.domid}: mapped gref ${GREF} of d${receiver.domid} (handle ${map.handle})`);
+    log(
+      `sender d${sender.domid}: mapped gref ${GREF} of d${receiver.domid} (handle ${map.handle})`,
+    );
     while (page.getU8(GO_OFFSET) !== 1) await sender.hypercall.sched_op(SCHEDOP.SCHEDOP_yield);
     const remotePort = page.getU32(PORT_OFFSET);
     log(`sender: saw "go", receiver's port is ${remotePort}`);
     const bind = { remote_dom: receiver.domid, remote_port: remotePort, local_port: 0 };
-    check("EVTCHNOP_bind_interdomain", sender.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_bind_interdomain, bind));
-    check("EVTCHNOP_send", sender.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_send, { port: bind.local_port }));
+    check(
+      "EVTCHNOP_bind_interdomain",
+      sender.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_bind_interdomain, bind),
+    );
+    check(
+      "EVTCHNOP_send",
+      sender.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_send, { port: bind.local_port }),
+    );
     log(`sender: bound local port ${bind.local_port} and sent`);
-    const unmap = { host_addr: MAP_GFN * XEN_PAGE_SIZE, dev_bus_addr: 0, handle: map.handle, status: 0 };
-    check("GNTTABOP_unmap_grant_ref", sender.hypercall.grant_table_op(GNTTABOP.GNTTABOP_unmap_grant_ref, [unmap], 1));
+    const unmap = {
+      host_addr: MAP_GFN * XEN_PAGE_SIZE,
+      dev_bus_addr: 0,
+      handle: map.handle,
+      status: 0,
+    };
+    check(
+      "GNTTABOP_unmap_grant_ref",
+      sender.hypercall.grant_table_op(GNTTABOP.GNTTABOP_unmap_grant_ref, [unmap], 1),
+    );
     check("unmap status", unmap.status);
   })();
 

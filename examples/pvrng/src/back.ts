@@ -2,7 +2,12 @@
  * The pvrng backend: maps the ring, binds the event channel, and answers each request by
  * mapping its page, filling it from a seeded PRNG and unmapping it before the response.
  */
-import { BackRing, type BackendDriver, type EventChannel, type XenbusDevice } from "@pvkit/guest-sdk";
+import {
+  BackRing,
+  type BackendDriver,
+  type EventChannel,
+  type XenbusDevice,
+} from "@pvkit/guest-sdk";
 import { type RngRequest, type RngResponse, TYPE, prng, rngSpec } from "./protocol.js";
 
 /** What the backend keeps per device. */
@@ -25,7 +30,12 @@ export function pvrngBack(seed: number): BackendDriver<BackState> {
   };
 }
 
-function serve(dev: XenbusDevice<BackState>, ring: BackRing<RngRequest, RngResponse>, ch: EventChannel, next: () => number): void {
+function serve(
+  dev: XenbusDevice<BackState>,
+  ring: BackRing<RngRequest, RngResponse>,
+  ch: EventChannel,
+  next: () => number,
+): void {
   do {
     for (let req = ring.consumeRequest(); req !== undefined; req = ring.consumeRequest()) {
       const [m] = dev.env.mapper.map([req.gref], dev.otherendId);

@@ -4,7 +4,12 @@
  * the XenbusState walk, ending grants and closing the port on disconnect — is the framework's.
  */
 import type { Page } from "@pvkit/hypervisor-sim";
-import { type EventChannel, type FrontendDriver, FrontRing, type XenbusDevice } from "@pvkit/guest-sdk";
+import {
+  type EventChannel,
+  type FrontendDriver,
+  FrontRing,
+  type XenbusDevice,
+} from "@pvkit/guest-sdk";
 import { MAX_LEN, type RngRequest, type RngResponse, TYPE, rngSpec } from "./protocol.js";
 
 /** What the frontend keeps per device. */
@@ -22,7 +27,13 @@ export const pvrngFront: FrontendDriver<FrontState> = {
   async initialise(dev) {
     const granted = dev.grantRing(0);
     const ring = FrontRing.init(granted.pages, rngSpec, { name: "pvrng ring" });
-    const state: FrontState = { ring, page: granted.pages[0]!, channel: undefined!, pending: new Map(), nextId: 1 };
+    const state: FrontState = {
+      ring,
+      page: granted.pages[0]!,
+      channel: undefined!,
+      pending: new Map(),
+      nextId: 1,
+    };
     state.channel = dev.allocEvtchn({ onEvent: () => onResponses(state) });
     dev.data = state;
     await dev.writeKeys({ ...granted.keys, "event-channel": state.channel.port });
@@ -49,7 +60,8 @@ function onResponses(s: FrontState): void {
 export async function read(dev: XenbusDevice<FrontState>, n: number): Promise<Uint8Array> {
   const s = dev.data;
   if (s === undefined) throw new Error(`${dev.nodename} is not connected`);
-  if (!Number.isInteger(n) || n < 1 || n > MAX_LEN) throw new RangeError(`read 1..${MAX_LEN} bytes, not ${n}`);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_LEN)
+    throw new RangeError(`read 1..${MAX_LEN} bytes, not ${n}`);
   if (s.ring.full) throw new RangeError("pvrng ring full");
   const page = dev.grantPage();
   const id = s.nextId++;

@@ -9,8 +9,16 @@
  */
 import type { RingSpec } from "@pvkit/guest-sdk";
 
-export interface RngRequest { id: number; gref: number; len: number }
-export interface RngResponse { id: number; status: number; len: number }
+export interface RngRequest {
+  id: number;
+  gref: number;
+  len: number;
+}
+export interface RngResponse {
+  id: number;
+  status: number;
+  len: number;
+}
 
 export const TYPE = "pvrng";
 export const MAX_LEN = 4096;
@@ -20,7 +28,8 @@ export const rngSpec: RingSpec<RngRequest, RngResponse> = {
     size: 12,
     encode: (v, o) => (o.setU32(0, v.id), o.setU32(4, v.gref), o.setU16(8, v.len)),
     decode: (i) => ({ id: i.getU32(0), gref: i.getU32(4), len: i.getU16(8) }),
-    validate: (v) => (v.len === 0 || v.len > MAX_LEN ? `length ${v.len} is not 1..${MAX_LEN}` : undefined),
+    validate: (v) =>
+      v.len === 0 || v.len > MAX_LEN ? `length ${v.len} is not 1..${MAX_LEN}` : undefined,
   },
   response: {
     size: 8,

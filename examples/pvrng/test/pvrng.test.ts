@@ -3,10 +3,18 @@
 // must fail with a message naming the cause.
 import { describe, expect, it } from "vitest";
 import { StallError } from "@pvkit/hypervisor-sim";
-import { type BackendDriver, type FrontendDriver, type XenbusDevice } from "@pvkit/guest-sdk";
+import type { BackendDriver, FrontendDriver, XenbusDevice } from "@pvkit/guest-sdk";
 import { type Host, detachDevice } from "@pvkit/toolstack";
 import { assertNoGuestLeaks, withHost } from "@pvkit/toolstack/testing";
-import { type BackState, type FrontState, TYPE, prng, pvrngBack, pvrngFront, read } from "@pvkit/example-pvrng";
+import {
+  type BackState,
+  type FrontState,
+  TYPE,
+  prng,
+  pvrngBack,
+  pvrngFront,
+  read,
+} from "@pvkit/example-pvrng";
 import { connectPvrng } from "./connect.js";
 
 const SEED = 42;
@@ -14,7 +22,12 @@ const SEED = 42;
 /** Why a read stalled, from the shared ring's indices (io/ring.h's notify and final-check rules). */
 function diagnose(s: FrontState): string {
   const p = s.page;
-  const [reqProd, reqEvent, rspProd, rspEvent] = [0, 4, 8, 12].map((o) => p.getU32(o)) as [number, number, number, number];
+  const [reqProd, reqEvent, rspProd, rspEvent] = [0, 4, 8, 12].map((o) => p.getU32(o)) as [
+    number,
+    number,
+    number,
+    number,
+  ];
   const rspCons = s.ring.rspCons;
   const at = `req_prod ${reqProd}, req_event ${reqEvent}, rsp_prod ${rspProd}, rsp_event ${rspEvent}, rsp_cons ${rspCons}`;
   if (reqProd !== rspProd) {
@@ -30,17 +43,26 @@ function diagnose(s: FrontState): string {
   return `ring idle (${at})`;
 }
 
-async function readOrDiagnose(h: Host, dev: XenbusDevice<FrontState>, n: number): Promise<Uint8Array> {
+async function readOrDiagnose(
+  h: Host,
+  dev: XenbusDevice<FrontState>,
+  n: number,
+): Promise<Uint8Array> {
   try {
     return await h.until(read(dev, n), `a pvrng read of ${n} bytes`);
   } catch (e) {
-    if (e instanceof StallError) throw new Error(`pvrng read stalled: ${diagnose(dev.data!)}`, { cause: e });
+    if (e instanceof StallError)
+      throw new Error(`pvrng read stalled: ${diagnose(dev.data!)}`, { cause: e });
     throw e;
   }
 }
 
 /** Connect, two reads with pinned bytes, hot-unplug, unregister, leak checks on every domain. */
-async function scenario(h: Host, front: FrontendDriver<FrontState>, back: BackendDriver<BackState>): Promise<void> {
+async function scenario(
+  h: Host,
+  front: FrontendDriver<FrontState>,
+  back: BackendDriver<BackState>,
+): Promise<void> {
   const { xs, bus0, dom, bus, dev } = await connectPvrng(h, front, back);
   const want = prng(SEED);
   const first = await readOrDiagnose(h, dev, 8);
@@ -49,7 +71,10 @@ async function scenario(h: Host, front: FrontendDriver<FrontState>, back: Backen
   const second = await readOrDiagnose(h, dev, 300);
   expect([...second]).toEqual([...Array(300)].map(want));
   const removal = await h.until(detachDevice(h, dom.domid, TYPE, 0), "unplugging pvrng");
-  if (removal.outcome !== "closed") throw new Error(`the backend never reached Closed: unplug ended with ${removal.outcome}, backend state ${removal.lastBackendState}`);
+  if (removal.outcome !== "closed")
+    throw new Error(
+      `the backend never reached Closed: unplug ended with ${removal.outcome}, backend state ${removal.lastBackendState}`,
+    );
   await h.until(bus.close(), "the frontend bus unregistering");
   await h.until(bus0.close(), "the backend bus unregistering");
   await h.hv.settle();
@@ -58,7 +83,8 @@ async function scenario(h: Host, front: FrontendDriver<FrontState>, back: Backen
   expect([...bus.errors, ...bus0.errors]).toEqual([]);
 }
 
-const run = (front: FrontendDriver<FrontState>, back: BackendDriver<BackState>): Promise<void> => withHost((h) => scenario(h, front, back));
+const run = (front: FrontendDriver<FrontState>, back: BackendDriver<BackState>): Promise<void> =>
+  withHost((h) => scenario(h, front, back));
 
 /** A variant of the frontend whose `initialise` runs `after` once the real one is done. */
 const frontThen = (after: (dev: XenbusDevice<FrontState>) => void): FrontendDriver<FrontState> => ({
@@ -70,7 +96,13 @@ const frontThen = (after: (dev: XenbusDevice<FrontState>) => void): FrontendDriv
 });
 const backThen = (after: (dev: XenbusDevice<BackState>) => void): BackendDriver<BackState> => {
   const good = pvrngBack(SEED);
-  return { ...good, async connect(dev) { await good.connect(dev); after(dev); } };
+  return {
+    ...good,
+    async connect(dev) {
+      await good.connect(dev);
+      after(dev);
+    },
+  };
 };
 
 describe("pvrng", () => {
@@ -80,29 +112,74 @@ describe("pvrng", () => {
 
   describe("a broken driver fails with a message that names the cause", () => {
     it("fails when the frontend skips its notify", async () => {
-      await expect(run(frontThen((d) => (d.data!.channel.notify = () => undefined)), pvrngBack(SEED))).rejects.toThrow(/the frontend skipped its notify/);
+      await expect(
+        run(
+          frontThen((d) => (d.data!.channel.notify = () => undefined)),
+          pvrngBack(SEED),
+        ),
+      ).rejects.toThrow(/the frontend skipped its notify/);
     });
     it("fails when the backend skips its notify", async () => {
-      await expect(run(pvrngFront, backThen((d) => (d.data!.channel.notify = () => undefined)))).rejects.toThrow(/the backend skipped its notify/);
+      await expect(
+        run(
+          pvrngFront,
+          backThen((d) => (d.data!.channel.notify = () => undefined)),
+        ),
+      ).rejects.toThrow(/the backend skipped its notify/);
     });
     it("fails when the backend skips its final check", async () => {
-      await expect(run(pvrngFront, backThen((d) => (d.data!.ring.finalCheckForRequests = () => false)))).rejects.toThrow(/the backend skipped its final check/);
+      await expect(
+        run(
+          pvrngFront,
+          backThen((d) => (d.data!.ring.finalCheckForRequests = () => false)),
+        ),
+      ).rejects.toThrow(/the backend skipped its final check/);
     });
     it("fails when the frontend skips its final check", async () => {
-      await expect(run(frontThen((d) => (d.data!.ring.finalCheckForResponses = () => false)), pvrngBack(SEED))).rejects.toThrow(/the frontend skipped its final check/);
+      await expect(
+        run(
+          frontThen((d) => (d.data!.ring.finalCheckForResponses = () => false)),
+          pvrngBack(SEED),
+        ),
+      ).rejects.toThrow(/the frontend skipped its final check/);
     });
     it("fails when the frontend leaks a data grant", async () => {
-      await expect(run(frontThen((d) => void d.env.grants.grantPage(d.otherendId)), pvrngBack(SEED))).rejects.toThrow(/\[guest-grant\] d1 \(rng-user\) still grants ref 9 .* to d0/);
+      await expect(
+        run(
+          frontThen((d) => void d.env.grants.grantPage(d.otherendId)),
+          pvrngBack(SEED),
+        ),
+      ).rejects.toThrow(/\[guest-grant\] d1 \(rng-user\) still grants ref 9 .* to d0/);
     });
     it("fails when the frontend never closes a port", async () => {
-      await expect(run(frontThen((d) => void d.env.events.bindUnbound(d.otherendId)), pvrngBack(SEED))).rejects.toThrow(/\[guest-port\] d1 \(rng-user\) port \d+ \(UNBOUND for d0\) left bound/);
+      await expect(
+        run(
+          frontThen((d) => void d.env.events.bindUnbound(d.otherendId)),
+          pvrngBack(SEED),
+        ),
+      ).rejects.toThrow(/\[guest-port\] d1 \(rng-user\) port \d+ \(UNBOUND for d0\) left bound/);
     });
     it("fails when the frontend never closes a watch", async () => {
-      await expect(run(frontThen((d) => void d.env.xs.watch(`${d.otherend}/feature-x`).subscribe({ error: () => undefined })), pvrngBack(SEED))).rejects.toThrow(/\[guest-watch\] d1 \(rng-user\) still watches \/local\/domain\/0\/backend\/pvrng\/1\/0\/feature-x/);
+      await expect(
+        run(
+          frontThen(
+            (d) =>
+              void d.env.xs.watch(`${d.otherend}/feature-x`).subscribe({ error: () => undefined }),
+          ),
+          pvrngBack(SEED),
+        ),
+      ).rejects.toThrow(
+        /\[guest-watch\] d1 \(rng-user\) still watches \/local\/domain\/0\/backend\/pvrng\/1\/0\/feature-x/,
+      );
     });
     it("fails when the backend never reaches Closed", async () => {
-      const stuck: BackendDriver<BackState> = { ...pvrngBack(SEED), disconnect: () => new Promise<void>(() => undefined) };
-      await expect(run(pvrngFront, stuck)).rejects.toThrow(/the backend never reached Closed: unplug ended with timeout, backend state 5/);
+      const stuck: BackendDriver<BackState> = {
+        ...pvrngBack(SEED),
+        disconnect: () => new Promise<void>(() => undefined),
+      };
+      await expect(run(pvrngFront, stuck)).rejects.toThrow(
+        /the backend never reached Closed: unplug ended with timeout, backend state 5/,
+      );
     });
   });
 });

@@ -26,10 +26,18 @@ let taken = 0;
 it("fails reads in flight and ends closed when the device is unplugged during use", async () => {
   await withHost(async (h) => {
     const { xs, bus0, dom, bus, dev } = await connectPvrng(h, pvrngFront, slowBack);
-    const reads = [read(dev, 16), read(dev, 32), read(dev, 64)].map((p) => p.then(() => "ok", (e: Error) => e.message));
+    const reads = [read(dev, 16), read(dev, 32), read(dev, 64)].map((p) =>
+      p.then(
+        () => "ok",
+        (e: Error) => e.message,
+      ),
+    );
     await h.hv.settle();
     expect(taken).toBe(3);
-    const removal = await h.until(detachDevice(h, dom.domid, TYPE, 0), "unplugging pvrng during use");
+    const removal = await h.until(
+      detachDevice(h, dom.domid, TYPE, 0),
+      "unplugging pvrng during use",
+    );
     expect([removal.outcome, removal.waitedNs]).toEqual(["closed", 0]);
     expect(await h.until(Promise.all(reads), "the reads in flight")).toEqual([
       "pvrng: backend answered status -5",

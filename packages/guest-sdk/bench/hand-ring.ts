@@ -36,7 +36,7 @@ export function handRing(): HandRing {
       let done = 0;
       while (done < n) {
         // Producer: fill to queue depth 32 and publish.
-        while (((reqProdPvt - rspCons) >>> 0) < SLOTS && issued < n) {
+        while ((reqProdPvt - rspCons) >>> 0 < SLOTS && issued < n) {
           const off = HEADER + (reqProdPvt & (SLOTS - 1)) * ENTRY;
           const id = nextId++ >>> 0;
           dv.setUint32(off, id, true);

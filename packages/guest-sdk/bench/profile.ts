@@ -9,4 +9,6 @@ const N = Number(process.env.BENCH_SDK_N ?? 300_000);
 const echo = sdkEcho("poll");
 await echo.run(N / 10);
 const r = await echo.run(N);
-console.log(`SDK echo: ${(r.requests / r.seconds / 1e3).toFixed(1)} k/s, ${r.notifications} notifications`);
+console.log(
+  `SDK echo: ${(r.requests / r.seconds / 1e3).toFixed(1)} k/s, ${r.notifications} notifications`,
+);

@@ -41,7 +41,11 @@ async function child(kind: Contender): Promise<void> {
     trial = async () => {
       const t0 = performance.now();
       hand.run(HAND_N);
-      return { rate: HAND_N / ((performance.now() - t0) / 1000), requests: HAND_N, notifications: 0 };
+      return {
+        rate: HAND_N / ((performance.now() - t0) / 1000),
+        requests: HAND_N,
+        notifications: 0,
+      };
     };
   } else {
     const echo = sdkEcho(kind);
@@ -67,10 +71,13 @@ interface Runner {
 
 /** Starts one contender in a fresh process; resolves once it is warm. */
 function start(kind: Contender): Promise<Runner> {
-  const c: ChildProcess = fork(fileURLToPath(import.meta.url), [kind], { execArgv: process.execArgv });
+  const c: ChildProcess = fork(fileURLToPath(import.meta.url), [kind], {
+    execArgv: process.execArgv,
+  });
   const next = (): Promise<unknown> =>
     new Promise((resolve, reject) => {
-      const onExit = (code: number | null): void => reject(new Error(`${kind} child exited with ${code}`));
+      const onExit = (code: number | null): void =>
+        reject(new Error(`${kind} child exited with ${code}`));
       c.once("exit", onExit);
       c.once("message", (m) => {
         c.off("exit", onExit);
@@ -115,7 +122,8 @@ async function main(): Promise<void> {
       trials.poll.push(p);
       trials.event.push(await event.run());
       ratios.push(p.rate / h.rate);
-      if (process.env.BENCH_VERBOSE) console.log(`trial ${t}.${r}: hand ${rate(h.rate)}, SDK ${rate(p.rate)}`);
+      if (process.env.BENCH_VERBOSE)
+        console.log(`trial ${t}.${r}: hand ${rate(h.rate)}, SDK ${rate(p.rate)}`);
     }
     for (const c of [hand, poll, event]) c.stop();
   }
@@ -129,13 +137,26 @@ async function main(): Promise<void> {
   const ratio = median(ratios);
   const pct = (r: number): string => `${(r * 100).toFixed(1)}%`;
   const sorted = [...ratios].sort((a, b) => a - b);
-  console.log(`hand-written ring loop (ArrayBuffer, 112-byte entries + 4 KiB memcpy)   ${rate(handRate).padStart(11)}`);
-  console.log(`SDK echo, QD32, 4 KiB grant copy per request (poll before re-arm)        ${rate(sdkRate).padStart(11)}   ${notes.toFixed(5)} notifications/request (${sent} in ${done} requests)`);
-  console.log(`SDK echo, QD32, re-arm after every round (plain final check; reference)   ${rate(eventRate).padStart(11)}   ${eventNotes.toFixed(4)} notifications/request`);
-  const q = (f: number): string => pct(sorted[Math.min(sorted.length - 1, Math.floor(f * sorted.length))]!);
-  console.log(`SDK / hand-written over ${sorted.length} adjacent pairs: min ${pct(sorted[0]!)}, quartiles ${q(0.25)} ${q(0.5)} ${q(0.75)}, max ${pct(sorted.at(-1)!)}`);
-  console.log(`SDK / hand-written, median: ${pct(ratio)} (target ≥ 35%): ${ratio >= 0.35 ? "met" : "NOT met"}`);
-  console.log(`notifications per request at QD32: ${notes.toFixed(5)} (target ≤ 0.05): ${notes <= 0.05 ? "met" : "NOT met"}`);
+  console.log(
+    `hand-written ring loop (ArrayBuffer, 112-byte entries + 4 KiB memcpy)   ${rate(handRate).padStart(11)}`,
+  );
+  console.log(
+    `SDK echo, QD32, 4 KiB grant copy per request (poll before re-arm)        ${rate(sdkRate).padStart(11)}   ${notes.toFixed(5)} notifications/request (${sent} in ${done} requests)`,
+  );
+  console.log(
+    `SDK echo, QD32, re-arm after every round (plain final check; reference)   ${rate(eventRate).padStart(11)}   ${eventNotes.toFixed(4)} notifications/request`,
+  );
+  const q = (f: number): string =>
+    pct(sorted[Math.min(sorted.length - 1, Math.floor(f * sorted.length))]!);
+  console.log(
+    `SDK / hand-written over ${sorted.length} adjacent pairs: min ${pct(sorted[0]!)}, quartiles ${q(0.25)} ${q(0.5)} ${q(0.75)}, max ${pct(sorted.at(-1)!)}`,
+  );
+  console.log(
+    `SDK / hand-written, median: ${pct(ratio)} (target ≥ 35%): ${ratio >= 0.35 ? "met" : "NOT met"}`,
+  );
+  console.log(
+    `notifications per request at QD32: ${notes.toFixed(5)} (target ≤ 0.05): ${notes <= 0.05 ? "met" : "NOT met"}`,
+  );
 }
 
 const role = process.argv[2] as Contender | undefined;

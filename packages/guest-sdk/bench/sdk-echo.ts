@@ -122,7 +122,8 @@ export function sdkEcho(mode: "poll" | "event" = "poll"): SdkEcho {
     }
     if (ids.length === 0) return 0;
     copies.run();
-    for (let i = 0; i < ids.length; i++) back.produceResponse({ id: ids[i]!, status: 0, len: lens[i]! });
+    for (let i = 0; i < ids.length; i++)
+      back.produceResponse({ id: ids[i]!, status: 0, len: lens[i]! });
     if (back.pushResponsesAndCheckNotify()) {
       notifications++;
       backCh.notify();
@@ -134,7 +135,8 @@ export function sdkEcho(mode: "poll" | "event" = "poll"): SdkEcho {
   const frontWork = (): number => {
     let n = 0;
     for (let rsp = front.consumeResponse(); rsp !== undefined; rsp = front.consumeResponse()) {
-      if (rsp.status !== 0 || rsp.len !== 4096) throw new Error(`request ${rsp.id} failed: ${rsp.status}`);
+      if (rsp.status !== 0 || rsp.len !== 4096)
+        throw new Error(`request ${rsp.id} failed: ${rsp.status}`);
       completed++;
       n++;
     }

@@ -14,7 +14,12 @@
  * already belong to someone else). Callers match on the stable `code` field (or `instanceof`),
  * never on `message`.
  */
-import { errnoName, gntstName, type GnttabStatusName, type XenErrnoName } from "@pvkit/hypervisor-sim/abi";
+import {
+  errnoName,
+  gntstName,
+  type GnttabStatusName,
+  type XenErrnoName,
+} from "@pvkit/hypervisor-sim/abi";
 
 /** `code` of a XenError: Xen's errno name, or `E<n>` for a value `xen/errno.h` does not name. */
 export type XenErrorCode = XenErrnoName | `E${number}`;
@@ -72,7 +77,13 @@ export class GrantStatusError extends Error {
   /** The whole batch as Xen wrote it back. */
   readonly batch: readonly unknown[];
 
-  constructor(op: string, index: number, status: number, batch: readonly unknown[], detail?: string) {
+  constructor(
+    op: string,
+    index: number,
+    status: number,
+    batch: readonly unknown[],
+    detail?: string,
+  ) {
     const code: GrantStatusCode = gntstName(status) ?? `GNTST_${status}`;
     super(`${op}[${index}] failed: ${code} (${status})${detail ? `: ${detail}` : ""}`);
     this.code = code;

@@ -10,24 +10,16 @@
  *
  * @module @pvkit/guest-sdk
  */
-export {
-  FrontRing,
-} from "./ring/front-ring.js";
-export {
-  BackRing,
-} from "./ring/back-ring.js";
+export { FrontRing } from "./ring/front-ring.js";
+export { BackRing } from "./ring/back-ring.js";
+export type { RingOptions } from "./ring/ring-core.js";
 export type {
-  RingOptions,
-} from "./ring/ring-core.js";
-export {
-  type RingCodec,
-  type RingSpec,
-  type EntryReader,
-  type EntryWriter,
+  RingCodec,
+  RingSpec,
+  EntryReader,
+  EntryWriter,
 } from "./ring/ring-codec.js";
-export {
-  ClosedEntryReaderError,
-} from "./ring/entry-copy.js";
+export { ClosedEntryReaderError } from "./ring/entry-copy.js";
 export {
   RingProtocolError,
   RING_ERROR_CODES,
@@ -59,10 +51,10 @@ export {
   type XenErrorCode,
   type GrantStatusCode,
 } from "./errors.js";
-export {
-  type EvtchnStatus,
-  type EvtchnState,
-  type BindPirqOptions,
+export type {
+  EvtchnStatus,
+  EvtchnState,
+  BindPirqOptions,
 } from "./hypercall/evtchn-ops.js";
 export {
   EventChannels,
@@ -70,12 +62,8 @@ export {
   type EventChannelsOptions,
   type EventHandlerError,
 } from "./events/event-channels.js";
-export type {
-  EventAbiName,
-} from "./events/event-abi.js";
-export {
-  FIFO_EVENTS_PER_ROUND,
-} from "./events/fifo-abi.js";
+export type { EventAbiName } from "./events/event-abi.js";
+export { FIFO_EVENTS_PER_ROUND } from "./events/fifo-abi.js";
 export {
   EventChannel,
   type EventChannelKind,
@@ -134,9 +122,7 @@ export {
   type WatchOptions,
   type TransactionOptions,
 } from "./xenbus/xenbus-client.js";
-export {
-  XenstoreSession,
-} from "./xenbus/xenstore-session.js";
+export { XenstoreSession } from "./xenbus/xenstore-session.js";
 export {
   XenbusError,
   type XenbusFailure,
@@ -166,9 +152,7 @@ export type {
   FrontendDriver,
   BackendDriver,
 } from "./xenbus/driver/driver-types.js";
-export {
-  DEFAULT_INIT_WAIT_TIMEOUT_NS,
-} from "./xenbus/driver/walks.js";
+export { DEFAULT_INIT_WAIT_TIMEOUT_NS } from "./xenbus/driver/walks.js";
 export {
   driverEnv,
   type DriverEnv,
@@ -198,12 +182,10 @@ export type {
   DeviceResource,
   ReleaseReport,
 } from "./xenbus/driver/device-resources.js";
-export {
-  type XsWatchEvent,
-} from "./xenbus/xs-ring-connection.js";
-export {
-  type XenstorePermission,
-  type XenstoreAccess,
+export type { XsWatchEvent } from "./xenbus/xs-ring-connection.js";
+export type {
+  XenstorePermission,
+  XenstoreAccess,
 } from "./xenbus/permissions.js";
 export {
   GuestClock,

@@ -13,14 +13,21 @@ export function sendDeliver(bound: number): BenchResult {
   const du = hv.createDomain({ maxEvtchnPort: 4095 });
   const rx = hv.guest(0);
   const tx = hv.guest(du.domid);
-  rx.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, { domid: DOMID_SELF, space: XENMAPSPACE.XENMAPSPACE_shared_info, idx: 0, gpfn: 0x10000 });
+  rx.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, {
+    domid: DOMID_SELF,
+    space: XENMAPSPACE.XENMAPSPACE_shared_info,
+    idx: 0,
+    gpfn: 0x10000,
+  });
   const sh = rx.memory.writablePage(0x10000);
   const txPorts: number[] = [];
   for (let i = 0; i < bound; i++) {
     const a = { dom: DOMID_SELF, remote_dom: du.domid, port: 0 };
-    if (rx.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_alloc_unbound, a) !== 0) throw new Error(`alloc ${i}`);
+    if (rx.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_alloc_unbound, a) !== 0)
+      throw new Error(`alloc ${i}`);
     const b = { remote_dom: 0, remote_port: a.port, local_port: 0 };
-    if (tx.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_bind_interdomain, b) !== 0) throw new Error(`bind ${i}`);
+    if (tx.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_bind_interdomain, b) !== 0)
+      throw new Error(`bind ${i}`);
     txPorts.push(b.local_port);
   }
   let handled = 0;

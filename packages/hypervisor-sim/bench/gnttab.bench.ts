@@ -3,14 +3,24 @@
  * domains. The granter writes its v1 entries into its own grant-table frame, as a guest does.
  */
 import { type Guest, Hypervisor } from "@pvkit/hypervisor-sim";
-import { DOMID_SELF, GNTCOPY, GNTMAP, GNTTABOP, GTF, XEN_PAGE_SIZE } from "@pvkit/hypervisor-sim/abi";
+import {
+  DOMID_SELF,
+  GNTCOPY,
+  GNTMAP,
+  GNTTABOP,
+  GTF,
+  XEN_PAGE_SIZE,
+} from "@pvkit/hypervisor-sim/abi";
 import { bench, type BenchResult } from "./harness.js";
 
 const MAP_GFN = 0x20000;
 
 function grantPages(granter: Guest, grantee: number, count: number): number[] {
   const setup = { dom: DOMID_SELF, nr_frames: 1, status: 0, frame_list: [0] };
-  if (granter.hypercall.grant_table_op(GNTTABOP.GNTTABOP_setup_table, [setup], 1) !== 0 || setup.status !== 0) {
+  if (
+    granter.hypercall.grant_table_op(GNTTABOP.GNTTABOP_setup_table, [setup], 1) !== 0 ||
+    setup.status !== 0
+  ) {
     throw new Error("setup_table");
   }
   const table = granter.memory.writablePage(setup.frame_list[0]!);
@@ -36,7 +46,15 @@ function twoDomains(): { hv: Hypervisor; granter: Guest; grantee: Guest } {
 export function mapUnmapPairs(): BenchResult {
   const { granter, grantee } = twoDomains();
   const [ref] = grantPages(granter, grantee.domid, 1);
-  const map = { host_addr: MAP_GFN * XEN_PAGE_SIZE, flags: GNTMAP.GNTMAP_host_map, ref: ref!, dom: granter.domid, status: 0, handle: 0, dev_bus_addr: 0 };
+  const map = {
+    host_addr: MAP_GFN * XEN_PAGE_SIZE,
+    flags: GNTMAP.GNTMAP_host_map,
+    ref: ref!,
+    dom: granter.domid,
+    status: 0,
+    handle: 0,
+    dev_bus_addr: 0,
+  };
   const unmap = { host_addr: MAP_GFN * XEN_PAGE_SIZE, dev_bus_addr: 0, handle: 0, status: 0 };
   const maps = [map];
   const unmaps = [unmap];

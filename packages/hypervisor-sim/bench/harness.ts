@@ -9,7 +9,11 @@ export interface BenchResult {
   samples: number[];
 }
 
-export function bench(name: string, body: (n: number) => number, opts: { minMs?: number; samples?: number } = {}): BenchResult {
+export function bench(
+  name: string,
+  body: (n: number) => number,
+  opts: { minMs?: number; samples?: number } = {},
+): BenchResult {
   const minMs = opts.minMs ?? 200;
   const samples = opts.samples ?? 7;
   let n = 1000;
@@ -33,6 +37,11 @@ export function bench(name: string, body: (n: number) => number, opts: { minMs?:
 
 export function fmt(r: BenchResult): string {
   const v = r.opsPerSec;
-  const s = v >= 1e6 ? `${(v / 1e6).toFixed(2)} M/s` : v >= 1e3 ? `${(v / 1e3).toFixed(1)} k/s` : `${v.toFixed(0)} /s`;
+  const s =
+    v >= 1e6
+      ? `${(v / 1e6).toFixed(2)} M/s`
+      : v >= 1e3
+        ? `${(v / 1e3).toFixed(1)} k/s`
+        : `${v.toFixed(0)} /s`;
   return `${r.name.padEnd(58)} ${s.padStart(12)}`;
 }

@@ -23,19 +23,27 @@ if (only !== undefined) {
   if (run === undefined) throw new Error(`unknown case ${only}`);
   process.send?.(run());
 } else {
-  console.log(`node ${process.version}, ${process.arch}; each case in a fresh process, median of 7 samples`);
+  console.log(
+    `node ${process.version}, ${process.arch}; each case in a fresh process, median of 7 samples`,
+  );
   const results: Record<string, BenchResult> = {};
   for (const name of Object.keys(cases)) {
     results[name] = await new Promise<BenchResult>((resolve, reject) => {
       const child = fork(fileURLToPath(import.meta.url), [name], { execArgv: process.execArgv });
       child.once("message", (m) => resolve(m as BenchResult));
-      child.once("exit", (code) => (code === 0 ? undefined : reject(new Error(`${name} exited ${code}`))));
+      child.once("exit", (code) =>
+        code === 0 ? undefined : reject(new Error(`${name} exited ${code}`)),
+      );
     });
     console.log(fmt(results[name]!));
   }
   const one = results["evtchn-1"]!.opsPerSec;
   const many = results["evtchn-4095"]!.opsPerSec;
   const ratio = one / many;
-  console.log(`idle bound ports: 4095 cost ${ratio.toFixed(2)}x of 1 (target ≤ 1.5x): ${ratio <= 1.5 ? "met" : "NOT met"}`);
-  console.log(`send+deliver ≥ 3M events/s: ${one >= 3e6 ? "met" : "NOT met"} (${(one / 1e6).toFixed(2)}M/s)`);
+  console.log(
+    `idle bound ports: 4095 cost ${ratio.toFixed(2)}x of 1 (target ≤ 1.5x): ${ratio <= 1.5 ? "met" : "NOT met"}`,
+  );
+  console.log(
+    `send+deliver ≥ 3M events/s: ${one >= 3e6 ? "met" : "NOT met"} (${(one / 1e6).toFixed(2)}M/s)`,
+  );
 }

@@ -29,7 +29,10 @@ const { ENOSYS, EFAULT } = XEN_ERRNO;
 
 const EVTCHNOP_NAMES = invert(EVTCHNOP);
 /** EVTCHNOP names by number, for the per-call trace name without a Map lookup. */
-const EVTCHNOP_NAME_LIST: readonly string[] = Array.from({ length: 15 }, (_, i) => EVTCHNOP_NAMES.get(i) ?? "EVTCHNOP_unknown");
+const EVTCHNOP_NAME_LIST: readonly string[] = Array.from(
+  { length: 15 },
+  (_, i) => EVTCHNOP_NAMES.get(i) ?? "EVTCHNOP_unknown",
+);
 const GNTTABOP_NAMES = invert(GNTTABOP);
 const SCHEDOP_NAMES = invert(SCHEDOP);
 const VCPUOP_NAMES = invert(VCPUOP);
@@ -113,15 +116,22 @@ export class Hypercalls {
 
   /** HYPERVISOR_event_channel_op_compat (16): one `struct evtchn_op`; the union covers cmds 0–9. */
   event_channel_op_compat(op: evtchn_op): number {
-    if (op === null || typeof op !== "object") return this.#done("event_channel_op_compat", "?", op, -EFAULT);
+    if (op === null || typeof op !== "object")
+      return this.#done("event_channel_op_compat", "?", op, -EFAULT);
     const rc = op.cmd >= 0 && op.cmd <= 9 ? this.#evtchn(op.cmd, op.u) : -ENOSYS;
-    return this.#done("event_channel_op_compat", EVTCHNOP_NAMES.get(op.cmd) ?? `EVTCHNOP_${op.cmd}`, op, rc);
+    return this.#done(
+      "event_channel_op_compat",
+      EVTCHNOP_NAMES.get(op.cmd) ?? `EVTCHNOP_${op.cmd}`,
+      op,
+      rc,
+    );
   }
 
   #evtchn(cmd: number, arg: unknown): number {
     // Xen copies the argument inside each known command, so an unknown one is -ENOSYS whatever
     // the argument, and a known one with an unreadable argument is -EFAULT.
-    if (!(cmd >= EVTCHNOP.EVTCHNOP_bind_interdomain && cmd <= EVTCHNOP.EVTCHNOP_reset_cont)) return -ENOSYS;
+    if (!(cmd >= EVTCHNOP.EVTCHNOP_bind_interdomain && cmd <= EVTCHNOP.EVTCHNOP_reset_cont))
+      return -ENOSYS;
     if (arg === null || typeof arg !== "object") return -EFAULT;
     const hv = this.#hv;
     const v = this.#v;
@@ -166,11 +176,20 @@ export class Hypercalls {
    * HYPERVISOR_grant_table_op (20), `grant_table.h`. Batched ops write a GNTST_* `status` into
    * each element and return 0 (`grant_table.c`: `do_grant_table_op`).
    */
-  grant_table_op<C extends keyof GnttabOpArgs>(cmd: C, args: GnttabOpArgs[C][], count: number): number;
+  grant_table_op<C extends keyof GnttabOpArgs>(
+    cmd: C,
+    args: GnttabOpArgs[C][],
+    count: number,
+  ): number;
   grant_table_op(cmd: number, args: unknown[], count: number): number;
   grant_table_op(cmd: number, args: unknown[], count: number): number {
     const rc = grantTableOp(this.#hv, this.#v, cmd, args, count);
-    return this.#done("grant_table_op", GNTTABOP_NAMES.get(cmd & 0xfff) ?? "GNTTABOP_unknown", args, rc);
+    return this.#done(
+      "grant_table_op",
+      GNTTABOP_NAMES.get(cmd & 0xfff) ?? "GNTTABOP_unknown",
+      args,
+      rc,
+    );
   }
 
   /**
@@ -181,7 +200,9 @@ export class Hypercalls {
    */
   sched_op(cmd: number, arg?: unknown): Promise<number> {
     const name = SCHEDOP_NAMES.get(cmd) ?? `SCHEDOP_${cmd}`;
-    return schedOp(this.#hv, this.#v, cmd, arg, (traced, rc) => this.#done("sched_op", name, traced, rc));
+    return schedOp(this.#hv, this.#v, cmd, arg, (traced, rc) =>
+      this.#done("sched_op", name, traced, rc),
+    );
   }
 
   /**
@@ -190,7 +211,12 @@ export class Hypercalls {
    * is not an error: the timer fires 100 ms from now. Always returns 0.
    */
   set_timer_op(timeout: number): number {
-    return this.#done("set_timer_op", "set_timer_op", { timeout }, setTimerOp(this.#hv, this.#v, timeout));
+    return this.#done(
+      "set_timer_op",
+      "set_timer_op",
+      { timeout },
+      setTimerOp(this.#hv, this.#v, timeout),
+    );
   }
 
   /**
@@ -199,7 +225,12 @@ export class Hypercalls {
    */
   vcpu_op(cmd: number, vcpuid: number, arg?: unknown): number {
     const rc = vcpuOp(this.#hv, this.#v, cmd, vcpuid, arg);
-    return this.#done("vcpu_op", VCPUOP_NAMES.get(cmd) ?? `VCPUOP_${cmd}`, { vcpuid, arg: arg ?? null }, rc);
+    return this.#done(
+      "vcpu_op",
+      VCPUOP_NAMES.get(cmd) ?? `VCPUOP_${cmd}`,
+      { vcpuid, arg: arg ?? null },
+      rc,
+    );
   }
 
   /**
@@ -216,7 +247,12 @@ export class Hypercalls {
 
   /** HYPERVISOR_xen_version (17): XENVER_version gives 4.17; a cheap way to force an upcall check. */
   xen_version(cmd: number): number {
-    const rc = cmd === XENVER.XENVER_version ? XEN_VERSION : cmd === XENVER.XENVER_get_features ? 0 : -ENOSYS;
+    const rc =
+      cmd === XENVER.XENVER_version
+        ? XEN_VERSION
+        : cmd === XENVER.XENVER_get_features
+          ? 0
+          : -ENOSYS;
     return this.#done("xen_version", XENVER_NAMES.get(cmd) ?? "XENVER_unknown", { cmd }, rc);
   }
 

@@ -19,14 +19,23 @@ export { Hypercalls, XEN_VERSION } from "./hypercalls.js";
 // the signatures of Hypercalls.
 export type { sched_poll, sched_shutdown } from "./abi/sched.js";
 export type { vcpu_set_singleshot_timer } from "./abi/vcpu.js";
-export type { xen_add_to_physmap, xen_add_to_physmap_batch, xen_remove_from_physmap } from "./abi/memory.js";
+export type {
+  xen_add_to_physmap,
+  xen_add_to_physmap_batch,
+  xen_remove_from_physmap,
+} from "./abi/memory.js";
 export type { xen_domctl } from "./abi/domctl.js";
 export type { evtchn_op } from "./abi/event-channel.js";
 export type { DomainInfo, DomainInfo as Domain, VcpuInfo } from "./domain/domain-info.js";
 export type { DomainOptions, DomainState, ResolvedDomainOptions } from "./domain/domain.js";
 export type { UpcallHandler } from "./domain/vcpu.js";
 export { ECS, ECS_NAMES, type EcsName } from "./evtchn/port-table.js";
-export { type Page, type ReadonlyPage, DeadMappingError, ReadOnlyMappingError } from "./memory/page.js";
+export {
+  type Page,
+  type ReadonlyPage,
+  DeadMappingError,
+  ReadOnlyMappingError,
+} from "./memory/page.js";
 export { PvkitError, ClosedError, type PvkitErrorCode } from "./pvkit-error.js";
 export { GNTTAB_GFN_BASE } from "./memory/physmap.js";
 export { Frame } from "./memory/frame.js";

@@ -8,7 +8,12 @@
  */
 import { DOMID_FIRST_RESERVED, DOMID_SELF, VIRQ } from "./abi/xen.js";
 import { SHUTDOWN } from "./abi/sched.js";
-import { type Domain, Domain as DomainImpl, type DomainOptions, resolveDomainOptions } from "./domain/domain.js";
+import {
+  type Domain,
+  Domain as DomainImpl,
+  type DomainOptions,
+  resolveDomainOptions,
+} from "./domain/domain.js";
 import { updateVcpuTime, writeWallclock } from "./domain/vcpu-time.js";
 import { deliver, kick, sendGlobalVirq, sendGuestPirq } from "./evtchn/delivery.js";
 import { ECS } from "./evtchn/port-table.js";
@@ -45,7 +50,10 @@ export class Xen implements XenContext {
   readonly #wallclockSec: number;
 
   constructor(opts: HypervisorOptions = {}) {
-    this.scheduler = new Scheduler({ mode: opts.mode ?? "auto", ...(opts.chaos ? { chaos: opts.chaos } : {}) });
+    this.scheduler = new Scheduler({
+      mode: opts.mode ?? "auto",
+      ...(opts.chaos ? { chaos: opts.chaos } : {}),
+    });
     this.irq = new InterruptController((d, pirq) => sendGuestPirq(this, d, pirq));
     this.#wallclockSec = opts.wallclockSec ?? DEFAULT_WALLCLOCK;
   }
@@ -74,7 +82,10 @@ export class Xen implements XenContext {
    * @throws RangeError on bad options or when no domid is free.
    */
   createDomain(opts: DomainOptions = {}): Domain {
-    const domid = this.#domains.size === 0 && !this.#domains.has(0) && this.#domidRover === 0 ? 0 : this.#allocDomid();
+    const domid =
+      this.#domains.size === 0 && !this.#domains.has(0) && this.#domidRover === 0
+        ? 0
+        : this.#allocDomid();
     const d = new DomainImpl(domid, resolveDomainOptions(domid, opts), this.machine);
     d.gnttab = new GrantTable(d, this);
     this.#domains.set(domid, d);
@@ -135,7 +146,8 @@ export class Xen implements XenContext {
   /** Drops one pause reference; upcalls held back are delivered. */
   unpauseDomain(domid: number): void {
     const d = this.mustGet(domid);
-    if (d.controllerPauseCount === 0) throw new RangeError(`d${domid} is not paused by the toolstack`);
+    if (d.controllerPauseCount === 0)
+      throw new RangeError(`d${domid} is not paused by the toolstack`);
     d.controllerPauseCount--;
     d.pauseCount--;
     if (d.pauseCount === 0) {
@@ -203,9 +215,18 @@ export class Xen implements XenContext {
     this.#traceDomain(d, "destroyed");
   }
 
-  #traceDomain(d: Domain, what: "created" | "paused" | "unpaused" | "dying" | "destroyed" | "shutdown", reason?: number): void {
+  #traceDomain(
+    d: Domain,
+    what: "created" | "paused" | "unpaused" | "dying" | "destroyed" | "shutdown",
+    reason?: number,
+  ): void {
     if (!this.trace.enabled.domain) return;
-    this.trace.emit("domain", { ...this.traceHeader(), domid: d.domid, what, ...(reason !== undefined ? { reason } : {}) });
+    this.trace.emit("domain", {
+      ...this.traceHeader(),
+      domid: d.domid,
+      what,
+      ...(reason !== undefined ? { reason } : {}),
+    });
   }
 
   /** `send_global_virq()`: a global VIRQ to the hardware domain (dom0). */

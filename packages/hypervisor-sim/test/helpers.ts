@@ -19,9 +19,11 @@ export function mapSharedInfo(g: Guest): Page {
 /** Binds an interdomain channel: `a` allocates, `b` binds. Returns [portInA, portInB]. */
 export function connect(a: Guest, b: Guest): [number, number] {
   const u = { dom: DOMID_SELF, remote_dom: b.domid, port: 0 };
-  if (a.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_alloc_unbound, u) !== 0) throw new Error("alloc_unbound");
+  if (a.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_alloc_unbound, u) !== 0)
+    throw new Error("alloc_unbound");
   const i = { remote_dom: a.domid, remote_port: u.port, local_port: 0 };
-  if (b.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_bind_interdomain, i) !== 0) throw new Error("bind_interdomain");
+  if (b.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_bind_interdomain, i) !== 0)
+    throw new Error("bind_interdomain");
   return [u.port, i.local_port];
 }
 
@@ -41,7 +43,7 @@ export function miniUpcall(sh: Page, vcpu: number, seen: number[]): () => void {
         const port = w * 64 + b;
         const byte = port >>> 3;
         const m = 1 << (port & 7);
-        if ((sh.getU8(0x800 + byte) & m) && !(sh.getU8(0xa00 + byte) & m)) {
+        if (sh.getU8(0x800 + byte) & m && !(sh.getU8(0xa00 + byte) & m)) {
           sh.setU8(0x800 + byte, sh.getU8(0x800 + byte) & ~m);
           seen.push(port);
         }

@@ -14,7 +14,11 @@ if (existsSync(dist)) {
   const src = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
   // tsx from this package's dependencies, by URL, so any working directory will do.
   const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
-  const child = spawn(process.execPath, ["--conditions=@pvkit/source", "--import", tsx, src, ...process.argv.slice(2)], { stdio: "inherit" });
+  const child = spawn(
+    process.execPath,
+    ["--conditions=@pvkit/source", "--import", tsx, src, ...process.argv.slice(2)],
+    { stdio: "inherit" },
+  );
   // The child gets the terminal's signals itself; this process waits and exits as it does.
   for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(sig, () => child.kill(sig));
   child.on("exit", (code, signal) => process.exit(code ?? (signal ? 128 : 1)));

@@ -8,12 +8,36 @@ import ts from "typescript";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const packages = [
-  ["@pvkit/hypervisor-sim", "packages/hypervisor-sim/src/index.ts", "the simulated Xen 4.17 hypervisor (its ABI is also the `abi` namespace, and `pvkit/abi`)"],
-  ["@pvkit/guest-sdk", "packages/guest-sdk/src/index.ts", "the guest kernel's Xen layer: rings, events, grants, xenstore, the xenbus driver framework"],
-  ["@pvkit/guest-sdk/hypercall", "packages/guest-sdk/src/hypercall/index.ts", "the guest SDK's typed single-hypercall wrappers"],
-  ["@pvkit/guest-sdk/wire", "packages/guest-sdk/src/wire/index.ts", "the guest SDK's wire-level pieces: ring entry buffers, the xenstore ring engine, permission strings, pvclock scaling, physmap holes"],
-  ["@pvkit/toolstack", "packages/toolstack/src/index.ts", "dom0 userspace: xenstored, xenconsoled, the domain builder and host, traces"],
-  ["@pvkit/split-drivers", "packages/split-drivers/src/index.ts", "the split drivers: the PV console and the blkif layer with blkfront"],
+  [
+    "@pvkit/hypervisor-sim",
+    "packages/hypervisor-sim/src/index.ts",
+    "the simulated Xen 4.17 hypervisor (its ABI is also the `abi` namespace, and `pvkit/abi`)",
+  ],
+  [
+    "@pvkit/guest-sdk",
+    "packages/guest-sdk/src/index.ts",
+    "the guest kernel's Xen layer: rings, events, grants, xenstore, the xenbus driver framework",
+  ],
+  [
+    "@pvkit/guest-sdk/hypercall",
+    "packages/guest-sdk/src/hypercall/index.ts",
+    "the guest SDK's typed single-hypercall wrappers",
+  ],
+  [
+    "@pvkit/guest-sdk/wire",
+    "packages/guest-sdk/src/wire/index.ts",
+    "the guest SDK's wire-level pieces: ring entry buffers, the xenstore ring engine, permission strings, pvclock scaling, physmap holes",
+  ],
+  [
+    "@pvkit/toolstack",
+    "packages/toolstack/src/index.ts",
+    "dom0 userspace: xenstored, xenconsoled, the domain builder and host, traces",
+  ],
+  [
+    "@pvkit/split-drivers",
+    "packages/split-drivers/src/index.ts",
+    "the split drivers: the PV console and the blkif layer with blkfront",
+  ],
 ] as const;
 /** Names two packages export: which one `pvkit` means, and the other's name here. */
 const RENAMES: Record<string, Record<string, string>> = {};

@@ -4,6 +4,13 @@
  *
  * @module pvkit/config
  */
-export { loadConfig, ConfigError, type ConfigProblem, type HostConfig, type ResolvedDomain, type KernelSpec } from "./config/load-config.js";
+export {
+  loadConfig,
+  ConfigError,
+  type ConfigProblem,
+  type HostConfig,
+  type ResolvedDomain,
+  type KernelSpec,
+} from "./config/load-config.js";
 export { parseDiskSpec, DiskSpecError, type XlDisk } from "./config/disk-spec.js";
 export { parseSize, type DiskConfig, type DomainConfig } from "./config/schema.js";

@@ -42,7 +42,8 @@ describe("pvkit", () => {
 
   it("has pvkit/testing as @pvkit/toolstack/testing and pvkit/abi as @pvkit/hypervisor-sim/abi", () => {
     expect(Object.keys(pvkitTesting).sort()).toEqual(Object.keys(toolstackTesting).sort());
-    for (const [k, v] of Object.entries(toolstackTesting)) expect((pvkitTesting as Record<string, unknown>)[k], k).toBe(v);
+    for (const [k, v] of Object.entries(toolstackTesting))
+      expect((pvkitTesting as Record<string, unknown>)[k], k).toBe(v);
     expect(Object.keys(pvkitAbi).sort()).toEqual(Object.keys(hvAbi).sort());
     expect(pvkit.abi.EVTCHNOP).toBe(pvkitAbi.EVTCHNOP);
   });

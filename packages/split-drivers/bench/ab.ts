@@ -18,9 +18,27 @@ const handRate = (): number => {
 const on = await blkBench("memory", { poll: true });
 const off = await blkBench("memory", { poll: false });
 const cases: [string, () => Promise<{ rate: number; notes: number }>][] = [
-  ["poll on ", async () => { const r = await on.run("read", 32, { ms: MS }); return { rate: r.requests / r.seconds, notes: r.notifications / r.requests }; }],
-  ["poll off", async () => { const r = await off.run("read", 32, { ms: MS }); return { rate: r.requests / r.seconds, notes: r.notifications / r.requests }; }],
-  ["readv   ", async () => { const r = await on.run("read", 32, { ms: MS }, { vectored: true }); return { rate: r.requests / r.seconds, notes: r.notifications / r.requests }; }],
+  [
+    "poll on ",
+    async () => {
+      const r = await on.run("read", 32, { ms: MS });
+      return { rate: r.requests / r.seconds, notes: r.notifications / r.requests };
+    },
+  ],
+  [
+    "poll off",
+    async () => {
+      const r = await off.run("read", 32, { ms: MS });
+      return { rate: r.requests / r.seconds, notes: r.notifications / r.requests };
+    },
+  ],
+  [
+    "readv   ",
+    async () => {
+      const r = await on.run("read", 32, { ms: MS }, { vectored: true });
+      return { rate: r.requests / r.seconds, notes: r.notifications / r.requests };
+    },
+  ],
 ];
 const res = cases.map(() => ({ rates: [] as number[], ratios: [] as number[], notes: 0 }));
 for (let k = 0; k < 3; k++) for (const [, f] of cases) await f();
@@ -35,7 +53,9 @@ for (let r = 0; r < ROUNDS; r++) {
 }
 const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 for (let i = 0; i < cases.length; i++) {
-  console.log(`${cases[i]![0]}: ${(med(res[i]!.rates) / 1e3).toFixed(1)} k/s, ${(100 * med(res[i]!.ratios)).toFixed(1)}% of hand, ${res[i]!.notes.toFixed(4)} notifications/request`);
+  console.log(
+    `${cases[i]![0]}: ${(med(res[i]!.rates) / 1e3).toFixed(1)} k/s, ${(100 * med(res[i]!.ratios)).toFixed(1)}% of hand, ${res[i]!.notes.toFixed(4)} notifications/request`,
+  );
 }
 await on.close();
 await off.close();

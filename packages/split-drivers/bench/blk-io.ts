@@ -11,7 +11,15 @@ import { join } from "node:path";
 import { XenbusBus, driverEnv } from "@pvkit/guest-sdk";
 import { type Host, LocalXenbusTransport, createHost } from "@pvkit/toolstack";
 import { Sanitizer } from "@pvkit/toolstack/testing";
-import { Blkfront, type BlkfrontDisk, FileStorage, MemoryStorage, type ServedBlkback, type Storage, serveBlkback } from "@pvkit/split-drivers";
+import {
+  Blkfront,
+  type BlkfrontDisk,
+  FileStorage,
+  MemoryStorage,
+  type ServedBlkback,
+  type Storage,
+  serveBlkback,
+} from "@pvkit/split-drivers";
 
 export const XVDA = 51712;
 /**
@@ -45,7 +53,12 @@ export interface BlkBench {
    * milliseconds have passed, whichever comes first. With `vectored`, one program issuing `qd`
    * calls at a time through `readv` / `writev` instead (`requests` still counts the calls).
    */
-  run(op: Op, qd: number, limit: { n?: number; ms?: number }, opts?: { blockBytes?: number; sequential?: boolean; vectored?: boolean }): Promise<IoResult>;
+  run(
+    op: Op,
+    qd: number,
+    limit: { n?: number; ms?: number },
+    opts?: { blockBytes?: number; sequential?: boolean; vectored?: boolean },
+  ): Promise<IoResult>;
   close(): Promise<void>;
 }
 
@@ -55,7 +68,10 @@ export interface BlkBench {
  * `maxRingPageOrder` (blkback offers up to 4): 0 gives 32 slots, 2 gives 128. `poll` is
  * blkback's option (default on); `sanitizer` attaches the test host's sanitizer to the host.
  */
-export async function blkBench(backend: Backend, opts: { ringPageOrder?: number; poll?: boolean; sanitizer?: boolean } = {}): Promise<BlkBench> {
+export async function blkBench(
+  backend: Backend,
+  opts: { ringPageOrder?: number; poll?: boolean; sanitizer?: boolean } = {},
+): Promise<BlkBench> {
   const dir = backend === "file" ? mkdtempSync(join(tmpdir(), "pvkit-blk-bench-")) : undefined;
   const h: Host = await createHost({ xenconsoled: false, dom0Memory: 64 });
   // The test host's sanitizer (as createTestHost attaches it), watching the whole run.
@@ -63,16 +79,24 @@ export async function blkBench(backend: Backend, opts: { ringPageOrder?: number;
   const storage: Storage =
     backend === "memory"
       ? new MemoryStorage({ bytes: DISK_BYTES })
-      : await FileStorage.open(join(dir!, "disk.img"), { create: { bytes: DISK_BYTES }, holdClock: (r) => h.hv.scheduler.hold(r) });
+      : await FileStorage.open(join(dir!, "disk.img"), {
+          create: { bytes: DISK_BYTES },
+          holdClock: (r) => h.hv.scheduler.hold(r),
+        });
   const xs = LocalXenbusTransport.open(h);
-  const served: ServedBlkback = serveBlkback(h, { xs, storage: () => storage, poll: opts.poll ?? true });
+  const served: ServedBlkback = serveBlkback(h, {
+    xs,
+    storage: () => storage,
+    poll: opts.poll ?? true,
+  });
   let started!: (b: XenbusBus) => void;
   const guestBus = new Promise<XenbusBus>((r) => (started = r));
   const dom = await h.createDomain({
     name: "bench",
     memory: 64,
     devices: [{ kind: "vbd", vdev: "xvda" }],
-    main: (ctx) => started(new XenbusBus(driverEnv({ guest: ctx.guest, events: ctx.events, xs: ctx.xenbus }))),
+    main: (ctx) =>
+      started(new XenbusBus(driverEnv({ guest: ctx.guest, events: ctx.events, xs: ctx.xenbus }))),
   });
   const bus = await h.until(guestBus, "the guest's bus");
   const blk = Blkfront.register(bus, { maxRingPageOrder: opts.ringPageOrder ?? 0 });
@@ -129,20 +153,34 @@ export async function blkBench(backend: Backend, opts: { ringPageOrder?: number;
         while (more()) {
           const k = Math.min(qd, n - issued);
           const batch = k === qd ? ios : ios.slice(0, k);
-          for (let i = 0; i < k; i++) batch[i] = { sector: (opts.sequential ? next++ % span : rnd() % span) * spb, buffer: bufs[i]! };
+          for (let i = 0; i < k; i++)
+            batch[i] = {
+              sector: (opts.sequential ? next++ % span : rnd() % span) * spb,
+              buffer: bufs[i]!,
+            };
           issued += k;
           if (op === "read") await disk.readv(batch);
           else await disk.writev(batch);
         }
       };
-      const all: Promise<unknown> = opts.vectored ? vectored() : Promise.all(Array.from({ length: qd }, (_, w) => worker(w)));
+      const all: Promise<unknown> = opts.vectored
+        ? vectored()
+        : Promise.all(Array.from({ length: qd }, (_, w) => worker(w)));
       await h.until(all, `${op}s at QD${qd}`);
       const seconds = (performance.now() - t0) / 1000;
-      return { requests: issued, seconds, notifications: notes() - n0, ringRequests: pushed() - r0 };
+      return {
+        requests: issued,
+        seconds,
+        notifications: notes() - n0,
+        ringRequests: pushed() - r0,
+      };
     },
     async close() {
       if (sanitizer !== undefined) {
-        if (sanitizer.findings.length > 0) throw new Error(`the sanitizer found: ${sanitizer.findings.map((f) => f.message).join("; ")}`);
+        if (sanitizer.findings.length > 0)
+          throw new Error(
+            `the sanitizer found: ${sanitizer.findings.map((f) => f.message).join("; ")}`,
+          );
         sanitizer.close();
       }
       await h.until(bus.close(), "the guest bus closing");
@@ -174,6 +212,7 @@ async function verify(disk: BlkfrontDisk, storage: Storage): Promise<void> {
   await storage.read(at, inStorage);
   const back = await disk.readSectors(at / 512, data.length / 512);
   for (let i = 0; i < data.length; i++) {
-    if (inStorage[i] !== data[i] || back[i] !== data[i]) throw new Error(`data check failed at byte ${i}`);
+    if (inStorage[i] !== data[i] || back[i] !== data[i])
+      throw new Error(`data check failed at byte ${i}`);
   }
 }

@@ -14,5 +14,7 @@ const b = await blkBench(backend, { poll: process.env.BENCH_POLL !== "0" });
 const vectored = process.env.BENCH_VECTORED === "1";
 await b.run(op, qd, { n: n / 10 }, { vectored });
 const r = await b.run(op, qd, { n }, { vectored });
-console.log(`${backend} ${op} QD${qd}: ${(r.requests / r.seconds / 1e3).toFixed(1)} k/s, ${(r.notifications / r.requests).toFixed(4)} notifications/request`);
+console.log(
+  `${backend} ${op} QD${qd}: ${(r.requests / r.seconds / 1e3).toFixed(1)} k/s, ${(r.notifications / r.requests).toFixed(4)} notifications/request`,
+);
 await b.close();

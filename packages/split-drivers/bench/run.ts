@@ -49,9 +49,34 @@ interface Workload {
 }
 
 const WORKLOADS: readonly Workload[] = [
-  ...(["read", "write"] as const).flatMap((op) => [1, 32, 128].map((qd) => ({ name: `4 KiB random ${op} QD${qd}`, op, qd, blockBytes: 4096, sequential: false, vectored: false }))),
-  ...(["read", "write"] as const).flatMap((op) => [32, 128].map((qd) => ({ name: `4 KiB random ${op}v QD${qd}`, op, qd, blockBytes: 4096, sequential: false, vectored: true }))),
-  ...(["read", "write"] as const).map((op) => ({ name: `1 MiB sequential ${op} QD4`, op, qd: 4, blockBytes: 1 << 20, sequential: true, vectored: false })),
+  ...(["read", "write"] as const).flatMap((op) =>
+    [1, 32, 128].map((qd) => ({
+      name: `4 KiB random ${op} QD${qd}`,
+      op,
+      qd,
+      blockBytes: 4096,
+      sequential: false,
+      vectored: false,
+    })),
+  ),
+  ...(["read", "write"] as const).flatMap((op) =>
+    [32, 128].map((qd) => ({
+      name: `4 KiB random ${op}v QD${qd}`,
+      op,
+      qd,
+      blockBytes: 4096,
+      sequential: false,
+      vectored: true,
+    })),
+  ),
+  ...(["read", "write"] as const).map((op) => ({
+    name: `1 MiB sequential ${op} QD4`,
+    op,
+    qd: 4,
+    blockBytes: 1 << 20,
+    sequential: true,
+    vectored: false,
+  })),
 ];
 const READ_QD32 = WORKLOADS.findIndex((w) => w.name === "4 KiB random read QD32");
 const READV_QD32 = WORKLOADS.findIndex((w) => w.name === "4 KiB random readv QD32");
@@ -68,8 +93,20 @@ const ALL = WORKLOADS.map((_, i) => i);
 const CONTENDERS: readonly Contender[] = [
   { name: "memory", backend: "memory", sanitizer: false, poll: true, workloads: ALL },
   { name: "file", backend: "file", sanitizer: false, poll: true, workloads: ALL },
-  { name: "memory + sanitizer", backend: "memory", sanitizer: true, poll: true, workloads: [READ_QD32, READV_QD32] },
-  { name: "memory, poll off", backend: "memory", sanitizer: false, poll: false, workloads: [READ_QD32, READV_QD32] },
+  {
+    name: "memory + sanitizer",
+    backend: "memory",
+    sanitizer: true,
+    poll: true,
+    workloads: [READ_QD32, READV_QD32],
+  },
+  {
+    name: "memory, poll off",
+    backend: "memory",
+    sanitizer: false,
+    poll: false,
+    workloads: [READ_QD32, READV_QD32],
+  },
 ];
 
 interface RunResult {
@@ -106,23 +143,42 @@ async function child(role: string): Promise<void> {
     // One connection per ring size: QD128 gets a 128-slot ring (order 2).
     const o = { sanitizer: c.sanitizer, poll: c.poll };
     const small = await blkBench(c.backend, { ringPageOrder: 0, ...o });
-    const big = c.workloads.some((w) => WORKLOADS[w]!.qd > 32) ? await blkBench(c.backend, { ringPageOrder: 2, ...o }) : small;
+    const big = c.workloads.some((w) => WORKLOADS[w]!.qd > 32)
+      ? await blkBench(c.backend, { ringPageOrder: 2, ...o })
+      : small;
     run = async (w) => {
       const wl = WORKLOADS[w]!;
       const b = wl.qd > 32 ? big : small;
-      const r = await b.run(wl.op, wl.qd, { ms: RUN_MS }, { blockBytes: wl.blockBytes, sequential: wl.sequential, vectored: wl.vectored });
-      return { rate: r.requests / r.seconds, bytes: (r.requests * wl.blockBytes) / r.seconds, requests: r.requests, notifications: r.notifications, ringRequests: r.ringRequests };
+      const r = await b.run(
+        wl.op,
+        wl.qd,
+        { ms: RUN_MS },
+        { blockBytes: wl.blockBytes, sequential: wl.sequential, vectored: wl.vectored },
+      );
+      return {
+        rate: r.requests / r.seconds,
+        bytes: (r.requests * wl.blockBytes) / r.seconds,
+        requests: r.requests,
+        notifications: r.notifications,
+        ringRequests: r.ringRequests,
+      };
     };
     process.on("message", (m: Message) => {
-      if (m.kind === "stop") void Promise.all([small.close(), big === small ? undefined : big.close()]).then(() => process.exit(0), (e: unknown) => {
-        console.error(e);
-        process.exit(1);
-      });
+      if (m.kind === "stop")
+        void Promise.all([small.close(), big === small ? undefined : big.close()]).then(
+          () => process.exit(0),
+          (e: unknown) => {
+            console.error(e);
+            process.exit(1);
+          },
+        );
     });
   }
   // Warm-up by time, spread over the workloads.
   const mine = role === "hand" ? [0] : CONTENDERS[Number(role.slice(4))]!.workloads;
-  for (const w of mine) for (const t0 = performance.now(); performance.now() - t0 < WARMUP_MS / mine.length; ) await run(w);
+  for (const w of mine)
+    for (const t0 = performance.now(); performance.now() - t0 < WARMUP_MS / mine.length; )
+      await run(w);
   process.on("message", (m: Message) => {
     if (m.kind === "run") void run(m.workload ?? 0).then((r) => process.send?.(r));
     else if (role === "hand") process.exit(0);
@@ -137,11 +193,15 @@ interface Runner {
   stop(): void;
 }
 
-function spawn(role: string, execArgv: string[]): { c: ChildProcess; next: () => Promise<unknown> } {
+function spawn(
+  role: string,
+  execArgv: string[],
+): { c: ChildProcess; next: () => Promise<unknown> } {
   const c = fork(fileURLToPath(import.meta.url), [role], { execArgv });
   const next = (): Promise<unknown> =>
     new Promise((resolve, reject) => {
-      const onExit = (code: number | null): void => reject(new Error(`${role} child exited with ${code}`));
+      const onExit = (code: number | null): void =>
+        reject(new Error(`${role} child exited with ${code}`));
       c.once("exit", onExit);
       c.once("message", (m) => {
         c.off("exit", onExit);
@@ -176,7 +236,8 @@ function quartiles(xs: readonly number[]): [number, number, number] {
   return [at(0.25), at(0.5), at(0.75)];
 }
 
-const rate = (v: number): string => (v >= 1e6 ? `${(v / 1e6).toFixed(2)} M/s` : `${(v / 1e3).toFixed(1)} k/s`);
+const rate = (v: number): string =>
+  v >= 1e6 ? `${(v / 1e6).toFixed(2)} M/s` : `${(v / 1e3).toFixed(1)} k/s`;
 const mib = (v: number): string => `${(v / (1 << 20)).toFixed(0)} MiB/s`;
 const pct = (r: number): string => `${(r * 100).toFixed(1)}%`;
 const verdict = (ok: boolean): string => (ok ? "met" : "NOT met");
@@ -185,7 +246,8 @@ async function ioBench(): Promise<string[]> {
   const results = new Map<string, RunResult[]>();
   const ratios = new Map<string, number[]>();
   const hands: number[] = [];
-  const push = <T>(m: Map<string, T[]>, k: string, v: T): void => void (m.get(k) ?? m.set(k, []).get(k)!).push(v);
+  const push = <T>(m: Map<string, T[]>, k: string, v: T): void =>
+    void (m.get(k) ?? m.set(k, []).get(k)!).push(v);
   for (let t = 0; t < TRIALS; t++) {
     const hand = await start("hand");
     const blks: Runner[] = [];
@@ -208,9 +270,13 @@ async function ioBench(): Promise<string[]> {
   }
   const lines: string[] = [];
   const [hq1, hm, hq3] = quartiles(hands);
-  lines.push(`hand-written ring loop (guest-sdk bench/hand-ring.ts, QD32, 4 KiB memcpy): median ${rate(hm)} (quartiles ${rate(hq1)} – ${rate(hq3)}, ${hands.length} runs)`);
+  lines.push(
+    `hand-written ring loop (guest-sdk bench/hand-ring.ts, QD32, 4 KiB memcpy): median ${rate(hm)} (quartiles ${rate(hq1)} – ${rate(hq3)}, ${hands.length} runs)`,
+  );
   lines.push("");
-  lines.push("| backend | workload | median | quartiles | MiB/s | bytes/s as % of hand loop (median) | notifications / request |");
+  lines.push(
+    "| backend | workload | median | quartiles | MiB/s | bytes/s as % of hand loop (median) | notifications / request |",
+  );
   lines.push("|---|---|---|---|---|---|---|");
   for (let c = 0; c < CONTENDERS.length; c++) {
     for (const w of CONTENDERS[c]!.workloads) {
@@ -218,28 +284,48 @@ async function ioBench(): Promise<string[]> {
       const [q1, m, q3] = quartiles(rs.map((x) => x.rate));
       const [, bm] = quartiles(rs.map((x) => x.bytes));
       const [, rm] = quartiles(ratios.get(`${c}|${w}`)!);
-      const notes = rs.reduce((a, x) => a + x.notifications, 0) / rs.reduce((a, x) => a + x.requests, 0);
-      lines.push(`| ${CONTENDERS[c]!.name} | ${WORKLOADS[w]!.name} | ${rate(m)} | ${rate(q1)} – ${rate(q3)} | ${mib(bm)} | ${pct(rm)} | ${notes.toFixed(4)} |`);
+      const notes =
+        rs.reduce((a, x) => a + x.notifications, 0) / rs.reduce((a, x) => a + x.requests, 0);
+      lines.push(
+        `| ${CONTENDERS[c]!.name} | ${WORKLOADS[w]!.name} | ${rate(m)} | ${rate(q1)} – ${rate(q3)} | ${mib(bm)} | ${pct(rm)} | ${notes.toFixed(4)} |`,
+      );
     }
   }
-  const median = (c: number, w: number): number => quartiles(results.get(`${c}|${w}`)!.map((x) => x.rate))[1];
-  for (const [w, what] of [[READ_QD32, "one readSectorsInto call per request"], [READV_QD32, "readv, 32 requests per call"]] as const) {
+  const median = (c: number, w: number): number =>
+    quartiles(results.get(`${c}|${w}`)!.map((x) => x.rate))[1];
+  for (const [w, what] of [
+    [READ_QD32, "one readSectorsInto call per request"],
+    [READV_QD32, "readv, 32 requests per call"],
+  ] as const) {
     const key = `0|${w}`;
     const target = results.get(key)!;
     const [, iops] = quartiles(target.map((x) => x.rate));
     const [rq1, ratio, rq3] = quartiles(ratios.get(key)!);
-    const notes = target.reduce((a, x) => a + x.notifications, 0) / target.reduce((a, x) => a + x.requests, 0);
+    const notes =
+      target.reduce((a, x) => a + x.notifications, 0) / target.reduce((a, x) => a + x.requests, 0);
     lines.push("");
-    lines.push(`4 KiB random read QD32, memory (${what}): ${rate(iops)} (target ≥ 1M IOPS): ${verdict(iops >= 1e6)}`);
-    lines.push(`  / hand-written loop, adjacent pairs: median ${pct(ratio)} (quartiles ${pct(rq1)} – ${pct(rq3)}) (target ≥ 30%): ${verdict(ratio >= 0.3)}`);
-    lines.push(`  notifications per request: ${notes.toFixed(4)} (target ≤ 0.05): ${verdict(notes <= 0.05)}`);
-    lines.push(`  with the sanitizer: ${rate(median(2, w))}, ${pct(median(2, w) / iops)} of the rate without (issue 12); blkback's poll off: ${rate(median(3, w))}`);
+    lines.push(
+      `4 KiB random read QD32, memory (${what}): ${rate(iops)} (target ≥ 1M IOPS): ${verdict(iops >= 1e6)}`,
+    );
+    lines.push(
+      `  / hand-written loop, adjacent pairs: median ${pct(ratio)} (quartiles ${pct(rq1)} – ${pct(rq3)}) (target ≥ 30%): ${verdict(ratio >= 0.3)}`,
+    );
+    lines.push(
+      `  notifications per request: ${notes.toFixed(4)} (target ≤ 0.05): ${verdict(notes <= 0.05)}`,
+    );
+    lines.push(
+      `  with the sanitizer: ${rate(median(2, w))}, ${pct(median(2, w) / iops)} of the rate without (issue 12); blkback's poll off: ${rate(median(3, w))}`,
+    );
   }
   return lines;
 }
 
 async function stormBench(): Promise<string[]> {
-  const lines: string[] = ["", "| boot storm | wall time median (quartiles) | heap / idle domain | RSS / idle domain |", "|---|---|---|---|"];
+  const lines: string[] = [
+    "",
+    "| boot storm | wall time median (quartiles) | heap / idle domain | RSS / idle domain |",
+    "|---|---|---|---|",
+  ];
   const verdicts: string[] = [];
   for (const n of STORM) {
     const rs: StormResult[] = [];
@@ -248,11 +334,17 @@ async function stormBench(): Promise<string[]> {
     const [, heap] = quartiles(rs.map((r) => r.heapPerDomain));
     const [, rss] = quartiles(rs.map((r) => r.rssPerDomain));
     const kib = (b: number): string => `${(b / 1024).toFixed(0)} KiB`;
-    lines.push(`| ${n} domUs Connected | ${(m / 1000).toFixed(2)} s (${(q1 / 1000).toFixed(2)} – ${(q3 / 1000).toFixed(2)}) | ${kib(heap)} | ${kib(rss)} |`);
+    lines.push(
+      `| ${n} domUs Connected | ${(m / 1000).toFixed(2)} s (${(q1 / 1000).toFixed(2)} – ${(q3 / 1000).toFixed(2)}) | ${kib(heap)} | ${kib(rss)} |`,
+    );
     if (n === 1000) {
-      verdicts.push(`1000 domUs Connected: ${(m / 1000).toFixed(2)} s (target ≤ 10 s): ${verdict(m <= 10_000)}`);
+      verdicts.push(
+        `1000 domUs Connected: ${(m / 1000).toFixed(2)} s (target ≤ 10 s): ${verdict(m <= 10_000)}`,
+      );
       const worst = Math.max(heap, rss);
-      verdicts.push(`memory per idle domain: ${kib(worst)} (the larger of heap and RSS; target ≤ 1 MiB): ${verdict(worst <= 1 << 20)}`);
+      verdicts.push(
+        `memory per idle domain: ${kib(worst)} (the larger of heap and RSS; target ≤ 1 MiB): ${verdict(worst <= 1 << 20)}`,
+      );
     }
   }
   return [...lines, "", ...verdicts];

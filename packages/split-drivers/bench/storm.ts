@@ -41,24 +41,34 @@ export async function bootStorm(n: number): Promise<StormResult> {
     let got!: (d: Promise<BlkfrontDisk>) => void;
     const disk = new Promise<Promise<BlkfrontDisk>>((r) => (got = r));
     disks.push(disk.then((d) => d));
-    created.push(h.createDomain({
-      name: `storm-${i}`,
-      memory: 4,
-      devices: [{ kind: "vbd", vdev: "xvda", params: "memory:1048576" }],
-      main: (ctx) => {
-        const bus = new XenbusBus(driverEnv({ guest: ctx.guest, events: ctx.events, xs: ctx.xenbus }));
-        got(Blkfront.register(bus).disk(XVDA));
-      },
-    }));
+    created.push(
+      h.createDomain({
+        name: `storm-${i}`,
+        memory: 4,
+        devices: [{ kind: "vbd", vdev: "xvda", params: "memory:1048576" }],
+        main: (ctx) => {
+          const bus = new XenbusBus(
+            driverEnv({ guest: ctx.guest, events: ctx.events, xs: ctx.xenbus }),
+          );
+          got(Blkfront.register(bus).disk(XVDA));
+        },
+      }),
+    );
   }
   await h.until(Promise.all(created), `${n} domains created`);
   const all = await h.until(Promise.all(disks), `${n} disks Connected`);
   const ms = performance.now() - t0;
-  if (all.length !== n || all.some((d) => d.state !== "connected")) throw new Error("a disk is not connected");
+  if (all.length !== n || all.some((d) => d.state !== "connected"))
+    throw new Error("a disk is not connected");
   await h.hv.settle();
   gc();
   const m1 = process.memoryUsage();
-  const r = { domains: n, ms, heapPerDomain: (m1.heapUsed - m0.heapUsed) / n, rssPerDomain: (m1.rss - m0.rss) / n };
+  const r = {
+    domains: n,
+    ms,
+    heapPerDomain: (m1.heapUsed - m0.heapUsed) / n,
+    rssPerDomain: (m1.rss - m0.rss) / n,
+  };
   void served;
   return r;
 }

@@ -35,12 +35,20 @@ interface Args {
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const a: Args = { seeds: 200, from: 1, shard: [1, 1], timeLimitS: 600, hostile: false, crash: false };
+  const a: Args = {
+    seeds: 200,
+    from: 1,
+    shard: [1, 1],
+    timeLimitS: 600,
+    hostile: false,
+    crash: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = argv[i + 1];
     const int = (): number => {
-      if (v === undefined || !/^[0-9]+$/.test(v)) throw new Error(`${k} needs a non-negative integer, got ${String(v)}`);
+      if (v === undefined || !/^[0-9]+$/.test(v))
+        throw new Error(`${k} needs a non-negative integer, got ${String(v)}`);
       i++;
       return Number(v);
     };
@@ -52,12 +60,17 @@ function parseArgs(argv: readonly string[]): Args {
     else if (k === "--crash") a.crash = true;
     else if (k === "--shard") {
       const m = /^([0-9]+)\/([0-9]+)$/.exec(v ?? "");
-      if (!m || Number(m[1]) < 1 || Number(m[1]) > Number(m[2])) throw new Error(`--shard needs i/n with 1 <= i <= n, got ${String(v)}`);
+      if (!m || Number(m[1]) < 1 || Number(m[1]) > Number(m[2]))
+        throw new Error(`--shard needs i/n with 1 <= i <= n, got ${String(v)}`);
       a.shard = [Number(m[1]), Number(m[2])];
       i++;
-    } else throw new Error(`unknown argument ${k} (usage: pnpm fuzz [--seeds N] [--from S] [--shard i/n] [--time-limit SECONDS] [--hostile | --crash])`);
+    } else
+      throw new Error(
+        `unknown argument ${k} (usage: pnpm fuzz [--seeds N] [--from S] [--shard i/n] [--time-limit SECONDS] [--hostile | --crash])`,
+      );
   }
-  if (a.hostile && a.crash) throw new Error("--hostile and --crash are separate campaigns: give one");
+  if (a.hostile && a.crash)
+    throw new Error("--hostile and --crash are separate campaigns: give one");
   return a;
 }
 
@@ -76,7 +89,10 @@ async function runHostileSeed(seed: number): Promise<void> {
   const t = await createTestHost({ seed, chaos: true });
   allowHostileFindings(t);
   try {
-    const r = await runHostile(t, { impersonate: seed % 2 === 1 ? "backend" : "frontend", count: 2 });
+    const r = await runHostile(t, {
+      impersonate: seed % 2 === 1 ? "backend" : "frontend",
+      count: 2,
+    });
     lies += r.corruptions.length;
   } catch (err) {
     await t.finish().catch(() => undefined);
@@ -105,10 +121,16 @@ async function runSeed(seed: number): Promise<void> {
   const t = await createTestHost({
     seed,
     chaos: true,
-    faults: { xenstoreEagain: { rate: 0.3 }, grantMapFailure: { nth: [8 + (seed % 17)], status: "GNTST_eagain", mapper: 0 } },
+    faults: {
+      xenstoreEagain: { rate: 0.3 },
+      grantMapFailure: { nth: [8 + (seed % 17)], status: "GNTST_eagain", mapper: 0 },
+    },
   });
   try {
-    await runBlkFaults(t, { storage: { failRate: 0.05, delayNs: { min: 0, max: 200_000 } }, requests: 24 });
+    await runBlkFaults(t, {
+      storage: { failRate: 0.05, delayNs: { min: 0, max: 200_000 } },
+      requests: 24,
+    });
   } catch (err) {
     await t.finish().catch(() => undefined);
     throw err;
@@ -128,15 +150,25 @@ async function main(): Promise<number> {
     try {
       await (args.hostile ? runHostileSeed(seed) : args.crash ? runCrashSeed(seed) : runSeed(seed));
     } catch (err) {
-      const first = (err instanceof Error ? err.message : String(err)).split("\n").slice(0, 6).join("\n    ");
+      const first = (err instanceof Error ? err.message : String(err))
+        .split("\n")
+        .slice(0, 6)
+        .join("\n    ");
       failed.push({ seed, error: first });
-      console.log(`seed ${seed} FAILED: ${first}\n  rerun: pnpm fuzz --from ${seed} --seeds 1${args.hostile ? " --hostile" : args.crash ? " --crash" : ""}`);
+      console.log(
+        `seed ${seed} FAILED: ${first}\n  rerun: pnpm fuzz --from ${seed} --seeds 1${args.hostile ? " --hostile" : args.crash ? " --crash" : ""}`,
+      );
     }
   }
   const skipped = seeds.length - ran;
-  console.log(`fuzz: ${ran} seeds run (shard ${args.shard.join("/")}, seeds ${seeds[0] ?? "-"}..${seeds.at(-1) ?? "-"}), ${failed.length} failed${skipped > 0 ? `, ${skipped} not run (time limit ${args.timeLimitS} s)` : ""}`);
+  console.log(
+    `fuzz: ${ran} seeds run (shard ${args.shard.join("/")}, seeds ${seeds[0] ?? "-"}..${seeds.at(-1) ?? "-"}), ${failed.length} failed${skipped > 0 ? `, ${skipped} not run (time limit ${args.timeLimitS} s)` : ""}`,
+  );
   if (args.hostile) console.log(`hostile: ${lies} corruptions made`);
-  if (args.crash) console.log(`crash: ${crashes.fired} of ${ran} crashes fired during the burst, ${crashes.reissued} requests re-issued`);
+  if (args.crash)
+    console.log(
+      `crash: ${crashes.fired} of ${ran} crashes fired during the burst, ${crashes.reissued} requests re-issued`,
+    );
   if (failed.length > 0) console.log(`failing seeds: ${failed.map((f) => f.seed).join(" ")}`);
   return failed.length > 0 ? 1 : 0;
 }

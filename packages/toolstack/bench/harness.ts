@@ -40,6 +40,11 @@ export function median(xs: readonly number[]): number {
 
 export function fmt(r: BenchResult): string {
   const v = r.opsPerSec;
-  const s = v >= 1e6 ? `${(v / 1e6).toFixed(2)} M/s` : v >= 1e3 ? `${(v / 1e3).toFixed(1)} k/s` : `${v.toFixed(0)} /s`;
+  const s =
+    v >= 1e6
+      ? `${(v / 1e6).toFixed(2)} M/s`
+      : v >= 1e3
+        ? `${(v / 1e3).toFixed(1)} k/s`
+        : `${v.toFixed(0)} /s`;
   return `${r.name.padEnd(62)} ${s.padStart(12)}`;
 }

@@ -45,7 +45,12 @@ async function inFlight(n: number, depth: number, op: () => Promise<unknown>): P
 }
 
 /** `n` operations `depth` at a time, as operations per CPU-second (user + system) of this process. */
-async function perCpuSecond(name: string, n: number, depth: number, op: () => Promise<unknown>): Promise<BenchResult> {
+async function perCpuSecond(
+  name: string,
+  n: number,
+  depth: number,
+  op: () => Promise<unknown>,
+): Promise<BenchResult> {
   await inFlight(Math.min(n, 10_000), depth, op); // warm-up
   const c0 = process.cpuUsage();
   await inFlight(n, depth, op);
@@ -58,12 +63,34 @@ export async function ringBenches(): Promise<BenchResult[]> {
   const { host, xenbus } = await guestClient();
   const out: BenchResult[] = [];
   for (const depth of [1, 16]) {
-    out.push(await bench(`xenstore READ over the ring (guest XenbusClient, ${depth} in flight)`, (n) => inFlight(n, depth, () => xenbus.read("data/k"))));
-    out.push(await bench(`xenstore WRITE over the ring (guest XenbusClient, ${depth} in flight)`, (n) => inFlight(n, depth, () => xenbus.write("data/k", "value"))));
+    out.push(
+      await bench(`xenstore READ over the ring (guest XenbusClient, ${depth} in flight)`, (n) =>
+        inFlight(n, depth, () => xenbus.read("data/k")),
+      ),
+    );
+    out.push(
+      await bench(`xenstore WRITE over the ring (guest XenbusClient, ${depth} in flight)`, (n) =>
+        inFlight(n, depth, () => xenbus.write("data/k", "value")),
+      ),
+    );
   }
   for (const depth of [1, 16]) {
-    out.push(await perCpuSecond(`  the same READ, ${depth} in flight, per CPU-second`, 100_000, depth, () => xenbus.read("data/k")));
-    out.push(await perCpuSecond(`  the same WRITE, ${depth} in flight, per CPU-second`, 100_000, depth, () => xenbus.write("data/k", "value")));
+    out.push(
+      await perCpuSecond(
+        `  the same READ, ${depth} in flight, per CPU-second`,
+        100_000,
+        depth,
+        () => xenbus.read("data/k"),
+      ),
+    );
+    out.push(
+      await perCpuSecond(
+        `  the same WRITE, ${depth} in flight, per CPU-second`,
+        100_000,
+        depth,
+        () => xenbus.write("data/k", "value"),
+      ),
+    );
   }
   await host.close();
   return out;
@@ -96,7 +123,14 @@ class SocketClient {
   request(type: number, payload: string): Promise<Uint8Array> {
     return new Promise((resolve) => {
       this.#waiters.push(resolve);
-      this.#sock.write(encodeXsMessage({ type, req_id: 0, tx_id: 0, payload: new Uint8Array(Buffer.from(payload, "latin1")) }));
+      this.#sock.write(
+        encodeXsMessage({
+          type,
+          req_id: 0,
+          tx_id: 0,
+          payload: new Uint8Array(Buffer.from(payload, "latin1")),
+        }),
+      );
     });
   }
 }
@@ -114,8 +148,16 @@ export async function socketBenches(): Promise<BenchResult[]> {
   await c.request(XS.XS_WRITE, "/tool/bench\0v");
   const out: BenchResult[] = [];
   for (const depth of [1, 16]) {
-    out.push(await bench(`xenstore READ over the Unix socket (xs_wire, ${depth} in flight)`, (n) => inFlight(n, depth, () => c.request(XS.XS_READ, "/tool/bench\0"))));
-    out.push(await bench(`xenstore WRITE over the Unix socket (xs_wire, ${depth} in flight)`, (n) => inFlight(n, depth, () => c.request(XS.XS_WRITE, "/tool/bench\0value"))));
+    out.push(
+      await bench(`xenstore READ over the Unix socket (xs_wire, ${depth} in flight)`, (n) =>
+        inFlight(n, depth, () => c.request(XS.XS_READ, "/tool/bench\0")),
+      ),
+    );
+    out.push(
+      await bench(`xenstore WRITE over the Unix socket (xs_wire, ${depth} in flight)`, (n) =>
+        inFlight(n, depth, () => c.request(XS.XS_WRITE, "/tool/bench\0value")),
+      ),
+    );
   }
   sock.destroy();
   await host.close();

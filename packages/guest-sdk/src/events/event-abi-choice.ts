@@ -19,14 +19,23 @@ import { TwoLevelAbi } from "./two-level-abi.js";
  * queues; after an EVTCHNOP_reset "2l" is fine again).
  * @internal
  */
-export function checkAbiChoice(guest: Guest, abi: EventAbiName | undefined, pages: GuestPageAllocator | undefined): EventAbiName {
+export function checkAbiChoice(
+  guest: Guest,
+  abi: EventAbiName | undefined,
+  pages: GuestPageAllocator | undefined,
+): EventAbiName {
   const name = abi ?? "2l";
-  if (name !== "2l" && name !== "fifo") throw new RangeError(`unknown event-channel ABI ${String(name)}; use "2l" or "fifo"`);
+  if (name !== "2l" && name !== "fifo")
+    throw new RangeError(`unknown event-channel ABI ${String(name)}; use "2l" or "fifo"`);
   if (name === "fifo" && pages === undefined) {
-    throw new RangeError("the FIFO event ABI needs guest pages for its control blocks and event array; pass pages (a GuestPageAllocator)");
+    throw new RangeError(
+      "the FIFO event ABI needs guest pages for its control blocks and event array; pass pages (a GuestPageAllocator)",
+    );
   }
   if (name === "2l" && FifoState.current(guest) !== undefined) {
-    throw new RangeError(`d${guest.domid} was switched to the FIFO event ABI; pass abi: "fifo" and pages`);
+    throw new RangeError(
+      `d${guest.domid} was switched to the FIFO event ABI; pass abi: "fifo" and pages`,
+    );
   }
   return name;
 }
@@ -45,6 +54,7 @@ export function makeEventAbi(
   ctx: VcpuContext,
 ): EventAbi {
   if (name === "2l") return new TwoLevelAbi(sh, guest.nrVcpus, ctx);
-  if (pages === undefined) throw new RangeError("the FIFO event ABI needs pages (see checkAbiChoice)");
+  if (pages === undefined)
+    throw new RangeError("the FIFO event ABI needs pages (see checkAbiChoice)");
   return new FifoAbi(FifoState.of(guest, pages, ctx.current()), sh, pages, ctx);
 }

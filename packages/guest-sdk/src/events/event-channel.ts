@@ -9,11 +9,16 @@
  * `eoi()` (Linux's lateeoi IRQs, XSA-332/XSA-391): a peer that floods the port gets at most one
  * event per EOI.
  */
-import { Observable, type Subscriber } from "rxjs";
+import type { Observable, Subscriber } from "rxjs";
 import type { Hypercalls } from "@pvkit/hypervisor-sim";
 import { ClosedError } from "@pvkit/hypervisor-sim";
 import { ReportingObservable } from "./reporting-observable.js";
-import { type EvtchnStatus, evtchnSend, evtchnSetPriority, evtchnStatus } from "../hypercall/evtchn-ops.js";
+import {
+  type EvtchnStatus,
+  evtchnSend,
+  evtchnSetPriority,
+  evtchnStatus,
+} from "../hypercall/evtchn-ops.js";
 
 /** How a channel was bound. */
 export type EventChannelKind = "unbound" | "interdomain" | "virq" | "ipi" | "pirq" | "adopted";
@@ -85,10 +90,20 @@ export interface WaitOptions {
 }
 
 let deliver: (ch: EventChannel, vcpu: number) => void;
-let make: (host: ChannelHost, port: number, kind: EventChannelKind, opts: ChannelOptions) => EventChannel;
+let make: (
+  host: ChannelHost,
+  port: number,
+  kind: EventChannelKind,
+  opts: ChannelOptions,
+) => EventChannel;
 
 /** @internal `EventChannels` makes the handle of a port it bound (the constructor is private). */
-export function newEventChannel(host: ChannelHost, port: number, kind: EventChannelKind, opts: ChannelOptions = {}): EventChannel {
+export function newEventChannel(
+  host: ChannelHost,
+  port: number,
+  kind: EventChannelKind,
+  opts: ChannelOptions = {},
+): EventChannel {
   return make(host, port, kind, opts);
 }
 
@@ -123,7 +138,12 @@ export class EventChannel implements Disposable {
   }
 
   /** Use `EventChannels` to bind channels (private: the published .d.ts has no `new EventChannel()`). */
-  private constructor(host: ChannelHost, port: number, kind: EventChannelKind, opts: ChannelOptions = {}) {
+  private constructor(
+    host: ChannelHost,
+    port: number,
+    kind: EventChannelKind,
+    opts: ChannelOptions = {},
+  ) {
     this.#host = host;
     this.#port = port;
     this.#kind = kind;
@@ -195,7 +215,8 @@ export class EventChannel implements Disposable {
         this.#listeners.delete(subscriber);
       };
     },
-    (err) => this.#host.reportError(this.#port, this.#delivering ?? this.#host.vcpuOf(this.#port), err),
+    (err) =>
+      this.#host.reportError(this.#port, this.#delivering ?? this.#host.vcpuOf(this.#port), err),
   );
 
   /**
@@ -269,7 +290,8 @@ export class EventChannel implements Disposable {
    */
   waitFor(newerThan: number, opts: WaitOptions = {}): Promise<number> {
     if (this.#count > newerThan) return Promise.resolve(this.#count);
-    if (this.#closed) return Promise.reject(new ClosedError(`event channel port ${this.#port}`, "waitFor"));
+    if (this.#closed)
+      return Promise.reject(new ClosedError(`event channel port ${this.#port}`, "waitFor"));
     const signal = opts.signal;
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise<number>((resolve, reject) => {

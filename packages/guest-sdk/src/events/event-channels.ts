@@ -37,7 +37,13 @@ import {
 import type { GuestPageAllocator } from "../grants/page-allocator.js";
 import type { EventAbi, EventAbiName, VcpuContext } from "./event-abi.js";
 import { checkAbiChoice, makeEventAbi } from "./event-abi-choice.js";
-import { type ChannelHost, type ChannelOptions, type EventChannel, type EventChannelKind, newEventChannel } from "./event-channel.js";
+import {
+  type ChannelHost,
+  type ChannelOptions,
+  type EventChannel,
+  type EventChannelKind,
+  newEventChannel,
+} from "./event-channel.js";
 import { PortBindings } from "./port-bindings.js";
 import { SharedInfoView } from "./shared-info-view.js";
 import { mapSharedInfo } from "./shared-info-frame.js";
@@ -130,12 +136,17 @@ export class EventChannels implements Disposable {
   /** `of()` on a live instance: every option given must be the one it was set up with. */
   #checkSameSetUp(opts: EventChannelsOptions): void {
     const clash: string[] = [];
-    if (opts.abi !== undefined && opts.abi !== this.#abi.name) clash.push(`abi "${opts.abi}" (it runs "${this.#abi.name}")`);
+    if (opts.abi !== undefined && opts.abi !== this.#abi.name)
+      clash.push(`abi "${opts.abi}" (it runs "${this.#abi.name}")`);
     if (opts.sharedInfoGfn !== undefined && opts.sharedInfoGfn !== this.#gfn) {
-      clash.push(`sharedInfoGfn 0x${opts.sharedInfoGfn.toString(16)} (shared_info is at 0x${this.#gfn.toString(16)})`);
+      clash.push(
+        `sharedInfoGfn 0x${opts.sharedInfoGfn.toString(16)} (shared_info is at 0x${this.#gfn.toString(16)})`,
+      );
     }
-    if (opts.vcpu !== undefined && opts.vcpu !== this.#homeVcpu) clash.push(`vcpu ${opts.vcpu} (it runs on ${this.#homeVcpu})`);
-    if (opts.pages !== undefined && this.#pages !== undefined && opts.pages !== this.#pages) clash.push("another pages allocator");
+    if (opts.vcpu !== undefined && opts.vcpu !== this.#homeVcpu)
+      clash.push(`vcpu ${opts.vcpu} (it runs on ${this.#homeVcpu})`);
+    if (opts.pages !== undefined && this.#pages !== undefined && opts.pages !== this.#pages)
+      clash.push("another pages allocator");
     if (clash.length === 0) return;
     throw new PvkitError(
       "ERR_BAD_OPTION",
@@ -167,7 +178,9 @@ export class EventChannels implements Disposable {
     guest.vcpu(this.#current); // RangeError for a vCPU the guest lacks
     if (guest.nrVcpus > XEN_LEGACY_MAX_VCPUS) {
       // vCPUs 32 and up need VCPUOP_register_vcpu_info, which is not built.
-      throw new RangeError(`d${guest.domid} has ${guest.nrVcpus} vCPUs; shared_info has vcpu_info for ${XEN_LEGACY_MAX_VCPUS}`);
+      throw new RangeError(
+        `d${guest.domid} has ${guest.nrVcpus} vCPUs; shared_info has vcpu_info for ${XEN_LEGACY_MAX_VCPUS}`,
+      );
     }
     this.#gfn = mapSharedInfo(guest, opts.sharedInfoGfn, this.#current);
     this.#sh = new SharedInfoView(guest.memory.writablePage(this.#gfn));
@@ -214,12 +227,14 @@ export class EventChannels implements Disposable {
    * Errors thrown by `onEvent` callbacks, with the port and vCPU. The upcall carries on with the
    * other ports. Errors while nobody listens are only counted (`unobservedErrors`).
    */
-  readonly errors$: Observable<EventHandlerError> = new Observable<EventHandlerError>((subscriber) => {
-    this.#errorListeners.add(subscriber);
-    return () => {
-      this.#errorListeners.delete(subscriber);
-    };
-  });
+  readonly errors$: Observable<EventHandlerError> = new Observable<EventHandlerError>(
+    (subscriber) => {
+      this.#errorListeners.add(subscriber);
+      return () => {
+        this.#errorListeners.delete(subscriber);
+      };
+    },
+  );
 
   // ---- binding ------------------------------------------------------------------------------
 
@@ -276,7 +291,8 @@ export class EventChannels implements Disposable {
   adopt(port: number, opts: ChannelOptions = {}): EventChannel {
     const st = evtchnStatus(this.#bindHc(), port);
     if (st.state === "closed") throw new RangeError(`port ${port} of d${this.domid} is not bound`);
-    if (this.#ports.get(port) !== undefined) throw new RangeError(`port ${port} of d${this.domid} already has a channel`);
+    if (this.#ports.get(port) !== undefined)
+      throw new RangeError(`port ${port} of d${this.domid} already has a channel`);
     return this.#register(port, "adopted", st.vcpu, opts);
   }
 
@@ -288,7 +304,11 @@ export class EventChannels implements Disposable {
   }
 
   /** `bindInterdomain` on subscribe; emits the channel; closes it on unsubscribe. */
-  interdomain$(remoteDom: number, remotePort: number, opts: ChannelOptions = {}): Observable<EventChannel> {
+  interdomain$(
+    remoteDom: number,
+    remotePort: number,
+    opts: ChannelOptions = {},
+  ): Observable<EventChannel> {
     return this.#bound$(() => this.bindInterdomain(remoteDom, remotePort, opts));
   }
 
@@ -356,7 +376,13 @@ export class EventChannels implements Disposable {
     return this.#hc();
   }
 
-  #register(port: number, kind: EventChannelKind, vcpu: number, opts: ChannelOptions, extra?: () => void): EventChannel {
+  #register(
+    port: number,
+    kind: EventChannelKind,
+    vcpu: number,
+    opts: ChannelOptions,
+    extra?: () => void,
+  ): EventChannel {
     if (this.#closed) closedChannels(this.domid, "bind");
     const channel = newEventChannel(this.#host, port, kind, opts);
     let rec;

@@ -38,7 +38,12 @@ export const FIFO_CONTROL_OFFSET = 0;
  * 2-level answers -ENOSYS first (Xen's check order). @internal
  */
 export function xenUsesFifo(hc: Hypercalls): boolean {
-  return hc.event_channel_op(EVTCHNOP.EVTCHNOP_set_priority, { port: 0, priority: EVTCHN_FIFO_PRIORITY_DEFAULT }) === -XEN_ERRNO.EACCES;
+  return (
+    hc.event_channel_op(EVTCHNOP.EVTCHNOP_set_priority, {
+      port: 0,
+      priority: EVTCHN_FIFO_PRIORITY_DEFAULT,
+    }) === -XEN_ERRNO.EACCES
+  );
 }
 
 /**
@@ -144,7 +149,8 @@ export class FifoState {
     const need = Math.floor(port / EVTCHN_FIFO_EVENT_WORDS_PER_PAGE) + 1;
     while (this.array.length < need) {
       const p = pages.alloc();
-      for (let i = 0; i < EVTCHN_FIFO_EVENT_WORDS_PER_PAGE; i++) p.page.setU32(i * 4, 1 << EVTCHN_FIFO_MASKED);
+      for (let i = 0; i < EVTCHN_FIFO_EVENT_WORDS_PER_PAGE; i++)
+        p.page.setU32(i * 4, 1 << EVTCHN_FIFO_MASKED);
       try {
         evtchnExpandArray(hc, p.gfn);
       } catch (err) {

@@ -127,7 +127,13 @@ export class PortBindings {
     const r = this.#ports.get(port);
     const abi = this.#abi;
     // The ABI reports from a snapshot: skip a port taken, masked or closed since.
-    if (r === undefined || (r.vcpu !== cpu && this.#ownVcpuOnly) || !abi.isPending(port) || abi.isMasked(port)) return;
+    if (
+      r === undefined ||
+      (r.vcpu !== cpu && this.#ownVcpuOnly) ||
+      !abi.isPending(port) ||
+      abi.isMasked(port)
+    )
+      return;
     if (r.channel.lateEoi) {
       r.reasons |= MASK_REASON.eoiPending;
       abi.mask(port); // masked before the ack, so a flood cannot raise it again until eoi()

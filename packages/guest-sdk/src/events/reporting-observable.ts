@@ -10,13 +10,23 @@
  * stay wrapped (`lift` returns this class, as rxjs's Subject does), and an error reaching a
  * consumer that handles none (an operator threw) is reported too.
  */
-import { Observable, type Observer, type Operator, Subscriber, type Subscription, type TeardownLogic } from "rxjs";
+import {
+  Observable,
+  type Observer,
+  type Operator,
+  Subscriber,
+  type Subscription,
+  type TeardownLogic,
+} from "rxjs";
 
 /** @internal */
 export class ReportingObservable<T> extends Observable<T> {
   readonly #report: (error: unknown) => void;
 
-  constructor(subscribe: ((this: Observable<T>, subscriber: Subscriber<T>) => TeardownLogic) | undefined, report: (error: unknown) => void) {
+  constructor(
+    subscribe: ((this: Observable<T>, subscriber: Subscriber<T>) => TeardownLogic) | undefined,
+    report: (error: unknown) => void,
+  ) {
     super(subscribe);
     this.#report = report;
   }
@@ -30,7 +40,11 @@ export class ReportingObservable<T> extends Observable<T> {
     if (observerOrNext instanceof Subscriber) return super.subscribe(observerOrNext);
     const o: Partial<Observer<T>> =
       typeof observerOrNext === "function" || observerOrNext == null
-        ? { ...(observerOrNext ? { next: observerOrNext } : {}), ...(error ? { error } : {}), ...(complete ? { complete } : {}) }
+        ? {
+            ...(observerOrNext ? { next: observerOrNext } : {}),
+            ...(error ? { error } : {}),
+            ...(complete ? { complete } : {}),
+          }
         : observerOrNext;
     const report = this.#report;
     const guard = (f: () => void): void => {

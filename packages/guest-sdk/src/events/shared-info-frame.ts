@@ -32,6 +32,8 @@ function defaultSharedInfoGfn(guest: Guest): number {
   try {
     return highestHoles(guest.memory, 1)[0]!;
   } catch {
-    throw new RangeError("no hole below the grant-table window for shared_info; pass sharedInfoGfn");
+    throw new RangeError(
+      "no hole below the grant-table window for shared_info; pass sharedInfoGfn",
+    );
   }
 }

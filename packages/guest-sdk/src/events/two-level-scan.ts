@@ -73,7 +73,12 @@ export function portActive(sh: SharedInfoView, st: VcpuScanState, port: number):
  * One round of the 2-level handler for `vcpu` (steps 1–3 above). `evtchn_upcall_pending` must
  * already be 0. `handle` is called for each active port; it must clear (or mask) the port.
  */
-export function scanRound(sh: SharedInfoView, vcpu: number, st: VcpuScanState, handle: PortHandler): void {
+export function scanRound(
+  sh: SharedInfoView,
+  vcpu: number,
+  st: VcpuScanState,
+  handle: PortHandler,
+): void {
   // 1. The timer port has the highest priority.
   const timer = st.timerPort;
   if (timer !== 0 && portActive(sh, st, timer)) handle(timer);

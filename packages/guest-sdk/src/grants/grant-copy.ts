@@ -10,7 +10,12 @@
  * { from: { gfn: 0x200, offset: 64 }, to: { ref: 13, domid: 3 }, length: 112 }
  * ```
  */
-import { DOMID_SELF, GNTCOPY, type gnttab_copy, type gnttab_copy_ptr } from "@pvkit/hypervisor-sim/abi";
+import {
+  DOMID_SELF,
+  GNTCOPY,
+  type gnttab_copy,
+  type gnttab_copy_ptr,
+} from "@pvkit/hypervisor-sim/abi";
 import { GrantStatusError } from "../errors.js";
 import { copyGrants, type GnttabHypercalls } from "../hypercall/gnttab-ops.js";
 
@@ -52,7 +57,9 @@ function side(end: GrantCopyEnd): gnttab_copy_ptr {
 
 /** The `struct gnttab_copy` for `op`. */
 export function toGnttabCopy(op: GrantCopyOp): gnttab_copy {
-  const flags = (isRef(op.from) ? GNTCOPY.GNTCOPY_source_gref : 0) | (isRef(op.to) ? GNTCOPY.GNTCOPY_dest_gref : 0);
+  const flags =
+    (isRef(op.from) ? GNTCOPY.GNTCOPY_source_gref : 0) |
+    (isRef(op.to) ? GNTCOPY.GNTCOPY_dest_gref : 0);
   return { source: side(op.from), dest: side(op.to), len: op.length, flags };
 }
 
@@ -117,7 +124,14 @@ export class GrantCopyBatch {
   }
 
   /** Queues `length` bytes from a peer's grant (`ref` of `domid`, at `srcOffset`) into local frame `gfn` at `dstOffset`. */
-  fromGrant(ref: number, domid: number, srcOffset: number, gfn: number, dstOffset: number, length: number): this {
+  fromGrant(
+    ref: number,
+    domid: number,
+    srcOffset: number,
+    gfn: number,
+    dstOffset: number,
+    length: number,
+  ): this {
     const s = this.#next();
     s.source.u.ref = ref;
     s.source.domid = domid;
@@ -131,7 +145,14 @@ export class GrantCopyBatch {
   }
 
   /** Queues `length` bytes from local frame `gfn` (at `srcOffset`) into a peer's grant (`ref` of `domid`, at `dstOffset`). */
-  toGrant(gfn: number, srcOffset: number, ref: number, domid: number, dstOffset: number, length: number): this {
+  toGrant(
+    gfn: number,
+    srcOffset: number,
+    ref: number,
+    domid: number,
+    dstOffset: number,
+    length: number,
+  ): this {
     const s = this.#next();
     s.source.u.gmfn = gfn;
     s.source.domid = DOMID_SELF;
@@ -179,7 +200,8 @@ export class GrantCopyBatch {
       copyGrants(this.#hc, this.#batch);
     } catch (e) {
       // The structs are refilled by the next batch: the error keeps a copy of what Xen answered.
-      if (e instanceof GrantStatusError) throw new GrantStatusError(e.op, e.index, e.status, structuredClone(this.#batch));
+      if (e instanceof GrantStatusError)
+        throw new GrantStatusError(e.op, e.index, e.status, structuredClone(this.#batch));
       throw e;
     } finally {
       this.#batch.length = 0;

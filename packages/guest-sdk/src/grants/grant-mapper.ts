@@ -16,8 +16,14 @@
  * (no setters; writes throw ReadOnlyMappingError) for a read-only one. After unmap its page
  * throws DeadMappingError.
  */
-import { type GuestMemory, type Page, type ReadonlyPage } from "@pvkit/hypervisor-sim";
-import { GNTMAP, GNTST, XEN_PAGE_SIZE, type gnttab_map_grant_ref, type gnttab_unmap_grant_ref } from "@pvkit/hypervisor-sim/abi";
+import type { GuestMemory, Page, ReadonlyPage } from "@pvkit/hypervisor-sim";
+import {
+  GNTMAP,
+  GNTST,
+  XEN_PAGE_SIZE,
+  type gnttab_map_grant_ref,
+  type gnttab_unmap_grant_ref,
+} from "@pvkit/hypervisor-sim/abi";
 import { GrantStatusError } from "../errors.js";
 import { type GnttabHypercalls, mapGrantRefs, unmapGrantRefs } from "../hypercall/gnttab-ops.js";
 import { copyGrantPages, GrantCopyBatch, type GrantCopyOp } from "./grant-copy.js";
@@ -53,7 +59,15 @@ export interface MapOptions<RO extends boolean = boolean> {
 }
 
 let markUnmapped: (g: MappedGrant<ReadonlyPage>) => void;
-let makeMappedGrant: (mapper: GrantMapper, ref: number, domid: number, handle: number, gfn: number, page: ReadonlyPage, readonly: boolean) => MappedGrant<ReadonlyPage>;
+let makeMappedGrant: (
+  mapper: GrantMapper,
+  ref: number,
+  domid: number,
+  handle: number,
+  gfn: number,
+  page: ReadonlyPage,
+  readonly: boolean,
+) => MappedGrant<ReadonlyPage>;
 
 /** One live mapping of a peer's grant. */
 export class MappedGrant<P extends ReadonlyPage = Page> implements Disposable {
@@ -64,7 +78,8 @@ export class MappedGrant<P extends ReadonlyPage = Page> implements Disposable {
     markUnmapped = (g) => {
       g.#alive = false;
     };
-    makeMappedGrant = (mapper, ref, domid, handle, gfn, page, ro) => new MappedGrant(mapper, ref, domid, handle, gfn, page, ro);
+    makeMappedGrant = (mapper, ref, domid, handle, gfn, page, ro) =>
+      new MappedGrant(mapper, ref, domid, handle, gfn, page, ro);
   }
 
   /** Use `GrantMapper.map` (private: the published .d.ts has no `new MappedGrant()`). */
@@ -124,7 +139,9 @@ export class GrantMapper implements Disposable {
     const first = opts.area?.first ?? Math.max(nr, DEFAULT_MAP_AREA_FIRST);
     const count = opts.area?.count ?? DEFAULT_MAP_AREA_END - first;
     if (!Number.isInteger(first) || !Number.isInteger(count) || first < nr || count < 1) {
-      throw new RangeError(`mapping area [${first}, ${first + count}) must be non-empty and above RAM (0..${nr - 1}); pass area`);
+      throw new RangeError(
+        `mapping area [${first}, ${first + count}) must be non-empty and above RAM (0..${nr - 1}); pass area`,
+      );
     }
     this.first = first;
     this.count = count;
@@ -157,24 +174,43 @@ export class GrantMapper implements Disposable {
       throw e;
     }
     const flags = GNTMAP.GNTMAP_host_map | (ro ? GNTMAP.GNTMAP_readonly : 0);
-    const ops: gnttab_map_grant_ref[] = refs.map((ref, i) => ({ host_addr: gfns[i]! * XEN_PAGE_SIZE, flags, ref, dom: domid }));
+    const ops: gnttab_map_grant_ref[] = refs.map((ref, i) => ({
+      host_addr: gfns[i]! * XEN_PAGE_SIZE,
+      flags,
+      ref,
+      dom: domid,
+    }));
     try {
       mapGrantRefs(this.#guest.hypercall, ops);
     } catch (e) {
       for (let i = gfns.length - 1; i >= 0; i--) {
         const gfn = gfns[i]!;
         const op = ops[i]!;
-        if (op.status === GNTST.GNTST_okay && op.handle !== undefined && !this.#guest.memory.isHole(gfn)) {
+        if (
+          op.status === GNTST.GNTST_okay &&
+          op.handle !== undefined &&
+          !this.#guest.memory.isHole(gfn)
+        ) {
           // Xen mapped it and the rollback could not unmap it: keep it live, so that `mapped`
           // counts it and unmap() or close() can still end it, rather than lose its handle.
-          this.#live.add(makeMappedGrant(this, op.ref, domid, op.handle, gfn, this.#guest.memory.page(gfn), ro));
+          this.#live.add(
+            makeMappedGrant(this, op.ref, domid, op.handle, gfn, this.#guest.memory.page(gfn), ro),
+          );
         } else this.#freeSlots.push(gfn);
       }
       throw e;
     }
     return ops.map((op, i) => {
       const gfn = gfns[i]!;
-      const g = makeMappedGrant(this, op.ref, domid, op.handle!, gfn, this.#guest.memory.page(gfn), ro);
+      const g = makeMappedGrant(
+        this,
+        op.ref,
+        domid,
+        op.handle!,
+        gfn,
+        this.#guest.memory.page(gfn),
+        ro,
+      );
       this.#live.add(g);
       return g;
     });
@@ -204,7 +240,11 @@ export class GrantMapper implements Disposable {
       }
     });
     if (todo.length === 0) return;
-    const ops: gnttab_unmap_grant_ref[] = todo.map((g) => ({ host_addr: g.gfn * XEN_PAGE_SIZE, dev_bus_addr: 0, handle: g.handle }));
+    const ops: gnttab_unmap_grant_ref[] = todo.map((g) => ({
+      host_addr: g.gfn * XEN_PAGE_SIZE,
+      dev_bus_addr: 0,
+      handle: g.handle,
+    }));
     let failure: unknown;
     try {
       unmapGrantRefs(this.#guest.hypercall, ops);
@@ -219,8 +259,13 @@ export class GrantMapper implements Disposable {
       this.#freeSlots.push(g.gfn);
     });
     if (failure instanceof GrantStatusError) {
-      throw new GrantStatusError(failure.op, at[failure.index]!, failure.status, failure.batch,
-        `grant ref ${todo[failure.index]!.ref} of d${todo[failure.index]!.domid}`);
+      throw new GrantStatusError(
+        failure.op,
+        at[failure.index]!,
+        failure.status,
+        failure.batch,
+        `grant ref ${todo[failure.index]!.ref} of d${todo[failure.index]!.domid}`,
+      );
     }
     if (failure !== undefined) throw failure;
   }
@@ -266,6 +311,9 @@ export class GrantMapper implements Disposable {
       const gfn = this.#next++;
       if (mem.isHole(gfn)) return gfn;
     }
-    throw new GrantError("ERR_NO_MAP_SLOTS", `no hole left in the mapping area [${this.first}, ${end}) of d${this.#guest.domid}`);
+    throw new GrantError(
+      "ERR_NO_MAP_SLOTS",
+      `no hole left in the mapping area [${this.first}, ${end}) of d${this.#guest.domid}`,
+    );
   }
 }

@@ -31,7 +31,14 @@
  * the list became empty.
  */
 import type { Guest, Page } from "@pvkit/hypervisor-sim";
-import { GNTTAB_NR_RESERVED_ENTRIES, GRANT_ENTRIES_V1_PER_FRAME, GRANT_ENTRY_V1_SIZE, GTF, grant_entry_v1, isU32 } from "@pvkit/hypervisor-sim/abi";
+import {
+  GNTTAB_NR_RESERVED_ENTRIES,
+  GRANT_ENTRIES_V1_PER_FRAME,
+  GRANT_ENTRY_V1_SIZE,
+  GTF,
+  grant_entry_v1,
+  isU32,
+} from "@pvkit/hypervisor-sim/abi";
 import { querySize, setupTable } from "../hypercall/gnttab-ops.js";
 import { ClosedError } from "@pvkit/hypervisor-sim";
 import { GrantError } from "./grant-error.js";
@@ -128,7 +135,11 @@ export class GrantTableClient implements Disposable {
   #leaked = 0;
   #closed = false;
 
-  private constructor(guest: GrantGuest, opts: GrantTableClientOptions, predecessor?: GrantTableClient) {
+  private constructor(
+    guest: GrantGuest,
+    opts: GrantTableClientOptions,
+    predecessor?: GrantTableClient,
+  ) {
     this.#guest = guest;
     this.#allocator = opts.allocator;
     this.#maxRetries = opts.maxDeferredRetries ?? Number.POSITIVE_INFINITY;
@@ -184,7 +195,8 @@ export class GrantTableClient implements Disposable {
    */
   grantAccess(domid: number, gfn: number, opts: GrantOptions = {}): number {
     this.#live("grantAccess");
-    if (!Number.isInteger(domid) || domid < 0 || domid > 0xffff) throw new RangeError(`domid ${domid} is not a u16`);
+    if (!Number.isInteger(domid) || domid < 0 || domid > 0xffff)
+      throw new RangeError(`domid ${domid} is not a u16`);
     if (!isU32(gfn)) throw new RangeError(`gfn ${gfn} does not fit a v1 entry's u32 frame`);
     this.retryDeferred();
     const held = this.#allocator?.owns(gfn) ?? false;
@@ -214,7 +226,8 @@ export class GrantTableClient implements Disposable {
   grantPage(domid: number, opts: GrantOptions = {}): GrantedPage {
     this.#live("grantPage");
     const alloc = this.#allocator;
-    if (alloc === undefined) throw new RangeError("grantPage needs a client created with an allocator");
+    if (alloc === undefined)
+      throw new RangeError("grantPage needs a client created with an allocator");
     const p = alloc.alloc();
     try {
       const ref = this.grantAccess(domid, p.gfn, opts);
@@ -236,7 +249,12 @@ export class GrantTableClient implements Disposable {
     this.#live("endAccess");
     this.retryDeferred();
     const rec = this.#grants.get(ref);
-    if (rec === undefined) throw new GrantError("ERR_UNKNOWN_REF", `grant ref ${ref} of d${this.domid} is not granted by this client`, [ref]);
+    if (rec === undefined)
+      throw new GrantError(
+        "ERR_UNKNOWN_REF",
+        `grant ref ${ref} of d${this.domid} is not granted by this client`,
+        [ref],
+      );
     if (rec.state !== "active") return false;
     if (this.#tryEnd(ref)) {
       this.#release(rec);
@@ -316,7 +334,11 @@ export class GrantTableClient implements Disposable {
   [Symbol.dispose](): void {
     const r = this.close();
     if (r.inUse.length > 0) {
-      throw new GrantError("ERR_GRANT_IN_USE", `d${this.domid}: ${r.inUse.length} grant(s) still mapped by a peer were leaked: refs ${r.inUse.join(", ")}`, r.inUse);
+      throw new GrantError(
+        "ERR_GRANT_IN_USE",
+        `d${this.domid}: ${r.inUse.length} grant(s) still mapped by a peer were leaked: refs ${r.inUse.join(", ")}`,
+        r.inUse,
+      );
     }
   }
 
@@ -337,8 +359,11 @@ export class GrantTableClient implements Disposable {
     if (free !== undefined) return free;
     if (this.#nextRef >= this.#frames.length * GRANT_ENTRIES_V1_PER_FRAME) {
       if (this.#frames.length >= this.#maxFrames) {
-        throw new GrantError("ERR_NO_GRANT_REFS", `d${this.domid}: all ${this.#maxFrames * GRANT_ENTRIES_V1_PER_FRAME} grant refs are in use ` +
-          `(${this.#deferred.length} deferred, ${this.#leaked} leaked)`);
+        throw new GrantError(
+          "ERR_NO_GRANT_REFS",
+          `d${this.domid}: all ${this.#maxFrames * GRANT_ENTRIES_V1_PER_FRAME} grant refs are in use ` +
+            `(${this.#deferred.length} deferred, ${this.#leaked} leaked)`,
+        );
       }
       this.#setup(this.#frames.length + 1);
     }
@@ -346,7 +371,10 @@ export class GrantTableClient implements Disposable {
   }
 
   #entry(ref: number): [Page, number] {
-    return [this.#frames[Math.floor(ref / GRANT_ENTRIES_V1_PER_FRAME)]!, (ref % GRANT_ENTRIES_V1_PER_FRAME) * GRANT_ENTRY_V1_SIZE];
+    return [
+      this.#frames[Math.floor(ref / GRANT_ENTRIES_V1_PER_FRAME)]!,
+      (ref % GRANT_ENTRIES_V1_PER_FRAME) * GRANT_ENTRY_V1_SIZE,
+    ];
   }
 
   /**

@@ -10,7 +10,15 @@ import type { GuestPageAllocator } from "./page-allocator.js";
 /** What `GrantedPage.end()` did. */
 export type GrantedPageEnd = "ended" | "deferred" | "already-ended";
 
-type Make = (client: GrantTableClient, allocator: GuestPageAllocator, ref: number, domid: number, gfn: number, page: Page, readonly: boolean) => GrantedPage;
+type Make = (
+  client: GrantTableClient,
+  allocator: GuestPageAllocator,
+  ref: number,
+  domid: number,
+  gfn: number,
+  page: Page,
+  readonly: boolean,
+) => GrantedPage;
 let make: Make;
 
 /** @internal `GrantTableClient.grantPage` makes the handle of a page it granted (the constructor is private). */

@@ -84,9 +84,16 @@ export class GuestPageAllocator implements Disposable {
     const def = defaultAllocatorRange(memory.nrPages);
     this.first = opts.first ?? def.first;
     this.count = opts.count ?? memory.nrPages - this.first;
-    if (!Number.isInteger(this.first) || !Number.isInteger(this.count) || this.first < 0 || this.count < 1 ||
-      this.first + this.count > memory.nrPages) {
-      throw new RangeError(`page range [${this.first}, ${this.first + this.count}) is not inside RAM 0..${memory.nrPages - 1}`);
+    if (
+      !Number.isInteger(this.first) ||
+      !Number.isInteger(this.count) ||
+      this.first < 0 ||
+      this.count < 1 ||
+      this.first + this.count > memory.nrPages
+    ) {
+      throw new RangeError(
+        `page range [${this.first}, ${this.first + this.count}) is not inside RAM 0..${memory.nrPages - 1}`,
+      );
     }
     this.#next = this.first;
   }
@@ -126,8 +133,11 @@ export class GuestPageAllocator implements Disposable {
     if (gfn === undefined) {
       if (this.#next >= this.first + this.count) {
         const q = this.#quarantine.size;
-        throw new GrantError("ERR_NO_PAGES", `all ${this.count} pages of [${this.first}, ${this.first + this.count}) are in use` +
-          (q > 0 ? ` (${q} quarantined: freed while a peer still maps them)` : ""));
+        throw new GrantError(
+          "ERR_NO_PAGES",
+          `all ${this.count} pages of [${this.first}, ${this.first + this.count}) are in use` +
+            (q > 0 ? ` (${q} quarantined: freed while a peer still maps them)` : ""),
+        );
       }
       gfn = this.#next++;
     }
@@ -144,7 +154,8 @@ export class GuestPageAllocator implements Disposable {
    */
   free(page: number | AllocatedPage): FreeOutcome {
     const gfn = typeof page === "number" ? page : page.gfn;
-    if (!this.#allocated.delete(gfn)) throw new RangeError(`gfn ${gfn} is not an allocated page of this allocator`);
+    if (!this.#allocated.delete(gfn))
+      throw new RangeError(`gfn ${gfn} is not an allocated page of this allocator`);
     if (this.#holds.has(gfn)) {
       this.#quarantine.add(gfn);
       return "quarantined";
@@ -160,7 +171,9 @@ export class GuestPageAllocator implements Disposable {
    */
   hold(gfn: number): void {
     if (!this.#allocated.has(gfn) && !this.#holds.has(gfn)) {
-      throw new RangeError(`gfn ${gfn} is a free page of the allocator; allocate it before granting it`);
+      throw new RangeError(
+        `gfn ${gfn} is a free page of the allocator; allocate it before granting it`,
+      );
     }
     this.#holds.set(gfn, (this.#holds.get(gfn) ?? 0) + 1);
   }

@@ -36,10 +36,17 @@ export type EvtchnHypercalls = Pick<Hypercalls, "event_channel_op">;
  * may bind with bind_interdomain. Returns the port.
  * @throws XenError ESRCH (no `dom`), ENOSPC (no free port), EPERM (unprivileged, `dom` not self).
  */
-export function evtchnAllocUnbound(hc: EvtchnHypercalls, remoteDom: number, dom: number = DOMID_SELF): number {
+export function evtchnAllocUnbound(
+  hc: EvtchnHypercalls,
+  remoteDom: number,
+  dom: number = DOMID_SELF,
+): number {
   const a: evtchn_alloc_unbound = { dom, remote_dom: remoteDom, port: 0 };
-  XenError.check("EVTCHNOP_alloc_unbound", hc.event_channel_op(EVTCHNOP.EVTCHNOP_alloc_unbound, a), () =>
-    `dom ${domName(dom)}, remote_dom ${domName(remoteDom)}`);
+  XenError.check(
+    "EVTCHNOP_alloc_unbound",
+    hc.event_channel_op(EVTCHNOP.EVTCHNOP_alloc_unbound, a),
+    () => `dom ${domName(dom)}, remote_dom ${domName(remoteDom)}`,
+  );
   return a.port!;
 }
 
@@ -48,10 +55,21 @@ export function evtchnAllocUnbound(hc: EvtchnHypercalls, remoteDom: number, dom:
  * must be UNBOUND and accept the caller. Xen sets the new local port pending at once.
  * @throws XenError ESRCH (no such domain), EINVAL (port invalid, not unbound, or not for us), ENOSPC.
  */
-export function evtchnBindInterdomain(hc: EvtchnHypercalls, remoteDom: number, remotePort: number): number {
-  const a: evtchn_bind_interdomain = { remote_dom: remoteDom, remote_port: remotePort, local_port: 0 };
-  XenError.check("EVTCHNOP_bind_interdomain", hc.event_channel_op(EVTCHNOP.EVTCHNOP_bind_interdomain, a), () =>
-    `remote_dom ${domName(remoteDom)}, remote_port ${remotePort}`);
+export function evtchnBindInterdomain(
+  hc: EvtchnHypercalls,
+  remoteDom: number,
+  remotePort: number,
+): number {
+  const a: evtchn_bind_interdomain = {
+    remote_dom: remoteDom,
+    remote_port: remotePort,
+    local_port: 0,
+  };
+  XenError.check(
+    "EVTCHNOP_bind_interdomain",
+    hc.event_channel_op(EVTCHNOP.EVTCHNOP_bind_interdomain, a),
+    () => `remote_dom ${domName(remoteDom)}, remote_port ${remotePort}`,
+  );
   return a.local_port!;
 }
 
@@ -61,8 +79,11 @@ export function evtchnBindInterdomain(hc: EvtchnHypercalls, remoteDom: number, r
  */
 export function evtchnBindVirq(hc: EvtchnHypercalls, virq: number, vcpu: number): number {
   const a: evtchn_bind_virq = { virq, vcpu, port: 0 };
-  XenError.check("EVTCHNOP_bind_virq", hc.event_channel_op(EVTCHNOP.EVTCHNOP_bind_virq, a), () =>
-    `virq ${virq}, vcpu ${vcpu}`);
+  XenError.check(
+    "EVTCHNOP_bind_virq",
+    hc.event_channel_op(EVTCHNOP.EVTCHNOP_bind_virq, a),
+    () => `virq ${virq}, vcpu ${vcpu}`,
+  );
   return a.port!;
 }
 
@@ -72,7 +93,11 @@ export function evtchnBindVirq(hc: EvtchnHypercalls, virq: number, vcpu: number)
  */
 export function evtchnBindIpi(hc: EvtchnHypercalls, vcpu: number): number {
   const a: evtchn_bind_ipi = { vcpu, port: 0 };
-  XenError.check("EVTCHNOP_bind_ipi", hc.event_channel_op(EVTCHNOP.EVTCHNOP_bind_ipi, a), () => `vcpu ${vcpu}`);
+  XenError.check(
+    "EVTCHNOP_bind_ipi",
+    hc.event_channel_op(EVTCHNOP.EVTCHNOP_bind_ipi, a),
+    () => `vcpu ${vcpu}`,
+  );
   return a.port!;
 }
 
@@ -86,10 +111,17 @@ export interface BindPirqOptions {
  * EVTCHNOP_bind_pirq: routes physical IRQ `pirq` to a new port.
  * @throws XenError EINVAL (pirq >= nr_pirqs), EPERM (no access), EEXIST (bound), EBUSY (sharing).
  */
-export function evtchnBindPirq(hc: EvtchnHypercalls, pirq: number, opts: BindPirqOptions = {}): number {
+export function evtchnBindPirq(
+  hc: EvtchnHypercalls,
+  pirq: number,
+  opts: BindPirqOptions = {},
+): number {
   const a: evtchn_bind_pirq = { pirq, flags: opts.share ? BIND_PIRQ__WILL_SHARE : 0, port: 0 };
-  XenError.check("EVTCHNOP_bind_pirq", hc.event_channel_op(EVTCHNOP.EVTCHNOP_bind_pirq, a), () =>
-    `pirq ${pirq}, flags ${a.flags}`);
+  XenError.check(
+    "EVTCHNOP_bind_pirq",
+    hc.event_channel_op(EVTCHNOP.EVTCHNOP_bind_pirq, a),
+    () => `pirq ${pirq}, flags ${a.flags}`,
+  );
   return a.port!;
 }
 
@@ -98,7 +130,11 @@ export function evtchnBindPirq(hc: EvtchnHypercalls, pirq: number, opts: BindPir
  * @throws XenError EINVAL (invalid, free or Xen-owned port).
  */
 export function evtchnClose(hc: EvtchnHypercalls, port: number): void {
-  XenError.check("EVTCHNOP_close", hc.event_channel_op(EVTCHNOP.EVTCHNOP_close, { port }), () => `port ${port}`);
+  XenError.check(
+    "EVTCHNOP_close",
+    hc.event_channel_op(EVTCHNOP.EVTCHNOP_close, { port }),
+    () => `port ${port}`,
+  );
 }
 
 /**
@@ -107,7 +143,11 @@ export function evtchnClose(hc: EvtchnHypercalls, port: number): void {
  * @throws XenError EINVAL (invalid port, or a VIRQ/PIRQ/free port).
  */
 export function evtchnSend(hc: EvtchnHypercalls, port: number): void {
-  XenError.check("EVTCHNOP_send", hc.event_channel_op(EVTCHNOP.EVTCHNOP_send, { port }), () => `port ${port}`);
+  XenError.check(
+    "EVTCHNOP_send",
+    hc.event_channel_op(EVTCHNOP.EVTCHNOP_send, { port }),
+    () => `port ${port}`,
+  );
 }
 
 /**
@@ -115,8 +155,11 @@ export function evtchnSend(hc: EvtchnHypercalls, port: number): void {
  * @throws XenError ENOENT (no vCPU; checked first), EINVAL (bad port, IPI, per-vCPU VIRQ).
  */
 export function evtchnBindVcpu(hc: EvtchnHypercalls, port: number, vcpu: number): void {
-  XenError.check("EVTCHNOP_bind_vcpu", hc.event_channel_op(EVTCHNOP.EVTCHNOP_bind_vcpu, { port, vcpu }), () =>
-    `port ${port}, vcpu ${vcpu}`);
+  XenError.check(
+    "EVTCHNOP_bind_vcpu",
+    hc.event_channel_op(EVTCHNOP.EVTCHNOP_bind_vcpu, { port, vcpu }),
+    () => `port ${port}, vcpu ${vcpu}`,
+  );
 }
 
 /**
@@ -126,7 +169,11 @@ export function evtchnBindVcpu(hc: EvtchnHypercalls, port: number, vcpu: number)
  * @throws XenError EINVAL (port beyond the allocated buckets).
  */
 export function evtchnUnmask(hc: EvtchnHypercalls, port: number): void {
-  XenError.check("EVTCHNOP_unmask", hc.event_channel_op(EVTCHNOP.EVTCHNOP_unmask, { port }), () => `port ${port}`);
+  XenError.check(
+    "EVTCHNOP_unmask",
+    hc.event_channel_op(EVTCHNOP.EVTCHNOP_unmask, { port }),
+    () => `port ${port}`,
+  );
 }
 
 /**
@@ -134,7 +181,11 @@ export function evtchnUnmask(hc: EvtchnHypercalls, port: number): void {
  * @throws XenError ESRCH, EPERM, EINVAL (another domain that is not paused), EBUSY, EAGAIN.
  */
 export function evtchnReset(hc: EvtchnHypercalls, dom: number = DOMID_SELF): void {
-  XenError.check("EVTCHNOP_reset", hc.event_channel_op(EVTCHNOP.EVTCHNOP_reset, { dom }), () => `dom ${domName(dom)}`);
+  XenError.check(
+    "EVTCHNOP_reset",
+    hc.event_channel_op(EVTCHNOP.EVTCHNOP_reset, { dom }),
+    () => `dom ${domName(dom)}`,
+  );
 }
 
 /**
@@ -144,10 +195,18 @@ export function evtchnReset(hc: EvtchnHypercalls, dom: number = DOMID_SELF): voi
  * @throws XenError ENOENT (no vCPU), EINVAL (offset > 4024 or not 8-aligned, vCPU already has a
  * block, frame not writable RAM); ENOSYS from a hypervisor without the FIFO ABI.
  */
-export function evtchnInitControl(hc: EvtchnHypercalls, controlGfn: number, offset: number, vcpu: number): number {
+export function evtchnInitControl(
+  hc: EvtchnHypercalls,
+  controlGfn: number,
+  offset: number,
+  vcpu: number,
+): number {
   const a: evtchn_init_control = { control_gfn: controlGfn, offset, vcpu, link_bits: 0 };
-  XenError.check("EVTCHNOP_init_control", hc.event_channel_op(EVTCHNOP.EVTCHNOP_init_control, a), () =>
-    `control_gfn ${controlGfn}, offset ${offset}, vcpu ${vcpu}`);
+  XenError.check(
+    "EVTCHNOP_init_control",
+    hc.event_channel_op(EVTCHNOP.EVTCHNOP_init_control, a),
+    () => `control_gfn ${controlGfn}, offset ${offset}, vcpu ${vcpu}`,
+  );
   return a.link_bits!;
 }
 
@@ -158,8 +217,11 @@ export function evtchnInitControl(hc: EvtchnHypercalls, controlGfn: number, offs
  */
 export function evtchnExpandArray(hc: EvtchnHypercalls, arrayGfn: number): void {
   const a: evtchn_expand_array = { array_gfn: arrayGfn };
-  XenError.check("EVTCHNOP_expand_array", hc.event_channel_op(EVTCHNOP.EVTCHNOP_expand_array, a), () =>
-    `array_gfn ${arrayGfn}`);
+  XenError.check(
+    "EVTCHNOP_expand_array",
+    hc.event_channel_op(EVTCHNOP.EVTCHNOP_expand_array, a),
+    () => `array_gfn ${arrayGfn}`,
+  );
 }
 
 /**
@@ -169,15 +231,23 @@ export function evtchnExpandArray(hc: EvtchnHypercalls, arrayGfn: number): void 
  */
 export function evtchnSetPriority(hc: EvtchnHypercalls, port: number, priority: number): void {
   const a: evtchn_set_priority = { port, priority };
-  XenError.check("EVTCHNOP_set_priority", hc.event_channel_op(EVTCHNOP.EVTCHNOP_set_priority, a), () =>
-    `port ${port}, priority ${priority}`);
+  XenError.check(
+    "EVTCHNOP_set_priority",
+    hc.event_channel_op(EVTCHNOP.EVTCHNOP_set_priority, a),
+    () => `port ${port}, priority ${priority}`,
+  );
 }
 
 /** What EVTCHNOP_status reports, as a discriminated union on `state` (`EVTCHNSTAT_*`). */
 export type EvtchnStatus =
   | { readonly state: "closed"; readonly vcpu: number }
   | { readonly state: "unbound"; readonly vcpu: number; readonly remoteDom: number }
-  | { readonly state: "interdomain"; readonly vcpu: number; readonly remoteDom: number; readonly remotePort: number }
+  | {
+      readonly state: "interdomain";
+      readonly vcpu: number;
+      readonly remoteDom: number;
+      readonly remotePort: number;
+    }
   | { readonly state: "pirq"; readonly vcpu: number; readonly pirq: number }
   | { readonly state: "virq"; readonly vcpu: number; readonly virq: number }
   | { readonly state: "ipi"; readonly vcpu: number };
@@ -189,10 +259,17 @@ export type EvtchnState = EvtchnStatus["state"];
  * EVTCHNOP_status of `port` in `dom` (default: the caller). `vcpu` is the notify vCPU.
  * @throws XenError ESRCH (no domain), EINVAL (port invalid), EACCES (Xen-owned), EPERM.
  */
-export function evtchnStatus(hc: EvtchnHypercalls, port: number, dom: number = DOMID_SELF): EvtchnStatus {
+export function evtchnStatus(
+  hc: EvtchnHypercalls,
+  port: number,
+  dom: number = DOMID_SELF,
+): EvtchnStatus {
   const a: evtchn_status = { dom, port };
-  XenError.check("EVTCHNOP_status", hc.event_channel_op(EVTCHNOP.EVTCHNOP_status, a), () =>
-    `dom ${domName(dom)}, port ${port}`);
+  XenError.check(
+    "EVTCHNOP_status",
+    hc.event_channel_op(EVTCHNOP.EVTCHNOP_status, a),
+    () => `dom ${domName(dom)}, port ${port}`,
+  );
   const vcpu = a.vcpu ?? 0;
   const u = a.u ?? {};
   switch (a.status) {
@@ -201,7 +278,12 @@ export function evtchnStatus(hc: EvtchnHypercalls, port: number, dom: number = D
     case EVTCHNSTAT.EVTCHNSTAT_unbound:
       return { state: "unbound", vcpu, remoteDom: u.unbound?.dom ?? 0 };
     case EVTCHNSTAT.EVTCHNSTAT_interdomain:
-      return { state: "interdomain", vcpu, remoteDom: u.interdomain?.dom ?? 0, remotePort: u.interdomain?.port ?? 0 };
+      return {
+        state: "interdomain",
+        vcpu,
+        remoteDom: u.interdomain?.dom ?? 0,
+        remotePort: u.interdomain?.port ?? 0,
+      };
     case EVTCHNSTAT.EVTCHNSTAT_pirq:
       return { state: "pirq", vcpu, pirq: u.pirq ?? 0 };
     case EVTCHNSTAT.EVTCHNSTAT_virq:
@@ -209,6 +291,8 @@ export function evtchnStatus(hc: EvtchnHypercalls, port: number, dom: number = D
     case EVTCHNSTAT.EVTCHNSTAT_ipi:
       return { state: "ipi", vcpu };
     default:
-      throw new RangeError(`EVTCHNOP_status returned unknown status ${String(a.status)} for port ${port}`);
+      throw new RangeError(
+        `EVTCHNOP_status returned unknown status ${String(a.status)} for port ${port}`,
+      );
   }
 }

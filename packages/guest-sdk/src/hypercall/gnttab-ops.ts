@@ -43,9 +43,15 @@ function firstFailure(batch: readonly { status?: number }[]): number {
  * @throws GrantStatusError for the first element with a GNTST_* failure (bad_domain, bad_gntref,
  *   permission_denied, no_space, ...).
  */
-export function mapGrantRefs(hc: GnttabHypercalls, ops: gnttab_map_grant_ref[]): gnttab_map_grant_ref[] {
+export function mapGrantRefs(
+  hc: GnttabHypercalls,
+  ops: gnttab_map_grant_ref[],
+): gnttab_map_grant_ref[] {
   for (const op of ops) op.status = GNTST.GNTST_general_error;
-  XenError.check("GNTTABOP_map_grant_ref", hc.grant_table_op(GNTTABOP.GNTTABOP_map_grant_ref, ops, ops.length));
+  XenError.check(
+    "GNTTABOP_map_grant_ref",
+    hc.grant_table_op(GNTTABOP.GNTTABOP_map_grant_ref, ops, ops.length),
+  );
   const bad = firstFailure(ops);
   if (bad < 0) return ops;
   const undo: gnttab_unmap_grant_ref[] = ops
@@ -59,7 +65,10 @@ export function mapGrantRefs(hc: GnttabHypercalls, ops: gnttab_map_grant_ref[]):
   if (undo.length > 0) {
     const rc = hc.grant_table_op(GNTTABOP.GNTTABOP_unmap_grant_ref, undo, undo.length);
     const left = rc < 0 ? undo.length : undo.filter((u) => u.status !== GNTST.GNTST_okay).length;
-    detail = left === 0 ? `${undo.length} mapped element(s) unmapped again` : `rollback left ${left} mapping(s)`;
+    detail =
+      left === 0
+        ? `${undo.length} mapped element(s) unmapped again`
+        : `rollback left ${left} mapping(s)`;
   }
   throw new GrantStatusError("GNTTABOP_map_grant_ref", bad, ops[bad]!.status!, ops, detail);
 }
@@ -70,9 +79,15 @@ export function mapGrantRefs(hc: GnttabHypercalls, ops: gnttab_map_grant_ref[]):
  * @throws XenError when the hypercall itself fails.
  * @throws GrantStatusError (bad_handle, general_error for a host_addr that does not match, ...).
  */
-export function unmapGrantRefs(hc: GnttabHypercalls, ops: gnttab_unmap_grant_ref[]): gnttab_unmap_grant_ref[] {
+export function unmapGrantRefs(
+  hc: GnttabHypercalls,
+  ops: gnttab_unmap_grant_ref[],
+): gnttab_unmap_grant_ref[] {
   for (const op of ops) op.status = GNTST.GNTST_general_error;
-  XenError.check("GNTTABOP_unmap_grant_ref", hc.grant_table_op(GNTTABOP.GNTTABOP_unmap_grant_ref, ops, ops.length));
+  XenError.check(
+    "GNTTABOP_unmap_grant_ref",
+    hc.grant_table_op(GNTTABOP.GNTTABOP_unmap_grant_ref, ops, ops.length),
+  );
   const bad = firstFailure(ops);
   if (bad >= 0) throw new GrantStatusError("GNTTABOP_unmap_grant_ref", bad, ops[bad]!.status!, ops);
   return ops;
@@ -97,11 +112,20 @@ export function copyGrants(hc: GnttabHypercalls, ops: gnttab_copy[]): gnttab_cop
  * @throws XenError (EFAULT, EINVAL).
  * @throws GrantStatusError (bad_domain, permission_denied, general_error when over the maximum).
  */
-export function setupTable(hc: GnttabHypercalls, nrFrames: number, dom: number = DOMID_SELF): number[] {
-  const op: gnttab_setup_table = { dom, nr_frames: nrFrames, frame_list: new Array<number>(nrFrames).fill(0) };
+export function setupTable(
+  hc: GnttabHypercalls,
+  nrFrames: number,
+  dom: number = DOMID_SELF,
+): number[] {
+  const op: gnttab_setup_table = {
+    dom,
+    nr_frames: nrFrames,
+    frame_list: new Array<number>(nrFrames).fill(0),
+  };
   op.status = GNTST.GNTST_general_error;
   XenError.check("GNTTABOP_setup_table", hc.grant_table_op(GNTTABOP.GNTTABOP_setup_table, [op], 1));
-  if (op.status !== GNTST.GNTST_okay) throw new GrantStatusError("GNTTABOP_setup_table", 0, op.status!, [op]);
+  if (op.status !== GNTST.GNTST_okay)
+    throw new GrantStatusError("GNTTABOP_setup_table", 0, op.status!, [op]);
   return op.frame_list.slice(0, nrFrames);
 }
 
@@ -119,6 +143,7 @@ export interface GrantTableSize {
 export function querySize(hc: GnttabHypercalls, dom: number = DOMID_SELF): GrantTableSize {
   const op: gnttab_query_size = { dom, status: GNTST.GNTST_general_error };
   XenError.check("GNTTABOP_query_size", hc.grant_table_op(GNTTABOP.GNTTABOP_query_size, [op], 1));
-  if (op.status !== GNTST.GNTST_okay) throw new GrantStatusError("GNTTABOP_query_size", 0, op.status!, [op]);
+  if (op.status !== GNTST.GNTST_okay)
+    throw new GrantStatusError("GNTTABOP_query_size", 0, op.status!, [op]);
   return { nrFrames: op.nr_frames ?? 0, maxNrFrames: op.max_nr_frames ?? 0 };
 }

@@ -43,6 +43,4 @@ export {
   xenVersion,
   type MemoryHypercalls,
 } from "./memory-ops.js";
-export {
-  toGnttabCopy,
-} from "../grants/grant-copy.js";
+export { toGnttabCopy } from "../grants/grant-copy.js";

@@ -16,8 +16,11 @@ export type MemoryHypercalls = Pick<Hypercalls, "memory_op" | "xen_version">;
  */
 export function addSharedInfoToPhysmap(hc: MemoryHypercalls, gpfn: number): void {
   const a = { domid: DOMID_SELF, space: XENMAPSPACE.XENMAPSPACE_shared_info, idx: 0, gpfn };
-  XenError.check("XENMEM_add_to_physmap", hc.memory_op(XENMEM.XENMEM_add_to_physmap, a), () =>
-    `shared_info at gpfn 0x${gpfn.toString(16)}`);
+  XenError.check(
+    "XENMEM_add_to_physmap",
+    hc.memory_op(XENMEM.XENMEM_add_to_physmap, a),
+    () => `shared_info at gpfn 0x${gpfn.toString(16)}`,
+  );
 }
 
 /**
@@ -26,8 +29,11 @@ export function addSharedInfoToPhysmap(hc: MemoryHypercalls, gpfn: number): void
  */
 export function addGrantFrameToPhysmap(hc: MemoryHypercalls, idx: number, gpfn: number): void {
   const a = { domid: DOMID_SELF, space: XENMAPSPACE.XENMAPSPACE_grant_table, idx, gpfn };
-  XenError.check("XENMEM_add_to_physmap", hc.memory_op(XENMEM.XENMEM_add_to_physmap, a), () =>
-    `grant frame ${idx} at gpfn 0x${gpfn.toString(16)}`);
+  XenError.check(
+    "XENMEM_add_to_physmap",
+    hc.memory_op(XENMEM.XENMEM_add_to_physmap, a),
+    () => `grant frame ${idx} at gpfn 0x${gpfn.toString(16)}`,
+  );
 }
 
 /**

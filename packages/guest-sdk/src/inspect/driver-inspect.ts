@@ -79,7 +79,13 @@ export const driverInspect: {
   // literal's members are stripped, an inferred object type's are not): tooling can listen,
   // never announce.
   /** @internal */
-  ring(side: "front" | "back", ring: InspectedRingEnd, pages: readonly Page[], spec: RingSpec<unknown, unknown>, name: string | undefined): void;
+  ring(
+    side: "front" | "back",
+    ring: InspectedRingEnd,
+    pages: readonly Page[],
+    spec: RingSpec<unknown, unknown>,
+    name: string | undefined,
+  ): void;
   /** @internal */
   requestProduced(end: InspectedRingEnd, idx: number, req: unknown): void;
   /** @internal */
@@ -101,7 +107,13 @@ export const driverInspect: {
     return listeners.size > 0;
   },
   /** @internal */
-  ring(side: "front" | "back", ring: InspectedRingEnd, pages: readonly Page[], spec: RingSpec<unknown, unknown>, name: string | undefined): void {
+  ring(
+    side: "front" | "back",
+    ring: InspectedRingEnd,
+    pages: readonly Page[],
+    spec: RingSpec<unknown, unknown>,
+    name: string | undefined,
+  ): void {
     if (listeners.size === 0) return;
     const r: InspectedRing = { side, ring, pages, mfn: pages[0]!.mfn, spec, name };
     for (const l of listeners) l.ring?.(r);

@@ -43,8 +43,12 @@ export class BackRing<Req, Rsp> extends RingEnd<Rsp, Req> {
     start = 0,
     options?: RingOptions,
   ): BackRing<Req, Rsp> {
-    const r = new BackRing(new RingCore<Rsp, Req>(pages, spec, "back", resolveRingOptions(options, "back")), start);
-    if (driverInspect.active) driverInspect.ring("back", r, pages, spec as RingSpec<unknown, unknown>, options?.name);
+    const r = new BackRing(
+      new RingCore<Rsp, Req>(pages, spec, "back", resolveRingOptions(options, "back")),
+      start,
+    );
+    if (driverInspect.active)
+      driverInspect.ring("back", r, pages, spec as RingSpec<unknown, unknown>, options?.name);
     return r;
   }
 
@@ -136,7 +140,8 @@ export class BackRing<Req, Rsp> extends RingEnd<Rsp, Req> {
    */
   produceResponse(rsp: Rsp): number {
     this.core.check();
-    if (this.outstanding === 0) throw new RangeError("no consumed request is waiting for a response");
+    if (this.outstanding === 0)
+      throw new RangeError("no consumed request is waiting for a response");
     const idx = this.#rspProdPvt;
     this.core.produce(idx, rsp);
     this.#rspProdPvt = (idx + 1) >>> 0;
@@ -151,7 +156,8 @@ export class BackRing<Req, Rsp> extends RingEnd<Rsp, Req> {
    */
   nextResponse(): EntryWriter {
     this.core.check();
-    if (this.outstanding === 0) throw new RangeError("no consumed request is waiting for a response");
+    if (this.outstanding === 0)
+      throw new RangeError("no consumed request is waiting for a response");
     return this.core.openSlot(this.#rspProdPvt);
   }
 

@@ -74,7 +74,8 @@ export const xenstoreResponseRing: ByteRingLayout = {
 
 function checkLayout(l: ByteRingLayout): void {
   const pow2 = Number.isInteger(l.size) && l.size > 0 && (l.size & (l.size - 1)) === 0;
-  const fits = Number.isInteger(l.dataOffset) && l.dataOffset >= 0 && l.dataOffset + l.size <= XEN_PAGE_SIZE;
+  const fits =
+    Number.isInteger(l.dataOffset) && l.dataOffset >= 0 && l.dataOffset + l.size <= XEN_PAGE_SIZE;
   const u32 = (o: number): boolean => Number.isInteger(o) && o >= 0 && o + 4 <= XEN_PAGE_SIZE;
   if (!pow2 || !fits || !u32(l.consOffset) || !u32(l.prodOffset)) {
     throw new RangeError(`bad byte ring layout ${JSON.stringify(l)}`);
@@ -107,7 +108,10 @@ abstract class ByteRingEnd {
     const prod = this.page.getU32(this.layout.prodOffset);
     const used = (prod - cons) >>> 0;
     if (used > this.layout.size) {
-      throw new RingProtocolError({ reason: "byte-ring-index", prod, cons, size: this.layout.size }, this.layout.name);
+      throw new RingProtocolError(
+        { reason: "byte-ring-index", prod, cons, size: this.layout.size },
+        this.layout.name,
+      );
     }
     return { cons, prod, used };
   }
@@ -172,7 +176,8 @@ export class ByteRingReader extends ByteRingEnd {
    */
   advance(n: number): void {
     const { cons, used } = this.indices();
-    if (!Number.isInteger(n) || n < 0 || n > used) throw new RangeError(`cannot advance ${n} bytes: ${used} waiting`);
+    if (!Number.isInteger(n) || n < 0 || n > used)
+      throw new RangeError(`cannot advance ${n} bytes: ${used} waiting`);
     // (full barrier in C: finish reading the data before releasing the space)
     if (n > 0) this.page.setU32(this.layout.consOffset, (cons + n) >>> 0);
   }

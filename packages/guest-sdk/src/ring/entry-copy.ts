@@ -29,7 +29,9 @@ export class ClosedEntryReaderError extends Error {
   override readonly name = "ClosedEntryReaderError";
   readonly code = "EENTRYCLOSED";
   constructor() {
-    super("EntryReader used after its decode returned: the ring reuses its private copy; copy out (read()) what you keep");
+    super(
+      "EntryReader used after its decode returned: the ring reuses its private copy; copy out (read()) what you keep",
+    );
   }
 }
 

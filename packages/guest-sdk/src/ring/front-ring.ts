@@ -39,11 +39,16 @@ export class FrontRing<Req, Rsp> extends RingEnd<Req, Rsp> {
    * @param pages 2^order writable pages (order 0..4) forming the ring.
    * @throws RangeError for a bad page list or an entry too large for the ring.
    */
-  static init<Req, Rsp>(pages: readonly Page[], spec: RingSpec<Req, Rsp>, options?: RingOptions): FrontRing<Req, Rsp> {
+  static init<Req, Rsp>(
+    pages: readonly Page[],
+    spec: RingSpec<Req, Rsp>,
+    options?: RingOptions,
+  ): FrontRing<Req, Rsp> {
     const core = new RingCore<Req, Rsp>(pages, spec, "front", resolveRingOptions(options, "front"));
     core.area.initHeader();
     const r = new FrontRing(core, 0);
-    if (driverInspect.active) driverInspect.ring("front", r, pages, spec as RingSpec<unknown, unknown>, core.options.name);
+    if (driverInspect.active)
+      driverInspect.ring("front", r, pages, spec as RingSpec<unknown, unknown>, core.options.name);
     return r;
   }
 
@@ -59,8 +64,12 @@ export class FrontRing<Req, Rsp> extends RingEnd<Req, Rsp> {
     start: number,
     options?: RingOptions,
   ): FrontRing<Req, Rsp> {
-    const r = new FrontRing(new RingCore<Req, Rsp>(pages, spec, "front", resolveRingOptions(options, "front")), start);
-    if (driverInspect.active) driverInspect.ring("front", r, pages, spec as RingSpec<unknown, unknown>, options?.name);
+    const r = new FrontRing(
+      new RingCore<Req, Rsp>(pages, spec, "front", resolveRingOptions(options, "front")),
+      start,
+    );
+    if (driverInspect.active)
+      driverInspect.ring("front", r, pages, spec as RingSpec<unknown, unknown>, options?.name);
     return r;
   }
 
@@ -133,7 +142,8 @@ export class FrontRing<Req, Rsp> extends RingEnd<Req, Rsp> {
     const idx = this.#reqProdPvt;
     const written = this.core.closeSlot(idx);
     this.#reqProdPvt = (idx + 1) >>> 0;
-    if (driverInspect.active) driverInspect.requestProduced(this, idx, this.core.decodeOut(written));
+    if (driverInspect.active)
+      driverInspect.requestProduced(this, idx, this.core.decodeOut(written));
     return idx;
   }
 
@@ -176,7 +186,7 @@ export class FrontRing<Req, Rsp> extends RingEnd<Req, Rsp> {
     const avail = (prod - idx) >>> 0;
     // One compare covers both rules: outstanding <= RING_SIZE always holds (produceRequest
     // refuses a full ring, and this check keeps rsp_cons from passing req_prod_pvt).
-    if (avail > ((this.#reqProdPvt - idx) >>> 0)) throw this.#overclaimed(prod);
+    if (avail > (this.#reqProdPvt - idx) >>> 0) throw this.#overclaimed(prod);
     if (avail === 0) return undefined;
     this.#rspCons = (idx + 1) >>> 0;
     const rsp = this.core.consume(idx);
@@ -197,7 +207,7 @@ export class FrontRing<Req, Rsp> extends RingEnd<Req, Rsp> {
     const prod = this.core.area.get(RSP_PROD);
     const idx = this.#rspCons;
     const avail = (prod - idx) >>> 0;
-    if (avail > ((this.#reqProdPvt - idx) >>> 0)) throw this.#overclaimed(prod);
+    if (avail > (this.#reqProdPvt - idx) >>> 0) throw this.#overclaimed(prod);
     if (avail === 0) return undefined;
     this.#rspCons = (idx + 1) >>> 0;
     const entry = this.core.copyIn(idx);
@@ -215,7 +225,13 @@ export class FrontRing<Req, Rsp> extends RingEnd<Req, Rsp> {
     const req_prod_pvt = this.#reqProdPvt;
     const fault =
       (prod - rsp_cons) >>> 0 > this.size
-        ? ({ reason: "rsp-prod-overflow", rsp_prod: prod, rsp_cons, req_prod_pvt, RING_SIZE: this.size } as const)
+        ? ({
+            reason: "rsp-prod-overflow",
+            rsp_prod: prod,
+            rsp_cons,
+            req_prod_pvt,
+            RING_SIZE: this.size,
+          } as const)
         : ({
             reason: "rsp-prod-beyond-requests",
             rsp_prod: prod,

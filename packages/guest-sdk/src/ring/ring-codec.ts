@@ -72,8 +72,12 @@ export interface RingSpec<Req, Rsp> {
 /** `sizeof(union name_sring_entry)` for a spec. @throws RangeError for inconsistent sizes. */
 export function ringEntrySize(spec: RingSpec<unknown, unknown>): number {
   const { request, response } = spec;
-  for (const [what, size] of [["request", request.size], ["response", response.size]] as const) {
-    if (!Number.isInteger(size) || size <= 0) throw new RangeError(`${what} codec size ${size} must be a positive integer`);
+  for (const [what, size] of [
+    ["request", request.size],
+    ["response", response.size],
+  ] as const) {
+    if (!Number.isInteger(size) || size <= 0)
+      throw new RangeError(`${what} codec size ${size} must be a positive integer`);
   }
   const union = Math.max(request.size, response.size);
   const entry = spec.entrySize ?? union;
@@ -87,7 +91,8 @@ export function ringEntrySize(spec: RingSpec<unknown, unknown>): number {
 export function checkRange(size: number, offset: number, length: number): void {
   // The throw is out of line so that this check, run on every field access, stays small enough
   // to inline; comparisons first (NaN fails them), then Math.floor as the integer test.
-  if (!(offset >= 0 && length >= 0 && offset + length <= size) || Math.floor(offset) !== offset) outside(size, offset, length);
+  if (!(offset >= 0 && length >= 0 && offset + length <= size) || Math.floor(offset) !== offset)
+    outside(size, offset, length);
 }
 
 function outside(size: number, offset: number, length: number): never {

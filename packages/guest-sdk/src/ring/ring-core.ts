@@ -3,7 +3,14 @@
  * copy-then-decode-then-validate of one entry. Internal to the ring module.
  */
 import type { Page } from "@pvkit/hypervisor-sim";
-import { EntryBuffer, type EntryReader, type EntryWriter, type RingCodec, type RingSpec, ringEntrySize } from "./ring-codec.js";
+import {
+  EntryBuffer,
+  type EntryReader,
+  type EntryWriter,
+  type RingCodec,
+  type RingSpec,
+  ringEntrySize,
+} from "./ring-codec.js";
 import { EntryCopy, type PrivateEntry } from "./entry-copy.js";
 import { RingProtocolError } from "./ring-error.js";
 import { REQ_EVENT, REQ_PROD, RSP_EVENT, RSP_PROD, SharedRingArea } from "./shared-ring.js";
@@ -35,7 +42,10 @@ export interface ResolvedRingOptions {
 }
 
 /** Applies the defaults of `RingOptions` for one side. */
-export function resolveRingOptions(options: RingOptions | undefined, side: "front" | "back"): ResolvedRingOptions {
+export function resolveRingOptions(
+  options: RingOptions | undefined,
+  side: "front" | "back",
+): ResolvedRingOptions {
   return {
     name: options?.name,
     onInvalidEntry: options?.onInvalidEntry ?? (side === "front" ? "halt" : "report"),
@@ -59,7 +69,9 @@ function zero(bytes: Uint8Array, dv: DataView): void {
 }
 
 function notOpened(idx: number): never {
-  throw new RangeError(`ring entry ${idx} was not opened for writing (nextRequest / nextResponse first)`);
+  throw new RangeError(
+    `ring entry ${idx} was not opened for writing (nextRequest / nextResponse first)`,
+  );
 }
 
 /**
@@ -90,10 +102,16 @@ export class RingCore<Out, In> {
   /** Whether the open slot is written into the private buffer (a straddling entry). */
   #straddling = false;
 
-  constructor(pages: readonly Page[], spec: RingSpec<unknown, unknown>, side: "front" | "back", options: ResolvedRingOptions) {
+  constructor(
+    pages: readonly Page[],
+    spec: RingSpec<unknown, unknown>,
+    side: "front" | "back",
+    options: ResolvedRingOptions,
+  ) {
     this.area = new SharedRingArea(pages, ringEntrySize(spec));
     this.options = options;
-    const [out, inp] = side === "front" ? [spec.request, spec.response] : [spec.response, spec.request];
+    const [out, inp] =
+      side === "front" ? [spec.request, spec.response] : [spec.response, spec.request];
     this.#out = out as RingCodec<Out>;
     this.#in = inp as RingCodec<In>;
     this.#inKind = side === "front" ? "response" : "request";
@@ -256,18 +274,46 @@ export class RingCore<Out, In> {
   }
 
   /** The "invalid-entry" error of entry `idx`, which failed to decode. */
-  #undecodable(kind: "request" | "response", idx: number, entry: PrivateEntry, cause: unknown): RingProtocolError {
+  #undecodable(
+    kind: "request" | "response",
+    idx: number,
+    entry: PrivateEntry,
+    cause: unknown,
+  ): RingProtocolError {
     const bytes = entry.snapshot();
-    return this.#invalid({ reason: "invalid-entry", kind, index: idx, detail: describe(cause), bytes }, cause);
+    return this.#invalid(
+      { reason: "invalid-entry", kind, index: idx, detail: describe(cause), bytes },
+      cause,
+    );
   }
 
   /** The "invalid-entry" error of entry `idx`, which decoded to `value` but failed validation. */
-  #invalidValue(kind: "request" | "response", idx: number, entry: PrivateEntry, detail: string, value: unknown): RingProtocolError {
-    return this.#invalid({ reason: "invalid-entry", kind, index: idx, detail, bytes: entry.snapshot(), value });
+  #invalidValue(
+    kind: "request" | "response",
+    idx: number,
+    entry: PrivateEntry,
+    detail: string,
+    value: unknown,
+  ): RingProtocolError {
+    return this.#invalid({
+      reason: "invalid-entry",
+      kind,
+      index: idx,
+      detail,
+      bytes: entry.snapshot(),
+      value,
+    });
   }
 
-  #invalid(fault: ConstructorParameters<typeof RingProtocolError>[0], cause?: unknown): RingProtocolError {
-    const err = new RingProtocolError(fault, this.options.name, cause === undefined ? undefined : { cause });
+  #invalid(
+    fault: ConstructorParameters<typeof RingProtocolError>[0],
+    cause?: unknown,
+  ): RingProtocolError {
+    const err = new RingProtocolError(
+      fault,
+      this.options.name,
+      cause === undefined ? undefined : { cause },
+    );
     return this.options.onInvalidEntry === "halt" ? this.halt(err) : err;
   }
 }

@@ -34,7 +34,11 @@ interface Drainable<T> {
   halted(): RingProtocolError | undefined;
 }
 
-function drain$<T>(kick$: Observable<unknown>, ring: Drainable<T>, options: RingDrainOptions | undefined): Observable<T> {
+function drain$<T>(
+  kick$: Observable<unknown>,
+  ring: Drainable<T>,
+  options: RingDrainOptions | undefined,
+): Observable<T> {
   return new Observable<T>((subscriber) => {
     // Next item, handing reportable invalid entries to `onInvalid` (the ring has moved past them).
     const take = (): T | undefined => {
@@ -43,7 +47,9 @@ function drain$<T>(kick$: Observable<unknown>, ring: Drainable<T>, options: Ring
           return ring.take();
         } catch (err) {
           const reportable =
-            err instanceof RingProtocolError && err.reason === "invalid-entry" && ring.halted() === undefined;
+            err instanceof RingProtocolError &&
+            err.reason === "invalid-entry" &&
+            ring.halted() === undefined;
           if (!reportable || options?.onInvalid === undefined) throw err;
           options.onInvalid(err);
         }
@@ -95,7 +101,11 @@ export function requests$<Req, Rsp>(
 ): Observable<Req> {
   return drain$(
     kick$,
-    { take: () => back.consumeRequest(), finalCheck: () => back.finalCheckForRequests(), halted: () => back.halted },
+    {
+      take: () => back.consumeRequest(),
+      finalCheck: () => back.finalCheckForRequests(),
+      halted: () => back.halted,
+    },
     options,
   );
 }
@@ -112,7 +122,11 @@ export function responses$<Req, Rsp>(
 ): Observable<Rsp> {
   return drain$(
     kick$,
-    { take: () => front.consumeResponse(), finalCheck: () => front.finalCheckForResponses(), halted: () => front.halted },
+    {
+      take: () => front.consumeResponse(),
+      finalCheck: () => front.finalCheckForResponses(),
+      halted: () => front.halted,
+    },
     options,
   );
 }

@@ -15,7 +15,14 @@
  * touch a byte outside `[0, 64 + RING_SIZE * E)`.
  */
 import type { Page } from "@pvkit/hypervisor-sim";
-import { __RING_SIZE, SHARED_RING_INIT_VALUES, SRING_RING_OFFSET, sring, XEN_PAGE_SHIFT, XEN_PAGE_SIZE } from "@pvkit/hypervisor-sim/abi";
+import {
+  __RING_SIZE,
+  SHARED_RING_INIT_VALUES,
+  SRING_RING_OFFSET,
+  sring,
+  XEN_PAGE_SHIFT,
+  XEN_PAGE_SIZE,
+} from "@pvkit/hypervisor-sim/abi";
 
 const PAGE_SHIFT = XEN_PAGE_SHIFT;
 const PAGE_SIZE = XEN_PAGE_SIZE;
@@ -25,8 +32,11 @@ export const MAX_RING_PAGE_ORDER = 4;
 
 /** The page order of a page list (its length must be 2^order, order 0..4). @throws RangeError otherwise. */
 export function ringPageOrder(nrPages: number): number {
-  for (let order = 0; order <= MAX_RING_PAGE_ORDER; order++) if (nrPages === 1 << order) return order;
-  throw new RangeError(`a ring needs 2^order pages with order 0..${MAX_RING_PAGE_ORDER}, not ${nrPages}`);
+  for (let order = 0; order <= MAX_RING_PAGE_ORDER; order++)
+    if (nrPages === 1 << order) return order;
+  throw new RangeError(
+    `a ring needs 2^order pages with order 0..${MAX_RING_PAGE_ORDER}, not ${nrPages}`,
+  );
 }
 
 /**
@@ -60,7 +70,8 @@ export class SharedRingArea {
   constructor(pages: readonly Page[], entrySize: number) {
     this.order = ringPageOrder(pages.length);
     pages.forEach((p, i) => {
-      if (p.writable !== true) throw new RangeError(`ring page ${i} is mapped read-only; both ends write the ring`);
+      if (p.writable !== true)
+        throw new RangeError(`ring page ${i} is mapped read-only; both ends write the ring`);
     });
     this.#pages = [...pages];
     this.#page0 = pages[0] as Page;
@@ -68,7 +79,9 @@ export class SharedRingArea {
     this.wordAligned = entrySize % 8 === 0; // the entries start at 64, a multiple of 8
     this.ringSize = __RING_SIZE(PAGE_SIZE << this.order, entrySize);
     if (this.ringSize === 0) {
-      throw new RangeError(`a ${entrySize}-byte entry does not fit in a ring of ${PAGE_SIZE << this.order} bytes`);
+      throw new RangeError(
+        `a ${entrySize}-byte entry does not fit in a ring of ${PAGE_SIZE << this.order} bytes`,
+      );
     }
   }
 
@@ -112,7 +125,8 @@ export class SharedRingArea {
    */
   copyEntryInto(idx: number, length: number, dest: Uint8Array, destOffset: number): void {
     this.#checkLength(length);
-    if (!(destOffset >= 0 && destOffset + length <= dest.length)) tooSmall(dest, destOffset, length);
+    if (!(destOffset >= 0 && destOffset + length <= dest.length))
+      tooSmall(dest, destOffset, length);
     const at = this.entryOffset(idx);
     const off = at & (PAGE_SIZE - 1);
     // The usual case, an entry inside one page, stays small so that V8 inlines it.
@@ -126,7 +140,8 @@ export class SharedRingArea {
    * @throws RangeError if the words exceed the entry or `dest`, or the ring is not word-aligned.
    */
   copyEntryWords(idx: number, words: number, dest: BigInt64Array): void {
-    if (!this.wordAligned) throw new RangeError(`${this.entrySize}-byte entries are not 8-byte aligned`);
+    if (!this.wordAligned)
+      throw new RangeError(`${this.entrySize}-byte entries are not 8-byte aligned`);
     this.#checkLength(8 * words);
     const at = this.entryOffset(idx);
     const off = at & (PAGE_SIZE - 1);
@@ -192,7 +207,8 @@ export class SharedRingArea {
     return p;
   }
   #checkLength(length: number): void {
-    if (!Number.isInteger(length) || length < 0 || length > this.entrySize) tooLong(length, this.entrySize);
+    if (!Number.isInteger(length) || length < 0 || length > this.entrySize)
+      tooLong(length, this.entrySize);
   }
 }
 
@@ -207,5 +223,7 @@ function tooLong(length: number, entrySize: number): never {
 }
 
 function tooSmall(dest: Uint8Array, destOffset: number, length: number): never {
-  throw new RangeError(`${length} bytes do not fit at ${destOffset} of a ${dest.length}-byte buffer`);
+  throw new RangeError(
+    `${length} bytes do not fit at ${destOffset} of a ${dest.length}-byte buffer`,
+  );
 }

@@ -72,7 +72,8 @@ export class GuestClock {
    * @throws RangeError for a vCPU the guest lacks; Error if `version` never settles.
    */
   now(vcpu = 0): number {
-    if (!Number.isInteger(vcpu) || vcpu < 0 || vcpu >= this.#guest.nrVcpus) throw new RangeError(`no vcpu ${vcpu}`);
+    if (!Number.isInteger(vcpu) || vcpu < 0 || vcpu >= this.#guest.nrVcpus)
+      throw new RangeError(`no vcpu ${vcpu}`);
     const base = shinfoVcpuInfo(vcpu) + VCPU_INFO_TIME;
     const page = this.#sharedInfo;
     for (let i = 0; i < MAX_TRIES; i++) {
@@ -86,7 +87,9 @@ export class GuestClock {
       if (page.getU32(base + VERSION) !== version) continue;
       return system + scaleDelta(Math.max(0, tsc - stamp), mul, shift);
     }
-    throw new Error(`vcpu_time_info of vcpu ${vcpu} never settled (version stays odd or keeps changing)`);
+    throw new Error(
+      `vcpu_time_info of vcpu ${vcpu} never settled (version stays odd or keeps changing)`,
+    );
   }
 }
 

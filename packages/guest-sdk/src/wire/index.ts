@@ -19,16 +19,10 @@ export {
   XsRingConnection,
   type XsRequest,
 } from "../xenbus/xs-ring-connection.js";
-export {
-  DIRECTORY_PART_MAX_RESTARTS,
-} from "../xenbus/xenstore-session.js";
+export { DIRECTORY_PART_MAX_RESTARTS } from "../xenbus/xenstore-session.js";
 export {
   parsePermission,
   formatPermission,
 } from "../xenbus/permissions.js";
-export {
-  scaleDelta,
-} from "../time/guest-clock.js";
-export {
-  highestHoles,
-} from "../memory/holes.js";
+export { scaleDelta } from "../time/guest-clock.js";
+export { highestHoles } from "../memory/holes.js";

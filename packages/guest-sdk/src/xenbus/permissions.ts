@@ -39,7 +39,8 @@ export function formatPermission(p: XenstorePermission | string): string {
     parsePermission(p);
     return p;
   }
-  if (!Number.isInteger(p.domid) || p.domid < 0 || p.domid > 0xffff) throw new RangeError(`bad domid ${p.domid}`);
+  if (!Number.isInteger(p.domid) || p.domid < 0 || p.domid > 0xffff)
+    throw new RangeError(`bad domid ${p.domid}`);
   const letter = LETTER[p.access];
   if (letter === undefined) throw new RangeError(`bad access ${String(p.access)}`);
   return `${letter}${p.domid}`;

@@ -89,7 +89,12 @@ export class XenbusTransaction extends XenstoreSession {
 
   protected override checkUsable(type: number, path: string | undefined): XenbusError | undefined {
     if (!this.#ended) return undefined;
-    return new XenbusError({ reason: "closed", type, path, detail: `transaction ${this.id} has ended` });
+    return new XenbusError({
+      reason: "closed",
+      type,
+      path,
+      detail: `transaction ${this.id} has ended`,
+    });
   }
 }
 
@@ -111,10 +116,16 @@ export class XenbusClient extends XenstoreSession implements XenbusTransport, Di
    * `startInfoGfn`. The store port is adopted into `events` (and closed by `close()`).
    * @throws RangeError if start_info has no Xen magic, or the ring page is not writable RAM.
    */
-  static fromStartInfo(guest: Guest, events: EventChannels, opts: XenbusStartInfoOptions): XenbusClient {
+  static fromStartInfo(
+    guest: Guest,
+    events: EventChannels,
+    opts: XenbusStartInfoOptions,
+  ): XenbusClient {
     const si = readStartInfo(guest.memory.page(opts.startInfoGfn));
     if (!si.magic.startsWith("xen-")) {
-      throw new RangeError(`no start_info at gfn ${opts.startInfoGfn} (magic ${JSON.stringify(si.magic)})`);
+      throw new RangeError(
+        `no start_info at gfn ${opts.startInfoGfn} (magic ${JSON.stringify(si.magic)})`,
+      );
     }
     const page = guest.memory.writablePage(si.store_mfn);
     const channel = events.channel(si.store_evtchn) ?? events.adopt(si.store_evtchn);
@@ -127,7 +138,8 @@ export class XenbusClient extends XenstoreSession implements XenbusTransport, Di
     this.#channel = channel;
     this.#ownsChannel = opts.ownsChannel ?? false;
     const retries = opts.transactionRetries ?? DEFAULT_TRANSACTION_RETRIES;
-    if (!Number.isInteger(retries) || retries < 0) throw new RangeError(`transactionRetries ${retries}`);
+    if (!Number.isInteger(retries) || retries < 0)
+      throw new RangeError(`transactionRetries ${retries}`);
     this.#retries = retries;
   }
 
@@ -189,13 +201,20 @@ export class XenbusClient extends XenstoreSession implements XenbusTransport, Di
    * the EAGAIN error is thrown. If `fn` throws anything else the transaction is aborted
    * (TRANSACTION_END "F") and the error is rethrown.
    */
-  async transaction<T>(fn: (tx: XenbusTransaction) => Promise<T> | T, opts: TransactionOptions = {}): Promise<T> {
+  async transaction<T>(
+    fn: (tx: XenbusTransaction) => Promise<T> | T,
+    opts: TransactionOptions = {},
+  ): Promise<T> {
     const retries = opts.retries ?? this.#retries;
     for (let attempt = 0; ; attempt++) {
       const start = await this.send(XS.XS_TRANSACTION_START, nulJoin([""]), undefined);
       const id = Number(nulSplit(start.payload)[0]);
       if (!Number.isInteger(id) || id <= 0 || id > 0xffffffff) {
-        throw new XenbusError({ reason: "protocol", type: XS.XS_TRANSACTION_START, detail: `transaction id ${id}` });
+        throw new XenbusError({
+          reason: "protocol",
+          type: XS.XS_TRANSACTION_START,
+          detail: `transaction id ${id}`,
+        });
       }
       const tx = makeTransaction(this.conn, id);
       let result: T;
@@ -219,7 +238,11 @@ export class XenbusClient extends XenstoreSession implements XenbusTransport, Di
   }
 
   #end(id: number, commit: boolean): Promise<unknown> {
-    return this.conn.request({ type: XS.XS_TRANSACTION_END, payload: nulJoin([commit ? "T" : "F"]), tx_id: id });
+    return this.conn.request({
+      type: XS.XS_TRANSACTION_END,
+      payload: nulJoin([commit ? "T" : "F"]),
+      tx_id: id,
+    });
   }
 
   /**

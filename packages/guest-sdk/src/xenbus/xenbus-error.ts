@@ -11,11 +11,22 @@
  * - `"ring-corrupt"`: the response ring's indices are impossible (`prod - cons > 1024`) (EIO);
  * - `"protocol"`: xenstored sent a reply of the wrong type or over 4096 bytes (EIO).
  */
-import { XEN_ERRNO, type XenErrnoName, isXsdErrorName, xsTypeName } from "@pvkit/hypervisor-sim/abi";
+import {
+  XEN_ERRNO,
+  type XenErrnoName,
+  isXsdErrorName,
+  xsTypeName,
+} from "@pvkit/hypervisor-sim/abi";
 import { XenError } from "../errors.js";
 
 /** Why a xenbus request failed. */
-export type XenbusFailure = "error-reply" | "request-too-large" | "closed" | "ring-error" | "ring-corrupt" | "protocol";
+export type XenbusFailure =
+  | "error-reply"
+  | "request-too-large"
+  | "closed"
+  | "ring-error"
+  | "ring-corrupt"
+  | "protocol";
 
 /** Details of a XenbusError. */
 export interface XenbusErrorInit {
@@ -65,7 +76,9 @@ export class XenbusError extends XenError {
     const bits = [
       init.path !== undefined ? `path ${JSON.stringify(init.path)}` : undefined,
       init.reason !== "error-reply" ? init.reason : undefined,
-      init.serverName !== undefined && init.serverName !== code ? `xenstored said ${init.serverName}` : undefined,
+      init.serverName !== undefined && init.serverName !== code
+        ? `xenstored said ${init.serverName}`
+        : undefined,
       init.ringError !== undefined ? `ring error ${init.ringError}` : undefined,
       init.detail,
     ].filter((s): s is string => s !== undefined);

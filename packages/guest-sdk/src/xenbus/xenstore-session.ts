@@ -87,7 +87,8 @@ export abstract class XenstoreSession {
     try {
       return nulSplit((await this.send(XS.XS_DIRECTORY, nulJoin([path]), path)).payload);
     } catch (e) {
-      if (e instanceof XenbusError && e.reason === "error-reply" && e.code === "E2BIG") return this.#directoryPart(path);
+      if (e instanceof XenbusError && e.reason === "error-reply" && e.code === "E2BIG")
+        return this.#directoryPart(path);
       throw e;
     }
   }
@@ -104,7 +105,12 @@ export abstract class XenstoreSession {
       } catch (e) {
         // A server without DIRECTORY_PART: the listing is simply too big.
         if (e instanceof XenbusError && e.code === "ENOSYS") {
-          throw new XenbusError({ reason: "error-reply", type: XS.XS_DIRECTORY, path, serverName: "E2BIG" });
+          throw new XenbusError({
+            reason: "error-reply",
+            type: XS.XS_DIRECTORY,
+            path,
+            serverName: "E2BIG",
+          });
         }
         throw e;
       }
@@ -114,7 +120,13 @@ export abstract class XenstoreSession {
       const rest = nul < 0 ? new Uint8Array(0) : p.subarray(nul + 1);
       if (off > 0 && g !== gen) {
         if (++restarts > DIRECTORY_PART_MAX_RESTARTS) {
-          throw new XenbusError({ reason: "error-reply", type: XS.XS_DIRECTORY_PART, path, serverName: "EAGAIN", detail: "the directory kept changing" });
+          throw new XenbusError({
+            reason: "error-reply",
+            type: XS.XS_DIRECTORY_PART,
+            path,
+            serverName: "EAGAIN",
+            detail: "the directory kept changing",
+          });
         }
         gen = undefined;
         parts = [];
@@ -132,14 +144,19 @@ export abstract class XenstoreSession {
 
   /** GET_PERMS: the node's permission list (owner first). */
   async getPermissions(path: string): Promise<XenstorePermission[]> {
-    return nulSplit((await this.send(XS.XS_GET_PERMS, nulJoin([path]), path)).payload).map(parsePermission);
+    return nulSplit((await this.send(XS.XS_GET_PERMS, nulJoin([path]), path)).payload).map(
+      parsePermission,
+    );
   }
 
   /**
    * SET_PERMS: replaces the permission list; entry 0 is the owner and the default access.
    * @throws RangeError (synchronously rejected) for a malformed entry.
    */
-  async setPermissions(path: string, perms: readonly (XenstorePermission | string)[]): Promise<void> {
+  async setPermissions(
+    path: string,
+    perms: readonly (XenstorePermission | string)[],
+  ): Promise<void> {
     const strings = perms.map(formatPermission);
     await this.send(XS.XS_SET_PERMS, nulJoin([path, ...strings]), path);
   }
@@ -150,7 +167,8 @@ export abstract class XenstoreSession {
       await this.readBytes(path);
       return true;
     } catch (e) {
-      if (e instanceof XenbusError && e.reason === "error-reply" && e.code === "ENOENT") return false;
+      if (e instanceof XenbusError && e.reason === "error-reply" && e.code === "ENOENT")
+        return false;
       throw e;
     }
   }

@@ -22,7 +22,12 @@ import {
   type XsMessage,
 } from "@pvkit/hypervisor-sim/abi";
 import type { EventChannel } from "../events/event-channel.js";
-import { ByteRingReader, ByteRingWriter, xenstoreRequestRing, xenstoreResponseRing } from "../ring/byte-ring.js";
+import {
+  ByteRingReader,
+  ByteRingWriter,
+  xenstoreRequestRing,
+  xenstoreResponseRing,
+} from "../ring/byte-ring.js";
 import { RingProtocolError } from "../ring/ring-error.js";
 import { XenbusError, type XenbusErrorInit } from "./xenbus-error.js";
 
@@ -121,7 +126,9 @@ export class XsRingConnection {
     try {
       bytes = encodeXsMessage({ type: r.type, req_id, tx_id: r.tx_id ?? 0, payload: r.payload });
     } catch {
-      return Promise.reject(new XenbusError({ reason: "request-too-large", type: r.type, path: r.path }));
+      return Promise.reject(
+        new XenbusError({ reason: "request-too-large", type: r.type, path: r.path }),
+      );
     }
     return new Promise<XsMessage>((resolve, reject) => {
       this.#pending.set(req_id, { type: r.type, path: r.path, resolve, reject });
@@ -207,7 +214,10 @@ export class XsRingConnection {
         const m = this.#assembler.next();
         if (m === undefined) break;
         if (m === XS_OVERSIZE) {
-          this.#fail({ reason: "protocol", detail: `a reply header announced more than 4096 bytes` });
+          this.#fail({
+            reason: "protocol",
+            detail: `a reply header announced more than 4096 bytes`,
+          });
           return any;
         }
         this.#dispatch(m);
@@ -231,10 +241,17 @@ export class XsRingConnection {
     this.#pending.delete(m.req_id);
     if (m.type === XS.XS_ERROR) {
       const [name = ""] = nulSplit(m.payload);
-      p.reject(new XenbusError({ reason: "error-reply", type: p.type, path: p.path, serverName: name }));
+      p.reject(
+        new XenbusError({ reason: "error-reply", type: p.type, path: p.path, serverName: name }),
+      );
     } else if (m.type !== p.type) {
       p.reject(
-        new XenbusError({ reason: "protocol", type: p.type, path: p.path, detail: `reply of type ${m.type}` }),
+        new XenbusError({
+          reason: "protocol",
+          type: p.type,
+          path: p.path,
+          detail: `reply of type ${m.type}`,
+        }),
       );
     } else {
       p.resolve(m);

@@ -4,7 +4,12 @@ import { describe, expect, it } from "vitest";
 import { ClosedError, Hypervisor } from "@pvkit/hypervisor-sim";
 import { VIRQ } from "@pvkit/hypervisor-sim/abi";
 import { type ChannelEvent, EventChannels } from "@pvkit/guest-sdk";
-import { evtchnAllocUnbound, evtchnBindInterdomain, evtchnSend, evtchnStatus } from "@pvkit/guest-sdk/hypercall";
+import {
+  evtchnAllocUnbound,
+  evtchnBindInterdomain,
+  evtchnSend,
+  evtchnStatus,
+} from "@pvkit/guest-sdk/hypercall";
 import { ABIS, abiOptions, guestsOn } from "./support.js";
 
 describe.each(ABIS)("event channels on the %s ABI", (abi) => {

@@ -3,7 +3,12 @@ import { firstValueFrom, take, toArray } from "rxjs";
 import { VIRQ, XEN_ERRNO } from "@pvkit/hypervisor-sim/abi";
 import { ClosedError } from "@pvkit/hypervisor-sim";
 import { type ChannelEvent, XenError } from "@pvkit/guest-sdk";
-import { evtchnAllocUnbound, evtchnBindInterdomain, evtchnSend, evtchnStatus } from "@pvkit/guest-sdk/hypercall";
+import {
+  evtchnAllocUnbound,
+  evtchnBindInterdomain,
+  evtchnSend,
+  evtchnStatus,
+} from "@pvkit/guest-sdk/hypercall";
 import { SH, twoGuests } from "./support.js";
 
 describe("EventChannel handles, manual scheduler", () => {
@@ -13,7 +18,12 @@ describe("EventChannel handles, manual scheduler", () => {
     expect(back.kind).toBe("unbound");
     expect(back.status()).toEqual({ state: "unbound", vcpu: 0, remoteDom: 0 });
     const front = ev0.bindInterdomain(du.domid, back.port);
-    expect(front.status()).toEqual({ state: "interdomain", vcpu: 0, remoteDom: du.domid, remotePort: back.port });
+    expect(front.status()).toEqual({
+      state: "interdomain",
+      vcpu: 0,
+      remoteDom: du.domid,
+      remotePort: back.port,
+    });
     await hv.settle();
     expect(front.count).toBe(1); // Xen marks the binder's new port pending
     expect(back.count).toBe(0);
@@ -86,7 +96,9 @@ describe("EventChannel handles, manual scheduler", () => {
     expect(ch.count).toBe(1);
     expect(() => evu.adopt(inGuest)).toThrow(RangeError);
     expect(() => evu.adopt(20)).toThrow(RangeError); // free (closed) port
-    expect(() => evu.adopt(900)).toThrow(expect.objectContaining({ code: "EINVAL", op: "EVTCHNOP_status" }));
+    expect(() => evu.adopt(900)).toThrow(
+      expect.objectContaining({ code: "EINVAL", op: "EVTCHNOP_status" }),
+    );
   });
 
   it("holds events while masked and delivers one when unmasked locally", async () => {
@@ -119,11 +131,19 @@ describe("EventChannel handles, manual scheduler", () => {
     expect(ch.closed).toBe(true);
     await expect(waiting).rejects.toBeInstanceOf(ClosedError);
     expect(await done).toEqual([]);
-    expect(evtchnStatus(g0.hypercall, peer)).toEqual({ state: "unbound", vcpu: 0, remoteDom: du.domid });
+    expect(evtchnStatus(g0.hypercall, peer)).toEqual({
+      state: "unbound",
+      vcpu: 0,
+      remoteDom: du.domid,
+    });
     expect(evtchnStatus(hvGuest(), ch.port).state).toBe("closed");
     expect(() => ch.notify()).toThrow(ClosedError);
     expect(() => ch.status()).toThrow(ClosedError);
-    await expect(ch.waitFor(0)).rejects.toMatchObject({ code: "ERR_CLOSED", op: "waitFor", what: `event channel port ${ch.port}` });
+    await expect(ch.waitFor(0)).rejects.toMatchObject({
+      code: "ERR_CLOSED",
+      op: "waitFor",
+      what: `event channel port ${ch.port}`,
+    });
     expect(evu.channel(ch.port)).toBeUndefined();
     function hvGuest() {
       return hv.guest(du.domid).hypercall;
@@ -133,7 +153,9 @@ describe("EventChannel handles, manual scheduler", () => {
   it("restores the mask state when a move fails", async () => {
     const { hv, evu } = twoGuests();
     const ipi = evu.bindIpi(0);
-    expect(() => ipi.bindToVcpu(1)).toThrow(expect.objectContaining({ code: "EINVAL", errno: XEN_ERRNO.EINVAL }));
+    expect(() => ipi.bindToVcpu(1)).toThrow(
+      expect.objectContaining({ code: "EINVAL", errno: XEN_ERRNO.EINVAL }),
+    );
     expect(ipi.masked).toBe(false);
     ipi.notify();
     await hv.settle();

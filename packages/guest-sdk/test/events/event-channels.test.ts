@@ -3,7 +3,12 @@ import { firstValueFrom, switchMap, take, toArray } from "rxjs";
 import { ClosedError, GNTTAB_GFN_BASE, Hypervisor } from "@pvkit/hypervisor-sim";
 import { VIRQ } from "@pvkit/hypervisor-sim/abi";
 import { type EventChannel, EventChannels, GuestPageAllocator, XenError } from "@pvkit/guest-sdk";
-import { evtchnAllocUnbound, evtchnBindInterdomain, evtchnSend, evtchnStatus } from "@pvkit/guest-sdk/hypercall";
+import {
+  evtchnAllocUnbound,
+  evtchnBindInterdomain,
+  evtchnSend,
+  evtchnStatus,
+} from "@pvkit/guest-sdk/hypercall";
 import { SH, twoGuests } from "./support.js";
 
 /** States of the guest's ports 1..n, as Xen reports them. */
@@ -55,7 +60,9 @@ describe("EventChannels", () => {
     expect(() => EventChannels.of(g, { sharedInfoGfn: 0x30000, vcpu: 1 })).toThrow(
       `asks for sharedInfoGfn 0x30000 (shared_info is at 0x${ev.sharedInfoGfn.toString(16)}), vcpu 1 (it runs on 0);`,
     );
-    expect(() => EventChannels.of(g, { abi: "fifo", pages })).toThrow(expect.objectContaining({ name: "PvkitError", code: "ERR_BAD_OPTION" }));
+    expect(() => EventChannels.of(g, { abi: "fifo", pages })).toThrow(
+      expect.objectContaining({ name: "PvkitError", code: "ERR_BAD_OPTION" }),
+    );
     expect(pages.allocated).toBe(0); // nothing was set up by the refused calls
     // The same options, or none, are the same instance; after close() another set-up is fine.
     expect(EventChannels.of(g, { abi: "2l", sharedInfoGfn: ev.sharedInfoGfn, vcpu: 0 })).toBe(ev);
@@ -65,7 +72,9 @@ describe("EventChannels", () => {
     const fifo = EventChannels.of(g, { abi: "fifo", pages });
     expect([fifo.abi, fifo.sharedInfoGfn]).toEqual(["fifo", ev.sharedInfoGfn]);
     expect(EventChannels.of(g, { pages })).toBe(fifo);
-    expect(() => EventChannels.of(g, { pages: new GuestPageAllocator(g.memory) })).toThrow("asks for another pages allocator;");
+    expect(() => EventChannels.of(g, { pages: new GuestPageAllocator(g.memory) })).toThrow(
+      "asks for another pages allocator;",
+    );
   });
 
   it("binds nothing until subscribe, and closes the port on unsubscribe (the peer goes back to unbound)", async () => {
@@ -79,13 +88,22 @@ describe("EventChannels", () => {
     const sub = chan$.subscribe((c) => (ch = c));
     expect(ch).toBeDefined();
     expect(ch!.kind).toBe("interdomain");
-    expect(evtchnStatus(g0.hypercall, p0)).toEqual({ state: "interdomain", vcpu: 0, remoteDom: du.domid, remotePort: ch!.port });
+    expect(evtchnStatus(g0.hypercall, p0)).toEqual({
+      state: "interdomain",
+      vcpu: 0,
+      remoteDom: du.domid,
+      remotePort: ch!.port,
+    });
     await hv.settle();
     expect(ch!.count).toBe(1);
     sub.unsubscribe();
     expect(ch!.closed).toBe(true);
     expect(evtchnStatus(gu.hypercall, ch!.port).state).toBe("closed");
-    expect(evtchnStatus(g0.hypercall, p0)).toEqual({ state: "unbound", vcpu: 0, remoteDom: du.domid });
+    expect(evtchnStatus(g0.hypercall, p0)).toEqual({
+      state: "unbound",
+      vcpu: 0,
+      remoteDom: du.domid,
+    });
     expect(portStates(gu)).toEqual(before);
   });
 
@@ -140,7 +158,9 @@ describe("EventChannels", () => {
     let completed = false;
     evu.pirq$(99).subscribe({ error: () => {}, complete: () => (completed = true) }); // beyond a domU's nr_pirqs: EINVAL
     expect(completed).toBe(false);
-    const sub = evu.ipi$(0).subscribe({ next: (c) => c.close(), complete: () => (completed = true) });
+    const sub = evu
+      .ipi$(0)
+      .subscribe({ next: (c) => c.close(), complete: () => (completed = true) });
     expect(completed).toBe(true);
     expect(sub.closed).toBe(true);
   });

@@ -3,8 +3,19 @@
 import { describe, expect, it } from "vitest";
 import { type Guest, Hypervisor } from "@pvkit/hypervisor-sim";
 import { EVTCHNOP, XEN_ERRNO } from "@pvkit/hypervisor-sim/abi";
-import { EventChannels, FIFO_EVENTS_PER_ROUND, GuestPageAllocator, MAX_UPCALL_ROUNDS, XenError } from "@pvkit/guest-sdk";
-import { evtchnBindInterdomain, evtchnInitControl, evtchnSend, evtchnStatus } from "@pvkit/guest-sdk/hypercall";
+import {
+  EventChannels,
+  FIFO_EVENTS_PER_ROUND,
+  GuestPageAllocator,
+  MAX_UPCALL_ROUNDS,
+  XenError,
+} from "@pvkit/guest-sdk";
+import {
+  evtchnBindInterdomain,
+  evtchnInitControl,
+  evtchnSend,
+  evtchnStatus,
+} from "@pvkit/guest-sdk/hypercall";
 import { guestsOn, twoGuests } from "./support.js";
 
 const LINKED = 0x2000_0000;
@@ -33,7 +44,8 @@ function initControlFails(g: Guest, errno: number): Guest {
         return new Proxy(hc, {
           get(h, k) {
             if (k !== "event_channel_op") return bind(h, k);
-            return (cmd: number, arg: never) => (cmd === EVTCHNOP.EVTCHNOP_init_control ? -errno : h.event_channel_op(cmd, arg));
+            return (cmd: number, arg: never) =>
+              cmd === EVTCHNOP.EVTCHNOP_init_control ? -errno : h.event_channel_op(cmd, arg);
           },
         });
       };
@@ -63,7 +75,9 @@ describe("FIFO event channels", () => {
   it("handles the ports of one priority in the order they were raised", () => {
     const { hv, evu } = guestsOn("fifo");
     const order: number[] = [];
-    const chans = Array.from({ length: 6 }, () => evu.bindIpi(0, { onEvent: (e) => order.push(e.port) }));
+    const chans = Array.from({ length: 6 }, () =>
+      evu.bindIpi(0, { onEvent: (e) => order.push(e.port) }),
+    );
     for (const c of chans) c.setPriority(9);
     const raised = [chans[4]!, chans[0]!, chans[5]!, chans[2]!, chans[1]!, chans[3]!];
     for (const c of raised) c.notify();
@@ -129,7 +143,9 @@ describe("FIFO event channels", () => {
     const chans = Array.from({ length: 4200 }, () => evu.bindIpi(1));
     expect(chans.at(-1)!.port).toBe(4200);
     const { evu: ev2 } = guestsOn("2l", { maxEvtchnPort: 8191 });
-    expect(() => Array.from({ length: 4200 }, () => ev2.bindIpi(1))).toThrow(expect.objectContaining({ code: "ENOSPC" }));
+    expect(() => Array.from({ length: 4200 }, () => ev2.bindIpi(1))).toThrow(
+      expect.objectContaining({ code: "ENOSPC" }),
+    );
   });
 
   it("consumes a port closed while LINKED without handling it, and Xen reuses it only once unlinked", () => {
@@ -214,7 +230,9 @@ describe("FIFO event channels", () => {
     hv.createDomain();
     const g = hv.guest(hv.createDomain().domid);
     const pages = new GuestPageAllocator(g.memory);
-    const nosys = thrown(() => EventChannels.of(initControlFails(g, XEN_ERRNO.ENOSYS), { abi: "fifo", pages }));
+    const nosys = thrown(() =>
+      EventChannels.of(initControlFails(g, XEN_ERRNO.ENOSYS), { abi: "fifo", pages }),
+    );
     expect(nosys).toBeInstanceOf(XenError);
     expect(nosys).toMatchObject({ code: "ENOSYS", op: "EVTCHNOP_init_control" });
     expect(pages.allocated).toBe(0);
@@ -247,11 +265,17 @@ describe("FIFO event channels", () => {
   it("answers setPriority with Xen's errors", () => {
     const { evu } = twoGuests();
     expect(() => evu.bindIpi(0).setPriority(3)).toThrow(
-      expect.objectContaining({ code: "ENOSYS", op: "EVTCHNOP_set_priority", errno: XEN_ERRNO.ENOSYS }),
+      expect.objectContaining({
+        code: "ENOSYS",
+        op: "EVTCHNOP_set_priority",
+        errno: XEN_ERRNO.ENOSYS,
+      }),
     );
     const { evu: fifo } = guestsOn("fifo");
     const ch = fifo.bindIpi(0);
-    expect(() => ch.setPriority(16)).toThrow(expect.objectContaining({ code: "EINVAL", op: "EVTCHNOP_set_priority" }));
+    expect(() => ch.setPriority(16)).toThrow(
+      expect.objectContaining({ code: "EINVAL", op: "EVTCHNOP_set_priority" }),
+    );
     ch.close();
     expect(() => ch.setPriority(1)).toThrow(expect.objectContaining({ code: "ERR_CLOSED" }));
   });
@@ -259,7 +283,7 @@ describe("FIFO event channels", () => {
   it("leaves no port LINKED once the guest has drained its queues", () => {
     const { hv, gu, evu } = guestsOn("fifo");
     const chans = Array.from({ length: 20 }, (_, i) => evu.bindIpi(i % 2));
-    chans.forEach((c, i) => c.setPriority(i % 16));
+    chans.forEach((c, i) => void c.setPriority(i % 16));
     for (const c of chans) c.notify();
     hv.runUntilIdle();
     expect(chans.map((c) => c.count)).toEqual(chans.map(() => 1));

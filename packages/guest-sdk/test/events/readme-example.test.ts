@@ -11,7 +11,12 @@ const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8")
 
 describe("README events example", () => {
   it("runs and prints what the README says", async () => {
-    const { printed } = await runExample(readme, "events", { rxjs, "@pvkit/hypervisor-sim": sim, "@pvkit/hypervisor-sim/abi": abi, "@pvkit/guest-sdk": sdk });
+    const { printed } = await runExample(readme, "events", {
+      rxjs,
+      "@pvkit/hypervisor-sim": sim,
+      "@pvkit/hypervisor-sim/abi": abi,
+      "@pvkit/guest-sdk": sdk,
+    });
     expect(printed).toEqual([
       "dom0: 2 events",
       "domU: event 1 on vCPU 0",

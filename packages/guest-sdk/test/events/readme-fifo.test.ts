@@ -11,7 +11,10 @@ const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8")
 
 describe("README FIFO example", () => {
   it("runs and prints what the README says", async () => {
-    const { printed, vars } = await runExample(readme, "fifo", { "@pvkit/hypervisor-sim": sim, "@pvkit/guest-sdk": sdk });
+    const { printed, vars } = await runExample(readme, "fifo", {
+      "@pvkit/hypervisor-sim": sim,
+      "@pvkit/guest-sdk": sdk,
+    });
     expect(printed).toEqual([["urgent", "bulk"]]);
     expect((vars["ev"] as EventChannels).abi).toBe("fifo");
   });

@@ -39,16 +39,23 @@ export function abiOptions(abi: Abi, g: Guest): EventChannelsOptions {
 /** `twoGuests` with both event subsystems on `abi`. */
 export function guestsOn(abi: Abi, o: GuestsOnOptions = {}) {
   const vcpus = o.vcpus ?? 2;
-  const hv = new Hypervisor({ mode: o.mode ?? "manual", ...(o.chaosSeed !== undefined ? { chaos: { seed: o.chaosSeed } } : {}) });
+  const hv = new Hypervisor({
+    mode: o.mode ?? "manual",
+    ...(o.chaosSeed !== undefined ? { chaos: { seed: o.chaosSeed } } : {}),
+  });
   hv.createDomain({ vcpus });
-  const du = hv.createDomain({ vcpus, ...(o.maxEvtchnPort !== undefined ? { maxEvtchnPort: o.maxEvtchnPort } : {}) });
+  const du = hv.createDomain({
+    vcpus,
+    ...(o.maxEvtchnPort !== undefined ? { maxEvtchnPort: o.maxEvtchnPort } : {}),
+  });
   const g0 = hv.guest(0);
   const gu = hv.guest(du.domid);
   const ev0 = EventChannels.of(g0, abiOptions(abi, g0));
   const evu = EventChannels.of(gu, abiOptions(abi, gu));
   const upcalls: UpcallTrace[] = [];
   hv.trace.on("upcall", (e) => upcalls.push(e));
-  const upcallsOf = (domid: number, vcpu = 0): number => upcalls.filter((u) => u.domid === domid && u.vcpu === vcpu).length;
+  const upcallsOf = (domid: number, vcpu = 0): number =>
+    upcalls.filter((u) => u.domid === domid && u.vcpu === vcpu).length;
   /** Names of the hypercalls issued from now on (the trace's `cmd`). */
   const recordCalls = (): string[] => {
     const calls: string[] = [];

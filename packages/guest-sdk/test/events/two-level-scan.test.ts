@@ -3,7 +3,12 @@ import { map } from "rxjs";
 import { Hypervisor, type Guest, type Page } from "@pvkit/hypervisor-sim";
 import { DOMID_SELF, VIRQ, XENMAPSPACE, XENMEM } from "@pvkit/hypervisor-sim/abi";
 import { type ChannelEvent, type EventHandlerError, MAX_UPCALL_ROUNDS } from "@pvkit/guest-sdk";
-import { evtchnAllocUnbound, evtchnBindInterdomain, evtchnBindIpi, evtchnSend } from "@pvkit/guest-sdk/hypercall";
+import {
+  evtchnAllocUnbound,
+  evtchnBindInterdomain,
+  evtchnBindIpi,
+  evtchnSend,
+} from "@pvkit/guest-sdk/hypercall";
 import { SH, twoGuests } from "./support.js";
 
 // ---- raw guests with a hand-written upcall, to show what the scenarios catch -------------------
@@ -11,12 +16,19 @@ import { SH, twoGuests } from "./support.js";
 const RAW_SHINFO_GFN = 0x20000;
 
 function rawSharedInfo(g: Guest): Page {
-  const a = { domid: DOMID_SELF, space: XENMAPSPACE.XENMAPSPACE_shared_info, idx: 0, gpfn: RAW_SHINFO_GFN };
-  if (g.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, a) !== 0) throw new Error("add_to_physmap");
+  const a = {
+    domid: DOMID_SELF,
+    space: XENMAPSPACE.XENMAPSPACE_shared_info,
+    idx: 0,
+    gpfn: RAW_SHINFO_GFN,
+  };
+  if (g.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, a) !== 0)
+    throw new Error("add_to_physmap");
   return g.memory.writablePage(RAW_SHINFO_GFN);
 }
 
-const isSet = (sh: Page, base: number, port: number): boolean => (sh.getU8(base + (port >>> 3)) & (1 << (port & 7))) !== 0;
+const isSet = (sh: Page, base: number, port: number): boolean =>
+  (sh.getU8(base + (port >>> 3)) & (1 << (port & 7))) !== 0;
 const clearPending = (sh: Page, port: number): void => {
   sh.setU8(0x800 + (port >>> 3), sh.getU8(0x800 + (port >>> 3)) & ~(1 << (port & 7)));
 };
@@ -26,7 +38,11 @@ const clearPending = (sh: Page, port: number): void => {
  * store of upcall_pending = 0 moved after the scan (the ordering bug): for each selector bit,
  * while the word has a pending unmasked port, take the lowest, clear it, handle it.
  */
-function miniOsUpcall(sh: Page, handle: (port: number) => void, clearAfterScan = false): () => void {
+function miniOsUpcall(
+  sh: Page,
+  handle: (port: number) => void,
+  clearAfterScan = false,
+): () => void {
   return () => {
     if (!clearAfterScan) sh.setU8(SH.upcallPending(0), 0);
     const sel = [sh.getU32(SH.selLo(0)), sh.getU32(SH.selHi(0))];
@@ -85,7 +101,9 @@ describe("the 2-level upcall handler", () => {
     expect(seen).toEqual([a.port, b.port]);
     expect(upcallsOf(du.domid)).toBe(1);
     const sh = hv.guest(du.domid).memory.page(evu.sharedInfoGfn);
-    expect([sh.getU8(SH.upcallPending(0)), sh.getU32(SH.selLo(0)), sh.getU32(SH.selHi(0))]).toEqual([0, 0, 0]);
+    expect([sh.getU8(SH.upcallPending(0)), sh.getU32(SH.selLo(0)), sh.getU32(SH.selHi(0))]).toEqual(
+      [0, 0, 0],
+    );
     expect(isSet(sh as Page, 0x800, b.port)).toBe(false);
   });
 
@@ -166,7 +184,7 @@ describe("the 2-level upcall handler", () => {
     const { hv, du, evu } = twoGuests();
     const order: number[] = [];
     const chans = [0, 1, 2].map(() => evu.bindIpi(0, { onEvent: (e) => order.push(e.port) }));
-    const [c1, c2, c3] = chans as [typeof chans[0], typeof chans[0], typeof chans[0]];
+    const [c1, c2, c3] = chans as [(typeof chans)[0], (typeof chans)[0], (typeof chans)[0]];
     c2.notify();
     hv.runUntilIdle(); // last handled: c2
     order.length = 0;
@@ -240,7 +258,9 @@ describe("the 2-level upcall handler", () => {
     hv.unpauseDomain(du.domid);
     hv.runUntilIdle();
     expect(seen).toEqual([1]);
-    expect(errors.map((e) => [e.port, e.vcpu, (e.error as Error).message])).toEqual([[bad.port, 0, "driver bug"]]);
+    expect(errors.map((e) => [e.port, e.vcpu, (e.error as Error).message])).toEqual([
+      [bad.port, 0, "driver bug"],
+    ]);
     expect(du.shutdownCode).toBeUndefined();
     // Both keep working.
     bad.notify();
@@ -273,11 +293,17 @@ describe("the 2-level upcall handler", () => {
     ch.notify();
     hv.runUntilIdle();
     // Synchronously, inside the upcall: nothing is left for rxjs to rethrow on a real timer.
-    expect(errors.map((e) => [e.port, e.vcpu, (e.error as Error).message])).toEqual([[ch.port, 1, "subscriber bug"]]);
+    expect(errors.map((e) => [e.port, e.vcpu, (e.error as Error).message])).toEqual([
+      [ch.port, 1, "subscriber bug"],
+    ]);
     expect(seen).toEqual([1, 101]);
     ch.notify();
     hv.runUntilIdle();
-    expect(errors.map((e) => (e.error as Error).message)).toEqual(["subscriber bug", "subscriber bug", "operator bug"]);
+    expect(errors.map((e) => (e.error as Error).message)).toEqual([
+      "subscriber bug",
+      "subscriber bug",
+      "operator bug",
+    ]);
     expect(seen).toEqual([1, 101, 102]);
     expect(evu.unobservedErrors).toBe(0);
   });

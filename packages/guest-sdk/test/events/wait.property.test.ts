@@ -3,7 +3,18 @@ import fc from "fast-check";
 import { evtchnBindInterdomain, evtchnSend } from "@pvkit/guest-sdk/hypercall";
 import { ABIS, guestsOn } from "./support.js";
 
-const ACTIONS = ["send", "read", "wait", "step", "idle", "flush", "move", "mask", "unmask", "eoi"] as const;
+const ACTIONS = [
+  "send",
+  "read",
+  "wait",
+  "step",
+  "idle",
+  "flush",
+  "move",
+  "mask",
+  "unmask",
+  "eoi",
+] as const;
 type Action = (typeof ACTIONS)[number];
 
 interface Wait {
@@ -97,7 +108,8 @@ describe.each(ABIS)("EventChannel.waitFor on the %s ABI", (abi) => {
 
           expect(dispatches).toBe(ch.count);
           expect(ch.count).toBeLessThanOrEqual(sends); // events coalesce, never multiply
-          if (sends > 0) expect(lastDispatch).toBeGreaterThan(lastSend); // no send left unseen
+          if (sends > 0)
+            expect(lastDispatch).toBeGreaterThan(lastSend); // no send left unseen
           else expect(ch.count).toBe(0);
           checkResolved();
           for (const w of waits) expect(w.resolved !== undefined).toBe(ch.count > w.newerThan);

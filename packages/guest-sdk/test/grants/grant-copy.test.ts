@@ -8,7 +8,9 @@ const LOCAL = 5; // a dom0 RAM page used as the local side
 
 describe("GrantMapper.copy (GNTTABOP_copy)", () => {
   it("builds Xen's struct: gref sides set GNTCOPY_*_gref, local sides are DOMID_SELF frames", () => {
-    expect(toGnttabCopy({ from: { ref: 9, domid: 3, offset: 16 }, to: { gfn: 0x20 }, length: 100 })).toEqual({
+    expect(
+      toGnttabCopy({ from: { ref: 9, domid: 3, offset: 16 }, to: { gfn: 0x20 }, length: 100 }),
+    ).toEqual({
       source: { u: { ref: 9 }, domid: 3, offset: 16 },
       dest: { u: { gmfn: 0x20 }, domid: 0x7ff0, offset: 0 },
       len: 100,
@@ -33,7 +35,9 @@ describe("GrantMapper.copy (GNTTABOP_copy)", () => {
     const p = alloc.alloc();
     const ref = client.grantAccess(0, p.gfn);
     g0.memory.writablePage(LOCAL).write(100, new TextEncoder().encode("echo"));
-    mapper.copy([{ from: { gfn: LOCAL, offset: 100 }, to: { ref, domid: gu.domid, offset: 4092 }, length: 4 }]);
+    mapper.copy([
+      { from: { gfn: LOCAL, offset: 100 }, to: { ref, domid: gu.domid, offset: 4092 }, length: 4 },
+    ]);
     expect(new TextDecoder().decode(p.page.read(4092, 4))).toBe("echo");
   });
 
@@ -42,20 +46,33 @@ describe("GrantMapper.copy (GNTTABOP_copy)", () => {
     const p = alloc.alloc();
     p.page.setU32(0, 0xdeadbeef);
     const ref = client.grantAccess(0, p.gfn);
-    const e = thrown(() => mapper.copy([
-      { from: { ref, domid: gu.domid }, to: { gfn: LOCAL }, length: 4 },
-      { from: { gfn: LOCAL }, to: { ref, domid: gu.domid, offset: 4000 }, length: 200 },
-    ]), GrantStatusError);
+    const e = thrown(
+      () =>
+        mapper.copy([
+          { from: { ref, domid: gu.domid }, to: { gfn: LOCAL }, length: 4 },
+          { from: { gfn: LOCAL }, to: { ref, domid: gu.domid, offset: 4000 }, length: 200 },
+        ]),
+      GrantStatusError,
+    );
     expect([e.code, e.index, e.op]).toEqual(["GNTST_bad_copy_arg", 1, "GNTTABOP_copy"]);
     expect(g0.memory.page(LOCAL).getU32(0)).toBe(0xdeadbeef);
-    const e2 = thrown(() => mapper.copy([{ from: { ref, domid: gu.domid, offset: 4095 }, to: { gfn: LOCAL }, length: 2 }]), GrantStatusError);
+    const e2 = thrown(
+      () =>
+        mapper.copy([
+          { from: { ref, domid: gu.domid, offset: 4095 }, to: { gfn: LOCAL }, length: 2 },
+        ]),
+      GrantStatusError,
+    );
     expect([e2.code, e2.index]).toEqual(["GNTST_bad_copy_arg", 0]);
   });
 
   it("refuses to copy into a read-only grant (GNTST_general_error)", () => {
     const { gu, client, alloc, mapper } = pair();
     const ref = client.grantAccess(0, alloc.alloc().gfn, { readonly: true });
-    const e = thrown(() => mapper.copy([{ from: { gfn: LOCAL }, to: { ref, domid: gu.domid }, length: 8 }]), GrantStatusError);
+    const e = thrown(
+      () => mapper.copy([{ from: { gfn: LOCAL }, to: { ref, domid: gu.domid }, length: 8 }]),
+      GrantStatusError,
+    );
     expect(e.code).toBe("GNTST_general_error");
   });
 });

@@ -1,7 +1,18 @@
 import { describe, expect, expectTypeOf, it } from "vitest";
-import { ClosedError, DeadMappingError, type Page, type ReadonlyPage, ReadOnlyMappingError } from "@pvkit/hypervisor-sim";
+import {
+  ClosedError,
+  DeadMappingError,
+  type Page,
+  type ReadonlyPage,
+  ReadOnlyMappingError,
+} from "@pvkit/hypervisor-sim";
 import { GNTST, GNTTABOP, GTF } from "@pvkit/hypervisor-sim/abi";
-import { DEFAULT_MAP_AREA_FIRST, GrantError, GrantMapper, GrantStatusError } from "@pvkit/guest-sdk";
+import {
+  DEFAULT_MAP_AREA_FIRST,
+  GrantError,
+  GrantMapper,
+  GrantStatusError,
+} from "@pvkit/guest-sdk";
 import { unmapGrantRefs } from "@pvkit/guest-sdk/hypercall";
 import { entry, pair, thrown } from "./helpers.js";
 
@@ -11,10 +22,14 @@ describe("GrantMapper", () => {
   it("maps a batch of refs into holes of its area, sharing bytes both ways, and unmaps the batch", () => {
     const { gu, g0, client, alloc, mapper } = pair();
     const pages = [alloc.alloc(), alloc.alloc(), alloc.alloc()];
-    pages.forEach((p, i) => p.page.setU32(0, 0x1000 + i));
+    pages.forEach((p, i) => void p.page.setU32(0, 0x1000 + i));
     const refs = pages.map((p) => client.grantAccess(0, p.gfn));
     const maps = mapper.map(refs, gu.domid);
-    expect(maps.map((m) => m.gfn)).toEqual([DEFAULT_MAP_AREA_FIRST, DEFAULT_MAP_AREA_FIRST + 1, DEFAULT_MAP_AREA_FIRST + 2]);
+    expect(maps.map((m) => m.gfn)).toEqual([
+      DEFAULT_MAP_AREA_FIRST,
+      DEFAULT_MAP_AREA_FIRST + 1,
+      DEFAULT_MAP_AREA_FIRST + 2,
+    ]);
     expect(maps.map((m) => m.page.getU32(0))).toEqual([0x1000, 0x1001, 0x1002]);
     maps[1]!.page.setU32(8, 77);
     expect(pages[1]!.page.getU32(8)).toBe(77);
@@ -39,11 +54,19 @@ describe("GrantMapper", () => {
     const { gu, g0, client, alloc } = pair();
     const first = 0x31000;
     // Put something (shared_info) at the first GFN of the area.
-    g0.hypercall.memory_op(7 /* XENMEM_add_to_physmap */, { domid: 0x7ff0, space: 0, idx: 0, gpfn: first });
+    g0.hypercall.memory_op(7 /* XENMEM_add_to_physmap */, {
+      domid: 0x7ff0,
+      space: 0,
+      idx: 0,
+      gpfn: first,
+    });
     const mapper = new GrantMapper(g0, { area: { first, count: 2 } });
     const m = mapper.mapOne(client.grantAccess(0, alloc.alloc().gfn), gu.domid);
     expect(m.gfn).toBe(first + 1);
-    expect(thrown(() => mapper.mapOne(client.grantAccess(0, alloc.alloc().gfn), gu.domid), GrantError).code).toBe("ERR_NO_MAP_SLOTS");
+    expect(
+      thrown(() => mapper.mapOne(client.grantAccess(0, alloc.alloc().gfn), gu.domid), GrantError)
+        .code,
+    ).toBe("ERR_NO_MAP_SLOTS");
     mapper.close();
     expect(m.alive).toBe(false);
   });
@@ -84,7 +107,12 @@ describe("GrantMapper", () => {
     const good = client.grantAccess(0, alloc.alloc().gfn);
     const e = thrown(() => mapper.map([good, good + 1, 600], gu.domid), GrantStatusError);
     // good + 1 was never granted: its entry is GTF_invalid.
-    expect([e.code, e.status, e.index, e.op]).toEqual(["GNTST_general_error", GNTST.GNTST_general_error, 1, "GNTTABOP_map_grant_ref"]);
+    expect([e.code, e.status, e.index, e.op]).toEqual([
+      "GNTST_general_error",
+      GNTST.GNTST_general_error,
+      1,
+      "GNTTABOP_map_grant_ref",
+    ]);
     expect(mapper.mapped).toBe(0);
     expect(g0.memory.isHole(DEFAULT_MAP_AREA_FIRST)).toBe(true);
     expect(entry(gu, good)[0] & IN_USE).toBe(0);
@@ -119,9 +147,14 @@ describe("GrantMapper", () => {
 
   it("reports an unmap failure with the index in the caller's array and still retires the rest", () => {
     const { gu, g0, client, alloc, mapper } = pair();
-    const maps = mapper.map([client.grantAccess(0, alloc.alloc().gfn), client.grantAccess(0, alloc.alloc().gfn)], gu.domid);
+    const maps = mapper.map(
+      [client.grantAccess(0, alloc.alloc().gfn), client.grantAccess(0, alloc.alloc().gfn)],
+      gu.domid,
+    );
     // Someone unmaps the second handle behind the mapper's back.
-    unmapGrantRefs(g0.hypercall, [{ host_addr: maps[1]!.gfn * 4096, dev_bus_addr: 0, handle: maps[1]!.handle }]);
+    unmapGrantRefs(g0.hypercall, [
+      { host_addr: maps[1]!.gfn * 4096, dev_bus_addr: 0, handle: maps[1]!.handle },
+    ]);
     const e = thrown(() => mapper.unmap([maps[0]!, maps[0]!, maps[1]!]), GrantStatusError);
     expect([e.code, e.index]).toEqual(["GNTST_bad_handle", 2]);
     expect(maps[0]!.alive).toBe(false);
@@ -132,6 +165,9 @@ describe("GrantMapper", () => {
     const { g0, gu, client, alloc, mapper } = pair();
     expect(() => new GrantMapper(g0, { area: { first: 10, count: 4 } })).toThrow(RangeError);
     mapper[Symbol.dispose]();
-    expect(thrown(() => mapper.mapOne(client.grantAccess(0, alloc.alloc().gfn), gu.domid), ClosedError).code).toBe("ERR_CLOSED");
+    expect(
+      thrown(() => mapper.mapOne(client.grantAccess(0, alloc.alloc().gfn), gu.domid), ClosedError)
+        .code,
+    ).toBe("ERR_CLOSED");
   });
 });

@@ -34,7 +34,9 @@ describe("GrantTableClient: granting", () => {
     const p = alloc.alloc();
     const ref = client.grantAccess(0, p.gfn, { readonly: true });
     expect(entry(gu, ref)).toEqual([GTF.GTF_permit_access | GTF.GTF_readonly, 0, p.gfn]);
-    expect(() => mapper.mapOne(ref, gu.domid)).toThrow(expect.objectContaining({ code: "GNTST_general_error" }));
+    expect(() => mapper.mapOne(ref, gu.domid)).toThrow(
+      expect.objectContaining({ code: "GNTST_general_error" }),
+    );
     const ro = mapper.mapOne(ref, gu.domid, { readonly: true });
     expect(entry(gu, ref)[0]).toBe(GTF.GTF_permit_access | GTF.GTF_readonly | GTF.GTF_reading);
     ro.unmap();
@@ -140,11 +142,12 @@ describe("GrantTableClient: ending access (XSA-396)", () => {
     const log: TableAccess[] = [];
     let race: (() => void) | undefined;
     const { gu, client, alloc, mapper } = pair({
-      wrap: (g) => recordingGuest(g, log, () => {
-        const r = race;
-        race = undefined;
-        r?.(); // "Xen" acts right after the guest's first read of flags
-      }),
+      wrap: (g) =>
+        recordingGuest(g, log, () => {
+          const r = race;
+          race = undefined;
+          r?.(); // "Xen" acts right after the guest's first read of flags
+        }),
     });
     const ref = client.grantAccess(0, alloc.alloc().gfn);
     let m: MappedGrant<ReadonlyPage> | undefined;
@@ -192,7 +195,10 @@ describe("GrantTableClient: ending access (XSA-396)", () => {
 describe("GrantTableClient: disposal", () => {
   it("ends every unmapped grant on dispose and reports nothing left", () => {
     const { gu, client, alloc } = pair();
-    const refs = [client.grantAccess(0, alloc.alloc().gfn), client.grantAccess(0, alloc.alloc().gfn)];
+    const refs = [
+      client.grantAccess(0, alloc.alloc().gfn),
+      client.grantAccess(0, alloc.alloc().gfn),
+    ];
     client[Symbol.dispose]();
     for (const r of refs) expect(entry(gu, r)[0]).toBe(0);
     expect(thrown(() => client.grantAccess(0, 40), ClosedError).code).toBe("ERR_CLOSED");

@@ -44,7 +44,8 @@ describe("grants (model-based)", () => {
         const { gu, client, alloc, mapper } = pair({ allocCount: 6 });
         const recs: Rec[] = [];
         let marker = 0;
-        const pick = <T>(xs: T[], i: number): T | undefined => (xs.length === 0 ? undefined : xs[i % xs.length]);
+        const pick = <T>(xs: T[], i: number): T | undefined =>
+          xs.length === 0 ? undefined : xs[i % xs.length];
         // What a retry inside the client does: every deferred grant nobody maps is released.
         const modelRetry = (): number => {
           let n = 0;
@@ -67,23 +68,41 @@ describe("grants (model-based)", () => {
               const ref = client.grantAccess(0, p.gfn, { readonly: a.ro });
               expect(recs.some((r) => r.ref === ref && !r.released)).toBe(false);
               expect(recs.some((r) => r.gfn === p.gfn && !(r.released && r.freed))).toBe(false);
-              recs.push({ ref, gfn: p.gfn, ro: a.ro, marker, maps: [], ended: false, released: false, freed: false });
+              recs.push({
+                ref,
+                gfn: p.gfn,
+                ro: a.ro,
+                marker,
+                maps: [],
+                ended: false,
+                released: false,
+                freed: false,
+              });
               break;
             }
             case "map": {
-              const r = pick(recs.filter((x) => !x.released), a.i);
+              const r = pick(
+                recs.filter((x) => !x.released),
+                a.i,
+              );
               if (r === undefined) break;
               r.maps.push(mapper.mapOne(r.ref, gu.domid, { readonly: r.ro }));
               break;
             }
             case "unmap": {
-              const r = pick(recs.filter((x) => x.maps.length > 0), a.i);
+              const r = pick(
+                recs.filter((x) => x.maps.length > 0),
+                a.i,
+              );
               if (r === undefined) break;
               r.maps.pop()!.unmap();
               break;
             }
             case "end": {
-              const r = pick(recs.filter((x) => !x.ended), a.i);
+              const r = pick(
+                recs.filter((x) => !x.ended),
+                a.i,
+              );
               if (r === undefined) break;
               modelRetry();
               const ok = client.endAccess(r.ref);
@@ -93,7 +112,10 @@ describe("grants (model-based)", () => {
               break;
             }
             case "free": {
-              const r = pick(recs.filter((x) => !x.freed), a.i);
+              const r = pick(
+                recs.filter((x) => !x.freed),
+                a.i,
+              );
               if (r === undefined) break;
               expect(alloc.free(r.gfn)).toBe(r.released ? "freed" : "quarantined");
               r.freed = true;

@@ -1,6 +1,11 @@
 // Shared set-up for the grants tests: a frontend domU that grants and a dom0 that maps.
 import { type Guest, GNTTAB_GFN_BASE, Hypervisor, type Page } from "@pvkit/hypervisor-sim";
-import { type GrantGuest, GrantMapper, GrantTableClient, GuestPageAllocator } from "@pvkit/guest-sdk";
+import {
+  type GrantGuest,
+  GrantMapper,
+  GrantTableClient,
+  GuestPageAllocator,
+} from "@pvkit/guest-sdk";
 
 export interface Pair {
   hv: Hypervisor;
@@ -25,13 +30,21 @@ export interface PairOptions {
 export function pair(opts: PairOptions = {}): Pair {
   const hv = new Hypervisor({ mode: "manual" });
   hv.createDomain();
-  const du = hv.createDomain({ nrPages: 64, ...(opts.maxGrantFrames ? { maxGrantFrames: opts.maxGrantFrames } : {}) });
+  const du = hv.createDomain({
+    nrPages: 64,
+    ...(opts.maxGrantFrames ? { maxGrantFrames: opts.maxGrantFrames } : {}),
+  });
   const g0 = hv.guest(0);
   const gu = hv.guest(du.domid);
-  const alloc = new GuestPageAllocator(gu.memory, opts.allocCount !== undefined ? { count: opts.allocCount } : {});
+  const alloc = new GuestPageAllocator(
+    gu.memory,
+    opts.allocCount !== undefined ? { count: opts.allocCount } : {},
+  );
   const client = GrantTableClient.of(opts.wrap ? opts.wrap(gu) : gu, {
     allocator: alloc,
-    ...(opts.maxDeferredRetries !== undefined ? { maxDeferredRetries: opts.maxDeferredRetries } : {}),
+    ...(opts.maxDeferredRetries !== undefined
+      ? { maxDeferredRetries: opts.maxDeferredRetries }
+      : {}),
   });
   const mapper = new GrantMapper(g0);
   return { hv, g0, gu, alloc, client, mapper };
@@ -56,7 +69,11 @@ export interface TableAccess {
  * A view of `g` whose grant-table pages (GFN >= GNTTAB_GFN_BASE) log every 16/32-bit access to
  * `log`; `onGet16` runs after a 16-bit read has taken its value (to let "Xen" act in between).
  */
-export function recordingGuest(g: Guest, log: TableAccess[], onGet16?: (gfn: number, offset: number) => void): GrantGuest {
+export function recordingGuest(
+  g: Guest,
+  log: TableAccess[],
+  onGet16?: (gfn: number, offset: number) => void,
+): GrantGuest {
   const wrapPage = (page: Page, gfn: number): Page =>
     new Proxy(page, {
       get(target, prop) {

@@ -10,7 +10,10 @@ import { runExample } from "../../../../scripts/doc-blocks.js";
 const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
 
 it("runs the README grants example as documented", async () => {
-  const { printed, vars } = await runExample(readme, "grants", { "@pvkit/hypervisor-sim": sim, "@pvkit/guest-sdk": sdk });
+  const { printed, vars } = await runExample(readme, "grants", {
+    "@pvkit/hypervisor-sim": sim,
+    "@pvkit/guest-sdk": sdk,
+  });
   expect(printed).toEqual(["hi", "deferred 1", 1, "c0ffee"]);
   const alloc = vars["alloc"] as GuestPageAllocator;
   expect([alloc.first, alloc.first + alloc.count - 1]).toEqual([32, 63]); // GFNs 32..63

@@ -14,15 +14,24 @@ describe("XenError", () => {
     const e = new XenError("EVTCHNOP_bind_virq", -XEN_ERRNO.EEXIST);
     expect(e).toBeInstanceOf(XenError);
     expect(e).toBeInstanceOf(Error);
-    expect([e.name, e.code, e.errno, e.op]).toEqual(["XenError", "EEXIST", 17, "EVTCHNOP_bind_virq"]);
+    expect([e.name, e.code, e.errno, e.op]).toEqual([
+      "XenError",
+      "EEXIST",
+      17,
+      "EVTCHNOP_bind_virq",
+    ]);
     expect(e.message).toBe("EVTCHNOP_bind_virq failed: EEXIST (-17)");
   });
 
-  it("each subclass reports its own name (a XenbusError is no \"XenError\" in a stack trace)", () => {
+  it('each subclass reports its own name (a XenbusError is no "XenError" in a stack trace)', () => {
     const xb = new XenbusError({ reason: "closed" });
     const dev = new XenbusDeviceError("timeout", "ETIME", "device/vif/0", "no Connected");
     expect([xb.name, xb.code, xb instanceof XenError]).toEqual(["XenbusError", "EIO", true]);
-    expect([dev.name, dev.code, dev instanceof XenError]).toEqual(["XenbusDeviceError", "ETIME", true]);
+    expect([dev.name, dev.code, dev instanceof XenError]).toEqual([
+      "XenbusDeviceError",
+      "ETIME",
+      true,
+    ]);
     expect(String(xb)).toBe("XenbusError: xenbus failed: EIO (-5): closed");
   });
 
@@ -60,7 +69,12 @@ describe("GrantStatusError", () => {
 describe("ClosedError", () => {
   it("names the op and the closed object, with pvkit's ERR_CLOSED code (no errno: Xen was not asked)", () => {
     const e = new ClosedError("event channel port 5", "notify");
-    expect([e.name, e.code, e.op, e.what]).toEqual(["ClosedError", "ERR_CLOSED", "notify", "event channel port 5"]);
+    expect([e.name, e.code, e.op, e.what]).toEqual([
+      "ClosedError",
+      "ERR_CLOSED",
+      "notify",
+      "event channel port 5",
+    ]);
     expect(e.message).toBe("notify: event channel port 5 is closed");
     expect(e).toBeInstanceOf(PvkitError);
     expect(e).not.toBeInstanceOf(XenError);
@@ -70,6 +84,11 @@ describe("ClosedError", () => {
 describe("PvkitError", () => {
   it("is the base of pvkit's own errors, each with its own name and an ERR_* code", () => {
     const g = new GrantError("ERR_NO_PAGES", "no page");
-    expect([g.name, g.code, g.message, g instanceof PvkitError]).toEqual(["GrantError", "ERR_NO_PAGES", "ERR_NO_PAGES: no page", true]);
+    expect([g.name, g.code, g.message, g instanceof PvkitError]).toEqual([
+      "GrantError",
+      "ERR_NO_PAGES",
+      "ERR_NO_PAGES: no page",
+      true,
+    ]);
   });
 });

@@ -38,10 +38,24 @@ describe("event-channel wrappers", () => {
   it("connects two domains and reports both ends with evtchnStatus", () => {
     const { g0, gu, du } = twoDomains();
     const p0 = evtchnAllocUnbound(g0.hypercall, du.domid);
-    expect(evtchnStatus(g0.hypercall, p0)).toEqual({ state: "unbound", vcpu: 0, remoteDom: du.domid });
+    expect(evtchnStatus(g0.hypercall, p0)).toEqual({
+      state: "unbound",
+      vcpu: 0,
+      remoteDom: du.domid,
+    });
     const pu = evtchnBindInterdomain(gu.hypercall, 0, p0);
-    expect(evtchnStatus(gu.hypercall, pu)).toEqual({ state: "interdomain", vcpu: 0, remoteDom: 0, remotePort: p0 });
-    expect(evtchnStatus(g0.hypercall, p0)).toEqual({ state: "interdomain", vcpu: 0, remoteDom: du.domid, remotePort: pu });
+    expect(evtchnStatus(gu.hypercall, pu)).toEqual({
+      state: "interdomain",
+      vcpu: 0,
+      remoteDom: 0,
+      remotePort: p0,
+    });
+    expect(evtchnStatus(g0.hypercall, p0)).toEqual({
+      state: "interdomain",
+      vcpu: 0,
+      remoteDom: du.domid,
+      remotePort: pu,
+    });
     // dom0 is privileged: it may query the domU's port too.
     expect(evtchnStatus(g0.hypercall, pu, du.domid).state).toBe("interdomain");
   });
@@ -79,7 +93,11 @@ describe("event-channel wrappers", () => {
     expect(xenErrorOf(() => evtchnBindVirq(g0.hypercall, VIRQ.VIRQ_TIMER, 5)).code).toBe("ENOENT");
     expect(xenErrorOf(() => evtchnBindVirq(g0.hypercall, 24, 0)).code).toBe("EINVAL");
     const p = evtchnBindVirq(g0.hypercall, VIRQ.VIRQ_TIMER, 1);
-    expect(evtchnStatus(g0.hypercall, p)).toEqual({ state: "virq", vcpu: 1, virq: VIRQ.VIRQ_TIMER });
+    expect(evtchnStatus(g0.hypercall, p)).toEqual({
+      state: "virq",
+      vcpu: 1,
+      virq: VIRQ.VIRQ_TIMER,
+    });
     expect(xenErrorOf(() => evtchnBindVirq(g0.hypercall, VIRQ.VIRQ_TIMER, 1)).code).toBe("EEXIST");
   });
 
@@ -103,7 +121,11 @@ describe("event-channel wrappers", () => {
     const pu = evtchnBindInterdomain(gu.hypercall, 0, p0);
     evtchnClose(gu.hypercall, pu);
     expect(evtchnStatus(gu.hypercall, pu).state).toBe("closed");
-    expect(evtchnStatus(g0.hypercall, p0)).toEqual({ state: "unbound", vcpu: 0, remoteDom: du.domid });
+    expect(evtchnStatus(g0.hypercall, p0)).toEqual({
+      state: "unbound",
+      vcpu: 0,
+      remoteDom: du.domid,
+    });
     const e = xenErrorOf(() => evtchnClose(gu.hypercall, pu));
     expect([e.code, e.op]).toEqual(["EINVAL", "EVTCHNOP_close"]);
   });
@@ -113,10 +135,10 @@ describe("event-channel wrappers", () => {
     const p0 = evtchnAllocUnbound(g0.hypercall, du.domid);
     expect(() => evtchnSend(g0.hypercall, p0)).not.toThrow();
     const v = evtchnBindVirq(g0.hypercall, VIRQ.VIRQ_DEBUG, 0);
-    expect([xenErrorOf(() => evtchnSend(g0.hypercall, v)).code, xenErrorOf(() => evtchnSend(g0.hypercall, 4000)).op]).toEqual([
-      "EINVAL",
-      "EVTCHNOP_send",
-    ]);
+    expect([
+      xenErrorOf(() => evtchnSend(g0.hypercall, v)).code,
+      xenErrorOf(() => evtchnSend(g0.hypercall, 4000)).op,
+    ]).toEqual(["EINVAL", "EVTCHNOP_send"]);
   });
 
   it("moves a port with bind_vcpu, checking the vcpu before the port", () => {

@@ -1,8 +1,21 @@
 import { describe, expect, it } from "vitest";
 import { Hypervisor, type Guest } from "@pvkit/hypervisor-sim";
-import { GNTCOPY, GNTMAP, GNTST, GTF, XEN_ERRNO, type gnttab_map_grant_ref } from "@pvkit/hypervisor-sim/abi";
+import {
+  GNTCOPY,
+  GNTMAP,
+  GNTST,
+  GTF,
+  XEN_ERRNO,
+  type gnttab_map_grant_ref,
+} from "@pvkit/hypervisor-sim/abi";
 import { GrantStatusError, XenError } from "@pvkit/guest-sdk";
-import { copyGrants, mapGrantRefs, querySize, setupTable, unmapGrantRefs } from "@pvkit/guest-sdk/hypercall";
+import {
+  copyGrants,
+  mapGrantRefs,
+  querySize,
+  setupTable,
+  unmapGrantRefs,
+} from "@pvkit/guest-sdk/hypercall";
 
 /** dom0 and a domU; the domU grants its RAM page `gfn` to dom0 through ref `ref`. */
 function granted(readonly = false) {
@@ -44,7 +57,9 @@ describe("grant-table wrappers", () => {
     gu.memory.writablePage(5).setU32(0, 0xfeedbeef);
     grant(10, 5);
     const host = holeAddr(g0);
-    const [m] = mapGrantRefs(g0.hypercall, [{ host_addr: host, flags: GNTMAP.GNTMAP_host_map, ref: 10, dom: du.domid }]);
+    const [m] = mapGrantRefs(g0.hypercall, [
+      { host_addr: host, flags: GNTMAP.GNTMAP_host_map, ref: 10, dom: du.domid },
+    ]);
     expect(m!.status).toBe(GNTST.GNTST_okay);
     const view = g0.memory.writablePage(host / 4096);
     expect(view.getU32(0)).toBe(0xfeedbeef);
@@ -63,7 +78,12 @@ describe("grant-table wrappers", () => {
       { host_addr: holeAddr(g0, 1), flags: GNTMAP.GNTMAP_host_map, ref: 600, dom: du.domid }, // beyond the 512 entries of one v1 frame
     ];
     const e = thrown(() => mapGrantRefs(g0.hypercall, ops), GrantStatusError);
-    expect([e.code, e.status, e.op, e.index]).toEqual(["GNTST_bad_gntref", GNTST.GNTST_bad_gntref, "GNTTABOP_map_grant_ref", 1]);
+    expect([e.code, e.status, e.op, e.index]).toEqual([
+      "GNTST_bad_gntref",
+      GNTST.GNTST_bad_gntref,
+      "GNTTABOP_map_grant_ref",
+      1,
+    ]);
     expect(e.batch).toBe(ops);
     expect(ops[0]!.status).toBe(GNTST.GNTST_okay);
     // Rolled back: the first mapping is gone and the granter's entry is no longer in use.
@@ -75,12 +95,18 @@ describe("grant-table wrappers", () => {
     const { g0, du, grant } = granted(true);
     grant(12, 6);
     const self = thrown(
-      () => mapGrantRefs(g0.hypercall, [{ host_addr: holeAddr(g0), flags: GNTMAP.GNTMAP_host_map, ref: 12, dom: 0x7ff0 }]),
+      () =>
+        mapGrantRefs(g0.hypercall, [
+          { host_addr: holeAddr(g0), flags: GNTMAP.GNTMAP_host_map, ref: 12, dom: 0x7ff0 },
+        ]),
       GrantStatusError,
     );
     expect(self.code).toBe("GNTST_bad_domain");
     const ro = thrown(
-      () => mapGrantRefs(g0.hypercall, [{ host_addr: holeAddr(g0), flags: GNTMAP.GNTMAP_host_map, ref: 12, dom: du.domid }]),
+      () =>
+        mapGrantRefs(g0.hypercall, [
+          { host_addr: holeAddr(g0), flags: GNTMAP.GNTMAP_host_map, ref: 12, dom: du.domid },
+        ]),
       GrantStatusError,
     );
     expect([ro.code, ro.status]).toEqual(["GNTST_general_error", GNTST.GNTST_general_error]);
@@ -88,7 +114,10 @@ describe("grant-table wrappers", () => {
 
   it("throws GrantStatusError bad_handle for an unknown unmap handle", () => {
     const { g0 } = granted();
-    const e = thrown(() => unmapGrantRefs(g0.hypercall, [{ host_addr: 0, dev_bus_addr: 0, handle: 999 }]), GrantStatusError);
+    const e = thrown(
+      () => unmapGrantRefs(g0.hypercall, [{ host_addr: 0, dev_bus_addr: 0, handle: 999 }]),
+      GrantStatusError,
+    );
     expect([e.code, e.op, e.index]).toEqual(["GNTST_bad_handle", "GNTTABOP_unmap_grant_ref", 0]);
   });
 
@@ -136,8 +165,12 @@ describe("grant-table wrappers", () => {
 
   it("reports an unknown domain as GNTST_bad_domain and an unprivileged query of another domain as permission_denied", () => {
     const { gu } = granted();
-    expect(thrown(() => querySize(gu.hypercall, 300), GrantStatusError).code).toBe("GNTST_bad_domain");
-    expect(thrown(() => querySize(gu.hypercall, 0), GrantStatusError).code).toBe("GNTST_permission_denied");
+    expect(thrown(() => querySize(gu.hypercall, 300), GrantStatusError).code).toBe(
+      "GNTST_bad_domain",
+    );
+    expect(thrown(() => querySize(gu.hypercall, 0), GrantStatusError).code).toBe(
+      "GNTST_permission_denied",
+    );
   });
 
   it("throws XenError EFAULT when an element cannot be read, before any element is processed", () => {

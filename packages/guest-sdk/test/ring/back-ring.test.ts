@@ -36,10 +36,14 @@ function publishReqProd(pages: readonly Page[], value: number): void {
   pages[0]!.setU32(0, u32(value));
 }
 
-const withConsumed = (start: number, k: number, answered: number) => ringsWithAnswered(start, spec, k, answered);
+const withConsumed = (start: number, k: number, answered: number) =>
+  ringsWithAnswered(start, spec, k, answered);
 
 /** Consumes until the ring says there is nothing more, or throws; returns what was taken. */
-function drain(back: BackRing<TestReq, TestRsp>): { ids: number[]; error: ReturnType<typeof ringErrorOf> } {
+function drain(back: BackRing<TestReq, TestRsp>): {
+  ids: number[];
+  error: ReturnType<typeof ringErrorOf>;
+} {
   const ids: number[] = [];
   const error = ringErrorOf(() => {
     for (let r = back.consumeRequest(); r !== undefined; r = back.consumeRequest()) ids.push(r.id);
@@ -88,15 +92,22 @@ describe.each(WRAP_STARTS)("a back ring with indices near $at", ({ start }) => {
     expect(front.full).toBe(true);
     front.pushRequestsAndCheckNotify();
     expect(back.unconsumedRequests).toBe(SIZE - 3);
-    expect(drain(back)).toEqual({ ids: Array.from({ length: SIZE - 3 }, (_, i) => 3 + i), error: undefined });
+    expect(drain(back)).toEqual({
+      ids: Array.from({ length: SIZE - 3 }, (_, i) => 3 + i),
+      error: undefined,
+    });
     expect(back.outstanding).toBe(SIZE);
     // Answering frees the slots for a second lap.
-    for (let i = 0; i < SIZE; i++) back.produceResponse({ id: i, status: 0, payload: filler(i, 10) });
+    for (let i = 0; i < SIZE; i++)
+      back.produceResponse({ id: i, status: 0, payload: filler(i, 10) });
     back.pushResponsesAndCheckNotify();
     for (let i = 0; i < SIZE; i++) expect(front.consumeResponse()?.id).toBe(i);
     for (let id = 100; id < 100 + SIZE; id++) front.produceRequest(req(id));
     front.pushRequestsAndCheckNotify();
-    expect(drain(back)).toEqual({ ids: Array.from({ length: SIZE }, (_, i) => 100 + i), error: undefined });
+    expect(drain(back)).toEqual({
+      ids: Array.from({ length: SIZE }, (_, i) => 100 + i),
+      error: undefined,
+    });
     expect(back.reqCons).toBe(u32(start + 2 * SIZE));
     expect(back.halted).toBeUndefined();
   });
@@ -141,7 +152,9 @@ describe("a back ring under any req_prod", () => {
           expect(error).toBeUndefined();
           if (claim >= unanswered) {
             // Exactly the published ones, forged or not, in ring order.
-            expect(ids).toEqual(Array.from({ length: claim - unanswered }, (_, i) => u32(FORGED + start + k + i)));
+            expect(ids).toEqual(
+              Array.from({ length: claim - unanswered }, (_, i) => u32(FORGED + start + k + i)),
+            );
           } else {
             // req_prod moved back behind req_cons: like the C loop (rc != rp, bounded by
             // RING_REQUEST_CONS_OVERFLOW) the backend takes only what fits the free slots.

@@ -27,7 +27,8 @@ import {
 } from "@pvkit/hypervisor-sim/abi";
 import { firstDiff, makePages, watchPages } from "./helpers.js";
 
-const bytes = (n: number, salt = 0): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 7 + salt) & 0xff);
+const bytes = (n: number, salt = 0): Uint8Array =>
+  Uint8Array.from({ length: n }, (_, i) => (i * 7 + salt) & 0xff);
 
 describe("byte ring layouts", () => {
   it("matches struct xencons_interface (io/console.h)", () => {
@@ -41,8 +42,18 @@ describe("byte ring layouts", () => {
       out_prod: [3084, 4],
     });
     expect(XENCONS_INTERFACE_SIZE).toBe(3088);
-    expect(consoleInRing).toMatchObject({ dataOffset: 0, size: 1024, consOffset: 3072, prodOffset: 3076 });
-    expect(consoleOutRing).toMatchObject({ dataOffset: 1024, size: 2048, consOffset: 3080, prodOffset: 3084 });
+    expect(consoleInRing).toMatchObject({
+      dataOffset: 0,
+      size: 1024,
+      consOffset: 3072,
+      prodOffset: 3076,
+    });
+    expect(consoleOutRing).toMatchObject({
+      dataOffset: 1024,
+      size: 2048,
+      consOffset: 3080,
+      prodOffset: 3084,
+    });
     expect(MASK_XENCONS_IDX(0x12345, 2048)).toBe(0x345);
     expect(MASK_XENCONS_IDX(0xffffffff, 1024)).toBe(1023);
   });
@@ -64,8 +75,18 @@ describe("byte ring layouts", () => {
     expect(XENSTORE_DOMAIN_INTERFACE_SIZE).toBe(2076);
     expect(XENSTORE_RING_SIZE).toBe(1024);
     expect(XENSTORE_ERROR.XENSTORE_ERROR_RINGIDX).toBe(2);
-    expect(xenstoreRequestRing).toMatchObject({ dataOffset: 0, size: 1024, consOffset: 2048, prodOffset: 2052 });
-    expect(xenstoreResponseRing).toMatchObject({ dataOffset: 1024, size: 1024, consOffset: 2056, prodOffset: 2060 });
+    expect(xenstoreRequestRing).toMatchObject({
+      dataOffset: 0,
+      size: 1024,
+      consOffset: 2048,
+      prodOffset: 2052,
+    });
+    expect(xenstoreResponseRing).toMatchObject({
+      dataOffset: 1024,
+      size: 1024,
+      consOffset: 2056,
+      prodOffset: 2060,
+    });
     expect(MASK_XENSTORE_IDX(1025)).toBe(1);
   });
 
@@ -155,7 +176,9 @@ describe("ByteRingWriter and ByteRingReader", () => {
     const e = err as RingProtocolError;
     expect(e.code).toBe("ERING_BYTE_INDEX_CORRUPT");
     expect(e.fault).toEqual({ reason: "byte-ring-index", prod: 0x901, cons: 0x100, size: 2048 });
-    expect(e.message).toBe("xencons out: corrupt byte ring: prod=0x00000901, cons=0x00000100, prod - cons > size=2048");
+    expect(e.message).toBe(
+      "xencons out: corrupt byte ring: prod=0x00000901, cons=0x00000100, prod - cons > size=2048",
+    );
     expect(() => r.read()).toThrow(RingProtocolError);
     expect(() => r.advance(0)).toThrow(RingProtocolError);
     expect(() => r.available).toThrow(RingProtocolError);
@@ -177,7 +200,11 @@ describe("ByteRingWriter and ByteRingReader", () => {
     fc.assert(
       fc.property(
         fc.constantFrom(consoleInRing, consoleOutRing, xenstoreRequestRing, xenstoreResponseRing),
-        fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 3000 }).map((k) => 2 ** 32 - k), fc.nat({ max: 0xffffffff })),
+        fc.oneof(
+          fc.constant(0),
+          fc.integer({ min: 1, max: 3000 }).map((k) => 2 ** 32 - k),
+          fc.nat({ max: 0xffffffff }),
+        ),
         fc.array(
           fc.oneof(
             fc.record({ t: fc.constant<"w">("w"), n: fc.nat(1500) }),
@@ -204,7 +231,7 @@ describe("ByteRingWriter and ByteRingReader", () => {
               const src = bytes(op.n, written);
               let sent = 0;
               let p = prod();
-              while (sent < src.length && ((p - cons()) >>> 0) < layout.size) {
+              while (sent < src.length && (p - cons()) >>> 0 < layout.size) {
                 mem[layout.dataOffset + mask(p)] = src[sent++]!;
                 p = (p + 1) >>> 0;
               }

@@ -62,7 +62,8 @@ export interface CBack {
 }
 
 /** __RING_SIZE(_s, _sz) = __RD32((_sz - offsetof(ring)) / sizeof(ring[0])). */
-export const __RING_SIZE = (sz: number, entry: number): number => rd32(Math.floor((sz - RING_OFF) / entry));
+export const __RING_SIZE = (sz: number, entry: number): number =>
+  rd32(Math.floor((sz - RING_OFF) / entry));
 
 /** SHARED_RING_INIT(_s). */
 export function SHARED_RING_INIT(s: Sring): void {
@@ -73,16 +74,30 @@ export function SHARED_RING_INIT(s: Sring): void {
 }
 
 export function FRONT_RING_ATTACH(s: Sring, i: number, size: number, entry: number): CFront {
-  return { req_prod_pvt: u32(i), rsp_cons: u32(i), nr_ents: __RING_SIZE(size, entry), sring: s, entry };
+  return {
+    req_prod_pvt: u32(i),
+    rsp_cons: u32(i),
+    nr_ents: __RING_SIZE(size, entry),
+    sring: s,
+    entry,
+  };
 }
 export function BACK_RING_ATTACH(s: Sring, i: number, size: number, entry: number): CBack {
-  return { rsp_prod_pvt: u32(i), req_cons: u32(i), nr_ents: __RING_SIZE(size, entry), sring: s, entry };
+  return {
+    rsp_prod_pvt: u32(i),
+    req_cons: u32(i),
+    nr_ents: __RING_SIZE(size, entry),
+    sring: s,
+    entry,
+  };
 }
 
 export const RING_SIZE = (r: { nr_ents: number }): number => r.nr_ents;
-export const RING_FREE_REQUESTS = (r: CFront): number => u32(RING_SIZE(r) - u32(r.req_prod_pvt - r.rsp_cons));
+export const RING_FREE_REQUESTS = (r: CFront): number =>
+  u32(RING_SIZE(r) - u32(r.req_prod_pvt - r.rsp_cons));
 export const RING_FULL = (r: CFront): boolean => RING_FREE_REQUESTS(r) === 0;
-export const RING_HAS_UNCONSUMED_RESPONSES = (r: CFront): number => u32(r.sring.rsp_prod - r.rsp_cons);
+export const RING_HAS_UNCONSUMED_RESPONSES = (r: CFront): number =>
+  u32(r.sring.rsp_prod - r.rsp_cons);
 export function RING_HAS_UNCONSUMED_REQUESTS(r: CBack): number {
   const req = u32(r.sring.req_prod - r.req_cons);
   const rsp = u32(RING_SIZE(r) - u32(r.req_cons - r.rsp_prod_pvt));
@@ -92,9 +107,12 @@ export function RING_HAS_UNCONSUMED_REQUESTS(r: CBack): number {
 export const RING_GET = (r: { nr_ents: number; entry: number }, idx: number): number =>
   RING_OFF + u32(idx & (RING_SIZE(r) - 1)) * r.entry;
 
-export const RING_REQUEST_CONS_OVERFLOW = (r: CBack, cons: number): boolean => u32(cons - r.rsp_prod_pvt) >= RING_SIZE(r);
-export const RING_REQUEST_PROD_OVERFLOW = (r: CBack, prod: number): boolean => u32(prod - r.rsp_prod_pvt) > RING_SIZE(r);
-export const RING_RESPONSE_PROD_OVERFLOW = (r: CFront, prod: number): boolean => u32(prod - r.rsp_cons) > RING_SIZE(r);
+export const RING_REQUEST_CONS_OVERFLOW = (r: CBack, cons: number): boolean =>
+  u32(cons - r.rsp_prod_pvt) >= RING_SIZE(r);
+export const RING_REQUEST_PROD_OVERFLOW = (r: CBack, prod: number): boolean =>
+  u32(prod - r.rsp_prod_pvt) > RING_SIZE(r);
+export const RING_RESPONSE_PROD_OVERFLOW = (r: CFront, prod: number): boolean =>
+  u32(prod - r.rsp_cons) > RING_SIZE(r);
 
 export function RING_PUSH_REQUESTS(r: CFront): void {
   r.sring.req_prod = r.req_prod_pvt;
@@ -160,7 +178,10 @@ export function consumeRequest(r: CBack, size: number): Uint8Array | "none" | "f
  * `RING_RESPONSE_PROD_OVERFLOW` (the Linux frontends' driver-level check), then more responses
  * than requests outstanding (`rp - rsp_cons > req_prod_pvt - rsp_cons`; no io/ring.h macro).
  */
-export function responseProdFault(r: CFront, rp: number): "rsp-prod-overflow" | "rsp-prod-beyond-requests" | undefined {
+export function responseProdFault(
+  r: CFront,
+  rp: number,
+): "rsp-prod-overflow" | "rsp-prod-beyond-requests" | undefined {
   if (RING_RESPONSE_PROD_OVERFLOW(r, rp)) return "rsp-prod-overflow";
   if (u32(rp - r.rsp_cons) > u32(r.req_prod_pvt - r.rsp_cons)) return "rsp-prod-beyond-requests";
   return undefined;

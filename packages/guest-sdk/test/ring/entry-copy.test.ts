@@ -34,7 +34,11 @@ const request: RingCodec<Req> = {
 };
 const eagerSpec: RingSpec<Req, { id: number }> = {
   request,
-  response: { size: 8, encode: (v, out) => out.setU32(0, v.id), decode: (i) => ({ id: i.getU32(0) }) },
+  response: {
+    size: 8,
+    encode: (v, out) => out.setU32(0, v.id),
+    decode: (i) => ({ id: i.getU32(0) }),
+  },
 };
 
 describe("private entry copies", () => {
@@ -42,7 +46,12 @@ describe("private entry copies", () => {
     const pages = makePages(1);
     fc.assert(
       fc.property(
-        fc.oneof(fc.constant(0), fc.constant(0xffffff00), fc.constant(0x7fffff80), fc.nat({ max: 0xffffffff })),
+        fc.oneof(
+          fc.constant(0),
+          fc.constant(0xffffff00),
+          fc.constant(0x7fffff80),
+          fc.nat({ max: 0xffffffff }),
+        ),
         fc.array(fc.integer({ min: 1, max: 32 }), { minLength: 1, maxLength: 40 }),
         (start, bursts) => {
           pages[0]!.fill(0);
@@ -53,7 +62,8 @@ describe("private entry copies", () => {
           const kept: { n: number; req: Req }[] = [];
           let n = 0;
           for (const burst of bursts) {
-            for (let i = 0; i < burst; i++, n++) front.produceRequest({ id: n, tail: filler(n, REQ - 4) });
+            for (let i = 0; i < burst; i++, n++)
+              front.produceRequest({ id: n, tail: filler(n, REQ - 4) });
             front.pushRequestsAndCheckNotify();
             for (let req = back.consumeRequest(); req !== undefined; req = back.consumeRequest()) {
               kept.push({ n: kept.length, req });
@@ -133,7 +143,8 @@ describe("private entry copies", () => {
     front.pushRequestsAndCheckNotify();
     expect(back.consumeRequest()).toEqual({ id: 9 });
     const anyReader = seen as unknown as Record<string, unknown>;
-    for (const setter of ["setU8", "setU16", "setU32", "setU64", "write", "bytes"]) expect(anyReader[setter]).toBeUndefined();
+    for (const setter of ["setU8", "setU16", "setU32", "setU64", "write", "bytes"])
+      expect(anyReader[setter]).toBeUndefined();
     expect(outOfRange).toHaveLength(3);
     for (const e of outOfRange) expect(e).toBeInstanceOf(RangeError);
   });
@@ -144,7 +155,8 @@ describe("private entry copies", () => {
     front.pushRequestsAndCheckNotify();
     const err = ringErrorOf(() => back.consumeRequest());
     const f = err?.fault;
-    if (f?.reason !== "invalid-entry") throw new Error(`expected an invalid-entry fault, got ${String(err)}`);
+    if (f?.reason !== "invalid-entry")
+      throw new Error(`expected an invalid-entry fault, got ${String(err)}`);
     const expected = new Uint8Array(16);
     new DataView(expected.buffer).setUint32(0, 666, true);
     expected.set(filler(666, 12), 4);
@@ -172,7 +184,8 @@ describe("private entry copies", () => {
         encode: (v, out) => {
           out.setU32(0, v.id);
           // Bytes 4..22 get the low byte of `fill`, byte 23 all of it (so fill > 255 throws last).
-          if (v.fill !== undefined) for (let o = 4; o < 24; o++) out.setU8(o, o < 23 ? v.fill & 0xff : v.fill);
+          if (v.fill !== undefined)
+            for (let o = 4; o < 24; o++) out.setU8(o, o < 23 ? v.fill & 0xff : v.fill);
         },
         decode: (input) => ({ id: input.getU32(0) }),
       },

@@ -38,13 +38,18 @@ function publishRspProd(pages: readonly Page[], value: number): void {
   pages[0]!.setU32(8, u32(value));
 }
 
-const withOutstanding = (start: number, k: number, answered: number) => ringsWithAnswered(start, spec, k, answered);
+const withOutstanding = (start: number, k: number, answered: number) =>
+  ringsWithAnswered(start, spec, k, answered);
 
 /** Consumes until the ring says there is nothing more, or throws; returns what was taken. */
-function drain(front: FrontRing<TestReq, TestRsp>): { ids: number[]; error: ReturnType<typeof ringErrorOf> } {
+function drain(front: FrontRing<TestReq, TestRsp>): {
+  ids: number[];
+  error: ReturnType<typeof ringErrorOf>;
+} {
   const ids: number[] = [];
   const error = ringErrorOf(() => {
-    for (let r = front.consumeResponse(); r !== undefined; r = front.consumeResponse()) ids.push(r.id);
+    for (let r = front.consumeResponse(); r !== undefined; r = front.consumeResponse())
+      ids.push(r.id);
   });
   return { ids, error };
 }
@@ -136,10 +141,17 @@ describe.each(WRAP_STARTS)("a front ring with indices near $at", ({ start }) => 
     // A full ring, answered in two batches, then a second lap over the same slots.
     const { front, back } = withOutstanding(start, SIZE, 20);
     expect(front.freeRequests).toBe(0);
-    expect(drain(front)).toEqual({ ids: Array.from({ length: 20 }, (_, i) => i), error: undefined });
-    for (let i = 20; i < SIZE; i++) back.produceResponse({ id: i, status: 0, payload: filler(i, 10) });
+    expect(drain(front)).toEqual({
+      ids: Array.from({ length: 20 }, (_, i) => i),
+      error: undefined,
+    });
+    for (let i = 20; i < SIZE; i++)
+      back.produceResponse({ id: i, status: 0, payload: filler(i, 10) });
     back.pushResponsesAndCheckNotify();
-    expect(drain(front)).toEqual({ ids: Array.from({ length: SIZE - 20 }, (_, i) => 20 + i), error: undefined });
+    expect(drain(front)).toEqual({
+      ids: Array.from({ length: SIZE - 20 }, (_, i) => 20 + i),
+      error: undefined,
+    });
     expect(front.freeRequests).toBe(SIZE);
     for (let id = 100; id < 100 + SIZE; id++) front.produceRequest(req(id));
     front.pushRequestsAndCheckNotify();
@@ -148,7 +160,10 @@ describe.each(WRAP_STARTS)("a front ring with indices near $at", ({ start }) => 
       back.produceResponse({ id, status: 0, payload: filler(id, 10) });
     }
     back.pushResponsesAndCheckNotify();
-    expect(drain(front)).toEqual({ ids: Array.from({ length: SIZE }, (_, i) => 100 + i), error: undefined });
+    expect(drain(front)).toEqual({
+      ids: Array.from({ length: SIZE }, (_, i) => 100 + i),
+      error: undefined,
+    });
     expect(front.rspCons).toBe(u32(start + 2 * SIZE));
     expect(front.reqProdPvt).toBe(u32(start + 2 * SIZE));
     expect(front.freeRequests).toBe(SIZE);
@@ -188,10 +203,14 @@ describe("a front ring under any rsp_prod", () => {
           // k outstanding; `answered` of them answered and consumed honestly first.
           const answered = answeredSeed % (k + 1);
           const { pages, front, back } = withOutstanding(start, k, answered);
-          expect(drain(front)).toEqual({ ids: Array.from({ length: answered }, (_, i) => i), error: undefined });
+          expect(drain(front)).toEqual({
+            ids: Array.from({ length: answered }, (_, i) => i),
+            error: undefined,
+          });
           // The backend writes the honest answers to the rest, forges the slots after them, and
           // claims `claim` responses past rsp_cons.
-          for (let i = answered; i < k; i++) back.produceResponse({ id: i, status: 0, payload: filler(i, 10) });
+          for (let i = answered; i < k; i++)
+            back.produceResponse({ id: i, status: 0, payload: filler(i, 10) });
           for (let i = k; i < answered + SIZE; i++) forge(pages, u32(start + i));
           const rspCons = u32(start + answered);
           publishRspProd(pages, rspCons + claim);
@@ -208,8 +227,20 @@ describe("a front ring under any rsp_prod", () => {
           expect(front.halted).toBe(error);
           expect(error?.fault).toEqual(
             claim > SIZE
-              ? { reason: "rsp-prod-overflow", rsp_prod: u32(rspCons + claim), rsp_cons: rspCons, req_prod_pvt: u32(start + k), RING_SIZE: SIZE }
-              : { reason: "rsp-prod-beyond-requests", rsp_prod: u32(rspCons + claim), rsp_cons: rspCons, req_prod_pvt: u32(start + k), outstanding },
+              ? {
+                  reason: "rsp-prod-overflow",
+                  rsp_prod: u32(rspCons + claim),
+                  rsp_cons: rspCons,
+                  req_prod_pvt: u32(start + k),
+                  RING_SIZE: SIZE,
+                }
+              : {
+                  reason: "rsp-prod-beyond-requests",
+                  rsp_prod: u32(rspCons + claim),
+                  rsp_cons: rspCons,
+                  req_prod_pvt: u32(start + k),
+                  outstanding,
+                },
           );
         },
       ),

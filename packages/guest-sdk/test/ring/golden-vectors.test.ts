@@ -142,7 +142,11 @@ describe("golden ring bytes", () => {
     // The backend: req_prod - rsp_prod_pvt = 3 <= 256, no overflow; consumes all three.
     const back = BackRing.attach([page!], spec, 0xfffffffe);
     expect(back.unconsumedRequests).toBe(3);
-    expect([back.consumeRequest()?.id, back.consumeRequest()?.id, back.consumeRequest()?.id]).toEqual([10, 11, 12]);
+    expect([
+      back.consumeRequest()?.id,
+      back.consumeRequest()?.id,
+      back.consumeRequest()?.id,
+    ]).toEqual([10, 11, 12]);
     expect(back.reqCons).toBe(1);
     expect(back.finalCheckForRequests()).toBe(false);
     expect(hexAt(page!, 4, 4)).toBe("02 00 00 00"); // req_event = req_cons + 1 = 2

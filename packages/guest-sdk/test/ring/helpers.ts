@@ -3,7 +3,13 @@
  * and Page wrappers that watch (or interleave) every access.
  */
 import { Hypervisor, type Page } from "@pvkit/hypervisor-sim";
-import { BackRing, FrontRing, RingProtocolError, type RingCodec, type RingSpec } from "@pvkit/guest-sdk";
+import {
+  BackRing,
+  FrontRing,
+  RingProtocolError,
+  type RingCodec,
+  type RingSpec,
+} from "@pvkit/guest-sdk";
 
 /** 2^order fresh writable pages of one domain (both ring ends use the same Page objects). */
 export function makePages(nr: number, hv = new Hypervisor({ mode: "manual" })): Page[] {
@@ -61,7 +67,10 @@ export function refusing666() {
   const base = testSpec(16, 8);
   const spec: typeof base = {
     ...base,
-    request: { ...base.request, validate: (v) => (v.id === 666 ? "id 666 is forbidden" : undefined) },
+    request: {
+      ...base.request,
+      validate: (v) => (v.id === 666 ? "id 666 is forbidden" : undefined),
+    },
   };
   const pages = makePages(1);
   return { pages, spec, front: FrontRing.init(pages, spec), back: BackRing.attach(pages, spec) };
@@ -88,7 +97,11 @@ export function ringsAt<Req, Rsp>(start: number, spec: RingSpec<Req, Rsp>, nrPag
   hdr.setU32(4, (start + 1) >>> 0); // req_event
   hdr.setU32(8, start >>> 0); // rsp_prod
   hdr.setU32(12, (start + 1) >>> 0); // rsp_event
-  return { pages, front: FrontRing.attach(pages, spec, start), back: BackRing.attach(pages, spec, start) };
+  return {
+    pages,
+    front: FrontRing.attach(pages, spec, start),
+    back: BackRing.attach(pages, spec, start),
+  };
 }
 
 /**
@@ -96,16 +109,23 @@ export function ringsAt<Req, Rsp>(start: number, spec: RingSpec<Req, Rsp>, nrPag
  * with `k` requests produced and pushed (ids 0..k-1), all consumed by the honest backend, which
  * answered the first `answered` (payload `filler(i, 10)`) and pushed them.
  */
-export function ringsWithAnswered(start: number, spec: RingSpec<TestReq, TestRsp>, k: number, answered: number) {
+export function ringsWithAnswered(
+  start: number,
+  spec: RingSpec<TestReq, TestRsp>,
+  k: number,
+  answered: number,
+) {
   const rings = ringsAt(start, spec);
   const { front, back } = rings;
   for (let id = 0; id < k; id++) front.produceRequest({ id, payload: filler(id, 108) });
   front.pushRequestsAndCheckNotify();
   for (let i = 0; i < k; i++) {
     const got = back.consumeRequest()?.id;
-    if (got !== i) throw new Error(`ringsWithAnswered: the backend consumed id ${got}, expected ${i}`);
+    if (got !== i)
+      throw new Error(`ringsWithAnswered: the backend consumed id ${got}, expected ${i}`);
   }
-  for (let i = 0; i < answered; i++) back.produceResponse({ id: i, status: 0, payload: filler(i, 10) });
+  for (let i = 0; i < answered; i++)
+    back.produceResponse({ id: i, status: 0, payload: filler(i, 10) });
   back.pushResponsesAndCheckNotify();
   return rings;
 }
@@ -131,7 +151,7 @@ export function filler(n: number, len: number, salt = 0): Uint8Array {
 /** All bytes of a page list, concatenated. */
 export function snapshot(pages: readonly Page[]): Uint8Array {
   const out = new Uint8Array(pages.length * 4096);
-  pages.forEach((p, i) => p.readInto(0, out, i * 4096, 4096));
+  pages.forEach((p, i) => void p.readInto(0, out, i * 4096, 4096));
   return out;
 }
 

@@ -5,7 +5,13 @@
  */
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { BackRing, FrontRing, RingProtocolError, type RingCodec, type RingSpec } from "@pvkit/guest-sdk";
+import {
+  BackRing,
+  FrontRing,
+  RingProtocolError,
+  type RingCodec,
+  type RingSpec,
+} from "@pvkit/guest-sdk";
 import * as C from "./c-reference.js";
 import {
   type Access,
@@ -32,11 +38,32 @@ const u32Arb = fc.oneof(
 );
 const hostileOpArb = (total: number): fc.Arbitrary<HostileOp> =>
   fc.oneof(
-    { arbitrary: fc.record({ t: fc.constantFrom("front", "back"), action: fc.nat(5), status: fc.integer({ min: -5, max: 5 }) }), weight: 8 },
-    { arbitrary: fc.record({ t: fc.constant("garbage"), field: fc.constantFrom(0, 4, 8, 12), value: u32Arb }), weight: 2 },
+    {
+      arbitrary: fc.record({
+        t: fc.constantFrom("front", "back"),
+        action: fc.nat(5),
+        status: fc.integer({ min: -5, max: 5 }),
+      }),
+      weight: 8,
+    },
+    {
+      arbitrary: fc.record({
+        t: fc.constant("garbage"),
+        field: fc.constantFrom(0, 4, 8, 12),
+        value: u32Arb,
+      }),
+      weight: 2,
+    },
     // A producer index a little ahead of the honest consumer: within the requests outstanding,
     // beyond them, or beyond RING_SIZE (64 slots here).
-    { arbitrary: fc.record({ t: fc.constant("ahead"), field: fc.constantFrom(0, 8), by: fc.nat(70) }), weight: 2 },
+    {
+      arbitrary: fc.record({
+        t: fc.constant("ahead"),
+        field: fc.constantFrom(0, 8),
+        by: fc.nat(70),
+      }),
+      weight: 2,
+    },
     {
       arbitrary: fc.record({
         t: fc.constant("scribble"),
@@ -59,7 +86,7 @@ describe("a ring under a hostile peer", () => {
         (order, start, ops) => {
           const raw = pool.slice(0, 1 << order);
           const total = 4096 << order;
-          raw.forEach((p) => p.fill(0));
+          raw.forEach((p) => void p.fill(0));
           const mem = new Uint8Array(total);
           const s = new C.Sring(mem);
           s.req_prod = s.rsp_prod = start;
@@ -70,14 +97,18 @@ describe("a ring under a hostile peer", () => {
           let accesses = 0;
           const pages = watchPages(raw, (a: Access) => {
             accesses++;
-            if (a.start < 0 || a.end > limit) throw new Error(`access [${a.start}, ${a.end}) outside the ring (${limit})`);
+            if (a.start < 0 || a.end > limit)
+              throw new Error(`access [${a.start}, ${a.end}) outside the ring (${limit})`);
           });
           const front = FrontRing.attach(pages, spec, start);
           const back = BackRing.attach(pages, spec, start);
           const cf = C.FRONT_RING_ATTACH(s, start, total, 40);
           const cb = C.BACK_RING_ATTACH(s, start, total, 40);
           let n = 0;
-          const halted = { front: undefined as RingProtocolError | undefined, back: undefined as RingProtocolError | undefined };
+          const halted = {
+            front: undefined as RingProtocolError | undefined,
+            back: undefined as RingProtocolError | undefined,
+          };
 
           for (const op of ops) {
             if (op.t === "garbage") {
@@ -106,9 +137,14 @@ describe("a ring under a hostile peer", () => {
             if (err !== undefined) {
               // A halted end refuses everything with the same error and touches no memory.
               const before = accesses;
-              const attempt = side === "front" ? () => front.consumeResponse() : () => back.consumeRequest();
+              const attempt =
+                side === "front" ? () => front.consumeResponse() : () => back.consumeRequest();
               expect(attempt).toThrow(err);
-              expect(() => (side === "front" ? front.pushRequestsAndCheckNotify() : back.finalCheckForRequests())).toThrow(err);
+              expect(() =>
+                side === "front"
+                  ? front.pushRequestsAndCheckNotify()
+                  : back.finalCheckForRequests(),
+              ).toThrow(err);
               expect(accesses).toBe(before);
               continue;
             }
@@ -123,7 +159,9 @@ describe("a ring under a hostile peer", () => {
                     n++;
                     break;
                   case 2:
-                    expect(front.pushRequestsAndCheckNotify()).toBe(C.RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(cf));
+                    expect(front.pushRequestsAndCheckNotify()).toBe(
+                      C.RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(cf),
+                    );
                     break;
                   case 3:
                   case 4: {
@@ -140,7 +178,9 @@ describe("a ring under a hostile peer", () => {
                     break;
                   }
                   default:
-                    expect(front.finalCheckForResponses()).toBe(C.RING_FINAL_CHECK_FOR_RESPONSES(cf));
+                    expect(front.finalCheckForResponses()).toBe(
+                      C.RING_FINAL_CHECK_FOR_RESPONSES(cf),
+                    );
                 }
               } else {
                 switch (op.action) {
@@ -162,13 +202,19 @@ describe("a ring under a hostile peer", () => {
                   case 2:
                   case 3: {
                     if (C.u32(cb.req_cons - cb.rsp_prod_pvt) === 0) break;
-                    const rsp = { id: cb.rsp_prod_pvt, status: op.status, payload: filler(cb.rsp_prod_pvt, 6) };
+                    const rsp = {
+                      id: cb.rsp_prod_pvt,
+                      status: op.status,
+                      payload: filler(cb.rsp_prod_pvt, 6),
+                    };
                     C.produceResponse(cb, rspBytes(rsp.id, rsp.status, rsp.payload));
                     back.produceResponse(rsp);
                     break;
                   }
                   case 4:
-                    expect(back.pushResponsesAndCheckNotify()).toBe(C.RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(cb));
+                    expect(back.pushResponsesAndCheckNotify()).toBe(
+                      C.RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(cb),
+                    );
                     break;
                   default:
                     expect(back.finalCheckForRequests()).toBe(C.RING_FINAL_CHECK_FOR_REQUESTS(cb));
@@ -209,7 +255,13 @@ describe("a ring under a hostile peer", () => {
     expect(err).toBeInstanceOf(RingProtocolError);
     const e = err as RingProtocolError;
     expect(e.code).toBe("ERING_REQ_PROD_OVERFLOW");
-    expect(e.fault).toEqual({ reason: "req-prod-overflow", req_prod: 33, req_cons: 1, rsp_prod_pvt: 0, RING_SIZE: 32 });
+    expect(e.fault).toEqual({
+      reason: "req-prod-overflow",
+      req_prod: 33,
+      req_cons: 1,
+      rsp_prod_pvt: 0,
+      RING_SIZE: 32,
+    });
     expect(e.message).toContain("req_prod=0x00000021");
     expect(e.message).toContain("req_cons=0x00000001");
     expect(e.message).toContain("rsp_prod_pvt=0x00000000");
@@ -218,7 +270,9 @@ describe("a ring under a hostile peer", () => {
     pages[0]!.setU32(0, 1);
     expect(back.halted).toBe(e);
     expect(() => back.consumeRequest()).toThrow(e);
-    expect(() => back.produceResponse({ id: 7, status: 0, payload: new Uint8Array(10) })).toThrow(e);
+    expect(() => back.produceResponse({ id: 7, status: 0, payload: new Uint8Array(10) })).toThrow(
+      e,
+    );
     expect(() => back.pushResponsesAndCheckNotify()).toThrow(e);
     expect(() => back.finalCheckForRequests()).toThrow(e);
     expect(() => back.unconsumedRequests).toThrow(e);
@@ -232,7 +286,13 @@ describe("a ring under a hostile peer", () => {
     expect(() => front.consumeResponse()).toThrow(RingProtocolError);
     const e = front.halted!;
     expect(e.code).toBe("ERING_RSP_PROD_OVERFLOW");
-    expect(e.fault).toEqual({ reason: "rsp-prod-overflow", rsp_prod: 0x11, rsp_cons: 0xfffffff0, req_prod_pvt: 0xfffffff0, RING_SIZE: 32 });
+    expect(e.fault).toEqual({
+      reason: "rsp-prod-overflow",
+      rsp_prod: 0x11,
+      rsp_cons: 0xfffffff0,
+      req_prod_pvt: 0xfffffff0,
+      RING_SIZE: 32,
+    });
     expect(e.message).toMatch(/rsp_prod=0x00000011.*rsp_cons=0xfffffff0.*RING_SIZE=32/);
     expect(() => front.produceRequest({ id: 1, payload: new Uint8Array(108) })).toThrow(e);
     expect(() => front.finalCheckForResponses()).toThrow(e);
@@ -293,7 +353,11 @@ describe("a ring under a hostile peer", () => {
     };
     const spec: RingSpec<LazyReq, { id: number }> = {
       request,
-      response: { size: 8, encode: (v, out) => out.setU32(0, v.id), decode: (i) => ({ id: i.getU32(0) }) },
+      response: {
+        size: 8,
+        encode: (v, out) => out.setU32(0, v.id),
+        decode: (i) => ({ id: i.getU32(0) }),
+      },
     };
     const front = FrontRing.init(pages, spec);
     const back = BackRing.attach(watched, spec);
@@ -313,7 +377,12 @@ describe("a ring under a hostile peer", () => {
     expect(back.consumeRequest()?.id).toBe(1);
     const err = ringErrorOf(() => back.consumeRequest());
     expect(err?.code).toBe("ERING_INVALID_ENTRY");
-    expect(err?.fault).toMatchObject({ reason: "invalid-entry", kind: "request", index: 1, detail: "id 666 is forbidden" });
+    expect(err?.fault).toMatchObject({
+      reason: "invalid-entry",
+      kind: "request",
+      index: 1,
+      detail: "id 666 is forbidden",
+    });
     const f = err?.fault;
     if (f?.reason !== "invalid-entry") throw new Error("unreachable");
     expect(f.value).toEqual({ id: 666, payload: filler(666, 12) }); // enough to answer with an error status
@@ -330,14 +399,21 @@ describe("a ring under a hostile peer", () => {
     const base = testSpec(16, 8);
     const spec: typeof base = {
       ...base,
-      response: { ...base.response, decode: (i) => {
-        if (i.getS16(4) < -200) throw new RangeError(`status ${i.getS16(4)} out of range`);
-        return base.response.decode(i);
-      } },
+      response: {
+        ...base.response,
+        decode: (i) => {
+          if (i.getS16(4) < -200) throw new RangeError(`status ${i.getS16(4)} out of range`);
+          return base.response.decode(i);
+        },
+      },
     };
     for (const mode of ["halt", "report"] as const) {
       const pages = makePages(1);
-      const front = FrontRing.init(pages, spec, mode === "report" ? { onInvalidEntry: "report", name: "vif0" } : { name: "vif0" });
+      const front = FrontRing.init(
+        pages,
+        spec,
+        mode === "report" ? { onInvalidEntry: "report", name: "vif0" } : { name: "vif0" },
+      );
       const back = BackRing.attach(pages, spec);
       front.produceRequest({ id: 1, payload: new Uint8Array(12) });
       front.produceRequest({ id: 2, payload: new Uint8Array(12) });
@@ -349,7 +425,9 @@ describe("a ring under a hostile peer", () => {
       back.pushResponsesAndCheckNotify();
       const err = ringErrorOf(() => front.consumeResponse());
       expect(err?.code).toBe("ERING_INVALID_ENTRY");
-      expect(err?.message).toBe("vif0: invalid response at index 0x00000000: status -1000 out of range");
+      expect(err?.message).toBe(
+        "vif0: invalid response at index 0x00000000: status -1000 out of range",
+      );
       expect(err?.cause).toBeInstanceOf(RangeError);
       if (mode === "halt") {
         expect(front.halted).toBe(err);

@@ -57,18 +57,31 @@ interface Scenario {
 }
 const scenarioArb: fc.Arbitrary<Scenario> = fc.record({
   entry: fc.constantFrom(2017, 2016, 1008),
-  start: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 8 }).map((k) => 2 ** 32 - k), fc.constant(2 ** 31 - 1)),
+  start: fc.oneof(
+    fc.constant(0),
+    fc.integer({ min: 1, max: 8 }).map((k) => 2 ** 32 - k),
+    fc.constant(2 ** 31 - 1),
+  ),
   actions: fc.array(actionArb, { minLength: 1, maxLength: 40 }),
-  interleave: fc.array(fc.oneof({ arbitrary: fc.constant(0), weight: 5 }, { arbitrary: fc.integer({ min: 1, max: 2 }), weight: 1 }), {
-    minLength: 100,
-    maxLength: 400,
-  }),
+  interleave: fc.array(
+    fc.oneof(
+      { arbitrary: fc.constant(0), weight: 5 },
+      { arbitrary: fc.integer({ min: 1, max: 2 }), weight: 1 },
+    ),
+    {
+      minLength: 100,
+      maxLength: 400,
+    },
+  ),
 });
 
 const pool = makePages(1);
 
 /** Runs a scenario; returns what was submitted, answered by the backend, and seen by the frontend. */
-function simulate(sc: Scenario, checks: FinalChecks): { submitted: number; answered: number; seen: number } {
+function simulate(
+  sc: Scenario,
+  checks: FinalChecks,
+): { submitted: number; answered: number; seen: number } {
   const raw: Page[] = pool;
   raw[0]!.fill(0);
   raw[0]!.setU32(0, sc.start);
@@ -110,7 +123,10 @@ function simulate(sc: Scenario, checks: FinalChecks): { submitted: number; answe
   const fill = (): void => {
     let produced = false;
     while (backlog > 0 && !front.full) {
-      front.produceRequest({ id: submitted - backlog, payload: filler(submitted - backlog, sc.entry - 4) });
+      front.produceRequest({
+        id: submitted - backlog,
+        payload: filler(submitted - backlog, sc.entry - 4),
+      });
       backlog--;
       produced = true;
     }
@@ -204,7 +220,12 @@ describe("notifications through push-and-check-notify and final-check re-arm", (
       const results = [];
       for (let n = 0; n < 40; n++) {
         const interleave = Array.from({ length: n + 1 }, (_, i) => (i === n ? 1 : 0));
-        const sc: Scenario = { entry: 1008, start: 0, actions: [{ t: "submit", k: 1 }, { t: "deliverBack" }], interleave };
+        const sc: Scenario = {
+          entry: 1008,
+          start: 0,
+          actions: [{ t: "submit", k: 1 }, { t: "deliverBack" }],
+          interleave,
+        };
         const r = simulate(sc, checks);
         if (r.submitted === 2) results.push(r);
       }

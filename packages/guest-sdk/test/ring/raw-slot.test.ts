@@ -72,7 +72,9 @@ describe.each(WRAP_STARTS)("raw slots with indices near $at", ({ start }) => {
     b.front.nextRequest();
     b.front.commitRequest();
     b.pages[0]!.setU32(8, (start + 2) >>> 0); // rsp_prod: two responses for one request
-    expect(ringErrorOf(() => b.front.copyResponse())?.fault.reason).toBe("rsp-prod-beyond-requests");
+    expect(ringErrorOf(() => b.front.copyResponse())?.fault.reason).toBe(
+      "rsp-prod-beyond-requests",
+    );
     expect(b.front.halted).toBeDefined();
   });
 });
@@ -82,7 +84,8 @@ describe("raw slots and driverInspect", () => {
     const seen: unknown[] = [];
     const off = driverInspect.listen({
       requestProduced: (_e, idx, req) => seen.push(["req", idx, (req as { id: number }).id]),
-      responseConsumed: (_e, idx, rsp) => seen.push(["rsp", idx, (rsp as { id: number; status: number }).status]),
+      responseConsumed: (_e, idx, rsp) =>
+        seen.push(["rsp", idx, (rsp as { id: number; status: number }).status]),
     });
     try {
       const { front, back } = ringsAt(0, spec);
@@ -96,6 +99,9 @@ describe("raw slots and driverInspect", () => {
     } finally {
       off();
     }
-    expect(seen).toEqual([["req", 0, 77], ["rsp", 0, -5]]);
+    expect(seen).toEqual([
+      ["req", 0, 77],
+      ["rsp", 0, -5],
+    ]);
   });
 });

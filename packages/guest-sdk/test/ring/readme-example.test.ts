@@ -11,10 +11,20 @@ const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8")
 
 describe("README rings example", () => {
   it("prints RING_SIZE 128, one notification each way, both responses, then the byte ring's text", async () => {
-    const { printed, vars } = await runExample(readme, "rings", { "@pvkit/hypervisor-sim": sim, "@pvkit/guest-sdk": sdk });
+    const { printed, vars } = await runExample(readme, "rings", {
+      "@pvkit/hypervisor-sim": sim,
+      "@pvkit/guest-sdk": sdk,
+    });
     // The README's comments: RING_SIZE 128; the push notifies (req_event was 1). The frontend
     // never armed rsp_event past its initial 1, so the backend's push notifies too.
-    expect(printed).toEqual([128, "notify the backend", "notify the frontend", "request 1 done: 0", "request 2 done: 0", "hello\n"]);
+    expect(printed).toEqual([
+      128,
+      "notify the backend",
+      "notify the frontend",
+      "request 1 done: 0",
+      "request 2 done: 0",
+      "hello\n",
+    ]);
     // The final check re-armed req_event = req_cons + 1 (struct sring: req_event at offset 4).
     const back = vars["back"] as BackRing<unknown, unknown>;
     const front = vars["front"] as FrontRing<unknown, unknown>;

@@ -23,7 +23,12 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { arbitrary: fc.constant({ t: "produceReq" } as const), weight: 4 },
   { arbitrary: fc.boolean().map((check) => ({ t: "pushReq", check }) as const), weight: 2 },
   { arbitrary: fc.constant({ t: "consumeReq" } as const), weight: 3 },
-  { arbitrary: fc.integer({ min: -32768, max: 32767 }).map((status) => ({ t: "produceRsp", status }) as const), weight: 3 },
+  {
+    arbitrary: fc
+      .integer({ min: -32768, max: 32767 })
+      .map((status) => ({ t: "produceRsp", status }) as const),
+    weight: 3,
+  },
   { arbitrary: fc.boolean().map((check) => ({ t: "pushRsp", check }) as const), weight: 2 },
   { arbitrary: fc.constant({ t: "consumeRsp" } as const), weight: 3 },
   { arbitrary: fc.constant({ t: "finalReq" } as const), weight: 1 },
@@ -39,12 +44,26 @@ const startArb = fc.oneof(
 );
 
 /** (request size, response size) pairs: blkif-like, tiny, page-crossing, and huge entries. */
-const sizesArb = fc.constantFrom<[number, number]>([112, 16], [8, 8], [40, 12], [64, 64], [1000, 6], [12, 1500], [2017, 8]);
+const sizesArb = fc.constantFrom<[number, number]>(
+  [112, 16],
+  [8, 8],
+  [40, 12],
+  [64, 64],
+  [1000, 6],
+  [12, 1500],
+  [2017, 8],
+);
 
 // One domain's pages, reused (and fully rewritten) by every scenario.
 const pagePool = makePages(16);
 
-function runScenario(order: number, sizes: [number, number], start: "init" | number, garbage: Uint8Array, ops: Op[]): void {
+function runScenario(
+  order: number,
+  sizes: [number, number],
+  start: "init" | number,
+  garbage: Uint8Array,
+  ops: Op[],
+): void {
   const [reqSize, rspSize] = sizes;
   const spec = testSpec(reqSize, rspSize);
   const pages = pagePool.slice(0, 1 << order);
@@ -52,14 +71,20 @@ function runScenario(order: number, sizes: [number, number], start: "init" | num
   // Both worlds start from the same random bytes.
   const mem = new Uint8Array(total);
   for (let i = 0; i < total; i++) mem[i] = garbage[i % garbage.length] ?? 0;
-  pages.forEach((p, i) => p.write(0, mem.subarray(i * 4096, (i + 1) * 4096)));
+  pages.forEach((p, i) => void p.write(0, mem.subarray(i * 4096, (i + 1) * 4096)));
   const s = new C.Sring(mem);
   const entry = Math.max(reqSize, rspSize);
 
-  let front: FrontRing<ReturnType<typeof spec.request.decode>, ReturnType<typeof spec.response.decode>>;
+  let front: FrontRing<
+    ReturnType<typeof spec.request.decode>,
+    ReturnType<typeof spec.response.decode>
+  >;
   let cf: C.CFront;
   let cb: C.CBack;
-  let back: BackRing<ReturnType<typeof spec.request.decode>, ReturnType<typeof spec.response.decode>>;
+  let back: BackRing<
+    ReturnType<typeof spec.request.decode>,
+    ReturnType<typeof spec.response.decode>
+  >;
   if (start === "init") {
     front = FrontRing.init(pages, spec);
     C.SHARED_RING_INIT(s);
@@ -106,7 +131,10 @@ function runScenario(order: number, sizes: [number, number], start: "init" | num
         break;
       }
       case "pushReq":
-        if (op.check) expect(front.pushRequestsAndCheckNotify()).toBe(C.RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(cf));
+        if (op.check)
+          expect(front.pushRequestsAndCheckNotify()).toBe(
+            C.RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(cf),
+          );
         else {
           front.pushRequests();
           C.RING_PUSH_REQUESTS(cf);
@@ -144,7 +172,10 @@ function runScenario(order: number, sizes: [number, number], start: "init" | num
         break;
       }
       case "pushRsp":
-        if (op.check) expect(back.pushResponsesAndCheckNotify()).toBe(C.RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(cb));
+        if (op.check)
+          expect(back.pushResponsesAndCheckNotify()).toBe(
+            C.RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(cb),
+          );
         else {
           back.pushResponses();
           C.RING_PUSH_RESPONSES(cb);
@@ -159,7 +190,11 @@ function runScenario(order: number, sizes: [number, number], start: "init" | num
         else {
           const dv = new DataView(m.buffer);
           expect(dv.getUint32(0, true)).toBe(nextRspExpected++);
-          expect(got).toEqual({ id: dv.getUint32(0, true), status: dv.getInt16(4, true), payload: m.slice(6) });
+          expect(got).toEqual({
+            id: dv.getUint32(0, true),
+            status: dv.getInt16(4, true),
+            payload: m.slice(6),
+          });
         }
         break;
       }
@@ -227,6 +262,12 @@ describe("FrontRing/BackRing against the io/ring.h reference model", () => {
       { t: "consumeRsp" },
       { t: "finalRsp" },
     ];
-    runScenario(0, [1000, 6], 2 ** 32 - 3, new Uint8Array([0xa5, 0x5a]), Array.from({ length: 30 }, () => cycle).flat());
+    runScenario(
+      0,
+      [1000, 6],
+      2 ** 32 - 3,
+      new Uint8Array([0xa5, 0x5a]),
+      Array.from({ length: 30 }, () => cycle).flat(),
+    );
   });
 });

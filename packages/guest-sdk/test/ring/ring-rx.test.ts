@@ -82,7 +82,10 @@ describe("requests$ and responses$", () => {
     const kick$ = new Subject<void>();
     const got: number[] = [];
     let error: unknown;
-    responses$(front, kick$).subscribe({ next: (r) => got.push(r.id), error: (e: unknown) => (error = e) });
+    responses$(front, kick$).subscribe({
+      next: (r) => got.push(r.id),
+      error: (e: unknown) => (error = e),
+    });
     front.produceRequest(req(1));
     front.produceRequest(req(2));
     front.pushRequestsAndCheckNotify();
@@ -110,7 +113,10 @@ describe("requests$ and responses$", () => {
     const kick$ = new Subject<void>();
     const got: number[] = [];
     let error: unknown;
-    responses$(front, kick$).subscribe({ next: (r) => got.push(r.id), error: (e: unknown) => (error = e) });
+    responses$(front, kick$).subscribe({
+      next: (r) => got.push(r.id),
+      error: (e: unknown) => (error = e),
+    });
     front.produceRequest(req(9));
     front.pushRequestsAndCheckNotify();
     back.consumeRequest();

@@ -30,20 +30,29 @@ describe("ring size", () => {
   ];
   const pages = makePages(16);
 
-  it.each(table)("gives the C formula's RING_SIZE for %i-byte entries at orders 0-4", (entry, sizes) => {
-    for (let order = 0; order <= MAX_RING_PAGE_ORDER; order++) {
-      expect(__RING_SIZE(4096 << order, entry)).toBe(sizes[order]);
-      const spec = testSpec(Math.max(entry, 8), 8);
-      const front = FrontRing.init(pages.slice(0, 1 << order), spec);
-      expect([front.order, front.entrySize, front.size]).toEqual([order, Math.max(entry, 8), sizes[order]]);
-      expect(BackRing.attach(pages.slice(0, 1 << order), spec).size).toBe(sizes[order]);
-    }
-  });
+  it.each(table)(
+    "gives the C formula's RING_SIZE for %i-byte entries at orders 0-4",
+    (entry, sizes) => {
+      for (let order = 0; order <= MAX_RING_PAGE_ORDER; order++) {
+        expect(__RING_SIZE(4096 << order, entry)).toBe(sizes[order]);
+        const spec = testSpec(Math.max(entry, 8), 8);
+        const front = FrontRing.init(pages.slice(0, 1 << order), spec);
+        expect([front.order, front.entrySize, front.size]).toEqual([
+          order,
+          Math.max(entry, 8),
+          sizes[order],
+        ]);
+        expect(BackRing.attach(pages.slice(0, 1 << order), spec).size).toBe(sizes[order]);
+      }
+    },
+  );
 
   it("rounds down like the __RD32 macro chain", () => {
-    expect([0, 1, 2, 3, 4, 5, 255, 256, 257, 0xffff, 0x10000, 0x1ffff, 0x80000000, 0xffffffff].map(__RD32)).toEqual([
-      0, 1, 2, 2, 4, 4, 128, 256, 256, 0x8000, 0x10000, 0x10000, 0x80000000, 0x80000000,
-    ]);
+    expect(
+      [0, 1, 2, 3, 4, 5, 255, 256, 257, 0xffff, 0x10000, 0x1ffff, 0x80000000, 0xffffffff].map(
+        __RD32,
+      ),
+    ).toEqual([0, 1, 2, 2, 4, 4, 128, 256, 256, 0x8000, 0x10000, 0x10000, 0x80000000, 0x80000000]);
   });
 
   it("lays the sring header out as in io/ring.h", () => {
@@ -69,7 +78,8 @@ describe("ring size", () => {
 
   it("refuses page counts that are not 2^0..2^4 and entries that do not fit", () => {
     const spec = testSpec(112, 16);
-    for (const n of [0, 3, 5, 32]) expect(() => FrontRing.init(makePages(n), spec)).toThrow(RangeError);
+    for (const n of [0, 3, 5, 32])
+      expect(() => FrontRing.init(makePages(n), spec)).toThrow(RangeError);
     expect(() => ringPageOrder(17)).toThrow(RangeError);
     expect(ringPageOrder(16)).toBe(4);
     expect(() => FrontRing.init(pages.slice(0, 1), testSpec(4033, 8))).toThrow(/does not fit/);
@@ -93,7 +103,8 @@ describe("entries across page boundaries", () => {
     expected.set(filler(100, 36), 4);
     expect(pages[0]!.read(4064, 32)).toEqual(expected.subarray(0, 32));
     expect(pages[1]!.read(0, 8)).toEqual(expected.subarray(32));
-    for (let i = 0; i < 102; i++) expect(back.consumeRequest()).toEqual({ id: i, payload: filler(i, 36) });
+    for (let i = 0; i < 102; i++)
+      expect(back.consumeRequest()).toEqual({ id: i, payload: filler(i, 36) });
     // Slot 101 starts at 4104 = page 1 offset 8.
     expect(pages[1]!.getU32(8)).toBe(101);
   });

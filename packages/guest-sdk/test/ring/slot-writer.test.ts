@@ -64,7 +64,10 @@ const fieldsArb = fc.record({
 
 describe("in-place encoding", () => {
   it("writes the same bytes and reads back the same values in one page as across two", () => {
-    const spec: RingSpec<AllFields, { id: number }> = { request: allFields, response: testSpec(8, 8).response };
+    const spec: RingSpec<AllFields, { id: number }> = {
+      request: allFields,
+      response: testSpec(8, 8).response,
+    };
     const pages = makePages(2);
     const front = FrontRing.init(pages, spec);
     const slotOf = (idx: number): number => 64 + (idx & (front.size - 1)) * SIZE;
@@ -89,7 +92,9 @@ describe("in-place encoding", () => {
           Number(dv.getBigUint64(16, true)),
         ]).toEqual([v.u8, v.s8, v.u16, v.s16, 0, v.u32, v.s32, v.u64]);
         expect(bytes.subarray(24)).toEqual(v.tail);
-        expect(readBacks).toEqual([[v.u8, v.s8, v.u16, v.s16, v.u32, v.s32, v.u64, [...v.tail], SIZE]]);
+        expect(readBacks).toEqual([
+          [v.u8, v.s8, v.u16, v.s16, v.u32, v.s32, v.u64, [...v.tail], SIZE],
+        ]);
       }),
     );
     expect(slotOf(100) + SIZE).toBeGreaterThan(4096); // the second slot really straddles

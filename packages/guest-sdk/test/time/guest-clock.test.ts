@@ -14,7 +14,13 @@ function booted() {
 }
 
 /** A page holding one vcpu_time_info for vCPU 0 at its place in shared_info. */
-function timeInfo(fields: { version: number; stamp: number; system: number; mul: number; shift: number }): Page {
+function timeInfo(fields: {
+  version: number;
+  stamp: number;
+  system: number;
+  mul: number;
+  shift: number;
+}): Page {
   const hv = new Hypervisor({ mode: "manual" });
   const page = hv.guest(hv.createDomain({ nrPages: 4 }).domid).memory.writablePage(1);
   const b = shinfoVcpuInfo(0) + VCPU_INFO_TIME;
@@ -54,7 +60,13 @@ describe("GuestClock", () => {
 
   it("applies pvclock's formula: system_time + ((tsc - tsc_timestamp) shifted) * mul >> 32", () => {
     const fake = (tsc: number) => ({ rdtsc: () => tsc, nrVcpus: 1 });
-    const identity = timeInfo({ version: 2, stamp: 1000, system: 5000, mul: 0x8000_0000, shift: 1 });
+    const identity = timeInfo({
+      version: 2,
+      stamp: 1000,
+      system: 5000,
+      mul: 0x8000_0000,
+      shift: 1,
+    });
     expect(new GuestClock(fake(3000), identity).now()).toBe(7000);
     // A 2 GHz TSC: two ticks a nanosecond (shift -1 halves, mul ~1.0).
     const twoGhz = timeInfo({ version: 4, stamp: 10, system: 100, mul: 0xffff_ffff, shift: -1 });

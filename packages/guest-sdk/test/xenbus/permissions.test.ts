@@ -15,7 +15,8 @@ describe("permission strings", () => {
   });
 
   it("refuses malformed entries with RangeError", () => {
-    for (const s of ["x1", "r", "r-1", "r65536", "r1a", ""]) expect(() => parsePermission(s), s).toThrow(RangeError);
+    for (const s of ["x1", "r", "r-1", "r65536", "r1a", ""])
+      expect(() => parsePermission(s), s).toThrow(RangeError);
     expect(() => formatPermission({ domid: 70000, access: "read" })).toThrow(RangeError);
     expect(() => formatPermission({ domid: 1, access: "all" as never })).toThrow(RangeError);
   });

@@ -62,7 +62,8 @@ export function scriptedPeer() {
     },
     /** Queues a reply (or event) message. */
     send(type: number, req_id: number, payload: string | Uint8Array, tx_id = 0): void {
-      const p = typeof payload === "string" ? new Uint8Array(Buffer.from(payload, "latin1")) : payload;
+      const p =
+        typeof payload === "string" ? new Uint8Array(Buffer.from(payload, "latin1")) : payload;
       peer.sendBytes(encodeXsMessage({ type, req_id, tx_id, payload: p }));
     },
     /** Replies to `m` with `payload` (same type, req_id and tx_id). */

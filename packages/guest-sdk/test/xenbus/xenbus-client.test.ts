@@ -32,7 +32,10 @@ describe("XenbusClient.fromStartInfo", () => {
     const peer = scriptedPeer();
     const raw = evtchnAllocUnbound(peer.gu.hypercall, 0); // as the domain builder leaves it
     expect(peer.evu.channel(raw)).toBeUndefined();
-    writeStartInfo(peer.gu.memory.writablePage(START_INFO_GFN), { store_mfn: STORE_GFN, store_evtchn: raw });
+    writeStartInfo(peer.gu.memory.writablePage(START_INFO_GFN), {
+      store_mfn: STORE_GFN,
+      store_evtchn: raw,
+    });
     const xs = XenbusClient.fromStartInfo(peer.gu, peer.evu, { startInfoGfn: START_INFO_GFN });
     expect(peer.evu.channel(raw)?.kind).toBe("adopted");
     xs.close();
@@ -41,6 +44,8 @@ describe("XenbusClient.fromStartInfo", () => {
 
   it("refuses a page without the Xen magic", () => {
     const peer = scriptedPeer();
-    expect(() => XenbusClient.fromStartInfo(peer.gu, peer.evu, { startInfoGfn: START_INFO_GFN })).toThrow(RangeError);
+    expect(() =>
+      XenbusClient.fromStartInfo(peer.gu, peer.evu, { startInfoGfn: START_INFO_GFN }),
+    ).toThrow(RangeError);
   });
 });

@@ -1,7 +1,12 @@
 // The client's ring handling against a scripted xenstored: req_id matching, replies split
 // across the ring and its 2^32 wrap, and failures that must reject instead of hanging.
 import { describe, expect, it } from "vitest";
-import { encodeXsMessage, xenstore_domain_interface, XENSTORE_ERROR, XS } from "@pvkit/hypervisor-sim/abi";
+import {
+  encodeXsMessage,
+  xenstore_domain_interface,
+  XENSTORE_ERROR,
+  XS,
+} from "@pvkit/hypervisor-sim/abi";
 import { XenError, XenbusClient, XenbusError } from "@pvkit/guest-sdk";
 import { scriptedPeer, text } from "./scripted-peer.js";
 
@@ -84,7 +89,8 @@ describe("XenbusClient over a scripted peer: request ids", () => {
 describe("XenbusClient over a scripted peer: ring flow", () => {
   it("assembles a reply delivered in pieces across the 2^32 index wrap", async () => {
     const peer = scriptedPeer();
-    for (const k of ["req_cons", "req_prod", "rsp_cons", "rsp_prod"] as const) peer.page.setU32(F[k][0], 0xfffffc00);
+    for (const k of ["req_cons", "req_prod", "rsp_cons", "rsp_prod"] as const)
+      peer.page.setU32(F[k][0], 0xfffffc00);
     const xs = new XenbusClient(peer.page, peer.channel);
     const value = Uint8Array.from({ length: 4000 }, (_, i) => (i * 7) & 0xff);
     const r = xs.readBytes("big");
@@ -160,7 +166,12 @@ describe("XenbusClient over a scripted peer: never a hang", () => {
     const xs = new XenbusClient(peer.page, peer.channel);
     const p = quiet(xs.read("a"));
     await peer.settle();
-    const header = encodeXsMessage({ type: XS.XS_READ, req_id: 1, tx_id: 0, payload: new Uint8Array(0) });
+    const header = encodeXsMessage({
+      type: XS.XS_READ,
+      req_id: 1,
+      tx_id: 0,
+      payload: new Uint8Array(0),
+    });
     new DataView(header.buffer).setUint32(12, 4097, true);
     peer.sendBytes(header);
     await peer.settle();

@@ -67,7 +67,8 @@ export const EVTCHN_FIFO_LINK_MASK = (1 << EVTCHN_FIFO_LINK_BITS) - 1;
 /** FIFO (Xen-internal, `event_fifo.c`): event words per 4 KiB event-array page. */
 export const EVTCHN_FIFO_EVENT_WORDS_PER_PAGE = 1024;
 /** FIFO (Xen-internal, `event_fifo.c`): event-array pages at most (2^17 / 1024). */
-export const EVTCHN_FIFO_MAX_EVENT_ARRAY_PAGES = EVTCHN_FIFO_NR_CHANNELS / EVTCHN_FIFO_EVENT_WORDS_PER_PAGE;
+export const EVTCHN_FIFO_MAX_EVENT_ARRAY_PAGES =
+  EVTCHN_FIFO_NR_CHANNELS / EVTCHN_FIFO_EVENT_WORDS_PER_PAGE;
 /** libxl's default `event_channels` (max_evtchn_port). */
 export const LIBXL_DEFAULT_MAX_EVTCHN_PORT = 1023;
 /** Ports per bucket in Xen (`EVTCHNS_PER_BUCKET`). */

@@ -193,19 +193,34 @@ export interface StructLayout {
  * (HYPERVISOR_event_channel_op, hypercall 32). EVTCHNOP_reset_cont takes `evtchn_reset`.
  */
 export const EVTCHNOP_ARG: Readonly<Record<number, StructLayout>> = {
-  [EVTCHNOP.EVTCHNOP_bind_interdomain]: { layout: evtchn_bind_interdomain_layout, size: EVTCHN_BIND_INTERDOMAIN_SIZE },
+  [EVTCHNOP.EVTCHNOP_bind_interdomain]: {
+    layout: evtchn_bind_interdomain_layout,
+    size: EVTCHN_BIND_INTERDOMAIN_SIZE,
+  },
   [EVTCHNOP.EVTCHNOP_bind_virq]: { layout: evtchn_bind_virq_layout, size: EVTCHN_BIND_VIRQ_SIZE },
   [EVTCHNOP.EVTCHNOP_bind_pirq]: { layout: evtchn_bind_pirq_layout, size: EVTCHN_BIND_PIRQ_SIZE },
   [EVTCHNOP.EVTCHNOP_close]: { layout: evtchn_close_layout, size: EVTCHN_CLOSE_SIZE },
   [EVTCHNOP.EVTCHNOP_send]: { layout: evtchn_send_layout, size: EVTCHN_SEND_SIZE },
   [EVTCHNOP.EVTCHNOP_status]: { layout: evtchn_status_layout, size: EVTCHN_STATUS_SIZE },
-  [EVTCHNOP.EVTCHNOP_alloc_unbound]: { layout: evtchn_alloc_unbound_layout, size: EVTCHN_ALLOC_UNBOUND_SIZE },
+  [EVTCHNOP.EVTCHNOP_alloc_unbound]: {
+    layout: evtchn_alloc_unbound_layout,
+    size: EVTCHN_ALLOC_UNBOUND_SIZE,
+  },
   [EVTCHNOP.EVTCHNOP_bind_ipi]: { layout: evtchn_bind_ipi_layout, size: EVTCHN_BIND_IPI_SIZE },
   [EVTCHNOP.EVTCHNOP_bind_vcpu]: { layout: evtchn_bind_vcpu_layout, size: EVTCHN_BIND_VCPU_SIZE },
   [EVTCHNOP.EVTCHNOP_unmask]: { layout: evtchn_unmask_layout, size: EVTCHN_UNMASK_SIZE },
   [EVTCHNOP.EVTCHNOP_reset]: { layout: evtchn_reset_layout, size: EVTCHN_RESET_SIZE },
-  [EVTCHNOP.EVTCHNOP_init_control]: { layout: evtchn_init_control_layout, size: EVTCHN_INIT_CONTROL_SIZE },
-  [EVTCHNOP.EVTCHNOP_expand_array]: { layout: evtchn_expand_array_layout, size: EVTCHN_EXPAND_ARRAY_SIZE },
-  [EVTCHNOP.EVTCHNOP_set_priority]: { layout: evtchn_set_priority_layout, size: EVTCHN_SET_PRIORITY_SIZE },
+  [EVTCHNOP.EVTCHNOP_init_control]: {
+    layout: evtchn_init_control_layout,
+    size: EVTCHN_INIT_CONTROL_SIZE,
+  },
+  [EVTCHNOP.EVTCHNOP_expand_array]: {
+    layout: evtchn_expand_array_layout,
+    size: EVTCHN_EXPAND_ARRAY_SIZE,
+  },
+  [EVTCHNOP.EVTCHNOP_set_priority]: {
+    layout: evtchn_set_priority_layout,
+    size: EVTCHN_SET_PRIORITY_SIZE,
+  },
   [EVTCHNOP.EVTCHNOP_reset_cont]: { layout: evtchn_reset_layout, size: EVTCHN_RESET_SIZE },
 };

@@ -194,17 +194,50 @@ export const GNTTAB_CACHE = {
  * Element `i` of a batch is at `arg + i * size`.
  */
 export const GNTTABOP_ARG: Readonly<Record<number, StructLayout>> = {
-  [GNTTABOP.GNTTABOP_map_grant_ref]: { layout: gnttab_map_grant_ref_layout, size: GNTTAB_MAP_GRANT_REF_SIZE },
-  [GNTTABOP.GNTTABOP_unmap_grant_ref]: { layout: gnttab_unmap_grant_ref_layout, size: GNTTAB_UNMAP_GRANT_REF_SIZE },
-  [GNTTABOP.GNTTABOP_setup_table]: { layout: gnttab_setup_table_layout, size: GNTTAB_SETUP_TABLE_SIZE },
-  [GNTTABOP.GNTTABOP_dump_table]: { layout: gnttab_dump_table_layout, size: GNTTAB_DUMP_TABLE_SIZE },
+  [GNTTABOP.GNTTABOP_map_grant_ref]: {
+    layout: gnttab_map_grant_ref_layout,
+    size: GNTTAB_MAP_GRANT_REF_SIZE,
+  },
+  [GNTTABOP.GNTTABOP_unmap_grant_ref]: {
+    layout: gnttab_unmap_grant_ref_layout,
+    size: GNTTAB_UNMAP_GRANT_REF_SIZE,
+  },
+  [GNTTABOP.GNTTABOP_setup_table]: {
+    layout: gnttab_setup_table_layout,
+    size: GNTTAB_SETUP_TABLE_SIZE,
+  },
+  [GNTTABOP.GNTTABOP_dump_table]: {
+    layout: gnttab_dump_table_layout,
+    size: GNTTAB_DUMP_TABLE_SIZE,
+  },
   [GNTTABOP.GNTTABOP_transfer]: { layout: gnttab_transfer_layout, size: GNTTAB_TRANSFER_SIZE },
   [GNTTABOP.GNTTABOP_copy]: { layout: gnttab_copy_layout, size: GNTTAB_COPY_SIZE },
-  [GNTTABOP.GNTTABOP_query_size]: { layout: gnttab_query_size_layout, size: GNTTAB_QUERY_SIZE_SIZE },
-  [GNTTABOP.GNTTABOP_unmap_and_replace]: { layout: gnttab_unmap_and_replace_layout, size: GNTTAB_UNMAP_AND_REPLACE_SIZE },
-  [GNTTABOP.GNTTABOP_set_version]: { layout: gnttab_set_version_layout, size: GNTTAB_SET_VERSION_SIZE },
-  [GNTTABOP.GNTTABOP_get_status_frames]: { layout: gnttab_get_status_frames_layout, size: GNTTAB_GET_STATUS_FRAMES_SIZE },
-  [GNTTABOP.GNTTABOP_get_version]: { layout: gnttab_get_version_layout, size: GNTTAB_GET_VERSION_SIZE },
-  [GNTTABOP.GNTTABOP_swap_grant_ref]: { layout: gnttab_swap_grant_ref_layout, size: GNTTAB_SWAP_GRANT_REF_SIZE },
-  [GNTTABOP.GNTTABOP_cache_flush]: { layout: gnttab_cache_flush_layout, size: GNTTAB_CACHE_FLUSH_SIZE },
+  [GNTTABOP.GNTTABOP_query_size]: {
+    layout: gnttab_query_size_layout,
+    size: GNTTAB_QUERY_SIZE_SIZE,
+  },
+  [GNTTABOP.GNTTABOP_unmap_and_replace]: {
+    layout: gnttab_unmap_and_replace_layout,
+    size: GNTTAB_UNMAP_AND_REPLACE_SIZE,
+  },
+  [GNTTABOP.GNTTABOP_set_version]: {
+    layout: gnttab_set_version_layout,
+    size: GNTTAB_SET_VERSION_SIZE,
+  },
+  [GNTTABOP.GNTTABOP_get_status_frames]: {
+    layout: gnttab_get_status_frames_layout,
+    size: GNTTAB_GET_STATUS_FRAMES_SIZE,
+  },
+  [GNTTABOP.GNTTABOP_get_version]: {
+    layout: gnttab_get_version_layout,
+    size: GNTTAB_GET_VERSION_SIZE,
+  },
+  [GNTTABOP.GNTTABOP_swap_grant_ref]: {
+    layout: gnttab_swap_grant_ref_layout,
+    size: GNTTAB_SWAP_GRANT_REF_SIZE,
+  },
+  [GNTTABOP.GNTTABOP_cache_flush]: {
+    layout: gnttab_cache_flush_layout,
+    size: GNTTAB_CACHE_FLUSH_SIZE,
+  },
 };

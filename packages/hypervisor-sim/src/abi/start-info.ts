@@ -136,14 +136,26 @@ export function writeStartInfo(page: Page, fields: StartInfoInit, offset = 0): v
   const console: StartInfoConsole = fields.console ?? { kind: "domU", mfn: 0, evtchn: 0 };
   const dom0 = (flags & SIF.SIF_INITDOMAIN) !== 0;
   if ((console.kind === "dom0") !== dom0) {
-    throw new RangeError(`start_info: console variant ${console.kind} disagrees with SIF_INITDOMAIN=${dom0 ? 1 : 0}`);
+    throw new RangeError(
+      `start_info: console variant ${console.kind} disagrees with SIF_INITDOMAIN=${dom0 ? 1 : 0}`,
+    );
   }
-  const magic = encodeCString(fields.magic ?? XEN_START_INFO_MAGIC_X86_64, START_INFO_MAGIC_SIZE, "magic");
+  const magic = encodeCString(
+    fields.magic ?? XEN_START_INFO_MAGIC_X86_64,
+    START_INFO_MAGIC_SIZE,
+    "magic",
+  );
   const cmdLine = encodeCString(fields.cmd_line ?? "", MAX_GUEST_CMDLINE, "cmd_line");
   // Validate every number before touching the page so a bad field leaves the page as it was.
-  const values: [readonly [number, number], number][] = SCALARS.map((k) => [start_info[k], fields[k] ?? 0]);
+  const values: [readonly [number, number], number][] = SCALARS.map((k) => [
+    start_info[k],
+    fields[k] ?? 0,
+  ]);
   if (console.kind === "domU") {
-    values.push([start_info["console.domU.mfn"], console.mfn], [start_info["console.domU.evtchn"], console.evtchn]);
+    values.push(
+      [start_info["console.domU.mfn"], console.mfn],
+      [start_info["console.domU.evtchn"], console.evtchn],
+    );
   } else {
     values.push(
       [start_info["console.dom0.info_off"], console.info_off],
@@ -174,14 +186,23 @@ export function readStartInfo(page: ReadonlyPage, offset = 0): StartInfo {
   const u = ([off, width]: readonly [number, number]): number => {
     if (width === 4) return dv.getUint32(off, true);
     const v = dv.getBigUint64(off, true);
-    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new RangeError(`start_info: u64 at +${off} exceeds 2^53: ${v}`);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER))
+      throw new RangeError(`start_info: u64 at +${off} exceeds 2^53: ${v}`);
     return Number(v);
   };
   const flags = u(start_info.flags);
   const console: StartInfoConsole =
     (flags & SIF.SIF_INITDOMAIN) !== 0
-      ? { kind: "dom0", info_off: u(start_info["console.dom0.info_off"]), info_size: u(start_info["console.dom0.info_size"]) }
-      : { kind: "domU", mfn: u(start_info["console.domU.mfn"]), evtchn: u(start_info["console.domU.evtchn"]) };
+      ? {
+          kind: "dom0",
+          info_off: u(start_info["console.dom0.info_off"]),
+          info_size: u(start_info["console.dom0.info_size"]),
+        }
+      : {
+          kind: "domU",
+          mfn: u(start_info["console.domU.mfn"]),
+          evtchn: u(start_info["console.domU.evtchn"]),
+        };
   return {
     magic: decodeCString(raw, start_info.magic),
     nr_pages: u(start_info.nr_pages),
@@ -210,16 +231,22 @@ function checkOffset(offset: number): void {
 function checkFits(value: number, width: number, off: number): void {
   const max = width === 8 ? Number.MAX_SAFE_INTEGER : 0xffffffff;
   if (!Number.isInteger(value) || value < 0 || value > max) {
-    throw new RangeError(`start_info: value ${value} does not fit the ${width}-byte field at +${off}`);
+    throw new RangeError(
+      `start_info: value ${value} does not fit the ${width}-byte field at +${off}`,
+    );
   }
 }
 
 function encodeCString(s: string, size: number, what: string): Uint8Array {
-  if (s.length > size - 1) throw new RangeError(`start_info.${what}: ${s.length} bytes, at most ${size - 1} fit with the NUL`);
+  if (s.length > size - 1)
+    throw new RangeError(
+      `start_info.${what}: ${s.length} bytes, at most ${size - 1} fit with the NUL`,
+    );
   const out = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c === 0 || c > 0x7f) throw new RangeError(`start_info.${what}: character ${c} at ${i} is NUL or not ASCII`);
+    if (c === 0 || c > 0x7f)
+      throw new RangeError(`start_info.${what}: character ${c} at ${i} is NUL or not ASCII`);
     out[i] = c;
   }
   return out;

@@ -46,7 +46,8 @@ export function readField(dv: DataView, base: number, spec: FieldSpec): number {
       return dv.getUint32(at, true);
     case 8: {
       const v = dv.getBigUint64(at, true);
-      if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new RangeError(`u64 at +${off} exceeds 2^53: ${v}`);
+      if (v > BigInt(Number.MAX_SAFE_INTEGER))
+        throw new RangeError(`u64 at +${off} exceeds 2^53: ${v}`);
       return Number(v);
     }
     default:

@@ -73,7 +73,8 @@ export function resolveDomainOptions(domid: number, o: DomainOptions): ResolvedD
     name: o.name ?? (domid === 0 ? "Domain-0" : `domain-${domid}`),
     vcpus: o.vcpus ?? 1,
     nrPages: o.nrPages ?? 1024,
-    maxEvtchnPort: o.maxEvtchnPort ?? (domid === 0 ? DOM0_MAX_EVTCHN_PORT : LIBXL_DEFAULT_MAX_EVTCHN_PORT),
+    maxEvtchnPort:
+      o.maxEvtchnPort ?? (domid === 0 ? DOM0_MAX_EVTCHN_PORT : LIBXL_DEFAULT_MAX_EVTCHN_PORT),
     maxGrantFrames: o.maxGrantFrames ?? DEFAULT_MAX_GRANT_FRAMES,
     maxMaptrackFrames: o.maxMaptrackFrames ?? 1024,
     nrPirqs: o.nrPirqs ?? (privileged ? 280 : 56),
@@ -82,7 +83,8 @@ export function resolveDomainOptions(domid: number, o: DomainOptions): ResolvedD
     paused: o.paused ?? false,
   };
   const check = (what: string, v: number, lo: number, hi: number): void => {
-    if (!Number.isInteger(v) || v < lo || v > hi) throw new RangeError(`${what} ${v} outside ${lo}..${hi}`);
+    if (!Number.isInteger(v) || v < lo || v > hi)
+      throw new RangeError(`${what} ${v} outside ${lo}..${hi}`);
   };
   check("vcpus", r.vcpus, 1, XEN_LEGACY_MAX_VCPUS);
   check("maxEvtchnPort", r.maxEvtchnPort, 0, U32_MAX);

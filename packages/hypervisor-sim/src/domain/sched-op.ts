@@ -21,7 +21,13 @@ const SCHED_POLL_MAX_PORTS = 128;
  * SCHEDOP_yield after queued deliveries had a turn; SCHEDOP_shutdown shuts the domain down.
  * Other commands -ENOSYS.
  */
-export function schedOp(xen: XenContext, v: Vcpu, cmd: number, arg: unknown, traced: (arg: unknown, rc: number) => number): Promise<number> {
+export function schedOp(
+  xen: XenContext,
+  v: Vcpu,
+  cmd: number,
+  arg: unknown,
+  traced: (arg: unknown, rc: number) => number,
+): Promise<number> {
   switch (cmd) {
     case SCHEDOP.SCHEDOP_yield:
       traced(arg ?? null, 0);
@@ -47,7 +53,12 @@ export function schedOp(xen: XenContext, v: Vcpu, cmd: number, arg: unknown, tra
 }
 
 /** SCHEDOP_poll (`do_poll`). */
-function poll(xen: XenContext, v: Vcpu, a: sched_poll, traced: (arg: unknown, rc: number) => number): Promise<number> {
+function poll(
+  xen: XenContext,
+  v: Vcpu,
+  a: sched_poll,
+  traced: (arg: unknown, rc: number) => number,
+): Promise<number> {
   const d = v.domain;
   const fail = (rc: number): Promise<number> => Promise.resolve(traced(a, rc));
   if (a === null || typeof a !== "object") return fail(-EFAULT);

@@ -24,7 +24,12 @@ export function setSingleshotTimer(xen: XenContext, v: Vcpu, at: number): void {
   v.singleshot = xen.scheduler.at(at, () => {
     v.singleshot = undefined;
     if (xen.trace.enabled.timer) {
-      xen.trace.emit("timer", { t: xen.scheduler.now, seq: xen.nextTraceSeq(), domid: v.domain.domid, vcpu: v.id });
+      xen.trace.emit("timer", {
+        t: xen.scheduler.now,
+        seq: xen.nextTraceSeq(),
+        domid: v.domain.domid,
+        vcpu: v.id,
+      });
     }
     updateVcpuTime(v, xen.scheduler.now);
     sendGuestVcpuVirq(xen, v, VIRQ.VIRQ_TIMER);
@@ -39,7 +44,8 @@ export function setSingleshotTimer(xen: XenContext, v: Vcpu, at: number): void {
 export function setTimerOp(xen: XenContext, v: Vcpu, timeout: number): number {
   const t = Math.trunc(Number(timeout)) || 0;
   if (t === 0) setSingleshotTimer(xen, v, 0);
-  else if (t < 0 || t - xen.now >= 2 ** 50) setSingleshotTimer(xen, v, xen.now + SET_TIMER_FALLBACK_NS);
+  else if (t < 0 || t - xen.now >= 2 ** 50)
+    setSingleshotTimer(xen, v, xen.now + SET_TIMER_FALLBACK_NS);
   else setSingleshotTimer(xen, v, t);
   return 0;
 }
@@ -49,7 +55,13 @@ export function setTimerOp(xen: XenContext, v: Vcpu, timeout: number): number {
  * (only on the calling vCPU, as Xen requires). -ENOENT for a vCPU the domain lacks; other
  * commands -ENOSYS.
  */
-export function vcpuOp(xen: XenContext, v: Vcpu, cmd: number, vcpuid: number, arg: unknown): number {
+export function vcpuOp(
+  xen: XenContext,
+  v: Vcpu,
+  cmd: number,
+  vcpuid: number,
+  arg: unknown,
+): number {
   const target = v.domain.vcpu(vcpuid);
   if (target === undefined) return -ENOENT;
   switch (cmd) {
@@ -58,7 +70,8 @@ export function vcpuOp(xen: XenContext, v: Vcpu, cmd: number, vcpuid: number, ar
     case VCPUOP.VCPUOP_set_singleshot_timer: {
       if (target !== v) return -EINVAL;
       const a = arg as vcpu_set_singleshot_timer;
-      if (a === null || typeof a !== "object" || !Number.isInteger(a.timeout_abs_ns)) return -EFAULT;
+      if (a === null || typeof a !== "object" || !Number.isInteger(a.timeout_abs_ns))
+        return -EFAULT;
       if ((a.flags & VCPU_SSHOTTMR_future) !== 0 && a.timeout_abs_ns < xen.now) return -ETIME;
       setSingleshotTimer(xen, target, Math.max(a.timeout_abs_ns, 1));
       return 0;

@@ -3,7 +3,12 @@
  * with the version protocol of `xen.h`) and the boot wall-clock (`update_domain_wallclock_time`)
  * (the single-shot timer that raises VIRQ_TIMER is in `vcpu-op.ts`).
  */
-import { vcpu_time_info, VCPU_INFO_TIME, shared_info, XEN_PVCLOCK_TSC_STABLE_BIT } from "../abi/shared-info.js";
+import {
+  vcpu_time_info,
+  VCPU_INFO_TIME,
+  shared_info,
+  XEN_PVCLOCK_TSC_STABLE_BIT,
+} from "../abi/shared-info.js";
 import { writeField } from "../abi/struct.js";
 import type { Domain } from "./domain.js";
 import type { Vcpu } from "./vcpu.js";

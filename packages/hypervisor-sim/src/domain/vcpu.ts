@@ -3,7 +3,11 @@
  * SCHEDOP_block / SCHEDOP_poll waits of an async guest.
  */
 import { NR_VIRQS } from "../abi/xen.js";
-import { VCPU_INFO_UPCALL_MASK, VCPU_INFO_UPCALL_PENDING, shinfoVcpuInfo } from "../abi/shared-info.js";
+import {
+  VCPU_INFO_UPCALL_MASK,
+  VCPU_INFO_UPCALL_PENDING,
+  shinfoVcpuInfo,
+} from "../abi/shared-info.js";
 import type { TimerHandle } from "../sched/scheduler.js";
 import type { TwoLevelTarget } from "../evtchn/two-level.js";
 import type { Domain } from "./domain.js";

@@ -10,8 +10,20 @@ import type { Domain } from "../domain/domain.js";
 import type { Vcpu } from "../domain/vcpu.js";
 import { updateVcpuTime } from "../domain/vcpu-time.js";
 import type { XenContext } from "../xen-context.js";
-import { type FifoEvents, FIFO_RAISE_OUTCOME_MASK, FIFO_RAISE_OUTCOMES, FIFO_RAISE_POLL, FIFO_RAISE_UPCALL } from "./fifo.js";
-import { clearPending as clearPending2l, isMasked, isPending, setPending2l, unmask2l } from "./two-level.js";
+import {
+  type FifoEvents,
+  FIFO_RAISE_OUTCOME_MASK,
+  FIFO_RAISE_OUTCOMES,
+  FIFO_RAISE_POLL,
+  FIFO_RAISE_UPCALL,
+} from "./fifo.js";
+import {
+  clearPending as clearPending2l,
+  isMasked,
+  isPending,
+  setPending2l,
+  unmask2l,
+} from "./two-level.js";
 
 /**
  * `evtchn_port_set_pending()` on the port's notify vCPU, then the pollers. One field check picks
@@ -26,7 +38,14 @@ export function setPending(xen: XenContext, d: Domain, port: number): void {
   const v = d.vcpus[d.evtchn.notifyVcpu[port]!]!;
   const outcome = setPending2l(v, port);
   if (xen.trace.enabled.raise) {
-    xen.trace.emit("raise", { t: xen.scheduler.now, seq: xen.nextTraceSeq(), domid: d.domid, port, vcpu: v.id, outcome });
+    xen.trace.emit("raise", {
+      t: xen.scheduler.now,
+      seq: xen.nextTraceSeq(),
+      domid: d.domid,
+      port,
+      vcpu: v.id,
+      outcome,
+    });
   }
   if (outcome === "coalesced") return;
   if (outcome === "upcall") kick(xen, v);
@@ -40,7 +59,14 @@ function setPendingFifo(xen: XenContext, d: Domain, fifo: FifoEvents, port: numb
   const code = r & FIFO_RAISE_OUTCOME_MASK;
   if (xen.trace.enabled.raise) {
     const outcome = FIFO_RAISE_OUTCOMES[code]!;
-    xen.trace.emit("raise", { t: xen.scheduler.now, seq: xen.nextTraceSeq(), domid: d.domid, port, vcpu: v.id, outcome });
+    xen.trace.emit("raise", {
+      t: xen.scheduler.now,
+      seq: xen.nextTraceSeq(),
+      domid: d.domid,
+      port,
+      vcpu: v.id,
+      outcome,
+    });
   }
   if (code === FIFO_RAISE_UPCALL) kick(xen, v);
   if ((r & FIFO_RAISE_POLL) !== 0) checkPollers(xen, d, port);
@@ -158,7 +184,12 @@ export function deliver(xen: XenContext, v: Vcpu): void {
   if (d.isDying || d.isPaused) return;
   if (v.upcall !== undefined && !v.inUpcall && v.eventsNeedDelivery) {
     if (xen.trace.enabled.upcall) {
-      xen.trace.emit("upcall", { t: xen.scheduler.now, seq: xen.nextTraceSeq(), domid: d.domid, vcpu: v.id });
+      xen.trace.emit("upcall", {
+        t: xen.scheduler.now,
+        seq: xen.nextTraceSeq(),
+        domid: d.domid,
+        vcpu: v.id,
+      });
     }
     v.upcallMask = 1;
     v.inUpcall = true;

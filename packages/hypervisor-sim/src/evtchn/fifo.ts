@@ -17,7 +17,10 @@ import {
   EVTCHN_FIFO_MAX_QUEUES,
   EVTCHN_FIFO_PENDING,
 } from "../abi/event-channel.js";
-import { EVTCHN_FIFO_CONTROL_BLOCK_SIZE, evtchn_fifo_control_block_layout } from "../abi/evtchn-structs.js";
+import {
+  EVTCHN_FIFO_CONTROL_BLOCK_SIZE,
+  evtchn_fifo_control_block_layout,
+} from "../abi/evtchn-structs.js";
 import { VCPU_INFO_UPCALL_PENDING } from "../abi/shared-info.js";
 import type { Frame } from "../memory/frame.js";
 import type { PortTable } from "./port-table.js";
@@ -46,7 +49,14 @@ export const FIFO_CB_SIZE = EVTCHN_FIFO_CONTROL_BLOCK_SIZE;
  * LINKED), "queued" (linked behind the old tail), "ready" (written as head; the ready bit or
  * upcall_pending was already set), "upcall" (ready bit and upcall_pending went 0 → 1: kick).
  */
-export type FifoRaiseOutcome = "no-page" | "dropped" | "masked" | "coalesced" | "queued" | "ready" | "upcall";
+export type FifoRaiseOutcome =
+  | "no-page"
+  | "dropped"
+  | "masked"
+  | "coalesced"
+  | "queued"
+  | "ready"
+  | "upcall";
 
 /** Outcome names by the code `FifoEvents.setPending` returns (its low bits; see FIFO_RAISE_OUTCOME_MASK). */
 export const FIFO_RAISE_OUTCOMES: readonly FifoRaiseOutcome[] = [

@@ -146,8 +146,12 @@ export function closePort(hv: XenContext, d: Domain, port: number, guest: boolea
     case ECS.INTERDOMAIN: {
       const rd = hv.domainById(t.remoteDom[port]!);
       const rport = t.remotePort[port]!;
-      if (rd !== undefined && rd.evtchn.state[rport] === ECS.INTERDOMAIN && rd.evtchn.remotePort[rport] === port &&
-          rd.evtchn.remoteDom[rport] === d.domid) {
+      if (
+        rd !== undefined &&
+        rd.evtchn.state[rport] === ECS.INTERDOMAIN &&
+        rd.evtchn.remotePort[rport] === port &&
+        rd.evtchn.remoteDom[rport] === d.domid
+      ) {
         rd.evtchn.state[rport] = ECS.UNBOUND;
         rd.evtchn.remoteDom[rport] = d.domid;
         rd.evtchn.remotePort[rport] = 0;

@@ -22,7 +22,15 @@ export const ECS = {
   IPI: 6,
 } as const;
 export type EcsName = keyof typeof ECS;
-export const ECS_NAMES: readonly EcsName[] = ["FREE", "RESERVED", "UNBOUND", "INTERDOMAIN", "PIRQ", "VIRQ", "IPI"];
+export const ECS_NAMES: readonly EcsName[] = [
+  "FREE",
+  "RESERVED",
+  "UNBOUND",
+  "INTERDOMAIN",
+  "PIRQ",
+  "VIRQ",
+  "IPI",
+];
 
 /** Handler of a Xen-consumer channel (`alloc_unbound_xen_event_channel`). */
 export type XenConsumer = (port: number) => void;
@@ -149,7 +157,10 @@ export class PortTable {
   }
 
   #grow(size: number): void {
-    const grow = <T extends Uint8Array | Uint16Array | Uint32Array>(old: T, make: (n: number) => T): T => {
+    const grow = <T extends Uint8Array | Uint16Array | Uint32Array>(
+      old: T,
+      make: (n: number) => T,
+    ): T => {
       const a = make(size);
       a.set(old);
       return a;

@@ -62,8 +62,9 @@ interface CacheFlushArgs {
 }
 
 function flushOne(hv: XenContext, d: Domain, c: CacheFlushArgs, curRef: number): number {
-  if (c.offset >= XEN_PAGE_SIZE || c.length > XEN_PAGE_SIZE || c.offset + c.length > XEN_PAGE_SIZE) return -EINVAL;
-  if (((c.op & ~(GNTTAB_CACHE_INVAL | GNTTAB_CACHE_CLEAN)) >>> 0) !== 0) return -EINVAL;
+  if (c.offset >= XEN_PAGE_SIZE || c.length > XEN_PAGE_SIZE || c.offset + c.length > XEN_PAGE_SIZE)
+    return -EINVAL;
+  if ((c.op & ~(GNTTAB_CACHE_INVAL | GNTTAB_CACHE_CLEAN)) >>> 0 !== 0) return -EINVAL;
   if (c.length === 0 || c.op === 0) return curRef === 0 ? 0 : -EILSEQ;
   if ((c.op & GNTTAB_CACHE_SOURCE_GREF) !== 0) return -EOPNOTSUPP;
   const addr = c.a.dev_bus_addr;
@@ -77,11 +78,23 @@ function flushOne(hv: XenContext, d: Domain, c: CacheFlushArgs, curRef: number):
  * `gnttab_cache_flush()`: each element in turn; the first negative result is returned.
  * `curRef` is the resume ref carried in `cmd`'s continuation bits (0 for a fresh call).
  */
-export function cacheFlush(hv: XenContext, v: Vcpu, uop: unknown[], count: number, curRef: number): number {
+export function cacheFlush(
+  hv: XenContext,
+  v: Vcpu,
+  uop: unknown[],
+  count: number,
+  curRef: number,
+): number {
   let cur = curRef;
   for (let i = 0; i < count; i++) {
     const op = uop[i];
-    if (!isStruct(op) || !isStruct(op.a) || !isUint(op.offset, 16) || !isUint(op.length, 16) || !isUint(op.op, 32)) {
+    if (
+      !isStruct(op) ||
+      !isStruct(op.a) ||
+      !isUint(op.offset, 16) ||
+      !isUint(op.length, 16) ||
+      !isUint(op.op, 32)
+    ) {
       return -EFAULT;
     }
     const rc = flushOne(hv, v.domain, op as unknown as CacheFlushArgs, cur);

@@ -22,7 +22,14 @@ import type { Vcpu } from "../domain/vcpu.js";
 import type { XenContext } from "../xen-context.js";
 import type { Frame } from "../memory/frame.js";
 import { xsmHook } from "../xsm/dummy.js";
-import { type ActiveEntry, GNTPIN_hstr_inc, GNTPIN_hstw_inc, hasWritePins, incr2oflowMask, settleEntry } from "./active-entry.js";
+import {
+  type ActiveEntry,
+  GNTPIN_hstr_inc,
+  GNTPIN_hstw_inc,
+  hasWritePins,
+  incr2oflowMask,
+  settleEntry,
+} from "./active-entry.js";
 import type { GrantTable } from "./grant-table.js";
 import { isStruct, isU64, isUint } from "./guest-args.js";
 import { getPagedFrame } from "./p2m.js";
@@ -46,7 +53,17 @@ interface CopyBuf {
 }
 
 function emptyBuf(): CopyBuf {
-  return { domain: undefined, domid: 0, readOnly: true, frame: undefined, haveGrant: false, ref: 0, gmfn: 0, offset: 0, len: 0 };
+  return {
+    domain: undefined,
+    domid: 0,
+    readOnly: true,
+    frame: undefined,
+    haveGrant: false,
+    ref: 0,
+    gmfn: 0,
+    offset: 0,
+    len: 0,
+  };
 }
 
 /** `release_grant_for_copy()`: drop the copy's pin and reduce the GTF bits. */
@@ -59,7 +76,13 @@ function releaseGrantForCopy(rd: Domain, ref: number, readonly: boolean): void {
 }
 
 /** A failed acquire after the status was set: drop the GTF bits the pin would have held, return `rc`. */
-function clearAndFail(rgt: GrantTable, ref: number, act: ActiveEntry, readonly: boolean, rc: number): number {
+function clearAndFail(
+  rgt: GrantTable,
+  ref: number,
+  act: ActiveEntry,
+  readonly: boolean,
+  rc: number,
+): number {
   rgt.reduceStatusForPin(ref, act, readonly);
   rgt.settle(ref);
   return rc;
@@ -69,7 +92,12 @@ function clearAndFail(rgt: GrantTable, ref: number, act: ActiveEntry, readonly: 
  * `acquire_grant_for_copy()` for a v1 table. Returns the frame to copy to or from — the active
  * entry's, fixed by the first pin — or a negative GNTST code.
  */
-function acquireGrantForCopy(rd: Domain, ref: number, ldom: number, readonly: boolean): Frame | number {
+function acquireGrantForCopy(
+  rd: Domain,
+  ref: number,
+  ldom: number,
+  readonly: boolean,
+): Frame | number {
   const rgt = rd.gnttab;
   const pinIncr = readonly ? GNTPIN_hstr_inc : GNTPIN_hstw_inc;
   if (ref >= rgt.nrEntries) return GNTST.GNTST_bad_gntref;
@@ -105,7 +133,8 @@ function acquireGrantForCopy(rd: Domain, ref: number, ldom: number, readonly: bo
 }
 
 function releaseBuf(buf: CopyBuf): void {
-  if (buf.haveGrant && buf.domain !== undefined) releaseGrantForCopy(buf.domain, buf.ref, buf.readOnly);
+  if (buf.haveGrant && buf.domain !== undefined)
+    releaseGrantForCopy(buf.domain, buf.ref, buf.readOnly);
   buf.haveGrant = false;
   buf.frame = undefined;
 }
@@ -115,7 +144,13 @@ function unlockDomains(src: CopyBuf, dest: CopyBuf): void {
   dest.domain = undefined;
 }
 
-function lockDomain(hv: XenContext, caller: Domain, domid: number, isGref: boolean, buf: CopyBuf): number {
+function lockDomain(
+  hv: XenContext,
+  caller: Domain,
+  domid: number,
+  isGref: boolean,
+  buf: CopyBuf,
+): number {
   if (domid !== DOMID_SELF && !isGref) return GNTST.GNTST_permission_denied;
   const d = hv.lookupAnyId(caller, domid);
   if (d === undefined) return GNTST.GNTST_bad_domain;
@@ -124,9 +159,22 @@ function lockDomain(hv: XenContext, caller: Domain, domid: number, isGref: boole
   return GNTST.GNTST_okay;
 }
 
-function lockDomains(hv: XenContext, caller: Domain, op: gnttab_copy, src: CopyBuf, dest: CopyBuf): number {
-  let rc = lockDomain(hv, caller, op.source.domid, (op.flags & GNTCOPY.GNTCOPY_source_gref) !== 0, src);
-  if (rc === GNTST.GNTST_okay) rc = lockDomain(hv, caller, op.dest.domid, (op.flags & GNTCOPY.GNTCOPY_dest_gref) !== 0, dest);
+function lockDomains(
+  hv: XenContext,
+  caller: Domain,
+  op: gnttab_copy,
+  src: CopyBuf,
+  dest: CopyBuf,
+): number {
+  let rc = lockDomain(
+    hv,
+    caller,
+    op.source.domid,
+    (op.flags & GNTCOPY.GNTCOPY_source_gref) !== 0,
+    src,
+  );
+  if (rc === GNTST.GNTST_okay)
+    rc = lockDomain(hv, caller, op.dest.domid, (op.flags & GNTCOPY.GNTCOPY_dest_gref) !== 0, dest);
   if (rc === GNTST.GNTST_okay && xsmHook() !== 0) rc = GNTST.GNTST_permission_denied;
   if (rc !== GNTST.GNTST_okay) unlockDomains(src, dest);
   return rc;
@@ -138,7 +186,13 @@ function bufValid(ptr: gnttab_copy["source"], buf: CopyBuf, isGref: boolean): bo
   return !buf.haveGrant && ptr.u.gmfn === buf.gmfn;
 }
 
-function claimBuf(caller: Domain, op: gnttab_copy, ptr: gnttab_copy["source"], buf: CopyBuf, grefFlag: number): number {
+function claimBuf(
+  caller: Domain,
+  op: gnttab_copy,
+  ptr: gnttab_copy["source"],
+  buf: CopyBuf,
+  grefFlag: number,
+): number {
   buf.readOnly = grefFlag === GNTCOPY.GNTCOPY_source_gref;
   const d = buf.domain!;
   let frame: Frame | number;
@@ -175,7 +229,8 @@ function copyBytes(op: gnttab_copy, dest: CopyBuf, src: CopyBuf): number {
   if (doff < dest.offset || doff + len > dest.offset + dest.len) return GNTST.GNTST_general_error;
   const from = src.frame!.bytes;
   const to = dest.frame!.bytes;
-  if (len === XEN_PAGE_SIZE) to.set(from); // both offsets are 0: no sub-view to allocate
+  if (len === XEN_PAGE_SIZE)
+    to.set(from); // both offsets are 0: no sub-view to allocate
   else if (len <= SMALL_COPY && (from !== to || so >= doff)) {
     // A forward loop is a correct memmove unless it copies within one frame towards higher offsets.
     for (let i = 0; i < len; i++) to[doff + i] = from[so + i]!;
@@ -183,8 +238,19 @@ function copyBytes(op: gnttab_copy, dest: CopyBuf, src: CopyBuf): number {
   return GNTST.GNTST_okay;
 }
 
-function copyOne(hv: XenContext, caller: Domain, op: gnttab_copy, dest: CopyBuf, src: CopyBuf): number {
-  if (src.domain === undefined || op.source.domid !== src.domid || dest.domain === undefined || op.dest.domid !== dest.domid) {
+function copyOne(
+  hv: XenContext,
+  caller: Domain,
+  op: gnttab_copy,
+  dest: CopyBuf,
+  src: CopyBuf,
+): number {
+  if (
+    src.domain === undefined ||
+    op.source.domid !== src.domid ||
+    dest.domain === undefined ||
+    op.dest.domid !== dest.domid
+  ) {
     releaseBuf(src);
     releaseBuf(dest);
     unlockDomains(src, dest);

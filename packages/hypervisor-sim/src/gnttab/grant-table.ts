@@ -178,7 +178,13 @@ export class GrantTable {
    * a writable pin of a GTF_readonly entry is refused. In one thread the cmpxchg cannot lose a
    * race, so Xen's bound of 5 retries is never reached. Returns a GNTST_* code.
    */
-  setStatus(ref: number, act: ActiveEntry, readonly: boolean, mapflag: boolean, ldomid: number): number {
+  setStatus(
+    ref: number,
+    act: ActiveEntry,
+    readonly: boolean,
+    mapflag: boolean,
+    ldomid: number,
+  ): number {
     const dv = this.#dv(ref);
     const off = entryOffset(ref);
     const flags = dv.getUint16(off, true);
@@ -260,8 +266,10 @@ export class GrantTable {
   unpin(ref: number, done: number): void {
     const act = this.active(ref);
     const ro = (done & GNTMAP.GNTMAP_readonly) !== 0;
-    if ((done & GNTMAP.GNTMAP_device_map) !== 0) act.pin = (act.pin - (ro ? GNTPIN_devr_inc : GNTPIN_devw_inc)) >>> 0;
-    if ((done & GNTMAP.GNTMAP_host_map) !== 0) act.pin = (act.pin - (ro ? GNTPIN_hstr_inc : GNTPIN_hstw_inc)) >>> 0;
+    if ((done & GNTMAP.GNTMAP_device_map) !== 0)
+      act.pin = (act.pin - (ro ? GNTPIN_devr_inc : GNTPIN_devw_inc)) >>> 0;
+    if ((done & GNTMAP.GNTMAP_host_map) !== 0)
+      act.pin = (act.pin - (ro ? GNTPIN_hstr_inc : GNTPIN_hstw_inc)) >>> 0;
     this.reduceStatusForPin(ref, act, ro);
     this.settle(ref);
   }
@@ -286,7 +294,8 @@ export class GrantTable {
     const cur = this.frameGfn(i);
     if (cur !== undefined) return cur;
     const gfn = GNTTAB_GFN_BASE + i;
-    if (this.domain.physmap.insert(gfn, this.#frames[i]!, "grant-table", true) === undefined) return undefined;
+    if (this.domain.physmap.insert(gfn, this.#frames[i]!, "grant-table", true) === undefined)
+      return undefined;
     this.#frameGfn[i] = gfn;
     return gfn;
   }
@@ -338,7 +347,8 @@ export class GrantTable {
   releaseMappings(): void {
     const dying: Domain[] = [];
     for (const [handle, m] of this.maptrack.entriesDescending()) {
-      const done = m.flags & (GNTMAP.GNTMAP_host_map | GNTMAP.GNTMAP_device_map | GNTMAP.GNTMAP_readonly);
+      const done =
+        m.flags & (GNTMAP.GNTMAP_host_map | GNTMAP.GNTMAP_device_map | GNTMAP.GNTMAP_readonly);
       if (m.hostGfn !== undefined) this.domain.physmap.remove(m.hostGfn);
       m.granter.unpin(m.ref, done);
       m.flags = 0;

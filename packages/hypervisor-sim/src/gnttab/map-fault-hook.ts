@@ -19,7 +19,11 @@ import type { Scheduler } from "../sched/scheduler.js";
 import type { XenContext } from "../xen-context.js";
 
 /** The statuses a map fault may inject (see the file header). */
-export const GRANT_MAP_FAULT_STATUSES = ["GNTST_eagain", "GNTST_no_space", "GNTST_bad_gntref"] as const;
+export const GRANT_MAP_FAULT_STATUSES = [
+  "GNTST_eagain",
+  "GNTST_no_space",
+  "GNTST_bad_gntref",
+] as const;
 export type GrantMapFaultStatus = (typeof GRANT_MAP_FAULT_STATUSES)[number];
 
 /** One map element as the hook sees it. */
@@ -44,17 +48,27 @@ const hooks = new WeakMap<Scheduler, GrantMapFaultHook>();
  * Installs (or, with `undefined`, removes) the map fault hook of `hv`. One hook per hypervisor;
  * installing replaces the previous one.
  */
-export function setGrantMapFaultHook(hv: { readonly scheduler: Scheduler }, hook: GrantMapFaultHook | undefined): void {
+export function setGrantMapFaultHook(
+  hv: { readonly scheduler: Scheduler },
+  hook: GrantMapFaultHook | undefined,
+): void {
   if (hook === undefined) hooks.delete(hv.scheduler);
   else hooks.set(hv.scheduler, hook);
 }
 
 /** The call site in map.ts (not exported from the package): the GNTST code to fail `op` with, or undefined. */
-export function grantMapFault(hv: XenContext, mapper: number, op: gnttab_map_grant_ref): number | undefined {
+export function grantMapFault(
+  hv: XenContext,
+  mapper: number,
+  op: gnttab_map_grant_ref,
+): number | undefined {
   const hook = hooks.get(hv.scheduler);
   if (hook === undefined) return undefined;
   const s = hook({ mapper, granter: op.dom, ref: op.ref, flags: op.flags });
   if (s === undefined) return undefined;
-  if (!GRANT_MAP_FAULT_STATUSES.includes(s)) throw new RangeError(`grant map fault hook returned ${String(s)}, not one of ${GRANT_MAP_FAULT_STATUSES.join(", ")}`);
+  if (!GRANT_MAP_FAULT_STATUSES.includes(s))
+    throw new RangeError(
+      `grant map fault hook returned ${String(s)}, not one of ${GRANT_MAP_FAULT_STATUSES.join(", ")}`,
+    );
   return GNTST[s];
 }

@@ -36,7 +36,12 @@ import type { GrantTable } from "./grant-table.js";
 import { isStruct, isU64, isUint } from "./guest-args.js";
 import { INVALID_MAPTRACK_HANDLE } from "./maptrack.js";
 import { grantMapFault } from "./map-fault-hook.js";
-import { createGrantHostMapping, getPagedFrame, pagingModeExternal, replaceGrantHostMapping } from "./p2m.js";
+import {
+  createGrantHostMapping,
+  getPagedFrame,
+  pagingModeExternal,
+  replaceGrantHostMapping,
+} from "./p2m.js";
 
 const { EFAULT } = XEN_ERRNO;
 const HOST_OR_DEV = GNTMAP.GNTMAP_host_map | GNTMAP.GNTMAP_device_map;
@@ -52,7 +57,8 @@ function mapOne(hv: XenContext, ld: Domain, op: gnttab_map_grant_ref): void {
     op.status = GNTST.GNTST_bad_gntref;
     return;
   }
-  const pvOnly = GNTMAP.GNTMAP_device_map | GNTMAP.GNTMAP_application_map | GNTMAP.GNTMAP_contains_pte;
+  const pvOnly =
+    GNTMAP.GNTMAP_device_map | GNTMAP.GNTMAP_application_map | GNTMAP.GNTMAP_contains_pte;
   if (pagingModeExternal(ld) && (flags & pvOnly) !== 0) {
     op.status = GNTST.GNTST_general_error;
     return;
@@ -93,7 +99,14 @@ function mapOne(hv: XenContext, ld: Domain, op: gnttab_map_grant_ref): void {
  * Returns a GNTST code; on failure no pin is left behind and the caller gives `handle` back.
  * (Plain functions rather than per-call closures: this runs for every element of a batch.)
  */
-function pinAndMap(ld: Domain, rd: Domain, op: gnttab_map_grant_ref, handle: number, pinIncr: number, ro: boolean): number {
+function pinAndMap(
+  ld: Domain,
+  rd: Domain,
+  op: gnttab_map_grant_ref,
+  handle: number,
+  pinIncr: number,
+  ro: boolean,
+): number {
   const lgt = ld.gnttab;
   const rgt = rd.gnttab;
   const flags = op.flags;
@@ -127,7 +140,8 @@ function pinAndMap(ld: Domain, rd: Domain, op: gnttab_map_grant_ref, handle: num
   act.pin = (act.pin + pinIncr) >>> 0;
   const frame = act.frame!;
   // The page must still belong to the granter ("could not pin" otherwise).
-  if (frame.owner !== rd.domid) return unpinFailed(rgt, ref, act, pinIncr, ro, GNTST.GNTST_general_error);
+  if (frame.owner !== rd.domid)
+    return unpinFailed(rgt, ref, act, pinIncr, ro, GNTST.GNTST_general_error);
   let hostGfn: number | undefined;
   if ((flags & GNTMAP.GNTMAP_host_map) !== 0) {
     const gfn = createGrantHostMapping(ld, op.host_addr, frame, flags);
@@ -142,7 +156,14 @@ function pinAndMap(ld: Domain, rd: Domain, op: gnttab_map_grant_ref, handle: num
 }
 
 /** Undoes the pin `pinAndMap` just took (and the GTF bits it may have set); returns `rc`. */
-function unpinFailed(rgt: GrantTable, ref: number, act: ActiveEntry, pinIncr: number, ro: boolean, rc: number): number {
+function unpinFailed(
+  rgt: GrantTable,
+  ref: number,
+  act: ActiveEntry,
+  pinIncr: number,
+  ro: boolean,
+  rc: number,
+): number {
   act.pin = (act.pin - pinIncr) >>> 0;
   rgt.reduceStatusForPin(ref, act, ro);
   rgt.settle(ref);
@@ -150,7 +171,13 @@ function unpinFailed(rgt: GrantTable, ref: number, act: ActiveEntry, pinIncr: nu
 }
 
 function mapArgsOk(op: unknown): op is gnttab_map_grant_ref {
-  return isStruct(op) && isU64(op.host_addr) && isUint(op.flags, 32) && isUint(op.ref, 32) && isUint(op.dom, 16);
+  return (
+    isStruct(op) &&
+    isU64(op.host_addr) &&
+    isUint(op.flags, 32) &&
+    isUint(op.ref, 32) &&
+    isUint(op.dom, 16)
+  );
 }
 
 /** `gnttab_map_grant_ref()`: every element in turn. */
@@ -183,7 +210,11 @@ interface UnmapCommon {
  * Returns the status (or undefined when the caller was crashed and no status is written) and the
  * pin work to complete after the batch.
  */
-function unmapCommon(hv: XenContext, ld: Domain, op: UnmapCommon): [number | undefined, UnmapWork | undefined] {
+function unmapCommon(
+  hv: XenContext,
+  ld: Domain,
+  op: UnmapCommon,
+): [number | undefined, UnmapWork | undefined] {
   const lgt = ld.gnttab;
   if (op.handle >= lgt.maptrack.limit) return [GNTST.GNTST_bad_handle, undefined];
   const map = lgt.maptrack.entry(op.handle);
@@ -191,7 +222,10 @@ function unmapCommon(hv: XenContext, ld: Domain, op: UnmapCommon): [number | und
   const rd = hv.domainById(map.domid);
   if (rd === undefined || rd.gnttab !== map.granter) {
     // "This can happen when a grant is implicitly unmapped": Xen crashes the caller.
-    hv.crashDomain(ld.domid, new Error(`unmap of handle ${op.handle}: granter d${map.domid} is gone`));
+    hv.crashDomain(
+      ld.domid,
+      new Error(`unmap of handle ${op.handle}: granter d${map.domid} is gone`),
+    );
     return [undefined, undefined];
   }
   if (xsmHook() !== 0) return [GNTST.GNTST_permission_denied, undefined];
@@ -201,7 +235,11 @@ function unmapCommon(hv: XenContext, ld: Domain, op: UnmapCommon): [number | und
   const act = rgt.active(ref);
   const flags = map.flags;
   const frame = act.frame!;
-  if (op.dev_bus_addr !== 0 && (flags & GNTMAP.GNTMAP_device_map) !== 0 && op.dev_bus_addr !== frame.mfn * XEN_PAGE_SIZE) {
+  if (
+    op.dev_bus_addr !== 0 &&
+    (flags & GNTMAP.GNTMAP_device_map) !== 0 &&
+    op.dev_bus_addr !== frame.mfn * XEN_PAGE_SIZE
+  ) {
     return [GNTST.GNTST_bad_dev_addr, undefined];
   }
   let done = 0;
@@ -230,7 +268,13 @@ function completeAll(hv: XenContext, work: UnmapWork[]): void {
   for (const w of work) if (w.rgt.domain.isDying) hv.maybeFinaliseDomain(w.rgt.domain);
 }
 
-function unmapBatch(hv: XenContext, v: Vcpu, uop: unknown[], count: number, read: (op: unknown) => UnmapCommon | undefined): number {
+function unmapBatch(
+  hv: XenContext,
+  v: Vcpu,
+  uop: unknown[],
+  count: number,
+  read: (op: unknown) => UnmapCommon | undefined,
+): number {
   const work: UnmapWork[] = [];
   try {
     for (let i = 0; i < count; i++) {
@@ -248,12 +292,18 @@ function unmapBatch(hv: XenContext, v: Vcpu, uop: unknown[], count: number, read
 }
 
 /** `gnttab_unmap_grant_ref()`: `new_addr` is 0. */
-export function gnttabUnmapGrantRef(hv: XenContext, v: Vcpu, uop: unknown[], count: number): number {
+export function gnttabUnmapGrantRef(
+  hv: XenContext,
+  v: Vcpu,
+  uop: unknown[],
+  count: number,
+): number {
   return unmapBatch(hv, v, uop, count, readUnmap);
 }
 
 function readUnmap(op: unknown): UnmapCommon | undefined {
-  if (!isStruct(op) || !isU64(op.host_addr) || !isU64(op.dev_bus_addr) || !isUint(op.handle, 32)) return undefined;
+  if (!isStruct(op) || !isU64(op.host_addr) || !isU64(op.dev_bus_addr) || !isUint(op.handle, 32))
+    return undefined;
   const u = op as unknown as gnttab_unmap_grant_ref;
   return { host_addr: u.host_addr, dev_bus_addr: u.dev_bus_addr, new_addr: 0, handle: u.handle };
 }
@@ -262,12 +312,18 @@ function readUnmap(op: unknown): UnmapCommon | undefined {
  * `gnttab_unmap_and_replace()`: `dev_bus_addr` is 0. A translated guest cannot replace, so a
  * non-zero `new_addr` gives GNTST_general_error and `new_addr` = 0 is a plain host unmap.
  */
-export function gnttabUnmapAndReplace(hv: XenContext, v: Vcpu, uop: unknown[], count: number): number {
+export function gnttabUnmapAndReplace(
+  hv: XenContext,
+  v: Vcpu,
+  uop: unknown[],
+  count: number,
+): number {
   return unmapBatch(hv, v, uop, count, readUnmapAndReplace);
 }
 
 function readUnmapAndReplace(op: unknown): UnmapCommon | undefined {
-  if (!isStruct(op) || !isU64(op.host_addr) || !isU64(op.new_addr) || !isUint(op.handle, 32)) return undefined;
+  if (!isStruct(op) || !isU64(op.host_addr) || !isU64(op.new_addr) || !isUint(op.handle, 32))
+    return undefined;
   const u = op as unknown as gnttab_unmap_and_replace;
   return { host_addr: u.host_addr, dev_bus_addr: 0, new_addr: u.new_addr, handle: u.handle };
 }

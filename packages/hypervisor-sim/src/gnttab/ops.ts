@@ -20,7 +20,15 @@ import { cacheFlush } from "./cache-flush.js";
 import { gnttabCopy } from "./copy.js";
 import { handleOkay } from "./guest-args.js";
 import { gnttabMapGrantRef, gnttabUnmapAndReplace, gnttabUnmapGrantRef } from "./map.js";
-import { getStatusFrames, getVersion, querySize, setupTable, setVersion, swapGrantRef, transfer } from "./table-ops.js";
+import {
+  getStatusFrames,
+  getVersion,
+  querySize,
+  setupTable,
+  setVersion,
+  swapGrantRef,
+  transfer,
+} from "./table-ops.js";
 
 const { EINVAL, EFAULT, ENOSYS } = XEN_ERRNO;
 
@@ -29,7 +37,8 @@ export const GNTTABOP_CMD_MASK = (1 << 12) - 1;
 
 /** `cmd` or `count` as the u32 register value, or undefined for a non-integer. */
 function asU32(x: unknown): number | undefined {
-  if (typeof x !== "number" || !Number.isInteger(x) || x < -(2 ** 31) || x > 0xffffffff) return undefined;
+  if (typeof x !== "number" || !Number.isInteger(x) || x < -(2 ** 31) || x > 0xffffffff)
+    return undefined;
   return x >>> 0;
 }
 
@@ -37,7 +46,13 @@ function asU32(x: unknown): number | undefined {
  * The whole grant_table_op hypercall issued by vCPU `v`. `args` is the guest's argument array
  * (one struct per element, OUT fields written back into it). Returns 0 or a negative errno.
  */
-export function grantTableOp(hv: XenContext, v: Vcpu, cmd: number, args: unknown, count: number): number {
+export function grantTableOp(
+  hv: XenContext,
+  v: Vcpu,
+  cmd: number,
+  args: unknown,
+  count: number,
+): number {
   const n = asU32(count);
   if (n === undefined || (n | 0) < 0) return -EINVAL;
   const c = asU32(cmd);

@@ -46,8 +46,14 @@ export function getPagedFrame(rd: Domain, gfn: number): Frame | number {
  *
  * On success returns the GFN used.
  */
-export function createGrantHostMapping(ld: Domain, hostAddr: number, frame: Frame, flags: number): number {
-  if (((flags & ~GNTMAP.GNTMAP_readonly) >>> 0) !== GNTMAP.GNTMAP_host_map) return GNTST.GNTST_general_error;
+export function createGrantHostMapping(
+  ld: Domain,
+  hostAddr: number,
+  frame: Frame,
+  flags: number,
+): number {
+  if ((flags & ~GNTMAP.GNTMAP_readonly) >>> 0 !== GNTMAP.GNTMAP_host_map)
+    return GNTST.GNTST_general_error;
   const gfn = hostGfn(hostAddr);
   const pm = ld.physmap;
   const kind = pm.kindAt(gfn);
@@ -67,7 +73,13 @@ export function createGrantHostMapping(ld: Domain, hostAddr: number, frame: Fram
  * GNTST_general_error. `p2m_remove_page` then leaves a hole (its page view dies): whatever was at
  * the GFN before the mapping does not come back. Returns GNTST_okay.
  */
-export function replaceGrantHostMapping(ld: Domain, hostAddr: number, frame: Frame, newAddr: number, flags: number): number {
+export function replaceGrantHostMapping(
+  ld: Domain,
+  hostAddr: number,
+  frame: Frame,
+  newAddr: number,
+  flags: number,
+): number {
   if (newAddr !== 0 || (flags & GNTMAP.GNTMAP_contains_pte) !== 0) return GNTST.GNTST_general_error;
   const gfn = hostGfn(hostAddr);
   const pm = ld.physmap;

@@ -83,7 +83,9 @@ export interface GrantsInspection {
   /** Where grant-table frame `i` sits in the domain's physmap, or undefined. */
   frameGfn(i: number): number | undefined;
   /** The grants of others this domain maps, by handle. */
-  readonly maptrack: { entriesDescending(): IterableIterator<[handle: number, entry: MappingInspection]> };
+  readonly maptrack: {
+    entriesDescending(): IterableIterator<[handle: number, entry: MappingInspection]>;
+  };
 }
 
 /** A machine frame as inspection shows it: its number and its bytes (read them only). */

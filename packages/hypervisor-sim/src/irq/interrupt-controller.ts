@@ -90,5 +90,4 @@ export class InterruptController implements PhysicalIrqs {
     for (const d of guests) this.#sink(d, irq);
     return guests.length;
   }
-
 }

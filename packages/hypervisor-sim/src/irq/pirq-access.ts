@@ -16,7 +16,12 @@ export function irqAccessPermitted(d: Domain, pirq: number): boolean {
  * 0, -EPERM (not privileged, or the caller has no access to the PIRQ itself), -ESRCH (no such
  * domain, or a dying one), -EINVAL (PIRQ beyond the *caller's* nr_pirqs, as Xen checks).
  */
-export function irqPermission(caller: Domain, d: Domain | undefined, pirq: number, allow: boolean): number {
+export function irqPermission(
+  caller: Domain,
+  d: Domain | undefined,
+  pirq: number,
+  allow: boolean,
+): number {
   if (!caller.isPrivileged) return -XEN_ERRNO.EPERM;
   if (d === undefined || d.isDying) return -XEN_ERRNO.ESRCH;
   if (!Number.isInteger(pirq) || pirq < 0 || pirq >= caller.nrPirqs) return -XEN_ERRNO.EINVAL;

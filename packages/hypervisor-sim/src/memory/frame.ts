@@ -52,5 +52,4 @@ export class MachineMemory {
   alloc(owner: number): Frame {
     return new Frame(this.#nextMfn++, owner);
   }
-
 }

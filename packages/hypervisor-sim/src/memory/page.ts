@@ -74,7 +74,11 @@ export interface Page extends ReadonlyPage {
 }
 
 function checkRange(offset: number, length: number): void {
-  if (!(offset >= 0 && length >= 0 && offset + length <= XEN_PAGE_SIZE) || !Number.isInteger(offset)) outside(offset, length);
+  if (
+    !(offset >= 0 && length >= 0 && offset + length <= XEN_PAGE_SIZE) ||
+    !Number.isInteger(offset)
+  )
+    outside(offset, length);
 }
 
 /**
@@ -87,7 +91,9 @@ function checkAt(offset: number, width: number): void {
 }
 
 function outside(offset: number, length: number): never {
-  throw new RangeError(`page access [${offset}, ${offset + length}) runs outside 0..${XEN_PAGE_SIZE}`);
+  throw new RangeError(
+    `page access [${offset}, ${offset + length}) runs outside 0..${XEN_PAGE_SIZE}`,
+  );
 }
 
 /**
@@ -140,7 +146,13 @@ export class PageView implements Page {
    * @param kind what sits at the GFN (`grant`, `xen`, ...), or undefined for the domain's RAM;
    *   with `domid` and `gfn` it names the view in errors.
    */
-  constructor(frame: Frame, writable: boolean, domid: number, kind: string | undefined, gfn: number) {
+  constructor(
+    frame: Frame,
+    writable: boolean,
+    domid: number,
+    kind: string | undefined,
+    gfn: number,
+  ) {
     this.#frame = frame;
     this.#wframe = writable ? frame : undefined;
     this.#writable = writable;
@@ -151,7 +163,9 @@ export class PageView implements Page {
 
   get #what(): string {
     const hex = this.#gfn.toString(16);
-    return this.#kind === undefined ? `d${this.#domid} gfn ${hex}` : `d${this.#domid} ${this.#kind} gfn 0x${hex}`;
+    return this.#kind === undefined
+      ? `d${this.#domid} gfn ${hex}`
+      : `d${this.#domid} ${this.#kind} gfn 0x${hex}`;
   }
 
   get writable(): true {
@@ -211,10 +225,17 @@ export class PageView implements Page {
     checkRange(offset, length);
     return this.#live().bytes.slice(offset, offset + length);
   }
-  readInto(offset: number, dest: Uint8Array, destOffset = 0, length = dest.length - destOffset): void {
+  readInto(
+    offset: number,
+    dest: Uint8Array,
+    destOffset = 0,
+    length = dest.length - destOffset,
+  ): void {
     checkRange(offset, length);
     if (!(destOffset >= 0 && destOffset + length <= dest.length)) {
-      throw new RangeError(`readInto: [${destOffset}, ${destOffset + length}) runs outside the destination (${dest.length})`);
+      throw new RangeError(
+        `readInto: [${destOffset}, ${destOffset + length}) runs outside the destination (${dest.length})`,
+      );
     }
     const src = this.#live().bytes;
     if (length <= SMALL_COPY) {
@@ -224,10 +245,16 @@ export class PageView implements Page {
     }
   }
   readWords(offset: number, dest: BigInt64Array, destIndex: number, count: number): void {
-    if ((offset & 7) !== 0) throw new RangeError(`readWords: offset ${offset} is not a multiple of 8`);
+    if ((offset & 7) !== 0)
+      throw new RangeError(`readWords: offset ${offset} is not a multiple of 8`);
     checkRange(offset, 8 * count);
-    if (!(destIndex >= 0 && count >= 0 && destIndex + count <= dest.length) || Math.floor(destIndex) !== destIndex) {
-      throw new RangeError(`readWords: [${destIndex}, ${destIndex + count}) runs outside the destination (${dest.length} words)`);
+    if (
+      !(destIndex >= 0 && count >= 0 && destIndex + count <= dest.length) ||
+      Math.floor(destIndex) !== destIndex
+    ) {
+      throw new RangeError(
+        `readWords: [${destIndex}, ${destIndex + count}) runs outside the destination (${dest.length} words)`,
+      );
     }
     // BigInt64Array moves are exact (every bit pattern) and, once optimised, unboxed: measured
     // faster than Int32Array (twice the moves) or Float64Array (NaN payloads need care).

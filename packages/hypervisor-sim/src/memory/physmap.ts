@@ -13,7 +13,7 @@
  * included — leaves a hole; the old RAM page does not come back. Each frame placed as RAM or as a
  * Xen page records its GFN (`Frame.gpfn`, Xen's M2P), so a page that moves can leave its old GFN.
  */
-import { type Frame, type MachineMemory } from "./frame.js";
+import type { Frame, MachineMemory } from "./frame.js";
 import { type Page, PageView, type ReadonlyPage } from "./page.js";
 
 /** First GFN of the grant-table window (0x38000000 >> 12, as Arm's GUEST_GNTTAB_BASE). */
@@ -89,7 +89,11 @@ export class Physmap {
   #populate(gfn: number): Slot {
     const frame = this.#machine.alloc(this.#domid);
     frame.gpfn = gfn;
-    const s: Slot = { frame, view: new PageView(frame, true, this.#domid, undefined, gfn), kind: "ram" };
+    const s: Slot = {
+      frame,
+      view: new PageView(frame, true, this.#domid, undefined, gfn),
+      kind: "ram",
+    };
     this.#ram[gfn] = s;
     this.#populated++;
     return s;
@@ -117,14 +121,16 @@ export class Physmap {
    */
   page(gfn: number): Page | ReadonlyPage {
     const s = this.#slot(gfn);
-    if (s === undefined) throw new RangeError(`d${this.#domid}: nothing mapped at gfn 0x${gfn.toString(16)}`);
+    if (s === undefined)
+      throw new RangeError(`d${this.#domid}: nothing mapped at gfn 0x${gfn.toString(16)}`);
     return s.view;
   }
 
   /** Guest-side: a RAM or writable page; throws if `gfn` is a read-only mapping or a hole. */
   writablePage(gfn: number): Page {
     const p = this.page(gfn);
-    if (!p.writable) throw new RangeError(`d${this.#domid}: gfn 0x${gfn.toString(16)} is mapped read-only`);
+    if (!p.writable)
+      throw new RangeError(`d${this.#domid}: gfn 0x${gfn.toString(16)} is mapped read-only`);
     return p as Page;
   }
 
@@ -213,7 +219,8 @@ export class Physmap {
    */
   gfnOf(frame: Frame): number | undefined {
     const gfn = frame.gpfn;
-    if (gfn < 0 || frame.owner !== this.#domid || this.#slot(gfn)?.frame !== frame) return undefined;
+    if (gfn < 0 || frame.owner !== this.#domid || this.#slot(gfn)?.frame !== frame)
+      return undefined;
     return gfn;
   }
 

@@ -24,11 +24,14 @@ function describeDomain(d: Domain): string {
   for (const v of d.vcpus) {
     if (v.poll !== undefined) {
       const until = v.poll.timer ? ` until t=${v.poll.timer.at} ns` : " with no timeout";
-      parts.push(`vcpu${v.id} in SCHEDOP_poll on port${v.poll.ports.length === 1 ? "" : "s"} ${portList(v.poll.ports)}${until}`);
+      parts.push(
+        `vcpu${v.id} in SCHEDOP_poll on port${v.poll.ports.length === 1 ? "" : "s"} ${portList(v.poll.ports)}${until}`,
+      );
     } else if (v.blockWaiters.length > 0) {
       parts.push(`vcpu${v.id} in SCHEDOP_block`);
     }
-    if (v.upcallMask !== 0 && v.upcallPending) parts.push(`vcpu${v.id} has an upcall pending with upcalls masked`);
+    if (v.upcallMask !== 0 && v.upcallPending)
+      parts.push(`vcpu${v.id} has an upcall pending with upcalls masked`);
   }
   const t = d.evtchn;
   const bound: number[] = [];
@@ -36,9 +39,17 @@ function describeDomain(d: Domain): string {
   for (let port = 1; port < t.validEvtchns; port++) {
     if (!t.isUsable(port)) continue;
     bound.push(port);
-    if (d.fifo === undefined && isPending(d.sharedInfo.bytes, port) && isMasked(d.sharedInfo.bytes, port)) maskedPending.push(port);
+    if (
+      d.fifo === undefined &&
+      isPending(d.sharedInfo.bytes, port) &&
+      isMasked(d.sharedInfo.bytes, port)
+    )
+      maskedPending.push(port);
   }
-  if (maskedPending.length > 0) parts.push(`masked with an event pending: port${maskedPending.length === 1 ? "" : "s"} ${portList(maskedPending)}`);
+  if (maskedPending.length > 0)
+    parts.push(
+      `masked with an event pending: port${maskedPending.length === 1 ? "" : "s"} ${portList(maskedPending)}`,
+    );
   if (bound.length > 0) {
     const kinds = bound.map((p) => `${p}:${ECS_NAMES[t.state[p]!] ?? t.state[p]}`);
     parts.push(`ports ${portList(kinds)}`);

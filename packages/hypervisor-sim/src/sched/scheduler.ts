@@ -92,7 +92,10 @@ export class StallError extends PvkitError {
 
   constructor(what: string, at: number, report: readonly string[]) {
     const lines = report.length > 0 ? `\n${report.map((l) => `  ${l}`).join("\n")}` : "";
-    super("ERR_STALLED", `${what} can never settle: the host went quiescent at t=${at} ns with no timer or delivery left${lines}`);
+    super(
+      "ERR_STALLED",
+      `${what} can never settle: the host went quiescent at t=${at} ns with no timer or delivery left${lines}`,
+    );
     this.at = at;
     this.report = report;
   }
@@ -335,7 +338,8 @@ export class Scheduler {
       settled = true;
     });
     tracked.catch(noop);
-    const stall = (): StallError => new StallError(opts.what ?? "the awaited promise", this.#now, opts.describe?.() ?? []);
+    const stall = (): StallError =>
+      new StallError(opts.what ?? "the awaited promise", this.#now, opts.describe?.() ?? []);
     if (this.#mode === "auto") {
       return new Promise<T>((resolve, reject) => {
         const check = (): void => {
@@ -369,12 +373,19 @@ export class Scheduler {
    * its quiet turns: the host can never act again unless code outside it does.
    */
   get stalled(): boolean {
-    return this.#mode === "auto" ? this.#stalledNow() : this.#queue.size === 0 && this.#holds.size === 0;
+    return this.#mode === "auto"
+      ? this.#stalledNow()
+      : this.#queue.size === 0 && this.#holds.size === 0;
   }
 
   /** Auto mode: the pump has stopped because nothing is left to run (not merely held). */
   #stalledNow(): boolean {
-    return !this.#pumpScheduled && this.#queue.size === 0 && this.#holds.size === 0 && this.#quiet >= QUIET_TURNS;
+    return (
+      !this.#pumpScheduled &&
+      this.#queue.size === 0 &&
+      this.#holds.size === 0 &&
+      this.#quiet >= QUIET_TURNS
+    );
   }
 
   /**
@@ -414,7 +425,8 @@ export class Scheduler {
     if (this.#mode !== "auto") return;
     const r = this.#turn(true);
     if (r === "held") return; // releasing the hold (or queueing a task) schedules the next turn
-    if (r === "stalled" || (r === "quiescent" && this.#queue.pendingDeliveries === 0)) this.#wakeSettlers();
+    if (r === "stalled" || (r === "quiescent" && this.#queue.pendingDeliveries === 0))
+      this.#wakeSettlers();
     if (r === "stalled") {
       for (const l of this.#stallListeners) l();
       return;

@@ -51,7 +51,11 @@ export class TaskQueue {
 
   push(t: Task): void {
     if (t.kind === "delivery") this.#deliveries++;
-    if (t.kind === "delivery" && t.tie === 0 && (this.#fifoCount === 0 || this.#fifoTail().at <= t.at)) {
+    if (
+      t.kind === "delivery" &&
+      t.tie === 0 &&
+      (this.#fifoCount === 0 || this.#fifoTail().at <= t.at)
+    ) {
       this.#pushFifo(t);
       return;
     }
@@ -108,7 +112,8 @@ export class TaskQueue {
     let ring = this.#fifo;
     if (this.#fifoCount === ring.length) {
       const grown = new Array<Task | undefined>(ring.length * 2).fill(undefined);
-      for (let i = 0; i < this.#fifoCount; i++) grown[i] = ring[(this.#fifoHead + i) & (ring.length - 1)];
+      for (let i = 0; i < this.#fifoCount; i++)
+        grown[i] = ring[(this.#fifoHead + i) & (ring.length - 1)];
       this.#fifo = ring = grown;
       this.#fifoHead = 0;
     }

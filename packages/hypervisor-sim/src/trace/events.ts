@@ -37,7 +37,15 @@ export interface RaiseTrace extends TraceBase {
    * LINKED), "queued" (linked behind the tail), "ready" (written as head; ready bit or
    * upcall_pending already set), "upcall" (ready bit and upcall_pending 0→1).
    */
-  outcome: "coalesced" | "masked" | "selector" | "upcall" | "no-page" | "dropped" | "queued" | "ready";
+  outcome:
+    | "coalesced"
+    | "masked"
+    | "selector"
+    | "upcall"
+    | "no-page"
+    | "dropped"
+    | "queued"
+    | "ready";
 }
 
 /** An upcall delivered to a vCPU's registered callback. */
@@ -102,34 +110,56 @@ export class TraceBus extends EventEmitter<TraceEvents> {
 
   // The overrides only add the refresh of the `active` flags; callers still see eventemitter3's
   // typed signatures, which these (looser) ones are assignable to.
-  /* eslint-disable @typescript-eslint/no-explicit-any */
-  override on<T extends TraceEventName>(event: T, fn: EventEmitter.EventListener<TraceEvents, T>, context?: any): this;
+  // biome-ignore-start lint/suspicious/noExplicitAny: eventemitter3's own overload signatures
+  override on<T extends TraceEventName>(
+    event: T,
+    fn: EventEmitter.EventListener<TraceEvents, T>,
+    context?: any,
+  ): this;
   override on(event: any, fn: any, context?: any): this {
     super.on(event, fn, context);
     this.#refresh();
     return this;
   }
-  override addListener<T extends TraceEventName>(event: T, fn: EventEmitter.EventListener<TraceEvents, T>, context?: any): this;
+  override addListener<T extends TraceEventName>(
+    event: T,
+    fn: EventEmitter.EventListener<TraceEvents, T>,
+    context?: any,
+  ): this;
   override addListener(event: any, fn: any, context?: any): this {
     return this.on(event, fn, context);
   }
-  override once<T extends TraceEventName>(event: T, fn: EventEmitter.EventListener<TraceEvents, T>, context?: any): this;
+  override once<T extends TraceEventName>(
+    event: T,
+    fn: EventEmitter.EventListener<TraceEvents, T>,
+    context?: any,
+  ): this;
   override once(event: any, fn: any, context?: any): this {
     super.once(event, fn, context);
     this.#refresh();
     return this;
   }
-  override off<T extends TraceEventName>(event: T, fn?: EventEmitter.EventListener<TraceEvents, T>, context?: any, once?: boolean): this;
+  override off<T extends TraceEventName>(
+    event: T,
+    fn?: EventEmitter.EventListener<TraceEvents, T>,
+    context?: any,
+    once?: boolean,
+  ): this;
   override off(event: any, fn?: any, context?: any, once?: boolean): this {
     super.off(event, fn, context, once);
     this.#refresh();
     return this;
   }
-  override removeListener<T extends TraceEventName>(event: T, fn?: EventEmitter.EventListener<TraceEvents, T>, context?: any, once?: boolean): this;
+  override removeListener<T extends TraceEventName>(
+    event: T,
+    fn?: EventEmitter.EventListener<TraceEvents, T>,
+    context?: any,
+    once?: boolean,
+  ): this;
   override removeListener(event: any, fn?: any, context?: any, once?: boolean): this {
     return this.off(event, fn, context, once);
   }
-  /* eslint-enable @typescript-eslint/no-explicit-any */
+  // biome-ignore-end lint/suspicious/noExplicitAny: -
   override removeAllListeners(event?: TraceEventName): this {
     super.removeAllListeners(event);
     this.#refresh();

@@ -26,7 +26,11 @@ describe("domctl.h", () => {
   });
 
   it("lays out xen_domctl_irq_permission as {pirq u32 @0, allow_access u8 @4, pad[3]} in 8 bytes", () => {
-    expectLayout(xen_domctl_irq_permission_layout, XEN_DOMCTL_IRQ_PERMISSION_SIZE, 8, { pirq: [0, 4], allow_access: [4, 1], pad: [5, 3] });
+    expectLayout(xen_domctl_irq_permission_layout, XEN_DOMCTL_IRQ_PERMISSION_SIZE, 8, {
+      pirq: [0, 4],
+      allow_access: [4, 1],
+      pad: [5, 3],
+    });
   });
 
   it("has Xen 4.17's interface version and command number", () => {

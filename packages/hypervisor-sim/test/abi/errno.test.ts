@@ -4,9 +4,30 @@ import { XEN_ERRNO, errnoName } from "@pvkit/hypervisor-sim/abi";
 
 /** errno.h, row by row. */
 const DOC_ERRNO = {
-  EPERM: 1, ENOENT: 2, ESRCH: 3, EINTR: 4, EIO: 5, ENXIO: 6, E2BIG: 7,
-  EAGAIN: 11, ENOMEM: 12, EACCES: 13, EFAULT: 14, EBUSY: 16, EEXIST: 17, EISDIR: 21, EINVAL: 22, ENOSPC: 28,
-  EROFS: 30, ERANGE: 34, ENOSYS: 38, ENOTEMPTY: 39, EILSEQ: 84, ERESTART: 85, EOPNOTSUPP: 95, EISCONN: 106,
+  EPERM: 1,
+  ENOENT: 2,
+  ESRCH: 3,
+  EINTR: 4,
+  EIO: 5,
+  ENXIO: 6,
+  E2BIG: 7,
+  EAGAIN: 11,
+  ENOMEM: 12,
+  EACCES: 13,
+  EFAULT: 14,
+  EBUSY: 16,
+  EEXIST: 17,
+  EISDIR: 21,
+  EINVAL: 22,
+  ENOSPC: 28,
+  EROFS: 30,
+  ERANGE: 34,
+  ENOSYS: 38,
+  ENOTEMPTY: 39,
+  EILSEQ: 84,
+  ERESTART: 85,
+  EOPNOTSUPP: 95,
+  EISCONN: 106,
 } as const;
 
 describe("XEN_ERRNO (errno.h)", () => {

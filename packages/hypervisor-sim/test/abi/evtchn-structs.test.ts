@@ -57,8 +57,16 @@ describe("EVTCHNOP argument structs (event_channel.h)", () => {
   });
 
   it("lays out evtchn_bind_virq, evtchn_bind_pirq in 12 bytes", () => {
-    expectLayout(evtchn_bind_virq_layout, EVTCHN_BIND_VIRQ_SIZE, 12, { virq: [0, 4], vcpu: [4, 4], port: [8, 4] });
-    expectLayout(evtchn_bind_pirq_layout, EVTCHN_BIND_PIRQ_SIZE, 12, { pirq: [0, 4], flags: [4, 4], port: [8, 4] });
+    expectLayout(evtchn_bind_virq_layout, EVTCHN_BIND_VIRQ_SIZE, 12, {
+      virq: [0, 4],
+      vcpu: [4, 4],
+      port: [8, 4],
+    });
+    expectLayout(evtchn_bind_pirq_layout, EVTCHN_BIND_PIRQ_SIZE, 12, {
+      pirq: [0, 4],
+      flags: [4, 4],
+      port: [8, 4],
+    });
   });
 
   it("lays out the single-port structs close, send and unmask in 4 bytes", () => {
@@ -92,7 +100,10 @@ describe("EVTCHNOP argument structs (event_channel.h)", () => {
     expectLayout(evtchn_bind_ipi_layout, EVTCHN_BIND_IPI_SIZE, 8, { vcpu: [0, 4], port: [4, 4] });
     expectLayout(evtchn_bind_vcpu_layout, EVTCHN_BIND_VCPU_SIZE, 8, { port: [0, 4], vcpu: [4, 4] });
     expectLayout(evtchn_expand_array_layout, EVTCHN_EXPAND_ARRAY_SIZE, 8, { array_gfn: [0, 8] });
-    expectLayout(evtchn_set_priority_layout, EVTCHN_SET_PRIORITY_SIZE, 8, { port: [0, 4], priority: [4, 4] });
+    expectLayout(evtchn_set_priority_layout, EVTCHN_SET_PRIORITY_SIZE, 8, {
+      port: [0, 4],
+      priority: [4, 4],
+    });
   });
 
   it("lays out evtchn_reset in 2 bytes", () => {
@@ -112,12 +123,27 @@ describe("EVTCHNOP argument structs (event_channel.h)", () => {
 
   it("maps every EVTCHNOP number to the struct of the documented size", () => {
     const documented: Record<number, number> = {
-      0: 12, 1: 12, 2: 12, 3: 4, 4: 4, 5: 24, 6: 8, 7: 8, 8: 8, 9: 4, 10: 2, 11: 24, 12: 8, 13: 8,
+      0: 12,
+      1: 12,
+      2: 12,
+      3: 4,
+      4: 4,
+      5: 24,
+      6: 8,
+      7: 8,
+      8: 8,
+      9: 4,
+      10: 2,
+      11: 24,
+      12: 8,
+      13: 8,
       14: 2, // reset_cont takes the reset struct
     };
-    expect(Object.keys(EVTCHNOP_ARG).map(Number).sort((a, b) => a - b)).toStrictEqual(
-      Object.values(EVTCHNOP).sort((a, b) => a - b),
-    );
+    expect(
+      Object.keys(EVTCHNOP_ARG)
+        .map(Number)
+        .sort((a, b) => a - b),
+    ).toStrictEqual(Object.values(EVTCHNOP).sort((a, b) => a - b));
     for (const [cmd, size] of Object.entries(documented)) {
       expect(EVTCHNOP_ARG[Number(cmd)]?.size, `EVTCHNOP ${cmd}`).toBe(size);
     }
@@ -153,12 +179,38 @@ describe("compat struct evtchn_op (event_channel.h)", () => {
     writeField(dv, EVTCHN_OP_U_OFFSET, evtchn_bind_interdomain_layout.remote_port, 0x0a0b);
     writeField(dv, EVTCHN_OP_U_OFFSET, evtchn_bind_interdomain_layout.local_port, 4095);
     // prettier-ignore
-    expect(buf).toStrictEqual(Uint8Array.from([
-      0x00, 0x00, 0x00, 0x00,                           // cmd 0
-      0xf0, 0x7f, 0x00, 0x00, 0x0b, 0x0a, 0x00, 0x00,   // remote_dom, pad, remote_port
-      0xff, 0x0f, 0x00, 0x00,                           // local_port
-      0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,               // rest of the union
-    ]));
+    expect(buf).toStrictEqual(
+      Uint8Array.from([
+        0x00,
+        0x00,
+        0x00,
+        0x00, // cmd 0
+        0xf0,
+        0x7f,
+        0x00,
+        0x00,
+        0x0b,
+        0x0a,
+        0x00,
+        0x00, // remote_dom, pad, remote_port
+        0xff,
+        0x0f,
+        0x00,
+        0x00, // local_port
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0, // rest of the union
+      ]),
+    );
   });
 });
 
@@ -173,11 +225,12 @@ describe("golden evtchn structs", () => {
     writeField(dv, 0, evtchn_status_layout["u.interdomain.dom"], 3);
     writeField(dv, 0, evtchn_status_layout["u.interdomain.port"], 0x11223344);
     // prettier-ignore
-    expect(buf).toStrictEqual(Uint8Array.from([
-      0xf0, 0x7f, 0x00, 0x00, 0x05, 0x00, 0x00, 0x00,
-      0x02, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,
-      0x03, 0x00, 0x00, 0x00, 0x44, 0x33, 0x22, 0x11,
-    ]));
+    expect(buf).toStrictEqual(
+      Uint8Array.from([
+        0xf0, 0x7f, 0x00, 0x00, 0x05, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00,
+        0x00, 0x03, 0x00, 0x00, 0x00, 0x44, 0x33, 0x22, 0x11,
+      ]),
+    );
     // The virq and pirq members alias the first 4 bytes of the union.
     expect(readField(dv, 0, evtchn_status_layout["u.virq"])).toBe(3);
   });
@@ -185,9 +238,30 @@ describe("golden evtchn structs", () => {
   it("decodes an evtchn_init_control from hand-built bytes", () => {
     // prettier-ignore
     const buf = Uint8Array.from([
-      0x00, 0x10, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00,   // control_gfn 0x21000
-      0x40, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00,   // offset 64, vcpu 3
-      0x11, 0, 0, 0, 0, 0, 0, 0,                        // link_bits 17
+      0x00,
+      0x10,
+      0x02,
+      0x00,
+      0x00,
+      0x00,
+      0x00,
+      0x00, // control_gfn 0x21000
+      0x40,
+      0x00,
+      0x00,
+      0x00,
+      0x03,
+      0x00,
+      0x00,
+      0x00, // offset 64, vcpu 3
+      0x11,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0, // link_bits 17
     ]);
     const dv = new DataView(buf.buffer);
     expect(readField(dv, 0, evtchn_init_control_layout.control_gfn)).toBe(0x21000);
@@ -205,7 +279,11 @@ describe("golden evtchn structs", () => {
 
 describe("sched_poll and vcpu_set_singleshot_timer (sched.h, vcpu.h)", () => {
   it("lays out sched_poll as {ports handle @0, nr_ports u32 @8, timeout u64 @16} in 24 bytes", () => {
-    expectLayout(sched_poll_layout, SCHED_POLL_SIZE, 24, { ports: [0, 8], nr_ports: [8, 4], timeout: [16, 8] });
+    expectLayout(sched_poll_layout, SCHED_POLL_SIZE, 24, {
+      ports: [0, 8],
+      nr_ports: [8, 4],
+      timeout: [16, 8],
+    });
   });
 
   it("lays out vcpu_set_singleshot_timer as {timeout_abs_ns u64 @0, flags u32 @8}, padded to 16", () => {
@@ -222,8 +300,10 @@ describe("sched_poll and vcpu_set_singleshot_timer (sched.h, vcpu.h)", () => {
     writeField(dv, 0, vcpu_set_singleshot_timer_layout.flags, VCPU_SSHOTTMR_future);
     // 5e9 = 0x1_2A05_F200
     // prettier-ignore
-    expect(buf).toStrictEqual(Uint8Array.from([
-      0x00, 0xf2, 0x05, 0x2a, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0, 0, 0, 0,
-    ]));
+    expect(buf).toStrictEqual(
+      Uint8Array.from([
+        0x00, 0xf2, 0x05, 0x2a, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0, 0, 0, 0,
+      ]),
+    );
   });
 });

@@ -86,7 +86,10 @@ describe("GNTTABOP argument structs (grant_table.h)", () => {
   });
 
   it("lays out gnttab_dump_table in 4 bytes", () => {
-    expectLayout(gnttab_dump_table_layout, GNTTAB_DUMP_TABLE_SIZE, 4, { dom: [0, 2], status: [2, 2] });
+    expectLayout(gnttab_dump_table_layout, GNTTAB_DUMP_TABLE_SIZE, 4, {
+      dom: [0, 2],
+      status: [2, 2],
+    });
   });
 
   it("lays out gnttab_transfer in 24 bytes", () => {
@@ -143,7 +146,11 @@ describe("GNTTABOP argument structs (grant_table.h)", () => {
 
   it("lays out set_version, get_version and swap_grant_ref", () => {
     expectLayout(gnttab_set_version_layout, GNTTAB_SET_VERSION_SIZE, 4, { version: [0, 4] });
-    expectLayout(gnttab_get_version_layout, GNTTAB_GET_VERSION_SIZE, 8, { dom: [0, 2], pad: [2, 2], version: [4, 4] });
+    expectLayout(gnttab_get_version_layout, GNTTAB_GET_VERSION_SIZE, 8, {
+      dom: [0, 2],
+      pad: [2, 2],
+      version: [4, 4],
+    });
     expectLayout(gnttab_swap_grant_ref_layout, GNTTAB_SWAP_GRANT_REF_SIZE, 12, {
       ref_a: [0, 4],
       ref_b: [4, 4],
@@ -169,11 +176,25 @@ describe("GNTTABOP argument structs (grant_table.h)", () => {
 
   it("maps every GNTTABOP number to the struct of the documented size", () => {
     const documented: Record<number, number> = {
-      0: 32, 1: 24, 2: 24, 3: 4, 4: 24, 5: 40, 6: 16, 7: 24, 8: 4, 9: 16, 10: 8, 11: 12, 12: 16,
+      0: 32,
+      1: 24,
+      2: 24,
+      3: 4,
+      4: 24,
+      5: 40,
+      6: 16,
+      7: 24,
+      8: 4,
+      9: 16,
+      10: 8,
+      11: 12,
+      12: 16,
     };
-    expect(Object.keys(GNTTABOP_ARG).map(Number).sort((a, b) => a - b)).toStrictEqual(
-      Object.values(GNTTABOP).sort((a, b) => a - b),
-    );
+    expect(
+      Object.keys(GNTTABOP_ARG)
+        .map(Number)
+        .sort((a, b) => a - b),
+    ).toStrictEqual(Object.values(GNTTABOP).sort((a, b) => a - b));
     for (const [cmd, size] of Object.entries(documented)) {
       expect(GNTTABOP_ARG[Number(cmd)]?.size, `GNTTABOP ${cmd}`).toBe(size);
     }
@@ -186,19 +207,54 @@ describe("golden gnttab structs", () => {
     const buf = new Uint8Array(32);
     const dv = new DataView(buf.buffer);
     writeField(dv, 0, gnttab_map_grant_ref_layout.host_addr, 0x12_3456_789a_b000);
-    writeField(dv, 0, gnttab_map_grant_ref_layout.flags, GNTMAP.GNTMAP_host_map | GNTMAP.GNTMAP_readonly);
+    writeField(
+      dv,
+      0,
+      gnttab_map_grant_ref_layout.flags,
+      GNTMAP.GNTMAP_host_map | GNTMAP.GNTMAP_readonly,
+    );
     writeField(dv, 0, gnttab_map_grant_ref_layout.ref, 0x01020304);
     writeField(dv, 0, gnttab_map_grant_ref_layout.dom, 0x0007);
     writeField(dv, 0, gnttab_map_grant_ref_layout.status, 0x10000 + GNTST.GNTST_bad_gntref);
     writeField(dv, 0, gnttab_map_grant_ref_layout.handle, 0xa0b0c0d0);
     writeField(dv, 0, gnttab_map_grant_ref_layout.dev_bus_addr, 0x7f000);
     // prettier-ignore
-    expect(buf).toStrictEqual(Uint8Array.from([
-      0x00, 0xb0, 0x9a, 0x78, 0x56, 0x34, 0x12, 0x00,   // host_addr
-      0x06, 0x00, 0x00, 0x00, 0x04, 0x03, 0x02, 0x01,   // flags, ref
-      0x07, 0x00, 0xfd, 0xff, 0xd0, 0xc0, 0xb0, 0xa0,   // dom, status -3, handle
-      0x00, 0xf0, 0x07, 0x00, 0x00, 0x00, 0x00, 0x00,   // dev_bus_addr
-    ]));
+    expect(buf).toStrictEqual(
+      Uint8Array.from([
+        0x00,
+        0xb0,
+        0x9a,
+        0x78,
+        0x56,
+        0x34,
+        0x12,
+        0x00, // host_addr
+        0x06,
+        0x00,
+        0x00,
+        0x00,
+        0x04,
+        0x03,
+        0x02,
+        0x01, // flags, ref
+        0x07,
+        0x00,
+        0xfd,
+        0xff,
+        0xd0,
+        0xc0,
+        0xb0,
+        0xa0, // dom, status -3, handle
+        0x00,
+        0xf0,
+        0x07,
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x00, // dev_bus_addr
+      ]),
+    );
     expect(readSignedField(dv, 0, gnttab_map_grant_ref_layout.status)).toBe(GNTST.GNTST_bad_gntref);
   });
 
@@ -214,20 +270,63 @@ describe("golden gnttab structs", () => {
     writeField(dv, 0, gnttab_copy_layout.len, 4096);
     writeField(dv, 0, gnttab_copy_layout.flags, GNTCOPY.GNTCOPY_source_gref);
     // prettier-ignore
-    expect(buf).toStrictEqual(Uint8Array.from([
-      0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,   // source.u.ref
-      0x02, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00,   // source.domid, source.offset, pad
-      0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,   // dest.u.gmfn
-      0xf0, 0x7f, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,   // dest.domid, dest.offset, pad
-      0x00, 0x10, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00,   // len, flags, status, pad
-    ]));
+    expect(buf).toStrictEqual(
+      Uint8Array.from([
+        0x08,
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x00, // source.u.ref
+        0x02,
+        0x00,
+        0x00,
+        0x02,
+        0x00,
+        0x00,
+        0x00,
+        0x00, // source.domid, source.offset, pad
+        0x01,
+        0x00,
+        0x00,
+        0x00,
+        0x01,
+        0x00,
+        0x00,
+        0x00, // dest.u.gmfn
+        0xf0,
+        0x7f,
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x00, // dest.domid, dest.offset, pad
+        0x00,
+        0x10,
+        0x01,
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x00, // len, flags, status, pad
+      ]),
+    );
   });
 
   it("places element i of a batch at i * size", () => {
     const n = 3;
     const buf = new Uint8Array(n * GNTTAB_UNMAP_GRANT_REF_SIZE);
     const dv = new DataView(buf.buffer);
-    for (let i = 0; i < n; i++) writeField(dv, i * GNTTAB_UNMAP_GRANT_REF_SIZE, gnttab_unmap_grant_ref_layout.handle, 0x10 + i);
+    for (let i = 0; i < n; i++)
+      writeField(
+        dv,
+        i * GNTTAB_UNMAP_GRANT_REF_SIZE,
+        gnttab_unmap_grant_ref_layout.handle,
+        0x10 + i,
+      );
     expect([buf[16], buf[40], buf[64]]).toStrictEqual([0x10, 0x11, 0x12]);
     expect(buf.reduce((s, b) => s + b, 0)).toBe(0x10 + 0x11 + 0x12);
   });
@@ -260,14 +359,39 @@ describe("xen_add_to_physmap (memory.h)", () => {
     writeField(dv, 0, xen_add_to_physmap_layout.domid, 0x7ff0);
     writeField(dv, 0, xen_add_to_physmap_layout.space, XENMAPSPACE.XENMAPSPACE_grant_table);
     // JS `|` yields a negative s32 once bit 31 is set: writeField rejects it instead of truncating.
-    expect(() => writeField(dv, 0, xen_add_to_physmap_layout.idx, XENMAPIDX_grant_table_status | 1)).toThrow(RangeError);
+    expect(() =>
+      writeField(dv, 0, xen_add_to_physmap_layout.idx, XENMAPIDX_grant_table_status | 1),
+    ).toThrow(RangeError);
     writeField(dv, 0, xen_add_to_physmap_layout.idx, (XENMAPIDX_grant_table_status | 1) >>> 0);
     writeField(dv, 0, xen_add_to_physmap_layout.gpfn, 0xfeff0);
     // prettier-ignore
-    expect(buf).toStrictEqual(Uint8Array.from([
-      0xf0, 0x7f, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,   // domid, size, space 1
-      0x01, 0x00, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00,   // idx
-      0xf0, 0xef, 0x0f, 0x00, 0x00, 0x00, 0x00, 0x00,   // gpfn
-    ]));
+    expect(buf).toStrictEqual(
+      Uint8Array.from([
+        0xf0,
+        0x7f,
+        0x00,
+        0x00,
+        0x01,
+        0x00,
+        0x00,
+        0x00, // domid, size, space 1
+        0x01,
+        0x00,
+        0x00,
+        0x80,
+        0x00,
+        0x00,
+        0x00,
+        0x00, // idx
+        0xf0,
+        0xef,
+        0x0f,
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x00, // gpfn
+      ]),
+    );
   });
 });

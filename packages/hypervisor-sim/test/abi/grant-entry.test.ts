@@ -40,7 +40,9 @@ describe("grant_entry_v1 (grant_table.h)", () => {
     writeField(dv, base, grant_entry_v1.domid, 3);
     writeField(dv, base, grant_entry_v1.frame, 0x000abcde);
     writeField(dv, base, grant_entry_v1.flags, GTF.GTF_permit_access | GTF.GTF_readonly);
-    expect(frame.subarray(72, 80)).toStrictEqual(Uint8Array.from([0x05, 0x00, 0x03, 0x00, 0xde, 0xbc, 0x0a, 0x00]));
+    expect(frame.subarray(72, 80)).toStrictEqual(
+      Uint8Array.from([0x05, 0x00, 0x03, 0x00, 0xde, 0xbc, 0x0a, 0x00]),
+    );
     expect(frame.subarray(0, 72).every((b) => b === 0)).toBe(true);
     expect(frame.subarray(80).every((b) => b === 0)).toBe(true);
   });
@@ -91,18 +93,29 @@ describe("grant_entry_v2 (grant_table.h)", () => {
     writeField(dv, 0, grant_entry_v2_sub_page.page_off, 0x0200);
     writeField(dv, 0, grant_entry_v2_sub_page.length, 0x0100);
     writeField(dv, 0, grant_entry_v2_sub_page.frame, 0x1_2345_6789);
-    writeField(dv, 0, grant_entry_v2_sub_page["hdr.flags"], GTF.GTF_permit_access | GTF.GTF_sub_page);
+    writeField(
+      dv,
+      0,
+      grant_entry_v2_sub_page["hdr.flags"],
+      GTF.GTF_permit_access | GTF.GTF_sub_page,
+    );
     // prettier-ignore
-    expect(buf).toStrictEqual(Uint8Array.from([
-      0x01, 0x01, 0x02, 0x01, 0x00, 0x02, 0x00, 0x01,
-      0x89, 0x67, 0x45, 0x23, 0x01, 0x00, 0x00, 0x00,
-    ]));
+    expect(buf).toStrictEqual(
+      Uint8Array.from([
+        0x01, 0x01, 0x02, 0x01, 0x00, 0x02, 0x00, 0x01, 0x89, 0x67, 0x45, 0x23, 0x01, 0x00, 0x00,
+        0x00,
+      ]),
+    );
   });
 
   it("reads a transitive entry from hand-built bytes", () => {
-    const buf = Uint8Array.from([0x03, 0x00, 0x05, 0x00, 0x07, 0x00, 0x00, 0x00, 0x2a, 0x01, 0x00, 0x00, 0, 0, 0, 0]);
+    const buf = Uint8Array.from([
+      0x03, 0x00, 0x05, 0x00, 0x07, 0x00, 0x00, 0x00, 0x2a, 0x01, 0x00, 0x00, 0, 0, 0, 0,
+    ]);
     const dv = new DataView(buf.buffer);
-    expect(readField(dv, 0, grant_entry_v2_transitive["hdr.flags"]) & GTF.GTF_type_mask).toBe(GTF.GTF_transitive);
+    expect(readField(dv, 0, grant_entry_v2_transitive["hdr.flags"]) & GTF.GTF_type_mask).toBe(
+      GTF.GTF_transitive,
+    );
     expect(readField(dv, 0, grant_entry_v2_transitive["hdr.domid"])).toBe(5);
     expect(readField(dv, 0, grant_entry_v2_transitive.trans_domid)).toBe(7);
     expect(readField(dv, 0, grant_entry_v2_transitive.gref)).toBe(0x12a);

@@ -26,12 +26,23 @@ describe("memory.h", () => {
   });
 
   it("lays out xen_remove_from_physmap as {domid u16 @0, gpfn u64 @8} in 16 bytes", () => {
-    expectLayout(xen_remove_from_physmap_layout, XEN_REMOVE_FROM_PHYSMAP_SIZE, 16, { domid: [0, 2], gpfn: [8, 8] });
+    expectLayout(xen_remove_from_physmap_layout, XEN_REMOVE_FROM_PHYSMAP_SIZE, 16, {
+      domid: [0, 2],
+      gpfn: [8, 8],
+    });
   });
 
   it("numbers the physmap commands and spaces as memory.h does", () => {
-    expect([XENMEM.XENMEM_add_to_physmap, XENMEM.XENMEM_remove_from_physmap, XENMEM.XENMEM_add_to_physmap_batch]).toEqual([7, 15, 23]);
+    expect([
+      XENMEM.XENMEM_add_to_physmap,
+      XENMEM.XENMEM_remove_from_physmap,
+      XENMEM.XENMEM_add_to_physmap_batch,
+    ]).toEqual([7, 15, 23]);
     expect([XENMEM.XENMEM_current_reservation, XENMEM.XENMEM_maximum_reservation]).toEqual([3, 4]);
-    expect([XENMAPSPACE.XENMAPSPACE_shared_info, XENMAPSPACE.XENMAPSPACE_grant_table, XENMAPSPACE.XENMAPSPACE_gmfn_foreign]).toEqual([0, 1, 4]);
+    expect([
+      XENMAPSPACE.XENMAPSPACE_shared_info,
+      XENMAPSPACE.XENMAPSPACE_grant_table,
+      XENMAPSPACE.XENMAPSPACE_gmfn_foreign,
+    ]).toEqual([0, 1, 4]);
   });
 });

@@ -55,12 +55,42 @@ describe("vcpu_time_info (xen.h)", () => {
     writeField(dv, 0, vcpu_time_info.tsc_shift, 0xff); // s8 -1
     writeField(dv, 0, vcpu_time_info.flags, XEN_PVCLOCK_TSC_STABLE_BIT);
     // prettier-ignore
-    expect(buf).toStrictEqual(Uint8Array.from([
-      0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,   // version, pad0
-      0x06, 0x05, 0x04, 0x03, 0x02, 0x01, 0x00, 0x00,   // tsc_timestamp
-      0x00, 0xca, 0x9a, 0x3b, 0x00, 0x00, 0x00, 0x00,   // system_time = 1e9 ns
-      0x00, 0x00, 0x00, 0x80, 0xff, 0x01, 0x00, 0x00,   // mul, shift, flags, pad1
-    ]));
+    expect(buf).toStrictEqual(
+      Uint8Array.from([
+        0x02,
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x00, // version, pad0
+        0x06,
+        0x05,
+        0x04,
+        0x03,
+        0x02,
+        0x01,
+        0x00,
+        0x00, // tsc_timestamp
+        0x00,
+        0xca,
+        0x9a,
+        0x3b,
+        0x00,
+        0x00,
+        0x00,
+        0x00, // system_time = 1e9 ns
+        0x00,
+        0x00,
+        0x00,
+        0x80,
+        0xff,
+        0x01,
+        0x00,
+        0x00, // mul, shift, flags, pad1
+      ]),
+    );
     expect(readSignedField(dv, 0, vcpu_time_info.tsc_shift)).toBe(-1);
   });
 });
@@ -79,9 +109,12 @@ describe("vcpu_info (xen.h)", () => {
   });
 
   it("exports offset constants equal to the documented offsets", () => {
-    expect([VCPU_INFO_UPCALL_PENDING, VCPU_INFO_UPCALL_MASK, VCPU_INFO_PENDING_SEL, VCPU_INFO_TIME]).toStrictEqual([
-      0, 1, 8, 32,
-    ]);
+    expect([
+      VCPU_INFO_UPCALL_PENDING,
+      VCPU_INFO_UPCALL_MASK,
+      VCPU_INFO_PENDING_SEL,
+      VCPU_INFO_TIME,
+    ]).toStrictEqual([0, 1, 8, 32]);
   });
 
   it("encodes pending, mask and selector byte for byte", () => {
@@ -133,7 +166,7 @@ describe("shared_info (xen.h)", () => {
     const dv = new DataView(page.buffer);
     const port = 77; // word 1, bit 13
     writeField(dv, 0, [SHINFO_EVTCHN_PENDING + 8 * Math.floor(port / 64), 8], 2 ** (port % 64));
-    expect(page[0x800 + Math.floor(port / 8)]).toBe(1 << port % 8);
+    expect(page[0x800 + Math.floor(port / 8)]).toBe(1 << (port % 8));
     expect(page.reduce((n, b) => n + (b === 0 ? 0 : 1), 0)).toBe(1);
   });
 
@@ -148,9 +181,30 @@ describe("shared_info (xen.h)", () => {
     writeField(dv, 0, shared_info["arch.p2m_generation"], 7);
     // prettier-ignore
     const want = Uint8Array.from([
-      0x04, 0x00, 0x00, 0x00, 0x33, 0x44, 0x55, 0x66,   // 0xC00 wc_version, wc_sec
-      0xff, 0xc9, 0x9a, 0x3b, 0x01, 0x00, 0x00, 0x00,   // 0xC08 wc_nsec, wc_sec_hi
-      0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00,   // 0xC10 arch.max_pfn
+      0x04,
+      0x00,
+      0x00,
+      0x00,
+      0x33,
+      0x44,
+      0x55,
+      0x66, // 0xC00 wc_version, wc_sec
+      0xff,
+      0xc9,
+      0x9a,
+      0x3b,
+      0x01,
+      0x00,
+      0x00,
+      0x00, // 0xC08 wc_nsec, wc_sec_hi
+      0x00,
+      0x00,
+      0x04,
+      0x00,
+      0x00,
+      0x00,
+      0x00,
+      0x00, // 0xC10 arch.max_pfn
     ]);
     expect(page.subarray(0xc00, 0xc18)).toStrictEqual(want);
     expect(page.subarray(0xc38, 0xc40)).toStrictEqual(Uint8Array.from([7, 0, 0, 0, 0, 0, 0, 0]));

@@ -42,7 +42,10 @@ describe("start_info (xen.h)", () => {
     });
     const { "console.dom0.info_off": _a, "console.dom0.info_size": _b, ...domU } = start_info;
     expectDisjoint(start_info, Object.keys(domU));
-    expectDisjoint(start_info, Object.keys(start_info).filter((k) => !k.startsWith("console.domU")));
+    expectDisjoint(
+      start_info,
+      Object.keys(start_info).filter((k) => !k.startsWith("console.domU")),
+    );
     expect(MAX_GUEST_CMDLINE).toBe(1024);
   });
 
@@ -80,20 +83,107 @@ describe("start_info (xen.h)", () => {
     const want = new Uint8Array(START_INFO_SIZE);
     want.set([...Buffer.from("xen-3.0-x86_64")], 0);
     // prettier-ignore
-    want.set([
-      0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,   // 32 nr_pages
-      0x00, 0x60, 0x45, 0x23, 0x01, 0x00, 0x00, 0x00,   // 40 shared_info
-      0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,   // 48 flags, pad
-      0xfe, 0xef, 0x0f, 0x00, 0x00, 0x00, 0x00, 0x00,   // 56 store_mfn
-      0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,   // 64 store_evtchn, pad
-      0xff, 0xef, 0x0f, 0x00, 0x00, 0x00, 0x00, 0x00,   // 72 console.domU.mfn
-      0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,   // 80 console.domU.evtchn, pad
-      0x00, 0x10, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,   // 88 pt_base
-      0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,   // 96 nr_pt_frames
-      0x00, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,   // 104 mfn_list
-      0x40, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,   // 112 mod_start
-      0x34, 0x12, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,   // 120 mod_len
-    ], 32);
+    want.set(
+      [
+        0x00,
+        0x80,
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x00, // 32 nr_pages
+        0x00,
+        0x60,
+        0x45,
+        0x23,
+        0x01,
+        0x00,
+        0x00,
+        0x00, // 40 shared_info
+        0x08,
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x00, // 48 flags, pad
+        0xfe,
+        0xef,
+        0x0f,
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x00, // 56 store_mfn
+        0x01,
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x00, // 64 store_evtchn, pad
+        0xff,
+        0xef,
+        0x0f,
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x00, // 72 console.domU.mfn
+        0x02,
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x00, // 80 console.domU.evtchn, pad
+        0x00,
+        0x10,
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x00, // 88 pt_base
+        0x03,
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x00, // 96 nr_pt_frames
+        0x00,
+        0x20,
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x00, // 104 mfn_list
+        0x40,
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x00, // 112 mod_start
+        0x34,
+        0x12,
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x00,
+        0x00, // 120 mod_len
+      ],
+      32,
+    );
     want.set([...Buffer.from("console=hvc0")], 128);
     want.set([5, 0, 0, 0, 0, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0], 1152);
     expect(page.read(0, START_INFO_SIZE)).toStrictEqual(want);
@@ -113,7 +203,13 @@ describe("start_info (xen.h)", () => {
     } as const;
     writeStartInfo(page, domU);
     const got = readStartInfo(page);
-    expect(got).toMatchObject({ ...domU, magic: "xen-3.0-x86_64", flags: 0, pt_base: 0, nr_p2m_frames: 0 });
+    expect(got).toMatchObject({
+      ...domU,
+      magic: "xen-3.0-x86_64",
+      flags: 0,
+      pt_base: 0,
+      nr_p2m_frames: 0,
+    });
 
     writeStartInfo(
       page,
@@ -125,8 +221,14 @@ describe("start_info (xen.h)", () => {
       },
       2048,
     );
-    expect(page.read(2048 + 72, 8)).toStrictEqual(Uint8Array.from([0x00, 0x08, 0, 0, 0x40, 0, 0, 0]));
-    expect(readStartInfo(page, 2048).console).toStrictEqual({ kind: "dom0", info_off: 0x800, info_size: 0x40 });
+    expect(page.read(2048 + 72, 8)).toStrictEqual(
+      Uint8Array.from([0x00, 0x08, 0, 0, 0x40, 0, 0, 0]),
+    );
+    expect(readStartInfo(page, 2048).console).toStrictEqual({
+      kind: "dom0",
+      info_off: 0x800,
+      info_size: 0x40,
+    });
     // The first copy is intact.
     expect(readStartInfo(page).store_mfn).toBe(77);
   });
@@ -152,7 +254,12 @@ describe("start_info (xen.h)", () => {
       { store_mfn: 1.5, store_evtchn: 1 },
       { store_mfn: 1, store_evtchn: 1, flags: 2 ** 32 },
       { store_mfn: 1, store_evtchn: 1, console: { kind: "domU", mfn: 1, evtchn: 2 ** 32 } },
-      { store_mfn: 1, store_evtchn: 1, flags: SIF.SIF_INITDOMAIN, console: { kind: "dom0", info_off: 2 ** 32, info_size: 0 } },
+      {
+        store_mfn: 1,
+        store_evtchn: 1,
+        flags: SIF.SIF_INITDOMAIN,
+        console: { kind: "dom0", info_off: 2 ** 32, info_size: 0 },
+      },
       { store_mfn: 1, store_evtchn: 1, magic: "x".repeat(32) },
       { store_mfn: 1, store_evtchn: 1, cmd_line: "x".repeat(1024) },
       { store_mfn: 1, store_evtchn: 1, cmd_line: "caf\u00e9" },
@@ -163,10 +270,17 @@ describe("start_info (xen.h)", () => {
       expect(() => writeStartInfo(page, fields), JSON.stringify(fields)).toThrow(RangeError);
       expect(page.read(0, START_INFO_SIZE)).toStrictEqual(before);
     }
-    expect(() => writeStartInfo(page, { store_mfn: 1, store_evtchn: 1 }, 4096 - 1167)).toThrow(RangeError);
+    expect(() => writeStartInfo(page, { store_mfn: 1, store_evtchn: 1 }, 4096 - 1167)).toThrow(
+      RangeError,
+    );
     expect(() => readStartInfo(page, 4096 - 1167)).toThrow(RangeError);
     // The longest strings that fit with their NUL are accepted.
-    writeStartInfo(page, { store_mfn: 1, store_evtchn: 1, magic: "m".repeat(31), cmd_line: "c".repeat(1023) });
+    writeStartInfo(page, {
+      store_mfn: 1,
+      store_evtchn: 1,
+      magic: "m".repeat(31),
+      cmd_line: "c".repeat(1023),
+    });
     expect(readStartInfo(page).cmd_line).toHaveLength(1023);
     page.setU32(60, 0x00200000); // store_mfn high half: 2^53
     expect(() => readStartInfo(page)).toThrow(RangeError);

@@ -20,11 +20,12 @@ describe("writeField / readField", () => {
     writeField(dv, 0, U64, 0x0011_2233_4455_6677);
     writeField(dv, 16, U16, 0xbeef); // base 16 + offset 2
     // prettier-ignore
-    expect(buf).toStrictEqual(Uint8Array.from([
-      0x00, 0xab, 0x34, 0x12, 0xef, 0xbe, 0xad, 0xde,
-      0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0x00,
-      0x00, 0x00, 0xef, 0xbe, 0x00, 0x00, 0x00, 0x00,
-    ]));
+    expect(buf).toStrictEqual(
+      Uint8Array.from([
+        0x00, 0xab, 0x34, 0x12, 0xef, 0xbe, 0xad, 0xde, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11,
+        0x00, 0x00, 0x00, 0xef, 0xbe, 0x00, 0x00, 0x00, 0x00,
+      ]),
+    );
   });
 
   it("reads back what it wrote at the extremes of each width", () => {
@@ -43,7 +44,9 @@ describe("writeField / readField", () => {
   });
 
   it("reads hand-built little-endian bytes", () => {
-    const buf = Uint8Array.from([0, 0x80, 0x01, 0x02, 0x10, 0x20, 0x30, 0x40, 1, 0, 0, 0, 0, 0, 0x1f, 0]);
+    const buf = Uint8Array.from([
+      0, 0x80, 0x01, 0x02, 0x10, 0x20, 0x30, 0x40, 1, 0, 0, 0, 0, 0, 0x1f, 0,
+    ]);
     const dv = new DataView(buf.buffer);
     expect(readField(dv, 0, U8)).toBe(0x80);
     expect(readField(dv, 0, U16)).toBe(0x0201);
@@ -79,7 +82,11 @@ describe("writeField / readField", () => {
 
   it("throws RangeError when the field is not a scalar width", () => {
     const { dv } = fresh(64);
-    for (const spec of [[0, 3], [0, 7], [0, 32]] as FieldSpec[]) {
+    for (const spec of [
+      [0, 3],
+      [0, 7],
+      [0, 32],
+    ] as FieldSpec[]) {
       expect(() => readField(dv, 0, spec)).toThrow(RangeError);
       expect(() => writeField(dv, 0, spec, 1)).toThrow(RangeError);
     }

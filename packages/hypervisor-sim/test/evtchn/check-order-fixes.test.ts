@@ -1,7 +1,13 @@
 // Regressions for three divergences from Xen 4.17 found in review.
 import { describe, expect, it } from "vitest";
 import { Hypervisor } from "@pvkit/hypervisor-sim";
-import { EVTCHNOP, SCHEDOP, SHUTDOWN, XEN_DOMCTL_irq_permission, XEN_ERRNO } from "@pvkit/hypervisor-sim/abi";
+import {
+  EVTCHNOP,
+  SCHEDOP,
+  SHUTDOWN,
+  XEN_DOMCTL_irq_permission,
+  XEN_ERRNO,
+} from "@pvkit/hypervisor-sim/abi";
 import { internal } from "../internals.js";
 
 function hv2() {
@@ -18,7 +24,9 @@ describe("event_channel_op argument handling", () => {
   });
   it("returns -EFAULT for a known command with an unreadable argument", () => {
     const { g0 } = hv2();
-    expect(g0.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_send, null as never)).toBe(-XEN_ERRNO.EFAULT);
+    expect(g0.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_send, null as never)).toBe(
+      -XEN_ERRNO.EFAULT,
+    );
   });
 });
 
@@ -26,7 +34,9 @@ describe("EVTCHNOP_reset of another domain", () => {
   it("returns -EINVAL when the domain is stopped by its own shutdown, not paused by the toolstack", async () => {
     const { du, g0, gu } = hv2();
     await gu.hypercall.sched_op(SCHEDOP.SCHEDOP_shutdown, { reason: SHUTDOWN.SHUTDOWN_poweroff });
-    expect(g0.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_reset, { dom: du.domid })).toBe(-XEN_ERRNO.EINVAL);
+    expect(g0.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_reset, { dom: du.domid })).toBe(
+      -XEN_ERRNO.EINVAL,
+    );
   });
   it("succeeds once the toolstack has paused it", () => {
     const { hv, du, g0 } = hv2();
@@ -36,7 +46,11 @@ describe("EVTCHNOP_reset of another domain", () => {
 });
 
 describe("XEN_DOMCTL_irq_permission", () => {
-  const permit = (pirq: number, domain: number) => ({ cmd: XEN_DOMCTL_irq_permission, domain, u: { irq_permission: { pirq, allow_access: 1 } } });
+  const permit = (pirq: number, domain: number) => ({
+    cmd: XEN_DOMCTL_irq_permission,
+    domain,
+    u: { irq_permission: { pirq, allow_access: 1 } },
+  });
   it("checks the PIRQ against the caller's nr_pirqs, not the target's", () => {
     const { du, g0 } = hv2();
     expect(internal(du).nrPirqs).toBe(56);

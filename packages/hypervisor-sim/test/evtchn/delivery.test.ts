@@ -2,7 +2,15 @@
 // loopback and IPI sends, notify vCPUs, VIRQs raised by Xen, PIRQs from the interrupt controller,
 // and teardown.
 import { describe, expect, it } from "vitest";
-import { BIND_PIRQ__WILL_SHARE, DOMID_SELF, EVTCHNSTAT, SCHEDOP, SHUTDOWN, VCPUOP, VIRQ } from "@pvkit/hypervisor-sim/abi";
+import {
+  BIND_PIRQ__WILL_SHARE,
+  DOMID_SELF,
+  EVTCHNSTAT,
+  SCHEDOP,
+  SHUTDOWN,
+  VCPUOP,
+  VIRQ,
+} from "@pvkit/hypervisor-sim/abi";
 import {
   EBUSY,
   EINVAL,
@@ -30,7 +38,10 @@ import {
 
 describe("interdomain, loopback and IPI sends", () => {
   it("sets the new local port pending at once on bind_interdomain", () => {
-    const { dom0, domUs: [u] } = world({});
+    const {
+      dom0,
+      domUs: [u],
+    } = world({});
     const shu = shinfo(u!);
     const sh0 = shinfo(dom0);
     const [p0, pu] = connect(dom0, u!);
@@ -40,7 +51,10 @@ describe("interdomain, loopback and IPI sends", () => {
   });
 
   it("raises the remote port, on the receiver's notify vCPU, for an interdomain send", () => {
-    const { dom0, domUs: [u] } = world({ vcpus: 2 });
+    const {
+      dom0,
+      domUs: [u],
+    } = world({ vcpus: 2 });
     const shu = shinfo(u!);
     const [p0, pu] = connect(dom0, u!);
     clearPendingBit(shu, pu);
@@ -53,22 +67,35 @@ describe("interdomain, loopback and IPI sends", () => {
   });
 
   it("keeps the notify vCPU chosen while UNBOUND when the peer binds", () => {
-    const { dom0, domUs: [u] } = world({ vcpus: 2 });
+    const {
+      dom0,
+      domUs: [u],
+    } = world({ vcpus: 2 });
     const shu = shinfo(u!);
     const [, pu] = allocUnbound(u!, 0);
     expect(bindVcpu(u!, pu, 1)).toBe(0);
     const [, p0] = bindInterdomain(dom0, u!.domid, pu);
     expect(status(u!, pu).s.vcpu).toBe(1);
     send(dom0, p0);
-    expect([pending(shu, pu), upcallPending(shu, 1), upcallPending(shu, 0)]).toEqual([true, true, false]);
+    expect([pending(shu, pu), upcallPending(shu, 1), upcallPending(shu, 0)]).toEqual([
+      true,
+      true,
+      false,
+    ]);
   });
 
   it("leaves the peer UNBOUND accepting the closer when one end closes, and lets the closer re-bind it", () => {
-    const { dom0, domUs: [u, other] } = world({}, {});
+    const {
+      dom0,
+      domUs: [u, other],
+    } = world({}, {});
     const sh0 = shinfo(dom0);
     const [p0, pu] = connect(dom0, u!);
     expect(close(u!, pu)).toBe(0);
-    expect(status(dom0, p0).s).toMatchObject({ status: EVTCHNSTAT.EVTCHNSTAT_unbound, u: { unbound: { dom: u!.domid } } });
+    expect(status(dom0, p0).s).toMatchObject({
+      status: EVTCHNSTAT.EVTCHNSTAT_unbound,
+      u: { unbound: { dom: u!.domid } },
+    });
     expect(send(dom0, p0)).toBe(0);
     expect(pendingPorts(sh0)).toEqual([]);
     expect(bindInterdomain(other!, 0, p0)[0]).toBe(-EINVAL);
@@ -78,7 +105,10 @@ describe("interdomain, loopback and IPI sends", () => {
   });
 
   it("clears the closed end's pending bit but not the surviving peer's", () => {
-    const { dom0, domUs: [u] } = world({});
+    const {
+      dom0,
+      domUs: [u],
+    } = world({});
     const sh0 = shinfo(dom0);
     const shu = shinfo(u!);
     const [p0, pu] = connect(dom0, u!);
@@ -90,7 +120,9 @@ describe("interdomain, loopback and IPI sends", () => {
   });
 
   it("raises each end of a loopback channel from the other", () => {
-    const { domUs: [u] } = world({});
+    const {
+      domUs: [u],
+    } = world({});
     const sh = shinfo(u!);
     const [, p] = allocUnbound(u!, DOMID_SELF);
     const [, q] = bindInterdomain(u!, DOMID_SELF, p);
@@ -101,7 +133,10 @@ describe("interdomain, loopback and IPI sends", () => {
     expect(send(u!, p)).toBe(0);
     expect(pendingPorts(sh)).toEqual([p, q]);
     expect(close(u!, p)).toBe(0);
-    expect(status(u!, q).s).toMatchObject({ status: EVTCHNSTAT.EVTCHNSTAT_unbound, u: { unbound: { dom: u!.domid } } });
+    expect(status(u!, q).s).toMatchObject({
+      status: EVTCHNSTAT.EVTCHNSTAT_unbound,
+      u: { unbound: { dom: u!.domid } },
+    });
   });
 
   it("raises an IPI on the vCPU it was bound to, whichever vCPU sends it", () => {
@@ -109,7 +144,11 @@ describe("interdomain, loopback and IPI sends", () => {
     const sh = shinfo(dom0);
     const [, p] = bindIpi(dom0, 1);
     expect(send(dom0, p, 0)).toBe(0);
-    expect([pending(sh, p), upcallPending(sh, 1), upcallPending(sh, 0)]).toEqual([true, true, false]);
+    expect([pending(sh, p), upcallPending(sh, 1), upcallPending(sh, 0)]).toEqual([
+      true,
+      true,
+      false,
+    ]);
   });
 });
 
@@ -136,7 +175,11 @@ describe("VIRQs", () => {
   });
 
   it("raises VIRQ_DOM_EXC in dom0 when a domain is destroyed", () => {
-    const { hv, dom0, domUs: [u] } = world({});
+    const {
+      hv,
+      dom0,
+      domUs: [u],
+    } = world({});
     const sh = shinfo(dom0);
     const [, p] = bindVirq(dom0, VIRQ.VIRQ_DOM_EXC, 0);
     hv.destroyDomain(u!.domid);
@@ -144,21 +187,36 @@ describe("VIRQs", () => {
   });
 
   it("raises VIRQ_DOM_EXC in dom0 when a domain shuts itself down", async () => {
-    const { hv, dom0, domUs: [u] } = world({});
+    const {
+      hv,
+      dom0,
+      domUs: [u],
+    } = world({});
     const sh = shinfo(dom0);
     const [, p] = bindVirq(dom0, VIRQ.VIRQ_DOM_EXC, 0);
-    expect(await u!.hypercall.sched_op(SCHEDOP.SCHEDOP_shutdown, { reason: SHUTDOWN.SHUTDOWN_poweroff })).toBe(0);
+    expect(
+      await u!.hypercall.sched_op(SCHEDOP.SCHEDOP_shutdown, { reason: SHUTDOWN.SHUTDOWN_poweroff }),
+    ).toBe(0);
     hv.runUntilIdle();
     expect(pendingPorts(sh)).toEqual([p]);
   });
 
   it("raises a global VIRQ on the vCPU bind_vcpu moved it to", () => {
-    const { hv, dom0, domUs: [u] } = world({});
+    const {
+      hv,
+      dom0,
+      domUs: [u],
+    } = world({});
     const sh = shinfo(dom0);
     const [, p] = bindVirq(dom0, VIRQ.VIRQ_DOM_EXC, 0);
     expect(bindVcpu(dom0, p, 1)).toBe(0);
     hv.destroyDomain(u!.domid);
-    expect([pending(sh, p), sel(sh, 1, 0), upcallPending(sh, 1), upcallPending(sh, 0)]).toEqual([true, true, true, false]);
+    expect([pending(sh, p), sel(sh, 1, 0), upcallPending(sh, 1), upcallPending(sh, 0)]).toEqual([
+      true,
+      true,
+      true,
+      false,
+    ]);
   });
 
   it("raises VIRQ_TIMER on the vCPU whose singleshot timer expires, not before", () => {
@@ -166,7 +224,12 @@ describe("VIRQs", () => {
     const sh = shinfo(dom0);
     const [, t1] = bindVirq(dom0, VIRQ.VIRQ_TIMER, 1);
     const [, t0] = bindVirq(dom0, VIRQ.VIRQ_TIMER, 0);
-    expect(dom0.vcpu(1).vcpu_op(VCPUOP.VCPUOP_set_singleshot_timer, 1, { timeout_abs_ns: hv.now + 1_000_000, flags: 0 })).toBe(0);
+    expect(
+      dom0.vcpu(1).vcpu_op(VCPUOP.VCPUOP_set_singleshot_timer, 1, {
+        timeout_abs_ns: hv.now + 1_000_000,
+        flags: 0,
+      }),
+    ).toBe(0);
     hv.advance(999_999);
     expect(pendingPorts(sh)).toEqual([]);
     hv.advance(1);
@@ -178,7 +241,11 @@ describe("VIRQs", () => {
   });
 
   it("does not raise a closed VIRQ port", () => {
-    const { hv, dom0, domUs: [u] } = world({});
+    const {
+      hv,
+      dom0,
+      domUs: [u],
+    } = world({});
     const sh = shinfo(dom0);
     const [, p] = bindVirq(dom0, VIRQ.VIRQ_DOM_EXC, 0);
     close(dom0, p);
@@ -198,7 +265,11 @@ describe("PIRQs", () => {
   });
 
   it("delivers a shared line to every domain that bound it with BIND_PIRQ__WILL_SHARE", () => {
-    const { hv, dom0, domUs: [u] } = world({});
+    const {
+      hv,
+      dom0,
+      domUs: [u],
+    } = world({});
     const sh0 = shinfo(dom0);
     const shu = shinfo(u!);
     permitPirq(hv, u!.domid, 11);
@@ -221,7 +292,11 @@ describe("PIRQs", () => {
     const [, p] = bindPirq(dom0, 5);
     bindVcpu(dom0, p, 1);
     hv.irq.raise(5);
-    expect([pending(sh, p), upcallPending(sh, 1), upcallPending(sh, 0)]).toEqual([true, true, false]);
+    expect([pending(sh, p), upcallPending(sh, 1), upcallPending(sh, 0)]).toEqual([
+      true,
+      true,
+      false,
+    ]);
   });
 
   it("refuses a 33rd sharer of one line with -EBUSY (irq-max-guests = 32)", () => {
@@ -239,7 +314,11 @@ describe("PIRQs", () => {
   });
 
   it("lets another domain bind a line exclusively once its last binder closed", () => {
-    const { hv, dom0, domUs: [u] } = world({});
+    const {
+      hv,
+      dom0,
+      domUs: [u],
+    } = world({});
     permitPirq(hv, u!.domid, 6);
     const [, p0] = bindPirq(dom0, 6, BIND_PIRQ__WILL_SHARE);
     expect(close(dom0, p0)).toBe(0);
@@ -250,20 +329,34 @@ describe("PIRQs", () => {
 
 describe("domain destruction", () => {
   it("closes every port of the destroyed domain and leaves its peers UNBOUND accepting its old domid", () => {
-    const { hv, dom0, domUs: [u, w] } = world({ vcpus: 2 }, {});
+    const {
+      hv,
+      dom0,
+      domUs: [u, w],
+    } = world({ vcpus: 2 }, {});
     const [p0] = connect(dom0, u!);
     const [pw] = connect(w!, u!);
     bindIpi(u!, 1);
     const old = u!.domid;
     hv.destroyDomain(old);
-    expect(status(dom0, p0).s).toMatchObject({ status: EVTCHNSTAT.EVTCHNSTAT_unbound, u: { unbound: { dom: old } } });
-    expect(status(w!, pw).s).toMatchObject({ status: EVTCHNSTAT.EVTCHNSTAT_unbound, u: { unbound: { dom: old } } });
+    expect(status(dom0, p0).s).toMatchObject({
+      status: EVTCHNSTAT.EVTCHNSTAT_unbound,
+      u: { unbound: { dom: old } },
+    });
+    expect(status(w!, pw).s).toMatchObject({
+      status: EVTCHNSTAT.EVTCHNSTAT_unbound,
+      u: { unbound: { dom: old } },
+    });
     expect(send(dom0, p0)).toBe(0);
     expect(bindInterdomain(dom0, old, 1)[0]).toBe(-ESRCH);
   });
 
   it("unbinds the destroyed domain's PIRQs from shared lines", () => {
-    const { hv, dom0, domUs: [u] } = world({});
+    const {
+      hv,
+      dom0,
+      domUs: [u],
+    } = world({});
     permitPirq(hv, u!.domid, 13);
     bindPirq(dom0, 13, BIND_PIRQ__WILL_SHARE);
     bindPirq(u!, 13, BIND_PIRQ__WILL_SHARE);

@@ -5,7 +5,14 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { DomainOptions, Guest, Hypervisor, Page } from "@pvkit/hypervisor-sim";
-import { DOMID_SELF, EVTCHNOP, EVTCHNSTAT, NR_VIRQS, VIRQ, virqIsPerVcpu } from "@pvkit/hypervisor-sim/abi";
+import {
+  DOMID_SELF,
+  EVTCHNOP,
+  EVTCHNSTAT,
+  NR_VIRQS,
+  VIRQ,
+  virqIsPerVcpu,
+} from "@pvkit/hypervisor-sim/abi";
 import {
   EINVAL,
   ENOENT,
@@ -50,7 +57,11 @@ interface MDom {
 const GHOST_DOMID = 0x7000;
 const NR_PORTS_2L = 4096;
 
-function newMDom(domid: number, o: Required<Pick<DomainOptions, "vcpus" | "maxEvtchnPort">>, privileged: boolean): MDom {
+function newMDom(
+  domid: number,
+  o: Required<Pick<DomainOptions, "vcpus" | "maxEvtchnPort">>,
+  privileged: boolean,
+): MDom {
   return {
     domid,
     vcpus: o.vcpus,
@@ -117,24 +128,121 @@ type Cmd =
 
 const slot = fc.constantFrom<Slot>(0, 1, 2);
 const domRef = fc.constantFrom<DomRef>(0, 1, 2, "self", "self", "ghost");
-const allocTarget = fc.constantFrom<DomRef>(0, 1, 2, "self", "self", "self", "self", "self", "ghost");
-const bindRef = fc.constantFrom<BindRef>(0, 1, 2, "self", "ghost", "offer", "offer", "offer", "offer", "offer");
-const pick = fc.record({ mode: fc.constantFrom<PortPick["mode"]>("bound", "bound", "bound", "unbound", "raw"), n: fc.nat(200) });
-const bindPick = fc.record({ mode: fc.constantFrom<PortPick["mode"]>("forMe", "forMe", "forMe", "unbound", "raw"), n: fc.nat(200) });
+const allocTarget = fc.constantFrom<DomRef>(
+  0,
+  1,
+  2,
+  "self",
+  "self",
+  "self",
+  "self",
+  "self",
+  "ghost",
+);
+const bindRef = fc.constantFrom<BindRef>(
+  0,
+  1,
+  2,
+  "self",
+  "ghost",
+  "offer",
+  "offer",
+  "offer",
+  "offer",
+  "offer",
+);
+const pick = fc.record({
+  mode: fc.constantFrom<PortPick["mode"]>("bound", "bound", "bound", "unbound", "raw"),
+  n: fc.nat(200),
+});
+const bindPick = fc.record({
+  mode: fc.constantFrom<PortPick["mode"]>("forMe", "forMe", "forMe", "unbound", "raw"),
+  n: fc.nat(200),
+});
 const vcpu = fc.nat(2);
 const cmd: fc.Arbitrary<Cmd> = fc.oneof(
-  { weight: 5, arbitrary: fc.record({ k: fc.constant("alloc" as const), caller: slot, target: allocTarget, remote: domRef, count: fc.oneof({ weight: 9, arbitrary: fc.constant(1) }, { weight: 1, arbitrary: fc.integer({ min: 2, max: 70 }) }) }) },
-  { weight: 6, arbitrary: fc.record({ k: fc.constant("bind" as const), caller: slot, remote: bindRef, pick: bindPick }) },
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      k: fc.constant("alloc" as const),
+      caller: slot,
+      target: allocTarget,
+      remote: domRef,
+      count: fc.oneof(
+        { weight: 9, arbitrary: fc.constant(1) },
+        { weight: 1, arbitrary: fc.integer({ min: 2, max: 70 }) },
+      ),
+    }),
+  },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      k: fc.constant("bind" as const),
+      caller: slot,
+      remote: bindRef,
+      pick: bindPick,
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ k: fc.constant("ipi" as const), caller: slot, vcpu }) },
-  { weight: 3, arbitrary: fc.record({ k: fc.constant("virq" as const), caller: slot, virq: fc.constantFrom(VIRQ.VIRQ_TIMER, VIRQ.VIRQ_DEBUG, VIRQ.VIRQ_DOM_EXC, VIRQ.VIRQ_CONSOLE, NR_VIRQS), vcpu }) },
-  { weight: 4, arbitrary: fc.record({ k: fc.constantFrom("unmask" as const, "mask" as const, "clear" as const), caller: slot, pick }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      k: fc.constant("virq" as const),
+      caller: slot,
+      virq: fc.constantFrom(
+        VIRQ.VIRQ_TIMER,
+        VIRQ.VIRQ_DEBUG,
+        VIRQ.VIRQ_DOM_EXC,
+        VIRQ.VIRQ_CONSOLE,
+        NR_VIRQS,
+      ),
+      vcpu,
+    }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      k: fc.constantFrom("unmask" as const, "mask" as const, "clear" as const),
+      caller: slot,
+      pick,
+    }),
+  },
   { weight: 4, arbitrary: fc.record({ k: fc.constant("send" as const), caller: slot, pick }) },
   { weight: 3, arbitrary: fc.record({ k: fc.constant("close" as const), caller: slot, pick }) },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant("status" as const), caller: slot, target: domRef, pick }) },
-  { weight: 2, arbitrary: fc.record({ k: fc.constant("bindVcpu" as const), caller: slot, pick, vcpu }) },
-  { weight: 6, arbitrary: fc.record({ k: fc.constant("ack" as const), caller: slot, vcpu, upcall: fc.boolean(), sel: fc.boolean() }) },
-  { weight: 1, arbitrary: fc.record({ k: fc.constant("recreate" as const), slot: fc.constantFrom<1 | 2>(1, 2) }) },
-  { weight: 3, arbitrary: fc.record({ k: fc.constant("connect" as const), caller: slot, peer: slot, n: fc.nat(200) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ k: fc.constant("status" as const), caller: slot, target: domRef, pick }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({ k: fc.constant("bindVcpu" as const), caller: slot, pick, vcpu }),
+  },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      k: fc.constant("ack" as const),
+      caller: slot,
+      vcpu,
+      upcall: fc.boolean(),
+      sel: fc.boolean(),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      k: fc.constant("recreate" as const),
+      slot: fc.constantFrom<1 | 2>(1, 2),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      k: fc.constant("connect" as const),
+      caller: slot,
+      peer: slot,
+      n: fc.nat(200),
+    }),
+  },
 );
 
 // ---- the system under test and the runner ----------------------------------------------------
@@ -154,8 +262,18 @@ class Runner {
     const { hv, dom0, domUs: gs } = world(...domUs);
     this.hv = hv;
     this.live = [
-      { g: dom0, sh: shinfo(dom0), m: newMDom(0, { vcpus: 2, maxEvtchnPort: 1023 }, true), opts: { vcpus: 2, maxEvtchnPort: 1023 } },
-      ...gs.map((g, i) => ({ g, sh: shinfo(g), m: newMDom(g.domid, domUs[i]!, false), opts: domUs[i]! })),
+      {
+        g: dom0,
+        sh: shinfo(dom0),
+        m: newMDom(0, { vcpus: 2, maxEvtchnPort: 1023 }, true),
+        opts: { vcpus: 2, maxEvtchnPort: 1023 },
+      },
+      ...gs.map((g, i) => ({
+        g,
+        sh: shinfo(g),
+        m: newMDom(g.domid, domUs[i]!, false),
+        opts: domUs[i]!,
+      })),
     ];
   }
 
@@ -173,9 +291,11 @@ class Runner {
   #port(d: MDom | undefined, p: PortPick, caller?: MDom): number {
     const ports = d === undefined ? [] : [...d.ports.entries()].sort((a, b) => a[0] - b[0]);
     const pool =
-      p.mode === "unbound" ? ports.filter(([, e]) => e.kind === "UNBOUND")
-      : p.mode === "forMe" ? ports.filter(([, e]) => e.kind === "UNBOUND" && e.dom === caller?.domid)
-      : ports;
+      p.mode === "unbound"
+        ? ports.filter(([, e]) => e.kind === "UNBOUND")
+        : p.mode === "forMe"
+          ? ports.filter(([, e]) => e.kind === "UNBOUND" && e.dom === caller?.domid)
+          : ports;
     if (p.mode === "raw" || pool.length === 0) return p.n % 140;
     return pool[p.n % pool.length]![0];
   }
@@ -206,7 +326,13 @@ class Runner {
             else if (t !== m && !m.privileged) want = -EPERM;
             else {
               want = 0;
-              t.ports.set(port, { kind: "UNBOUND", dom: rid === DOMID_SELF ? m.domid : rid, port: 0, virq: 0, notify: 0 });
+              t.ports.set(port, {
+                kind: "UNBOUND",
+                dom: rid === DOMID_SELF ? m.domid : rid,
+                port: 0,
+                virq: 0,
+                notify: 0,
+              });
             }
           }
           expect(rc, `alloc_unbound #${i}`).toBe(want);
@@ -220,7 +346,9 @@ class Runner {
         if (c.remote !== "offer") ref = c.remote;
         else {
           const offers = ([0, 1, 2] as const).filter((i) =>
-            [...this.live[i]!.m.ports.values()].some((e) => e.kind === "UNBOUND" && e.dom === m.domid),
+            [...this.live[i]!.m.ports.values()].some(
+              (e) => e.kind === "UNBOUND" && e.dom === m.domid,
+            ),
           );
           if (offers.length > 0) ref = offers[c.pick.n % offers.length]!;
         }
@@ -234,10 +362,17 @@ class Runner {
         else if ((lport = mGetFreePort(m)) < 0) want = lport;
         else {
           const r = rd.ports.get(rport);
-          if (rport >= rd.valid || r === undefined || r.kind !== "UNBOUND" || r.dom !== m.domid) want = -EINVAL;
+          if (rport >= rd.valid || r === undefined || r.kind !== "UNBOUND" || r.dom !== m.domid)
+            want = -EINVAL;
           else {
             want = 0;
-            m.ports.set(lport, { kind: "INTERDOMAIN", dom: rd.domid, port: rport, virq: 0, notify: 0 });
+            m.ports.set(lport, {
+              kind: "INTERDOMAIN",
+              dom: rd.domid,
+              port: rport,
+              virq: 0,
+              notify: 0,
+            });
             rd.ports.set(rport, { ...r, kind: "INTERDOMAIN", dom: m.domid, port: lport });
             mRaise(m, lport);
           }
@@ -365,7 +500,12 @@ class Runner {
         let want: number;
         if (c.vcpu >= m.vcpus) want = -ENOENT;
         else if (port >= m.valid) want = -EINVAL;
-        else if (e === undefined || e.kind === "IPI" || (e.kind === "VIRQ" && virqIsPerVcpu(e.virq))) want = -EINVAL;
+        else if (
+          e === undefined ||
+          e.kind === "IPI" ||
+          (e.kind === "VIRQ" && virqIsPerVcpu(e.virq))
+        )
+          want = -EINVAL;
         else {
           want = 0;
           e.notify = c.vcpu;
@@ -393,7 +533,8 @@ class Runner {
   #recreate(s: 1 | 2): void {
     const old = this.live[s]!;
     this.hv.destroyDomain(old.m.domid);
-    for (const port of [...old.m.ports.keys()].sort((a, b) => b - a)) if (old.m.ports.has(port)) this.#mClose(old.m, port);
+    for (const port of [...old.m.ports.keys()].sort((a, b) => b - a))
+      if (old.m.ports.has(port)) this.#mClose(old.m, port);
     const exc = this.live[0]!.m.virqs.get(`0:${VIRQ.VIRQ_DOM_EXC}`);
     if (exc !== undefined) mRaise(this.live[0]!.m, exc);
     const g = this.hv.guest(this.hv.createDomain(old.opts).domid);
@@ -411,11 +552,18 @@ class Runner {
         const rc = dom0.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_status, a);
         const got = normalise(a);
         const want = expected(m, port);
-        if (rc !== 0 || !sameStatus(got, want)) expect([rc, got], `status d${m.domid}:${port}`).toEqual([0, want]);
+        if (rc !== 0 || !sameStatus(got, want))
+          expect([rc, got], `status d${m.domid}:${port}`).toEqual([0, want]);
         seen.set(port, got);
       }
       if (m.valid < NR_PORTS_2L) {
-        expect(dom0.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_status, { dom: m.domid, port: m.valid }), "bucket edge").toBe(-EINVAL);
+        expect(
+          dom0.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_status, {
+            dom: m.domid,
+            port: m.valid,
+          }),
+          "bucket edge",
+        ).toBe(-EINVAL);
       }
       // Peer symmetry, as the simulator itself reports it.
       for (const [port, s] of seen) {
@@ -423,8 +571,16 @@ class Runner {
         const b: StatusArg = { dom: s.dom!, port: s.port! };
         const rc = dom0.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_status, b);
         const back = normalise(b);
-        if (rc !== 0 || back.status !== EVTCHNSTAT.EVTCHNSTAT_interdomain || back.dom !== m.domid || back.port !== port) {
-          expect([rc, back], `peer of d${m.domid}:${port}`).toMatchObject([0, { status: EVTCHNSTAT.EVTCHNSTAT_interdomain, dom: m.domid, port }]);
+        if (
+          rc !== 0 ||
+          back.status !== EVTCHNSTAT.EVTCHNSTAT_interdomain ||
+          back.dom !== m.domid ||
+          back.port !== port
+        ) {
+          expect([rc, back], `peer of d${m.domid}:${port}`).toMatchObject([
+            0,
+            { status: EVTCHNSTAT.EVTCHNSTAT_interdomain, dom: m.domid, port },
+          ]);
         }
       }
       // The bits: every pending and mask bit as the model predicts, pending only on bound ports.
@@ -436,14 +592,17 @@ class Runner {
       for (let port = 0; port < NR_PORTS_2L; port++) {
         if ((bits[port >>> 3]! & (1 << (port & 7))) === 0) continue;
         const st = seen.get(port)?.status;
-        if (st === undefined || st === EVTCHNSTAT.EVTCHNSTAT_closed) expect(`d${m.domid}:${port} pending`).toBe("only on a bound port");
+        if (st === undefined || st === EVTCHNSTAT.EVTCHNSTAT_closed)
+          expect(`d${m.domid}:${port} pending`).toBe("only on a bound port");
       }
       for (let v = 0; v < m.vcpus; v++) {
         const vi = L.sh.read(v * 64, 16);
         const selWant = new Uint8Array(8);
         for (const w of m.sel[v]!) selWant[w >>> 3]! |= 1 << (w & 7);
         if ((vi[0]! & 1) !== (m.upcall[v] ? 1 : 0) || !sameBytes(vi.subarray(8, 16), selWant)) {
-          expect({ upcall: vi[0]! & 1, sel: [...vi.subarray(8, 16)] }, `d${m.domid} v${v}`).toEqual({ upcall: m.upcall[v] ? 1 : 0, sel: [...selWant] });
+          expect({ upcall: vi[0]! & 1, sel: [...vi.subarray(8, 16)] }, `d${m.domid} v${v}`).toEqual(
+            { upcall: m.upcall[v] ? 1 : 0, sel: [...selWant] },
+          );
         }
       }
     }
@@ -454,7 +613,13 @@ type StatusArg = { dom: number; port: number; status?: number; vcpu?: number; u?
 type Normalised = { status?: number; vcpu?: number; dom?: number; port?: number; virq?: number };
 
 function sameStatus(a: Normalised, b: Normalised): boolean {
-  return a.status === b.status && a.vcpu === b.vcpu && a.dom === b.dom && a.port === b.port && a.virq === b.virq;
+  return (
+    a.status === b.status &&
+    a.vcpu === b.vcpu &&
+    a.dom === b.dom &&
+    a.port === b.port &&
+    a.virq === b.virq
+  );
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -468,16 +633,22 @@ function diffBits(domid: number, got: Uint8Array, want: Uint8Array): string[] {
   for (let i = 0; i < 1024 * 8; i++) {
     const g = (got[i >>> 3]! >> (i & 7)) & 1;
     const w = (want[i >>> 3]! >> (i & 7)) & 1;
-    if (g !== w) out.push(`d${domid} ${i < 4096 ? "pending" : "mask"}[${i % 4096}] = ${g}, model ${w}`);
+    if (g !== w)
+      out.push(`d${domid} ${i < 4096 ? "pending" : "mask"}[${i % 4096}] = ${g}, model ${w}`);
   }
   return out;
 }
 
 function normalise(a: StatusArg): Normalised {
-  const u = (a.u ?? {}) as { unbound?: { dom: number }; interdomain?: { dom: number; port: number }; virq?: number };
+  const u = (a.u ?? {}) as {
+    unbound?: { dom: number };
+    interdomain?: { dom: number; port: number };
+    virq?: number;
+  };
   const out: Normalised = { status: a.status, vcpu: a.vcpu };
   if (a.status === EVTCHNSTAT.EVTCHNSTAT_unbound) out.dom = u.unbound?.dom;
-  if (a.status === EVTCHNSTAT.EVTCHNSTAT_interdomain) Object.assign(out, { dom: u.interdomain?.dom, port: u.interdomain?.port });
+  if (a.status === EVTCHNSTAT.EVTCHNSTAT_interdomain)
+    Object.assign(out, { dom: u.interdomain?.dom, port: u.interdomain?.port });
   if (a.status === EVTCHNSTAT.EVTCHNSTAT_virq) out.virq = u.virq;
   return out;
 }
@@ -489,7 +660,12 @@ function expected(m: MDom, port: number): Normalised {
     case "UNBOUND":
       return { status: EVTCHNSTAT.EVTCHNSTAT_unbound, vcpu: e.notify, dom: e.dom };
     case "INTERDOMAIN":
-      return { status: EVTCHNSTAT.EVTCHNSTAT_interdomain, vcpu: e.notify, dom: e.dom, port: e.port };
+      return {
+        status: EVTCHNSTAT.EVTCHNSTAT_interdomain,
+        vcpu: e.notify,
+        dom: e.dom,
+        port: e.port,
+      };
     case "VIRQ":
       return { status: EVTCHNSTAT.EVTCHNSTAT_virq, vcpu: e.notify, virq: e.virq };
     case "IPI":
@@ -499,17 +675,25 @@ function expected(m: MDom, port: number): Normalised {
 
 describe("2-level event channels against a model", () => {
   it("agrees with the model on results, port states, peers and shared_info bits after every step", () => {
-    const domU = fc.record({ vcpus: fc.integer({ min: 1, max: 2 }), maxEvtchnPort: fc.constantFrom(2, 5, 66, 1023) });
+    const domU = fc.record({
+      vcpus: fc.integer({ min: 1, max: 2 }),
+      maxEvtchnPort: fc.constantFrom(2, 5, 66, 1023),
+    });
     fc.assert(
-      fc.property(domU, domU, fc.array(cmd, { minLength: 1, maxLength: 60, size: "max" }), (a, b, cmds) => {
-        const r = new Runner([a, b]);
-        r.check();
-        for (const c of cmds) {
-          r.run(c);
-          r.hv.runUntilIdle();
+      fc.property(
+        domU,
+        domU,
+        fc.array(cmd, { minLength: 1, maxLength: 60, size: "max" }),
+        (a, b, cmds) => {
+          const r = new Runner([a, b]);
           r.check();
-        }
-      }),
+          for (const c of cmds) {
+            r.run(c);
+            r.hv.runUntilIdle();
+            r.check();
+          }
+        },
+      ),
       { numRuns: 100 },
     );
   }, 60_000);

@@ -54,7 +54,9 @@ export class FifoGuest {
     const gfn = ARRAY_GFN + this.arrayPages.length;
     const page = this.g.memory.writablePage(gfn);
     if (this.#maskNewPages) for (let i = 0; i < 1024; i++) page.setU32(i * 4, MASKED);
-    const rc = this.g.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_expand_array, { array_gfn: gfn });
+    const rc = this.g.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_expand_array, {
+      array_gfn: gfn,
+    });
     if (rc === 0) this.arrayPages.push(page);
     return rc;
   }
@@ -104,7 +106,8 @@ export class FifoGuest {
   unmask(port: number, vcpu = 0): number {
     const w = this.word(port);
     if ((w & MASKED) === 0) return 0;
-    if ((w & PENDING) !== 0) return this.g.vcpu(vcpu).event_channel_op(EVTCHNOP.EVTCHNOP_unmask, { port });
+    if ((w & PENDING) !== 0)
+      return this.g.vcpu(vcpu).event_channel_op(EVTCHNOP.EVTCHNOP_unmask, { port });
     // Linux's cmpxchg expects BUSY clear and spins while Xen holds it; one thread cannot spin.
     if ((w & BUSY) !== 0) throw new Error(`port ${port}: BUSY left set by Xen`);
     this.setWord(port, w & ~MASKED);

@@ -9,12 +9,17 @@ const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
 
 describe("FIFO golden bytes", () => {
   it("writes ready, head[] and the event words exactly as Xen would after a known sequence", () => {
-    const { dom0, domUs: [u] } = world({ vcpus: 2 });
+    const {
+      dom0,
+      domUs: [u],
+    } = world({ vcpus: 2 });
     const pairs = [1, 2, 3, 4].map(() => connect(u!, dom0)); // domU ports 1..4, not pending
     expect(pairs.map(([p]) => p)).toEqual([1, 2, 3, 4]);
     const f = new FifoGuest(u!, { offset: 64 }).setup(); // Linux: new page words all MASKED
     for (const p of [1, 2, 3]) expect(f.unmask(p)).toBe(0); // not pending: cleared locally
-    expect(u!.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_set_priority, { port: 3, priority: 3 })).toBe(0);
+    expect(
+      u!.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_set_priority, { port: 3, priority: 3 }),
+    ).toBe(0);
     for (const [, peer] of pairs) expect(send(dom0, peer)).toBe(0);
 
     const cb = f.cb(0).read(0, 4096);
@@ -43,7 +48,10 @@ describe("FIFO golden bytes", () => {
   });
 
   it("leaves LINKED and LINK zero after the guest consumes, with PENDING cleared by the handler", () => {
-    const { dom0, domUs: [u] } = world({});
+    const {
+      dom0,
+      domUs: [u],
+    } = world({});
     const [[a, pa], [b, pb]] = [connect(u!, dom0), connect(u!, dom0)];
     const f = new FifoGuest(u!, { maskNewPages: false }).setup();
     send(dom0, pa!);
@@ -51,6 +59,8 @@ describe("FIFO golden bytes", () => {
     expect(f.consume(0)).toEqual([a, b]);
     expect(hex(f.arrayPages[0]!.read(0, 12))).toBe("00".repeat(12));
     // ready is the guest's to clear (xchg); Xen's stale head[7] stays as it was written.
-    expect(hex(f.cb(0).read(0, 8 + 4 * 8))).toBe("00".repeat(8) + "00000000".repeat(7) + "01000000");
+    expect(hex(f.cb(0).read(0, 8 + 4 * 8))).toBe(
+      "00".repeat(8) + "00000000".repeat(7) + "01000000",
+    );
   });
 });

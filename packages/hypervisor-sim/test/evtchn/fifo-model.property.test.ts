@@ -7,7 +7,18 @@ import { describe, expect, it } from "vitest";
 import type { Guest, Page } from "@pvkit/hypervisor-sim";
 import { EVTCHNOP } from "@pvkit/hypervisor-sim/abi";
 import { FifoGuest, LINKED, MASKED, PENDING } from "./fifo-consumer.js";
-import { EACCES, EINVAL, ackVcpu, allocUnbound, bindVcpu, close, send, shinfo, upcallPending, world } from "./support.js";
+import {
+  EACCES,
+  EINVAL,
+  ackVcpu,
+  allocUnbound,
+  bindVcpu,
+  close,
+  send,
+  shinfo,
+  upcallPending,
+  world,
+} from "./support.js";
 
 /** Ports the invariants look at (all ports a run can reach). */
 const SCAN = 64;
@@ -31,9 +42,18 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   { arbitrary: fc.record({ t: fc.constant("unmask" as const), port }), weight: 3 },
   { arbitrary: fc.record({ t: fc.constant("close" as const), i: idx }), weight: 2 },
   { arbitrary: fc.constant({ t: "bind" as const }), weight: 3 },
-  { arbitrary: fc.record({ t: fc.constant("bindVcpu" as const), i: idx, vcpu: fc.nat({ max: 1 }) }), weight: 2 },
-  { arbitrary: fc.record({ t: fc.constant("prio" as const), port, prio: fc.nat({ max: 16 }) }), weight: 2 },
-  { arbitrary: fc.record({ t: fc.constant("consume" as const), vcpu: fc.nat({ max: 1 }) }), weight: 4 },
+  {
+    arbitrary: fc.record({ t: fc.constant("bindVcpu" as const), i: idx, vcpu: fc.nat({ max: 1 }) }),
+    weight: 2,
+  },
+  {
+    arbitrary: fc.record({ t: fc.constant("prio" as const), port, prio: fc.nat({ max: 16 }) }),
+    weight: 2,
+  },
+  {
+    arbitrary: fc.record({ t: fc.constant("consume" as const), vcpu: fc.nat({ max: 1 }) }),
+    weight: 4,
+  },
   { arbitrary: fc.constant({ t: "expand" as const }), weight: 1 },
 );
 
@@ -95,7 +115,8 @@ function check(m: Model, f: FifoGuest, sh: Page): void {
     expect((w & MASKED) !== 0, `MASKED ${p}`).toBe(m.masked.has(p));
     expect((w & LINKED) !== 0, `LINKED ${p}`).toBe(m.linked(p));
     // Every pending, unmasked, bound port is queued somewhere.
-    if (m.bound.has(p) && m.pending.has(p) && !m.masked.has(p)) expect(m.linked(p), `port ${p} lost`).toBe(true);
+    if (m.bound.has(p) && m.pending.has(p) && !m.masked.has(p))
+      expect(m.linked(p), `port ${p} lost`).toBe(true);
   }
 }
 
@@ -111,9 +132,18 @@ function bind(m: Model, u: Guest, dom0: Guest): void {
   m.raise(a.local_port); // pending at bind
 }
 
-function step(m: Model, a: Action, f: FifoGuest, u: Guest, dom0: Guest, sh: Page, maskNew: boolean): void {
+function step(
+  m: Model,
+  a: Action,
+  f: FifoGuest,
+  u: Guest,
+  dom0: Guest,
+  sh: Page,
+  maskNew: boolean,
+): void {
   const ports = sorted(m);
-  const pick = (i: number): number | undefined => (ports.length === 0 ? undefined : ports[i % ports.length]);
+  const pick = (i: number): number | undefined =>
+    ports.length === 0 ? undefined : ports[i % ports.length];
   switch (a.t) {
     case "send": {
       const p = pick(a.i);
@@ -130,7 +160,8 @@ function step(m: Model, a: Action, f: FifoGuest, u: Guest, dom0: Guest, sh: Page
     case "unmask":
       if (!m.hasPage || !m.masked.has(a.port)) return;
       expect(f.unmask(a.port)).toBe(0);
-      if (!m.pending.has(a.port)) m.masked.delete(a.port); // local clear
+      if (!m.pending.has(a.port))
+        m.masked.delete(a.port); // local clear
       else if (m.bound.has(a.port)) {
         m.masked.delete(a.port); // EVTCHNOP_unmask on a usable port
         m.raise(a.port);
@@ -156,7 +187,10 @@ function step(m: Model, a: Action, f: FifoGuest, u: Guest, dom0: Guest, sh: Page
       return;
     }
     case "prio": {
-      const rc = u.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_set_priority, { port: a.port, priority: a.prio });
+      const rc = u.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_set_priority, {
+        port: a.port,
+        priority: a.prio,
+      });
       const want = !m.bound.has(a.port) ? -EACCES : a.prio > 15 ? -EINVAL : 0;
       expect(rc).toBe(want);
       if (rc === 0) m.prio[a.port] = a.prio;
@@ -199,7 +233,10 @@ describe("FIFO event channels against a model", () => {
         fc.boolean(),
         fc.array(action, { minLength: 1, maxLength: 40 }),
         (maskNew, pageFirst, actions) => {
-          const { dom0, domUs: [u] } = world({ vcpus: 2 });
+          const {
+            dom0,
+            domUs: [u],
+          } = world({ vcpus: 2 });
           const sh = shinfo(u!);
           const m = new Model();
           // Three ports bound under 2-level; each is pending at bind and is remembered at the switch.

@@ -33,15 +33,26 @@ import { domainOfGuest, internal } from "../internals.js";
 
 const SENTINEL = 0xee;
 
-function initControl(g: Guest, a: Partial<evtchn_init_control>, vcpu = 0): { rc: number; a: evtchn_init_control } {
-  const arg: evtchn_init_control = { control_gfn: CONTROL_GFN, offset: 0, vcpu: 0, link_bits: SENTINEL, ...a };
+function initControl(
+  g: Guest,
+  a: Partial<evtchn_init_control>,
+  vcpu = 0,
+): { rc: number; a: evtchn_init_control } {
+  const arg: evtchn_init_control = {
+    control_gfn: CONTROL_GFN,
+    offset: 0,
+    vcpu: 0,
+    link_bits: SENTINEL,
+    ...a,
+  };
   return { rc: g.vcpu(vcpu).event_channel_op(EVTCHNOP.EVTCHNOP_init_control, arg), a: arg };
 }
 const expand = (g: Guest, array_gfn: number): number =>
   g.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_expand_array, { array_gfn });
 const setPriority = (g: Guest, port: number, priority: number): number =>
   g.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_set_priority, { port, priority });
-const isFifo = (hv: Hypervisor, g: Guest): boolean => internal(hv.domainById(g.domid)!).fifo !== undefined;
+const isFifo = (hv: Hypervisor, g: Guest): boolean =>
+  internal(hv.domainById(g.domid)!).fifo !== undefined;
 
 /** `granter` grants `mapper` a RAM page, which `mapper` maps at `gfn`; returns `gfn`. */
 function mapGrantOf(granter: Guest, mapper: Guest, gfn: number): number {
@@ -50,7 +61,15 @@ function mapGrantOf(granter: Guest, mapper: Guest, gfn: number): number {
   t.setU16(8 * 8 + 2, mapper.domid);
   t.setU32(8 * 8 + 4, 0x40);
   t.setU16(8 * 8, GTF.GTF_permit_access);
-  const op = { host_addr: gfn * 4096, flags: GNTMAP.GNTMAP_host_map, ref: 8, dom: granter.domid, handle: 0, status: 99, dev_bus_addr: 0 };
+  const op = {
+    host_addr: gfn * 4096,
+    flags: GNTMAP.GNTMAP_host_map,
+    ref: 8,
+    dom: granter.domid,
+    handle: 0,
+    status: 99,
+    dev_bus_addr: 0,
+  };
   expect(mapper.hypercall.grant_table_op(GNTTABOP.GNTTABOP_map_grant_ref, [op], 1)).toBe(0);
   expect(op.status).toBe(GNTST.GNTST_okay);
   return gfn;
@@ -70,7 +89,10 @@ function placeSharedInfo(g: Guest): void {
 
 describe("EVTCHNOP_init_control", () => {
   it("init_control: succeeds with link_bits 17 written back and switches the domain to FIFO", () => {
-    const { hv, domUs: [u] } = world({ vcpus: 2 });
+    const {
+      hv,
+      domUs: [u],
+    } = world({ vcpus: 2 });
     const { rc, a } = initControl(u!, { offset: 64 });
     expect(rc).toBe(0);
     expect(a.link_bits).toBe(17);
@@ -78,7 +100,10 @@ describe("EVTCHNOP_init_control", () => {
   });
 
   it("init_control: -ENOENT when the vCPU does not exist, link_bits untouched", () => {
-    const { hv, domUs: [u] } = world({ vcpus: 2 });
+    const {
+      hv,
+      domUs: [u],
+    } = world({ vcpus: 2 });
     for (const vcpu of [2, 31, -1, 1.5]) {
       const { rc, a } = initControl(u!, { vcpu });
       expect(rc).toBe(-ENOENT);
@@ -88,7 +113,10 @@ describe("EVTCHNOP_init_control", () => {
   });
 
   it("init_control: -EINVAL when offset > 4024 (the block would cross the page)", () => {
-    const { hv, domUs: [u] } = world({});
+    const {
+      hv,
+      domUs: [u],
+    } = world({});
     expect(initControl(u!, { offset: 4024 + 8 }).rc).toBe(-EINVAL);
     expect(initControl(u!, { offset: 0xffff_fff8 }).rc).toBe(-EINVAL);
     expect(isFifo(hv, u!)).toBe(false);
@@ -96,13 +124,18 @@ describe("EVTCHNOP_init_control", () => {
   });
 
   it("init_control: -EINVAL when offset is not 8-byte aligned", () => {
-    const { hv, domUs: [u] } = world({});
+    const {
+      hv,
+      domUs: [u],
+    } = world({});
     for (const offset of [4, 1, 4020]) expect(initControl(u!, { offset }).rc).toBe(-EINVAL);
     expect(isFifo(hv, u!)).toBe(false);
   });
 
   it("init_control: -EINVAL when the vCPU already has a control block", () => {
-    const { domUs: [u] } = world({ vcpus: 2 });
+    const {
+      domUs: [u],
+    } = world({ vcpus: 2 });
     expect(initControl(u!, { vcpu: 1, control_gfn: CONTROL_GFN }).rc).toBe(0);
     const { rc, a } = initControl(u!, { vcpu: 1, control_gfn: CONTROL_GFN + 1 });
     expect(rc).toBe(-EINVAL);
@@ -111,7 +144,11 @@ describe("EVTCHNOP_init_control", () => {
   });
 
   it("init_control: -EINVAL when the GFN is not a page the domain owns (a hole, a grant mapping), and the domain stays 2-level", () => {
-    const { hv, dom0, domUs: [u] } = world({ nrPages: 256 });
+    const {
+      hv,
+      dom0,
+      domUs: [u],
+    } = world({ nrPages: 256 });
     placeSharedInfo(u!);
     const mapped = mapGrantOf(dom0, u!, 0x20000);
     for (const control_gfn of [256, 0x7fff_ffff, mapped, -1, 2.5]) {
@@ -125,30 +162,50 @@ describe("EVTCHNOP_init_control", () => {
   });
 
   it("init_control: accepts the GFN holding shared_info (p2m_ram_rw, owned by the domain: map_guest_page takes it)", () => {
-    const { hv, domUs: [u] } = world({ nrPages: 256 });
+    const {
+      hv,
+      domUs: [u],
+    } = world({ nrPages: 256 });
     placeSharedInfo(u!);
     const { rc, a } = initControl(u!, { control_gfn: SHINFO_GFN, offset: 0x800 - 64 });
     expect(rc).toBe(0);
     expect(a.link_bits).toBe(17);
     expect(isFifo(hv, u!)).toBe(true);
-    expect(internal(hv.domainById(u!.domid)!).fifo!.vcpus[0]!.control).toBe(internal(hv.domainById(u!.domid)!).sharedInfo);
+    expect(internal(hv.domainById(u!.domid)!).fifo!.vcpus[0]!.control).toBe(
+      internal(hv.domainById(u!.domid)!).sharedInfo,
+    );
   });
 
   it("init_control: accepts a grant-table frame the domain placed in its physmap (also p2m_ram_rw)", () => {
-    const { hv, domUs: [u] } = world({ nrPages: 256 });
+    const {
+      hv,
+      domUs: [u],
+    } = world({ nrPages: 256 });
     const gfn = 0x30000;
-    expect(u!.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, { domid: DOMID_SELF, space: XENMAPSPACE.XENMAPSPACE_grant_table, idx: 0, gpfn: gfn })).toBe(0);
+    expect(
+      u!.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, {
+        domid: DOMID_SELF,
+        space: XENMAPSPACE.XENMAPSPACE_grant_table,
+        idx: 0,
+        gpfn: gfn,
+      }),
+    ).toBe(0);
     expect(initControl(u!, { control_gfn: gfn, offset: 4096 - 72 }).rc).toBe(0);
     expect(isFifo(hv, u!)).toBe(true);
   });
 
   it("init_control order: -ENOENT (vCPU) wins over a bad offset and a bad GFN", () => {
-    const { domUs: [u] } = world({});
+    const {
+      domUs: [u],
+    } = world({});
     expect(initControl(u!, { vcpu: 7, offset: 3, control_gfn: 1 << 30 }).rc).toBe(-ENOENT);
   });
 
   it("init_control: a failed second call leaves the vCPU's first control block in use", () => {
-    const { dom0, domUs: [u] } = world({});
+    const {
+      dom0,
+      domUs: [u],
+    } = world({});
     expect(initControl(u!, {}).rc).toBe(0);
     expect(initControl(u!, { offset: 4 }).rc).toBe(-EINVAL);
     expect(initControl(u!, { control_gfn: 1 << 30 }).rc).toBe(-EINVAL);
@@ -161,14 +218,21 @@ describe("EVTCHNOP_init_control", () => {
   });
 
   it("init_control: -ENOSYS through event_channel_op_compat (its union covers commands 0-9)", () => {
-    const { hv, domUs: [u] } = world({});
+    const {
+      hv,
+      domUs: [u],
+    } = world({});
     const a = { control_gfn: CONTROL_GFN, offset: 0, vcpu: 0 };
-    expect(u!.hypercall.event_channel_op_compat({ cmd: EVTCHNOP.EVTCHNOP_init_control, u: a })).toBe(-ENOSYS);
+    expect(
+      u!.hypercall.event_channel_op_compat({ cmd: EVTCHNOP.EVTCHNOP_init_control, u: a }),
+    ).toBe(-ENOSYS);
     expect(isFifo(hv, u!)).toBe(false);
   });
 
   it("init_control: raises the port limit to min(2^17, max_evtchn_port + 1)", () => {
-    const { domUs: [small, big] } = world({ maxEvtchnPort: 1023 }, { maxEvtchnPort: 5000, nrPages: 256 });
+    const {
+      domUs: [small, big],
+    } = world({ maxEvtchnPort: 1023 }, { maxEvtchnPort: 5000, nrPages: 256 });
     for (const g of [small!, big!]) expect(initControl(g, {}).rc).toBe(0);
     let last = 0;
     for (;;) {
@@ -195,19 +259,26 @@ describe("EVTCHNOP_init_control", () => {
 
 describe("EVTCHNOP_expand_array", () => {
   it("expand_array: -EOPNOTSUPP before init_control", () => {
-    const { domUs: [u] } = world({});
+    const {
+      domUs: [u],
+    } = world({});
     expect(expand(u!, ARRAY_GFN)).toBe(-EOPNOTSUPP);
   });
 
   it("expand_array: -ENOSPC once the array has 128 pages", () => {
-    const { domUs: [u] } = world({ nrPages: 512 });
+    const {
+      domUs: [u],
+    } = world({ nrPages: 512 });
     expect(initControl(u!, {}).rc).toBe(0);
     for (let i = 0; i < 128; i++) expect(expand(u!, 256 + i)).toBe(0);
     expect(expand(u!, 400)).toBe(-ENOSPC);
   });
 
   it("expand_array: -EINVAL when the GFN is not a page the domain owns (a hole, a grant mapping)", () => {
-    const { dom0, domUs: [u] } = world({ nrPages: 256 });
+    const {
+      dom0,
+      domUs: [u],
+    } = world({ nrPages: 256 });
     placeSharedInfo(u!);
     const mapped = mapGrantOf(dom0, u!, 0x20000);
     expect(initControl(u!, {}).rc).toBe(0);
@@ -216,19 +287,25 @@ describe("EVTCHNOP_expand_array", () => {
   });
 
   it("expand_array: accepts the GFN holding shared_info as an event-array page", () => {
-    const { domUs: [u] } = world({ nrPages: 256 });
+    const {
+      domUs: [u],
+    } = world({ nrPages: 256 });
     placeSharedInfo(u!);
     expect(initControl(u!, {}).rc).toBe(0);
     expect(expand(u!, SHINFO_GFN)).toBe(0);
   });
 
   it("expand_array order: -EOPNOTSUPP wins over a bad GFN", () => {
-    const { domUs: [u] } = world({});
+    const {
+      domUs: [u],
+    } = world({});
     expect(expand(u!, 1 << 30)).toBe(-EOPNOTSUPP);
   });
 
   it("expand_array order: -ENOSPC wins over a bad GFN", () => {
-    const { domUs: [u] } = world({ nrPages: 512 });
+    const {
+      domUs: [u],
+    } = world({ nrPages: 512 });
     expect(initControl(u!, {}).rc).toBe(0);
     for (let i = 0; i < 128; i++) expect(expand(u!, 256 + i)).toBe(0);
     expect(expand(u!, 1 << 30)).toBe(-ENOSPC);
@@ -237,7 +314,11 @@ describe("EVTCHNOP_expand_array", () => {
 
 describe("EVTCHNOP_set_priority", () => {
   function fifoWorld(): { hv: Hypervisor; dom0: Guest; u: Guest; f: FifoGuest } {
-    const { hv, dom0, domUs: [u] } = world({ vcpus: 2 });
+    const {
+      hv,
+      dom0,
+      domUs: [u],
+    } = world({ vcpus: 2 });
     const f = new FifoGuest(u!).setup();
     return { hv, dom0, u: u!, f };
   }
@@ -255,7 +336,9 @@ describe("EVTCHNOP_set_priority", () => {
   });
 
   it("set_priority: -ENOSYS on the 2-level ABI", () => {
-    const { domUs: [u] } = world({});
+    const {
+      domUs: [u],
+    } = world({});
     const [, p] = bindIpi(u!, 0);
     expect(setPriority(u!, p, 3)).toBe(-ENOSYS);
   });
@@ -276,7 +359,9 @@ describe("EVTCHNOP_set_priority", () => {
   });
 
   it("set_priority order: -EINVAL (port) wins over -ENOSYS, which wins over -EACCES and a bad priority", () => {
-    const { domUs: [u] } = world({});
+    const {
+      domUs: [u],
+    } = world({});
     expect(setPriority(u!, 64, 99)).toBe(-EINVAL);
     expect(setPriority(u!, 20, 99)).toBe(-ENOSYS);
   });
@@ -289,17 +374,30 @@ describe("EVTCHNOP_set_priority", () => {
 
 describe("the FIFO world around the new hypercalls", () => {
   it("status keeps working under FIFO", () => {
-    const { dom0, domUs: [u] } = world({});
+    const {
+      dom0,
+      domUs: [u],
+    } = world({});
     const [pa, pb] = connect(dom0, u!);
     new FifoGuest(u!).setup();
-    const s = { dom: DOMID_SELF, port: pb, status: 0, vcpu: 9 } as { dom: number; port: number; status: number; vcpu: number; u?: unknown };
+    const s = { dom: DOMID_SELF, port: pb, status: 0, vcpu: 9 } as {
+      dom: number;
+      port: number;
+      status: number;
+      vcpu: number;
+      u?: unknown;
+    };
     expect(u!.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_status, s)).toBe(0);
     expect(s.u).toEqual({ interdomain: { dom: 0, port: pa } });
     expect(s.vcpu).toBe(0);
   });
 
   it("keeps the control block's frame when the guest later puts shared_info over its GFN", () => {
-    const { hv, dom0, domUs: [u] } = world({});
+    const {
+      hv,
+      dom0,
+      domUs: [u],
+    } = world({});
     const f = new FifoGuest(u!).setup();
     const [pa, pb] = connect(dom0, u!);
     const cbPage = f.cb(0);
@@ -323,7 +421,11 @@ describe("the FIFO world around the new hypercalls", () => {
     expect(u!.memory.writablePage(CONTROL_GFN).getU32(8 + 4 * 7)).not.toBe(pb);
   });
   it("destroying a FIFO domain closes its ports (peers go UNBOUND) and drops its FIFO state", () => {
-    const { hv, dom0, domUs: [u] } = world({});
+    const {
+      hv,
+      dom0,
+      domUs: [u],
+    } = world({});
     const [pu, p0] = connect(u!, dom0);
     new FifoGuest(u!).setup();
     const d = hv.domainById(u!.domid)!;

@@ -37,7 +37,11 @@ interface Setup {
 
 /** A 2-vCPU domU with `n` ports connected to dom0 (bound under 2-level, not pending), then FIFO. */
 function setup(n: number, opts: { maskNewPages?: boolean; maxEvtchnPort?: number } = {}): Setup {
-  const { hv, dom0, domUs: [u] } = world({ vcpus: 2, ...(opts.maxEvtchnPort ? { maxEvtchnPort: opts.maxEvtchnPort } : {}) });
+  const {
+    hv,
+    dom0,
+    domUs: [u],
+  } = world({ vcpus: 2, ...(opts.maxEvtchnPort ? { maxEvtchnPort: opts.maxEvtchnPort } : {}) });
   const sh = shinfo(u!);
   const ports: number[] = [];
   const peers: number[] = [];
@@ -58,7 +62,12 @@ const setPriority = (g: Guest, port: number, priority: number): number =>
 
 describe("linking and the control block", () => {
   it("links a raised port into queue 7 of its notify vCPU: PENDING|LINKED, head[7], ready bit 7, upcall", () => {
-    const { f, sh, ports: [a], raise } = setup(1);
+    const {
+      f,
+      sh,
+      ports: [a],
+      raise,
+    } = setup(1);
     raise(0);
     expect(f.word(a!)).toBe((PENDING | LINKED) >>> 0);
     expect(f.head(0, 7)).toBe(a);
@@ -69,7 +78,11 @@ describe("linking and the control block", () => {
   });
 
   it("keeps FIFO order within a priority by writing each port into the old tail's LINK", () => {
-    const { f, ports: [a, b, c], raise } = setup(3);
+    const {
+      f,
+      ports: [a, b, c],
+      raise,
+    } = setup(3);
     raise(0);
     raise(1);
     raise(2);
@@ -81,7 +94,11 @@ describe("linking and the control block", () => {
   });
 
   it("writes head[q] only into an empty queue", () => {
-    const { f, ports: [a, b], raise } = setup(2);
+    const {
+      f,
+      ports: [a, b],
+      raise,
+    } = setup(2);
     raise(0);
     f.cb(0).setU32(8 + 4 * 7, 0x1234); // Xen never reads head: the sentinel survives a non-empty link
     raise(1);
@@ -90,7 +107,12 @@ describe("linking and the control block", () => {
   });
 
   it("writes head[q] again once the guest consumed the tail, and sets the ready bit and upcall again", () => {
-    const { f, sh, ports: [a, b], raise } = setup(2);
+    const {
+      f,
+      sh,
+      ports: [a, b],
+      raise,
+    } = setup(2);
     raise(0);
     expect(f.consume(0, sh)).toEqual([a]);
     expect(f.ready(0)).toBe(0);
@@ -105,7 +127,7 @@ describe("linking and the control block", () => {
   it("delivers higher priorities (lower numbers) first, FIFO within each", () => {
     const { f, u, ports, raise } = setup(5);
     const prios = [9, 2, 7, 2, 9];
-    ports.forEach((p, i) => expect(setPriority(u, p, prios[i]!)).toBe(0));
+    ports.forEach((p, i) => void expect(setPriority(u, p, prios[i]!)).toBe(0));
     for (let i = 0; i < 5; i++) raise(i);
     expect(f.ready(0)).toBe((1 << 2) | (1 << 7) | (1 << 9));
     expect(f.queue(0, 2)).toEqual([ports[1], ports[3]]);
@@ -113,7 +135,14 @@ describe("linking and the control block", () => {
   });
 
   it("touches ready only when head[q] is written, and kicks only on upcall_pending 0 -> 1", () => {
-    const { hv, f, u, sh, ports: [a, b, c], raise } = setup(3);
+    const {
+      hv,
+      f,
+      u,
+      sh,
+      ports: [a, b, c],
+      raise,
+    } = setup(3);
     setPriority(u, c!, 3);
     const outcomes: string[] = [];
     hv.trace.on("raise", (e) => {
@@ -132,7 +161,11 @@ describe("linking and the control block", () => {
 
 describe("masking", () => {
   it("does not link a MASKED port; the unmask hypercall clears MASKED and links it", () => {
-    const { f, ports: [a], raise } = setup(1, { maskNewPages: true });
+    const {
+      f,
+      ports: [a],
+      raise,
+    } = setup(1, { maskNewPages: true });
     raise(0);
     expect(f.word(a!)).toBe((PENDING | MASKED) >>> 0);
     expect(f.ready(0)).toBe(0);
@@ -142,14 +175,22 @@ describe("masking", () => {
   });
 
   it("unmask hypercall on a masked port that is not pending only clears MASKED", () => {
-    const { f, u, ports: [a] } = setup(1, { maskNewPages: true });
+    const {
+      f,
+      u,
+      ports: [a],
+    } = setup(1, { maskNewPages: true });
     expect(u.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_unmask, { port: a! })).toBe(0);
     expect(f.word(a!)).toBe(0);
     expect(f.ready(0)).toBe(0);
   });
 
   it("leaves a linked port linked when masked; the consumer unlinks it without handling it", () => {
-    const { f, ports: [a, b], raise } = setup(2);
+    const {
+      f,
+      ports: [a, b],
+      raise,
+    } = setup(2);
     raise(0);
     raise(1);
     f.mask(a!);
@@ -160,7 +201,13 @@ describe("masking", () => {
   });
 
   it("answers is_pending and is_masked from the event word", () => {
-    const { hv, u, f, ports: [a], raise } = setup(1, { maskNewPages: true });
+    const {
+      hv,
+      u,
+      f,
+      ports: [a],
+      raise,
+    } = setup(1, { maskNewPages: true });
     const d = inspectDomain(hv, u.domid)!;
     expect(d.portIsMasked(a!)).toBe(true);
     expect(d.portIsPending(a!)).toBe(false);
@@ -174,7 +221,11 @@ describe("masking", () => {
 
 describe("switching and missing pages", () => {
   it("remembers ports pending under 2-level and raises them when their page arrives, at priority 7", () => {
-    const { hv, dom0, domUs: [u] } = world({ vcpus: 2 });
+    const {
+      hv,
+      dom0,
+      domUs: [u],
+    } = world({ vcpus: 2 });
     const sh = shinfo(u!);
     const [p0] = allocUnbound(dom0, u!.domid).slice(1);
     const bi = { remote_dom: 0, remote_port: p0!, local_port: 0 };
@@ -213,7 +264,11 @@ describe("switching and missing pages", () => {
   });
 
   it("drops an event whose notify vCPU has no control block (the word is untouched)", () => {
-    const { hv, dom0, domUs: [u] } = world({ vcpus: 2 });
+    const {
+      hv,
+      dom0,
+      domUs: [u],
+    } = world({ vcpus: 2 });
     const [pu, p0] = connect(u!, dom0);
     const f = new FifoGuest(u!, { maskNewPages: false });
     expect(f.initControl(0)).toBe(0);
@@ -229,7 +284,12 @@ describe("switching and missing pages", () => {
 
 describe("bind_vcpu, set_priority and the old queue", () => {
   it("keeps a linked port on its old vCPU's queue; the next link after consumption goes to the new vCPU", () => {
-    const { f, u, ports: [a], raise } = setup(1);
+    const {
+      f,
+      u,
+      ports: [a],
+      raise,
+    } = setup(1);
     raise(0);
     expect(bindVcpu(u, a!, 1)).toBe(0);
     raise(0);
@@ -242,7 +302,12 @@ describe("bind_vcpu, set_priority and the old queue", () => {
   });
 
   it("forgets a consumed tail that moves to another queue, so the old queue starts afresh at head", () => {
-    const { f, u, ports: [a, b], raise } = setup(2);
+    const {
+      f,
+      u,
+      ports: [a, b],
+      raise,
+    } = setup(2);
     raise(0);
     expect(f.consume(0)).toEqual([a]); // a is still Xen's tail of queue 7
     expect(setPriority(u, a!, 3)).toBe(0);
@@ -255,7 +320,12 @@ describe("bind_vcpu, set_priority and the old queue", () => {
   });
 
   it("applies a new priority to future queueing only", () => {
-    const { f, u, ports: [a], raise } = setup(1);
+    const {
+      f,
+      u,
+      ports: [a],
+      raise,
+    } = setup(1);
     raise(0);
     expect(setPriority(u, a!, 1)).toBe(0);
     raise(0);
@@ -266,7 +336,12 @@ describe("bind_vcpu, set_priority and the old queue", () => {
 
 describe("close, busy ports and reset", () => {
   it("clears PENDING on close but keeps the LINKED port busy: allocation skips it until consumed", () => {
-    const { f, u, ports: [a, b], raise } = setup(2);
+    const {
+      f,
+      u,
+      ports: [a, b],
+      raise,
+    } = setup(2);
     raise(0);
     expect(close(u, a!)).toBe(0);
     expect(f.word(a!)).toBe(LINKED);
@@ -278,14 +353,23 @@ describe("close, busy ports and reset", () => {
   });
 
   it("reset returns the domain to 2-level: no priorities, no expand_array, raises in shared_info", () => {
-    const { f, u, sh, ports: [a], raise, hv } = setup(1);
+    const {
+      f,
+      u,
+      sh,
+      ports: [a],
+      raise,
+      hv,
+    } = setup(1);
     raise(0);
     expect(reset(u, u.domid)).toBe(0);
     expect(internal(hv.domainById(u.domid)!).fifo).toBeUndefined();
     const [, p] = allocUnbound(u, 0);
     expect(p).toBe(a); // the old word's LINKED no longer counts: 2-level has no busy ports
     expect(setPriority(u, p, 3)).toBe(-ENOSYS);
-    expect(u.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_expand_array, { array_gfn: 0x200 })).toBe(-EOPNOTSUPP);
+    expect(u.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_expand_array, { array_gfn: 0x200 })).toBe(
+      -EOPNOTSUPP,
+    );
     const [pu, p0] = connect(u, hv.guest(0));
     const before = f.word(pu);
     send(hv.guest(0), p0);
@@ -298,22 +382,39 @@ describe("close, busy ports and reset", () => {
 
 describe("SCHEDOP_poll under FIFO", () => {
   it("returns at once when the FIFO word is PENDING, whatever the 2-level bit says", async () => {
-    const { u, sh, ports: [a], raise, f } = setup(1, { maskNewPages: true });
+    const {
+      u,
+      sh,
+      ports: [a],
+      raise,
+      f,
+    } = setup(1, { maskNewPages: true });
     raise(0);
     expect(pending(sh, a!)).toBe(false);
     expect(f.word(a!) & PENDING).not.toBe(0);
     sh.setU8(1, 1); // upcalls masked: only the port decides
-    expect(await u.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, { ports: [a!], nr_ports: 1, timeout: 0 })).toBe(0);
+    expect(
+      await u.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, { ports: [a!], nr_ports: 1, timeout: 0 }),
+    ).toBe(0);
   });
 
   it("wakes a poller when PENDING goes 0 -> 1 even on a masked port (no upcall, no kick)", async () => {
-    const { hv, u, sh, ports: [a], raise, f } = setup(1, { maskNewPages: true });
+    const {
+      hv,
+      u,
+      sh,
+      ports: [a],
+      raise,
+      f,
+    } = setup(1, { maskNewPages: true });
     sh.setU8(1, 1);
     let done = false;
-    const polled = u.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, { ports: [a!], nr_ports: 1, timeout: 0 }).then((rc) => {
-      done = true;
-      return rc;
-    });
+    const polled = u.hypercall
+      .sched_op(SCHEDOP.SCHEDOP_poll, { ports: [a!], nr_ports: 1, timeout: 0 })
+      .then((rc) => {
+        done = true;
+        return rc;
+      });
     await hv.settle();
     expect(done).toBe(false);
     raise(0);
@@ -324,14 +425,23 @@ describe("SCHEDOP_poll under FIFO", () => {
   });
 
   it("does not wake a multi-port poller for a raise that finds PENDING already set", async () => {
-    const { hv, u, sh, ports: [a], raise, f } = setup(1, { maskNewPages: true });
+    const {
+      hv,
+      u,
+      sh,
+      ports: [a],
+      raise,
+      f,
+    } = setup(1, { maskNewPages: true });
     sh.setU8(1, 1);
     raise(0);
     // A poll on several ports wakes on any newly pending port of the domain (evtchn_check_pollers).
     const [, x] = allocUnbound(u, 0);
     const [, y] = allocUnbound(u, 0);
     let done = false;
-    void u.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, { ports: [x, y], nr_ports: 2, timeout: 0 }).then(() => (done = true));
+    void u.hypercall
+      .sched_op(SCHEDOP.SCHEDOP_poll, { ports: [x, y], nr_ports: 2, timeout: 0 })
+      .then(() => (done = true));
     await hv.settle();
     raise(0);
     await hv.settle();

@@ -1,7 +1,13 @@
 // Preconditions of the port-creating EVTCHNOPs, in Xen 4.17's check order (`event_channel.c`):
 // alloc_unbound, bind_interdomain, bind_virq, bind_ipi, bind_pirq.
 import { describe, expect, it } from "vitest";
-import { BIND_PIRQ__WILL_SHARE, DOMID_SELF, EVTCHNSTAT, NR_VIRQS, VIRQ } from "@pvkit/hypervisor-sim/abi";
+import {
+  BIND_PIRQ__WILL_SHARE,
+  DOMID_SELF,
+  EVTCHNSTAT,
+  NR_VIRQS,
+  VIRQ,
+} from "@pvkit/hypervisor-sim/abi";
 import {
   allocUnbound,
   bindInterdomain,
@@ -31,23 +37,33 @@ describe("EVTCHNOP_alloc_unbound", () => {
   });
 
   it("alloc_unbound: -ESRCH wins over -EPERM for an unprivileged caller naming an unknown domain", () => {
-    const { domUs: [u] } = world({});
+    const {
+      domUs: [u],
+    } = world({});
     expect(allocUnbound(u!, 0, 77)[0]).toBe(-ESRCH);
   });
 
   it("alloc_unbound: -ENOSPC when dom has no free port", () => {
-    const { domUs: [u] } = world({ maxEvtchnPort: 2 });
+    const {
+      domUs: [u],
+    } = world({ maxEvtchnPort: 2 });
     expect(fill(u!)).toEqual({ ports: [1, 2], rc: -ENOSPC });
   });
 
   it("alloc_unbound: -ENOSPC (allocation) wins over -EPERM (XSM) when an unprivileged caller names a full domain", () => {
-    const { domUs: [a, full] } = world({}, { maxEvtchnPort: 1 });
+    const {
+      domUs: [a, full],
+    } = world({}, { maxEvtchnPort: 1 });
     expect(allocUnbound(full!, 0)[0]).toBe(0);
     expect(allocUnbound(a!, a!.domid, full!.domid)[0]).toBe(-ENOSPC);
   });
 
   it("alloc_unbound: -EINVAL (dying, from allocation) wins over -EPERM (XSM)", () => {
-    const { hv, dom0, domUs: [a, victim] } = world({}, {});
+    const {
+      hv,
+      dom0,
+      domUs: [a, victim],
+    } = world({}, {});
     const seen: number[] = [];
     hv.trace.on("domain", (e) => {
       if (e.what !== "dying" || e.domid !== victim!.domid) return;
@@ -59,14 +75,19 @@ describe("EVTCHNOP_alloc_unbound", () => {
   });
 
   it("alloc_unbound: -EPERM when an unprivileged caller names another domain, and nothing is allocated there", () => {
-    const { domUs: [a, b] } = world({}, {});
+    const {
+      domUs: [a, b],
+    } = world({}, {});
     expect(allocUnbound(a!, a!.domid, b!.domid)).toEqual([-EPERM, U32_SENTINEL]);
     expect(status(b!, 1).s.status).toBe(EVTCHNSTAT.EVTCHNSTAT_closed);
     expect(allocUnbound(b!, 0)).toEqual([0, 1]);
   });
 
   it("alloc_unbound: a device-model domain may allocate in its target (XSM TARGET)", () => {
-    const { hv, domUs: [guest] } = world({});
+    const {
+      hv,
+      domUs: [guest],
+    } = world({});
     const dm = hv.guest(hv.createDomain({ target: guest!.domid }).domid);
     const [rc, port] = allocUnbound(dm, dm.domid, guest!.domid);
     expect([rc, port]).toEqual([0, 1]);
@@ -74,7 +95,10 @@ describe("EVTCHNOP_alloc_unbound", () => {
   });
 
   it("alloc_unbound: dom0 may allocate in any domain, and remote_dom DOMID_SELF means the caller", () => {
-    const { dom0, domUs: [u] } = world({});
+    const {
+      dom0,
+      domUs: [u],
+    } = world({});
     expect(allocUnbound(dom0, DOMID_SELF, u!.domid)).toEqual([0, 1]);
     const { rc, s } = status(u!, 1);
     expect(rc).toBe(0);
@@ -83,7 +107,9 @@ describe("EVTCHNOP_alloc_unbound", () => {
   });
 
   it("alloc_unbound: remote_dom is not checked for existence", () => {
-    const { domUs: [u] } = world({});
+    const {
+      domUs: [u],
+    } = world({});
     expect(allocUnbound(u!, 4321)).toEqual([0, 1]);
     expect(status(u!, 1).s.u?.unbound?.dom).toBe(4321);
   });
@@ -91,30 +117,43 @@ describe("EVTCHNOP_alloc_unbound", () => {
 
 describe("EVTCHNOP_bind_interdomain", () => {
   it("bind_interdomain: -ESRCH when remote_dom does not exist", () => {
-    const { domUs: [u] } = world({});
+    const {
+      domUs: [u],
+    } = world({});
     expect(bindInterdomain(u!, 99, 1)).toEqual([-ESRCH, U32_SENTINEL]);
   });
 
   it("bind_interdomain: -ESRCH (lookup) wins over -ENOSPC (local allocation)", () => {
-    const { domUs: [u] } = world({ maxEvtchnPort: 1 });
+    const {
+      domUs: [u],
+    } = world({ maxEvtchnPort: 1 });
     fill(u!);
     expect(bindInterdomain(u!, 99, 1)[0]).toBe(-ESRCH);
   });
 
   it("bind_interdomain: -ENOSPC (local allocation) wins over -EINVAL (remote port)", () => {
-    const { dom0, domUs: [u] } = world({ maxEvtchnPort: 1 });
+    const {
+      dom0,
+      domUs: [u],
+    } = world({ maxEvtchnPort: 1 });
     fill(u!);
     expect(bindInterdomain(u!, dom0.domid, 4000)[0]).toBe(-ENOSPC);
   });
 
   it("bind_interdomain: -EINVAL when remote_port lies beyond the remote domain's buckets", () => {
-    const { dom0, domUs: [u] } = world({});
+    const {
+      dom0,
+      domUs: [u],
+    } = world({});
     expect(bindInterdomain(u!, dom0.domid, 64)[0]).toBe(-EINVAL);
     expect(bindInterdomain(u!, dom0.domid, 0xffffffff)[0]).toBe(-EINVAL);
   });
 
   it("bind_interdomain: -EINVAL when the remote port is FREE, RESERVED (port 0) or not UNBOUND", () => {
-    const { dom0, domUs: [u] } = world({});
+    const {
+      dom0,
+      domUs: [u],
+    } = world({});
     expect(bindInterdomain(u!, 0, 5)[0]).toBe(-EINVAL);
     expect(bindInterdomain(u!, 0, 0)[0]).toBe(-EINVAL);
     const [, ipi] = bindIpi(dom0, 0);
@@ -124,37 +163,58 @@ describe("EVTCHNOP_bind_interdomain", () => {
   });
 
   it("bind_interdomain: -EINVAL when the remote UNBOUND port accepts another domain", () => {
-    const { dom0, domUs: [a, b] } = world({}, {});
+    const {
+      dom0,
+      domUs: [a, b],
+    } = world({}, {});
     const [, p] = allocUnbound(dom0, a!.domid);
     expect(bindInterdomain(b!, 0, p)[0]).toBe(-EINVAL);
     expect(bindInterdomain(a!, 0, p)[0]).toBe(0);
   });
 
   it("bind_interdomain: -EINVAL when the remote port is already INTERDOMAIN", () => {
-    const { dom0, domUs: [a] } = world({});
+    const {
+      dom0,
+      domUs: [a],
+    } = world({});
     const [, p] = allocUnbound(dom0, a!.domid);
     expect(bindInterdomain(a!, 0, p)).toEqual([0, 1]);
     expect(bindInterdomain(a!, 0, p)).toEqual([-EINVAL, U32_SENTINEL]);
   });
 
   it("bind_interdomain: a failed bind consumes no local port", () => {
-    const { domUs: [a] } = world({});
+    const {
+      domUs: [a],
+    } = world({});
     expect(bindInterdomain(a!, 0, 3)[0]).toBe(-EINVAL);
     expect(allocUnbound(a!, 0)).toEqual([0, 1]);
   });
 
   it("bind_interdomain: both ends become INTERDOMAIN pointing at each other", () => {
-    const { dom0, domUs: [u] } = world({});
+    const {
+      dom0,
+      domUs: [u],
+    } = world({});
     allocUnbound(dom0, 77); // port 1 taken, so the ends get different numbers
     const [, p0] = allocUnbound(dom0, u!.domid);
     const [rc, pu] = bindInterdomain(u!, 0, p0);
     expect([rc, p0, pu]).toEqual([0, 2, 1]);
-    expect(status(dom0, p0).s).toMatchObject({ status: EVTCHNSTAT.EVTCHNSTAT_interdomain, vcpu: 0, u: { interdomain: { dom: u!.domid, port: pu } } });
-    expect(status(u!, pu).s).toMatchObject({ status: EVTCHNSTAT.EVTCHNSTAT_interdomain, vcpu: 0, u: { interdomain: { dom: 0, port: p0 } } });
+    expect(status(dom0, p0).s).toMatchObject({
+      status: EVTCHNSTAT.EVTCHNSTAT_interdomain,
+      vcpu: 0,
+      u: { interdomain: { dom: u!.domid, port: pu } },
+    });
+    expect(status(u!, pu).s).toMatchObject({
+      status: EVTCHNSTAT.EVTCHNSTAT_interdomain,
+      vcpu: 0,
+      u: { interdomain: { dom: 0, port: p0 } },
+    });
   });
 
   it("bind_interdomain: DOMID_SELF binds a loopback channel", () => {
-    const { domUs: [u] } = world({});
+    const {
+      domUs: [u],
+    } = world({});
     const [, p] = allocUnbound(u!, DOMID_SELF);
     const [rc, q] = bindInterdomain(u!, DOMID_SELF, p);
     expect([rc, q]).toEqual([0, 2]);
@@ -202,7 +262,9 @@ describe("EVTCHNOP_bind_virq", () => {
   });
 
   it("bind_virq: -EEXIST wins over -ENOSPC", () => {
-    const { domUs: [u] } = world({ maxEvtchnPort: 1 });
+    const {
+      domUs: [u],
+    } = world({ maxEvtchnPort: 1 });
     expect(bindVirq(u!, VIRQ.VIRQ_DEBUG, 0)).toEqual([0, 1]);
     expect(bindVirq(u!, VIRQ.VIRQ_DEBUG, 0)[0]).toBe(-EEXIST);
     expect(bindVirq(u!, VIRQ.VIRQ_TIMER, 0)[0]).toBe(-ENOSPC);
@@ -220,7 +282,11 @@ describe("EVTCHNOP_bind_virq", () => {
   it("bind_virq: the port is VIRQ with notify vCPU = vcpu", () => {
     const { dom0 } = world();
     const [, p] = bindVirq(dom0, VIRQ.VIRQ_TIMER, 1);
-    expect(status(dom0, p).s).toMatchObject({ status: EVTCHNSTAT.EVTCHNSTAT_virq, vcpu: 1, u: { virq: VIRQ.VIRQ_TIMER } });
+    expect(status(dom0, p).s).toMatchObject({
+      status: EVTCHNSTAT.EVTCHNSTAT_virq,
+      vcpu: 1,
+      u: { virq: VIRQ.VIRQ_TIMER },
+    });
   });
 });
 
@@ -232,7 +298,9 @@ describe("EVTCHNOP_bind_ipi", () => {
   });
 
   it("bind_ipi: -ENOENT wins over -ENOSPC", () => {
-    const { domUs: [u] } = world({ maxEvtchnPort: 1 });
+    const {
+      domUs: [u],
+    } = world({ maxEvtchnPort: 1 });
     fill(u!);
     expect(bindIpi(u!, 1)[0]).toBe(-ENOENT);
     expect(bindIpi(u!, 0)[0]).toBe(-ENOSPC);
@@ -248,20 +316,28 @@ describe("EVTCHNOP_bind_ipi", () => {
 
 describe("EVTCHNOP_bind_pirq", () => {
   it("bind_pirq: -EINVAL when pirq >= nr_pirqs", () => {
-    const { dom0, domUs: [u] } = world({ nrPirqs: 8 });
+    const {
+      dom0,
+      domUs: [u],
+    } = world({ nrPirqs: 8 });
     expect(bindPirq(dom0, 280)).toEqual([-EINVAL, U32_SENTINEL]);
     expect(bindPirq(dom0, 0xffffffff)[0]).toBe(-EINVAL);
     expect(bindPirq(u!, 8)[0]).toBe(-EINVAL);
   });
 
   it("bind_pirq: -EINVAL (range) wins over -EPERM (no access)", () => {
-    const { domUs: [u] } = world({});
+    const {
+      domUs: [u],
+    } = world({});
     expect(bindPirq(u!, 56)[0]).toBe(-EINVAL);
     expect(bindPirq(u!, 55)[0]).toBe(-EPERM);
   });
 
   it("bind_pirq: -EPERM when the domain has no access to the PIRQ", () => {
-    const { hv, domUs: [u] } = world({});
+    const {
+      hv,
+      domUs: [u],
+    } = world({});
     expect(bindPirq(u!, 10)).toEqual([-EPERM, U32_SENTINEL]);
     permitPirq(hv, u!.domid, 10);
     expect(bindPirq(u!, 10)).toEqual([0, 1]);
@@ -275,7 +351,10 @@ describe("EVTCHNOP_bind_pirq", () => {
   });
 
   it("bind_pirq: -EEXIST wins over -ENOSPC", () => {
-    const { hv, domUs: [u] } = world({ maxEvtchnPort: 1 });
+    const {
+      hv,
+      domUs: [u],
+    } = world({ maxEvtchnPort: 1 });
     permitPirq(hv, u!.domid, 4);
     permitPirq(hv, u!.domid, 5);
     expect(bindPirq(u!, 4)).toEqual([0, 1]);
@@ -284,7 +363,11 @@ describe("EVTCHNOP_bind_pirq", () => {
   });
 
   it("bind_pirq: -EBUSY from pirq_guest_bind when the line is not shareable, and no port is consumed", () => {
-    const { hv, dom0, domUs: [u] } = world({});
+    const {
+      hv,
+      dom0,
+      domUs: [u],
+    } = world({});
     permitPirq(hv, u!.domid, 7);
     expect(bindPirq(dom0, 7)[0]).toBe(0); // without WILL_SHARE
     expect(bindPirq(u!, 7, BIND_PIRQ__WILL_SHARE)).toEqual([-EBUSY, U32_SENTINEL]);
@@ -292,7 +375,11 @@ describe("EVTCHNOP_bind_pirq", () => {
   });
 
   it("bind_pirq: -EBUSY when a sharer does not ask for BIND_PIRQ__WILL_SHARE", () => {
-    const { hv, dom0, domUs: [u] } = world({});
+    const {
+      hv,
+      dom0,
+      domUs: [u],
+    } = world({});
     permitPirq(hv, u!.domid, 7);
     expect(bindPirq(dom0, 7, BIND_PIRQ__WILL_SHARE)[0]).toBe(0);
     expect(bindPirq(u!, 7)[0]).toBe(-EBUSY);
@@ -302,6 +389,10 @@ describe("EVTCHNOP_bind_pirq", () => {
   it("bind_pirq: the port is PIRQ notifying vCPU 0", () => {
     const { dom0 } = world();
     const [, p] = bindPirq(dom0, 12);
-    expect(status(dom0, p).s).toMatchObject({ status: EVTCHNSTAT.EVTCHNSTAT_pirq, vcpu: 0, u: { pirq: 12 } });
+    expect(status(dom0, p).s).toMatchObject({
+      status: EVTCHNSTAT.EVTCHNSTAT_pirq,
+      vcpu: 0,
+      u: { pirq: 12 },
+    });
   });
 });

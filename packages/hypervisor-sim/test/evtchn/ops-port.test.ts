@@ -72,7 +72,8 @@ describe("EVTCHNOP_close", () => {
     const [, v] = bindVirq(dom0, VIRQ.VIRQ_TIMER, 1);
     const [, q] = bindPirq(dom0, 3);
     for (const p of [u, i, v, q]) expect(close(dom0, p)).toBe(0);
-    for (const p of [u, i, v, q]) expect(status(dom0, p).s).toMatchObject({ status: EVTCHNSTAT.EVTCHNSTAT_closed, vcpu: 0 });
+    for (const p of [u, i, v, q])
+      expect(status(dom0, p).s).toMatchObject({ status: EVTCHNSTAT.EVTCHNSTAT_closed, vcpu: 0 });
     expect(bindVirq(dom0, VIRQ.VIRQ_TIMER, 1)).toEqual([0, 1]);
     expect(bindPirq(dom0, 3)).toEqual([0, 2]);
   });
@@ -97,7 +98,10 @@ describe("EVTCHNOP_send", () => {
   });
 
   it("send: 0 on an UNBOUND port, and nothing is raised anywhere", () => {
-    const { dom0, domUs: [u] } = world({});
+    const {
+      dom0,
+      domUs: [u],
+    } = world({});
     const sh0 = shinfo(dom0);
     const shu = shinfo(u!);
     const [, p] = allocUnbound(dom0, u!.domid);
@@ -107,7 +111,10 @@ describe("EVTCHNOP_send", () => {
   });
 
   it("send: an interdomain send to a Xen-consumer peer calls Xen's handler instead of raising", () => {
-    const { hv, domUs: [u] } = world({});
+    const {
+      hv,
+      domUs: [u],
+    } = world({});
     const calls: number[] = [];
     const xp = xenPort(hv, 0, u!.domid, calls);
     const [rc, up] = bindInterdomain(u!, 0, xp);
@@ -138,13 +145,18 @@ describe("EVTCHNOP_status", () => {
   });
 
   it("status: -EPERM when an unprivileged caller queries another domain", () => {
-    const { domUs: [a, b] } = world({}, {});
+    const {
+      domUs: [a, b],
+    } = world({}, {});
     expect(status(a!, 1, b!.domid).rc).toBe(-EPERM);
     expect(status(a!, 0, 0).rc).toBe(-EPERM);
   });
 
   it("status: -ESRCH, -EINVAL and -EACCES all win over -EPERM", () => {
-    const { hv, domUs: [a, b] } = world({}, {});
+    const {
+      hv,
+      domUs: [a, b],
+    } = world({}, {});
     const xp = xenPort(hv, b!.domid, 0);
     expect(status(a!, 1, 99).rc).toBe(-ESRCH);
     expect(status(a!, 64, b!.domid).rc).toBe(-EINVAL);
@@ -152,7 +164,10 @@ describe("EVTCHNOP_status", () => {
   });
 
   it("status: reports closed for port 0 and FREE ports, and each bound state with its union", () => {
-    const { dom0, domUs: [u] } = world({});
+    const {
+      dom0,
+      domUs: [u],
+    } = world({});
     const [, ub] = allocUnbound(dom0, 42);
     const [p0, pu] = connect(dom0, u!);
     const [, q] = bindPirq(dom0, 17);
@@ -160,15 +175,33 @@ describe("EVTCHNOP_status", () => {
     const [, i] = bindIpi(dom0, 1);
     expect(status(dom0, 0).s).toMatchObject({ status: EVTCHNSTAT.EVTCHNSTAT_closed, vcpu: 0 });
     expect(status(dom0, 63).s).toMatchObject({ status: EVTCHNSTAT.EVTCHNSTAT_closed, vcpu: 0 });
-    expect(status(dom0, ub).s).toMatchObject({ status: EVTCHNSTAT.EVTCHNSTAT_unbound, u: { unbound: { dom: 42 } } });
-    expect(status(dom0, p0).s).toMatchObject({ status: EVTCHNSTAT.EVTCHNSTAT_interdomain, u: { interdomain: { dom: u!.domid, port: pu } } });
-    expect(status(dom0, q).s).toMatchObject({ status: EVTCHNSTAT.EVTCHNSTAT_pirq, vcpu: 0, u: { pirq: 17 } });
-    expect(status(dom0, v).s).toMatchObject({ status: EVTCHNSTAT.EVTCHNSTAT_virq, vcpu: 1, u: { virq: VIRQ.VIRQ_TIMER } });
+    expect(status(dom0, ub).s).toMatchObject({
+      status: EVTCHNSTAT.EVTCHNSTAT_unbound,
+      u: { unbound: { dom: 42 } },
+    });
+    expect(status(dom0, p0).s).toMatchObject({
+      status: EVTCHNSTAT.EVTCHNSTAT_interdomain,
+      u: { interdomain: { dom: u!.domid, port: pu } },
+    });
+    expect(status(dom0, q).s).toMatchObject({
+      status: EVTCHNSTAT.EVTCHNSTAT_pirq,
+      vcpu: 0,
+      u: { pirq: 17 },
+    });
+    expect(status(dom0, v).s).toMatchObject({
+      status: EVTCHNSTAT.EVTCHNSTAT_virq,
+      vcpu: 1,
+      u: { virq: VIRQ.VIRQ_TIMER },
+    });
     expect(status(dom0, i).s).toMatchObject({ status: EVTCHNSTAT.EVTCHNSTAT_ipi, vcpu: 1 });
   });
 
   it("status: dom0 and a device model may query other domains; DOMID_SELF names the caller", () => {
-    const { hv, dom0, domUs: [u] } = world({});
+    const {
+      hv,
+      dom0,
+      domUs: [u],
+    } = world({});
     const dm = hv.guest(hv.createDomain({ target: u!.domid }).domid);
     allocUnbound(u!, 0);
     expect(status(dom0, 1, u!.domid).s.status).toBe(EVTCHNSTAT.EVTCHNSTAT_unbound);
@@ -206,7 +239,11 @@ describe("EVTCHNOP_bind_vcpu", () => {
   });
 
   it("bind_vcpu: moves UNBOUND, INTERDOMAIN, global VIRQ and PIRQ ports (and the IRQ affinity)", () => {
-    const { hv, dom0, domUs: [u] } = world({});
+    const {
+      hv,
+      dom0,
+      domUs: [u],
+    } = world({});
     const [, ub] = allocUnbound(dom0, 9);
     const [p0] = connect(dom0, u!);
     const [, g] = bindVirq(dom0, VIRQ.VIRQ_CON_RING, 0);
@@ -257,8 +294,11 @@ describe("EVTCHNOP_unmask", () => {
 });
 
 describe("EVTCHNOP_set_priority on the 2-level ABI", () => {
-  const setPriority = (g: ReturnType<typeof world>["dom0"], port: number, priority: number): number =>
-    g.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_set_priority, { port, priority });
+  const setPriority = (
+    g: ReturnType<typeof world>["dom0"],
+    port: number,
+    priority: number,
+  ): number => g.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_set_priority, { port, priority });
 
   it("set_priority: -EINVAL when the port lies beyond the allocated buckets", () => {
     const { dom0 } = world();

@@ -29,7 +29,10 @@ import { internal } from "../internals.js";
 
 describe("port 0 and lowest-free allocation", () => {
   it("allocates port 1 first because port 0 is reserved at creation", () => {
-    const { dom0, domUs: [u] } = world({});
+    const {
+      dom0,
+      domUs: [u],
+    } = world({});
     expect(allocUnbound(u!, 0)).toEqual([0, 1]);
     expect(bindIpi(dom0, 0)).toEqual([0, 1]);
     expect(status(u!, 0).s.status).toBe(EVTCHNSTAT.EVTCHNSTAT_closed);
@@ -104,7 +107,9 @@ describe("buckets of 64 ports", () => {
   });
 
   it("keeps a bucket that a refused (XSM -EPERM) alloc_unbound created", () => {
-    const { domUs: [a, b] } = world({}, {});
+    const {
+      domUs: [a, b],
+    } = world({}, {});
     for (let i = 1; i <= 63; i++) allocUnbound(b!, 0);
     expect(allocUnbound(a!, a!.domid, b!.domid)[0]).toBe(-EPERM);
     expect(status(b!, 100).s.status).toBe(EVTCHNSTAT.EVTCHNSTAT_closed);
@@ -114,7 +119,9 @@ describe("buckets of 64 ports", () => {
 
 describe("max_evtchn_port and the 2-level ABI limit", () => {
   it("gives a default domain ports 1..1023 and -ENOSPC on the 1024th", () => {
-    const { domUs: [u] } = world({});
+    const {
+      domUs: [u],
+    } = world({});
     const { ports, rc } = fill(u!);
     expect(rc).toBe(-ENOSPC);
     expect(ports.length).toBe(1023);
@@ -132,27 +139,36 @@ describe("max_evtchn_port and the 2-level ABI limit", () => {
   });
 
   it("caps max_evtchn_port at INT_MAX (evtchn_init) and accepts 0 (no port at all)", () => {
-    const { hv, domUs: [big, none] } = world({ maxEvtchnPort: 0xffff_ffff }, { maxEvtchnPort: 0 });
+    const {
+      hv,
+      domUs: [big, none],
+    } = world({ maxEvtchnPort: 0xffff_ffff }, { maxEvtchnPort: 0 });
     expect(internal(hv.domainById(big!.domid)!).evtchn.maxEvtchnPort).toBe(0x7fff_ffff);
     expect(fill(none!)).toEqual({ ports: [], rc: -ENOSPC });
     expect(() => hv.createDomain({ maxEvtchnPort: 2 ** 32 })).toThrow(RangeError);
   });
 
   it("lets a domain with maxEvtchnPort 4095 reach exactly port 4095", () => {
-    const { domUs: [u] } = world({ maxEvtchnPort: 4095 });
+    const {
+      domUs: [u],
+    } = world({ maxEvtchnPort: 4095 });
     const { ports, rc } = fill(u!);
     expect([ports.length, ports.at(-1), rc]).toEqual([4095, 4095, -ENOSPC]);
   });
 
   it("caps a larger maxEvtchnPort at the 4096-port 2-level limit", () => {
-    const { domUs: [u] } = world({ maxEvtchnPort: 100_000 });
+    const {
+      domUs: [u],
+    } = world({ maxEvtchnPort: 100_000 });
     const { ports, rc } = fill(u!);
     expect([ports.length, ports.at(-1), rc]).toEqual([4095, 4095, -ENOSPC]);
     expect(unmask(u!, 4096)).toBe(-EINVAL);
   });
 
   it("stops at max_evtchn_port inside a bucket while the rest of the bucket stays valid", () => {
-    const { domUs: [u] } = world({ maxEvtchnPort: 100 });
+    const {
+      domUs: [u],
+    } = world({ maxEvtchnPort: 100 });
     const { ports, rc } = fill(u!);
     expect([ports.length, rc]).toEqual([100, -ENOSPC]);
     expect(unmask(u!, 127)).toBe(0);
@@ -162,7 +178,11 @@ describe("max_evtchn_port and the 2-level ABI limit", () => {
   });
 
   it("returns -ENOSPC from every port-creating operation on a full domain", () => {
-    const { hv, dom0, domUs: [u] } = world({ maxEvtchnPort: 1, vcpus: 2 });
+    const {
+      hv,
+      dom0,
+      domUs: [u],
+    } = world({ maxEvtchnPort: 1, vcpus: 2 });
     permitPirq(hv, u!.domid, 3);
     fill(u!);
     const [, p0] = allocUnbound(dom0, u!.domid);

@@ -16,7 +16,19 @@ import {
   XENMEM,
 } from "@pvkit/hypervisor-sim/abi";
 
-export const { EPERM, ENOENT, ESRCH, EINVAL, ENOSPC, EEXIST, EBUSY, EACCES, ENOSYS, EFAULT, EOPNOTSUPP } = XEN_ERRNO;
+export const {
+  EPERM,
+  ENOENT,
+  ESRCH,
+  EINVAL,
+  ENOSPC,
+  EEXIST,
+  EBUSY,
+  EACCES,
+  ENOSYS,
+  EFAULT,
+  EOPNOTSUPP,
+} = XEN_ERRNO;
 
 /** Where the tests map shared_info in every guest. */
 export const SHINFO_GFN = 0x10000;
@@ -53,9 +65,11 @@ function setBit(p: Page, byteOff: number, b: number, on: boolean): void {
 export const pending = (p: Page, port: number): boolean => bit(p, SHINFO_EVTCHN_PENDING, port);
 export const masked = (p: Page, port: number): boolean => bit(p, SHINFO_EVTCHN_MASK, port);
 /** The guest sets or clears a mask bit itself (no hypercall). */
-export const setMask = (p: Page, port: number, on: boolean): void => setBit(p, SHINFO_EVTCHN_MASK, port, on);
+export const setMask = (p: Page, port: number, on: boolean): void =>
+  setBit(p, SHINFO_EVTCHN_MASK, port, on);
 /** The guest clears a pending bit itself. */
-export const clearPendingBit = (p: Page, port: number): void => setBit(p, SHINFO_EVTCHN_PENDING, port, false);
+export const clearPendingBit = (p: Page, port: number): void =>
+  setBit(p, SHINFO_EVTCHN_PENDING, port, false);
 /** Selector bit `word` of vCPU `vcpu`'s evtchn_pending_sel. */
 export const sel = (p: Page, vcpu: number, word: number): boolean =>
   bit(p, vcpu * VCPU_INFO_SIZE + VCPU_INFO_PENDING_SEL, word);
@@ -96,13 +110,22 @@ export function pendingPorts(p: Page): number[] {
 
 const U32_SENTINEL = 0xdeadbeef;
 
-export function allocUnbound(g: Guest, remote_dom: number, dom = DOMID_SELF, vcpu = 0): [number, number] {
+export function allocUnbound(
+  g: Guest,
+  remote_dom: number,
+  dom = DOMID_SELF,
+  vcpu = 0,
+): [number, number] {
   const a = { dom, remote_dom, port: U32_SENTINEL };
   const rc = g.vcpu(vcpu).event_channel_op(EVTCHNOP.EVTCHNOP_alloc_unbound, a);
   return [rc, a.port];
 }
 
-export function bindInterdomain(g: Guest, remote_dom: number, remote_port: number): [number, number] {
+export function bindInterdomain(
+  g: Guest,
+  remote_dom: number,
+  remote_port: number,
+): [number, number] {
   const a = { remote_dom, remote_port, local_port: U32_SENTINEL };
   const rc = g.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_bind_interdomain, a);
   return [rc, a.local_port];
@@ -126,14 +149,16 @@ export function bindPirq(g: Guest, pirq: number, flags = 0): [number, number] {
   return [rc, a.port];
 }
 
-export const close = (g: Guest, port: number): number => g.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_close, { port });
+export const close = (g: Guest, port: number): number =>
+  g.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_close, { port });
 export const send = (g: Guest, port: number, vcpu = 0): number =>
   g.vcpu(vcpu).event_channel_op(EVTCHNOP.EVTCHNOP_send, { port });
 export const unmask = (g: Guest, port: number, vcpu = 0): number =>
   g.vcpu(vcpu).event_channel_op(EVTCHNOP.EVTCHNOP_unmask, { port });
 export const bindVcpu = (g: Guest, port: number, vcpu: number): number =>
   g.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_bind_vcpu, { port, vcpu });
-export const reset = (g: Guest, dom: number): number => g.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_reset, { dom });
+export const reset = (g: Guest, dom: number): number =>
+  g.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_reset, { dom });
 export const resetCont = (g: Guest, dom: number): number =>
   g.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_reset_cont, { dom });
 

@@ -30,8 +30,19 @@ import {
 } from "./support.js";
 
 /** A 2-vCPU domU connected to dom0 on a port in word 1 (port >= 64), with its shared_info mapped. */
-function setup(): { hv: ReturnType<typeof world>["hv"]; dom0: Guest; u: Guest; sh: Page; p0: number; pu: number } {
-  const { hv, dom0, domUs: [u] } = world({ vcpus: 2 });
+function setup(): {
+  hv: ReturnType<typeof world>["hv"];
+  dom0: Guest;
+  u: Guest;
+  sh: Page;
+  p0: number;
+  pu: number;
+} {
+  const {
+    hv,
+    dom0,
+    domUs: [u],
+  } = world({ vcpus: 2 });
   for (let i = 0; i < 69; i++) allocUnbound(u!, 0); // ports 1..69
   const [p0, pu] = connect(dom0, u!); // pu = 70: word 1, bit 6
   const sh = shinfo(u!);
@@ -140,7 +151,11 @@ describe("evtchn_2l_set_pending", () => {
     const { u, sh } = setup();
     const [, ipi] = bindIpi(u, 1);
     expect(send(u, ipi)).toBe(0);
-    expect([pending(sh, ipi), sel(sh, 1, ipi >>> 6), upcallPending(sh, 1)]).toEqual([true, true, true]);
+    expect([pending(sh, ipi), sel(sh, 1, ipi >>> 6), upcallPending(sh, 1)]).toEqual([
+      true,
+      true,
+      true,
+    ]);
     expect(upcallPending(sh, 0)).toBe(false);
   });
 });
@@ -152,7 +167,12 @@ describe("evtchn_2l_unmask (EVTCHNOP_unmask)", () => {
     send(dom0, p0);
     expect(upcallPending(sh, 0)).toBe(false);
     expect(unmask(u, pu)).toBe(0);
-    expect([masked(sh, pu), pending(sh, pu), sel(sh, 0, 1), upcallPending(sh, 0)]).toEqual([false, true, true, true]);
+    expect([masked(sh, pu), pending(sh, pu), sel(sh, 0, 1), upcallPending(sh, 0)]).toEqual([
+      false,
+      true,
+      true,
+      true,
+    ]);
   });
 
   it("does nothing when the mask bit was already clear, even though the port is pending", () => {

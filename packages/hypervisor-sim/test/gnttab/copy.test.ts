@@ -4,7 +4,14 @@
  */
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { DOMID_SELF, GNTCOPY, GNTST, GNTTABOP, GTF, type gnttab_copy } from "@pvkit/hypervisor-sim/abi";
+import {
+  DOMID_SELF,
+  GNTCOPY,
+  GNTST,
+  GNTTABOP,
+  GTF,
+  type gnttab_copy,
+} from "@pvkit/hypervisor-sim/abi";
 import { MAP_GFN, copy, flagsOf, grant, map, mapForeign, rwBits, world } from "./helpers.js";
 import { internal } from "../internals.js";
 
@@ -23,7 +30,11 @@ function granted(flags: number = GTF.GTF_permit_access) {
 }
 
 /** b copies `len` bytes from a's grant into its own GFN LOCAL. */
-function fromGrant(granter: number, ref: number, o: Partial<{ srcOff: number; dstOff: number; len: number; dstDom: number; srcDom: number }> = {}): gnttab_copy {
+function fromGrant(
+  granter: number,
+  ref: number,
+  o: Partial<{ srcOff: number; dstOff: number; len: number; dstDom: number; srcDom: number }> = {},
+): gnttab_copy {
   return {
     source: { u: { ref }, domid: o.srcDom ?? granter, offset: o.srcOff ?? 0 },
     dest: { u: { gmfn: LOCAL }, domid: o.dstDom ?? DOMID_SELF, offset: o.dstOff ?? 0 },
@@ -53,12 +64,16 @@ describe("copy preconditions", () => {
 
   it("copy: returns GNTST_permission_denied for a raw frame named by the caller's own numeric domid", () => {
     const { hv, a, b } = granted();
-    expect(copy(hv, b.domid, fromGrant(a.domid, REF, { dstDom: b.domid })).status).toBe(GNTST.GNTST_permission_denied);
+    expect(copy(hv, b.domid, fromGrant(a.domid, REF, { dstDom: b.domid })).status).toBe(
+      GNTST.GNTST_permission_denied,
+    );
   });
 
   it("copy: returns GNTST_permission_denied for a raw dest frame of another domain", () => {
     const { hv, a, b } = granted();
-    expect(copy(hv, b.domid, fromGrant(a.domid, REF, { dstDom: a.domid })).status).toBe(GNTST.GNTST_permission_denied);
+    expect(copy(hv, b.domid, fromGrant(a.domid, REF, { dstDom: a.domid })).status).toBe(
+      GNTST.GNTST_permission_denied,
+    );
   });
 
   it("copy: returns GNTST_bad_domain for an unknown source domain", () => {
@@ -107,7 +122,9 @@ describe("copy preconditions", () => {
       len: 8,
       flags: SRC_GREF | DST_GREF,
     };
-    expect(copy(hv, b.domid, { ...op, source: { ...op.source, u: { ref: 700 } } }).status).toBe(GNTST.GNTST_bad_gntref);
+    expect(copy(hv, b.domid, { ...op, source: { ...op.source, u: { ref: 700 } } }).status).toBe(
+      GNTST.GNTST_bad_gntref,
+    );
     // A good source with a read-only dest fails on the dest, and the source pin is released.
     expect(copy(hv, b.domid, op).status).toBe(GNTST.GNTST_general_error);
     expect(rwBits(hv, a.domid, REF)).toBe(0);
@@ -139,7 +156,9 @@ describe("copy preconditions", () => {
     const { hv, dom0, a, b } = granted();
     expect(map(hv, b.domid, a.domid, REF, MAP_GFN, true).status).toBe(GNTST.GNTST_okay);
     // The granter re-targets the live entry at dom0; the active entry still belongs to b.
-    hv.guest(a.domid).memory.writablePage(internal(a).gnttab.frameGfn(0)!).setU16(REF * 8 + 2, dom0.domid);
+    hv.guest(a.domid)
+      .memory.writablePage(internal(a).gnttab.frameGfn(0)!)
+      .setU16(REF * 8 + 2, dom0.domid);
     expect(copy(hv, dom0.domid, fromGrant(a.domid, REF)).status).toBe(GNTST.GNTST_general_error);
   });
 
@@ -208,27 +227,39 @@ describe("copy preconditions", () => {
 
   it("copy: returns GNTST_bad_copy_arg when source.offset + len passes 4096", () => {
     const { hv, a, b } = granted();
-    expect(copy(hv, b.domid, fromGrant(a.domid, REF, { srcOff: 4000, len: 97 })).status).toBe(GNTST.GNTST_bad_copy_arg);
+    expect(copy(hv, b.domid, fromGrant(a.domid, REF, { srcOff: 4000, len: 97 })).status).toBe(
+      GNTST.GNTST_bad_copy_arg,
+    );
     expect(rwBits(hv, a.domid, REF)).toBe(0);
   });
 
   it("copy: returns GNTST_bad_copy_arg when dest.offset + len passes 4096", () => {
     const { hv, a, b } = granted();
-    expect(copy(hv, b.domid, fromGrant(a.domid, REF, { dstOff: 4095, len: 2 })).status).toBe(GNTST.GNTST_bad_copy_arg);
+    expect(copy(hv, b.domid, fromGrant(a.domid, REF, { dstOff: 4095, len: 2 })).status).toBe(
+      GNTST.GNTST_bad_copy_arg,
+    );
   });
 
   it("copy: accepts offset + len == 4096 and len 0 (even at offset 4096)", () => {
     const { hv, a, b } = granted();
-    expect(copy(hv, b.domid, fromGrant(a.domid, REF, { srcOff: 4095, len: 1 })).status).toBe(GNTST.GNTST_okay);
-    expect(copy(hv, b.domid, fromGrant(a.domid, REF, { srcOff: 4096, dstOff: 4096, len: 0 })).status).toBe(GNTST.GNTST_okay);
+    expect(copy(hv, b.domid, fromGrant(a.domid, REF, { srcOff: 4095, len: 1 })).status).toBe(
+      GNTST.GNTST_okay,
+    );
+    expect(
+      copy(hv, b.domid, fromGrant(a.domid, REF, { srcOff: 4096, dstOff: 4096, len: 0 })).status,
+    ).toBe(GNTST.GNTST_okay);
     expect(copy(hv, b.domid, fromGrant(a.domid, REF, { len: 4096 })).status).toBe(GNTST.GNTST_okay);
   });
 
   it("copy: the claims come before the bounds (bad_gntref / bad_page win over bad_copy_arg)", () => {
     const { hv, a, b } = granted();
-    expect(copy(hv, b.domid, fromGrant(a.domid, 512, { srcOff: 4096, len: 10 })).status).toBe(GNTST.GNTST_bad_gntref);
+    expect(copy(hv, b.domid, fromGrant(a.domid, 512, { srcOff: 4096, len: 10 })).status).toBe(
+      GNTST.GNTST_bad_gntref,
+    );
     grant(hv, a.domid, 9, b.domid, 0x30000);
-    expect(copy(hv, b.domid, fromGrant(a.domid, 9, { srcOff: 4096, len: 10 })).status).toBe(GNTST.GNTST_bad_page);
+    expect(copy(hv, b.domid, fromGrant(a.domid, 9, { srcOff: 4096, len: 10 })).status).toBe(
+      GNTST.GNTST_bad_page,
+    );
   });
 });
 
@@ -236,7 +267,9 @@ describe("copy behaviour", () => {
   it("copies bytes from a grant into the caller's frame at the given offsets", () => {
     const { hv, a, b } = granted();
     const src = hv.guest(a.domid).memory.page(FRAME).read(100, 50);
-    expect(copy(hv, b.domid, fromGrant(a.domid, REF, { srcOff: 100, dstOff: 7, len: 50 })).status).toBe(GNTST.GNTST_okay);
+    expect(
+      copy(hv, b.domid, fromGrant(a.domid, REF, { srcOff: 100, dstOff: 7, len: 50 })).status,
+    ).toBe(GNTST.GNTST_okay);
     expect(hv.guest(b.domid).memory.page(LOCAL).read(7, 50)).toEqual(src);
     expect(hv.guest(b.domid).memory.page(LOCAL).getU8(6)).toBe(0);
   });
@@ -258,7 +291,9 @@ describe("copy behaviour", () => {
       flags: SRC_GREF | DST_GREF,
     };
     expect(copy(hv, b.domid, op).status).toBe(GNTST.GNTST_okay);
-    expect(hv.guest(dom0.domid).memory.page(3).read(0, 8)).toEqual(hv.guest(a.domid).memory.page(FRAME).read(8, 8));
+    expect(hv.guest(dom0.domid).memory.page(3).read(0, 8)).toEqual(
+      hv.guest(a.domid).memory.page(FRAME).read(8, 8),
+    );
   });
 
   it("leaves no pin and no GTF_reading/GTF_writing behind after the hypercall", () => {
@@ -279,10 +314,20 @@ describe("copy behaviour", () => {
 
   it("processes a batch naming the same ref repeatedly, each element with its own status", () => {
     const { hv, a, b } = granted();
-    const ops = [fromGrant(a.domid, REF, { len: 4 }), fromGrant(a.domid, REF, { srcOff: 4094, len: 4 }), fromGrant(a.domid, REF, { srcOff: 4, dstOff: 4, len: 4 })];
+    const ops = [
+      fromGrant(a.domid, REF, { len: 4 }),
+      fromGrant(a.domid, REF, { srcOff: 4094, len: 4 }),
+      fromGrant(a.domid, REF, { srcOff: 4, dstOff: 4, len: 4 }),
+    ];
     expect(hv.guest(b.domid).hypercall.grant_table_op(GNTTABOP.GNTTABOP_copy, ops, 3)).toBe(0);
-    expect(ops.map((o) => o.status)).toEqual([GNTST.GNTST_okay, GNTST.GNTST_bad_copy_arg, GNTST.GNTST_okay]);
-    expect(hv.guest(b.domid).memory.page(LOCAL).read(0, 8)).toEqual(hv.guest(a.domid).memory.page(FRAME).read(0, 8));
+    expect(ops.map((o) => o.status)).toEqual([
+      GNTST.GNTST_okay,
+      GNTST.GNTST_bad_copy_arg,
+      GNTST.GNTST_okay,
+    ]);
+    expect(hv.guest(b.domid).memory.page(LOCAL).read(0, 8)).toEqual(
+      hv.guest(a.domid).memory.page(FRAME).read(0, 8),
+    );
     expect(internal(a).gnttab.isPinned(REF)).toBe(false);
     expect(rwBits(hv, a.domid, REF)).toBe(0);
   });
@@ -331,20 +376,32 @@ describe("copy behaviour", () => {
     const granter = hv.guest(a.domid).memory.writablePage(FRAME);
     const local = hv.guest(b.domid).memory.writablePage(LOCAL);
     fc.assert(
-      fc.property(fc.nat({ max: 4096 }), fc.nat({ max: 4096 }), fc.oneof(fc.nat({ max: 80 }), fc.nat({ max: 4096 })), fc.boolean(), (so, doff, want, sameFrame) => {
-        const len = Math.min(want, 4096 - so, 4096 - doff);
-        const pattern = Uint8Array.from({ length: 4096 }, (_, i) => (i * 7 + so) & 0xff);
-        granter.write(0, pattern);
-        local.fill(0xee);
-        const expected = sameFrame ? pattern.slice() : new Uint8Array(4096).fill(0xee);
-        if (sameFrame) expected.copyWithin(doff, so, so + len); // memmove
-        else expected.set(pattern.subarray(so, so + len), doff);
-        const op: gnttab_copy = sameFrame
-          ? { source: { u: { ref: REF }, domid: a.domid, offset: so }, dest: { u: { ref: REF }, domid: a.domid, offset: doff }, len, flags: SRC_GREF | DST_GREF }
-          : fromGrant(a.domid, REF, { srcOff: so, dstOff: doff, len });
-        expect(copy(hv, b.domid, op).status).toBe(GNTST.GNTST_okay);
-        expect((sameFrame ? granter : local).read(0, 4096)).toEqual(expected);
-      }),
+      fc.property(
+        fc.nat({ max: 4096 }),
+        fc.nat({ max: 4096 }),
+        fc.oneof(fc.nat({ max: 80 }), fc.nat({ max: 4096 })),
+        fc.boolean(),
+        (so, doff, want, sameFrame) => {
+          const len = Math.min(want, 4096 - so, 4096 - doff);
+          const pattern = Uint8Array.from({ length: 4096 }, (_, i) => (i * 7 + so) & 0xff);
+          granter.write(0, pattern);
+          local.fill(0xee);
+          const expected = sameFrame ? pattern.slice() : new Uint8Array(4096).fill(0xee);
+          if (sameFrame)
+            expected.copyWithin(doff, so, so + len); // memmove
+          else expected.set(pattern.subarray(so, so + len), doff);
+          const op: gnttab_copy = sameFrame
+            ? {
+                source: { u: { ref: REF }, domid: a.domid, offset: so },
+                dest: { u: { ref: REF }, domid: a.domid, offset: doff },
+                len,
+                flags: SRC_GREF | DST_GREF,
+              }
+            : fromGrant(a.domid, REF, { srcOff: so, dstOff: doff, len });
+          expect(copy(hv, b.domid, op).status).toBe(GNTST.GNTST_okay);
+          expect((sameFrame ? granter : local).read(0, 4096)).toEqual(expected);
+        },
+      ),
       { numRuns: 150 },
     );
   });

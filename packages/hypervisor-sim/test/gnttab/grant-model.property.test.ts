@@ -8,7 +8,12 @@
  */
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { DeadMappingError, ReadOnlyMappingError, type Page, type ReadonlyPage } from "@pvkit/hypervisor-sim";
+import {
+  DeadMappingError,
+  ReadOnlyMappingError,
+  type Page,
+  type ReadonlyPage,
+} from "@pvkit/hypervisor-sim";
 import { DOMID_SELF, GNTCOPY, GNTST, GTF } from "@pvkit/hypervisor-sim/abi";
 import { MAP_GFN, copy, endAccess, grant, map, setupTable, unmap, world } from "./helpers.js";
 import { internal } from "../internals.js";
@@ -23,7 +28,15 @@ type Action =
   | { kind: "map"; mapper: number; granter: number; ref: number; readonly: boolean }
   | { kind: "unmap"; pick: number }
   | { kind: "stale"; pick: number }
-  | { kind: "copy"; caller: number; granter: number; ref: number; toGrant: boolean; offset: number; len: number }
+  | {
+      kind: "copy";
+      caller: number;
+      granter: number;
+      ref: number;
+      toGrant: boolean;
+      offset: number;
+      len: number;
+    }
   | { kind: "write"; pick: number; offset: number; value: number };
 
 const dom = fc.integer({ min: 0, max: 2 });
@@ -31,9 +44,27 @@ const ref = fc.constantFrom(...REFS);
 /** Mostly -1, "whoever the entry names": failures alone would rarely build up pins. */
 const actor = fc.oneof({ weight: 3, arbitrary: fc.constant(-1) }, { weight: 1, arbitrary: dom });
 const actionArb: fc.Arbitrary<Action> = fc.oneof(
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant("grant" as const), granter: dom, ref, grantee: dom, readonly: fc.boolean() }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant("grant" as const),
+      granter: dom,
+      ref,
+      grantee: dom,
+      readonly: fc.boolean(),
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("end" as const), granter: dom, ref }) },
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant("map" as const), mapper: actor, granter: dom, ref, readonly: fc.boolean() }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant("map" as const),
+      mapper: actor,
+      granter: dom,
+      ref,
+      readonly: fc.boolean(),
+    }),
+  },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant("unmap" as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("stale" as const), pick: fc.nat() }) },
   {
@@ -48,7 +79,15 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
       len: fc.integer({ min: 0, max: 200 }),
     }),
   },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant("write" as const), pick: fc.nat(), offset: fc.integer({ min: 0, max: 1023 }).map((x) => x * 4), value: fc.nat() }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant("write" as const),
+      pick: fc.nat(),
+      offset: fc.integer({ min: 0, max: 1023 }).map((x) => x * 4),
+      value: fc.nat(),
+    }),
+  },
 );
 
 interface ModelEntry {
@@ -83,14 +122,22 @@ function run(actions: Action[]): void {
   const frameBytes = (g: number, r: number): Uint8Array => frames[g]![REFS.indexOf(r)]!.bytes;
   /** Granter GFNs that became holes: the granter mapped its own grant there and elsewhere. */
   const moved = new Set<string>();
-  const sameBytes = (x: Uint8Array, y: Uint8Array) => x.length === y.length && x.every((v, i) => v === y[i]);
+  const sameBytes = (x: Uint8Array, y: Uint8Array) =>
+    x.length === y.length && x.every((v, i) => v === y[i]);
 
-  const expectedPinFailure = (caller: number, g: number, r: number, writable: boolean): number | undefined => {
+  const expectedPinFailure = (
+    caller: number,
+    g: number,
+    r: number,
+    writable: boolean,
+  ): number | undefined => {
     const e = entries.get(key(g, r));
     const pins = mappingsOf(g, r);
     if (pins.length > 0 && pins[0]!.mapper !== caller) return GNTST.GNTST_general_error;
-    if (pins.length === 0 && (e === undefined || e.grantee !== ids[caller])) return GNTST.GNTST_general_error;
-    if (writable && e !== undefined && e.readonly && !pins.some((m) => !m.readonly)) return GNTST.GNTST_general_error;
+    if (pins.length === 0 && (e === undefined || e.grantee !== ids[caller]))
+      return GNTST.GNTST_general_error;
+    if (writable && e !== undefined && e.readonly && !pins.some((m) => !m.readonly))
+      return GNTST.GNTST_general_error;
     return undefined;
   };
   /** get_paged_frame runs (first pin, or a copy's first write pin) on a GFN that is now a hole. */
@@ -106,13 +153,22 @@ function run(actions: Action[]): void {
         const pins = mappingsOf(g, r);
         const hostRead = pins.filter((m) => m.readonly).length;
         const hostWrite = pins.length - hostRead;
-        expect(internal(doms[g]!).gnttab.pins(r)).toEqual({ hostRead, hostWrite, devRead: 0, devWrite: 0 });
+        expect(internal(doms[g]!).gnttab.pins(r)).toEqual({
+          hostRead,
+          hostWrite,
+          devRead: 0,
+          devWrite: 0,
+        });
         const e = entries.get(key(g, r));
-        const type = e === undefined ? 0 : GTF.GTF_permit_access | (e.readonly ? GTF.GTF_readonly : 0);
-        const bits = (pins.length > 0 ? GTF.GTF_reading : 0) | (hostWrite > 0 ? GTF.GTF_writing : 0);
+        const type =
+          e === undefined ? 0 : GTF.GTF_permit_access | (e.readonly ? GTF.GTF_readonly : 0);
+        const bits =
+          (pins.length > 0 ? GTF.GTF_reading : 0) | (hostWrite > 0 ? GTF.GTF_writing : 0);
         expect(tables[g]!.getU16(r * 8)).toBe(type | bits);
       }
-      expect(internal(doms[g]!).gnttab.mappedByOthers).toBe(live.filter((m) => m.granter === g && m.mapper !== g).length);
+      expect(internal(doms[g]!).gnttab.mappedByOthers).toBe(
+        live.filter((m) => m.granter === g && m.mapper !== g).length,
+      );
     }
     for (const m of live) {
       const mine = frames[m.granter]![REFS.indexOf(m.ref)]!;
@@ -121,7 +177,8 @@ function run(actions: Action[]): void {
       expect(sameBytes(m.view.read(0, 4096), mine.bytes)).toBe(true);
     }
     for (let g = 0; g < 3; g++) {
-      for (const r of REFS) expect(hv.guest(ids[g]!).memory.isHole(frameOf(r))).toBe(moved.has(key(g, r)));
+      for (const r of REFS)
+        expect(hv.guest(ids[g]!).memory.isHole(frameOf(r))).toBe(moved.has(key(g, r)));
     }
     for (const m of dead) {
       expect(() => m.view.getU8(0)).toThrow(DeadMappingError);
@@ -147,7 +204,10 @@ function run(actions: Action[]): void {
         if (entries.has(key(act.granter, act.ref))) break; // a correct guest never reuses a live ref
         const flags = GTF.GTF_permit_access | (act.readonly ? GTF.GTF_readonly : 0);
         grant(hv, ids[act.granter]!, act.ref, ids[act.grantee]!, frameOf(act.ref), flags);
-        entries.set(key(act.granter, act.ref), { grantee: ids[act.grantee]!, readonly: act.readonly });
+        entries.set(key(act.granter, act.ref), {
+          grantee: ids[act.grantee]!,
+          readonly: act.readonly,
+        });
         break;
       }
       case "end": {
@@ -158,16 +218,30 @@ function run(actions: Action[]): void {
       }
       case "map": {
         const gfn = MAP_GFN + nextGfn[act.mapper]!++;
-        const badPage = expectedBadPage(act.granter, act.ref, !act.readonly, false) ? GNTST.GNTST_bad_page : undefined;
-        const expected = expectedPinFailure(act.mapper, act.granter, act.ref, !act.readonly) ?? badPage ?? GNTST.GNTST_okay;
+        const badPage = expectedBadPage(act.granter, act.ref, !act.readonly, false)
+          ? GNTST.GNTST_bad_page
+          : undefined;
+        const expected =
+          expectedPinFailure(act.mapper, act.granter, act.ref, !act.readonly) ??
+          badPage ??
+          GNTST.GNTST_okay;
         const op = map(hv, ids[act.mapper]!, ids[act.granter]!, act.ref, gfn, act.readonly);
-        if (expected === GNTST.GNTST_okay && act.mapper === act.granter) moved.add(key(act.granter, act.ref));
+        if (expected === GNTST.GNTST_okay && act.mapper === act.granter)
+          moved.add(key(act.granter, act.ref));
         expect(op.status).toBe(expected);
         if (expected === GNTST.GNTST_okay) {
           expect(live.some((m) => m.mapper === act.mapper && m.handle === op.handle)).toBe(false);
           const view = hv.guest(ids[act.mapper]!).memory.page(gfn);
           expect(view.writable).toBe(!act.readonly);
-          live.push({ mapper: act.mapper, granter: act.granter, ref: act.ref, readonly: act.readonly, handle: op.handle!, gfn, view });
+          live.push({
+            mapper: act.mapper,
+            granter: act.granter,
+            ref: act.ref,
+            readonly: act.readonly,
+            handle: op.handle!,
+            gfn,
+            view,
+          });
         } else {
           expect(hv.guest(ids[act.mapper]!).memory.isHole(gfn)).toBe(true);
         }
@@ -194,13 +268,27 @@ function run(actions: Action[]): void {
         const localSide = { u: { gmfn: LOCAL }, domid: DOMID_SELF, offset: 0 };
         const op = act.toGrant
           ? { source: localSide, dest: grantSide, len: act.len, flags: GNTCOPY.GNTCOPY_dest_gref }
-          : { source: grantSide, dest: localSide, len: act.len, flags: GNTCOPY.GNTCOPY_source_gref };
+          : {
+              source: grantSide,
+              dest: localSide,
+              len: act.len,
+              flags: GNTCOPY.GNTCOPY_source_gref,
+            };
         const local = hv.guest(caller).memory.page(LOCAL);
         const srcBytes = act.toGrant ? local.read(0, 4096) : frameBytes(act.granter, act.ref);
-        const before = srcBytes.slice(op.source.offset, op.source.offset + Math.min(act.len, 4096 - op.source.offset));
-        const badPage = expectedBadPage(act.granter, act.ref, act.toGrant, true) ? GNTST.GNTST_bad_page : undefined;
-        let expected = expectedPinFailure(act.caller, act.granter, act.ref, act.toGrant) ?? badPage ?? GNTST.GNTST_okay;
-        if (expected === GNTST.GNTST_okay && act.offset + act.len > 4096) expected = GNTST.GNTST_bad_copy_arg;
+        const before = srcBytes.slice(
+          op.source.offset,
+          op.source.offset + Math.min(act.len, 4096 - op.source.offset),
+        );
+        const badPage = expectedBadPage(act.granter, act.ref, act.toGrant, true)
+          ? GNTST.GNTST_bad_page
+          : undefined;
+        let expected =
+          expectedPinFailure(act.caller, act.granter, act.ref, act.toGrant) ??
+          badPage ??
+          GNTST.GNTST_okay;
+        if (expected === GNTST.GNTST_okay && act.offset + act.len > 4096)
+          expected = GNTST.GNTST_bad_copy_arg;
         expect(copy(hv, caller, op).status).toBe(expected);
         if (expected === GNTST.GNTST_okay) {
           const dstBytes = act.toGrant ? frameBytes(act.granter, act.ref) : local.read(0, 4096);

@@ -4,8 +4,27 @@
  */
 import { describe, expect, it } from "vitest";
 import { DeadMappingError, ReadOnlyMappingError } from "@pvkit/hypervisor-sim";
-import { DOMID_SELF, GNTMAP, GNTST, GTF, XEN_ERRNO, XENMAPSPACE, XENMEM } from "@pvkit/hypervisor-sim/abi";
-import { MAP_GFN, endAccess, flagsOf, grant, map, mapOp, rwBits, setupTable, unmap, world } from "./helpers.js";
+import {
+  DOMID_SELF,
+  GNTMAP,
+  GNTST,
+  GTF,
+  XEN_ERRNO,
+  XENMAPSPACE,
+  XENMEM,
+} from "@pvkit/hypervisor-sim/abi";
+import {
+  MAP_GFN,
+  endAccess,
+  flagsOf,
+  grant,
+  map,
+  mapOp,
+  rwBits,
+  setupTable,
+  unmap,
+  world,
+} from "./helpers.js";
 import { internal } from "../internals.js";
 
 const R = GTF.GTF_reading;
@@ -35,7 +54,9 @@ describe("mappings", () => {
     const p = hv.guest(b.domid).memory.page(MAP_GFN);
     expect(p.writable).toBe(false);
     expect(p.getU8(0)).toBe(9);
-    expect(() => (p as { setU8?: (o: number, v: number) => void }).setU8!(0, 1)).toThrow(ReadOnlyMappingError);
+    expect(() => (p as { setU8?: (o: number, v: number) => void }).setU8!(0, 1)).toThrow(
+      ReadOnlyMappingError,
+    );
     expect(() => hv.guest(b.domid).memory.writablePage(MAP_GFN)).toThrow(RangeError);
     expect(hv.guest(a.domid).memory.page(FRAME).getU8(0)).toBe(9);
   });
@@ -60,11 +81,23 @@ describe("mappings", () => {
     hv.guest(a.domid).memory.writablePage(FRAME).setU8(0, 1);
     hv.guest(a.domid).memory.writablePage(6).setU8(0, 2);
     map(hv, b.domid, a.domid, REF, MAP_GFN, true);
-    hv.guest(a.domid).memory.writablePage(setupTable(hv, a.domid)[0]!).setU32(REF * 8 + 4, 6);
+    hv.guest(a.domid)
+      .memory.writablePage(setupTable(hv, a.domid)[0]!)
+      .setU32(REF * 8 + 4, 6);
     map(hv, b.domid, a.domid, REF, MAP_GFN + 1, true);
     map(hv, b.domid, a.domid, REF, MAP_GFN + 2); // the first writable pin re-checks flags, not the frame
-    expect(hv.guest(b.domid).memory.page(MAP_GFN + 1).getU8(0)).toBe(1);
-    expect(hv.guest(b.domid).memory.page(MAP_GFN + 2).getU8(0)).toBe(1);
+    expect(
+      hv
+        .guest(b.domid)
+        .memory.page(MAP_GFN + 1)
+        .getU8(0),
+    ).toBe(1);
+    expect(
+      hv
+        .guest(b.domid)
+        .memory.page(MAP_GFN + 2)
+        .getU8(0),
+    ).toBe(1);
   });
 
   it("hands out handles that are not reused at once (FIFO free list)", () => {
@@ -94,7 +127,12 @@ describe("GTF_reading / GTF_writing follow the pins (XSA-230)", () => {
     grant(hv, a.domid, REF, b.domid, FRAME);
     const check = (bits: number, hostRead: number, hostWrite: number) => {
       expect(rwBits(hv, a.domid, REF)).toBe(bits);
-      expect(internal(a).gnttab.pins(REF)).toEqual({ hostRead, hostWrite, devRead: 0, devWrite: 0 });
+      expect(internal(a).gnttab.pins(REF)).toEqual({
+        hostRead,
+        hostWrite,
+        devRead: 0,
+        devWrite: 0,
+      });
     };
     const ro1 = map(hv, b.domid, a.domid, REF, MAP_GFN, true).handle!;
     check(R, 1, 0);
@@ -126,16 +164,31 @@ describe("GTF_reading / GTF_writing follow the pins (XSA-230)", () => {
     const { hv, a, b } = world();
     grant(hv, a.domid, REF, b.domid, FRAME);
     map(hv, b.domid, a.domid, REF, MAP_GFN, true);
-    const op = mapOp(hv, b.domid, { host_addr: (MAP_GFN + 1) * 4096, flags: GNTMAP.GNTMAP_host_map | GNTMAP.GNTMAP_device_map, ref: REF, dom: a.domid });
+    const op = mapOp(hv, b.domid, {
+      host_addr: (MAP_GFN + 1) * 4096,
+      flags: GNTMAP.GNTMAP_host_map | GNTMAP.GNTMAP_device_map,
+      ref: REF,
+      dom: a.domid,
+    });
     expect(op.status).toBe(GNTST.GNTST_general_error);
-    expect(internal(a).gnttab.pins(REF)).toEqual({ hostRead: 1, hostWrite: 0, devRead: 0, devWrite: 0 });
+    expect(internal(a).gnttab.pins(REF)).toEqual({
+      hostRead: 1,
+      hostWrite: 0,
+      devRead: 0,
+      devWrite: 0,
+    });
     expect(rwBits(hv, a.domid, REF)).toBe(R);
   });
 });
 
 describe("XENMEM_add_to_physmap(XENMAPSPACE_grant_table)", () => {
   const atp = (hv: ReturnType<typeof world>["hv"], domid: number, idx: number, gpfn: number) =>
-    hv.guest(domid).hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, { domid: DOMID_SELF, space: XENMAPSPACE.XENMAPSPACE_grant_table, idx, gpfn });
+    hv.guest(domid).hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, {
+      domid: DOMID_SELF,
+      space: XENMAPSPACE.XENMAPSPACE_grant_table,
+      idx,
+      gpfn,
+    });
 
   it("places a grant-table frame where the guest asks, growing the table", () => {
     const { hv, a, b } = world();
@@ -187,7 +240,8 @@ describe("XENMEM_add_to_physmap(XENMAPSPACE_grant_table)", () => {
     const ga = hv.guest(a.domid);
     ga.memory.writablePage(3).setU8(0, 1);
     ga.memory.writablePage(4).setU8(0, 1);
-    const cur = () => ga.hypercall.memory_op(XENMEM.XENMEM_current_reservation, { domid: DOMID_SELF });
+    const cur = () =>
+      ga.hypercall.memory_op(XENMEM.XENMEM_current_reservation, { domid: DOMID_SELF });
     expect(cur()).toBe(2);
     expect(atp(hv, a.domid, 0, 3)).toBe(0);
     expect(cur()).toBe(1);

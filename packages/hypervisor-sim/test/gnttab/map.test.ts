@@ -5,11 +5,37 @@
  */
 import { describe, expect, it } from "vitest";
 import { DeadMappingError } from "@pvkit/hypervisor-sim";
-import { DOMID_SELF, GNTMAP, GNTST, GNTTABOP, GTF, XENMAPSPACE, XENMEM } from "@pvkit/hypervisor-sim/abi";
-import { MAP_GFN, flagsOf, grant, map, mapForeign, mapOp, rwBits, setFlags, setupTable, unmap, world } from "./helpers.js";
+import {
+  DOMID_SELF,
+  GNTMAP,
+  GNTST,
+  GNTTABOP,
+  GTF,
+  XENMAPSPACE,
+  XENMEM,
+} from "@pvkit/hypervisor-sim/abi";
+import {
+  MAP_GFN,
+  flagsOf,
+  grant,
+  map,
+  mapForeign,
+  mapOp,
+  rwBits,
+  setFlags,
+  setupTable,
+  unmap,
+  world,
+} from "./helpers.js";
 import { internal } from "../internals.js";
 
-const { GNTMAP_host_map, GNTMAP_device_map, GNTMAP_readonly, GNTMAP_application_map, GNTMAP_contains_pte } = GNTMAP;
+const {
+  GNTMAP_host_map,
+  GNTMAP_device_map,
+  GNTMAP_readonly,
+  GNTMAP_application_map,
+  GNTMAP_contains_pte,
+} = GNTMAP;
 const RW = GTF.GTF_reading | GTF.GTF_writing;
 const REF = 8;
 const FRAME = 5;
@@ -24,13 +50,22 @@ function granted(flags: number = GTF.GTF_permit_access) {
 describe("map_grant_ref preconditions", () => {
   it("map: returns GNTST_bad_gntref when neither host_map nor device_map is set", () => {
     const { hv, a, b } = granted();
-    expect(mapOp(hv, b.domid, { host_addr: MAP_GFN * 4096, flags: GNTMAP_readonly, ref: REF, dom: a.domid }).status).toBe(GNTST.GNTST_bad_gntref);
+    expect(
+      mapOp(hv, b.domid, {
+        host_addr: MAP_GFN * 4096,
+        flags: GNTMAP_readonly,
+        ref: REF,
+        dom: a.domid,
+      }).status,
+    ).toBe(GNTST.GNTST_bad_gntref);
     expect(rwBits(hv, a.domid, REF)).toBe(0);
   });
 
   it("map: the missing-flags check comes before the domain lookup (bad_gntref, not bad_domain)", () => {
     const { hv, b } = granted();
-    expect(mapOp(hv, b.domid, { host_addr: MAP_GFN * 4096, flags: 0, ref: REF, dom: DOMID_SELF }).status).toBe(GNTST.GNTST_bad_gntref);
+    expect(
+      mapOp(hv, b.domid, { host_addr: MAP_GFN * 4096, flags: 0, ref: REF, dom: DOMID_SELF }).status,
+    ).toBe(GNTST.GNTST_bad_gntref);
   });
 
   it.each([
@@ -44,31 +79,55 @@ describe("map_grant_ref preconditions", () => {
     expect(op.status).toBe(GNTST.GNTST_general_error);
     expect(op.handle).toBeUndefined();
     expect(rwBits(hv, a.domid, REF)).toBe(0);
-    expect(internal(a).gnttab.pins(REF)).toEqual({ hostRead: 0, hostWrite: 0, devRead: 0, devWrite: 0 });
+    expect(internal(a).gnttab.pins(REF)).toEqual({
+      hostRead: 0,
+      hostWrite: 0,
+      devRead: 0,
+      devWrite: 0,
+    });
     expect(hv.guest(b.domid).memory.isHole(MAP_GFN)).toBe(true);
   });
 
   it("map: the translated-caller check comes before the domain lookup (general_error, not bad_domain)", () => {
     const { hv, b } = granted();
-    expect(mapOp(hv, b.domid, { host_addr: 0, flags: GNTMAP_device_map, ref: REF, dom: 0x1234 }).status).toBe(GNTST.GNTST_general_error);
+    expect(
+      mapOp(hv, b.domid, { host_addr: 0, flags: GNTMAP_device_map, ref: REF, dom: 0x1234 }).status,
+    ).toBe(GNTST.GNTST_general_error);
   });
 
   it("map: returns GNTST_bad_domain for an unknown domain", () => {
     const { hv, b } = granted();
-    expect(mapOp(hv, b.domid, { host_addr: MAP_GFN * 4096, flags: GNTMAP_host_map, ref: REF, dom: 0x1234 }).status).toBe(GNTST.GNTST_bad_domain);
+    expect(
+      mapOp(hv, b.domid, {
+        host_addr: MAP_GFN * 4096,
+        flags: GNTMAP_host_map,
+        ref: REF,
+        dom: 0x1234,
+      }).status,
+    ).toBe(GNTST.GNTST_bad_domain);
   });
 
   it("map: returns GNTST_bad_domain for DOMID_SELF (a by-id lookup)", () => {
     const { hv, a } = granted();
     grant(hv, a.domid, 9, a.domid, FRAME);
-    expect(mapOp(hv, a.domid, { host_addr: MAP_GFN * 4096, flags: GNTMAP_host_map, ref: 9, dom: DOMID_SELF }).status).toBe(GNTST.GNTST_bad_domain);
+    expect(
+      mapOp(hv, a.domid, {
+        host_addr: MAP_GFN * 4096,
+        flags: GNTMAP_host_map,
+        ref: 9,
+        dom: DOMID_SELF,
+      }).status,
+    ).toBe(GNTST.GNTST_bad_domain);
     // The same grant named by the numeric domid maps fine.
     expect(map(hv, a.domid, a.domid, 9).status).toBe(GNTST.GNTST_okay);
   });
 
   it("map: the domain lookup comes before the ref check (bad_domain, not bad_gntref)", () => {
     const { hv, b } = granted();
-    expect(mapOp(hv, b.domid, { host_addr: 0, flags: GNTMAP_host_map, ref: 0xffffffff, dom: 0x1234 }).status).toBe(GNTST.GNTST_bad_domain);
+    expect(
+      mapOp(hv, b.domid, { host_addr: 0, flags: GNTMAP_host_map, ref: 0xffffffff, dom: 0x1234 })
+        .status,
+    ).toBe(GNTST.GNTST_bad_domain);
   });
 
   it("map: never returns permission_denied between domUs (XSM_HOOK under the dummy policy)", () => {
@@ -79,7 +138,8 @@ describe("map_grant_ref preconditions", () => {
   it("map: returns GNTST_no_space once every maptrack handle is in use", () => {
     const { hv, a, b } = world({ b: { maxMaptrackFrames: 1 } });
     for (let i = 0; i < 257; i++) grant(hv, a.domid, 8 + i, b.domid, 10 + i);
-    for (let i = 0; i < 256; i++) expect(map(hv, b.domid, a.domid, 8 + i, MAP_GFN + i).status).toBe(GNTST.GNTST_okay);
+    for (let i = 0; i < 256; i++)
+      expect(map(hv, b.domid, a.domid, 8 + i, MAP_GFN + i).status).toBe(GNTST.GNTST_okay);
     expect(map(hv, b.domid, a.domid, 8 + 256, MAP_GFN + 256).status).toBe(GNTST.GNTST_no_space);
     expect(rwBits(hv, a.domid, 8 + 256)).toBe(0);
   });
@@ -108,7 +168,10 @@ describe("map_grant_ref preconditions", () => {
     const { hv, dom0, a, b } = granted();
     expect(map(hv, b.domid, a.domid, REF, MAP_GFN, true).status).toBe(GNTST.GNTST_okay);
     // The granter (wrongly) re-targets the live entry at dom0; the active entry still names b.
-    const { page, off } = { page: hv.guest(a.domid).memory.writablePage(internal(a).gnttab.frameGfn(0)!), off: REF * 8 };
+    const { page, off } = {
+      page: hv.guest(a.domid).memory.writablePage(internal(a).gnttab.frameGfn(0)!),
+      off: REF * 8,
+    };
     page.setU16(off + 2, dom0.domid);
     expect(map(hv, dom0.domid, a.domid, REF, MAP_GFN, true).status).toBe(GNTST.GNTST_general_error);
     expect(internal(a).gnttab.pins(REF).hostRead).toBe(1);
@@ -116,8 +179,11 @@ describe("map_grant_ref preconditions", () => {
 
   it("map: returns GNTST_general_error when the pin counter would pass 127 (4.17 overflow mask)", () => {
     const { hv, a, b } = granted();
-    for (let i = 0; i < 128; i++) expect(map(hv, b.domid, a.domid, REF, MAP_GFN + i, true).status).toBe(GNTST.GNTST_okay);
-    expect(map(hv, b.domid, a.domid, REF, MAP_GFN + 128, true).status).toBe(GNTST.GNTST_general_error);
+    for (let i = 0; i < 128; i++)
+      expect(map(hv, b.domid, a.domid, REF, MAP_GFN + i, true).status).toBe(GNTST.GNTST_okay);
+    expect(map(hv, b.domid, a.domid, REF, MAP_GFN + 128, true).status).toBe(
+      GNTST.GNTST_general_error,
+    );
     expect(internal(a).gnttab.pins(REF).hostRead).toBe(128);
     // Only the counter being bumped matters: a writable pin still fits.
     expect(map(hv, b.domid, a.domid, REF, MAP_GFN + 129).status).toBe(GNTST.GNTST_okay);
@@ -213,7 +279,12 @@ describe("map_grant_ref preconditions", () => {
 
   it("map: returns GNTST_general_error when flags carry guest_avail bits a p2m entry cannot express", () => {
     const { hv, a, b } = granted();
-    const op = mapOp(hv, b.domid, { host_addr: MAP_GFN * 4096, flags: GNTMAP_host_map | 0x10000, ref: REF, dom: a.domid });
+    const op = mapOp(hv, b.domid, {
+      host_addr: MAP_GFN * 4096,
+      flags: GNTMAP_host_map | 0x10000,
+      ref: REF,
+      dom: a.domid,
+    });
     expect(op.status).toBe(GNTST.GNTST_general_error);
     expect(rwBits(hv, a.domid, REF)).toBe(0);
   });
@@ -236,7 +307,14 @@ describe("map_grant_ref preconditions", () => {
 
   it("map: a failed element leaves handle and dev_bus_addr untouched", () => {
     const { hv, a, b } = granted();
-    const op = mapOp(hv, b.domid, { host_addr: 0, flags: GNTMAP_host_map, ref: 512, dom: a.domid, handle: 77, dev_bus_addr: 5 });
+    const op = mapOp(hv, b.domid, {
+      host_addr: 0,
+      flags: GNTMAP_host_map,
+      ref: 512,
+      dom: a.domid,
+      handle: 77,
+      dev_bus_addr: 5,
+    });
     expect(op).toMatchObject({ status: GNTST.GNTST_bad_gntref, handle: 77, dev_bus_addr: 5 });
   });
 
@@ -245,10 +323,21 @@ describe("map_grant_ref preconditions", () => {
     const ops = [
       { host_addr: MAP_GFN * 4096, flags: GNTMAP_host_map, ref: REF, dom: a.domid },
       { host_addr: (MAP_GFN + 1) * 4096, flags: GNTMAP_host_map, ref: 9999, dom: a.domid },
-      { host_addr: (MAP_GFN + 2) * 4096, flags: GNTMAP_host_map | GNTMAP_readonly, ref: REF, dom: a.domid },
+      {
+        host_addr: (MAP_GFN + 2) * 4096,
+        flags: GNTMAP_host_map | GNTMAP_readonly,
+        ref: REF,
+        dom: a.domid,
+      },
     ];
-    expect(hv.guest(b.domid).hypercall.grant_table_op(GNTTABOP.GNTTABOP_map_grant_ref, ops, 3)).toBe(0);
-    expect(ops.map((o) => (o as { status?: number }).status)).toEqual([0, GNTST.GNTST_bad_gntref, 0]);
+    expect(
+      hv.guest(b.domid).hypercall.grant_table_op(GNTTABOP.GNTTABOP_map_grant_ref, ops, 3),
+    ).toBe(0);
+    expect(ops.map((o) => (o as { status?: number }).status)).toEqual([
+      0,
+      GNTST.GNTST_bad_gntref,
+      0,
+    ]);
     expect(internal(a).gnttab.pins(REF)).toMatchObject({ hostRead: 1, hostWrite: 1 });
   });
 });
@@ -272,7 +361,8 @@ describe("host mappings change the physmap as p2m_add_page / p2m_remove_page do"
   it("keeps a RAM page replaced by a grant mapping allocated: XENMEM_current_reservation does not drop (p2m_add_page frees nothing)", () => {
     const { hv, a, b } = granted();
     const gb = hv.guest(b.domid);
-    const cur = () => gb.hypercall.memory_op(XENMEM.XENMEM_current_reservation, { domid: DOMID_SELF });
+    const cur = () =>
+      gb.hypercall.memory_op(XENMEM.XENMEM_current_reservation, { domid: DOMID_SELF });
     gb.memory.writablePage(3).setU8(0, 0x5a);
     const before = cur();
     const op = map(hv, b.domid, a.domid, REF, 3);
@@ -304,7 +394,14 @@ describe("host mappings change the physmap as p2m_add_page / p2m_remove_page do"
   it("maps over the domain's own shared_info GFN: shared_info leaves the physmap", () => {
     const { hv, a, b } = granted();
     const gb = hv.guest(b.domid);
-    expect(gb.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, { domid: DOMID_SELF, space: XENMAPSPACE.XENMAPSPACE_shared_info, idx: 0, gpfn: 0x30000 })).toBe(0);
+    expect(
+      gb.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, {
+        domid: DOMID_SELF,
+        space: XENMAPSPACE.XENMAPSPACE_shared_info,
+        idx: 0,
+        gpfn: 0x30000,
+      }),
+    ).toBe(0);
     const sh = gb.memory.page(0x30000);
     const op = map(hv, b.domid, a.domid, REF, 0x30000);
     expect(op.status).toBe(GNTST.GNTST_okay);
@@ -314,7 +411,14 @@ describe("host mappings change the physmap as p2m_add_page / p2m_remove_page do"
     expect(unmap(hv, b.domid, op.handle!, 0x30000).status).toBe(GNTST.GNTST_okay);
     expect(gb.memory.isHole(0x30000)).toBe(true);
     // shared_info can be placed again, anywhere.
-    expect(gb.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, { domid: DOMID_SELF, space: XENMAPSPACE.XENMAPSPACE_shared_info, idx: 0, gpfn: 0x30001 })).toBe(0);
+    expect(
+      gb.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, {
+        domid: DOMID_SELF,
+        space: XENMAPSPACE.XENMAPSPACE_shared_info,
+        idx: 0,
+        gpfn: 0x30001,
+      }),
+    ).toBe(0);
     expect(b.sharedInfoGfn).toBe(0x30001);
   });
 
@@ -360,7 +464,9 @@ describe("unmap_grant_ref preconditions", () => {
   it("unmap: ignores a wrong dev_bus_addr on a host-only mapping (bad_dev_addr needs a device half)", () => {
     const { hv, a, b } = granted();
     const m = map(hv, b.domid, a.domid, REF);
-    expect(unmap(hv, b.domid, m.handle!, MAP_GFN, m.dev_bus_addr! + 4096).status).toBe(GNTST.GNTST_okay);
+    expect(unmap(hv, b.domid, m.handle!, MAP_GFN, m.dev_bus_addr! + 4096).status).toBe(
+      GNTST.GNTST_okay,
+    );
     expect(rwBits(hv, a.domid, REF)).toBe(0);
   });
 
@@ -384,7 +490,9 @@ describe("unmap_grant_ref preconditions", () => {
     const { hv, a, b } = granted();
     const h = map(hv, b.domid, a.domid, REF).handle!;
     const op = { host_addr: 0, dev_bus_addr: 0, handle: h, status: 99 };
-    expect(hv.guest(b.domid).hypercall.grant_table_op(GNTTABOP.GNTTABOP_unmap_grant_ref, [op], 1)).toBe(0);
+    expect(
+      hv.guest(b.domid).hypercall.grant_table_op(GNTTABOP.GNTTABOP_unmap_grant_ref, [op], 1),
+    ).toBe(0);
     expect(op.status).toBe(GNTST.GNTST_okay);
     expect(rwBits(hv, a.domid, REF)).toBe(RW);
     expect(unmap(hv, b.domid, h).status).toBe(GNTST.GNTST_okay);
@@ -395,7 +503,9 @@ describe("unmap_grant_ref preconditions", () => {
     const { hv, a, b } = granted();
     const h = map(hv, b.domid, a.domid, REF).handle!;
     const op = { host_addr: MAP_GFN * 4096, new_addr: (MAP_GFN + 1) * 4096, handle: h };
-    expect(hv.guest(b.domid).hypercall.grant_table_op(GNTTABOP.GNTTABOP_unmap_and_replace, [op], 1)).toBe(0);
+    expect(
+      hv.guest(b.domid).hypercall.grant_table_op(GNTTABOP.GNTTABOP_unmap_and_replace, [op], 1),
+    ).toBe(0);
     expect((op as { status?: number }).status).toBe(GNTST.GNTST_general_error);
     expect(rwBits(hv, a.domid, REF)).toBe(RW);
   });
@@ -404,7 +514,9 @@ describe("unmap_grant_ref preconditions", () => {
     const { hv, a, b } = granted();
     const h = map(hv, b.domid, a.domid, REF).handle!;
     const op = { host_addr: MAP_GFN * 4096, new_addr: 0, handle: h };
-    expect(hv.guest(b.domid).hypercall.grant_table_op(GNTTABOP.GNTTABOP_unmap_and_replace, [op], 1)).toBe(0);
+    expect(
+      hv.guest(b.domid).hypercall.grant_table_op(GNTTABOP.GNTTABOP_unmap_and_replace, [op], 1),
+    ).toBe(0);
     expect((op as { status?: number }).status).toBe(GNTST.GNTST_okay);
     expect(rwBits(hv, a.domid, REF)).toBe(0);
     expect(hv.guest(b.domid).memory.isHole(MAP_GFN)).toBe(true);
@@ -414,8 +526,13 @@ describe("unmap_grant_ref preconditions", () => {
     const { hv, a, b } = granted();
     const h = map(hv, b.domid, a.domid, REF).handle!;
     const ops = [0, 1].map(() => ({ host_addr: MAP_GFN * 4096, dev_bus_addr: 0, handle: h }));
-    expect(hv.guest(b.domid).hypercall.grant_table_op(GNTTABOP.GNTTABOP_unmap_grant_ref, ops, 2)).toBe(0);
-    expect(ops.map((o) => (o as { status?: number }).status)).toEqual([GNTST.GNTST_okay, GNTST.GNTST_bad_handle]);
+    expect(
+      hv.guest(b.domid).hypercall.grant_table_op(GNTTABOP.GNTTABOP_unmap_grant_ref, ops, 2),
+    ).toBe(0);
+    expect(ops.map((o) => (o as { status?: number }).status)).toEqual([
+      GNTST.GNTST_okay,
+      GNTST.GNTST_bad_handle,
+    ]);
     expect(rwBits(hv, a.domid, REF)).toBe(0);
   });
 

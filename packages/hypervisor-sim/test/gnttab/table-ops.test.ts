@@ -3,24 +3,53 @@
  * dump_table, transfer and cache_flush (`grant_table.c`), one test per check, in Xen's order.
  */
 import { describe, expect, it } from "vitest";
-import { DOMID_SELF, GNTST, GTF, GNTTABOP, XEN_ERRNO, XENMAPSPACE, XENMEM } from "@pvkit/hypervisor-sim/abi";
+import {
+  DOMID_SELF,
+  GNTST,
+  GTF,
+  GNTTABOP,
+  XEN_ERRNO,
+  XENMAPSPACE,
+  XENMEM,
+} from "@pvkit/hypervisor-sim/abi";
 import { GNTTAB_GFN_BASE } from "@pvkit/hypervisor-sim";
 import { MAP_GFN, flagsOf, grant, map, world } from "./helpers.js";
 import { internal } from "../internals.js";
 
 const { EINVAL, EFAULT, ENOSYS, ESRCH, EPERM, EOPNOTSUPP, EILSEQ } = XEN_ERRNO;
 
-function gop(hv: ReturnType<typeof world>["hv"], domid: number, cmd: number, args: unknown, count = 1): number {
+function gop(
+  hv: ReturnType<typeof world>["hv"],
+  domid: number,
+  cmd: number,
+  args: unknown,
+  count = 1,
+): number {
   return hv.guest(domid).hypercall.grant_table_op(cmd, args as unknown[], count);
 }
 
 describe("setup_table", () => {
-  const setup = (dom: number, nr: number, list: unknown = new Array(nr).fill(0)) => ({ dom, nr_frames: nr, frame_list: list as number[], status: 99 });
+  const setup = (dom: number, nr: number, list: unknown = new Array(nr).fill(0)) => ({
+    dom,
+    nr_frames: nr,
+    frame_list: list as number[],
+    status: 99,
+  });
 
   it("setup_table: returns -EINVAL when count is not 1", () => {
     const { hv, a } = world();
-    expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_setup_table, [setup(DOMID_SELF, 1), setup(DOMID_SELF, 1)], 2)).toBe(-EINVAL);
-    expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_setup_table, [setup(DOMID_SELF, 1)], 0)).toBe(-EINVAL);
+    expect(
+      gop(
+        hv,
+        a.domid,
+        GNTTABOP.GNTTABOP_setup_table,
+        [setup(DOMID_SELF, 1), setup(DOMID_SELF, 1)],
+        2,
+      ),
+    ).toBe(-EINVAL);
+    expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_setup_table, [setup(DOMID_SELF, 1)], 0)).toBe(
+      -EINVAL,
+    );
   });
 
   it("setup_table: returns -EFAULT when frame_list cannot hold nr_frames entries", () => {
@@ -28,12 +57,16 @@ describe("setup_table", () => {
     const op = setup(DOMID_SELF, 2, [0]);
     expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_setup_table, [op])).toBe(-EFAULT);
     expect(op.status).toBe(99);
-    expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_setup_table, [setup(DOMID_SELF, 1, "nope")])).toBe(-EFAULT);
+    expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_setup_table, [setup(DOMID_SELF, 1, "nope")])).toBe(
+      -EFAULT,
+    );
   });
 
   it("setup_table: the count check comes before the frame_list check (-EINVAL, not -EFAULT)", () => {
     const { hv, a } = world();
-    expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_setup_table, [setup(DOMID_SELF, 2, [])], 2)).toBe(-EINVAL);
+    expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_setup_table, [setup(DOMID_SELF, 2, [])], 2)).toBe(
+      -EINVAL,
+    );
   });
 
   it("setup_table: the frame_list check comes before the domain lookup (-EFAULT, not bad_domain)", () => {
@@ -95,7 +128,9 @@ describe("setup_table", () => {
     expect(op.frame_list).toEqual([GNTTAB_GFN_BASE, GNTTAB_GFN_BASE + 1, GNTTAB_GFN_BASE + 2]);
     expect(internal(a).gnttab.nrFrames).toBe(3);
     // The frames are the table: a guest write shows up where Xen reads it.
-    hv.guest(a.domid).memory.writablePage(op.frame_list[2]!).setU16(7 * 8, GTF.GTF_permit_access);
+    hv.guest(a.domid)
+      .memory.writablePage(op.frame_list[2]!)
+      .setU16(7 * 8, GTF.GTF_permit_access);
     expect(internal(a).gnttab.entryFlags(1024 + 7)).toBe(GTF.GTF_permit_access);
   });
 
@@ -126,7 +161,12 @@ describe("setup_table", () => {
 
   it("setup_table: reports the GFN XENMEM_add_to_physmap chose for a frame", () => {
     const { hv, a } = world();
-    const atp = { domid: DOMID_SELF, space: XENMAPSPACE.XENMAPSPACE_grant_table, idx: 1, gpfn: 0x30000 };
+    const atp = {
+      domid: DOMID_SELF,
+      space: XENMAPSPACE.XENMAPSPACE_grant_table,
+      idx: 1,
+      gpfn: 0x30000,
+    };
     expect(hv.guest(a.domid).hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, atp)).toBe(0);
     const op = setup(DOMID_SELF, 2);
     gop(hv, a.domid, GNTTABOP.GNTTABOP_setup_table, [op]);
@@ -137,7 +177,9 @@ describe("setup_table", () => {
 describe("query_size", () => {
   it("query_size: returns -EINVAL when count is not 1", () => {
     const { hv, a } = world();
-    expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_query_size, [{ dom: DOMID_SELF }, { dom: DOMID_SELF }], 2)).toBe(-EINVAL);
+    expect(
+      gop(hv, a.domid, GNTTABOP.GNTTABOP_query_size, [{ dom: DOMID_SELF }, { dom: DOMID_SELF }], 2),
+    ).toBe(-EINVAL);
   });
 
   it("query_size: returns GNTST_bad_domain for an unknown domain", () => {
@@ -157,7 +199,12 @@ describe("query_size", () => {
 
   it("query_size: reports the current and maximum frame counts", () => {
     const { hv, dom0, a } = world({ a: { maxGrantFrames: 10 } });
-    const op = { dom: a.domid } as { dom: number; status?: number; nr_frames?: number; max_nr_frames?: number };
+    const op = { dom: a.domid } as {
+      dom: number;
+      status?: number;
+      nr_frames?: number;
+      max_nr_frames?: number;
+    };
     gop(hv, dom0.domid, GNTTABOP.GNTTABOP_query_size, [op]);
     expect(op).toMatchObject({ status: 0, nr_frames: 1, max_nr_frames: 10 });
     const self = { dom: DOMID_SELF } as typeof op;
@@ -167,12 +214,15 @@ describe("query_size", () => {
 });
 
 describe("set_version", () => {
-  it.each([0, 3, 0xffffffff])("set_version: returns -EINVAL for version %d and writes back 1", (version) => {
-    const { hv, a } = world();
-    const op = { version };
-    expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_set_version, [op])).toBe(-EINVAL);
-    expect(op.version).toBe(1);
-  });
+  it.each([0, 3, 0xffffffff])(
+    "set_version: returns -EINVAL for version %d and writes back 1",
+    (version) => {
+      const { hv, a } = world();
+      const op = { version };
+      expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_set_version, [op])).toBe(-EINVAL);
+      expect(op.version).toBe(1);
+    },
+  );
 
   it("set_version: returns -ENOSYS for version 2 (the maximum version is 1) and writes back 1", () => {
     const { hv, a } = world();
@@ -197,16 +247,25 @@ describe("set_version", () => {
 });
 
 describe("get_status_frames", () => {
-  const gsf = (dom: number, nr: number, list: unknown = new Array(nr).fill(0)) => ({ dom, nr_frames: nr, frame_list: list as number[], status: 99 });
+  const gsf = (dom: number, nr: number, list: unknown = new Array(nr).fill(0)) => ({
+    dom,
+    nr_frames: nr,
+    frame_list: list as number[],
+    status: 99,
+  });
 
   it("get_status_frames: returns -EINVAL when count is not 1", () => {
     const { hv, a } = world();
-    expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_get_status_frames, [gsf(DOMID_SELF, 0)], 2)).toBe(-EINVAL);
+    expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_get_status_frames, [gsf(DOMID_SELF, 0)], 2)).toBe(
+      -EINVAL,
+    );
   });
 
   it("get_status_frames: returns -EFAULT when frame_list cannot hold nr_frames entries", () => {
     const { hv, a } = world();
-    expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_get_status_frames, [gsf(0x1234, 2, [])])).toBe(-EFAULT);
+    expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_get_status_frames, [gsf(0x1234, 2, [])])).toBe(
+      -EFAULT,
+    );
   });
 
   it("get_status_frames: returns GNTST_bad_domain for an unknown domain", () => {
@@ -259,7 +318,12 @@ describe("get_version", () => {
 });
 
 describe("swap_grant_ref", () => {
-  const swap = (hv: ReturnType<typeof world>["hv"], domid: number, ref_a: number, ref_b: number) => {
+  const swap = (
+    hv: ReturnType<typeof world>["hv"],
+    domid: number,
+    ref_a: number,
+    ref_b: number,
+  ) => {
     const op = { ref_a, ref_b } as { ref_a: number; ref_b: number; status?: number };
     expect(gop(hv, domid, GNTTABOP.GNTTABOP_swap_grant_ref, [op])).toBe(0);
     return op.status;
@@ -310,8 +374,16 @@ describe("swap_grant_ref", () => {
     grant(hv, a.domid, 8, b.domid, 5);
     grant(hv, a.domid, 9, 0, 6, GTF.GTF_permit_access | GTF.GTF_readonly);
     expect(swap(hv, a.domid, 8, 9)).toBe(GNTST.GNTST_okay);
-    expect([internal(a).gnttab.entryDomid(8), internal(a).gnttab.entryFrame(8), flagsOf(hv, a.domid, 8)]).toEqual([0, 6, GTF.GTF_permit_access | GTF.GTF_readonly]);
-    expect([internal(a).gnttab.entryDomid(9), internal(a).gnttab.entryFrame(9), flagsOf(hv, a.domid, 9)]).toEqual([b.domid, 5, GTF.GTF_permit_access]);
+    expect([
+      internal(a).gnttab.entryDomid(8),
+      internal(a).gnttab.entryFrame(8),
+      flagsOf(hv, a.domid, 8),
+    ]).toEqual([0, 6, GTF.GTF_permit_access | GTF.GTF_readonly]);
+    expect([
+      internal(a).gnttab.entryDomid(9),
+      internal(a).gnttab.entryFrame(9),
+      flagsOf(hv, a.domid, 9),
+    ]).toEqual([b.domid, 5, GTF.GTF_permit_access]);
   });
 });
 
@@ -323,7 +395,9 @@ describe("dump_table, transfer and cache_flush", () => {
 
   it("transfer: returns -EOPNOTSUPP (grant transfer disabled)", () => {
     const { hv, a } = world();
-    expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_transfer, [{ mfn: 5, domid: 0, ref: 8 }])).toBe(-EOPNOTSUPP);
+    expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_transfer, [{ mfn: 5, domid: 0, ref: 8 }])).toBe(
+      -EOPNOTSUPP,
+    );
   });
 
   it("transfer: the argument array is checked first (-EFAULT, not -EOPNOTSUPP)", () => {
@@ -331,7 +405,12 @@ describe("dump_table, transfer and cache_flush", () => {
     expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_transfer, [], 1)).toBe(-EFAULT);
   });
 
-  const flush = (dev_bus_addr: number, offset: number, length: number, op: number) => ({ a: { dev_bus_addr }, offset, length, op });
+  const flush = (dev_bus_addr: number, offset: number, length: number, op: number) => ({
+    a: { dev_bus_addr },
+    offset,
+    length,
+    op,
+  });
 
   it.each([
     ["offset 4096", 4096, 1, 1],
@@ -340,26 +419,34 @@ describe("dump_table, transfer and cache_flush", () => {
     ["an unknown op bit", 0, 8, 4],
   ])("cache_flush: returns -EINVAL for %s", (_n, offset, length, op) => {
     const { hv, a } = world();
-    expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_cache_flush, [flush(0, offset, length, op)])).toBe(-EINVAL);
+    expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_cache_flush, [flush(0, offset, length, op)])).toBe(
+      -EINVAL,
+    );
   });
 
   it("cache_flush: returns -EINVAL for GNTTAB_CACHE_SOURCE_GREF (the op-bit check comes first in 4.17)", () => {
     const { hv, a } = world();
-    expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_cache_flush, [flush(0, 0, 8, 0x8000_0001)])).toBe(-EINVAL);
+    expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_cache_flush, [flush(0, 0, 8, 0x8000_0001)])).toBe(
+      -EINVAL,
+    );
   });
 
   it("cache_flush: length 0 or op 0 is a no-op: 0, or -EILSEQ with a resume ref in cmd", () => {
     const { hv, a } = world();
     expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_cache_flush, [flush(0, 0, 0, 1)])).toBe(0);
     expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_cache_flush, [flush(0, 0, 8, 0)])).toBe(0);
-    expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_cache_flush | (1 << 12), [flush(0, 0, 0, 1)])).toBe(-EILSEQ);
+    expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_cache_flush | (1 << 12), [flush(0, 0, 0, 1)])).toBe(
+      -EILSEQ,
+    );
   });
 
   it("cache_flush: flushes a frame the caller has grant-mapped, and refuses one it has not", () => {
     const { hv, a, b } = world();
     grant(hv, a.domid, 8, b.domid, 5);
     const m = map(hv, b.domid, a.domid, 8);
-    expect(gop(hv, b.domid, GNTTABOP.GNTTABOP_cache_flush, [flush(m.dev_bus_addr!, 0, 64, 3)])).toBe(0);
+    expect(
+      gop(hv, b.domid, GNTTABOP.GNTTABOP_cache_flush, [flush(m.dev_bus_addr!, 0, 64, 3)]),
+    ).toBe(0);
     const other = hv.guest(a.domid).memory.page(6).mfn * 4096;
     expect(gop(hv, b.domid, GNTTABOP.GNTTABOP_cache_flush, [flush(other, 0, 64, 1)])).toBe(-EINVAL);
   });
@@ -367,21 +454,28 @@ describe("dump_table, transfer and cache_flush", () => {
   it("cache_flush: stops at the first failing element and returns its errno", () => {
     const { hv, a } = world();
     const ok = flush(0, 0, 0, 1);
-    expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_cache_flush, [ok, flush(0, 4096, 0, 1), ok], 3)).toBe(-EINVAL);
+    expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_cache_flush, [ok, flush(0, 4096, 0, 1), ok], 3)).toBe(
+      -EINVAL,
+    );
   });
 });
 
 describe("top-level rules", () => {
-  it.each([-1, 2 ** 31, 0x8000_0001])("grant_table_op: returns -EINVAL for count %d ((int)count < 0)", (count) => {
-    const { hv, a } = world();
-    expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_map_grant_ref, [], count)).toBe(-EINVAL);
-    expect(gop(hv, a.domid, 99, [], count)).toBe(-EINVAL); // before the cmd is looked at
-  });
+  it.each([-1, 2 ** 31, 0x8000_0001])(
+    "grant_table_op: returns -EINVAL for count %d ((int)count < 0)",
+    (count) => {
+      const { hv, a } = world();
+      expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_map_grant_ref, [], count)).toBe(-EINVAL);
+      expect(gop(hv, a.domid, 99, [], count)).toBe(-EINVAL); // before the cmd is looked at
+    },
+  );
 
   it("grant_table_op: returns -EINVAL for continuation bits on any op but cache_flush", () => {
     const { hv, a } = world();
     expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_map_grant_ref | (1 << 12), [], 0)).toBe(-EINVAL);
-    expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_query_size | (1 << 20), [{ dom: DOMID_SELF }])).toBe(-EINVAL);
+    expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_query_size | (1 << 20), [{ dom: DOMID_SELF }])).toBe(
+      -EINVAL,
+    );
     expect(gop(hv, a.domid, 99 | (1 << 12), [], 0)).toBe(-EINVAL); // before the unknown-cmd check
     expect(gop(hv, a.domid, GNTTABOP.GNTTABOP_cache_flush | (1 << 12), [], 0)).toBe(0);
   });
@@ -413,7 +507,9 @@ describe("top-level rules", () => {
   it("grant_table_op: an unreadable element gives -EFAULT after the earlier elements were processed", () => {
     const { hv, a, b } = world();
     grant(hv, a.domid, 8, b.domid, 5);
-    const first = { host_addr: MAP_GFN * 4096, flags: 2, ref: 8, dom: a.domid } as { status?: number };
+    const first = { host_addr: MAP_GFN * 4096, flags: 2, ref: 8, dom: a.domid } as {
+      status?: number;
+    };
     const bad = { host_addr: -1, flags: 2, ref: 8, dom: a.domid } as { status?: number };
     expect(gop(hv, b.domid, GNTTABOP.GNTTABOP_map_grant_ref, [first, bad], 2)).toBe(-EFAULT);
     expect(first.status).toBe(GNTST.GNTST_okay);

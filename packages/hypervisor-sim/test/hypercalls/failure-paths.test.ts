@@ -1,7 +1,17 @@
 // Failure paths of the non-event, non-grant hypercalls, each with Xen 4.17's answer.
 import { describe, expect, it } from "vitest";
 import { Hypervisor } from "@pvkit/hypervisor-sim";
-import { DOMID_SELF, EVTCHNOP, VCPUOP, VIRQ, XEN_DOMCTL_irq_permission, XENMAPSPACE, XENMEM, XENVER, XEN_ERRNO } from "@pvkit/hypervisor-sim/abi";
+import {
+  DOMID_SELF,
+  EVTCHNOP,
+  VCPUOP,
+  VIRQ,
+  XEN_DOMCTL_irq_permission,
+  XENMAPSPACE,
+  XENMEM,
+  XENVER,
+  XEN_ERRNO,
+} from "@pvkit/hypervisor-sim/abi";
 import { mapSharedInfo } from "../helpers.js";
 import { internal } from "../internals.js";
 
@@ -12,21 +22,39 @@ function setup() {
   const b = hv.createDomain();
   return { hv, g0: hv.guest(0), ga: hv.guest(a.domid), b };
 }
-const shinfoAt = (domid: number, gpfn: number, idx = 0) => ({ domid, space: XENMAPSPACE.XENMAPSPACE_shared_info, idx, gpfn });
+const shinfoAt = (domid: number, gpfn: number, idx = 0) => ({
+  domid,
+  space: XENMAPSPACE.XENMAPSPACE_shared_info,
+  idx,
+  gpfn,
+});
 
 describe("memory_op", () => {
   it("add_to_physmap: -ESRCH for an unknown domain", () => {
     const { g0 } = setup();
-    expect(g0.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, shinfoAt(99, 0x10000))).toBe(-XEN_ERRNO.ESRCH);
+    expect(g0.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, shinfoAt(99, 0x10000))).toBe(
+      -XEN_ERRNO.ESRCH,
+    );
   });
   it("add_to_physmap: -EPERM when an unprivileged domain names another", () => {
     const { ga, b } = setup();
-    expect(ga.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, shinfoAt(b.domid, 0x10000))).toBe(-XEN_ERRNO.EPERM);
+    expect(ga.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, shinfoAt(b.domid, 0x10000))).toBe(
+      -XEN_ERRNO.EPERM,
+    );
   });
   it("add_to_physmap: -EINVAL for shared_info idx other than 0 and for an unsupported space", () => {
     const { g0 } = setup();
-    expect(g0.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, shinfoAt(DOMID_SELF, 0x10000, 1))).toBe(-XEN_ERRNO.EINVAL);
-    expect(g0.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, { domid: DOMID_SELF, space: XENMAPSPACE.XENMAPSPACE_gmfn, idx: 0, gpfn: 0x10000 })).toBe(-XEN_ERRNO.EINVAL);
+    expect(
+      g0.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, shinfoAt(DOMID_SELF, 0x10000, 1)),
+    ).toBe(-XEN_ERRNO.EINVAL);
+    expect(
+      g0.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, {
+        domid: DOMID_SELF,
+        space: XENMAPSPACE.XENMAPSPACE_gmfn,
+        idx: 0,
+        gpfn: 0x10000,
+      }),
+    ).toBe(-XEN_ERRNO.EINVAL);
   });
   it("add_to_physmap: -EFAULT for an unreadable argument", () => {
     const { g0 } = setup();
@@ -35,10 +63,18 @@ describe("memory_op", () => {
   it("reservation queries: the page counts, -ESRCH and -EPERM", () => {
     const { g0, ga, b } = setup();
     ga.memory.writablePage(3).setU8(0, 1);
-    expect(ga.hypercall.memory_op(XENMEM.XENMEM_current_reservation, { domid: DOMID_SELF })).toBe(1);
-    expect(ga.hypercall.memory_op(XENMEM.XENMEM_maximum_reservation, { domid: DOMID_SELF })).toBe(1024);
-    expect(g0.hypercall.memory_op(XENMEM.XENMEM_maximum_reservation, { domid: 99 })).toBe(-XEN_ERRNO.ESRCH);
-    expect(ga.hypercall.memory_op(XENMEM.XENMEM_maximum_reservation, { domid: b.domid })).toBe(-XEN_ERRNO.EPERM);
+    expect(ga.hypercall.memory_op(XENMEM.XENMEM_current_reservation, { domid: DOMID_SELF })).toBe(
+      1,
+    );
+    expect(ga.hypercall.memory_op(XENMEM.XENMEM_maximum_reservation, { domid: DOMID_SELF })).toBe(
+      1024,
+    );
+    expect(g0.hypercall.memory_op(XENMEM.XENMEM_maximum_reservation, { domid: 99 })).toBe(
+      -XEN_ERRNO.ESRCH,
+    );
+    expect(ga.hypercall.memory_op(XENMEM.XENMEM_maximum_reservation, { domid: b.domid })).toBe(
+      -XEN_ERRNO.EPERM,
+    );
   });
   it("returns -ENOSYS for a command that is not simulated", () => {
     const { g0 } = setup();
@@ -75,7 +111,9 @@ describe("vcpu_op", () => {
   });
   it("set_singleshot_timer: -EFAULT for an unreadable argument; stop on another vCPU is -EINVAL", () => {
     const { g0 } = setup();
-    expect(g0.hypercall.vcpu_op(VCPUOP.VCPUOP_set_singleshot_timer, 0, null)).toBe(-XEN_ERRNO.EFAULT);
+    expect(g0.hypercall.vcpu_op(VCPUOP.VCPUOP_set_singleshot_timer, 0, null)).toBe(
+      -XEN_ERRNO.EFAULT,
+    );
     expect(g0.hypercall.vcpu_op(VCPUOP.VCPUOP_stop_singleshot_timer, 1)).toBe(-XEN_ERRNO.EINVAL);
   });
 });
@@ -89,7 +127,11 @@ describe("xen_version", () => {
 });
 
 describe("domctl", () => {
-  const permit = (domain: number) => ({ cmd: XEN_DOMCTL_irq_permission, domain, u: { irq_permission: { pirq: 1, allow_access: 1 } } });
+  const permit = (domain: number) => ({
+    cmd: XEN_DOMCTL_irq_permission,
+    domain,
+    u: { irq_permission: { pirq: 1, allow_access: 1 } },
+  });
   it("looks the domain up before the privilege check: -ESRCH even from an unprivileged caller", () => {
     const { ga } = setup();
     expect(ga.hypercall.domctl(permit(99))).toBe(-XEN_ERRNO.ESRCH);

@@ -1,9 +1,22 @@
 import { describe, expect, it } from "vitest";
 import { Hypervisor } from "@pvkit/hypervisor-sim";
-import { DOMID_SELF, GNTMAP, GNTTABOP, GTF, XENMAPSPACE, XENMEM, XEN_ERRNO } from "@pvkit/hypervisor-sim/abi";
+import {
+  DOMID_SELF,
+  GNTMAP,
+  GNTTABOP,
+  GTF,
+  XENMAPSPACE,
+  XENMEM,
+  XEN_ERRNO,
+} from "@pvkit/hypervisor-sim/abi";
 import { internal } from "../internals.js";
 
-const addShinfo = (gpfn: number) => ({ domid: DOMID_SELF, space: XENMAPSPACE.XENMAPSPACE_shared_info, idx: 0, gpfn });
+const addShinfo = (gpfn: number) => ({
+  domid: DOMID_SELF,
+  space: XENMAPSPACE.XENMAPSPACE_shared_info,
+  idx: 0,
+  gpfn,
+});
 
 describe("XENMEM_add_to_physmap(XENMAPSPACE_shared_info)", () => {
   it("moves shared_info: the old GFN becomes a hole", () => {
@@ -29,11 +42,23 @@ describe("XENMEM_add_to_physmap(XENMAPSPACE_shared_info)", () => {
     table.setU32(8 * 8 + 4, 5);
     table.setU16(8 * 8, GTF.GTF_permit_access);
     const g0 = hv.guest(0);
-    const map = { host_addr: 0x20000 * 4096, flags: GNTMAP.GNTMAP_host_map, ref: 8, dom: granter.domid, status: -99, handle: 0, dev_bus_addr: 0 };
+    const map = {
+      host_addr: 0x20000 * 4096,
+      flags: GNTMAP.GNTMAP_host_map,
+      ref: 8,
+      dom: granter.domid,
+      status: -99,
+      handle: 0,
+      dev_bus_addr: 0,
+    };
     g0.hypercall.grant_table_op(GNTTABOP.GNTTABOP_map_grant_ref, [map], 1);
     expect(map.status).toBe(0);
-    expect(g0.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, addShinfo(0x20000))).toBe(-XEN_ERRNO.ENXIO);
-    expect(g0.memory.page(0x20000).mfn).toBe(internal(hv.domainById(granter.domid)!).physmap.frame(5)!.mfn);
+    expect(g0.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, addShinfo(0x20000))).toBe(
+      -XEN_ERRNO.ENXIO,
+    );
+    expect(g0.memory.page(0x20000).mfn).toBe(
+      internal(hv.domainById(granter.domid)!).physmap.frame(5)!.mfn,
+    );
     expect(hv.domainById(0)!.sharedInfoGfn).toBeUndefined();
   });
 
@@ -41,7 +66,8 @@ describe("XENMEM_add_to_physmap(XENMAPSPACE_shared_info)", () => {
     const hv = new Hypervisor({ mode: "manual" });
     hv.createDomain();
     const g = hv.guest(hv.createDomain({ nrPages: 64 }).domid);
-    const cur = () => g.hypercall.memory_op(XENMEM.XENMEM_current_reservation, { domid: DOMID_SELF });
+    const cur = () =>
+      g.hypercall.memory_op(XENMEM.XENMEM_current_reservation, { domid: DOMID_SELF });
     g.memory.writablePage(7).setU8(0, 1);
     g.memory.writablePage(8).setU8(0, 1);
     expect(cur()).toBe(2);
@@ -65,7 +91,15 @@ describe("Hypervisor.guest", () => {
     table.setU16(8 * 8 + 2, 0);
     table.setU32(8 * 8 + 4, 5);
     table.setU16(8 * 8, GTF.GTF_permit_access);
-    const map = { host_addr: 0x20000 * 4096, flags: GNTMAP.GNTMAP_host_map, ref: 8, dom: granter.domid, status: -99, handle: 0, dev_bus_addr: 0 };
+    const map = {
+      host_addr: 0x20000 * 4096,
+      flags: GNTMAP.GNTMAP_host_map,
+      ref: 8,
+      dom: granter.domid,
+      status: -99,
+      handle: 0,
+      dev_bus_addr: 0,
+    };
     hv.guest(0).hypercall.grant_table_op(GNTTABOP.GNTTABOP_map_grant_ref, [map], 1);
     hv.destroyDomain(granter.domid);
     expect(hv.domainById(granter.domid)?.state).toBe("dying");
@@ -101,7 +135,12 @@ describe("XENMEM_add_to_physmap_batch(XENMAPSPACE_gmfn_foreign)", () => {
     expect(p.getU32(0)).toBe(0xfeedface);
     p.setU32(4, 7);
     expect(gu.memory.page(3).getU32(4)).toBe(7);
-    expect(g0.hypercall.memory_op(XENMEM.XENMEM_remove_from_physmap, { domid: DOMID_SELF, gpfn: 0x30000 })).toBe(0);
+    expect(
+      g0.hypercall.memory_op(XENMEM.XENMEM_remove_from_physmap, {
+        domid: DOMID_SELF,
+        gpfn: 0x30000,
+      }),
+    ).toBe(0);
     expect(() => p.getU32(0)).toThrow(/gone/);
     expect(g0.memory.isHole(0x30000)).toBe(true);
   });
@@ -125,7 +164,14 @@ describe("XENMEM_add_to_physmap_batch(XENMAPSPACE_gmfn_foreign)", () => {
 
   it("is refused in the single XENMEM_add_to_physmap form with -EINVAL", () => {
     const { g0 } = setup();
-    expect(g0.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, { domid: DOMID_SELF, space: XENMAPSPACE.XENMAPSPACE_gmfn_foreign, idx: 3, gpfn: 0x30000 })).toBe(-XEN_ERRNO.EINVAL);
+    expect(
+      g0.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, {
+        domid: DOMID_SELF,
+        space: XENMAPSPACE.XENMAPSPACE_gmfn_foreign,
+        idx: 3,
+        gpfn: 0x30000,
+      }),
+    ).toBe(-XEN_ERRNO.EINVAL);
   });
 
   it("returns -EFAULT when the arrays are shorter than size", () => {
@@ -140,7 +186,9 @@ describe("XENMEM_add_to_physmap_batch(XENMAPSPACE_gmfn_foreign)", () => {
     const b = batch(du.domid, [3, 0x10000], [0x30000, 0x30001]);
     expect(g0.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap_batch, b)).toBe(0);
     expect(b.errs).toEqual([0, 0]);
-    expect(g0.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, addShinfo(0x30000))).toBe(-XEN_ERRNO.ENXIO);
+    expect(g0.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, addShinfo(0x30000))).toBe(
+      -XEN_ERRNO.ENXIO,
+    );
     expect(g0.memory.page(0x30000).mfn).toBe(internal(du).physmap.frame(3)!.mfn);
     const foreignShinfo = g0.memory.page(0x30001);
     expect(g0.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap, addShinfo(0x30001))).toBe(0);
@@ -157,8 +205,10 @@ describe("XENMEM_remove_from_physmap", () => {
     const du = hv.createDomain({ nrPages: 64 });
     return { hv, du, g0: hv.guest(0), gu: hv.guest(du.domid) };
   }
-  const rfp = (g: ReturnType<Hypervisor["guest"]>, gpfn: number) => g.hypercall.memory_op(XENMEM.XENMEM_remove_from_physmap, { domid: DOMID_SELF, gpfn });
-  const cur = (g: ReturnType<Hypervisor["guest"]>) => g.hypercall.memory_op(XENMEM.XENMEM_current_reservation, { domid: DOMID_SELF });
+  const rfp = (g: ReturnType<Hypervisor["guest"]>, gpfn: number) =>
+    g.hypercall.memory_op(XENMEM.XENMEM_remove_from_physmap, { domid: DOMID_SELF, gpfn });
+  const cur = (g: ReturnType<Hypervisor["guest"]>) =>
+    g.hypercall.memory_op(XENMEM.XENMEM_current_reservation, { domid: DOMID_SELF });
 
   it("remove_from_physmap returns -ENOENT for a hole and for a grant mapping, leaving the mapping intact (get_page_from_gfn finds no page of the domain's)", () => {
     const { du, g0, gu } = setup();
@@ -171,7 +221,15 @@ describe("XENMEM_remove_from_physmap", () => {
     table.setU16(8 * 8 + 2, 0);
     table.setU32(8 * 8 + 4, 3);
     table.setU16(8 * 8, GTF.GTF_permit_access);
-    const map = { host_addr: 0x20000 * 4096, flags: GNTMAP.GNTMAP_host_map, ref: 8, dom: du.domid, status: -99, handle: 0, dev_bus_addr: 0 };
+    const map = {
+      host_addr: 0x20000 * 4096,
+      flags: GNTMAP.GNTMAP_host_map,
+      ref: 8,
+      dom: du.domid,
+      status: -99,
+      handle: 0,
+      dev_bus_addr: 0,
+    };
     g0.hypercall.grant_table_op(GNTTABOP.GNTTABOP_map_grant_ref, [map], 1);
     expect(map.status).toBe(0);
     expect(rfp(g0, 0x20000)).toBe(-XEN_ERRNO.ENOENT);

@@ -1,6 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { Hypervisor } from "@pvkit/hypervisor-sim";
-import { EVTCHNOP, SCHEDOP, SHUTDOWN, VCPUOP, VCPU_SSHOTTMR_future, VIRQ, XEN_ERRNO } from "@pvkit/hypervisor-sim/abi";
+import {
+  EVTCHNOP,
+  SCHEDOP,
+  SHUTDOWN,
+  VCPUOP,
+  VCPU_SSHOTTMR_future,
+  VIRQ,
+  XEN_ERRNO,
+} from "@pvkit/hypervisor-sim/abi";
 import { connect, mapSharedInfo } from "../helpers.js";
 import { internal } from "../internals.js";
 
@@ -20,25 +28,39 @@ describe("SCHEDOP_poll", () => {
   it("returns -EINVAL for more than 128 ports", async () => {
     const { g0 } = setup();
     const ports = Array.from({ length: 129 }, () => 1);
-    expect(await g0.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, { ports, nr_ports: 129, timeout: 0 })).toBe(-XEN_ERRNO.EINVAL);
+    expect(
+      await g0.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, { ports, nr_ports: 129, timeout: 0 }),
+    ).toBe(-XEN_ERRNO.EINVAL);
   });
 
   it("returns -EFAULT when the port array is shorter than nr_ports", async () => {
     const { g0 } = setup();
-    expect(await g0.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, { ports: [1], nr_ports: 2, timeout: 0 })).toBe(-XEN_ERRNO.EFAULT);
+    expect(
+      await g0.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, { ports: [1], nr_ports: 2, timeout: 0 }),
+    ).toBe(-XEN_ERRNO.EFAULT);
   });
 
   it("returns -EINVAL for a port at or beyond the ABI limit", async () => {
     const { g0, sh0 } = setup();
     sh0.setU8(1, 1);
-    expect(await g0.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, { ports: [4096], nr_ports: 1, timeout: 0 })).toBe(-XEN_ERRNO.EINVAL);
+    expect(
+      await g0.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, { ports: [4096], nr_ports: 1, timeout: 0 }),
+    ).toBe(-XEN_ERRNO.EINVAL);
   });
 
   it("returns -EINVAL for a port below the ABI limit but beyond the valid buckets (port_is_valid)", async () => {
     const { g0, sh0 } = setup();
     sh0.setU8(1, 1);
-    expect(await g0.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, { ports: [64], nr_ports: 1, timeout: 0 })).toBe(-XEN_ERRNO.EINVAL);
-    expect(await g0.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, { ports: [1, 200], nr_ports: 2, timeout: 0 })).toBe(-XEN_ERRNO.EINVAL);
+    expect(
+      await g0.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, { ports: [64], nr_ports: 1, timeout: 0 }),
+    ).toBe(-XEN_ERRNO.EINVAL);
+    expect(
+      await g0.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, {
+        ports: [1, 200],
+        nr_ports: 2,
+        timeout: 0,
+      }),
+    ).toBe(-XEN_ERRNO.EINVAL);
   });
 
   it("returns -EINVAL at once for a valid port that is not usable (port 0, FREE, a Xen consumer), whatever its pending bit", async () => {
@@ -46,10 +68,15 @@ describe("SCHEDOP_poll", () => {
     sh0.setU8(1, 1);
     const free = 9; // valid (bucket 0) but FREE
     const xen = internal(hv.domainById(0)!).evtchn.allocXenConsumer(false, 0, 0, () => {});
-    for (const port of [0, free, xen]) sh0.setU8(0x800 + (port >>> 3), sh0.getU8(0x800 + (port >>> 3)) | (1 << (port & 7)));
+    for (const port of [0, free, xen])
+      sh0.setU8(0x800 + (port >>> 3), sh0.getU8(0x800 + (port >>> 3)) | (1 << (port & 7)));
     for (const port of [0, free, xen]) {
       // evtchn_port_poll() starts from -EINVAL and only a usable port replaces it.
-      const rc = await g0.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, { ports: [port], nr_ports: 1, timeout: hv.now + 1000 });
+      const rc = await g0.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, {
+        ports: [port],
+        nr_ports: 1,
+        timeout: hv.now + 1000,
+      });
       expect(rc).toBe(-XEN_ERRNO.EINVAL);
     }
     expect(hv.now).toBe(0); // no timeout ran: none of them blocked
@@ -60,25 +87,41 @@ describe("SCHEDOP_poll", () => {
     sh0.setU8(1, 1);
     sh0.setU8(0x800 + (p0 >>> 3), 1 << (p0 & 7));
     const free = 9;
-    expect(await g0.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, { ports: [p0, free], nr_ports: 2, timeout: 0 })).toBe(0);
-    expect(await g0.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, { ports: [free, p0], nr_ports: 2, timeout: 0 })).toBe(-XEN_ERRNO.EINVAL);
+    expect(
+      await g0.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, {
+        ports: [p0, free],
+        nr_ports: 2,
+        timeout: 0,
+      }),
+    ).toBe(0);
+    expect(
+      await g0.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, {
+        ports: [free, p0],
+        nr_ports: 2,
+        timeout: 0,
+      }),
+    ).toBe(-XEN_ERRNO.EINVAL);
   });
 
   it("returns 0 at once when a listed port is already pending", async () => {
     const { g0, sh0, p0 } = setup();
     sh0.setU8(1, 1);
     sh0.setU8(0x800 + (p0 >>> 3), 1 << (p0 & 7));
-    expect(await g0.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, { ports: [p0], nr_ports: 1, timeout: 0 })).toBe(0);
+    expect(
+      await g0.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, { ports: [p0], nr_ports: 1, timeout: 0 }),
+    ).toBe(0);
   });
 
   it("wakes when the polled port is raised, even with upcalls masked", async () => {
     const { hv, g0, gu, sh0, p0, pu } = setup();
     sh0.setU8(1, 1);
     let done = false;
-    const polled = g0.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, { ports: [p0], nr_ports: 1, timeout: 0 }).then((rc) => {
-      done = true;
-      return rc;
-    });
+    const polled = g0.hypercall
+      .sched_op(SCHEDOP.SCHEDOP_poll, { ports: [p0], nr_ports: 1, timeout: 0 })
+      .then((rc) => {
+        done = true;
+        return rc;
+      });
     await hv.settle();
     expect(done).toBe(false);
     gu.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_send, { port: pu });
@@ -96,7 +139,9 @@ describe("SCHEDOP_poll", () => {
     const b = { remote_dom: 0, remote_port: u.port, local_port: 0 };
     gu.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_bind_interdomain, b);
     let done = false;
-    const polled = g0.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, { ports: [p0], nr_ports: 1, timeout: 0 }).then(() => (done = true));
+    const polled = g0.hypercall
+      .sched_op(SCHEDOP.SCHEDOP_poll, { ports: [p0], nr_ports: 1, timeout: 0 })
+      .then(() => (done = true));
     await hv.settle();
     expect(done).toBe(false);
     gu.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_send, { port: b.local_port });
@@ -110,7 +155,9 @@ describe("SCHEDOP_poll", () => {
     const { hv, g0, sh0, p0 } = setup();
     sh0.setU8(1, 1);
     let at = -1;
-    const polled = g0.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, { ports: [p0], nr_ports: 1, timeout: 5_000_000 }).then(() => (at = hv.now));
+    const polled = g0.hypercall
+      .sched_op(SCHEDOP.SCHEDOP_poll, { ports: [p0], nr_ports: 1, timeout: 5_000_000 })
+      .then(() => (at = hv.now));
     hv.advance(4_999_999);
     await hv.settle();
     expect(at).toBe(-1);
@@ -142,7 +189,9 @@ describe("SCHEDOP_shutdown", () => {
     const { hv, du, g0, gu, sh0 } = setup();
     const v = { virq: VIRQ.VIRQ_DOM_EXC, vcpu: 0, port: 0 };
     g0.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_bind_virq, v);
-    expect(await gu.hypercall.sched_op(SCHEDOP.SCHEDOP_shutdown, { reason: SHUTDOWN.SHUTDOWN_poweroff })).toBe(0);
+    expect(
+      await gu.hypercall.sched_op(SCHEDOP.SCHEDOP_shutdown, { reason: SHUTDOWN.SHUTDOWN_poweroff }),
+    ).toBe(0);
     expect(du.shutdownCode).toBe(SHUTDOWN.SHUTDOWN_poweroff);
     expect(sh0.getU8(0x800 + (v.port >>> 3)) & (1 << (v.port & 7))).not.toBe(0);
     void hv;
@@ -154,7 +203,12 @@ describe("timers", () => {
     const { hv, g0, sh0 } = setup();
     const t = { virq: VIRQ.VIRQ_TIMER, vcpu: 0, port: 0 };
     expect(g0.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_bind_virq, t)).toBe(0);
-    expect(g0.hypercall.vcpu_op(VCPUOP.VCPUOP_set_singleshot_timer, 0, { timeout_abs_ns: 1_000_000, flags: 0 })).toBe(0);
+    expect(
+      g0.hypercall.vcpu_op(VCPUOP.VCPUOP_set_singleshot_timer, 0, {
+        timeout_abs_ns: 1_000_000,
+        flags: 0,
+      }),
+    ).toBe(0);
     const pending = () => (sh0.getU8(0x800 + (t.port >>> 3)) >> (t.port & 7)) & 1;
     hv.advance(999_999);
     expect(pending()).toBe(0);
@@ -165,15 +219,24 @@ describe("timers", () => {
   it("VCPUOP_set_singleshot_timer with VCPU_SSHOTTMR_future in the past returns -ETIME", () => {
     const { hv, g0 } = setup();
     hv.advance(1000);
-    expect(g0.hypercall.vcpu_op(VCPUOP.VCPUOP_set_singleshot_timer, 0, { timeout_abs_ns: 10, flags: VCPU_SSHOTTMR_future })).toBe(-XEN_ERRNO.ETIME);
+    expect(
+      g0.hypercall.vcpu_op(VCPUOP.VCPUOP_set_singleshot_timer, 0, {
+        timeout_abs_ns: 10,
+        flags: VCPU_SSHOTTMR_future,
+      }),
+    ).toBe(-XEN_ERRNO.ETIME);
   });
 
   it("VCPUOP_set_singleshot_timer on another vCPU returns -EINVAL and on a missing one -ENOENT", () => {
     const hv = new Hypervisor({ mode: "manual" });
     hv.createDomain({ vcpus: 2 });
     const g = hv.guest(0);
-    expect(g.hypercall.vcpu_op(VCPUOP.VCPUOP_set_singleshot_timer, 1, { timeout_abs_ns: 10, flags: 0 })).toBe(-XEN_ERRNO.EINVAL);
-    expect(g.hypercall.vcpu_op(VCPUOP.VCPUOP_set_singleshot_timer, 2, { timeout_abs_ns: 10, flags: 0 })).toBe(-XEN_ERRNO.ENOENT);
+    expect(
+      g.hypercall.vcpu_op(VCPUOP.VCPUOP_set_singleshot_timer, 1, { timeout_abs_ns: 10, flags: 0 }),
+    ).toBe(-XEN_ERRNO.EINVAL);
+    expect(
+      g.hypercall.vcpu_op(VCPUOP.VCPUOP_set_singleshot_timer, 2, { timeout_abs_ns: 10, flags: 0 }),
+    ).toBe(-XEN_ERRNO.ENOENT);
   });
 
   it("set_timer_op(0) stops a pending timer", () => {

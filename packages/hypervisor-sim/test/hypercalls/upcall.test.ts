@@ -80,7 +80,9 @@ describe("upcalls", () => {
     const seen1: number[] = [];
     g0.registerUpcall(0, miniUpcall(sh0, 0, seen0));
     g0.registerUpcall(1, miniUpcall(sh0, 1, seen1));
-    expect(g0.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_bind_vcpu, { port: p0, vcpu: 1 })).toBe(0);
+    expect(g0.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_bind_vcpu, { port: p0, vcpu: 1 })).toBe(
+      0,
+    );
     gu.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_send, { port: pu });
     hv.runUntilIdle();
     expect(seen0).toEqual([]);

@@ -46,14 +46,19 @@ describe("Page.readInto", () => {
     const src = Uint8Array.from({ length: 4096 }, (_, i) => (i * 29 + 3) & 0xff);
     p.write(0, src);
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 4096 }), fc.integer({ min: 0, max: 700 }), fc.nat({ max: 100 }), (offset, want, destOffset) => {
-        const length = Math.min(want, 4096 - offset);
-        const dest = new Uint8Array(1024).fill(0xee);
-        p.readInto(offset, dest, destOffset, length);
-        const expected = new Uint8Array(1024).fill(0xee);
-        expected.set(src.subarray(offset, offset + length), destOffset);
-        expect(dest).toEqual(expected);
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 4096 }),
+        fc.integer({ min: 0, max: 700 }),
+        fc.nat({ max: 100 }),
+        (offset, want, destOffset) => {
+          const length = Math.min(want, 4096 - offset);
+          const dest = new Uint8Array(1024).fill(0xee);
+          p.readInto(offset, dest, destOffset, length);
+          const expected = new Uint8Array(1024).fill(0xee);
+          expected.set(src.subarray(offset, offset + length), destOffset);
+          expect(dest).toEqual(expected);
+        },
+      ),
     );
   });
 });
@@ -61,18 +66,27 @@ describe("Page.readInto", () => {
 describe("Page.readWords", () => {
   it("copies exactly the words asked for, every bit pattern unchanged", () => {
     const p = page();
-    const patterns = fc.array(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), { minLength: 512, maxLength: 512 });
+    const patterns = fc.array(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), {
+      minLength: 512,
+      maxLength: 512,
+    });
     fc.assert(
-      fc.property(patterns, fc.nat({ max: 511 }), fc.nat({ max: 64 }), fc.nat({ max: 16 }), (words, first, want, destIndex) => {
-        const bytes = new Uint8Array(BigInt64Array.from(words).buffer);
-        p.write(0, bytes);
-        const count = Math.min(want, 512 - first);
-        const dest = new BigInt64Array(100).fill(-1n);
-        p.readWords(8 * first, dest, destIndex, count);
-        const expected = new BigInt64Array(100).fill(-1n);
-        expected.set(BigInt64Array.from(words).subarray(first, first + count), destIndex);
-        expect(dest).toEqual(expected);
-      }),
+      fc.property(
+        patterns,
+        fc.nat({ max: 511 }),
+        fc.nat({ max: 64 }),
+        fc.nat({ max: 16 }),
+        (words, first, want, destIndex) => {
+          const bytes = new Uint8Array(BigInt64Array.from(words).buffer);
+          p.write(0, bytes);
+          const count = Math.min(want, 512 - first);
+          const dest = new BigInt64Array(100).fill(-1n);
+          p.readWords(8 * first, dest, destIndex, count);
+          const expected = new BigInt64Array(100).fill(-1n);
+          expected.set(BigInt64Array.from(words).subarray(first, first + count), destIndex);
+          expect(dest).toEqual(expected);
+        },
+      ),
       { numRuns: 50 },
     );
   });

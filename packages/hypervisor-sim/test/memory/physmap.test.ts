@@ -23,7 +23,12 @@ describe("Physmap lookups", () => {
     expect([pm.ownFrame(5), pm.ownFrame(6)]).toEqual([undefined, b]);
     expect(pm.insert(5, b, "xen", true)).toBeUndefined(); // a mapping is not replaced by insert
     expect(pm.remove(5)).toBe(true);
-    expect([pm.frame(5), pm.ownFrame(5), pm.isHole(5), pm.frame(6)]).toEqual([undefined, undefined, true, b]);
+    expect([pm.frame(5), pm.ownFrame(5), pm.isHole(5), pm.frame(6)]).toEqual([
+      undefined,
+      undefined,
+      true,
+      b,
+    ]);
     expect(pm.remove(6)).toBe(true);
     expect([pm.frame(6), pm.isHole(6)]).toEqual([undefined, true]);
     expect(pm.remove(6)).toBe(false);
@@ -68,7 +73,12 @@ describe("Physmap lookups", () => {
     const { hv, d, pm } = domain();
     const x = hv.machine.alloc(d.domid);
     expect(pm.populated).toBe(0);
-    expect([pm.frame(16), pm.ownFrame(16), pm.frame(-1), pm.frame(2.5)]).toEqual([undefined, undefined, undefined, undefined]);
+    expect([pm.frame(16), pm.ownFrame(16), pm.frame(-1), pm.frame(2.5)]).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ]);
     pm.insert(100, x, "foreign", false);
     expect([pm.frame(100), pm.ownFrame(100), pm.kindAt(100)]).toEqual([x, undefined, "foreign"]);
     pm.frame(3);

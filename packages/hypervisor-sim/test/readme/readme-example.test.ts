@@ -8,7 +8,13 @@ import { runExample } from "../../../../scripts/doc-blocks.js";
 const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
 
 it("binds an interdomain channel, sends, and dom0's upcall runs once", async () => {
-  const { printed, vars } = await runExample(readme, "tour", { "@pvkit/hypervisor-sim": sim, "@pvkit/hypervisor-sim/abi": abi });
+  const { printed, vars } = await runExample(readme, "tour", {
+    "@pvkit/hypervisor-sim": sim,
+    "@pvkit/hypervisor-sim/abi": abi,
+  });
   expect(printed).toEqual(["dom0 upcall"]);
-  expect([(vars["a"] as { port: number }).port, (vars["b"] as { local_port: number }).local_port]).toEqual([1, 1]);
+  expect([
+    (vars["a"] as { port: number }).port,
+    (vars["b"] as { local_port: number }).local_port,
+  ]).toEqual([1, 1]);
 });

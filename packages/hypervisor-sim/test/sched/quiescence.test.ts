@@ -1,7 +1,13 @@
 // The quiescence rule (sched/scheduler.ts): virtual time moves on only when nothing is due, the
 // guest continuations released by what ran have run, and no clock hold is taken.
 import { describe, expect, it } from "vitest";
-import { Hypervisor, QUIET_TURNS, Scheduler, StallError, describeBlocked } from "@pvkit/hypervisor-sim";
+import {
+  Hypervisor,
+  QUIET_TURNS,
+  Scheduler,
+  StallError,
+  describeBlocked,
+} from "@pvkit/hypervisor-sim";
 import { EVTCHNOP, SCHEDOP } from "@pvkit/hypervisor-sim/abi";
 
 const MS = 1_000_000;
@@ -30,7 +36,9 @@ describe("Scheduler quiescence rule", () => {
     const seen: string[] = [];
     s.at(MS, () => seen.push(`timer@${s.now}`));
     s.defer(() => {
-      void Promise.resolve().then(() => setImmediate(() => setImmediate(() => seen.push(`hop@${s.now}`))));
+      void Promise.resolve().then(() =>
+        setImmediate(() => setImmediate(() => seen.push(`hop@${s.now}`))),
+      );
     });
     await s.until(new Promise<void>((r) => s.at(2 * MS, r)));
     expect(seen).toEqual(["hop@0", `timer@${MS}`]);
@@ -72,7 +80,9 @@ describe("Scheduler quiescence rule", () => {
       const s = new Scheduler({ mode });
       s.at(3 * MS, () => undefined);
       const never = new Promise<void>(() => undefined);
-      const err = await s.until(never, { what: "the reply", describe: () => ["d1 (g): waiting"] }).catch((e: unknown) => e);
+      const err = await s
+        .until(never, { what: "the reply", describe: () => ["d1 (g): waiting"] })
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(StallError);
       const e = err as StallError;
       expect([e.code, e.at, e.report]).toEqual(["ERR_STALLED", 3 * MS, ["d1 (g): waiting"]]);
@@ -102,8 +112,14 @@ describe("Scheduler quiescence rule", () => {
     const a = { dom: 0x7ff0, remote_dom: 0, port: 0 };
     expect(g.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_alloc_unbound, a)).toBe(0);
     await hv.settle();
-    const poll = g.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, { ports: [a.port], nr_ports: 1, timeout: 0 });
-    const err = (await hv.scheduler.until(poll, { what: "the poll", describe: () => describeBlocked(hv) }).catch((e: unknown) => e)) as StallError;
+    const poll = g.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, {
+      ports: [a.port],
+      nr_ports: 1,
+      timeout: 0,
+    });
+    const err = (await hv.scheduler
+      .until(poll, { what: "the poll", describe: () => describeBlocked(hv) })
+      .catch((e: unknown) => e)) as StallError;
     expect(err).toBeInstanceOf(StallError);
     expect(err.report).toEqual([
       "d0 (Domain-0): no event channel bound",

@@ -23,10 +23,12 @@ function scenario(seed: number): { trace: string; upcallOrder: number[] } {
       upcallOrder.push(i);
       handler();
       seen.length = 0;
-      if (budget-- > 0) g.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_send, { port: links[i]![0] });
+      if (budget-- > 0)
+        g.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_send, { port: links[i]![0] });
     });
   });
-  for (let i = 0; i < 4; i++) guests[i]!.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_send, { port: links[i]![0] });
+  for (let i = 0; i < 4; i++)
+    guests[i]!.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_send, { port: links[i]![0] });
   hv.runUntilIdle();
   return { trace: JSON.stringify(events), upcallOrder };
 }
@@ -60,7 +62,8 @@ describe("determinism", () => {
       const sh = mapSharedInfo(g);
       g.registerUpcall(0, miniUpcall(sh, 0, []));
     }
-    const send = (d: number): void => void g0.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_send, { port: ports.get(d)! });
+    const send = (d: number): void =>
+      void g0.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_send, { port: ports.get(d)! });
     // bind_interdomain left each domU's new port pending: those deliveries come first, in bind order.
     hv.runUntilIdle();
     expect(delivered).toEqual(["d1@0", "d2@0", "d3@0"]);

@@ -17,9 +17,13 @@ function pad(s: string | number, n: number, right = false): string {
 /** `xl list`'s table, with each domain's console and devices. */
 export function formatList(domains: readonly DomainInfo[]): string[] {
   const w = Math.max(4, ...domains.map((d) => d.name.length));
-  const lines = [`${pad("Name", w)}  ${pad("ID", 4, true)}  ${pad("Mem", 5, true)}  VCPUs  ${pad("State", 8)}  Console`];
+  const lines = [
+    `${pad("Name", w)}  ${pad("ID", 4, true)}  ${pad("Mem", 5, true)}  VCPUs  ${pad("State", 8)}  Console`,
+  ];
   for (const d of domains) {
-    lines.push(`${pad(d.name, w)}  ${pad(d.domid, 4, true)}  ${pad(d.memory, 5, true)}  ${pad(d.vcpus, 5, true)}  ${pad(d.state, 8)}  ${d.tty ?? "-"}`);
+    lines.push(
+      `${pad(d.name, w)}  ${pad(d.domid, 4, true)}  ${pad(d.memory, 5, true)}  ${pad(d.vcpus, 5, true)}  ${pad(d.state, 8)}  ${d.tty ?? "-"}`,
+    );
     for (const dev of d.devices) lines.push(`${" ".repeat(w + 2)}  ${dev}`);
   }
   return lines;
@@ -32,7 +36,11 @@ export async function list(opts: { runDir: string; json: boolean }, out: Out): P
   else for (const l of formatList(domains)) out.line(l);
 }
 
-export async function create(configFile: string, opts: { runDir: string }, out: Out): Promise<void> {
+export async function create(
+  configFile: string,
+  opts: { runDir: string },
+  out: Out,
+): Promise<void> {
   const { loadConfig } = await import("../config/load-config.js");
   const config = loadConfig(configFile);
   if (config.domains.length === 0) throw new CliError(`${config.file}: no domains to create`);
@@ -52,12 +60,18 @@ interface DestroyReply {
 
 /** One line: each device's outcome, then the virtual and the real time the destroy took. */
 export function formatDestroy(r: DestroyReply): string {
-  const devs = r.devices.map((d) => `${d.device} ${d.outcome}${d.outcome === "timeout" ? ` after ${d.waitedNs / 1e9} s of virtual time (its backend never closed)` : ""}`);
+  const devs = r.devices.map(
+    (d) =>
+      `${d.device} ${d.outcome}${d.outcome === "timeout" ? ` after ${d.waitedNs / 1e9} s of virtual time (its backend never closed)` : ""}`,
+  );
   return `destroyed d${r.domid} ${r.name}: ${devs.length === 0 ? "no devices" : devs.join(", ")}; took ${r.virtualNs} ns of virtual time, ${r.wallMs} ms real`;
 }
 
 export async function destroy(domain: string, opts: { runDir: string }, out: Out): Promise<void> {
-  const r = (await controlRequest(runPaths(opts.runDir).control, { op: "destroy", domain })) as unknown as DestroyReply;
+  const r = (await controlRequest(runPaths(opts.runDir).control, {
+    op: "destroy",
+    domain,
+  })) as unknown as DestroyReply;
   out.line(formatDestroy(r));
 }
 
@@ -69,7 +83,8 @@ export async function trace(file: string, opts: { top: number }, out: Out): Prom
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if (e.code === "ENOENT") throw new CliError(`trace file ${file}: no such file`);
-    if (err instanceof TraceFormatError || err instanceof SyntaxError) throw new CliError(`trace file ${file}: not a pvkit trace: ${e.message}`);
+    if (err instanceof TraceFormatError || err instanceof SyntaxError)
+      throw new CliError(`trace file ${file}: not a pvkit trace: ${e.message}`);
     throw new CliError(`trace file ${file}: ${e.message}`);
   }
   out.line(`trace ${file}:`);

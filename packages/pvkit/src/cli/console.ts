@@ -13,15 +13,26 @@ import { CliError } from "./cli-error.js";
 /** Ctrl-]: xenconsole's `ESCAPE_CHARACTER`. */
 export const ESCAPE_CHARACTER = 0x1d;
 
-export async function consoleCommand(domain: string, opts: { runDir: string; num: number }): Promise<void> {
-  const r = (await controlRequest(runPaths(opts.runDir).control, { op: "console", domain, num: opts.num })) as { domid: number; name: string; tty: string };
+export async function consoleCommand(
+  domain: string,
+  opts: { runDir: string; num: number },
+): Promise<void> {
+  const r = (await controlRequest(runPaths(opts.runDir).control, {
+    op: "console",
+    domain,
+    num: opts.num,
+  })) as { domid: number; name: string; tty: string };
   let fd: number;
   try {
     fd = openSync(r.tty, constants.O_RDWR | constants.O_NOCTTY | constants.O_NONBLOCK);
   } catch (err) {
-    throw new CliError(`cannot open console ${r.tty} of d${r.domid} ${r.name}: ${(err as Error).message}`);
+    throw new CliError(
+      `cannot open console ${r.tty} of d${r.domid} ${r.name}: ${(err as Error).message}`,
+    );
   }
-  process.stderr.write(`[attached to d${r.domid} ${r.name} console ${opts.num} on ${r.tty}; Ctrl-] detaches]\r\n`);
+  process.stderr.write(
+    `[attached to d${r.domid} ${r.name} console ${opts.num} on ${r.tty}; Ctrl-] detaches]\r\n`,
+  );
   const stdin = process.stdin;
   const restore = stdin.isTTY === true ? makeRaw(stdin) : undefined;
   const pty = new ReadStream(fd);
@@ -72,7 +83,15 @@ export async function consoleCommand(domain: string, opts: { runDir: string; num
     };
     const onEnd = (): void => detach();
     pty.on("data", (b: Buffer) => process.stdout.write(b));
-    pty.on("error", (err: NodeJS.ErrnoException) => detach(err.code === "EIO" ? new CliError(`console of d${r.domid} ${r.name} closed (the domain or the host went away)`) : err));
+    pty.on("error", (err: NodeJS.ErrnoException) =>
+      detach(
+        err.code === "EIO"
+          ? new CliError(
+              `console of d${r.domid} ${r.name} closed (the domain or the host went away)`,
+            )
+          : err,
+      ),
+    );
     pty.on("end", () => detach(new CliError(`console of d${r.domid} ${r.name} closed`)));
     stdin.on("data", onInput);
     stdin.on("end", onEnd);
@@ -87,7 +106,10 @@ export async function consoleCommand(domain: string, opts: { runDir: string; num
  * (coreutils) does it on the terminal itself, with `setRawMode` as the fallback.
  */
 function makeRaw(stdin: NodeJS.ReadStream): () => void {
-  const io = { stdio: ["inherit", "pipe", "ignore"] as ["inherit", "pipe", "ignore"], encoding: "utf8" as const };
+  const io = {
+    stdio: ["inherit", "pipe", "ignore"] as ["inherit", "pipe", "ignore"],
+    encoding: "utf8" as const,
+  };
   try {
     const saved = execFileSync("stty", ["-g"], io).trim();
     execFileSync("stty", ["raw", "-echo"], io);

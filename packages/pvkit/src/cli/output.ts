@@ -60,7 +60,10 @@ export function pvkitCommand(env: NodeJS.ProcessEnv = process.env): string {
 export function checkTracePath(path: string): string {
   const abs = resolve(path);
   try {
-    if (statSync(abs).isDirectory()) throw new CliError(`--trace ${path}: is a directory; give a file name such as ${abs}/pvkit-trace.json`);
+    if (statSync(abs).isDirectory())
+      throw new CliError(
+        `--trace ${path}: is a directory; give a file name such as ${abs}/pvkit-trace.json`,
+      );
   } catch (err) {
     if (err instanceof CliError) throw err;
   }

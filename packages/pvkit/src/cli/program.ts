@@ -13,14 +13,17 @@ import { pvkitCommand, stdout, userDir, userPath } from "./output.js";
 const clientCommands = () => import("./client-commands.js");
 
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
   return pkg.version;
 }
 
 function positiveInt(what: string) {
   return (v: string): number => {
     const n = Number(v);
-    if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`${what} must be a positive integer`);
+    if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < 1)
+      throw new InvalidArgumentError(`${what} must be a positive integer`);
     return n;
   };
 }
@@ -42,27 +45,40 @@ const runDirOption = (): Option =>
 export function program(): Command {
   const out = stdout();
   const p = new Command("pvkit")
-    .description("pvkit: a simulated Xen 4.17 host for writing and testing PV split drivers in TypeScript")
+    .description(
+      "pvkit: a simulated Xen 4.17 host for writing and testing PV split drivers in TypeScript",
+    )
     .version(version(), "-V, --version")
     .showHelpAfterError(`(${pvkitCommand()} --help lists the commands)`)
     .configureHelp({ sortSubcommands: false });
 
   p.command("demo")
-    .description("boot dom0 and a guest with a disk image and consoles; the guest writes a pattern across the disk and verifies it; live summary; trace")
+    .description(
+      "boot dom0 and a guest with a disk image and consoles; the guest writes a pattern across the disk and verifies it; live summary; trace",
+    )
     .option("-t, --trace <file>", "where to write the trace", userPath, defaultDemoTrace())
     .option("--disk <MiB>", "size of the guest's disk image", positiveInt("--disk"), 4)
     .option("--keep-image", "keep the disk image (in a temporary directory) instead of removing it")
     .action(async (o: { trace: string; disk: number; keepImage?: boolean }) =>
-      (await import("../demo/demo.js")).demo({ trace: o.trace, diskMib: o.disk, keepImage: o.keepImage === true }, out),
+      (await import("../demo/demo.js")).demo(
+        { trace: o.trace, diskMib: o.disk, keepImage: o.keepImage === true },
+        out,
+      ),
     );
 
   p.command("up")
     .description("start a host from a config file (YAML or JSON) and keep it up until Ctrl-C")
-    .argument("<config>", "config file: domains with memory, vcpus, kernel, consoles, disks", userPath)
+    .argument(
+      "<config>",
+      "config file: domains with memory, vcpus, kernel, consoles, disks",
+      userPath,
+    )
     .addOption(runDirOption())
     .option("-t, --trace <file>", "record a trace, written when the host stops", userPath)
     .option("--no-pty", "no pseudo-terminals for the consoles (console logs only)")
-    .addHelpText("after", `
+    .addHelpText(
+      "after",
+      `
 Config (YAML or JSON; paths relative to the file):
   domains:
     - name: guest1
@@ -75,43 +91,64 @@ Config (YAML or JSON; paths relative to the file):
         - { vdev: xvdb, memory: 64M }
         - { vdev: xvdc, target: base.img, access: r }
         - { vdev: xvdd, target: base.img, overlay: true }
-`)
-    .action(async (config: string, o: { runDir: string; trace?: string; pty: boolean }) => (await import("./up.js")).up(config, o, out));
+`,
+    )
+    .action(async (config: string, o: { runDir: string; trace?: string; pty: boolean }) =>
+      (await import("./up.js")).up(config, o, out),
+    );
 
   p.command("create")
     .description("create the domains of a config file in the running host (like xl create)")
     .argument("<config>", "config file: one domain, or `domains:`", userPath)
     .addOption(runDirOption())
-    .action(async (config: string, o: { runDir: string }) => (await clientCommands()).create(config, o, out));
+    .action(async (config: string, o: { runDir: string }) =>
+      (await clientCommands()).create(config, o, out),
+    );
 
   p.command("list")
     .description("list the running host's domains, their consoles and devices (like xl list)")
     .addOption(runDirOption())
     .option("--json", "as JSON")
-    .action(async (o: { runDir: string; json?: boolean }) => (await clientCommands()).list({ runDir: o.runDir, json: o.json === true }, out));
+    .action(async (o: { runDir: string; json?: boolean }) =>
+      (await clientCommands()).list({ runDir: o.runDir, json: o.json === true }, out),
+    );
 
   p.command("console")
     .description("attach this terminal to a domain's console; Ctrl-] detaches (like xl console)")
     .argument("<domain>", "domain name or id")
     .addOption(runDirOption())
-    .option("-n, --num <n>", "console number (0 is hvc0)", (v) => {
-      if (!/^\d+$/.test(v)) throw new InvalidArgumentError("--num must be a console number");
-      return Number(v);
-    }, 0)
-    .action(async (domain: string, o: { runDir: string; num: number }) => (await import("./console.js")).consoleCommand(domain, o));
+    .option(
+      "-n, --num <n>",
+      "console number (0 is hvc0)",
+      (v) => {
+        if (!/^\d+$/.test(v)) throw new InvalidArgumentError("--num must be a console number");
+        return Number(v);
+      },
+      0,
+    )
+    .action(async (domain: string, o: { runDir: string; num: number }) =>
+      (await import("./console.js")).consoleCommand(domain, o),
+    );
 
   p.command("destroy")
     .description("destroy a domain of the running host (like xl destroy)")
     .argument("<domain>", "domain name or id")
     .addOption(runDirOption())
-    .action(async (domain: string, o: { runDir: string }) => (await clientCommands()).destroy(domain, o, out));
+    .action(async (domain: string, o: { runDir: string }) =>
+      (await clientCommands()).destroy(domain, o, out),
+    );
 
   p.command("trace")
     .description("summarise a trace file written by --trace")
     .argument("<file>", "a trace file (Chrome Trace Event JSON)", userPath)
     .option("--top <n>", "rows per ranking", positiveInt("--top"), 10)
-    .addHelpText("after", "\nOpen the file itself in https://ui.perfetto.dev (or chrome://tracing) to see the timeline.")
-    .action(async (file: string, o: { top: number }) => (await clientCommands()).trace(file, o, out));
+    .addHelpText(
+      "after",
+      "\nOpen the file itself in https://ui.perfetto.dev (or chrome://tracing) to see the timeline.",
+    )
+    .action(async (file: string, o: { top: number }) =>
+      (await clientCommands()).trace(file, o, out),
+    );
 
   return p;
 }

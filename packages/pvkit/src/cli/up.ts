@@ -18,30 +18,47 @@ export interface UpOptions {
 }
 
 /** Resolves when the host has been stopped (by a signal, or `stop`) and torn down. */
-export async function up(configFile: string, opts: UpOptions, out: Out, stop: Promise<unknown> = stopSignal()): Promise<void> {
+export async function up(
+  configFile: string,
+  opts: UpOptions,
+  out: Out,
+  stop: Promise<unknown> = stopSignal(),
+): Promise<void> {
   const config = loadConfig(configFile);
   const trace = opts.trace !== undefined ? checkTracePath(opts.trace) : undefined;
   const paths = runPaths(opts.runDir);
   await claimRunDir(paths);
   let session: HostSession;
   try {
-    session = await HostSession.start({ xenstoredSocket: paths.xenstored, dom0Memory: config.dom0Memory, pty: opts.pty, ...(trace !== undefined ? { trace } : {}) });
+    session = await HostSession.start({
+      xenstoredSocket: paths.xenstored,
+      dom0Memory: config.dom0Memory,
+      pty: opts.pty,
+      ...(trace !== undefined ? { trace } : {}),
+    });
   } catch (err) {
     throw new CliError(`cannot start the host on ${paths.xenstored}: ${(err as Error).message}`);
   }
-  const control = await listenControl(paths.control, (req) => handle(session, req)).catch(async (err: Error) => {
-    await session.close();
-    throw new CliError(`cannot listen on the control socket ${paths.control}: ${err.message}`);
-  });
+  const control = await listenControl(paths.control, (req) => handle(session, req)).catch(
+    async (err: Error) => {
+      await session.close();
+      throw new CliError(`cannot listen on the control socket ${paths.control}: ${err.message}`);
+    },
+  );
   writeFileSync(paths.pidFile, `${process.pid}\n`);
   try {
-    out.line(`pvkit up: host up from ${config.file}: Domain-0 (${config.dom0Memory} MiB) with xenstored, xenconsoled and blkback`);
+    out.line(
+      `pvkit up: host up from ${config.file}: Domain-0 (${config.dom0Memory} MiB) with xenstored, xenconsoled and blkback`,
+    );
     const { notes } = await session.createDomains(config);
     for (const n of notes) out.line(`  ${n}`);
     out.line(`xenstored: ${paths.xenstored}; to use the xenstore-* tools:`);
     out.line(`export XENSTORED_PATH=${paths.xenstored}`);
-    out.line(`control: ${paths.control} (${pvkitCommand()} list | console <domain> | destroy <domain> | create <config>${opts.runDir !== undefined ? ` with --run-dir ${paths.dir}` : ""})`);
-    if (trace !== undefined) out.line(`recording a trace to ${trace} (written when the host stops)`);
+    out.line(
+      `control: ${paths.control} (${pvkitCommand()} list | console <domain> | destroy <domain> | create <config>${opts.runDir !== undefined ? ` with --run-dir ${paths.dir}` : ""})`,
+    );
+    if (trace !== undefined)
+      out.line(`recording a trace to ${trace} (written when the host stops)`);
     out.line("pvkit up: running; Ctrl-C stops the host");
   } catch (err) {
     await control.close();
@@ -54,7 +71,10 @@ export async function up(configFile: string, opts: UpOptions, out: Out, stop: Pr
   await control.close();
   const written = await session.close();
   unlinkQuiet(paths.pidFile);
-  if (written !== undefined) out.line(`trace: ${written} (open it in https://ui.perfetto.dev, or: ${pvkitCommand()} trace ${written})`);
+  if (written !== undefined)
+    out.line(
+      `trace: ${written} (open it in https://ui.perfetto.dev, or: ${pvkitCommand()} trace ${written})`,
+    );
   out.line("pvkit up: host stopped");
 }
 

@@ -76,13 +76,19 @@ interface Draft {
 /** `savestring`: a string may be set once, except over an empty one. */
 function save(d: Draft, key: "target" | "vdev" | "script", value: string): void {
   const cur = d[key];
-  if (cur !== undefined && cur !== "") throw new DiskSpecError(value, `${key === "target" ? "target" : key} respecified`);
+  if (cur !== undefined && cur !== "")
+    throw new DiskSpecError(value, `${key === "target" ? "target" : key} respecified`);
   d[key] = value;
 }
 
 /** `setformat` with DSET: "" is raw; setting a different format twice is an error. */
 function setFormat(d: Draft, v: string): void {
-  const f = v === "" ? "raw" : (FORMATS as readonly string[]).includes(v) ? (v as XlDisk["format"]) : undefined;
+  const f =
+    v === ""
+      ? "raw"
+      : (FORMATS as readonly string[]).includes(v)
+        ? (v as XlDisk["format"])
+        : undefined;
   if (f === undefined) throw new DiskSpecError(v, "unknown value for format");
   if (d.format !== undefined && d.format !== f) throw new DiskSpecError(v, "format respecified");
   d.format = f;
@@ -114,34 +120,55 @@ function parameter(d: Draft, p: string, positional: () => void): void {
   const value = eq < 0 ? "" : p.slice(eq + 1);
   if (eq >= 0) {
     switch (key) {
-      case "format": return setFormat(d, value);
-      case "access": return setAccess(d, value);
-      case "vdev": return save(d, "vdev", value);
-      case "script": return save(d, "script", value);
+      case "format":
+        return setFormat(d, value);
+      case "access":
+        return setAccess(d, value);
+      case "vdev":
+        return save(d, "vdev", value);
+      case "script":
+        return save(d, "script", value);
       case "devtype":
         if (value === "cdrom") d.cdrom = true;
         else if (value === "disk") d.cdrom = false;
         else throw new DiskSpecError(p, "unknown value for type");
         return;
       case "backendtype": {
-        if (!(BACKENDTYPES as readonly string[]).includes(value)) throw new DiskSpecError(value, "unknown value for backendtype");
-        if (d.backendtype !== undefined && d.backendtype !== value) throw new DiskSpecError(value, "backendtype respecified");
+        if (!(BACKENDTYPES as readonly string[]).includes(value))
+          throw new DiskSpecError(value, "unknown value for backendtype");
+        if (d.backendtype !== undefined && d.backendtype !== value)
+          throw new DiskSpecError(value, "backendtype respecified");
         d.backendtype = value as XlDisk["backendtype"];
         return;
       }
-      case "backend": throw new DiskSpecError(p, "backend= (a driver domain) is not supported by pvkit up");
+      case "backend":
+        throw new DiskSpecError(p, "backend= (a driver domain) is not supported by pvkit up");
     }
     if (/^[a-z][-a-z0-9]*$/.test(key)) throw new DiskSpecError(p, "unknown parameter");
     throw new DiskSpecError(p, "bad disk syntax");
   }
   switch (p) {
-    case "cdrom": d.cdrom = true; return;
-    case "direct-io-safe": d.directIoSafe = true; return;
-    case "discard": d.discard = true; return;
-    case "no-discard": d.discard = false; return;
-    case "trusted": d.trusted = true; return;
-    case "untrusted": d.trusted = false; return;
-    case "overlay": d.overlay = true; return;
+    case "cdrom":
+      d.cdrom = true;
+      return;
+    case "direct-io-safe":
+      d.directIoSafe = true;
+      return;
+    case "discard":
+      d.discard = true;
+      return;
+    case "no-discard":
+      d.discard = false;
+      return;
+    case "trusted":
+      d.trusted = true;
+      return;
+    case "untrusted":
+      d.trusted = false;
+      return;
+    case "overlay":
+      d.overlay = true;
+      return;
   }
   positional();
 }
@@ -152,7 +179,20 @@ function parameter(d: Draft, p: string, positional: () => void): void {
  *   ("unknown value for format", "vdev respecified", "too many positional parameters", ...).
  */
 export function parseDiskSpec(spec: string): XlDisk {
-  const d: Draft = { target: undefined, format: undefined, vdev: undefined, access: undefined, cdrom: false, backendtype: undefined, script: undefined, discard: undefined, trusted: undefined, directIoSafe: false, overlay: false, hadPrefix: false };
+  const d: Draft = {
+    target: undefined,
+    format: undefined,
+    vdev: undefined,
+    access: undefined,
+    cdrom: false,
+    backendtype: undefined,
+    script: undefined,
+    discard: undefined,
+    trusted: undefined,
+    directIoSafe: false,
+    overlay: false,
+    hadPrefix: false,
+  };
   let rest = spec;
   while (rest.length > 0) {
     rest = rest.replace(/^[ \t\n]+/, "");
@@ -166,8 +206,12 @@ export function parseDiskSpec(spec: string): XlDisk {
     if (m) {
       const prefix = m[1]!;
       const after = rest.slice(m[0].length);
-      const known = FORMAT_PREFIXES.includes(prefix) || SCRIPT_PREFIXES.includes(prefix) || IGNORED_PREFIXES.includes(prefix);
-      if (!known && (after === "" || /^[^a-z0-9]/.test(after))) throw new DiskSpecError(rest, "unknown deprecated disk prefix");
+      const known =
+        FORMAT_PREFIXES.includes(prefix) ||
+        SCRIPT_PREFIXES.includes(prefix) ||
+        IGNORED_PREFIXES.includes(prefix);
+      if (!known && (after === "" || /^[^a-z0-9]/.test(after)))
+        throw new DiskSpecError(rest, "unknown deprecated disk prefix");
       if (known) {
         if (FORMAT_PREFIXES.includes(prefix)) setFormat(d, prefix);
         else if (SCRIPT_PREFIXES.includes(prefix)) save(d, "script", `block-${prefix}`);
@@ -192,7 +236,8 @@ export function parseDiskSpec(spec: string): XlDisk {
   }
   if (d.vdev === undefined || d.vdev === "") throw new DiskSpecError(spec, "no vdev specified");
   const target = d.target === "" ? undefined : d.target;
-  if (target === undefined && !d.cdrom) throw new DiskSpecError(spec, "no target specified (only an empty cdrom may have none)");
+  if (target === undefined && !d.cdrom)
+    throw new DiskSpecError(spec, "no target specified (only an empty cdrom may have none)");
   return {
     target,
     format: d.format ?? (target === undefined ? "empty" : "raw"),

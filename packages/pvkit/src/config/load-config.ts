@@ -25,7 +25,12 @@ export class ConfigError extends Error {
   constructor(file: string, problems: readonly ConfigProblem[]) {
     super(
       `bad config ${file}:\n` +
-        problems.map((p) => `  ${p.field === "" ? "(file)" : p.field}${p.line !== undefined ? ` (line ${p.line})` : ""}: ${p.reason}`).join("\n"),
+        problems
+          .map(
+            (p) =>
+              `  ${p.field === "" ? "(file)" : p.field}${p.line !== undefined ? ` (line ${p.line})` : ""}: ${p.reason}`,
+          )
+          .join("\n"),
     );
     this.name = "ConfigError";
     this.file = file;
@@ -52,7 +57,8 @@ export interface HostConfig {
 
 function fieldName(path: readonly PropertyKey[]): string {
   let s = "";
-  for (const k of path) s += typeof k === "number" ? `[${k}]` : s === "" ? String(k) : `.${String(k)}`;
+  for (const k of path)
+    s += typeof k === "number" ? `[${k}]` : s === "" ? String(k) : `.${String(k)}`;
   return s;
 }
 
@@ -68,12 +74,26 @@ export function loadConfig(file: string): HostConfig {
     text = readFileSync(abs, "utf8");
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    throw new ConfigError(abs, [{ field: "", line: undefined, reason: e.code === "ENOENT" ? "no such file" : e.code === "EISDIR" ? "is a directory" : e.message }]);
+    throw new ConfigError(abs, [
+      {
+        field: "",
+        line: undefined,
+        reason:
+          e.code === "ENOENT" ? "no such file" : e.code === "EISDIR" ? "is a directory" : e.message,
+      },
+    ]);
   }
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    throw new ConfigError(abs, doc.errors.map((e) => ({ field: "", line: e.linePos?.[0]?.line, reason: `not valid YAML or JSON: ${e.message.split("\n")[0]}` })));
+    throw new ConfigError(
+      abs,
+      doc.errors.map((e) => ({
+        field: "",
+        line: e.linePos?.[0]?.line,
+        reason: `not valid YAML or JSON: ${e.message.split("\n")[0]}`,
+      })),
+    );
   }
   const raw: unknown = doc.toJS();
   // One domain on its own (as `xl create` takes) is the same as a list of one.
@@ -82,7 +102,8 @@ export function loadConfig(file: string): HostConfig {
   const lineOf = (path: readonly PropertyKey[]): number | undefined => {
     const docPath = single ? path.slice(2) : path;
     for (let n = docPath.length; n >= 0; n--) {
-      const node = n === 0 ? doc.contents : doc.getIn(docPath.slice(0, n) as (string | number)[], true);
+      const node =
+        n === 0 ? doc.contents : doc.getIn(docPath.slice(0, n) as (string | number)[], true);
       const range = (node as { range?: [number, number, number] } | undefined)?.range;
       if (range) return lc.linePos(range[0]).line;
     }
@@ -90,25 +111,39 @@ export function loadConfig(file: string): HostConfig {
   };
   const show = (path: readonly PropertyKey[]): string => fieldName(single ? path.slice(2) : path);
   if (!single && raw !== null && raw !== undefined && !isMap(doc.contents)) {
-    throw new ConfigError(abs, [{ field: "", line: 1, reason: "must be a mapping with `domains` (or one domain with `name`)" }]);
+    throw new ConfigError(abs, [
+      {
+        field: "",
+        line: 1,
+        reason: "must be a mapping with `domains` (or one domain with `name`)",
+      },
+    ]);
   }
   const parsed = hostSchema.safeParse(body);
   if (!parsed.success) throw new ConfigError(abs, problemsOf(parsed.error, show, lineOf));
   const dir = dirname(abs);
   const problems: ConfigProblem[] = [];
   const domains = parsed.data.domains.map((d, i): ResolvedDomain => {
-    const at = (...p: (string | number)[]): { field: string; line: number | undefined } => ({ field: show(["domains", i, ...p]), line: lineOf(["domains", i, ...p]) });
+    const at = (...p: (string | number)[]): { field: string; line: number | undefined } => ({
+      field: show(["domains", i, ...p]),
+      line: lineOf(["domains", i, ...p]),
+    });
     let kernel: KernelSpec;
     if (d.kernel === "shell" || d.kernel === "idle") kernel = { builtin: d.kernel };
     else {
       kernel = { module: resolve(dir, d.kernel) };
-      if (!isFile(kernel.module)) problems.push({ ...at("kernel"), reason: `${kernel.module} does not exist (a kernel is "shell", "idle", or a module exporting a GuestMain)` });
+      if (!isFile(kernel.module))
+        problems.push({
+          ...at("kernel"),
+          reason: `${kernel.module} does not exist (a kernel is "shell", "idle", or a module exporting a GuestMain)`,
+        });
     }
     const disks = d.disks.map((disk, j): DiskConfig => {
       if (disk.kind !== "file") return disk;
       const path = resolve(dir, disk.path!);
       const why = imageProblem(path, disk.access === "w" && !disk.overlay);
-      if (why !== undefined) problems.push({ ...at("disks", j), reason: `${disk.vdev}: image file ${path} ${why}` });
+      if (why !== undefined)
+        problems.push({ ...at("disks", j), reason: `${disk.vdev}: image file ${path} ${why}` });
       return { ...disk, path };
     });
     return { ...d, kernel, disks };
@@ -117,19 +152,34 @@ export function loadConfig(file: string): HostConfig {
   return { file: abs, dom0Memory: parsed.data.dom0.memory, domains };
 }
 
-function problemsOf(err: z.ZodError, show: (p: readonly PropertyKey[]) => string, lineOf: (p: readonly PropertyKey[]) => number | undefined): ConfigProblem[] {
+function problemsOf(
+  err: z.ZodError,
+  show: (p: readonly PropertyKey[]) => string,
+  lineOf: (p: readonly PropertyKey[]) => number | undefined,
+): ConfigProblem[] {
   const out: ConfigProblem[] = [];
   for (const issue of err.issues) {
     // A union reports each branch; keep the branch that got furthest, or the union's own words.
     if (issue.code === "invalid_union" && issue.errors.length > 0) {
-      const branch = issue.errors.find((b) => b.some((i) => i.code !== "invalid_type")) ;
+      const branch = issue.errors.find((b) => b.some((i) => i.code !== "invalid_type"));
       if (branch) {
-        for (const i of branch) out.push({ field: show([...issue.path, ...i.path]), line: lineOf([...issue.path, ...i.path]), reason: i.message });
+        for (const i of branch)
+          out.push({
+            field: show([...issue.path, ...i.path]),
+            line: lineOf([...issue.path, ...i.path]),
+            reason: i.message,
+          });
         continue;
       }
     }
-    const reason = issue.code === "unrecognized_keys" ? `unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}` : issue.message;
-    const path = issue.code === "unrecognized_keys" && issue.keys.length === 1 ? [...issue.path, issue.keys[0]!] : issue.path;
+    const reason =
+      issue.code === "unrecognized_keys"
+        ? `unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`
+        : issue.message;
+    const path =
+      issue.code === "unrecognized_keys" && issue.keys.length === 1
+        ? [...issue.path, issue.keys[0]!]
+        : issue.path;
     out.push({ field: show(path), line: lineOf(path), reason });
   }
   return out;

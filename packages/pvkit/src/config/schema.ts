@@ -29,27 +29,39 @@ export function parseSize(v: string | number): number | undefined {
   if (typeof v === "number") return Number.isSafeInteger(v) && v > 0 ? v : undefined;
   const m = /^(\d+)([KMG]?)i?B?$/i.exec(v.trim());
   if (!m) return undefined;
-  const mult = { "": 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[m[2]!.toUpperCase() as "" | "K" | "M" | "G"];
+  const mult = { "": 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[
+    m[2]!.toUpperCase() as "" | "K" | "M" | "G"
+  ];
   const n = Number(m[1]) * mult;
   return Number.isSafeInteger(n) && n > 0 ? n : undefined;
 }
 
-const vdev = z.string({ error: "must be a string such as \"xvda\"" }).check((ctx) => {
+const vdev = z.string({ error: 'must be a string such as "xvda"' }).check((ctx) => {
   try {
     vbdDevid(ctx.value);
   } catch (err) {
-    ctx.issues.push({ code: "custom", input: ctx.value, message: `${(err as Error).message} (xen-vbd-interface(7) names: xvda, xvdb1, hda, sda, or a number)` });
+    ctx.issues.push({
+      code: "custom",
+      input: ctx.value,
+      message: `${(err as Error).message} (xen-vbd-interface(7) names: xvda, xvdb1, hda, sda, or a number)`,
+    });
   }
 });
 
-const size = z.union([z.number(), z.string()], { error: "must be a size in bytes or like \"64M\"" }).transform((v, ctx) => {
-  const n = parseSize(v);
-  if (n === undefined || n % 512 !== 0) {
-    ctx.issues.push({ code: "custom", input: v, message: `${JSON.stringify(v)} is not a size of whole 512-byte sectors (e.g. 65536, "64M", "1G")` });
-    return z.NEVER;
-  }
-  return n;
-});
+const size = z
+  .union([z.number(), z.string()], { error: 'must be a size in bytes or like "64M"' })
+  .transform((v, ctx) => {
+    const n = parseSize(v);
+    if (n === undefined || n % 512 !== 0) {
+      ctx.issues.push({
+        code: "custom",
+        input: v,
+        message: `${JSON.stringify(v)} is not a size of whole 512-byte sectors (e.g. 65536, "64M", "1G")`,
+      });
+      return z.NEVER;
+    }
+    return n;
+  });
 
 /** The object form of a disk. */
 const diskObject = z
@@ -57,16 +69,29 @@ const diskObject = z
     vdev,
     target: z.string().min(1, "must be a non-empty path").optional(),
     memory: size.optional(),
-    access: z.enum(["r", "ro", "w", "rw"], { error: "must be \"r\", \"ro\", \"w\" or \"rw\"" }).default("rw"),
+    access: z
+      .enum(["r", "ro", "w", "rw"], { error: 'must be "r", "ro", "w" or "rw"' })
+      .default("rw"),
     overlay: z.boolean({ error: "must be true or false" }).default(false),
-    format: z.literal("raw", { error: "only \"raw\" images are served" }).default("raw"),
+    format: z.literal("raw", { error: 'only "raw" images are served' }).default("raw"),
   })
   .check((ctx) => {
     const d = ctx.value;
     if ((d.target === undefined) === (d.memory === undefined)) {
-      ctx.issues.push({ code: "custom", input: d, message: "give exactly one of target (an image file) or memory (a size)", path: [] });
+      ctx.issues.push({
+        code: "custom",
+        input: d,
+        message: "give exactly one of target (an image file) or memory (a size)",
+        path: [],
+      });
     }
-    if (d.overlay && d.memory !== undefined) ctx.issues.push({ code: "custom", input: d, message: "an overlay needs a target image to lie over", path: ["overlay"] });
+    if (d.overlay && d.memory !== undefined)
+      ctx.issues.push({
+        code: "custom",
+        input: d,
+        message: "an overlay needs a target image to lie over",
+        path: ["overlay"],
+      });
   });
 
 /** A disk, as the CLI serves it. */
@@ -87,7 +112,8 @@ export interface DiskConfig {
 function fromXl(x: XlDisk, spec: string, issue: (m: string) => void): DiskConfig | undefined {
   if (x.cdrom) return void issue("cdrom devices are not served by pvkit");
   if (x.format !== "raw") return void issue(`format ${x.format} is not served (raw images only)`);
-  if (x.script !== undefined) return void issue(`hotplug scripts (${x.script}) are not run by pvkit`);
+  if (x.script !== undefined)
+    return void issue(`hotplug scripts (${x.script}) are not run by pvkit`);
   try {
     vbdDevid(x.vdev);
   } catch (err) {
@@ -96,15 +122,37 @@ function fromXl(x: XlDisk, spec: string, issue: (m: string) => void): DiskConfig
   const target = x.target!;
   if (target.startsWith("memory:")) {
     const bytes = parseSize(target.slice("memory:".length));
-    if (bytes === undefined || bytes % 512 !== 0) return void issue(`${target} is not memory:<size> with a size of whole 512-byte sectors`);
+    if (bytes === undefined || bytes % 512 !== 0)
+      return void issue(`${target} is not memory:<size> with a size of whole 512-byte sectors`);
     if (x.overlay) return void issue("an overlay needs a target image to lie over");
-    return { vdev: x.vdev, kind: "memory", path: undefined, bytes, access: x.access, overlay: false, spec };
+    return {
+      vdev: x.vdev,
+      kind: "memory",
+      path: undefined,
+      bytes,
+      access: x.access,
+      overlay: false,
+      spec,
+    };
   }
-  return { vdev: x.vdev, kind: "file", path: target, bytes: undefined, access: x.access, overlay: x.overlay, spec };
+  return {
+    vdev: x.vdev,
+    kind: "file",
+    path: target,
+    bytes: undefined,
+    access: x.access,
+    overlay: x.overlay,
+    spec,
+  };
 }
 
 const diskString = z.string().transform((spec, ctx): DiskConfig => {
-  const issue = (message: string): void => void ctx.issues.push({ code: "custom", input: spec, message: `xl disk spec ${JSON.stringify(spec)}: ${message}` });
+  const issue = (message: string): void =>
+    void ctx.issues.push({
+      code: "custom",
+      input: spec,
+      message: `xl disk spec ${JSON.stringify(spec)}: ${message}`,
+    });
   try {
     return fromXl(parseDiskSpec(spec), spec, issue) ?? z.NEVER;
   } catch (err) {
@@ -114,25 +162,51 @@ const diskString = z.string().transform((spec, ctx): DiskConfig => {
   }
 });
 
-const disk = z.union([diskString, diskObject.transform((d): DiskConfig => ({
-  vdev: d.vdev,
-  kind: d.memory !== undefined ? "memory" : "file",
-  path: d.target,
-  bytes: d.memory,
-  access: d.access === "r" || d.access === "ro" ? "r" : "w",
-  overlay: d.overlay,
-  spec: d.target !== undefined ? `${d.target},${d.vdev},${d.access}${d.overlay ? ",overlay" : ""}` : `memory:${d.memory},${d.vdev},${d.access}`,
-}))], { error: "must be an xl disk spec string such as 'file:disk.img,xvda,w' or an object { vdev, target | memory, access, overlay }" });
+const disk = z.union(
+  [
+    diskString,
+    diskObject.transform(
+      (d): DiskConfig => ({
+        vdev: d.vdev,
+        kind: d.memory !== undefined ? "memory" : "file",
+        path: d.target,
+        bytes: d.memory,
+        access: d.access === "r" || d.access === "ro" ? "r" : "w",
+        overlay: d.overlay,
+        spec:
+          d.target !== undefined
+            ? `${d.target},${d.vdev},${d.access}${d.overlay ? ",overlay" : ""}`
+            : `memory:${d.memory},${d.vdev},${d.access}`,
+      }),
+    ),
+  ],
+  {
+    error:
+      "must be an xl disk spec string such as 'file:disk.img,xvda,w' or an object { vdev, target | memory, access, overlay }",
+  },
+);
 
 const int = (lo: number, hi: number, what: string) =>
-  z.number({ error: `must be a number of ${what}` }).int(`must be a whole number of ${what}`).min(lo, `must be ${lo}..${hi} ${what}`).max(hi, `must be ${lo}..${hi} ${what}`);
+  z
+    .number({ error: `must be a number of ${what}` })
+    .int(`must be a whole number of ${what}`)
+    .min(lo, `must be ${lo}..${hi} ${what}`)
+    .max(hi, `must be ${lo}..${hi} ${what}`);
 
 export const domainSchema = z
   .strictObject({
-    name: z.string({ error: "must be a string" }).regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, "must be 1-64 letters, digits, '_', '.', '-', starting with a letter or digit"),
+    name: z
+      .string({ error: "must be a string" })
+      .regex(
+        /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/,
+        "must be 1-64 letters, digits, '_', '.', '-', starting with a letter or digit",
+      ),
     memory: int(1, 512, "MiB").default(4),
     vcpus: int(1, 32, "vCPUs").default(1),
-    kernel: z.string({ error: "must be \"shell\", \"idle\" or a path to a module" }).min(1).default("shell"),
+    kernel: z
+      .string({ error: 'must be "shell", "idle" or a path to a module' })
+      .min(1)
+      .default("shell"),
     consoles: int(0, 8, "extra consoles").default(0),
     disks: z.array(disk, { error: "must be a list of disks" }).default([]),
   })
@@ -141,7 +215,13 @@ export const domainSchema = z
     ctx.value.disks.forEach((d, i) => {
       const id = vbdDevid(d.vdev);
       const other = seen.get(id);
-      if (other !== undefined) ctx.issues.push({ code: "custom", input: d, path: ["disks", i, "vdev"], message: `${d.vdev} is the same device as ${other} (devid ${id})` });
+      if (other !== undefined)
+        ctx.issues.push({
+          code: "custom",
+          input: d,
+          path: ["disks", i, "vdev"],
+          message: `${d.vdev} is the same device as ${other} (devid ${id})`,
+        });
       else seen.set(id, d.vdev);
     });
   });
@@ -154,7 +234,13 @@ export const hostSchema = z
   .check((ctx) => {
     const seen = new Set<string>(["Domain-0"]);
     ctx.value.domains.forEach((d, i) => {
-      if (seen.has(d.name)) ctx.issues.push({ code: "custom", input: d.name, path: ["domains", i, "name"], message: `${JSON.stringify(d.name)} is already the name of another domain` });
+      if (seen.has(d.name))
+        ctx.issues.push({
+          code: "custom",
+          input: d.name,
+          path: ["domains", i, "name"],
+          message: `${JSON.stringify(d.name)} is already the name of another domain`,
+        });
       seen.add(d.name);
     });
   });

@@ -37,12 +37,17 @@ export type ControlRequest =
   | { readonly op: "destroy"; readonly domain: string }
   | { readonly op: "console"; readonly domain: string; readonly num: number };
 
-export type ControlReply = ({ readonly ok: true } & Record<string, unknown>) | { readonly ok: false; readonly error: string };
+export type ControlReply =
+  | ({ readonly ok: true } & Record<string, unknown>)
+  | { readonly ok: false; readonly error: string };
 
 export type ControlHandler = (req: ControlRequest) => Promise<Record<string, unknown>>;
 
 /** Serves `handler` on Unix socket `path` (which must not exist). */
-export function listenControl(path: string, handler: ControlHandler): Promise<{ close(): Promise<void> }> {
+export function listenControl(
+  path: string,
+  handler: ControlHandler,
+): Promise<{ close(): Promise<void> }> {
   const server: Server = createServer((sock) => {
     let buf = "";
     sock.setEncoding("utf8");
@@ -88,7 +93,11 @@ export function listenControl(path: string, handler: ControlHandler): Promise<{ 
  * Sends one request to the host whose control socket is `path`.
  * @throws CliError when no host answers there, or with the host's error.
  */
-export function controlRequest(path: string, req: ControlRequest, timeoutMs = 30_000): Promise<Record<string, unknown>> {
+export function controlRequest(
+  path: string,
+  req: ControlRequest,
+  timeoutMs = 30_000,
+): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const sock = connect(path);
     let buf = "";
@@ -101,7 +110,10 @@ export function controlRequest(path: string, req: ControlRequest, timeoutMs = 30
     sock.on("data", (c: string) => (buf += c));
     sock.on("error", (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      const why = err.code === "ENOENT" || err.code === "ECONNREFUSED" ? `no pvkit host is running there (start one with \`${pvkitCommand()} up <config>\`)` : err.message;
+      const why =
+        err.code === "ENOENT" || err.code === "ECONNREFUSED"
+          ? `no pvkit host is running there (start one with \`${pvkitCommand()} up <config>\`)`
+          : err.message;
       reject(new CliError(`cannot reach the control socket ${path}: ${why}`));
     });
     sock.on("end", () => {

@@ -33,7 +33,12 @@ export function defaultRunDir(env: NodeJS.ProcessEnv = process.env): string {
 
 export function runPaths(dir: string): RunPaths {
   const d = resolve(dir);
-  return { dir: d, xenstored: join(d, "xenstored"), control: join(d, "control"), pidFile: join(d, "pid") };
+  return {
+    dir: d,
+    xenstored: join(d, "xenstored"),
+    control: join(d, "control"),
+    pidFile: join(d, "pid"),
+  };
 }
 
 /** Whether something accepts connections on Unix socket `path`. */
@@ -83,9 +88,14 @@ export async function claimRunDir(paths: RunPaths): Promise<void> {
     } catch {
       continue;
     }
-    if (!st.isSocket()) throw new CliError(`${path} exists and is not a socket; refusing to replace it (remove it, or pass --run-dir)`);
+    if (!st.isSocket())
+      throw new CliError(
+        `${path} exists and is not a socket; refusing to replace it (remove it, or pass --run-dir)`,
+      );
     if (await socketAnswers(path)) {
-      throw new CliError(`socket ${path} is in use: a pvkit host is already running in ${paths.dir}${pidOf(paths)}; stop it (Ctrl-C in its terminal) or pass another --run-dir`);
+      throw new CliError(
+        `socket ${path} is in use: a pvkit host is already running in ${paths.dir}${pidOf(paths)}; stop it (Ctrl-C in its terminal) or pass another --run-dir`,
+      );
     }
     unlinkSync(path);
   }

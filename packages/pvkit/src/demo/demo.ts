@@ -25,8 +25,21 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { XenbusBus, driverEnv } from "@pvkit/guest-sdk";
-import { Blkfront, ConsoleFront, consoleFrontend, extraConsole, serveBlkback } from "@pvkit/split-drivers";
-import { LocalXenbusTransport, chromeTraceJson, createHost, parseChromeTrace, recordTrace, summarizeTrace } from "@pvkit/toolstack";
+import {
+  Blkfront,
+  ConsoleFront,
+  consoleFrontend,
+  extraConsole,
+  serveBlkback,
+} from "@pvkit/split-drivers";
+import {
+  LocalXenbusTransport,
+  chromeTraceJson,
+  createHost,
+  parseChromeTrace,
+  recordTrace,
+  summarizeTrace,
+} from "@pvkit/toolstack";
 import type { Out } from "../cli/output.js";
 import { checkTracePath, pvkitCommand } from "../cli/output.js";
 import { CliError } from "../cli/cli-error.js";
@@ -93,7 +106,13 @@ export async function demo(opts: DemoOptions, out: Out): Promise<void> {
   out.line("pvkit demo: ok");
 }
 
-async function run(image: string, diskBytes: number, pace: number, tracePath: string, out: Out): Promise<boolean> {
+async function run(
+  image: string,
+  diskBytes: number,
+  pace: number,
+  tracePath: string,
+  out: Out,
+): Promise<boolean> {
   let lastLine = "";
   let partial = "";
   const guestOut = new Writable({
@@ -105,8 +124,12 @@ async function run(image: string, diskBytes: number, pace: number, tracePath: st
       cb();
     },
   });
-  out.line("pvkit demo: booting dom0 (xenstored, xenconsoled, blkback) and a guest with two consoles and a disk");
-  out.line(`  xvda: raw image ${image}, ${formatBytes(diskBytes)}, created sparse in a temporary directory`);
+  out.line(
+    "pvkit demo: booting dom0 (xenstored, xenconsoled, blkback) and a guest with two consoles and a disk",
+  );
+  out.line(
+    `  xvda: raw image ${image}, ${formatBytes(diskBytes)}, created sparse in a temporary directory`,
+  );
   await using host = await createHost({ xenconsoled: { pty: false, stdout: guestOut } });
   using rec = recordTrace(host);
   const xs = host.openXenstore();
@@ -147,7 +170,10 @@ async function run(image: string, diskBytes: number, pace: number, tracePath: st
   const phases = { write: 0, read: 0 };
   const step = async (phase: "write" | "read"): Promise<void> => {
     phases[phase]++;
-    show(`${phase === "write" ? "writing the pattern   " : "reading back, verifying"} ${progressBar(phases[phase], STEPS)}`, !out.tty && phases[phase] === STEPS);
+    show(
+      `${phase === "write" ? "writing the pattern   " : "reading back, verifying"} ${progressBar(phases[phase], STEPS)}`,
+      !out.tty && phases[phase] === STEPS,
+    );
     if (pace > 0) {
       const hold = host.hv.scheduler.hold("pvkit demo: pacing the live view in real time");
       await new Promise((r) => setTimeout(r, pace));
@@ -168,19 +194,25 @@ async function run(image: string, diskBytes: number, pace: number, tracePath: st
       domid = ctx.domid;
       const work = (async (): Promise<GuestResult> => {
         using hvc0 = ConsoleFront.open(ctx);
-        const bus = new XenbusBus(driverEnv({ guest: ctx.guest, events: ctx.events, xs: ctx.xenbus }));
+        const bus = new XenbusBus(
+          driverEnv({ guest: ctx.guest, events: ctx.events, xs: ctx.xenbus }),
+        );
         const cons = bus.registerFrontend(consoleFrontend());
         const blk = Blkfront.register(bus);
         const hvc1 = extraConsole(await cons.connected(1));
         const disk = await blk.disk(XVDA);
-        await hvc0.write(`demo guest d${ctx.domid}: hvc0, hvc1 and xvda up (${disk.size} bytes, ${disk.sectorSize}-byte sectors)\r\n`);
+        await hvc0.write(
+          `demo guest d${ctx.domid}: hvc0, hvc1 and xvda up (${disk.size} bytes, ${disk.sectorSize}-byte sectors)\r\n`,
+        );
         const per = disk.size / STEPS;
         let written = 0;
         for (let s = 0; s < STEPS; s++) {
           const writes: Promise<void>[] = [];
           for (let at = s * per; at < (s + 1) * per; at += CHUNK) {
             const len = Math.min(CHUNK, (s + 1) * per - at);
-            writes.push(disk.writeSectors(at / disk.sectorSize, fillPattern(new Uint8Array(len), at)));
+            writes.push(
+              disk.writeSectors(at / disk.sectorSize, fillPattern(new Uint8Array(len), at)),
+            );
             written += len;
           }
           await Promise.all(writes);
@@ -188,7 +220,9 @@ async function run(image: string, diskBytes: number, pace: number, tracePath: st
           await step("write");
         }
         await disk.flush();
-        await hvc0.write(`demo guest: pattern written across xvda and flushed; reading it back\r\n`);
+        await hvc0.write(
+          `demo guest: pattern written across xvda and flushed; reading it back\r\n`,
+        );
         let verified = 0;
         let mismatches = 0;
         let first: number | undefined;
@@ -200,7 +234,8 @@ async function run(image: string, diskBytes: number, pace: number, tracePath: st
               disk.readSectors(at / disk.sectorSize, len / disk.sectorSize).then((buf) => {
                 const m = countMismatches(buf, at);
                 mismatches += m.count;
-                if (m.first !== undefined && (first === undefined || m.first < first)) first = m.first;
+                if (m.first !== undefined && (first === undefined || m.first < first))
+                  first = m.first;
                 verified += buf.length;
               }),
             );
@@ -209,8 +244,19 @@ async function run(image: string, diskBytes: number, pace: number, tracePath: st
           await hvc1.write(`log: verified ${verified} of ${disk.size} bytes\r\n`);
           await step("read");
         }
-        await hvc0.write(mismatches === 0 ? `demo guest: pattern verified, ${verified} bytes read back, all match\r\n` : `demo guest: ${mismatches} bytes differ, first at ${first}\r\n`);
-        return { diskBytes: disk.size, sectorSize: disk.sectorSize, written, verified, mismatches, first };
+        await hvc0.write(
+          mismatches === 0
+            ? `demo guest: pattern verified, ${verified} bytes read back, all match\r\n`
+            : `demo guest: ${mismatches} bytes differ, first at ${first}\r\n`,
+        );
+        return {
+          diskBytes: disk.size,
+          sectorSize: disk.sectorSize,
+          written,
+          verified,
+          mismatches,
+          first,
+        };
       })();
       started({ report: work });
       await work;
@@ -225,7 +271,9 @@ async function run(image: string, diskBytes: number, pace: number, tracePath: st
   const report = await host.until(host.destroyDomain(d.domid), "destroying the demo guest");
   await host.until(blkback.close(), "blkback closing the image");
   blkXs.close();
-  out.line(`destroyed d${report.domid} ${report.name}: ${report.devices.map((x) => `${x.kind}/${x.devid} ${x.outcome}`).join(", ")}`);
+  out.line(
+    `destroyed d${report.domid} ${report.name}: ${report.devices.map((x) => `${x.kind}/${x.devid} ${x.outcome}`).join(", ")}`,
+  );
   out.line(
     g.mismatches === 0
       ? `guest: pattern verified: ${g.written} bytes written across xvda, ${g.verified} read back, all match`
@@ -242,9 +290,17 @@ async function run(image: string, diskBytes: number, pace: number, tracePath: st
   writeFileSync(tracePath, chromeTraceJson(snap, { metadata: { command: "pvkit demo" } }));
   out.line("");
   out.line("trace summary:");
-  for (const l of summarizeTrace(parseChromeTrace(chromeTraceJson(snap)), { top: 5 })) out.line(`  ${l}`);
+  for (const l of summarizeTrace(parseChromeTrace(chromeTraceJson(snap)), { top: 5 }))
+    out.line(`  ${l}`);
   out.line("");
   out.line(`trace written: ${tracePath} (${snap.records.length} records)`);
-  out.line(`open it: https://ui.perfetto.dev -> "Open trace file" (or chrome://tracing); summary again: ${pvkitCommand()} trace ${tracePath}`);
-  return g.mismatches === 0 && img.mismatches === 0 && img.fileBytes === diskBytes && report.timedOut.length === 0;
+  out.line(
+    `open it: https://ui.perfetto.dev -> "Open trace file" (or chrome://tracing); summary again: ${pvkitCommand()} trace ${tracePath}`,
+  );
+  return (
+    g.mismatches === 0 &&
+    img.mismatches === 0 &&
+    img.fileBytes === diskBytes &&
+    report.timedOut.length === 0
+  );
 }

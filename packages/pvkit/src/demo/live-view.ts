@@ -52,10 +52,20 @@ function stateOf(xs: XsLocalClient, path: string): string {
  * Lines of the summary now; `disk` are the block-device lines (requests, their rate), shown
  * under "requests" and "IOPS".
  */
-export function summaryLines(host: Host, xs: XsLocalClient, rec: TraceRecorder, progress: string, lastOutput: string, disk: readonly [string, string] | readonly string[] = []): string[] {
+export function summaryLines(
+  host: Host,
+  xs: XsLocalClient,
+  rec: TraceRecorder,
+  progress: string,
+  lastOutput: string,
+  disk: readonly [string, string] | readonly string[] = [],
+): string[] {
   const c = liveCounts(rec);
   const lines = [`pvkit demo: ${progress}`, `  virtual time  ${host.hv.now} ns`];
-  const doms = host.hv.domains.map((d) => `${d.name} (d${d.domid}, ${d.vcpus.length} vCPU, ${d.options.nrPages / 256} MiB${d.isDying ? ", dying" : ""})`);
+  const doms = host.hv.domains.map(
+    (d) =>
+      `${d.name} (d${d.domid}, ${d.vcpus.length} vCPU, ${d.options.nrPages / 256} MiB${d.isDying ? ", dying" : ""})`,
+  );
   lines.push(`  domains       ${doms.join(", ")}`);
   const devs: string[] = [];
   for (const d of host.domains) {
@@ -74,7 +84,9 @@ export function summaryLines(host: Host, xs: XsLocalClient, rec: TraceRecorder, 
         } catch {
           // none
         }
-        devs.push(`d${d.domid} ${type}/${id}: frontend ${stateOf(xs, `${fe}/${type}/${id}`)}, backend ${be ? stateOf(xs, be) : "-"}`);
+        devs.push(
+          `d${d.domid} ${type}/${id}: frontend ${stateOf(xs, `${fe}/${type}/${id}`)}, backend ${be ? stateOf(xs, be) : "-"}`,
+        );
       }
     }
   }

@@ -20,7 +20,10 @@ export function fillPattern(buf: Uint8Array, position: number): Uint8Array {
 }
 
 /** Bytes of `buf` (the disk bytes from `position`) that differ from the pattern, and the first. */
-export function countMismatches(buf: Uint8Array, position: number): { count: number; first: number | undefined } {
+export function countMismatches(
+  buf: Uint8Array,
+  position: number,
+): { count: number; first: number | undefined } {
   let count = 0;
   let first: number | undefined;
   for (let i = 0; i < buf.length; i++) {

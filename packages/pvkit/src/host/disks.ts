@@ -22,8 +22,15 @@ import type { DiskConfig } from "../config/schema.js";
 /** The vbd device spec of a disk (see the module comment). */
 export function vbdSpecOf(d: DiskConfig): VbdSpec {
   const mode = d.access;
-  if (d.kind === "memory") return { kind: "vbd", vdev: d.vdev, type: "phy", params: `memory:${d.bytes}`, mode };
-  return { kind: "vbd", vdev: d.vdev, type: d.overlay ? "cow" : "file", params: d.path!, mode: d.overlay ? "w" : mode };
+  if (d.kind === "memory")
+    return { kind: "vbd", vdev: d.vdev, type: "phy", params: `memory:${d.bytes}`, mode };
+  return {
+    kind: "vbd",
+    vdev: d.vdev,
+    type: d.overlay ? "cow" : "file",
+    params: d.path!,
+    mode: d.overlay ? "w" : mode,
+  };
 }
 
 /** The xenbus devid of a disk (xen-vbd-interface(7): xvda is 51712). */
@@ -33,7 +40,12 @@ export function diskDevid(d: DiskConfig): number {
 
 /** One line about a disk: its vdev and devid, what backs it, and its access. */
 export function describeDisk(d: DiskConfig): string {
-  const what = d.kind === "memory" ? `memory ${d.bytes} bytes` : d.overlay ? `overlay (copy-on-write in memory) over file ${d.path}, which stays unmodified` : `file ${d.path}`;
+  const what =
+    d.kind === "memory"
+      ? `memory ${d.bytes} bytes`
+      : d.overlay
+        ? `overlay (copy-on-write in memory) over file ${d.path}, which stays unmodified`
+        : `file ${d.path}`;
   const access = d.overlay ? "read-write" : d.access === "w" ? "read-write" : "read-only";
   return `disk ${d.vdev} (vbd/${diskDevid(d)}): ${what} (${access}), served by blkback in dom0`;
 }

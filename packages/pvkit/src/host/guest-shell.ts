@@ -11,11 +11,18 @@
  * flushed before the shell answers).
  */
 import { GuestClock, XenbusBus, driverEnv } from "@pvkit/guest-sdk";
-import { Blkfront, type BlkfrontDisk, ConsoleFront, consoleFrontend, extraConsole } from "@pvkit/split-drivers";
+import {
+  Blkfront,
+  type BlkfrontDisk,
+  ConsoleFront,
+  consoleFrontend,
+  extraConsole,
+} from "@pvkit/split-drivers";
 import type { GuestContext, GuestMain } from "@pvkit/toolstack";
 import { formatBytes } from "./disks.js";
 
-const HELP = "commands: help, uname, uptime, echo <text>, whoami, disks, write <disk> <offset> <text>, read <disk> <offset> <length>";
+const HELP =
+  "commands: help, uname, uptime, echo <text>, whoami, disks, write <disk> <offset> <text>, read <disk> <offset> <length>";
 
 /** A disk the shell is given: its xenbus devid and the name the config used. */
 export interface ShellDisk {
@@ -31,7 +38,10 @@ function describeShellDisks(table: DiskTable): string {
   const lines: string[] = [];
   for (const [devid, t] of table) {
     const d = t.disk;
-    if (d !== undefined) lines.push(`${t.vdev} vbd/${devid}: ${formatBytes(d.size)} (${d.sectorCount} sectors of ${d.sectorSize} bytes), ${d.readOnly ? "read-only" : "read-write"}, ${d.state}`);
+    if (d !== undefined)
+      lines.push(
+        `${t.vdev} vbd/${devid}: ${formatBytes(d.size)} (${d.sectorCount} sectors of ${d.sectorSize} bytes), ${d.readOnly ? "read-only" : "read-write"}, ${d.state}`,
+      );
     else lines.push(`${t.vdev} vbd/${devid}: ${t.error ?? "connecting"}`);
   }
   return lines.join("\r\n");
@@ -39,7 +49,9 @@ function describeShellDisks(table: DiskTable): string {
 
 /** Resolves when the domain is destroyed. */
 function untilAborted(signal: AbortSignal): Promise<void> {
-  return new Promise((r) => (signal.aborted ? r() : signal.addEventListener("abort", () => r(), { once: true })));
+  return new Promise((r) =>
+    signal.aborted ? r() : signal.addEventListener("abort", () => r(), { once: true }),
+  );
 }
 
 /** "idle": a domain that does nothing until it is destroyed. */
@@ -57,12 +69,17 @@ function diskNamed(disks: DiskTable, ref: string): BlkfrontDisk {
 }
 
 function byteOffset(v: string | undefined, what: string): number {
-  if (v === undefined || !/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) throw new Error(`${what} must be a byte count, got ${JSON.stringify(v ?? "")}`);
+  if (v === undefined || !/^\d+$/.test(v) || !Number.isSafeInteger(Number(v)))
+    throw new Error(`${what} must be a byte count, got ${JSON.stringify(v ?? "")}`);
   return Number(v);
 }
 
 /** `write <disk> <offset> <text>` and `read <disk> <offset> <length>`. */
-async function diskCommand(disks: DiskTable, cmd: "write" | "read", args: readonly string[]): Promise<string> {
+async function diskCommand(
+  disks: DiskTable,
+  cmd: "write" | "read",
+  args: readonly string[],
+): Promise<string> {
   try {
     const disk = diskNamed(disks, args[0] ?? "");
     const at = byteOffset(args[1], "offset");
@@ -77,7 +94,9 @@ async function diskCommand(disks: DiskTable, cmd: "write" | "read", args: readon
     if (len > 4096) throw new Error("length at most 4096");
     const buf = new Uint8Array(len);
     const { bytesRead } = await disk.read(buf, 0, len, at);
-    return Array.from(buf.subarray(0, bytesRead), (b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : ".")).join("");
+    return Array.from(buf.subarray(0, bytesRead), (b) =>
+      b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : ".",
+    ).join("");
   } catch (err) {
     return `${cmd}: ${(err as Error).message}`;
   }
@@ -109,9 +128,16 @@ async function answer(ctx: GuestContext, disks: DiskTable, line: string): Promis
 }
 
 /** The shell loop on one console, until the domain is destroyed. */
-async function runShell(ctx: GuestContext, con: ConsoleFront, where: string, disks: DiskTable): Promise<void> {
+async function runShell(
+  ctx: GuestContext,
+  con: ConsoleFront,
+  where: string,
+  disks: DiskTable,
+): Promise<void> {
   const prompt = `${ctx.name}# `;
-  await con.write(`\r\npvkit guest ${ctx.name} (d${ctx.domid}) on ${where}. Type 'help'.\r\n${prompt}`);
+  await con.write(
+    `\r\npvkit guest ${ctx.name} (d${ctx.domid}) on ${where}. Type 'help'.\r\n${prompt}`,
+  );
   let line = "";
   let work = Promise.resolve();
   const sub = con.input$.subscribe((bytes) => {
@@ -161,11 +187,18 @@ export function shellGuest(extraConsoles = 0, disks: readonly ShellDisk[] = []):
     const table: DiskTable = new Map(disks.map((d) => [d.devid, { vdev: d.vdev }]));
     const loops = [runShell(ctx, con, "hvc0", table)];
     if (extraConsoles > 0 || disks.length > 0) {
-      const bus = new XenbusBus(driverEnv({ guest: ctx.guest, events: ctx.events, xs: ctx.xenbus }));
+      const bus = new XenbusBus(
+        driverEnv({ guest: ctx.guest, events: ctx.events, xs: ctx.xenbus }),
+      );
       if (extraConsoles > 0) {
         const reg = bus.registerFrontend(consoleFrontend());
         for (let n = 1; n <= extraConsoles; n++) {
-          loops.push(reg.connected(n).then((dev) => runShell(ctx, extraConsole(dev), `hvc${n}`, table), () => {}));
+          loops.push(
+            reg.connected(n).then(
+              (dev) => runShell(ctx, extraConsole(dev), `hvc${n}`, table),
+              () => {},
+            ),
+          );
         }
       }
       if (disks.length > 0) {
@@ -173,7 +206,8 @@ export function shellGuest(extraConsoles = 0, disks: readonly ShellDisk[] = []):
         for (const d of disks) {
           blk.disk(d.devid).then(
             (disk) => void (table.get(d.devid)!.disk = disk),
-            (err: unknown) => void (table.get(d.devid)!.error = `failed: ${(err as Error).message}`),
+            (err: unknown) =>
+              void (table.get(d.devid)!.error = `failed: ${(err as Error).message}`),
           );
         }
       }

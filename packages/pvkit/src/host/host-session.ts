@@ -6,7 +6,17 @@
  */
 import { writeFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
-import { type DestroyReport, type DomainHandle, type GuestMain, type Host, LocalXenbusTransport, type TraceRecorder, chromeTraceJson, createHost, recordTrace } from "@pvkit/toolstack";
+import {
+  type DestroyReport,
+  type DomainHandle,
+  type GuestMain,
+  type Host,
+  LocalXenbusTransport,
+  type TraceRecorder,
+  chromeTraceJson,
+  createHost,
+  recordTrace,
+} from "@pvkit/toolstack";
 import { type ServedBlkback, serveBlkback } from "@pvkit/split-drivers";
 import { xenbusStateName } from "@pvkit/hypervisor-sim/abi";
 import type { HostConfig, ResolvedDomain } from "../config/load-config.js";
@@ -65,7 +75,10 @@ export class HostSession {
     const notes: string[] = [];
     const made: DomainInfo[] = [];
     for (const d of config.domains) {
-      if (this.host.domains.some((x) => x.name === d.name)) throw new CliError(`${config.file}: a domain named ${JSON.stringify(d.name)} is already running`);
+      if (this.host.domains.some((x) => x.name === d.name))
+        throw new CliError(
+          `${config.file}: a domain named ${JSON.stringify(d.name)} is already running`,
+        );
       const main = await this.#kernel(d, config.file);
       let handle: DomainHandle;
       try {
@@ -75,7 +88,10 @@ export class HostSession {
           vcpus: d.vcpus,
           main,
           devices: [
-            ...Array.from({ length: d.consoles }, (_, i) => ({ kind: "console" as const, devid: i + 1 })),
+            ...Array.from({ length: d.consoles }, (_, i) => ({
+              kind: "console" as const,
+              devid: i + 1,
+            })),
             ...d.disks.map(vbdSpecOf),
           ],
         });
@@ -84,26 +100,41 @@ export class HostSession {
       }
       this.#configs.set(handle.domid, d);
       // A crash is reported, not fatal to the host.
-      handle.done.catch((err: unknown) => notes.push(`d${handle.domid} ${d.name} crashed: ${(err as Error).message}`));
+      handle.done.catch((err: unknown) =>
+        notes.push(`d${handle.domid} ${d.name} crashed: ${(err as Error).message}`),
+      );
       await this.host.hv.settle();
       const info = this.info(handle.domid);
       made.push(info);
-      notes.push(`d${handle.domid} ${d.name}: ${d.memory} MiB, ${d.vcpus} vCPU${d.vcpus > 1 ? "s" : ""}, kernel ${"builtin" in d.kernel ? d.kernel.builtin : d.kernel.module}, console ${info.tty ?? "(no pty)"}${d.consoles > 0 ? ` + ${d.consoles} extra` : ""}`);
+      notes.push(
+        `d${handle.domid} ${d.name}: ${d.memory} MiB, ${d.vcpus} vCPU${d.vcpus > 1 ? "s" : ""}, kernel ${"builtin" in d.kernel ? d.kernel.builtin : d.kernel.module}, console ${info.tty ?? "(no pty)"}${d.consoles > 0 ? ` + ${d.consoles} extra` : ""}`,
+      );
       for (const disk of d.disks) notes.push(`  ${describeDisk(disk)}`);
     }
     return { domains: made, notes };
   }
 
   async #kernel(d: ResolvedDomain, file: string): Promise<GuestMain> {
-    if ("builtin" in d.kernel) return d.kernel.builtin === "idle" ? idleGuest : shellGuest(d.consoles, d.disks.map((x) => ({ devid: diskDevid(x), vdev: x.vdev })));
+    if ("builtin" in d.kernel)
+      return d.kernel.builtin === "idle"
+        ? idleGuest
+        : shellGuest(
+            d.consoles,
+            d.disks.map((x) => ({ devid: diskDevid(x), vdev: x.vdev })),
+          );
     let mod: Record<string, unknown>;
     try {
       mod = (await import(pathToFileURL(d.kernel.module).href)) as Record<string, unknown>;
     } catch (err) {
-      throw new CliError(`${file}: domain ${d.name}: kernel ${d.kernel.module} failed to load: ${(err as Error).message}`);
+      throw new CliError(
+        `${file}: domain ${d.name}: kernel ${d.kernel.module} failed to load: ${(err as Error).message}`,
+      );
     }
     const main = mod.default ?? mod.main;
-    if (typeof main !== "function") throw new CliError(`${file}: domain ${d.name}: kernel ${d.kernel.module} exports no default or \`main\` function (a GuestMain)`);
+    if (typeof main !== "function")
+      throw new CliError(
+        `${file}: domain ${d.name}: kernel ${d.kernel.module} exports no default or \`main\` function (a GuestMain)`,
+      );
     return main as GuestMain;
   }
 
@@ -111,7 +142,10 @@ export class HostSession {
   find(ref: string): DomainHandle {
     const byId = /^\d+$/.test(ref) ? this.host.domain(Number(ref)) : undefined;
     const d = byId ?? this.host.domains.find((x) => x.name === ref);
-    if (d === undefined) throw new CliError(`no domain ${JSON.stringify(ref)} (${pvkitCommand()} list shows the running ones)`);
+    if (d === undefined)
+      throw new CliError(
+        `no domain ${JSON.stringify(ref)} (${pvkitCommand()} list shows the running ones)`,
+      );
     return d;
   }
 
@@ -120,7 +154,16 @@ export class HostSession {
     const h = this.host.domain(domid);
     const dom = this.host.hv.domainById(domid);
     const cfg = this.#configs.get(domid);
-    const state = dom === undefined ? "gone" : dom.isDying ? "dying" : (h as { crash?: unknown } | undefined)?.crash !== undefined ? "crashed" : dom.isPaused ? "paused" : "running";
+    const state =
+      dom === undefined
+        ? "gone"
+        : dom.isDying
+          ? "dying"
+          : (h as { crash?: unknown } | undefined)?.crash !== undefined
+            ? "crashed"
+            : dom.isPaused
+              ? "paused"
+              : "running";
     return {
       domid,
       name: h?.name ?? dom?.name ?? `d${domid}`,
@@ -160,7 +203,9 @@ export class HostSession {
           // no backend path
         }
         const vbd = type === "vbd" && be !== "";
-        out.push(`${type}/${id}${vbd ? this.#vbdName(be) : ""} frontend ${state(`${fe}/${type}/${id}`)}, backend ${be === "" ? "-" : state(be)}${vbd ? this.#vbdSize(be) : ""}`);
+        out.push(
+          `${type}/${id}${vbd ? this.#vbdName(be) : ""} frontend ${state(`${fe}/${type}/${id}`)}, backend ${be === "" ? "-" : state(be)}${vbd ? this.#vbdSize(be) : ""}`,
+        );
       }
     }
     return out;
@@ -195,9 +240,13 @@ export class HostSession {
   /** The pty of console `num` of `ref`. @throws CliError without one. */
   consoleTty(ref: string, num = 0): { domid: number; name: string; tty: string } {
     const d = this.find(ref);
-    const c = num === 0 ? this.host.xenconsoled?.console(d.domid) : this.host.xenconsoled?.extraConsole(d.domid, num);
+    const c =
+      num === 0
+        ? this.host.xenconsoled?.console(d.domid)
+        : this.host.xenconsoled?.extraConsole(d.domid, num);
     const tty = c?.ttyPath;
-    if (tty === undefined) throw new CliError(`d${d.domid} ${d.name} has no console ${num} with a pty`);
+    if (tty === undefined)
+      throw new CliError(`d${d.domid} ${d.name} has no console ${num} with a pty`);
     return { domid: d.domid, name: d.name, tty };
   }
 
@@ -206,7 +255,14 @@ export class HostSession {
    * Closed; "timeout": libxl's 10 s of virtual time ran out; "console": console 0, which has no
    * handshake), and the virtual and real time it took.
    */
-  async destroy(ref: string): Promise<{ domid: number; name: string; devices: { device: string; outcome: string; waitedNs: number }[]; timedOut: number; virtualNs: number; wallMs: number }> {
+  async destroy(ref: string): Promise<{
+    domid: number;
+    name: string;
+    devices: { device: string; outcome: string; waitedNs: number }[];
+    timedOut: number;
+    virtualNs: number;
+    wallMs: number;
+  }> {
     const d = this.find(ref);
     if (d.domid === 0) throw new CliError("Domain-0 cannot be destroyed (stop the host instead)");
     const t0 = performance.now();
@@ -216,7 +272,11 @@ export class HostSession {
     return {
       domid: r.domid,
       name: r.name,
-      devices: r.devices.map((x) => ({ device: `${x.kind}/${x.devid}`, outcome: x.outcome, waitedNs: x.waitedNs })),
+      devices: r.devices.map((x) => ({
+        device: `${x.kind}/${x.devid}`,
+        outcome: x.outcome,
+        waitedNs: x.waitedNs,
+      })),
       timedOut: r.timedOut.length,
       virtualNs: this.host.hv.now - v0,
       wallMs: Math.round(performance.now() - t0),
@@ -226,14 +286,18 @@ export class HostSession {
   /** Tears the host down and writes the trace (returning its path) when recording. Idempotent. */
   close(): Promise<string | undefined> {
     this.#closed ??= (async () => {
-      for (const d of this.host.domains) await this.host.destroyDomain(d.domid).catch(() => undefined);
+      for (const d of this.host.domains)
+        await this.host.destroyDomain(d.domid).catch(() => undefined);
       await this.blkback.close().catch(() => undefined);
       this.#blkbackXs.close();
       const snap = this.#recorder?.snapshot();
       this.#recorder?.stop();
       await this.host.close();
       if (snap === undefined || this.#tracePath === undefined) return undefined;
-      writeFileSync(this.#tracePath, chromeTraceJson(snap, { metadata: { command: process.argv.slice(2).join(" ") } }));
+      writeFileSync(
+        this.#tracePath,
+        chromeTraceJson(snap, { metadata: { command: process.argv.slice(2).join(" ") } }),
+      );
       return this.#tracePath;
     })();
     return this.#closed;

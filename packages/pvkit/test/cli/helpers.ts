@@ -47,7 +47,11 @@ export interface RunOptions {
 
 /** Runs `pvkit <args>` to completion. */
 export function runCli(args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-  const child = spawn(process.execPath, [...NODE_ARGS, ...args], { cwd: opts.cwd ?? PKG_DIR, env: cliEnv(opts.env), stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...NODE_ARGS, ...args], {
+    cwd: opts.cwd ?? PKG_DIR,
+    env: cliEnv(opts.env),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   live.add(child);
   let stdout = "";
   let stderr = "";
@@ -76,12 +80,16 @@ export interface UpProcess {
 
 /** Starts `pvkit up <args>` and waits for it to say it is running. */
 export async function startUp(args: readonly string[], opts: RunOptions = {}): Promise<UpProcess> {
-  const child = spawn(process.execPath, [...NODE_ARGS, "up", ...args], { cwd: opts.cwd ?? PKG_DIR, env: cliEnv(opts.env), stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...NODE_ARGS, "up", ...args], {
+    cwd: opts.cwd ?? PKG_DIR,
+    env: cliEnv(opts.env),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   live.add(child);
   let stdout = "";
   let stderr = "";
   const waiters: (() => void)[] = [];
-  const wake = (): void => void waiters.splice(0).forEach((w) => w());
+  const wake = (): void => void waiters.splice(0).forEach((w) => void w());
   child.stdout!.setEncoding("utf8").on("data", (c: string) => ((stdout += c), wake()));
   child.stderr!.setEncoding("utf8").on("data", (c: string) => ((stderr += c), wake()));
   const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 120_000);
@@ -102,8 +110,14 @@ export async function startUp(args: readonly string[], opts: RunOptions = {}): P
     async waitFor(text, timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
       while (!stdout.includes(text)) {
-        if (done) throw new Error(`pvkit up exited before printing ${JSON.stringify(text)}; stdout:\n${stdout}\nstderr:\n${stderr}`);
-        if (Date.now() > deadline) throw new Error(`pvkit up did not print ${JSON.stringify(text)} in ${timeoutMs} ms; stdout:\n${stdout}\nstderr:\n${stderr}`);
+        if (done)
+          throw new Error(
+            `pvkit up exited before printing ${JSON.stringify(text)}; stdout:\n${stdout}\nstderr:\n${stderr}`,
+          );
+        if (Date.now() > deadline)
+          throw new Error(
+            `pvkit up did not print ${JSON.stringify(text)} in ${timeoutMs} ms; stdout:\n${stdout}\nstderr:\n${stderr}`,
+          );
         await new Promise<void>((r) => {
           waiters.push(r);
           setTimeout(r, 200);

@@ -23,9 +23,13 @@ describe("pvkit's path arguments", () => {
   it("reads `pvkit trace <file>` relative to INIT_CWD, and names the absolute path", async () => {
     const r = await runCli(["trace", "notes.json"], fromTmp());
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(new RegExp(`^pvkit: trace file ${join(tmp.dir, "notes.json")}: not a pvkit trace`));
+    expect(r.stderr).toMatch(
+      new RegExp(`^pvkit: trace file ${join(tmp.dir, "notes.json")}: not a pvkit trace`),
+    );
     const missing = await runCli(["trace", "absent.json"], fromTmp());
-    expect(missing.stderr).toBe(`pvkit: trace file ${join(tmp.dir, "absent.json")}: no such file\n`);
+    expect(missing.stderr).toBe(
+      `pvkit: trace file ${join(tmp.dir, "absent.json")}: no such file\n`,
+    );
   });
 
   it("reads a relative config of `pvkit up` and `--run-dir` relative to INIT_CWD", async () => {
@@ -34,11 +38,15 @@ describe("pvkit's path arguments", () => {
     expect(up.stderr).toContain(join(tmp.dir, "host.yaml"));
     expect(up.stderr).toContain("no such file");
     const list = await runCli(["list", "--run-dir", "run"], fromTmp());
-    expect(list.stderr).toBe(`pvkit: cannot reach the control socket ${join(tmp.dir, "run", "control")}: no pvkit host is running there (start one with \`pnpm -w pvkit up <config>\`)\n`);
+    expect(list.stderr).toBe(
+      `pvkit: cannot reach the control socket ${join(tmp.dir, "run", "control")}: no pvkit host is running there (start one with \`pnpm -w pvkit up <config>\`)\n`,
+    );
   });
 
   it("resolves against the working directory, and suggests bare `pvkit`, when not run as a package script", async () => {
     const list = await runCli(["list", "--run-dir", "run"], { cwd: tmp.dir });
-    expect(list.stderr).toBe(`pvkit: cannot reach the control socket ${join(tmp.dir, "run", "control")}: no pvkit host is running there (start one with \`pvkit up <config>\`)\n`);
+    expect(list.stderr).toBe(
+      `pvkit: cannot reach the control socket ${join(tmp.dir, "run", "control")}: no pvkit host is running there (start one with \`pvkit up <config>\`)\n`,
+    );
   });
 });

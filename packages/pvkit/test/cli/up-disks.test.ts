@@ -6,7 +6,15 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawn as ptySpawn } from "node-pty";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { killAll, NODE_ARGS, PKG_DIR, runCli, startUp, tempDir, type UpProcess } from "./helpers.js";
+import {
+  killAll,
+  NODE_ARGS,
+  PKG_DIR,
+  runCli,
+  startUp,
+  tempDir,
+  type UpProcess,
+} from "./helpers.js";
 
 const KIB = 1024;
 let tmp: ReturnType<typeof tempDir>;
@@ -25,7 +33,11 @@ function imageBytes(seed: number): Buffer {
 beforeAll(async () => {
   tmp = tempDir("pvkit-up-disks-");
   runDir = join(tmp.dir, "run");
-  for (const [name, seed] of [["rw.img", 1], ["base.img", 2], ["ro.img", 3]] as const) {
+  for (const [name, seed] of [
+    ["rw.img", 1],
+    ["base.img", 2],
+    ["ro.img", 3],
+  ] as const) {
     const b = imageBytes(seed);
     writeFileSync(join(tmp.dir, name), b);
     before.set(name, b);
@@ -54,13 +66,19 @@ afterAll(async () => {
 
 /** Runs `lines` on alpha's console through a real pty; returns everything seen. */
 async function onConsole(lines: readonly [string, string][]): Promise<string> {
-  const term = ptySpawn(process.execPath, [...NODE_ARGS, "console", "alpha", "--run-dir", runDir], { cwd: PKG_DIR, cols: 200, rows: 24, env: process.env as Record<string, string> });
+  const term = ptySpawn(process.execPath, [...NODE_ARGS, "console", "alpha", "--run-dir", runDir], {
+    cwd: PKG_DIR,
+    cols: 200,
+    rows: 24,
+    env: process.env as Record<string, string>,
+  });
   let seen = "";
   term.onData((d) => (seen += d));
   const until = async (s: string): Promise<void> => {
     const deadline = Date.now() + 30_000;
     while (!seen.includes(s)) {
-      if (Date.now() > deadline) throw new Error(`no ${JSON.stringify(s)} on the console; saw ${JSON.stringify(seen)}`);
+      if (Date.now() > deadline)
+        throw new Error(`no ${JSON.stringify(s)} on the console; saw ${JSON.stringify(seen)}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   };
@@ -82,8 +100,12 @@ describe("pvkit up with disks", () => {
   it("says what serves each disk", () => {
     const o = up.output();
     expect(o).toContain("with xenstored, xenconsoled and blkback");
-    expect(o).toContain(`disk xvda (vbd/51712): file ${join(tmp.dir, "rw.img")} (read-write), served by blkback in dom0`);
-    expect(o).toContain(`disk xvdb (vbd/51728): overlay (copy-on-write in memory) over file ${join(tmp.dir, "base.img")}, which stays unmodified (read-write)`);
+    expect(o).toContain(
+      `disk xvda (vbd/51712): file ${join(tmp.dir, "rw.img")} (read-write), served by blkback in dom0`,
+    );
+    expect(o).toContain(
+      `disk xvdb (vbd/51728): overlay (copy-on-write in memory) over file ${join(tmp.dir, "base.img")}, which stays unmodified (read-write)`,
+    );
     expect(o).toContain(`disk xvdc (vbd/51744): file ${join(tmp.dir, "ro.img")} (read-only)`);
     expect(o).toContain("disk xvdd (vbd/51760): memory 1048576 bytes (read-write)");
   });
@@ -91,7 +113,10 @@ describe("pvkit up with disks", () => {
   it("lists every disk Connected on both ends with its size", async () => {
     const r = await runCli(["list", "--run-dir", runDir]);
     expect(r.code, r.stderr).toBe(0);
-    const devs = r.stdout.split("\n").map((l) => l.trim()).filter((l) => l.startsWith("vbd/"));
+    const devs = r.stdout
+      .split("\n")
+      .map((l) => l.trim())
+      .filter((l) => l.startsWith("vbd/"));
     expect(devs).toEqual([
       "vbd/51712 (xvda) frontend Connected, backend Connected, 64 KiB (128 sectors, 512-byte logical)",
       "vbd/51728 (xvdb) frontend Connected, backend Connected, 64 KiB (128 sectors, 512-byte logical)",
@@ -102,7 +127,10 @@ describe("pvkit up with disks", () => {
 
   it("writes through blkfront from the console: into the rw image, into the overlay only, refused on the read-only disk", async () => {
     await onConsole([
-      ["disks", "xvda vbd/51712: 64 KiB (128 sectors of 512 bytes), read-write, connected\r\nxvdb vbd/51728: 64 KiB (128 sectors of 512 bytes), read-write, connected\r\nxvdc vbd/51744: 64 KiB (128 sectors of 512 bytes), read-only, connected\r\nxvdd vbd/51760: 1 MiB (2048 sectors of 512 bytes), read-write, connected"],
+      [
+        "disks",
+        "xvda vbd/51712: 64 KiB (128 sectors of 512 bytes), read-write, connected\r\nxvdb vbd/51728: 64 KiB (128 sectors of 512 bytes), read-write, connected\r\nxvdc vbd/51744: 64 KiB (128 sectors of 512 bytes), read-only, connected\r\nxvdd vbd/51760: 1 MiB (2048 sectors of 512 bytes), read-write, connected",
+      ],
       ["write xvda 1000 hello-rw-disk", "wrote 13 bytes at 1000 of xvda, flushed"],
       ["read xvda 1000 13", "hello-rw-disk"],
       ["write xvdb 0 overlay-bytes", "wrote 13 bytes at 0 of xvdb, flushed"],
@@ -117,7 +145,9 @@ describe("pvkit up with disks", () => {
   it("destroys the domain at once: every backend closes, no libxl timeout, no virtual time waited", async () => {
     const d = await runCli(["destroy", "alpha", "--run-dir", runDir]);
     expect(d.code, d.stderr).toBe(0);
-    expect(d.stdout).toMatch(/^destroyed d1 alpha: console\/0 console, vbd\/51712 closed, vbd\/51728 closed, vbd\/51744 closed, vbd\/51760 closed; took 0 ns of virtual time, \d+ ms real\n$/);
+    expect(d.stdout).toMatch(
+      /^destroyed d1 alpha: console\/0 console, vbd\/51712 closed, vbd\/51728 closed, vbd\/51744 closed, vbd\/51760 closed; took 0 ns of virtual time, \d+ ms real\n$/,
+    );
     expect(Number(/(\d+) ms real/.exec(d.stdout)![1])).toBeLessThan(2000);
   });
 

@@ -11,10 +11,13 @@ it("accepts the README's example config, with its four disks", () => {
   const yaml = docBlocks(readme).find((b) => b.lang === "yaml")!.body;
   const dir = mkdtempSync(join(tmpdir(), "pvkit-readme-config-"));
   try {
-    for (const img of ["rw.img", "base.img", "ro.img"]) writeFileSync(join(dir, img), Buffer.alloc(64 * 1024));
+    for (const img of ["rw.img", "base.img", "ro.img"])
+      writeFileSync(join(dir, img), Buffer.alloc(64 * 1024));
     writeFileSync(join(dir, "host.yaml"), yaml);
     const cfg = loadConfig(join(dir, "host.yaml"));
-    expect(cfg.domains.map((d) => [d.name, d.memory, d.vcpus, d.disks.length])).toEqual([["alpha", 64, 1, 4]]);
+    expect(cfg.domains.map((d) => [d.name, d.memory, d.vcpus, d.disks.length])).toEqual([
+      ["alpha", 64, 1, 4],
+    ]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

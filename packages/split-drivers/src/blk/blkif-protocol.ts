@@ -32,7 +32,10 @@ import {
 export type BlkifProtocol = typeof XEN_IO_PROTO_ABI_X86_64 | typeof XEN_IO_PROTO_ABI_X86_32;
 
 /** Both protocols a blkback serves. */
-export const BLKIF_PROTOCOLS: readonly BlkifProtocol[] = [XEN_IO_PROTO_ABI_X86_64, XEN_IO_PROTO_ABI_X86_32];
+export const BLKIF_PROTOCOLS: readonly BlkifProtocol[] = [
+  XEN_IO_PROTO_ABI_X86_64,
+  XEN_IO_PROTO_ABI_X86_32,
+];
 
 /** Byte offsets of one protocol's fields, relative to the ring entry. */
 export interface BlkifWire {
@@ -43,8 +46,20 @@ export interface BlkifWire {
   readonly responseSize: number;
   /** `sizeof` the sring entry union (112 or 108). */
   readonly entrySize: number;
-  readonly rw: { readonly nr_segments: number; readonly handle: number; readonly id: number; readonly sector_number: number; readonly seg: number };
-  readonly discard: { readonly flag: number; readonly handle: number; readonly id: number; readonly sector_number: number; readonly nr_sectors: number };
+  readonly rw: {
+    readonly nr_segments: number;
+    readonly handle: number;
+    readonly id: number;
+    readonly sector_number: number;
+    readonly seg: number;
+  };
+  readonly discard: {
+    readonly flag: number;
+    readonly handle: number;
+    readonly id: number;
+    readonly sector_number: number;
+    readonly nr_sectors: number;
+  };
   readonly indirect: {
     readonly indirect_op: number;
     readonly nr_segments: number;
@@ -78,7 +93,13 @@ function wire(
     requestSize: sizes.request,
     responseSize: sizes.response,
     entrySize: sizes.entry,
-    rw: { nr_segments: rw.nr_segments[0], handle: rw.handle[0], id: rw.id[0], sector_number: rw.sector_number[0], seg: rw.seg[0] },
+    rw: {
+      nr_segments: rw.nr_segments[0],
+      handle: rw.handle[0],
+      id: rw.id[0],
+      sector_number: rw.sector_number[0],
+      seg: rw.seg[0],
+    },
     discard: {
       flag: discard.flag[0],
       handle: discard.handle[0],
@@ -110,7 +131,11 @@ const X86_64 = wire(
 );
 const X86_32 = wire(
   XEN_IO_PROTO_ABI_X86_32,
-  { request: BLKIF_X86_32_REQUEST_SIZE, response: BLKIF_X86_32_RESPONSE_SIZE, entry: BLKIF_X86_32_SRING_ENTRY_SIZE },
+  {
+    request: BLKIF_X86_32_REQUEST_SIZE,
+    response: BLKIF_X86_32_RESPONSE_SIZE,
+    entry: BLKIF_X86_32_SRING_ENTRY_SIZE,
+  },
   blkif_x86_32_request,
   blkif_x86_32_request_discard,
   blkif_x86_32_request_indirect,

@@ -101,7 +101,11 @@ export interface BlkifOtherRequest {
 }
 
 /** A request as found on the ring. */
-export type BlkifRequest = BlkifRwRequest | BlkifDiscardRequest | BlkifIndirectRequest | BlkifOtherRequest;
+export type BlkifRequest =
+  | BlkifRwRequest
+  | BlkifDiscardRequest
+  | BlkifIndirectRequest
+  | BlkifOtherRequest;
 
 /** Segments a direct request carries: `min(nr_segments, BLKIF_MAX_SEGMENTS_PER_REQUEST)`. */
 export function directSegmentCount(nr_segments: number): number {
@@ -113,7 +117,10 @@ export function directSegmentCount(nr_segments: number): number {
  * `INDIRECT_PAGES`, capped as `blkif_get_x86_*_req` caps it).
  */
 export function indirectPageCount(nr_segments: number): number {
-  return Math.min(BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST, Math.ceil(nr_segments / SEGS_PER_INDIRECT_FRAME));
+  return Math.min(
+    BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST,
+    Math.ceil(nr_segments / SEGS_PER_INDIRECT_FRAME),
+  );
 }
 
 const TWO_32 = 2 ** 32;
@@ -142,7 +149,8 @@ export function writeBlkifId(out: EntryWriter, offset: number, id: BlkifId): voi
  * `setU64`, without its BigInt conversion. @throws RangeError for any other value.
  */
 export function writeU53(out: EntryWriter, offset: number, v: number): void {
-  if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`value ${v} does not fit [0, ${Number.MAX_SAFE_INTEGER}]`);
+  if (!Number.isSafeInteger(v) || v < 0)
+    throw new RangeError(`value ${v} does not fit [0, ${Number.MAX_SAFE_INTEGER}]`);
   out.setU32(offset, v >>> 0);
   out.setU32(offset + 4, Math.floor(v / TWO_32));
 }
@@ -156,7 +164,11 @@ function readSectors(input: EntryReader, offset: number): number {
 }
 
 function readSegment(input: EntryReader, offset: number): BlkifSegment {
-  return { gref: input.getU32(offset), first_sect: input.getU8(offset + 4), last_sect: input.getU8(offset + 5) };
+  return {
+    gref: input.getU32(offset),
+    first_sect: input.getU8(offset + 4),
+    last_sect: input.getU8(offset + 5),
+  };
 }
 
 /**
@@ -174,7 +186,8 @@ export function decodeBlkifRequest(input: EntryReader, wire: BlkifWire): BlkifRe
       const nr_segments = input.getU8(w.nr_segments);
       const n = directSegmentCount(nr_segments);
       const seg = new Array<BlkifSegment>(n);
-      for (let i = 0; i < n; i++) seg[i] = readSegment(input, w.seg + i * BLKIF_REQUEST_SEGMENT_SIZE);
+      for (let i = 0; i < n; i++)
+        seg[i] = readSegment(input, w.seg + i * BLKIF_REQUEST_SEGMENT_SIZE);
       return {
         kind: "rw",
         operation,
@@ -234,13 +247,17 @@ function kindOf(operation: number): BlkifRequest["kind"] {
  *   or `seg` / `indirect_grefs` has the wrong length for `nr_segments`.
  */
 export function encodeBlkifRequest(req: BlkifRequest, out: EntryWriter, wire: BlkifWire): void {
-  if (kindOf(req.operation) !== req.kind) throw new RangeError(`operation ${req.operation} is not a ${req.kind} request`);
+  if (kindOf(req.operation) !== req.kind)
+    throw new RangeError(`operation ${req.operation} is not a ${req.kind} request`);
   out.setU8(0, req.operation);
   switch (req.kind) {
     case "rw": {
       const w = wire.rw;
       const n = directSegmentCount(req.nr_segments);
-      if (req.seg.length !== n) throw new RangeError(`nr_segments ${req.nr_segments} needs ${n} segments, got ${req.seg.length}`);
+      if (req.seg.length !== n)
+        throw new RangeError(
+          `nr_segments ${req.nr_segments} needs ${n} segments, got ${req.seg.length}`,
+        );
       out.setU8(w.nr_segments, req.nr_segments);
       out.setU16(w.handle, req.handle);
       writeBlkifId(out, w.id, req.id);
@@ -267,7 +284,9 @@ export function encodeBlkifRequest(req: BlkifRequest, out: EntryWriter, wire: Bl
       const w = wire.indirect;
       const pages = indirectPageCount(req.nr_segments);
       if (req.indirect_grefs.length !== pages) {
-        throw new RangeError(`nr_segments ${req.nr_segments} needs ${pages} indirect pages, got ${req.indirect_grefs.length}`);
+        throw new RangeError(
+          `nr_segments ${req.nr_segments} needs ${pages} indirect pages, got ${req.indirect_grefs.length}`,
+        );
       }
       out.setU8(w.indirect_op, req.indirect_op);
       out.setU16(w.nr_segments, req.nr_segments);
@@ -290,7 +309,15 @@ export function encodeBlkifRequest(req: BlkifRequest, out: EntryWriter, wire: Bl
  * segments follow with `writeBlkifSegment`.
  * @throws RangeError if a value does not fit its field (id and sector are numbers below 2^53).
  */
-export function writeBlkifRwHeader(out: EntryWriter, wire: BlkifWire, operation: BlkifRwOperation, nr_segments: number, handle: number, id: number, sector_number: number): void {
+export function writeBlkifRwHeader(
+  out: EntryWriter,
+  wire: BlkifWire,
+  operation: BlkifRwOperation,
+  nr_segments: number,
+  handle: number,
+  id: number,
+  sector_number: number,
+): void {
   const w = wire.rw;
   out.setU8(0, operation);
   out.setU8(w.nr_segments, nr_segments);
@@ -300,7 +327,14 @@ export function writeBlkifRwHeader(out: EntryWriter, wire: BlkifWire, operation:
 }
 
 /** Writes segment `i` of a direct request (`seg[i]`, i < 11) in place (see `writeBlkifRwHeader`). */
-export function writeBlkifSegment(out: EntryWriter, wire: BlkifWire, i: number, gref: number, first_sect: number, last_sect: number): void {
+export function writeBlkifSegment(
+  out: EntryWriter,
+  wire: BlkifWire,
+  i: number,
+  gref: number,
+  first_sect: number,
+  last_sect: number,
+): void {
   const at = wire.rw.seg + i * BLKIF_REQUEST_SEGMENT_SIZE;
   out.setU32(at, gref);
   out.setU8(at + 4, first_sect);

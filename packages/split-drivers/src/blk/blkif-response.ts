@@ -45,7 +45,11 @@ export function encodeBlkifResponse(rsp: BlkifResponse, out: EntryWriter, wire: 
 /** Reads a response from a private copy of one entry. Never throws on the contents. */
 export function decodeBlkifResponse(input: EntryReader, wire: BlkifWire): BlkifResponse {
   const w = wire.response;
-  return { id: readBlkifId(input, w.id), operation: input.getU8(w.operation), status: input.getS16(w.status) };
+  return {
+    id: readBlkifId(input, w.id),
+    operation: input.getU8(w.operation),
+    status: input.getS16(w.status),
+  };
 }
 
 /**
@@ -55,13 +59,21 @@ export function decodeBlkifResponse(input: EntryReader, wire: BlkifWire): BlkifR
  * `{ id: hi * 2^32 + lo, operation, status }`.
  * @throws RangeError if a value does not fit its field.
  */
-export function writeBlkifResponseFields(out: EntryWriter, wire: BlkifWire, idLo: number, idHi: number, operation: number, status: number): void {
+export function writeBlkifResponseFields(
+  out: EntryWriter,
+  wire: BlkifWire,
+  idLo: number,
+  idHi: number,
+  operation: number,
+  status: number,
+): void {
   const w = wire.response;
   out.setU32(w.id, idLo);
   out.setU32(w.id + 4, idHi);
   out.setU8(w.operation, operation);
   for (let at = w.operation + 1; at < w.status; at++) out.setU8(at, 0);
   out.setS16(w.status, status);
-  if (wire.responseSize === w.status + 6) out.setU32(w.status + 2, 0); // x86_64: 4 tail pad bytes
+  if (wire.responseSize === w.status + 6)
+    out.setU32(w.status + 2, 0); // x86_64: 4 tail pad bytes
   else for (let at = w.status + 2; at < wire.responseSize; at++) out.setU8(at, 0);
 }

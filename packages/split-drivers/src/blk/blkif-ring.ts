@@ -41,6 +41,7 @@ const SPECS: Readonly<Record<BlkifProtocol, RingSpec<BlkifRequest, BlkifResponse
  * @throws RangeError for an unknown protocol name.
  */
 export function blkifRingSpec(protocol: BlkifProtocol): RingSpec<BlkifRequest, BlkifResponse> {
-  if (!Object.hasOwn(SPECS, protocol)) throw new RangeError(`unknown blkif protocol ${JSON.stringify(protocol)}`);
+  if (!Object.hasOwn(SPECS, protocol))
+    throw new RangeError(`unknown blkif protocol ${JSON.stringify(protocol)}`);
   return SPECS[protocol];
 }

@@ -18,13 +18,20 @@
  * blkback's to check after these. Segments of indirect requests live in the indirect pages:
  * `decodeIndirectSegments` (indirect-page.ts) checks them with the same rule.
  */
-import { BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST, BLKIF_MAX_SEGMENTS_PER_REQUEST, BLKIF_OP, BLKIF_RSP, SEGS_PER_INDIRECT_FRAME } from "@pvkit/hypervisor-sim/abi";
+import {
+  BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST,
+  BLKIF_MAX_SEGMENTS_PER_REQUEST,
+  BLKIF_OP,
+  BLKIF_RSP,
+  SEGS_PER_INDIRECT_FRAME,
+} from "@pvkit/hypervisor-sim/abi";
 import type { BlkifRequest, BlkifSegment } from "./blkif-request.js";
 
 /** Sectors in a 4 KiB frame (`XEN_PAGE_SIZE >> 9`): `last_sect` must be below this. */
 export const SECTORS_PER_FRAME = 8;
 /** The most segments an indirect request can describe: 8 pages of 512 segments. */
-export const BLKIF_MAX_INDIRECT_SEGMENTS = BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST * SEGS_PER_INDIRECT_FRAME;
+export const BLKIF_MAX_INDIRECT_SEGMENTS =
+  BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST * SEGS_PER_INDIRECT_FRAME;
 
 /** What is wrong with a request, and the status its response carries. */
 export type BlkifRequestProblem =
@@ -80,19 +87,32 @@ const ERROR = BLKIF_RSP.BLKIF_RSP_ERROR;
 /** `first_sect..last_sect` is an inclusive range inside one 4 KiB frame (Linux's segment check). */
 export function checkSegment(s: BlkifSegment, index: number): BlkifRequestProblem | undefined {
   if (s.last_sect >= SECTORS_PER_FRAME || s.last_sect < s.first_sect) {
-    return { reason: "bad-segment", status: ERROR, index, first_sect: s.first_sect, last_sect: s.last_sect };
+    return {
+      reason: "bad-segment",
+      status: ERROR,
+      index,
+      first_sect: s.first_sect,
+      last_sect: s.last_sect,
+    };
   }
   return undefined;
 }
 
-function checkSectors(value: number, field: "sector_number" | "nr_sectors"): BlkifRequestProblem | undefined {
-  return value > Number.MAX_SAFE_INTEGER ? { reason: "sector-out-of-range", status: ERROR, field } : undefined;
+function checkSectors(
+  value: number,
+  field: "sector_number" | "nr_sectors",
+): BlkifRequestProblem | undefined {
+  return value > Number.MAX_SAFE_INTEGER
+    ? { reason: "sector-out-of-range", status: ERROR, field }
+    : undefined;
 }
 
 function resolveMax(limits: BlkifLimits | undefined): number {
   const max = limits?.maxIndirectSegments ?? BLKIF_MAX_INDIRECT_SEGMENTS;
   if (!Number.isInteger(max) || max < 1 || max > BLKIF_MAX_INDIRECT_SEGMENTS) {
-    throw new RangeError(`maxIndirectSegments ${max} must be an integer in 1..${BLKIF_MAX_INDIRECT_SEGMENTS}`);
+    throw new RangeError(
+      `maxIndirectSegments ${max} must be an integer in 1..${BLKIF_MAX_INDIRECT_SEGMENTS}`,
+    );
   }
   return max;
 }
@@ -102,17 +122,36 @@ function resolveMax(limits: BlkifLimits | undefined): number {
  * The first failing check wins, in Linux blkback's order (see the file header).
  * @throws RangeError for limits outside 1..4096 (a driver bug, not the frontend's).
  */
-export function validateBlkifRequest(req: BlkifRequest, limits?: BlkifLimits): BlkifRequestProblem | undefined {
+export function validateBlkifRequest(
+  req: BlkifRequest,
+  limits?: BlkifLimits,
+): BlkifRequestProblem | undefined {
   switch (req.kind) {
     case "other":
-      return { reason: "unsupported-operation", status: BLKIF_RSP.BLKIF_RSP_EOPNOTSUPP, operation: req.operation };
+      return {
+        reason: "unsupported-operation",
+        status: BLKIF_RSP.BLKIF_RSP_EOPNOTSUPP,
+        operation: req.operation,
+      };
     case "discard":
-      return checkSectors(req.sector_number, "sector_number") ?? checkSectors(req.nr_sectors, "nr_sectors");
+      return (
+        checkSectors(req.sector_number, "sector_number") ??
+        checkSectors(req.nr_sectors, "nr_sectors")
+      );
     case "rw": {
       // Barrier and flush may come without data (Linux: nseg 0 only with REQ_PREFLUSH).
-      const min = req.operation === BLKIF_OP.BLKIF_OP_READ || req.operation === BLKIF_OP.BLKIF_OP_WRITE ? 1 : 0;
+      const min =
+        req.operation === BLKIF_OP.BLKIF_OP_READ || req.operation === BLKIF_OP.BLKIF_OP_WRITE
+          ? 1
+          : 0;
       if (req.nr_segments < min || req.nr_segments > BLKIF_MAX_SEGMENTS_PER_REQUEST) {
-        return { reason: "bad-nr-segments", status: ERROR, nr_segments: req.nr_segments, min, max: BLKIF_MAX_SEGMENTS_PER_REQUEST };
+        return {
+          reason: "bad-nr-segments",
+          status: ERROR,
+          nr_segments: req.nr_segments,
+          min,
+          max: BLKIF_MAX_SEGMENTS_PER_REQUEST,
+        };
       }
       for (let i = 0; i < req.seg.length; i++) {
         const p = checkSegment(req.seg[i]!, i);
@@ -122,11 +161,20 @@ export function validateBlkifRequest(req: BlkifRequest, limits?: BlkifLimits): B
     }
     case "indirect": {
       const max = resolveMax(limits);
-      if (req.indirect_op !== BLKIF_OP.BLKIF_OP_READ && req.indirect_op !== BLKIF_OP.BLKIF_OP_WRITE) {
+      if (
+        req.indirect_op !== BLKIF_OP.BLKIF_OP_READ &&
+        req.indirect_op !== BLKIF_OP.BLKIF_OP_WRITE
+      ) {
         return { reason: "bad-indirect-op", status: ERROR, indirect_op: req.indirect_op };
       }
       if (req.nr_segments < 1 || req.nr_segments > max) {
-        return { reason: "bad-nr-segments", status: ERROR, nr_segments: req.nr_segments, min: 1, max };
+        return {
+          reason: "bad-nr-segments",
+          status: ERROR,
+          nr_segments: req.nr_segments,
+          min: 1,
+          max,
+        };
       }
       return checkSectors(req.sector_number, "sector_number");
     }

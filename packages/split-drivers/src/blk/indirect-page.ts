@@ -27,7 +27,8 @@ export type IndirectSegmentsResult =
   | { readonly ok: false; readonly problem: BlkifRequestProblem };
 
 function checkPage(page: Uint8Array, what: string): DataView {
-  if (page.length !== INDIRECT_PAGE_SIZE) throw new RangeError(`${what} is ${page.length} bytes, not ${INDIRECT_PAGE_SIZE}`);
+  if (page.length !== INDIRECT_PAGE_SIZE)
+    throw new RangeError(`${what} is ${page.length} bytes, not ${INDIRECT_PAGE_SIZE}`);
   return new DataView(page.buffer, page.byteOffset, page.byteLength);
 }
 
@@ -40,12 +41,22 @@ function checkPage(page: Uint8Array, what: string): DataView {
  * @param nr_segments 1..4096, as already checked by `validateBlkifRequest`.
  * @throws RangeError (a driver bug) for a page count or size that does not fit `nr_segments`.
  */
-export function decodeIndirectSegments(pages: readonly Uint8Array[], nr_segments: number): IndirectSegmentsResult {
-  if (!Number.isInteger(nr_segments) || nr_segments < 0 || nr_segments > SEGS_PER_INDIRECT_FRAME * 8) {
+export function decodeIndirectSegments(
+  pages: readonly Uint8Array[],
+  nr_segments: number,
+): IndirectSegmentsResult {
+  if (
+    !Number.isInteger(nr_segments) ||
+    nr_segments < 0 ||
+    nr_segments > SEGS_PER_INDIRECT_FRAME * 8
+  ) {
     throw new RangeError(`nr_segments ${nr_segments} is not 0..${SEGS_PER_INDIRECT_FRAME * 8}`);
   }
   const want = indirectPageCount(nr_segments);
-  if (pages.length !== want) throw new RangeError(`${nr_segments} segments need ${want} indirect pages, got ${pages.length}`);
+  if (pages.length !== want)
+    throw new RangeError(
+      `${nr_segments} segments need ${want} indirect pages, got ${pages.length}`,
+    );
   const segments = new Array<BlkifSegment>(nr_segments);
   for (let p = 0; p < want; p++) {
     const dv = checkPage(pages[p]!, `indirect page ${p}`);
@@ -53,7 +64,11 @@ export function decodeIndirectSegments(pages: readonly Uint8Array[], nr_segments
     const end = Math.min(nr_segments, first + SEGS_PER_INDIRECT_FRAME);
     for (let n = first; n < end; n++) {
       const at = (n - first) * BLKIF_REQUEST_SEGMENT_SIZE;
-      const s: BlkifSegment = { gref: dv.getUint32(at, true), first_sect: dv.getUint8(at + 4), last_sect: dv.getUint8(at + 5) };
+      const s: BlkifSegment = {
+        gref: dv.getUint32(at, true),
+        first_sect: dv.getUint8(at + 4),
+        last_sect: dv.getUint8(at + 5),
+      };
       const problem = checkSegment(s, n);
       if (problem !== undefined) return { ok: false, problem };
       segments[n] = s;
@@ -69,7 +84,8 @@ export function decodeIndirectSegments(pages: readonly Uint8Array[], nr_segments
  * @throws RangeError for more than 4096 segments or a value that does not fit (gref u32, sectors u8).
  */
 export function encodeIndirectSegments(segments: readonly BlkifSegment[]): Uint8Array[] {
-  if (segments.length > SEGS_PER_INDIRECT_FRAME * 8) throw new RangeError(`${segments.length} segments exceed 8 indirect pages`);
+  if (segments.length > SEGS_PER_INDIRECT_FRAME * 8)
+    throw new RangeError(`${segments.length} segments exceed 8 indirect pages`);
   const count = indirectPageCount(segments.length);
   const pages: Uint8Array[] = [];
   for (let p = 0; p < count; p++) {
@@ -93,5 +109,6 @@ export function encodeIndirectSegments(segments: readonly BlkifSegment[]): Uint8
 }
 
 function fits(value: number, max: number, index: number, field: string): void {
-  if (!Number.isInteger(value) || value < 0 || value > max) throw new RangeError(`segment ${index}: ${field} ${value} does not fit 0..${max}`);
+  if (!Number.isInteger(value) || value < 0 || value > max)
+    throw new RangeError(`segment ${index}: ${field} ${value} does not fit 0..${max}`);
 }

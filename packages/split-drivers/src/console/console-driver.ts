@@ -33,7 +33,11 @@ export function consoleFrontend(opts: ConsoleOptions = {}): FrontendDriver<Conso
     type: CONSOLE_DEVICE_TYPE,
     async initialise(dev) {
       const ring = dev.grantRing(0);
-      const console = newConsoleFront(ring.pages[0]!, (onEvent) => dev.allocEvtchn({ lateEoi: true, onEvent }), opts);
+      const console = newConsoleFront(
+        ring.pages[0]!,
+        (onEvent) => dev.allocEvtchn({ lateEoi: true, onEvent }),
+        opts,
+      );
       dev.own(`console ${dev.nodename}`, () => console.destroy());
       dev.data = console;
       await dev.writeKeys({ "ring-ref": ring.refs[0]!, port: console.port });

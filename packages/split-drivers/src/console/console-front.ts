@@ -39,7 +39,15 @@
 import { Observable, type Subscriber } from "rxjs";
 import { DeadMappingError, type Guest, type Page } from "@pvkit/hypervisor-sim";
 import { xencons_interface, type StartInfo } from "@pvkit/hypervisor-sim/abi";
-import { ByteRingReader, ByteRingWriter, type EventChannel, type EventChannels, RingProtocolError, consoleInRing, consoleOutRing } from "@pvkit/guest-sdk";
+import {
+  ByteRingReader,
+  ByteRingWriter,
+  type EventChannel,
+  type EventChannels,
+  RingProtocolError,
+  consoleInRing,
+  consoleOutRing,
+} from "@pvkit/guest-sdk";
 import { ConsoleError } from "./console-error.js";
 import { ConsoleStream, type ConsoleStreamOptions } from "./console-stream.js";
 
@@ -101,13 +109,21 @@ interface PendingWrite {
   onAbort: (() => void) | undefined;
 }
 
-let make: (page: Page, bind: (onEvent: () => void) => EventChannel, opts: ConsoleOptions) => ConsoleFront;
+let make: (
+  page: Page,
+  bind: (onEvent: () => void) => EventChannel,
+  opts: ConsoleOptions,
+) => ConsoleFront;
 
 /**
  * @internal `consoleFrontend` makes an extra console on the ring page it granted (the
  * constructor is private); see the constructor for `bind`.
  */
-export function newConsoleFront(page: Page, bind: (onEvent: () => void) => EventChannel, opts: ConsoleOptions = {}): ConsoleFront {
+export function newConsoleFront(
+  page: Page,
+  bind: (onEvent: () => void) => EventChannel,
+  opts: ConsoleOptions = {},
+): ConsoleFront {
   return make(page, bind, opts);
 }
 
@@ -125,7 +141,14 @@ export class ConsoleFront implements Disposable {
   #closed = false;
   #lastOutCons: number;
   #pumpQueued = false;
-  #stats = { bytesOut: 0, bytesIn: 0, notifications: 0, events: 0, spuriousEvents: 0, droppedBytes: 0 };
+  #stats = {
+    bytesOut: 0,
+    bytesIn: 0,
+    notifications: 0,
+    events: 0,
+    spuriousEvents: 0,
+    droppedBytes: 0,
+  };
 
   static {
     make = (page, bind, opts) => new ConsoleFront(page, bind, opts);
@@ -140,8 +163,13 @@ export class ConsoleFront implements Disposable {
    */
   static open(ctx: ConsoleGuest, opts: ConsoleOptions = {}): ConsoleFront {
     const c = ctx.startInfo.console;
-    if (c.kind !== "domU") throw new RangeError("start_info has the dom0 console variant: no console ring to open");
-    return new ConsoleFront(ctx.guest.memory.writablePage(c.mfn), (onEvent) => ctx.events.adopt(c.evtchn, { lateEoi: true, onEvent }), opts);
+    if (c.kind !== "domU")
+      throw new RangeError("start_info has the dom0 console variant: no console ring to open");
+    return new ConsoleFront(
+      ctx.guest.memory.writablePage(c.mfn),
+      (onEvent) => ctx.events.adopt(c.evtchn, { lateEoi: true, onEvent }),
+      opts,
+    );
   }
 
   /**
@@ -149,9 +177,14 @@ export class ConsoleFront implements Disposable {
    * so the published .d.ts has no `new ConsoleFront()`. `bind` makes the console's channel,
    * late-EOI, with the given handler.
    */
-  private constructor(page: Page, bind: (onEvent: () => void) => EventChannel, opts: ConsoleOptions = {}) {
+  private constructor(
+    page: Page,
+    bind: (onEvent: () => void) => EventChannel,
+    opts: ConsoleOptions = {},
+  ) {
     const max = opts.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES;
-    if (!Number.isInteger(max) || max < 0) throw new RangeError(`maxPendingBytes must be a non-negative integer, got ${max}`);
+    if (!Number.isInteger(max) || max < 0)
+      throw new RangeError(`maxPendingBytes must be a non-negative integer, got ${max}`);
     this.#maxPending = max;
     this.#page = page;
     this.#out = new ByteRingWriter(page, consoleOutRing);
@@ -219,7 +252,14 @@ export class ConsoleFront implements Disposable {
       const unsent = bytes.length - free;
       if (this.#pendingBytes + unsent > this.#maxPending) {
         this.#stats.droppedBytes += bytes.length;
-        return Promise.reject(new ConsoleError({ reason: "output-full", pending: this.#pendingBytes, length: bytes.length, maxPendingBytes: this.#maxPending }));
+        return Promise.reject(
+          new ConsoleError({
+            reason: "output-full",
+            pending: this.#pendingBytes,
+            length: bytes.length,
+            maxPendingBytes: this.#maxPending,
+          }),
+        );
       }
     }
     return new Promise<void>((resolve, reject) => {
@@ -239,19 +279,26 @@ export class ConsoleFront implements Disposable {
    * gets what arrives while it is subscribed; while any subscriber is there, input is taken as
    * it comes). Completes on close; errors with the ConsoleError on a halt.
    */
-  readonly input$: Observable<Uint8Array> = new Observable<Uint8Array>((sub: Subscriber<Uint8Array>) => {
-    if (this.#halt) {
-      sub.error(this.#halt);
-      return;
-    }
-    if (this.#closed) {
-      sub.complete();
-      return;
-    }
-    const sink: InputSink = { wants: () => true, deliver: (b) => sub.next(b), fail: (e) => sub.error(e), end: () => sub.complete() };
-    const off = this.addInputSink(sink);
-    return off;
-  });
+  readonly input$: Observable<Uint8Array> = new Observable<Uint8Array>(
+    (sub: Subscriber<Uint8Array>) => {
+      if (this.#halt) {
+        sub.error(this.#halt);
+        return;
+      }
+      if (this.#closed) {
+        sub.complete();
+        return;
+      }
+      const sink: InputSink = {
+        wants: () => true,
+        deliver: (b) => sub.next(b),
+        fail: (e) => sub.error(e),
+        end: () => sub.complete(),
+      };
+      const off = this.addInputSink(sink);
+      return off;
+    },
+  );
 
   /** @internal Registers an input consumer; returns its removal. Starts a read pass. */
   addInputSink(sink: InputSink): () => void {
@@ -388,7 +435,18 @@ export class ConsoleFront implements Disposable {
       }
       if (!(err instanceof RingProtocolError) || err.fault.reason !== "byte-ring-index") throw err;
       const f = err.fault;
-      this.#haltWith(new ConsoleError({ reason: "ring-index", ring: f.size === consoleInRing.size ? "in" : "out", prod: f.prod, cons: f.cons, size: f.size }, { cause: err }));
+      this.#haltWith(
+        new ConsoleError(
+          {
+            reason: "ring-index",
+            ring: f.size === consoleInRing.size ? "in" : "out",
+            prod: f.prod,
+            cons: f.cons,
+            size: f.size,
+          },
+          { cause: err },
+        ),
+      );
       return undefined;
     }
   }

@@ -27,15 +27,20 @@ export class ConsoleStream extends Duplex {
 
   constructor(console: ConsoleFront, opts: ConsoleStreamOptions = {}) {
     super({
-      ...(opts.writableHighWaterMark !== undefined ? { writableHighWaterMark: opts.writableHighWaterMark } : {}),
-      ...(opts.readableHighWaterMark !== undefined ? { readableHighWaterMark: opts.readableHighWaterMark } : {}),
+      ...(opts.writableHighWaterMark !== undefined
+        ? { writableHighWaterMark: opts.writableHighWaterMark }
+        : {}),
+      ...(opts.readableHighWaterMark !== undefined
+        ? { readableHighWaterMark: opts.readableHighWaterMark }
+        : {}),
       decodeStrings: true,
     });
     this.#console = console;
     const sink: InputSink = {
       wants: () => this.#wants && !this.destroyed,
       deliver: (bytes) => {
-        if (!this.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length))) this.#wants = false;
+        if (!this.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)))
+          this.#wants = false;
       },
       fail: (err: ConsoleError) => this.destroy(err),
       end: () => this.push(null),
@@ -48,7 +53,11 @@ export class ConsoleStream extends Duplex {
     this.#console.pumpInput();
   }
 
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+  override _write(
+    chunk: Buffer,
+    _encoding: BufferEncoding,
+    callback: (error?: Error | null) => void,
+  ): void {
     this.#console.write(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length)).then(
       () => callback(),
       (err: Error) => callback(err),

@@ -17,7 +17,8 @@ describe("blkifProtocolOf", () => {
     expect(blkifProtocolOf("x86_64-abi trailing")).toBe("x86_64-abi");
   });
   it("returns undefined for an unknown protocol (the backend's -ENOSYS)", () => {
-    for (const p of ["arm-abi", "x86_64", "X86_64-ABI", "constructor"]) expect(blkifProtocolOf(p)).toBeUndefined();
+    for (const p of ["arm-abi", "x86_64", "X86_64-ABI", "constructor"])
+      expect(blkifProtocolOf(p)).toBeUndefined();
   });
 });
 

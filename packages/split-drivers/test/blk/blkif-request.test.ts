@@ -37,7 +37,15 @@ const write11: BlkifRequest = {
   sector_number: 8,
   seg: Array.from({ length: 11 }, (_, i) => ({ gref: 0x100 + i, first_sect: 0, last_sect: 7 })),
 };
-const flush0: BlkifRequest = { kind: "rw", operation: BLKIF_OP.BLKIF_OP_FLUSH_DISKCACHE, nr_segments: 0, handle: XVDA, id: 3, sector_number: 0, seg: [] };
+const flush0: BlkifRequest = {
+  kind: "rw",
+  operation: BLKIF_OP.BLKIF_OP_FLUSH_DISKCACHE,
+  nr_segments: 0,
+  handle: XVDA,
+  id: 3,
+  sector_number: 0,
+  seg: [],
+};
 const barrier1: BlkifRequest = {
   kind: "rw",
   operation: BLKIF_OP.BLKIF_OP_WRITE_BARRIER,
@@ -47,7 +55,15 @@ const barrier1: BlkifRequest = {
   sector_number: 0x20,
   seg: [{ gref: 0x77, first_sect: 1, last_sect: 1 }],
 };
-const discard: BlkifRequest = { kind: "discard", operation: BLKIF_OP.BLKIF_OP_DISCARD, flag: 1, handle: XVDA, id: 7, sector_number: 0x800, nr_sectors: 0x10000 };
+const discard: BlkifRequest = {
+  kind: "discard",
+  operation: BLKIF_OP.BLKIF_OP_DISCARD,
+  flag: 1,
+  handle: XVDA,
+  id: 7,
+  sector_number: 0x800,
+  nr_sectors: 0x10000,
+};
 const indirect513: BlkifRequest = {
   kind: "indirect",
   operation: BLKIF_OP.BLKIF_OP_INDIRECT,
@@ -58,8 +74,20 @@ const indirect513: BlkifRequest = {
   sector_number: 0x20,
   indirect_grefs: [0x100, 0x101],
 };
-const reserved: BlkifRequest = { kind: "other", operation: BLKIF_OP.BLKIF_OP_RESERVED_1, id: 0xab_cdef };
-const ALL: Record<string, BlkifRequest> = { read2, write11, flush0, barrier1, discard, indirect513, reserved };
+const reserved: BlkifRequest = {
+  kind: "other",
+  operation: BLKIF_OP.BLKIF_OP_RESERVED_1,
+  id: 0xab_cdef,
+};
+const ALL: Record<string, BlkifRequest> = {
+  read2,
+  write11,
+  flush0,
+  barrier1,
+  discard,
+  indirect513,
+  reserved,
+};
 
 describe("blkif request golden bytes, x86_64-abi", () => {
   const P = "x86_64-abi";
@@ -83,17 +111,36 @@ describe("blkif request golden bytes, x86_64-abi", () => {
   });
 
   it("lays out a flush with no segments and a barrier with one", () => {
-    expect(requestBytes(flush0, P)).toStrictEqual(golden(112, [0, 0x03, 0x00, 0x00, 0xca], [8, 0x03]));
-    expect(requestBytes(barrier1, P)).toStrictEqual(golden(112, [0, 0x02, 0x01, 0x00, 0xca], [8, 0x04], [16, 0x20], [24, 0x77, 0, 0, 0, 0x01, 0x01]));
+    expect(requestBytes(flush0, P)).toStrictEqual(
+      golden(112, [0, 0x03, 0x00, 0x00, 0xca], [8, 0x03]),
+    );
+    expect(requestBytes(barrier1, P)).toStrictEqual(
+      golden(
+        112,
+        [0, 0x02, 0x01, 0x00, 0xca],
+        [8, 0x04],
+        [16, 0x20],
+        [24, 0x77, 0, 0, 0, 0x01, 0x01],
+      ),
+    );
   });
 
   it("lays out a discard as struct blkif_request_discard", () => {
-    expect(requestBytes(discard, P)).toStrictEqual(golden(112, [0, 0x05, 0x01, 0x00, 0xca], [8, 0x07], [16, 0x00, 0x08], [24, 0x00, 0x00, 0x01]));
+    expect(requestBytes(discard, P)).toStrictEqual(
+      golden(112, [0, 0x05, 0x01, 0x00, 0xca], [8, 0x07], [16, 0x00, 0x08], [24, 0x00, 0x00, 0x01]),
+    );
   });
 
   it("lays out an indirect write as struct blkif_request_indirect", () => {
     expect(requestBytes(indirect513, P)).toStrictEqual(
-      golden(112, [0, 0x06, 0x01, 0x01, 0x02], [8, 0x42], [16, 0x20], [24, 0x00, 0xca], [28, 0x00, 0x01, 0, 0, 0x01, 0x01]),
+      golden(
+        112,
+        [0, 0x06, 0x01, 0x01, 0x02],
+        [8, 0x42],
+        [16, 0x20],
+        [24, 0x00, 0xca],
+        [28, 0x00, 0x01, 0, 0, 0x01, 0x01],
+      ),
     );
   });
 
@@ -124,17 +171,36 @@ describe("blkif request golden bytes, x86_32-abi", () => {
   });
 
   it("lays out a flush and a barrier", () => {
-    expect(requestBytes(flush0, P)).toStrictEqual(golden(108, [0, 0x03, 0x00, 0x00, 0xca], [4, 0x03]));
-    expect(requestBytes(barrier1, P)).toStrictEqual(golden(108, [0, 0x02, 0x01, 0x00, 0xca], [4, 0x04], [12, 0x20], [20, 0x77, 0, 0, 0, 0x01, 0x01]));
+    expect(requestBytes(flush0, P)).toStrictEqual(
+      golden(108, [0, 0x03, 0x00, 0x00, 0xca], [4, 0x03]),
+    );
+    expect(requestBytes(barrier1, P)).toStrictEqual(
+      golden(
+        108,
+        [0, 0x02, 0x01, 0x00, 0xca],
+        [4, 0x04],
+        [12, 0x20],
+        [20, 0x77, 0, 0, 0, 0x01, 0x01],
+      ),
+    );
   });
 
   it("lays out a discard with nr_sectors at 20", () => {
-    expect(requestBytes(discard, P)).toStrictEqual(golden(108, [0, 0x05, 0x01, 0x00, 0xca], [4, 0x07], [12, 0x00, 0x08], [20, 0x00, 0x00, 0x01]));
+    expect(requestBytes(discard, P)).toStrictEqual(
+      golden(108, [0, 0x05, 0x01, 0x00, 0xca], [4, 0x07], [12, 0x00, 0x08], [20, 0x00, 0x00, 0x01]),
+    );
   });
 
   it("lays out an indirect write with handle at 20 and grefs at 24", () => {
     expect(requestBytes(indirect513, P)).toStrictEqual(
-      golden(108, [0, 0x06, 0x01, 0x01, 0x02], [4, 0x42], [12, 0x20], [20, 0x00, 0xca], [24, 0x00, 0x01, 0, 0, 0x01, 0x01]),
+      golden(
+        108,
+        [0, 0x06, 0x01, 0x01, 0x02],
+        [4, 0x42],
+        [12, 0x20],
+        [20, 0x00, 0xca],
+        [24, 0x00, 0x01, 0, 0, 0x01, 0x01],
+      ),
     );
   });
 
@@ -146,7 +212,8 @@ describe("blkif request golden bytes, x86_32-abi", () => {
 describe("blkif request decoding", () => {
   for (const protocol of BLKIF_PROTOCOLS) {
     it(`gives back every operation it encoded (${protocol})`, () => {
-      for (const [name, req] of Object.entries(ALL)) expect(decodeBytes(requestBytes(req, protocol), protocol), name).toStrictEqual(req);
+      for (const [name, req] of Object.entries(ALL))
+        expect(decodeBytes(requestBytes(req, protocol), protocol), name).toStrictEqual(req);
     });
   }
 
@@ -154,7 +221,10 @@ describe("blkif request decoding", () => {
     const max: BlkifRequest = { ...reserved, id: 0xffff_ffff_ffff_ffffn };
     expect(requestBytes(max, "x86_64-abi").slice(8, 16)).toStrictEqual(new Array(8).fill(0xff));
     expect(decodeBytes(requestBytes(max, "x86_64-abi"), "x86_64-abi")).toStrictEqual(max);
-    const edge = decodeBytes(golden(16, [0, 0x04], [8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f]), "x86_64-abi");
+    const edge = decodeBytes(
+      golden(16, [0, 0x04], [8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f]),
+      "x86_64-abi",
+    );
     expect(edge).toStrictEqual({ kind: "other", operation: 4, id: Number.MAX_SAFE_INTEGER });
     const above = decodeBytes(golden(16, [0, 0x04], [14, 0x20]), "x86_64-abi");
     expect(above).toStrictEqual({ kind: "other", operation: 4, id: 2n ** 53n });
@@ -162,16 +232,29 @@ describe("blkif request decoding", () => {
 
   it("copies only min(nr_segments, 11) segments and ceil(n / 512) grefs, as Linux's private copy does", () => {
     const rw = decodeBytes(golden(112, [0, 0x01, 0xff], [24 + 88 - 8, 0x99]), "x86_64-abi");
-    expect(rw.kind === "rw" && [rw.nr_segments, rw.seg.length, rw.seg[10]!.gref]).toStrictEqual([255, 11, 0x99]);
-    const ind = decodeBytes(golden(112, [0, 0x06, 0x00, 0xff, 0xff], [28, 1, 0, 0, 0, 2], [56, 8]), "x86_64-abi");
-    expect(ind.kind === "indirect" && [ind.nr_segments, ind.indirect_grefs.length, ind.indirect_grefs[7]]).toStrictEqual([65535, 8, 8]);
+    expect(rw.kind === "rw" && [rw.nr_segments, rw.seg.length, rw.seg[10]!.gref]).toStrictEqual([
+      255, 11, 0x99,
+    ]);
+    const ind = decodeBytes(
+      golden(112, [0, 0x06, 0x00, 0xff, 0xff], [28, 1, 0, 0, 0, 2], [56, 8]),
+      "x86_64-abi",
+    );
+    expect(
+      ind.kind === "indirect" && [
+        ind.nr_segments,
+        ind.indirect_grefs.length,
+        ind.indirect_grefs[7],
+      ],
+    ).toStrictEqual([65535, 8, 8]);
     const none = decodeBytes(golden(112, [0, 0x06, 0x00], [28, 1]), "x86_64-abi");
     expect(none.kind === "indirect" && none.indirect_grefs).toStrictEqual([]);
   });
 
   it("decodes operations 4 and 7..255 as other, reading only their id", () => {
     for (const op of [4, 7, 128, 255]) {
-      expect(decodeBytes(golden(108, [0, op, 0xff, 0xff, 0xff], [4, 0x09]), "x86_32-abi")).toStrictEqual({ kind: "other", operation: op, id: 9 });
+      expect(
+        decodeBytes(golden(108, [0, op, 0xff, 0xff, 0xff], [4, 0x09]), "x86_32-abi"),
+      ).toStrictEqual({ kind: "other", operation: op, id: 9 });
     }
   });
 });
@@ -195,7 +278,9 @@ describe("blkif request encoding errors", () => {
     expect(enc({ ...read2, id: -1 })).toThrow(RangeError);
     expect(enc({ ...read2, id: 2n ** 64n })).toThrow(RangeError);
     expect(enc({ ...read2, sector_number: 2 ** 53 })).toThrow(RangeError);
-    expect(enc({ ...read2, seg: [read2.seg[0]!, { gref: 1, first_sect: 256, last_sect: 0 }] })).toThrow(RangeError);
+    expect(
+      enc({ ...read2, seg: [read2.seg[0]!, { gref: 1, first_sect: 256, last_sect: 0 }] }),
+    ).toThrow(RangeError);
   });
 });
 
@@ -212,7 +297,11 @@ describe("blkif requests through the SDK's rings", () => {
         expect(back.consumeRequest()).toStrictEqual(req);
         back.produceResponse({ id: req.id, operation: req.operation, status: 0 });
         back.pushResponsesAndCheckNotify();
-        expect(front.consumeResponse()).toStrictEqual({ id: req.id, operation: req.operation, status: 0 });
+        expect(front.consumeResponse()).toStrictEqual({
+          id: req.id,
+          operation: req.operation,
+          status: 0,
+        });
       }
     });
   }
@@ -229,7 +318,10 @@ describe("blkif requests through the SDK's rings", () => {
   }
 
   it("uses 112-byte entries on x86_64 and 108-byte entries on x86_32", () => {
-    for (const [protocol, size] of [["x86_64-abi", 112], ["x86_32-abi", 108]] as [BlkifProtocol, number][]) {
+    for (const [protocol, size] of [
+      ["x86_64-abi", 112],
+      ["x86_32-abi", 108],
+    ] as [BlkifProtocol, number][]) {
       const { page, front } = ringPair(protocol);
       front.produceRequest(reserved);
       front.produceRequest({ ...reserved, id: 0x55 });

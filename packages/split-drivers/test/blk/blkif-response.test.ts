@@ -2,7 +2,12 @@
 // x86_64 (pad at 9 and 12..15), 12 on i386 (pad at 9).
 import { describe, expect, it } from "vitest";
 import { BLKIF_RSP } from "@pvkit/hypervisor-sim/abi";
-import { BLKIF_PROTOCOLS, blkifWire, decodeBlkifResponse, encodeBlkifResponse } from "@pvkit/split-drivers";
+import {
+  BLKIF_PROTOCOLS,
+  blkifWire,
+  decodeBlkifResponse,
+  encodeBlkifResponse,
+} from "@pvkit/split-drivers";
 import { entry, ringPair } from "./helpers.js";
 
 const CANARY = 0xa5;
@@ -24,15 +29,29 @@ describe("blkif response encoding", () => {
   it("writes EOPNOTSUPP as fe ff and a bigint id exactly", () => {
     const wire = blkifWire("x86_64-abi");
     const out = entry(16);
-    encodeBlkifResponse({ id: 0xffff_8000_0000_1000n, operation: 3, status: BLKIF_RSP.BLKIF_RSP_EOPNOTSUPP }, out, wire);
-    expect([...out.bytes]).toStrictEqual([0x00, 0x10, 0, 0, 0x00, 0x80, 0xff, 0xff, 0x03, 0, 0xfe, 0xff, 0, 0, 0, 0]);
-    expect(decodeBlkifResponse(out, wire)).toStrictEqual({ id: 0xffff_8000_0000_1000n, operation: 3, status: -2 });
+    encodeBlkifResponse(
+      { id: 0xffff_8000_0000_1000n, operation: 3, status: BLKIF_RSP.BLKIF_RSP_EOPNOTSUPP },
+      out,
+      wire,
+    );
+    expect([...out.bytes]).toStrictEqual([
+      0x00, 0x10, 0, 0, 0x00, 0x80, 0xff, 0xff, 0x03, 0, 0xfe, 0xff, 0, 0, 0, 0,
+    ]);
+    expect(decodeBlkifResponse(out, wire)).toStrictEqual({
+      id: 0xffff_8000_0000_1000n,
+      operation: 3,
+      status: -2,
+    });
   });
 
   it("throws RangeError for a status that is not an s16 or an operation that is not a u8", () => {
     const wire = blkifWire("x86_64-abi");
-    expect(() => encodeBlkifResponse({ id: 1, operation: 0, status: 0x8000 }, entry(16), wire)).toThrow(RangeError);
-    expect(() => encodeBlkifResponse({ id: 1, operation: 256, status: 0 }, entry(16), wire)).toThrow(RangeError);
+    expect(() =>
+      encodeBlkifResponse({ id: 1, operation: 0, status: 0x8000 }, entry(16), wire),
+    ).toThrow(RangeError);
+    expect(() =>
+      encodeBlkifResponse({ id: 1, operation: 256, status: 0 }, entry(16), wire),
+    ).toThrow(RangeError);
   });
 
   it("decodes any status a hostile backend writes, sign included", () => {
@@ -49,7 +68,9 @@ describe("XSA-216: no byte of the slot's previous contents survives in a respons
       const wire = blkifWire(protocol);
       const out = entry(wire.responseSize, CANARY); // not zeroed: the codec alone must clear the padding
       encodeBlkifResponse({ id: 1, operation: 0, status: 0 }, out, wire);
-      expect([...out.bytes]).toStrictEqual([1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0].slice(0, wire.responseSize));
+      expect([...out.bytes]).toStrictEqual(
+        [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0].slice(0, wire.responseSize),
+      );
     });
 
     it(`overwrites the response bytes of a canary-filled ring slot and leaves the rest to the frontend (${protocol})`, () => {
@@ -63,9 +84,14 @@ describe("XSA-216: no byte of the slot's previous contents survives in a respons
       back.produceResponse({ id: 0x33, operation: 9, status: BLKIF_RSP.BLKIF_RSP_EOPNOTSUPP });
       back.pushResponsesAndCheckNotify();
       const slot = [...page.read(64, wire.entrySize)];
-      const want = [0x33, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0xfe, 0xff, 0, 0, 0, 0].slice(0, wire.responseSize);
+      const want = [0x33, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0xfe, 0xff, 0, 0, 0, 0].slice(
+        0,
+        wire.responseSize,
+      );
       expect(slot.slice(0, wire.responseSize)).toStrictEqual(want);
-      expect(slot.slice(wire.responseSize)).toStrictEqual(new Array(wire.entrySize - wire.responseSize).fill(CANARY));
+      expect(slot.slice(wire.responseSize)).toStrictEqual(
+        new Array(wire.entrySize - wire.responseSize).fill(CANARY),
+      );
       expect(front.consumeResponse()).toStrictEqual({ id: 0x33, operation: 9, status: -2 });
     });
   }

@@ -25,19 +25,40 @@ const sectors = fc.maxSafeNat();
 const segment = fc.record({ gref: u32, first_sect: u8, last_sect: u8 }).map((s) => ({ ...s }));
 
 const rw: fc.Arbitrary<BlkifRequest> = fc
-  .record({ operation: fc.constantFrom(0 as const, 1 as const, 2 as const, 3 as const), nr_segments: u8, handle: u16, id, sector_number: sectors, segs: fc.array(segment, { minLength: 11, maxLength: 11 }) })
+  .record({
+    operation: fc.constantFrom(0 as const, 1 as const, 2 as const, 3 as const),
+    nr_segments: u8,
+    handle: u16,
+    id,
+    sector_number: sectors,
+    segs: fc.array(segment, { minLength: 11, maxLength: 11 }),
+  })
   .map(({ segs, ...r }) => ({ kind: "rw", ...r, seg: segs.slice(0, Math.min(r.nr_segments, 11)) }));
 const discard: fc.Arbitrary<BlkifRequest> = fc
   .record({ flag: u8, handle: u16, id, sector_number: sectors, nr_sectors: sectors })
   .map((r) => ({ kind: "discard", operation: 5, ...r }));
 const indirect: fc.Arbitrary<BlkifRequest> = fc
-  .record({ indirect_op: u8, nr_segments: u16, handle: u16, id, sector_number: sectors, grefs: fc.array(u32, { minLength: 8, maxLength: 8 }) })
-  .map(({ grefs, ...r }) => ({ kind: "indirect", operation: 6, ...r, indirect_grefs: grefs.slice(0, indirectPageCount(r.nr_segments)) }));
+  .record({
+    indirect_op: u8,
+    nr_segments: u16,
+    handle: u16,
+    id,
+    sector_number: sectors,
+    grefs: fc.array(u32, { minLength: 8, maxLength: 8 }),
+  })
+  .map(({ grefs, ...r }) => ({
+    kind: "indirect",
+    operation: 6,
+    ...r,
+    indirect_grefs: grefs.slice(0, indirectPageCount(r.nr_segments)),
+  }));
 const other: fc.Arbitrary<BlkifRequest> = fc
   .record({ operation: fc.oneof(fc.constant(4), fc.integer({ min: 7, max: 255 })), id })
   .map((r) => ({ kind: "other", ...r }));
 const request = fc.oneof(rw, discard, indirect, other);
-const response: fc.Arbitrary<BlkifResponse> = fc.record({ id, operation: u8, status: fc.integer({ min: -0x8000, max: 0x7fff }) }).map((r) => ({ ...r }));
+const response: fc.Arbitrary<BlkifResponse> = fc
+  .record({ id, operation: u8, status: fc.integer({ min: -0x8000, max: 0x7fff }) })
+  .map((r) => ({ ...r }));
 
 describe("blkif codec properties", () => {
   for (const protocol of BLKIF_PROTOCOLS) {
@@ -70,12 +91,16 @@ describe("blkif codec properties", () => {
 
     it(`decodes and validates arbitrary entry bytes without throwing (${protocol})`, () => {
       fc.assert(
-        fc.property(fc.uint8Array({ minLength: wire.requestSize, maxLength: wire.requestSize }), (bytes) => {
-          const req = decodeBlkifRequest(new EntryBuffer(bytes), wire);
-          const problem = validateBlkifRequest(req);
-          if (req.kind === "other") expect(problem?.reason).toBe("unsupported-operation");
-          else if (problem === undefined && req.kind === "rw") expect(req.seg.length).toBe(req.nr_segments);
-        }),
+        fc.property(
+          fc.uint8Array({ minLength: wire.requestSize, maxLength: wire.requestSize }),
+          (bytes) => {
+            const req = decodeBlkifRequest(new EntryBuffer(bytes), wire);
+            const problem = validateBlkifRequest(req);
+            if (req.kind === "other") expect(problem?.reason).toBe("unsupported-operation");
+            else if (problem === undefined && req.kind === "rw")
+              expect(req.seg.length).toBe(req.nr_segments);
+          },
+        ),
         { numRuns: 2000 },
       );
     });

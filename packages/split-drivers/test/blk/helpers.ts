@@ -19,7 +19,7 @@ import {
 /** A zeroed array of `size` bytes with each `[offset, ...bytes]` run copied in. */
 export function golden(size: number, ...runs: ReadonlyArray<readonly number[]>): number[] {
   const out = new Array<number>(size).fill(0);
-  for (const [offset, ...bytes] of runs) bytes.forEach((b, i) => (out[offset! + i] = b));
+  for (const [offset, ...bytes] of runs) bytes.forEach((b, i) => void (out[offset! + i] = b));
   return out;
 }
 

@@ -3,22 +3,34 @@
 // xen_blkbk_parse_indirect checks them: last_sect >= 8 or < first_sect fails the request.
 import { describe, expect, it } from "vitest";
 import { BLKIF_RSP } from "@pvkit/hypervisor-sim/abi";
-import { type BlkifSegment, INDIRECT_PAGE_SIZE, decodeIndirectSegments, encodeIndirectSegments } from "@pvkit/split-drivers";
+import {
+  type BlkifSegment,
+  INDIRECT_PAGE_SIZE,
+  decodeIndirectSegments,
+  encodeIndirectSegments,
+} from "@pvkit/split-drivers";
 
-const segs = (n: number): BlkifSegment[] => Array.from({ length: n }, (_, i) => ({ gref: 0x1000 + i, first_sect: i % 8, last_sect: 7 }));
+const segs = (n: number): BlkifSegment[] =>
+  Array.from({ length: n }, (_, i) => ({ gref: 0x1000 + i, first_sect: i % 8, last_sect: 7 }));
 
 describe("indirect pages", () => {
   it("lays 513 segments over two 4096-byte pages (golden bytes)", () => {
     const pages = encodeIndirectSegments(segs(513));
     expect(pages.map((p) => p.length)).toStrictEqual([4096, 4096]);
-    expect([...pages[0]!.subarray(0, 16)]).toStrictEqual([0x00, 0x10, 0, 0, 0, 7, 0, 0, 0x01, 0x10, 0, 0, 1, 7, 0, 0]);
+    expect([...pages[0]!.subarray(0, 16)]).toStrictEqual([
+      0x00, 0x10, 0, 0, 0, 7, 0, 0, 0x01, 0x10, 0, 0, 1, 7, 0, 0,
+    ]);
     expect([...pages[0]!.subarray(4088, 4096)]).toStrictEqual([0xff, 0x11, 0, 0, 7, 7, 0, 0]); // segment 511
     expect([...pages[1]!.subarray(0, 8)]).toStrictEqual([0x00, 0x12, 0, 0, 0, 7, 0, 0]); // segment 512
     expect(pages[1]!.subarray(8).every((b) => b === 0)).toBe(true);
   });
 
   it("gives back the segments it laid out, for 1, 512, 513 and 4096 segments", () => {
-    for (const n of [1, 512, 513, 4096]) expect(decodeIndirectSegments(encodeIndirectSegments(segs(n)), n)).toStrictEqual({ ok: true, segments: segs(n) });
+    for (const n of [1, 512, 513, 4096])
+      expect(decodeIndirectSegments(encodeIndirectSegments(segs(n)), n)).toStrictEqual({
+        ok: true,
+        segments: segs(n),
+      });
     expect(INDIRECT_PAGE_SIZE).toBe(4096);
   });
 
@@ -28,10 +40,19 @@ describe("indirect pages", () => {
     bad[650] = { gref: 1, first_sect: 5, last_sect: 4 };
     expect(decodeIndirectSegments(encodeIndirectSegments(bad), 700)).toStrictEqual({
       ok: false,
-      problem: { reason: "bad-segment", status: BLKIF_RSP.BLKIF_RSP_ERROR, index: 600, first_sect: 0, last_sect: 8 },
+      problem: {
+        reason: "bad-segment",
+        status: BLKIF_RSP.BLKIF_RSP_ERROR,
+        index: 600,
+        first_sect: 0,
+        last_sect: 8,
+      },
     });
     bad[600] = segs(601)[600]!;
-    expect(decodeIndirectSegments(encodeIndirectSegments(bad), 700)).toMatchObject({ ok: false, problem: { index: 650, first_sect: 5, last_sect: 4 } });
+    expect(decodeIndirectSegments(encodeIndirectSegments(bad), 700)).toMatchObject({
+      ok: false,
+      problem: { index: 650, first_sect: 5, last_sect: 4 },
+    });
   });
 
   it("ignores entries past nr_segments, as Linux does", () => {
@@ -54,6 +75,8 @@ describe("indirect pages", () => {
     expect(() => decodeIndirectSegments([new Uint8Array(4095)], 1)).toThrow(/4095 bytes/);
     expect(() => decodeIndirectSegments([], 4097)).toThrow(RangeError);
     expect(() => encodeIndirectSegments(segs(4097))).toThrow(RangeError);
-    expect(() => encodeIndirectSegments([{ gref: 2 ** 32, first_sect: 0, last_sect: 0 }])).toThrow(/gref/);
+    expect(() => encodeIndirectSegments([{ gref: 2 ** 32, first_sect: 0, last_sect: 0 }])).toThrow(
+      /gref/,
+    );
   });
 });

@@ -19,7 +19,12 @@ beforeEach(() => void (logDir = mkdtempSync(join(tmpdir(), "pvkit-console1-"))))
 afterEach(() => rmSync(logDir, { recursive: true, force: true }));
 
 /** A person's terminal on `path` (as pty.integration.test.ts). */
-function attach(path: string): { seen: () => string; until: (s: string) => Promise<void>; type: (s: string) => void; close: () => void } {
+function attach(path: string): {
+  seen: () => string;
+  until: (s: string) => Promise<void>;
+  type: (s: string) => void;
+  close: () => void;
+} {
   const fd = openSync(path, constants.O_RDWR | constants.O_NOCTTY | constants.O_NONBLOCK);
   const rs = new ReadStream(fd);
   let text = "";
@@ -34,7 +39,8 @@ function attach(path: string): { seen: () => string; until: (s: string) => Promi
   return { seen: () => text, until, type: (s) => void writeSync(fd, s), close: () => rs.destroy() };
 }
 
-const bus = (ctx: GuestContext): XenbusBus => new XenbusBus(driverEnv({ guest: ctx.guest, events: ctx.events, xs: ctx.xenbus }));
+const bus = (ctx: GuestContext): XenbusBus =>
+  new XenbusBus(driverEnv({ guest: ctx.guest, events: ctx.events, xs: ctx.xenbus }));
 
 describe("extra consoles on the driver framework", () => {
   it("brings bytes typed on console 1's pty to the guest, and shows its output on the terminal and in its log", async () => {
@@ -66,15 +72,21 @@ describe("extra consoles on the driver framework", () => {
     expect(xs.readString(`${fe}/port`)).toMatch(/^\d+$/);
     expect(Number(xs.readString(`${fe}/ring-ref`))).toBe(8);
     expect(xs.readString(`${fe}/state`)).toBe(String(XenbusState.XenbusStateConnected));
-    expect(xs.readString(`/local/domain/0/backend/console/${d.domid}/1/state`)).toBe(String(XenbusState.XenbusStateConnected));
-    expect(xs.readString(`/local/domain/0/backend/console/${d.domid}/0/state`)).toBe(String(XenbusState.XenbusStateInitialising));
+    expect(xs.readString(`/local/domain/0/backend/console/${d.domid}/1/state`)).toBe(
+      String(XenbusState.XenbusStateConnected),
+    );
+    expect(xs.readString(`/local/domain/0/backend/console/${d.domid}/0/state`)).toBe(
+      String(XenbusState.XenbusStateInitialising),
+    );
     const term = attach(path);
     await term.until("login1: ");
     term.type("alice");
     await d.done;
     await term.until("hello, alice\r\n");
     expect(term.seen()).toBe("login1: hello, alice\r\n");
-    expect(readFileSync(join(logDir, "guest-two-console1.log"), "latin1")).toBe("login1: hello, alice\r\n");
+    expect(readFileSync(join(logDir, "guest-two-console1.log"), "latin1")).toBe(
+      "login1: hello, alice\r\n",
+    );
     expect(readFileSync(join(logDir, "guest-two.log"), "latin1")).toBe("");
     expect(xc1.counters).toMatchObject({ bytesIn: 5, inputReads: 1, bytesOut: 22 });
     term.close();
@@ -86,7 +98,11 @@ describe("extra consoles on the driver framework", () => {
     const host = t.host;
     let started!: (b: XenbusBus) => void;
     const guestBus = new Promise<XenbusBus>((r) => (started = r));
-    const d = await host.createDomain({ name: "unplug", devices: [{ kind: "console", devid: 1 }], main: (ctx) => started(bus(ctx)) });
+    const d = await host.createDomain({
+      name: "unplug",
+      devices: [{ kind: "console", devid: 1 }],
+      main: (ctx) => started(bus(ctx)),
+    });
     const b = await host.until(guestBus, "the guest's bus");
     const reg = b.registerFrontend(consoleFrontend());
     const dev = await host.until(reg.connected(1), "console 1 connecting");
@@ -94,14 +110,30 @@ describe("extra consoles on the driver framework", () => {
     await host.until(con1.write("before unplug\n"), "console 1 output");
     const xc1 = host.xenconsoled!.extraConsole(d.domid, 1)!;
     expect(xc1.counters.bytesOut).toBe(14);
-    expect(dev.resources).toEqual([`grant ref ${dev.resources[0]!.split(" ")[2]} (ring page 0)`, expect.stringMatching(/^port \d+ \(unbound for d0\)$/), "console device/console/1"]);
+    expect(dev.resources).toEqual([
+      `grant ref ${dev.resources[0]!.split(" ")[2]} (ring page 0)`,
+      expect.stringMatching(/^port \d+ \(unbound for d0\)$/),
+      "console device/console/1",
+    ]);
     // While connected, dom0 maps the ring (what the leak check would report if it stayed).
-    const ringRef = Number(host.openXenstore().readString(`/local/domain/${d.domid}/device/console/1/ring-ref`));
-    expect(checkGuestLeaks(host, 0).map((l) => l.message)).toEqual([expect.stringContaining(`still maps grant ref ${ringRef} of d${d.domid}`)]);
+    const ringRef = Number(
+      host.openXenstore().readString(`/local/domain/${d.domid}/device/console/1/ring-ref`),
+    );
+    expect(checkGuestLeaks(host, 0).map((l) => l.message)).toEqual([
+      expect.stringContaining(`still maps grant ref ${ringRef} of d${d.domid}`),
+    ]);
     expect(host.xenconsoled!.ports).toContain(xc1.localPort);
 
-    const removal = await host.until(detachDevice(host, d.domid, "console", 1), "detaching console 1");
-    expect(removal).toMatchObject({ kind: "console", devid: 1, outcome: "closed", lastBackendState: String(XenbusState.XenbusStateClosed) });
+    const removal = await host.until(
+      detachDevice(host, d.domid, "console", 1),
+      "detaching console 1",
+    );
+    expect(removal).toMatchObject({
+      kind: "console",
+      devid: 1,
+      outcome: "closed",
+      lastBackendState: String(XenbusState.XenbusStateClosed),
+    });
     expect(host.xenconsoled!.extraConsole(d.domid, 1)).toBeUndefined();
     expect(con1.closed).toBe(true);
     await expect(con1.write("after")).rejects.toBeInstanceOf(ConsoleError);
@@ -117,7 +149,11 @@ describe("extra consoles on the driver framework", () => {
     const sched = host.hv.scheduler;
     let started!: (c: GuestContext) => void;
     const gotCtx = new Promise<GuestContext>((r) => (started = r));
-    const d = await host.createDomain({ name: "apart", devices: [{ kind: "console", devid: 1 }], main: (ctx) => started(ctx) });
+    const d = await host.createDomain({
+      name: "apart",
+      devices: [{ kind: "console", devid: 1 }],
+      main: (ctx) => started(ctx),
+    });
     const ctx = await host.until(gotCtx, "the guest's context");
     const con0 = ConsoleFront.open(ctx);
     const b = bus(ctx);
@@ -135,7 +171,12 @@ describe("extra consoles on the driver framework", () => {
       expect(con1.tryWrite("1")).toBe(1);
       sched.runUntilIdle();
     }
-    expect(xc1.counters).toMatchObject({ events: 30, eventCount: 30, rateLimited: 1, bytesOut: 29 });
+    expect(xc1.counters).toMatchObject({
+      events: 30,
+      eventCount: 30,
+      rateLimited: 1,
+      bytesOut: 29,
+    });
     expect(xc1.rateLimitedNow).toBe(true);
     // Console 0, in the same period, is served event by event: its count is its own.
     for (let i = 0; i < 10; i++) {
@@ -143,7 +184,12 @@ describe("extra consoles on the driver framework", () => {
       sched.runUntilIdle();
       expect(xc0.counters.bytesOut).toBe(i + 1);
     }
-    expect(xc0.counters).toMatchObject({ events: 11, eventCount: 11, rateLimited: 0, bytesOut: 10 });
+    expect(xc0.counters).toMatchObject({
+      events: 11,
+      eventCount: 11,
+      rateLimited: 0,
+      bytesOut: 10,
+    });
     expect(xc0.rateLimitedNow).toBe(false);
     expect(xc1.counters.bytesOut).toBe(29); // console 1 still masked
     // Console 1's period ends at 200 ms: its pending event comes in, the other 11 bytes go out.

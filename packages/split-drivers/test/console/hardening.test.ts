@@ -1,7 +1,12 @@
 // The frontend against a hostile console backend (io/console.h: prod - cons > ring size is
 // corrupt; hvc_xen's "Illegal ring page indices"): a typed halt, never garbage, never a hang.
 import { describe, expect, it } from "vitest";
-import { GNTMAP, GNTTAB_RESERVED_CONSOLE, XEN_PAGE_SHIFT, xencons_interface } from "@pvkit/hypervisor-sim/abi";
+import {
+  GNTMAP,
+  GNTTAB_RESERVED_CONSOLE,
+  XEN_PAGE_SHIFT,
+  xencons_interface,
+} from "@pvkit/hypervisor-sim/abi";
 import { GNTTAB_GFN_BASE } from "@pvkit/hypervisor-sim";
 import { mapGrantRefs, unmapGrantRefs } from "@pvkit/guest-sdk/hypercall";
 import { createTestHost } from "@pvkit/toolstack/testing";
@@ -13,14 +18,23 @@ import { guestCtx } from "./helpers.js";
 function hostileBackend(host: Host, domid: number, port: number) {
   const g0 = host.dom0.guest;
   const gfn = GNTTAB_GFN_BASE - 50;
-  const [op] = mapGrantRefs(g0.hypercall, [{ host_addr: gfn << XEN_PAGE_SHIFT, flags: GNTMAP.GNTMAP_host_map, ref: GNTTAB_RESERVED_CONSOLE, dom: domid }]);
+  const [op] = mapGrantRefs(g0.hypercall, [
+    {
+      host_addr: gfn << XEN_PAGE_SHIFT,
+      flags: GNTMAP.GNTMAP_host_map,
+      ref: GNTTAB_RESERVED_CONSOLE,
+      dom: domid,
+    },
+  ]);
   const ch = host.dom0.events.bindInterdomain(domid, port);
   return {
     page: g0.memory.writablePage(gfn),
     notify: () => ch.notify(),
     release: () => {
       ch.close();
-      unmapGrantRefs(g0.hypercall, [{ host_addr: gfn << XEN_PAGE_SHIFT, dev_bus_addr: 0, handle: op!.handle! }]);
+      unmapGrantRefs(g0.hypercall, [
+        { host_addr: gfn << XEN_PAGE_SHIFT, dev_bus_addr: 0, handle: op!.handle! },
+      ]);
     },
   };
 }
@@ -42,7 +56,13 @@ describe("console frontend hardening", () => {
     })() as ConsoleError;
     expect(err).toBeInstanceOf(ConsoleError);
     expect(err.code).toBe("ERR_CONSOLE_RING_INDEX");
-    expect(err.fault).toEqual({ reason: "ring-index", ring: "out", prod: 3, cons: 0xffff_f000, size: 2048 });
+    expect(err.fault).toEqual({
+      reason: "ring-index",
+      ring: "out",
+      prod: 3,
+      cons: 0xffff_f000,
+      size: 2048,
+    });
     expect(front.halted).toBe(err);
     await expect(front.write("x")).rejects.toBe(err);
     // Nothing was written after the fault: out_prod stays 3, out[3..] untouched.
@@ -69,7 +89,13 @@ describe("console frontend hardening", () => {
     await t.host.hv.settle();
     expect(got).toEqual([]);
     expect(errors).toHaveLength(1);
-    expect((errors[0] as ConsoleError).fault).toEqual({ reason: "ring-index", ring: "in", prod: 1025, cons: 0, size: 1024 });
+    expect((errors[0] as ConsoleError).fault).toEqual({
+      reason: "ring-index",
+      ring: "in",
+      prod: 1025,
+      cons: 0,
+      size: 1024,
+    });
     expect(await streamErr).toBe(errors[0]);
     // A flood of events afterwards is not even looked at (the port stays masked).
     const before = front.stats.events;
@@ -91,7 +117,10 @@ describe("console frontend hardening", () => {
     // No backend at all: the ring takes 2048 bytes, 1000 more may wait, the next write is refused.
     const first = front.write(new Uint8Array(3048));
     const refused = front.write(new Uint8Array(1));
-    await expect(refused).rejects.toMatchObject({ code: "ERR_CONSOLE_OUTPUT_FULL", fault: { reason: "output-full", pending: 1000, length: 1, maxPendingBytes: 1000 } });
+    await expect(refused).rejects.toMatchObject({
+      code: "ERR_CONSOLE_OUTPUT_FULL",
+      fault: { reason: "output-full", pending: 1000, length: 1, maxPendingBytes: 1000 },
+    });
     expect(front.stats).toMatchObject({ bytesOut: 2048, pendingBytes: 1000, droppedBytes: 1 });
     front.destroy();
     await expect(first).rejects.toMatchObject({ code: "ERR_CLOSED" });

@@ -3,7 +3,10 @@
 import type { Host, GuestContext, ConsoleTerminal, TerminalFactory } from "@pvkit/toolstack";
 
 /** Creates a guest whose `main` only hands its context out; settles the host. */
-export async function guestCtx(host: Host, name = "g"): Promise<{ domid: number; ctx: GuestContext }> {
+export async function guestCtx(
+  host: Host,
+  name = "g",
+): Promise<{ domid: number; ctx: GuestContext }> {
   let ctx: GuestContext | undefined;
   const d = await host.createDomain({ name, main: (c) => void (ctx = c) });
   await host.hv.settle();
@@ -49,5 +52,12 @@ export class ScriptedTerminal implements ConsoleTerminal {
 /** A factory of ScriptedTerminals, keeping each it made. */
 export function scriptedTerminals(): { factory: TerminalFactory; made: ScriptedTerminal[] } {
   const made: ScriptedTerminal[] = [];
-  return { made, factory: () => { const t = new ScriptedTerminal(`/dev/pts/fake${made.length}`); made.push(t); return t; } };
+  return {
+    made,
+    factory: () => {
+      const t = new ScriptedTerminal(`/dev/pts/fake${made.length}`);
+      made.push(t);
+      return t;
+    },
+  };
 }

@@ -14,7 +14,12 @@ beforeEach(() => void (logDir = mkdtempSync(join(tmpdir(), "pvkit-console-"))));
 afterEach(() => rmSync(logDir, { recursive: true, force: true }));
 
 /** A person's terminal on `path`: what it shows, and typing. */
-function attach(path: string): { seen: () => string; until: (s: string) => Promise<void>; type: (s: string) => void; close: () => void } {
+function attach(path: string): {
+  seen: () => string;
+  until: (s: string) => Promise<void>;
+  type: (s: string) => void;
+  close: () => void;
+} {
   const fd = openSync(path, constants.O_RDWR | constants.O_NOCTTY | constants.O_NONBLOCK);
   const rs = new ReadStream(fd);
   let text = "";
@@ -52,8 +57,13 @@ describe("console 0 through a real pty", () => {
     await d.done;
     await term.until("hello, root\r\n");
     expect(term.seen()).toBe("login: hello, root\r\n");
-    expect(readFileSync(join(logDir, "guest-ttyguest.log"), "latin1")).toBe("login: hello, root\r\n");
-    expect(host.xenconsoled!.console(d.domid)!.counters).toMatchObject({ bytesIn: 4, inputReads: 1 });
+    expect(readFileSync(join(logDir, "guest-ttyguest.log"), "latin1")).toBe(
+      "login: hello, root\r\n",
+    );
+    expect(host.xenconsoled!.console(d.domid)!.counters).toMatchObject({
+      bytesIn: 4,
+      inputReads: 1,
+    });
     term.close();
     await t.finish();
   });
@@ -62,7 +72,10 @@ describe("console 0 through a real pty", () => {
     await using t = await createTestHost({ xenconsoled: { logDir } });
     const host = t.host;
     let con: ConsoleFront | undefined;
-    const d = await host.createDomain({ name: "broken", main: (ctx) => void (con = ConsoleFront.open(ctx)) });
+    const d = await host.createDomain({
+      name: "broken",
+      main: (ctx) => void (con = ConsoleFront.open(ctx)),
+    });
     await host.hv.settle();
     const xc = host.xenconsoled!.console(d.domid)!;
     const first = xc.terminal!;

@@ -41,7 +41,12 @@ describe("xenconsoled rate limit", () => {
       front.tryWrite("y");
       sched.runUntilIdle();
     }
-    expect(xc.counters).toMatchObject({ events: 60, eventCount: 30, rateLimited: 2, bytesOut: 129 });
+    expect(xc.counters).toMatchObject({
+      events: 60,
+      eventCount: 30,
+      rateLimited: 2,
+      bytesOut: 129,
+    });
     sched.advance(400 * MS - host.hv.now);
     expect(xc.counters).toMatchObject({ events: 61, eventCount: 1, bytesOut: 140 });
     front.destroy();

@@ -28,10 +28,15 @@ describe("README console example", () => {
       return h;
     };
     try {
-      const { printed } = await runExample(readme, "console", { "@pvkit/split-drivers": drivers, "@pvkit/toolstack": { ...toolstack, createHost } });
+      const { printed } = await runExample(readme, "console", {
+        "@pvkit/split-drivers": drivers,
+        "@pvkit/toolstack": { ...toolstack, createHost },
+      });
       expect(printed).toHaveLength(1);
       expect(printed[0]).toMatch(/^\/dev\/pts\/\d+$/);
-      expect(readFileSync(join(logDir, "guest-hello.log"), "latin1")).toBe("hello from the guest\r\n");
+      expect(readFileSync(join(logDir, "guest-hello.log"), "latin1")).toBe(
+        "hello from the guest\r\n",
+      );
       expect(leaks).toEqual([]);
     } finally {
       rmSync(logDir, { recursive: true, force: true });

@@ -20,7 +20,9 @@ function pattern(n: number, from = 0): Uint8Array {
 /** A Writable keeping every chunk written to it. */
 function collector(): { stream: Writable; bytes(): Buffer } {
   const chunks: Buffer[] = [];
-  const stream = new Writable({ write: (c: Buffer, _e, cb) => (chunks.push(Buffer.from(c)), cb()) });
+  const stream = new Writable({
+    write: (c: Buffer, _e, cb) => (chunks.push(Buffer.from(c)), cb()),
+  });
   return { stream, bytes: () => Buffer.concat(chunks) };
 }
 
@@ -30,18 +32,25 @@ describe("console stream", () => {
     try {
       const terms = scriptedTerminals();
       const out = collector();
-      await using t = await createTestHost({ mode: "manual", xenconsoled: { pty: terms.factory, logDir, stdout: out.stream } });
+      await using t = await createTestHost({
+        mode: "manual",
+        xenconsoled: { pty: terms.factory, logDir, stdout: out.stream },
+      });
       const host = t.host;
       const { domid, ctx } = await guestCtx(host, "streamer");
       const xc = host.xenconsoled!.console(domid)!;
       const front = ConsoleFront.open(ctx);
       const stream = front.stream();
       const data = pattern(5000); // more than the 2048-byte ring: goes out as xenconsoled consumes
-      const written = new Promise<void>((r, j) => stream.write(Buffer.from(data), (e) => (e ? j(e) : r())));
+      const written = new Promise<void>((r, j) =>
+        stream.write(Buffer.from(data), (e) => (e ? j(e) : r())),
+      );
       await drive(host.hv, written);
       await host.hv.settle();
       expect(Buffer.from(xc.buffer.view()).equals(Buffer.from(data))).toBe(true); // the terminal takes nothing: all buffered
-      expect(Buffer.from(readFileSync(join(logDir, "guest-streamer.log"))).equals(Buffer.from(data))).toBe(true);
+      expect(
+        Buffer.from(readFileSync(join(logDir, "guest-streamer.log"))).equals(Buffer.from(data)),
+      ).toBe(true);
       expect(out.bytes().equals(Buffer.from(data))).toBe(true);
       expect(front.stats).toMatchObject({ bytesOut: 5000 });
       // Typed on the terminal: readable data, in order.
@@ -61,13 +70,22 @@ describe("console stream", () => {
 
   it("copies exactly the guest's output bytes to a Writable given as xenconsoled's stdout", async () => {
     const out = collector();
-    await using t = await createTestHost({ mode: "manual", xenconsoled: { pty: false, stdout: out.stream } });
+    await using t = await createTestHost({
+      mode: "manual",
+      xenconsoled: { pty: false, stdout: out.stream },
+    });
     const { ctx } = await guestCtx(t.host);
     const front = ConsoleFront.open(ctx);
     await drive(t.host.hv, front.write(new TextEncoder().encode("line one\n")));
     await drive(t.host.hv, front.write(Uint8Array.of(0, 0xff, 0x1b, 0x5b)));
     await t.host.hv.settle();
-    expect([...out.bytes()]).toEqual([...new TextEncoder().encode("line one\n"), 0, 0xff, 0x1b, 0x5b]);
+    expect([...out.bytes()]).toEqual([
+      ...new TextEncoder().encode("line one\n"),
+      0,
+      0xff,
+      0x1b,
+      0x5b,
+    ]);
     front.destroy();
     await t.finish();
   });
@@ -117,7 +135,9 @@ describe("console stream", () => {
     terms.made[0]!.type(pattern(2000, 200));
     await step();
     expect(front.stats.bytesIn).toBe(taken);
-    expect(page.getU32(xencons_interface.in_prod[0]) - page.getU32(xencons_interface.in_cons[0])).toBe(1024); // the ring is full
+    expect(
+      page.getU32(xencons_interface.in_prod[0]) - page.getU32(xencons_interface.in_cons[0]),
+    ).toBe(1024); // the ring is full
     expect(xc.counters.bytesIn).toBe(1224); // 976 typed bytes wait in xenconsoled
     // Reading drains the stream and the ring, and xenconsoled puts the rest of the typing in.
     const got: Buffer[] = [];

@@ -22,7 +22,10 @@ describe("xenconsoled buffer and input rules", () => {
     const logDir = mkdtempSync(join(tmpdir(), "pvkit-limit-"));
     try {
       const terms = scriptedTerminals();
-      await using t = await createTestHost({ mode: "manual", xenconsoled: { pty: terms.factory, logDir } });
+      await using t = await createTestHost({
+        mode: "manual",
+        xenconsoled: { pty: terms.factory, logDir },
+      });
       const host = t.host;
       const { domid, ctx } = await guestCtx(host, "flood");
       const xc = host.xenconsoled!.console(domid)!;
@@ -34,10 +37,18 @@ describe("xenconsoled buffer and input rules", () => {
       const kept = xc.buffer.view();
       expect(kept.length).toBe(LIMIT / 2 + (total - LIMIT));
       expect(xc.buffer.discarded).toBe(LIMIT / 2);
-      expect(Buffer.from(kept.subarray(0, LIMIT / 2)).equals(Buffer.from(pattern(LIMIT / 2)))).toBe(true);
-      expect(Buffer.from(kept.subarray(LIMIT / 2)).equals(Buffer.from(pattern(total - LIMIT, LIMIT)))).toBe(true);
+      expect(Buffer.from(kept.subarray(0, LIMIT / 2)).equals(Buffer.from(pattern(LIMIT / 2)))).toBe(
+        true,
+      );
+      expect(
+        Buffer.from(kept.subarray(LIMIT / 2)).equals(Buffer.from(pattern(total - LIMIT, LIMIT))),
+      ).toBe(true);
       // The log is written before the rule applies: it has every byte.
-      expect(Buffer.from(readFileSync(join(logDir, "guest-flood.log"))).equals(Buffer.from(pattern(total)))).toBe(true);
+      expect(
+        Buffer.from(readFileSync(join(logDir, "guest-flood.log"))).equals(
+          Buffer.from(pattern(total)),
+        ),
+      ).toBe(true);
       front.destroy();
       await t.finish();
     } finally {

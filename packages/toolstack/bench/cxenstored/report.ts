@@ -33,7 +33,8 @@ export function parseXsbench(line: string): XsbenchResult {
   }
   const get = (k: string): number => {
     const v = fields.get(k);
-    if (v === undefined || !Number.isFinite(v)) throw new Error(`xsbench output lacks ${k}: ${JSON.stringify(line)}`);
+    if (v === undefined || !Number.isFinite(v))
+      throw new Error(`xsbench output lacks ${k}: ${JSON.stringify(line)}`);
     return v;
   };
   return {
@@ -97,7 +98,8 @@ function fmtUs(v: number | undefined): string {
 }
 
 function fmtRatio(a: number | undefined, b: number | undefined): string {
-  if (a === undefined || b === undefined || Number.isNaN(a) || Number.isNaN(b) || b === 0) return "n/a";
+  if (a === undefined || b === undefined || Number.isNaN(a) || Number.isNaN(b) || b === 0)
+    return "n/a";
   return `${(a / b).toFixed(2)}×`;
 }
 
@@ -148,5 +150,7 @@ export function replaceBetween(doc: string, begin: string, end: string, body: st
   const b = doc.indexOf(begin);
   const e = doc.indexOf(end);
   if (b < 0 || e < 0 || e < b) throw new Error(`markers ${begin} … ${end} not found in order`);
-  return doc.slice(0, b + begin.length) + "\n" + body + (body.endsWith("\n") ? "" : "\n") + doc.slice(e);
+  return (
+    doc.slice(0, b + begin.length) + "\n" + body + (body.endsWith("\n") ? "" : "\n") + doc.slice(e)
+  );
 }

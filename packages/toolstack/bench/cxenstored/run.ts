@@ -31,13 +31,36 @@
  * (a `nice -n` increment for daemons and clients, e.g. -5 as root on a busy machine).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, closeSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  closeSync,
+} from "node:fs";
 import { createConnection } from "node:net";
 import { createRequire } from "node:module";
 import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { CEILING_SHARE, cpuUsPerRequest, markdownTable, median, opsPerSec, parseXsbench, replaceBetween, statusKb, type CaseRow, type MemoryRow, type XsbenchResult } from "./report.js";
+import {
+  CEILING_SHARE,
+  cpuUsPerRequest,
+  markdownTable,
+  median,
+  opsPerSec,
+  parseXsbench,
+  replaceBetween,
+  statusKb,
+  type CaseRow,
+  type MemoryRow,
+  type XsbenchResult,
+} from "./report.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const pkgDir = resolve(here, "../..");
@@ -46,7 +69,17 @@ const xenRoot = join(build, "xen", "root");
 const cxenstoredBin = join(xenRoot, "usr/lib/xen-4.17/bin/xenstored");
 const xenLibDir = join(xenRoot, "usr/lib/x86_64-linux-gnu");
 /** xen-utils-4.17 and the runtime libraries its xenstored needs (directly or through libxenctrl). */
-const XEN_DEBS = ["xen-utils-4.17", "libxenmisc4.17", "libxenevtchn1", "libxengnttab1", "libxencall1", "libxenforeignmemory1", "libxentoolcore1", "libxendevicemodel1", "libxentoollog1"];
+const XEN_DEBS = [
+  "xen-utils-4.17",
+  "libxenmisc4.17",
+  "libxenevtchn1",
+  "libxengnttab1",
+  "libxencall1",
+  "libxenforeignmemory1",
+  "libxentoolcore1",
+  "libxendevicemodel1",
+  "libxentoollog1",
+];
 
 // ---- options ----
 const argv = process.argv.slice(2);
@@ -72,7 +105,8 @@ const clientCpu = process.env.XSBENCH_CLIENT_CPU ?? "1";
 const pin = availableParallelism() >= 2;
 /** `nice` increment for the daemons and clients (negative needs root); default none. */
 const niceness = process.env.XSBENCH_NICE;
-const loadavg = (): string => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+const loadavg = (): string =>
+  readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 const loadAtStart = loadavg();
 
 /** The command line with the CPU pinning and niceness applied. */
@@ -132,7 +166,8 @@ for (let waited = 0; ; waited++) {
       rmSync(lockFile, { force: true }); // stale
       continue;
     }
-    if (waited === 0) log(`another run (pid ${holder}) holds ${lockFile}; waiting for it to finish`);
+    if (waited === 0)
+      log(`another run (pid ${holder}) holds ${lockFile}; waiting for it to finish`);
     if (waited > 900) fail(`another run (pid ${holder}) still holds ${lockFile} after 30 min`);
     await new Promise((r) => setTimeout(r, 2000));
   }
@@ -166,7 +201,8 @@ function fetchCxenstored(): string | undefined {
         spawnSync("apt-get", ["update", "-qq"], { stdio: "inherit" });
         r = spawnSync("apt-get", ["download", ...missing], { cwd: debs, encoding: "utf8" });
       }
-      if (r.status !== 0) return `apt-get download failed: ${(r.stderr || r.error?.message || "").trim()}`;
+      if (r.status !== 0)
+        return `apt-get download failed: ${(r.stderr || r.error?.message || "").trim()}`;
     }
     const tmpRoot = `${xenRoot}.partial`;
     rmSync(tmpRoot, { recursive: true, force: true });
@@ -179,9 +215,13 @@ function fetchCxenstored(): string | undefined {
     spawnSync("mv", [tmpRoot, xenRoot]);
     if (!existsSync(cxenstoredBin)) return `${cxenstoredBin} is not in xen-utils-4.17`;
   }
-  const ldd = spawnSync("ldd", [cxenstoredBin], { encoding: "utf8", env: { ...process.env, LD_LIBRARY_PATH: xenLibDir } });
+  const ldd = spawnSync("ldd", [cxenstoredBin], {
+    encoding: "utf8",
+    env: { ...process.env, LD_LIBRARY_PATH: xenLibDir },
+  });
   const notFound = ldd.stdout.split("\n").filter((l) => l.includes("not found"));
-  if (notFound.length > 0) return `cxenstored's libraries are missing: ${notFound.map((l) => l.trim()).join("; ")}`;
+  if (notFound.length > 0)
+    return `cxenstored's libraries are missing: ${notFound.map((l) => l.trim()).join("; ")}`;
   return undefined;
 }
 
@@ -200,8 +240,18 @@ function git(args: readonly string[]): string {
 function pvkitPackageDir(): { dir: string; describe: string } {
   const head = git(["rev-parse", "--short", "HEAD"]);
   if (pvkitAt === undefined) {
-    const dirty = git(["status", "--porcelain", "--", "packages/toolstack/src", "packages/guest-sdk/src", "packages/hypervisor-sim/src"]);
-    return { dir: pkgDir, describe: `pvkit: working tree at ${head}${dirty ? " with uncommitted changes in packages/*/src" : ""}` };
+    const dirty = git([
+      "status",
+      "--porcelain",
+      "--",
+      "packages/toolstack/src",
+      "packages/guest-sdk/src",
+      "packages/hypervisor-sim/src",
+    ]);
+    return {
+      dir: pkgDir,
+      describe: `pvkit: working tree at ${head}${dirty ? " with uncommitted changes in packages/*/src" : ""}`,
+    };
   }
   const commit = git(["rev-parse", "--short", `${pvkitAt}^{commit}`]);
   const tree = join(build, `tree-${commit}`);
@@ -209,20 +259,27 @@ function pvkitPackageDir(): { dir: string; describe: string } {
     log(`exporting ${commit} into ${tree}`);
     rmSync(tree, { recursive: true, force: true });
     mkdirSync(tree, { recursive: true });
-    const r = spawnSync("sh", ["-c", `git archive ${commit} | tar -x -C '${tree}'`], { cwd: repoRoot, stdio: "inherit" });
+    const r = spawnSync("sh", ["-c", `git archive ${commit} | tar -x -C '${tree}'`], {
+      cwd: repoRoot,
+      stdio: "inherit",
+    });
     if (r.status !== 0) fail(`git archive ${commit} failed`);
     // node_modules: the root one shared by a symlink; each package's (relative links into the
     // root's .pnpm store and to sibling packages) copied as links.
     spawnSync("ln", ["-s", join(repoRoot, "node_modules"), join(tree, "node_modules")]);
     for (const p of readdirSync(join(repoRoot, "packages"))) {
       const nm = join(repoRoot, "packages", p, "node_modules");
-      if (existsSync(nm) && existsSync(join(tree, "packages", p))) spawnSync("cp", ["-a", nm, join(tree, "packages", p, "node_modules")]);
+      if (existsSync(nm) && existsSync(join(tree, "packages", p)))
+        spawnSync("cp", ["-a", nm, join(tree, "packages", p, "node_modules")]);
     }
     writeFileSync(join(tree, ".complete"), `${commit}\n`);
   }
   const dir = join(tree, "packages", "toolstack");
   mkdirSync(join(dir, "bench", "cxenstored"), { recursive: true });
-  writeFileSync(join(dir, "bench", "cxenstored", "pvkit-daemon.ts"), readFileSync(join(here, "pvkit-daemon.ts")));
+  writeFileSync(
+    join(dir, "bench", "cxenstored", "pvkit-daemon.ts"),
+    readFileSync(join(here, "pvkit-daemon.ts")),
+  );
   return { dir, describe: `pvkit: commit ${commit}` };
 }
 
@@ -234,7 +291,6 @@ interface Daemon {
   readonly child: ChildProcess;
   readonly logFile: string;
 }
-
 
 /** Whether `pid` runs (a zombie does not: the runner blocks in spawnSync and reaps late). */
 function alive(pid: number): boolean {
@@ -251,10 +307,13 @@ function cleanup(): void {
   releaseLock();
   if (cleanedUp) return;
   cleanedUp = true;
-  for (const d of started) if (d.child.exitCode === null && d.child.pid !== undefined && alive(d.child.pid)) d.child.kill("SIGTERM");
+  for (const d of started)
+    if (d.child.exitCode === null && d.child.pid !== undefined && alive(d.child.pid))
+      d.child.kill("SIGTERM");
   const deadline = Date.now() + 3000;
   for (const d of started) {
-    while (d.child.pid !== undefined && alive(d.child.pid) && Date.now() < deadline) spawnSync("sleep", ["0.05"]);
+    while (d.child.pid !== undefined && alive(d.child.pid) && Date.now() < deadline)
+      spawnSync("sleep", ["0.05"]);
     if (d.child.pid !== undefined && alive(d.child.pid)) {
       log(`${d.name} did not stop on SIGTERM; SIGKILL`);
       d.child.kill("SIGKILL");
@@ -314,15 +373,24 @@ async function startDaemon(
   const timeoutMs = 60_000;
   const t0 = Date.now();
   for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) fail(`${name} exited during start-up (${child.exitCode ?? child.signalCode}); its log:\n${logTail(logFile)}`);
-    const ready = readyFile === undefined || (existsSync(readyFile) && readFileSync(readyFile, "utf8").trim() !== "");
+    if (child.exitCode !== null || child.signalCode !== null)
+      fail(
+        `${name} exited during start-up (${child.exitCode ?? child.signalCode}); its log:\n${logTail(logFile)}`,
+      );
+    const ready =
+      readyFile === undefined ||
+      (existsSync(readyFile) && readFileSync(readyFile, "utf8").trim() !== "");
     if (ready && existsSync(socket) && (await canConnect(socket))) break;
-    if (Date.now() - t0 > timeoutMs) fail(`${name} did not come up within ${timeoutMs / 1000} s (socket ${socket}); its log:\n${logTail(logFile)}`);
+    if (Date.now() - t0 > timeoutMs)
+      fail(
+        `${name} did not come up within ${timeoutMs / 1000} s (socket ${socket}); its log:\n${logTail(logFile)}`,
+      );
     await sleep(50);
   }
   // The measured pid is the daemon itself: taskset execs, and pvkit-daemon.ts reports its own.
   const pid = readyFile !== undefined ? Number(readFileSync(readyFile, "utf8").trim()) : child.pid!;
-  if (pid !== child.pid) fail(`${name}: the ready file names pid ${pid}, but the process started is ${child.pid}`);
+  if (pid !== child.pid)
+    fail(`${name}: the ready file names pid ${pid}, but the process started is ${child.pid}`);
   log(`${name} up (pid ${pid}) on ${socket}`);
   return { ...pending, pid };
 }
@@ -333,9 +401,15 @@ function rssKb(d: Daemon): number {
 
 function runXsbench(d: Daemon, args: readonly string[], timeoutS: number): string {
   const full = wrap(clientCpu, [xsbench, ...args]);
-  const r = spawnSync(full[0]!, full.slice(1), { encoding: "utf8", timeout: timeoutS * 1000, killSignal: "SIGKILL" });
+  const r = spawnSync(full[0]!, full.slice(1), {
+    encoding: "utf8",
+    timeout: timeoutS * 1000,
+    killSignal: "SIGKILL",
+  });
   if (r.error || r.status !== 0) {
-    fail(`xsbench ${args.join(" ")} against ${d.name} failed (${r.error?.message ?? `exit ${r.status}`}):\n${r.stderr}\n${d.name}'s log:\n${logTail(d.logFile)}`);
+    fail(
+      `xsbench ${args.join(" ")} against ${d.name} failed (${r.error?.message ?? `exit ${r.status}`}):\n${r.stderr}\n${d.name}'s log:\n${logTail(d.logFile)}`,
+    );
   }
   if (!alive(d.pid)) fail(`${d.name} died; its log:\n${logTail(d.logFile)}`);
   return r.stdout.trim();
@@ -355,13 +429,17 @@ const nodeBin = process.execPath;
 async function bundleDaemon(toolstackDir: string): Promise<string> {
   // esbuild is tsx's dependency, not ours: loaded through tsx's own resolution, typed by hand.
   type Build = (o: Record<string, unknown>) => Promise<unknown>;
-  const esbuild = createRequire(createRequire(import.meta.url).resolve("tsx/package.json"))("esbuild") as { build: Build };
+  const esbuild = createRequire(createRequire(import.meta.url).resolve("tsx/package.json"))(
+    "esbuild",
+  ) as { build: Build };
   const external = new Set<string>();
   const pkgs = join(toolstackDir, "..");
   for (const p of readdirSync(pkgs)) {
     const pj = join(pkgs, p, "package.json");
     if (!existsSync(pj)) continue;
-    const deps = (JSON.parse(readFileSync(pj, "utf8")) as { dependencies?: Record<string, string> }).dependencies ?? {};
+    const deps =
+      (JSON.parse(readFileSync(pj, "utf8")) as { dependencies?: Record<string, string> })
+        .dependencies ?? {};
     for (const d of Object.keys(deps)) if (!d.startsWith("@pvkit/")) external.add(d);
   }
   const outfile = join(toolstackDir, "bench", "cxenstored", ".build", "pvkit-daemon.mjs");
@@ -386,9 +464,21 @@ if (wanted("pvkit")) {
   const which = pvkitPackageDir();
   pvkitDescribe = which.describe;
   const script = join(which.dir, "bench", "cxenstored", "pvkit-daemon.ts");
-  const args = useTsx ? ["--conditions=@pvkit/source", "--import", "tsx", script] : [await bundleDaemon(which.dir)];
+  const args = useTsx
+    ? ["--conditions=@pvkit/source", "--import", "tsx", script]
+    : [await bundleDaemon(which.dir)];
   pvkitDescribe += useTsx ? " under tsx" : " bundled with esbuild, plain node";
-  daemons.push(await startDaemon("pvkit", nodeBin, [...args, sock, ready], sock, { ...process.env }, ready, which.dir));
+  daemons.push(
+    await startDaemon(
+      "pvkit",
+      nodeBin,
+      [...args, sock, ready],
+      sock,
+      { ...process.env },
+      ready,
+      which.dir,
+    ),
+  );
 }
 let cxReason: string | undefined;
 if (wanted("cxenstored")) {
@@ -396,9 +486,16 @@ if (wanted("cxenstored")) {
   if (cxReason === undefined) {
     const rundir = join(work, "cxenstored");
     mkdirSync(rundir);
-    const env: NodeJS.ProcessEnv = { ...process.env, XENSTORED_RUNDIR: rundir, LD_LIBRARY_PATH: xenLibDir, LD_PRELOAD: shim };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      XENSTORED_RUNDIR: rundir,
+      LD_LIBRARY_PATH: xenLibDir,
+      LD_PRELOAD: shim,
+    };
     delete env.XENSTORED_PATH;
-    daemons.push(await startDaemon("cxenstored", cxenstoredBin, ["-N"], join(rundir, "socket"), env));
+    daemons.push(
+      await startDaemon("cxenstored", cxenstoredBin, ["-N"], join(rundir, "socket"), env),
+    );
   } else {
     log(`cxenstored unavailable, compared against the null server only: ${cxReason}`);
   }
@@ -409,14 +506,20 @@ if (wanted("null")) {
 }
 if (daemons.length === 0) fail("no daemon to measure");
 
-const memory: { start: Record<string, number>; after: Record<string, number>; end: Record<string, number> } = { start: {}, after: {}, end: {} };
+const memory: {
+  start: Record<string, number>;
+  after: Record<string, number>;
+  end: Record<string, number>;
+} = { start: {}, after: {}, end: {} };
 for (const d of daemons) {
   runXsbench(d, ["-s", d.socket, "-o", "setup"], 30);
   memory.start[d.name] = rssKb(d);
   runXsbench(d, ["-s", d.socket, "-o", "mem", "-n", String(nodes)], 120);
   await sleep(1000);
   memory.after[d.name] = rssKb(d);
-  log(`${d.name}: VmRSS ${memory.start[d.name]} kB at start, ${memory.after[d.name]} kB after ${nodes} nodes`);
+  log(
+    `${d.name}: VmRSS ${memory.start[d.name]} kB at start, ${memory.after[d.name]} kB after ${nodes} nodes`,
+  );
 }
 
 const OPS = [
@@ -440,7 +543,26 @@ for (const o of OPS) {
     const results = new Map<string, XsbenchResult[]>();
     for (let rep = 0; rep < reps; rep++) {
       for (const d of daemons) {
-        const line = runXsbench(d, ["-s", d.socket, "-o", o.op, "-c", String(m.clients), "-d", String(m.depth), "-t", String(seconds), "-w", String(warmup), "-p", String(d.pid)], runTimeout);
+        const line = runXsbench(
+          d,
+          [
+            "-s",
+            d.socket,
+            "-o",
+            o.op,
+            "-c",
+            String(m.clients),
+            "-d",
+            String(m.depth),
+            "-t",
+            String(seconds),
+            "-w",
+            String(warmup),
+            "-p",
+            String(d.pid),
+          ],
+          runTimeout,
+        );
         const r = parseXsbench(line);
         if (r.errors > 0) fail(`${label} against ${d.name}: ${r.errors} error replies`);
         raw.push({ case: label, daemon: d.name, rep, result: r });
@@ -450,27 +572,42 @@ for (const o of OPS) {
     const row: CaseRow = {
       label,
       opsPerSec: Object.fromEntries([...results].map(([k, rs]) => [k, median(rs.map(opsPerSec))])),
-      cpuUs: Object.fromEntries([...results].map(([k, rs]) => [k, median(rs.map(cpuUsPerRequest))])),
+      cpuUs: Object.fromEntries(
+        [...results].map(([k, rs]) => [k, median(rs.map(cpuUsPerRequest))]),
+      ),
     };
     cases.push(row);
-    log(`${label}: ${daemons.map((d) => `${d.name} ${row.opsPerSec[d.name]!.toFixed(0)}/s ${row.cpuUs[d.name]!.toFixed(1)} µs`).join(", ")}`);
+    log(
+      `${label}: ${daemons.map((d) => `${d.name} ${row.opsPerSec[d.name]!.toFixed(0)}/s ${row.cpuUs[d.name]!.toFixed(1)} µs`).join(", ")}`,
+    );
   }
 }
 for (const d of daemons) memory.end[d.name] = rssKb(d);
 
 const memRows: MemoryRow[] = [
   { label: "VmRSS after start-up", kb: memory.start },
-  { label: `VmRSS after writing ${nodes.toLocaleString("en-US").replace(/,/g, " ")} nodes`, kb: memory.after },
+  {
+    label: `VmRSS after writing ${nodes.toLocaleString("en-US").replace(/,/g, " ")} nodes`,
+    kb: memory.after,
+  },
   {
     label: `VmRSS growth for those nodes`,
-    kb: Object.fromEntries(Object.keys(memory.after).map((k) => [k, memory.after[k]! - memory.start[k]!])),
+    kb: Object.fromEntries(
+      Object.keys(memory.after).map((k) => [k, memory.after[k]! - memory.start[k]!]),
+    ),
   },
   { label: "VmRSS at the end of the run", kb: memory.end },
 ];
 const table = markdownTable(cases, memRows);
 const date = new Date().toISOString().slice(0, 16).replace("T", " ") + " UTC";
-const cpuModel = /model name\s*:\s*(.*)/.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? "unknown CPU";
-const cxVersion = cxReason === undefined && wanted("cxenstored") ? readdirSync(join(build, "xen", "debs")).find((f) => f.startsWith("xen-utils-4.17_"))?.replace(/^xen-utils-4\.17_(.*)_amd64\.deb$/, "$1") : undefined;
+const cpuModel =
+  /model name\s*:\s*(.*)/.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? "unknown CPU";
+const cxVersion =
+  cxReason === undefined && wanted("cxenstored")
+    ? readdirSync(join(build, "xen", "debs"))
+        .find((f) => f.startsWith("xen-utils-4.17_"))
+        ?.replace(/^xen-utils-4\.17_(.*)_amd64\.deb$/, "$1")
+    : undefined;
 const notes = [
   `Measured ${date} on ${availableParallelism()} cores (${cpuModel}), ${pin ? `daemon pinned to core ${daemonCpu}, clients to core ${clientCpu}` : "unpinned (one core)"}; ` +
     `load average ${loadAtStart} at the start, ${loadavg()} at the end${niceness !== undefined ? `, nice ${niceness}` : ""}; ` +
@@ -479,13 +616,24 @@ const notes = [
     `† marks a case where the faster daemon reaches ${CEILING_SHARE * 100}% of the null server's ops/s (bound by the socket, the scheduler and the client: compare µs CPU/req there).`,
 ];
 console.log(`\n${notes.join("\n")}\n\n${table}`);
-writeFileSync(join(build, "results.json"), JSON.stringify({ date, notes, cases, memory, raw }, null, 2));
+writeFileSync(
+  join(build, "results.json"),
+  JSON.stringify({ date, notes, cases, memory, raw }, null, 2),
+);
 log(`raw results in ${join(build, "results.json")}`);
 
 if (updateReadme) {
   const readme = join(pkgDir, "README.md");
   const body = `${notes.join("\n")}\n\n${table}`;
-  writeFileSync(readme, replaceBetween(readFileSync(readme, "utf8"), "<!-- bench:cxenstored:begin -->", "<!-- bench:cxenstored:end -->", body));
+  writeFileSync(
+    readme,
+    replaceBetween(
+      readFileSync(readme, "utf8"),
+      "<!-- bench:cxenstored:begin -->",
+      "<!-- bench:cxenstored:end -->",
+      body,
+    ),
+  );
   log(`table written into ${readme}`);
 }
 cleanup();

@@ -45,7 +45,9 @@ export const MIN_GUEST_PAGES = 8;
  */
 export function bootLayout(nrPages: number): BootLayout {
   if (!Number.isInteger(nrPages) || nrPages < MIN_GUEST_PAGES || nrPages >= GNTTAB_GFN_BASE - 1) {
-    throw new RangeError(`a guest needs ${MIN_GUEST_PAGES}..${GNTTAB_GFN_BASE - 2} pages of RAM, got ${nrPages}`);
+    throw new RangeError(
+      `a guest needs ${MIN_GUEST_PAGES}..${GNTTAB_GFN_BASE - 2} pages of RAM, got ${nrPages}`,
+    );
   }
   return {
     startInfoGfn: 1,

@@ -14,7 +14,11 @@
  * A failure in steps 1–4 destroys the half-built domain and removes its nodes.
  */
 import type { Hypervisor } from "@pvkit/hypervisor-sim";
-import { LIBXL_DEFAULT_MAX_EVTCHN_PORT, readStartInfo, XEN_PAGE_SHIFT } from "@pvkit/hypervisor-sim/abi";
+import {
+  LIBXL_DEFAULT_MAX_EVTCHN_PORT,
+  readStartInfo,
+  XEN_PAGE_SHIFT,
+} from "@pvkit/hypervisor-sim/abi";
 import { EventChannels, XenbusClient } from "@pvkit/guest-sdk";
 import { bootLayout } from "./boot-layout.js";
 import { addDevice } from "./device-add.js";
@@ -60,14 +64,24 @@ function startTime(wallclockSec: number, nowNs: number): string {
  */
 export function buildNewDomain(req: CreateDomainRequest): DomainRecord {
   const o = resolveDomainOptions(req.options);
-  if (req.liveNames.has(o.name)) throw new HostError("ERR_NAME_TAKEN", `a domain named ${JSON.stringify(o.name)} already exists`);
+  if (req.liveNames.has(o.name))
+    throw new HostError(
+      "ERR_NAME_TAKEN",
+      `a domain named ${JSON.stringify(o.name)} already exists`,
+    );
   const layout = bootLayout(o.nrPages);
   // Device specs are checked before anything is created (domid filled in below).
   for (const spec of o.devices) deviceEntries(1, spec);
   const { hv, xs } = req;
   const uuid = o.uuid ?? req.nextUuid();
   // libxl passes b_info->event_channels (default 1023) as max_evtchn_port.
-  const dom = hv.createDomain({ name: o.name, vcpus: o.vcpus, nrPages: o.nrPages, maxEvtchnPort: LIBXL_DEFAULT_MAX_EVTCHN_PORT, paused: true });
+  const dom = hv.createDomain({
+    name: o.name,
+    vcpus: o.vcpus,
+    nrPages: o.nrPages,
+    maxEvtchnPort: LIBXL_DEFAULT_MAX_EVTCHN_PORT,
+    paused: true,
+  });
   const domid = dom.domid;
   let record: DomainRecord | undefined;
   try {
@@ -95,10 +109,20 @@ export function buildNewDomain(req: CreateDomainRequest): DomainRecord {
     });
     writeBuildPost(xs, { ...info, storePort: built.storePort });
     xs.client.introduce(domid, layout.xenstoreGfn, built.storePort);
-    addDevice(xs, primaryConsoleEntries(domid, CONSOLE_DOMID, built.consolePort, layout.consoleGfn));
+    addDevice(
+      xs,
+      primaryConsoleEntries(domid, CONSOLE_DOMID, built.consolePort, layout.consoleGfn),
+    );
     for (const spec of o.devices) addDevice(xs, deviceEntries(domid, spec));
     record = new DomainRecord(
-      { domid, name: o.name, uuid, layout, storePort: built.storePort, consolePort: built.consolePort },
+      {
+        domid,
+        name: o.name,
+        uuid,
+        layout,
+        storePort: built.storePort,
+        consolePort: built.consolePort,
+      },
       (opts) => req.destroy(domid, opts),
     );
   } catch (err) {
@@ -117,7 +141,11 @@ export function buildNewDomain(req: CreateDomainRequest): DomainRecord {
     }
     hv.destroyDomain(domid);
     if (err instanceof HostError) throw err;
-    throw new HostError("ERR_BUILD", `building d${domid} (${o.name}) failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    throw new HostError(
+      "ERR_BUILD",
+      `building d${domid} (${o.name}) failed: ${(err as Error)?.message ?? String(err)}`,
+      { cause: err },
+    );
   }
   req.register(record);
   hv.unpauseDomain(domid);
@@ -126,7 +154,11 @@ export function buildNewDomain(req: CreateDomainRequest): DomainRecord {
 }
 
 /** Starts `main` in a later microtask, with the guest's own view of its boot state. */
-function startMain(req: CreateDomainRequest, r: DomainRecord, main: CreateDomainOptions["main"]): void {
+function startMain(
+  req: CreateDomainRequest,
+  r: DomainRecord,
+  main: CreateDomainOptions["main"],
+): void {
   if (main === undefined) {
     r.mainReturned();
     return;
@@ -136,7 +168,9 @@ function startMain(req: CreateDomainRequest, r: DomainRecord, main: CreateDomain
       const guest = req.hv.guest(r.domid);
       // The guest reads its start_info from its own memory, as a PV kernel at entry.
       const startInfo = readStartInfo(guest.memory.page(r.layout.startInfoGfn));
-      const events = EventChannels.of(guest, { sharedInfoGfn: Math.floor(startInfo.shared_info / 2 ** XEN_PAGE_SHIFT) });
+      const events = EventChannels.of(guest, {
+        sharedInfoGfn: Math.floor(startInfo.shared_info / 2 ** XEN_PAGE_SHIFT),
+      });
       // A throw in the guest's event handling (an onEvent handler, an events$ subscriber) is an
       // oops in its interrupt handler: the domain crashes with it, as if `main` had thrown. After
       // the upcall (a microtask), not from inside it; in virtual time, never on a real timer.

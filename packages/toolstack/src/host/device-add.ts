@@ -25,9 +25,13 @@ export interface DevicePaths {
 }
 
 /** `libxl__device_frontend_path`, `libxl__device_backend_path`, `libxl__device_libxl_path`. */
-export function devicePaths(d: Pick<DeviceEntries, "kind" | "backendKind" | "devid" | "domid" | "backendDomid">): DevicePaths {
+export function devicePaths(
+  d: Pick<DeviceEntries, "kind" | "backendKind" | "devid" | "domid" | "backendDomid">,
+): DevicePaths {
   const frontend =
-    d.kind === "console" && d.devid === 0 ? `${domPath(d.domid)}/console` : `${domPath(d.domid)}/device/${d.kind}/${d.devid}`;
+    d.kind === "console" && d.devid === 0
+      ? `${domPath(d.domid)}/console`
+      : `${domPath(d.domid)}/device/${d.kind}/${d.devid}`;
   return {
     frontend,
     backend: `${domPath(d.backendDomid)}/backend/${d.backendKind}/${d.domid}/${d.devid}`,

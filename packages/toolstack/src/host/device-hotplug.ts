@@ -13,7 +13,12 @@
 import type { Host } from "./host.js";
 import { addDevice, type DevicePaths } from "./device-add.js";
 import { deviceEntries, type DeviceSpec } from "./device-spec.js";
-import { LIBXL_DESTROY_TIMEOUT_NS, type DeviceRemoval, recordedDevices, removeOne } from "./device-remove.js";
+import {
+  LIBXL_DESTROY_TIMEOUT_NS,
+  type DeviceRemoval,
+  recordedDevices,
+  removeOne,
+} from "./device-remove.js";
 import { HostError } from "./errors.js";
 import { XsSession } from "./xs-session.js";
 
@@ -44,7 +49,8 @@ function session<T>(host: Host, fn: (xs: XsSession) => T): T {
  * @throws HostError ERR_NO_DOMAIN for a domain the host does not run; ERR_BAD_OPTION for a bad spec.
  */
 export function attachDevice(host: Host, domid: number, spec: DeviceSpec): DevicePaths {
-  if (host.domain(domid) === undefined) throw new HostError("ERR_NO_DOMAIN", `no running domain ${domid}`);
+  if (host.domain(domid) === undefined)
+    throw new HostError("ERR_NO_DOMAIN", `no running domain ${domid}`);
   const entries = deviceEntries(domid, spec);
   return session(host, (xs) => addDevice(xs, entries));
 }
@@ -54,11 +60,21 @@ export function attachDevice(host: Host, domid: number, spec: DeviceSpec): Devic
  * backend went away (`closed`, `timeout`, `no-backend`).
  * @throws HostError ERR_NO_DOMAIN for an unknown domain or device.
  */
-export function detachDevice(host: Host, domid: number, kind: string, devid: number, opts: DetachOptions = {}): Promise<DeviceRemoval> {
-  if (host.domain(domid) === undefined) return Promise.reject(new HostError("ERR_NO_DOMAIN", `no running domain ${domid}`));
+export function detachDevice(
+  host: Host,
+  domid: number,
+  kind: string,
+  devid: number,
+  opts: DetachOptions = {},
+): Promise<DeviceRemoval> {
+  if (host.domain(domid) === undefined)
+    return Promise.reject(new HostError("ERR_NO_DOMAIN", `no running domain ${domid}`));
   return session(host, (xs) => {
     const dev = recordedDevices(xs, domid).find((d) => d.kind === kind && d.devid === devid);
-    if (dev === undefined) return Promise.reject(new HostError("ERR_NO_DOMAIN", `d${domid} has no device ${kind}/${devid}`));
+    if (dev === undefined)
+      return Promise.reject(
+        new HostError("ERR_NO_DOMAIN", `d${domid} has no device ${kind}/${devid}`),
+      );
     return removeOne(host.hv, xs, dev, opts.timeoutNs ?? LIBXL_DESTROY_TIMEOUT_NS);
   });
 }

@@ -62,7 +62,13 @@ export function recordedDevices(xs: XsSession, domid: number): RecordedDevice[] 
       const backend = xs.read(`${base}/${kind}/${devid}/backend`);
       const m = backend === undefined ? null : BACKEND_RE.exec(backend);
       if (!m) continue;
-      const paths = devicePaths({ kind, backendKind: m[2]!, devid: Number(devid), domid, backendDomid: Number(m[1]) });
+      const paths = devicePaths({
+        kind,
+        backendKind: m[2]!,
+        devid: Number(devid),
+        domid,
+        backendDomid: Number(m[1]),
+      });
       out.push({ kind, devid: Number(devid), paths });
     }
   }
@@ -84,13 +90,19 @@ function initiateRemove(xs: XsSession, paths: DevicePaths): string | undefined {
     const state = xs.read(`${paths.backend}/state`, t);
     if (state === undefined) return undefined;
     xs.write(`${paths.backend}/online`, "0", t);
-    if (Number.parseInt(state, 10) !== CLOSED) xs.write(`${paths.backend}/state`, String(CLOSING), t);
+    if (Number.parseInt(state, 10) !== CLOSED)
+      xs.write(`${paths.backend}/state`, String(CLOSING), t);
     return state;
   });
 }
 
 /** Steps 3–5 for one non-console device (also `xl <kind>-detach`, device-hotplug.ts). */
-export async function removeOne(hv: Hypervisor, xs: XsSession, dev: RecordedDevice, timeoutNs: number): Promise<DeviceRemoval> {
+export async function removeOne(
+  hv: Hypervisor,
+  xs: XsSession,
+  dev: RecordedDevice,
+  timeoutNs: number,
+): Promise<DeviceRemoval> {
   const start = hv.now;
   const base = { kind: dev.kind, devid: dev.devid, paths: dev.paths };
   const initial = initiateRemove(xs, dev.paths);
@@ -127,14 +139,26 @@ export async function removeOne(hv: Hypervisor, xs: XsSession, dev: RecordedDevi
  * Removes every device of `domid` (consoles at once, the others in parallel as libxl's
  * multidev does) and reports each.
  */
-export async function removeDevices(hv: Hypervisor, xs: XsSession, domid: number, timeoutNs: number): Promise<DeviceRemoval[]> {
+export async function removeDevices(
+  hv: Hypervisor,
+  xs: XsSession,
+  domid: number,
+  timeoutNs: number,
+): Promise<DeviceRemoval[]> {
   const devices = recordedDevices(xs, domid);
   const done: DeviceRemoval[] = [];
   const pending: Promise<DeviceRemoval>[] = [];
   for (const dev of devices) {
     if (dev.kind === "console") {
       destroyDeviceNodes(xs, dev.paths);
-      done.push({ kind: dev.kind, devid: dev.devid, paths: dev.paths, outcome: "console", lastBackendState: undefined, waitedNs: 0 });
+      done.push({
+        kind: dev.kind,
+        devid: dev.devid,
+        paths: dev.paths,
+        outcome: "console",
+        lastBackendState: undefined,
+        waitedNs: 0,
+      });
     } else {
       pending.push(removeOne(hv, xs, dev, timeoutNs));
     }

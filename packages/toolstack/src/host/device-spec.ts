@@ -114,23 +114,37 @@ export function vbdDevid(vdev: string): number {
   throw new HostError("ERR_BAD_OPTION", `vbd name ${vdev} is out of range`);
 }
 
-function extra(keys: Readonly<Record<string, string>> | undefined, what: string): [string, string][] {
+function extra(
+  keys: Readonly<Record<string, string>> | undefined,
+  what: string,
+): [string, string][] {
   const out: [string, string][] = [];
   for (const [k, v] of Object.entries(keys ?? {})) {
-    if (!KEY_RE.test(k)) throw new HostError("ERR_BAD_OPTION", `${what} key ${JSON.stringify(k)} is not a relative xenstore path`);
-    if (typeof v !== "string") throw new HostError("ERR_BAD_OPTION", `${what} key ${k} must have a string value`);
+    if (!KEY_RE.test(k))
+      throw new HostError(
+        "ERR_BAD_OPTION",
+        `${what} key ${JSON.stringify(k)} is not a relative xenstore path`,
+      );
+    if (typeof v !== "string")
+      throw new HostError("ERR_BAD_OPTION", `${what} key ${k} must have a string value`);
     out.push([k, v]);
   }
   return out;
 }
 
 function checkDomid(v: number, what: string): number {
-  if (!Number.isInteger(v) || v < 0 || v >= 0x7ff0) throw new HostError("ERR_BAD_OPTION", `${what} ${v} is not a domid`);
+  if (!Number.isInteger(v) || v < 0 || v >= 0x7ff0)
+    throw new HostError("ERR_BAD_OPTION", `${what} ${v} is not a domid`);
   return v;
 }
 
 /** The primary console's entries (`libxl__device_console_add` with build state: port, ring-ref). */
-export function primaryConsoleEntries(domid: number, backendDomid: number, port: number, ringGfn: number): DeviceEntries {
+export function primaryConsoleEntries(
+  domid: number,
+  backendDomid: number,
+  port: number,
+  ringGfn: number,
+): DeviceEntries {
   return {
     kind: "console",
     backendKind: "console",
@@ -160,8 +174,16 @@ export function primaryConsoleEntries(domid: number, backendDomid: number, port:
  * @throws HostError ERR_BAD_OPTION for a malformed spec.
  */
 export function deviceEntries(domid: number, spec: DeviceSpec): DeviceEntries {
-  if (spec === null || typeof spec !== "object" || typeof spec.kind !== "string" || !KIND_RE.test(spec.kind)) {
-    throw new HostError("ERR_BAD_OPTION", `device kind must match ${KIND_RE}, got ${JSON.stringify((spec as { kind?: unknown })?.kind)}`);
+  if (
+    spec === null ||
+    typeof spec !== "object" ||
+    typeof spec.kind !== "string" ||
+    !KIND_RE.test(spec.kind)
+  ) {
+    throw new HostError(
+      "ERR_BAD_OPTION",
+      `device kind must match ${KIND_RE}, got ${JSON.stringify((spec as { kind?: unknown })?.kind)}`,
+    );
   }
   const backendDomid = checkDomid(spec.backend ?? 0, "backend");
   if (spec.kind === "vbd") {
@@ -207,7 +229,11 @@ export function deviceEntries(domid: number, spec: DeviceSpec): DeviceEntries {
   if (spec.kind === "console") {
     const s = spec as ConsoleSpec;
     const devid = s.devid ?? 1;
-    if (devid === 0) throw new HostError("ERR_BAD_OPTION", "console 0 is the primary console; the builder always creates it");
+    if (devid === 0)
+      throw new HostError(
+        "ERR_BAD_OPTION",
+        "console 0 is the primary console; the builder always creates it",
+      );
     const back: [string, string][] = [
       ["frontend-id", String(domid)],
       ["online", "1"],
@@ -219,7 +245,12 @@ export function deviceEntries(domid: number, spec: DeviceSpec): DeviceEntries {
       roFront.push(["name", s.name]);
       back.push(["name", s.name]);
     }
-    roFront.push(["limit", String(LIBXL_XENCONSOLE_LIMIT)], ["type", "xenconsoled"], ["output", s.output ?? "pty"], ["tty", ""]);
+    roFront.push(
+      ["limit", String(LIBXL_XENCONSOLE_LIMIT)],
+      ["type", "xenconsoled"],
+      ["output", s.output ?? "pty"],
+      ["tty", ""],
+    );
     return {
       kind: "console",
       backendKind: "console",
@@ -243,13 +274,23 @@ export function deviceEntries(domid: number, spec: DeviceSpec): DeviceEntries {
     devid: checkDevid(s.devid),
     domid,
     backendDomid,
-    back: [["frontend-id", String(domid)], ["online", "1"], ["state", INITIALISING], ...extra(s.backendKeys, "backend")],
-    front: [["backend-id", String(backendDomid)], ["state", INITIALISING], ...extra(s.frontendKeys, "frontend")],
+    back: [
+      ["frontend-id", String(domid)],
+      ["online", "1"],
+      ["state", INITIALISING],
+      ...extra(s.backendKeys, "backend"),
+    ],
+    front: [
+      ["backend-id", String(backendDomid)],
+      ["state", INITIALISING],
+      ...extra(s.frontendKeys, "frontend"),
+    ],
     roFront: [],
   };
 }
 
 function checkDevid(devid: number): number {
-  if (!Number.isInteger(devid) || devid < 0 || devid > 0x7fffffff) throw new HostError("ERR_BAD_OPTION", `devid ${devid} out of range`);
+  if (!Number.isInteger(devid) || devid < 0 || devid > 0x7fffffff)
+    throw new HostError("ERR_BAD_OPTION", `devid ${devid} out of range`);
   return devid;
 }

@@ -60,7 +60,13 @@ export interface BuildRequest {
 }
 
 /** Writes one v1 grant entry: frame and domid first, flags last (what makes it live). */
-function seedGrant(table: Page, ref: number, guestDomid: number, backend: number, gfn: number): void {
+function seedGrant(
+  table: Page,
+  ref: number,
+  guestDomid: number,
+  backend: number,
+  gfn: number,
+): void {
   if (backend === guestDomid) return;
   const off = ref * GRANT_ENTRY_V1_SIZE;
   table.setU32(off + grant_entry_v1.frame[0], gfn);
@@ -80,13 +86,27 @@ export function buildDomain(req: BuildRequest): BuiltDomain {
   const consolePort = evtchnAllocUnbound(hc, req.consoleDomid, domid);
 
   const [grantFrameGfn] = setupTable(hc, 1, domid);
-  using boot = mapForeignPages(dom0, domid, [layout.xenstoreGfn, layout.consoleGfn, layout.startInfoGfn, grantFrameGfn!]);
+  using boot = mapForeignPages(dom0, domid, [
+    layout.xenstoreGfn,
+    layout.consoleGfn,
+    layout.startInfoGfn,
+    grantFrameGfn!,
+  ]);
   const [xenstorePage, consolePage, startInfoPage, table] = boot.pages as [Page, Page, Page, Page];
   xenstorePage.fill(0);
   consolePage.fill(0);
 
-  const a = { domid, space: XENMAPSPACE.XENMAPSPACE_shared_info, idx: 0, gpfn: layout.sharedInfoGfn };
-  XenError.check("XENMEM_add_to_physmap", hc.memory_op(XENMEM.XENMEM_add_to_physmap, a), () => `shared_info of d${domid}`);
+  const a = {
+    domid,
+    space: XENMAPSPACE.XENMAPSPACE_shared_info,
+    idx: 0,
+    gpfn: layout.sharedInfoGfn,
+  };
+  XenError.check(
+    "XENMEM_add_to_physmap",
+    hc.memory_op(XENMEM.XENMEM_add_to_physmap, a),
+    () => `shared_info of d${domid}`,
+  );
 
   const si: StartInfoInit = {
     nr_pages: req.nrPages,

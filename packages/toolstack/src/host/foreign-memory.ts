@@ -26,7 +26,10 @@ export class ForeignMapping implements Disposable {
   /** Removes every mapping (idempotent); the pages die. */
   unmap(): void {
     for (const gpfn of this.#gpfns.splice(0)) {
-      this.#mapper.hypercall.memory_op(XENMEM.XENMEM_remove_from_physmap, { domid: DOMID_SELF, gpfn });
+      this.#mapper.hypercall.memory_op(XENMEM.XENMEM_remove_from_physmap, {
+        domid: DOMID_SELF,
+        gpfn,
+      });
     }
   }
 
@@ -51,7 +54,11 @@ function holes(g: Guest, n: number): number[] {
  *   GFN holds nothing mappable; HostError ERR_NO_MAP_SLOTS when dom0 has no hole left. Nothing
  *   stays mapped on error.
  */
-export function mapForeignPages(mapper: Guest, domid: number, gfns: readonly number[]): ForeignMapping {
+export function mapForeignPages(
+  mapper: Guest,
+  domid: number,
+  gfns: readonly number[],
+): ForeignMapping {
   const gpfns = holes(mapper, gfns.length);
   const batch = {
     domid: DOMID_SELF,
@@ -65,10 +72,18 @@ export function mapForeignPages(mapper: Guest, domid: number, gfns: readonly num
   const rc = mapper.hypercall.memory_op(XENMEM.XENMEM_add_to_physmap_batch, batch);
   const mapped = gpfns.filter((_, i) => rc === 0 && batch.errs[i] === 0);
   const failed = rc !== 0 ? rc : batch.errs.find((e) => e !== 0);
-  const mapping = new ForeignMapping(mapper, mapped, mapped.map((g) => mapper.memory.writablePage(g)));
+  const mapping = new ForeignMapping(
+    mapper,
+    mapped,
+    mapped.map((g) => mapper.memory.writablePage(g)),
+  );
   if (failed !== undefined) {
     mapping.unmap();
-    throw new XenError("XENMEM_add_to_physmap_batch", failed, `foreign map of d${domid} gfns [${gfns.map((g) => `0x${g.toString(16)}`).join(", ")}]`);
+    throw new XenError(
+      "XENMEM_add_to_physmap_batch",
+      failed,
+      `foreign map of d${domid} gfns [${gfns.map((g) => `0x${g.toString(16)}`).join(", ")}]`,
+    );
   }
   return mapping;
 }

@@ -61,7 +61,8 @@ const PAGES_PER_MIB = 256;
 
 export function resolveHostOptions(o: HostOptions = {}): ResolvedHostOptions {
   const mode = o.mode ?? "auto";
-  if (mode !== "auto" && mode !== "manual") throw new HostError("ERR_BAD_OPTION", `mode must be "auto" or "manual", got ${String(mode)}`);
+  if (mode !== "auto" && mode !== "manual")
+    throw new HostError("ERR_BAD_OPTION", `mode must be "auto" or "manual", got ${String(mode)}`);
   return {
     mode,
     chaos: o.chaos,
@@ -71,7 +72,12 @@ export function resolveHostOptions(o: HostOptions = {}): ResolvedHostOptions {
     wallclockSec: o.wallclockSec ?? DEFAULT_WALLCLOCK_SEC,
     dom0Pages: mibToPages(o.dom0Memory ?? 4, "dom0Memory"),
     xenstoreCommitFault: o.xenstoreCommitFault,
-    xenconsoled: o.xenconsoled === undefined ? { pty: false } : o.xenconsoled === true ? {} : o.xenconsoled || undefined,
+    xenconsoled:
+      o.xenconsoled === undefined
+        ? { pty: false }
+        : o.xenconsoled === true
+          ? {}
+          : o.xenconsoled || undefined,
   };
 }
 
@@ -106,25 +112,40 @@ export interface ResolvedDomainOptions {
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 function mibToPages(mib: number, what: string): number {
-  if (!Number.isInteger(mib) || mib < 1 || mib > 512) throw new HostError("ERR_BAD_OPTION", `${what} must be 1..512 MiB, got ${mib}`);
+  if (!Number.isInteger(mib) || mib < 1 || mib > 512)
+    throw new HostError("ERR_BAD_OPTION", `${what} must be 1..512 MiB, got ${mib}`);
   return mib * PAGES_PER_MIB;
 }
 
 /** @throws HostError ERR_BAD_OPTION for a bad option. */
 export function resolveDomainOptions(o: CreateDomainOptions): ResolvedDomainOptions {
-  if (o === null || typeof o !== "object") throw new HostError("ERR_BAD_OPTION", "createDomain needs an options object");
-  if (typeof o.name !== "string" || o.name.length === 0 || o.name.length > 1024 || /[\0]/.test(o.name)) {
-    throw new HostError("ERR_BAD_OPTION", `domain name must be a non-empty string without NUL, got ${JSON.stringify(o.name)}`);
+  if (o === null || typeof o !== "object")
+    throw new HostError("ERR_BAD_OPTION", "createDomain needs an options object");
+  if (
+    typeof o.name !== "string" ||
+    o.name.length === 0 ||
+    o.name.length > 1024 ||
+    /[\0]/.test(o.name)
+  ) {
+    throw new HostError(
+      "ERR_BAD_OPTION",
+      `domain name must be a non-empty string without NUL, got ${JSON.stringify(o.name)}`,
+    );
   }
   const memory = o.memory ?? 4;
   const nrPages = mibToPages(memory, "memory");
   const vcpus = o.vcpus ?? 1;
-  if (!Number.isInteger(vcpus) || vcpus < 1 || vcpus > 32) throw new HostError("ERR_BAD_OPTION", `vcpus must be 1..32, got ${vcpus}`);
-  if (o.main !== undefined && typeof o.main !== "function") throw new HostError("ERR_BAD_OPTION", "main must be a function");
-  if (o.devices !== undefined && !Array.isArray(o.devices)) throw new HostError("ERR_BAD_OPTION", "devices must be an array");
-  if (o.uuid !== undefined && !UUID_RE.test(o.uuid)) throw new HostError("ERR_BAD_OPTION", `uuid ${o.uuid} is not a lower-case UUID`);
+  if (!Number.isInteger(vcpus) || vcpus < 1 || vcpus > 32)
+    throw new HostError("ERR_BAD_OPTION", `vcpus must be 1..32, got ${vcpus}`);
+  if (o.main !== undefined && typeof o.main !== "function")
+    throw new HostError("ERR_BAD_OPTION", "main must be a function");
+  if (o.devices !== undefined && !Array.isArray(o.devices))
+    throw new HostError("ERR_BAD_OPTION", "devices must be an array");
+  if (o.uuid !== undefined && !UUID_RE.test(o.uuid))
+    throw new HostError("ERR_BAD_OPTION", `uuid ${o.uuid} is not a lower-case UUID`);
   const cmdline = o.cmdline ?? "";
-  if (typeof cmdline !== "string") throw new HostError("ERR_BAD_OPTION", "cmdline must be a string");
+  if (typeof cmdline !== "string")
+    throw new HostError("ERR_BAD_OPTION", "cmdline must be a string");
   return {
     name: o.name,
     nrPages,

@@ -25,11 +25,22 @@ import { ringTransportFactory } from "../xenstored/ring-factory.js";
 import type { XenstoreRingTransport } from "../xenstored/ring-transport.js";
 import type { XenstoredSocketServer } from "../xenstored/socket-server.js";
 import { Xenstored } from "../xenstored/xenstored.js";
-import { type Connection } from "../xenstored/connection.js";
+import type { Connection } from "../xenstored/connection.js";
 import { HostError } from "./errors.js";
-import { type CreateDomainOptions, type HostOptions, type ResolvedHostOptions, resolveHostOptions } from "./host-options.js";
+import {
+  type CreateDomainOptions,
+  type HostOptions,
+  type ResolvedHostOptions,
+  resolveHostOptions,
+} from "./host-options.js";
 import { buildNewDomain } from "./create-domain.js";
-import { type DestroyOptions, type DestroyReport, type DomainCrash, type DomainHandle, DomainRecord } from "./domain-handle.js";
+import type {
+  DestroyOptions,
+  DestroyReport,
+  DomainCrash,
+  DomainHandle,
+  DomainRecord,
+} from "./domain-handle.js";
 import { LIBXL_DESTROY_TIMEOUT_NS, removeDevices, removeDevicesNow } from "./device-remove.js";
 import { domPath, libxlPath, vmPath, writeDom0Tree } from "./libxl-tree.js";
 import { XsSession } from "./xs-session.js";
@@ -120,7 +131,16 @@ export class Host extends EventEmitter<HostEvents> implements AsyncDisposable {
     this.#virq = events0.bindVirq(VIRQ.VIRQ_DOM_EXC, 0, { onEvent: () => this.#checkDomains() });
     const xc = options.xenconsoled;
     this.xenconsoled = xc
-      ? new Xenconsoled({ hv: this.hv, guest0, events0, connection: this.xenstored.connect("local"), transport: new LocalXenbusTransport(new XsLocalClient(this.xenstored.connect("local"))) }, xc)
+      ? new Xenconsoled(
+          {
+            hv: this.hv,
+            guest0,
+            events0,
+            connection: this.xenstored.connect("local"),
+            transport: new LocalXenbusTransport(new XsLocalClient(this.xenstored.connect("local"))),
+          },
+          xc,
+        )
       : undefined;
   }
 
@@ -228,18 +248,25 @@ export class Host extends EventEmitter<HostEvents> implements AsyncDisposable {
    */
   destroyDomain(domid: number, opts: DestroyOptions = {}): Promise<DestroyReport> {
     const r = this.#records.get(domid);
-    if (r === undefined || r.released) return Promise.reject(new HostError("ERR_NO_DOMAIN", `no domain ${domid} to destroy`));
+    if (r === undefined || r.released)
+      return Promise.reject(new HostError("ERR_NO_DOMAIN", `no domain ${domid} to destroy`));
     r.destroying ??= this.#destroy(r, opts.timeoutNs ?? LIBXL_DESTROY_TIMEOUT_NS);
     return r.destroying;
   }
 
   async #destroy(r: DomainRecord, timeoutNs: number): Promise<DestroyReport> {
-    if (!(timeoutNs >= 0)) throw new HostError("ERR_BAD_OPTION", `timeoutNs must be >= 0, got ${timeoutNs}`);
+    if (!(timeoutNs >= 0))
+      throw new HostError("ERR_BAD_OPTION", `timeoutNs must be >= 0, got ${timeoutNs}`);
     const devices = await removeDevices(this.hv, this.#xs, r.domid, timeoutNs);
     this.#removeDomainNodes(r);
     this.#kill(r);
     await r.whenReleased();
-    return { domid: r.domid, name: r.name, devices, timedOut: devices.filter((d) => d.outcome === "timeout") };
+    return {
+      domid: r.domid,
+      name: r.name,
+      devices,
+      timedOut: devices.filter((d) => d.outcome === "timeout"),
+    };
   }
 
   /** `devices_destroy_cb`: /vm/<uuid>, /local/domain/<id>, /libxl/<id>. */
@@ -255,7 +282,8 @@ export class Host extends EventEmitter<HostEvents> implements AsyncDisposable {
     const d = this.hv.domainById(r.domid);
     const events = r.context?.events;
     if (d !== undefined && !d.isDying) this.hv.destroyDomain(r.domid);
-    if (!r.abort.signal.aborted) r.abort.abort(new HostError("ERR_NO_DOMAIN", `d${r.domid} was destroyed`));
+    if (!r.abort.signal.aborted)
+      r.abort.abort(new HostError("ERR_NO_DOMAIN", `d${r.domid} was destroyed`));
     try {
       events?.close();
     } catch {
@@ -289,7 +317,10 @@ export class Host extends EventEmitter<HostEvents> implements AsyncDisposable {
    *   watches it holds.
    */
   until<T>(p: Promise<T>, what?: string): Promise<T> {
-    return this.hv.scheduler.until(p, { ...(what !== undefined ? { what } : {}), describe: () => this.describeBlocked() });
+    return this.hv.scheduler.until(p, {
+      ...(what !== undefined ? { what } : {}),
+      describe: () => this.describeBlocked(),
+    });
   }
 
   /**
@@ -303,7 +334,9 @@ export class Host extends EventEmitter<HostEvents> implements AsyncDisposable {
       const conn = this.xenstored.domainConnection(r.domid);
       if (conn === undefined || conn.closed) continue;
       const w = conn.watches.map((x) => x.path);
-      lines.push(`d${r.domid} (${r.name}) xenstore: ${w.length === 0 ? "no watches" : `watching ${w.slice(0, 8).join(", ")}${w.length > 8 ? `, … (${w.length})` : ""}`}${conn.transactions.size > 0 ? `; ${conn.transactions.size} transaction(s) open` : ""}`);
+      lines.push(
+        `d${r.domid} (${r.name}) xenstore: ${w.length === 0 ? "no watches" : `watching ${w.slice(0, 8).join(", ")}${w.length > 8 ? `, … (${w.length})` : ""}`}${conn.transactions.size > 0 ? `; ${conn.transactions.size} transaction(s) open` : ""}`,
+      );
     }
     lines.push(...this.#deviceErrors());
     return lines;
@@ -316,7 +349,9 @@ export class Host extends EventEmitter<HostEvents> implements AsyncDisposable {
    */
   #deviceErrors(): string[] {
     const out: string[] = [];
-    const doms = [...this.#records.values()].filter((r) => !r.released).map((r) => ({ domid: r.domid, name: r.name }));
+    const doms = [...this.#records.values()]
+      .filter((r) => !r.released)
+      .map((r) => ({ domid: r.domid, name: r.name }));
     if (!doms.some((d) => d.domid === 0)) doms.unshift({ domid: 0, name: "Domain-0" });
     for (const d of doms) {
       const root = `/local/domain/${d.domid}/error`;
@@ -324,7 +359,9 @@ export class Host extends EventEmitter<HostEvents> implements AsyncDisposable {
         const n = this.xenstored.inspect(path);
         if (n === undefined) return;
         if (path !== root && path.endsWith("/error") && n.children.length === 0) {
-          out.push(`d${d.domid} (${d.name}) ${path.slice(root.length + 1, -"/error".length)}: last error "${new TextDecoder().decode(n.value)}"`);
+          out.push(
+            `d${d.domid} (${d.name}) ${path.slice(root.length + 1, -"/error".length)}: last error "${new TextDecoder().decode(n.value)}"`,
+          );
         }
         for (const c of n.children) walk(`${path}/${c}`);
       };
@@ -339,7 +376,9 @@ export class Host extends EventEmitter<HostEvents> implements AsyncDisposable {
     if (this.#virq && !this.#virq.closed) own.push(this.#virq.port);
     for (const t of this.#transports.values()) if (t.localPort !== undefined) own.push(t.localPort);
     if (this.xenconsoled) own.push(...this.xenconsoled.ports);
-    const clients = [...this.#clients, ...(this.#socket ? this.#socket.clients : [])].filter((c) => !c.closed);
+    const clients = [...this.#clients, ...(this.#socket ? this.#socket.clients : [])].filter(
+      (c) => !c.closed,
+    );
     return {
       ownDom0Ports: own,
       domains: [...this.#records.values()],

@@ -77,10 +77,17 @@ export function writeDomainSkeleton(xs: XsSession, info: DomainTreeInfo): void {
     xs.mknod(`${dom}/device`, roperm, t);
     xs.mknod(`${dom}/device/suspend/event-channel`, rwperm, t);
     xs.mknod(`${dom}/control`, roperm, t);
-    for (const k of ["shutdown", "feature-poweroff", "feature-reboot", "feature-suspend", "sysrq"]) {
+    for (const k of [
+      "shutdown",
+      "feature-poweroff",
+      "feature-reboot",
+      "feature-suspend",
+      "sysrq",
+    ]) {
       xs.mknod(`${dom}/control/${k}`, rwperm, t);
     }
-    for (const k of ["data", "drivers", "feature", "attr", "error"]) xs.mknod(`${dom}/${k}`, rwperm, t);
+    for (const k of ["data", "drivers", "feature", "attr", "error"])
+      xs.mknod(`${dom}/${k}`, rwperm, t);
     xs.write(`${vm}/uuid`, info.uuid, t);
     xs.write(`${vm}/name`, info.name, t);
     xs.write(`${dom}/control/platform-feature-multiprocessor-suspend`, "1", t);

@@ -152,7 +152,11 @@ export class XsSession {
         this.#guard(() => this.client.transactionEnd(tx, true));
         return result;
       } catch (err) {
-        if (!(err instanceof XenstoreError && err.code === "EAGAIN") || attempt >= MAX_TRANSACTION_RETRIES) throw err;
+        if (
+          !(err instanceof XenstoreError && err.code === "EAGAIN") ||
+          attempt >= MAX_TRANSACTION_RETRIES
+        )
+          throw err;
       }
     }
   }

@@ -117,9 +117,13 @@ function sleep(host: Host, ns: number): Promise<void> {
  * starts the fresh instance. Await it under `host.until`.
  * @throws whatever `crash` or `start` throws; RangeError for a bad timeout.
  */
-export async function restartBackendDriver<T>(host: Host, o: DriverRestartOptions<T>): Promise<DriverRestart<T>> {
+export async function restartBackendDriver<T>(
+  host: Host,
+  o: DriverRestartOptions<T>,
+): Promise<DriverRestart<T>> {
   const timeout = o.letGoTimeoutNs ?? DEFAULT_FRONTEND_LET_GO_NS;
-  if (!Number.isInteger(timeout) || timeout < 0) throw new RangeError(`letGoTimeoutNs must be a non-negative integer, got ${timeout}`);
+  if (!Number.isInteger(timeout) || timeout < 0)
+    throw new RangeError(`letGoTimeoutNs must be a non-negative integer, got ${timeout}`);
   const domid = o.backDomid ?? 0;
   const devices = servedDevices(host, domid, o.types);
   const crashedAtNs = host.hv.scheduler.now;
@@ -146,7 +150,13 @@ export async function restartBackendDriver<T>(host: Host, o: DriverRestartOption
   while (holding() && host.hv.scheduler.now < deadline) await sleep(host, 100_000);
   const frontendsLetGo = !holding();
   const instance = o.start();
-  return { instance, devices, crashedAtNs, downNs: host.hv.scheduler.now - crashedAtNs, frontendsLetGo };
+  return {
+    instance,
+    devices,
+    crashedAtNs,
+    downNs: host.hv.scheduler.now - crashedAtNs,
+    frontendsLetGo,
+  };
 }
 
 /** One device to re-attach after a driver domain restart. */
@@ -189,11 +199,16 @@ export interface DriverDomainRestart<T> {
  * `host.until`.
  * @throws HostError from the destroy or an attach; whatever `build` throws.
  */
-export async function restartDriverDomain<T>(host: Host, o: DriverDomainRestartOptions<T>): Promise<DriverDomainRestart<T>> {
+export async function restartDriverDomain<T>(
+  host: Host,
+  o: DriverDomainRestartOptions<T>,
+): Promise<DriverDomainRestart<T>> {
   const crashedAtNs = host.hv.scheduler.now;
   const destroyed = await host.destroyDomain(o.domid, o.destroy);
   const built = await o.build();
-  const reattached = o.devices.map((d) => attachDevice(host, d.frontDomid, { ...d.spec, backend: built.domid }));
+  const reattached = o.devices.map((d) =>
+    attachDevice(host, d.frontDomid, { ...d.spec, backend: built.domid }),
+  );
   return { built, destroyed, reattached, crashedAtNs, downNs: host.hv.scheduler.now - crashedAtNs };
 }
 
@@ -234,7 +249,8 @@ export interface ScheduledCrash<R> {
  */
 export function scheduleBackendCrash<R>(host: Host, o: BackendCrashOptions<R>): ScheduledCrash<R> {
   const [lo, hi] = "ns" in o.at ? o.at.ns : o.at.notifications;
-  if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo >= ("ns" in o.at ? 0 : 1) && hi >= lo)) throw new RangeError(`scheduleBackendCrash: bad range [${lo}, ${hi}]`);
+  if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo >= ("ns" in o.at ? 0 : 1) && hi >= lo))
+    throw new RangeError(`scheduleBackendCrash: bad range [${lo}, ${hi}]`);
   const rng = new Rng(subSeed(o.seed, "backend-crash"));
   const point = lo + (rng.nextU32() % (hi - lo + 1));
   const s = host.hv.scheduler;

@@ -20,7 +20,14 @@
  * helpers a test calls (hostile-peer.ts; backend-restart.ts: `restartBackendDriver`,
  * `restartDriverDomain`, `scheduleBackendCrash`).
  */
-import { Rng, setGrantMapFaultHook, GRANT_MAP_FAULT_STATUSES, type GrantMapAttempt, type GrantMapFaultStatus, type Hypervisor } from "@pvkit/hypervisor-sim";
+import {
+  Rng,
+  setGrantMapFaultHook,
+  GRANT_MAP_FAULT_STATUSES,
+  type GrantMapAttempt,
+  type GrantMapFaultStatus,
+  type Hypervisor,
+} from "@pvkit/hypervisor-sim";
 import { subSeed } from "./seed.js";
 
 /** xenstored answers EAGAIN to a fraction of TRANSACTION_END commits. */
@@ -78,12 +85,19 @@ export interface HostFaults {
 /** @throws RangeError for a bad option. */
 function validate(o: FaultOptions): void {
   const x = o.xenstoreEagain;
-  if (x !== undefined && !(typeof x.rate === "number" && x.rate >= 0 && x.rate <= 1)) throw new RangeError(`faults.xenstoreEagain.rate must be in [0, 1], got ${String(x.rate)}`);
+  if (x !== undefined && !(typeof x.rate === "number" && x.rate >= 0 && x.rate <= 1))
+    throw new RangeError(`faults.xenstoreEagain.rate must be in [0, 1], got ${String(x.rate)}`);
   const g = o.grantMapFailure;
   if (g !== undefined) {
     const nths = typeof g.nth === "number" ? [g.nth] : g.nth;
-    if (nths.length === 0 || nths.some((n) => !Number.isInteger(n) || n < 1)) throw new RangeError(`faults.grantMapFailure.nth must be positive integers, got ${JSON.stringify(g.nth)}`);
-    if (!GRANT_MAP_FAULT_STATUSES.includes(g.status)) throw new RangeError(`faults.grantMapFailure.status must be one of ${GRANT_MAP_FAULT_STATUSES.join(", ")}, got ${String(g.status)}`);
+    if (nths.length === 0 || nths.some((n) => !Number.isInteger(n) || n < 1))
+      throw new RangeError(
+        `faults.grantMapFailure.nth must be positive integers, got ${JSON.stringify(g.nth)}`,
+      );
+    if (!GRANT_MAP_FAULT_STATUSES.includes(g.status))
+      throw new RangeError(
+        `faults.grantMapFailure.status must be one of ${GRANT_MAP_FAULT_STATUSES.join(", ")}, got ${String(g.status)}`,
+      );
   }
 }
 
@@ -92,10 +106,22 @@ function validate(o: FaultOptions): void {
  * faults handle; {@link installGrantMapFault} completes it once the hypervisor exists.
  * @throws RangeError for a bad option.
  */
-export function prepareFaults(o: FaultOptions, hostSeed: number): { faults: HostFaults; commitFault: ((connId: number) => boolean) | undefined; install(hv: Hypervisor): void } {
+export function prepareFaults(
+  o: FaultOptions,
+  hostSeed: number,
+): {
+  faults: HostFaults;
+  commitFault: ((connId: number) => boolean) | undefined;
+  install(hv: Hypervisor): void;
+} {
   validate(o);
   const seed = o.seed ?? subSeed(hostSeed, "faults");
-  const injected: InjectedFaults = { xenstoreEagain: 0, xenstoreCommits: 0, grantMap: 0, grantMapsSeen: 0 };
+  const injected: InjectedFaults = {
+    xenstoreEagain: 0,
+    xenstoreCommits: 0,
+    grantMap: 0,
+    grantMapsSeen: 0,
+  };
   let enabled = true;
   const faults: HostFaults = { seed, injected, disable: () => void (enabled = false) };
   const x = o.xenstoreEagain;
@@ -117,7 +143,12 @@ export function prepareFaults(o: FaultOptions, hostSeed: number): { faults: Host
     if (g === undefined) return;
     const nths = new Set(typeof g.nth === "number" ? [g.nth] : g.nth);
     setGrantMapFaultHook(hv, (a: GrantMapAttempt) => {
-      if (!enabled || (g.mapper !== undefined && a.mapper !== g.mapper) || (g.granter !== undefined && a.granter !== g.granter)) return undefined;
+      if (
+        !enabled ||
+        (g.mapper !== undefined && a.mapper !== g.mapper) ||
+        (g.granter !== undefined && a.granter !== g.granter)
+      )
+        return undefined;
       const n = ++injected.grantMapsSeen;
       if (!nths.has(n)) return undefined;
       injected.grantMap++;
@@ -129,5 +160,9 @@ export function prepareFaults(o: FaultOptions, hostSeed: number): { faults: Host
 
 /** A handle for a host with no faults (zero counters). */
 export function noFaults(seed: number): HostFaults {
-  return { seed, injected: { xenstoreEagain: 0, xenstoreCommits: 0, grantMap: 0, grantMapsSeen: 0 }, disable: () => undefined };
+  return {
+    seed,
+    injected: { xenstoreEagain: 0, xenstoreCommits: 0, grantMap: 0, grantMapsSeen: 0 },
+    disable: () => undefined,
+  };
 }

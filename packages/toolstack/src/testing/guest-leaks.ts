@@ -41,7 +41,11 @@ export interface GuestLeakOptions {
  * `checkLeaks`; for it this returns grants and mappings only.
  * @throws Error for a domain Xen does not know.
  */
-export function checkGuestLeaks(host: Host, domid: number, opts: GuestLeakOptions = {}): GuestLeak[] {
+export function checkGuestLeaks(
+  host: Host,
+  domid: number,
+  opts: GuestLeakOptions = {},
+): GuestLeak[] {
   const d = inspectDomain(host.hv, domid);
   if (d === undefined) throw new Error(`checkGuestLeaks: no domain ${domid}`);
   const name = `d${domid} (${d.name})`;
@@ -59,8 +63,13 @@ export function checkGuestLeaks(host: Host, domid: number, opts: GuestLeakOption
   }
   for (const [handle, m] of gt.maptrack.entriesDescending()) {
     // Dom0's own mappings of a live domain's reserved refs (xenstored's ring, the console).
-    if (domid === 0 && m.ref < GNTTAB_NR_RESERVED_ENTRIES && host.domain(m.domid) !== undefined) continue;
-    leaks.push({ kind: "guest-grant-mapping", domid, message: `${name} still maps grant ref ${m.ref} of d${m.domid} (handle ${handle})` });
+    if (domid === 0 && m.ref < GNTTAB_NR_RESERVED_ENTRIES && host.domain(m.domid) !== undefined)
+      continue;
+    leaks.push({
+      kind: "guest-grant-mapping",
+      domid,
+      message: `${name} still maps grant ref ${m.ref} of d${m.domid} (handle ${handle})`,
+    });
   }
   if (domid === 0) return leaks;
   const rec = host.domain(domid);
@@ -74,14 +83,30 @@ export function checkGuestLeaks(host: Host, domid: number, opts: GuestLeakOption
     const state = t.state[port]!;
     if (state <= 1 || own.has(port)) continue;
     const kind = ECS_NAMES[state] ?? String(state);
-    const peer = kind === "INTERDOMAIN" ? ` to d${t.remoteDom[port]}:${t.remotePort[port]}` : kind === "UNBOUND" ? ` for d${t.remoteDom[port]}` : kind === "VIRQ" ? ` virq ${t.irq[port]}` : "";
-    leaks.push({ kind: "guest-port", domid, message: `${name} port ${port} (${kind}${peer}) left bound` });
+    const peer =
+      kind === "INTERDOMAIN"
+        ? ` to d${t.remoteDom[port]}:${t.remotePort[port]}`
+        : kind === "UNBOUND"
+          ? ` for d${t.remoteDom[port]}`
+          : kind === "VIRQ"
+            ? ` virq ${t.irq[port]}`
+            : "";
+    leaks.push({
+      kind: "guest-port",
+      domid,
+      message: `${name} port ${port} (${kind}${peer}) left bound`,
+    });
   }
   const conn = host.xenstored.domainConnection(domid);
   const allowed = new Set(opts.allowWatches ?? []);
   if (conn !== undefined && !conn.closed) {
     for (const w of conn.watches) {
-      if (!allowed.has(w.path)) leaks.push({ kind: "guest-watch", domid, message: `${name} still watches ${w.path} (token ${JSON.stringify(w.token)})` });
+      if (!allowed.has(w.path))
+        leaks.push({
+          kind: "guest-watch",
+          domid,
+          message: `${name} still watches ${w.path} (token ${JSON.stringify(w.token)})`,
+        });
     }
   }
   return leaks;
@@ -92,7 +117,9 @@ export function checkGuestLeaks(host: Host, domid: number, opts: GuestLeakOption
  * @throws GuestLeakError listing every finding, if there is any.
  */
 export function assertNoGuestLeaks(host: Host, opts: GuestLeakOptions = {}): void {
-  const leaks = [0, ...host.domains.map((d) => d.domid)].flatMap((id) => checkGuestLeaks(host, id, opts));
+  const leaks = [0, ...host.domains.map((d) => d.domid)].flatMap((id) =>
+    checkGuestLeaks(host, id, opts),
+  );
   if (leaks.length > 0) throw new GuestLeakError(leaks);
 }
 
@@ -103,7 +130,10 @@ export class GuestLeakError extends PvkitError {
   readonly leaks: readonly GuestLeak[];
 
   constructor(leaks: readonly GuestLeak[]) {
-    super("ERR_LEAK", `pvkit guest leak check: ${leaks.length} leak${leaks.length === 1 ? "" : "s"}\n${leaks.map((l) => `  - [${l.kind}] ${l.message}`).join("\n")}`);
+    super(
+      "ERR_LEAK",
+      `pvkit guest leak check: ${leaks.length} leak${leaks.length === 1 ? "" : "s"}\n${leaks.map((l) => `  - [${l.kind}] ${l.message}`).join("\n")}`,
+    );
     this.leaks = leaks;
   }
 }

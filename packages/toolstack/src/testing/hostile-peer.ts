@@ -31,9 +31,22 @@ import { subSeed } from "./seed.js";
 import { sanitizerOf } from "./sanitizer/sanitizer.js";
 
 /** What a corruption does. `*-prod-*` and `event-garbage` act on the impersonated end's indices. */
-export type CorruptionKind = "prod-ahead" | "prod-behind" | "event-garbage" | "bad-id" | "bad-length" | "garbage-entry";
+export type CorruptionKind =
+  | "prod-ahead"
+  | "prod-behind"
+  | "event-garbage"
+  | "bad-id"
+  | "bad-length"
+  | "garbage-entry";
 
-export const CORRUPTION_KINDS: readonly CorruptionKind[] = ["prod-ahead", "prod-behind", "event-garbage", "bad-id", "bad-length", "garbage-entry"];
+export const CORRUPTION_KINDS: readonly CorruptionKind[] = [
+  "prod-ahead",
+  "prod-behind",
+  "event-garbage",
+  "bad-id",
+  "bad-length",
+  "garbage-entry",
+];
 
 /** The ring's entry layout (defaults: blkif on x86_64, io/blkif.h). */
 export interface RingLayout {
@@ -51,7 +64,14 @@ export interface RingLayout {
   readonly responseLengthOffset: number;
 }
 
-export const BLKIF_RING_LAYOUT: RingLayout = { entrySize: 112, entriesOffset: 64, requestIdOffset: 8, responseIdOffset: 0, requestLengthOffset: 1, responseLengthOffset: 10 };
+export const BLKIF_RING_LAYOUT: RingLayout = {
+  entrySize: 112,
+  entriesOffset: 64,
+  requestIdOffset: 8,
+  responseIdOffset: 0,
+  requestLengthOffset: 1,
+  responseLengthOffset: 10,
+};
 
 /** When corruptions happen: each at a seeded point in the range after the previous one. */
 export type HostileSchedule =
@@ -104,7 +124,11 @@ export interface HostilePeer {
 }
 
 /** The page of the first ring frame as `domid` maps it, writable. Throws when it is not mapped writable. */
-function pageOf(host: Host, l: DeviceLink, side: "front" | "back"): import("@pvkit/hypervisor-sim").Page | undefined {
+function pageOf(
+  host: Host,
+  l: DeviceLink,
+  side: "front" | "back",
+): import("@pvkit/hypervisor-sim").Page | undefined {
   const r = l.ring!;
   const domid = side === "front" ? l.frontDomid : l.backDomid;
   const d = inspectDomain(host.hv, domid);
@@ -113,7 +137,8 @@ function pageOf(host: Host, l: DeviceLink, side: "front" | "back"): import("@pvk
   const memory = host.hv.guest(domid).memory;
   if (side === "front") return memory.writablePage(d.gnttab.entryFrame(r.refs[0]!));
   for (const [, m] of d.gnttab.maptrack.entriesDescending()) {
-    if (m.domid === l.frontDomid && m.ref === r.refs[0] && m.hostGfn !== undefined) return memory.writablePage(m.hostGfn);
+    if (m.domid === l.frontDomid && m.ref === r.refs[0] && m.hostGfn !== undefined)
+      return memory.writablePage(m.hostGfn);
   }
   return undefined;
 }
@@ -124,18 +149,28 @@ function pageOf(host: Host, l: DeviceLink, side: "front" | "back"): import("@pvk
  */
 export function hostilePeer(host: Host, o: HostilePeerOptions): HostilePeer {
   const [lo, hi] = "ns" in o.at ? o.at.ns : o.at.notifications;
-  if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo >= ("ns" in o.at ? 0 : 1) && hi >= lo)) throw new RangeError(`hostilePeer: bad schedule range [${lo}, ${hi}]`);
+  if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo >= ("ns" in o.at ? 0 : 1) && hi >= lo))
+    throw new RangeError(`hostilePeer: bad schedule range [${lo}, ${hi}]`);
   const count = o.count ?? 1;
-  if (!Number.isInteger(count) || count < 1) throw new RangeError(`hostilePeer: count must be a positive integer, got ${count}`);
+  if (!Number.isInteger(count) || count < 1)
+    throw new RangeError(`hostilePeer: count must be a positive integer, got ${count}`);
   const kinds = o.kinds ?? CORRUPTION_KINDS;
   if (kinds.length === 0) throw new RangeError("hostilePeer: no kinds");
   const layout = o.layout ?? BLKIF_RING_LAYOUT;
-  const size = layout.size ?? 1 << Math.floor(Math.log2((XEN_PAGE_SIZE - layout.entriesOffset) / layout.entrySize));
+  const size =
+    layout.size ??
+    1 << Math.floor(Math.log2((XEN_PAGE_SIZE - layout.entriesOffset) / layout.entrySize));
   const rng = new Rng(subSeed(o.seed, "hostile-peer"));
   const draw = (a: number, b: number): number => a + (rng.nextU32() % (b - a + 1));
   const backDomid = o.backDomid ?? 0;
   const frontPath = `/local/domain/${o.frontDomid}/device/${o.type}/${o.devid}`;
-  const link: DeviceLink = newDeviceLink(o.type, frontPath, `/local/domain/${backDomid}/backend/${o.type}/${o.frontDomid}/${o.devid}`, o.frontDomid, backDomid);
+  const link: DeviceLink = newDeviceLink(
+    o.type,
+    frontPath,
+    `/local/domain/${backDomid}/backend/${o.type}/${o.frontDomid}/${o.devid}`,
+    o.frontDomid,
+    backDomid,
+  );
   const side = o.impersonate === "backend" ? "back" : "front";
   const corruptions: Corruption[] = [];
   let skipped = 0;
@@ -152,7 +187,8 @@ export function hostilePeer(host: Host, o: HostilePeerOptions): HostilePeer {
   };
   const corrupt = (): boolean => {
     resolve();
-    if (link.ring === undefined || link.frontPort === undefined || link.backPort === undefined) return false;
+    if (link.ring === undefined || link.frontPort === undefined || link.backPort === undefined)
+      return false;
     let page;
     try {
       page = pageOf(host, link, side);
@@ -185,18 +221,23 @@ export function hostilePeer(host: Host, o: HostilePeerOptions): HostilePeer {
       if (at + layout.entrySize > XEN_PAGE_SIZE) return false;
       const idOff = side === "back" ? layout.responseIdOffset : layout.requestIdOffset;
       const lenOff = side === "back" ? layout.responseLengthOffset : layout.requestLengthOffset;
-      if (kind === "garbage-entry") for (let i = 0; i < layout.entrySize; i += 4) page.setU32(at + i, rng.nextU32());
+      if (kind === "garbage-entry")
+        for (let i = 0; i < layout.entrySize; i += 4) page.setU32(at + i, rng.nextU32());
       else if (kind === "bad-id") {
         page.setU32(at + idOff, rng.nextU32());
         page.setU32(at + idOff + 4, rng.nextU32());
-      } else page.setU8(at + lenOff, 0x80 | rng.nextU32() % 0x80);
+      } else page.setU8(at + lenOff, 0x80 | (rng.nextU32() % 0x80));
       offset = at;
       value = slot;
       page.setU32(prodOff, (prod + 1) >>> 0);
     }
     corruptions.push({ kind, t: host.hv.scheduler.now, offset, value });
     // The sanitizer blames what this lie provokes on the lying end (ring-halted names it).
-    sanitizerOf(host)?.noteLie(frontPath, o.impersonate, `${kind} at offset ${offset}, t=${host.hv.scheduler.now} ns`);
+    sanitizerOf(host)?.noteLie(
+      frontPath,
+      o.impersonate,
+      `${kind} at offset ${offset}, t=${host.hv.scheduler.now} ns`,
+    );
     // The lying end's notify: EVTCHNOP_send raises the honest end's port.
     const honest = side === "back" ? link.frontDomid : link.backDomid;
     const port = side === "back" ? link.frontPort : link.backPort;

@@ -62,7 +62,10 @@ export class LeakError extends PvkitError {
   readonly leaks: readonly Leak[];
 
   constructor(leaks: readonly Leak[]) {
-    super("ERR_LEAK", `pvkit leak check: ${leaks.length} leak${leaks.length === 1 ? "" : "s"}\n${leaks.map((l) => `  - [${l.kind}] ${l.message}`).join("\n")}`);
+    super(
+      "ERR_LEAK",
+      `pvkit leak check: ${leaks.length} leak${leaks.length === 1 ? "" : "s"}\n${leaks.map((l) => `  - [${l.kind}] ${l.message}`).join("\n")}`,
+    );
     this.leaks = leaks;
   }
 }
@@ -75,7 +78,10 @@ export class LeakError extends PvkitError {
  *   (it would never settle); the error says what each domain is blocked on.
  */
 export function drive<T>(hv: Hypervisor, p: Promise<T>, what?: string): Promise<T> {
-  return hv.scheduler.until(p, { ...(what !== undefined ? { what } : {}), describe: () => describeBlocked(hv) });
+  return hv.scheduler.until(p, {
+    ...(what !== undefined ? { what } : {}),
+    describe: () => describeBlocked(hv),
+  });
 }
 
 /**
@@ -88,10 +94,17 @@ export async function checkLeaks(host: Host, opts: LeakCheckOptions = {}): Promi
   const teardownTimeouts: string[] = [];
   const running = host.domains;
   if (opts.requireDestroyed) {
-    for (const d of running) leaks.push({ kind: "domain-running", message: `d${d.domid} (${d.name}) was left running` });
+    for (const d of running)
+      leaks.push({ kind: "domain-running", message: `d${d.domid} (${d.name}) was left running` });
   }
   for (const d of running) {
-    const report = await drive(host.hv, host.destroyDomain(d.domid, opts.teardownTimeoutNs !== undefined ? { timeoutNs: opts.teardownTimeoutNs } : {}));
+    const report = await drive(
+      host.hv,
+      host.destroyDomain(
+        d.domid,
+        opts.teardownTimeoutNs !== undefined ? { timeoutNs: opts.teardownTimeoutNs } : {},
+      ),
+    );
     destroyedAtTeardown.push(d.domid);
     for (const t of report.timedOut) teardownTimeouts.push(`d${d.domid} ${t.kind}/${t.devid}`);
   }
@@ -105,16 +118,29 @@ export async function checkLeaks(host: Host, opts: LeakCheckOptions = {}): Promi
     deadUuids.add(r.uuid);
     const d = inspectDomain(host.hv, r.domid);
     if (d !== undefined) {
-      leaks.push({ kind: "domain-lingering", message: `d${r.domid} (${r.name}) is still ${d.state}: ${d.gnttab.mappedByOthers} of its grants still mapped by other domains` });
+      leaks.push({
+        kind: "domain-lingering",
+        message: `d${r.domid} (${r.name}) is still ${d.state}: ${d.gnttab.mappedByOthers} of its grants still mapped by other domains`,
+      });
     }
     if (r.crashed && !r.crashObserved) {
-      leaks.push({ kind: "crash-unobserved", message: `d${r.domid} (${r.name}) crashed and nobody awaited done: ${describe(r.crashError)}` });
+      leaks.push({
+        kind: "crash-unobserved",
+        message: `d${r.domid} (${r.name}) crashed and nobody awaited done: ${describe(r.crashError)}`,
+      });
     }
-    if (inv.transports.has(r.domid)) leaks.push({ kind: "ring-transport", message: `xenstored still serves the ring of dead d${r.domid}` });
+    if (inv.transports.has(r.domid))
+      leaks.push({
+        kind: "ring-transport",
+        message: `xenstored still serves the ring of dead d${r.domid}`,
+      });
   }
 
   for (const e of inv.dom0HandlerErrors) {
-    leaks.push({ kind: "dom0-handler-error", message: `dom0's handler of port ${e.port} (vcpu ${e.vcpu}) threw: ${describe(e.error)}` });
+    leaks.push({
+      kind: "dom0-handler-error",
+      message: `dom0's handler of port ${e.port} (vcpu ${e.vcpu}) threw: ${describe(e.error)}`,
+    });
   }
 
   const dom0 = inspectDomain(host.hv, 0);
@@ -126,19 +152,36 @@ export async function checkLeaks(host: Host, opts: LeakCheckOptions = {}): Promi
       if (state <= 1 || own.has(port)) continue;
       const name = ECS_NAMES[state] ?? String(state);
       const peer =
-        name === "INTERDOMAIN" ? ` to d${t.remoteDom[port]}:${t.remotePort[port]}` : name === "UNBOUND" ? ` for d${t.remoteDom[port]}` : name === "VIRQ" ? ` virq ${t.irq[port]}` : "";
+        name === "INTERDOMAIN"
+          ? ` to d${t.remoteDom[port]}:${t.remotePort[port]}`
+          : name === "UNBOUND"
+            ? ` for d${t.remoteDom[port]}`
+            : name === "VIRQ"
+              ? ` virq ${t.irq[port]}`
+              : "";
       leaks.push({ kind: "dom0-port", message: `dom0 port ${port} (${name}${peer}) left bound` });
     }
     for (const [handle, m] of dom0.gnttab.maptrack.entriesDescending()) {
-      leaks.push({ kind: "dom0-grant-mapping", message: `dom0 still maps grant ref ${m.ref} of d${m.domid} (handle ${handle}${m.hostGfn !== undefined ? `, gfn 0x${m.hostGfn.toString(16)}` : ""})` });
+      leaks.push({
+        kind: "dom0-grant-mapping",
+        message: `dom0 still maps grant ref ${m.ref} of d${m.domid} (handle ${handle}${m.hostGfn !== undefined ? `, gfn 0x${m.hostGfn.toString(16)}` : ""})`,
+      });
     }
   }
 
-  const conns = [...inv.clients.map((c, i) => [c, `client #${i + 1} (${c.kind})`] as const), ...inv.ownConnections.map((c) => [c, "the host's own connection"] as const)];
+  const conns = [
+    ...inv.clients.map((c, i) => [c, `client #${i + 1} (${c.kind})`] as const),
+    ...inv.ownConnections.map((c) => [c, "the host's own connection"] as const),
+  ];
   for (const [c, who] of conns) {
     if (c.closed) continue;
-    for (const w of c.watches) leaks.push({ kind: "xenstore-watch", message: `${who} still watches ${w.path} (token ${JSON.stringify(w.token)})` });
-    for (const id of c.transactions.keys()) leaks.push({ kind: "xenstore-transaction", message: `${who} left transaction ${id} open` });
+    for (const w of c.watches)
+      leaks.push({
+        kind: "xenstore-watch",
+        message: `${who} still watches ${w.path} (token ${JSON.stringify(w.token)})`,
+      });
+    for (const id of c.transactions.keys())
+      leaks.push({ kind: "xenstore-transaction", message: `${who} left transaction ${id} open` });
   }
 
   for (const path of host.xenstored.paths()) {
@@ -150,7 +193,8 @@ export async function checkLeaks(host: Host, opts: LeakCheckOptions = {}): Promi
       (m !== null && deadDomids.has(Number(m[1])) && m[2] === "") ||
       (v !== null && deadUuids.has(v[1]!) && v[2] === "");
     // Only the top of a leaked subtree is reported.
-    if (dead) leaks.push({ kind: "xenstore-node", message: `${path} left behind (with its subtree)` });
+    if (dead)
+      leaks.push({ kind: "xenstore-node", message: `${path} left behind (with its subtree)` });
   }
   return { leaks, destroyedAtTeardown, teardownTimeouts };
 }

@@ -20,8 +20,13 @@ export const SEED_ENV = "PVKIT_SEED";
  */
 export function parseSeed(text: string, what = SEED_ENV): number {
   const t = text.trim();
-  const n = /^0x[0-9a-f]+$/i.test(t) ? Number.parseInt(t.slice(2), 16) : /^[0-9]+$/.test(t) ? Number(t) : Number.NaN;
-  if (!Number.isInteger(n) || n < 0 || n > 0xffff_ffff) throw new RangeError(`${what} must be an integer in [0, 2^32), got ${JSON.stringify(text)}`);
+  const n = /^0x[0-9a-f]+$/i.test(t)
+    ? Number.parseInt(t.slice(2), 16)
+    : /^[0-9]+$/.test(t)
+      ? Number(t)
+      : Number.NaN;
+  if (!Number.isInteger(n) || n < 0 || n > 0xffff_ffff)
+    throw new RangeError(`${what} must be an integer in [0, 2^32), got ${JSON.stringify(text)}`);
   return n;
 }
 
@@ -30,11 +35,15 @@ export function parseSeed(text: string, what = SEED_ENV): number {
  * command replays the failing run), else `given`, else {@link DEFAULT_SEED}.
  * @throws RangeError when PVKIT_SEED or `given` is not a u32.
  */
-export function resolveSeed(given: number | undefined, env: NodeJS.ProcessEnv = process.env): number {
+export function resolveSeed(
+  given: number | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): number {
   const e = env[SEED_ENV];
   if (e !== undefined && e !== "") return parseSeed(e);
   if (given === undefined) return DEFAULT_SEED;
-  if (!Number.isInteger(given) || given < 0 || given > 0xffff_ffff) throw new RangeError(`seed must be an integer in [0, 2^32), got ${given}`);
+  if (!Number.isInteger(given) || given < 0 || given > 0xffff_ffff)
+    throw new RangeError(`seed must be an integer in [0, 2^32), got ${given}`);
   return given;
 }
 
@@ -75,7 +84,8 @@ interface TaskLike {
  */
 export function taskLocation(task: TaskLike): TestLocation {
   const names: string[] = [];
-  for (let t: TaskLike | undefined = task; t !== undefined && t.filepath === undefined; t = t.suite) if (t.name !== "") names.unshift(t.name);
+  for (let t: TaskLike | undefined = task; t !== undefined && t.filepath === undefined; t = t.suite)
+    if (t.name !== "") names.unshift(t.name);
   return { file: task.file?.filepath, name: names.join(" ") };
 }
 
@@ -88,8 +98,14 @@ export function taskLocation(task: TaskLike): TestLocation {
  */
 export function rerunCommand(seed: number, at: TestLocation = {}): string {
   const cwd = process.cwd();
-  const file = at.file === undefined ? "" : ` ${at.file.startsWith(`${cwd}/`) ? at.file.slice(cwd.length + 1) : at.file}`;
-  const name = at.name === undefined ? "" : ` -t ${JSON.stringify(`^${at.name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`)}`;
+  const file =
+    at.file === undefined
+      ? ""
+      : ` ${at.file.startsWith(`${cwd}/`) ? at.file.slice(cwd.length + 1) : at.file}`;
+  const name =
+    at.name === undefined
+      ? ""
+      : ` -t ${JSON.stringify(`^${at.name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`)}`;
   return `${SEED_ENV}=${seed} pnpm vitest run${file}${name}`;
 }
 

@@ -13,7 +13,9 @@ import { SanitizerError } from "./sanitizer/findings.js";
 import { Sanitizer, type SanitizerOptions } from "./sanitizer/sanitizer.js";
 
 /** Host options plus leak-check options, the seed, chaos and fault injection. */
-export interface TestHostOptions extends Omit<HostOptions, "chaos" | "seed" | "xenstoreCommitFault">, LeakCheckOptions {
+export interface TestHostOptions
+  extends Omit<HostOptions, "chaos" | "seed" | "xenstoreCommitFault">,
+    LeakCheckOptions {
   /**
    * The host's seed (seed.ts): PVKIT_SEED overrides it, default 1. Chaos and faults draw
    * from generators seeded from it; findings and failures print it with a rerun command.
@@ -83,10 +85,17 @@ export async function createTestHost(opts: TestHostOptions = {}): Promise<TestHo
       ? undefined
       : chaosOpt === true
         ? { seed }
-        : { seed: chaosOpt.seed ?? seed, ...(chaosOpt.maxDelayNs !== undefined ? { maxDelayNs: chaosOpt.maxDelayNs } : {}) };
+        : {
+            seed: chaosOpt.seed ?? seed,
+            ...(chaosOpt.maxDelayNs !== undefined ? { maxDelayNs: chaosOpt.maxDelayNs } : {}),
+          };
   // A host that draws nothing random (no seed given, no chaos, no faults) keeps its messages as
   // they were: the seed is printed only when it matters to a rerun.
-  const seeded = opts.seed !== undefined || (process.env[SEED_ENV] ?? "") !== "" || chaos !== undefined || opts.faults !== undefined;
+  const seeded =
+    opts.seed !== undefined ||
+    (process.env[SEED_ENV] ?? "") !== "" ||
+    chaos !== undefined ||
+    opts.faults !== undefined;
   const host = await createHost({
     ...rest,
     ...(seeded ? { seed } : {}),
@@ -95,7 +104,10 @@ export async function createTestHost(opts: TestHostOptions = {}): Promise<TestHo
   });
   prepared?.install(host.hv);
   const faults = prepared?.faults ?? noFaults(seed);
-  const sanitizer = opts.sanitizer === false ? undefined : new Sanitizer(host, opts.sanitizer === true ? {} : opts.sanitizer);
+  const sanitizer =
+    opts.sanitizer === false
+      ? undefined
+      : new Sanitizer(host, opts.sanitizer === true ? {} : opts.sanitizer);
   let finished: Promise<LeakReport> | undefined;
   const finish = (): Promise<LeakReport> => {
     finished ??= (async () => {
@@ -119,10 +131,22 @@ export async function createTestHost(opts: TestHostOptions = {}): Promise<TestHo
   };
   const stallReport = (): StallError | undefined => {
     const s = host.hv.scheduler;
-    return !host.closed && s.stalled ? new StallError("what the test awaited", s.now, host.describeBlocked()) : undefined;
+    return !host.closed && s.stalled
+      ? new StallError("what the test awaited", s.now, host.describeBlocked())
+      : undefined;
   };
-  const withSeed = (err: unknown, at: TestLocation = here): unknown => (seeded ? withSeedLine(err, seed, at) : err);
-  return { host, seed, faults, withSeed, sanitizer, finish, stallReport, [Symbol.asyncDispose]: async () => void (await finish()) };
+  const withSeed = (err: unknown, at: TestLocation = here): unknown =>
+    seeded ? withSeedLine(err, seed, at) : err;
+  return {
+    host,
+    seed,
+    faults,
+    withSeed,
+    sanitizer,
+    finish,
+    stallReport,
+    [Symbol.asyncDispose]: async () => void (await finish()),
+  };
 }
 
 /** The vitest test running now (its file and `-t` name), or nothing outside one. */
@@ -132,7 +156,10 @@ function currentTestLocation(): TestLocation {
 }
 
 /** The SanitizerError for what `s` found unexpectedly (or expected and missed), with `cause` as its tail. */
-export function sanitizerFailure(s: Sanitizer | undefined, cause?: unknown): SanitizerError | undefined {
+export function sanitizerFailure(
+  s: Sanitizer | undefined,
+  cause?: unknown,
+): SanitizerError | undefined {
   if (s === undefined) return undefined;
   const missing = s.missingExpected();
   const found = s.unexpected;
@@ -148,7 +175,10 @@ export function sanitizerFailure(s: Sanitizer | undefined, cause?: unknown): San
  * something, a SanitizerError listing it is thrown instead, ending with `fn`'s error.
  * @throws SanitizerError or LeakError when `fn` succeeded but the teardown found problems.
  */
-export async function withHost<T>(fn: (host: Host) => Promise<T> | T, opts: TestHostOptions = {}): Promise<T> {
+export async function withHost<T>(
+  fn: (host: Host) => Promise<T> | T,
+  opts: TestHostOptions = {},
+): Promise<T> {
   const t = await createTestHost(opts);
   let result: T;
   try {
@@ -157,7 +187,8 @@ export async function withHost<T>(fn: (host: Host) => Promise<T> | T, opts: Test
     let teardown: unknown;
     await t.finish().catch((e: unknown) => void (teardown = e));
     // The findings explain the failure (a StallError, say): they lead, the test's error follows.
-    if (teardown instanceof SanitizerError && teardown.findings.length > 0) throw t.withSeed(new SanitizerError(teardown.findings, err));
+    if (teardown instanceof SanitizerError && teardown.findings.length > 0)
+      throw t.withSeed(new SanitizerError(teardown.findings, err));
     throw t.withSeed(err);
   }
   try {

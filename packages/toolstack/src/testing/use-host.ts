@@ -42,7 +42,8 @@ export function useHost(opts: TestHostOptions = {}): () => Host {
     }
     if (stall) throw t.withSeed(stall, at);
     // The test's own error: the seed and the rerun command as one more error of the test.
-    if (failed && t.host.options.seed !== undefined) throw t.withSeed(new Error("this test failed"), at);
+    if (failed && t.host.options.seed !== undefined)
+      throw t.withSeed(new Error("this test failed"), at);
   });
   return () => {
     if (current === undefined) throw new Error("useHost(): the host exists only while a test runs");

@@ -82,7 +82,8 @@ class Tracks {
     const known = this.#tids.get(key);
     if (known !== undefined) return known;
     const k = this.#count.get(domid) ?? 0;
-    if (k >= TRACK_TID_MAX) throw new RangeError(`d${domid} has more than ${TRACK_TID_MAX} driver tracks`);
+    if (k >= TRACK_TID_MAX)
+      throw new RangeError(`d${domid} has more than ${TRACK_TID_MAX} driver tracks`);
     this.#count.set(domid, k + 1);
     const tid = domainPid(domid) * 1000 + TRACK_TID_BASE + k;
     this.#tids.set(key, tid);
@@ -95,7 +96,9 @@ function hypercallArgs(r: Extract<TraceRecord, { kind: "hypercall" }>): Record<s
   const a: Record<string, unknown> = { hypercall: r.hypercall, op: r.cmd, rc: r.result };
   if (r.result < 0) a.errno = errnoName(r.result) ?? `errno ${-r.result}`;
   if (r.hypercall === "grant_table_op" && Array.isArray(r.args)) {
-    a.status = r.args.map((x: { status?: unknown }) => (typeof x?.status === "number" ? (gntstName(x.status) ?? x.status) : null));
+    a.status = r.args.map((x: { status?: unknown }) =>
+      typeof x?.status === "number" ? (gntstName(x.status) ?? x.status) : null,
+    );
   }
   const arg = jsonSafe(r.args);
   if (arg !== undefined) a.arg = arg;
@@ -123,7 +126,10 @@ export interface ChromeExportOptions {
  * The recording as a Chrome trace document (see the module comment for the layout).
  * @throws RangeError if a domain uses more than 899 driver tracks.
  */
-export function exportChromeTrace(trace: RecordedTrace, opts: ChromeExportOptions = {}): ChromeTrace {
+export function exportChromeTrace(
+  trace: RecordedTrace,
+  opts: ChromeExportOptions = {},
+): ChromeTrace {
   const { records } = trace;
   const links = linkNotifications(records);
   const flowsFrom = new Map<number, number[]>();
@@ -135,7 +141,7 @@ export function exportChromeTrace(trace: RecordedTrace, opts: ChromeExportOption
   const sequence = (opts.timeline ?? "sequence") === "sequence";
   // Sequence timeline: a record's position; a virtual time's first record (spans' starts).
   const pos = new Map<number, number>();
-  records.forEach((r, i) => pos.set(r.n, i));
+  records.forEach((r, i) => void pos.set(r.n, i));
   const firstAt = (ns: number, upTo: number): number => {
     let lo = 0;
     let hi = upTo;
@@ -173,22 +179,56 @@ export function exportChromeTrace(trace: RecordedTrace, opts: ChromeExportOption
       case "hypercall": {
         const on = onVcpu(r.domid, r.vcpu);
         const ts = at(r.n, r.t);
-        put(ts, { name: r.cmd, cat: "hypercall", ph: "X", ts, dur: dur0, ...on, args: { ...hypercallArgs(r), ...vt(r.t) } });
-        for (const id of flowsFrom.get(r.n) ?? []) put(ts, { name: "notify", cat: "notify", ph: "s", ts, ...on, id: String(id) });
+        put(ts, {
+          name: r.cmd,
+          cat: "hypercall",
+          ph: "X",
+          ts,
+          dur: dur0,
+          ...on,
+          args: { ...hypercallArgs(r), ...vt(r.t) },
+        });
+        for (const id of flowsFrom.get(r.n) ?? [])
+          put(ts, { name: "notify", cat: "notify", ph: "s", ts, ...on, id: String(id) });
         break;
       }
       case "upcall": {
         const on = onVcpu(r.domid, r.vcpu);
         const ts = at(r.n, r.t);
-        put(ts, { name: "upcall", cat: "evtchn", ph: "X", ts, dur: dur0, ...on, args: { seq: r.seq, ...vt(r.t) } });
-        for (const id of flowsTo.get(r.n) ?? []) put(ts, { name: "notify", cat: "notify", ph: "f", ts, ...on, id: String(id), bp: "e" });
+        put(ts, {
+          name: "upcall",
+          cat: "evtchn",
+          ph: "X",
+          ts,
+          dur: dur0,
+          ...on,
+          args: { seq: r.seq, ...vt(r.t) },
+        });
+        for (const id of flowsTo.get(r.n) ?? [])
+          put(ts, { name: "notify", cat: "notify", ph: "f", ts, ...on, id: String(id), bp: "e" });
         break;
       }
       case "raise":
-        put(at(r.n, r.t), { name: "raise", cat: "evtchn", ph: "i", ts: at(r.n, r.t), ...onVcpu(r.domid, r.vcpu), s: "t", args: { port: r.port, outcome: r.outcome, seq: r.seq, ...vt(r.t) } });
+        put(at(r.n, r.t), {
+          name: "raise",
+          cat: "evtchn",
+          ph: "i",
+          ts: at(r.n, r.t),
+          ...onVcpu(r.domid, r.vcpu),
+          s: "t",
+          args: { port: r.port, outcome: r.outcome, seq: r.seq, ...vt(r.t) },
+        });
         break;
       case "timer":
-        put(at(r.n, r.t), { name: "timer", cat: "timer", ph: "i", ts: at(r.n, r.t), ...onVcpu(r.domid, r.vcpu), s: "t", args: { seq: r.seq, ...vt(r.t) } });
+        put(at(r.n, r.t), {
+          name: "timer",
+          cat: "timer",
+          ph: "i",
+          ts: at(r.n, r.t),
+          ...onVcpu(r.domid, r.vcpu),
+          s: "t",
+          args: { seq: r.seq, ...vt(r.t) },
+        });
         break;
       case "domain":
         put(at(r.n, r.t), {
@@ -198,7 +238,13 @@ export function exportChromeTrace(trace: RecordedTrace, opts: ChromeExportOption
           ts: at(r.n, r.t),
           pid: domainPid(r.domid),
           s: "p",
-          args: { what: r.what, ...(r.reason !== undefined ? { reason: r.reason } : {}), name: r.name, seq: r.seq, ...vt(r.t) },
+          args: {
+            what: r.what,
+            ...(r.reason !== undefined ? { reason: r.reason } : {}),
+            name: r.name,
+            seq: r.seq,
+            ...vt(r.t),
+          },
         });
         break;
       case "xenstore":
@@ -211,14 +257,24 @@ export function exportChromeTrace(trace: RecordedTrace, opts: ChromeExportOption
           dur: dur0,
           pid: domainPid(0),
           tid: XENSTORED_TID,
-          args: { domid: r.domid, conn: r.conn, ...(r.path !== undefined ? { path: r.path } : {}), req_id: r.reqId, tx_id: r.txId, ...vt(r.t) },
+          args: {
+            domid: r.domid,
+            conn: r.conn,
+            ...(r.path !== undefined ? { path: r.path } : {}),
+            req_id: r.reqId,
+            tx_id: r.txId,
+            ...vt(r.t),
+          },
         });
         break;
       case "span": {
         // Sequence: from the first record of its start instant to its own record (written at its end).
         const end = pos.get(r.n) ?? 0;
         const start = sequence ? Math.min(firstAt(r.startNs, end), end) : us(r.startNs);
-        const args = { ...(r.args !== undefined ? (jsonSafe(r.args) as Record<string, unknown>) : {}), ...(sequence ? { vt_ns: r.startNs, vt_end_ns: r.endNs } : {}) };
+        const args = {
+          ...(r.args !== undefined ? (jsonSafe(r.args) as Record<string, unknown>) : {}),
+          ...(sequence ? { vt_ns: r.startNs, vt_end_ns: r.endNs } : {}),
+        };
         put(start, {
           name: r.name,
           cat: "span",
@@ -236,10 +292,24 @@ export function exportChromeTrace(trace: RecordedTrace, opts: ChromeExportOption
         break;
     }
     for (const c of counters.get(r.n) ?? []) {
-      put(at(c.n, c.t), { name: "grant maps", cat: "gnttab", ph: "C", ts: at(c.n, c.t), pid: domainPid(c.domid), args: { mapped: c.mapped, peers: c.peers } });
+      put(at(c.n, c.t), {
+        name: "grant maps",
+        cat: "gnttab",
+        ph: "C",
+        ts: at(c.n, c.t),
+        pid: domainPid(c.domid),
+        args: { mapped: c.mapped, peers: c.peers },
+      });
     }
   }
-  for (const x of requestLifetimes(records, tracks, sequence ? (p) => pos.get(p.n) ?? 0 : (p) => p.t, sequence ? (x) => x : us, sequence)) put(x.ts, x.e);
+  for (const x of requestLifetimes(
+    records,
+    tracks,
+    sequence ? (p) => pos.get(p.n) ?? 0 : (p) => p.t,
+    sequence ? (x) => x : us,
+    sequence,
+  ))
+    put(x.ts, x.e);
 
   // Stable: equal timestamps keep the recording order (a flow start stays after its slice).
   timed.sort((a, b) => a.ts - b.ts);
@@ -249,7 +319,9 @@ export function exportChromeTrace(trace: RecordedTrace, opts: ChromeExportOption
     displayTimeUnit: "ns",
     metadata: {
       format: PVKIT_TRACE_FORMAT,
-      clock: sequence ? "sequence: ts = the record's position in the recording (µs); virtual ns since boot in args.vt_ns" : "virtual ns since boot (ts = ns / 1000)",
+      clock: sequence
+        ? "sequence: ts = the record's position in the recording (µs); virtual ns since boot in args.vt_ns"
+        : "virtual ns since boot (ts = ns / 1000)",
       timeline: sequence ? "sequence" : "virtual",
       seed: trace.seed ?? null,
       records: records.length,
@@ -263,12 +335,19 @@ export function exportChromeTrace(trace: RecordedTrace, opts: ChromeExportOption
 }
 
 /** Process and thread names, sorted by pid then tid. */
-function metadataEvents(trace: RecordedTrace, pids: Set<number>, vcpus: Set<number>, xenstored: boolean, tracks: Tracks): ChromeTraceEvent[] {
+function metadataEvents(
+  trace: RecordedTrace,
+  pids: Set<number>,
+  vcpus: Set<number>,
+  xenstored: boolean,
+  tracks: Tracks,
+): ChromeTraceEvent[] {
   const names = new Map(trace.domains.map((d) => [domainPid(d.domid), d]));
   const threads: { pid: number; tid: number; name: string }[] = [];
   for (const d of trace.domains) {
     const pid = domainPid(d.domid);
-    for (let v = 0; v < Math.min(d.vcpus, VCPU_TID_MAX); v++) threads.push({ pid, tid: vcpuTid(d.domid, v), name: `vcpu${v}` });
+    for (let v = 0; v < Math.min(d.vcpus, VCPU_TID_MAX); v++)
+      threads.push({ pid, tid: vcpuTid(d.domid, v), name: `vcpu${v}` });
   }
   for (const tid of vcpus) {
     const pid = Math.floor(tid / 1000);
@@ -297,16 +376,26 @@ function metadataEvents(trace: RecordedTrace, pids: Set<number>, vcpus: Set<numb
  * one); a lifetime still open when the recording ends is closed at its last phase with
  * `incomplete: true`.
  */
-function requestLifetimes(records: readonly TraceRecord[], tracks: Tracks, place: (p: PhaseRecord) => number, toTs: (x: number) => number, withVt: boolean): { ts: number; e: ChromeTraceEvent }[] {
+function requestLifetimes(
+  records: readonly TraceRecord[],
+  tracks: Tracks,
+  place: (p: PhaseRecord) => number,
+  toTs: (x: number) => number,
+  withVt: boolean,
+): { ts: number; e: ChromeTraceEvent }[] {
   /** Sequence timeline: each begin and end carries its virtual time (the summary reads it). */
-  const vt = (p: PhaseRecord): { args?: Record<string, unknown> } => (withVt ? { args: { vt_ns: p.t } } : {});
+  const vt = (p: PhaseRecord): { args?: Record<string, unknown> } =>
+    withVt ? { args: { vt_ns: p.t } } : {};
   const open = new Map<string, PhaseRecord[]>();
   const done: PhaseRecord[][] = [];
   for (const r of records) {
     if (r.kind !== "phase") continue;
     const key = `${r.domid}\u0000${r.track}\u0000${r.id}`;
     const cur = open.get(key);
-    if (cur !== undefined && REQUEST_PHASES.indexOf(r.phase) <= REQUEST_PHASES.indexOf(cur[cur.length - 1]!.phase)) {
+    if (
+      cur !== undefined &&
+      REQUEST_PHASES.indexOf(r.phase) <= REQUEST_PHASES.indexOf(cur[cur.length - 1]!.phase)
+    ) {
       done.push(cur);
       open.delete(key);
     }
@@ -333,17 +422,52 @@ function requestLifetimes(records: readonly TraceRecord[], tracks: Tracks, place
     const tid = tracks.tid(first.domid, first.track);
     const name = life.find((p) => p.label !== undefined)?.label ?? `request ${first.id}`;
     const complete = last.phase === "completed";
-    const outer = { track: first.track, id: first.id, phases: life.map((p) => p.phase).join(" "), ...(complete ? {} : { incomplete: true }) };
+    const outer = {
+      track: first.track,
+      id: first.id,
+      phases: life.map((p) => p.phase).join(" "),
+      ...(complete ? {} : { incomplete: true }),
+    };
     // Phases given explicit times out of order are clamped so no slice ends before it begins.
     const at: number[] = [];
     for (const p of life) at.push(Math.max(place(p), at[at.length - 1] ?? 0));
-    out.push({ ts: toTs(at[0]!), e: { name, cat: "request", ph: "b", ts: toTs(at[0]!), pid, tid, id, args: { ...outer, ...vt(first).args } } });
+    out.push({
+      ts: toTs(at[0]!),
+      e: {
+        name,
+        cat: "request",
+        ph: "b",
+        ts: toTs(at[0]!),
+        pid,
+        tid,
+        id,
+        args: { ...outer, ...vt(first).args },
+      },
+    });
     for (let i = 0; i + 1 < life.length; i++) {
       const p = life[i]!;
-      const pa = { ...(p.args !== undefined ? (jsonSafe(p.args) as Record<string, unknown>) : {}), ...vt(p).args };
+      const pa = {
+        ...(p.args !== undefined ? (jsonSafe(p.args) as Record<string, unknown>) : {}),
+        ...vt(p).args,
+      };
       const args = Object.keys(pa).length > 0 ? { args: pa } : {};
-      out.push({ ts: toTs(at[i]!), e: { name: p.phase, cat: "request", ph: "b", ts: toTs(at[i]!), pid, tid, id, ...args } });
-      out.push({ ts: toTs(at[i + 1]!), e: { name: p.phase, cat: "request", ph: "e", ts: toTs(at[i + 1]!), pid, tid, id, ...vt(life[i + 1]!) } });
+      out.push({
+        ts: toTs(at[i]!),
+        e: { name: p.phase, cat: "request", ph: "b", ts: toTs(at[i]!), pid, tid, id, ...args },
+      });
+      out.push({
+        ts: toTs(at[i + 1]!),
+        e: {
+          name: p.phase,
+          cat: "request",
+          ph: "e",
+          ts: toTs(at[i + 1]!),
+          pid,
+          tid,
+          id,
+          ...vt(life[i + 1]!),
+        },
+      });
     }
     const end = toTs(at[at.length - 1]!);
     out.push({ ts: end, e: { name, cat: "request", ph: "e", ts: end, pid, tid, id, ...vt(last) } });

@@ -70,19 +70,38 @@ export function parseChromeTrace(text: string): ChromeTrace {
     throw new TraceFormatError(`not JSON: ${(err as Error).message}`);
   }
   const obj = Array.isArray(doc) ? { traceEvents: doc, displayTimeUnit: "ms" } : doc;
-  if (obj === null || typeof obj !== "object" || !Array.isArray((obj as { traceEvents?: unknown }).traceEvents)) {
+  if (
+    obj === null ||
+    typeof obj !== "object" ||
+    !Array.isArray((obj as { traceEvents?: unknown }).traceEvents)
+  ) {
     throw new TraceFormatError("not a trace: no traceEvents array");
   }
   const o = obj as { traceEvents: unknown[]; displayTimeUnit?: unknown; metadata?: unknown };
   o.traceEvents.forEach((e, i) => {
     const ev = e as Record<string, unknown> | null;
-    if (ev === null || typeof ev !== "object" || typeof ev.ph !== "string" || typeof ev.name !== "string" || typeof ev.pid !== "number") {
-      throw new TraceFormatError(`traceEvents[${i}] is not an event (needs string ph and name, numeric pid)`);
+    if (
+      ev === null ||
+      typeof ev !== "object" ||
+      typeof ev.ph !== "string" ||
+      typeof ev.name !== "string" ||
+      typeof ev.pid !== "number"
+    ) {
+      throw new TraceFormatError(
+        `traceEvents[${i}] is not an event (needs string ph and name, numeric pid)`,
+      );
     }
   });
   const unit = o.displayTimeUnit === "ns" ? "ns" : "ms";
-  const metadata = o.metadata !== null && typeof o.metadata === "object" ? (o.metadata as Record<string, unknown>) : undefined;
-  return { traceEvents: o.traceEvents as ChromeTraceEvent[], displayTimeUnit: unit, ...(metadata ? { metadata } : {}) };
+  const metadata =
+    o.metadata !== null && typeof o.metadata === "object"
+      ? (o.metadata as Record<string, unknown>)
+      : undefined;
+  return {
+    traceEvents: o.traceEvents as ChromeTraceEvent[],
+    displayTimeUnit: unit,
+    ...(metadata ? { metadata } : {}),
+  };
 }
 
 /**

@@ -38,7 +38,8 @@ interface PendingRaise {
 }
 
 function portArg(args: unknown, key: string): number | undefined {
-  const v = args !== null && typeof args === "object" ? (args as Record<string, unknown>)[key] : undefined;
+  const v =
+    args !== null && typeof args === "object" ? (args as Record<string, unknown>)[key] : undefined;
   return typeof v === "number" ? v : undefined;
 }
 
@@ -113,7 +114,13 @@ export function linkNotifications(records: readonly TraceRecord[]): NotifyLink[]
     switch (r.kind) {
       case "raise":
         if (chain.length > 0 && chain[chain.length - 1]!.seq + 1 !== r.seq) chain = [];
-        chain.push({ seq: r.seq, domid: r.domid, vcpu: r.vcpu, port: r.port, deliverable: !NO_DELIVERY.has(r.outcome) });
+        chain.push({
+          seq: r.seq,
+          domid: r.domid,
+          vcpu: r.vcpu,
+          port: r.port,
+          deliverable: !NO_DELIVERY.has(r.outcome),
+        });
         break;
       case "hypercall": {
         if (chain.length > 0 && chain[chain.length - 1]!.seq + 1 === r.seq) {
@@ -142,7 +149,8 @@ export function linkNotifications(records: readonly TraceRecord[]): NotifyLink[]
       case "domain":
         chain = [];
         if (r.kind === "domain" && (r.what === "dying" || r.what === "destroyed")) {
-          for (const key of [...waiting.keys()]) if (key.startsWith(`${r.domid}:`)) waiting.delete(key);
+          for (const key of [...waiting.keys()])
+            if (key.startsWith(`${r.domid}:`)) waiting.delete(key);
         }
         break;
       default:
@@ -166,7 +174,10 @@ export interface GrantCount {
 
 function okStatuses(args: unknown): Record<string, unknown>[] {
   if (!Array.isArray(args)) return [];
-  return args.filter((a): a is Record<string, unknown> => a !== null && typeof a === "object" && (a as { status?: unknown }).status === 0);
+  return args.filter(
+    (a): a is Record<string, unknown> =>
+      a !== null && typeof a === "object" && (a as { status?: unknown }).status === 0,
+  );
 }
 
 /**
@@ -181,7 +192,8 @@ export function grantCounts(records: readonly TraceRecord[]): GrantCount[] {
   const peers = new Map<number, number>();
   /** "mapper:handle" → granting domid. */
   const handles = new Map<string, number>();
-  const add = (m: Map<number, number>, d: number, k: number): void => void m.set(d, (m.get(d) ?? 0) + k);
+  const add = (m: Map<number, number>, d: number, k: number): void =>
+    void m.set(d, (m.get(d) ?? 0) + k);
   const emit = (r: TraceRecord, touched: Set<number>): void => {
     for (const d of [...touched].sort((a, b) => a - b)) {
       out.push({ n: r.n, t: r.t, domid: d, mapped: mapped.get(d) ?? 0, peers: peers.get(d) ?? 0 });

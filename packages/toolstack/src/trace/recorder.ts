@@ -26,7 +26,13 @@ import type { Host } from "../host/host.js";
 import type { Connection } from "../xenstored/connection.js";
 import { getStrings } from "../xenstored/payload.js";
 import type { XsMessage } from "@pvkit/hypervisor-sim/abi";
-import { REQUEST_PHASES, TRACE_RECORD_KINDS, type RequestPhase, type TraceRecord, type TraceRecordKind } from "./records.js";
+import {
+  REQUEST_PHASES,
+  TRACE_RECORD_KINDS,
+  type RequestPhase,
+  type TraceRecord,
+  type TraceRecordKind,
+} from "./records.js";
 
 /** Default bound of a recording (records kept). */
 export const DEFAULT_MAX_TRACE_EVENTS = 1_000_000;
@@ -63,15 +69,18 @@ export interface RecordedTrace {
 }
 
 function checkNs(what: string, v: number): void {
-  if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${what} must be a non-negative integer of ns, got ${v}`);
+  if (!Number.isSafeInteger(v) || v < 0)
+    throw new RangeError(`${what} must be a non-negative integer of ns, got ${v}`);
 }
 
 function checkDomid(domid: number): void {
-  if (!Number.isInteger(domid) || domid < 0 || domid > 0x7fef) throw new RangeError(`domid ${domid} is not a domain id`);
+  if (!Number.isInteger(domid) || domid < 0 || domid > 0x7fef)
+    throw new RangeError(`domid ${domid} is not a domain id`);
 }
 
 function checkTrack(track: string): void {
-  if (typeof track !== "string" || track.length === 0) throw new RangeError("track must be a non-empty string");
+  if (typeof track !== "string" || track.length === 0)
+    throw new RangeError("track must be a non-empty string");
 }
 
 let makeRecorder: (host: Host, opts: TraceRecorderOptions) => TraceRecorder;
@@ -96,9 +105,13 @@ export class TraceRecorder implements Disposable {
   /** Use {@link recordTrace} (private: the published .d.ts has no `new TraceRecorder()`). */
   private constructor(host: Host, opts: TraceRecorderOptions = {}) {
     const max = opts.maxEvents ?? DEFAULT_MAX_TRACE_EVENTS;
-    if (!Number.isSafeInteger(max) || max < 1) throw new RangeError(`maxEvents must be a positive integer, got ${max}`);
+    if (!Number.isSafeInteger(max) || max < 1)
+      throw new RangeError(`maxEvents must be a positive integer, got ${max}`);
     const overflow = opts.overflow ?? "drop-oldest";
-    if (overflow !== "drop-oldest" && overflow !== "drop-newest") throw new RangeError(`overflow must be "drop-oldest" or "drop-newest", got ${String(overflow)}`);
+    if (overflow !== "drop-oldest" && overflow !== "drop-newest")
+      throw new RangeError(
+        `overflow must be "drop-oldest" or "drop-newest", got ${String(overflow)}`,
+      );
     this.#host = host;
     this.#max = max;
     this.#dropNewest = overflow === "drop-newest";
@@ -113,13 +126,37 @@ export class TraceRecorder implements Disposable {
       this.#unsubscribe.push(() => bus.off(name, fn as never));
     };
     on("hypercall", (e: HypercallTrace) =>
-      this.#push({ kind: "hypercall", n: 0, t: e.t, seq: e.seq, domid: e.domid, vcpu: e.vcpu, hypercall: e.hypercall, cmd: e.cmd, args: e.args, result: e.result }),
+      this.#push({
+        kind: "hypercall",
+        n: 0,
+        t: e.t,
+        seq: e.seq,
+        domid: e.domid,
+        vcpu: e.vcpu,
+        hypercall: e.hypercall,
+        cmd: e.cmd,
+        args: e.args,
+        result: e.result,
+      }),
     );
     on("raise", (e: RaiseTrace) =>
-      this.#push({ kind: "raise", n: 0, t: e.t, seq: e.seq, domid: e.domid, port: e.port, vcpu: e.vcpu, outcome: e.outcome }),
+      this.#push({
+        kind: "raise",
+        n: 0,
+        t: e.t,
+        seq: e.seq,
+        domid: e.domid,
+        port: e.port,
+        vcpu: e.vcpu,
+        outcome: e.outcome,
+      }),
     );
-    on("upcall", (e: UpcallTrace) => this.#push({ kind: "upcall", n: 0, t: e.t, seq: e.seq, domid: e.domid, vcpu: e.vcpu }));
-    on("timer", (e: TimerTrace) => this.#push({ kind: "timer", n: 0, t: e.t, seq: e.seq, domid: e.domid, vcpu: e.vcpu }));
+    on("upcall", (e: UpcallTrace) =>
+      this.#push({ kind: "upcall", n: 0, t: e.t, seq: e.seq, domid: e.domid, vcpu: e.vcpu }),
+    );
+    on("timer", (e: TimerTrace) =>
+      this.#push({ kind: "timer", n: 0, t: e.t, seq: e.seq, domid: e.domid, vcpu: e.vcpu }),
+    );
     on("domain", (e: DomainTrace) => {
       if (e.what === "created") this.#noteDomain(e.domid);
       this.#push({
@@ -204,7 +241,10 @@ export class TraceRecorder implements Disposable {
 
   /** Kept records per kind, every kind listed (in {@link TRACE_RECORD_KINDS} order). */
   counts(): Record<TraceRecordKind, number> {
-    const c = Object.fromEntries(TRACE_RECORD_KINDS.map((k) => [k, 0])) as Record<TraceRecordKind, number>;
+    const c = Object.fromEntries(TRACE_RECORD_KINDS.map((k) => [k, 0])) as Record<
+      TraceRecordKind,
+      number
+    >;
     for (const r of this.#buf) c[r.kind]++;
     return c;
   }
@@ -214,7 +254,12 @@ export class TraceRecorder implements Disposable {
     const domains = [...this.#domains.entries()]
       .sort((a, b) => a[0] - b[0])
       .map(([domid, d]) => ({ domid, names: [...d.names], vcpus: d.vcpus }));
-    return { records: this.records(), dropped: this.#dropped, domains, seed: this.#host.options.chaos?.seed };
+    return {
+      records: this.records(),
+      dropped: this.#dropped,
+      domains,
+      seed: this.#host.options.chaos?.seed,
+    };
   }
 
   /**
@@ -223,14 +268,33 @@ export class TraceRecorder implements Disposable {
    * @throws RangeError for a bad domid, an empty track or name, or times that are not
    *   non-negative integers with startNs <= endNs.
    */
-  span(domid: number, track: string, name: string, startNs: number, endNs: number, args?: Readonly<Record<string, unknown>>): void {
+  span(
+    domid: number,
+    track: string,
+    name: string,
+    startNs: number,
+    endNs: number,
+    args?: Readonly<Record<string, unknown>>,
+  ): void {
     checkDomid(domid);
     checkTrack(track);
-    if (typeof name !== "string" || name.length === 0) throw new RangeError("span name must be a non-empty string");
+    if (typeof name !== "string" || name.length === 0)
+      throw new RangeError("span name must be a non-empty string");
     checkNs("startNs", startNs);
     checkNs("endNs", endNs);
-    if (endNs < startNs) throw new RangeError(`span ${name}: endNs ${endNs} is before startNs ${startNs}`);
-    this.#push({ kind: "span", n: 0, t: this.#host.hv.now, domid, track, name, startNs, endNs, args: args === undefined ? undefined : { ...args } });
+    if (endNs < startNs)
+      throw new RangeError(`span ${name}: endNs ${endNs} is before startNs ${startNs}`);
+    this.#push({
+      kind: "span",
+      n: 0,
+      t: this.#host.hv.now,
+      domid,
+      track,
+      name,
+      startNs,
+      endNs,
+      args: args === undefined ? undefined : { ...args },
+    });
   }
 
   /**
@@ -244,12 +308,20 @@ export class TraceRecorder implements Disposable {
     track: string,
     id: string | number,
     phase: RequestPhase,
-    opts: { readonly label?: string; readonly args?: Readonly<Record<string, unknown>>; readonly t?: number } = {},
+    opts: {
+      readonly label?: string;
+      readonly args?: Readonly<Record<string, unknown>>;
+      readonly t?: number;
+    } = {},
   ): void {
     checkDomid(domid);
     checkTrack(track);
-    if (!REQUEST_PHASES.includes(phase)) throw new RangeError(`phase must be one of ${REQUEST_PHASES.join(", ")}, got ${String(phase)}`);
-    if (typeof id !== "string" && !Number.isSafeInteger(id)) throw new RangeError(`request id must be a string or an integer, got ${String(id)}`);
+    if (!REQUEST_PHASES.includes(phase))
+      throw new RangeError(
+        `phase must be one of ${REQUEST_PHASES.join(", ")}, got ${String(phase)}`,
+      );
+    if (typeof id !== "string" && !Number.isSafeInteger(id))
+      throw new RangeError(`request id must be a string or an integer, got ${String(id)}`);
     const t = opts.t ?? this.#host.hv.now;
     checkNs("t", t);
     this.#push({

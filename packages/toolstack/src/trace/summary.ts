@@ -40,10 +40,17 @@ interface Slow {
 
 function slowLines(title: string, rows: Slow[], top: number): string[] {
   if (rows.length === 0) return [];
-  rows.sort((a, b) => b.durNs - a.durNs || a.startNs - b.startNs || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  rows.sort(
+    (a, b) =>
+      b.durNs - a.durNs ||
+      a.startNs - b.startNs ||
+      (a.name < b.name ? -1 : a.name > b.name ? 1 : 0),
+  );
   return [
     `${title}:`,
-    ...rows.slice(0, top).map((r) => `  ${r.name} (${r.where}) ${r.durNs} ns at ${r.startNs} ns${r.note}`),
+    ...rows
+      .slice(0, top)
+      .map((r) => `  ${r.name} (${r.where}) ${r.durNs} ns at ${r.startNs} ns${r.note}`),
   ];
 }
 
@@ -53,7 +60,8 @@ function slowLines(title: string, rows: Slow[], top: number): string[] {
  */
 export function summarizeTrace(trace: ChromeTrace, opts: TraceSummaryOptions = {}): string[] {
   const top = opts.top ?? 10;
-  if (!Number.isSafeInteger(top) || top < 1) throw new RangeError(`top must be a positive integer, got ${top}`);
+  if (!Number.isSafeInteger(top) || top < 1)
+    throw new RangeError(`top must be a positive integer, got ${top}`);
   const events = trace.traceEvents;
   const procs = new Map<number, string>();
   const threads = new Map<number, string>();
@@ -64,13 +72,21 @@ export function summarizeTrace(trace: ChromeTrace, opts: TraceSummaryOptions = {
     if (e.name === "thread_name" && e.tid !== undefined) threads.set(e.tid, name);
   }
   const proc = (pid: number): string => procs.get(pid) ?? `pid ${pid}`;
-  const timed = events.filter((e): e is ChromeTraceEvent & { ts: number } => e.ph !== "M" && typeof e.ts === "number");
+  const timed = events.filter(
+    (e): e is ChromeTraceEvent & { ts: number } => e.ph !== "M" && typeof e.ts === "number",
+  );
   const lines: string[] = [];
   const m = trace.metadata ?? {};
   // A sequence timeline (chrome-export.ts) keeps virtual time in args: vt_ns (and a span's vt_end_ns).
   const sequence = m.timeline === "sequence";
-  const startNs = (e: ChromeTraceEvent & { ts: number }): number => (sequence ? (typeof e.args?.vt_ns === "number" ? e.args.vt_ns : 0) : ns(e.ts));
-  const endNs = (e: ChromeTraceEvent & { ts: number }): number => (sequence ? (typeof e.args?.vt_end_ns === "number" ? e.args.vt_end_ns : startNs(e)) : ns(e.ts + (e.dur ?? 0)));
+  const startNs = (e: ChromeTraceEvent & { ts: number }): number =>
+    sequence ? (typeof e.args?.vt_ns === "number" ? e.args.vt_ns : 0) : ns(e.ts);
+  const endNs = (e: ChromeTraceEvent & { ts: number }): number =>
+    sequence
+      ? typeof e.args?.vt_end_ns === "number"
+        ? e.args.vt_end_ns
+        : startNs(e)
+      : ns(e.ts + (e.dur ?? 0));
   const virtual = sequence ? timed.filter((e) => typeof e.args?.vt_ns === "number") : timed;
   let first = virtual.length > 0 ? Infinity : 0;
   let last = 0;
@@ -87,11 +103,13 @@ export function summarizeTrace(trace: ChromeTrace, opts: TraceSummaryOptions = {
   const byOp = new Map<string, number>();
   for (const e of calls) byOp.set(e.name, (byOp.get(e.name) ?? 0) + 1);
   lines.push(`hypercalls: ${calls.length}`);
-  for (const [op, n] of [...byOp].sort(byCountThenName).slice(0, top)) lines.push(`  ${op} ${n} (${pct(n, calls.length)})`);
+  for (const [op, n] of [...byOp].sort(byCountThenName).slice(0, top))
+    lines.push(`  ${op} ${n} (${pct(n, calls.length)})`);
 
   // Notifications per xenstore request and per ring request, per domain.
   const sends = new Map<number, number>();
-  for (const e of calls) if (e.name === "EVTCHNOP_send") sends.set(e.pid, (sends.get(e.pid) ?? 0) + 1);
+  for (const e of calls)
+    if (e.name === "EVTCHNOP_send") sends.set(e.pid, (sends.get(e.pid) ?? 0) + 1);
   const xsReqs = new Map<number, number>();
   for (const e of timed) {
     if (e.ph === "X" && e.cat === "xenstore" && e.args?.conn === "domain") {
@@ -101,15 +119,22 @@ export function summarizeTrace(trace: ChromeTrace, opts: TraceSummaryOptions = {
   }
   const totalSends = [...sends.values()].reduce((a, b) => a + b, 0);
   const flows = timed.filter((e) => e.ph === "f").length;
-  lines.push(`notifications: ${totalSends} EVTCHNOP_send, ${flows} linked to the upcall they caused`);
+  lines.push(
+    `notifications: ${totalSends} EVTCHNOP_send, ${flows} linked to the upcall they caused`,
+  );
   for (const pid of [...new Set([...sends.keys(), ...xsReqs.keys()])].sort((a, b) => a - b)) {
     const s = sends.get(pid) ?? 0;
     const x = xsReqs.get(pid) ?? 0;
-    lines.push(`  ${proc(pid)}: ${s} sends, ${x} xenstore requests over its ring (${ratio(s, x)} sends per request)`);
+    lines.push(
+      `  ${proc(pid)}: ${s} sends, ${x} xenstore requests over its ring (${ratio(s, x)} sends per request)`,
+    );
   }
 
   // Request lifetimes: the outer async slice of each id is its first "b" and last "e".
-  const lives = new Map<string, { b: ChromeTraceEvent & { ts: number }; e?: ChromeTraceEvent & { ts: number } }>();
+  const lives = new Map<
+    string,
+    { b: ChromeTraceEvent & { ts: number }; e?: ChromeTraceEvent & { ts: number } }
+  >();
   for (const e of timed) {
     if (e.cat !== "request" || e.id === undefined) continue;
     const id = String(e.id);
@@ -118,24 +143,39 @@ export function summarizeTrace(trace: ChromeTrace, opts: TraceSummaryOptions = {
   }
   if (lives.size > 0) {
     const perTrack = new Map<number, number>();
-    for (const { b } of lives.values()) if (b.tid !== undefined) perTrack.set(b.tid, (perTrack.get(b.tid) ?? 0) + 1);
+    for (const { b } of lives.values())
+      if (b.tid !== undefined) perTrack.set(b.tid, (perTrack.get(b.tid) ?? 0) + 1);
     lines.push(`ring requests: ${lives.size}`);
     for (const [tid, n] of [...perTrack].sort((a, b) => a[0] - b[0])) {
       const pid = Math.floor(tid / 1000);
       const s = sends.get(pid) ?? 0;
-      lines.push(`  ${threads.get(tid) ?? `tid ${tid}`} in ${proc(pid)}: ${n} requests, ${s} sends by the domain (${ratio(s, n)} per request)`);
+      lines.push(
+        `  ${threads.get(tid) ?? `tid ${tid}`} in ${proc(pid)}: ${n} requests, ${s} sends by the domain (${ratio(s, n)} per request)`,
+      );
     }
   }
   const slowReqs: Slow[] = [];
   for (const { b, e } of lives.values()) {
     if (e === undefined) continue;
     const note = b.args?.incomplete === true ? " (incomplete)" : "";
-    slowReqs.push({ name: b.name, where: `${proc(b.pid)} ${threads.get(b.tid ?? -1) ?? ""}`.trim(), startNs: startNs(b), durNs: startNs(e) - startNs(b), note });
+    slowReqs.push({
+      name: b.name,
+      where: `${proc(b.pid)} ${threads.get(b.tid ?? -1) ?? ""}`.trim(),
+      startNs: startNs(b),
+      durNs: startNs(e) - startNs(b),
+      note,
+    });
   }
   lines.push(...slowLines("slowest requests", slowReqs, top));
   const spans: Slow[] = timed
     .filter((e) => e.ph === "X" && e.cat === "span")
-    .map((e) => ({ name: e.name, where: `${proc(e.pid)} ${threads.get(e.tid ?? -1) ?? ""}`.trim(), startNs: startNs(e), durNs: endNs(e) - startNs(e), note: "" }));
+    .map((e) => ({
+      name: e.name,
+      where: `${proc(e.pid)} ${threads.get(e.tid ?? -1) ?? ""}`.trim(),
+      startNs: startNs(e),
+      durNs: endNs(e) - startNs(e),
+      note: "",
+    }));
   lines.push(...slowLines("slowest spans", spans, top));
   return lines;
 }

@@ -18,10 +18,17 @@
  * `code` is xenstored's error name; a closed connection fails with reason `closed`.
  */
 import { Observable } from "rxjs";
-import { type XenbusOps, type XenbusTransactionOptions, type XenbusTransport, XenbusError, type XsWatchEvent, DEFAULT_TRANSACTION_RETRIES } from "@pvkit/guest-sdk";
+import {
+  type XenbusOps,
+  type XenbusTransactionOptions,
+  type XenbusTransport,
+  XenbusError,
+  type XsWatchEvent,
+  DEFAULT_TRANSACTION_RETRIES,
+} from "@pvkit/guest-sdk";
 import type { Connection } from "../xenstored/connection.js";
 import { XenstoreError } from "../xenstored/errors.js";
-import { XsLocalClient, type WatchEvent } from "../xenstored/local-client.js";
+import type { XsLocalClient, WatchEvent } from "../xenstored/local-client.js";
 import { XS } from "@pvkit/hypervisor-sim/abi";
 
 /** What `open` needs of a host: a fresh privileged xenstore client. */
@@ -32,7 +39,11 @@ export interface XenstoreOpener {
 let tokenSeq = 0;
 
 /** Runs one synchronous request of the local client as a promise. */
-type Runner = <T>(type: number, path: string | undefined, fn: (c: XsLocalClient) => T) => Promise<T>;
+type Runner = <T>(
+  type: number,
+  path: string | undefined,
+  fn: (c: XsLocalClient) => T,
+) => Promise<T>;
 
 /** The node operations, bound to a transaction id (0 outside transactions). */
 abstract class LocalOps implements XenbusOps {
@@ -43,7 +54,9 @@ abstract class LocalOps implements XenbusOps {
     return this.runner(XS.XS_READ, path, (c) => new TextDecoder().decode(c.read(path, this.txId)));
   }
   write(path: string, value: string): Promise<void> {
-    return this.runner(XS.XS_WRITE, path, (c) => c.write(path, new TextEncoder().encode(value), this.txId));
+    return this.runner(XS.XS_WRITE, path, (c) =>
+      c.write(path, new TextEncoder().encode(value), this.txId),
+    );
   }
   mkdir(path: string): Promise<void> {
     return this.runner(XS.XS_MKDIR, path, (c) => c.mkdir(path, this.txId));
@@ -80,7 +93,10 @@ class LocalTransactionOps extends LocalOps {
 /** See the file header. */
 export class LocalXenbusTransport extends LocalOps implements XenbusTransport, Disposable {
   /** A transport on a new connection of `host` (its watches are leak-checked like any client's). */
-  static open(host: XenstoreOpener, opts: { transactionRetries?: number } = {}): LocalXenbusTransport {
+  static open(
+    host: XenstoreOpener,
+    opts: { transactionRetries?: number } = {},
+  ): LocalXenbusTransport {
     return new LocalXenbusTransport(host.openXenstore(), opts);
   }
 
@@ -89,7 +105,6 @@ export class LocalXenbusTransport extends LocalOps implements XenbusTransport, D
   readonly #listeners = new Map<string, (e: XsWatchEvent) => void>();
   readonly #closeListeners = new Set<(e: XenbusError) => void>();
   #flushQueued = false;
-  #inRequest = 0;
 
   protected readonly txId = 0;
   protected readonly runner: Runner = (type, path, fn) => this.run(type, path, fn);
@@ -117,15 +132,24 @@ export class LocalXenbusTransport extends LocalOps implements XenbusTransport, D
 
   /** @internal Runs one synchronous request as a promise, with XenbusError errors. */
   run<T>(type: number, path: string | undefined, fn: (c: XsLocalClient) => T): Promise<T> {
-    if (this.client.conn.closed) return Promise.reject(new XenbusError({ reason: "closed", type, path }));
-    this.#inRequest++;
+    if (this.client.conn.closed)
+      return Promise.reject(new XenbusError({ reason: "closed", type, path }));
     try {
       return Promise.resolve(fn(this.client));
     } catch (e) {
-      if (e instanceof XenstoreError) return Promise.reject(new XenbusError({ reason: "error-reply", type, path, serverName: e.code }));
-      return Promise.reject(new XenbusError({ reason: "closed", type, path, detail: e instanceof Error ? e.message : String(e) }));
+      if (e instanceof XenstoreError)
+        return Promise.reject(
+          new XenbusError({ reason: "error-reply", type, path, serverName: e.code }),
+        );
+      return Promise.reject(
+        new XenbusError({
+          reason: "closed",
+          type,
+          path,
+          detail: e instanceof Error ? e.message : String(e),
+        }),
+      );
     } finally {
-      this.#inRequest--;
       this.#flushSoon();
     }
   }
@@ -168,7 +192,10 @@ export class LocalXenbusTransport extends LocalOps implements XenbusTransport, D
     });
   }
 
-  async transaction<T>(fn: (tx: XenbusOps) => Promise<T> | T, opts: XenbusTransactionOptions = {}): Promise<T> {
+  async transaction<T>(
+    fn: (tx: XenbusOps) => Promise<T> | T,
+    opts: XenbusTransactionOptions = {},
+  ): Promise<T> {
     const retries = opts.retries ?? this.#retries;
     for (let attempt = 0; ; attempt++) {
       const id = await this.run(XS.XS_TRANSACTION_START, undefined, (c) => c.transactionStart());
@@ -176,7 +203,9 @@ export class LocalXenbusTransport extends LocalOps implements XenbusTransport, D
       try {
         result = await fn(new LocalTransactionOps(this.runner, id));
       } catch (err) {
-        await this.run(XS.XS_TRANSACTION_END, undefined, (c) => c.transactionEnd(id, false)).catch(() => undefined);
+        await this.run(XS.XS_TRANSACTION_END, undefined, (c) => c.transactionEnd(id, false)).catch(
+          () => undefined,
+        );
         if (isEagain(err) && attempt < retries) continue;
         throw err;
       }

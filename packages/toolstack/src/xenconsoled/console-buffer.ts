@@ -87,7 +87,8 @@ export class ConsoleBuffer {
     if (this.#consumed === this.#size) {
       this.#consumed = 0;
       this.#size = 0;
-      if (this.maxCapacity !== 0 && this.#data.length > this.maxCapacity) this.#data = new Uint8Array(this.maxCapacity);
+      if (this.maxCapacity !== 0 && this.#data.length > this.maxCapacity)
+        this.#data = new Uint8Array(this.maxCapacity);
     }
   }
 }

@@ -24,7 +24,16 @@
  * A domain's death releases its consoles at once (`domainDied`), as for console 0, so the
  * daemon's mappings never keep a dying domain's pages.
  */
-import type { BackendDriver, DriverRegistration, EventChannel, XenbusBus, XenbusDevice, XenbusOps, XenbusTransport, XsWatchEvent } from "@pvkit/guest-sdk";
+import type {
+  BackendDriver,
+  DriverRegistration,
+  EventChannel,
+  XenbusBus,
+  XenbusDevice,
+  XenbusOps,
+  XenbusTransport,
+  XsWatchEvent,
+} from "@pvkit/guest-sdk";
 import type { Observable } from "rxjs";
 import type { ConsoleDeps } from "./xen-console.js";
 import { XenConsole } from "./xen-console.js";
@@ -58,7 +67,8 @@ export class ExtraConsoles {
 
   /** Served extra console `devid` of `domid`. */
   console(domid: number, devid: number): XenConsole | undefined {
-    for (const s of this.#served.values()) if (s.console.domid === domid && s.console.devid === devid) return s.console;
+    for (const s of this.#served.values())
+      if (s.console.domid === domid && s.console.devid === devid) return s.console;
     return undefined;
   }
 
@@ -87,11 +97,19 @@ export class ExtraConsoles {
     const ref = await dev.otherInt("ring-ref");
     const remote = await dev.otherInt("port");
     const [m] = dev.env.mapper.map([ref], dev.otherendId);
-    const unmap = dev.own(`mapping of d${dev.otherendId} grant ref ${ref} (console ring)`, () => m!.unmap());
-    const console = new XenConsole(dev.otherendId, deps, { devid: dev.devid, xspath: dev.otherend });
+    const unmap = dev.own(`mapping of d${dev.otherendId} grant ref ${ref} (console ring)`, () =>
+      m!.unmap(),
+    );
+    const console = new XenConsole(dev.otherendId, deps, {
+      devid: dev.devid,
+      xspath: dev.otherend,
+    });
     let unbind = (): void => {};
     const err = console.attachRing(m!.page, (onEvent) => {
-      const ch: EventChannel = dev.env.events.bindInterdomain(dev.otherendId, remote, { lateEoi: true, onEvent });
+      const ch: EventChannel = dev.env.events.bindInterdomain(dev.otherendId, remote, {
+        lateEoi: true,
+        onEvent,
+      });
       unbind = dev.own(`port ${ch.port} (bound to d${dev.otherendId}:${remote})`, () => ch.close());
       return ch;
     });
@@ -118,7 +136,8 @@ export class ExtraConsoles {
  */
 export function hidePrimaryConsole(xs: XenbusTransport): XenbusTransport {
   const primary = /^(?:\/local\/domain\/0\/)?backend\/console\/\d+$/;
-  const filter = (path: string, names: string[]): string[] => (primary.test(path) ? names.filter((n) => n !== "0") : names);
+  const filter = (path: string, names: string[]): string[] =>
+    primary.test(path) ? names.filter((n) => n !== "0") : names;
   return {
     read: (p) => xs.read(p),
     write: (p, v) => xs.write(p, v),

@@ -32,7 +32,9 @@ let native: NativePty | undefined;
 function nativePty(): NativePty {
   if (native === undefined) {
     const require = createRequire(import.meta.url);
-    const utils = require("node-pty/lib/utils") as { loadNativeModule(name: string): { module: NativePty } };
+    const utils = require("node-pty/lib/utils") as {
+      loadNativeModule(name: string): { module: NativePty };
+    };
     native = utils.loadNativeModule("pty").module;
   }
   return native;
@@ -62,7 +64,9 @@ export class PtyTerminal implements ConsoleTerminal {
     } catch (err) {
       closeSync(t.master);
       closeSync(t.slave);
-      throw new Error(`failed to set tty attributes of ${t.pty}: ${(err as Error).message}`, { cause: err });
+      throw new Error(`failed to set tty attributes of ${t.pty}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     this.#reader.pause();
   }
@@ -87,7 +91,9 @@ export class PtyTerminal implements ConsoleTerminal {
   }
 
   listen(handlers: { data: (bytes: Uint8Array) => void; broken: (err: Error) => void }): void {
-    this.#reader.on("data", (chunk: Buffer) => handlers.data(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length)));
+    this.#reader.on("data", (chunk: Buffer) =>
+      handlers.data(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length)),
+    );
     this.#reader.on("error", (err: Error) => {
       if (!this.#closed) handlers.broken(err);
     });

@@ -36,8 +36,18 @@
 import { closeSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { Guest, Hypervisor, Page, TimerHandle } from "@pvkit/hypervisor-sim";
-import { GNTMAP, GNTTAB_RESERVED_CONSOLE, XEN_PAGE_SHIFT, xencons_interface } from "@pvkit/hypervisor-sim/abi";
-import { ByteRingWriter, type EventChannel, type EventChannels, consoleInRing } from "@pvkit/guest-sdk";
+import {
+  GNTMAP,
+  GNTTAB_RESERVED_CONSOLE,
+  XEN_PAGE_SHIFT,
+  xencons_interface,
+} from "@pvkit/hypervisor-sim/abi";
+import {
+  ByteRingWriter,
+  type EventChannel,
+  type EventChannels,
+  consoleInRing,
+} from "@pvkit/guest-sdk";
 import { mapGrantRefs, unmapGrantRefs } from "@pvkit/guest-sdk/hypercall";
 import { highestHole } from "../xenstored/ring-factory.js";
 import type { XsSession } from "../host/xs-session.js";
@@ -119,9 +129,22 @@ export class XenConsole {
   #input: Uint8Array[] = [];
   #inputQueued = 0;
   #dead = false;
-  #c = { events: 0, eventCount: 0, rateLimited: 0, badIndices: 0, bytesOut: 0, bytesIn: 0, inputReads: 0, terminals: 0 };
+  #c = {
+    events: 0,
+    eventCount: 0,
+    rateLimited: 0,
+    badIndices: 0,
+    bytesOut: 0,
+    bytesIn: 0,
+    inputReads: 0,
+    terminals: 0,
+  };
 
-  constructor(domid: number, deps: ConsoleDeps, where: ConsoleWhere = { devid: 0, xspath: `/local/domain/${domid}/console` }) {
+  constructor(
+    domid: number,
+    deps: ConsoleDeps,
+    where: ConsoleWhere = { devid: 0, xspath: `/local/domain/${domid}/console` },
+  ) {
     this.domid = domid;
     this.devid = where.devid;
     this.#d = deps;
@@ -171,7 +194,10 @@ export class XenConsole {
     if (port !== this.#remotePort || this.#channel === undefined || this.#channel.closed) {
       this.#unbind();
       try {
-        this.#channel = this.#d.events0.bindInterdomain(this.domid, port, { lateEoi: true, onEvent: () => this.#onEvent() });
+        this.#channel = this.#d.events0.bindInterdomain(this.domid, port, {
+          lateEoi: true,
+          onEvent: () => this.#onEvent(),
+        });
         this.#remotePort = port;
       } catch (err) {
         return `d${this.domid}: binding console port ${port} failed: ${(err as Error).message}`;
@@ -230,7 +256,14 @@ export class XenConsole {
     const g0 = this.#d.guest0;
     const gfn = highestHole(g0);
     try {
-      const [op] = mapGrantRefs(g0.hypercall, [{ host_addr: gfn << XEN_PAGE_SHIFT, flags: GNTMAP.GNTMAP_host_map, ref: GNTTAB_RESERVED_CONSOLE, dom: this.domid }]);
+      const [op] = mapGrantRefs(g0.hypercall, [
+        {
+          host_addr: gfn << XEN_PAGE_SHIFT,
+          flags: GNTMAP.GNTMAP_host_map,
+          ref: GNTTAB_RESERVED_CONSOLE,
+          dom: this.domid,
+        },
+      ]);
       this.#grantHandle = op!.handle!;
       this.#grantGfn = gfn;
       this.#page = g0.memory.writablePage(gfn);
@@ -255,7 +288,9 @@ export class XenConsole {
       const handle = this.#grantHandle;
       this.#grantHandle = undefined;
       try {
-        unmapGrantRefs(this.#d.guest0.hypercall, [{ host_addr: this.#grantGfn << XEN_PAGE_SHIFT, dev_bus_addr: 0, handle }]);
+        unmapGrantRefs(this.#d.guest0.hypercall, [
+          { host_addr: this.#grantGfn << XEN_PAGE_SHIFT, dev_bus_addr: 0, handle },
+        ]);
       } catch {
         // the mapping died with the domain
       }
@@ -335,7 +370,8 @@ export class XenConsole {
     }
     const bytes = new Uint8Array(size);
     const base = xencons_interface.out[0];
-    for (let i = 0; i < size; i++) bytes[i] = page.getU8(base + (((cons + i) >>> 0) & (xencons_interface.out[1] - 1)));
+    for (let i = 0; i < size; i++)
+      bytes[i] = page.getU8(base + (((cons + i) >>> 0) & (xencons_interface.out[1] - 1)));
     page.setU32(xencons_interface.out_cons[0], prod);
     this.#notify();
     this.#c.bytesOut += size;
@@ -355,7 +391,9 @@ export class XenConsole {
     if (factory === undefined) return true; // no terminal wanted: log and stdout only
     let t: ConsoleTerminal;
     try {
-      t = factory(this.devid === 0 ? `d${this.domid} console` : `d${this.domid} console ${this.devid}`);
+      t = factory(
+        this.devid === 0 ? `d${this.domid} console` : `d${this.domid} console ${this.devid}`,
+      );
     } catch {
       return false;
     }

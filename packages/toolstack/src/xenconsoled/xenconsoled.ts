@@ -81,11 +81,18 @@ export class Xenconsoled {
     this.#xs = new XsSession(deps.connection);
     const pty = opts.pty ?? true;
     this.#terminal = pty === true ? openPty : pty === false ? undefined : pty;
-    this.#stdout = opts.stdout === true ? process.stdout : opts.stdout === false ? undefined : opts.stdout;
+    this.#stdout =
+      opts.stdout === true ? process.stdout : opts.stdout === false ? undefined : opts.stdout;
     this.#unwatch.push(this.#xs.watch("@introduceDomain", () => this.enumDomains()));
     this.#unwatch.push(this.#xs.watch("@releaseDomain", () => this.enumDomains()));
     if (deps.transport !== undefined) {
-      this.#bus = new XenbusBus(driverEnv({ guest: deps.guest0, events: deps.events0, xs: hidePrimaryConsole(deps.transport) }));
+      this.#bus = new XenbusBus(
+        driverEnv({
+          guest: deps.guest0,
+          events: deps.events0,
+          xs: hidePrimaryConsole(deps.transport),
+        }),
+      );
       this.#extra = new ExtraConsoles(this.#bus, this.#consoleDeps(), this.#errors);
     }
   }
@@ -118,7 +125,10 @@ export class Xenconsoled {
 
   /** Every served console: each domain's console 0, then the extra consoles. */
   get consoles(): readonly XenConsole[] {
-    return [...[...this.#consoles.values()].map((c) => c.console), ...(this.#extra?.consoles ?? [])];
+    return [
+      ...[...this.#consoles.values()].map((c) => c.console),
+      ...(this.#extra?.consoles ?? []),
+    ];
   }
 
   /** What went wrong attaching consoles (io.c logs these with `dolog`), oldest first. */
@@ -139,7 +149,8 @@ export class Xenconsoled {
       if (d.isDying) this.domainDied(d.domid);
       else if (!this.#consoles.has(d.domid)) this.#create(d.domid);
     }
-    for (const domid of [...this.#consoles.keys()]) if (this.#hv.domainById(domid) === undefined) this.domainDied(domid);
+    for (const domid of [...this.#consoles.keys()])
+      if (this.#hv.domainById(domid) === undefined) this.domainDied(domid);
   }
 
   /** The domain is dying or gone: shut its console down and forget it. Idempotent. */

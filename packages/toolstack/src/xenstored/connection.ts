@@ -45,7 +45,12 @@ import {
 export type ConnectionKind = "socket" | "local" | "domain";
 
 /** Why a connection stopped. `oversize` is a request with len > 4096 (XENSTORE_ERROR_PROTO). */
-export type ConnectionCloseReason = "closed" | "oversize" | "released" | "domain-died" | "server-closed";
+export type ConnectionCloseReason =
+  | "closed"
+  | "oversize"
+  | "released"
+  | "domain-died"
+  | "server-closed";
 
 export interface ConnectionEvents {
   /** Messages were queued for the client. */
@@ -349,7 +354,15 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     }
     cause.replyQueued();
     const charged = messageMemory(payload.length);
-    this.#push({ msg: { type, req_id: req.req_id, tx_id: req.tx_id, payload }, bytes: undefined, written: 0, cause, deadline: undefined, charged, dedupKey: undefined });
+    this.#push({
+      msg: { type, req_id: req.req_id, tx_id: req.tx_id, payload },
+      bytes: undefined,
+      written: 0,
+      cause,
+      deadline: undefined,
+      charged,
+      dedupKey: undefined,
+    });
   }
 
   /**
@@ -374,15 +387,25 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (!this.#owner.memoryAdd(this.id, charged, false)) return;
     const sched = this.#owner.scheduler;
     const timeoutMs = this.#owner.watchEventTimeoutMs;
-    const deadline = sched && timeoutMs > 0 && !this.privileged ? sched.now + timeoutMs * 1_000_000 : undefined;
+    const deadline =
+      sched && timeoutMs > 0 && !this.privileged ? sched.now + timeoutMs * 1_000_000 : undefined;
     cause?.eventQueued();
-    this.#push({ msg: { type: XS.XS_WATCH_EVENT, req_id: 0, tx_id: 0, payload }, bytes: undefined, written: 0, cause, deadline, charged, dedupKey });
+    this.#push({
+      msg: { type: XS.XS_WATCH_EVENT, req_id: 0, tx_id: 0, payload },
+      bytes: undefined,
+      written: 0,
+      cause,
+      deadline,
+      charged,
+      dedupKey,
+    });
     if (deadline !== undefined && this.#timer === undefined) this.#arm(deadline);
   }
 
   #push(e: Outgoing): void {
     this.#out.push(e);
-    if (e.dedupKey !== undefined) this.#queuedEvents.set(e.dedupKey, (this.#queuedEvents.get(e.dedupKey) ?? 0) + 1);
+    if (e.dedupKey !== undefined)
+      this.#queuedEvents.set(e.dedupKey, (this.#queuedEvents.get(e.dedupKey) ?? 0) + 1);
     if (e.deadline !== undefined) this.#timed++;
     this.emit("output");
   }

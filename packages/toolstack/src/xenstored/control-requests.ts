@@ -34,12 +34,18 @@ type Cmd = (xs: XenstoredCore, req: Request, args: string[]) => void;
 /** `quota_show_current`. */
 function quotaShow(xs: XenstoredCore, req: Request, table: typeof HARD_QUOTAS): void {
   let s = "Quota settings:\n";
-  for (const [name, key, descr] of table) s += `${name.padEnd(17)}: ${String(xs.quotas[key]).padStart(8)} ${descr}\n`;
+  for (const [name, key, descr] of table)
+    s += `${name.padEnd(17)}: ${String(xs.quotas[key]).padStart(8)} ${descr}\n`;
   req.reply(`${s}\0`);
 }
 
 /** `quota_set`: `<name> <val>` with val >= 1 (EINVAL otherwise, or for an unknown name). */
-function quotaSet(xs: XenstoredCore, req: Request, args: string[], table: typeof HARD_QUOTAS): void {
+function quotaSet(
+  xs: XenstoredCore,
+  req: Request,
+  args: string[],
+  table: typeof HARD_QUOTAS,
+): void {
   if (args.length !== 2) fail("EINVAL");
   const val = atoi(args[1]!);
   if (val < 1) fail("EINVAL");
@@ -123,7 +129,12 @@ const CMDS: readonly { name: string; run: Cmd; pars: string; maxPars?: number }[
     },
     pars: "on|off",
   },
-  { name: "live-update", run: liveUpdate, pars: "[-c <cmdline>] [-F] [-t <timeout>] <file>\n    Default timeout is 60 seconds.", maxPars: 5 },
+  {
+    name: "live-update",
+    run: liveUpdate,
+    pars: "[-c <cmdline>] [-F] [-t <timeout>] <file>\n    Default timeout is 60 seconds.",
+    maxPars: 5,
+  },
   {
     // No trace file is kept: the name is accepted and nothing is written.
     name: "logfile",

@@ -73,9 +73,13 @@ export class XenstoredCore implements ConnectionOwner {
     this.hooks = opts.hooks ?? {};
     this.scheduler = opts.scheduler;
     const timeout = opts.watchEventTimeoutMs ?? DEFAULT_WATCH_EVENT_TIMEOUT_MS;
-    if (!Number.isInteger(timeout) || timeout < 0) throw new RangeError(`watchEventTimeoutMs must be a non-negative integer, got ${timeout}`);
+    if (!Number.isInteger(timeout) || timeout < 0)
+      throw new RangeError(`watchEventTimeoutMs must be a non-negative integer, got ${timeout}`);
     this.watchEventTimeoutMs = timeout;
-    this.domains = new DomainTable(this.hooks.domainExists?.bind(this.hooks), () => this.store.generation);
+    this.domains = new DomainTable(
+      this.hooks.domainExists?.bind(this.hooks),
+      () => this.store.generation,
+    );
     this.memory = new MemoryAccounting(this.domains, this.quotas, this.privDomid);
     const sched = this.scheduler;
     this.wrl = sched ? new WriteRateLimiter(() => sched.now) : undefined;
@@ -83,7 +87,11 @@ export class XenstoredCore implements ConnectionOwner {
     const dom0 = this.domains.alloc(0);
     dom0.introduced = true;
     this.wrl?.domainNew(dom0);
-    for (const [name, child] of [["/", "tool"], ["/tool", "xenstored"], ["/tool/xenstored", undefined]] as const) {
+    for (const [name, child] of [
+      ["/", "tool"],
+      ["/tool", "xenstored"],
+      ["/tool/xenstored", undefined],
+    ] as const) {
       const n: NodeRecord = {
         name,
         value: new Uint8Array(0),
@@ -154,7 +162,8 @@ export class XenstoredCore implements ConnectionOwner {
 
   /** Takes `t` off its connection's list, if it is still there. */
   unlistTransaction(conn: Connection, t: Transaction): void {
-    if (conn.transactions.get(t.id) === t && conn.transactions.delete(t.id)) this.#openTransactions--;
+    if (conn.transactions.get(t.id) === t && conn.transactions.delete(t.id))
+      this.#openTransactions--;
   }
 
   /**
@@ -223,7 +232,8 @@ export class XenstoredCore implements ConnectionOwner {
   /** `perm_for_conn` for a context's connection. */
   permFor(conn: Connection | null, node: NodeRecord): number {
     // Privileged callers get everything on any node with an owner (no subject to build).
-    if (!this.unprivileged(conn) && node.perms.length > 0) return XS_PERM.XS_PERM_READ | XS_PERM.XS_PERM_WRITE | XS_PERM.XS_PERM_OWNER;
+    if (!this.unprivileged(conn) && node.perms.length > 0)
+      return XS_PERM.XS_PERM_READ | XS_PERM.XS_PERM_WRITE | XS_PERM.XS_PERM_OWNER;
     return permForConn(this.subject(conn), node.perms);
   }
 
@@ -244,7 +254,11 @@ export class XenstoredCore implements ConnectionOwner {
     }
     const stored = this.store.get(name);
     if (!stored) {
-      this.accessNode(ctx, { name, value: new Uint8Array(0), children: [], perms: [], generation: NO_GENERATION }, "read");
+      this.accessNode(
+        ctx,
+        { name, value: new Uint8Array(0), children: [], perms: [], generation: NO_GENERATION },
+        "read",
+      );
       return undefined;
     }
     const n = cloneNode(stored);
@@ -258,7 +272,8 @@ export class XenstoredCore implements ConnectionOwner {
     if (kind !== "read") {
       node.generation = this.store.nextGeneration();
       // `wrl_apply_debit_direct`: only while some transaction is open anywhere.
-      if (ctx.conn && !ctx.txn && this.wrl && this.openTransactions() > 0) this.wrl.debit(ctx.conn.domain, this.unprivileged(ctx.conn));
+      if (ctx.conn && !ctx.txn && this.wrl && this.openTransactions() > 0)
+        this.wrl.debit(ctx.conn.domain, this.unprivileged(ctx.conn));
     }
     const txn = ctx.txn;
     if (!txn) return;
@@ -370,7 +385,8 @@ export class XenstoredCore implements ConnectionOwner {
     const txn = ctx.txn;
     const a = txn?.accessed.get(name);
     if (txn && a) {
-      if (a.local) this.memory.add(ctx.conn?.id ?? 0, -txnNodeMemory(a.local, txn.generation), true);
+      if (a.local)
+        this.memory.add(ctx.conn?.id ?? 0, -txnNodeMemory(a.local, txn.generation), true);
       a.local = null;
     } else {
       this.deleteCommitted(name);
@@ -417,7 +433,11 @@ export class XenstoredCore implements ConnectionOwner {
    * returns NULL with errno set.
    * @throws XenstoreError ENOSPC from the transaction quota (that one is not returned).
    */
-  lookupNode(ctx: Ctx, name: string | undefined, perm: number): NodeRecord | "EINVAL" | "EACCES" | "ENOENT" {
+  lookupNode(
+    ctx: Ctx,
+    name: string | undefined,
+    perm: number,
+  ): NodeRecord | "EINVAL" | "EACCES" | "ENOENT" {
     if (name === undefined || !isValidNodename(name, this.quotas.pathMax)) return "EINVAL";
     const node = this.readNode(ctx, name);
     let code: "EACCES" | "ENOENT";
@@ -431,7 +451,12 @@ export class XenstoredCore implements ConnectionOwner {
   }
 
   /** `errno_from_parents` with `ask_parents`: hide a node's existence from those who may not know. */
-  errnoFromParents<C extends XsdErrorName>(ctx: Ctx, name: string, code: C, perm: number): C | "EACCES" {
+  errnoFromParents<C extends XsdErrorName>(
+    ctx: Ctx,
+    name: string,
+    code: C,
+    perm: number,
+  ): C | "EACCES" {
     let parentPerm = 0;
     let path = name;
     do {

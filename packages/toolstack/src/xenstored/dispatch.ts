@@ -30,7 +30,13 @@ import { doTransactionEnd, doTransactionStart } from "./transaction-requests.js"
 import { doResetWatches, doUnwatch, doWatch } from "./watch-requests.js";
 import type { Handler, Request } from "./request.js";
 import type { Transaction } from "./transaction.js";
-import { XS, xsBytes, xsTypeName, type XsdErrorName, type XsMessage } from "@pvkit/hypervisor-sim/abi";
+import {
+  XS,
+  xsBytes,
+  xsTypeName,
+  type XsdErrorName,
+  type XsMessage,
+} from "@pvkit/hypervisor-sim/abi";
 
 interface Entry {
   readonly handler: Handler;
@@ -97,12 +103,21 @@ class RequestContext implements Request {
 
   reply(payload: Uint8Array | string): void {
     this.replied = true;
-    this.conn.queueReply(this.msg, this.msg.type, typeof payload === "string" ? xsBytes(payload) : payload);
+    this.conn.queueReply(
+      this.msg,
+      this.msg.type,
+      typeof payload === "string" ? xsBytes(payload) : payload,
+    );
   }
 }
 
 /** Processes one request on `conn`, queueing exactly one reply (or error). */
-export function processMessage(xs: XenstoredCore, conn: Connection, msg: XsMessage, onInternalError: InternalErrorSink): void {
+export function processMessage(
+  xs: XenstoredCore,
+  conn: Connection,
+  msg: XsMessage,
+  onInternalError: InternalErrorSink,
+): void {
   const entry = msg.type < BY_TYPE.length ? BY_TYPE[msg.type] : undefined;
   if (!entry) return sendError(conn, msg, "ENOSYS");
   if (entry.priv && xs.unprivileged(conn)) return sendError(conn, msg, "EACCES");

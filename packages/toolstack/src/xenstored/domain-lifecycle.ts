@@ -21,7 +21,12 @@ import { isXsdErrorName } from "@pvkit/hypervisor-sim/abi";
  * queued output are dropped.
  * @throws XenstoreError with the host hook's error name if the ring cannot be connected.
  */
-export function introduceDomain(xs: XenstoredCore, domid: number, mfn: number, evtchn: number): DomainRecord {
+export function introduceDomain(
+  xs: XenstoredCore,
+  domid: number,
+  mfn: number,
+  evtchn: number,
+): DomainRecord {
   const found = xs.domains.find(domid);
   const d = found ?? xs.domains.alloc(domid);
   if (!d.introduced || !d.connection) {
@@ -30,7 +35,10 @@ export function introduceDomain(xs: XenstoredCore, domid: number, mfn: number, e
     const res = xs.hooks.connectDomain?.({ domid, mfn, evtchn, connection: conn });
     if (typeof res === "string") {
       if (!found) xs.domains.remove(domid);
-      throw new XenstoreError(isXsdErrorName(res) ? res : "EINVAL", `cannot connect domain ${domid}: ${res}`);
+      throw new XenstoreError(
+        isXsdErrorName(res) ? res : "EINVAL",
+        `cannot connect domain ${domid}: ${res}`,
+      );
     }
     const wasIntroduced = d.introduced;
     d.introduced = true;
@@ -58,7 +66,11 @@ export function introduceDomain(xs: XenstoredCore, domid: number, mfn: number, e
  * subtree), drops it from the special nodes' permissions and forgets it. An introduced domain
  * then fires `@releaseDomain`.
  */
-export function destroyDomain(xs: XenstoredCore, d: DomainRecord, reason: ConnectionCloseReason): void {
+export function destroyDomain(
+  xs: XenstoredCore,
+  d: DomainRecord,
+  reason: ConnectionCloseReason,
+): void {
   const conn = d.connection;
   if (conn) {
     conn.close(reason);

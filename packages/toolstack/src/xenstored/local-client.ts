@@ -8,7 +8,15 @@ import type { Connection } from "./connection.js";
 import { decodeWatchEvent } from "./connection.js";
 import { XenstoreError } from "./errors.js";
 import { getStrings } from "./payload.js";
-import { encodeXsMessage, isXsdErrorName, nulJoin, XS, xsBytes, xsString, xsTypeName } from "@pvkit/hypervisor-sim/abi";
+import {
+  encodeXsMessage,
+  isXsdErrorName,
+  nulJoin,
+  XS,
+  xsBytes,
+  xsString,
+  xsTypeName,
+} from "@pvkit/hypervisor-sim/abi";
 
 export interface WatchEvent {
   readonly path: string;
@@ -46,7 +54,8 @@ export class XsLocalClient {
         reply = m.payload;
       }
     }
-    if (reply === undefined) throw new Error(`${op}: no reply (connection ${this.conn.closeReason ?? "open"})`);
+    if (reply === undefined)
+      throw new Error(`${op}: no reply (connection ${this.conn.closeReason ?? "open"})`);
     return reply;
   }
 
@@ -59,7 +68,8 @@ export class XsLocalClient {
 
   /** Also collects events queued since the last request. */
   pollEvents(): WatchEvent[] {
-    for (const m of this.conn.takeAll()) if (m.type === XS.XS_WATCH_EVENT) this.#events.push(decodeWatchEvent(m.payload));
+    for (const m of this.conn.takeAll())
+      if (m.type === XS.XS_WATCH_EVENT) this.#events.push(decodeWatchEvent(m.payload));
     return this.takeEvents();
   }
 
@@ -131,6 +141,8 @@ export class XsLocalClient {
   }
 
   isDomainIntroduced(domid: number): boolean {
-    return getStrings(this.request(XS.XS_IS_DOMAIN_INTRODUCED, nulJoin([String(domid)])))[0] === "T";
+    return (
+      getStrings(this.request(XS.XS_IS_DOMAIN_INTRODUCED, nulJoin([String(domid)])))[0] === "T"
+    );
   }
 }

@@ -4,7 +4,7 @@
  * permissions, with an unprivileged creator as owner; removal deletes the whole subtree,
  * children first, and fires watches as it goes.
  */
-import { type Ctx, type XenstoredCore } from "./core.js";
+import type { Ctx, XenstoredCore } from "./core.js";
 import { fail, XenstoreError } from "./errors.js";
 import { baseName, childPath, parentOf } from "./path.js";
 import { clonePerms } from "./perms.js";
@@ -17,7 +17,12 @@ import { fireWatches } from "./watches.js";
  * @throws XenstoreError ENOSPC (node count or node size quota), ENOMEM (owner unknown), or the
  *   errors of reading the ancestors.
  */
-export function createNode(xs: XenstoredCore, ctx: Ctx, name: string, value: Uint8Array): NodeRecord {
+export function createNode(
+  xs: XenstoredCore,
+  ctx: Ctx,
+  name: string,
+  value: Uint8Array,
+): NodeRecord {
   // Walk up until an existing node is found; names[0] is the node itself.
   const names: string[] = [];
   let parentName = name;
@@ -36,7 +41,13 @@ export function createNode(xs: XenstoredCore, ctx: Ctx, name: string, value: Uin
     parent.children.push(baseName(n));
     const perms = clonePerms(parent.perms);
     if (xs.unprivileged(ctx.conn)) perms[0]!.id = ctx.conn!.id;
-    const node: NodeRecord = { name: n, value: new Uint8Array(0), children: [], perms, generation: NO_GENERATION };
+    const node: NodeRecord = {
+      name: n,
+      value: new Uint8Array(0),
+      children: [],
+      perms,
+      generation: NO_GENERATION,
+    };
     built.push(node);
     parent = node;
   }

@@ -170,7 +170,12 @@ export const doSetPerms: Handler = (xs, req) => {
 };
 
 /** `set_perms_special`: only `@introduceDomain` / `@releaseDomain`, with write+owner on them. */
-function setPermsSpecial(xs: XenstoredCore, req: Request, name: string, perms: ReturnType<typeof parsePermStrings> & {}): void {
+function setPermsSpecial(
+  xs: XenstoredCore,
+  req: Request,
+  name: string,
+  perms: ReturnType<typeof parsePermStrings> & {},
+): void {
   const cur = xs.domains.special.get(name);
   if (!cur) fail("EINVAL");
   if ((permForConn(xs.subject(req.conn), cur) & (W | O)) !== (W | O)) fail("EACCES");

@@ -102,7 +102,8 @@ export interface XenstoredOptions {
 export function resolveQuotas(q: Partial<XenstoredQuotas> | undefined): XenstoredQuotas {
   const out: XenstoredQuotas = { ...DEFAULT_QUOTAS, ...q };
   for (const [k, v] of Object.entries(out)) {
-    if (!Number.isInteger(v) || v < 1) throw new RangeError(`quota ${k} must be a positive integer, got ${v}`);
+    if (!Number.isInteger(v) || v < 1)
+      throw new RangeError(`quota ${k} must be a positive integer, got ${v}`);
   }
   out.pathMax = Math.min(out.pathMax, XENSTORE_REL_PATH_MAX);
   return out;

@@ -6,7 +6,8 @@
 const SLASH = 0x2f;
 /** 1 for the chars of a path component, `[A-Za-z0-9-_@]`, by char code below 128. */
 const NAME_CHAR = new Uint8Array(128);
-for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_@") NAME_CHAR[c.charCodeAt(0)] = 1;
+for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_@")
+  NAME_CHAR[c.charCodeAt(0)] = 1;
 /** `sscanf(node, "/local/domain/%5u/%n")`: up to 5 chars of an unsigned number, then a slash. */
 const LOCAL_DOMAIN_PREFIX = /^\/local\/domain\/([+-]?\d+)\//;
 

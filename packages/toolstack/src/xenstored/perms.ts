@@ -84,13 +84,18 @@ export interface PermSubject {
 export function permForConn(who: PermSubject, perms: readonly XsPerm[]): number {
   const owner = perms[0];
   if (owner === undefined) return 0;
-  if (who.privileged || owner.id === who.id || (who.target !== undefined && owner.id === who.target)) {
+  if (
+    who.privileged ||
+    owner.id === who.id ||
+    (who.target !== undefined && owner.id === who.target)
+  ) {
     return R | W | O;
   }
   for (let i = 1; i < perms.length; i++) {
     const e = perms[i]!;
     if (e.perms & IGNORE) continue;
-    if (e.id === who.id || (who.target !== undefined && e.id === who.target)) return e.perms & (R | W | O);
+    if (e.id === who.id || (who.target !== undefined && e.id === who.target))
+      return e.perms & (R | W | O);
   }
   return owner.perms & (R | W | O);
 }

@@ -77,7 +77,8 @@ export function ringTransportFactory(
       return t;
     } catch (err) {
       if (err instanceof XenError && isXsdErrorName(err.code)) return err.code;
-      if (err instanceof XenError || err instanceof GrantStatusError || err instanceof RangeError) return "EINVAL";
+      if (err instanceof XenError || err instanceof GrantStatusError || err instanceof RangeError)
+        return "EINVAL";
       throw err;
     }
   };

@@ -119,7 +119,12 @@ export class XenstoreRingTransport implements DomainTransport {
     this.#limit = opts.outstandingLimit;
     this.#features = opts.serverFeatures ?? 0;
     const [op] = mapGrantRefs(opts.guest0.hypercall, [
-      { host_addr: opts.mapGfn << XEN_PAGE_SHIFT, flags: GNTMAP.GNTMAP_host_map, ref: GNTTAB_RESERVED_XENSTORE, dom: opts.domid },
+      {
+        host_addr: opts.mapGfn << XEN_PAGE_SHIFT,
+        flags: GNTMAP.GNTMAP_host_map,
+        ref: GNTTAB_RESERVED_XENSTORE,
+        dom: opts.domid,
+      },
     ]);
     this.#handle = op!.handle!;
     try {
@@ -200,7 +205,8 @@ export class XenstoreRingTransport implements DomainTransport {
     this.#parser = new XsMessageParser();
     if (this.#state !== "open") return;
     const f = xenstore_domain_interface;
-    for (const k of ["req_cons", "req_prod", "rsp_cons", "rsp_prod"] as const) this.#page.setU32(f[k][0], 0);
+    for (const k of ["req_cons", "req_prod", "rsp_cons", "rsp_prod"] as const)
+      this.#page.setU32(f[k][0], 0);
     if (this.#page.getU32(f.connection[0]) === XENSTORE_RECONNECT) {
       this.#page.setU32(f.connection[0], XENSTORE_CONNECTED);
       this.#notify();
@@ -242,7 +248,9 @@ export class XenstoreRingTransport implements DomainTransport {
 
   #unmap(): void {
     try {
-      unmapGrantRefs(this.#guest0.hypercall, [{ host_addr: this.#gfn << XEN_PAGE_SHIFT, dev_bus_addr: 0, handle: this.#handle }]);
+      unmapGrantRefs(this.#guest0.hypercall, [
+        { host_addr: this.#gfn << XEN_PAGE_SHIFT, dev_bus_addr: 0, handle: this.#handle },
+      ]);
     } catch {
       // Nothing else to do: the mapping died with the domain or was already gone.
     }

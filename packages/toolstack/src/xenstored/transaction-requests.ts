@@ -17,7 +17,8 @@ import { fireWatches } from "./watches.js";
 /** TRANSACTION_START -> `<id>\0`. EBUSY when sent inside a transaction, ENOSPC over quota. */
 export const doTransactionStart: Handler = (xs, req) => {
   if (req.txn) fail("EBUSY");
-  if (xs.unprivileged(req.conn) && req.conn.transactions.size > xs.quotas.transactionsPerDomain) fail("ENOSPC");
+  if (xs.unprivileged(req.conn) && req.conn.transactions.size > xs.quotas.transactionsPerDomain)
+    fail("ENOSPC");
   const t = new Transaction(req.conn.allocTransactionId(), xs.store.nextGeneration());
   xs.listTransaction(req.conn, t);
   req.reply(`${t.id}\0`);

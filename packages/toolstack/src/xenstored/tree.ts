@@ -68,7 +68,13 @@ export function recordSize(n: NodeRecord): number {
 
 /** A copy that can be modified without touching the original (the value is shared, immutable). */
 export function cloneNode(n: NodeRecord, name = n.name): NodeRecord {
-  return { name, value: n.value, children: [...n.children], perms: clonePerms(n.perms), generation: n.generation };
+  return {
+    name,
+    value: n.value,
+    children: [...n.children],
+    perms: clonePerms(n.perms),
+    generation: n.generation,
+  };
 }
 
 /** The value of a node without one (shared: values are never written into). */
@@ -89,7 +95,13 @@ class StoredNode implements NodeRecord {
   readonly generation: number;
   childList: Uint8Array | undefined = undefined;
 
-  constructor(name: string, value: Uint8Array, children: string[], perms: XsPerm[], generation: number) {
+  constructor(
+    name: string,
+    value: Uint8Array,
+    children: string[],
+    perms: XsPerm[],
+    generation: number,
+  ) {
     this.name = name;
     this.#bytes = value.length === 0 ? "" : xsString(value);
     this.children = children;
@@ -147,7 +159,10 @@ export class NodeStore {
    */
   put(n: NodeRecord): void {
     const children = n.children.length === 0 ? NO_CHILDREN : [...n.children];
-    this.#nodes.set(n.name, new StoredNode(n.name, n.value, children, this.#intern(n.perms), n.generation));
+    this.#nodes.set(
+      n.name,
+      new StoredNode(n.name, n.value, children, this.#intern(n.perms), n.generation),
+    );
   }
 
   #intern(perms: readonly XsPerm[]): XsPerm[] {
@@ -156,7 +171,9 @@ export class NodeStore {
     let shared = this.#perms.get(key);
     if (shared === undefined) {
       if (this.#perms.size >= PERMS_TABLE_MAX) this.#perms.clear();
-      shared = Object.freeze(perms.map((p) => Object.freeze({ id: p.id, perms: p.perms }))) as XsPerm[];
+      shared = Object.freeze(
+        perms.map((p) => Object.freeze({ id: p.id, perms: p.perms })),
+      ) as XsPerm[];
       this.#perms.set(key, shared);
     }
     return shared;

@@ -90,7 +90,8 @@ class EventView {
     const n = this.#node;
     if (!n) return false;
     if (permForConn(who, n.perms) & R) return true;
-    if (this.#parent === null) this.#parent = xs.readNode({ conn, txn: undefined }, parentOf(n.name));
+    if (this.#parent === null)
+      this.#parent = xs.readNode({ conn, txn: undefined }, parentOf(n.name));
     const parent = this.#parent;
     if (!parent) return false;
     return (permForConn(who, parent.perms) & R) !== 0;

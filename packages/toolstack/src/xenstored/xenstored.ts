@@ -124,7 +124,12 @@ export class Xenstored extends EventEmitter<XenstoredEvents> {
   inspect(path: string): NodeView | undefined {
     const n = this.#core.store.get(path);
     if (!n) return undefined;
-    return { value: n.value.slice(), children: [...n.children], perms: clonePerms(n.perms), generation: n.generation };
+    return {
+      value: n.value.slice(),
+      children: [...n.children],
+      perms: clonePerms(n.perms),
+      generation: n.generation,
+    };
   }
 
   /** Every committed path, for diagnostics. */

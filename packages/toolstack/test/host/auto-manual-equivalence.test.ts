@@ -17,10 +17,21 @@ const SEEDS = [1, 7, 42, 1234];
 const MODES = ["auto", "manual"] as const;
 
 /** io/xenbus.h `enum xenbus_state`, the values this file writes and waits for. */
-const STATE = { Initialising: "1", InitWait: "2", Initialised: "3", Connected: "4", Closing: "5", Closed: "6" } as const;
+const STATE = {
+  Initialising: "1",
+  InitWait: "2",
+  Initialised: "3",
+  Connected: "4",
+  Closing: "5",
+  Closed: "6",
+} as const;
 
 /** Resolves with the first value of `path` that satisfies `ok`, looking on every watch event. */
-function valueOf(xs: XenbusClient, path: string, ok: (v: string | undefined) => boolean): Promise<string | undefined> {
+function firstValue(
+  xs: XenbusClient,
+  path: string,
+  ok: (v: string | undefined) => boolean,
+): Promise<string | undefined> {
   return firstValueFrom(
     xs.watch(path).pipe(
       concatMap(() => xs.read(path).catch(() => undefined)),
@@ -32,7 +43,11 @@ function valueOf(xs: XenbusClient, path: string, ok: (v: string | undefined) => 
 type Scenario = (host: Host, log: (what: string) => void) => Promise<void>;
 
 /** Runs `scenario` on a fresh leak-checked host; returns "what@t" entries in the order logged. */
-async function run(mode: (typeof MODES)[number], seed: number | undefined, scenario: Scenario): Promise<string[]> {
+async function run(
+  mode: (typeof MODES)[number],
+  seed: number | undefined,
+  scenario: Scenario,
+): Promise<string[]> {
   const t = await createTestHost({ mode, ...(seed !== undefined ? { chaos: { seed } } : {}) });
   const entries: string[] = [];
   let open = true;
@@ -52,7 +67,7 @@ const watchAndAck: Scenario = async (host, log) => {
   const d = await host.createDomain({
     name: "acker",
     main: async (ctx) => {
-      await valueOf(ctx.xenbus, "data/cmd", (v) => v === "go");
+      await firstValue(ctx.xenbus, "data/cmd", (v) => v === "go");
       log("guest saw go");
       await ctx.xenbus.write("data/ack", "1");
       log("guest acked");
@@ -73,7 +88,11 @@ const timerDriven: Scenario = async (host, log) => {
     name: "sleeper",
     main: async (ctx) => {
       for (let i = 0; i < 4; i++) {
-        const rc = await ctx.guest.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, { ports: [], nr_ports: 0, timeout: host.hv.now + (i + 1) * MS });
+        const rc = await ctx.guest.hypercall.sched_op(SCHEDOP.SCHEDOP_poll, {
+          ports: [],
+          nr_ports: 0,
+          timeout: host.hv.now + (i + 1) * MS,
+        });
         log(`woke ${i} rc=${rc}`);
         await ctx.xenbus.write("data/tick", String(i));
       }
@@ -122,11 +141,11 @@ async function backend(ctx: GuestContext, log: (what: string) => void): Promise<
   const front = (await xs.read(`${be}/frontend`))!;
   await xs.write(`${be}/state`, STATE.InitWait);
   log("backend InitWait");
-  await valueOf(xs, `${front}/state`, (v) => v === STATE.Initialised);
+  await firstValue(xs, `${front}/state`, (v) => v === STATE.Initialised);
   const ring = await xs.read(`${front}/ring-ref`);
   await xs.write(`${be}/state`, STATE.Connected);
   log(`backend Connected (ring-ref ${ring})`);
-  await valueOf(xs, `${be}/state`, (v) => v === STATE.Closing);
+  await firstValue(xs, `${be}/state`, (v) => v === STATE.Closing);
   log("backend saw Closing");
   await xs.write(`${be}/state`, STATE.Closed);
   log("backend Closed");
@@ -136,13 +155,13 @@ async function frontend(ctx: GuestContext, log: (what: string) => void): Promise
   const xs = ctx.xenbus;
   const fe = "device/pvtest/0";
   const be = (await xs.read(`${fe}/backend`))!;
-  await valueOf(xs, `${be}/state`, (v) => v === STATE.InitWait);
+  await firstValue(xs, `${be}/state`, (v) => v === STATE.InitWait);
   await xs.transaction(async (tx) => {
     await tx.write(`${fe}/ring-ref`, "8");
     await tx.write(`${fe}/state`, STATE.Initialised);
   });
   log("frontend Initialised");
-  await valueOf(xs, `${be}/state`, (v) => v === STATE.Connected);
+  await firstValue(xs, `${be}/state`, (v) => v === STATE.Connected);
   await xs.write(`${fe}/state`, STATE.Connected);
   log("frontend Connected");
 }

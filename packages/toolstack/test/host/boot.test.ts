@@ -10,8 +10,19 @@ import {
   xenstore_domain_interface,
   XS,
 } from "@pvkit/hypervisor-sim/abi";
-import { ByteRingReader, ByteRingWriter, xenstoreRequestRing, xenstoreResponseRing } from "@pvkit/guest-sdk";
-import { evtchnSend, evtchnStatus, mapGrantRefs, setupTable, unmapGrantRefs } from "@pvkit/guest-sdk/hypercall";
+import {
+  ByteRingReader,
+  ByteRingWriter,
+  xenstoreRequestRing,
+  xenstoreResponseRing,
+} from "@pvkit/guest-sdk";
+import {
+  evtchnSend,
+  evtchnStatus,
+  mapGrantRefs,
+  setupTable,
+  unmapGrantRefs,
+} from "@pvkit/guest-sdk/hypercall";
 import { bootLayout, type GuestContext } from "@pvkit/toolstack";
 import { useHost } from "@pvkit/toolstack/testing";
 import { inspectDomain } from "@pvkit/hypervisor-sim/inspect";
@@ -47,11 +58,21 @@ describe("domain builder: boot state", () => {
 
   it("writes start_info byte for byte as the documented layout, at the documented GFN", async () => {
     let seen: GuestContext | undefined;
-    const d = await host().createDomain({ name: "si", memory: 8, cmdline: "console=hvc0 quiet", main: (ctx) => void (seen = ctx) });
+    const d = await host().createDomain({
+      name: "si",
+      memory: 8,
+      cmdline: "console=hvc0 quiet",
+      main: (ctx) => void (seen = ctx),
+    });
     await d.done;
     const layout = bootLayout(8 * 256);
     expect(d.layout).toEqual(layout);
-    expect(layout).toEqual({ startInfoGfn: 1, xenstoreGfn: 2, consoleGfn: 3, sharedInfoGfn: GNTTAB_GFN_BASE - 1 });
+    expect(layout).toEqual({
+      startInfoGfn: 1,
+      xenstoreGfn: 2,
+      consoleGfn: 3,
+      sharedInfoGfn: GNTTAB_GFN_BASE - 1,
+    });
     // The guest's own view of its page: the whole page, so bytes past the struct must be 0 too.
     const page = seen!.guest.memory.page(layout.startInfoGfn).read(0, 4096);
     const want = expectedStartInfo({
@@ -75,9 +96,14 @@ describe("domain builder: boot state", () => {
       main: ({ guest, startInfo }) => {
         const show = (port: number): string => {
           const s = evtchnStatus(guest.hypercall, port);
-          return s.state === "unbound" || s.state === "interdomain" ? `${s.state}:${s.remoteDom}` : s.state;
+          return s.state === "unbound" || s.state === "interdomain"
+            ? `${s.state}:${s.remoteDom}`
+            : s.state;
         };
-        ports = [show(startInfo.store_evtchn), show(startInfo.console.kind === "domU" ? startInfo.console.evtchn : -1)];
+        ports = [
+          show(startInfo.store_evtchn),
+          show(startInfo.console.kind === "domU" ? startInfo.console.evtchn : -1),
+        ];
       },
     });
     await d.done;
@@ -92,7 +118,10 @@ describe("domain builder: boot state", () => {
 
   it("places shared_info where start_info says and the guest's event channels use it", async () => {
     let gfn: number | undefined;
-    const d = await host().createDomain({ name: "shinfo", main: ({ startInfo }) => void (gfn = startInfo.shared_info >> XEN_PAGE_SHIFT) });
+    const d = await host().createDomain({
+      name: "shinfo",
+      main: ({ startInfo }) => void (gfn = startInfo.shared_info >> XEN_PAGE_SHIFT),
+    });
     await d.done;
     expect(gfn).toBe(d.layout.sharedInfoGfn);
     const dom = host().hv.domainById(d.domid)!;
@@ -115,7 +144,8 @@ describe("domain builder: boot state", () => {
         [frameGfn] = setupTable(guest.hypercall, 1); // what the guest itself finds
         const t = guest.memory.page(frameGfn!);
         entries = [];
-        for (let ref = 0; ref < 8; ref++) entries.push([t.getU16(ref * 8), t.getU16(ref * 8 + 2), t.getU32(ref * 8 + 4)]);
+        for (let ref = 0; ref < 8; ref++)
+          entries.push([t.getU16(ref * 8), t.getU16(ref * 8 + 2), t.getU32(ref * 8 + 4)]);
       },
     });
     await d.done;
@@ -129,15 +159,25 @@ describe("domain builder: boot state", () => {
 
   it("lets dom0 map the console page through reserved ref 0 (what xenconsoled does)", async () => {
     let consolePage: ReturnType<GuestContext["guest"]["memory"]["writablePage"]> | undefined;
-    const d = await host().createDomain({ name: "cons", main: ({ guest, startInfo }) => void (consolePage = guest.memory.writablePage(startInfo.console.kind === "domU" ? startInfo.console.mfn : -1)) });
+    const d = await host().createDomain({
+      name: "cons",
+      main: ({ guest, startInfo }) =>
+        void (consolePage = guest.memory.writablePage(
+          startInfo.console.kind === "domU" ? startInfo.console.mfn : -1,
+        )),
+    });
     await d.done;
     const g0 = host().dom0.guest;
     const gfn = GNTTAB_GFN_BASE - 100;
-    const [op] = mapGrantRefs(g0.hypercall, [{ host_addr: gfn << XEN_PAGE_SHIFT, flags: GNTMAP.GNTMAP_host_map, ref: 0, dom: d.domid }]);
+    const [op] = mapGrantRefs(g0.hypercall, [
+      { host_addr: gfn << XEN_PAGE_SHIFT, flags: GNTMAP.GNTMAP_host_map, ref: 0, dom: d.domid },
+    ]);
     expect(consolePage!.read(0, 4096).every((b) => b === 0)).toBe(true); // zeroed by the builder
     g0.memory.writablePage(gfn).setU32(3084, 7); // out_prod, seen by the guest
     expect(consolePage!.getU32(3084)).toBe(7);
-    unmapGrantRefs(g0.hypercall, [{ host_addr: gfn << XEN_PAGE_SHIFT, dev_bus_addr: 0, handle: op!.handle! }]);
+    unmapGrantRefs(g0.hypercall, [
+      { host_addr: gfn << XEN_PAGE_SHIFT, dev_bus_addr: 0, handle: op!.handle! },
+    ]);
   });
 
   it("lets the guest find its xenstore ring through start_info and talk to xenstored over it", async () => {
@@ -150,7 +190,14 @@ describe("domain builder: boot state", () => {
         expect(page.getU32(xenstore_domain_interface.connection[0])).toBe(0);
         const req = new ByteRingWriter(page, xenstoreRequestRing);
         const rsp = new ByteRingReader(page, xenstoreResponseRing);
-        req.write(encodeXsMessage({ type: XS.XS_READ, req_id: 9, tx_id: 0, payload: Buffer.from("name\0") }));
+        req.write(
+          encodeXsMessage({
+            type: XS.XS_READ,
+            req_id: 9,
+            tx_id: 0,
+            payload: Buffer.from("name\0"),
+          }),
+        );
         const before = ch.count;
         evtchnSend(guest.hypercall, startInfo.store_evtchn);
         await ch.waitFor(before);
@@ -166,7 +213,8 @@ describe("domain builder: boot state", () => {
   it("issues every build hypercall from dom0 (alloc_unbound with dom = the guest)", async () => {
     const calls: string[] = [];
     host().hv.trace.on("hypercall", (e) => {
-      if (e.cmd === "EVTCHNOP_alloc_unbound") calls.push(`d${e.domid} ${JSON.stringify(e.args)} -> ${e.result}`);
+      if (e.cmd === "EVTCHNOP_alloc_unbound")
+        calls.push(`d${e.domid} ${JSON.stringify(e.args)} -> ${e.result}`);
     });
     const d = await host().createDomain({ name: "trace" });
     expect(calls).toEqual([

@@ -22,7 +22,10 @@ describe("destroyDomain", () => {
     let frontendAtClosing: string | undefined;
     // When the backend sees Closing, the frontend directory must still be there (libxl removes the
     // directories last, after the backend is Closed).
-    h.hv.scheduler.at(h.hv.now + 1 * MS, () => (frontendAtClosing = readOrUndefined(c, `${fe}/backend`)));
+    h.hv.scheduler.at(
+      h.hv.now + 1 * MS,
+      () => (frontendAtClosing = readOrUndefined(c, `${fe}/backend`)),
+    );
     await new Promise<void>((r) => setImmediate(r)); // the backend takes its initial watch event
     const t0 = h.hv.now;
     const report = await h.destroyDomain(d.domid);
@@ -37,7 +40,12 @@ describe("destroyDomain", () => {
     expect(report.devices[1]!.waitedNs).toBe(2 * MS);
     expect(h.hv.now - t0).toBe(2 * MS);
     expect(report.timedOut).toEqual([]);
-    for (const p of [`/local/domain/${d.domid}`, `/libxl/${d.domid}`, `/vm/${d.uuid}`, `/local/domain/0/backend`]) {
+    for (const p of [
+      `/local/domain/${d.domid}`,
+      `/libxl/${d.domid}`,
+      `/vm/${d.uuid}`,
+      `/local/domain/0/backend`,
+    ]) {
       expect(pathsUnder(h, p)).toEqual([]);
     }
     expect(h.hv.domainById(d.domid)).toBeUndefined();
@@ -47,10 +55,15 @@ describe("destroyDomain", () => {
 
   it("proceeds after the timeout when the backend never reaches Closed, and reports it", async () => {
     const h = host();
-    const d = await h.createDomain({ name: "stuck", devices: [{ kind: "vbd" }, { kind: "vbd", vdev: "xvdb" }] });
+    const d = await h.createDomain({
+      name: "stuck",
+      devices: [{ kind: "vbd" }, { kind: "vbd", vdev: "xvdb" }],
+    });
     const t0 = h.hv.now;
     const report = await h.destroyDomain(d.domid, { timeoutNs: 50 * MS });
-    expect(report.timedOut.map((x) => [x.devid, x.outcome, x.lastBackendState, x.waitedNs])).toEqual([
+    expect(
+      report.timedOut.map((x) => [x.devid, x.outcome, x.lastBackendState, x.waitedNs]),
+    ).toEqual([
       [51712, "timeout", "5", 50 * MS],
       [51728, "timeout", "5", 50 * MS],
     ]);
@@ -89,8 +102,13 @@ describe("destroyDomain", () => {
     w.client.takeEvents();
     await h.destroyDomain(d.domid, { timeoutNs: 0 });
     await Promise.resolve();
-    expect(w.events.filter((e) => e.token === "rel").map((e) => e.path)).toEqual(["@releaseDomain"]);
-    expect(pathsUnder(h, "/tool/pvkit-test")).toEqual(["/tool/pvkit-test", "/tool/pvkit-test/kept"]);
+    expect(w.events.filter((e) => e.token === "rel").map((e) => e.path)).toEqual([
+      "@releaseDomain",
+    ]);
+    expect(pathsUnder(h, "/tool/pvkit-test")).toEqual([
+      "/tool/pvkit-test",
+      "/tool/pvkit-test/kept",
+    ]);
     w.client.unwatch("@releaseDomain", "rel");
     w.close();
     c.rm("/tool/pvkit-test");

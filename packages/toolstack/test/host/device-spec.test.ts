@@ -19,18 +19,23 @@ describe("vbdDevid", () => {
 
   it("takes a decimal devid as it is and refuses names it cannot encode", () => {
     expect(vbdDevid("51712")).toBe(51712);
-    for (const bad of ["fd0", "xvd", "hde", "sdq", "xvda256", ""]) expect(() => vbdDevid(bad), bad).toThrow(HostError);
+    for (const bad of ["fd0", "xvd", "hde", "sdq", "xvda256", ""])
+      expect(() => vbdDevid(bad), bad).toThrow(HostError);
   });
 });
 
 describe("devicePaths", () => {
   it("puts console 0 at the domain's console directory and every other device under device/", () => {
-    expect(devicePaths({ kind: "console", backendKind: "console", devid: 0, domid: 3, backendDomid: 0 })).toEqual({
+    expect(
+      devicePaths({ kind: "console", backendKind: "console", devid: 0, domid: 3, backendDomid: 0 }),
+    ).toEqual({
       frontend: "/local/domain/3/console",
       backend: "/local/domain/0/backend/console/3/0",
       libxl: "/libxl/3/device/console/0",
     });
-    expect(devicePaths({ kind: "vbd", backendKind: "qdisk", devid: 51712, domid: 3, backendDomid: 2 })).toEqual({
+    expect(
+      devicePaths({ kind: "vbd", backendKind: "qdisk", devid: 51712, domid: 3, backendDomid: 2 }),
+    ).toEqual({
       frontend: "/local/domain/3/device/vbd/51712",
       backend: "/local/domain/2/backend/qdisk/3/51712",
       libxl: "/libxl/3/device/vbd/51712",

@@ -27,7 +27,13 @@ describe("mapForeignPages", () => {
     const b = hv.createDomain();
     const ga = hv.guest(a.domid);
     const before = [...Array(8).keys()].map((i) => ga.memory.isHole(0x37fff - i));
-    expect(() => mapForeignPages(ga, b.domid, [1, 2])).toThrow(expect.objectContaining({ name: "XenError", code: "EPERM", op: "XENMEM_add_to_physmap_batch" }));
+    expect(() => mapForeignPages(ga, b.domid, [1, 2])).toThrow(
+      expect.objectContaining({
+        name: "XenError",
+        code: "EPERM",
+        op: "XENMEM_add_to_physmap_batch",
+      }),
+    );
     expect([...Array(8).keys()].map((i) => ga.memory.isHole(0x37fff - i))).toEqual(before);
   });
 
@@ -35,6 +41,8 @@ describe("mapForeignPages", () => {
     const hv = new Hypervisor({ mode: "manual" });
     hv.createDomain();
     const du = hv.createDomain({ nrPages: 16 });
-    expect(() => mapForeignPages(hv.guest(0), du.domid, [3, 0x5000])).toThrow(expect.objectContaining({ code: "EINVAL" }));
+    expect(() => mapForeignPages(hv.guest(0), du.domid, [3, 0x5000])).toThrow(
+      expect.objectContaining({ code: "EINVAL" }),
+    );
   });
 });

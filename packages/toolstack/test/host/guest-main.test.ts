@@ -35,7 +35,11 @@ describe("guest main", () => {
     const d = await host().createDomain({
       name: "perms",
       main: async ({ xenbus }) => {
-        const code = (p: Promise<unknown>): Promise<string> => p.then(() => "ok", (e: { code?: string }) => e.code ?? "?");
+        const code = (p: Promise<unknown>): Promise<string> =>
+          p.then(
+            () => "ok",
+            (e: { code?: string }) => e.code ?? "?",
+          );
         outcome = [
           await code(xenbus.write("data/x", "1")),
           await code(xenbus.write("control/shutdown", "")),
@@ -112,7 +116,10 @@ describe("guest main", () => {
 
   it("aborts main's signal when the domain is destroyed", async () => {
     let signal: AbortSignal | undefined;
-    const d = await host().createDomain({ name: "stopping", main: (ctx) => void (signal = ctx.signal) });
+    const d = await host().createDomain({
+      name: "stopping",
+      main: (ctx) => void (signal = ctx.signal),
+    });
     await d.done;
     expect(signal!.aborted).toBe(false);
     await d.destroy();
@@ -160,7 +167,11 @@ describe("guest main under a chaos seed", () => {
                 name,
                 devices: [{ kind: "vbd" }],
                 main: async ({ xenbus }) => {
-                  await Promise.all([xenbus.write("data/x", name), xenbus.read("name"), xenbus.write("data/y", "2")]);
+                  await Promise.all([
+                    xenbus.write("data/x", name),
+                    xenbus.read("name"),
+                    xenbus.write("data/y", "2"),
+                  ]);
                   expect(await xenbus.read("data/x")).toBe(name);
                 },
               }),
@@ -168,7 +179,11 @@ describe("guest main under a chaos seed", () => {
           );
           await Promise.all(guests.map((g) => g.done));
           const reports = await Promise.all(guests.map((g) => g.destroy({ timeoutNs: 1_000_000 })));
-          expect(reports.flatMap((r) => r.timedOut.map((t) => t.kind))).toEqual(["vbd", "vbd", "vbd"]);
+          expect(reports.flatMap((r) => r.timedOut.map((t) => t.kind))).toEqual([
+            "vbd",
+            "vbd",
+            "vbd",
+          ]);
           expect(host.hv.domains.map((d) => d.domid)).toEqual([0]);
         },
         { chaos: { seed } },

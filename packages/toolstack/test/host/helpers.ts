@@ -4,7 +4,11 @@ import type { Hypervisor } from "@pvkit/hypervisor-sim";
 import type { Host, WatchEvent, XsLocalClient } from "@pvkit/toolstack";
 
 /** A dom0 client whose watch events land in `events` as soon as xenstored queues them. */
-export function watcher(host: Host): { client: XsLocalClient; events: WatchEvent[]; close(): void } {
+export function watcher(host: Host): {
+  client: XsLocalClient;
+  events: WatchEvent[];
+  close(): void;
+} {
   const client = host.openXenstore();
   const events: WatchEvent[] = [];
   const pull = (): void => {
@@ -22,17 +26,22 @@ export function watcher(host: Host): { client: XsLocalClient; events: WatchEvent
 }
 
 /** Every value `path` takes (read on each watch event from a dom0 client), in order. */
-export function recordWrites(host: Host, path: string): { values: (string | undefined)[]; stop(): void } {
+export function recordWrites(
+  host: Host,
+  path: string,
+): { values: (string | undefined)[]; stop(): void } {
   const client = host.openXenstore();
   const values: (string | undefined)[] = [];
   client.conn.on("output", () =>
     queueMicrotask(() => {
       if (client.conn.closed) return;
-      for (const e of client.pollEvents()) if (e.path === path) values.push(readOrUndefined(client, path));
+      for (const e of client.pollEvents())
+        if (e.path === path) values.push(readOrUndefined(client, path));
     }),
   );
   client.watch(path, "rec");
-  for (const e of client.takeEvents()) if (e.path === path) values.push(readOrUndefined(client, path));
+  for (const e of client.takeEvents())
+    if (e.path === path) values.push(readOrUndefined(client, path));
   return {
     values,
     stop: () => {

@@ -16,7 +16,10 @@ describe("createHost", () => {
     const dom0 = host.hv.domainById(0)!;
     expect(dom0.isPrivileged).toBe(true);
     const [port] = host.inventory().ownDom0Ports;
-    expect(evtchnStatus(host.dom0.guest.hypercall, port!)).toMatchObject({ state: "virq", virq: VIRQ.VIRQ_DOM_EXC });
+    expect(evtchnStatus(host.dom0.guest.hypercall, port!)).toMatchObject({
+      state: "virq",
+      virq: VIRQ.VIRQ_DOM_EXC,
+    });
     expect(host.xenstored.isIntroduced(0)).toBe(true);
     await host.close();
   });
@@ -34,7 +37,14 @@ describe("createHost", () => {
         resolve(Buffer.from(m!.payload).toString("latin1"));
         s.end();
       });
-      s.write(encodeXsMessage({ type: XS.XS_READ, req_id: 0, tx_id: 0, payload: Buffer.from(`/local/domain/${d.domid}/name\0`) }));
+      s.write(
+        encodeXsMessage({
+          type: XS.XS_READ,
+          req_id: 0,
+          tx_id: 0,
+          payload: Buffer.from(`/local/domain/${d.domid}/name\0`),
+        }),
+      );
     });
     expect(reply).toBe("over-socket");
     expect(host.socketPath).toBe(path);
@@ -53,7 +63,11 @@ describe("createHost", () => {
     expect(host.xenstored.paths().filter((p) => p.includes(`/${d.domid}`))).toEqual([]);
     expect(inspectDomain(host.hv, 0)!.evtchn.bound).toBe(0);
     expect(() => host.openXenstore()).toThrow(ClosedError);
-    await expect(host.createDomain({ name: "y" })).rejects.toMatchObject({ code: "ERR_CLOSED", what: "the host", op: "createDomain" });
+    await expect(host.createDomain({ name: "y" })).rejects.toMatchObject({
+      code: "ERR_CLOSED",
+      what: "the host",
+      op: "createDomain",
+    });
   });
 
   it("is an async disposable", async () => {

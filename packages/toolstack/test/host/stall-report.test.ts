@@ -15,7 +15,9 @@ describe("stall reports", () => {
         name: "forgotten",
         main: async (ctx) => {
           // Waits for a node nobody will write.
-          await firstValueFrom(ctx.xenbus.watch("data/never").pipe(filter((e) => e.path.endsWith("/never") && false)));
+          await firstValueFrom(
+            ctx.xenbus.watch("data/never").pipe(filter((e) => e.path.endsWith("/never") && false)),
+          );
         },
       });
       const err = (await h.until(d.done, "d1's main").catch((e: unknown) => e)) as StallError;
@@ -27,7 +29,9 @@ describe("stall reports", () => {
         `d${d.domid} (forgotten): ports 1:INTERDOMAIN, 2:INTERDOMAIN`,
         `d${d.domid} (forgotten) xenstore: watching ${home}/data/never`,
       ]);
-      expect(err.message.split("\n")[0]).toBe("d1's main can never settle: the host went quiescent at t=0 ns with no timer or delivery left");
+      expect(err.message.split("\n")[0]).toBe(
+        "d1's main can never settle: the host went quiescent at t=0 ns with no timer or delivery left",
+      );
       await t.finish();
     });
   }
@@ -45,14 +49,19 @@ describe("stall reports", () => {
 describe("TestHost.stallReport (what useHost() adds to a test that fails while stalled)", () => {
   it("describes a stalled host, and nothing while work is left", async () => {
     const t = await createTestHost({ mode: "auto" });
-    const d = await t.host.createDomain({ name: "stuck", main: () => new Promise<void>(() => undefined) });
+    const d = await t.host.createDomain({
+      name: "stuck",
+      main: () => new Promise<void>(() => undefined),
+    });
     t.host.hv.scheduler.at(5_000, () => undefined);
     expect(t.stallReport()).toBeUndefined(); // a timer is left
     await t.host.until(new Promise<void>((r) => t.host.hv.scheduler.at(5_000, r)));
     await t.host.hv.settle();
     const e = t.stallReport()!;
     expect(e).toBeInstanceOf(StallError);
-    expect(e.message.split("\n")[0]).toBe("what the test awaited can never settle: the host went quiescent at t=5000 ns with no timer or delivery left");
+    expect(e.message.split("\n")[0]).toBe(
+      "what the test awaited can never settle: the host went quiescent at t=5000 ns with no timer or delivery left",
+    );
     expect(e.report).toContain(`d${d.domid} (stuck) xenstore: no watches`);
     await t.finish();
     expect(t.stallReport()).toBeUndefined(); // closed

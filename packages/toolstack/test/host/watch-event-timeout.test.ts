@@ -4,7 +4,12 @@
 // until 30 s of virtual time have passed.
 import { describe, expect, it } from "vitest";
 import type { Guest, Page } from "@pvkit/hypervisor-sim";
-import { ByteRingReader, ByteRingWriter, xenstoreRequestRing, xenstoreResponseRing } from "@pvkit/guest-sdk";
+import {
+  ByteRingReader,
+  ByteRingWriter,
+  xenstoreRequestRing,
+  xenstoreResponseRing,
+} from "@pvkit/guest-sdk";
 import { evtchnSend } from "@pvkit/guest-sdk/hypercall";
 import { useHost } from "@pvkit/toolstack/testing";
 import { encodeXsMessage, XS, XsMessageParser } from "@pvkit/hypervisor-sim/abi";
@@ -30,7 +35,9 @@ describe("watch events left unread", () => {
     await d.done;
     const dir = `/local/domain/${d.domid}/data`;
     // The guest watches its data/ directory and then reads nothing.
-    new ByteRingWriter(ring, xenstoreRequestRing).write(encodeXsMessage({ type: XS.XS_WATCH, req_id: 1, tx_id: 0, payload: bytes(`${dir}\0tok\0`) }));
+    new ByteRingWriter(ring, xenstoreRequestRing).write(
+      encodeXsMessage({ type: XS.XS_WATCH, req_id: 1, tx_id: 0, payload: bytes(`${dir}\0tok\0`) }),
+    );
     evtchnSend(g.hypercall, port);
     await host().hv.settle();
     const dom0 = host().openXenstore();
@@ -57,7 +64,8 @@ describe("watch events left unread", () => {
     for (let m = msgs.next(); m !== undefined; m = msgs.next()) {
       if (typeof m === "symbol") continue;
       seen.push(m.type);
-      if (m.type === XS.XS_WATCH_EVENT) paths.push(Buffer.from(m.payload).toString("latin1").split("\0")[0]!);
+      if (m.type === XS.XS_WATCH_EVENT)
+        paths.push(Buffer.from(m.payload).toString("latin1").split("\0")[0]!);
     }
     // The WATCH's reply and initial event, and the 22 events of k00..k21 that fitted in the
     // 1024-byte ring (45 bytes each) arrived; k22..k39 timed out in xenstored's queue (without the

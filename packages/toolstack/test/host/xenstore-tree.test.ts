@@ -9,7 +9,8 @@ import { pathsUnder, watcher } from "./helpers.js";
 /** `path -> "value | perms"` for every node under `prefix`, relative to it. */
 function dump(c: XsLocalClient, paths: string[], prefix: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const p of paths) out[p.slice(prefix.length) || "."] = `${c.readString(p)} | ${c.getPerms(p).join(",")}`;
+  for (const p of paths)
+    out[p.slice(prefix.length) || "."] = `${c.readString(p)} | ${c.getPerms(p).join(",")}`;
   return out;
 }
 
@@ -24,7 +25,13 @@ describe("domain builder: xenstore tree", () => {
     const ro = `n0,r${id}`;
     const rw = `n${id}`;
     const vm = `/vm/${d.uuid}`;
-    expect(dump(c, pathsUnder(host(), home).filter((p) => !p.startsWith(`${home}/console`)), home)).toEqual({
+    expect(
+      dump(
+        c,
+        pathsUnder(host(), home).filter((p) => !p.startsWith(`${home}/console`)),
+        home,
+      ),
+    ).toEqual({
       ".": ` | ${ro}`,
       "/vm": `${vm} | ${ro}`,
       "/name": `web | ${ro}`,
@@ -104,7 +111,15 @@ describe("domain builder: xenstore tree", () => {
   it("writes vbd frontend and backend directories with libxl's keys and permissions, and the /libxl copy", async () => {
     const d = await host().createDomain({
       name: "disk",
-      devices: [{ kind: "vbd", vdev: "xvdb", params: "/dev/vg/disk", mode: "r", backendKeys: { "physical-device": "fe:1" } }],
+      devices: [
+        {
+          kind: "vbd",
+          vdev: "xvdb",
+          params: "/dev/vg/disk",
+          mode: "r",
+          backendKeys: { "physical-device": "fe:1" },
+        },
+      ],
     });
     const c = host().openXenstore();
     const id = d.domid;
@@ -157,7 +172,15 @@ describe("domain builder: xenstore tree", () => {
     const be = await host().createDomain({ name: "driver-domain" });
     const d = await host().createDomain({
       name: "front",
-      devices: [{ kind: "vfoo", backend: be.domid, devid: 3, frontendKeys: { "ring-pages": "2" }, backendKeys: { "feature-x": "1" } }],
+      devices: [
+        {
+          kind: "vfoo",
+          backend: be.domid,
+          devid: 3,
+          frontendKeys: { "ring-pages": "2" },
+          backendKeys: { "feature-x": "1" },
+        },
+      ],
     });
     const c = host().openXenstore();
     const fe = `/local/domain/${d.domid}/device/vfoo/3`;
@@ -176,7 +199,9 @@ describe("domain builder: xenstore tree", () => {
     w.client.takeEvents(); // the initial event
     const d = await host().createDomain({ name: "intro" });
     await Promise.resolve();
-    expect(w.events.filter((e) => e.token === "intro").map((e) => e.path)).toEqual(["@introduceDomain"]);
+    expect(w.events.filter((e) => e.token === "intro").map((e) => e.path)).toEqual([
+      "@introduceDomain",
+    ]);
     expect(host().xenstored.isIntroduced(d.domid)).toBe(true);
     expect(w.client.isDomainIntroduced(d.domid)).toBe(true);
     w.client.unwatch("@introduceDomain", "intro");
@@ -185,17 +210,28 @@ describe("domain builder: xenstore tree", () => {
 
   it("writes dom0's name and domid as xen-init-dom0 does", () => {
     const c = host().openXenstore();
-    expect([c.readString("/local/domain/0/name"), c.readString("/local/domain/0/domid")]).toEqual(["Domain-0", "0"]);
+    expect([c.readString("/local/domain/0/name"), c.readString("/local/domain/0/domid")]).toEqual([
+      "Domain-0",
+      "0",
+    ]);
     c.conn.close();
   });
 
   it("refuses a duplicate name and bad devices before creating anything", async () => {
     await host().createDomain({ name: "twin" });
     const before = host().hv.domains.length;
-    await expect(host().createDomain({ name: "twin" })).rejects.toMatchObject({ code: "ERR_NAME_TAKEN" });
-    await expect(host().createDomain({ name: "bad", devices: [{ kind: "a/b", devid: 1 }] })).rejects.toMatchObject({ code: "ERR_BAD_OPTION" });
-    await expect(host().createDomain({ name: "bad", devices: [{ kind: "vbd", vdev: "floppy" }] })).rejects.toMatchObject({ code: "ERR_BAD_OPTION" });
-    await expect(host().createDomain({ name: "bad", memory: 0 })).rejects.toMatchObject({ code: "ERR_BAD_OPTION" });
+    await expect(host().createDomain({ name: "twin" })).rejects.toMatchObject({
+      code: "ERR_NAME_TAKEN",
+    });
+    await expect(
+      host().createDomain({ name: "bad", devices: [{ kind: "a/b", devid: 1 }] }),
+    ).rejects.toMatchObject({ code: "ERR_BAD_OPTION" });
+    await expect(
+      host().createDomain({ name: "bad", devices: [{ kind: "vbd", vdev: "floppy" }] }),
+    ).rejects.toMatchObject({ code: "ERR_BAD_OPTION" });
+    await expect(host().createDomain({ name: "bad", memory: 0 })).rejects.toMatchObject({
+      code: "ERR_BAD_OPTION",
+    });
     expect(host().hv.domains.length).toBe(before);
   });
 });

@@ -25,7 +25,9 @@ describe("README examples", () => {
       paths.push(path);
       return toolstack.listenXenstored(xs, join(dir, "xenstored.sock"), ...rest);
     };
-    const { printed, vars } = await runExample(readme, "xenstored", { "@pvkit/toolstack": { ...toolstack, listenXenstored } });
+    const { printed, vars } = await runExample(readme, "xenstored", {
+      "@pvkit/toolstack": { ...toolstack, listenXenstored },
+    });
     expect(printed).toEqual([[{ path: "/local/domain/0", token: "tok" }]]);
     expect(paths).toEqual(["/tmp/pvkit-xenstored.sock"]);
     expect((vars["dom0"] as XsLocalClient).readString("/local/domain/0/name")).toBe("Domain-0");
@@ -58,7 +60,9 @@ describe("README examples", () => {
       };
       return h;
     };
-    const { printed } = await runExample(readme, "host", { "@pvkit/toolstack": { ...toolstack, createHost } });
+    const { printed } = await runExample(readme, "host", {
+      "@pvkit/toolstack": { ...toolstack, createHost },
+    });
     expect(printed).toEqual([]);
     expect(built.map((d) => [d.domid, d.name])).toEqual([[1, "guest"]]);
     expect(hello).toBe("world"); // written by main over the guest's own xenstore ring

@@ -2,7 +2,11 @@
 import { describe, expect, it } from "vitest";
 import { createTestHost } from "@pvkit/toolstack/testing";
 
-async function guestCommits(rate: number, seed: number, transactions: number): Promise<{ results: string[]; attempts: number; injected: unknown }> {
+async function guestCommits(
+  rate: number,
+  seed: number,
+  transactions: number,
+): Promise<{ results: string[]; attempts: number; injected: unknown }> {
   const t = await createTestHost({ seed, faults: { xenstoreEagain: { rate } } });
   const results: string[] = [];
   let attempts = 0;
@@ -32,13 +36,23 @@ describe("test host faults: xenstore EAGAIN on commit", () => {
     const r = await guestCommits(1, 1, 2);
     expect(r.results).toEqual(["EAGAIN", "EAGAIN"]);
     expect(r.attempts).toBe(22);
-    expect(r.injected).toEqual({ xenstoreEagain: 22, xenstoreCommits: 0, grantMap: 0, grantMapsSeen: 0 });
+    expect(r.injected).toEqual({
+      xenstoreEagain: 22,
+      xenstoreCommits: 0,
+      grantMap: 0,
+      grantMapsSeen: 0,
+    });
   });
 
   it("commits every transaction through a 50% storm, retrying exactly the injected failures", async () => {
     const r = await guestCommits(0.5, 4, 20);
     expect(r.results).toEqual(Array(20).fill("ok"));
-    expect(r.injected).toEqual({ xenstoreEagain: 30, xenstoreCommits: 20, grantMap: 0, grantMapsSeen: 0 });
+    expect(r.injected).toEqual({
+      xenstoreEagain: 30,
+      xenstoreCommits: 20,
+      grantMap: 0,
+      grantMapsSeen: 0,
+    });
     expect(r.attempts).toBe(50);
   });
 });

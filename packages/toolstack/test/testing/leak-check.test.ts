@@ -4,10 +4,20 @@ import { describe, expect, it } from "vitest";
 import { GNTMAP, XEN_PAGE_SHIFT } from "@pvkit/hypervisor-sim/abi";
 import { mapGrantRefs } from "@pvkit/guest-sdk/hypercall";
 import type { Host } from "@pvkit/toolstack";
-import { checkLeaks, createTestHost, LeakError, useHost, withHost, type Leak } from "@pvkit/toolstack/testing";
+import {
+  checkLeaks,
+  createTestHost,
+  LeakError,
+  useHost,
+  withHost,
+  type Leak,
+} from "@pvkit/toolstack/testing";
 
 /** Runs `fn` in withHost and returns the leaks it reported (none if it passed). */
-async function leaksOf(fn: (host: Host) => Promise<void> | void, opts = {}): Promise<readonly Leak[]> {
+async function leaksOf(
+  fn: (host: Host) => Promise<void> | void,
+  opts = {},
+): Promise<readonly Leak[]> {
   try {
     await withHost(fn, opts);
     return [];
@@ -20,7 +30,11 @@ async function leaksOf(fn: (host: Host) => Promise<void> | void, opts = {}): Pro
 describe("withHost leak checks", () => {
   it("passes clean when a test destroys what it made and closes what it opened", async () => {
     const leaks = await leaksOf(async (host) => {
-      const d = await host.createDomain({ name: "tidy", devices: [{ kind: "vbd" }], main: async ({ xenbus }) => xenbus.write("data/x", "1") });
+      const d = await host.createDomain({
+        name: "tidy",
+        devices: [{ kind: "vbd" }],
+        main: async ({ xenbus }) => xenbus.write("data/x", "1"),
+      });
       await d.done;
       const c = host.openXenstore();
       c.watch("/local/domain", "w");
@@ -33,10 +47,9 @@ describe("withHost leak checks", () => {
   });
 
   it("destroys domains the test left running without calling that a leak", async () => {
-    let report: Awaited<ReturnType<typeof checkLeaks>> | undefined;
     const t = await createTestHost();
     const d = await t.host.createDomain({ name: "left", devices: [{ kind: "vbd" }] });
-    report = await checkLeaks(t.host, { teardownTimeoutNs: 1000 });
+    const report = await checkLeaks(t.host, { teardownTimeoutNs: 1000 });
     expect(report.leaks).toEqual([]);
     expect(report.destroyedAtTeardown).toEqual([d.domid]);
     expect(report.teardownTimeouts).toEqual([`d${d.domid} vbd/51712`]);
@@ -44,7 +57,10 @@ describe("withHost leak checks", () => {
   });
 
   it("reports domains left running when requireDestroyed is set", async () => {
-    const leaks = await leaksOf(async (host) => void (await host.createDomain({ name: "forgotten" })), { requireDestroyed: true });
+    const leaks = await leaksOf(
+      async (host) => void (await host.createDomain({ name: "forgotten" })),
+      { requireDestroyed: true },
+    );
     expect(leaks).toEqual([{ kind: "domain-running", message: "d1 (forgotten) was left running" }]);
   });
 
@@ -65,7 +81,10 @@ describe("withHost leak checks", () => {
       c.transactionStart();
     });
     expect(leaks).toEqual([
-      { kind: "xenstore-watch", message: 'client #1 (local) still watches /local/domain (token "forgotten-token")' },
+      {
+        kind: "xenstore-watch",
+        message: 'client #1 (local) still watches /local/domain (token "forgotten-token")',
+      },
       { kind: "xenstore-transaction", message: "client #1 (local) left transaction 1 open" },
     ]);
   });
@@ -74,12 +93,18 @@ describe("withHost leak checks", () => {
     const leaks = await leaksOf(async (host) => {
       const d = await host.createDomain({ name: "mapped" });
       const gfn = 0x30000;
-      mapGrantRefs(host.dom0.guest.hypercall, [{ host_addr: gfn << XEN_PAGE_SHIFT, flags: GNTMAP.GNTMAP_host_map, ref: 0, dom: d.domid }]);
+      mapGrantRefs(host.dom0.guest.hypercall, [
+        { host_addr: gfn << XEN_PAGE_SHIFT, flags: GNTMAP.GNTMAP_host_map, ref: 0, dom: d.domid },
+      ]);
     });
     expect(leaks.map((l) => l.kind).sort()).toEqual(["dom0-grant-mapping", "domain-lingering"]);
     // Handle 2: xenconsoled's own map of ref 0 took handle 1 (and ended with the domain).
-    expect(leaks.find((l) => l.kind === "dom0-grant-mapping")!.message).toBe("dom0 still maps grant ref 0 of d1 (handle 2, gfn 0x30000)");
-    expect(leaks.find((l) => l.kind === "domain-lingering")!.message).toBe("d1 (mapped) is still dying: 1 of its grants still mapped by other domains");
+    expect(leaks.find((l) => l.kind === "dom0-grant-mapping")!.message).toBe(
+      "dom0 still maps grant ref 0 of d1 (handle 2, gfn 0x30000)",
+    );
+    expect(leaks.find((l) => l.kind === "domain-lingering")!.message).toBe(
+      "d1 (mapped) is still dying: 1 of its grants still mapped by other domains",
+    );
   });
 
   it("catches nodes a backend writes after the toolstack removed the device", async () => {
@@ -91,7 +116,12 @@ describe("withHost leak checks", () => {
       c.write(`/local/domain/0/backend/vbd/${d.domid}/51712/state`, "6");
       c.conn.close();
     });
-    expect(leaks).toEqual([{ kind: "xenstore-node", message: "/local/domain/0/backend/vbd/1 left behind (with its subtree)" }]);
+    expect(leaks).toEqual([
+      {
+        kind: "xenstore-node",
+        message: "/local/domain/0/backend/vbd/1 left behind (with its subtree)",
+      },
+    ]);
   });
 
   it("catches a guest crash nobody looked at", async () => {
@@ -104,7 +134,12 @@ describe("withHost leak checks", () => {
       });
       await new Promise<void>((r) => setImmediate(r));
     });
-    expect(leaks).toEqual([{ kind: "crash-unobserved", message: "d1 (silent) crashed and nobody awaited done: Error: unnoticed" }]);
+    expect(leaks).toEqual([
+      {
+        kind: "crash-unobserved",
+        message: "d1 (silent) crashed and nobody awaited done: Error: unnoticed",
+      },
+    ]);
   });
 
   it("fails the teardown when an events$ subscriber in dom0 threw (rxjs alone would rethrow it on a real timer, after the test)", async () => {
@@ -117,7 +152,14 @@ describe("withHost leak checks", () => {
       host.hv.runUntilIdle();
       ipi.close();
     });
-    expect(leaks).toEqual([{ kind: "dom0-handler-error", message: expect.stringMatching(/^dom0's handler of port \d+ \(vcpu 0\) threw: Error: backend bug$/) }]);
+    expect(leaks).toEqual([
+      {
+        kind: "dom0-handler-error",
+        message: expect.stringMatching(
+          /^dom0's handler of port \d+ \(vcpu 0\) threw: Error: backend bug$/,
+        ),
+      },
+    ]);
   });
 
   it("lets the test's own error win over leaks, and still closes the host", async () => {
@@ -133,10 +175,14 @@ describe("withHost leak checks", () => {
   });
 
   it("formats every leak in the error message", async () => {
-    const err = await withHost((host) => void host.openXenstore().watch("/", "t")).catch((e: unknown) => e);
+    const err = await withHost((host) => void host.openXenstore().watch("/", "t")).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(LeakError);
     expect((err as LeakError).code).toBe("ERR_LEAK");
-    expect((err as Error).message).toBe('pvkit leak check: 1 leak\n  - [xenstore-watch] client #1 (local) still watches / (token "t")');
+    expect((err as Error).message).toBe(
+      'pvkit leak check: 1 leak\n  - [xenstore-watch] client #1 (local) still watches / (token "t")',
+    );
   });
 });
 
@@ -160,9 +206,12 @@ describe("useHost", () => {
 
 describe("manual mode", () => {
   it("drives the scheduler itself to tear down what is left", async () => {
-    const leaks = await leaksOf(async (host) => {
-      await host.createDomain({ name: "m", devices: [{ kind: "vbd" }] });
-    }, { mode: "manual" });
+    const leaks = await leaksOf(
+      async (host) => {
+        await host.createDomain({ name: "m", devices: [{ kind: "vbd" }] });
+      },
+      { mode: "manual" },
+    );
     expect(leaks).toEqual([]);
   });
 });

@@ -17,22 +17,45 @@ const config = "test/testing/fixtures/rerun/vitest.config.ts";
 const out = mkdtempSync(join(tmpdir(), "pvkit-rerun-"));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
-interface Outcome { name: string; status: string; messages: string[] }
+interface Outcome {
+  name: string;
+  status: string;
+  messages: string[];
+}
 
 /** Runs `command` (the fixtures' config and a json reporter appended) in the package: each test's outcome. */
 async function vitest(command: string, report: string): Promise<Outcome[]> {
   const file = join(out, report);
   // A shell as a user has it: not this run's pnpm and vitest variables (pnpm's npm_* ones make
   // it look for the package in the cwd only), nor a seed (the printed command sets its own).
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(npm_|pnpm_|VITEST|PVKIT_SEED$|NODE_OPTIONS$|TEST$)/i.test(k)));
-  await run("sh", ["-c", `${command} --config ${config} --reporter=json --outputFile=${file}`], { cwd: pkg, env }).catch((e: { code?: number }) => {
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([k]) => !/^(npm_|pnpm_|VITEST|PVKIT_SEED$|NODE_OPTIONS$|TEST$)/i.test(k),
+    ),
+  );
+  await run("sh", ["-c", `${command} --config ${config} --reporter=json --outputFile=${file}`], {
+    cwd: pkg,
+    env,
+  }).catch((e: { code?: number }) => {
     if (e.code !== 1) throw e; // 1: tests failed, as they should
   });
-  const json = JSON.parse(readFileSync(file, "utf8")) as { testResults: { assertionResults: { fullName: string; status: string; failureMessages: string[] }[] }[] };
-  return json.testResults.flatMap((f) => f.assertionResults.map((a) => ({ name: a.fullName, status: a.status, messages: a.failureMessages })));
+  const json = JSON.parse(readFileSync(file, "utf8")) as {
+    testResults: {
+      assertionResults: { fullName: string; status: string; failureMessages: string[] }[];
+    }[];
+  };
+  return json.testResults.flatMap((f) =>
+    f.assertionResults.map((a) => ({
+      name: a.fullName,
+      status: a.status,
+      messages: a.failureMessages,
+    })),
+  );
 }
 
-it("prints, for each failing seeded test, a command that reruns exactly that test with its seed", { timeout: 120_000 }, async () => {
+it("prints, for each failing seeded test, a command that reruns exactly that test with its seed", {
+  timeout: 120_000,
+}, async () => {
   const first = await vitest("pnpm vitest run", "all.json");
   const failed = first.filter((t) => t.status === "failed");
   expect(failed.map((t) => t.name)).toEqual([

@@ -2,8 +2,30 @@
 import { describe, expect, it } from "vitest";
 import { linkNotifications, type TraceRecord } from "@pvkit/toolstack";
 
-const bind: TraceRecord = { kind: "hypercall", n: 0, t: 0, seq: 0, domid: 2, vcpu: 0, hypercall: "event_channel_op", cmd: "EVTCHNOP_bind_interdomain", args: { remote_dom: 1, remote_port: 5, local_port: 3 }, result: 0 };
-const send: TraceRecord = { kind: "hypercall", n: 3, t: 0, seq: 3, domid: 2, vcpu: 0, hypercall: "event_channel_op", cmd: "EVTCHNOP_send", args: { port: 3 }, result: 0 };
+const bind: TraceRecord = {
+  kind: "hypercall",
+  n: 0,
+  t: 0,
+  seq: 0,
+  domid: 2,
+  vcpu: 0,
+  hypercall: "event_channel_op",
+  cmd: "EVTCHNOP_bind_interdomain",
+  args: { remote_dom: 1, remote_port: 5, local_port: 3 },
+  result: 0,
+};
+const send: TraceRecord = {
+  kind: "hypercall",
+  n: 3,
+  t: 0,
+  seq: 3,
+  domid: 2,
+  vcpu: 0,
+  hypercall: "event_channel_op",
+  cmd: "EVTCHNOP_send",
+  args: { port: 3 },
+  result: 0,
+};
 
 describe("linkNotifications", () => {
   it("links a send to the upcall on the peer of the sent port", () => {

@@ -17,7 +17,12 @@ describe("TraceRecorder", () => {
     expect(records.map((r) => r.n)).toEqual(Array.from({ length: 50 }, (_, i) => 277 + i));
     const json = chromeTraceJson(rec.snapshot());
     expect(validateChromeTrace(json)).toEqual([]);
-    expect(parseChromeTrace(json).metadata).toMatchObject({ records: 50, dropped: 277, firstRecord: 277, lastRecord: 326 });
+    expect(parseChromeTrace(json).metadata).toMatchObject({
+      records: 50,
+      dropped: 277,
+      firstRecord: 277,
+      lastRecord: 326,
+    });
   });
 
   it("keeps the first maxEvents records with overflow drop-newest", async () => {
@@ -33,17 +38,41 @@ describe("TraceRecorder", () => {
     await using t = await createTestHost();
     const bus = t.host.hv.trace;
     const before = { ...bus.enabled };
-    expect(before).toEqual({ hypercall: false, raise: true, upcall: true, domain: true, timer: true });
+    expect(before).toEqual({
+      hypercall: false,
+      raise: true,
+      upcall: true,
+      domain: true,
+      timer: true,
+    });
     const rec = recordTrace(t.host);
-    expect(bus.enabled).toEqual({ hypercall: true, raise: true, upcall: true, domain: true, timer: true });
+    expect(bus.enabled).toEqual({
+      hypercall: true,
+      raise: true,
+      upcall: true,
+      domain: true,
+      timer: true,
+    });
     rec.stop();
     rec.stop();
     expect({ ...bus.enabled }).toEqual(before);
     await using bare = await createTestHost({ sanitizer: false });
     const rec2 = recordTrace(bare.host);
-    expect({ ...bare.host.hv.trace.enabled }).toEqual({ hypercall: true, raise: true, upcall: true, domain: true, timer: true });
+    expect({ ...bare.host.hv.trace.enabled }).toEqual({
+      hypercall: true,
+      raise: true,
+      upcall: true,
+      domain: true,
+      timer: true,
+    });
     rec2.stop();
-    expect({ ...bare.host.hv.trace.enabled }).toEqual({ hypercall: false, raise: false, upcall: false, domain: false, timer: false });
+    expect({ ...bare.host.hv.trace.enabled }).toEqual({
+      hypercall: false,
+      raise: false,
+      upcall: false,
+      domain: false,
+      timer: false,
+    });
     expect(t.host.xenstored.listenerCount("request")).toBe(0);
     t.host.openXenstore().write("/local/domain/0/x", "1");
     expect(rec.observed).toBe(0);

@@ -3,7 +3,12 @@
 // notifies; "rx" counts the events it is sent and writes the count.
 import type { EventChannel } from "@pvkit/guest-sdk";
 import { createTestHost, type TestHostOptions } from "@pvkit/toolstack/testing";
-import { recordTrace, type Host, type TraceRecorder, type TraceRecorderOptions } from "@pvkit/toolstack";
+import {
+  recordTrace,
+  type Host,
+  type TraceRecorder,
+  type TraceRecorderOptions,
+} from "@pvkit/toolstack";
 
 function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
   let resolve!: (v: T) => void;
@@ -19,7 +24,11 @@ export interface ScenarioResult {
 }
 
 /** Runs the scenario with a recorder attached from the start; the recorder is stopped at the end. */
-export async function runPingScenario(hostOpts: TestHostOptions = {}, recOpts: TraceRecorderOptions = {}, sends = 3): Promise<ScenarioResult> {
+export async function runPingScenario(
+  hostOpts: TestHostOptions = {},
+  recOpts: TraceRecorderOptions = {},
+  sends = 3,
+): Promise<ScenarioResult> {
   const t = await createTestHost(hostOpts);
   const host = t.host;
   const rec = recordTrace(host, recOpts);

@@ -3,7 +3,14 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { chromeTraceJson, exportChromeTrace, loadChromeTrace, parseChromeTrace, summarizeTrace, TraceFormatError } from "@pvkit/toolstack";
+import {
+  chromeTraceJson,
+  exportChromeTrace,
+  loadChromeTrace,
+  parseChromeTrace,
+  summarizeTrace,
+  TraceFormatError,
+} from "@pvkit/toolstack";
 import { createTestHost } from "@pvkit/toolstack/testing";
 import { recordTrace } from "@pvkit/toolstack";
 import { runPingScenario } from "./scenario.js";
@@ -30,7 +37,10 @@ describe("summarizeTrace", () => {
   it("prints ring requests, the slowest requests and spans when drivers recorded them", async () => {
     await using t = await createTestHost();
     const rec = recordTrace(t.host);
-    const d = await t.host.createDomain({ name: "front", main: (ctx) => ctx.xenbus.write("data/x", "1") });
+    const d = await t.host.createDomain({
+      name: "front",
+      main: (ctx) => ctx.xenbus.write("data/x", "1"),
+    });
     await t.host.until(d.done);
     rec.span(0, "back", "map ring", 0, 1_500);
     rec.span(0, "back", "unmap ring", 2_000, 2_250);
@@ -75,8 +85,14 @@ describe("summarizeTrace", () => {
   it("throws TraceFormatError for a file that is not a trace", () => {
     expect(() => parseChromeTrace("{")).toThrow(TraceFormatError);
     expect(() => parseChromeTrace('{"events":[]}')).toThrow(/no traceEvents array/);
-    expect(() => parseChromeTrace('{"traceEvents":[{"ph":"X"}]}')).toThrow(/traceEvents\[0\] is not an event/);
-    expect(parseChromeTrace('[{"name":"a","ph":"i","ts":0,"pid":1,"tid":1}]').displayTimeUnit).toBe("ms");
-    expect(() => summarizeTrace({ traceEvents: [], displayTimeUnit: "ns" }, { top: 0 })).toThrow(RangeError);
+    expect(() => parseChromeTrace('{"traceEvents":[{"ph":"X"}]}')).toThrow(
+      /traceEvents\[0\] is not an event/,
+    );
+    expect(parseChromeTrace('[{"name":"a","ph":"i","ts":0,"pid":1,"tid":1}]').displayTimeUnit).toBe(
+      "ms",
+    );
+    expect(() => summarizeTrace({ traceEvents: [], displayTimeUnit: "ns" }, { top: 0 })).toThrow(
+      RangeError,
+    );
   });
 });

@@ -5,7 +5,17 @@
 // crashed and a fresh one took the directory over) closes the dead connection and reconnects.
 import { describe, expect, it } from "vitest";
 import { useHost } from "@pvkit/toolstack/testing";
-import { type Log, S, TYPE, dom0Bus, tdevBack, tdevGuest, teardown, readNode, writeNode } from "./helpers.js";
+import {
+  type Log,
+  S,
+  TYPE,
+  dom0Bus,
+  tdevBack,
+  tdevGuest,
+  teardown,
+  readNode,
+  writeNode,
+} from "./helpers.js";
 
 describe("xenbus driver framework: a Closed frontend reconnects when the backend comes back", () => {
   const host = useHost();
@@ -23,14 +33,23 @@ describe("xenbus driver framework: a Closed frontend reconnects when the backend
     writeNode(h, `${be}/state`, String(S.XenbusStateClosing));
     await h.until(reg.waitFor(0, S.XenbusStateClosed), "the frontend closing");
     await h.hv.settle();
-    expect([readNode(h, `${fe}/state`), readNode(h, `${be}/state`)]).toEqual([String(S.XenbusStateClosed), String(S.XenbusStateClosed)]);
+    expect([readNode(h, `${fe}/state`), readNode(h, `${be}/state`)]).toEqual([
+      String(S.XenbusStateClosed),
+      String(S.XenbusStateClosed),
+    ]);
     // The backend offers again (InitWait): the Closed frontend publishes anew, as talk_to_blkback.
     writeNode(h, `${be}/state`, String(S.XenbusStateInitWait));
     const dev = await h.until(reg.connected(0), "the frontend reconnecting by itself");
     await h.until(back.connected(0, dom.domid), "the backend connecting again");
     expect(dev.state).toBe(S.XenbusStateConnected);
     expect(readNode(h, `${be}/state`)).toBe(String(S.XenbusStateConnected));
-    expect(log.filter((l) => l.startsWith("fe:"))).toEqual(["fe:initialise 0", "fe:connect 0 feature-x=7", "fe:disconnect 0", "fe:initialise 0", "fe:connect 0 feature-x=7"]);
+    expect(log.filter((l) => l.startsWith("fe:"))).toEqual([
+      "fe:initialise 0",
+      "fe:connect 0 feature-x=7",
+      "fe:disconnect 0",
+      "fe:initialise 0",
+      "fe:connect 0 feature-x=7",
+    ]);
     await teardown(h, [bus, d0.bus], [d0.close]);
   });
 
@@ -48,7 +67,13 @@ describe("xenbus driver framework: a Closed frontend reconnects when the backend
     writeNode(h, `${be}/state`, String(S.XenbusStateConnected));
     await h.until(reg.connected(0), "the frontend reconnecting");
     await h.until(back.connected(0, dom.domid), "the backend connecting again");
-    expect(log.filter((l) => l.startsWith("fe:"))).toEqual(["fe:initialise 0", "fe:connect 0 feature-x=7", "fe:disconnect 0", "fe:initialise 0", "fe:connect 0 feature-x=7"]);
+    expect(log.filter((l) => l.startsWith("fe:"))).toEqual([
+      "fe:initialise 0",
+      "fe:connect 0 feature-x=7",
+      "fe:disconnect 0",
+      "fe:initialise 0",
+      "fe:connect 0 feature-x=7",
+    ]);
     await teardown(h, [bus, d0.bus], [d0.close]);
   });
 
@@ -64,7 +89,9 @@ describe("xenbus driver framework: a Closed frontend reconnects when the backend
     first.close();
     writeNode(h, `${be}/state`, String(S.XenbusStateInitialising));
     await h.hv.settle();
-    expect(readNode(h, `/local/domain/${dom.domid}/device/${TYPE}/0/state`)).toBe(String(S.XenbusStateInitialising));
+    expect(readNode(h, `/local/domain/${dom.domid}/device/${TYPE}/0/state`)).toBe(
+      String(S.XenbusStateInitialising),
+    );
     const second = dom0Bus(h);
     second.bus.registerBackend(tdevBack(log));
     await h.until(reg.connected(0), "the frontend reconnecting");

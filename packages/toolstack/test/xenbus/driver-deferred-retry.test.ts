@@ -3,7 +3,12 @@
 // while the list is not empty): a ring grant the backend still maps when the frontend's driver
 // unregisters is ended within a second of the backend unmapping it, with nothing else happening.
 import { describe, expect, it } from "vitest";
-import { DEFERRED_RETRY_INTERVAL_NS, DEFERRED_RETRY_MAX_IDLE, GuestTimers, driverEnv } from "@pvkit/guest-sdk";
+import {
+  DEFERRED_RETRY_INTERVAL_NS,
+  DEFERRED_RETRY_MAX_IDLE,
+  GuestTimers,
+  driverEnv,
+} from "@pvkit/guest-sdk";
 import { LocalXenbusTransport } from "@pvkit/toolstack";
 import { useHost } from "@pvkit/toolstack/testing";
 import { type Log, S, TYPE, readNode, tdevGuest, teardown } from "./helpers.js";
@@ -20,8 +25,14 @@ async function unregisteredWhileMapped(h: ReturnType<ReturnType<typeof useHost>>
   const fe = `/local/domain/${dom.domid}/device/${TYPE}/0`;
   await h.until(xs.write(`${be}/state`, String(S.XenbusStateInitWait)), "InitWait");
   const dev = await h.until(reg.waitFor(0, S.XenbusStateInitialised), "the frontend Initialised");
-  const map = env.mapper.mapOne(Number(await h.until(xs.read(`${fe}/ring-ref`), "ring-ref")), dom.domid);
-  const ch = env.events.bindInterdomain(dom.domid, Number(await h.until(xs.read(`${fe}/event-channel`), "event-channel")));
+  const map = env.mapper.mapOne(
+    Number(await h.until(xs.read(`${fe}/ring-ref`), "ring-ref")),
+    dom.domid,
+  );
+  const ch = env.events.bindInterdomain(
+    dom.domid,
+    Number(await h.until(xs.read(`${fe}/event-channel`), "event-channel")),
+  );
   await h.until(xs.write(`${be}/state`, String(S.XenbusStateConnected)), "Connected");
   await h.until(reg.connected(0), "the frontend connected");
   const ref = Number(readNode(h, `${fe}/ring-ref`));
@@ -30,7 +41,11 @@ async function unregisteredWhileMapped(h: ReturnType<ReturnType<typeof useHost>>
   expect(grants.isGranted(ref)).toBe(true); // deferred: dom0 still maps it
   expect(grants.deferred).toBe(1);
   /** Resolves `ns` of virtual time from now (a dom0 timer: the guest's own stay untouched). */
-  const wait = (ns: number): Promise<void> => h.until(new Promise<void>((r) => GuestTimers.of(h.dom0.guest, h.dom0.events).after(ns, r)), `${ns} ns`);
+  const wait = (ns: number): Promise<void> =>
+    h.until(
+      new Promise<void>((r) => GuestTimers.of(h.dom0.guest, h.dom0.events).after(ns, r)),
+      `${ns} ns`,
+    );
   const unmap = (): void => {
     ch.close();
     map.unmap();

@@ -39,7 +39,9 @@ describe("xenbus driver framework: hotplug-status", () => {
     const xs = h.openXenstore();
     xs.write(`${be}/hotplug-status`, "error");
     await h.until(back.waitFor(0, S.XenbusStateClosing, dom.domid), "the backend giving up");
-    expect(readNode(h, `/local/domain/0/error/backend/${TYPE}/${dom.domid}/0/error`)).toBe("5 hotplug script failed");
+    expect(readNode(h, `/local/domain/0/error/backend/${TYPE}/${dom.domid}/0/error`)).toBe(
+      "5 hotplug script failed",
+    );
     expect(log.filter((l) => l.startsWith("be:connect"))).toEqual([]);
     xs.conn.close();
     await teardown(h, [bus, d0.bus], [d0.close], { allowErrors: true });
@@ -52,7 +54,9 @@ describe("xenbus driver framework: hotplug-status", () => {
     d0.bus.registerBackend({ ...tdevBack(log), hotplugStatus: "write" });
     const { dom, bus, reg } = await tdevGuest(h, log);
     await h.until(reg.connected(0), "the frontend connecting");
-    expect(readNode(h, `/local/domain/0/backend/${TYPE}/${dom.domid}/0/hotplug-status`)).toBe("connected");
+    expect(readNode(h, `/local/domain/0/backend/${TYPE}/${dom.domid}/0/hotplug-status`)).toBe(
+      "connected",
+    );
     await teardown(h, [bus, d0.bus], [d0.close]);
   });
 });

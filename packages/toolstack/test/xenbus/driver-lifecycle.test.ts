@@ -4,7 +4,18 @@
 import { describe, expect, it } from "vitest";
 import { attachDevice, detachDevice } from "@pvkit/toolstack";
 import { useHost } from "@pvkit/toolstack/testing";
-import { type Log, S, TYPE, dom0Bus, guestBus, readNode, tdevBack, tdevFront, tdevGuest, teardown } from "./helpers.js";
+import {
+  type Log,
+  S,
+  TYPE,
+  dom0Bus,
+  guestBus,
+  readNode,
+  tdevBack,
+  tdevFront,
+  tdevGuest,
+  teardown,
+} from "./helpers.js";
 
 describe("xenbus driver framework: device lifecycle", () => {
   const host = useHost();
@@ -18,7 +29,10 @@ describe("xenbus driver framework: device lifecycle", () => {
     await h.until(reg.connected(0), "device 0 connecting");
     attachDevice(h, dom.domid, { kind: TYPE, devid: 1 });
     const fe1 = await h.until(reg.connected(1), "the hot-plugged device 1 connecting");
-    const removal = await h.until(detachDevice(h, dom.domid, TYPE, 0), "the hot-unplug of device 0");
+    const removal = await h.until(
+      detachDevice(h, dom.domid, TYPE, 0),
+      "the hot-unplug of device 0",
+    );
     expect(removal.outcome).toBe("closed");
     expect(removal.waitedNs).toBe(0);
     await h.hv.settle(); // the guest sees its directory go
@@ -41,7 +55,9 @@ describe("xenbus driver framework: device lifecycle", () => {
     await h.until(reg.connected(0), "the first connect");
     const be = back.device(0, dom.domid)!;
     await h.until(be.fatal("EIO", "backend gave up"), "the backend's fatal error");
-    expect(readNode(h, `/local/domain/0/error/backend/${TYPE}/${dom.domid}/0/error`)).toBe("5 backend gave up");
+    expect(readNode(h, `/local/domain/0/error/backend/${TYPE}/${dom.domid}/0/error`)).toBe(
+      "5 backend gave up",
+    );
     await h.until(back.waitFor(0, S.XenbusStateClosed, dom.domid), "the backend closing");
     const fe = reg.device(0)!;
     expect(fe.state).toBe(S.XenbusStateClosed);
@@ -49,7 +65,9 @@ describe("xenbus driver framework: device lifecycle", () => {
     await h.until(reg.reconnect(0), "the reconnect");
     await h.until(reg.connected(0), "the second connect");
     await h.until(back.connected(0, dom.domid), "the backend connected again");
-    expect(log.filter((l) => l.startsWith("fe:initialise") || l.startsWith("be:connect")).length).toBe(4);
+    expect(
+      log.filter((l) => l.startsWith("fe:initialise") || l.startsWith("be:connect")).length,
+    ).toBe(4);
     expect(readNode(h, `/local/domain/${dom.domid}/device/${TYPE}/0/state`)).toBe("4");
     await teardown(h, [bus, d0.bus], [d0.close]);
   });
@@ -63,7 +81,10 @@ describe("xenbus driver framework: device lifecycle", () => {
     const back = ddBus.registerBackend(tdevBack(log));
     const { dom, bus, reg } = await tdevGuest(h, log, { backend: dd.domid });
     await h.until(reg.connected(0), "the frontend connecting to the driver domain");
-    const be = await h.until(back.connected(0, dom.domid), "the driver domain's backend connecting");
+    const be = await h.until(
+      back.connected(0, dom.domid),
+      "the driver domain's backend connecting",
+    );
     expect(be.env.domid).toBe(dd.domid);
     expect(readNode(h, `/local/domain/${dd.domid}/backend/${TYPE}/${dom.domid}/0/state`)).toBe("4");
     const report = await h.until(h.destroyDomain(dom.domid), "destroying the frontend's domain");

@@ -9,7 +9,16 @@ import { type Log, S, tdevBack, tdevGuest, dom0Bus, teardown } from "./helpers.j
 
 /** A host where the tdev backend's first `n` tries to map d1's ring fail with GNTST_eagain. */
 async function eagainHost(n: number) {
-  return createTestHost({ faults: { grantMapFailure: { nth: Array.from({ length: n }, (_, i) => i + 3), status: "GNTST_eagain", mapper: 0, granter: 1 } } });
+  return createTestHost({
+    faults: {
+      grantMapFailure: {
+        nth: Array.from({ length: n }, (_, i) => i + 3),
+        status: "GNTST_eagain",
+        mapper: 0,
+        granter: 1,
+      },
+    },
+  });
 }
 
 describe("mapRing and GNTST_eagain", () => {
@@ -24,7 +33,9 @@ describe("mapRing and GNTST_eagain", () => {
     await h.until(reg.waitFor(0, S.XenbusStateConnected), "the frontend connecting");
     expect(t.faults.injected).toMatchObject({ grantMap: 2, grantMapsSeen: 5 });
     expect(h.hv.scheduler.now).toBe(3_000_000); // 1 ms + 2 ms of sleep, nothing else waited
-    expect(log.filter((l) => l.startsWith("be:connect"))).toEqual(["be:connect 1/0 order=0 magic=feed protocol=x86_64-abi"]);
+    expect(log.filter((l) => l.startsWith("be:connect"))).toEqual([
+      "be:connect 1/0 order=0 magic=feed protocol=x86_64-abi",
+    ]);
     expect(d0.bus.errors).toEqual([]);
     await teardown(h, [bus, d0.bus], [d0.close]);
     await t.finish();
@@ -37,14 +48,23 @@ describe("mapRing and GNTST_eagain", () => {
     const d0 = dom0Bus(h);
     const back = d0.bus.registerBackend(tdevBack(log));
     const { dom, bus, reg } = await tdevGuest(h, log);
-    const be = await h.until(back.waitFor(0, S.XenbusStateClosed, dom.domid), "the backend giving up");
+    const be = await h.until(
+      back.waitFor(0, S.XenbusStateClosed, dom.domid),
+      "the backend giving up",
+    );
     await h.until(reg.waitFor(0, S.XenbusStateClosed), "the frontend closing");
     expect(t.faults.injected).toMatchObject({ grantMap: 255, grantMapsSeen: 257 });
     expect(h.hv.scheduler.now).toBeGreaterThanOrEqual(32_640_000_000); // sum of 1..255 ms
-    expect(d0.bus.errors.map(String)).toEqual(["GrantStatusError: GNTTABOP_map_grant_ref[0] failed: GNTST_bad_page (-9): still GNTST_eagain after 255 tries"]);
-    expect(be.lastError).toBe("5 connect: GNTTABOP_map_grant_ref[0] failed: GNTST_bad_page (-9): still GNTST_eagain after 255 tries");
+    expect(d0.bus.errors.map(String)).toEqual([
+      "GrantStatusError: GNTTABOP_map_grant_ref[0] failed: GNTST_bad_page (-9): still GNTST_eagain after 255 tries",
+    ]);
+    expect(be.lastError).toBe(
+      "5 connect: GNTTABOP_map_grant_ref[0] failed: GNTST_bad_page (-9): still GNTST_eagain after 255 tries",
+    );
     // A test waiting on the device now learns why it never connected from the stall report.
-    const stall = await h.until(new Promise<never>(() => undefined), "a connection").catch((e: unknown) => e as Error);
+    const stall = await h
+      .until(new Promise<never>(() => undefined), "a connection")
+      .catch((e: unknown) => e as Error);
     expect(stall.message.split("\n").filter((l) => l.includes("last error"))).toEqual([
       '  d0 (Domain-0) backend/tdev/1/0: last error "5 connect: GNTTABOP_map_grant_ref[0] failed: GNTST_bad_page (-9): still GNTST_eagain after 255 tries"',
     ]);

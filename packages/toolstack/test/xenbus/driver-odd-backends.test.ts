@@ -2,7 +2,16 @@
 // drivers must tolerate these additional state transition paths"), each its own peer.
 import { describe, expect, it } from "vitest";
 import { useHost } from "@pvkit/toolstack/testing";
-import { type Log, type OddBackend, S, TYPE, readNode, scriptedBackend, tdevGuest, teardown } from "./helpers.js";
+import {
+  type Log,
+  type OddBackend,
+  S,
+  TYPE,
+  readNode,
+  scriptedBackend,
+  tdevGuest,
+  teardown,
+} from "./helpers.js";
 
 describe("xenbus driver framework: frontend against odd backends", () => {
   const host = useHost();
@@ -19,7 +28,10 @@ describe("xenbus driver framework: frontend against odd backends", () => {
       const { dom, bus, reg } = await tdevGuest(h, log);
       const be = scriptedBackend(h, dom.domid, mode);
       const t0 = h.hv.now;
-      const fe = await h.until(reg.connected(0), `the frontend reaching Connected against a backend that ${what}`);
+      const fe = await h.until(
+        reg.connected(0),
+        `the frontend reaching Connected against a backend that ${what}`,
+      );
       expect(log).toEqual(["fe:initialise 0", "fe:connect 0 feature-x=0"]);
       expect(fe.state).toBe(S.XenbusStateConnected);
       expect(readNode(h, `/local/domain/${dom.domid}/device/${TYPE}/0/state`)).toBe("4");

@@ -26,16 +26,19 @@ function mirageFront(ctx: GuestContext): void {
     const sub = xs.watch(`${backend}/state`).subscribe({
       error: () => undefined,
       next: () =>
-        void xs.read(`${backend}/state`).catch(() => "gone").then(async (v) => {
-          if (v === "5" && !ch.closed) {
-            ch.close();
-            ring.end(); // deferred: the backend still maps it (XSA-396)
-            await xs.write(`${dir}/state`, String(S.XenbusStateClosed));
-          } else if (v === "6" || v === "gone") {
-            grants.retryDeferred();
-            sub.unsubscribe();
-          }
-        }),
+        void xs
+          .read(`${backend}/state`)
+          .catch(() => "gone")
+          .then(async (v) => {
+            if (v === "5" && !ch.closed) {
+              ch.close();
+              ring.end(); // deferred: the backend still maps it (XSA-396)
+              await xs.write(`${dir}/state`, String(S.XenbusStateClosed));
+            } else if (v === "6" || v === "gone") {
+              grants.retryDeferred();
+              sub.unsubscribe();
+            }
+          }),
     });
   })();
 }
@@ -48,9 +51,16 @@ describe("xenbus driver framework: backend against an odd frontend", () => {
     const log: Log = [];
     const d0 = dom0Bus(h);
     const back = d0.bus.registerBackend(tdevBack(log));
-    const dom = await h.createDomain({ name: "mirage", devices: [{ kind: TYPE, devid: 0 }], main: mirageFront });
+    const dom = await h.createDomain({
+      name: "mirage",
+      devices: [{ kind: TYPE, devid: 0 }],
+      main: mirageFront,
+    });
     const be = await h.until(back.connected(0, dom.domid), "the backend reaching Connected");
-    expect(log).toEqual([`be:probe ${dom.domid}/0`, `be:connect ${dom.domid}/0 order=0 magic=beef protocol=x86_64-abi`]);
+    expect(log).toEqual([
+      `be:probe ${dom.domid}/0`,
+      `be:connect ${dom.domid}/0 order=0 magic=beef protocol=x86_64-abi`,
+    ]);
     expect(be.otherendState).toBe(S.XenbusStateConnected);
     const removal = await h.until(detachDevice(h, dom.domid, TYPE, 0), "the detach");
     expect(removal.outcome).toBe("closed");

@@ -3,9 +3,25 @@
 import { describe, expect, it } from "vitest";
 import { attachDevice, detachDevice } from "@pvkit/toolstack";
 import { useHost } from "@pvkit/toolstack/testing";
-import { type DriverRegistration, XenbusBus, type XenbusTransport, driverEnv } from "@pvkit/guest-sdk";
+import {
+  type DriverRegistration,
+  XenbusBus,
+  type XenbusTransport,
+  driverEnv,
+} from "@pvkit/guest-sdk";
 import { LocalXenbusTransport } from "@pvkit/toolstack";
-import { type Log, S, TYPE, type TdevState, dom0Bus, readNode, tdevBack, tdevFront, tdevGuest, teardown } from "./helpers.js";
+import {
+  type Log,
+  S,
+  TYPE,
+  type TdevState,
+  dom0Bus,
+  readNode,
+  tdevBack,
+  tdevFront,
+  tdevGuest,
+  teardown,
+} from "./helpers.js";
 
 describe("xenbus driver framework: review probes", () => {
   const host = useHost();
@@ -43,9 +59,15 @@ describe("xenbus driver framework: review probes", () => {
         const xs = new Proxy(ctx.xenbus, {
           get(t, k, r) {
             const v = Reflect.get(t, k, r) as unknown;
-            if (k !== "read" || typeof v !== "function") return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+            if (k !== "read" || typeof v !== "function")
+              return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(t) : v;
             return (path: string) => {
-              if (path.endsWith(`device/${TYPE}/0/backend-id`) && unregistering === undefined && reg !== undefined) unregistering = reg.unregister();
+              if (
+                path.endsWith(`device/${TYPE}/0/backend-id`) &&
+                unregistering === undefined &&
+                reg !== undefined
+              )
+                unregistering = reg.unregister();
               return (v as (p: string) => Promise<string>).call(t, path);
             };
           },
@@ -66,7 +88,12 @@ describe("xenbus driver framework: review probes", () => {
     // A driver registered again finds the device untouched and connects it.
     const again = bus.registerFrontend(tdevFront(log));
     await h.until(again.connected(0), "the device connecting under the new registration");
-    expect(log).toEqual([`be:probe ${dom.domid}/0`, "fe:initialise 0", expect.stringMatching(/^be:connect /), "fe:connect 0 feature-x=7"]);
+    expect(log).toEqual([
+      `be:probe ${dom.domid}/0`,
+      "fe:initialise 0",
+      expect.stringMatching(/^be:connect /),
+      "fe:connect 0 feature-x=7",
+    ]);
     await teardown(h, [bus, d0.bus], [d0.close]);
   });
 
@@ -86,10 +113,15 @@ describe("xenbus driver framework: review probes", () => {
         },
       },
     });
-    const fe = await h.until(reg.waitFor(0, S.XenbusStateClosed), "the frontend closing after its failed initialise");
+    const fe = await h.until(
+      reg.waitFor(0, S.XenbusStateClosed),
+      "the frontend closing after its failed initialise",
+    );
     expect(fe.resources).toEqual([]);
     expect(fe.lastError).toBe("5 initialise: half-way");
-    expect(readNode(h, `/local/domain/${dom.domid}/error/device/${TYPE}/0/error`)).toBe("5 initialise: half-way");
+    expect(readNode(h, `/local/domain/${dom.domid}/error/device/${TYPE}/0/error`)).toBe(
+      "5 initialise: half-way",
+    );
     await h.until(back.waitFor(0, S.XenbusStateClosed, dom.domid), "the backend closing");
     expect(bus.errors.map(String)).toEqual(["Error: half-way"]); // the hook's throw, reported to its bus
     await teardown(h, [bus, d0.bus], [d0.close], { allowErrors: true });
@@ -109,7 +141,10 @@ describe("xenbus driver framework: review probes", () => {
       },
     });
     const { dom, bus, reg } = await tdevGuest(h, log);
-    const be = await h.until(back.waitFor(0, S.XenbusStateClosed, dom.domid), "the backend closing after its failed connect");
+    const be = await h.until(
+      back.waitFor(0, S.XenbusStateClosed, dom.domid),
+      "the backend closing after its failed connect",
+    );
     expect(be.resources).toEqual([]);
     expect(be.lastError).toBe("5 connect: after map");
     await h.until(reg.waitFor(0, S.XenbusStateClosed), "the frontend closing");
@@ -148,7 +183,9 @@ describe("xenbus driver framework: review probes", () => {
     await h.hv.settle();
     expect(back.devices).toEqual([]);
     // The hook's bind failed (its peer's domain is gone), reported to the bus as it was thrown.
-    expect(d0.bus.errors.map(String)).toEqual(["XenError: EVTCHNOP_bind_interdomain failed: EINVAL (-22): remote_dom 1, remote_port 3"]);
+    expect(d0.bus.errors.map(String)).toEqual([
+      "XenError: EVTCHNOP_bind_interdomain failed: EINVAL (-22): remote_dom 1, remote_port 3",
+    ]);
     await teardown(h, [d0.bus], [d0.close], { allowErrors: true });
   });
 
@@ -163,7 +200,10 @@ describe("xenbus driver framework: review probes", () => {
     for (const id of ids) attachDevice(h, dom.domid, { kind: TYPE, devid: id });
     await h.until(Promise.all(ids.map((id) => reg.connected(id))), "the 16 devices connecting");
     await h.until(Promise.all(ids.map((id) => back.connected(id, dom.domid))), "their backends");
-    const removals = await h.until(Promise.all(ids.map((id) => detachDevice(h, dom.domid, TYPE, id))), "the 16 unplugs");
+    const removals = await h.until(
+      Promise.all(ids.map((id) => detachDevice(h, dom.domid, TYPE, id))),
+      "the 16 unplugs",
+    );
     expect(reg.devices.filter((d) => d.lastError !== undefined)).toEqual([]);
     expect(removals.map((r) => r.outcome)).toEqual(ids.map(() => "closed"));
     await h.hv.settle();
@@ -184,8 +224,14 @@ describe("xenbus driver framework: review probes", () => {
     const fe = `/local/domain/${dom.domid}/device/${TYPE}/0`;
     await h.until(xs.write(`${be}/state`, String(S.XenbusStateInitWait)), "InitWait");
     const dev = await h.until(reg.waitFor(0, S.XenbusStateInitialised), "the frontend Initialised");
-    const map = env.mapper.mapOne(Number(await h.until(xs.read(`${fe}/ring-ref`), "ring-ref")), dom.domid);
-    const ch = env.events.bindInterdomain(dom.domid, Number(await h.until(xs.read(`${fe}/event-channel`), "event-channel")));
+    const map = env.mapper.mapOne(
+      Number(await h.until(xs.read(`${fe}/ring-ref`), "ring-ref")),
+      dom.domid,
+    );
+    const ch = env.events.bindInterdomain(
+      dom.domid,
+      Number(await h.until(xs.read(`${fe}/event-channel`), "event-channel")),
+    );
     await h.until(xs.write(`${be}/state`, String(S.XenbusStateConnected)), "Connected");
     await h.until(reg.connected(0), "the frontend connected");
     const ref = Number(readNode(h, `${fe}/ring-ref`));
@@ -221,7 +267,10 @@ describe("xenbus driver framework: review probes", () => {
       const fe = reg.device(0)!;
       const be = back.device(0, dom.domid)!;
       const gone = side === "frontend" ? fe : be;
-      const node = side === "frontend" ? `/local/domain/${dom.domid}/device/${TYPE}/0/state` : `/local/domain/0/backend/${TYPE}/${dom.domid}/0/state`;
+      const node =
+        side === "frontend"
+          ? `/local/domain/${dom.domid}/device/${TYPE}/0/state`
+          : `/local/domain/0/backend/${TYPE}/${dom.domid}/0/state`;
       const c = h.openXenstore();
       c.rm(node);
       c.conn.close();
@@ -236,7 +285,11 @@ describe("xenbus driver framework: review probes", () => {
       // With the backend's node gone the frontend reads Unknown, which its walk ignores (as
       // blkfront's blkback_changed does), so its unregister waits out the 5 s.
       expect(bus.errors.map((e) => (e as Error).message)).toEqual(
-        side === "frontend" ? [] : [`xenbus failed: ETIME (-62): device/${TYPE}/0: backend /local/domain/0/backend/${TYPE}/${dom.domid}/0 did not close within 5000000000 ns (local state Closing, remote state Unknown)`],
+        side === "frontend"
+          ? []
+          : [
+              `xenbus failed: ETIME (-62): device/${TYPE}/0: backend /local/domain/0/backend/${TYPE}/${dom.domid}/0 did not close within 5000000000 ns (local state Closing, remote state Unknown)`,
+            ],
       );
       expect(d0.bus.errors).toEqual([]);
       await teardown(h, [], [d0.close], {});
@@ -259,7 +312,13 @@ describe("xenbus driver framework: review probes", () => {
     await h.until(closed, "Closed, then the reconnect");
     await h.until(reg.connected(0), "the second connect");
     await h.until(back.connected(0, dom.domid), "the backend connected again");
-    expect(log.slice(4)).toEqual(["fe:disconnect 0", `be:disconnect ${dom.domid}/0`, "fe:initialise 0", expect.stringMatching(/^be:connect /), "fe:connect 0 feature-x=7"]);
+    expect(log.slice(4)).toEqual([
+      "fe:disconnect 0",
+      `be:disconnect ${dom.domid}/0`,
+      "fe:initialise 0",
+      expect.stringMatching(/^be:connect /),
+      "fe:connect 0 feature-x=7",
+    ]);
     expect(back.device(0, dom.domid)!.resources).toHaveLength(2);
     await teardown(h, [bus, d0.bus], [d0.close]);
   });

@@ -5,12 +5,29 @@ import { describe, expect, it } from "vitest";
 import { XS } from "@pvkit/hypervisor-sim/abi";
 import { XenbusBus, type XenbusDevice, driverEnv } from "@pvkit/guest-sdk";
 import { useHost } from "@pvkit/toolstack/testing";
-import { type Log, S, TYPE, dom0Bus, readNode, tdevBack, tdevFront, tdevGuest, teardown } from "./helpers.js";
+import {
+  type Log,
+  S,
+  TYPE,
+  dom0Bus,
+  readNode,
+  tdevBack,
+  tdevFront,
+  tdevGuest,
+  teardown,
+} from "./helpers.js";
 
 /** The xenstore requests `domid` sends while recording: type name, and the path for writes. */
-function recordRequests(h: ReturnType<ReturnType<typeof useHost>>, domid: number): { log: string[]; stop(): void } {
+function recordRequests(
+  h: ReturnType<ReturnType<typeof useHost>>,
+  domid: number,
+): { log: string[]; stop(): void } {
   const log: string[] = [];
-  const on = (conn: { kind: string; id: number }, msg: { type: number; payload: Uint8Array }, name: string): void => {
+  const on = (
+    conn: { kind: string; id: number },
+    msg: { type: number; payload: Uint8Array },
+    name: string,
+  ): void => {
     if (conn.kind !== "domain" || conn.id !== domid) return;
     if (msg.type !== XS.XS_WRITE) return void log.push(name);
     const nul = msg.payload.indexOf(0);
@@ -41,7 +58,9 @@ describe("xenbus driver framework: switching state", () => {
     // The same recorder sees a real switch: one transaction writing the state node.
     await h.until(fe.switchState(S.XenbusStateClosing), "the switch to Closing");
     rec.stop();
-    expect(rec.log.filter((l) => l.startsWith("XS_WRITE"))).toEqual([`XS_WRITE device/${TYPE}/0/state`]);
+    expect(rec.log.filter((l) => l.startsWith("XS_WRITE"))).toEqual([
+      `XS_WRITE device/${TYPE}/0/state`,
+    ]);
     expect(rec.log.filter((l) => l === "XS_TRANSACTION_START")).toHaveLength(1);
     await h.until(reg.waitFor(0, S.XenbusStateClosed), "the frontend closing after the backend");
     await teardown(h, [bus, d0.bus], [d0.close]);
@@ -60,7 +79,12 @@ describe("xenbus driver framework: switching state", () => {
     const dom = await h.createDomain({
       name: "front",
       devices: [{ kind: TYPE, devid: 0, backend: 0 }],
-      main: (ctx) => resolveBus(new XenbusBus(driverEnv({ guest: ctx.guest, events: ctx.events, xs: ctx.xenbus }), { onError: (err, dev) => reported.push({ err, dev }) })),
+      main: (ctx) =>
+        resolveBus(
+          new XenbusBus(driverEnv({ guest: ctx.guest, events: ctx.events, xs: ctx.xenbus }), {
+            onError: (err, dev) => reported.push({ err, dev }),
+          }),
+        ),
     });
     node = `/local/domain/${dom.domid}/device/${TYPE}/0/state`;
     const bus = await h.until(busP, "the guest's bus");
@@ -86,7 +110,9 @@ describe("xenbus driver framework: switching state", () => {
     expect(reported.map((r) => r.err)).toEqual(bus.errors);
     expect(reported.map((r) => r.dev === fe)).toEqual([false, true]); // the scan's, then the device's
     expect(fe.lastError).toBe("13 writing new state Connected");
-    expect(readNode(h, `/local/domain/${dom.domid}/error/device/${TYPE}/0/error`)).toBe("13 writing new state Connected");
+    expect(readNode(h, `/local/domain/${dom.domid}/error/device/${TYPE}/0/error`)).toBe(
+      "13 writing new state Connected",
+    );
     expect(readNode(h, node)).toBe(String(S.XenbusStateInitialised)); // nothing written
     expect(fe.state).toBe(S.XenbusStateInitialised); // the fatal's Closing was refused too
     // Given the node back, the frontend closes cleanly.

@@ -12,7 +12,12 @@ import {
   type XenbusDevice,
   driverEnv,
 } from "@pvkit/guest-sdk";
-import { type DomainHandle, type GuestContext, type Host, LocalXenbusTransport } from "@pvkit/toolstack";
+import {
+  type DomainHandle,
+  type GuestContext,
+  type Host,
+  LocalXenbusTransport,
+} from "@pvkit/toolstack";
 import { assertNoGuestLeaks } from "@pvkit/toolstack/testing";
 
 export const S = XenbusState;
@@ -61,7 +66,9 @@ export function tdevBack(log: Log, opts: { maxOrder?: number } = {}): BackendDri
     async connect(dev) {
       const ring = await dev.mapRing({ maxOrder });
       const channel = await dev.bindEvtchn();
-      log.push(`be:connect ${dev.otherendId}/${dev.devid} order=${ring.order} magic=${ring.pages[0]!.getU32(0).toString(16)} protocol=${await dev.otherString("protocol", "x86_64-abi")}`);
+      log.push(
+        `be:connect ${dev.otherendId}/${dev.devid} order=${ring.order} magic=${ring.pages[0]!.getU32(0).toString(16)} protocol=${await dev.otherString("protocol", "x86_64-abi")}`,
+      );
       dev.data = { pages: ring.pages, channel };
       await dev.writeKeys({ "feature-x": 7 });
     },
@@ -84,7 +91,8 @@ export function guestBus(): { main: (ctx: GuestContext) => void; bus: Promise<Xe
   const bus = new Promise<XenbusBus>((r) => (resolve = r));
   return {
     bus,
-    main: (ctx) => resolve(new XenbusBus(driverEnv({ guest: ctx.guest, events: ctx.events, xs: ctx.xenbus }))),
+    main: (ctx) =>
+      resolve(new XenbusBus(driverEnv({ guest: ctx.guest, events: ctx.events, xs: ctx.xenbus }))),
   };
 }
 
@@ -92,7 +100,13 @@ export function guestBus(): { main: (ctx: GuestContext) => void; bus: Promise<Xe
 export async function tdevGuest(
   host: Host,
   log: Log,
-  opts: { name?: string; backend?: number; devid?: number; order?: number; front?: FrontendDriver<TdevState> } = {},
+  opts: {
+    name?: string;
+    backend?: number;
+    devid?: number;
+    order?: number;
+    front?: FrontendDriver<TdevState>;
+  } = {},
 ): Promise<{ dom: DomainHandle; bus: XenbusBus; reg: DriverRegistration<TdevState> }> {
   const g = guestBus();
   const dom = await host.createDomain({
@@ -101,7 +115,9 @@ export async function tdevGuest(
     main: g.main,
   });
   const bus = await host.until(g.bus, "the guest's bus");
-  const reg = bus.registerFrontend(opts.front ?? tdevFront(log, opts.order !== undefined ? { order: opts.order } : {}));
+  const reg = bus.registerFrontend(
+    opts.front ?? tdevFront(log, opts.order !== undefined ? { order: opts.order } : {}),
+  );
   return { dom, bus, reg };
 }
 
@@ -110,14 +126,22 @@ export async function tdevGuest(
  * table for leaks, then closes the dom0 transports. Framework errors collected by the buses fail
  * the test too (unless `allowErrors`).
  */
-export async function teardown(host: Host, buses: readonly XenbusBus[], closers: readonly (() => void)[] = [], opts: { allowErrors?: boolean } = {}): Promise<void> {
+export async function teardown(
+  host: Host,
+  buses: readonly XenbusBus[],
+  closers: readonly (() => void)[] = [],
+  opts: { allowErrors?: boolean } = {},
+): Promise<void> {
   for (const b of buses) await host.until(b.close(), "the buses unregistering");
   await host.hv.settle(); // guests finish what the last events asked of them
   assertNoGuestLeaks(host);
   for (const c of closers) c();
   if (!opts.allowErrors) {
     const errors = buses.flatMap((b) => b.errors);
-    if (errors.length > 0) throw new Error(`framework errors: ${errors.map((e) => (e instanceof Error ? e.message : String(e))).join("; ")}`);
+    if (errors.length > 0)
+      throw new Error(
+        `framework errors: ${errors.map((e) => (e instanceof Error ? e.message : String(e))).join("; ")}`,
+      );
   }
 }
 
@@ -134,7 +158,11 @@ export type OddBackend = "straight-to-connected" | "never-initwait" | "parked-in
  * to Connected (if not already); on the frontend's Closing or Closed it unmaps, unbinds and
  * writes Closed.
  */
-export function scriptedBackend(host: Host, frontDomid: number, mode: OddBackend): { states: string[]; close(): void } {
+export function scriptedBackend(
+  host: Host,
+  frontDomid: number,
+  mode: OddBackend,
+): { states: string[]; close(): void } {
   const xs = LocalXenbusTransport.open(host);
   const be = `backend/${TYPE}/${frontDomid}/0`;
   const fe = `/local/domain/${frontDomid}/device/${TYPE}/0`;
@@ -142,24 +170,40 @@ export function scriptedBackend(host: Host, frontDomid: number, mode: OddBackend
   const states: string[] = [];
   let held: { unmap(): void; close(): void } | undefined;
   const write = (s: number): Promise<void> => xs.write(`${be}/state`, String(s));
-  void (mode === "straight-to-connected" ? write(S.XenbusStateConnected) : mode === "parked-initialised" ? write(S.XenbusStateInitialised) : Promise.resolve());
-  const sub = xs.watch(`${fe}/state`).subscribe({ error: () => undefined, next: () => {
-    void (async () => {
-      const st = Number(await xs.read(`${fe}/state`).catch(() => "0"));
-      states.push(String(st));
-      if ((st === S.XenbusStateInitialised || st === S.XenbusStateConnected) && held === undefined) {
-        const map = env.mapper.mapOne(Number(await xs.read(`${fe}/ring-ref`)), frontDomid);
-        const ch = env.events.bindInterdomain(frontDomid, Number(await xs.read(`${fe}/event-channel`)));
-        held = { unmap: () => map.unmap(), close: () => ch.close() };
-        if (mode !== "straight-to-connected") await write(S.XenbusStateConnected);
-      } else if ((st === S.XenbusStateClosing || st === S.XenbusStateClosed) && held !== undefined) {
-        held.close();
-        held.unmap();
-        held = undefined;
-        await write(S.XenbusStateClosed);
-      }
-    })().catch(() => undefined);
-  } });
+  void (mode === "straight-to-connected"
+    ? write(S.XenbusStateConnected)
+    : mode === "parked-initialised"
+      ? write(S.XenbusStateInitialised)
+      : Promise.resolve());
+  const sub = xs.watch(`${fe}/state`).subscribe({
+    error: () => undefined,
+    next: () => {
+      void (async () => {
+        const st = Number(await xs.read(`${fe}/state`).catch(() => "0"));
+        states.push(String(st));
+        if (
+          (st === S.XenbusStateInitialised || st === S.XenbusStateConnected) &&
+          held === undefined
+        ) {
+          const map = env.mapper.mapOne(Number(await xs.read(`${fe}/ring-ref`)), frontDomid);
+          const ch = env.events.bindInterdomain(
+            frontDomid,
+            Number(await xs.read(`${fe}/event-channel`)),
+          );
+          held = { unmap: () => map.unmap(), close: () => ch.close() };
+          if (mode !== "straight-to-connected") await write(S.XenbusStateConnected);
+        } else if (
+          (st === S.XenbusStateClosing || st === S.XenbusStateClosed) &&
+          held !== undefined
+        ) {
+          held.close();
+          held.unmap();
+          held = undefined;
+          await write(S.XenbusStateClosed);
+        }
+      })().catch(() => undefined);
+    },
+  });
   return {
     states,
     close: () => {

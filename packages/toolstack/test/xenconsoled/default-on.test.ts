@@ -12,7 +12,9 @@ describe("xenconsoled in createHost", () => {
     const d = await host.createDomain({ name: "dflt" });
     await host.until(d.done, "main");
     const xc = host.xenconsoled!.console(d.domid)!;
-    expect(ECS_NAMES[inspectDomain(host.hv, d.domid)!.evtchn.state[d.consolePort]!]).toBe("INTERDOMAIN");
+    expect(ECS_NAMES[inspectDomain(host.hv, d.domid)!.evtchn.state[d.consolePort]!]).toBe(
+      "INTERDOMAIN",
+    );
     expect(host.xenconsoled!.ports).toEqual([xc.localPort]);
     expect(xc.ttyPath).toBeUndefined();
     expect(xc.counters.terminals).toBe(0);
@@ -29,7 +31,9 @@ describe("xenconsoled in createHost", () => {
     await host.until(d.done, "main");
     expect(host.xenconsoled).toBeUndefined();
     expect(inspectDomain(host.hv, d.domid)!.gnttab.entryFlags(0)).toBe(1);
-    expect(ECS_NAMES[inspectDomain(host.hv, d.domid)!.evtchn.state[d.consolePort]!]).toBe("UNBOUND");
+    expect(ECS_NAMES[inspectDomain(host.hv, d.domid)!.evtchn.state[d.consolePort]!]).toBe(
+      "UNBOUND",
+    );
     await t.finish();
   });
 });

@@ -17,7 +17,12 @@ describe("Connection", () => {
     const { xs } = setup();
     const c = xs.connect();
     const bytes = new Uint8Array([
-      ...encodeXsMessage({ type: XS.XS_WRITE, req_id: 1, tx_id: 0, payload: new Uint8Array([...nulJoin(["/b"]), 65]) }),
+      ...encodeXsMessage({
+        type: XS.XS_WRITE,
+        req_id: 1,
+        tx_id: 0,
+        payload: new Uint8Array([...nulJoin(["/b"]), 65]),
+      }),
       ...encodeXsMessage({ type: XS.XS_READ, req_id: 2, tx_id: 0, payload: nulJoin(["/b"]) }),
     ]);
     for (const b of bytes) c.receive(new Uint8Array([b]));
@@ -45,7 +50,9 @@ describe("Connection", () => {
     expect(bad.closed).toBe(true);
     expect(reasons).toEqual(["oversize"]);
     expect(bad.takeAll()).toEqual([]);
-    bad.receive(encodeXsMessage({ type: XS.XS_READ, req_id: 0, tx_id: 0, payload: nulJoin(["/tool"]) }));
+    bad.receive(
+      encodeXsMessage({ type: XS.XS_READ, req_id: 0, tx_id: 0, payload: nulJoin(["/tool"]) }),
+    );
     expect(bad.takeAll()).toEqual([]);
     // Others are unaffected, and the dead connection's watch is gone.
     dom0.write("/w", "1");

@@ -40,20 +40,26 @@ describe("CONTROL", () => {
     const { xs, dom0, domU } = setup();
     const shown = control(dom0, "quota");
     expect(shown).toContain("outstanding      :       20 Outstanding requests per domain\n");
-    expect(shown).toContain("memory           :  2621440 Total Xenstore memory per domain (error level)\n");
+    expect(shown).toContain(
+      "memory           :  2621440 Total Xenstore memory per domain (error level)\n",
+    );
     expect(control(dom0, "quota", "set", "outstanding", "3")).toBe("OK\0");
     expect(xs.quotas.outstandingPerDomain).toBe(3);
     dom0.mkdir("/local/domain/3");
     dom0.setPerms("/local/domain/3", ["n3"]);
     domU(3);
-    expect(control(dom0, "quota", "3")).toContain(`memory          : ${String(xs.memoryUsage(3)).padStart(8)}\n`);
+    expect(control(dom0, "quota", "3")).toContain(
+      `memory          : ${String(xs.memoryUsage(3)).padStart(8)}\n`,
+    );
     expect(xs.memoryUsage(3)).toBe(24 + 8 + "/local/domain/3".length);
   });
 
   it("live-update answers as with no session, logfile and memreport are accepted", () => {
     const { dom0 } = setup();
     expect(control(dom0, "live-update", "-a")).toBe("No live-update session active.\0");
-    expect(control(dom0, "live-update", "-s", "-F", "-t", "10")).toBe("Not in live-update session.\0");
+    expect(control(dom0, "live-update", "-s", "-F", "-t", "10")).toBe(
+      "Not in live-update session.\0",
+    );
     expectCode(() => control(dom0, "live-update"), "EINVAL");
     expect(control(dom0, "logfile", "/tmp/x")).toBe("OK\0");
     expectCode(() => control(dom0, "logfile"), "EINVAL");

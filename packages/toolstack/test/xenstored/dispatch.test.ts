@@ -24,7 +24,14 @@ describe("dispatch", () => {
   it("answers EACCES to privileged-only types from an unprivileged domain, before looking at tx_id", () => {
     const { domU } = setup();
     const u = domU(3);
-    for (const t of [XS.XS_CONTROL, XS.XS_INTRODUCE, XS.XS_RELEASE, XS.XS_IS_DOMAIN_INTRODUCED, XS.XS_RESUME, XS.XS_SET_TARGET]) {
+    for (const t of [
+      XS.XS_CONTROL,
+      XS.XS_INTRODUCE,
+      XS.XS_RELEASE,
+      XS.XS_IS_DOMAIN_INTRODUCED,
+      XS.XS_RESUME,
+      XS.XS_SET_TARGET,
+    ]) {
       expect(text(raw(u.conn, t, "3\0", 77)[0])).toBe("EACCES\0");
     }
   });
@@ -81,4 +88,3 @@ describe("dispatch", () => {
     expect(seen).toHaveLength(0);
   });
 });
-

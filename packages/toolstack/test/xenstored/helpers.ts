@@ -9,7 +9,12 @@ import {
   type DomainTransport,
   type XenstoredOptions,
 } from "@pvkit/toolstack";
-import { decodeXsMessages, encodeXsMessage, type XsMessage, xsString } from "@pvkit/hypervisor-sim/abi";
+import {
+  decodeXsMessages,
+  encodeXsMessage,
+  type XsMessage,
+  xsString,
+} from "@pvkit/hypervisor-sim/abi";
 
 export interface FakeHost {
   /** Domains the fake hypervisor has. */
@@ -47,7 +52,13 @@ export function setup(opts: Omit<XenstoredOptions, "hooks"> = {}) {
 }
 
 /** Sends one raw request and returns every message the connection queued in answer. */
-export function raw(conn: Connection, type: number, payload: Uint8Array | string, tx_id = 0, req_id = 7): XsMessage[] {
+export function raw(
+  conn: Connection,
+  type: number,
+  payload: Uint8Array | string,
+  tx_id = 0,
+  req_id = 7,
+): XsMessage[] {
   const p = typeof payload === "string" ? new Uint8Array(Buffer.from(payload, "latin1")) : payload;
   conn.receive(encodeXsMessage({ type, req_id, tx_id, payload: p }));
   // Round-trip through the codec so the test sees exactly the bytes a client would.

@@ -23,7 +23,13 @@ function childCost(dir: string, name: string, len: number): number {
  * dom0 writes 4000-byte nodes below `dir` (which `domid` owns, so the new nodes are the domain's
  * too) and then one sized so that the domain is charged exactly `target` bytes.
  */
-function fillTo(xs: Xenstored, dom0: XsLocalClient, domid: number, dir: string, target: number): void {
+function fillTo(
+  xs: Xenstored,
+  dom0: XsLocalClient,
+  domid: number,
+  dir: string,
+  target: number,
+): void {
   let mem = xs.memoryUsage(domid);
   for (let i = 0; mem + childCost(dir, `f${i}`, 4000) < target - 200; i++) {
     dom0.write(`${dir}/f${i}`, "v".repeat(4000));
@@ -48,7 +54,9 @@ describe("memory quota (quota_memory_per_domain_hard)", () => {
     expect(xs.memoryUsage(3)).toBe(HDR + PERM + "/local/domain/3".length);
     const u = domU(3);
     u.write("k", "12345");
-    expect(xs.memoryUsage(3)).toBe(HDR + PERM + "/local/domain/3".length + childCost("/local/domain/3", "k", 5));
+    expect(xs.memoryUsage(3)).toBe(
+      HDR + PERM + "/local/domain/3".length + childCost("/local/domain/3", "k", 5),
+    );
     u.rm("k");
     expect(xs.memoryUsage(3)).toBe(HDR + PERM + "/local/domain/3".length);
     // A watch costs its path and token (no NULs) while it exists.

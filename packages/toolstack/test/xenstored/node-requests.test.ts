@@ -38,12 +38,14 @@ describe("READ", () => {
   });
   it("READ: EINVAL for invalid paths", () => {
     const { dom0 } = setup();
-    for (const p of ["/a/", "/a//b", "/a b", "/a.b", "/" + "x".repeat(2048)]) expectCode(() => dom0.read(p), "EINVAL");
+    for (const p of ["/a/", "/a//b", "/a b", "/a.b", "/" + "x".repeat(2048)])
+      expectCode(() => dom0.read(p), "EINVAL");
   });
   it("READ: EINVAL unless the payload is exactly one NUL-terminated string", () => {
     const { xs } = setup();
     const c = xs.connect();
-    for (const p of ["", "/tool", "/tool\0/x\0", "/tool\0x"]) expect(text(raw(c, XS.XS_READ, p)[0])).toBe("EINVAL\0");
+    for (const p of ["", "/tool", "/tool\0/x\0", "/tool\0x"])
+      expect(text(raw(c, XS.XS_READ, p)[0])).toBe("EINVAL\0");
   });
   it("reads a relative path under /local/domain/<domid> of the caller", () => {
     const { dom0, domU } = setup();
@@ -210,7 +212,9 @@ describe("DIRECTORY_PART", () => {
     dom0.write("/dp/a", "");
     dom0.write("/dp/bb", "");
     const gen = xs.inspect("/dp")!.generation;
-    expect(text(raw(xs.connect(), XS.XS_DIRECTORY_PART, "/dp\x000\0")[0])).toBe(`${gen}\0a\0bb\0\0`);
+    expect(text(raw(xs.connect(), XS.XS_DIRECTORY_PART, "/dp\x000\0")[0])).toBe(
+      `${gen}\0a\0bb\0\0`,
+    );
     expect(text(raw(xs.connect(), XS.XS_DIRECTORY_PART, "/dp\x002\0")[0])).toBe(`${gen}\0bb\0\0`);
     expect(text(raw(xs.connect(), XS.XS_DIRECTORY_PART, "/dp\x009\0")[0])).toBe(`${gen}\0\0`);
   });
@@ -276,7 +280,8 @@ describe("SET_PERMS", () => {
   it("SET_PERMS: EINVAL for a malformed permission string", () => {
     const { dom0 } = setup();
     dom0.mkdir("/sp");
-    for (const bad of ["x0", "r", "rabc", "r1 ", "r08"]) expectCode(() => dom0.setPerms("/sp", [bad]), "EINVAL");
+    for (const bad of ["x0", "r", "rabc", "r1 ", "r08"])
+      expectCode(() => dom0.setPerms("/sp", [bad]), "EINVAL");
   });
   it("SET_PERMS: ENOSPC for more than 5 entries from an unprivileged domain", () => {
     const { dom0, domU } = setup();

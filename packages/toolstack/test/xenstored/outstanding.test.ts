@@ -56,7 +56,12 @@ function writerSetup(opts: { watcher: "guest" | "dom0"; watchEventTimeoutMs?: nu
 }
 
 const enc = (type: number, payload: string, req_id = 0): Uint8Array =>
-  encodeXsMessage({ type, req_id, tx_id: 0, payload: new Uint8Array(Buffer.from(payload, "latin1")) });
+  encodeXsMessage({
+    type,
+    req_id,
+    tx_id: 0,
+    payload: new Uint8Array(Buffer.from(payload, "latin1")),
+  });
 
 /** Event paths in whole messages of `bytes`. */
 const eventPaths = (bytes: Uint8Array) =>
@@ -72,7 +77,9 @@ describe("outstanding requests include the watch events they caused (XSA-326)", 
     const fit = RING / EVENT_BYTES; // events the watcher's ring takes before they queue
     expect(w.transport.outstanding).toBe(LIMIT);
     expect(w.transport.queuedBytes).toBe(0); // every reply is in the writer's ring
-    const quota = Buffer.from(dom0.request(XS.XS_CONTROL, `quota\0${w.domid}\0`)).toString("latin1");
+    const quota = Buffer.from(dom0.request(XS.XS_CONTROL, `quota\0${w.domid}\0`)).toString(
+      "latin1",
+    );
     expect(quota).toContain(`outstanding     : ${String(LIMIT).padStart(8)}`);
     expect(w.transport.requestsHandled).toBe(fit + LIMIT);
     expect(unread(w)).toBe((N - fit - LIMIT) * 25);

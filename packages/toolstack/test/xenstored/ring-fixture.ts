@@ -66,7 +66,10 @@ export interface RingGuest {
 }
 
 export function ringHost(
-  opts: Omit<XenstoredOptions, "hooks"> & { outstandingLimit?: number; mode?: "manual" | "auto" } = {},
+  opts: Omit<XenstoredOptions, "hooks"> & {
+    outstandingLimit?: number;
+    mode?: "manual" | "auto";
+  } = {},
 ) {
   const { mode = "manual", ...rest } = opts;
   const hv = new Hypervisor({ mode });
@@ -119,7 +122,8 @@ export function ringHost(
         evtchnSend(guest.hypercall, port);
       },
       request(type, payload, req_id = 0, tx_id = 0) {
-        const p = typeof payload === "string" ? new Uint8Array(Buffer.from(payload, "latin1")) : payload;
+        const p =
+          typeof payload === "string" ? new Uint8Array(Buffer.from(payload, "latin1")) : payload;
         this.send(encodeXsMessage({ type, req_id, tx_id, payload: p }));
       },
       drain() {
@@ -137,7 +141,9 @@ export function ringHost(
    * A guest as a PV kernel boots: start_info (at START_INFO_GFN) names its store page and port,
    * and its XenbusClient is built from there.
    */
-  function addClientGuest(clientOpts: XenbusClientOptions = {}): RingGuest & { client: XenbusClient; events: EventChannels } {
+  function addClientGuest(
+    clientOpts: XenbusClientOptions = {},
+  ): RingGuest & { client: XenbusClient; events: EventChannels } {
     const g = addGuest();
     writeStartInfo(g.guest.memory.writablePage(START_INFO_GFN), {
       nr_pages: g.guest.memory.nrPages,
@@ -145,7 +151,10 @@ export function ringHost(
       store_evtchn: g.port,
     });
     const events = EventChannels.of(g.guest);
-    const client = XenbusClient.fromStartInfo(g.guest, events, { ...clientOpts, startInfoGfn: START_INFO_GFN });
+    const client = XenbusClient.fromStartInfo(g.guest, events, {
+      ...clientOpts,
+      startInfoGfn: START_INFO_GFN,
+    });
     return Object.assign(g, { client, events });
   }
 

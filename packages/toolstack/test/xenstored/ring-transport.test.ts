@@ -30,9 +30,9 @@ describe("XenstoreRingTransport: setup", () => {
     u.page.setU8(100, 0x5a);
     expect(g0.memory.page(t.mapGfn).getU8(100)).toBe(0x5a);
     // The guest's grant entry is pinned for reading and writing by the mapping.
-    expect(grantFlags(u.guest, GNTTAB_RESERVED_XENSTORE) & (GTF.GTF_reading | GTF.GTF_writing)).toBe(
-      GTF.GTF_reading | GTF.GTF_writing,
-    );
+    expect(
+      grantFlags(u.guest, GNTTAB_RESERVED_XENSTORE) & (GTF.GTF_reading | GTF.GTF_writing),
+    ).toBe(GTF.GTF_reading | GTF.GTF_writing);
     const st = evtchnStatus(u.guest.hypercall, u.port);
     expect(st.state).toBe("interdomain");
     expect(st).toMatchObject({ remoteDom: 0, remotePort: t.localPort });
@@ -65,7 +65,10 @@ describe("XenstoreRingTransport: requests and replies", () => {
     u.send(enc(XS.XS_READ, `${path}\0`, 0xfffffffe, 0));
     run(hv);
     expect(u.page.getU32(F.req_cons[0])).toBe(u.page.getU32(F.req_prod[0]));
-    const want = new Uint8Array([...enc(XS.XS_WRITE, "OK\0", 0x1234), ...enc(XS.XS_READ, "hello", 0xfffffffe)]);
+    const want = new Uint8Array([
+      ...enc(XS.XS_WRITE, "OK\0", 0x1234),
+      ...enc(XS.XS_READ, "hello", 0xfffffffe),
+    ]);
     expect(u.drain()).toStrictEqual(want);
   });
 
@@ -147,7 +150,8 @@ describe("XenstoreRingTransport: requests and replies", () => {
     const { hv, addGuest } = ringHost();
     const u = addGuest();
     const start = 0xffffff00;
-    for (const k of ["req_cons", "req_prod", "rsp_cons", "rsp_prod"] as const) u.page.setU32(F[k][0], start);
+    for (const k of ["req_cons", "req_prod", "rsp_cons", "rsp_prod"] as const)
+      u.page.setU32(F[k][0], start);
     const path = `/local/domain/${u.domid}/w`;
     const value = "x".repeat(300);
     u.request(XS.XS_WRITE, `${path}\0${value}`, 1);
@@ -210,7 +214,8 @@ describe("XenstoreRingTransport: flow control", () => {
       const b = u.drain();
       const all = Buffer.concat([pending, b]);
       let end = 0;
-      while (end + 16 <= all.length && end + 16 + all.readUInt32LE(end + 12) <= all.length) end += 16 + all.readUInt32LE(end + 12);
+      while (end + 16 <= all.length && end + 16 + all.readUInt32LE(end + 12) <= all.length)
+        end += 16 + all.readUInt32LE(end + 12);
       for (const m of messages(new Uint8Array(all.subarray(0, end)))) ids.push(m.req_id);
       pending = new Uint8Array(all.subarray(end));
       run(hv);
@@ -275,7 +280,8 @@ describe("XenstoreRingTransport: corrupt rings", () => {
     const { hv, xs, addGuest } = ringHost();
     const u = addGuest();
     const garbage = new Uint8Array([
-      0xde, 0xad, 0xbe, 0xef, 0x01, 0x02, 0x03, 0x04, 0x55, 0xaa, 0x55, 0xaa, 0x10, 0x32, 0x54, 0x76, 0x99,
+      0xde, 0xad, 0xbe, 0xef, 0x01, 0x02, 0x03, 0x04, 0x55, 0xaa, 0x55, 0xaa, 0x10, 0x32, 0x54,
+      0x76, 0x99,
     ]);
     u.send(garbage);
     run(hv);
@@ -312,7 +318,9 @@ describe("XenstoreRingTransport: watches", () => {
     ]);
     dom0.write(`${base}/sub/leaf`, "1");
     run(hv);
-    expect(messages(u.drain()).map((m) => [m.type, str(m)])).toEqual([[XS.XS_WATCH_EVENT, "sub/leaf\0tok\0"]]);
+    expect(messages(u.drain()).map((m) => [m.type, str(m)])).toEqual([
+      [XS.XS_WATCH_EVENT, "sub/leaf\0tok\0"],
+    ]);
   });
 });
 

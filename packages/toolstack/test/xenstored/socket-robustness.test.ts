@@ -8,7 +8,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Xenstored, listenXenstored, type XenstoredSocketServer } from "@pvkit/toolstack";
-import { XS, XS_OVERSIZE, XsMessageParser, encodeXsMessage, nulJoin, xsString, type XsMessage } from "@pvkit/hypervisor-sim/abi";
+import {
+  XS,
+  XS_OVERSIZE,
+  XsMessageParser,
+  encodeXsMessage,
+  nulJoin,
+  xsString,
+  type XsMessage,
+} from "@pvkit/hypervisor-sim/abi";
 
 let dir: string;
 let xs: Xenstored;
@@ -74,7 +82,8 @@ class Client {
   }
 }
 
-const errorName = (m: XsMessage): string => (m.type === XS.XS_ERROR ? xsString(m.payload).replace(/\0$/, "") : `type ${m.type}`);
+const errorName = (m: XsMessage): string =>
+  m.type === XS.XS_ERROR ? xsString(m.payload).replace(/\0$/, "") : `type ${m.type}`;
 
 describe("socket robustness", () => {
   it("answers malformed requests with cxenstored's errors, and an oversized header drops only its client", async () => {
@@ -101,11 +110,15 @@ describe("socket robustness", () => {
   it("keeps at most one queued event for a client that never reads, while 20 000 writes fire its watch", async () => {
     const silent = await connect();
     silent.pause();
-    silent.write(encodeXsMessage({ type: XS.XS_WATCH, req_id: 1, tx_id: 0, payload: nulJoin(["/w", "tok"]) }));
-    const watching = () => [...server.clients].find((c) => c.watches.some((w) => w.token === "tok"));
+    silent.write(
+      encodeXsMessage({ type: XS.XS_WATCH, req_id: 1, tx_id: 0, payload: nulJoin(["/w", "tok"]) }),
+    );
+    const watching = () =>
+      [...server.clients].find((c) => c.watches.some((w) => w.token === "tok"));
     while (watching() === undefined) await new Promise((r) => setTimeout(r, 5));
     const writer = await Client.open();
-    for (let i = 0; i < 20_000; i++) expect((await writer.req(XS.XS_WRITE, ["/w", String(i)], 0, false)).type).toBe(XS.XS_WRITE);
+    for (let i = 0; i < 20_000; i++)
+      expect((await writer.req(XS.XS_WRITE, ["/w", String(i)], 0, false)).type).toBe(XS.XS_WRITE);
     expect(watching()!.queuedCount).toBeLessThanOrEqual(1);
     expect(xsString((await writer.req(XS.XS_READ, ["/w"])).payload)).toBe("19999");
   }, 120_000);
@@ -118,10 +131,13 @@ describe("socket robustness", () => {
       clients.map(async (c, ci) => {
         for (let t = 0; t < 100; t++) {
           for (;;) {
-            const tx = Number(xsString((await c.req(XS.XS_TRANSACTION_START, [""])).payload).replace(/\0$/, ""));
+            const tx = Number(
+              xsString((await c.req(XS.XS_TRANSACTION_START, [""])).payload).replace(/\0$/, ""),
+            );
             const read = await c.req(XS.XS_READ, ["/tool/xenstored"], tx);
             const write = await c.req(XS.XS_WRITE, [`/t/${ci}`, String(t)], tx, false);
-            if (read.type !== XS.XS_READ || write.type !== XS.XS_WRITE) unexpected.push(`${errorName(read)} ${errorName(write)}`);
+            if (read.type !== XS.XS_READ || write.type !== XS.XS_WRITE)
+              unexpected.push(`${errorName(read)} ${errorName(write)}`);
             const end = await c.req(XS.XS_TRANSACTION_END, ["T"], tx);
             if (end.type !== XS.XS_ERROR) {
               commits++;

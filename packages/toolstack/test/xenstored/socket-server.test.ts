@@ -1,15 +1,37 @@
 // The Unix-socket server, driven by Debian's real libxenstore tools (xenstore-utils) when they
 // are installed, and by a raw socket client otherwise.
 import { execFile } from "node:child_process";
-import { accessSync, constants, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdtempSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Xenstored, XsLocalClient, listenXenstored, type XenstoredSocketServer } from "@pvkit/toolstack";
+import {
+  Xenstored,
+  XsLocalClient,
+  listenXenstored,
+  type XenstoredSocketServer,
+} from "@pvkit/toolstack";
 import { decodeXsMessages, encodeXsMessage, nulJoin, XS } from "@pvkit/hypervisor-sim/abi";
 
-const TOOLS = ["xenstore-read", "xenstore-write", "xenstore-ls", "xenstore-list", "xenstore-rm", "xenstore-exists", "xenstore-chmod", "xenstore-watch"];
+const TOOLS = [
+  "xenstore-read",
+  "xenstore-write",
+  "xenstore-ls",
+  "xenstore-list",
+  "xenstore-rm",
+  "xenstore-exists",
+  "xenstore-chmod",
+  "xenstore-watch",
+];
 function onPath(tool: string): boolean {
   return (process.env.PATH ?? "").split(delimiter).some((dir) => {
     try {
@@ -23,7 +45,9 @@ function onPath(tool: string): boolean {
 const missing = TOOLS.filter((t) => !onPath(t));
 const haveTools = missing.length === 0;
 if (!haveTools) {
-  console.warn(`SKIPPING the xenstore-utils socket tests: ${missing.join(", ")} not installed (run scripts/xenstore-tools-check.sh)`);
+  console.warn(
+    `SKIPPING the xenstore-utils socket tests: ${missing.join(", ")} not installed (run scripts/xenstore-tools-check.sh)`,
+  );
 }
 
 let dir: string;
@@ -41,18 +65,28 @@ afterEach(async () => {
 });
 
 /** Runs a tool against our socket; resolves with its exit code and output (never rejects). */
-function tool(cmd: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function tool(
+  cmd: string,
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { env: { ...process.env, XENSTORED_PATH: server.path }, timeout: 20_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === "number" ? err.code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      cmd,
+      args,
+      { env: { ...process.env, XENSTORED_PATH: server.path }, timeout: 20_000 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === "number" ? err.code : -1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
 describe.skipIf(!haveTools)("Debian xenstore-utils against the socket", () => {
   it("xenstore-write then xenstore-read round-trips values (several pairs in one transaction)", async () => {
-    expect((await tool("xenstore-write", "/vm/1/name", "guest one", "/vm/1/memory", "1024")).code).toBe(0);
+    expect(
+      (await tool("xenstore-write", "/vm/1/name", "guest one", "/vm/1/memory", "1024")).code,
+    ).toBe(0);
     const r = await tool("xenstore-read", "/vm/1/name", "/vm/1/memory");
     expect(r).toMatchObject({ code: 0, stdout: "guest one\n1024\n" });
     expect(new XsLocalClient(xs.connect()).readString("/vm/1/name")).toBe("guest one");
@@ -111,10 +145,19 @@ describe.skipIf(!haveTools)("Debian xenstore-utils against the socket", () => {
 
 describe("socket server", () => {
   it("serves xs_wire to a raw client, privileged as dom0", async () => {
-    const replies = await exchange(server.path, [
-      encodeXsMessage({ type: XS.XS_WRITE, req_id: 1, tx_id: 0, payload: new Uint8Array([...nulJoin(["/local/domain/0/x"]), 0x41]) }),
-      encodeXsMessage({ type: XS.XS_READ, req_id: 2, tx_id: 0, payload: nulJoin(["x"]) }),
-    ], 2);
+    const replies = await exchange(
+      server.path,
+      [
+        encodeXsMessage({
+          type: XS.XS_WRITE,
+          req_id: 1,
+          tx_id: 0,
+          payload: new Uint8Array([...nulJoin(["/local/domain/0/x"]), 0x41]),
+        }),
+        encodeXsMessage({ type: XS.XS_READ, req_id: 2, tx_id: 0, payload: nulJoin(["x"]) }),
+      ],
+      2,
+    );
     expect(replies.map((m) => [m.req_id, Buffer.from(m.payload).toString("latin1")])).toEqual([
       [1, "OK\0"],
       [2, "A"],
@@ -127,7 +170,11 @@ describe("socket server", () => {
     new DataView(header.buffer).setUint32(12, 5000, true);
     bad.write(header);
     await closed;
-    const [m] = await exchange(server.path, [encodeXsMessage({ type: XS.XS_DIRECTORY, req_id: 9, tx_id: 0, payload: nulJoin(["/"]) })], 1);
+    const [m] = await exchange(
+      server.path,
+      [encodeXsMessage({ type: XS.XS_DIRECTORY, req_id: 9, tx_id: 0, payload: nulJoin(["/"]) })],
+      1,
+    );
     expect(Buffer.from(m!.payload).toString()).toBe("tool\0");
   });
   it("replaces a stale socket file, refuses a regular file, and removes the socket on close", async () => {
@@ -149,8 +196,13 @@ describe("socket output (send_event, out_list)", () => {
   it("drops an event identical to one still queued for a client that does not read, so its queue stays at one event", async () => {
     const sock = createConnection(server.path);
     const inbox = collector(sock);
-    sock.write(encodeXsMessage({ type: XS.XS_WATCH, req_id: 1, tx_id: 0, payload: nulJoin(["/a", "tok"]) }));
-    expect((await inbox.until((m) => m.length >= 2)).map((m) => m.type)).toEqual([XS.XS_WATCH, XS.XS_WATCH_EVENT]);
+    sock.write(
+      encodeXsMessage({ type: XS.XS_WATCH, req_id: 1, tx_id: 0, payload: nulJoin(["/a", "tok"]) }),
+    );
+    expect((await inbox.until((m) => m.length >= 2)).map((m) => m.type)).toEqual([
+      XS.XS_WATCH,
+      XS.XS_WATCH_EVENT,
+    ]);
     sock.pause(); // the client stops reading
     const conn = [...server.clients][0]!;
     const dom0 = new XsLocalClient(xs.connect());
@@ -161,13 +213,17 @@ describe("socket output (send_event, out_list)", () => {
     expect(conn.queuedBytes).toBe(event);
     // Reading again drains the queue: the waiting event arrives before the next reply.
     sock.resume();
-    sock.write(encodeXsMessage({ type: XS.XS_READ, req_id: 2, tx_id: 0, payload: nulJoin(["/a"]) }));
+    sock.write(
+      encodeXsMessage({ type: XS.XS_READ, req_id: 2, tx_id: 0, payload: nulJoin(["/a"]) }),
+    );
     const all = await inbox.until((m) => m.some((x) => x.req_id === 2 && x.type === XS.XS_READ));
     sock.end();
     const events = all.slice(2, -1);
     expect(events.length).toBeGreaterThan(0);
     expect(events.length).toBeLessThan(20_000);
-    expect(new Set(events.map((m) => `${m.type} ${Buffer.from(m.payload).toString("latin1")}`))).toEqual(new Set([`${XS.XS_WATCH_EVENT} /a\0tok\0`]));
+    expect(
+      new Set(events.map((m) => `${m.type} ${Buffer.from(m.payload).toString("latin1")}`)),
+    ).toEqual(new Set([`${XS.XS_WATCH_EVENT} /a\0tok\0`]));
     expect(Buffer.from(all.at(-1)!.payload).toString()).toBe("19999");
     expect(conn.pending.length).toBe(0);
   });

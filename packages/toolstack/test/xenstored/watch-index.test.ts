@@ -91,7 +91,8 @@ function runScenario(seed: number, steps: number): number {
   const b = new XsLocalClient(xs.connect());
   const obs = new XsLocalClient(xs.connect());
   const clients = [dom0, a, b, u];
-  const roots = (c: XsLocalClient): string[] => (c === u ? ["/local/domain/3"] : ["/t", "/local/domain/0/r", "/local/domain/3"]);
+  const roots = (c: XsLocalClient): string[] =>
+    c === u ? ["/local/domain/3"] : ["/t", "/local/domain/0/r", "/local/domain/3"];
   let delivered = 0;
   for (let step = 0; step < steps; step++) {
     const c = clients[Math.floor(rnd() * clients.length)]!;

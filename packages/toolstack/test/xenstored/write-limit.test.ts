@@ -29,7 +29,10 @@ function limitedHost(idle: number) {
 describe("write rate limit (wrl_*)", () => {
   it("does not charge writes while no transaction is open", () => {
     const { hv, g } = limitedHost(0);
-    queue(g, Array.from({ length: 40 }, (_, i) => enc(XS.XS_WRITE, "k\0v", i)));
+    queue(
+      g,
+      Array.from({ length: 40 }, (_, i) => enc(XS.XS_WRITE, "k\0v", i)),
+    );
     run(hv);
     expect(g.transport.requestsHandled).toBe(40);
   });
@@ -39,7 +42,10 @@ describe("write rate limit (wrl_*)", () => {
     const { hv, dom0, g } = limitedHost(1);
     const tx = dom0.transactionStart();
     const t0 = hv.scheduler.now;
-    queue(g, Array.from({ length: 20 }, (_, i) => enc(XS.XS_WRITE, "k\0v", i)));
+    queue(
+      g,
+      Array.from({ length: 20 }, (_, i) => enc(XS.XS_WRITE, "k\0v", i)),
+    );
     run(hv);
     // The burst (credit 10 000) pays for 10; the 11th takes the credit to -1000.
     expect(g.transport.requestsHandled).toBe(11);
@@ -60,7 +66,10 @@ describe("write rate limit (wrl_*)", () => {
     // dom0 and the writer: one write per 10 ms; 5 creations use the burst, the 6th goes to -2000.
     const { hv, dom0, g } = limitedHost(0);
     dom0.transactionStart();
-    queue(g, Array.from({ length: 8 }, (_, i) => enc(XS.XS_WRITE, `n${i}\0v`, i)));
+    queue(
+      g,
+      Array.from({ length: 8 }, (_, i) => enc(XS.XS_WRITE, `n${i}\0v`, i)),
+    );
     run(hv);
     expect(g.transport.requestsHandled).toBe(6);
     hv.advance(20 * MS - 1);

@@ -3,7 +3,13 @@
 // The hypervisor runs in auto mode, so `await` on a client call drives everything.
 import { describe, expect, it } from "vitest";
 import { firstValueFrom, take, toArray } from "rxjs";
-import { EventChannels, XenError, XenbusClient, XenbusError, type XsWatchEvent } from "@pvkit/guest-sdk";
+import {
+  EventChannels,
+  XenError,
+  XenbusClient,
+  XenbusError,
+  type XsWatchEvent,
+} from "@pvkit/guest-sdk";
 import {
   writeStartInfo,
   xenstore_domain_interface,
@@ -68,7 +74,11 @@ describe("XenbusClient e2e: node operations", () => {
     const { xs, u } = setup();
     await xs.write("shared", "x");
     expect(await xs.getPermissions("shared")).toEqual([{ domid: u.domid, access: "none" }]);
-    await xs.setPermissions("shared", [{ domid: u.domid, access: "none" }, "r0", { domid: 9, access: "both" }]);
+    await xs.setPermissions("shared", [
+      { domid: u.domid, access: "none" },
+      "r0",
+      { domid: 9, access: "both" },
+    ]);
     expect(await xs.getPermissions("shared")).toEqual([
       { domid: u.domid, access: "none" },
       { domid: 0, access: "read" },
@@ -104,7 +114,9 @@ describe("XenbusClient e2e: node operations", () => {
 
   it("lists a directory over 4096 bytes through DIRECTORY_PART", async () => {
     const { xs, dom0, home, u, xsd } = setup();
-    const names = [...Array(300).keys()].map((i) => `child-with-a-long-name-${String(i).padStart(4, "0")}`);
+    const names = [...Array(300).keys()].map(
+      (i) => `child-with-a-long-name-${String(i).padStart(4, "0")}`,
+    );
     expect(names.reduce((n, s) => n + s.length + 1, 0)).toBeGreaterThan(2 * 4096);
     dom0.mkdir(`${home}/big`);
     dom0.setPerms(`${home}/big`, [`n${u.domid}`]);
@@ -127,7 +139,8 @@ describe("XenbusClient e2e: concurrency", () => {
     // When xenstored takes the 30th READ, dom0 changes k7: its watch event goes out between replies.
     let readsSeen = 0;
     xsd.on("request", (conn, _m, name) => {
-      if (conn.id === u.domid && name === "XS_READ" && ++readsSeen === 30) dom0.write(`${home}/k7`, "changed");
+      if (conn.id === u.domid && name === "XS_READ" && ++readsSeen === 30)
+        dom0.write(`${home}/k7`, "changed");
     });
     // Replies and events are dispatched as they come off the ring: note how many reads were
     // still unanswered when the change event was dispatched.
@@ -153,7 +166,10 @@ describe("XenbusClient e2e: watches", () => {
     dom0.write(`${home}/device/vbd/768/state`, "4");
     const events = await got;
     expect(events[0]!.path).toBe("device");
-    expect(events.slice(1).map((e) => e.path)).toEqual(["device/vbd/768/state", "device/vbd/768/state"]);
+    expect(events.slice(1).map((e) => e.path)).toEqual([
+      "device/vbd/768/state",
+      "device/vbd/768/state",
+    ]);
   });
 
   it("gives each subscriber its own token and initial event, and UNWATCHes on unsubscribe", async () => {
@@ -313,7 +329,10 @@ describe("guest-sdk README xenbus example", () => {
   it("runs against xenstored and prints what the README says", async () => {
     const host = ringHost({ mode: "auto" });
     const g = host.addGuest();
-    writeStartInfo(g.guest.memory.writablePage(START_INFO_GFN), { store_mfn: STORE_GFN, store_evtchn: g.port });
+    writeStartInfo(g.guest.memory.writablePage(START_INFO_GFN), {
+      store_mfn: STORE_GFN,
+      store_evtchn: g.port,
+    });
     const out: unknown[] = [];
     const log = (...a: unknown[]): void => {
       out.push(a.length === 1 ? a[0] : a.join(" "));
@@ -340,7 +359,15 @@ describe("guest-sdk README xenbus example", () => {
     sub.unsubscribe();
     xs.close();
 
-    expect(out).toEqual(["hello", "watch data", "watch data/count", ["greeting", "count"], "ENOENT data/missing"]);
-    expect(host.xs.inspect(`/local/domain/${g.domid}/data/count`)?.value).toStrictEqual(new TextEncoder().encode("1"));
+    expect(out).toEqual([
+      "hello",
+      "watch data",
+      "watch data/count",
+      ["greeting", "count"],
+      "ENOENT data/missing",
+    ]);
+    expect(host.xs.inspect(`/local/domain/${g.domid}/data/count`)?.value).toStrictEqual(
+      new TextEncoder().encode("1"),
+    );
   });
 });

@@ -14,7 +14,12 @@ import { XEN_ERRNO, type XenErrnoName } from "@pvkit/hypervisor-sim/abi";
 import { XenError } from "../../errors.js";
 
 /** Why a framework call failed. */
-export type XenbusDeviceFailure = "bad-key" | "missing-key" | "otherend" | "not-connected" | "timeout";
+export type XenbusDeviceFailure =
+  | "bad-key"
+  | "missing-key"
+  | "otherend"
+  | "not-connected"
+  | "timeout";
 
 /** A framework error about one device; `nodename` says which. */
 export class XenbusDeviceError extends XenError {

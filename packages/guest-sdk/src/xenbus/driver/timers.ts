@@ -75,7 +75,8 @@ export class GuestTimers implements DriverTimers {
 
   /** @throws RangeError for a negative or non-finite `ns`. */
   after(ns: number, fn: () => void): TimeoutHandle {
-    if (!(ns >= 0) || !Number.isFinite(ns)) throw new RangeError(`timeout must be a finite count of ns >= 0, got ${ns}`);
+    if (!(ns >= 0) || !Number.isFinite(ns))
+      throw new RangeError(`timeout must be a finite count of ns >= 0, got ${ns}`);
     const e: Entry = { at: this.now() + ns, seq: this.#seq++, fn, cancelled: false };
     this.#entries.push(e);
     this.#entries.sort((a, b) => a.at - b.at || a.seq - b.seq);
@@ -115,7 +116,8 @@ export class GuestTimers implements DriverTimers {
     this.#armedAt = 0;
     const now = this.now();
     const due: Entry[] = [];
-    while (this.#entries[0] !== undefined && this.#entries[0].at <= now) due.push(this.#entries.shift()!);
+    while (this.#entries[0] !== undefined && this.#entries[0].at <= now)
+      due.push(this.#entries.shift()!);
     this.#arm();
     for (const e of due) {
       e.cancelled = true;

@@ -48,5 +48,8 @@ export interface XenbusTransport extends XenbusOps {
    * Runs `fn` in a transaction and commits; on EAGAIN (at commit or thrown by `fn`) runs it
    * again, up to the retry limit. Any other error aborts and is rethrown.
    */
-  transaction<T>(fn: (tx: XenbusOps) => Promise<T> | T, opts?: XenbusTransactionOptions): Promise<T>;
+  transaction<T>(
+    fn: (tx: XenbusOps) => Promise<T> | T,
+    opts?: XenbusTransactionOptions,
+  ): Promise<T>;
 }

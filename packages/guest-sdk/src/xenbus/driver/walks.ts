@@ -79,7 +79,10 @@ export interface DeviceEntry {
 
 /** One side's walk. @internal */
 export interface Walk {
-  create(dev: XenbusDevice, reg: { ignored: Set<string>; entries: Map<string, DeviceEntry> }): DeviceEntry;
+  create(
+    dev: XenbusDevice,
+    reg: { ignored: Set<string>; entries: Map<string, DeviceEntry> },
+  ): DeviceEntry;
   probe(e: DeviceEntry): Promise<void>;
   otherendChanged(e: DeviceEntry): Promise<void>;
   removed(e: DeviceEntry): Promise<void>;
@@ -141,7 +144,12 @@ function makeEntry(dev: XenbusDevice, walk: Walk, ctx: WalkContext): DeviceEntry
  * Runs a driver hook; a throw is reported to the bus (its `errors`, `onError`), releases the
  * connection and makes the device fatal (`xenbus_dev_fatal`: `error/<nodename>/error`, Closing).
  */
-async function hook(e: DeviceEntry, ctx: WalkContext, name: string, fn: (() => Promise<void> | void) | undefined): Promise<boolean> {
+async function hook(
+  e: DeviceEntry,
+  ctx: WalkContext,
+  name: string,
+  fn: (() => Promise<void> | void) | undefined,
+): Promise<boolean> {
   if (fn === undefined) return true;
   try {
     await fn();
@@ -157,7 +165,11 @@ async function hook(e: DeviceEntry, ctx: WalkContext, name: string, fn: (() => P
 }
 
 /** The `disconnect` hook (errors reported), then everything the device holds released. */
-async function disconnect(e: DeviceEntry, ctx: WalkContext, fn: (() => Promise<void> | void) | undefined): Promise<void> {
+async function disconnect(
+  e: DeviceEntry,
+  ctx: WalkContext,
+  fn: (() => Promise<void> | void) | undefined,
+): Promise<void> {
   if (fn !== undefined) {
     try {
       await fn();
@@ -192,7 +204,12 @@ export function frontendWalk(driver: FrontendDriver, ctx: WalkContext): Walk {
       e.timer = undefined;
       void e.serial(async () => {
         const d = e.dev;
-        if (!d.removed && d.state === S.XenbusStateInitialising && (await d.readOtherendState()) === S.XenbusStateInitialising) await initialise(e);
+        if (
+          !d.removed &&
+          d.state === S.XenbusStateInitialising &&
+          (await d.readOtherendState()) === S.XenbusStateInitialising
+        )
+          await initialise(e);
       });
     });
   };
@@ -200,7 +217,8 @@ export function frontendWalk(driver: FrontendDriver, ctx: WalkContext): Walk {
   const initialise = async (e: DeviceEntry): Promise<void> => {
     e.timer?.cancel();
     e.timer = undefined;
-    if (await hook(e, ctx, "initialise", () => driver.initialise(e.dev))) await e.dev.switchState(S.XenbusStateInitialised);
+    if (await hook(e, ctx, "initialise", () => driver.initialise(e.dev)))
+      await e.dev.switchState(S.XenbusStateInitialised);
   };
 
   const close = async (e: DeviceEntry): Promise<void> => {
@@ -216,11 +234,17 @@ export function frontendWalk(driver: FrontendDriver, ctx: WalkContext): Walk {
       const d = e.dev;
       if (d.removed) return;
       const be = await d.readOtherendState();
-      e.otherendGone = be === S.XenbusStateUnknown && d.state !== S.XenbusStateInitialising && d.state !== S.XenbusStateClosed;
+      e.otherendGone =
+        be === S.XenbusStateUnknown &&
+        d.state !== S.XenbusStateInitialising &&
+        d.state !== S.XenbusStateClosed;
       // A backend back at Initialising or InitWait under a Connected frontend was restarted: close
       // the dead connection, then Initialising again (as a resume does), whichever order the new
       // instance then sees us in (Closed: it closes too and waits; Initialising: InitWait).
-      if ((be === S.XenbusStateInitialising || be === S.XenbusStateInitWait) && d.state === S.XenbusStateConnected) {
+      if (
+        (be === S.XenbusStateInitialising || be === S.XenbusStateInitWait) &&
+        d.state === S.XenbusStateConnected
+      ) {
         await close(e);
         if (d.removed) return;
         await d.switchState(S.XenbusStateInitialising);
@@ -231,15 +255,18 @@ export function frontendWalk(driver: FrontendDriver, ctx: WalkContext): Walk {
           if (d.state === S.XenbusStateInitialising && initWaitNs <= 0) await initialise(e);
           break;
         case S.XenbusStateInitWait:
-          if (d.state === S.XenbusStateInitialising || d.state === S.XenbusStateClosed) await initialise(e);
+          if (d.state === S.XenbusStateInitialising || d.state === S.XenbusStateClosed)
+            await initialise(e);
           break;
         case S.XenbusStateInitialised:
           if (d.state === S.XenbusStateInitialising) await initialise(e);
           break;
         case S.XenbusStateConnected:
-          if (d.state === S.XenbusStateInitialising || d.state === S.XenbusStateClosed) await initialise(e);
+          if (d.state === S.XenbusStateInitialising || d.state === S.XenbusStateClosed)
+            await initialise(e);
           if (d.state !== S.XenbusStateInitialised) break;
-          if (await hook(e, ctx, "connect", () => driver.connect(d))) await d.switchState(S.XenbusStateConnected);
+          if (await hook(e, ctx, "connect", () => driver.connect(d)))
+            await d.switchState(S.XenbusStateConnected);
           break;
         case S.XenbusStateClosing:
           await close(e);
@@ -255,7 +282,8 @@ export function frontendWalk(driver: FrontendDriver, ctx: WalkContext): Walk {
     },
     removed: async (e) => {
       endTimers(e);
-      if (e.dev.resources.length > 0) await disconnect(e, ctx, driver.disconnect && (() => driver.disconnect!(e.dev)));
+      if (e.dev.resources.length > 0)
+        await disconnect(e, ctx, driver.disconnect && (() => driver.disconnect!(e.dev)));
       retryDeferredGrants(e.dev.env.grants, e.dev.env.timers);
     },
     // xenbus_frontend_dev_shutdown: Closing, wait for the backend to close, then Closed. A device
@@ -267,12 +295,30 @@ export function frontendWalk(driver: FrontendDriver, ctx: WalkContext): Walk {
       await e.serial(async () => {
         endTimers(e);
         idle = d.state === S.XenbusStateInitialising;
-        if (d.state === S.XenbusStateInitialised || d.state === S.XenbusStateConnected) await d.switchState(S.XenbusStateClosing);
+        if (d.state === S.XenbusStateInitialised || d.state === S.XenbusStateConnected)
+          await d.switchState(S.XenbusStateClosing);
       });
-      const closed = idle || await e.until(() => d.removed || (d.state === S.XenbusStateClosed && (d.otherendState === S.XenbusStateClosed || d.otherendState === S.XenbusStateUnknown)), ctx.closeTimeoutNs());
+      const closed =
+        idle ||
+        (await e.until(
+          () =>
+            d.removed ||
+            (d.state === S.XenbusStateClosed &&
+              (d.otherendState === S.XenbusStateClosed ||
+                d.otherendState === S.XenbusStateUnknown)),
+          ctx.closeTimeoutNs(),
+        ));
       await e.serial(async () => {
         if (!closed && !d.removed) {
-          ctx.report(new XenbusDeviceError("timeout", "ETIME", d.nodename, `backend ${d.otherend} did not close within ${ctx.closeTimeoutNs()} ns (local state ${xenbusStateName(d.state)}, remote state ${xenbusStateName(d.otherendState)})`), d);
+          ctx.report(
+            new XenbusDeviceError(
+              "timeout",
+              "ETIME",
+              d.nodename,
+              `backend ${d.otherend} did not close within ${ctx.closeTimeoutNs()} ns (local state ${xenbusStateName(d.state)}, remote state ${xenbusStateName(d.otherendState)})`,
+            ),
+            d,
+          );
         }
         if (d.state !== S.XenbusStateClosed || d.resources.length > 0) {
           await disconnect(e, ctx, driver.disconnect && (() => driver.disconnect!(d)));
@@ -313,13 +359,15 @@ export function backendWalk(driver: BackendDriver, ctx: WalkContext): Walk {
     const d = e.dev;
     if (d.state === S.XenbusStateConnected) return;
     // A reconnect without an intervening Closed: drop the old connection first.
-    if (d.resources.length > 0) await disconnect(e, ctx, driver.disconnect && (() => driver.disconnect!(d)));
+    if (d.resources.length > 0)
+      await disconnect(e, ctx, driver.disconnect && (() => driver.disconnect!(d)));
     if (!e.hotplugReady) {
       e.pendingConnect = true;
       return;
     }
     e.pendingConnect = false;
-    if (await hook(e, ctx, "connect", () => driver.connect(d))) await d.switchState(S.XenbusStateConnected);
+    if (await hook(e, ctx, "connect", () => driver.connect(d)))
+      await d.switchState(S.XenbusStateConnected);
   };
 
   /** The device leaves the bus (device_unregister): nothing more is done for it. */
@@ -399,7 +447,8 @@ export function backendWalk(driver: BackendDriver, ctx: WalkContext): Walk {
     },
     removed: async (e) => {
       endTimers(e);
-      if (e.dev.resources.length > 0) await disconnect(e, ctx, driver.disconnect && (() => driver.disconnect!(e.dev)));
+      if (e.dev.resources.length > 0)
+        await disconnect(e, ctx, driver.disconnect && (() => driver.disconnect!(e.dev)));
     },
     // Closing, wait for the frontend to close (which releases us and goes Closed), then Closed.
     shutdown: async (e) => {
@@ -408,10 +457,21 @@ export function backendWalk(driver: BackendDriver, ctx: WalkContext): Walk {
         endTimers(e);
         if (d.state !== S.XenbusStateClosed) await d.switchState(S.XenbusStateClosing);
       });
-      const closed = await e.until(() => d.removed || d.state === S.XenbusStateClosed, ctx.closeTimeoutNs());
+      const closed = await e.until(
+        () => d.removed || d.state === S.XenbusStateClosed,
+        ctx.closeTimeoutNs(),
+      );
       await e.serial(async () => {
         if (!closed && !d.removed) {
-          ctx.report(new XenbusDeviceError("timeout", "ETIME", d.nodename, `frontend ${d.otherend} did not close within ${ctx.closeTimeoutNs()} ns (local state ${xenbusStateName(d.state)}, remote state ${xenbusStateName(d.otherendState)})`), d);
+          ctx.report(
+            new XenbusDeviceError(
+              "timeout",
+              "ETIME",
+              d.nodename,
+              `frontend ${d.otherend} did not close within ${ctx.closeTimeoutNs()} ns (local state ${xenbusStateName(d.state)}, remote state ${xenbusStateName(d.otherendState)})`,
+            ),
+            d,
+          );
         }
         if (d.state !== S.XenbusStateClosed || d.resources.length > 0) {
           await disconnect(e, ctx, driver.disconnect && (() => driver.disconnect!(d)));
@@ -420,7 +480,9 @@ export function backendWalk(driver: BackendDriver, ctx: WalkContext): Walk {
       });
     },
     reconnect: async (e) => {
-      throw new RangeError(`${e.dev.nodename}: only a frontend reconnects (the backend follows it)`);
+      throw new RangeError(
+        `${e.dev.nodename}: only a frontend reconnects (the backend follows it)`,
+      );
     },
     rebind: async (e) => {
       throw new RangeError(`${e.dev.nodename}: only a frontend is rebound to a new backend`);

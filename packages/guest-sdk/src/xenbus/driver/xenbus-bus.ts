@@ -19,7 +19,12 @@
  * destroyed) every device is released without further xenstore traffic.
  */
 import { XenbusState, parseXenbusState, xenbusStateName } from "@pvkit/hypervisor-sim/abi";
-import { type CoalescedWatch, type WatchStats, coalescedWatch, watchStats } from "./coalesced-watch.js";
+import {
+  type CoalescedWatch,
+  type WatchStats,
+  coalescedWatch,
+  watchStats,
+} from "./coalesced-watch.js";
 import { XenbusError } from "../xenbus-error.js";
 import { XenbusDeviceError } from "./device-error.js";
 import type { DriverEnv } from "./driver-env.js";
@@ -54,7 +59,8 @@ export class DriverRegistration<S = unknown> {
   #closed = false;
 
   static {
-    makeRegistration = <S>(bus: XenbusBus, side: XenbusSide, type: string) => new DriverRegistration<S>(bus, side, type);
+    makeRegistration = <S>(bus: XenbusBus, side: XenbusSide, type: string) =>
+      new DriverRegistration<S>(bus, side, type);
   }
 
   /** Made by `XenbusBus.registerFrontend/registerBackend` (private: no `new DriverRegistration()` in the .d.ts). */
@@ -72,7 +78,8 @@ export class DriverRegistration<S = unknown> {
   /** A device by id (backends: also the frontend's domid, default: the only one with that id). */
   device(devid: number, frontendId?: number): XenbusDevice<S> | undefined {
     for (const e of this.entries.values()) {
-      if (e.dev.devid === devid && (frontendId === undefined || e.dev.otherendId === frontendId)) return e.dev as XenbusDevice<S>;
+      if (e.dev.devid === devid && (frontendId === undefined || e.dev.otherendId === frontendId))
+        return e.dev as XenbusDevice<S>;
     }
     return undefined;
   }
@@ -97,7 +104,10 @@ export class DriverRegistration<S = unknown> {
    */
   reconnect(devid: number): Promise<void> {
     const e = [...this.entries.values()].find((x) => x.dev.devid === devid);
-    if (e === undefined) return Promise.reject(new XenbusDeviceError("not-connected", "ENXIO", `${this.type}/${devid}`, "no such device"));
+    if (e === undefined)
+      return Promise.reject(
+        new XenbusDeviceError("not-connected", "ENXIO", `${this.type}/${devid}`, "no such device"),
+      );
     return this.#bus.reconnect(e);
   }
 
@@ -126,7 +136,14 @@ export class XenbusBus {
   readonly #closeTimeoutNs: number;
   readonly #onError: XenbusBusOptions["onError"];
   readonly #registrations = new Set<DriverRegistration>();
-  readonly #waiters = new Set<{ reg: DriverRegistration; devid: number; frontendId: number | undefined; state: number; resolve: (d: XenbusDevice) => void; reject: (e: unknown) => void }>();
+  readonly #waiters = new Set<{
+    reg: DriverRegistration;
+    devid: number;
+    frontendId: number | undefined;
+    state: number;
+    resolve: (d: XenbusDevice) => void;
+    reject: (e: unknown) => void;
+  }>();
   #failed = false;
 
   constructor(env: DriverEnv, opts: XenbusBusOptions = {}) {
@@ -137,12 +154,20 @@ export class XenbusBus {
 
   /** Registers a frontend driver for `device/<type>/*`. */
   registerFrontend<S>(driver: FrontendDriver<S>): DriverRegistration<S> {
-    return this.#register("frontend", driver.type, frontendWalk(driver as FrontendDriver, this.#walkContext()));
+    return this.#register(
+      "frontend",
+      driver.type,
+      frontendWalk(driver as FrontendDriver, this.#walkContext()),
+    );
   }
 
   /** Registers a backend driver for `backend/<type>/<frontid>/*`. */
   registerBackend<S>(driver: BackendDriver<S>): DriverRegistration<S> {
-    return this.#register("backend", driver.type, backendWalk(driver as BackendDriver, this.#walkContext()));
+    return this.#register(
+      "backend",
+      driver.type,
+      backendWalk(driver as BackendDriver, this.#walkContext()),
+    );
   }
 
   /** Unregisters every driver (see `DriverRegistration.unregister`). */
@@ -151,8 +176,11 @@ export class XenbusBus {
   }
 
   #register<S>(side: XenbusSide, type: string, walk: Walk): DriverRegistration<S> {
-    if (!/^[A-Za-z0-9_-]+$/.test(type)) throw new RangeError(`device type ${JSON.stringify(type)} is not a xenstore path element`);
-    for (const r of this.#registrations) if (r.side === side && r.type === type) throw new RangeError(`a ${side} driver for ${type} is already registered`);
+    if (!/^[A-Za-z0-9_-]+$/.test(type))
+      throw new RangeError(`device type ${JSON.stringify(type)} is not a xenstore path element`);
+    for (const r of this.#registrations)
+      if (r.side === side && r.type === type)
+        throw new RangeError(`a ${side} driver for ${type} is already registered`);
     const reg = makeRegistration<S>(this, side, type);
     this.#registrations.add(reg as DriverRegistration);
     const root = side === "frontend" ? `device/${type}` : `backend/${type}`;
@@ -181,10 +209,13 @@ export class XenbusBus {
     if (reg.side === "frontend") {
       for (const id of top) found.add(id);
     } else {
-      for (const front of top) for (const id of (await dirOpt(this.env.xs, `${root}/${front}`)) ?? []) found.add(`${front}/${id}`);
+      for (const front of top)
+        for (const id of (await dirOpt(this.env.xs, `${root}/${front}`)) ?? [])
+          found.add(`${front}/${id}`);
     }
     for (const [key, e] of reg.entries) {
-      if (!found.has(key) || !(await this.env.xs.exists(`${root}/${key}/state`))) this.#remove(reg, key, e, walk);
+      if (!found.has(key) || !(await this.env.xs.exists(`${root}/${key}/state`)))
+        this.#remove(reg, key, e, walk);
       else if (e.otherendGone) await this.#maybeRebind(e, `${root}/${key}`, walk);
     }
     for (const key of reg.ignored) if (!found.has(key)) reg.ignored.delete(key);
@@ -205,7 +236,8 @@ export class XenbusBus {
       return;
     }
     // xenbus_read_otherend_details: the other end's id and path must be there.
-    const [idKey, pathKey] = reg.side === "frontend" ? ["backend-id", "backend"] : ["frontend-id", "frontend"];
+    const [idKey, pathKey] =
+      reg.side === "frontend" ? ["backend-id", "backend"] : ["frontend-id", "frontend"];
     const idText = await readOpt(this.env.xs, `${nodename}/${idKey}`);
     const otherend = await readOpt(this.env.xs, `${nodename}/${pathKey}`);
     const otherendId = idText !== undefined && /^\d+$/.test(idText) ? Number(idText) : Number.NaN;
@@ -219,10 +251,27 @@ export class XenbusBus {
       otherend: otherend ?? "",
       otherendId,
       env: this.env,
-      control: { stats: this.stats, onWatchError: (d, err) => this.#report(err, d), report: (d, err) => this.#report(err, d) },
+      control: {
+        stats: this.stats,
+        onWatchError: (d, err) => this.#report(err, d),
+        report: (d, err) => this.#report(err, d),
+      },
     });
-    if (!Number.isInteger(otherendId) || otherend === undefined || otherend === "" || !(await this.env.xs.exists(otherend))) {
-      this.#report(new XenbusDeviceError("otherend", "ENOENT", nodename, `reading other end details ${idKey} and ${pathKey}`), dev);
+    if (
+      !Number.isInteger(otherendId) ||
+      otherend === undefined ||
+      otherend === "" ||
+      !(await this.env.xs.exists(otherend))
+    ) {
+      this.#report(
+        new XenbusDeviceError(
+          "otherend",
+          "ENOENT",
+          nodename,
+          `reading other end details ${idKey} and ${pathKey}`,
+        ),
+        dev,
+      );
       await dev.fatal("ENOENT", `reading other end details from ${nodename}`);
       reg.ignored.add(key);
       return;
@@ -248,7 +297,13 @@ export class XenbusBus {
   async #maybeRebind(e: DeviceEntry, nodename: string, walk: Walk): Promise<void> {
     const otherend = await readOpt(this.env.xs, `${nodename}/backend`);
     const idText = await readOpt(this.env.xs, `${nodename}/backend-id`);
-    if (otherend === undefined || otherend === e.dev.otherend || idText === undefined || !/^\d+$/.test(idText)) return;
+    if (
+      otherend === undefined ||
+      otherend === e.dev.otherend ||
+      idText === undefined ||
+      !/^\d+$/.test(idText)
+    )
+      return;
     if (!(await this.env.xs.exists(otherend)) || e.dev.removed || !e.otherendGone) return;
     e.otherendGone = false;
     e.otherendWatch?.close();
@@ -271,7 +326,12 @@ export class XenbusBus {
   }
 
   /** @internal */
-  waitFor(reg: DriverRegistration, devid: number, state: number, frontendId: number | undefined): Promise<XenbusDevice> {
+  waitFor(
+    reg: DriverRegistration,
+    devid: number,
+    state: number,
+    frontendId: number | undefined,
+  ): Promise<XenbusDevice> {
     return new Promise((resolve, reject) => {
       const w = { reg, devid, frontendId, state, resolve, reject };
       this.#waiters.add(w);
@@ -286,10 +346,23 @@ export class XenbusBus {
   #stateChanged(e: DeviceEntry): void {
     for (const w of [...this.#waiters]) {
       const d = e.dev;
-      if (w.reg.type !== d.type || w.reg.side !== d.side || w.devid !== d.devid || (w.frontendId !== undefined && w.frontendId !== d.otherendId)) continue;
+      if (
+        w.reg.type !== d.type ||
+        w.reg.side !== d.side ||
+        w.devid !== d.devid ||
+        (w.frontendId !== undefined && w.frontendId !== d.otherendId)
+      )
+        continue;
       if (d.removed) {
         this.#waiters.delete(w);
-        w.reject(new XenbusDeviceError("not-connected", "ENXIO", d.nodename, `removed while waiting for ${xenbusStateName(w.state)} (at ${xenbusStateName(d.state)})`));
+        w.reject(
+          new XenbusDeviceError(
+            "not-connected",
+            "ENXIO",
+            d.nodename,
+            `removed while waiting for ${xenbusStateName(w.state)} (at ${xenbusStateName(d.state)})`,
+          ),
+        );
       } else if (d.state === w.state) {
         this.#waiters.delete(w);
         w.resolve(d);
@@ -300,7 +373,8 @@ export class XenbusBus {
   /** @internal */
   async reconnect(e: DeviceEntry): Promise<void> {
     await e.serial(async () => {
-      if (e.dev.state !== XenbusState.XenbusStateClosed) throw new RangeError(`${e.dev.nodename} is ${xenbusStateName(e.dev.state)}, not Closed`);
+      if (e.dev.state !== XenbusState.XenbusStateClosed)
+        throw new RangeError(`${e.dev.nodename} is ${xenbusStateName(e.dev.state)}, not Closed`);
       await e.walk.reconnect(e);
     });
   }
@@ -319,7 +393,10 @@ export class XenbusBus {
     this.#registrations.delete(reg);
     // UNWATCH is sent without waiting for its reply; xenstored answers in order, so once one more
     // request is answered every UNWATCH before it has been processed.
-    if (!this.#failed) await this.env.xs.exists(reg.side === "frontend" ? "device" : "backend").catch(() => undefined);
+    if (!this.#failed)
+      await this.env.xs
+        .exists(reg.side === "frontend" ? "device" : "backend")
+        .catch(() => undefined);
   }
 
   /**
@@ -372,7 +449,9 @@ export class XenbusBus {
 
 /** The connection itself failed (closed, ring broken), as opposed to one request being refused. */
 function isConnectionFailure(err: unknown): boolean {
-  return err instanceof XenbusError && err.reason !== "error-reply" && err.reason !== "request-too-large";
+  return (
+    err instanceof XenbusError && err.reason !== "error-reply" && err.reason !== "request-too-large"
+  );
 }
 
 async function dirOpt(xs: DriverEnv["xs"], path: string): Promise<string[] | undefined> {

@@ -14,7 +14,14 @@
  * unbound port → `event-channel`; its ABI → `protocol`.
  */
 import type { Page, ReadonlyPage } from "@pvkit/hypervisor-sim";
-import { GNTST, XEN_ERRNO, XenbusState, type XenErrnoName, parseXenbusState, xenbusStateName } from "@pvkit/hypervisor-sim/abi";
+import {
+  GNTST,
+  XEN_ERRNO,
+  XenbusState,
+  type XenErrnoName,
+  parseXenbusState,
+  xenbusStateName,
+} from "@pvkit/hypervisor-sim/abi";
 import { GrantStatusError } from "../../errors.js";
 import type { ChannelOptions, EventChannel } from "../../events/event-channel.js";
 import type { GrantOptions } from "../../grants/grant-table-client.js";
@@ -193,10 +200,22 @@ export class XenbusDevice<S = unknown> {
   async otherInt(key: string, dflt?: number): Promise<number> {
     const v = await this.readOther(key);
     if (v === undefined) {
-      if (dflt === undefined) throw new XenbusDeviceError("missing-key", "ENOENT", this.nodename, `reading ${this.otherend}/${key}: absent`);
+      if (dflt === undefined)
+        throw new XenbusDeviceError(
+          "missing-key",
+          "ENOENT",
+          this.nodename,
+          `reading ${this.otherend}/${key}: absent`,
+        );
       return dflt;
     }
-    if (!/^\s*-?\d+\s*$/.test(v)) throw new XenbusDeviceError("bad-key", "EINVAL", this.nodename, `${this.otherend}/${key} is ${JSON.stringify(v)}, not an integer`);
+    if (!/^\s*-?\d+\s*$/.test(v))
+      throw new XenbusDeviceError(
+        "bad-key",
+        "EINVAL",
+        this.nodename,
+        `${this.otherend}/${key} is ${JSON.stringify(v)}, not an integer`,
+      );
     return Number.parseInt(v, 10);
   }
 
@@ -207,7 +226,13 @@ export class XenbusDevice<S = unknown> {
   async otherString(key: string, dflt?: string): Promise<string> {
     const v = await this.readOther(key);
     if (v !== undefined) return v;
-    if (dflt === undefined) throw new XenbusDeviceError("missing-key", "ENOENT", this.nodename, `reading ${this.otherend}/${key}: absent`);
+    if (dflt === undefined)
+      throw new XenbusDeviceError(
+        "missing-key",
+        "ENOENT",
+        this.nodename,
+        `reading ${this.otherend}/${key}: absent`,
+      );
     return dflt;
   }
 
@@ -223,12 +248,15 @@ export class XenbusDevice<S = unknown> {
    * @returns false when the directory was gone.
    */
   async writeKeys(keys: XenbusKeys, also?: (tx: XenbusOps) => Promise<void>): Promise<boolean> {
-    return oneAtATime(this.env.xs, () => this.env.xs.transaction(async (tx) => {
-      if (!(await tx.exists(`${this.nodename}/state`))) return false;
-      for (const [k, v] of Object.entries(keys)) await tx.write(`${this.nodename}/${k}`, String(v));
-      if (also) await also(tx);
-      return true;
-    }));
+    return oneAtATime(this.env.xs, () =>
+      this.env.xs.transaction(async (tx) => {
+        if (!(await tx.exists(`${this.nodename}/state`))) return false;
+        for (const [k, v] of Object.entries(keys))
+          await tx.write(`${this.nodename}/${k}`, String(v));
+        if (also) await also(tx);
+        return true;
+      }),
+    );
   }
 
   // ---- state ---------------------------------------------------------------------------------
@@ -246,10 +274,12 @@ export class XenbusDevice<S = unknown> {
     if (state === this.#state) return;
     const path = `${this.nodename}/state`;
     try {
-      await oneAtATime(this.env.xs, () => this.env.xs.transaction(async (tx) => {
-        if (!(await tx.exists(path))) return;
-        await tx.write(path, String(state));
-      }));
+      await oneAtATime(this.env.xs, () =>
+        this.env.xs.transaction(async (tx) => {
+          if (!(await tx.exists(path))) return;
+          await tx.write(path, String(state));
+        }),
+      );
       const from = this.#state;
       this.#state = state;
       driverInspect.deviceState(this, from, state);
@@ -267,7 +297,12 @@ export class XenbusDevice<S = unknown> {
    * negative or positive errno, or an error (its XenError errno, EIO otherwise).
    */
   async error(err: XenErrnoName | number | unknown, message: string): Promise<void> {
-    const errno = typeof err === "number" ? Math.abs(err) : typeof err === "string" && err in XEN_ERRNO ? XEN_ERRNO[err as XenErrnoName] : errnoOf(err);
+    const errno =
+      typeof err === "number"
+        ? Math.abs(err)
+        : typeof err === "string" && err in XEN_ERRNO
+          ? XEN_ERRNO[err as XenErrnoName]
+          : errnoOf(err);
     this.lastError = `${errno} ${message}`;
     try {
       await this.env.xs.write(`error/${this.nodename}/error`, this.lastError);
@@ -313,7 +348,8 @@ export class XenbusDevice<S = unknown> {
    * @throws RangeError for an order outside 0..4.
    */
   grantRing(order = 0): GrantedRing {
-    if (!Number.isInteger(order) || order < 0 || order > MAX_RING_PAGE_ORDER) throw new RangeError(`ring page order ${order} is not 0..${MAX_RING_PAGE_ORDER}`);
+    if (!Number.isInteger(order) || order < 0 || order > MAX_RING_PAGE_ORDER)
+      throw new RangeError(`ring page order ${order} is not 0..${MAX_RING_PAGE_ORDER}`);
     const granted: GrantedPage[] = [];
     for (let i = 0; i < 1 << order; i++) {
       const g = this.env.grants.grantPage(this.otherendId);
@@ -325,7 +361,7 @@ export class XenbusDevice<S = unknown> {
     if (order === 0) keys["ring-ref"] = String(refs[0]);
     else {
       keys["ring-page-order"] = String(order);
-      refs.forEach((r, i) => (keys[`ring-ref${i}`] = String(r)));
+      refs.forEach((r, i) => void (keys[`ring-ref${i}`] = String(r)));
     }
     return { pages: granted.map((g) => g.page), refs, order, keys };
   }
@@ -355,7 +391,13 @@ export class XenbusDevice<S = unknown> {
   async mapRing(opts: MapRingOptions = {}): Promise<MappedRing> {
     const maxOrder = opts.maxOrder ?? 0;
     const order = await this.otherInt("ring-page-order", 0);
-    if (order < 0 || order > maxOrder) throw new XenbusDeviceError("bad-key", "EINVAL", this.nodename, `requested ring page order ${order} exceed max ${maxOrder}`);
+    if (order < 0 || order > maxOrder)
+      throw new XenbusDeviceError(
+        "bad-key",
+        "EINVAL",
+        this.nodename,
+        `requested ring page order ${order} exceed max ${maxOrder}`,
+      );
     const refs: number[] = [];
     if (order === 0) refs.push(await this.#ref("ring-ref"));
     else for (let i = 0; i < 1 << order; i++) refs.push(await this.#ref(`ring-ref${i}`));
@@ -372,22 +414,43 @@ export class XenbusDevice<S = unknown> {
         if (!(err instanceof GrantStatusError) || err.status !== GNTST.GNTST_eagain) throw err;
         await new Promise<void>((resolve) => this.env.timers.after(delayMs * 1_000_000, resolve));
         delayMs++;
-        if (this.#removed) throw new XenbusDeviceError("not-connected", "ENXIO", this.nodename, "removed while retrying a ring map that was GNTST_eagain");
-        if (delayMs >= EAGAIN_MAX_DELAY_MS) throw new GrantStatusError(err.op, err.index, GNTST.GNTST_bad_page, err.batch, `still GNTST_eagain after ${delayMs - 1} tries`);
+        if (this.#removed)
+          throw new XenbusDeviceError(
+            "not-connected",
+            "ENXIO",
+            this.nodename,
+            "removed while retrying a ring map that was GNTST_eagain",
+          );
+        if (delayMs >= EAGAIN_MAX_DELAY_MS)
+          throw new GrantStatusError(
+            err.op,
+            err.index,
+            GNTST.GNTST_bad_page,
+            err.batch,
+            `still GNTST_eagain after ${delayMs - 1} tries`,
+          );
       }
     }
   }
 
   async #ref(key: string): Promise<number> {
     const v = await this.otherInt(key);
-    if (v < 0 || v > 0xffffffff) throw new XenbusDeviceError("bad-key", "ERANGE", this.nodename, `${this.otherend}/${key} = ${v} is not a grant ref`);
+    if (v < 0 || v > 0xffffffff)
+      throw new XenbusDeviceError(
+        "bad-key",
+        "ERANGE",
+        this.nodename,
+        `${this.otherend}/${key} = ${v} is not a grant ref`,
+      );
     return v;
   }
 
   /** Backend: maps the other end's grants writable (one batch), owned by the device. */
   mapGrants(refs: readonly number[]): MappedGrant<Page>[] {
     const maps = this.env.mapper.map(refs, this.otherendId);
-    maps.forEach((m, i) => this.own(`mapping of d${this.otherendId} grant ref ${refs[i]}`, () => m.unmap()));
+    maps.forEach((m, i) => {
+      this.own(`mapping of d${this.otherendId} grant ref ${refs[i]}`, () => m.unmap());
+    });
     return maps;
   }
 
@@ -415,7 +478,12 @@ export class XenbusDevice<S = unknown> {
    * device: `handler` runs after changes, at most one run pending (XSA-349), never re-entered.
    */
   watch(path: string, handler: () => Promise<void> | void): CoalescedWatch {
-    const w = coalescedWatch(this.env.xs.watch(path), handler, (err) => this.#control.onWatchError(this, err), this.#control.stats);
+    const w = coalescedWatch(
+      this.env.xs.watch(path),
+      handler,
+      (err) => this.#control.onWatchError(this, err),
+      this.#control.stats,
+    );
     this.own(`watch ${path}`, () => w.close());
     return w;
   }

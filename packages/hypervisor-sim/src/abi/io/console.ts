@@ -40,6 +40,9 @@ export const xencons_interface = {
 export const XENCONS_INTERFACE_SIZE = 3088;
 
 /** `MASK_XENCONS_IDX(idx, ring)` where `ringSize` is `sizeof(ring)` (1024 or 2048). */
-export function MASK_XENCONS_IDX(idx: number, ringSize: typeof XENCONS_IN_SIZE | typeof XENCONS_OUT_SIZE): number {
+export function MASK_XENCONS_IDX(
+  idx: number,
+  ringSize: typeof XENCONS_IN_SIZE | typeof XENCONS_OUT_SIZE,
+): number {
   return (idx & (ringSize - 1)) >>> 0;
 }

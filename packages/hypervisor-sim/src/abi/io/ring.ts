@@ -39,7 +39,12 @@ export const sring = {
 export const SRING_RING_OFFSET = 64;
 
 /** Values `SHARED_RING_INIT` stores: producers 0, event indices 1, `pvt` and `__pad` zeroed. */
-export const SHARED_RING_INIT_VALUES = { req_prod: 0, rsp_prod: 0, req_event: 1, rsp_event: 1 } as const;
+export const SHARED_RING_INIT_VALUES = {
+  req_prod: 0,
+  rsp_prod: 0,
+  req_event: 1,
+  rsp_event: 1,
+} as const;
 
 /**
  * `__RD32(x)`: rounds `x` (a u32) down to a power of two, built exactly like the C macro chain
@@ -62,9 +67,12 @@ export function __RD32(x: number): number {
  * @throws RangeError for a non-positive entry size or a total smaller than the header.
  */
 export function __RING_SIZE(totalBytes: number, entrySize: number): number {
-  if (!Number.isInteger(entrySize) || entrySize <= 0) throw new RangeError(`entry size ${entrySize} must be a positive integer`);
+  if (!Number.isInteger(entrySize) || entrySize <= 0)
+    throw new RangeError(`entry size ${entrySize} must be a positive integer`);
   if (!isU32(totalBytes) || totalBytes < SRING_RING_OFFSET) {
-    throw new RangeError(`ring area of ${totalBytes} bytes cannot hold the ${SRING_RING_OFFSET}-byte header`);
+    throw new RangeError(
+      `ring area of ${totalBytes} bytes cannot hold the ${SRING_RING_OFFSET}-byte header`,
+    );
   }
   return __RD32(Math.floor((totalBytes - SRING_RING_OFFSET) / entrySize));
 }

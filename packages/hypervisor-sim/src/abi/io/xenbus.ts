@@ -34,7 +34,17 @@ export const XenbusState = {
 /** One of the values of `enum xenbus_state`. */
 export type XenbusStateValue = (typeof XenbusState)[keyof typeof XenbusState];
 
-const NAMES = ["Unknown", "Initialising", "InitWait", "Initialised", "Connected", "Closing", "Closed", "Reconfiguring", "Reconfigured"] as const;
+const NAMES = [
+  "Unknown",
+  "Initialising",
+  "InitWait",
+  "Initialised",
+  "Connected",
+  "Closing",
+  "Closed",
+  "Reconfiguring",
+  "Reconfigured",
+] as const;
 
 /** Linux's `xenbus_strstate`: "Connected" for 4; `"<n>"` for a value outside the enum. */
 export function xenbusStateName(state: number): string {

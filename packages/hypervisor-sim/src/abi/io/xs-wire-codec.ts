@@ -75,9 +75,13 @@ export function encodeXsMessageInto(out: Uint8Array, offset: number, msg: XsMess
   checkU32("req_id", msg.req_id);
   checkU32("tx_id", msg.tx_id);
   const len = msg.payload.length;
-  if (len > XENSTORE_PAYLOAD_MAX) throw new RangeError(`xenstore payload of ${len} bytes exceeds ${XENSTORE_PAYLOAD_MAX}`);
+  if (len > XENSTORE_PAYLOAD_MAX)
+    throw new RangeError(`xenstore payload of ${len} bytes exceeds ${XENSTORE_PAYLOAD_MAX}`);
   const end = offset + XSD_SOCKMSG_SIZE + len;
-  if (!Number.isInteger(offset) || offset < 0 || end > out.length) throw new RangeError(`a ${end - offset}-byte message does not fit at offset ${offset} of ${out.length} bytes`);
+  if (!Number.isInteger(offset) || offset < 0 || end > out.length)
+    throw new RangeError(
+      `a ${end - offset}-byte message does not fit at offset ${offset} of ${out.length} bytes`,
+    );
   putU32(out, offset, msg.type);
   putU32(out, offset + 4, msg.req_id);
   putU32(out, offset + 8, msg.tx_id);
@@ -101,8 +105,14 @@ export function encodeXsMessage(msg: XsMessage): Uint8Array {
  * @throws RangeError if fewer than 16 bytes follow `offset`.
  */
 export function decodeXsHeader(bytes: Uint8Array, offset = 0): XsHeader {
-  if (!(offset >= 0) || offset + XSD_SOCKMSG_SIZE > bytes.length) throw new RangeError("short xsd_sockmsg header");
-  return { type: getU32(bytes, offset), req_id: getU32(bytes, offset + 4), tx_id: getU32(bytes, offset + 8), len: getU32(bytes, offset + 12) };
+  if (!(offset >= 0) || offset + XSD_SOCKMSG_SIZE > bytes.length)
+    throw new RangeError("short xsd_sockmsg header");
+  return {
+    type: getU32(bytes, offset),
+    req_id: getU32(bytes, offset + 4),
+    tx_id: getU32(bytes, offset + 8),
+    len: getU32(bytes, offset + 12),
+  };
 }
 
 /**
@@ -197,7 +207,12 @@ export class XsMessageParser {
     }
     const end = s + XSD_SOCKMSG_SIZE + len;
     if (end > this.#end) return undefined;
-    const msg: XsMessage = { type: getU32(b, s), req_id: getU32(b, s + 4), tx_id: getU32(b, s + 8), payload: b.slice(s + XSD_SOCKMSG_SIZE, end) };
+    const msg: XsMessage = {
+      type: getU32(b, s),
+      req_id: getU32(b, s + 4),
+      tx_id: getU32(b, s + 8),
+      payload: b.slice(s + XSD_SOCKMSG_SIZE, end),
+    };
     if (end === this.#end) this.#start = this.#end = 0;
     else this.#start = end;
     return msg;
@@ -215,7 +230,9 @@ type Latin1Slice = (this: Uint8Array, start: number, end: number) => string;
  * one-char-per-byte mapping, several times faster than `String.fromCharCode`. Elsewhere the
  * portable path below is used.
  */
-const nativeLatin1: Latin1Slice | undefined = (globalThis as { Buffer?: { prototype?: { latin1Slice?: Latin1Slice } } }).Buffer?.prototype?.latin1Slice;
+const nativeLatin1: Latin1Slice | undefined = (
+  globalThis as { Buffer?: { prototype?: { latin1Slice?: Latin1Slice } } }
+).Buffer?.prototype?.latin1Slice;
 
 /**
  * The byte string of `bytes[start..end)`: one char (U+0000..U+00FF) per byte, lossless (see the
@@ -224,9 +241,14 @@ const nativeLatin1: Latin1Slice | undefined = (globalThis as { Buffer?: { protot
 export function xsString(bytes: Uint8Array, start = 0, end = bytes.length): string {
   if (end <= start) return "";
   if (nativeLatin1 !== undefined) return nativeLatin1.call(bytes, start, end);
-  if (end - start <= CHUNK) return String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]);
+  if (end - start <= CHUNK)
+    return String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]);
   let s = "";
-  for (let i = start; i < end; i += CHUNK) s += String.fromCharCode.apply(null, bytes.subarray(i, Math.min(end, i + CHUNK)) as unknown as number[]);
+  for (let i = start; i < end; i += CHUNK)
+    s += String.fromCharCode.apply(
+      null,
+      bytes.subarray(i, Math.min(end, i + CHUNK)) as unknown as number[],
+    );
   return s;
 }
 
@@ -239,7 +261,10 @@ export function xsBytes(s: string): Uint8Array {
   const out = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
     const c = s.charCodeAt(i);
-    if (c > 0xff) throw new RangeError(`char U+${c.toString(16).toUpperCase().padStart(4, "0")} at ${i} is not a byte; xenstore strings are bytes (one char per byte, U+0000..U+00FF)`);
+    if (c > 0xff)
+      throw new RangeError(
+        `char U+${c.toString(16).toUpperCase().padStart(4, "0")} at ${i} is not a byte; xenstore strings are bytes (one char per byte, U+0000..U+00FF)`,
+      );
     out[i] = c;
   }
   return out;
@@ -250,7 +275,10 @@ export function xsBytes(s: string): Uint8Array {
  * arguments; with `lastTerminated` false the last part is left bare (WRITE's value).
  * @throws RangeError for a string part holding a char above U+00FF.
  */
-export function nulJoin(parts: readonly (string | Uint8Array)[], lastTerminated = true): Uint8Array {
+export function nulJoin(
+  parts: readonly (string | Uint8Array)[],
+  lastTerminated = true,
+): Uint8Array {
   let total = lastTerminated ? 0 : -1;
   for (const p of parts) total += p.length + 1;
   const out = new Uint8Array(Math.max(0, total));

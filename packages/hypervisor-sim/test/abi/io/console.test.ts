@@ -2,7 +2,13 @@
 // then four XENCONS_RING_IDX (u32) counters; sizeof(struct xencons_interface) = 3088.
 import { describe, expect, it } from "vitest";
 import { Hypervisor } from "@pvkit/hypervisor-sim";
-import { MASK_XENCONS_IDX, XENCONS_INTERFACE_SIZE, XENCONS_IN_SIZE, XENCONS_OUT_SIZE, xencons_interface } from "@pvkit/hypervisor-sim/abi";
+import {
+  MASK_XENCONS_IDX,
+  XENCONS_INTERFACE_SIZE,
+  XENCONS_IN_SIZE,
+  XENCONS_OUT_SIZE,
+  xencons_interface,
+} from "@pvkit/hypervisor-sim/abi";
 import { expectDisjoint, expectLayout } from "../expect-layout.js";
 
 describe("xencons_interface (io/console.h)", () => {

@@ -18,13 +18,22 @@ import {
 
 describe("wire codec", () => {
   it("encodes the header as four little-endian u32s followed by the payload", () => {
-    const bytes = encodeXsMessage({ type: 2, req_id: 0x01020304, tx_id: 5, payload: new Uint8Array([0x2f, 0]) });
+    const bytes = encodeXsMessage({
+      type: 2,
+      req_id: 0x01020304,
+      tx_id: 5,
+      payload: new Uint8Array([0x2f, 0]),
+    });
     expect([...bytes]).toEqual([2, 0, 0, 0, 4, 3, 2, 1, 5, 0, 0, 0, 2, 0, 0, 0, 0x2f, 0]);
     expect(decodeXsHeader(bytes)).toEqual({ type: 2, req_id: 0x01020304, tx_id: 5, len: 2 });
   });
   it("rejects header values that are not u32 with RangeError", () => {
-    expect(() => encodeXsMessage({ type: -1, req_id: 0, tx_id: 0, payload: new Uint8Array() })).toThrow(RangeError);
-    expect(() => encodeXsMessage({ type: 0, req_id: 2 ** 32, tx_id: 0, payload: new Uint8Array() })).toThrow(RangeError);
+    expect(() =>
+      encodeXsMessage({ type: -1, req_id: 0, tx_id: 0, payload: new Uint8Array() }),
+    ).toThrow(RangeError);
+    expect(() =>
+      encodeXsMessage({ type: 0, req_id: 2 ** 32, tx_id: 0, payload: new Uint8Array() }),
+    ).toThrow(RangeError);
     expect(() => decodeXsMessages(new Uint8Array(10))).toThrow(RangeError);
   });
   it("parses any split of a message stream into the same messages", () => {
@@ -35,23 +44,27 @@ describe("wire codec", () => {
       payload: fc.uint8Array({ maxLength: 64 }),
     });
     fc.assert(
-      fc.property(fc.array(msg, { maxLength: 6 }), fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1 }), (msgs, cuts) => {
-        const stream = new Uint8Array(msgs.flatMap((m) => [...encodeXsMessage(m)]));
-        const p = new XsMessageParser();
-        const got = [];
-        let off = 0;
-        for (let i = 0; off < stream.length; i++) {
-          const n = cuts[i % cuts.length]!;
-          p.push(stream.subarray(off, off + n));
-          off += n;
-          for (let m = p.next(); m !== undefined; m = p.next()) {
-            expect(m).not.toBe(XS_OVERSIZE);
-            got.push(m);
+      fc.property(
+        fc.array(msg, { maxLength: 6 }),
+        fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1 }),
+        (msgs, cuts) => {
+          const stream = new Uint8Array(msgs.flatMap((m) => [...encodeXsMessage(m)]));
+          const p = new XsMessageParser();
+          const got = [];
+          let off = 0;
+          for (let i = 0; off < stream.length; i++) {
+            const n = cuts[i % cuts.length]!;
+            p.push(stream.subarray(off, off + n));
+            off += n;
+            for (let m = p.next(); m !== undefined; m = p.next()) {
+              expect(m).not.toBe(XS_OVERSIZE);
+              got.push(m);
+            }
           }
-        }
-        expect(got).toEqual(msgs);
-        expect(p.buffered).toBe(0);
-      }),
+          expect(got).toEqual(msgs);
+          expect(p.buffered).toBe(0);
+        },
+      ),
     );
   });
   it("reports OVERSIZE for a header with len 4097, forever after, but not for 4096", () => {
@@ -70,18 +83,31 @@ describe("wire codec", () => {
 
 describe("encodeXsMessage", () => {
   it("writes the 16-byte little-endian header then the payload", () => {
-    const b = encodeXsMessage({ type: 2, req_id: 0x01020304, tx_id: 7, payload: Uint8Array.from([0x61, 0]) });
+    const b = encodeXsMessage({
+      type: 2,
+      req_id: 0x01020304,
+      tx_id: 7,
+      payload: Uint8Array.from([0x61, 0]),
+    });
     // prettier-ignore
-    expect(b).toStrictEqual(Uint8Array.from([
-      2, 0, 0, 0,  4, 3, 2, 1,  7, 0, 0, 0,  2, 0, 0, 0,  0x61, 0,
-    ]));
+    expect(b).toStrictEqual(
+      Uint8Array.from([2, 0, 0, 0, 4, 3, 2, 1, 7, 0, 0, 0, 2, 0, 0, 0, 0x61, 0]),
+    );
   });
 
   it("accepts a 4096-byte payload and refuses 4097 or a header field that is not a u32", () => {
-    expect(encodeXsMessage({ type: 11, req_id: 1, tx_id: 0, payload: new Uint8Array(4096) })).toHaveLength(4112);
-    expect(() => encodeXsMessage({ type: 11, req_id: 1, tx_id: 0, payload: new Uint8Array(4097) })).toThrow(RangeError);
-    expect(() => encodeXsMessage({ type: 11, req_id: 2 ** 32, tx_id: 0, payload: new Uint8Array(0) })).toThrow(RangeError);
-    expect(() => encodeXsMessage({ type: -1, req_id: 0, tx_id: 0, payload: new Uint8Array(0) })).toThrow(RangeError);
+    expect(
+      encodeXsMessage({ type: 11, req_id: 1, tx_id: 0, payload: new Uint8Array(4096) }),
+    ).toHaveLength(4112);
+    expect(() =>
+      encodeXsMessage({ type: 11, req_id: 1, tx_id: 0, payload: new Uint8Array(4097) }),
+    ).toThrow(RangeError);
+    expect(() =>
+      encodeXsMessage({ type: 11, req_id: 2 ** 32, tx_id: 0, payload: new Uint8Array(0) }),
+    ).toThrow(RangeError);
+    expect(() =>
+      encodeXsMessage({ type: -1, req_id: 0, tx_id: 0, payload: new Uint8Array(0) }),
+    ).toThrow(RangeError);
   });
 });
 
@@ -95,24 +121,29 @@ describe("XsMessageParser, with ring-sized cuts", () => {
 
   it("reassembles any sequence of messages however the byte stream is cut", () => {
     fc.assert(
-      fc.property(fc.array(message, { maxLength: 12 }), fc.array(fc.integer({ min: 1, max: 700 }), { minLength: 1 }), (msgs, cuts) => {
-        const stream = Buffer.concat(msgs.map((m) => encodeXsMessage(m)));
-        const asm = new XsMessageParser();
-        const got: XsMessage[] = [];
-        let off = 0;
-        for (let i = 0; off < stream.length; i++) {
-          const n = cuts[i % cuts.length]!;
-          asm.push(new Uint8Array(stream.subarray(off, off + n)));
-          off += n;
-          for (let m = asm.next(); m !== undefined; m = asm.next()) {
-            if (m === XS_OVERSIZE) throw new Error("oversize");
-            got.push(m);
+      fc.property(
+        fc.array(message, { maxLength: 12 }),
+        fc.array(fc.integer({ min: 1, max: 700 }), { minLength: 1 }),
+        (msgs, cuts) => {
+          const stream = Buffer.concat(msgs.map((m) => encodeXsMessage(m)));
+          const asm = new XsMessageParser();
+          const got: XsMessage[] = [];
+          let off = 0;
+          for (let i = 0; off < stream.length; i++) {
+            const n = cuts[i % cuts.length]!;
+            asm.push(new Uint8Array(stream.subarray(off, off + n)));
+            off += n;
+            for (let m = asm.next(); m !== undefined; m = asm.next()) {
+              if (m === XS_OVERSIZE) throw new Error("oversize");
+              got.push(m);
+            }
           }
-        }
-        const plain = (ms: readonly XsMessage[]) => ms.map((m) => [m.type, m.req_id, m.tx_id, [...m.payload]]);
-        expect(plain(got)).toEqual(plain(msgs));
-        expect(asm.buffered).toBe(0);
-      }),
+          const plain = (ms: readonly XsMessage[]) =>
+            ms.map((m) => [m.type, m.req_id, m.tx_id, [...m.payload]]);
+          expect(plain(got)).toEqual(plain(msgs));
+          expect(asm.buffered).toBe(0);
+        },
+      ),
     );
   });
 
@@ -173,7 +204,12 @@ describe("byte strings", () => {
 describe("XsMessageParser.wanted", () => {
   it("says how many bytes complete the current message: header first, then payload", () => {
     const p = new XsMessageParser();
-    const m = encodeXsMessage({ type: 2, req_id: 1, tx_id: 0, payload: Uint8Array.from([0x2f, 0x61, 0]) });
+    const m = encodeXsMessage({
+      type: 2,
+      req_id: 1,
+      tx_id: 0,
+      payload: Uint8Array.from([0x2f, 0x61, 0]),
+    });
     expect(p.wanted).toBe(16);
     p.push(m.subarray(0, 10));
     expect(p.wanted).toBe(6);

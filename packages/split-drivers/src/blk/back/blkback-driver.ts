@@ -22,7 +22,7 @@ import { SCHEDOP, VDISK } from "@pvkit/hypervisor-sim/abi";
 import { blkifWire } from "../blkif-protocol.js";
 import { blkifRingSpec } from "../blkif-ring.js";
 import { openStorage } from "../storage/storage-spec.js";
-import { type ClockHolder, type Storage } from "../storage/storage.js";
+import type { ClockHolder, Storage } from "../storage/storage.js";
 import { BlkbackQueue } from "./blkback-queue.js";
 import { BlkbackConnectError, type ConnectPlan, readConnectPlan } from "./connect-ring.js";
 import { MAX_PERSISTENT_GRANTS, PersistentGrants } from "./persistent-grants.js";
@@ -109,9 +109,12 @@ function resolve(o: BlkbackOptions): Resolved {
     discard: o.discard ?? true,
     poll: o.poll ?? true,
   };
-  if (!Number.isInteger(r.maxOrder) || r.maxOrder < 0 || r.maxOrder > 4) throw new RangeError(`maxRingPageOrder ${r.maxOrder} is not 0..4`);
-  if (!Number.isInteger(r.maxQueues) || r.maxQueues < 1) throw new RangeError(`maxQueues ${r.maxQueues} is not ≥ 1`);
-  if (!Number.isInteger(r.maxIndirect) || r.maxIndirect < 0 || r.maxIndirect > 4096) throw new RangeError(`maxIndirectSegments ${r.maxIndirect} is not 0..4096`);
+  if (!Number.isInteger(r.maxOrder) || r.maxOrder < 0 || r.maxOrder > 4)
+    throw new RangeError(`maxRingPageOrder ${r.maxOrder} is not 0..4`);
+  if (!Number.isInteger(r.maxQueues) || r.maxQueues < 1)
+    throw new RangeError(`maxQueues ${r.maxQueues} is not ≥ 1`);
+  if (!Number.isInteger(r.maxIndirect) || r.maxIndirect < 0 || r.maxIndirect > 4096)
+    throw new RangeError(`maxIndirectSegments ${r.maxIndirect} is not 0..4096`);
   return r;
 }
 
@@ -127,8 +130,15 @@ export function blkbackDriver(options: BlkbackOptions = {}): BlkbackDriver {
     const owned = options.storage === undefined;
     if (options.storage !== undefined) s = await options.storage(dev);
     else {
-      const [type, params, mode] = [await dev.readOwn("type"), await dev.readOwn("params"), await dev.readOwn("mode")];
-      s = await openStorage({ type, params, mode }, options.holdClock !== undefined ? { holdClock: options.holdClock } : {});
+      const [type, params, mode] = [
+        await dev.readOwn("type"),
+        await dev.readOwn("params"),
+        await dev.readOwn("mode"),
+      ];
+      s = await openStorage(
+        { type, params, mode },
+        options.holdClock !== undefined ? { holdClock: options.holdClock } : {},
+      );
     }
     storages.set(dev.nodename, { storage: s, owned });
     return s;
@@ -151,12 +161,17 @@ export function blkbackDriver(options: BlkbackOptions = {}): BlkbackDriver {
       // A backend directory handed over from an earlier blkback (a restart) may still hold its
       // offer: without indirect segments, none may stay advertised.
       await dev.writeKeys(keys, async (tx) => {
-        if (o.maxIndirect === 0) await tx.rm(`${dev.nodename}/feature-max-indirect-segments`).catch(() => undefined);
+        if (o.maxIndirect === 0)
+          await tx.rm(`${dev.nodename}/feature-max-indirect-segments`).catch(() => undefined);
       });
     },
 
     async connect(dev) {
-      const plan = await readConnectPlan(dev, { maxQueues: o.maxQueues, maxOrder: o.maxOrder, persistent: o.persistent });
+      const plan = await readConnectPlan(dev, {
+        maxQueues: o.maxQueues,
+        maxOrder: o.maxOrder,
+        persistent: o.persistent,
+      });
       const storage = await storageOf(dev);
       const mode = await dev.readOwn("mode");
       const cdrom = (await dev.readOther("device-type")) === "cdrom";
@@ -166,7 +181,12 @@ export function blkbackDriver(options: BlkbackOptions = {}): BlkbackDriver {
       const vbd = new Vbd({
         storage,
         readOnly: mode !== undefined && !mode.includes("w"),
-        features: { flush: o.flush, barrier: o.barrier, discard, secureDiscard: discard && storage.secureDiscard },
+        features: {
+          flush: o.flush,
+          barrier: o.barrier,
+          discard,
+          secureDiscard: discard && storage.secureDiscard,
+        },
         type: (cdrom ? VDISK.VDISK_CDROM : 0) | (removable ? VDISK.VDISK_REMOVABLE : 0),
         handle: dev.devid,
       });
@@ -177,11 +197,19 @@ export function blkbackDriver(options: BlkbackOptions = {}): BlkbackDriver {
         try {
           pages = dev.mapGrants(r.refs).map((m) => m.page);
         } catch (e) {
-          throw new BlkbackConnectError("EINVAL", `mapping ring-ref port ${r.eventChannel}: ${e instanceof Error ? e.message : String(e)}`);
+          throw new BlkbackConnectError(
+            "EINVAL",
+            `mapping ring-ref port ${r.eventChannel}: ${e instanceof Error ? e.message : String(e)}`,
+          );
         }
-        const ring = BackRing.attach(pages, spec, 0, { name: `vbd ${dev.otherendId}/${dev.devid} ring ${q}` });
-        const persistent = plan.persistent ? new PersistentGrants(dev.env.mapper, dev.otherendId, o.maxPersistent) : undefined;
-        if (persistent !== undefined) dev.own(`persistent grants of ring ${q}`, () => void persistent.clear());
+        const ring = BackRing.attach(pages, spec, 0, {
+          name: `vbd ${dev.otherendId}/${dev.devid} ring ${q}`,
+        });
+        const persistent = plan.persistent
+          ? new PersistentGrants(dev.env.mapper, dev.otherendId, o.maxPersistent)
+          : undefined;
+        if (persistent !== undefined)
+          dev.own(`persistent grants of ring ${q}`, () => void persistent.clear());
         const queue = new BlkbackQueue({
           index: q,
           name: `vbd ${dev.otherendId}/${dev.devid} ring ${q}`,
@@ -193,22 +221,38 @@ export function blkbackDriver(options: BlkbackOptions = {}): BlkbackDriver {
           timers: dev.env.timers,
           maxIndirectSegments: Math.max(o.maxIndirect, 1),
           persistent,
-          onHalt: (err) => void dev.error("EACCES", `Frontend provided bogus ring requests (ring ${q}): ${err.message}. Halting ring processing on dev=${dev.devid}`),
+          onHalt: (err) =>
+            void dev.error(
+              "EACCES",
+              `Frontend provided bogus ring requests (ring ${q}): ${err.message}. Halting ring processing on dev=${dev.devid}`,
+            ),
           onFeatureLost: (key) => {
             if (key === "feature-flush-cache") vbd.features.flush = false;
             else vbd.features.barrier = false;
             void dev.writeKeys({ [key]: 0 }).catch(() => undefined);
           },
-          onError: (err) => void dev.error(err, `ring ${q}: ${err instanceof Error ? err.message : String(err)}`),
-          yieldCpu: o.poll ? () => dev.env.guest.hypercall.sched_op(SCHEDOP.SCHEDOP_yield) : undefined,
+          onError: (err) =>
+            void dev.error(err, `ring ${q}: ${err instanceof Error ? err.message : String(err)}`),
+          yieldCpu: o.poll
+            ? () => dev.env.guest.hypercall.sched_op(SCHEDOP.SCHEDOP_yield)
+            : undefined,
         });
         let channel;
         try {
-          channel = dev.env.events.bindInterdomain(dev.otherendId, r.eventChannel, { lateEoi: true, onEvent: () => queue.onEvent() });
+          channel = dev.env.events.bindInterdomain(dev.otherendId, r.eventChannel, {
+            lateEoi: true,
+            onEvent: () => queue.onEvent(),
+          });
         } catch (e) {
-          throw new BlkbackConnectError("EINVAL", `mapping ring-ref port ${r.eventChannel}: ${e instanceof Error ? e.message : String(e)}`);
+          throw new BlkbackConnectError(
+            "EINVAL",
+            `mapping ring-ref port ${r.eventChannel}: ${e instanceof Error ? e.message : String(e)}`,
+          );
         }
-        dev.own(`port ${channel.port} (bound to d${dev.otherendId}:${r.eventChannel}, ring ${q})`, () => channel.close());
+        dev.own(
+          `port ${channel.port} (bound to d${dev.otherendId}:${r.eventChannel}, ring ${q})`,
+          () => channel.close(),
+        );
         queues.push(queue);
         queue.attach(channel);
       }

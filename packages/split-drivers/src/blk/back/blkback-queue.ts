@@ -24,8 +24,22 @@
  *   empty notifications costs dom0 a bounded amount of work per unit of virtual time.
  */
 import type { Page, ReadonlyPage } from "@pvkit/hypervisor-sim";
-import { BLKIF_MAX_SEGMENTS_PER_REQUEST, BLKIF_OP, BLKIF_RSP, XEN_PAGE_SIZE } from "@pvkit/hypervisor-sim/abi";
-import { type BackRing, type DriverTimers, type EntryReader, type EventChannel, type GrantMapper, type MappedGrant, RingProtocolError, type TimeoutHandle } from "@pvkit/guest-sdk";
+import {
+  BLKIF_MAX_SEGMENTS_PER_REQUEST,
+  BLKIF_OP,
+  BLKIF_RSP,
+  XEN_PAGE_SIZE,
+} from "@pvkit/hypervisor-sim/abi";
+import {
+  type BackRing,
+  type DriverTimers,
+  type EntryReader,
+  type EventChannel,
+  type GrantMapper,
+  type MappedGrant,
+  RingProtocolError,
+  type TimeoutHandle,
+} from "@pvkit/guest-sdk";
 import type { BlkifWire } from "../blkif-protocol.js";
 import { type BlkifRequest, type BlkifSegment, decodeBlkifRequest } from "../blkif-request.js";
 import { type BlkifResponse, writeBlkifResponseFields } from "../blkif-response.js";
@@ -101,8 +115,21 @@ type Dispatch = "ok" | "error" | "block";
 export class BlkbackQueue {
   readonly index: number;
   readonly stats: BlkbackQueueStats = {
-    requests: 0, reads: 0, writes: 0, flushes: 0, discards: 0, errors: 0, unsupported: 0,
-    events: 0, spurious: 0, delayedEois: 0, eoiDelayNs: 0, passes: 0, notifications: 0, storageOps: 0, polls: 0,
+    requests: 0,
+    reads: 0,
+    writes: 0,
+    flushes: 0,
+    discards: 0,
+    errors: 0,
+    unsupported: 0,
+    events: 0,
+    spurious: 0,
+    delayedEois: 0,
+    eoiDelayNs: 0,
+    passes: 0,
+    notifications: 0,
+    storageOps: 0,
+    polls: 0,
   };
   readonly #i: BlkbackQueueInit;
   #channel: EventChannel | undefined;
@@ -173,7 +200,10 @@ export class BlkbackQueue {
       ch.eoi();
       return;
     }
-    const delay = Math.min(MAX_EOI_DELAY_NS, 1_000_000 * 2 ** (this.#spuriousInRow - 1 - SPURIOUS_THRESHOLD));
+    const delay = Math.min(
+      MAX_EOI_DELAY_NS,
+      1_000_000 * 2 ** (this.#spuriousInRow - 1 - SPURIOUS_THRESHOLD),
+    );
     this.stats.delayedEois++;
     this.stats.eoiDelayNs += delay;
     this.#after(delay, () => {
@@ -199,7 +229,8 @@ export class BlkbackQueue {
 
   /** One pass over the ring; returns whether any request was consumed. */
   #pass(fromEvent: boolean): boolean {
-    if (this.#stopped || this.#halted !== undefined || this.#blocked !== undefined || this.#backoff) return false;
+    if (this.#stopped || this.#halted !== undefined || this.#blocked !== undefined || this.#backoff)
+      return false;
     if (this.#running) {
       this.#again = true;
       return false;
@@ -298,7 +329,12 @@ export class BlkbackQueue {
     const op = e.getU8(0);
     const p = this.#i.persistent;
     const storage = this.#i.vbd.storage;
-    if ((op === BLKIF_OP.BLKIF_OP_READ || op === BLKIF_OP.BLKIF_OP_WRITE) && p !== undefined && storage.readToPages !== undefined && storage.writeFromPages !== undefined) {
+    if (
+      (op === BLKIF_OP.BLKIF_OP_READ || op === BLKIF_OP.BLKIF_OP_WRITE) &&
+      p !== undefined &&
+      storage.readToPages !== undefined &&
+      storage.writeFromPages !== undefined
+    ) {
       const w = this.#i.wire.rw;
       const n = e.getU8(w.nr_segments);
       if (n >= 1 && n <= BLKIF_MAX_SEGMENTS_PER_REQUEST) {
@@ -321,8 +357,20 @@ export class BlkbackQueue {
         const sector = hi * 2 ** 32 + e.getU32(w.sector_number);
         const vbd = this.#i.vbd;
         const write = op === BLKIF_OP.BLKIF_OP_WRITE;
-        if (ok && hi < 2 ** 21 && vbd.translate(write, sector, nrSects) === undefined && this.#aligned(sector, n)) {
-          return this.#fastRw(e, op, sector, n, p, storage as Required<Pick<typeof storage, "readToPages" | "writeFromPages">>);
+        if (
+          ok &&
+          hi < 2 ** 21 &&
+          vbd.translate(write, sector, nrSects) === undefined &&
+          this.#aligned(sector, n)
+        ) {
+          return this.#fastRw(
+            e,
+            op,
+            sector,
+            n,
+            p,
+            storage as Required<Pick<typeof storage, "readToPages" | "writeFromPages">>,
+          );
         }
       }
     }
@@ -334,12 +382,20 @@ export class BlkbackQueue {
     const per = this.#i.vbd.storage.sectorSize / 512;
     if (per === 1) return true;
     if (sector % per !== 0) return false;
-    for (let i = 0; i < n; i++) if ((this.#last[i]! - this.#first[i]! + 1) % per !== 0) return false;
+    for (let i = 0; i < n; i++)
+      if ((this.#last[i]! - this.#first[i]! + 1) % per !== 0) return false;
     return true;
   }
 
   /** The fast path's I/O: a checked direct read or write of `n` segments, answered now. */
-  #fastRw(e: EntryReader, op: number, sector: number, n: number, p: PersistentGrants, storage: Required<Pick<Storage, "readToPages" | "writeFromPages">>): Dispatch {
+  #fastRw(
+    e: EntryReader,
+    op: number,
+    sector: number,
+    n: number,
+    p: PersistentGrants,
+    storage: Required<Pick<Storage, "readToPages" | "writeFromPages">>,
+  ): Dispatch {
     const idAt = this.#i.wire.rw.id;
     const idLo = e.getU32(idAt);
     const idHi = e.getU32(idAt + 4);
@@ -385,11 +441,15 @@ export class BlkbackQueue {
       this.#respond(req, problem.status);
       return problem.status === BLKIF_RSP.BLKIF_RSP_EOPNOTSUPP ? "ok" : "error";
     }
-    if (req.kind === "discard") return this.#discard(req.sector_number, req.nr_sectors, (req.flag & 1) !== 0, req);
+    if (req.kind === "discard")
+      return this.#discard(req.sector_number, req.nr_sectors, (req.flag & 1) !== 0, req);
     if (req.kind === "other") return "ok"; // unreachable: validate answered it
     const op = req.kind === "indirect" ? req.indirect_op : req.operation;
     const f = this.#i.vbd.features;
-    if ((op === BLKIF_OP.BLKIF_OP_WRITE_BARRIER && !f.barrier) || (op === BLKIF_OP.BLKIF_OP_FLUSH_DISKCACHE && !f.flush)) {
+    if (
+      (op === BLKIF_OP.BLKIF_OP_WRITE_BARRIER && !f.barrier) ||
+      (op === BLKIF_OP.BLKIF_OP_FLUSH_DISKCACHE && !f.flush)
+    ) {
       this.#respond(req, BLKIF_RSP.BLKIF_RSP_EOPNOTSUPP);
       return "ok";
     }
@@ -406,7 +466,9 @@ export class BlkbackQueue {
     let nrSects = 0;
     for (const s of segments) nrSects += s.last_sect - s.first_sect + 1;
     const write = op !== BLKIF_OP.BLKIF_OP_READ;
-    const refusal = vbd.translate(write, req.sector_number, nrSects) ?? vbd.checkAlignment(req.sector_number, segments);
+    const refusal =
+      vbd.translate(write, req.sector_number, nrSects) ??
+      vbd.checkAlignment(req.sector_number, segments);
     if (refusal !== undefined) {
       this.#respond(req, BLKIF_RSP.BLKIF_RSP_ERROR);
       return "error";
@@ -453,12 +515,28 @@ export class BlkbackQueue {
     if (p !== undefined) return p.take(grefs, this.#now);
     // Non-persistent: a write only reads the frontend's pages, so they are mapped read-only.
     const maps = this.#i.mapper.map(grefs, this.#i.domid, { readonly: !read });
-    return { pages: maps.map((m, i) => ({ page: m.page as Page, persistent: false, gref: grefs[i]! })), temporary: maps };
+    return {
+      pages: maps.map((m, i) => ({ page: m.page as Page, persistent: false, gref: grefs[i]! })),
+      temporary: maps,
+    };
   }
 
-  #rw(req: BlkifRequest, op: number, sector: number, segments: readonly BlkifSegment[], mapped: Mapped, barrier: boolean): Promise<void> | undefined {
+  #rw(
+    req: BlkifRequest,
+    op: number,
+    sector: number,
+    segments: readonly BlkifSegment[],
+    mapped: Mapped,
+    barrier: boolean,
+  ): Promise<void> | undefined {
     const storage = this.#i.vbd.storage;
-    if (!barrier && op !== BLKIF_OP.BLKIF_OP_FLUSH_DISKCACHE && segments.length > 0 && storage.readToPages !== undefined && storage.writeFromPages !== undefined) {
+    if (
+      !barrier &&
+      op !== BLKIF_OP.BLKIF_OP_FLUSH_DISKCACHE &&
+      segments.length > 0 &&
+      storage.readToPages !== undefined &&
+      storage.writeFromPages !== undefined
+    ) {
       // Synchronous storage (memory): straight between the storage and the mapped pages, answered
       // now; the response is pushed with the rest of the pass's (#flushResponses).
       let status: number = BLKIF_RSP.BLKIF_RSP_OKAY;
@@ -500,7 +578,15 @@ export class BlkbackQueue {
     return spans;
   }
 
-  async #rwAsync(req: BlkifRequest, op: number, sector: number, segments: readonly BlkifSegment[], mapped: Mapped, barrier: boolean, before: Promise<void>[]): Promise<void> {
+  async #rwAsync(
+    req: BlkifRequest,
+    op: number,
+    sector: number,
+    segments: readonly BlkifSegment[],
+    mapped: Mapped,
+    barrier: boolean,
+    before: Promise<void>[],
+  ): Promise<void> {
     const storage = this.#i.vbd.storage;
     let status: number = BLKIF_RSP.BLKIF_RSP_OKAY;
     try {
@@ -547,7 +633,13 @@ export class BlkbackQueue {
     this.#track(
       vbd.storage.discard(sector * 512, nrSectors * 512, secure).then(
         () => this.#respond(req, BLKIF_RSP.BLKIF_RSP_OKAY),
-        (e: unknown) => this.#respond(req, e instanceof StorageError && e.code === "EOPNOTSUPP" ? BLKIF_RSP.BLKIF_RSP_EOPNOTSUPP : BLKIF_RSP.BLKIF_RSP_ERROR),
+        (e: unknown) =>
+          this.#respond(
+            req,
+            e instanceof StorageError && e.code === "EOPNOTSUPP"
+              ? BLKIF_RSP.BLKIF_RSP_EOPNOTSUPP
+              : BLKIF_RSP.BLKIF_RSP_ERROR,
+          ),
       ),
     );
     return "ok";
@@ -666,7 +758,11 @@ function segmentBytes(segments: readonly BlkifSegment[]): number {
 }
 
 /** Copies a read's bytes into the segments' pages (sectors first_sect..last_sect of each). */
-function scatter(buf: Uint8Array, segments: readonly BlkifSegment[], pages: readonly SegmentPage[]): void {
+function scatter(
+  buf: Uint8Array,
+  segments: readonly BlkifSegment[],
+  pages: readonly SegmentPage[],
+): void {
   let at = 0;
   for (let i = 0; i < segments.length; i++) {
     const s = segments[i]!;
@@ -677,7 +773,11 @@ function scatter(buf: Uint8Array, segments: readonly BlkifSegment[], pages: read
 }
 
 /** Copies a write's bytes out of the segments' pages. */
-function gather(buf: Uint8Array, segments: readonly BlkifSegment[], pages: readonly SegmentPage[]): void {
+function gather(
+  buf: Uint8Array,
+  segments: readonly BlkifSegment[],
+  pages: readonly SegmentPage[],
+): void {
   let at = 0;
   for (let i = 0; i < segments.length; i++) {
     const s = segments[i]!;

@@ -59,17 +59,28 @@ async function readUnsigned(dev: XenbusDevice, key: string, dflt: number): Promi
 }
 
 /** Reads the frontend's keys; see the file header. @throws BlkbackConnectError */
-export async function readConnectPlan(dev: XenbusDevice, limits: { maxQueues: number; maxOrder: number; persistent: boolean }): Promise<ConnectPlan> {
+export async function readConnectPlan(
+  dev: XenbusDevice,
+  limits: { maxQueues: number; maxOrder: number; persistent: boolean },
+): Promise<ConnectPlan> {
   const node = await dev.readOther("protocol");
   const protocol = blkifProtocolOf(node);
-  if (protocol === undefined) throw new BlkbackConnectError("ENOSYS", `unknown fe protocol ${node?.match(/\S+/)?.[0] ?? ""}`);
+  if (protocol === undefined)
+    throw new BlkbackConnectError("ENOSYS", `unknown fe protocol ${node?.match(/\S+/)?.[0] ?? ""}`);
   const persistent = limits.persistent && (await readUnsigned(dev, "feature-persistent", 0)) !== 0;
   const queues = await readUnsigned(dev, "multi-queue-num-queues", 1);
   if (queues > limits.maxQueues || queues === 0) {
-    throw new BlkbackConnectError("ENOSYS", `guest requested ${queues} queues, exceeding the maximum of ${limits.maxQueues}.`);
+    throw new BlkbackConnectError(
+      "ENOSYS",
+      `guest requested ${queues} queues, exceeding the maximum of ${limits.maxQueues}.`,
+    );
   }
   const order = await readUnsigned(dev, "ring-page-order", 0);
-  if (order > limits.maxOrder) throw new BlkbackConnectError("EINVAL", `requested ring page order ${order} exceed max:${limits.maxOrder}`);
+  if (order > limits.maxOrder)
+    throw new BlkbackConnectError(
+      "EINVAL",
+      `requested ring page order ${order} exceed max:${limits.maxOrder}`,
+    );
   const rings: RingPlan[] = [];
   for (let q = 0; q < queues; q++) {
     const rel = queues === 1 ? "" : `queue-${q}/`;
@@ -81,7 +92,8 @@ export async function readConnectPlan(dev: XenbusDevice, limits: { maxQueues: nu
 async function readRing(dev: XenbusDevice, rel: string, pages: number): Promise<RingPlan> {
   const dir = rel === "" ? dev.otherend : `${dev.otherend}/${rel.slice(0, -1)}`;
   const eventChannel = scanUnsigned(await dev.readOther(`${rel}event-channel`));
-  if (eventChannel === undefined) throw new BlkbackConnectError("EINVAL", `reading ${dir}/event-channel`);
+  if (eventChannel === undefined)
+    throw new BlkbackConnectError("EINVAL", `reading ${dir}/event-channel`);
   const refs: number[] = [];
   for (let i = 0; i < pages; i++) {
     const r = scanUnsigned(await dev.readOther(`${rel}ring-ref${i}`));

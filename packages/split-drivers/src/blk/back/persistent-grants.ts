@@ -58,7 +58,8 @@ export class PersistentGrants {
   readonly stats = { hits: 0, mapped: 0, overflows: 0, purged: 0 };
 
   constructor(mapper: GrantMapper, domid: number, max = MAX_PERSISTENT_GRANTS) {
-    if (!Number.isInteger(max) || max < 0) throw new RangeError(`max persistent grants ${max} is not a count`);
+    if (!Number.isInteger(max) || max < 0)
+      throw new RangeError(`max persistent grants ${max} is not a count`);
     this.#mapper = mapper;
     this.#domid = domid;
     this.max = max;
@@ -84,7 +85,10 @@ export class PersistentGrants {
    * @throws what GrantMapper.map throws (GrantStatusError for any segment): nothing is then
    *   mapped or marked for this request.
    */
-  take(grefs: readonly number[], now: number): { pages: SegmentPage[]; temporary: MappedGrant<Page>[] } {
+  take(
+    grefs: readonly number[],
+    now: number,
+  ): { pages: SegmentPage[]; temporary: MappedGrant<Page>[] } {
     const pages = new Array<SegmentPage | undefined>(grefs.length);
     let hitCount = 0;
     const missAt: number[] = [];
@@ -111,17 +115,25 @@ export class PersistentGrants {
     try {
       maps = this.#mapper.map(missRefs, this.#domid);
     } catch (e) {
-      for (let i = 0; i < pages.length; i++) if (pages[i] !== undefined) this.#map.get(grefs[i]!)!.active--;
+      for (let i = 0; i < pages.length; i++)
+        if (pages[i] !== undefined) this.#map.get(grefs[i]!)!.active--;
       throw e;
     }
-    for (let i = 0; i < pages.length; i++) if (pages[i] !== undefined) this.#used(this.#map.get(grefs[i]!)!, now);
+    for (let i = 0; i < pages.length; i++)
+      if (pages[i] !== undefined) this.#used(this.#map.get(grefs[i]!)!, now);
     this.stats.hits += hitCount;
     const temporary: MappedGrant<Page>[] = [];
     maps.forEach((m, j) => {
       const gref = missRefs[j]!;
       const i = missAt[j]!;
       if (!this.#map.has(gref) && this.#map.size < this.max) {
-        const e: Entry = { grant: m, seg: { page: m.page, persistent: true, gref }, active: 1, lastUsed: now, useSeq: ++this.#useSeq };
+        const e: Entry = {
+          grant: m,
+          seg: { page: m.page, persistent: true, gref },
+          active: 1,
+          lastUsed: now,
+          useSeq: ++this.#useSeq,
+        };
         this.#map.set(gref, e);
         this.stats.mapped++;
         pages[i] = e.seg;
@@ -144,7 +156,12 @@ export class PersistentGrants {
    * cached and ACTIVE). Returns the mappings to unmap when the request is done.
    * @throws what `take` throws; nothing is then marked for this request.
    */
-  takeInto(grefs: readonly number[], n: number, now: number, out: SegmentPage[]): readonly MappedGrant<Page>[] {
+  takeInto(
+    grefs: readonly number[],
+    n: number,
+    now: number,
+    out: SegmentPage[],
+  ): readonly MappedGrant<Page>[] {
     const map = this.#map;
     let i = 0;
     for (; i < n; i++) {

@@ -16,9 +16,21 @@
  * that domain's own `XenbusBus` instead.
  */
 import type { Guest } from "@pvkit/hypervisor-sim";
-import { type DriverRegistration, type EventChannels, XenbusBus, type XenbusDevice, type XenbusTransport, driverEnv } from "@pvkit/guest-sdk";
+import {
+  type DriverRegistration,
+  type EventChannels,
+  XenbusBus,
+  type XenbusDevice,
+  type XenbusTransport,
+  driverEnv,
+} from "@pvkit/guest-sdk";
 import type { ClockHolder } from "../storage/storage.js";
-import { type BlkbackDevice, type BlkbackDriver, type BlkbackOptions, blkbackDriver } from "./blkback-driver.js";
+import {
+  type BlkbackDevice,
+  type BlkbackDriver,
+  type BlkbackOptions,
+  blkbackDriver,
+} from "./blkback-driver.js";
 
 /** What serveBlkback needs of a host (toolstack's `Host` has it). */
 export interface BlkbackHost {
@@ -49,7 +61,9 @@ export interface ServedBlkback {
 export function serveBlkback(host: BlkbackHost, opts: ServeBlkbackOptions): ServedBlkback {
   const holdClock: ClockHolder = opts.holdClock ?? ((reason) => host.hv.scheduler.hold(reason));
   const driver = blkbackDriver({ ...opts, holdClock });
-  const bus = new XenbusBus(driverEnv({ guest: host.dom0.guest, events: host.dom0.events, xs: opts.xs }));
+  const bus = new XenbusBus(
+    driverEnv({ guest: host.dom0.guest, events: host.dom0.events, xs: opts.xs }),
+  );
   const registration = bus.registerBackend(driver);
   return {
     bus,

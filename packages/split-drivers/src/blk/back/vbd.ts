@@ -35,7 +35,13 @@ export class Vbd {
   readonly type: number;
   readonly handle: number;
 
-  constructor(init: { storage: Storage; readOnly: boolean; features: VbdFeatures; type: number; handle: number }) {
+  constructor(init: {
+    storage: Storage;
+    readOnly: boolean;
+    features: VbdFeatures;
+    type: number;
+    handle: number;
+  }) {
     this.storage = init.storage;
     this.readOnly = init.readOnly || init.storage.readOnly;
     this.features = init.features;
@@ -54,11 +60,18 @@ export class Vbd {
    */
   translate(write: boolean, sector: number, nrSects: number): VbdRefusal | undefined {
     const what = write ? "write" : "read";
-    if (write && this.readOnly) return { reason: "read-only", message: `access denied: ${what} of [${sector},${sector + nrSects}] on read-only dev=${hex(this.handle)}` };
+    if (write && this.readOnly)
+      return {
+        reason: "read-only",
+        message: `access denied: ${what} of [${sector},${sector + nrSects}] on read-only dev=${hex(this.handle)}`,
+      };
     if (nrSects > 0) {
       const end = sector + nrSects;
       if (!Number.isSafeInteger(end) || end > this.sectors512) {
-        return { reason: "out-of-range", message: `access denied: ${what} of [${sector},${end}] on dev=${hex(this.handle)} (${this.sectors512} sectors)` };
+        return {
+          reason: "out-of-range",
+          message: `access denied: ${what} of [${sector},${end}] on dev=${hex(this.handle)} (${this.sectors512} sectors)`,
+        };
       }
     }
     return undefined;
@@ -71,8 +84,14 @@ export class Vbd {
   checkAlignment(sector: number, segments: readonly BlkifSegment[]): VbdRefusal | undefined {
     const per = this.storage.sectorSize / 512;
     if (per === 1) return undefined;
-    const bad = sector % per !== 0 || segments.some((s) => (s.last_sect - s.first_sect + 1) % per !== 0);
-    return bad ? { reason: "misaligned", message: `Misaligned I/O request (sector ${sector}, ${this.storage.sectorSize}-byte sectors)` } : undefined;
+    const bad =
+      sector % per !== 0 || segments.some((s) => (s.last_sect - s.first_sect + 1) % per !== 0);
+    return bad
+      ? {
+          reason: "misaligned",
+          message: `Misaligned I/O request (sector ${sector}, ${this.storage.sectorSize}-byte sectors)`,
+        }
+      : undefined;
   }
 
   /** A discard's range check (`dispatch_discard_io` translates it as a write) plus alignment. */
@@ -80,7 +99,11 @@ export class Vbd {
     const r = this.translate(true, sector, nrSectors);
     if (r !== undefined) return r;
     const per = this.storage.sectorSize / 512;
-    if (sector % per !== 0 || nrSectors % per !== 0) return { reason: "misaligned", message: `Misaligned discard (sector ${sector}, ${nrSectors} sectors)` };
+    if (sector % per !== 0 || nrSectors % per !== 0)
+      return {
+        reason: "misaligned",
+        message: `Misaligned discard (sector ${sector}, ${nrSectors} sectors)`,
+      };
     return undefined;
   }
 }

@@ -20,10 +20,30 @@
  * writable once and reused; the part of a reused page outside the request is zeroed first.
  * Indirect pages hold only their segment array (the rest zero) and are granted read-only.
  */
-import { BLKIF_MAX_SEGMENTS_PER_REQUEST, BLKIF_OP, BLKIF_RSP, BLKIF_DISCARD_SECURE, XEN_PAGE_SIZE } from "@pvkit/hypervisor-sim/abi";
-import { type EntryReader, type EventChannel, type FrontRing, GrantError, type GrantedPage, RingProtocolError, type XenbusDevice } from "@pvkit/guest-sdk";
+import {
+  BLKIF_MAX_SEGMENTS_PER_REQUEST,
+  BLKIF_OP,
+  BLKIF_RSP,
+  BLKIF_DISCARD_SECURE,
+  XEN_PAGE_SIZE,
+} from "@pvkit/hypervisor-sim/abi";
+import {
+  type EntryReader,
+  type EventChannel,
+  type FrontRing,
+  GrantError,
+  type GrantedPage,
+  RingProtocolError,
+  type XenbusDevice,
+} from "@pvkit/guest-sdk";
 import { blkifWire } from "../blkif-protocol.js";
-import { type BlkifRequest, type BlkifSegment, readBlkifId, writeBlkifRwHeader, writeBlkifSegment } from "../blkif-request.js";
+import {
+  type BlkifRequest,
+  type BlkifSegment,
+  readBlkifId,
+  writeBlkifRwHeader,
+  writeBlkifSegment,
+} from "../blkif-request.js";
 import type { BlkifResponse } from "../blkif-response.js";
 import { encodeIndirectSegments } from "../indirect-page.js";
 import { BlkfrontError } from "./blkfront-error.js";
@@ -114,7 +134,10 @@ const RSP_ID = WIRE.response.id;
 const RSP_OP = WIRE.response.operation;
 const RSP_STATUS = WIRE.response.status;
 
-const WIRE_OP: Record<"read" | "write", number> = { read: BLKIF_OP.BLKIF_OP_READ, write: BLKIF_OP.BLKIF_OP_WRITE };
+const WIRE_OP: Record<"read" | "write", number> = {
+  read: BLKIF_OP.BLKIF_OP_READ,
+  write: BLKIF_OP.BLKIF_OP_WRITE,
+};
 
 /** One queue; see the file header. */
 export class BlkQueue {
@@ -141,12 +164,28 @@ export class BlkQueue {
   /** Counters: requests pushed, notifications sent, indirect requests. */
   readonly stats = { requests: 0, notifications: 0, indirect: 0, responses: 0 };
 
-  constructor(dev: XenbusDevice, index: number, ring: FrontRing<BlkifRequest, BlkifResponse>, host: QueueHost) {
+  constructor(
+    dev: XenbusDevice,
+    index: number,
+    ring: FrontRing<BlkifRequest, BlkifResponse>,
+    host: QueueHost,
+  ) {
     this.#dev = dev;
     this.index = index;
     this.ring = ring;
     this.#host = host;
-    this.#shadow = Array.from({ length: ring.size }, (): Shadow => ({ chunk: undefined, op: 0, nrSegments: 0, pages: NONE, indirect: NONE, direct: [], nDirect: 0 }));
+    this.#shadow = Array.from(
+      { length: ring.size },
+      (): Shadow => ({
+        chunk: undefined,
+        op: 0,
+        nrSegments: 0,
+        pages: NONE,
+        indirect: NONE,
+        direct: [],
+        nDirect: 0,
+      }),
+    );
     this.#freeIds = Array.from({ length: ring.size }, (_, i) => i);
     this.#freeCount = ring.size;
   }
@@ -172,7 +211,12 @@ export class BlkQueue {
    */
   issue(c: Chunk): boolean {
     const f = this.#host.features();
-    if (f.persistent && (c.op === "read" || c.op === "write") && c.nsect <= BLKIF_MAX_SEGMENTS_PER_REQUEST * SECTS_PER_PAGE) return this.#issueDirect(c);
+    if (
+      f.persistent &&
+      (c.op === "read" || c.op === "write") &&
+      c.nsect <= BLKIF_MAX_SEGMENTS_PER_REQUEST * SECTS_PER_PAGE
+    )
+      return this.#issueDirect(c);
     const id = this.#freeIds[this.#freeHead]!;
     const handle = this.#dev.devid & 0xffff;
     let req: BlkifRequest;
@@ -182,11 +226,30 @@ export class BlkQueue {
     let nrSegments = 0;
     try {
       if (c.op === "flush") {
-        op = f.flush === "barrier" ? BLKIF_OP.BLKIF_OP_WRITE_BARRIER : BLKIF_OP.BLKIF_OP_FLUSH_DISKCACHE;
-        req = { kind: "rw", operation: op as 2 | 3, nr_segments: 0, handle, id, sector_number: 0, seg: [] };
+        op =
+          f.flush === "barrier"
+            ? BLKIF_OP.BLKIF_OP_WRITE_BARRIER
+            : BLKIF_OP.BLKIF_OP_FLUSH_DISKCACHE;
+        req = {
+          kind: "rw",
+          operation: op as 2 | 3,
+          nr_segments: 0,
+          handle,
+          id,
+          sector_number: 0,
+          seg: [],
+        };
       } else if (c.op === "discard") {
         op = BLKIF_OP.BLKIF_OP_DISCARD;
-        req = { kind: "discard", operation: BLKIF_OP.BLKIF_OP_DISCARD, flag: c.secure ? BLKIF_DISCARD_SECURE : 0, handle, id, sector_number: c.sector, nr_sectors: c.nsect };
+        req = {
+          kind: "discard",
+          operation: BLKIF_OP.BLKIF_OP_DISCARD,
+          flag: c.secure ? BLKIF_DISCARD_SECURE : 0,
+          handle,
+          id,
+          sector_number: c.sector,
+          nr_sectors: c.nsect,
+        };
       } else {
         op = WIRE_OP[c.op];
         nrSegments = Math.ceil(c.nsect / SECTS_PER_PAGE);
@@ -195,18 +258,41 @@ export class BlkQueue {
           const bytes = Math.min(PAGE, c.data!.length - i * PAGE);
           const g = this.#dataPage(c.op, f.persistent, bytes);
           pages.push(g);
-          if (c.op === "write") g.page.write(0, bytes === c.data!.length ? c.data! : c.data!.subarray(i * PAGE, i * PAGE + bytes));
+          if (c.op === "write")
+            g.page.write(
+              0,
+              bytes === c.data!.length ? c.data! : c.data!.subarray(i * PAGE, i * PAGE + bytes),
+            );
           seg.push({ gref: g.ref, first_sect: 0, last_sect: bytes / SECT - 1 });
         }
         if (nrSegments <= 11) {
-          req = { kind: "rw", operation: op as 0 | 1, nr_segments: nrSegments, handle, id, sector_number: c.sector, seg };
+          req = {
+            kind: "rw",
+            operation: op as 0 | 1,
+            nr_segments: nrSegments,
+            handle,
+            id,
+            sector_number: c.sector,
+            seg,
+          };
         } else {
           for (const bytes of encodeIndirectSegments(seg)) {
-            const g = f.persistent ? this.#pooled(0) : this.#dev.env.grants.grantPage(this.#dev.otherendId, { readonly: true });
+            const g = f.persistent
+              ? this.#pooled(0)
+              : this.#dev.env.grants.grantPage(this.#dev.otherendId, { readonly: true });
             indirect.push(g);
             g.page.write(0, bytes);
           }
-          req = { kind: "indirect", operation: BLKIF_OP.BLKIF_OP_INDIRECT, indirect_op: op, nr_segments: nrSegments, handle, id, sector_number: c.sector, indirect_grefs: indirect.map((g) => g.ref) };
+          req = {
+            kind: "indirect",
+            operation: BLKIF_OP.BLKIF_OP_INDIRECT,
+            indirect_op: op,
+            nr_segments: nrSegments,
+            handle,
+            id,
+            sector_number: c.sector,
+            indirect_grefs: indirect.map((g) => g.ref),
+          };
           this.stats.indirect++;
         }
       }
@@ -250,7 +336,8 @@ export class BlkQueue {
         const g = this.#pooled(bytes);
         pages[i] = g;
         s.nDirect = i + 1;
-        if (write) g.page.write(0, bytes === len ? data : data.subarray(i * PAGE, i * PAGE + bytes));
+        if (write)
+          g.page.write(0, bytes === len ? data : data.subarray(i * PAGE, i * PAGE + bytes));
       }
     } catch (e) {
       for (let i = 0; i < s.nDirect; i++) this.#pool.push(pages[i]!);
@@ -293,11 +380,19 @@ export class BlkQueue {
     if (this.#dead) return;
     try {
       do {
-        for (let e = this.ring.copyResponse(); e !== undefined; e = this.ring.copyResponse()) this.#response(e);
+        for (let e = this.ring.copyResponse(); e !== undefined; e = this.ring.copyResponse())
+          this.#response(e);
       } while (this.ring.finalCheckForResponses());
     } catch (e) {
       if (e instanceof RingProtocolError) {
-        this.#host.disable(new BlkfrontError("ring-protocol", this.#host.device, `queue ${this.index}: ${e.message}`, { cause: e }));
+        this.#host.disable(
+          new BlkfrontError(
+            "ring-protocol",
+            this.#host.device,
+            `queue ${this.index}: ${e.message}`,
+            { cause: e },
+          ),
+        );
         return;
       }
       if (e instanceof BlkfrontError) {
@@ -315,14 +410,29 @@ export class BlkQueue {
     const dev = this.#host.device;
     const lo = e.getU32(RSP_ID);
     const hi = e.getU32(RSP_ID + 4);
-    if (hi !== 0 || lo >= this.ring.size) throw new BlkfrontError("bad-response-id", dev, `queue ${this.index}: response has incorrect id (${readBlkifId(e, RSP_ID)})`);
+    if (hi !== 0 || lo >= this.ring.size)
+      throw new BlkfrontError(
+        "bad-response-id",
+        dev,
+        `queue ${this.index}: response has incorrect id (${readBlkifId(e, RSP_ID)})`,
+      );
     const id = lo;
     const operation = e.getU8(RSP_OP);
     const status = e.getS16(RSP_STATUS);
     const s = this.#shadow[id]!;
     const c = s.chunk;
-    if (c === undefined) throw new BlkfrontError("response-not-pending", dev, `queue ${this.index}: response references no pending request (id ${id})`);
-    if (operation !== s.op) throw new BlkfrontError("wrong-operation", dev, `queue ${this.index}: response has wrong operation (${operation} instead of ${s.op})`);
+    if (c === undefined)
+      throw new BlkfrontError(
+        "response-not-pending",
+        dev,
+        `queue ${this.index}: response references no pending request (id ${id})`,
+      );
+    if (operation !== s.op)
+      throw new BlkfrontError(
+        "wrong-operation",
+        dev,
+        `queue ${this.index}: response has wrong operation (${operation} instead of ${s.op})`,
+      );
     s.chunk = undefined;
     this.#freeIds[(this.#freeHead + this.#freeCount) % this.#freeIds.length] = id;
     this.#freeCount++;
@@ -343,18 +453,28 @@ export class BlkQueue {
     } else {
       const f = this.#host.features();
       const dataStillMapped = this.#finish(pages, f.persistent);
-      const indirectStillMapped = s.indirect.length > 0 ? this.#finish(s.indirect, f.persistent) : undefined;
+      const indirectStillMapped =
+        s.indirect.length > 0 ? this.#finish(s.indirect, f.persistent) : undefined;
       s.pages = NONE;
       s.indirect = NONE;
       const stillMapped = dataStillMapped ?? indirectStillMapped;
       if (stillMapped !== undefined) {
         // The request is out of the shadow already, so disabling would not reach it: fail it here.
-        const err = new BlkfrontError("grant-still-mapped", dev, `queue ${this.index}: backed has not unmapped grant: ${stillMapped}`);
+        const err = new BlkfrontError(
+          "grant-still-mapped",
+          dev,
+          `queue ${this.index}: backed has not unmapped grant: ${stillMapped}`,
+        );
         this.#host.complete(c, err);
         throw err;
       }
     }
-    this.#host.complete(c, status === BLKIF_RSP.BLKIF_RSP_OKAY && (c.op === "read" || c.op === "write") ? undefined : this.#status(c, s, status));
+    this.#host.complete(
+      c,
+      status === BLKIF_RSP.BLKIF_RSP_OKAY && (c.op === "read" || c.op === "write")
+        ? undefined
+        : this.#status(c, s, status),
+    );
   }
 
   /** The request's outcome from its status, turning features off as Linux's blkif_interrupt does. */
@@ -364,19 +484,35 @@ export class BlkQueue {
       case "discard":
         if (status === BLKIF_RSP.BLKIF_RSP_EOPNOTSUPP) {
           this.#host.featureOff("discard");
-          return new BlkfrontError("not-supported", dev, "blkfront: discard op failed (EOPNOTSUPP); discard is off");
+          return new BlkfrontError(
+            "not-supported",
+            dev,
+            "blkfront: discard op failed (EOPNOTSUPP); discard is off",
+          );
         }
-        return status === BLKIF_RSP.BLKIF_RSP_OKAY ? undefined : new BlkfrontError("io-error", dev, `discard failed: status ${status}`);
+        return status === BLKIF_RSP.BLKIF_RSP_OKAY
+          ? undefined
+          : new BlkfrontError("io-error", dev, `discard failed: status ${status}`);
       case "flush": {
         if (status === BLKIF_RSP.BLKIF_RSP_OKAY) return undefined;
         // EOPNOTSUPP, or an error on an empty flush/barrier: not supported; the request succeeds
         // and flushing is turned off (feature_flush = feature_fua = 0).
-        const notSupported = status === BLKIF_RSP.BLKIF_RSP_EOPNOTSUPP || (status === BLKIF_RSP.BLKIF_RSP_ERROR && s.nrSegments === 0);
+        const notSupported =
+          status === BLKIF_RSP.BLKIF_RSP_EOPNOTSUPP ||
+          (status === BLKIF_RSP.BLKIF_RSP_ERROR && s.nrSegments === 0);
         this.#host.featureOff("flush");
-        return notSupported ? undefined : new BlkfrontError("io-error", dev, `flush failed: status ${status}`);
+        return notSupported
+          ? undefined
+          : new BlkfrontError("io-error", dev, `flush failed: status ${status}`);
       }
       default:
-        return status === BLKIF_RSP.BLKIF_RSP_OKAY ? undefined : new BlkfrontError("io-error", dev, `Bad return from blkdev data request: ${status} (${c.op} of ${c.nsect} sectors at ${c.sector})`);
+        return status === BLKIF_RSP.BLKIF_RSP_OKAY
+          ? undefined
+          : new BlkfrontError(
+              "io-error",
+              dev,
+              `Bad return from blkdev data request: ${status} (${c.op} of ${c.nsect} sectors at ${c.sector})`,
+            );
     }
   }
 
@@ -412,7 +548,8 @@ export class BlkQueue {
 
   /** A page for a segment whose first `bytes` bytes the request overwrites (the write's data, or the backend's read). */
   #dataPage(op: "read" | "write", persistent: boolean, bytes: number): GrantedPage {
-    if (!persistent) return this.#dev.env.grants.grantPage(this.#dev.otherendId, { readonly: op === "write" });
+    if (!persistent)
+      return this.#dev.env.grants.grantPage(this.#dev.otherendId, { readonly: op === "write" });
     return this.#pooled(bytes);
   }
 

@@ -16,7 +16,16 @@
 import { EventEmitter } from "node:events";
 import type { Readable, Writable } from "node:stream";
 import { BlkfrontError } from "./blkfront-error.js";
-import { type BlockStreamOptions, type ReadResult, type WriteResult, iterateBytes, readBytes, readStream, writeBytes, writeStream } from "./byte-io.js";
+import {
+  type BlockStreamOptions,
+  type ReadResult,
+  type WriteResult,
+  iterateBytes,
+  readBytes,
+  readStream,
+  writeBytes,
+  writeStream,
+} from "./byte-io.js";
 import type { BlkQueue, Bio, Chunk, ChunkOp, QueueFeatures, QueueHost } from "./blk-queue.js";
 import type { BlkfrontDiskInfo, BlkfrontFlushMode } from "./negotiate.js";
 import type { BlkfrontTransport } from "./negotiate.js";
@@ -61,10 +70,20 @@ export interface DiscardOptions {
 
 const SECT = 512;
 
-let makeDisk: (nodename: string, devid: number, info: BlkfrontDiskInfo, transport: BlkfrontTransport) => BlkfrontDisk;
+let makeDisk: (
+  nodename: string,
+  devid: number,
+  info: BlkfrontDiskInfo,
+  transport: BlkfrontTransport,
+) => BlkfrontDisk;
 
 /** @internal The driver makes the disk at the first connect (the constructor is private). */
-export function newBlkfrontDisk(nodename: string, devid: number, info: BlkfrontDiskInfo, transport: BlkfrontTransport): BlkfrontDisk {
+export function newBlkfrontDisk(
+  nodename: string,
+  devid: number,
+  info: BlkfrontDiskInfo,
+  transport: BlkfrontTransport,
+): BlkfrontDisk {
   return makeDisk(nodename, devid, info, transport);
 }
 
@@ -92,11 +111,17 @@ export class BlkfrontDisk extends EventEmitter<BlkfrontDiskEvents> {
   #queueFeatures: QueueFeatures | undefined;
 
   static {
-    makeDisk = (nodename, devid, info, transport) => new BlkfrontDisk(nodename, devid, info, transport);
+    makeDisk = (nodename, devid, info, transport) =>
+      new BlkfrontDisk(nodename, devid, info, transport);
   }
 
   /** Made by the driver at the first connect (private: the published .d.ts has no `new BlkfrontDisk()`). */
-  private constructor(nodename: string, devid: number, info: BlkfrontDiskInfo, transport: BlkfrontTransport) {
+  private constructor(
+    nodename: string,
+    devid: number,
+    info: BlkfrontDiskInfo,
+    transport: BlkfrontTransport,
+  ) {
     super();
     this.nodename = nodename;
     this.devid = devid;
@@ -109,8 +134,18 @@ export class BlkfrontDisk extends EventEmitter<BlkfrontDiskEvents> {
       device: nodename,
       features: (): QueueFeatures => {
         const f = this.#queueFeatures;
-        if (f !== undefined && f.flush === this.#flush && f.persistent === this.#info.persistent && f.maxIndirectSegments === this.#info.maxIndirectSegments) return f;
-        return (this.#queueFeatures = { flush: this.#flush, persistent: this.#info.persistent, maxIndirectSegments: this.#info.maxIndirectSegments });
+        if (
+          f !== undefined &&
+          f.flush === this.#flush &&
+          f.persistent === this.#info.persistent &&
+          f.maxIndirectSegments === this.#info.maxIndirectSegments
+        )
+          return f;
+        return (this.#queueFeatures = {
+          flush: this.#flush,
+          persistent: this.#info.persistent,
+          maxIndirectSegments: this.#info.maxIndirectSegments,
+        });
       },
       complete: (c, err) => this.#complete(c, err),
       featureOff: (what) => {
@@ -221,8 +256,22 @@ export class BlkfrontDisk extends EventEmitter<BlkfrontDiskEvents> {
   discard(sector: number, count: number, opts: DiscardOptions = {}): Promise<void> {
     const err = this.#refuse("discard") ?? this.#check(sector, count, true);
     if (err) return Promise.reject(err);
-    if (this.#discard === undefined) return Promise.reject(new BlkfrontError("not-supported", this.nodename, "the backend does not offer feature-discard"));
-    if (opts.secure && !this.#discard.secure) return Promise.reject(new BlkfrontError("not-supported", this.nodename, "the backend does not offer discard-secure"));
+    if (this.#discard === undefined)
+      return Promise.reject(
+        new BlkfrontError(
+          "not-supported",
+          this.nodename,
+          "the backend does not offer feature-discard",
+        ),
+      );
+    if (opts.secure && !this.#discard.secure)
+      return Promise.reject(
+        new BlkfrontError(
+          "not-supported",
+          this.nodename,
+          "the backend does not offer discard-secure",
+        ),
+      );
     if (count === 0) return Promise.resolve();
     const k = this.sectorSize / SECT;
     return this.#submit("discard", sector * k, count * k, undefined, opts.secure ?? false);
@@ -231,12 +280,22 @@ export class BlkfrontDisk extends EventEmitter<BlkfrontDiskEvents> {
   // ---- byte I/O and streams (byte-io.ts) -----------------------------------------------------
 
   /** `fs.FileHandle.read`: up to `length` bytes at byte `position` into `buffer[offset..]`; short at the end. */
-  read<B extends Uint8Array>(buffer: B, offset = 0, length = buffer.length - offset, position = 0): Promise<ReadResult<B>> {
+  read<B extends Uint8Array>(
+    buffer: B,
+    offset = 0,
+    length = buffer.length - offset,
+    position = 0,
+  ): Promise<ReadResult<B>> {
     return readBytes(this, buffer, offset, length, position);
   }
 
   /** `fs.FileHandle.write`: `length` bytes of `buffer[offset..]` at byte `position` (read-modify-write when unaligned). */
-  write<B extends Uint8Array>(buffer: B, offset = 0, length = buffer.length - offset, position = 0): Promise<WriteResult<B>> {
+  write<B extends Uint8Array>(
+    buffer: B,
+    offset = 0,
+    length = buffer.length - offset,
+    position = 0,
+  ): Promise<WriteResult<B>> {
     return writeBytes(this, buffer, offset, length, position);
   }
 
@@ -286,7 +345,10 @@ export class BlkfrontDisk extends EventEmitter<BlkfrontDiskEvents> {
     let sectors = 0;
     for (let i = 0; i < ios.length; i++) {
       const { sector, buffer } = ios[i]!;
-      const err = this.#argument(op, buffer) ?? this.#refuse(op) ?? this.#check(sector, buffer.length / ss, op === "write");
+      const err =
+        this.#argument(op, buffer) ??
+        this.#refuse(op) ??
+        this.#check(sector, buffer.length / ss, op === "write");
       if (err) return Promise.reject(err);
       sectors += buffer.length;
     }
@@ -305,7 +367,11 @@ export class BlkfrontDisk extends EventEmitter<BlkfrontDiskEvents> {
   #argument(op: string, buf: Uint8Array): BlkfrontError | undefined {
     const ss = this.sectorSize;
     if (!(buf instanceof Uint8Array) || buf.length % ss !== 0) {
-      return new BlkfrontError("invalid-argument", this.nodename, `a ${op} must be a whole number of ${ss}-byte sectors, got ${buf?.length} bytes`);
+      return new BlkfrontError(
+        "invalid-argument",
+        this.nodename,
+        `a ${op} must be a whole number of ${ss}-byte sectors, got ${buf?.length} bytes`,
+      );
     }
     return undefined;
   }
@@ -313,17 +379,27 @@ export class BlkfrontDisk extends EventEmitter<BlkfrontDiskEvents> {
   #rw(op: "read" | "write", sector: number, buf: Uint8Array): Promise<void> {
     const ss = this.sectorSize;
     const count = buf?.length / ss;
-    const err = this.#argument(op, buf) ?? this.#refuse(op) ?? this.#check(sector, count, op === "write");
+    const err =
+      this.#argument(op, buf) ?? this.#refuse(op) ?? this.#check(sector, count, op === "write");
     if (err) return Promise.reject(err);
     if (count === 0) return Promise.resolve();
     const k = ss / SECT;
     const nsect = count * k;
     const ind = this.#info.maxIndirectSegments;
-    if (nsect > (ind > 0 ? ind : 11) * 8 || this.#pending.length > 0 || this.#state !== "connected") return this.#submit(op, sector * k, nsect, buf, false);
+    if (nsect > (ind > 0 ? ind : 11) * 8 || this.#pending.length > 0 || this.#state !== "connected")
+      return this.#submit(op, sector * k, nsect, buf, false);
     // One chunk with nothing queued before it: straight onto a queue with room.
     this.stats.submitted++;
     return new Promise<void>((resolve, reject) => {
-      const c: Chunk = { seq: this.#seq++, op, sector: sector * k, nsect, data: buf, secure: false, bio: { pending: 1, settled: false, resolve, reject } };
+      const c: Chunk = {
+        seq: this.#seq++,
+        op,
+        sector: sector * k,
+        nsect,
+        data: buf,
+        secure: false,
+        bio: { pending: 1, settled: false, resolve, reject },
+      };
       const q = this.#roomy();
       if (q !== undefined && q.issue(c)) {
         q.push();
@@ -351,25 +427,47 @@ export class BlkfrontDisk extends EventEmitter<BlkfrontDiskEvents> {
 
   /** A state that refuses new requests. */
   #refuse(op: string): BlkfrontError | undefined {
-    if (this.#state === "removed") return new BlkfrontError("disconnected", this.nodename, `${op}: the device was removed`);
-    if (this.#state === "disabled") return new BlkfrontError("disabled", this.nodename, `${op}: the device was disabled for further use`, { cause: this.#error });
+    if (this.#state === "removed")
+      return new BlkfrontError("disconnected", this.nodename, `${op}: the device was removed`);
+    if (this.#state === "disabled")
+      return new BlkfrontError(
+        "disabled",
+        this.nodename,
+        `${op}: the device was disabled for further use`,
+        { cause: this.#error },
+      );
     return undefined;
   }
 
   /** Range, alignment and read-only checks (before the ring). */
   #check(sector: number, count: number, writes: boolean): BlkfrontError | undefined {
     if (!Number.isSafeInteger(sector) || sector < 0 || !Number.isSafeInteger(count) || count < 0) {
-      return new BlkfrontError("invalid-argument", this.nodename, `sector ${sector} and count ${count} must be non-negative integers`);
+      return new BlkfrontError(
+        "invalid-argument",
+        this.nodename,
+        `sector ${sector} and count ${count} must be non-negative integers`,
+      );
     }
     if (sector + count > this.sectorCount) {
-      return new BlkfrontError("out-of-range", this.nodename, `sectors ${sector}..${sector + count - 1} are past the end of the disk (${this.sectorCount} sectors of ${this.sectorSize} bytes)`);
+      return new BlkfrontError(
+        "out-of-range",
+        this.nodename,
+        `sectors ${sector}..${sector + count - 1} are past the end of the disk (${this.sectorCount} sectors of ${this.sectorSize} bytes)`,
+      );
     }
-    if (writes && this.readOnly) return new BlkfrontError("read-only", this.nodename, "the disk is read-only");
+    if (writes && this.readOnly)
+      return new BlkfrontError("read-only", this.nodename, "the disk is read-only");
     return undefined;
   }
 
   /** Splits into chunks of at most one ring request each and queues them. */
-  #submit(op: ChunkOp, sector: number, nsect: number, data: Uint8Array | undefined, secure: boolean): Promise<void> {
+  #submit(
+    op: ChunkOp,
+    sector: number,
+    nsect: number,
+    data: Uint8Array | undefined,
+    secure: boolean,
+  ): Promise<void> {
     this.stats.submitted++;
     return new Promise<void>((resolve, reject) => {
       const bio: Bio = { pending: 0, settled: false, resolve, reject };
@@ -394,7 +492,15 @@ export class BlkfrontDisk extends EventEmitter<BlkfrontDiskEvents> {
     }
     for (let s = 0; s < nsect; s += max) {
       const n = Math.min(max, nsect - s);
-      this.#pending.push({ seq: this.#seq++, op, sector: sector + s, nsect: n, data: data.subarray(s * SECT, (s + n) * SECT), secure: false, bio });
+      this.#pending.push({
+        seq: this.#seq++,
+        op,
+        sector: sector + s,
+        nsect: n,
+        data: data.subarray(s * SECT, (s + n) * SECT),
+        secure: false,
+        bio,
+      });
       bio.pending++;
     }
   }
@@ -424,7 +530,14 @@ export class BlkfrontDisk extends EventEmitter<BlkfrontDiskEvents> {
       if (!q.issue(c)) {
         if (this.inFlight === 0 && issued === 0) {
           i++;
-          this.#complete(c, new BlkfrontError("no-memory", this.nodename, "no free page or grant ref to bounce the request through"));
+          this.#complete(
+            c,
+            new BlkfrontError(
+              "no-memory",
+              this.nodename,
+              "no free page or grant ref to bounce the request through",
+            ),
+          );
           continue;
         }
         break;
@@ -490,7 +603,6 @@ export class BlkfrontDisk extends EventEmitter<BlkfrontDiskEvents> {
     // blkif_recover: re-split chunks the new backend takes in fewer segments.
     const max = this.features.maxSegments * 8;
     const again: Chunk[] = [];
-    let reissued: number;
     for (const c of this.#pending) {
       if ((c.op !== "read" && c.op !== "write") || c.nsect <= max) {
         again.push(c);
@@ -499,14 +611,20 @@ export class BlkfrontDisk extends EventEmitter<BlkfrontDiskEvents> {
       c.bio.pending--;
       for (let s = 0; s < c.nsect; s += max) {
         const n = Math.min(max, c.nsect - s);
-        again.push({ ...c, sector: c.sector + s, nsect: n, data: c.data!.subarray(s * SECT, (s + n) * SECT) });
+        again.push({
+          ...c,
+          sector: c.sector + s,
+          nsect: n,
+          data: c.data!.subarray(s * SECT, (s + n) * SECT),
+        });
         c.bio.pending++;
       }
     }
-    reissued = this.#takenBack;
+    const reissued = this.#takenBack;
     this.#takenBack = 0;
     this.#pending = again;
-    if (oldSize !== this.size && this.stats.connections > 1) this.emit("resize", oldSize, this.size);
+    if (oldSize !== this.size && this.stats.connections > 1)
+      this.emit("resize", oldSize, this.size);
     this.#pump();
     if (this.stats.connections > 1) this.emit("recovered", reissued);
   }
@@ -540,7 +658,11 @@ export class BlkfrontDisk extends EventEmitter<BlkfrontDiskEvents> {
   remove(): void {
     if (this.#state === "removed") return;
     this.#state = "removed";
-    const err = new BlkfrontError("disconnected", this.nodename, "the device was removed with the request pending");
+    const err = new BlkfrontError(
+      "disconnected",
+      this.nodename,
+      "the device was removed with the request pending",
+    );
     const all = this.#pending;
     this.#pending = [];
     for (const c of all) this.#complete(c, err);

@@ -23,12 +23,24 @@
  *   runs again. Linux only recovers on resume; a guest program here survives a blkback restart.
  */
 import { XenbusState } from "@pvkit/hypervisor-sim/abi";
-import { type DriverRegistration, type FrontendDriver, FrontRing, type XenbusBus, type XenbusDevice, type XenbusOps } from "@pvkit/guest-sdk";
+import {
+  type DriverRegistration,
+  type FrontendDriver,
+  FrontRing,
+  type XenbusBus,
+  type XenbusDevice,
+  type XenbusOps,
+} from "@pvkit/guest-sdk";
 import { blkifRingSpec } from "../blkif-ring.js";
 import { BlkQueue, type QueueHost } from "./blk-queue.js";
 import { type BlkfrontDisk, newBlkfrontDisk } from "./blkfront-disk.js";
 import { BlkfrontError } from "./blkfront-error.js";
-import { type BlkfrontLimits, type BlkfrontTransport, chooseTransport, readDiskInfo } from "./negotiate.js";
+import {
+  type BlkfrontLimits,
+  type BlkfrontTransport,
+  chooseTransport,
+  readDiskInfo,
+} from "./negotiate.js";
 
 /**
  * Reconnects in a row that end with the backend closing before the disk connected, after which
@@ -124,7 +136,8 @@ export class Blkfront {
       dev.own(`blkfront queue ${i} persistent grants`, () => q.release());
       queues.push(q);
       const dir = transport.queues > 1 ? `queue-${i}/` : "";
-      for (const [k, v] of Object.entries(granted.keys)) if (k !== "ring-page-order") keys[`${dir}${k}`] = v;
+      for (const [k, v] of Object.entries(granted.keys))
+        if (k !== "ring-page-order") keys[`${dir}${k}`] = v;
       keys[`${dir}event-channel`] = q.channel.port;
     }
     keys["protocol"] = "x86_64-abi";
@@ -176,7 +189,11 @@ export class Blkfront {
       // map the ring, say). Whoever awaits disk() is told now rather than left waiting; a later
       // disk() call waits again, for a backend that starts over.
       const state = await dev.readOther("state").catch(() => undefined);
-      const err = new BlkfrontError("disconnected", dev.nodename, `the backend closed the device before it connected (backend state ${state ?? "gone"}; its error node says why)`);
+      const err = new BlkfrontError(
+        "disconnected",
+        dev.nodename,
+        `the backend closed the device before it connected (backend state ${state ?? "gone"}; its error node says why)`,
+      );
       for (const w of this.#waiters.get(dev.devid) ?? []) w.reject(err);
       this.#waiters.delete(dev.devid);
       return;
@@ -185,9 +202,14 @@ export class Blkfront {
     // A backend that closes again before the disk reconnected failed the reconnect (a fatal
     // connect error: it goes Closing, then Closed and online). Give up after a few in a row
     // rather than loop Initialising → Initialised → Closed forever.
-    const failed = disk.state === "recovering" ? (this.#failedReconnects.get(dev.devid) ?? 0) + 1 : 0;
+    const failed =
+      disk.state === "recovering" ? (this.#failedReconnects.get(dev.devid) ?? 0) + 1 : 0;
     this.#failedReconnects.set(dev.devid, failed);
-    let final = !recover || dev.removed || this.registration.closed || failed >= BLKFRONT_MAX_FAILED_RECONNECTS;
+    let final =
+      !recover ||
+      dev.removed ||
+      this.registration.closed ||
+      failed >= BLKFRONT_MAX_FAILED_RECONNECTS;
     if (!final) {
       const online = await dev.readOther("online").catch(() => undefined);
       final = online !== "1";
@@ -237,9 +259,14 @@ export class Blkfront {
           if (done) return;
           const st = v === undefined ? XenbusState.XenbusStateUnknown : Number(v);
           // The framework reconnected by itself (the backend came back at InitWait: walks.ts).
-          if (dev.state === XenbusState.XenbusStateInitialised || dev.state === XenbusState.XenbusStateConnected) return finish(false);
+          if (
+            dev.state === XenbusState.XenbusStateInitialised ||
+            dev.state === XenbusState.XenbusStateConnected
+          )
+            return finish(false);
           if (st === XenbusState.XenbusStateUnknown) return finish(true);
-          if (st !== XenbusState.XenbusStateClosed || dev.state !== XenbusState.XenbusStateClosed) return;
+          if (st !== XenbusState.XenbusStateClosed || dev.state !== XenbusState.XenbusStateClosed)
+            return;
           finish(false);
           await this.registration.reconnect(dev.devid).catch(() => undefined);
         })();
@@ -249,7 +276,8 @@ export class Blkfront {
 }
 
 /** Our transport keys: ring refs, ports, ring order, queue count, per-queue directories. */
-const TRANSPORT_KEY = /^(ring-ref\d*|event-channel|ring-page-order|multi-queue-num-queues|queue-\d+)$/;
+const TRANSPORT_KEY =
+  /^(ring-ref\d*|event-channel|ring-page-order|multi-queue-num-queues|queue-\d+)$/;
 
 /**
  * A reconnect after a backend restart may choose a smaller transport than the connection
@@ -257,7 +285,11 @@ const TRANSPORT_KEY = /^(ring-ref\d*|event-channel|ring-page-order|multi-queue-n
  * never reads a stale `ring-page-order`, `multi-queue-num-queues`, `queue-N/` or `ring-ref0`
  * (which blkback reads before `ring-ref` for a one-page ring: `read_per_ring_refs`).
  */
-async function dropStaleTransportKeys(tx: XenbusOps, dir: string, keys: Record<string, unknown>): Promise<void> {
+async function dropStaleTransportKeys(
+  tx: XenbusOps,
+  dir: string,
+  keys: Record<string, unknown>,
+): Promise<void> {
   const names = Object.keys(keys);
   for (const k of await tx.directory(dir).catch(() => [] as string[])) {
     if (!TRANSPORT_KEY.test(k)) continue;
@@ -266,7 +298,8 @@ async function dropStaleTransportKeys(tx: XenbusOps, dir: string, keys: Record<s
     } else if (!names.some((n) => n.startsWith(`${k}/`))) {
       await tx.rm(`${dir}/${k}`);
     } else {
-      for (const kk of await tx.directory(`${dir}/${k}`).catch(() => [] as string[])) if (!(`${k}/${kk}` in keys)) await tx.rm(`${dir}/${k}/${kk}`);
+      for (const kk of await tx.directory(`${dir}/${k}`).catch(() => [] as string[]))
+        if (!(`${k}/${kk}` in keys)) await tx.rm(`${dir}/${k}/${kk}`);
     }
   }
 }
@@ -280,4 +313,3 @@ function scanUnsigned64(v: string): number | undefined {
   const m = /^\s*(\d+)/.exec(v);
   return m === null ? undefined : Number(m[1]);
 }
-

@@ -28,12 +28,33 @@ export interface WriteResult<B extends Uint8Array> {
   readonly buffer: B;
 }
 
-function checkArgs(d: SectorDevice, buffer: Uint8Array, offset: number, length: number, position: number): BlkfrontError | undefined {
-  if (!(buffer instanceof Uint8Array)) return new BlkfrontError("invalid-argument", d.nodename, "buffer must be a Uint8Array");
-  for (const [n, v] of [["offset", offset], ["length", length], ["position", position]] as const) {
-    if (!Number.isSafeInteger(v) || v < 0) return new BlkfrontError("invalid-argument", d.nodename, `${n} must be a non-negative integer, got ${v}`);
+function checkArgs(
+  d: SectorDevice,
+  buffer: Uint8Array,
+  offset: number,
+  length: number,
+  position: number,
+): BlkfrontError | undefined {
+  if (!(buffer instanceof Uint8Array))
+    return new BlkfrontError("invalid-argument", d.nodename, "buffer must be a Uint8Array");
+  for (const [n, v] of [
+    ["offset", offset],
+    ["length", length],
+    ["position", position],
+  ] as const) {
+    if (!Number.isSafeInteger(v) || v < 0)
+      return new BlkfrontError(
+        "invalid-argument",
+        d.nodename,
+        `${n} must be a non-negative integer, got ${v}`,
+      );
   }
-  if (offset + length > buffer.length) return new BlkfrontError("invalid-argument", d.nodename, `offset ${offset} + length ${length} exceeds the buffer (${buffer.length} bytes)`);
+  if (offset + length > buffer.length)
+    return new BlkfrontError(
+      "invalid-argument",
+      d.nodename,
+      `offset ${offset} + length ${length} exceeds the buffer (${buffer.length} bytes)`,
+    );
   return undefined;
 }
 
@@ -41,7 +62,13 @@ function checkArgs(d: SectorDevice, buffer: Uint8Array, offset: number, length: 
  * Reads up to `length` bytes at byte `position` into `buffer[offset..]`. Like a file, a read
  * that runs past the end of the disk returns fewer bytes (0 at or past the end).
  */
-export async function readBytes<B extends Uint8Array>(d: SectorDevice, buffer: B, offset: number, length: number, position: number): Promise<ReadResult<B>> {
+export async function readBytes<B extends Uint8Array>(
+  d: SectorDevice,
+  buffer: B,
+  offset: number,
+  length: number,
+  position: number,
+): Promise<ReadResult<B>> {
   const err = checkArgs(d, buffer, offset, length, position);
   if (err) throw err;
   const n = Math.max(0, Math.min(length, d.size - position));
@@ -64,10 +91,21 @@ export async function readBytes<B extends Uint8Array>(d: SectorDevice, buffer: B
  * Writes `length` bytes of `buffer[offset..]` at byte `position`.
  * @throws BlkfrontError out-of-range when it would run past the end (a disk does not grow).
  */
-export async function writeBytes<B extends Uint8Array>(d: SectorDevice, buffer: B, offset: number, length: number, position: number): Promise<WriteResult<B>> {
+export async function writeBytes<B extends Uint8Array>(
+  d: SectorDevice,
+  buffer: B,
+  offset: number,
+  length: number,
+  position: number,
+): Promise<WriteResult<B>> {
   const err = checkArgs(d, buffer, offset, length, position);
   if (err) throw err;
-  if (position + length > d.size) throw new BlkfrontError("out-of-range", d.nodename, `bytes ${position}..${position + length - 1} are past the end of the disk (${d.size} bytes)`);
+  if (position + length > d.size)
+    throw new BlkfrontError(
+      "out-of-range",
+      d.nodename,
+      `bytes ${position}..${position + length - 1} are past the end of the disk (${d.size} bytes)`,
+    );
   if (length === 0) return { bytesWritten: 0, buffer };
   const ss = d.sectorSize;
   const src = buffer.subarray(offset, offset + length);
@@ -82,7 +120,8 @@ export async function writeBytes<B extends Uint8Array>(d: SectorDevice, buffer: 
   const tail = (position + length) % ss !== 0;
   const reads: Promise<void>[] = [];
   if (head) reads.push(d.readSectorsInto(first, tmp.subarray(0, ss)));
-  if (tail && (end - 1 !== first || !head)) reads.push(d.readSectorsInto(end - 1, tmp.subarray(tmp.length - ss)));
+  if (tail && (end - 1 !== first || !head))
+    reads.push(d.readSectorsInto(end - 1, tmp.subarray(tmp.length - ss)));
   await Promise.all(reads);
   tmp.set(src, position - first * ss);
   await d.writeSectors(first, tmp);
@@ -98,11 +137,19 @@ export interface BlockStreamOptions {
 }
 
 /** The disk's bytes from `start` to `end` (inclusive), in chunks. */
-export async function* iterateBytes(d: SectorDevice, opts: BlockStreamOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
+export async function* iterateBytes(
+  d: SectorDevice,
+  opts: BlockStreamOptions = {},
+): AsyncGenerator<Uint8Array, void, undefined> {
   const start = opts.start ?? 0;
   const stop = Math.min(d.size, (opts.end ?? d.size - 1) + 1);
   const size = opts.chunkSize ?? 65536;
-  if (!Number.isSafeInteger(size) || size <= 0) throw new BlkfrontError("invalid-argument", d.nodename, `chunkSize must be a positive integer, got ${size}`);
+  if (!Number.isSafeInteger(size) || size <= 0)
+    throw new BlkfrontError(
+      "invalid-argument",
+      d.nodename,
+      `chunkSize must be a positive integer, got ${size}`,
+    );
   for (let pos = start; pos < stop; pos += size) {
     const buf = new Uint8Array(Math.min(size, stop - pos));
     const { bytesRead } = await readBytes(d, buf, 0, buf.length, pos);
@@ -122,7 +169,10 @@ export function writeStream(d: SectorDevice, opts: { readonly start?: number } =
     write(chunk: Buffer, _enc, cb) {
       const at = pos;
       pos += chunk.length;
-      writeBytes(d, chunk, 0, chunk.length, at).then(() => cb(), (e: unknown) => cb(e as Error));
+      writeBytes(d, chunk, 0, chunk.length, at).then(
+        () => cb(),
+        (e: unknown) => cb(e as Error),
+      );
     },
   });
 }

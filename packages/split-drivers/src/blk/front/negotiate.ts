@@ -61,7 +61,9 @@ export interface BlkfrontDiskInfo {
   /** Barrier-backed flushes also give FUA (Linux `feature_fua`). */
   readonly fua: boolean;
   /** Discard parameters, or undefined when `feature-discard` is 0. Bytes. */
-  readonly discard: { readonly granularity: number; readonly alignment: number; readonly secure: boolean } | undefined;
+  readonly discard:
+    | { readonly granularity: number; readonly alignment: number; readonly secure: boolean }
+    | undefined;
   readonly persistent: boolean;
   /** Segments per indirect request, or 0 for none. */
   readonly maxIndirectSegments: number;
@@ -97,11 +99,15 @@ export interface BlkfrontTransport {
 }
 
 /** `talk_to_blkback` + `negotiate_mq`: ring order and number of queues. */
-export async function chooseTransport(dev: XenbusDevice, limits: BlkfrontLimits): Promise<BlkfrontTransport> {
+export async function chooseTransport(
+  dev: XenbusDevice,
+  limits: BlkfrontLimits,
+): Promise<BlkfrontTransport> {
   const maxOrder = await readUnsigned(dev, "max-ring-page-order", 0);
   const order = Math.min(limits.maxRingPageOrder ?? 0, maxOrder);
   const backendQueues = await readUnsigned(dev, "multi-queue-max-queues", 1);
-  const ownQueues = limits.maxQueues ?? Math.min(BLKFRONT_DEFAULT_MAX_QUEUES, dev.env.guest.nrVcpus);
+  const ownQueues =
+    limits.maxQueues ?? Math.min(BLKFRONT_DEFAULT_MAX_QUEUES, dev.env.guest.nrVcpus);
   const queues = Math.max(1, Math.min(backendQueues, ownQueues));
   return { order, queues };
 }
@@ -115,21 +121,40 @@ const isPow2 = (n: number): boolean => Number.isInteger(n) && n > 0 && (n & (n -
  * it) is fatal as the gendisk set-up failing: "xlvbd_add at <backend>".
  * @throws XenbusDeviceError (the framework makes it `xenbus_dev_fatal`).
  */
-export async function readDiskInfo(dev: XenbusDevice, limits: BlkfrontLimits): Promise<BlkfrontDiskInfo> {
+export async function readDiskInfo(
+  dev: XenbusDevice,
+  limits: BlkfrontLimits,
+): Promise<BlkfrontDiskInfo> {
   const raw = await Promise.all(["sectors", "info", "sector-size"].map((k) => dev.readOther(k)));
-  const [sectors, info, sectorSize] = [raw[0] === undefined ? undefined : scanU64(raw[0]), raw[1] === undefined ? undefined : scanUnsigned(raw[1]), raw[2] === undefined ? undefined : scanU64(raw[2])];
+  const [sectors, info, sectorSize] = [
+    raw[0] === undefined ? undefined : scanU64(raw[0]),
+    raw[1] === undefined ? undefined : scanUnsigned(raw[1]),
+    raw[2] === undefined ? undefined : scanU64(raw[2]),
+  ];
   if (sectors === undefined || info === undefined || sectorSize === undefined) {
     const absent = raw.some((v) => v === undefined);
-    throw new XenbusDeviceError(absent ? "missing-key" : "bad-key", absent ? "ENOENT" : "EINVAL", dev.nodename, `reading backend fields at ${dev.otherend}`);
+    throw new XenbusDeviceError(
+      absent ? "missing-key" : "bad-key",
+      absent ? "ENOENT" : "EINVAL",
+      dev.nodename,
+      `reading backend fields at ${dev.otherend}`,
+    );
   }
   const physicalSectorSize = await readUnsigned(dev, "physical-sector-size", sectorSize);
-  if (!isPow2(sectorSize) || sectorSize < 512 || sectorSize > 4096 || !isPow2(physicalSectorSize) || physicalSectorSize < sectorSize) {
+  if (
+    !isPow2(sectorSize) ||
+    sectorSize < 512 ||
+    sectorSize > 4096 ||
+    !isPow2(physicalSectorSize) ||
+    physicalSectorSize < sectorSize
+  ) {
     throw new XenbusDeviceError("bad-key", "EINVAL", dev.nodename, `xlvbd_add at ${dev.otherend}`);
   }
   let flush: BlkfrontFlushMode = "none";
   let fua = false;
   if ((await readUnsigned(dev, "feature-barrier", 0)) !== 0) [flush, fua] = ["barrier", true];
-  if ((await readUnsigned(dev, "feature-flush-cache", 0)) !== 0) [flush, fua] = ["flush-cache", false];
+  if ((await readUnsigned(dev, "feature-flush-cache", 0)) !== 0)
+    [flush, fua] = ["flush-cache", false];
   let discard: BlkfrontDiskInfo["discard"];
   if ((await readUnsigned(dev, "feature-discard", 0)) !== 0) {
     const g = await readUnsigned(dev, "discard-granularity", 0);
@@ -139,9 +164,14 @@ export async function readDiskInfo(dev: XenbusDevice, limits: BlkfrontLimits): P
       secure: (await readUnsigned(dev, "discard-secure", 0)) !== 0,
     };
   }
-  const persistent = (limits.persistent ?? true) && (await readUnsigned(dev, "feature-persistent", 0)) !== 0;
+  const persistent =
+    (limits.persistent ?? true) && (await readUnsigned(dev, "feature-persistent", 0)) !== 0;
   let indirect = await readUnsigned(dev, "feature-max-indirect-segments", 0);
-  indirect = Math.min(indirect, limits.maxIndirectSegments ?? BLKFRONT_DEFAULT_MAX_INDIRECT_SEGMENTS, 4096);
+  indirect = Math.min(
+    indirect,
+    limits.maxIndirectSegments ?? BLKFRONT_DEFAULT_MAX_INDIRECT_SEGMENTS,
+    4096,
+  );
   if (indirect <= 11) indirect = 0;
   const mode = await dev.readOther("mode");
   return {

@@ -8,7 +8,12 @@
  * file is scratch space for one run, not a reusable image format.
  */
 import { MemoryStorage } from "./memory-storage.js";
-import { type StorageSectorSize, type Storage, checkStorageRange, storageBytes } from "./storage.js";
+import {
+  type StorageSectorSize,
+  type Storage,
+  checkStorageRange,
+  storageBytes,
+} from "./storage.js";
 
 /** Options of {@link CowStorage}. */
 export interface CowStorageOptions {
@@ -34,9 +39,21 @@ export class CowStorage implements Storage {
   constructor(base: Storage, opts: CowStorageOptions = {}) {
     this.#base = base;
     this.#sectors = base.sectors;
-    this.#overlay = opts.overlay ?? new MemoryStorage({ bytes: storageBytes(base), sectorSize: base.sectorSize, physicalSectorSize: base.physicalSectorSize });
-    if (this.#overlay.sectorSize !== base.sectorSize || this.#overlay.sectors < base.sectors || this.#overlay.readOnly) {
-      throw new RangeError(`overlay (${this.#overlay.sectors} × ${this.#overlay.sectorSize}${this.#overlay.readOnly ? ", read-only" : ""}) does not fit the base (${base.sectors} × ${base.sectorSize})`);
+    this.#overlay =
+      opts.overlay ??
+      new MemoryStorage({
+        bytes: storageBytes(base),
+        sectorSize: base.sectorSize,
+        physicalSectorSize: base.physicalSectorSize,
+      });
+    if (
+      this.#overlay.sectorSize !== base.sectorSize ||
+      this.#overlay.sectors < base.sectors ||
+      this.#overlay.readOnly
+    ) {
+      throw new RangeError(
+        `overlay (${this.#overlay.sectors} × ${this.#overlay.sectorSize}${this.#overlay.readOnly ? ", read-only" : ""}) does not fit the base (${base.sectors} × ${base.sectorSize})`,
+      );
     }
     this.#ownsBase = opts.ownsBase ?? false;
     this.#dirty = new Uint8Array(Math.ceil(this.#sectors / 8));
@@ -94,7 +111,11 @@ export class CowStorage implements Storage {
     if (this.#overlay.discardable) await this.#overlay.discard(offset, length, false);
     else {
       const zeros = new Uint8Array(Math.min(length, 1 << 20));
-      for (let done = 0; done < length; done += zeros.length) await this.#overlay.write(offset + done, zeros.subarray(0, Math.min(zeros.length, length - done)));
+      for (let done = 0; done < length; done += zeros.length)
+        await this.#overlay.write(
+          offset + done,
+          zeros.subarray(0, Math.min(zeros.length, length - done)),
+        );
     }
     this.#mark(offset, length);
   }
@@ -114,7 +135,7 @@ export class CowStorage implements Storage {
 
   #mark(offset: number, length: number): void {
     const ss = this.sectorSize;
-    for (let s = offset / ss, end = (offset + length) / ss; s < end; s++) this.#dirty[s >>> 3] = (this.#dirty[s >>> 3] ?? 0) | (1 << (s & 7));
+    for (let s = offset / ss, end = (offset + length) / ss; s < end; s++)
+      this.#dirty[s >>> 3] = (this.#dirty[s >>> 3] ?? 0) | (1 << (s & 7));
   }
 }
-

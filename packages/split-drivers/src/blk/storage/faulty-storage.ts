@@ -76,18 +76,41 @@ export class FaultyStorage extends WrappedStorage {
   constructor(base: Storage, opts: FaultyStorageOptions = {}) {
     super(base, opts.owns ?? false);
     this.#rng = new Rng(opts.seed ?? 1);
-    const at = opts.failAt === undefined ? [] : typeof opts.failAt === "number" ? [opts.failAt] : opts.failAt;
-    if (at.some((n) => !Number.isInteger(n) || n < 1)) throw new RangeError(`failAt must be positive integers, got ${JSON.stringify(opts.failAt)}`);
+    const at =
+      opts.failAt === undefined
+        ? []
+        : typeof opts.failAt === "number"
+          ? [opts.failAt]
+          : opts.failAt;
+    if (at.some((n) => !Number.isInteger(n) || n < 1))
+      throw new RangeError(`failAt must be positive integers, got ${JSON.stringify(opts.failAt)}`);
     this.#failAt = new Set(at);
     this.#rate = opts.failRate ?? 0;
-    if (!(this.#rate >= 0 && this.#rate <= 1)) throw new RangeError(`failRate must be in [0, 1], got ${this.#rate}`);
+    if (!(this.#rate >= 0 && this.#rate <= 1))
+      throw new RangeError(`failRate must be in [0, 1], got ${this.#rate}`);
     this.#ops = new Set(opts.ops ?? ["read", "write", "flush", "discard"]);
     const d = opts.delayNs;
-    this.#delay = d === undefined ? undefined : typeof d === "number" ? { min: d, max: d } : { min: d.min, max: d.max };
-    if (this.#delay && !(Number.isInteger(this.#delay.min) && this.#delay.min >= 0 && this.#delay.max >= this.#delay.min && Number.isInteger(this.#delay.max))) {
-      throw new RangeError(`delayNs must be integers with 0 <= min <= max, got ${JSON.stringify(d)}`);
+    this.#delay =
+      d === undefined
+        ? undefined
+        : typeof d === "number"
+          ? { min: d, max: d }
+          : { min: d.min, max: d.max };
+    if (
+      this.#delay &&
+      !(
+        Number.isInteger(this.#delay.min) &&
+        this.#delay.min >= 0 &&
+        this.#delay.max >= this.#delay.min &&
+        Number.isInteger(this.#delay.max)
+      )
+    ) {
+      throw new RangeError(
+        `delayNs must be integers with 0 <= min <= max, got ${JSON.stringify(d)}`,
+      );
     }
-    if (this.#delay && opts.scheduler === undefined) throw new RangeError("delayNs needs a scheduler (host.hv.scheduler)");
+    if (this.#delay && opts.scheduler === undefined)
+      throw new RangeError("delayNs needs a scheduler (host.hv.scheduler)");
     this.#sched = opts.scheduler;
   }
 

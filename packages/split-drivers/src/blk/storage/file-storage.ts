@@ -8,7 +8,14 @@
  * Discard writes zeros (Node has no hole punching), so it is off unless asked for.
  */
 import { type FileHandle, open } from "node:fs/promises";
-import { type ClockHolder, StorageError, type StorageSectorSize, type Storage, checkSectorSize, checkStorageRange } from "./storage.js";
+import {
+  type ClockHolder,
+  StorageError,
+  type StorageSectorSize,
+  type Storage,
+  checkSectorSize,
+  checkStorageRange,
+} from "./storage.js";
 
 /** Options of {@link FileStorage.open}. */
 export interface FileStorageOptions {
@@ -67,7 +74,8 @@ export class FileStorage implements Storage {
     if (opts.create !== undefined) {
       if (opts.readOnly) throw new RangeError("cannot create a read-only image");
       const b = opts.create.bytes;
-      if (!Number.isSafeInteger(b) || b < 0 || b % sectorSize !== 0) throw new RangeError(`image size ${b} is not a multiple of ${sectorSize} bytes`);
+      if (!Number.isSafeInteger(b) || b < 0 || b % sectorSize !== 0)
+        throw new RangeError(`image size ${b} is not a multiple of ${sectorSize} bytes`);
     }
     const release = opts.holdClock?.(`opening ${path}`);
     try {
@@ -119,7 +127,9 @@ export class FileStorage implements Storage {
   async write(offset: number, data: Uint8Array): Promise<void> {
     this.#check("write", offset, data.length);
     if (this.readOnly) throw new StorageError("EROFS", `write to read-only ${this.path}`);
-    await this.#io(`writing ${data.length} bytes at ${offset} of ${this.path}`, () => this.#writeAll(offset, data));
+    await this.#io(`writing ${data.length} bytes at ${offset} of ${this.path}`, () =>
+      this.#writeAll(offset, data),
+    );
   }
 
   async flush(): Promise<void> {
@@ -131,9 +141,14 @@ export class FileStorage implements Storage {
   async discard(offset: number, length: number, secure: boolean): Promise<void> {
     this.#check("discard", offset, length);
     if (this.readOnly) throw new StorageError("EROFS", `discard on read-only ${this.path}`);
-    if (!this.discardable || (secure && !this.secureDiscard)) throw new StorageError("EOPNOTSUPP", `discard is not enabled on ${this.path}`);
+    if (!this.discardable || (secure && !this.secureDiscard))
+      throw new StorageError("EOPNOTSUPP", `discard is not enabled on ${this.path}`);
     await this.#io(`discarding ${length} bytes at ${offset} of ${this.path}`, async () => {
-      for (let done = 0; done < length; done += ZEROS.length) await this.#writeAll(offset + done, ZEROS.subarray(0, Math.min(ZEROS.length, length - done)));
+      for (let done = 0; done < length; done += ZEROS.length)
+        await this.#writeAll(
+          offset + done,
+          ZEROS.subarray(0, Math.min(ZEROS.length, length - done)),
+        );
     });
   }
 
@@ -164,7 +179,9 @@ export class FileStorage implements Storage {
       return await fn();
     } catch (e) {
       if (e instanceof StorageError) throw e;
-      throw new StorageError("EIO", `${reason}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      throw new StorageError("EIO", `${reason}: ${e instanceof Error ? e.message : String(e)}`, {
+        cause: e,
+      });
     } finally {
       this.#inflight--;
       hold?.release();

@@ -4,7 +4,14 @@
  * blkback. Operations complete at once (already-resolved promises).
  */
 import type { Page } from "@pvkit/hypervisor-sim";
-import { type PageSpan, StorageError, type StorageSectorSize, type Storage, checkSectorSize, checkStorageRange } from "./storage.js";
+import {
+  type PageSpan,
+  StorageError,
+  type StorageSectorSize,
+  type Storage,
+  checkSectorSize,
+  checkStorageRange,
+} from "./storage.js";
 
 /** Bytes per allocated chunk. */
 export const MEMORY_CHUNK = 64 * 1024;
@@ -49,7 +56,10 @@ export class MemoryStorage implements Storage {
     this.discardable = opts.discard ?? true;
     this.secureDiscard = this.discardable;
     if (opts.contents !== undefined) {
-      if (opts.contents.length > opts.bytes) throw new RangeError(`contents (${opts.contents.length} bytes) exceed the disk (${opts.bytes})`);
+      if (opts.contents.length > opts.bytes)
+        throw new RangeError(
+          `contents (${opts.contents.length} bytes) exceed the disk (${opts.bytes})`,
+        );
       this.#put(0, opts.contents);
     }
   }
@@ -70,7 +80,8 @@ export class MemoryStorage implements Storage {
   resize(bytes: number): void {
     checkBytes(bytes, this.sectorSize);
     if (bytes < this.#bytes) {
-      for (const k of [...this.#chunks.keys()]) if (k * MEMORY_CHUNK >= bytes) this.#chunks.delete(k);
+      for (const k of [...this.#chunks.keys()])
+        if (k * MEMORY_CHUNK >= bytes) this.#chunks.delete(k);
       const tail = this.#chunks.get(Math.floor(bytes / MEMORY_CHUNK));
       tail?.fill(0, bytes % MEMORY_CHUNK);
     }
@@ -152,7 +163,8 @@ export class MemoryStorage implements Storage {
     try {
       this.#check("discard", offset, length);
       if (this.readOnly) throw new StorageError("EROFS", "discard on a read-only disk");
-      if (!this.discardable || (secure && !this.secureDiscard)) throw new StorageError("EOPNOTSUPP", "discard is not supported");
+      if (!this.discardable || (secure && !this.secureDiscard))
+        throw new StorageError("EOPNOTSUPP", "discard is not supported");
       this.stats.discards++;
       this.#zero(offset, length);
       return Promise.resolve();
@@ -221,5 +233,6 @@ function spansLength(spans: readonly PageSpan[], count: number): number {
 }
 
 function checkBytes(bytes: number, sectorSize: number): void {
-  if (!Number.isSafeInteger(bytes) || bytes < 0 || bytes % sectorSize !== 0) throw new RangeError(`disk size ${bytes} is not a multiple of ${sectorSize} bytes`);
+  if (!Number.isSafeInteger(bytes) || bytes < 0 || bytes % sectorSize !== 0)
+    throw new RangeError(`disk size ${bytes} is not a multiple of ${sectorSize} bytes`);
 }

@@ -35,24 +35,40 @@ export interface StorageKeys {
  * Opens the storage `keys` name (see the file header).
  * @throws StorageError EINVAL for a spec it cannot parse; the fs error for a missing file.
  */
-export async function openStorage(keys: StorageKeys, opts: { holdClock?: ClockHolder } = {}): Promise<Storage> {
+export async function openStorage(
+  keys: StorageKeys,
+  opts: { holdClock?: ClockHolder } = {},
+): Promise<Storage> {
   const params = keys.params ?? "";
   const readOnly = keys.mode !== undefined && !keys.mode.includes("w");
   let s: Storage;
   if (params === "") s = new MemoryStorage({ bytes: DEFAULT_MEMORY_BYTES });
   else if (params.startsWith("memory:")) {
     const m = /^memory:(\d+)(?::(512|4096))?$/.exec(params);
-    if (!m) throw new StorageError("EINVAL", `params ${JSON.stringify(params)} is not memory:<bytes>[:512|4096]`);
+    if (!m)
+      throw new StorageError(
+        "EINVAL",
+        `params ${JSON.stringify(params)} is not memory:<bytes>[:512|4096]`,
+      );
     const sectorSize = m[2] === "4096" ? 4096 : 512;
     const bytes = Number(m[1]);
-    if (!Number.isSafeInteger(bytes) || bytes % sectorSize !== 0) throw new StorageError("EINVAL", `memory size ${m[1]} is not a multiple of ${sectorSize}`);
+    if (!Number.isSafeInteger(bytes) || bytes % sectorSize !== 0)
+      throw new StorageError("EINVAL", `memory size ${m[1]} is not a multiple of ${sectorSize}`);
     s = new MemoryStorage({ bytes, sectorSize });
   } else {
     const type = keys.type ?? "phy";
     const hold = opts.holdClock !== undefined ? { holdClock: opts.holdClock } : {};
-    if (type === "cow") s = new CowStorage(await FileStorage.open(params, { readOnly: true, ...hold }), { ownsBase: true });
-    else if (type === "file" || type === "phy" || type === "raw") s = await FileStorage.open(params, { readOnly, ...hold });
-    else throw new StorageError("EINVAL", `backend type ${JSON.stringify(type)} names no storage blkback knows`);
+    if (type === "cow")
+      s = new CowStorage(await FileStorage.open(params, { readOnly: true, ...hold }), {
+        ownsBase: true,
+      });
+    else if (type === "file" || type === "phy" || type === "raw")
+      s = await FileStorage.open(params, { readOnly, ...hold });
+    else
+      throw new StorageError(
+        "EINVAL",
+        `backend type ${JSON.stringify(type)} names no storage blkback knows`,
+      );
   }
   return readOnly && !s.readOnly ? new ReadOnlyStorage(s, { owns: true }) : s;
 }

@@ -91,19 +91,33 @@ export function storageBytes(s: Pick<Storage, "sectors" | "sectorSize">): number
  * Checks that `[offset, offset + length)` is sector-aligned and inside a disk of `bytes`.
  * @throws StorageError EINVAL (not integers, negative, misaligned), ERANGE (past the end).
  */
-export function checkStorageRange(what: string, offset: number, length: number, sectorSize: number, bytes: number): void {
+export function checkStorageRange(
+  what: string,
+  offset: number,
+  length: number,
+  sectorSize: number,
+  bytes: number,
+): void {
   if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
     throw new StorageError("EINVAL", `${what} [${offset}, +${length}) is not a byte range`);
   }
   if (offset % sectorSize !== 0 || length % sectorSize !== 0) {
-    throw new StorageError("EINVAL", `${what} [${offset}, +${length}) is not aligned to ${sectorSize}-byte sectors`);
+    throw new StorageError(
+      "EINVAL",
+      `${what} [${offset}, +${length}) is not aligned to ${sectorSize}-byte sectors`,
+    );
   }
-  if (offset + length > bytes) throw new StorageError("ERANGE", `${what} [${offset}, ${offset + length}) runs past the end (${bytes} bytes)`);
+  if (offset + length > bytes)
+    throw new StorageError(
+      "ERANGE",
+      `${what} [${offset}, ${offset + length}) runs past the end (${bytes} bytes)`,
+    );
 }
 
 /** Checks a sector size. @throws RangeError */
 export function checkSectorSize(sectorSize: number, physical: number): void {
-  if (sectorSize !== 512 && sectorSize !== 4096) throw new RangeError(`sector size ${sectorSize} is not 512 or 4096`);
+  if (sectorSize !== 512 && sectorSize !== 4096)
+    throw new RangeError(`sector size ${sectorSize} is not 512 or 4096`);
   if (!Number.isInteger(physical) || physical < sectorSize || physical % sectorSize !== 0) {
     throw new RangeError(`physical sector size ${physical} is not a multiple of ${sectorSize}`);
   }

@@ -13,12 +13,24 @@ function counted(bytes = MiB, opts: { readOnly?: boolean } = {}) {
   const calls: string[] = [];
   let onIo: (() => void) | undefined;
   const storage: Storage = {
-    get sectorSize() { return disk.sectorSize; },
-    get physicalSectorSize() { return disk.physicalSectorSize; },
-    get sectors() { return disk.sectors; },
-    get readOnly() { return disk.readOnly; },
-    get discardable() { return disk.discardable; },
-    get secureDiscard() { return disk.secureDiscard; },
+    get sectorSize() {
+      return disk.sectorSize;
+    },
+    get physicalSectorSize() {
+      return disk.physicalSectorSize;
+    },
+    get sectors() {
+      return disk.sectors;
+    },
+    get readOnly() {
+      return disk.readOnly;
+    },
+    get discardable() {
+      return disk.discardable;
+    },
+    get secureDiscard() {
+      return disk.secureDiscard;
+    },
     read: (o, b) => (calls.push(`read ${o} ${b.length}`), onIo?.(), disk.read(o, b)),
     write: (o, d) => (calls.push(`write ${o} ${d.length}`), onIo?.(), disk.write(o, d)),
     flush: () => (calls.push("flush"), disk.flush()),
@@ -31,13 +43,55 @@ function counted(bytes = MiB, opts: { readOnly?: boolean } = {}) {
 describe("blkback hardening", () => {
   it.each([
     ["bad nr_segments: 0 for a read", rw(0, 1, 0, []), -1],
-    ["last_sect >= 8", { ...rw(0, 1, 0, []), nr_segments: 1, seg: [{ gref: 9, first_sect: 0, last_sect: 8 }] }, -1],
-    ["last_sect < first_sect", { ...rw(0, 1, 0, []), nr_segments: 1, seg: [{ gref: 9, first_sect: 5, last_sect: 4 }] }, -1],
-    ["a range past the end of the disk", rw(0, 1, 2048 - 4, [{ gref: 9, first_sect: 0, last_sect: 7 }]), -1],
-    ["a range that wraps (sector_number near 2^53)", rw(0, 1, 2 ** 53 - 2, [{ gref: 9, first_sect: 0, last_sect: 7 }]), -1],
+    [
+      "last_sect >= 8",
+      { ...rw(0, 1, 0, []), nr_segments: 1, seg: [{ gref: 9, first_sect: 0, last_sect: 8 }] },
+      -1,
+    ],
+    [
+      "last_sect < first_sect",
+      { ...rw(0, 1, 0, []), nr_segments: 1, seg: [{ gref: 9, first_sect: 5, last_sect: 4 }] },
+      -1,
+    ],
+    [
+      "a range past the end of the disk",
+      rw(0, 1, 2048 - 4, [{ gref: 9, first_sect: 0, last_sect: 7 }]),
+      -1,
+    ],
+    [
+      "a range that wraps (sector_number near 2^53)",
+      rw(0, 1, 2 ** 53 - 2, [{ gref: 9, first_sect: 0, last_sect: 7 }]),
+      -1,
+    ],
     ["an unknown operation (BLKIF_OP_RESERVED_1)", { kind: "other", operation: 4, id: 1 }, -2],
-    ["an indirect request whose indirect_op is not READ/WRITE", { kind: "indirect", operation: 6, indirect_op: 3, nr_segments: 1, handle: 0, id: 1, sector_number: 0, indirect_grefs: [9] }, -1],
-    ["an indirect request with more than 256 segments", { kind: "indirect", operation: 6, indirect_op: 0, nr_segments: 257, handle: 0, id: 1, sector_number: 0, indirect_grefs: [9] }, -1],
+    [
+      "an indirect request whose indirect_op is not READ/WRITE",
+      {
+        kind: "indirect",
+        operation: 6,
+        indirect_op: 3,
+        nr_segments: 1,
+        handle: 0,
+        id: 1,
+        sector_number: 0,
+        indirect_grefs: [9],
+      },
+      -1,
+    ],
+    [
+      "an indirect request with more than 256 segments",
+      {
+        kind: "indirect",
+        operation: 6,
+        indirect_op: 0,
+        nr_segments: 257,
+        handle: 0,
+        id: 1,
+        sector_number: 0,
+        indirect_grefs: [9],
+      },
+      -1,
+    ],
   ] as const)("answers %s with the right status and does no I/O", async (_name, req, status) => {
     await withHost(async (h) => {
       const c = counted();
@@ -48,7 +102,9 @@ describe("blkback hardening", () => {
       expect(c.calls).toEqual([]);
       // The ring keeps being served after the error.
       const g = r.front.page((p) => p.fill(1));
-      expect((await h.until(r.front.submit(rw(1, 2, 0, [whole(g)])), "a good write")).status).toBe(0);
+      expect((await h.until(r.front.submit(rw(1, 2, 0, [whole(g)])), "a good write")).status).toBe(
+        0,
+      );
       await r.finish();
     });
   });
@@ -78,7 +134,19 @@ describe("blkback hardening", () => {
       const ind = r.front.indirectPages(segs);
       const mappedBefore = h.dom0.guest.memory.nrPages; // (unused: the leak check below counts mappings)
       void mappedBefore;
-      const rsp = await h.until(r.front.submit({ kind: "indirect", operation: 6, indirect_op: 0, nr_segments: 12, handle: 0, id: 5, sector_number: 0, indirect_grefs: [ind[0]!.ref] }), "the response");
+      const rsp = await h.until(
+        r.front.submit({
+          kind: "indirect",
+          operation: 6,
+          indirect_op: 0,
+          nr_segments: 12,
+          handle: 0,
+          id: 5,
+          sector_number: 0,
+          indirect_grefs: [ind[0]!.ref],
+        }),
+        "the response",
+      );
       expect(rsp).toEqual({ id: 5, operation: 0, status: -1 });
       expect(c.calls).toEqual([]);
       const dev = r.served.device(r.dom.domid, 51712)!;
@@ -94,7 +162,16 @@ describe("blkback hardening", () => {
       await r.backendState(S.XenbusStateConnected);
       const pages = [...Array(2)].map((_, i) => r.front.page((p) => p.fill(0x10 + i)));
       const ind = r.front.indirectPages(pages.map((g) => whole(g)));
-      const req = { kind: "indirect", operation: 6, indirect_op: 1, nr_segments: 2, handle: 0, id: 77, sector_number: 8, indirect_grefs: [ind[0]!.ref] } as const;
+      const req = {
+        kind: "indirect",
+        operation: 6,
+        indirect_op: 1,
+        nr_segments: 2,
+        handle: 0,
+        id: 77,
+        sector_number: 8,
+        indirect_grefs: [ind[0]!.ref],
+      } as const;
       const done = r.front.submit(req);
       const slot = r.front.lastSlot();
       const ring = r.front.queues[0]!.pages[0]!;
@@ -130,7 +207,9 @@ describe("blkback hardening", () => {
         "the halt",
       );
       expect(dev.data!.queues[0]!.halted!.fault.reason).toBe("req-prod-overflow");
-      expect(await r.read(`/local/domain/0/error/backend/vbd/${r.dom.domid}/51712/error`)).toMatch(/^13 Frontend provided bogus ring requests \(ring 0\): .*Halting ring processing on dev=51712$/);
+      expect(await r.read(`/local/domain/0/error/backend/vbd/${r.dom.domid}/51712/error`)).toMatch(
+        /^13 Frontend provided bogus ring requests \(ring 0\): .*Halting ring processing on dev=51712$/,
+      );
       expect(await r.read(`${r.be}/state`)).toBe("4"); // the xenbus state is unchanged, as Linux
       expect(c.calls).toEqual([]);
       await r.finish();

@@ -7,7 +7,8 @@ import { MemoryStorage } from "@pvkit/split-drivers";
 import { S, rig, rw, whole } from "./raw-front.js";
 
 const MiB = 1 << 20;
-const pattern = (seed: number, n: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed * 7 + (i >> 9)) & 0xff);
+const pattern = (seed: number, n: number): Uint8Array =>
+  Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed * 7 + (i >> 9)) & 0xff);
 
 describe("blkback I/O", () => {
   it("advertises Linux's probe and connect keys and reaches Connected", async () => {
@@ -15,13 +16,42 @@ describe("blkback I/O", () => {
       const disk = new MemoryStorage({ bytes: MiB });
       const r = await rig(h, { storage: () => disk });
       await r.backendState(S.XenbusStateConnected);
-      const keys = ["feature-max-indirect-segments", "multi-queue-max-queues", "max-ring-page-order", "feature-flush-cache", "feature-barrier", "feature-discard", "discard-granularity", "discard-alignment", "discard-secure", "feature-persistent", "sectors", "info", "sector-size", "physical-sector-size", "hotplug-status"];
-      const got = Object.fromEntries(await Promise.all(keys.map(async (k) => [k, await r.read(`${r.be}/${k}`)] as const)));
+      const keys = [
+        "feature-max-indirect-segments",
+        "multi-queue-max-queues",
+        "max-ring-page-order",
+        "feature-flush-cache",
+        "feature-barrier",
+        "feature-discard",
+        "discard-granularity",
+        "discard-alignment",
+        "discard-secure",
+        "feature-persistent",
+        "sectors",
+        "info",
+        "sector-size",
+        "physical-sector-size",
+        "hotplug-status",
+      ];
+      const got = Object.fromEntries(
+        await Promise.all(keys.map(async (k) => [k, await r.read(`${r.be}/${k}`)] as const)),
+      );
       expect(got).toEqual({
-        "feature-max-indirect-segments": "256", "multi-queue-max-queues": "4", "max-ring-page-order": "4",
-        "feature-flush-cache": "1", "feature-barrier": "1", "feature-discard": "1", "discard-granularity": "512",
-        "discard-alignment": "0", "discard-secure": "1", "feature-persistent": "1", sectors: "2048", info: "0",
-        "sector-size": "512", "physical-sector-size": "512", "hotplug-status": "connected",
+        "feature-max-indirect-segments": "256",
+        "multi-queue-max-queues": "4",
+        "max-ring-page-order": "4",
+        "feature-flush-cache": "1",
+        "feature-barrier": "1",
+        "feature-discard": "1",
+        "discard-granularity": "512",
+        "discard-alignment": "0",
+        "discard-secure": "1",
+        "feature-persistent": "1",
+        sectors: "2048",
+        info: "0",
+        "sector-size": "512",
+        "physical-sector-size": "512",
+        "hotplug-status": "connected",
       });
       await r.finish();
     });
@@ -33,8 +63,20 @@ describe("blkback I/O", () => {
       const r = await rig(h, { storage: () => disk });
       await r.backendState(S.XenbusStateConnected);
       const data = pattern(1, 11 * 4096);
-      const src = [...Array(11)].map((_, i) => r.front.page((p) => p.write(0, data.subarray(i * 4096, (i + 1) * 4096))));
-      const w = await h.until(r.front.submit(rw(1, 7, 64, src.map((g) => whole(g)))), "the write");
+      const src = [...Array(11)].map((_, i) =>
+        r.front.page((p) => p.write(0, data.subarray(i * 4096, (i + 1) * 4096))),
+      );
+      const w = await h.until(
+        r.front.submit(
+          rw(
+            1,
+            7,
+            64,
+            src.map((g) => whole(g)),
+          ),
+        ),
+        "the write",
+      );
       expect(w).toEqual({ id: 7, operation: 1, status: 0 });
       const inDisk = new Uint8Array(11 * 4096);
       await disk.read(64 * 512, inDisk);
@@ -43,7 +85,11 @@ describe("blkback I/O", () => {
       const dst = r.front.page();
       const rd = await h.until(r.front.submit(rw(0, 8, 64 + 8, [whole(dst, 2, 5)])), "the read");
       expect(rd).toEqual({ id: 8, operation: 0, status: 0 });
-      expect(Buffer.from(dst.page.read(1024, 2048)).equals(Buffer.from(data.subarray(4096, 4096 + 2048)))).toBe(true);
+      expect(
+        Buffer.from(dst.page.read(1024, 2048)).equals(
+          Buffer.from(data.subarray(4096, 4096 + 2048)),
+        ),
+      ).toBe(true);
       expect([...dst.page.read(0, 1024)].every((b) => b === 0)).toBe(true);
       await r.finish();
     });
@@ -54,9 +100,24 @@ describe("blkback I/O", () => {
       const disk = new MemoryStorage({ bytes: MiB, contents: new Uint8Array(8192).fill(0xaa) });
       const r = await rig(h, { storage: () => disk });
       await r.backendState(S.XenbusStateConnected);
-      expect(await h.until(r.front.submit(rw(3, 1, 0, [])), "flush")).toEqual({ id: 1, operation: 3, status: 0 });
+      expect(await h.until(r.front.submit(rw(3, 1, 0, [])), "flush")).toEqual({
+        id: 1,
+        operation: 3,
+        status: 0,
+      });
       expect(disk.stats.flushes).toBe(1);
-      const d = await h.until(r.front.submit({ kind: "discard", operation: 5, flag: 0, handle: 51712, id: 2, sector_number: 4, nr_sectors: 8 }), "discard");
+      const d = await h.until(
+        r.front.submit({
+          kind: "discard",
+          operation: 5,
+          flag: 0,
+          handle: 51712,
+          id: 2,
+          sector_number: 4,
+          nr_sectors: 8,
+        }),
+        "discard",
+      );
       expect(d).toEqual({ id: 2, operation: 5, status: 0 });
       const b = new Uint8Array(8192);
       await disk.read(0, b);
@@ -71,9 +132,23 @@ describe("blkback I/O", () => {
       const r = await rig(h, { storage: () => disk });
       await r.backendState(S.XenbusStateConnected);
       const data = pattern(3, 40 * 4096);
-      const pages = [...Array(40)].map((_, i) => r.front.page((p) => p.write(0, data.subarray(i * 4096, (i + 1) * 4096))));
+      const pages = [...Array(40)].map((_, i) =>
+        r.front.page((p) => p.write(0, data.subarray(i * 4096, (i + 1) * 4096))),
+      );
       const ind = r.front.indirectPages(pages.map((g) => whole(g)));
-      const rsp = await h.until(r.front.submit({ kind: "indirect", operation: 6, indirect_op: 1, nr_segments: 40, handle: 51712, id: 9, sector_number: 16, indirect_grefs: ind.map((g) => g.ref) }), "indirect write");
+      const rsp = await h.until(
+        r.front.submit({
+          kind: "indirect",
+          operation: 6,
+          indirect_op: 1,
+          nr_segments: 40,
+          handle: 51712,
+          id: 9,
+          sector_number: 16,
+          indirect_grefs: ind.map((g) => g.ref),
+        }),
+        "indirect write",
+      );
       expect(rsp).toEqual({ id: 9, operation: 1, status: 0 });
       const inDisk = new Uint8Array(40 * 4096);
       await disk.read(16 * 512, inDisk);
@@ -97,9 +172,13 @@ describe("blkback I/O", () => {
       for (let q = 0; q < r.front.queues.length; q++) {
         const data = pattern(q + 5, 4096);
         const g = r.front.page((p) => p.write(0, data));
-        expect(await h.until(r.front.submit(rw(1, 100 + q, 8 * q, [whole(g)]), q), "write")).toEqual({ id: 100 + q, operation: 1, status: 0 });
+        expect(
+          await h.until(r.front.submit(rw(1, 100 + q, 8 * q, [whole(g)]), q), "write"),
+        ).toEqual({ id: 100 + q, operation: 1, status: 0 });
         const back = r.front.page();
-        expect(await h.until(r.front.submit(rw(0, 200 + q, 8 * q, [whole(back)]), q), "read")).toEqual({ id: 200 + q, operation: 0, status: 0 });
+        expect(
+          await h.until(r.front.submit(rw(0, 200 + q, 8 * q, [whole(back)]), q), "read"),
+        ).toEqual({ id: 200 + q, operation: 0, status: 0 });
         expect(Buffer.from(back.page.read(0, 4096)).equals(Buffer.from(data))).toBe(true);
       }
       await r.finish();
@@ -127,11 +206,19 @@ describe("blkback I/O", () => {
       const disk = new MemoryStorage({ bytes: MiB, sectorSize: 4096 });
       const r = await rig(h, { storage: () => disk });
       await r.backendState(S.XenbusStateConnected);
-      expect([await r.read(`${r.be}/sectors`), await r.read(`${r.be}/sector-size`), await r.read(`${r.be}/physical-sector-size`)]).toEqual(["2048", "4096", "4096"]);
+      expect([
+        await r.read(`${r.be}/sectors`),
+        await r.read(`${r.be}/sector-size`),
+        await r.read(`${r.be}/physical-sector-size`),
+      ]).toEqual(["2048", "4096", "4096"]);
       const g = r.front.page((p) => p.fill(0x5a));
       expect((await h.until(r.front.submit(rw(1, 1, 8, [whole(g)])), "aligned")).status).toBe(0);
-      expect((await h.until(r.front.submit(rw(1, 2, 4, [whole(g)])), "misaligned start")).status).toBe(-1);
-      expect((await h.until(r.front.submit(rw(1, 3, 8, [whole(g, 0, 3)])), "misaligned length")).status).toBe(-1);
+      expect(
+        (await h.until(r.front.submit(rw(1, 2, 4, [whole(g)])), "misaligned start")).status,
+      ).toBe(-1);
+      expect(
+        (await h.until(r.front.submit(rw(1, 3, 8, [whole(g, 0, 3)])), "misaligned length")).status,
+      ).toBe(-1);
       await r.finish();
     });
   });

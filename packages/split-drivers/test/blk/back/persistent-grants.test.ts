@@ -20,7 +20,16 @@ describe("blkback persistent grants", () => {
           const seg = [...Array(11)].map(() => r.front.page());
           pages.push(...seg);
           const n = batch * 32 + j;
-          reqs.push(r.front.submit(rw(1, n + 1, n * 88, seg.map((g) => whole(g)))));
+          reqs.push(
+            r.front.submit(
+              rw(
+                1,
+                n + 1,
+                n * 88,
+                seg.map((g) => whole(g)),
+              ),
+            ),
+          );
         }
         const rsps = await h.until(Promise.all(reqs), `batch ${batch}`);
         expect(rsps.every((x) => x.status === 0)).toBe(true);
@@ -29,15 +38,33 @@ describe("blkback persistent grants", () => {
       expect(pg()).toBe(1056);
       // 11 more refs: the cache is full, so they are mapped for the request only.
       const extra = [...Array(11)].map(() => r.front.page());
-      expect((await h.until(r.front.submit(rw(1, 500, 0, extra.map((g) => whole(g)))), "overflow")).status).toBe(0);
+      expect(
+        (
+          await h.until(
+            r.front.submit(
+              rw(
+                1,
+                500,
+                0,
+                extra.map((g) => whole(g)),
+              ),
+            ),
+            "overflow",
+          )
+        ).status,
+      ).toBe(0);
       expect(pg()).toBe(1056);
       // 100 ms later the next pass purges 1056 - 1056 + 5% of 1056 (50) idle grants, LRU first.
       await h.until(new Promise<void>((res) => dev.env.timers.after(150_000_000, res)), "100 ms");
       const last = pages[pages.length - 1]!;
-      expect((await h.until(r.front.submit(rw(0, 501, 0, [whole(last)])), "after the interval")).status).toBe(0);
+      expect(
+        (await h.until(r.front.submit(rw(0, 501, 0, [whole(last)])), "after the interval")).status,
+      ).toBe(0);
       expect(pg()).toBe(1006);
       // The oldest ones went: reusing page 0 maps it again (as a new persistent grant).
-      expect((await h.until(r.front.submit(rw(0, 502, 0, [whole(pages[0]!)])), "reuse")).status).toBe(0);
+      expect(
+        (await h.until(r.front.submit(rw(0, 502, 0, [whole(pages[0]!)])), "reuse")).status,
+      ).toBe(0);
       expect(pg()).toBe(1007);
       await r.finish();
     });

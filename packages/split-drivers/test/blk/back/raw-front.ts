@@ -1,10 +1,21 @@
 // A small blkfront written by hand for blkback's tests: grants rings and data pages, writes the
 // frontend keys as io/blkif.h says (or as a hostile frontend would), pushes requests with the
 // SDK's FrontRing and collects responses. Plus the dom0 side: blkback served on a test host.
-import { type Page } from "@pvkit/hypervisor-sim";
+import type { Page } from "@pvkit/hypervisor-sim";
 import { XenbusState } from "@pvkit/hypervisor-sim/abi";
-import { type EventChannel, FrontRing, type GrantedPage, GrantTableClient, GuestPageAllocator } from "@pvkit/guest-sdk";
-import { type DomainHandle, type GuestContext, type Host, LocalXenbusTransport } from "@pvkit/toolstack";
+import {
+  type EventChannel,
+  FrontRing,
+  type GrantedPage,
+  GrantTableClient,
+  GuestPageAllocator,
+} from "@pvkit/guest-sdk";
+import {
+  type DomainHandle,
+  type GuestContext,
+  type Host,
+  LocalXenbusTransport,
+} from "@pvkit/toolstack";
 import { assertNoGuestLeaks } from "@pvkit/toolstack/testing";
 import {
   type BlkbackOptions,
@@ -53,23 +64,30 @@ export class RawFront {
     readonly dir: string,
     readonly backend: string,
   ) {
-    this.grants = GrantTableClient.of(ctx.guest, { allocator: new GuestPageAllocator(ctx.guest.memory) });
+    this.grants = GrantTableClient.of(ctx.guest, {
+      allocator: new GuestPageAllocator(ctx.guest.memory),
+    });
     // Teardown as a frontend does it: on the backend's Closing, close the ports, end every
     // grant (deferred while dom0 still maps it, XSA-396) and go Closed; on Closed retry them.
     const sub = ctx.xenbus.watch(`${backend}/state`).subscribe({
       error: () => undefined,
       next: () =>
-        void ctx.xenbus.read(`${backend}/state`).catch(() => "gone").then(async (v) => {
-          if (v === "5" && !this.closed) {
-            this.closed = true;
-            for (const q of this.queues) q.channel.close();
-            for (const g of [...this.ringGrants, ...this.data]) g.end();
-            await ctx.xenbus.write(`${dir}/state`, String(S.XenbusStateClosed)).catch(() => undefined);
-          } else if (v === "6" || v === "gone") {
-            this.grants.retryDeferred();
-            if (this.closed) sub.unsubscribe();
-          }
-        }),
+        void ctx.xenbus
+          .read(`${backend}/state`)
+          .catch(() => "gone")
+          .then(async (v) => {
+            if (v === "5" && !this.closed) {
+              this.closed = true;
+              for (const q of this.queues) q.channel.close();
+              for (const g of [...this.ringGrants, ...this.data]) g.end();
+              await ctx.xenbus
+                .write(`${dir}/state`, String(S.XenbusStateClosed))
+                .catch(() => undefined);
+            } else if (v === "6" || v === "gone") {
+              this.grants.retryDeferred();
+              if (this.closed) sub.unsubscribe();
+            }
+          }),
     });
   }
 
@@ -79,20 +97,32 @@ export class RawFront {
   /** Grants rings and ports, writes the keys and the state in one transaction. */
   async publish(o: RawFrontOptions = {}): Promise<void> {
     const protocol = o.protocol === undefined ? "x86_64-abi" : o.protocol;
-    const spec = blkifRingSpec(protocol === "x86_32-abi" || protocol === null ? "x86_32-abi" : "x86_64-abi");
+    const spec = blkifRingSpec(
+      protocol === "x86_32-abi" || protocol === null ? "x86_32-abi" : "x86_64-abi",
+    );
     const order = o.order ?? 0;
     const nq = o.queues ?? 1;
     const keys: Record<string, string> = {};
     for (let q = 0; q < nq; q++) {
       const granted = [...Array(1 << order)].map(() => this.grants.grantPage(0));
       this.ringGrants.push(...granted);
-      const ring = FrontRing.init(granted.map((g) => g.page), spec);
-      const queue: Queue = { ring, pages: granted.map((g) => g.page), channel: undefined!, pending: new Map(), responses: [], entry: spec.entrySize ?? spec.request.size };
+      const ring = FrontRing.init(
+        granted.map((g) => g.page),
+        spec,
+      );
+      const queue: Queue = {
+        ring,
+        pages: granted.map((g) => g.page),
+        channel: undefined!,
+        pending: new Map(),
+        responses: [],
+        entry: spec.entrySize ?? spec.request.size,
+      };
       queue.channel = this.ctx.events.bindUnbound(0, { onEvent: () => this.#drain(queue) });
       this.queues.push(queue);
       const pre = nq === 1 ? "" : `queue-${q}/`;
       if (order === 0) keys[`${pre}ring-ref`] = String(granted[0]!.ref);
-      else granted.forEach((g, i) => (keys[`${pre}ring-ref${i}`] = String(g.ref)));
+      else granted.forEach((g, i) => void (keys[`${pre}ring-ref${i}`] = String(g.ref)));
       keys[`${pre}event-channel`] = String(queue.channel.port);
     }
     if (order > 0) keys["ring-page-order"] = String(order);
@@ -123,7 +153,9 @@ export class RawFront {
   /** Produces `req` (its id replaced by a fresh one unless given), pushes, notifies; resolves with its response. */
   submit(req: BlkifRequest, q = 0): Promise<BlkifResponse> {
     const queue = this.queues[q]!;
-    const done = new Promise<BlkifResponse>((resolve) => queue.pending.set(String(req.id), resolve));
+    const done = new Promise<BlkifResponse>((resolve) =>
+      queue.pending.set(String(req.id), resolve),
+    );
     queue.ring.produceRequest(req);
     if (queue.ring.pushRequestsAndCheckNotify()) queue.channel.notify();
     return done;
@@ -137,7 +169,11 @@ export class RawFront {
 
   #drain(queue: Queue): void {
     do {
-      for (let rsp = queue.ring.consumeResponse(); rsp !== undefined; rsp = queue.ring.consumeResponse()) {
+      for (
+        let rsp = queue.ring.consumeResponse();
+        rsp !== undefined;
+        rsp = queue.ring.consumeResponse()
+      ) {
         queue.responses.push(rsp);
         const k = String(rsp.id);
         queue.pending.get(k)?.(rsp);
@@ -148,8 +184,21 @@ export class RawFront {
 }
 
 /** A request helper: read or write of `segments` at `sector`. */
-export function rw(op: 0 | 1 | 2 | 3, id: number, sector: number, seg: BlkifSegment[]): BlkifRequest {
-  return { kind: "rw", operation: op, nr_segments: seg.length, handle: 51712, id, sector_number: sector, seg };
+export function rw(
+  op: 0 | 1 | 2 | 3,
+  id: number,
+  sector: number,
+  seg: BlkifSegment[],
+): BlkifRequest {
+  return {
+    kind: "rw",
+    operation: op,
+    nr_segments: seg.length,
+    handle: 51712,
+    id,
+    sector_number: sector,
+    seg,
+  };
 }
 
 /** A whole-page segment of `g`. */
@@ -174,7 +223,16 @@ export interface Rig {
 }
 
 /** Boots the rig; the frontend publishes with `fo` unless `fo` is false. */
-export async function rig(h: Host, opts: { storage: (dev: unknown) => Storage | Promise<Storage>; back?: BlkbackOptions; vbd?: Record<string, unknown>; fo?: RawFrontOptions | false; memory?: number }): Promise<Rig> {
+export async function rig(
+  h: Host,
+  opts: {
+    storage: (dev: unknown) => Storage | Promise<Storage>;
+    back?: BlkbackOptions;
+    vbd?: Record<string, unknown>;
+    fo?: RawFrontOptions | false;
+    memory?: number;
+  },
+): Promise<Rig> {
   const xs = LocalXenbusTransport.open(h);
   const served = serveBlkback(h, { ...(opts.back ?? {}), xs, storage: opts.storage });
   let started!: (f: RawFront) => void;

@@ -4,7 +4,7 @@
 // and loses no write it acknowledged.
 import { describe, expect, it } from "vitest";
 import { XenbusState } from "@pvkit/hypervisor-sim/abi";
-import { type Host } from "@pvkit/toolstack";
+import type { Host } from "@pvkit/toolstack";
 import { createTestHost, withHost } from "@pvkit/toolstack/testing";
 import { type BlkifRequest, MemoryStorage } from "@pvkit/split-drivers";
 import { RawFront, type Rig, rig, rw, whole } from "../back/raw-front.js";
@@ -15,14 +15,18 @@ const S = XenbusState;
 const MiB = 1 << 20;
 
 /** A connected hostile frontend over a gated memory disk, with an acknowledged 4 KiB write at sector 0. */
-async function hostile(h: Host): Promise<{ r: Rig; mem: MemoryStorage; gate: GatedStorage; check: () => Promise<void> }> {
+async function hostile(
+  h: Host,
+): Promise<{ r: Rig; mem: MemoryStorage; gate: GatedStorage; check: () => Promise<void> }> {
   const mem = new MemoryStorage({ bytes: MiB });
   const gate = new GatedStorage(mem);
   const r = await rig(h, { storage: () => gate, fo: { persistent: false } });
   await r.backendState(S.XenbusStateConnected);
   const data = pattern(4096, 55);
   const g = r.front.page((p) => p.write(0, data));
-  expect((await h.until(r.front.submit(rw(1, 1, 0, [whole(g)])), "the acknowledged write")).status).toBe(0);
+  expect(
+    (await h.until(r.front.submit(rw(1, 1, 0, [whole(g)])), "the acknowledged write")).status,
+  ).toBe(0);
   const check = async (): Promise<void> => {
     const b = new Uint8Array(4096);
     await mem.read(0, b);
@@ -35,9 +39,13 @@ async function hostile(h: Host): Promise<{ r: Rig; mem: MemoryStorage; gate: Gat
 async function stillServes(h: Host, r: Rig, id: number): Promise<void> {
   const data = pattern(4096, id);
   const g = r.front.page((p) => p.write(0, data));
-  expect((await h.until(r.front.submit(rw(1, id, 512, [whole(g)])), "an honest write")).status).toBe(0);
+  expect(
+    (await h.until(r.front.submit(rw(1, id, 512, [whole(g)])), "an honest write")).status,
+  ).toBe(0);
   const back = r.front.page();
-  expect((await h.until(r.front.submit(rw(0, id + 1, 512, [whole(back)])), "an honest read")).status).toBe(0);
+  expect(
+    (await h.until(r.front.submit(rw(0, id + 1, 512, [whole(back)])), "an honest read")).status,
+  ).toBe(0);
   expect(same(back.page.read(0, 4096), data)).toBe(true);
 }
 
@@ -46,9 +54,18 @@ describe("blk e2e attacks on blkback", () => {
     await withHost(async (h) => {
       const { r, mem, gate, check } = await hostile(h);
       const data = pattern(8192, 5);
-      const pages = [0, 1].map((i) => r.front.page((p) => p.write(0, data.subarray(i * 4096, (i + 1) * 4096))));
+      const pages = [0, 1].map((i) =>
+        r.front.page((p) => p.write(0, data.subarray(i * 4096, (i + 1) * 4096))),
+      );
       gate.shut();
-      const done = r.front.submit(rw(1, 40, 64, pages.map((g) => whole(g))));
+      const done = r.front.submit(
+        rw(
+          1,
+          40,
+          64,
+          pages.map((g) => whole(g)),
+        ),
+      );
       const slot = r.front.lastSlot();
       await h.hv.settle();
       expect(gate.held).toBe(1);
@@ -69,10 +86,21 @@ describe("blk e2e attacks on blkback", () => {
     await withHost(async (h) => {
       const { r, mem, gate, check } = await hostile(h);
       const data = pattern(12 * 4096, 6);
-      const pages = [...Array(12)].map((_, i) => r.front.page((p) => p.write(0, data.subarray(i * 4096, (i + 1) * 4096))));
+      const pages = [...Array(12)].map((_, i) =>
+        r.front.page((p) => p.write(0, data.subarray(i * 4096, (i + 1) * 4096))),
+      );
       const ind = r.front.indirectPages(pages.map((g) => whole(g)));
       gate.shut();
-      const req: BlkifRequest = { kind: "indirect", operation: 6, indirect_op: 1, nr_segments: 12, handle: 0, id: 50, sector_number: 128, indirect_grefs: [ind[0]!.ref] };
+      const req: BlkifRequest = {
+        kind: "indirect",
+        operation: 6,
+        indirect_op: 1,
+        nr_segments: 12,
+        handle: 0,
+        id: 50,
+        sector_number: 128,
+        indirect_grefs: [ind[0]!.ref],
+      };
       const done = r.front.submit(req);
       await h.hv.settle();
       expect(gate.held).toBe(1);
@@ -103,11 +131,20 @@ describe("blk e2e attacks on blkback", () => {
       // ids whose bytes land on the response's padding (offsets 9 and 12..15 of a slot) as 0xaa.
       const ids = [0xaaaa_aaaa_aa02, 0xaaaa_aaaa_aa03, 0xaaaa_aaaa_aa04];
       const g = r.front.page();
-      const rsps = await h.until(Promise.all(ids.map((id) => r.front.submit(rw(0, id, 0, [whole(g)])))), "three reads");
+      const rsps = await h.until(
+        Promise.all(ids.map((id) => r.front.submit(rw(0, id, 0, [whole(g)])))),
+        "three reads",
+      );
       expect(rsps.map((x) => x.status)).toEqual([0, 0, 0]);
       for (let i = 1; i <= 3; i++) {
         const at = 64 + i * 112;
-        expect([ring.getU8(at + 9), ring.getU8(at + 12), ring.getU8(at + 13), ring.getU8(at + 14), ring.getU8(at + 15)]).toEqual([0, 0, 0, 0, 0]);
+        expect([
+          ring.getU8(at + 9),
+          ring.getU8(at + 12),
+          ring.getU8(at + 13),
+          ring.getU8(at + 14),
+          ring.getU8(at + 15),
+        ]).toEqual([0, 0, 0, 0, 0]);
       }
       await check();
       await r.finish();
@@ -134,13 +171,22 @@ describe("blk e2e attacks on blkback", () => {
       await withHost(async (h) => {
         const { r, mem } = await fast(h);
         const data = pattern(8192, 9);
-        const pages = [0, 1].map((i) => r.front.page((p) => p.write(0, data.subarray(i * 4096, (i + 1) * 4096))));
+        const pages = [0, 1].map((i) =>
+          r.front.page((p) => p.write(0, data.subarray(i * 4096, (i + 1) * 4096))),
+        );
         let slot = -1;
         mem.during = () => {
           mem.during = undefined;
           r.front.queues[0]!.pages[0]!.fill(0x00, slot, 112); // operation, nr_segments, id, sector 0, grefs
         };
-        const done = r.front.submit(rw(1, 70, 64, pages.map((g) => whole(g))));
+        const done = r.front.submit(
+          rw(
+            1,
+            70,
+            64,
+            pages.map((g) => whole(g)),
+          ),
+        );
         slot = r.front.lastSlot();
         expect(await h.until(done, "the response")).toEqual({ id: 70, operation: 1, status: 0 });
         const b = new Uint8Array(8192);
@@ -162,11 +208,20 @@ describe("blk e2e attacks on blkback", () => {
         ring.fill(0xaa, 64, 4096 - 64);
         const ids = [0xaaaa_aaaa_aa02, 0xaaaa_aaaa_aa03, 0xaaaa_aaaa_aa04];
         const g = r.front.page();
-        const rsps = await h.until(Promise.all(ids.map((id) => r.front.submit(rw(0, id, 0, [whole(g)])))), "three reads");
+        const rsps = await h.until(
+          Promise.all(ids.map((id) => r.front.submit(rw(0, id, 0, [whole(g)])))),
+          "three reads",
+        );
         expect(rsps.map((x) => [x.id, x.status])).toEqual(ids.map((id) => [id, 0]));
         for (let i = 0; i < 3; i++) {
           const at = 64 + i * 112;
-          expect([ring.getU8(at + 9), ring.getU8(at + 12), ring.getU8(at + 13), ring.getU8(at + 14), ring.getU8(at + 15)]).toEqual([0, 0, 0, 0, 0]);
+          expect([
+            ring.getU8(at + 9),
+            ring.getU8(at + 12),
+            ring.getU8(at + 13),
+            ring.getU8(at + 14),
+            ring.getU8(at + 15),
+          ]).toEqual([0, 0, 0, 0, 0]);
         }
         await r.finish();
       });
@@ -226,20 +281,40 @@ describe("blk e2e attacks on blkback", () => {
         // The frontend closes (and frees its ring), blkback disconnects; then it starts over.
         for (const q of front.queues) q.channel.close();
         for (const g of front.ringGrants) g.end();
-        await h.until(front.ctx.xenbus.write(fe, String(S.XenbusStateClosed)), "the frontend closing");
+        await h.until(
+          front.ctx.xenbus.write(fe, String(S.XenbusStateClosed)),
+          "the frontend closing",
+        );
         await r.backendState(S.XenbusStateClosed);
         expect(mapper.mapped).toBe(0);
         front.grants.retryDeferred();
-        await h.until(front.ctx.xenbus.write(fe, String(S.XenbusStateInitialising)), "the frontend starting over");
+        await h.until(
+          front.ctx.xenbus.write(fe, String(S.XenbusStateInitialising)),
+          "the frontend starting over",
+        );
         await r.backendState(S.XenbusStateInitWait);
         front = new RawFront(front.ctx, front.dir, front.backend);
         // (The scripted frontend drops its old ring keys itself; blkfront does: dropStaleTransportKeys.)
         const dir = front.dir;
-        await h.until(front.ctx.xenbus.transaction(async (tx) => {
-          for (const k of ["ring-page-order", "ring-ref", "ring-ref0", "ring-ref1", "ring-ref2", "ring-ref3"]) if (await tx.exists(`${dir}/${k}`)) await tx.rm(`${dir}/${k}`);
-        }), "the old ring keys removed");
+        await h.until(
+          front.ctx.xenbus.transaction(async (tx) => {
+            for (const k of [
+              "ring-page-order",
+              "ring-ref",
+              "ring-ref0",
+              "ring-ref1",
+              "ring-ref2",
+              "ring-ref3",
+            ])
+              if (await tx.exists(`${dir}/${k}`)) await tx.rm(`${dir}/${k}`);
+          }),
+          "the old ring keys removed",
+        );
         // Every other round, disconnect again before blkback has connected.
-        await h.until(front.publish({ persistent: false, order: i % 3 }), "the frontend publishing");
+        await h.until(
+          front.publish({ persistent: false, order: i % 3 }),
+          "the frontend publishing",
+        );
         if (i % 2 === 1) await r.backendState(S.XenbusStateConnected);
       }
       await r.backendState(S.XenbusStateConnected);
@@ -252,7 +327,11 @@ describe("blk e2e attacks on blkback", () => {
       // The 25 rounds that closed before blkback connected: its connect hook found the ring's
       // grant ended, failed, and was reported to its bus (the device went Closing, then Closed).
       const failed = r.served.bus.errors.splice(0).map(String);
-      expect(failed).toEqual(Array(25).fill("BlkbackConnectError: mapping ring-ref port 3: GNTTABOP_map_grant_ref[0] failed: GNTST_general_error (-1)"));
+      expect(failed).toEqual(
+        Array(25).fill(
+          "BlkbackConnectError: mapping ring-ref port 3: GNTTABOP_map_grant_ref[0] failed: GNTST_general_error (-1)",
+        ),
+      );
       await r.finish();
     });
   }, 30_000);
@@ -265,7 +344,19 @@ describe("blk e2e attacks on blkback", () => {
       const segs = pages.map((g) => whole(g));
       segs[0] = { gref: 4000, first_sect: 0, last_sect: 7 }; // never granted
       const ind = r.front.indirectPages(segs);
-      const rsp = await h.until(r.front.submit({ kind: "indirect", operation: 6, indirect_op: 1, nr_segments: 12, handle: 0, id: 90, sector_number: 0, indirect_grefs: [ind[0]!.ref] }), "the response");
+      const rsp = await h.until(
+        r.front.submit({
+          kind: "indirect",
+          operation: 6,
+          indirect_op: 1,
+          nr_segments: 12,
+          handle: 0,
+          id: 90,
+          sector_number: 0,
+          indirect_grefs: [ind[0]!.ref],
+        }),
+        "the response",
+      );
       expect(rsp).toEqual({ id: 90, operation: 1, status: -1 });
       expect(mem.stats.writes).toBe(writes);
       expect(r.served.device(r.dom.domid, 51712)!.env.mapper.mapped).toBe(1); // only the ring page

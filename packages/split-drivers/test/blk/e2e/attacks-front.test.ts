@@ -6,7 +6,13 @@ import { describe, expect, it } from "vitest";
 import { BLKIF_OP } from "@pvkit/hypervisor-sim/abi";
 import { GrantMapper } from "@pvkit/guest-sdk";
 import { expectFinding, useHost } from "@pvkit/toolstack/testing";
-import { type BlkifRequest, type BlkifSegment, BlkfrontError, type BlkfrontDisk, MemoryStorage } from "@pvkit/split-drivers";
+import {
+  type BlkifRequest,
+  type BlkifSegment,
+  BlkfrontError,
+  type BlkfrontDisk,
+  MemoryStorage,
+} from "@pvkit/split-drivers";
 import { type Rig, connected, teardown } from "../front/helpers.js";
 import { XVDA, connectedPair, pattern, same, teardownPair } from "./pair.js";
 
@@ -32,12 +38,17 @@ async function provoke(r: R, lie: () => void, firstAnswered = false): Promise<Bl
   expect(b).toBeInstanceOf(BlkfrontError);
   expect(r.disk.state).toBe("disabled");
   expect(r.disk.error).toBe(b);
-  await expect(r.disk.writeSectors(0, new Uint8Array(512))).rejects.toMatchObject({ reason: "disabled" });
+  await expect(r.disk.writeSectors(0, new Uint8Array(512))).rejects.toMatchObject({
+    reason: "disabled",
+  });
   return b as BlkfrontError;
 }
 
 const sameOperation = (_type: string, q: unknown, r: unknown): string | undefined => {
-  const [want, got] = [(q as { operation: number }).operation, (r as { operation: number }).operation];
+  const [want, got] = [
+    (q as { operation: number }).operation,
+    (r as { operation: number }).operation,
+  ];
   return got !== want ? `operation ${got} answers a request of operation ${want}` : undefined;
 };
 
@@ -85,7 +96,12 @@ describe("blk e2e attacks on blkfront", () => {
     expect([p.disk.state, p.disk.stats.connections]).toEqual(["connected", 1]);
     const more = pattern(4096, 80);
     await p.until(p.disk.writeSectors(8, more), "a write after");
-    expect(same(await p.until(p.disk.readSectors(0, 16), "reading both back"), new Uint8Array([...data, ...more]))).toBe(true);
+    expect(
+      same(
+        await p.until(p.disk.readSectors(0, 16), "reading both back"),
+        new Uint8Array([...data, ...more]),
+      ),
+    ).toBe(true);
     await teardownPair(p);
   }, 30_000);
 
@@ -109,57 +125,114 @@ describe("blk e2e attacks on blkfront", () => {
     await teardown(r);
   });
 
-  it.each([false, true])("XSA-403: a granted page holds only the request's data or zeros, for reads and writes, fresh and reused pages (persistent grants: %s)", async (persistent) => {
-    {
-      const r = await connected(host(), { back: { connectKeys: { "feature-persistent": persistent ? 1 : 0 } } });
-      expect(r.disk.features.persistent).toBe(persistent);
-      const spy = new GrantMapper(r.h.dom0.guest);
-      const problems: string[] = [];
-      const written = new Map<number, Uint8Array>();
-      // Look at every whole granted page before the backend answers (the request's data is in it
-      // for a write, the backend's for a read); anything else but zeros is a leak.
-      r.be.respond = (req, rsp) => {
-        if (req.kind !== "rw" || req.operation > 1) return [rsp];
-        let at = req.sector_number * 512;
-        for (const s of req.seg as BlkifSegment[]) {
-          const m = spy.mapOne(s.gref, r.dom.domid, { readonly: true });
-          const page = m.page.read(0, 4096);
-          m.unmap();
-          const lo = s.first_sect * 512;
-          const hi = (s.last_sect + 1) * 512;
-          const want = r.be.storage.subarray(at, at + hi - lo);
-          if (!same(page.subarray(lo, hi), want)) problems.push(`gref ${s.gref}: the segment is not the request's data`);
-          if (page.subarray(0, lo).some((x) => x !== 0) || page.subarray(hi).some((x) => x !== 0)) problems.push(`gref ${s.gref}: bytes outside sectors ${s.first_sect}..${s.last_sect} are not zero`);
-          at += hi - lo;
+  it.each([false, true])(
+    "XSA-403: a granted page holds only the request's data or zeros, for reads and writes, fresh and reused pages (persistent grants: %s)",
+    async (persistent) => {
+      {
+        const r = await connected(host(), {
+          back: { connectKeys: { "feature-persistent": persistent ? 1 : 0 } },
+        });
+        expect(r.disk.features.persistent).toBe(persistent);
+        const spy = new GrantMapper(r.h.dom0.guest);
+        const problems: string[] = [];
+        const written = new Map<number, Uint8Array>();
+        // Look at every whole granted page before the backend answers (the request's data is in it
+        // for a write, the backend's for a read); anything else but zeros is a leak.
+        r.be.respond = (req, rsp) => {
+          if (req.kind !== "rw" || req.operation > 1) return [rsp];
+          let at = req.sector_number * 512;
+          for (const s of req.seg as BlkifSegment[]) {
+            const m = spy.mapOne(s.gref, r.dom.domid, { readonly: true });
+            const page = m.page.read(0, 4096);
+            m.unmap();
+            const lo = s.first_sect * 512;
+            const hi = (s.last_sect + 1) * 512;
+            const want = r.be.storage.subarray(at, at + hi - lo);
+            if (!same(page.subarray(lo, hi), want))
+              problems.push(`gref ${s.gref}: the segment is not the request's data`);
+            if (page.subarray(0, lo).some((x) => x !== 0) || page.subarray(hi).some((x) => x !== 0))
+              problems.push(
+                `gref ${s.gref}: bytes outside sectors ${s.first_sect}..${s.last_sect} are not zero`,
+              );
+            at += hi - lo;
+          }
+          return [rsp];
+        };
+        // Writes and reads of every partial-page length, reusing the guest's pages between them.
+        for (let n = 1; n <= 16; n++) {
+          const data = pattern(n * 512, n);
+          written.set(n, data);
+          await r.until(r.disk.writeSectors(n * 32, data), "a write");
+          expect(same(await r.until(r.disk.readSectors(n * 32, n)), data)).toBe(true);
+          await r.until(
+            r.disk.write(pattern(700, 100 + n), 0, 700, n * 32 * 512 + 100),
+            "an unaligned write",
+          );
         }
-        return [rsp];
-      };
-      // Writes and reads of every partial-page length, reusing the guest's pages between them.
-      for (let n = 1; n <= 16; n++) {
-        const data = pattern(n * 512, n);
-        written.set(n, data);
-        await r.until(r.disk.writeSectors(n * 32, data), "a write");
-        expect(same(await r.until(r.disk.readSectors(n * 32, n)), data)).toBe(true);
-        await r.until(r.disk.write(pattern(700, 100 + n), 0, 700, n * 32 * 512 + 100), "an unaligned write");
+        expect(problems).toEqual([]);
+        await teardown(r);
       }
-      expect(problems).toEqual([]);
-      await teardown(r);
-    }
-  });
+    },
+  );
 
   it.each([
-    ["a response id out of range", "bad-response-id", "unknown-response-id", (r: R) => r.be.forge(0, 1, [{ id: 32, operation: BLKIF_OP.BLKIF_OP_READ, status: 0 }]), false],
-    ["a duplicate response id", "response-not-pending", "unknown-response-id", (r: R) => r.be.forge(0, 1, [{ id: 1, operation: 0, status: 0 }, { id: 1, operation: 0, status: 0 }]), true],
-    ["a response with the wrong operation", "wrong-operation", "bad-response", (r: R) => ((r.be.respond = (_q, rsp) => [{ ...rsp, operation: BLKIF_OP.BLKIF_OP_WRITE }]), r.be.release()), false],
-    ["rsp_prod past the requests outstanding", "ring-protocol", "ring-halted", (r: R) => r.be.forge(0, 1, [1, 2, 3].map((id) => ({ id, operation: 0, status: 0 }))), false],
-    ["rsp_prod overflowing the ring", "ring-protocol", "ring-halted", (r: R) => r.be.forge(0, 1, [], 1000), false],
-  ] as const)("hardening: %s disables the device, rejects pending I/O and keeps the acknowledged write", async (_name, reason, finding, lie, firstAnswered) => {
-    const r = await connected(host());
-    expectFinding(r.h, finding);
-    const check = await acknowledged(r);
-    const e = await provoke(r, () => lie(r), firstAnswered);
-    expect(e.reason).toBe(reason);
-    check();
-    await teardown(r);
-  });
+    [
+      "a response id out of range",
+      "bad-response-id",
+      "unknown-response-id",
+      (r: R) => r.be.forge(0, 1, [{ id: 32, operation: BLKIF_OP.BLKIF_OP_READ, status: 0 }]),
+      false,
+    ],
+    [
+      "a duplicate response id",
+      "response-not-pending",
+      "unknown-response-id",
+      (r: R) =>
+        r.be.forge(0, 1, [
+          { id: 1, operation: 0, status: 0 },
+          { id: 1, operation: 0, status: 0 },
+        ]),
+      true,
+    ],
+    [
+      "a response with the wrong operation",
+      "wrong-operation",
+      "bad-response",
+      (r: R) => (
+        (r.be.respond = (_q, rsp) => [{ ...rsp, operation: BLKIF_OP.BLKIF_OP_WRITE }]),
+        r.be.release()
+      ),
+      false,
+    ],
+    [
+      "rsp_prod past the requests outstanding",
+      "ring-protocol",
+      "ring-halted",
+      (r: R) =>
+        r.be.forge(
+          0,
+          1,
+          [1, 2, 3].map((id) => ({ id, operation: 0, status: 0 })),
+        ),
+      false,
+    ],
+    [
+      "rsp_prod overflowing the ring",
+      "ring-protocol",
+      "ring-halted",
+      (r: R) => r.be.forge(0, 1, [], 1000),
+      false,
+    ],
+  ] as const)(
+    "hardening: %s disables the device, rejects pending I/O and keeps the acknowledged write",
+    async (_name, reason, finding, lie, firstAnswered) => {
+      const r = await connected(host());
+      expectFinding(r.h, finding);
+      const check = await acknowledged(r);
+      const e = await provoke(r, () => lie(r), firstAnswered);
+      expect(e.reason).toBe(reason);
+      check();
+      await teardown(r);
+    },
+  );
 });

@@ -11,7 +11,12 @@ import { describe, expect, it } from "vitest";
 import { XenbusBus, driverEnv } from "@pvkit/guest-sdk";
 import { XenbusState } from "@pvkit/hypervisor-sim/abi";
 import { type DomainHandle, type Host, detachDevice } from "@pvkit/toolstack";
-import { readNode, restartBackendDriver, restartDriverDomain, useHost } from "@pvkit/toolstack/testing";
+import {
+  readNode,
+  restartBackendDriver,
+  restartDriverDomain,
+  useHost,
+} from "@pvkit/toolstack/testing";
 import { MemoryStorage, blkbackDriver } from "@pvkit/split-drivers";
 import { GatedStorage } from "./gated-storage.js";
 import { XVDA, connectedPair, pattern, same, serve, teardownPair } from "./pair.js";
@@ -30,8 +35,14 @@ describe("blk e2e: blkback crashes and restarts (driver only)", () => {
     await p.until(p.disk.writeSectors(0, acked), "the acknowledged write");
     storage.shut();
     const settled: string[] = [];
-    const writes = Array.from({ length: 40 }, (_, i) => p.disk.writeSectors(16 + i * 8, pattern(4096, 100 + i)).then(() => void settled.push(`w${i}`)));
-    const reads = Array.from({ length: 4 }, (_, i) => p.disk.readSectors(i * 4, 4).then((b) => (settled.push(`r${i}`), b)));
+    const writes = Array.from({ length: 40 }, (_, i) =>
+      p.disk
+        .writeSectors(16 + i * 8, pattern(4096, 100 + i))
+        .then(() => void settled.push(`w${i}`)),
+    );
+    const reads = Array.from({ length: 4 }, (_, i) =>
+      p.disk.readSectors(i * 4, 4).then((b) => (settled.push(`r${i}`), b)),
+    );
     await h.hv.settle();
     expect([storage.held, p.disk.inFlight]).toEqual([32, 32]);
     const recovered = new Promise<number>((r) => p.disk.once("recovered", r));
@@ -56,30 +67,46 @@ describe("blk e2e: blkback crashes and restarts (driver only)", () => {
     expect(await p.until(recovered, "the disk recovering")).toBe(32);
     // The dead instance's held I/O reaches the storage too (the same data), but is never answered.
     storage.open();
-    const got = await p.until(Promise.all([Promise.all(writes), Promise.all(reads)]), "the I/O after the restart");
+    const got = await p.until(
+      Promise.all([Promise.all(writes), Promise.all(reads)]),
+      "the I/O after the restart",
+    );
     expect(settled.length).toBe(44);
     expect(new Set(settled).size).toBe(44);
-    got[1].forEach((b, i) => expect(same(b, acked.subarray(i * 2048, (i + 1) * 2048))).toBe(true));
+    got[1].forEach(
+      (b, i) => void expect(same(b, acked.subarray(i * 2048, (i + 1) * 2048))).toBe(true),
+    );
     expect([p.disk.stats.connections, p.disk.stats.reissued, p.disk.inFlight]).toEqual([2, 32, 0]);
     expect(readNode(h, `${backend}/state`)).toBe(String(S.XenbusStateConnected));
     const all = new Uint8Array(16 * 512 + 40 * 4096);
     await mem.read(0, all);
     expect(same(all.subarray(0, 8192), acked)).toBe(true);
-    for (let i = 0; i < 40; i++) expect(same(all.subarray((16 + i * 8) * 512, (24 + i * 8) * 512), pattern(4096, 100 + i))).toBe(true);
+    for (let i = 0; i < 40; i++)
+      expect(
+        same(all.subarray((16 + i * 8) * 512, (24 + i * 8) * 512), pattern(4096, 100 + i)),
+      ).toBe(true);
     await teardownPair(p);
   });
 });
 
 /** A driver domain running blkback on its own bus over `storage`; resolves once registered. */
-async function driverDomain(h: Host, name: string, storage: GatedStorage): Promise<{ dom: DomainHandle; bus: XenbusBus; domid: number }> {
+async function driverDomain(
+  h: Host,
+  name: string,
+  storage: GatedStorage,
+): Promise<{ dom: DomainHandle; bus: XenbusBus; domid: number }> {
   let started!: (b: XenbusBus) => void;
   const ready = new Promise<XenbusBus>((r) => (started = r));
   const dom = await h.createDomain({
     name,
     memory: 16,
     main: (ctx) => {
-      const bus = new XenbusBus(driverEnv({ guest: ctx.guest, events: ctx.events, xs: ctx.xenbus }));
-      bus.registerBackend(blkbackDriver({ storage: () => storage, holdClock: (why) => h.hv.scheduler.hold(why) }));
+      const bus = new XenbusBus(
+        driverEnv({ guest: ctx.guest, events: ctx.events, xs: ctx.xenbus }),
+      );
+      bus.registerBackend(
+        blkbackDriver({ storage: () => storage, holdClock: (why) => h.hv.scheduler.hold(why) }),
+      );
       started(bus);
     },
   });
@@ -100,7 +127,9 @@ describe("blk e2e: blkback's driver domain is destroyed and rebuilt", () => {
     await p.until(p.disk.writeSectors(0, acked), "the acknowledged write");
     storage.shut();
     const settled: string[] = [];
-    const writes = Array.from({ length: 8 }, (_, i) => p.disk.writeSectors(8 + i * 8, pattern(4096, 200 + i)).then(() => void settled.push(`w${i}`)));
+    const writes = Array.from({ length: 8 }, (_, i) =>
+      p.disk.writeSectors(8 + i * 8, pattern(4096, 200 + i)).then(() => void settled.push(`w${i}`)),
+    );
     await h.hv.settle();
     expect(storage.held).toBe(8);
     const recovered = new Promise<number>((r) => p.disk.once("recovered", r));
@@ -112,15 +141,22 @@ describe("blk e2e: blkback's driver domain is destroyed and rebuilt", () => {
       }),
       "the driver domain restart",
     );
-    expect(r.reattached.map((d) => d.backend)).toEqual([`/local/domain/${r.built.domid}/backend/vbd/${p.dom.domid}/${XVDA}`]);
+    expect(r.reattached.map((d) => d.backend)).toEqual([
+      `/local/domain/${r.built.domid}/backend/vbd/${p.dom.domid}/${XVDA}`,
+    ]);
     expect(await p.until(recovered, "the disk recovering")).toBe(8);
     storage.open();
     await p.until(Promise.all(writes), "the writes after the restart");
     expect(new Set(settled).size).toBe(8);
-    expect(readNode(h, `/local/domain/${p.dom.domid}/device/vbd/${XVDA}/backend-id`)).toBe(String(r.built.domid));
+    expect(readNode(h, `/local/domain/${p.dom.domid}/device/vbd/${XVDA}/backend-id`)).toBe(
+      String(r.built.domid),
+    );
     const back = await p.until(p.disk.readSectors(0, 72), "reading everything back");
     expect(same(back.subarray(0, 4096), acked)).toBe(true);
-    for (let i = 0; i < 8; i++) expect(same(back.subarray((8 + i * 8) * 512, (16 + i * 8) * 512), pattern(4096, 200 + i))).toBe(true);
+    for (let i = 0; i < 8; i++)
+      expect(
+        same(back.subarray((8 + i * 8) * 512, (16 + i * 8) * 512), pattern(4096, 200 + i)),
+      ).toBe(true);
     expect(p.disk.stats.connections).toBe(2);
     // The pair's dom0 blkback served nothing; the new driver domain's bus closes before the checks.
     const removal = await p.until(detachDevice(h, p.dom.domid, "vbd", XVDA), "unplugging xvda");

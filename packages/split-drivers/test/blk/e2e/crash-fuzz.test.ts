@@ -14,7 +14,8 @@ async function run(seed: number, form: CrashForm): Promise<CrashRun> {
   }
 }
 
-const brief = (r: CrashRun): string => `point ${r.point} fired ${r.fired} reissued ${r.reissued} connections ${r.connections}`;
+const brief = (r: CrashRun): string =>
+  `point ${r.point} fired ${r.fired} reissued ${r.reissued} connections ${r.connections}`;
 
 describe("blk e2e: backend crashes at seeded points (pnpm fuzz --crash)", () => {
   const pinned = [

@@ -6,7 +6,13 @@
 // succeed, every write be in the storage, every read return what was written (blkif_recover).
 import { XenbusBus, driverEnv } from "@pvkit/guest-sdk";
 import { type DomainHandle, type Host, LocalXenbusTransport, detachDevice } from "@pvkit/toolstack";
-import { type TestHost, restartBackendDriver, restartDriverDomain, scheduleBackendCrash, assertNoGuestLeaks } from "@pvkit/toolstack/testing";
+import {
+  type TestHost,
+  restartBackendDriver,
+  restartDriverDomain,
+  scheduleBackendCrash,
+  assertNoGuestLeaks,
+} from "@pvkit/toolstack/testing";
 import { FaultyStorage, MemoryStorage, type Storage, blkbackDriver } from "@pvkit/split-drivers";
 import { XVDA, connectedPair, pattern, same, serve } from "./pair.js";
 
@@ -36,15 +42,23 @@ export interface CrashRun {
 }
 
 /** A driver domain serving blkback over `storage` (resolves once its bus is registered). */
-async function driverDomain(h: Host, name: string, storage: Storage): Promise<{ dom: DomainHandle; bus: XenbusBus; domid: number }> {
+async function driverDomain(
+  h: Host,
+  name: string,
+  storage: Storage,
+): Promise<{ dom: DomainHandle; bus: XenbusBus; domid: number }> {
   let started!: (b: XenbusBus) => void;
   const ready = new Promise<XenbusBus>((r) => (started = r));
   const dom = await h.createDomain({
     name,
     memory: 16,
     main: (ctx) => {
-      const bus = new XenbusBus(driverEnv({ guest: ctx.guest, events: ctx.events, xs: ctx.xenbus }));
-      bus.registerBackend(blkbackDriver({ storage: () => storage, holdClock: (why) => h.hv.scheduler.hold(why) }));
+      const bus = new XenbusBus(
+        driverEnv({ guest: ctx.guest, events: ctx.events, xs: ctx.xenbus }),
+      );
+      bus.registerBackend(
+        blkbackDriver({ storage: () => storage, holdClock: (why) => h.hv.scheduler.hold(why) }),
+      );
       started(bus);
     },
   });
@@ -56,9 +70,17 @@ export async function runCrash(t: TestHost, o: CrashScenario): Promise<CrashRun>
   const h = t.host;
   const mem = new MemoryStorage({ bytes: 1 << 20 });
   const [min, max] = o.delayNs ?? [0, 200_000];
-  const storage = new FaultyStorage(mem, { seed: t.seed, delayNs: { min, max }, scheduler: h.hv.scheduler });
+  const storage = new FaultyStorage(mem, {
+    seed: t.seed,
+    delayNs: { min, max },
+    scheduler: h.hv.scheduler,
+  });
   let dd = o.form === "domain" ? await driverDomain(h, "blk-dd", storage) : undefined;
-  const p = await connectedPair(h, { storage, vcpus: 2, ...(dd ? { vbd: { backend: dd.domid } } : {}) });
+  const p = await connectedPair(h, {
+    storage,
+    vcpus: 2,
+    ...(dd ? { vbd: { backend: dd.domid } } : {}),
+  });
   const crash = scheduleBackendCrash(h, {
     seed: t.seed,
     at: { notifications: o.notifications ?? [1, 40], domid: p.dom.domid },
@@ -86,22 +108,44 @@ export async function runCrash(t: TestHost, o: CrashScenario): Promise<CrashRun>
   const n = o.requests ?? 24;
   const settled = new Map<string, number>();
   const once = (k: string): void => void settled.set(k, (settled.get(k) ?? 0) + 1);
-  await p.until(Promise.all(Array.from({ length: n }, (_, i) => p.disk.writeSectors(i * 8, pattern(4096, 10 + i)).then(() => once(`w${i}`)))), "the writes");
-  const reads = await p.until(Promise.all(Array.from({ length: n }, (_, i) => p.disk.readSectors(i * 8, 8).then((b) => (once(`r${i}`), b)))), "the reads");
+  await p.until(
+    Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        p.disk.writeSectors(i * 8, pattern(4096, 10 + i)).then(() => once(`w${i}`)),
+      ),
+    ),
+    "the writes",
+  );
+  const reads = await p.until(
+    Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        p.disk.readSectors(i * 8, 8).then((b) => (once(`r${i}`), b)),
+      ),
+    ),
+    "the reads",
+  );
   crash.stop();
   await p.until(crash.done, "the backend restart");
   reads.forEach((b, i) => {
-    if (!same(b, pattern(4096, 10 + i))) throw new Error(`read ${i} returned wrong data after the crash`);
+    if (!same(b, pattern(4096, 10 + i)))
+      throw new Error(`read ${i} returned wrong data after the crash`);
   });
   for (const [k, c] of settled) if (c !== 1) throw new Error(`request ${k} completed ${c} times`);
   if (settled.size !== 2 * n) throw new Error(`${settled.size} of ${2 * n} requests settled`);
   const all = new Uint8Array(4096);
   for (let i = 0; i < n; i++) {
     await mem.read(i * 8 * 512, all);
-    if (!same(all, pattern(4096, 10 + i))) throw new Error(`acknowledged write ${i} is not in the storage`);
+    if (!same(all, pattern(4096, 10 + i)))
+      throw new Error(`acknowledged write ${i} is not in the storage`);
   }
   if (p.disk.state !== "connected") throw new Error(`the disk is ${p.disk.state} after the crash`);
-  const run: CrashRun = { point: crash.point, fired: crash.fired, reissued: p.disk.stats.reissued, connections: p.disk.stats.connections, endNs: h.hv.scheduler.now };
+  const run: CrashRun = {
+    point: crash.point,
+    fired: crash.fired,
+    reissued: p.disk.stats.reissued,
+    connections: p.disk.stats.connections,
+    endNs: h.hv.scheduler.now,
+  };
   // Teardown: unplug through whichever backend serves now, close every bus, check the guests.
   const removal = await p.until(detachDevice(h, p.dom.domid, "vbd", XVDA), "unplugging xvda");
   if (removal.outcome !== "closed") throw new Error(`the unplug ended ${removal.outcome}`);

@@ -1,9 +1,14 @@
 // One blk scenario under fault injection, reused by the fault tests, the replay test and
 // `pnpm fuzz`: dom0's blkback over a FaultyStorage, a guest's blkfront, a burst of writes and
 // reads; every request's outcome (ok, or the BlkfrontError reason) recorded in order.
-import { type TestHost } from "@pvkit/toolstack/testing";
+import type { TestHost } from "@pvkit/toolstack/testing";
 import { recordTrace, chromeTraceJson } from "@pvkit/toolstack";
-import { BlkfrontError, FaultyStorage, type FaultyStorageOptions, MemoryStorage } from "@pvkit/split-drivers";
+import {
+  BlkfrontError,
+  FaultyStorage,
+  type FaultyStorageOptions,
+  MemoryStorage,
+} from "@pvkit/split-drivers";
 import { XVDA, connectedPair, pattern, same, teardownPair } from "./pair.js";
 
 export interface BlkFaultRun {
@@ -34,18 +39,25 @@ export async function runBlkFaults(t: TestHost, o: BlkFaultScenario = {}): Promi
   const storage = new FaultyStorage(mem, { seed: t.seed, ...o.storage, scheduler: h.hv.scheduler });
   const p = await connectedPair(h, { storage, vcpus: 2 });
   const n = o.requests ?? 16;
-  const outcome = (e: unknown): string => (e instanceof BlkfrontError ? e.reason : `unexpected ${String(e)}`);
+  const outcome = (e: unknown): string =>
+    e instanceof BlkfrontError ? e.reason : `unexpected ${String(e)}`;
   const writes = await p.until(
-    Promise.all(Array.from({ length: n }, (_, i) => p.disk.writeSectors(i * 8, pattern(4096, 10 + i)).then(() => "ok", outcome))),
+    Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        p.disk.writeSectors(i * 8, pattern(4096, 10 + i)).then(() => "ok", outcome),
+      ),
+    ),
     "the writes",
   );
   const reads = await p.until(
     Promise.all(
       Array.from({ length: n }, (_, i) =>
-        p.disk.readSectors(i * 8, 8).then(
-          (b) => (writes[i] !== "ok" || same(b, pattern(4096, 10 + i)) ? "ok" : "bad-data"),
-          outcome,
-        ),
+        p.disk
+          .readSectors(i * 8, 8)
+          .then(
+            (b) => (writes[i] !== "ok" || same(b, pattern(4096, 10 + i)) ? "ok" : "bad-data"),
+            outcome,
+          ),
       ),
     ),
     "the reads",
@@ -61,5 +73,10 @@ export async function runBlkFaults(t: TestHost, o: BlkFaultScenario = {}): Promi
   await teardownPair(p, { allowErrors: true });
   const trace = rec ? chromeTraceJson(rec.snapshot()) : undefined;
   rec?.[Symbol.dispose]();
-  return { outcomes: [...writes, ...reads], storageFailed: [...storage.stats.failed], trace, endNs: h.hv.scheduler.now };
+  return {
+    outcomes: [...writes, ...reads],
+    storageFailed: [...storage.stats.failed],
+    trace,
+    endNs: h.hv.scheduler.now,
+  };
 }

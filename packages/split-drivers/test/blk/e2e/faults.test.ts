@@ -41,19 +41,33 @@ describe("blk e2e: fault injection", () => {
     expect(b.endNs - a.endNs).toBe(3_878_517);
   });
 
-  it.each(["GNTST_eagain", "GNTST_no_space", "GNTST_bad_gntref"] as const)("fails only the requests whose grant map failed with %s (blkback's 5th and 9th maps)", async (status) => {
-    const t = await createTestHost({ seed: 2, faults: { grantMapFailure: { nth: [5, 9], status, mapper: 0 } } });
-    const run = await runBlkFaults(t);
-    await t.finish();
-    expect(t.faults.injected.grantMap).toBe(2);
-    expect(run.outcomes.map((o, i) => (o === "ok" ? "" : `${i}:${o}`)).filter(Boolean)).toEqual(["0:io-error", "7:io-error"]);
-  });
+  it.each(["GNTST_eagain", "GNTST_no_space", "GNTST_bad_gntref"] as const)(
+    "fails only the requests whose grant map failed with %s (blkback's 5th and 9th maps)",
+    async (status) => {
+      const t = await createTestHost({
+        seed: 2,
+        faults: { grantMapFailure: { nth: [5, 9], status, mapper: 0 } },
+      });
+      const run = await runBlkFaults(t);
+      await t.finish();
+      expect(t.faults.injected.grantMap).toBe(2);
+      expect(run.outcomes.map((o, i) => (o === "ok" ? "" : `${i}:${o}`)).filter(Boolean)).toEqual([
+        "0:io-error",
+        "7:io-error",
+      ]);
+    },
+  );
 
   it("connects through a xenstore EAGAIN storm on the guest's commits (bounded retry)", async () => {
     const t = await createTestHost({ seed: 9, faults: { xenstoreEagain: { rate: 0.5 } } });
     const run = await runBlkFaults(t);
     await t.finish();
-    expect(t.faults.injected).toEqual({ xenstoreEagain: 1, xenstoreCommits: 4, grantMap: 0, grantMapsSeen: 0 });
+    expect(t.faults.injected).toEqual({
+      xenstoreEagain: 1,
+      xenstoreCommits: 4,
+      grantMap: 0,
+      grantMapsSeen: 0,
+    });
     expect(run.outcomes.every((o) => o === "ok")).toBe(true);
   });
 });

@@ -3,16 +3,32 @@
 // lying end, not the honest end that halted), its device path, the ring, the trace position, the
 // seed and a hint; expectFinding announces it; unannounced, it fails the test's teardown.
 import { describe, expect, it } from "vitest";
-import { type Finding, SanitizerError, createTestHost, expectFinding } from "@pvkit/toolstack/testing";
+import {
+  type Finding,
+  SanitizerError,
+  createTestHost,
+  expectFinding,
+} from "@pvkit/toolstack/testing";
 import { runHostile } from "./hostile-scenario.js";
 import { XVDA } from "./pair.js";
 
 type Kind = "prod-ahead" | "bad-id";
 
-async function run(impersonate: "backend" | "frontend", kind: Kind, expect_ = true, of: Finding["kind"] = "ring-halted"): Promise<{ findings: readonly Finding[]; teardown: unknown; front: number }> {
+async function run(
+  impersonate: "backend" | "frontend",
+  kind: Kind,
+  expect_ = true,
+  of: Finding["kind"] = "ring-halted",
+): Promise<{ findings: readonly Finding[]; teardown: unknown; front: number }> {
   const t = await createTestHost({ seed: 3 });
   // The other reports a lie may provoke stay allowed; ring-halted is the one under test.
-  for (const k of ["unknown-response-id", "bad-response", "notify-storm", "unexpected-state"] as const) expectFinding(t.host, k, 0);
+  for (const k of [
+    "unknown-response-id",
+    "bad-response",
+    "notify-storm",
+    "unexpected-state",
+  ] as const)
+    expectFinding(t.host, k, 0);
   if (expect_) expectFinding(t.host, of);
   const r = await runHostile(t, { impersonate, kinds: [kind] });
   void r;
@@ -22,34 +38,49 @@ async function run(impersonate: "backend" | "frontend", kind: Kind, expect_ = tr
   return { findings: t.sanitizer!.findings.filter((f) => f.kind === of), teardown, front };
 }
 
-const summary = (f: Finding): string => `${f.kind} d${f.domid} ${f.device} ${f.what} seq ${f.at.seq} t=${f.at.t} seed ${f.seed}`;
+const summary = (f: Finding): string =>
+  `${f.kind} d${f.domid} ${f.device} ${f.what} seq ${f.at.seq} t=${f.at.t} seed ${f.seed}`;
 
 describe("sanitizer in hostile-peer runs: ring-halted names the domain at fault", () => {
   it("a backend pushing rsp_prod far ahead: dom0's backend is at fault, blkfront halted its ring", async () => {
     const { findings, teardown, front } = await run("backend", "prod-ahead");
     expect(teardown).toBeUndefined();
-    expect(findings.map(summary)).toEqual([`ring-halted d0 /local/domain/0/backend/vbd/${front}/${XVDA} ring "device/vbd/${XVDA} queue 0" (grant ref 8 of d${front}) seq 318 t=0 seed 3`]);
-    expect(findings[0]!.detail).toMatch(/^the backend broke the ring protocol \(a hostile peer: prod-ahead at offset 8, t=0 ns\) and the frontend d1 halted the ring: .*RING_RESPONSE_PROD_OVERFLOW/);
+    expect(findings.map(summary)).toEqual([
+      `ring-halted d0 /local/domain/0/backend/vbd/${front}/${XVDA} ring "device/vbd/${XVDA} queue 0" (grant ref 8 of d${front}) seq 318 t=0 seed 3`,
+    ]);
+    expect(findings[0]!.detail).toMatch(
+      /^the backend broke the ring protocol \(a hostile peer: prod-ahead at offset 8, t=0 ns\) and the frontend d1 halted the ring: .*RING_RESPONSE_PROD_OVERFLOW/,
+    );
     expect(findings[0]!.hint).toMatch(/^the backend published rsp_prod beyond/);
-    expect(findings[0]!.message).toContain("(trace seq 318, t=0 ns, seed 3). Hint: the backend published rsp_prod");
+    expect(findings[0]!.message).toContain(
+      "(trace seq 318, t=0 ns, seed 3). Hint: the backend published rsp_prod",
+    );
   });
 
   it("a frontend pushing req_prod far ahead: the guest is at fault, blkback halted its ring", async () => {
     const { findings, front } = await run("frontend", "prod-ahead");
-    expect(findings.map(summary)).toEqual([`ring-halted d${front} /local/domain/${front}/device/vbd/${XVDA} ring "vbd ${front}/${XVDA} ring 0" (grant ref 8 of d${front}, queue 0) seq 320 t=0 seed 3`]);
+    expect(findings.map(summary)).toEqual([
+      `ring-halted d${front} /local/domain/${front}/device/vbd/${XVDA} ring "vbd ${front}/${XVDA} ring 0" (grant ref 8 of d${front}, queue 0) seq 320 t=0 seed 3`,
+    ]);
     expect(findings[0]!.detail).toMatch(/RING_REQUEST_PROD_OVERFLOW/);
     expect(findings[0]!.hint).toMatch(/RING_REQUEST_PROD_OVERFLOW/);
   });
 
   it("a frontend forging a request: the liar is at fault even though its own ring halted on the honest answer", async () => {
     const { findings, front } = await run("frontend", "bad-id");
-    expect(findings.map((f) => `d${f.domid} ${f.device}`)).toEqual([`d${front} /local/domain/${front}/device/vbd/${XVDA}`]);
-    expect(findings[0]!.detail).toMatch(/^the frontend broke the ring protocol \(a hostile peer: bad-id at offset 1520, t=\d+ ns\) and the frontend d1 halted the ring/);
+    expect(findings.map((f) => `d${f.domid} ${f.device}`)).toEqual([
+      `d${front} /local/domain/${front}/device/vbd/${XVDA}`,
+    ]);
+    expect(findings[0]!.detail).toMatch(
+      /^the frontend broke the ring protocol \(a hostile peer: bad-id at offset 1520, t=\d+ ns\) and the frontend d1 halted the ring/,
+    );
   });
 
   it("fails the teardown when the test did not announce it with expectFinding", async () => {
     const { teardown } = await run("backend", "bad-id", false);
     expect(teardown).toBeInstanceOf(SanitizerError);
-    expect((teardown as SanitizerError).findings.map((f) => `${f.kind} d${f.domid}`)).toEqual(["ring-halted d0"]);
+    expect((teardown as SanitizerError).findings.map((f) => `${f.kind} d${f.domid}`)).toEqual([
+      "ring-halted d0",
+    ]);
   });
 });

@@ -3,7 +3,13 @@
 // and reads with the lies at seeded points; the honest end must survive: the guest and dom0
 // running, every request settled (ok or a BlkfrontError), every write blkfront acknowledged in
 // the storage, and the device unplugged cleanly afterwards (or its failure recorded).
-import { type TestHost, hostilePeer, type CorruptionKind, type Corruption, expectFinding } from "@pvkit/toolstack/testing";
+import {
+  type TestHost,
+  hostilePeer,
+  type CorruptionKind,
+  type Corruption,
+  expectFinding,
+} from "@pvkit/toolstack/testing";
 import { detachDevice } from "@pvkit/toolstack";
 import { StallError } from "@pvkit/hypervisor-sim";
 import { type BlkbackOptions, BlkfrontError, MemoryStorage } from "@pvkit/split-drivers";
@@ -41,14 +47,26 @@ export interface HostileScenario {
  * Anything else the sanitizer finds (a stall, a leak, a stuck device) still fails.
  */
 export function allowHostileFindings(t: TestHost): void {
-  for (const k of ["ring-halted", "lost-wakeup", "unknown-response-id", "bad-response", "notify-storm", "unexpected-state"] as const) expectFinding(t.host, k, 0);
+  for (const k of [
+    "ring-halted",
+    "lost-wakeup",
+    "unknown-response-id",
+    "bad-response",
+    "notify-storm",
+    "unexpected-state",
+  ] as const)
+    expectFinding(t.host, k, 0);
 }
 
 /** Runs the scenario on `t`'s host (the caller finishes it). Throws when the honest end did not survive. */
 export async function runHostile(t: TestHost, o: HostileScenario): Promise<HostileRun> {
   const h = t.host;
   const mem = new MemoryStorage({ bytes: 1 << 20 });
-  const p = await connectedPair(h, { storage: mem, vcpus: 2, ...(o.back !== undefined ? { back: o.back } : {}) });
+  const p = await connectedPair(h, {
+    storage: mem,
+    vcpus: 2,
+    ...(o.back !== undefined ? { back: o.back } : {}),
+  });
   const acked = pattern(4096, 7);
   await p.until(p.disk.writeSectors(1024, acked), "the acknowledged write");
   const peer = hostilePeer(h, {
@@ -62,7 +80,8 @@ export async function runHostile(t: TestHost, o: HostileScenario): Promise<Hosti
     ...(o.kinds !== undefined ? { kinds: o.kinds } : {}),
   });
   const n = o.requests ?? 24;
-  const outcome = (e: unknown): string => (e instanceof BlkfrontError ? e.reason : `unexpected ${String(e)}`);
+  const outcome = (e: unknown): string =>
+    e instanceof BlkfrontError ? e.reason : `unexpected ${String(e)}`;
   // Waves of 4 requests, so each end notifies about once per wave (many points for the lies).
   // A wave the host cannot settle (the lying end stopped serving: a halted ring, a garbage
   // event index) ends the burst; its requests must settle at the unplug ("disconnected").
@@ -81,13 +100,32 @@ export async function runHostile(t: TestHost, o: HostileScenario): Promise<Hosti
     }
   };
   const writes: string[] = [];
-  for (let w = 0; w < n && stalled === undefined; w += 4) if (await wave(w, (i) => p.disk.writeSectors(i * 8, pattern(4096, 10 + i)).then(() => "ok", outcome))) writes.push(...(await Promise.all(results.slice(w))));
+  for (let w = 0; w < n && stalled === undefined; w += 4)
+    if (
+      await wave(w, (i) =>
+        p.disk.writeSectors(i * 8, pattern(4096, 10 + i)).then(() => "ok", outcome),
+      )
+    )
+      writes.push(...(await Promise.all(results.slice(w))));
   const writesIssued = results.length;
-  for (let w = 0; w < n && stalled === undefined; w += 4) await wave(w, (i) => p.disk.readSectors(i * 8, 8).then((b) => (writes[i] !== "ok" || o.impersonate === "backend" || same(b, pattern(4096, 10 + i)) ? "ok" : "bad-data"), outcome));
+  for (let w = 0; w < n && stalled === undefined; w += 4)
+    await wave(w, (i) =>
+      p.disk
+        .readSectors(i * 8, 8)
+        .then(
+          (b) =>
+            writes[i] !== "ok" || o.impersonate === "backend" || same(b, pattern(4096, 10 + i))
+              ? "ok"
+              : "bad-data",
+          outcome,
+        ),
+    );
   peer.stop();
   await h.hv.settle();
-  if (h.hv.domainById(p.dom.domid)?.state !== "running") throw new Error(`the guest is ${String(h.hv.domainById(p.dom.domid)?.state)} after the lies`);
-  if (h.hv.domainById(0)?.state !== "running") throw new Error("dom0 is not running after the lies");
+  if (h.hv.domainById(p.dom.domid)?.state !== "running")
+    throw new Error(`the guest is ${String(h.hv.domainById(p.dom.domid)?.state)} after the lies`);
+  if (h.hv.domainById(0)?.state !== "running")
+    throw new Error("dom0 is not running after the lies");
   const diskState = p.disk.state;
   const disabledBy = p.disk.error?.reason;
   const removal = await p.until(detachDevice(h, p.dom.domid, "vbd", XVDA), "unplugging xvda");
@@ -104,9 +142,18 @@ export async function runHostile(t: TestHost, o: HostileScenario): Promise<Hosti
   for (let i = 0; i < writesIssued; i++) {
     if (outcomes[i] !== "ok") continue;
     await mem.read(i * 8 * 512, got);
-    if (!same(got, pattern(4096, 10 + i))) throw new Error(`acknowledged write ${i} is not in the storage`);
+    if (!same(got, pattern(4096, 10 + i)))
+      throw new Error(`acknowledged write ${i} is not in the storage`);
   }
   const bad = outcomes.find((x) => x.startsWith("unexpected") || x === "bad-data");
   if (bad !== undefined) throw new Error(`a request settled as ${bad}`);
-  return { corruptions: peer.corruptions, outcomes, stalledAtWave: stalled, diskState, disabledBy, backErrors: p.served.bus.errors.map(String), unplug: removal.outcome };
+  return {
+    corruptions: peer.corruptions,
+    outcomes,
+    stalledAtWave: stalled,
+    diskState,
+    disabledBy,
+    backErrors: p.served.bus.errors.map(String),
+    unplug: removal.outcome,
+  };
 }

@@ -48,10 +48,19 @@ describe("blk e2e: disk life", () => {
       const p = await connectedPair(host(), { vbd: { type: "file", params: path, mode: "r" } });
       expect(p.disk.readOnly).toBe(true);
       expect(p.disk.features.discard).toBeUndefined();
-      expect(same(await p.until(p.disk.readSectors(100, 300), "a read"), image.subarray(100 * 512, 400 * 512))).toBe(true);
+      expect(
+        same(
+          await p.until(p.disk.readSectors(100, 300), "a read"),
+          image.subarray(100 * 512, 400 * 512),
+        ),
+      ).toBe(true);
       const before = p.disk.queues[0]!.stats.requests;
-      await expect(p.disk.writeSectors(0, new Uint8Array(512))).rejects.toMatchObject({ reason: "read-only" });
-      await expect(p.disk.write(new Uint8Array(3), 0, 3, 7)).rejects.toMatchObject({ reason: "read-only" });
+      await expect(p.disk.writeSectors(0, new Uint8Array(512))).rejects.toMatchObject({
+        reason: "read-only",
+      });
+      await expect(p.disk.write(new Uint8Array(3), 0, 3, 7)).rejects.toMatchObject({
+        reason: "read-only",
+      });
       await expect(p.disk.discard(0, 8)).rejects.toMatchObject({ reason: "read-only" });
       expect(p.disk.queues[0]!.stats.requests).toBe(before);
       await teardownPair(p);
@@ -70,36 +79,53 @@ describe("blk e2e: disk life", () => {
     const requests = (): number => p.disk.queues.reduce((n, q) => n + q.stats.requests, 0);
     const before = requests();
     await expect(p.disk.readSectors(63, 2)).rejects.toMatchObject({ reason: "out-of-range" });
-    await expect(p.disk.writeSectors(64, new Uint8Array(512))).rejects.toMatchObject({ reason: "out-of-range" });
+    await expect(p.disk.writeSectors(64, new Uint8Array(512))).rejects.toMatchObject({
+      reason: "out-of-range",
+    });
     await expect(p.disk.discard(60, 8)).rejects.toMatchObject({ reason: "out-of-range" });
-    await expect(p.disk.write(new Uint8Array(10), 0, 10, 64 * 512 - 5)).rejects.toMatchObject({ reason: "out-of-range" });
+    await expect(p.disk.write(new Uint8Array(10), 0, 10, 64 * 512 - 5)).rejects.toMatchObject({
+      reason: "out-of-range",
+    });
     expect(requests()).toBe(before);
     const buf = new Uint8Array(100);
     const r = await p.until(p.disk.read(buf, 0, 100, 64 * 512 - 40), "a read across the end");
     expect(r.bytesRead).toBe(40);
     expect(same(buf.subarray(0, 40), last.subarray(1024 - 40))).toBe(true);
-    expect((await p.until(p.disk.read(buf, 0, 100, 64 * 512), "a read at the end")).bytesRead).toBe(0);
+    expect((await p.until(p.disk.read(buf, 0, 100, 64 * 512), "a read at the end")).bytesRead).toBe(
+      0,
+    );
     await teardownPair(p);
   });
 
   it("does verified random byte I/O on 4096-byte sectors (sector-size 4096, sectors in 512-byte units)", async () => {
     const p = await connectedPair(host(), { vbd: { params: "memory:1048576:4096" } });
-    expect([p.disk.sectorSize, p.disk.physicalSectorSize, p.disk.sectorCount, p.disk.size]).toEqual([4096, 4096, 256, 1 << 20]);
+    expect([p.disk.sectorSize, p.disk.physicalSectorSize, p.disk.sectorCount, p.disk.size]).toEqual(
+      [4096, 4096, 256, 1 << 20],
+    );
     const model = new Uint8Array(1 << 20);
     await fc.assert(
-      fc.asyncProperty(fc.nat({ max: (1 << 20) - 1 }), fc.integer({ min: 1, max: 70_000 }), fc.nat(), async (pos, n, seed) => {
-        const len = Math.min(n, (1 << 20) - pos);
-        const data = pattern(len, seed);
-        await p.until(p.disk.write(data, 0, len, pos), "an unaligned write");
-        model.set(data, pos);
-        const back = new Uint8Array(len + 8192);
-        const from = Math.max(0, pos - 4096);
-        const got = await p.until(p.disk.read(back, 0, back.length, from), "a read around it");
-        expect(same(back.subarray(0, got.bytesRead), model.subarray(from, from + got.bytesRead))).toBe(true);
-      }),
+      fc.asyncProperty(
+        fc.nat({ max: (1 << 20) - 1 }),
+        fc.integer({ min: 1, max: 70_000 }),
+        fc.nat(),
+        async (pos, n, seed) => {
+          const len = Math.min(n, (1 << 20) - pos);
+          const data = pattern(len, seed);
+          await p.until(p.disk.write(data, 0, len, pos), "an unaligned write");
+          model.set(data, pos);
+          const back = new Uint8Array(len + 8192);
+          const from = Math.max(0, pos - 4096);
+          const got = await p.until(p.disk.read(back, 0, back.length, from), "a read around it");
+          expect(
+            same(back.subarray(0, got.bytesRead), model.subarray(from, from + got.bytesRead)),
+          ).toBe(true);
+        },
+      ),
       { numRuns: 12, seed: 4096, endOnFailure: true },
     );
-    await expect(p.disk.writeSectors(0, new Uint8Array(512))).rejects.toMatchObject({ reason: "invalid-argument" });
+    await expect(p.disk.writeSectors(0, new Uint8Array(512))).rejects.toMatchObject({
+      reason: "invalid-argument",
+    });
     await teardownPair(p);
   });
 });

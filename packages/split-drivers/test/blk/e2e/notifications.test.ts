@@ -13,7 +13,11 @@ async function run(poll: boolean): Promise<{ front: number; back: number; polls:
     const storage = new MemoryStorage({ bytes: 1 << 20 });
     const data = pattern(1 << 20, 77);
     await storage.write(0, data);
-    const p = await connectedPair(h, { storage, back: { poll }, front: { maxRingPageOrder: 0, maxQueues: 1 } });
+    const p = await connectedPair(h, {
+      storage,
+      back: { poll },
+      front: { maxRingPageOrder: 0, maxQueues: 1 },
+    });
     const q = p.disk.queues[0]!;
     const bq = p.served.device(p.dom.domid, XVDA)!.data!.queues[0]!;
     const [f0, b0] = [q.stats.notifications, bq.stats.notifications];
@@ -31,7 +35,11 @@ async function run(poll: boolean): Promise<{ front: number; back: number; polls:
       ),
       "320 reads",
     );
-    const r = { front: q.stats.notifications - f0, back: bq.stats.notifications - b0, polls: bq.stats.polls };
+    const r = {
+      front: q.stats.notifications - f0,
+      back: bq.stats.notifications - b0,
+      polls: bq.stats.polls,
+    };
     await teardownPair(p);
     return r;
   });

@@ -3,9 +3,23 @@
 // unplugs as xl does, closes both buses and checks every domain for leaks.
 import { expect } from "vitest";
 import { XenbusBus, driverEnv } from "@pvkit/guest-sdk";
-import { type DomainHandle, type Host, LocalXenbusTransport, type VbdSpec, detachDevice } from "@pvkit/toolstack";
+import {
+  type DomainHandle,
+  type Host,
+  LocalXenbusTransport,
+  type VbdSpec,
+  detachDevice,
+} from "@pvkit/toolstack";
 import { assertNoGuestLeaks } from "@pvkit/toolstack/testing";
-import { type BlkbackOptions, Blkfront, type BlkfrontDisk, type BlkfrontOptions, type ServedBlkback, type Storage, serveBlkback } from "@pvkit/split-drivers";
+import {
+  type BlkbackOptions,
+  Blkfront,
+  type BlkfrontDisk,
+  type BlkfrontOptions,
+  type ServedBlkback,
+  type Storage,
+  serveBlkback,
+} from "@pvkit/split-drivers";
 
 export const XVDA = 51712;
 
@@ -43,7 +57,8 @@ export async function pair(h: Host, o: PairOptions = {}): Promise<Pair> {
     memory: o.memory ?? 16,
     vcpus: o.vcpus ?? 4,
     devices: [{ kind: "vbd", vdev: "xvda", ...o.vbd }],
-    main: (ctx) => started(new XenbusBus(driverEnv({ guest: ctx.guest, events: ctx.events, xs: ctx.xenbus }))),
+    main: (ctx) =>
+      started(new XenbusBus(driverEnv({ guest: ctx.guest, events: ctx.events, xs: ctx.xenbus }))),
   });
   const bus = await h.until(guestBus, "the guest's bus");
   const blk = Blkfront.register(bus, o.front);
@@ -51,15 +66,25 @@ export async function pair(h: Host, o: PairOptions = {}): Promise<Pair> {
 }
 
 /** blkback served in dom0 on a new xenstore connection, as `o` says. */
-export function serve(h: Host, o: Pick<PairOptions, "back" | "storage"> = {}): { xs: LocalXenbusTransport; served: ServedBlkback } {
+export function serve(
+  h: Host,
+  o: Pick<PairOptions, "back" | "storage"> = {},
+): { xs: LocalXenbusTransport; served: ServedBlkback } {
   const xs = LocalXenbusTransport.open(h);
   const storage = o.storage;
-  const served = serveBlkback(h, { xs, ...o.back, ...(storage !== undefined ? { storage: () => storage } : {}) });
+  const served = serveBlkback(h, {
+    xs,
+    ...o.back,
+    ...(storage !== undefined ? { storage: () => storage } : {}),
+  });
   return { xs, served };
 }
 
 /** A pair whose disk is connected. */
-export async function connectedPair(h: Host, o: PairOptions = {}): Promise<Pair & { disk: BlkfrontDisk }> {
+export async function connectedPair(
+  h: Host,
+  o: PairOptions = {},
+): Promise<Pair & { disk: BlkfrontDisk }> {
   const p = await pair(h, o);
   const disk = await p.until(p.blk.disk(XVDA), "the disk connecting");
   return { ...p, disk };
@@ -69,7 +94,10 @@ export async function connectedPair(h: Host, o: PairOptions = {}): Promise<Pair 
  * Unplugs xvda as xl does (expecting the backend to reach Closed), closes both buses, settles,
  * and checks every domain for leaks; unless `allowErrors`, neither bus recorded an error.
  */
-export async function teardownPair(p: Pair, opts: { allowErrors?: boolean; unplugged?: boolean } = {}): Promise<void> {
+export async function teardownPair(
+  p: Pair,
+  opts: { allowErrors?: boolean; unplugged?: boolean } = {},
+): Promise<void> {
   if (!opts.unplugged) {
     const removal = await p.until(detachDevice(p.h, p.dom.domid, "vbd", XVDA), "unplugging xvda");
     expect(removal.outcome).toBe("closed");
@@ -98,4 +126,7 @@ export function pattern(n: number, seed: number): Uint8Array {
   return out;
 }
 
-export const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+export const same = (a: Uint8Array, b: Uint8Array): boolean =>
+  Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(
+    Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+  );

@@ -6,12 +6,18 @@ import { runBlkFaults } from "./fault-scenario.js";
 
 export const FAULTY: Omit<TestHostOptions, "seed"> = {
   chaos: true,
-  faults: { xenstoreEagain: { rate: 0.3 }, grantMapFailure: { nth: [12], status: "GNTST_eagain", mapper: 0 } },
+  faults: {
+    xenstoreEagain: { rate: 0.3 },
+    grantMapFailure: { nth: [12], status: "GNTST_eagain", mapper: 0 },
+  },
 };
 
 async function traced(seed: number): Promise<{ trace: string; outcomes: readonly string[] }> {
   const t = await createTestHost({ seed, ...FAULTY });
-  const run = await runBlkFaults(t, { trace: true, storage: { failRate: 0.1, delayNs: { min: 0, max: 50_000 } } });
+  const run = await runBlkFaults(t, {
+    trace: true,
+    storage: { failRate: 0.1, delayNs: { min: 0, max: 50_000 } },
+  });
   await t.finish();
   return { trace: run.trace!, outcomes: run.outcomes };
 }

@@ -7,7 +7,16 @@ import { XenbusState } from "@pvkit/hypervisor-sim/abi";
 import { useHost } from "@pvkit/toolstack/testing";
 import { type BlkbackOptions, MemoryStorage } from "@pvkit/split-drivers";
 import { GatedStorage } from "./gated-storage.js";
-import { XVDA, connectedPair, pattern, same, serve, teardownPair, writeNode, readNode } from "./pair.js";
+import {
+  XVDA,
+  connectedPair,
+  pattern,
+  same,
+  serve,
+  teardownPair,
+  writeNode,
+  readNode,
+} from "./pair.js";
 
 const S = XenbusState;
 
@@ -22,8 +31,14 @@ describe("blk e2e: backend restart", () => {
     await p.until(p.disk.writeSectors(0, acked), "the acknowledged write");
     storage.shut();
     const settled: string[] = [];
-    const writes = Array.from({ length: 40 }, (_, i) => p.disk.writeSectors(16 + i * 8, pattern(4096, 100 + i)).then(() => void settled.push(`w${i}`)));
-    const reads = Array.from({ length: 4 }, (_, i) => p.disk.readSectors(i * 4, 4).then((b) => (settled.push(`r${i}`), b)));
+    const writes = Array.from({ length: 40 }, (_, i) =>
+      p.disk
+        .writeSectors(16 + i * 8, pattern(4096, 100 + i))
+        .then(() => void settled.push(`w${i}`)),
+    );
+    const reads = Array.from({ length: 4 }, (_, i) =>
+      p.disk.readSectors(i * 4, 4).then((b) => (settled.push(`r${i}`), b)),
+    );
     await p.h.hv.settle();
     expect(storage.held).toBe(32); // one page: 32 requests consumed by blkback, 12 queued in blkfront
     expect(p.disk.inFlight).toBe(32);
@@ -32,7 +47,10 @@ describe("blk e2e: backend restart", () => {
     const old = p.served;
     const oldXs = p.xs;
     const closing = old.close();
-    await p.until(p.blk.registration.waitFor(XVDA, S.XenbusStateClosed), "blkfront closing for the restart");
+    await p.until(
+      p.blk.registration.waitFor(XVDA, S.XenbusStateClosed),
+      "blkfront closing for the restart",
+    );
     expect(p.disk.state).toBe("recovering");
     expect(settled).toEqual([]);
     storage.open();
@@ -41,20 +59,32 @@ describe("blk e2e: backend restart", () => {
     const recovered = new Promise<number>((r) => p.disk.once("recovered", r));
     // xenbus_probe_node only probes a device in Initialising: the toolstack hands the Closed
     // backend directory to the new blkback by resetting its state, as when re-adding it.
-    writeNode(p.h, `/local/domain/0/backend/vbd/${p.dom.domid}/${XVDA}/state`, String(S.XenbusStateInitialising));
+    writeNode(
+      p.h,
+      `/local/domain/0/backend/vbd/${p.dom.domid}/${XVDA}/state`,
+      String(S.XenbusStateInitialising),
+    );
     Object.assign(p, serve(p.h, { storage }));
     expect(await p.until(recovered, "the disk recovering")).toBe(32);
-    const got = await p.until(Promise.all([Promise.all(writes), Promise.all(reads)]), "the I/O after the restart");
+    const got = await p.until(
+      Promise.all([Promise.all(writes), Promise.all(reads)]),
+      "the I/O after the restart",
+    );
     expect(settled.length).toBe(44);
     expect(new Set(settled).size).toBe(44);
-    got[1].forEach((b, i) => expect(same(b, acked.subarray(i * 2048, (i + 1) * 2048))).toBe(true));
+    got[1].forEach(
+      (b, i) => void expect(same(b, acked.subarray(i * 2048, (i + 1) * 2048))).toBe(true),
+    );
     expect(p.disk.stats.connections).toBe(2);
     expect(p.disk.inFlight).toBe(0);
     expect(p.bus.errors).toEqual([]);
     const all = new Uint8Array(16 * 512 + 40 * 4096);
     await mem.read(0, all);
     expect(same(all.subarray(0, 8192), acked)).toBe(true);
-    for (let i = 0; i < 40; i++) expect(same(all.subarray((16 + i * 8) * 512, (24 + i * 8) * 512), pattern(4096, 100 + i))).toBe(true);
+    for (let i = 0; i < 40; i++)
+      expect(
+        same(all.subarray((16 + i * 8) * 512, (24 + i * 8) * 512), pattern(4096, 100 + i)),
+      ).toBe(true);
     await teardownPair(p);
   });
 });
@@ -63,19 +93,33 @@ describe("blk e2e: backend restart", () => {
  * 48 writes of 128 KiB held inside blkback, a restart into a blkback with `newBack`'s limits
  * (the toolstack resetting the Closed backend directory to Initialising), the writes re-issued.
  */
-async function restartInto(p: Awaited<ReturnType<typeof connectedPair>>, storage: GatedStorage, mem: MemoryStorage, newBack: BlkbackOptions): Promise<void> {
+async function restartInto(
+  p: Awaited<ReturnType<typeof connectedPair>>,
+  storage: GatedStorage,
+  mem: MemoryStorage,
+  newBack: BlkbackOptions,
+): Promise<void> {
   storage.shut();
   const data = (i: number): Uint8Array => pattern(128 << 10, 500 + i);
   let done = 0;
-  const writes = Array.from({ length: 48 }, (_, i) => p.disk.writeSectors(i * 256, data(i)).then(() => void done++));
+  const writes = Array.from({ length: 48 }, (_, i) =>
+    p.disk.writeSectors(i * 256, data(i)).then(() => void done++),
+  );
   await p.h.hv.settle();
   expect(storage.held).toBeGreaterThan(0);
   const closing = p.served.close();
-  await p.until(p.blk.registration.waitFor(XVDA, S.XenbusStateClosed), "blkfront closing for the restart");
+  await p.until(
+    p.blk.registration.waitFor(XVDA, S.XenbusStateClosed),
+    "blkfront closing for the restart",
+  );
   storage.open();
   await p.until(closing, "the old blkback closing");
   p.xs.close();
-  writeNode(p.h, `/local/domain/0/backend/vbd/${p.dom.domid}/${XVDA}/state`, String(S.XenbusStateInitialising));
+  writeNode(
+    p.h,
+    `/local/domain/0/backend/vbd/${p.dom.domid}/${XVDA}/state`,
+    String(S.XenbusStateInitialising),
+  );
   const recovered = new Promise<number>((r) => p.disk.once("recovered", r));
   Object.assign(p, serve(p.h, { storage, back: newBack }));
   const reissued = await p.until(recovered, "the disk recovering");
@@ -85,10 +129,15 @@ async function restartInto(p: Awaited<ReturnType<typeof connectedPair>>, storage
   expect(done).toBe(48);
   const all = new Uint8Array(48 * (128 << 10));
   await mem.read(0, all);
-  for (let i = 0; i < 48; i++) expect(same(all.subarray(i * (128 << 10), (i + 1) * (128 << 10)), data(i))).toBe(true);
+  for (let i = 0; i < 48; i++)
+    expect(same(all.subarray(i * (128 << 10), (i + 1) * (128 << 10)), data(i))).toBe(true);
 }
 
-const features = (p: Awaited<ReturnType<typeof connectedPair>>): number[] => [p.disk.features.queues, p.disk.features.ringPageOrder, p.disk.features.maxSegments];
+const features = (p: Awaited<ReturnType<typeof connectedPair>>): number[] => [
+  p.disk.features.queues,
+  p.disk.features.ringPageOrder,
+  p.disk.features.maxSegments,
+];
 
 describe("blk e2e: backend restart into an older blkback", () => {
   const host = useHost();
@@ -100,7 +149,12 @@ describe("blk e2e: backend restart into an older blkback", () => {
     expect(features(p)).toEqual([1, 0, 32]);
     await restartInto(p, storage, mem, { maxIndirectSegments: 0 });
     expect(features(p)).toEqual([1, 0, 11]);
-    expect(readNode(p.h, `/local/domain/0/backend/vbd/${p.dom.domid}/${XVDA}/feature-max-indirect-segments`)).toBeUndefined();
+    expect(
+      readNode(
+        p.h,
+        `/local/domain/0/backend/vbd/${p.dom.domid}/${XVDA}/feature-max-indirect-segments`,
+      ),
+    ).toBeUndefined();
     // 32 segments = 11 + 11 + 10: three requests per write on the new ring, none indirect.
     expect([p.disk.queues[0]!.stats.requests, p.disk.queues[0]!.stats.indirect]).toEqual([144, 0]);
     await teardownPair(p);
@@ -114,7 +168,12 @@ describe("blk e2e: backend restart into an older blkback", () => {
     await restartInto(p, storage, mem, { maxQueues: 1, maxRingPageOrder: 0 });
     expect(features(p)).toEqual([1, 0, 32]);
     const fe = `/local/domain/${p.dom.domid}/device/vbd/${XVDA}`;
-    expect([readNode(p.h, `${fe}/ring-page-order`), readNode(p.h, `${fe}/multi-queue-num-queues`), readNode(p.h, `${fe}/queue-0/ring-ref0`), readNode(p.h, `${fe}/ring-ref0`)]).toEqual([undefined, undefined, undefined, undefined]);
+    expect([
+      readNode(p.h, `${fe}/ring-page-order`),
+      readNode(p.h, `${fe}/multi-queue-num-queues`),
+      readNode(p.h, `${fe}/queue-0/ring-ref0`),
+      readNode(p.h, `${fe}/ring-ref0`),
+    ]).toEqual([undefined, undefined, undefined, undefined]);
     expect(readNode(p.h, `${fe}/ring-ref`)).toMatch(/^\d+$/);
     await teardownPair(p);
   });
@@ -124,7 +183,11 @@ describe("blk e2e: backend restart into an older blkback", () => {
     const storage = new GatedStorage(mem);
     const p = await connectedPair(host(), { storage, front: { maxRingPageOrder: 2 } });
     expect(storage.held).toBe(0);
-    await restartInto(p, storage, mem, { maxIndirectSegments: 0, maxQueues: 1, maxRingPageOrder: 0 });
+    await restartInto(p, storage, mem, {
+      maxIndirectSegments: 0,
+      maxQueues: 1,
+      maxRingPageOrder: 0,
+    });
     expect(features(p)).toEqual([1, 0, 11]);
     expect([p.disk.queues[0]!.stats.requests, p.disk.queues[0]!.stats.indirect]).toEqual([144, 0]);
     await teardownPair(p);
@@ -139,17 +202,31 @@ describe("blk e2e: backend restart into a blkback that cannot connect", () => {
     const storage = new GatedStorage(mem);
     const p = await connectedPair(host(), { storage, vcpus: 1 });
     storage.shut();
-    const pending = Array.from({ length: 4 }, (_, i) => p.disk.writeSectors(i * 8, pattern(4096, i)).catch((e: unknown) => e));
+    const pending = Array.from({ length: 4 }, (_, i) =>
+      p.disk.writeSectors(i * 8, pattern(4096, i)).catch((e: unknown) => e),
+    );
     await p.h.hv.settle();
     const closing = p.served.close();
-    await p.until(p.blk.registration.waitFor(XVDA, S.XenbusStateClosed), "blkfront closing for the restart");
+    await p.until(
+      p.blk.registration.waitFor(XVDA, S.XenbusStateClosed),
+      "blkfront closing for the restart",
+    );
     storage.open();
     await p.until(closing, "the old blkback closing");
     p.xs.close();
-    writeNode(p.h, `/local/domain/0/backend/vbd/${p.dom.domid}/${XVDA}/state`, String(S.XenbusStateInitialising));
-    Object.assign(p, serve(p.h, { back: { storage: () => Promise.reject(new Error("the image is gone")) } }));
+    writeNode(
+      p.h,
+      `/local/domain/0/backend/vbd/${p.dom.domid}/${XVDA}/state`,
+      String(S.XenbusStateInitialising),
+    );
+    Object.assign(
+      p,
+      serve(p.h, { back: { storage: () => Promise.reject(new Error("the image is gone")) } }),
+    );
     const errors = await p.until(Promise.all(pending), "the pending writes failing");
-    expect(errors.map((e) => (e instanceof Error && "reason" in e ? e.reason : e))).toEqual(Array(4).fill("disconnected"));
+    expect(errors.map((e) => (e instanceof Error && "reason" in e ? e.reason : e))).toEqual(
+      Array(4).fill("disconnected"),
+    );
     expect(p.disk.state).toBe("removed");
     await teardownPair(p, { allowErrors: true });
   });

@@ -7,7 +7,11 @@ import { BLKIF_OP } from "@pvkit/hypervisor-sim/abi";
 import { BlkfrontError } from "@pvkit/split-drivers";
 import { type Rig, connected, teardown } from "./helpers.js";
 
-async function provoke(r: Rig & { disk: import("@pvkit/split-drivers").BlkfrontDisk }, lie: () => void, firstAnswered = false): Promise<BlkfrontError> {
+async function provoke(
+  r: Rig & { disk: import("@pvkit/split-drivers").BlkfrontDisk },
+  lie: () => void,
+  firstAnswered = false,
+): Promise<BlkfrontError> {
   r.be.hold = true;
   const first = r.disk.readSectors(0, 8).catch((e: unknown) => e);
   const second = r.disk.readSectors(8, 8).catch((e: unknown) => e);
@@ -28,7 +32,10 @@ async function provoke(r: Rig & { disk: import("@pvkit/split-drivers").BlkfrontD
 
 /** blkif's rule that a response carries its request's operation (blkif_interrupt checks it too). */
 const sameOperation = (_type: string, q: unknown, r: unknown): string | undefined => {
-  const [want, got] = [(q as { operation: number }).operation, (r as { operation: number }).operation];
+  const [want, got] = [
+    (q as { operation: number }).operation,
+    (r as { operation: number }).operation,
+  ];
   return got !== want ? `operation ${got} answers a request of operation ${want}` : undefined;
 };
 
@@ -39,7 +46,9 @@ describe("blkfront hardening", () => {
   it("disables the device on a response id out of range", async () => {
     const r = await connected(host());
     expectFinding(r.h, "unknown-response-id");
-    const e = await provoke(r, () => r.be.forge(0, 0, [{ id: 32, operation: BLKIF_OP.BLKIF_OP_READ, status: 0 }]));
+    const e = await provoke(r, () =>
+      r.be.forge(0, 0, [{ id: 32, operation: BLKIF_OP.BLKIF_OP_READ, status: 0 }]),
+    );
     expect(e.reason).toBe("bad-response-id");
     expect(e.message).toBe(`device/vbd/51712: queue 0: response has incorrect id (32)`);
     await teardown(r);
@@ -48,9 +57,19 @@ describe("blkfront hardening", () => {
   it("disables the device on a duplicate response id", async () => {
     const r = await connected(host());
     expectFinding(r.h, "unknown-response-id");
-    const e = await provoke(r, () => r.be.forge(0, 0, [{ id: 0, operation: 0, status: 0 }, { id: 0, operation: 0, status: 0 }]), true);
+    const e = await provoke(
+      r,
+      () =>
+        r.be.forge(0, 0, [
+          { id: 0, operation: 0, status: 0 },
+          { id: 0, operation: 0, status: 0 },
+        ]),
+      true,
+    );
     expect(e.reason).toBe("response-not-pending");
-    expect(e.message).toBe(`device/vbd/51712: queue 0: response references no pending request (id 0)`);
+    expect(e.message).toBe(
+      `device/vbd/51712: queue 0: response references no pending request (id 0)`,
+    );
     await teardown(r);
   });
 
@@ -60,14 +79,22 @@ describe("blkfront hardening", () => {
     r.be.respond = (_req, rsp) => [{ ...rsp, operation: BLKIF_OP.BLKIF_OP_WRITE }];
     const e = await provoke(r, () => r.be.release());
     expect(e.reason).toBe("wrong-operation");
-    expect(e.message).toBe(`device/vbd/51712: queue 0: response has wrong operation (1 instead of 0)`);
+    expect(e.message).toBe(
+      `device/vbd/51712: queue 0: response has wrong operation (1 instead of 0)`,
+    );
     await teardown(r);
   });
 
   it("disables the device when rsp_prod runs past the requests outstanding", async () => {
     const r = await connected(host());
     expectFinding(r.h, "ring-halted");
-    const e = await provoke(r, () => r.be.forge(0, 0, [0, 1, 2].map((id) => ({ id, operation: 0, status: 0 }))));
+    const e = await provoke(r, () =>
+      r.be.forge(
+        0,
+        0,
+        [0, 1, 2].map((id) => ({ id, operation: 0, status: 0 })),
+      ),
+    );
     expect(e.reason).toBe("ring-protocol");
     expect(e.message).toMatch(/3 responses for 2 outstanding requests/);
     await teardown(r);

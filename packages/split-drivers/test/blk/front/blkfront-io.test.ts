@@ -7,7 +7,8 @@ import { BLKIF_OP } from "@pvkit/hypervisor-sim/abi";
 import type { BlkifRequest } from "@pvkit/split-drivers";
 import { connected, pattern, teardown } from "./helpers.js";
 
-const segs = (r: BlkifRequest): number => (r.kind === "rw" || r.kind === "indirect" ? r.nr_segments : 0);
+const segs = (r: BlkifRequest): number =>
+  r.kind === "rw" || r.kind === "indirect" ? r.nr_segments : 0;
 
 describe("blkfront I/O", () => {
   const host = useHost();
@@ -16,7 +17,9 @@ describe("blkfront I/O", () => {
     const r = await connected(host());
     const data = pattern(4096, 1);
     await r.until(r.disk.writeSectors(8, data));
-    expect(Buffer.from(r.be.storage.subarray(8 * 512, 8 * 512 + 4096)).equals(Buffer.from(data))).toBe(true);
+    expect(
+      Buffer.from(r.be.storage.subarray(8 * 512, 8 * 512 + 4096)).equals(Buffer.from(data)),
+    ).toBe(true);
     const back = await r.until(r.disk.readSectors(8, 8));
     expect(Buffer.from(back).equals(Buffer.from(data))).toBe(true);
     expect(r.disk.size).toBe(8192 * 512);
@@ -28,27 +31,40 @@ describe("blkfront I/O", () => {
     const old = await connected(host());
     await old.until(old.disk.writeSectors(0, pattern(1 << 20, 2)));
     expect(old.be.requests.map(segs)).toEqual([...Array(23).fill(11), 3]);
-    expect(old.be.requests.every((q) => q.kind === "rw" && q.operation === BLKIF_OP.BLKIF_OP_WRITE)).toBe(true);
+    expect(
+      old.be.requests.every((q) => q.kind === "rw" && q.operation === BLKIF_OP.BLKIF_OP_WRITE),
+    ).toBe(true);
     await teardown(old);
   });
 
   it("uses min(offer, own limit, 32) indirect segments: 32 when the backend offers 256", async () => {
-    const r = await connected(host(), { back: { probeKeys: { "feature-max-indirect-segments": 256 } } });
+    const r = await connected(host(), {
+      back: { probeKeys: { "feature-max-indirect-segments": 256 } },
+    });
     expect(r.disk.features.maxIndirectSegments).toBe(32);
     await r.until(r.disk.writeSectors(0, pattern(1 << 20, 3)));
     expect(r.be.requests.map(segs)).toEqual(Array(8).fill(32));
-    expect(r.be.requests.every((q) => q.kind === "indirect" && q.indirect_op === BLKIF_OP.BLKIF_OP_WRITE)).toBe(true);
+    expect(
+      r.be.requests.every(
+        (q) => q.kind === "indirect" && q.indirect_op === BLKIF_OP.BLKIF_OP_WRITE,
+      ),
+    ).toBe(true);
     await teardown(r);
   });
 
   it("sends one 256-segment indirect request for 1 MiB when both ends allow 256", async () => {
-    const r = await connected(host(), { front: { maxIndirectSegments: 256 }, back: { probeKeys: { "feature-max-indirect-segments": 256 } } });
+    const r = await connected(host(), {
+      front: { maxIndirectSegments: 256 },
+      back: { probeKeys: { "feature-max-indirect-segments": 256 } },
+    });
     const data = pattern(1 << 20, 4);
     await r.until(r.disk.writeSectors(0, data));
     expect(r.be.requests.map(segs)).toEqual([256]);
     const back = await r.until(r.disk.readSectors(0, 2048));
     expect(Buffer.from(back).equals(Buffer.from(data))).toBe(true);
-    expect(r.be.requests.map((q) => (q.kind === "indirect" ? q.indirect_grefs.length : -1))).toEqual([1, 1]);
+    expect(
+      r.be.requests.map((q) => (q.kind === "indirect" ? q.indirect_grefs.length : -1)),
+    ).toEqual([1, 1]);
     await teardown(r);
   });
 
@@ -82,7 +98,12 @@ describe("blkfront I/O", () => {
     const blocks = Array.from({ length: 100 }, (_, i) => ((i * 37) % 1000) * 8);
     const data = blocks.map((_, i) => pattern(4096, 100 + i));
     await r.until(r.disk.writev(blocks.map((sector, i) => ({ sector, buffer: data[i]! }))));
-    for (let i = 0; i < blocks.length; i++) expect(Buffer.from(r.be.storage.subarray(blocks[i]! * 512, blocks[i]! * 512 + 4096)).equals(Buffer.from(data[i]!))).toBe(true);
+    for (let i = 0; i < blocks.length; i++)
+      expect(
+        Buffer.from(r.be.storage.subarray(blocks[i]! * 512, blocks[i]! * 512 + 4096)).equals(
+          Buffer.from(data[i]!),
+        ),
+      ).toBe(true);
     expect(r.be.requests.length).toBe(100);
     r.be.hold = true;
     const bufs = blocks.map(() => new Uint8Array(4096));
@@ -93,7 +114,8 @@ describe("blkfront I/O", () => {
     const before = r.disk.queues[0]!.stats.notifications;
     r.be.release();
     await r.until(reads, "100 reads");
-    for (let i = 0; i < blocks.length; i++) expect(Buffer.from(bufs[i]!).equals(Buffer.from(data[i]!))).toBe(true);
+    for (let i = 0; i < blocks.length; i++)
+      expect(Buffer.from(bufs[i]!).equals(Buffer.from(data[i]!))).toBe(true);
     expect(r.be.requests.length).toBe(200);
     expect(r.disk.queues[0]!.stats.notifications - before).toBe(3);
     await teardown(r);
@@ -102,13 +124,21 @@ describe("blkfront I/O", () => {
   it("readv / writev check every element before queueing any, and reject with the first failure", async () => {
     const r = await connected(host());
     const ok = { sector: 0, buffer: new Uint8Array(512) };
-    await expect(r.disk.readv([ok, { sector: 8190, buffer: new Uint8Array(4096) }])).rejects.toMatchObject({ reason: "out-of-range" });
-    await expect(r.disk.writev([ok, { sector: 0, buffer: new Uint8Array(100) }])).rejects.toMatchObject({ reason: "invalid-argument" });
+    await expect(
+      r.disk.readv([ok, { sector: 8190, buffer: new Uint8Array(4096) }]),
+    ).rejects.toMatchObject({ reason: "out-of-range" });
+    await expect(
+      r.disk.writev([ok, { sector: 0, buffer: new Uint8Array(100) }]),
+    ).rejects.toMatchObject({ reason: "invalid-argument" });
     expect(r.be.requests.length).toBe(0);
     await r.until(r.disk.readv([]));
-    r.be.respond = (req, rsp) => [req.kind === "rw" && req.sector_number === 16 ? { ...rsp, status: -1 } : rsp];
+    r.be.respond = (req, rsp) => [
+      req.kind === "rw" && req.sector_number === 16 ? { ...rsp, status: -1 } : rsp,
+    ];
     const bufs = [new Uint8Array(512), new Uint8Array(512), new Uint8Array(512)];
-    await expect(r.until(r.disk.readv([8, 16, 24].map((sector, i) => ({ sector, buffer: bufs[i]! }))))).rejects.toMatchObject({ reason: "io-error" });
+    await expect(
+      r.until(r.disk.readv([8, 16, 24].map((sector, i) => ({ sector, buffer: bufs[i]! })))),
+    ).rejects.toMatchObject({ reason: "io-error" });
     await r.h.hv.settle();
     expect(r.be.requests.length).toBe(3);
     await teardown(r);
@@ -117,9 +147,15 @@ describe("blkfront I/O", () => {
   it("rejects I/O past the end before it reaches the ring", async () => {
     const r = await connected(host());
     await expect(r.disk.readSectors(8190, 4)).rejects.toMatchObject({ reason: "out-of-range" });
-    await expect(r.disk.writeSectors(8192, new Uint8Array(512))).rejects.toMatchObject({ reason: "out-of-range" });
-    await expect(r.disk.write(new Uint8Array(2), 0, 2, r.disk.size - 1)).rejects.toMatchObject({ reason: "out-of-range" });
-    await expect(r.disk.writeSectors(0, new Uint8Array(100))).rejects.toMatchObject({ reason: "invalid-argument" });
+    await expect(r.disk.writeSectors(8192, new Uint8Array(512))).rejects.toMatchObject({
+      reason: "out-of-range",
+    });
+    await expect(r.disk.write(new Uint8Array(2), 0, 2, r.disk.size - 1)).rejects.toMatchObject({
+      reason: "out-of-range",
+    });
+    await expect(r.disk.writeSectors(0, new Uint8Array(100))).rejects.toMatchObject({
+      reason: "invalid-argument",
+    });
     const { bytesRead } = await r.until(r.disk.read(new Uint8Array(10), 0, 10, r.disk.size - 4));
     expect(bytesRead).toBe(4);
     expect(r.be.requests.length).toBe(1);
@@ -130,9 +166,13 @@ describe("blkfront I/O", () => {
     const r = await connected(host(), { back: { connectKeys: { info: 4, "feature-discard": 1 } } });
     r.be.storage.set(pattern(512, 5), 0);
     expect(r.disk.readOnly).toBe(true);
-    await expect(r.disk.writeSectors(0, new Uint8Array(512))).rejects.toMatchObject({ reason: "read-only" });
+    await expect(r.disk.writeSectors(0, new Uint8Array(512))).rejects.toMatchObject({
+      reason: "read-only",
+    });
     await expect(r.disk.discard(0, 1)).rejects.toMatchObject({ reason: "read-only" });
-    expect(Buffer.from(await r.until(r.disk.readSectors(0, 1))).equals(Buffer.from(pattern(512, 5)))).toBe(true);
+    expect(
+      Buffer.from(await r.until(r.disk.readSectors(0, 1))).equals(Buffer.from(pattern(512, 5))),
+    ).toBe(true);
     expect(r.be.requests.length).toBe(1);
     await teardown(r);
   });
@@ -147,7 +187,9 @@ describe("blkfront I/O", () => {
     await r.until(r.disk.write(pattern(10, 7), 0, 10, 4096 * 3 + 5));
     const back = await r.until(r.disk.readSectors(3, 1));
     expect(Buffer.from(back.subarray(5, 15)).equals(Buffer.from(pattern(10, 7)))).toBe(true);
-    await expect(r.disk.writeSectors(0, new Uint8Array(512))).rejects.toMatchObject({ reason: "invalid-argument" });
+    await expect(r.disk.writeSectors(0, new Uint8Array(512))).rejects.toMatchObject({
+      reason: "invalid-argument",
+    });
     await teardown(r);
   });
 
@@ -158,16 +200,33 @@ describe("blkfront I/O", () => {
       if (req.kind === "rw" && req.nr_segments > 0) {
         for (const s of req.seg) {
           const env = r.h.dom0;
-          const m = (() => { try { return { ro: false, m: envMap(r, s.gref, false) }; } catch { return { ro: true, m: envMap(r, s.gref, true) }; } })();
-          grants.push({ ro: m.ro, tail: m.m.bytes.subarray((s.last_sect + 1) * 512).reduce((a, b) => a + b, 0) });
+          const m = (() => {
+            try {
+              return { ro: false, m: envMap(r, s.gref, false) };
+            } catch {
+              return { ro: true, m: envMap(r, s.gref, true) };
+            }
+          })();
+          grants.push({
+            ro: m.ro,
+            tail: m.m.bytes.subarray((s.last_sect + 1) * 512).reduce((a, b) => a + b, 0),
+          });
           void env;
         }
       }
       return [rsp];
     };
-    await r.until(r.disk.writeSectors(0, pattern(1024, 9).map((b) => b | 1)));
+    await r.until(
+      r.disk.writeSectors(
+        0,
+        pattern(1024, 9).map((b) => b | 1),
+      ),
+    );
     await r.until(r.disk.readSectors(0, 2));
-    expect(grants).toEqual([{ ro: true, tail: 0 }, { ro: false, tail: 0 }]);
+    expect(grants).toEqual([
+      { ro: true, tail: 0 },
+      { ro: false, tail: 0 },
+    ]);
     await teardown(r);
   });
 });
@@ -180,22 +239,31 @@ describe("blkfront I/O in bursts", () => {
   const host = useHost();
 
   it("keeps byte-offset reads and writes exact for random offsets and sizes", async () => {
-    const r = await connected(host(), { back: { probeKeys: { "feature-max-indirect-segments": 256 } } });
+    const r = await connected(host(), {
+      back: { probeKeys: { "feature-max-indirect-segments": 256 } },
+    });
     const model = new Uint8Array(r.disk.size);
     await fc.assert(
-      fc.asyncProperty(fc.nat(r.disk.size - 1), fc.integer({ min: 0, max: 200_000 }), fc.integer(), async (pos, len0, seed) => {
-        const len = Math.min(len0, r.disk.size - pos);
-        const data = pattern(len, seed);
-        await r.until(r.disk.write(data, 0, len, pos));
-        model.set(data, pos);
-        const rpos = Math.max(0, pos - 700);
-        const rlen = Math.min(len + 1400, r.disk.size - rpos);
-        const out = new Uint8Array(rlen);
-        const { bytesRead } = await r.until(r.disk.read(out, 0, rlen, rpos));
-        expect(bytesRead).toBe(rlen);
-        expect(Buffer.from(out).equals(Buffer.from(model.subarray(rpos, rpos + rlen)))).toBe(true);
-        expect(Buffer.from(r.be.storage).equals(Buffer.from(model))).toBe(true);
-      }),
+      fc.asyncProperty(
+        fc.nat(r.disk.size - 1),
+        fc.integer({ min: 0, max: 200_000 }),
+        fc.integer(),
+        async (pos, len0, seed) => {
+          const len = Math.min(len0, r.disk.size - pos);
+          const data = pattern(len, seed);
+          await r.until(r.disk.write(data, 0, len, pos));
+          model.set(data, pos);
+          const rpos = Math.max(0, pos - 700);
+          const rlen = Math.min(len + 1400, r.disk.size - rpos);
+          const out = new Uint8Array(rlen);
+          const { bytesRead } = await r.until(r.disk.read(out, 0, rlen, rpos));
+          expect(bytesRead).toBe(rlen);
+          expect(Buffer.from(out).equals(Buffer.from(model.subarray(rpos, rpos + rlen)))).toBe(
+            true,
+          );
+          expect(Buffer.from(r.be.storage).equals(Buffer.from(model))).toBe(true);
+        },
+      ),
       { numRuns: 40, seed: 11 },
     );
     await teardown(r);
@@ -206,26 +274,45 @@ describe("blkfront I/O in bursts", () => {
     const data = pattern(256 * 512, 8);
     const ws = r.disk.createWriteStream();
     const done = new Promise<void>((res, rej) => ws.on("finish", res).on("error", rej));
-    for (let i = 0; i < data.length; i += 10_000) ws.write(Buffer.from(data.subarray(i, i + 10_000)));
+    for (let i = 0; i < data.length; i += 10_000)
+      ws.write(Buffer.from(data.subarray(i, i + 10_000)));
     ws.end();
     await r.until(done, "the write stream");
     expect(Buffer.from(r.be.storage).equals(Buffer.from(data))).toBe(true);
     const parts: Uint8Array[] = [];
-    await r.until((async () => { for await (const c of r.disk) parts.push(c); })(), "iterating");
+    await r.until(
+      (async () => {
+        for await (const c of r.disk) parts.push(c);
+      })(),
+      "iterating",
+    );
     expect(Buffer.concat(parts).equals(Buffer.from(data))).toBe(true);
     const got: Buffer[] = [];
     const rs = r.disk.createReadStream({ start: 1000, end: 5999 });
-    await r.until(new Promise<void>((res, rej) => rs.on("data", (c: Buffer) => got.push(c)).on("end", res).on("error", rej)), "the read stream");
+    await r.until(
+      new Promise<void>((res, rej) =>
+        rs
+          .on("data", (c: Buffer) => got.push(c))
+          .on("end", res)
+          .on("error", rej),
+      ),
+      "the read stream",
+    );
     expect(Buffer.concat(got).equals(Buffer.from(data.subarray(1000, 6000)))).toBe(true);
     await teardown(r);
   });
-
 });
 
 /** Maps a guest grant in dom0 (writable or read-only), copies the page, unmaps. */
-function envMap(r: { h: import("@pvkit/toolstack").Host; dom: { domid: number } }, gref: number, ro: boolean): { bytes: Uint8Array } {
+function envMap(
+  r: { h: import("@pvkit/toolstack").Host; dom: { domid: number } },
+  gref: number,
+  ro: boolean,
+): { bytes: Uint8Array } {
   const mapper = new (require_mapper())(r.h.dom0.guest);
-  const m = ro ? mapper.mapOne(gref, r.dom.domid, { readonly: true }) : mapper.mapOne(gref, r.dom.domid);
+  const m = ro
+    ? mapper.mapOne(gref, r.dom.domid, { readonly: true })
+    : mapper.mapOne(gref, r.dom.domid);
   const bytes = m.page.read(0, 4096);
   m.unmap();
   return { bytes };

@@ -13,7 +13,9 @@ describe("blkfront recovery", () => {
     await r.until(r.disk.writeSectors(0, pattern(4096, 1)));
     r.be.hold = true;
     let done = 0;
-    const writes = Array.from({ length: 40 }, (_, i) => r.disk.writeSectors(8 + i * 8, pattern(4096, 100 + i)).then(() => void done++));
+    const writes = Array.from({ length: 40 }, (_, i) =>
+      r.disk.writeSectors(8 + i * 8, pattern(4096, 100 + i)).then(() => void done++),
+    );
     await r.until(r.be.idle());
     await r.h.hv.settle();
     expect(r.disk.inFlight).toBe(32);
@@ -24,8 +26,15 @@ describe("blkfront recovery", () => {
     await r.until(Promise.all(writes), "the writes after the restart");
     expect(done).toBe(40);
     expect(r.disk.stats.connections).toBe(2);
-    for (let i = 0; i < 40; i++) expect(Buffer.from(r.be.storage.subarray((8 + i * 8) * 512, (16 + i * 8) * 512)).equals(Buffer.from(pattern(4096, 100 + i)))).toBe(true);
-    expect(Buffer.from(r.be.storage.subarray(0, 4096)).equals(Buffer.from(pattern(4096, 1)))).toBe(true);
+    for (let i = 0; i < 40; i++)
+      expect(
+        Buffer.from(r.be.storage.subarray((8 + i * 8) * 512, (16 + i * 8) * 512)).equals(
+          Buffer.from(pattern(4096, 100 + i)),
+        ),
+      ).toBe(true);
+    expect(Buffer.from(r.be.storage.subarray(0, 4096)).equals(Buffer.from(pattern(4096, 1)))).toBe(
+      true,
+    );
     await teardown(r);
   });
 });

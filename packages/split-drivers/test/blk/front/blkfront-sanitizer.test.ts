@@ -8,8 +8,13 @@ import { connected, pattern, teardown } from "./helpers.js";
 /** Every (type, request operation, response operation, id) the sanitizer matched. */
 const matched: string[] = [];
 const record = (type: string, q: unknown, r: unknown): undefined => {
-  const [req, rsp] = [q as { operation: number; id: unknown }, r as { operation: number; id: unknown }];
-  matched.push(`${type} op ${req.operation}->${rsp.operation} id ${String(req.id)}=${String(rsp.id)}`);
+  const [req, rsp] = [
+    q as { operation: number; id: unknown },
+    r as { operation: number; id: unknown },
+  ];
+  matched.push(
+    `${type} op ${req.operation}->${rsp.operation} id ${String(req.id)}=${String(rsp.id)}`,
+  );
   return undefined;
 };
 
@@ -21,8 +26,16 @@ describe("blkfront under the sanitizer", () => {
     const r = await connected(host());
     // Eight one-request writes at once: only a push crossing req_event notifies, and the backend
     // answers the batch over their slots before the frontend looks at the ring again.
-    await r.until(Promise.all(Array.from({ length: 8 }, (_, i) => r.disk.writeSectors(i * 8, pattern(4096, i)))), "the writes");
-    await r.until(Promise.all(Array.from({ length: 8 }, (_, i) => r.disk.readSectors(i * 8, 8))), "the reads");
+    await r.until(
+      Promise.all(
+        Array.from({ length: 8 }, (_, i) => r.disk.writeSectors(i * 8, pattern(4096, i))),
+      ),
+      "the writes",
+    );
+    await r.until(
+      Promise.all(Array.from({ length: 8 }, (_, i) => r.disk.readSectors(i * 8, 8))),
+      "the reads",
+    );
     expect(matched).toEqual([
       ...Array.from({ length: 8 }, (_, i) => `vbd op 1->1 id ${i}=${i}`),
       ...Array.from({ length: 8 }, (_, i) => `vbd op 0->0 id ${i + 8}=${i + 8}`),

@@ -21,7 +21,16 @@ export interface Rig {
 }
 
 /** A guest with xvda, its blkfront registered, and the raw backend (not yet connected). */
-export async function rig(h: Host, opts: { front?: BlkfrontOptions; back?: RawBackOptions; vcpus?: number; memory?: number; mode?: "w" | "r" } = {}): Promise<Rig> {
+export async function rig(
+  h: Host,
+  opts: {
+    front?: BlkfrontOptions;
+    back?: RawBackOptions;
+    vcpus?: number;
+    memory?: number;
+    mode?: "w" | "r";
+  } = {},
+): Promise<Rig> {
   let started!: (b: XenbusBus) => void;
   const guestBus = new Promise<XenbusBus>((r) => (started = r));
   const dom = await h.createDomain({
@@ -29,7 +38,8 @@ export async function rig(h: Host, opts: { front?: BlkfrontOptions; back?: RawBa
     memory: opts.memory ?? 16,
     vcpus: opts.vcpus ?? 1,
     devices: [{ kind: "vbd", vdev: "xvda", mode: opts.mode ?? "w" }],
-    main: (ctx) => started(new XenbusBus(driverEnv({ guest: ctx.guest, events: ctx.events, xs: ctx.xenbus }))),
+    main: (ctx) =>
+      started(new XenbusBus(driverEnv({ guest: ctx.guest, events: ctx.events, xs: ctx.xenbus }))),
   });
   const bus = await h.until(guestBus, "the guest's bus");
   const be = new RawBlkback(h, dom.domid, XVDA, opts.back);
@@ -38,7 +48,10 @@ export async function rig(h: Host, opts: { front?: BlkfrontOptions; back?: RawBa
 }
 
 /** A rig whose disk is connected. */
-export async function connected(h: Host, opts: Parameters<typeof rig>[1] = {}): Promise<Rig & { disk: BlkfrontDisk }> {
+export async function connected(
+  h: Host,
+  opts: Parameters<typeof rig>[1] = {},
+): Promise<Rig & { disk: BlkfrontDisk }> {
   const r = await rig(h, opts);
   const disk = await r.until(r.blk.disk(XVDA), "the disk connecting");
   return { ...r, disk };

@@ -6,7 +6,13 @@ import type { Page, ReadonlyPage } from "@pvkit/hypervisor-sim";
 import { BLKIF_OP, BLKIF_RSP, XenbusState as S } from "@pvkit/hypervisor-sim/abi";
 import { BackRing, type EventChannel, type MappedGrant, driverEnv } from "@pvkit/guest-sdk";
 import { type Host, LocalXenbusTransport } from "@pvkit/toolstack";
-import { type BlkifRequest, type BlkifResponse, type BlkifSegment, blkifRingSpec, decodeIndirectSegments } from "@pvkit/split-drivers";
+import {
+  type BlkifRequest,
+  type BlkifResponse,
+  type BlkifSegment,
+  blkifRingSpec,
+  decodeIndirectSegments,
+} from "@pvkit/split-drivers";
 
 export type Keys = Record<string, string | number | undefined>;
 
@@ -39,7 +45,11 @@ export class RawBlkback {
   readonly be: string;
   readonly fe: string;
   readonly #frontDomid: number;
-  #rings: { ring: BackRing<BlkifRequest, BlkifResponse>; ch: EventChannel; maps: MappedGrant<Page>[] }[] = [];
+  #rings: {
+    ring: BackRing<BlkifRequest, BlkifResponse>;
+    ch: EventChannel;
+    maps: MappedGrant<Page>[];
+  }[] = [];
   #held: { q: number; req: BlkifRequest }[] = [];
   #persistent = new Map<number, MappedGrant<Page>>();
   #kept: MappedGrant<ReadonlyPage | Page>[] = [];
@@ -67,7 +77,9 @@ export class RawBlkback {
         await this.#setState(S.XenbusStateInitialised);
       } else await this.#setState(S.XenbusStateInitWait);
     });
-    this.#sub = this.#xs.watch(`${this.fe}/state`).subscribe({ error: () => undefined, next: () => this.#serial(() => this.#frontChanged()) });
+    this.#sub = this.#xs
+      .watch(`${this.fe}/state`)
+      .subscribe({ error: () => undefined, next: () => this.#serial(() => this.#frontChanged()) });
   }
 
   get rings(): readonly { ring: BackRing<BlkifRequest, BlkifResponse>; ch: EventChannel }[] {
@@ -84,11 +96,17 @@ export class RawBlkback {
   }
 
   #connectKeys(): Keys {
-    return { sectors: this.storage.length / 512, info: 0, "sector-size": 512, ...this.#opts.connectKeys };
+    return {
+      sectors: this.storage.length / 512,
+      info: 0,
+      "sector-size": 512,
+      ...this.#opts.connectKeys,
+    };
   }
 
   async #write(keys: Keys): Promise<void> {
-    for (const [k, v] of Object.entries(keys)) if (v !== undefined) await this.#xs.write(`${this.be}/${k}`, String(v));
+    for (const [k, v] of Object.entries(keys))
+      if (v !== undefined) await this.#xs.write(`${this.be}/${k}`, String(v));
   }
 
   async #setState(s: number): Promise<void> {
@@ -105,7 +123,11 @@ export class RawBlkback {
     const v = await this.#xs.read(`${this.fe}/state`).catch(() => undefined);
     const st = v === undefined ? 0 : Number(v);
     this.frontStates.push(st);
-    if ((st === S.XenbusStateInitialised || st === S.XenbusStateConnected) && this.#rings.length === 0 && this.#state !== S.XenbusStateClosing) {
+    if (
+      (st === S.XenbusStateInitialised || st === S.XenbusStateConnected) &&
+      this.#rings.length === 0 &&
+      this.#state !== S.XenbusStateClosing
+    ) {
       await this.#connect();
       if (this.#state !== S.XenbusStateConnected) {
         await this.#write(this.#connectKeys());
@@ -113,17 +135,21 @@ export class RawBlkback {
       }
     } else if (st === S.XenbusStateClosing || st === S.XenbusStateClosed || st === 0) {
       this.#disconnect();
-      if (st !== S.XenbusStateClosing && this.#state !== S.XenbusStateClosed) await this.#setState(S.XenbusStateClosed);
+      if (st !== S.XenbusStateClosing && this.#state !== S.XenbusStateClosed)
+        await this.#setState(S.XenbusStateClosed);
     } else if (st === S.XenbusStateInitialising && this.#state === S.XenbusStateClosed) {
       await this.#setState(S.XenbusStateInitWait);
     }
   }
 
   async #connect(): Promise<void> {
-    const read = (k: string): Promise<string | undefined> => this.#xs.read(`${this.fe}/${k}`).catch(() => undefined);
+    const read = (k: string): Promise<string | undefined> =>
+      this.#xs.read(`${this.fe}/${k}`).catch(() => undefined);
     const nq = Number((await read("multi-queue-num-queues")) ?? 1);
     const order = Number((await read("ring-page-order")) ?? 0);
-    this.#usePersistent = (await read("feature-persistent")) === "1" && this.#opts.connectKeys?.["feature-persistent"] === 1;
+    this.#usePersistent =
+      (await read("feature-persistent")) === "1" &&
+      this.#opts.connectKeys?.["feature-persistent"] === 1;
     const spec = blkifRingSpec("x86_64-abi");
     for (let q = 0; q < nq; q++) {
       const dir = nq > 1 ? `queue-${q}/` : "";
@@ -131,8 +157,17 @@ export class RawBlkback {
       if (order === 0) refs.push(Number(await read(`${dir}ring-ref`)));
       else for (let i = 0; i < 1 << order; i++) refs.push(Number(await read(`${dir}ring-ref${i}`)));
       const maps = this.#env.mapper.map(refs, this.#frontDomid);
-      const ring = BackRing.attach(maps.map((m) => m.page), spec, 0, { name: `raw blkback queue ${q}` });
-      const ch = this.#env.events.bindInterdomain(this.#frontDomid, Number(await read(`${dir}event-channel`)), { onEvent: () => this.#serve(q) });
+      const ring = BackRing.attach(
+        maps.map((m) => m.page),
+        spec,
+        0,
+        { name: `raw blkback queue ${q}` },
+      );
+      const ch = this.#env.events.bindInterdomain(
+        this.#frontDomid,
+        Number(await read(`${dir}event-channel`)),
+        { onEvent: () => this.#serve(q) },
+      );
       this.#rings.push({ ring, ch, maps });
     }
   }
@@ -187,7 +222,12 @@ export class RawBlkback {
    * Writes `rsps` raw into queue `q`'s shared page from response index `from` (one-page ring),
    * sets `rsp_prod` to `rspProd` (default: just past them) and notifies: a lying backend.
    */
-  forge(q: number, from: number, rsps: readonly BlkifResponse[], rspProd = from + rsps.length): void {
+  forge(
+    q: number,
+    from: number,
+    rsps: readonly BlkifResponse[],
+    rspProd = from + rsps.length,
+  ): void {
     const r = this.#rings[q]!;
     const page = r.maps[0]!.page;
     rsps.forEach((x, i) => {
@@ -204,7 +244,11 @@ export class RawBlkback {
   #answer(q: number, req: BlkifRequest): void {
     const r = this.#rings[q]!;
     const op = req.kind === "indirect" ? req.indirect_op : req.operation;
-    const rsp: BlkifResponse = { id: req.kind === "other" ? req.id : req.id, operation: op, status: this.#execute(req) };
+    const rsp: BlkifResponse = {
+      id: req.kind === "other" ? req.id : req.id,
+      operation: op,
+      status: this.#execute(req),
+    };
     for (const x of this.respond ? this.respond(req, rsp, q) : [rsp]) r.ring.produceResponse(x);
   }
 
@@ -231,7 +275,11 @@ export class RawBlkback {
       seg = d.segments;
       op = req.indirect_op;
     } else {
-      if (req.operation === BLKIF_OP.BLKIF_OP_FLUSH_DISKCACHE || req.operation === BLKIF_OP.BLKIF_OP_WRITE_BARRIER) return OK;
+      if (
+        req.operation === BLKIF_OP.BLKIF_OP_FLUSH_DISKCACHE ||
+        req.operation === BLKIF_OP.BLKIF_OP_WRITE_BARRIER
+      )
+        return OK;
       seg = req.seg;
       op = req.operation;
     }
@@ -241,7 +289,8 @@ export class RawBlkback {
     for (const s of seg) {
       const len = (s.last_sect - s.first_sect + 1) * 512;
       const page = this.#map(s.gref, op === BLKIF_OP.BLKIF_OP_WRITE);
-      if (op === BLKIF_OP.BLKIF_OP_WRITE) this.storage.set(page.page.read(s.first_sect * 512, len), at);
+      if (op === BLKIF_OP.BLKIF_OP_WRITE)
+        this.storage.set(page.page.read(s.first_sect * 512, len), at);
       else (page.page as Page).write(s.first_sect * 512, this.storage.subarray(at, at + len));
       this.#done(page);
       at += len;
@@ -252,10 +301,13 @@ export class RawBlkback {
   #map(gref: number, readonly: boolean): MappedGrant<ReadonlyPage | Page> {
     if (this.#usePersistent) {
       let m = this.#persistent.get(gref);
-      if (m === undefined) this.#persistent.set(gref, (m = this.#env.mapper.mapOne(gref, this.#frontDomid)));
+      if (m === undefined)
+        this.#persistent.set(gref, (m = this.#env.mapper.mapOne(gref, this.#frontDomid)));
       return m;
     }
-    return readonly ? this.#env.mapper.mapOne(gref, this.#frontDomid, { readonly: true }) : this.#env.mapper.mapOne(gref, this.#frontDomid);
+    return readonly
+      ? this.#env.mapper.mapOne(gref, this.#frontDomid, { readonly: true })
+      : this.#env.mapper.mapOne(gref, this.#frontDomid);
   }
 
   #done(m: MappedGrant<ReadonlyPage | Page>): void {

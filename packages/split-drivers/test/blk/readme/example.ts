@@ -13,7 +13,9 @@ export async function example(): Promise<string> {
       name: "disk-user",
       devices: [{ kind: "vbd", vdev: "xvda", params: "memory:1048576" }],
       main: async (ctx) => {
-        const bus = new XenbusBus(driverEnv({ guest: ctx.guest, events: ctx.events, xs: ctx.xenbus }));
+        const bus = new XenbusBus(
+          driverEnv({ guest: ctx.guest, events: ctx.events, xs: ctx.xenbus }),
+        );
         const blk = Blkfront.register(bus);
         const disk = await blk.disk(51712); // xvda, once Connected
         await disk.writeSectors(8, new TextEncoder().encode("hello, disk".padEnd(512, "\0")));

@@ -6,7 +6,9 @@ import { example } from "./example.js";
 
 it("is the README's blk example, byte for byte", () => {
   const readme = readFileSync(new URL("../../../README.md", import.meta.url), "utf8");
-  const block = docBlocks(readme).find((b) => b.attrs["file"] === "test/blk/readme/example.ts")?.body;
+  const block = docBlocks(readme).find(
+    (b) => b.attrs["file"] === "test/blk/readme/example.ts",
+  )?.body;
   expect(block).toBe(readFileSync(new URL("./example.ts", import.meta.url), "utf8"));
 });
 

@@ -5,7 +5,14 @@ import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { CowStorage, FileStorage, MemoryStorage, ReadOnlyStorage, StorageError, openStorage } from "@pvkit/split-drivers";
+import {
+  CowStorage,
+  FileStorage,
+  MemoryStorage,
+  ReadOnlyStorage,
+  StorageError,
+  openStorage,
+} from "@pvkit/split-drivers";
 
 let dir: string;
 beforeEach(async () => {
@@ -22,14 +29,19 @@ describe("MemoryStorage", () => {
     const b = new Uint8Array(2048);
     await m.read(65_536 - 1024, b);
     expect([b[0], b[511], b[512], b[1535], b[1536]]).toEqual([0, 0, 9, 9, 0]);
-    expect(m.allocatedBytes).toBe(2 * 65536); 
+    expect(m.allocatedBytes).toBe(2 * 65536);
     await expect(m.read(100, new Uint8Array(512))).rejects.toThrow(StorageError);
-    await expect(m.read((1 << 20) - 512, new Uint8Array(1024))).rejects.toMatchObject({ code: "ERANGE" });
+    await expect(m.read((1 << 20) - 512, new Uint8Array(1024))).rejects.toMatchObject({
+      code: "ERANGE",
+    });
   });
   it("refuses I/O after close with pvkit's closed-handle code, not an errno", async () => {
     const m = new MemoryStorage({ bytes: 4096 });
     await m.close();
-    await expect(m.read(0, new Uint8Array(512))).rejects.toMatchObject({ name: "StorageError", code: "ERR_CLOSED" });
+    await expect(m.read(0, new Uint8Array(512))).rejects.toMatchObject({
+      name: "StorageError",
+      code: "ERR_CLOSED",
+    });
     await expect(m.flush()).rejects.toMatchObject({ code: "ERR_CLOSED" });
   });
 });
@@ -39,7 +51,10 @@ describe("FileStorage", () => {
     const path = join(dir, "disk.img");
     const holds: string[] = [];
     let open = 0;
-    const f = await FileStorage.open(path, { create: { bytes: 8 << 20 }, holdClock: (reason) => (holds.push(reason), open++, { release: () => void open-- }) });
+    const f = await FileStorage.open(path, {
+      create: { bytes: 8 << 20 },
+      holdClock: (reason) => (holds.push(reason), open++, { release: () => void open-- }),
+    });
     expect(f.sectors).toBe(16384);
     await f.write(4096, new Uint8Array(512).fill(0xab));
     await f.flush();
@@ -82,7 +97,9 @@ describe("ReadOnlyStorage and CowStorage", () => {
     await cow.discard(8192, 512, false);
     const b = new Uint8Array(16384);
     await cow.read(0, b);
-    expect([b[4095], b[4096], b[5119], b[5120], b[8191], b[8192], b[8703], b[8704]]).toEqual([0xff, 0xcd, 0xcd, 0, 0xff, 0, 0, 0]);
+    expect([b[4095], b[4096], b[5119], b[5120], b[8191], b[8192], b[8703], b[8704]]).toEqual([
+      0xff, 0xcd, 0xcd, 0, 0xff, 0, 0, 0,
+    ]);
     expect(b[5121]).toBe(1); // from the base again
     expect(cow.overlaySectors).toBe(3);
     await cow.close();
@@ -103,6 +120,8 @@ describe("openStorage (a vbd's type/params/mode)", () => {
     await c.write(0, new Uint8Array(512).fill(1));
     await c.close();
     expect((await readFile(path))[0]).toBe(0);
-    await expect(openStorage({ type: "nbd", params: "x" })).rejects.toMatchObject({ code: "EINVAL" });
+    await expect(openStorage({ type: "nbd", params: "x" })).rejects.toMatchObject({
+      code: "EINVAL",
+    });
   });
 });

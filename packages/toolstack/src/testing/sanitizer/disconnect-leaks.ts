@@ -53,7 +53,13 @@ const under = (path: string, dir: string): boolean => path === dir || path.start
  * What domain `domid` (one end of `l`) still holds for its peer. `others` is what its still-live
  * devices own; `allowPorts` the ports the host itself keeps there (xenstore, console, dom0's own).
  */
-export function endLeaks(host: Host, l: DeviceLink, side: "front" | "back", others: OwnedByOthers, allowPorts: ReadonlySet<number>): EndLeak[] {
+export function endLeaks(
+  host: Host,
+  l: DeviceLink,
+  side: "front" | "back",
+  others: OwnedByOthers,
+  allowPorts: ReadonlySet<number>,
+): EndLeak[] {
   const domid = side === "front" ? l.frontDomid : l.backDomid;
   const peer = side === "front" ? l.backDomid : l.frontDomid;
   const d = inspectDomain(host.hv, domid);
@@ -64,7 +70,12 @@ export function endLeaks(host: Host, l: DeviceLink, side: "front" | "back", othe
   if (side === "front") {
     for (let ref = GNTTAB_NR_RESERVED_ENTRIES; ref < gt.nrEntries; ref++) {
       const flags = gt.entryFlags(ref);
-      if ((flags & GTF.GTF_type_mask) === 0 || gt.entryDomid(ref) !== peer || others.grants.has(ref)) continue;
+      if (
+        (flags & GTF.GTF_type_mask) === 0 ||
+        gt.entryDomid(ref) !== peer ||
+        others.grants.has(ref)
+      )
+        continue;
       if ((flags & (GTF.GTF_reading | GTF.GTF_writing)) !== 0) continue; // the peer still maps it: its leak
       const ring = ringRefs.has(ref);
       out.push({
@@ -94,22 +105,45 @@ export function endLeaks(host: Host, l: DeviceLink, side: "front" | "back", othe
     if (allowPorts.has(port) || others.ports.has(port)) continue;
     const to = (st === ECS.INTERDOMAIN || st === ECS.UNBOUND) && t.remoteDom[port] === peer;
     if (!to) continue;
-    const how = st === ECS.INTERDOMAIN ? `bound to d${peer}:${t.remotePort[port]}` : `unbound for d${peer}`;
-    out.push({ kind: "leaked-port", domid, what: `port ${port}`, detail: `${ECS_NAMES[st]} port (${how}) is still open after the device disconnected`, key: `port:${domid}:${port}` });
+    const how =
+      st === ECS.INTERDOMAIN ? `bound to d${peer}:${t.remotePort[port]}` : `unbound for d${peer}`;
+    out.push({
+      kind: "leaked-port",
+      domid,
+      what: `port ${port}`,
+      detail: `${ECS_NAMES[st]} port (${how}) is still open after the device disconnected`,
+      key: `port:${domid}:${port}`,
+    });
   }
   const conns = domid === 0 ? host.inventory().clients : [host.xenstored.domainConnection(domid)];
   for (const c of conns) {
     if (c === undefined || c.closed) continue;
     for (const w of c.watches) {
-      const abs = w.path.startsWith("/") || w.path.startsWith("@") ? w.path : `/local/domain/${domid}/${w.path}`;
-      if (others.watches.has(w.path) || !(under(abs, l.frontPath) || under(abs, l.backPath))) continue;
+      const abs =
+        w.path.startsWith("/") || w.path.startsWith("@")
+          ? w.path
+          : `/local/domain/${domid}/${w.path}`;
+      if (others.watches.has(w.path) || !(under(abs, l.frontPath) || under(abs, l.backPath)))
+        continue;
       // No token in the message: the SDK's default tokens count up per module (xenbus-client.ts),
       // so they depend on what ran before in the same worker.
-      out.push({ kind: "leaked-watch", domid, what: `watch ${abs}`, detail: "still watched after the device disconnected", key: `watch:${domid}:${abs}` });
+      out.push({
+        kind: "leaked-watch",
+        domid,
+        what: `watch ${abs}`,
+        detail: "still watched after the device disconnected",
+        key: `watch:${domid}:${abs}`,
+      });
     }
     if (domid !== 0) {
       for (const id of c.transactions.keys()) {
-        out.push({ kind: "open-transaction", domid, what: `transaction ${id}`, detail: "still open after the device disconnected", key: `tx:${domid}:${id}` });
+        out.push({
+          kind: "open-transaction",
+          domid,
+          what: `transaction ${id}`,
+          detail: "still open after the device disconnected",
+          key: `tx:${domid}:${id}`,
+        });
       }
     }
   }

@@ -32,23 +32,38 @@ export type FindingKind =
 
 /** The usual cause of each kind, one line. */
 export const FINDING_HINTS: Readonly<Record<FindingKind, string>> = {
-  "leaked-grant": "a data grant was made with env.grants directly and never ended; grant through dev.grantPage() or end it when the request completes",
-  "ring-grant-not-ended": "the ring was granted outside dev.grantRing() and never ended; use dev.grantRing(), which ends it on disconnect",
-  "leaked-mapping": "a grant was mapped outside dev.mapGrants() and never unmapped; unmap it when the request completes",
-  "ring-mapped-after-close": "the backend mapped the ring outside dev.mapRing() and did not unmap it before Closed; the frontend cannot end its ring grant (XSA-396)",
-  "leaked-port": "an event channel was bound outside dev.allocEvtchn()/bindEvtchn() and never closed",
-  "leaked-watch": "a watch was set with env.xs.watch() and never unsubscribed; use dev.watch(), which closes it on disconnect",
-  "open-transaction": "a transaction was started and neither committed nor aborted (an exception between start and end?)",
+  "leaked-grant":
+    "a data grant was made with env.grants directly and never ended; grant through dev.grantPage() or end it when the request completes",
+  "ring-grant-not-ended":
+    "the ring was granted outside dev.grantRing() and never ended; use dev.grantRing(), which ends it on disconnect",
+  "leaked-mapping":
+    "a grant was mapped outside dev.mapGrants() and never unmapped; unmap it when the request completes",
+  "ring-mapped-after-close":
+    "the backend mapped the ring outside dev.mapRing() and did not unmap it before Closed; the frontend cannot end its ring grant (XSA-396)",
+  "leaked-port":
+    "an event channel was bound outside dev.allocEvtchn()/bindEvtchn() and never closed",
+  "leaked-watch":
+    "a watch was set with env.xs.watch() and never unsubscribed; use dev.watch(), which closes it on disconnect",
+  "open-transaction":
+    "a transaction was started and neither committed nor aborted (an exception between start and end?)",
   "dom0-leak": "dom0 kept something of a dead domain; see the message",
-  "lost-wakeup": "work is on the ring and nobody will look at it; see the message for which side skipped its notify or final check",
-  "masked-pending": "a port was masked and never unmasked while events arrived; unmask after handling (or the handler threw)",
-  "notify-storm": "the producer notifies without checking the push's notify flag (RING_PUSH_*_AND_CHECK_NOTIFY); notify only when pushRequestsAndCheckNotify()/pushResponsesAndCheckNotify() says so",
+  "lost-wakeup":
+    "work is on the ring and nobody will look at it; see the message for which side skipped its notify or final check",
+  "masked-pending":
+    "a port was masked and never unmasked while events arrived; unmask after handling (or the handler threw)",
+  "notify-storm":
+    "the producer notifies without checking the push's notify flag (RING_PUSH_*_AND_CHECK_NOTIFY); notify only when pushRequestsAndCheckNotify()/pushResponsesAndCheckNotify() says so",
   "ring-halted": "the peer broke the ring protocol; the reason says how",
-  "unknown-response-id": "the backend answered an id the frontend never issued (a stale or corrupted id, or an answer sent twice)",
-  "bad-response": "a response does not match its request (the protocol check says how); a short copy, say",
-  "unexpected-state": "a xenbus state was written that the other end's walk does not expect from the previous one",
-  "device-stuck": "the device never reached Connected or Closed: an initialise/connect hook waiting on something that never comes",
-  "teardown-timeout": "the backend did not reach Closed when the toolstack removed the device (a disconnect hook that never returns?)",
+  "unknown-response-id":
+    "the backend answered an id the frontend never issued (a stale or corrupted id, or an answer sent twice)",
+  "bad-response":
+    "a response does not match its request (the protocol check says how); a short copy, say",
+  "unexpected-state":
+    "a xenbus state was written that the other end's walk does not expect from the previous one",
+  "device-stuck":
+    "the device never reached Connected or Closed: an initialise/connect hook waiting on something that never comes",
+  "teardown-timeout":
+    "the backend did not reach Closed when the toolstack removed the device (a disconnect hook that never returns?)",
 };
 
 /** Where in the trace a finding was made. */
@@ -119,8 +134,14 @@ export class SanitizerError extends PvkitError {
   readonly findings: readonly Finding[];
 
   constructor(findings: readonly Finding[], testError?: unknown) {
-    const head = [`pvkit sanitizer: ${findings.length} finding${findings.length === 1 ? "" : "s"}`, ...findings.map((f) => `  - ${f.message}`)].join("\n");
-    const tail = testError === undefined ? "" : `\nthe test itself failed with: ${testError instanceof Error ? `${testError.name}: ${testError.message}` : String(testError)}`;
+    const head = [
+      `pvkit sanitizer: ${findings.length} finding${findings.length === 1 ? "" : "s"}`,
+      ...findings.map((f) => `  - ${f.message}`),
+    ].join("\n");
+    const tail =
+      testError === undefined
+        ? ""
+        : `\nthe test itself failed with: ${testError instanceof Error ? `${testError.name}: ${testError.message}` : String(testError)}`;
     super("ERR_SANITIZER", head + tail, testError === undefined ? undefined : { cause: testError });
     this.findings = findings;
   }

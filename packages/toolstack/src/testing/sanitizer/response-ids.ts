@@ -12,7 +12,14 @@ import type { FindingKind } from "./findings.js";
 import { type DeviceLink, isRingPage, resolveLink } from "./ring-view.js";
 
 /** How a finding is reported (the sanitizer's `report`, without the hint). */
-export type Reporter = (kind: FindingKind, domid: number, device: string, what: string, detail: string, key: string) => void;
+export type Reporter = (
+  kind: FindingKind,
+  domid: number,
+  device: string,
+  what: string,
+  detail: string,
+  key: string,
+) => void;
 
 /**
  * Ids one FrontRing produced and not yet seen answered, keyed by the id value itself (numbers
@@ -30,10 +37,17 @@ export class ResponseIds {
   readonly #host: Host;
   readonly #links: ReadonlyMap<string, DeviceLink>;
   readonly #report: Reporter;
-  readonly #check: ((type: string, request: unknown, response: unknown) => string | undefined) | undefined;
+  readonly #check:
+    | ((type: string, request: unknown, response: unknown) => string | undefined)
+    | undefined;
   readonly #fronts = new WeakMap<InspectedRingEnd, FrontIds>();
 
-  constructor(host: Host, links: ReadonlyMap<string, DeviceLink>, report: Reporter, check?: (type: string, request: unknown, response: unknown) => string | undefined) {
+  constructor(
+    host: Host,
+    links: ReadonlyMap<string, DeviceLink>,
+    report: Reporter,
+    check?: (type: string, request: unknown, response: unknown) => string | undefined,
+  ) {
     this.#host = host;
     this.#links = links;
     this.#report = report;
@@ -42,7 +56,8 @@ export class ResponseIds {
 
   /** A ring end was announced: a frontend's starts with nothing issued. */
   ring(r: InspectedRing): void {
-    if (r.side === "front") this.#fronts.set(r.ring, { ring: r, issued: new Map(), link: undefined });
+    if (r.side === "front")
+      this.#fronts.set(r.ring, { ring: r, issued: new Map(), link: undefined });
   }
 
   /** The frontend produced `req`: its id is issued. */
@@ -65,11 +80,26 @@ export class ResponseIds {
     if (l === undefined) return;
     const where = `ring (grant ref ${l.ring!.refs[0]} of d${l.frontDomid})`;
     if (req === undefined) {
-      this.#report("unknown-response-id", l.backDomid, l.backPath, where, `response ${idx} answers id ${String(id)}, which the frontend never issued (or was answered already)`, `rspid:${l.frontPath}`);
+      this.#report(
+        "unknown-response-id",
+        l.backDomid,
+        l.backPath,
+        where,
+        `response ${idx} answers id ${String(id)}, which the frontend never issued (or was answered already)`,
+        `rspid:${l.frontPath}`,
+      );
       return;
     }
     const bad = this.#check?.(l.type, req, rsp);
-    if (bad !== undefined) this.#report("bad-response", l.backDomid, l.backPath, where, `response ${idx} (id ${String(id)}): ${bad}`, `badrsp:${l.frontPath}`);
+    if (bad !== undefined)
+      this.#report(
+        "bad-response",
+        l.backDomid,
+        l.backPath,
+        where,
+        `response ${idx} (id ${String(id)}): ${bad}`,
+        `badrsp:${l.frontPath}`,
+      );
   }
 
   /** The device whose ring (its first page, found through xenstore and the grant table) `f` runs on. */
@@ -79,7 +109,8 @@ export class ResponseIds {
     for (const l of this.#links.values()) {
       if (l.frontReleased) continue;
       if (l.ring?.mfn !== f.ring.mfn) resolveLink(this.#host, l);
-      if (l.ring?.mfn === f.ring.mfn && isRingPage(this.#host, l, "front", f.ring.pages[0])) return (f.link = l);
+      if (l.ring?.mfn === f.ring.mfn && isRingPage(this.#host, l, "front", f.ring.pages[0]))
+        return (f.link = l);
     }
     // Consumed responses mean a connected backend, so the keys were there: another host's ring.
     f.link = null;

@@ -12,7 +12,6 @@ import { inspectDomain } from "@pvkit/hypervisor-sim/inspect";
 import type { InspectedRing, XenbusDevice } from "@pvkit/guest-sdk";
 import type { Host } from "../../host/host.js";
 
-
 /** The part of a machine frame read here (the simulator's Frame). */
 export interface FrameView {
   readonly mfn: number;
@@ -73,11 +72,25 @@ export interface ResolvedRing {
 }
 
 export function newNotifyCount(): NotifyCount {
-  return { sends: 0, needed: 0, unneeded: 0, empty: 0, lastProd: undefined, pushed: 0, reported: false };
+  return {
+    sends: 0,
+    needed: 0,
+    unneeded: 0,
+    empty: 0,
+    lastProd: undefined,
+    pushed: 0,
+    reported: false,
+  };
 }
 
 /** A device's link before anything about its ring or ports is known. */
-export function newDeviceLink(type: string, frontPath: string, backPath: string, frontDomid: number, backDomid: number): DeviceLink {
+export function newDeviceLink(
+  type: string,
+  frontPath: string,
+  backPath: string,
+  frontDomid: number,
+  backDomid: number,
+): DeviceLink {
   return {
     type,
     frontPath,
@@ -114,14 +127,19 @@ export function resolveLink(host: Host, l: DeviceLink): void {
   const d = inspectDomain(host.hv, l.frontDomid);
   if (d === undefined) return;
   // A multi-queue device (blkif.h: multi-queue-num-queues, the ring keys under queue-N/): queue 0.
-  const dir = readInt(host, `${l.frontPath}/multi-queue-num-queues`) !== undefined ? `${l.frontPath}/queue-0` : l.frontPath;
+  const dir =
+    readInt(host, `${l.frontPath}/multi-queue-num-queues`) !== undefined
+      ? `${l.frontPath}/queue-0`
+      : l.frontPath;
   const ring = queueRing(host, l, dir);
-  if (ring !== undefined && (l.ring === undefined || l.ring.refs.join() !== ring.refs.join())) l.ring = ring;
+  if (ring !== undefined && (l.ring === undefined || l.ring.refs.join() !== ring.refs.join()))
+    l.ring = ring;
   const port = readInt(host, `${dir}/event-channel`);
   if (port !== undefined && port < d.evtchn.validEvtchns) {
     l.frontPort = port;
     const t = d.evtchn;
-    if (t.state[port] === ECS.INTERDOMAIN && t.remoteDom[port] === l.backDomid) l.backPort = t.remotePort[port];
+    if (t.state[port] === ECS.INTERDOMAIN && t.remoteDom[port] === l.backDomid)
+      l.backPort = t.remotePort[port];
   }
 }
 
@@ -153,7 +171,10 @@ function queueRing(host: Host, l: DeviceLink, dir: string): ResolvedRing | undef
  */
 export function deviceRings(host: Host, l: DeviceLink): QueueRing[] {
   const n = readInt(host, `${l.frontPath}/multi-queue-num-queues`);
-  const dirs = n === undefined ? [[undefined, l.frontPath] as const] : Array.from({ length: n }, (_, q) => [q, `${l.frontPath}/queue-${q}`] as const);
+  const dirs =
+    n === undefined
+      ? [[undefined, l.frontPath] as const]
+      : Array.from({ length: n }, (_, q) => [q, `${l.frontPath}/queue-${q}`] as const);
   const d = inspectDomain(host.hv, l.frontDomid);
   const out: QueueRing[] = [];
   for (const [queue, dir] of dirs) {
@@ -162,7 +183,10 @@ export function deviceRings(host: Host, l: DeviceLink): QueueRing[] {
     const frontPort = readInt(host, `${dir}/event-channel`);
     const t = d.evtchn;
     const ok = frontPort !== undefined && frontPort < t.validEvtchns;
-    const backPort = ok && t.state[frontPort] === ECS.INTERDOMAIN && t.remoteDom[frontPort] === l.backDomid ? t.remotePort[frontPort] : undefined;
+    const backPort =
+      ok && t.state[frontPort] === ECS.INTERDOMAIN && t.remoteDom[frontPort] === l.backDomid
+        ? t.remotePort[frontPort]
+        : undefined;
     out.push({ queue, ring, frontPort: ok ? frontPort : undefined, backPort });
   }
   return out;
@@ -179,7 +203,12 @@ export interface QueueRing {
 /** The shared header of a resolved ring. */
 export function sharedIndices(r: ResolvedRing): SharedIndices {
   const dv = r.frames[0]!.dv;
-  return { reqProd: dv.getUint32(0, true), reqEvent: dv.getUint32(4, true), rspProd: dv.getUint32(8, true), rspEvent: dv.getUint32(12, true) };
+  return {
+    reqProd: dv.getUint32(0, true),
+    reqEvent: dv.getUint32(4, true),
+    rspProd: dv.getUint32(8, true),
+    rspEvent: dv.getUint32(12, true),
+  };
 }
 
 /**
@@ -188,7 +217,12 @@ export function sharedIndices(r: ResolvedRing): SharedIndices {
  * Frame numbers alone do not say: every host numbers its machine frames alike, and a ring end of
  * another host running in the same worker (a timed-out test's leftovers) announces itself too.
  */
-export function isRingPage(host: Host, l: DeviceLink, side: "front" | "back", page: unknown): boolean {
+export function isRingPage(
+  host: Host,
+  l: DeviceLink,
+  side: "front" | "back",
+  page: unknown,
+): boolean {
   const r = l.ring;
   if (r === undefined) return false;
   const d = inspectDomain(host.hv, side === "front" ? l.frontDomid : l.backDomid);
@@ -202,23 +236,40 @@ export function isRingPage(host: Host, l: DeviceLink, side: "front" | "back", pa
   };
   if (side === "front") return at(d.gnttab.entryFrame(r.refs[0]!)) === page;
   for (const [, m] of d.gnttab.maptrack.entriesDescending()) {
-    if (m.domid === l.frontDomid && m.ref === r.refs[0] && m.hostGfn !== undefined && at(m.hostGfn) === page) return true;
+    if (
+      m.domid === l.frontDomid &&
+      m.ref === r.refs[0] &&
+      m.hostGfn !== undefined &&
+      at(m.hostGfn) === page
+    )
+      return true;
   }
   return false;
 }
 
 /** The newest announced ring end of `side` on this link's ring, in this host (see {@link isRingPage}). */
-export function ringEnd(host: Host, rings: readonly InspectedRing[], l: DeviceLink, side: "front" | "back"): InspectedRing | undefined {
+export function ringEnd(
+  host: Host,
+  rings: readonly InspectedRing[],
+  l: DeviceLink,
+  side: "front" | "back",
+): InspectedRing | undefined {
   const r = l.ring;
   if (r === undefined) return undefined;
   for (let i = rings.length - 1; i >= 0; i--) {
     const x = rings[i]!;
-    if (x.side === side && x.mfn === r.mfn && x.pages[0]!.alive && isRingPage(host, l, side, x.pages[0])) return x;
+    if (
+      x.side === side &&
+      x.mfn === r.mfn &&
+      x.pages[0]!.alive &&
+      isRingPage(host, l, side, x.pages[0])
+    )
+      return x;
   }
   return undefined;
 }
 
 /** `x` in the u32 window (lo, hi]. */
 export function inWindow(x: number, lo: number, hi: number): boolean {
-  return ((x - lo - 1) >>> 0) < ((hi - lo) >>> 0);
+  return (x - lo - 1) >>> 0 < (hi - lo) >>> 0;
 }

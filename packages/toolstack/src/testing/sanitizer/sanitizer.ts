@@ -19,7 +19,16 @@ import type { LeakReport } from "../leak-check.js";
 import { endLeaks, ownedBy } from "./disconnect-leaks.js";
 import { type Finding, type FindingKind, type TracePosition, makeFinding } from "./findings.js";
 import { ResponseIds } from "./response-ids.js";
-import { type DeviceLink, deviceRings, inWindow, isRingPage, newDeviceLink, resolveLink, ringEnd, sharedIndices } from "./ring-view.js";
+import {
+  type DeviceLink,
+  deviceRings,
+  inWindow,
+  isRingPage,
+  newDeviceLink,
+  resolveLink,
+  ringEnd,
+  sharedIndices,
+} from "./ring-view.js";
 
 /** Options of the sanitizer (`TestHostOptions.sanitizer`). */
 export interface SanitizerOptions {
@@ -30,7 +39,11 @@ export interface SanitizerOptions {
    * produced and consumed them; see response-ids.ts): a message when they disagree (a short
    * copy, say), undefined when fine. `type` is the device type.
    */
-  readonly checkResponse?: (type: string, request: unknown, response: unknown) => string | undefined;
+  readonly checkResponse?: (
+    type: string,
+    request: unknown,
+    response: unknown,
+  ) => string | undefined;
 }
 
 const S = XenbusState;
@@ -65,7 +78,13 @@ export class Sanitizer {
     this.host = host;
     this.#opts = opts;
     sanitizers.set(host, this);
-    this.#ids = new ResponseIds(host, this.#links, (kind, domid, device, what, detail, key) => this.report(kind, domid, device, what, detail, key), opts.checkResponse);
+    this.#ids = new ResponseIds(
+      host,
+      this.#links,
+      (kind, domid, device, what, detail, key) =>
+        this.report(kind, domid, device, what, detail, key),
+      opts.checkResponse,
+    );
     // Cheap events only (no "hypercall": its argument snapshots cost a structuredClone per
     // call). An EVTCHNOP_send on an interdomain port raises the peer's port
     // (event_channel.c: evtchn_send → evtchn_port_set_pending), so a raise on one end's port
@@ -111,7 +130,10 @@ export class Sanitizer {
     this.#off.push(host.hv.scheduler.onStall(() => this.checkQuiescent()));
     const destroy = host.destroyDomain.bind(host);
     // The same promise for the same destroy (a second caller gets what the first got).
-    const seenDestroys = new WeakMap<Promise<unknown>, Promise<Awaited<ReturnType<Host["destroyDomain"]>>>>();
+    const seenDestroys = new WeakMap<
+      Promise<unknown>,
+      Promise<Awaited<ReturnType<Host["destroyDomain"]>>>
+    >();
     host.destroyDomain = (domid, o) => {
       const p = destroy(domid, o);
       let q = seenDestroys.get(p);
@@ -165,15 +187,23 @@ export class Sanitizer {
 
   #linkOf(dev: XenbusDevice): DeviceLink {
     const front = dev.side === "frontend";
-    const abs = (domid: number, p: string): string => (p.startsWith("/") ? p : `/local/domain/${domid}/${p}`);
+    const abs = (domid: number, p: string): string =>
+      p.startsWith("/") ? p : `/local/domain/${domid}/${p}`;
     const own = abs(dev.env.domid, dev.nodename);
     const other = abs(dev.otherendId, dev.otherend);
     const frontPath = front ? own : other;
     let l = this.#links.get(frontPath);
     // A frontend rebound to another backend (a restarted driver domain): a new pair.
-    if (l !== undefined && front && (l.backPath !== other || l.backDomid !== dev.otherendId)) l = undefined;
+    if (l !== undefined && front && (l.backPath !== other || l.backDomid !== dev.otherendId))
+      l = undefined;
     if (l === undefined) {
-      l = newDeviceLink(dev.type, frontPath, front ? other : own, front ? dev.env.domid : dev.otherendId, front ? dev.otherendId : dev.env.domid);
+      l = newDeviceLink(
+        dev.type,
+        frontPath,
+        front ? other : own,
+        front ? dev.env.domid : dev.otherendId,
+        front ? dev.otherendId : dev.env.domid,
+      );
       this.#links.set(frontPath, l);
     }
     // A new device object on either end (a reconnect) allocates and binds its port afresh, and
@@ -187,18 +217,40 @@ export class Sanitizer {
   }
 
   #abs(dev: XenbusDevice): string {
-    return dev.nodename.startsWith("/") ? dev.nodename : `/local/domain/${dev.env.domid}/${dev.nodename}`;
+    return dev.nodename.startsWith("/")
+      ? dev.nodename
+      : `/local/domain/${dev.env.domid}/${dev.nodename}`;
   }
 
   #name(domid: number): string {
-    return this.host.hv.domainById(domid)?.name ?? this.host.domain(domid)?.name ?? `domain-${domid}`;
+    return (
+      this.host.hv.domainById(domid)?.name ?? this.host.domain(domid)?.name ?? `domain-${domid}`
+    );
   }
 
   /** Records a finding (once per `key`). */
-  report(kind: FindingKind, domid: number, device: string | undefined, what: string, detail: string, key: string, hint?: string): void {
+  report(
+    kind: FindingKind,
+    domid: number,
+    device: string | undefined,
+    what: string,
+    detail: string,
+    key: string,
+    hint?: string,
+  ): void {
     if (this.#keys.has(key)) return;
     this.#keys.add(key);
-    const f = makeFinding({ kind, domid, domain: this.#name(domid), device, what, detail, at: this.position(), seed: this.host.options.chaos?.seed ?? this.host.options.seed, ...(hint !== undefined ? { hint } : {}) });
+    const f = makeFinding({
+      kind,
+      domid,
+      domain: this.#name(domid),
+      device,
+      what,
+      detail,
+      at: this.position(),
+      seed: this.host.options.chaos?.seed ?? this.host.options.seed,
+      ...(hint !== undefined ? { hint } : {}),
+    });
     this.#findings.push(f);
   }
 
@@ -209,13 +261,22 @@ export class Sanitizer {
     // A released end connecting again (the same device object: a backend restart, a rebind):
     // the old connection's leaks are checked now, then its ring and ports are watched afresh.
     const front = dev.side === "frontend";
-    if ((front ? l.frontReleased : l.backReleased) && to === (front ? S.XenbusStateInitialised : S.XenbusStateConnected)) {
+    if (
+      (front ? l.frontReleased : l.backReleased) &&
+      to === (front ? S.XenbusStateInitialised : S.XenbusStateConnected)
+    ) {
       this.runDisconnectChecks();
       if (front) l.frontReleased = false;
       else l.backReleased = false;
       [l.boundPorts, l.frontPort, l.backPort] = [undefined, undefined, undefined];
     }
-    const back = to < from && !(from === S.XenbusStateClosed || ((from === S.XenbusStateReconfiguring || from === S.XenbusStateReconfigured) && to >= S.XenbusStateConnected));
+    const back =
+      to < from &&
+      !(
+        from === S.XenbusStateClosed ||
+        ((from === S.XenbusStateReconfiguring || from === S.XenbusStateReconfigured) &&
+          to >= S.XenbusStateConnected)
+      );
     if (to > S.XenbusStateReconfigured || to === S.XenbusStateUnknown || back) {
       this.report(
         "unexpected-state",
@@ -233,9 +294,15 @@ export class Sanitizer {
   /** A raise of `port` in `domid`: if it is a device's port, a notification from the other end. */
   #onRaise(domid: number, port: number): void {
     for (const l of this.#links.values()) {
-      if ((l.frontDomid !== domid && l.backDomid !== domid) || l.frontReleased || l.backReleased) continue;
+      if ((l.frontDomid !== domid && l.backDomid !== domid) || l.frontReleased || l.backReleased)
+        continue;
       if (l.frontPort === undefined || l.backPort === undefined) resolveLink(this.host, l);
-      const side = l.backDomid === domid && l.backPort === port ? "front" : l.frontDomid === domid && l.frontPort === port ? "back" : undefined;
+      const side =
+        l.backDomid === domid && l.backPort === port
+          ? "front"
+          : l.frontDomid === domid && l.frontPort === port
+            ? "back"
+            : undefined;
       if (side === undefined) continue;
       // EVTCHNOP_bind_interdomain sets the binder's new port pending at once, to cover sends made
       // while the other end was unbound (event_channel.c: evtchn_bind_interdomain →
@@ -249,13 +316,18 @@ export class Sanitizer {
       if (l.ring === undefined) resolveLink(this.host, l);
       if (l.ring === undefined) return;
       const ix = sharedIndices(l.ring);
-      const [prod, event] = side === "front" ? [ix.reqProd, ix.reqEvent] : [ix.rspProd, ix.rspEvent];
+      const [prod, event] =
+        side === "front" ? [ix.reqProd, ix.reqEvent] : [ix.rspProd, ix.rspEvent];
       const c = l.notify[side];
-      const old = c.lastProd ?? (side === "front" ? ix.rspProd : ringEnd(this.host, this.#rings, l, "back")?.ring.reqCons ?? prod);
+      const old =
+        c.lastProd ??
+        (side === "front"
+          ? ix.rspProd
+          : (ringEnd(this.host, this.#rings, l, "back")?.ring.reqCons ?? prod));
       c.sends++;
       c.pushed += (prod - old) >>> 0;
       if (prod === old && c.lastProd !== undefined) c.empty++;
-      if (((prod - event) >>> 0) < ((prod - old) >>> 0)) c.needed++;
+      if ((prod - event) >>> 0 < (prod - old) >>> 0) c.needed++;
       else c.unneeded++;
       c.lastProd = prod;
       return;
@@ -269,7 +341,10 @@ export class Sanitizer {
       if (c.reported || c.unneeded < threshold || c.unneeded <= c.needed) continue;
       c.reported = true;
       const domid = side === "front" ? l.frontDomid : l.backDomid;
-      const [entries, idx, peer] = side === "front" ? ["requests", "req_event", "backend"] : ["responses", "rsp_event", "frontend"];
+      const [entries, idx, peer] =
+        side === "front"
+          ? ["requests", "req_event", "backend"]
+          : ["responses", "rsp_event", "frontend"];
       this.report(
         "notify-storm",
         domid,
@@ -346,12 +421,15 @@ export class Sanitizer {
     const err = e.ring.halted!;
     const lie = this.#lies.get(l.frontPath);
     const peer = lie?.liar ?? (side === "front" ? "backend" : "frontend");
-    const [faulty, domid, path] = peer === "backend" ? ["backend", l.backDomid, l.backPath] : ["frontend", l.frontDomid, l.frontPath];
+    const [faulty, domid, path] =
+      peer === "backend"
+        ? ["backend", l.backDomid, l.backPath]
+        : ["frontend", l.frontDomid, l.frontPath];
     const halter = side === "front" ? `frontend d${l.frontDomid}` : `backend d${l.backDomid}`;
     const hint =
       peer === "backend"
-        ? "the backend published rsp_prod beyond the requests it was given (or garbage on the ring); a driver under a hostile backend on purpose: expectFinding(host, \"ring-halted\")"
-        : "the frontend published req_prod more than a ring ahead of what the backend consumed (RING_REQUEST_PROD_OVERFLOW); a driver under a hostile frontend on purpose: expectFinding(host, \"ring-halted\")";
+        ? 'the backend published rsp_prod beyond the requests it was given (or garbage on the ring); a driver under a hostile backend on purpose: expectFinding(host, "ring-halted")'
+        : 'the frontend published req_prod more than a ring ahead of what the backend consumed (RING_REQUEST_PROD_OVERFLOW); a driver under a hostile frontend on purpose: expectFinding(host, "ring-halted")';
     this.report(
       "ring-halted",
       domid,
@@ -373,18 +451,35 @@ export class Sanitizer {
   #lostWakeup(link: DeviceLink): void {
     const fs = link.front?.state ?? link.back?.otherendState;
     const bs = link.back?.state ?? link.front?.otherendState;
-    if (fs !== S.XenbusStateConnected || bs !== S.XenbusStateConnected || link.frontReleased || link.backReleased) return;
+    if (
+      fs !== S.XenbusStateConnected ||
+      bs !== S.XenbusStateConnected ||
+      link.frontReleased ||
+      link.backReleased
+    )
+      return;
     resolveLink(this.host, link);
-    const views = deviceRings(this.host, link).map((q) => [{ ...link, ring: q.ring, frontPort: q.frontPort, backPort: q.backPort }, q.queue] as const);
+    const views = deviceRings(this.host, link).map(
+      (q) =>
+        [{ ...link, ring: q.ring, frontPort: q.frontPort, backPort: q.backPort }, q.queue] as const,
+    );
     // A halted ring disables the whole device: its other queues' work is abandoned, not lost.
-    if (views.some(([v]) => ringEnd(this.host, this.#rings, v, "front")?.ring.halted !== undefined || ringEnd(this.host, this.#rings, v, "back")?.ring.halted !== undefined)) return;
+    if (
+      views.some(
+        ([v]) =>
+          ringEnd(this.host, this.#rings, v, "front")?.ring.halted !== undefined ||
+          ringEnd(this.host, this.#rings, v, "back")?.ring.halted !== undefined,
+      )
+    )
+      return;
     for (const [v, queue] of views) this.#lostWakeupOn(v, queue);
   }
 
   #lostWakeupOn(l: DeviceLink, queue: number | undefined): void {
     const r = l.ring!;
     const lie = this.#lies.get(l.frontPath);
-    const lied = lie !== undefined ? `; a hostile ${lie.liar} lied on this device (${lie.what})` : "";
+    const lied =
+      lie !== undefined ? `; a hostile ${lie.liar} lied on this device (${lie.what})` : "";
     const fe = ringEnd(this.host, this.#rings, l, "front");
     const be = ringEnd(this.host, this.#rings, l, "back");
     if (fe?.ring.halted !== undefined || be?.ring.halted !== undefined) return;
@@ -393,23 +488,63 @@ export class Sanitizer {
     const lost = `lost:${queue ?? ""}:`;
     const reqCons = be?.ring.reqCons;
     const req = (ix.reqProd - (reqCons ?? ix.rspProd)) >>> 0;
-    if (req > 0 && req <= r.frames.length * XEN_PAGE_SIZE && !this.#portPending(l.backDomid, l.backPort)) {
+    if (
+      req > 0 &&
+      req <= r.frames.length * XEN_PAGE_SIZE &&
+      !this.#portPending(l.backDomid, l.backPort)
+    ) {
       const at = `req_prod ${ix.reqProd}, req_event ${ix.reqEvent}, ${reqCons !== undefined ? `req_cons ${reqCons}` : `rsp_prod ${ix.rspProd}`}`;
       if (reqCons === undefined || inWindow(ix.reqEvent, reqCons, ix.reqProd)) {
-        this.report("lost-wakeup", l.frontDomid, l.frontPath, where, `${req} request(s) pushed where the backend asked to be woken (${at}), no event pending, both ends blocked${lied}`, `${lost}req:${l.frontPath}:${ix.reqProd}`, "the frontend pushed requests without notifying; notify when pushRequestsAndCheckNotify() says so");
+        this.report(
+          "lost-wakeup",
+          l.frontDomid,
+          l.frontPath,
+          where,
+          `${req} request(s) pushed where the backend asked to be woken (${at}), no event pending, both ends blocked${lied}`,
+          `${lost}req:${l.frontPath}:${ix.reqProd}`,
+          "the frontend pushed requests without notifying; notify when pushRequestsAndCheckNotify() says so",
+        );
       } else {
-        this.report("lost-wakeup", l.backDomid, l.backPath, where, `${req} request(s) unconsumed and req_event never re-armed past what the backend consumed (${at}), no event pending, both ends blocked${lied}`, `${lost}req:${l.frontPath}:${ix.reqProd}`, "the backend went idle without its final check; loop on finalCheckForRequests()");
+        this.report(
+          "lost-wakeup",
+          l.backDomid,
+          l.backPath,
+          where,
+          `${req} request(s) unconsumed and req_event never re-armed past what the backend consumed (${at}), no event pending, both ends blocked${lied}`,
+          `${lost}req:${l.frontPath}:${ix.reqProd}`,
+          "the backend went idle without its final check; loop on finalCheckForRequests()",
+        );
       }
     }
     const rspCons = fe?.ring.rspCons;
     if (rspCons === undefined) return;
     const rsp = (ix.rspProd - rspCons) >>> 0;
-    if (rsp > 0 && rsp <= r.frames.length * XEN_PAGE_SIZE && !this.#portPending(l.frontDomid, l.frontPort)) {
+    if (
+      rsp > 0 &&
+      rsp <= r.frames.length * XEN_PAGE_SIZE &&
+      !this.#portPending(l.frontDomid, l.frontPort)
+    ) {
       const at = `rsp_prod ${ix.rspProd}, rsp_event ${ix.rspEvent}, rsp_cons ${rspCons}`;
       if (inWindow(ix.rspEvent, rspCons, ix.rspProd)) {
-        this.report("lost-wakeup", l.backDomid, l.backPath, where, `${rsp} response(s) pushed where the frontend asked to be woken (${at}), no event pending, both ends blocked${lied}`, `${lost}rsp:${l.frontPath}:${ix.rspProd}`, "the backend pushed responses without notifying; notify when pushResponsesAndCheckNotify() says so");
+        this.report(
+          "lost-wakeup",
+          l.backDomid,
+          l.backPath,
+          where,
+          `${rsp} response(s) pushed where the frontend asked to be woken (${at}), no event pending, both ends blocked${lied}`,
+          `${lost}rsp:${l.frontPath}:${ix.rspProd}`,
+          "the backend pushed responses without notifying; notify when pushResponsesAndCheckNotify() says so",
+        );
       } else {
-        this.report("lost-wakeup", l.frontDomid, l.frontPath, where, `${rsp} response(s) unconsumed and rsp_event never re-armed past what the frontend consumed (${at}), no event pending, both ends blocked${lied}`, `${lost}rsp:${l.frontPath}:${ix.rspProd}`, "the frontend went idle without its final check; loop on finalCheckForResponses()");
+        this.report(
+          "lost-wakeup",
+          l.frontDomid,
+          l.frontPath,
+          where,
+          `${rsp} response(s) unconsumed and rsp_event never re-armed past what the frontend consumed (${at}), no event pending, both ends blocked${lied}`,
+          `${lost}rsp:${l.frontPath}:${ix.rspProd}`,
+          "the frontend went idle without its final check; loop on finalCheckForResponses()",
+        );
       }
     }
   }
@@ -422,10 +557,21 @@ export class Sanitizer {
         if (!t.isUsable(port)) continue;
         if (!d.portIsPending(port) || !d.portIsMasked(port)) continue;
         // Only devices' ports: a test may park its own ports masked on purpose.
-        const l = [...this.#links.values()].find((x) => (x.frontDomid === d.domid && x.frontPort === port) || (x.backDomid === d.domid && x.backPort === port));
+        const l = [...this.#links.values()].find(
+          (x) =>
+            (x.frontDomid === d.domid && x.frontPort === port) ||
+            (x.backDomid === d.domid && x.backPort === port),
+        );
         if (l === undefined) continue;
         const dev = l.frontDomid === d.domid && l.frontPort === port ? l.frontPath : l.backPath;
-        this.report("masked-pending", d.domid, dev, `port ${port}`, "masked with an event pending while the host is quiescent: the event is never delivered", `masked:${d.domid}:${port}:${this.host.hv.scheduler.now}`);
+        this.report(
+          "masked-pending",
+          d.domid,
+          dev,
+          `port ${port}`,
+          "masked with an event pending while the host is quiescent: the event is never delivered",
+          `masked:${d.domid}:${port}:${this.host.hv.scheduler.now}`,
+        );
       }
     }
   }
@@ -444,7 +590,19 @@ export class Sanitizer {
       const domid = end === "front" ? l.frontDomid : l.backDomid;
       const peer = end === "front" ? l.backDomid : l.frontDomid;
       // Another live device between the same two domains: its resources are not told apart; wait.
-      const live = [...this.#links.values()].filter((x) => x !== l && (end === "front" ? x.frontDomid === domid && x.backDomid === peer && x.front !== undefined && !x.frontReleased : x.backDomid === domid && x.frontDomid === peer && x.back !== undefined && !x.backReleased));
+      const live = [...this.#links.values()].filter(
+        (x) =>
+          x !== l &&
+          (end === "front"
+            ? x.frontDomid === domid &&
+              x.backDomid === peer &&
+              x.front !== undefined &&
+              !x.frontReleased
+            : x.backDomid === domid &&
+              x.frontDomid === peer &&
+              x.back !== undefined &&
+              !x.backReleased),
+      );
       if (live.length > 0) continue;
       // A device still registered (Closed and online, waiting for its peer) keeps the framework's
       // watch on the other end's state; the same device connecting again (a backend restart, a
@@ -452,16 +610,19 @@ export class Sanitizer {
       const self = end === "front" ? l.front : l.back;
       const registered = self !== undefined && !self.removed;
       const again = registered && self.state !== S.XenbusStateClosed;
-      const others = ownedBy(
-        [
-          ...[...this.#links.values()].flatMap((x) => [x.front && !x.frontReleased && x.front.env.domid === domid ? x.front.resources : [], x.back && !x.backReleased && x.back.env.domid === domid ? x.back.resources : []].flat()),
-          ...(again ? self.resources : []),
-          ...(registered ? [`watch ${end === "front" ? l.backPath : l.frontPath}/state`] : []),
-        ],
-      );
+      const others = ownedBy([
+        ...[...this.#links.values()].flatMap((x) =>
+          [
+            x.front && !x.frontReleased && x.front.env.domid === domid ? x.front.resources : [],
+            x.back && !x.backReleased && x.back.env.domid === domid ? x.back.resources : [],
+          ].flat(),
+        ),
+        ...(again ? self.resources : []),
+        ...(registered ? [`watch ${end === "front" ? l.backPath : l.frontPath}/state`] : []),
+      ]);
       const allow = new Set<number>(domid === 0 ? this.host.inventory().ownDom0Ports : []);
       const rec = this.host.domain(domid);
-      if (rec !== undefined) [rec.storePort, rec.consolePort].forEach((p) => allow.add(p));
+      if (rec !== undefined) [rec.storePort, rec.consolePort].forEach((p) => void allow.add(p));
       // dom0's ports bound to the peer's xenstore or console port are the toolstack's, whichever
       // daemon instance holds them (a restarted xenconsoled's too).
       const peerRec = this.host.domain(peer);
@@ -469,12 +630,23 @@ export class Sanitizer {
       if (d0 !== undefined && peerRec !== undefined) {
         const t = d0.evtchn;
         for (let port = 1; port < t.validEvtchns; port++) {
-          if (t.remoteDom[port] === peer && (t.remotePort[port] === peerRec.storePort || t.remotePort[port] === peerRec.consolePort)) allow.add(port);
+          if (
+            t.remoteDom[port] === peer &&
+            (t.remotePort[port] === peerRec.storePort || t.remotePort[port] === peerRec.consolePort)
+          )
+            allow.add(port);
         }
       }
       resolveLink(this.host, l);
       for (const x of endLeaks(this.host, l, end, others, allow)) {
-        this.report(x.kind, x.domid, end === "front" ? l.frontPath : l.backPath, x.what, x.detail, x.key);
+        this.report(
+          x.kind,
+          x.domid,
+          end === "front" ? l.frontPath : l.backPath,
+          x.what,
+          x.detail,
+          x.key,
+        );
       }
     }
   }
@@ -486,10 +658,25 @@ export class Sanitizer {
     for (const l of this.#links.values()) {
       this.#storms(l);
       this.#halted(l);
-      for (const dev of [l.frontReleased ? undefined : l.front, l.backReleased ? undefined : l.back]) {
-        if (dev === undefined || dev.state === S.XenbusStateConnected || dev.state === S.XenbusStateClosed) continue;
+      for (const dev of [
+        l.frontReleased ? undefined : l.front,
+        l.backReleased ? undefined : l.back,
+      ]) {
+        if (
+          dev === undefined ||
+          dev.state === S.XenbusStateConnected ||
+          dev.state === S.XenbusStateClosed
+        )
+          continue;
         if (this.host.hv.domainById(dev.env.domid)?.isDying !== false) continue;
-        this.report("device-stuck", dev.env.domid, this.#abs(dev), "state", `the ${dev.side} is in ${xenbusStateName(dev.state)} (other end ${xenbusStateName(dev.otherendState)}) at teardown: it never reached Connected or Closed`, `stuck:${dev.nodename}`);
+        this.report(
+          "device-stuck",
+          dev.env.domid,
+          this.#abs(dev),
+          "state",
+          `the ${dev.side} is in ${xenbusStateName(dev.state)} (other end ${xenbusStateName(dev.otherendState)}) at teardown: it never reached Connected or Closed`,
+          `stuck:${dev.nodename}`,
+        );
       }
     }
   }
@@ -505,11 +692,20 @@ export class Sanitizer {
 
   #teardownTimeout(domid: number, dev: string): void {
     const [kind, devid] = dev.split("/");
-    const l = [...this.#links.values()].find((x) => x.frontDomid === domid && x.type === kind && x.frontPath.endsWith(`/${devid}`));
+    const l = [...this.#links.values()].find(
+      (x) => x.frontDomid === domid && x.type === kind && x.frontPath.endsWith(`/${devid}`),
+    );
     // A device no backend driver ever took (a toolstack test's bare vbd) is no driver's timeout.
     if (l?.back === undefined) return;
     const back = l.backDomid;
-    this.report("teardown-timeout", back, l.backPath, "state", `the backend did not reach Closed before the toolstack's timeout when d${domid} was destroyed`, `teardown:${domid}:${dev}`);
+    this.report(
+      "teardown-timeout",
+      back,
+      l.backPath,
+      "state",
+      `the backend did not reach Closed before the toolstack's timeout when d${domid} was destroyed`,
+      `teardown:${domid}:${dev}`,
+    );
   }
 
   /** Stops listening. Idempotent. */

@@ -26,7 +26,11 @@ export interface HostFixtures {
 }
 
 /** `test.extend` with a host made with `opts` (the sanitizer cannot be turned off here). */
-export function hostTestWith(opts: Omit<TestHostOptions, "sanitizer"> & { sanitizer?: Exclude<TestHostOptions["sanitizer"], false> } = {}) {
+export function hostTestWith(
+  opts: Omit<TestHostOptions, "sanitizer"> & {
+    sanitizer?: Exclude<TestHostOptions["sanitizer"], false>;
+  } = {},
+) {
   return test.extend<HostFixtures>({
     host: async ({ task }, use) => {
       const t = await createTestHost(opts);
@@ -42,7 +46,8 @@ export function hostTestWith(opts: Omit<TestHostOptions, "sanitizer"> & { saniti
       } catch (err) {
         throw t.withSeed(err, at);
       }
-      if ((task.result?.errors?.length ?? 0) > 0 && t.host.options.seed !== undefined) throw t.withSeed(new Error("this test failed"), at);
+      if ((task.result?.errors?.length ?? 0) > 0 && t.host.options.seed !== undefined)
+        throw t.withSeed(new Error("this test failed"), at);
     },
     sanitizer: async ({ host }, use) => {
       await use(sanitizerOf(host)!);
@@ -60,7 +65,8 @@ const real = (): HostTest => (made ??= hostTestWith());
  * calling `createTestHost`) does not need vitest's runner (`test.extend` does).
  */
 export const hostTest: HostTest = new Proxy(function hostTest() {} as unknown as HostTest, {
-  apply: (_t, self, args) => Reflect.apply(real() as unknown as (...a: unknown[]) => unknown, self, args),
+  apply: (_t, self, args) =>
+    Reflect.apply(real() as unknown as (...a: unknown[]) => unknown, self, args),
   get: (_t, key) => Reflect.get(real(), key) as unknown,
   has: (_t, key) => Reflect.has(real(), key),
 });
@@ -71,6 +77,7 @@ export const hostTest: HostTest = new Proxy(function hostTest() {} as unknown as
  */
 export function expectFinding(host: Host, kind: FindingKind, atLeast = 1): void {
   const s = sanitizerOf(host);
-  if (s === undefined) throw new Error("expectFinding: this host has no sanitizer (created with sanitizer: false?)");
+  if (s === undefined)
+    throw new Error("expectFinding: this host has no sanitizer (created with sanitizer: false?)");
   s.expect(kind, atLeast);
 }

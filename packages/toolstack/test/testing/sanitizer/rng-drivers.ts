@@ -12,8 +12,16 @@ import {
   type XenbusDevice,
 } from "@pvkit/guest-sdk";
 
-export interface RngRequest { id: number; gref: number; len: number }
-export interface RngResponse { id: number; status: number; len: number }
+export interface RngRequest {
+  id: number;
+  gref: number;
+  len: number;
+}
+export interface RngResponse {
+  id: number;
+  status: number;
+  len: number;
+}
 export const TYPE = "rng";
 
 export const rngSpec: RingSpec<RngRequest, RngResponse> = {
@@ -89,7 +97,8 @@ export function rngFront(bugs: FrontBugs = {}, spec = rngSpec): FrontendDriver<F
       dev.data = s;
       if (bugs.leakGrant) dev.env.grants.grantPage(dev.otherendId);
       if (bugs.leakPort) dev.env.events.bindUnbound(dev.otherendId);
-      if (bugs.leakWatch) dev.env.xs.watch(`${dev.otherend}/feature-x`).subscribe({ error: () => undefined });
+      if (bugs.leakWatch)
+        dev.env.xs.watch(`${dev.otherend}/feature-x`).subscribe({ error: () => undefined });
       await dev.writeKeys({ ...keys, "event-channel": s.channel.port });
     },
     connect() {},
@@ -133,7 +142,10 @@ export function rngBack(bugs: BackBugs = {}, spec = rngSpec): BackendDriver<Back
     type: TYPE,
     async connect(dev) {
       let pages: readonly Page[];
-      if (bugs.rawRingMap) pages = dev.env.mapper.map([await dev.otherInt("ring-ref")], dev.otherendId).map((m) => m.page);
+      if (bugs.rawRingMap)
+        pages = dev.env.mapper
+          .map([await dev.otherInt("ring-ref")], dev.otherendId)
+          .map((m) => m.page);
       else pages = (await dev.mapRing()).pages;
       const ring = BackRing.attach(pages, spec, 0, { name: "rng ring" });
       let byte = 0;

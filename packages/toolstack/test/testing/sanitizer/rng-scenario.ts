@@ -1,7 +1,15 @@
 // The scenario every sanitizer test runs: the test RNG driver connected, read, unplugged.
 import { XenbusBus, driverEnv } from "@pvkit/guest-sdk";
 import { type Host, LocalXenbusTransport, detachDevice } from "@pvkit/toolstack";
-import { type BackBugs, type FrontBugs, TYPE, read, rngBack, rngFront, rngSpec } from "./rng-drivers.js";
+import {
+  type BackBugs,
+  type FrontBugs,
+  TYPE,
+  read,
+  rngBack,
+  rngFront,
+  rngSpec,
+} from "./rng-drivers.js";
 
 /** Test code run outside the host at two points of the scenario (the host stalls meanwhile). */
 export interface Pauses {
@@ -10,7 +18,13 @@ export interface Pauses {
 }
 
 export /** Connect; a burst of 6 reads, then one of 300 bytes; unplug; unregister both buses. */
-async function scenario(h: Host, fb: FrontBugs = {}, bb: BackBugs = {}, spec = rngSpec, pause: Pauses = {}): Promise<void> {
+async function scenario(
+  h: Host,
+  fb: FrontBugs = {},
+  bb: BackBugs = {},
+  spec = rngSpec,
+  pause: Pauses = {},
+): Promise<void> {
   const xs = LocalXenbusTransport.open(h);
   const bus0 = new XenbusBus(driverEnv({ guest: h.dom0.guest, events: h.dom0.events, xs }));
   bus0.registerBackend(rngBack(bb, spec));
@@ -19,10 +33,14 @@ async function scenario(h: Host, fb: FrontBugs = {}, bb: BackBugs = {}, spec = r
   const dom = await h.createDomain({
     name: "rng-user",
     devices: [{ kind: TYPE, devid: 0 }],
-    main: (ctx) => started(new XenbusBus(driverEnv({ guest: ctx.guest, events: ctx.events, xs: ctx.xenbus }))),
+    main: (ctx) =>
+      started(new XenbusBus(driverEnv({ guest: ctx.guest, events: ctx.events, xs: ctx.xenbus }))),
   });
   const bus = await h.until(guestBus, "the guest's bus");
-  const dev = await h.until(bus.registerFrontend(rngFront(fb, spec)).connected(0), "rng connecting");
+  const dev = await h.until(
+    bus.registerFrontend(rngFront(fb, spec)).connected(0),
+    "rng connecting",
+  );
   await h.until(Promise.all([...Array(6)].map(() => read(dev, 16))), "a burst of reads");
   await pause.afterBurst?.(h);
   await h.until(read(dev, 300), "a read of 300 bytes");
@@ -33,4 +51,3 @@ async function scenario(h: Host, fb: FrontBugs = {}, bb: BackBugs = {}, spec = r
   await h.hv.settle();
   xs.close();
 }
-

@@ -23,13 +23,19 @@ describe("sanitizer in tests", () => {
       "pvkit sanitizer: 1 finding",
       "  - [lost-wakeup] d1 (rng-user) /local/domain/1/device/rng/0 ring (grant ref 8 of d1, ports d1:3 / d0:4): 6 request(s) pushed where the backend asked to be woken (req_prod 6, req_event 1, req_cons 0), no event pending, both ends blocked (trace seq 158, t=0 ns). Hint: the frontend pushed requests without notifying; notify when pushRequestsAndCheckNotify() says so",
     ]);
-    expect(msg[2]).toBe("the test itself failed with: StallError: a burst of reads can never settle: the host went quiescent at t=0 ns with no timer or delivery left");
+    expect(msg[2]).toBe(
+      "the test itself failed with: StallError: a burst of reads can never settle: the host went quiescent at t=0 ns with no timer or delivery left",
+    );
     expect((err as SanitizerError).cause).toBeInstanceOf(Error);
   });
 
   it("names the host's seed and the virtual time under chaos", async () => {
-    const err = (await withHost((h) => scenario(h, {}, { skipFinalCheck: true }), { chaos: { seed: 7 } }).catch((e: unknown) => e)) as SanitizerError;
-    expect(err.findings.map((f) => [f.kind, f.domid, f.device, f.seed, f.at])).toEqual([["lost-wakeup", 0, "/local/domain/0/backend/rng/1/0", 7, { seq: 134, t: 23608 }]]);
+    const err = (await withHost((h) => scenario(h, {}, { skipFinalCheck: true }), {
+      chaos: { seed: 7 },
+    }).catch((e: unknown) => e)) as SanitizerError;
+    expect(err.findings.map((f) => [f.kind, f.domid, f.device, f.seed, f.at])).toEqual([
+      ["lost-wakeup", 0, "/local/domain/0/backend/rng/1/0", 7, { seq: 134, t: 23608 }],
+    ]);
   });
 
   it("lets a test expect the finding it provokes, and fails it when the finding does not come", async () => {
@@ -40,7 +46,9 @@ describe("sanitizer in tests", () => {
     const quiet = await createTestHost();
     expectFinding(quiet.host, "notify-storm");
     await scenario(quiet.host);
-    await expect(quiet.finish()).rejects.toThrow("pvkit sanitizer: 0 findings\nexpected but not found: notify-storm (expected at least 1, found 0)");
+    await expect(quiet.finish()).rejects.toThrow(
+      "pvkit sanitizer: 0 findings\nexpected but not found: notify-storm (expected at least 1, found 0)",
+    );
   });
 
   it("keeps two hosts running at once in one worker apart (their rings share frame numbers)", async () => {
@@ -55,7 +63,11 @@ describe("sanitizer in tests", () => {
           let atBurst!: () => void;
           const reached = new Promise<void>((r) => (atBurst = r));
           let resume!: () => void;
-          b = withHost((h) => scenario(h, {}, {}, undefined, { afterBurst: () => (atBurst(), new Promise<void>((r) => (resume = r))) }));
+          b = withHost((h) =>
+            scenario(h, {}, {}, undefined, {
+              afterBurst: () => (atBurst(), new Promise<void>((r) => (resume = r))),
+            }),
+          );
           await reached;
           sanitizerOf(a)!.checkQuiescent();
           aFindings = sanitizerOf(a)!.findings.map((f) => f.message);
@@ -76,16 +88,24 @@ describe("sanitizer in tests", () => {
 
   it("leaves the testing entry point importable outside vitest (a script making a sanitized host)", () => {
     // hostTest is made on first use: test.extend needs vitest's runner, a fuzz or bench script has none.
-    const script = 'import { createTestHost, sanitizerOf } from "@pvkit/toolstack/testing"; const t = await createTestHost(); process.stdout.write(String(sanitizerOf(t.host) !== undefined)); await t.finish();';
-    const out = execFileSync(process.execPath, ["--import", "tsx", "--conditions=@pvkit/source", "--input-type=module", "-e", script], { cwd: fileURLToPath(new URL("../../..", import.meta.url)), encoding: "utf8" });
+    const script =
+      'import { createTestHost, sanitizerOf } from "@pvkit/toolstack/testing"; const t = await createTestHost(); process.stdout.write(String(sanitizerOf(t.host) !== undefined)); await t.finish();';
+    const out = execFileSync(
+      process.execPath,
+      ["--import", "tsx", "--conditions=@pvkit/source", "--input-type=module", "-e", script],
+      { cwd: fileURLToPath(new URL("../../..", import.meta.url)), encoding: "utf8" },
+    );
     expect(out).toBe("true");
   }, 30_000);
 
-  hostTest("gives the hostTest fixture a sanitized host and its sanitizer", async ({ host, sanitizer }) => {
-    expect(sanitizerOf(host)).toBe(sanitizer);
-    sanitizer.expect("leaked-watch");
-    await scenario(host, { leakWatch: true });
-    sanitizer.runDisconnectChecks(); // otherwise due at the next quiescence or at teardown
-    expect(sanitizer.findings.map((f) => f.kind)).toEqual(["leaked-watch"]);
-  });
+  hostTest(
+    "gives the hostTest fixture a sanitized host and its sanitizer",
+    async ({ host, sanitizer }) => {
+      expect(sanitizerOf(host)).toBe(sanitizer);
+      sanitizer.expect("leaked-watch");
+      await scenario(host, { leakWatch: true });
+      sanitizer.runDisconnectChecks(); // otherwise due at the next quiescence or at teardown
+      expect(sanitizer.findings.map((f) => f.kind)).toEqual(["leaked-watch"]);
+    },
+  );
 });
