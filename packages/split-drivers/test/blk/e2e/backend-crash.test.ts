@@ -8,16 +8,16 @@
 //   re-attached against it as libxl would.
 // blkfront recovers (blkif_recover): nothing acknowledged lost, nothing completed twice.
 import { describe, expect, it } from "vitest";
-import { XenbusBus, driverEnv } from "@pvkit/guest-sdk";
 import { XenbusState } from "@pvkit/hypervisor-sim/abi";
-import { type DomainHandle, type Host, detachDevice } from "@pvkit/toolstack";
+import { detachDevice } from "@pvkit/toolstack";
 import {
   readNode,
   restartBackendDriver,
   restartDriverDomain,
   useHost,
 } from "@pvkit/toolstack/testing";
-import { MemoryStorage, blkbackDriver } from "@pvkit/split-drivers";
+import { MemoryStorage } from "@pvkit/split-drivers";
+import { driverDomain } from "./crash-scenario.js";
 import { GatedStorage } from "./gated-storage.js";
 import { XVDA, connectedPair, pattern, same, serve, teardownPair } from "./pair.js";
 
@@ -88,31 +88,6 @@ describe("blk e2e: blkback crashes and restarts (driver only)", () => {
     await teardownPair(p);
   });
 });
-
-/** A driver domain running blkback on its own bus over `storage`; resolves once registered. */
-async function driverDomain(
-  h: Host,
-  name: string,
-  storage: GatedStorage,
-): Promise<{ dom: DomainHandle; bus: XenbusBus; domid: number }> {
-  let started!: (b: XenbusBus) => void;
-  const ready = new Promise<XenbusBus>((r) => (started = r));
-  const dom = await h.createDomain({
-    name,
-    memory: 16,
-    main: (ctx) => {
-      const bus = new XenbusBus(
-        driverEnv({ guest: ctx.guest, events: ctx.events, xs: ctx.xenbus }),
-      );
-      bus.registerBackend(
-        blkbackDriver({ storage: () => storage, holdClock: (why) => h.hv.scheduler.hold(why) }),
-      );
-      started(bus);
-    },
-  });
-  const bus = await h.until(ready, `${name}'s bus`);
-  return { dom, bus, domid: dom.domid };
-}
 
 describe("blk e2e: blkback's driver domain is destroyed and rebuilt", () => {
   const host = useHost();

@@ -42,7 +42,7 @@ export interface CrashRun {
 }
 
 /** A driver domain serving blkback over `storage` (resolves once its bus is registered). */
-async function driverDomain(
+export async function driverDomain(
   h: Host,
   name: string,
   storage: Storage,
