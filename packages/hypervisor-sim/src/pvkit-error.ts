@@ -31,7 +31,10 @@
  * - `ERR_CONSOLE_RING_INDEX`: the console backend left impossible ring indices (`ConsoleError`);
  * - `ERR_CONSOLE_OUTPUT_FULL`: console output would exceed `maxPendingBytes` (`ConsoleError`);
  * - `ERR_LEAK`: the testing kit's teardown found leaks (`LeakError`);
- * - `ERR_SANITIZER`: the testing kit's sanitizer found misuse (`SanitizerError`).
+ * - `ERR_SANITIZER`: the testing kit's sanitizer found misuse (`SanitizerError`);
+ * - `ERR_RING_REQ_PROD_OVERFLOW`, `ERR_RING_RSP_PROD_OVERFLOW`, `ERR_RING_RSP_PROD_BEYOND_REQUESTS`,
+ *   `ERR_RING_INVALID_ENTRY`, `ERR_RING_BYTE_INDEX`: the peer of an `io/ring.h` or byte ring
+ *   broke its protocol (the guest SDK's `RingProtocolError`; `fault.reason` has the detail).
  */
 export type PvkitErrorCode =
   | "ERR_CLOSED"
@@ -50,7 +53,12 @@ export type PvkitErrorCode =
   | "ERR_CONSOLE_RING_INDEX"
   | "ERR_CONSOLE_OUTPUT_FULL"
   | "ERR_LEAK"
-  | "ERR_SANITIZER";
+  | "ERR_SANITIZER"
+  | "ERR_RING_REQ_PROD_OVERFLOW"
+  | "ERR_RING_RSP_PROD_OVERFLOW"
+  | "ERR_RING_RSP_PROD_BEYOND_REQUESTS"
+  | "ERR_RING_INVALID_ENTRY"
+  | "ERR_RING_BYTE_INDEX";
 
 /** The base class of pvkit's own errors (see the file header); `name` is the subclass's. */
 export class PvkitError extends Error {

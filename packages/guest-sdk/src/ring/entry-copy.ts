@@ -21,16 +21,20 @@
  * private      | copy (codec.size bytes) |  <- reader: open during decode + validate only
  * ```
  */
+import { ClosedError } from "@pvkit/hypervisor-sim";
 import { checkRange, type EntryReader } from "./ring-codec.js";
 import type { SharedRingArea } from "./shared-ring.js";
 
-/** Thrown when a codec uses an `EntryReader` after the decode it was given to has returned. */
-export class ClosedEntryReaderError extends Error {
-  override readonly name = "ClosedEntryReaderError";
-  readonly code = "EENTRYCLOSED";
+/**
+ * Thrown when a codec uses an `EntryReader` after the decode it was given to has returned: a
+ * `ClosedError` (`ERR_CLOSED`, op `read`).
+ */
+export class ClosedEntryReaderError extends ClosedError {
+  override readonly name: string = "ClosedEntryReaderError";
   constructor() {
     super(
-      "EntryReader used after its decode returned: the ring reuses its private copy; copy out (read()) what you keep",
+      "the EntryReader used after its decode returned (the ring reuses its private copy: copy out with read() what you keep)",
+      "read",
     );
   }
 }

@@ -3,6 +3,8 @@
  * protocol produces a `RingProtocolError`; callers match on `code` or on `fault.reason`.
  */
 
+import { PvkitError } from "@pvkit/hypervisor-sim";
+
 /** What went wrong, with the index values involved (all u32). */
 export type RingFault =
   | {
@@ -61,13 +63,13 @@ export type RingFaultReason = RingFault["reason"];
 
 /** Stable error codes, one per fault reason. */
 export const RING_ERROR_CODES = {
-  "req-prod-overflow": "ERING_REQ_PROD_OVERFLOW",
-  "rsp-prod-overflow": "ERING_RSP_PROD_OVERFLOW",
-  "rsp-prod-beyond-requests": "ERING_RSP_PROD_BEYOND_REQUESTS",
-  "invalid-entry": "ERING_INVALID_ENTRY",
-  "byte-ring-index": "ERING_BYTE_INDEX_CORRUPT",
+  "req-prod-overflow": "ERR_RING_REQ_PROD_OVERFLOW",
+  "rsp-prod-overflow": "ERR_RING_RSP_PROD_OVERFLOW",
+  "rsp-prod-beyond-requests": "ERR_RING_RSP_PROD_BEYOND_REQUESTS",
+  "invalid-entry": "ERR_RING_INVALID_ENTRY",
+  "byte-ring-index": "ERR_RING_BYTE_INDEX",
 } as const satisfies Record<RingFaultReason, string>;
-/** `code` of a RingProtocolError: the stable `ERING_*` string for its fault reason (`RING_ERROR_CODES`). */
+/** `code` of a RingProtocolError: the stable `ERR_RING_*` code for its fault reason (`RING_ERROR_CODES`). */
 export type RingErrorCode = (typeof RING_ERROR_CODES)[RingFaultReason];
 
 const hex = (v: number): string => `0x${(v >>> 0).toString(16).padStart(8, "0")}`;
@@ -102,9 +104,9 @@ function describe(f: RingFault): string {
  * more responses than requests outstanding, and invalid entries on a ring configured to halt)
  * the ring is halted and every later operation on it throws this same error object.
  */
-export class RingProtocolError extends Error {
-  override readonly name = "RingProtocolError";
-  readonly code: RingErrorCode;
+export class RingProtocolError extends PvkitError {
+  override readonly name: string = "RingProtocolError";
+  declare readonly code: RingErrorCode;
   readonly reason: RingFaultReason;
 
   constructor(
@@ -113,8 +115,11 @@ export class RingProtocolError extends Error {
     readonly ring?: string,
     options?: ErrorOptions,
   ) {
-    super(`${ring === undefined ? "" : `${ring}: `}${describe(fault)}`, options);
+    super(
+      RING_ERROR_CODES[fault.reason],
+      `${ring === undefined ? "" : `${ring}: `}${describe(fault)}`,
+      options,
+    );
     this.reason = fault.reason;
-    this.code = RING_ERROR_CODES[fault.reason];
   }
 }

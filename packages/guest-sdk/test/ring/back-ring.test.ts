@@ -61,7 +61,7 @@ describe.each(WRAP_STARTS)("a back ring with indices near $at", ({ start }) => {
 
     const { ids, error } = drain(back);
     expect(ids).toEqual([]);
-    expect(error?.code).toBe("ERING_REQ_PROD_OVERFLOW");
+    expect(error?.code).toBe("ERR_RING_REQ_PROD_OVERFLOW");
     expect(error?.fault).toEqual({
       reason: "req-prod-overflow",
       req_prod: u32(start + SIZE + 1),

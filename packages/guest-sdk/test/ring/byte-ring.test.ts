@@ -174,7 +174,7 @@ describe("ByteRingWriter and ByteRingReader", () => {
     }
     expect(err).toBeInstanceOf(RingProtocolError);
     const e = err as RingProtocolError;
-    expect(e.code).toBe("ERING_BYTE_INDEX_CORRUPT");
+    expect(e.code).toBe("ERR_RING_BYTE_INDEX");
     expect(e.fault).toEqual({ reason: "byte-ring-index", prod: 0x901, cons: 0x100, size: 2048 });
     expect(e.message).toBe(
       "xencons out: corrupt byte ring: prod=0x00000901, cons=0x00000100, prod - cons > size=2048",

@@ -70,7 +70,7 @@ describe.each(WRAP_STARTS)("a front ring with indices near $at", ({ start }) => 
 
     const { ids, error } = drain(front);
     expect(ids).toEqual([]); // not even the three honest answers of the lying batch
-    expect(error?.code).toBe("ERING_RSP_PROD_BEYOND_REQUESTS");
+    expect(error?.code).toBe("ERR_RING_RSP_PROD_BEYOND_REQUESTS");
     expect(error?.reason).toBe("rsp-prod-beyond-requests");
     expect(error?.fault).toEqual({
       reason: "rsp-prod-beyond-requests",
@@ -175,7 +175,7 @@ describe.each(WRAP_STARTS)("a front ring with indices near $at", ({ start }) => 
     publishRspProd(pages, start + SIZE + 1);
     const { ids, error } = drain(front);
     expect(ids).toEqual([]);
-    expect(error?.code).toBe("ERING_RSP_PROD_OVERFLOW");
+    expect(error?.code).toBe("ERR_RING_RSP_PROD_OVERFLOW");
     expect(error?.fault).toEqual({
       reason: "rsp-prod-overflow",
       rsp_prod: u32(start + SIZE + 1),

@@ -191,7 +191,7 @@ describe("a ring under a hostile peer", () => {
                     if (m === "fatal") {
                       expect(() => back.consumeRequest()).toThrow(RingProtocolError);
                       halted.back = back.halted;
-                      expect(halted.back?.code).toBe("ERING_REQ_PROD_OVERFLOW");
+                      expect(halted.back?.code).toBe("ERR_RING_REQ_PROD_OVERFLOW");
                     } else {
                       const got = back.consumeRequest();
                       if (m === "none") expect(got).toBeUndefined();
@@ -233,7 +233,7 @@ describe("a ring under a hostile peer", () => {
     );
   });
 
-  it("halts the backend with ERING_REQ_PROD_OVERFLOW naming the indices when req_prod runs more than RING_SIZE ahead", () => {
+  it("halts the backend with ERR_RING_REQ_PROD_OVERFLOW naming the indices when req_prod runs more than RING_SIZE ahead", () => {
     const spec = testSpec(112, 16); // 32 slots
     const pages = makePages(1);
     const front = FrontRing.init(pages, spec);
@@ -254,7 +254,7 @@ describe("a ring under a hostile peer", () => {
     }
     expect(err).toBeInstanceOf(RingProtocolError);
     const e = err as RingProtocolError;
-    expect(e.code).toBe("ERING_REQ_PROD_OVERFLOW");
+    expect(e.code).toBe("ERR_RING_REQ_PROD_OVERFLOW");
     expect(e.fault).toEqual({
       reason: "req-prod-overflow",
       req_prod: 33,
@@ -278,14 +278,14 @@ describe("a ring under a hostile peer", () => {
     expect(() => back.unconsumedRequests).toThrow(e);
   });
 
-  it("halts the frontend with ERING_RSP_PROD_OVERFLOW when rsp_prod runs more than RING_SIZE ahead", () => {
+  it("halts the frontend with ERR_RING_RSP_PROD_OVERFLOW when rsp_prod runs more than RING_SIZE ahead", () => {
     const spec = testSpec(112, 16);
     const pages = makePages(1);
     const front = FrontRing.attach(pages, spec, 0xfffffff0);
     pages[0]!.setU32(8, 0xfffffff0 + 33 - 2 ** 32); // rsp_prod wrapped to 0x11: 33 ahead of rsp_cons
     expect(() => front.consumeResponse()).toThrow(RingProtocolError);
     const e = front.halted!;
-    expect(e.code).toBe("ERING_RSP_PROD_OVERFLOW");
+    expect(e.code).toBe("ERR_RING_RSP_PROD_OVERFLOW");
     expect(e.fault).toEqual({
       reason: "rsp-prod-overflow",
       rsp_prod: 0x11,
@@ -376,7 +376,7 @@ describe("a ring under a hostile peer", () => {
     front.pushRequestsAndCheckNotify();
     expect(back.consumeRequest()?.id).toBe(1);
     const err = ringErrorOf(() => back.consumeRequest());
-    expect(err?.code).toBe("ERING_INVALID_ENTRY");
+    expect(err?.code).toBe("ERR_RING_INVALID_ENTRY");
     expect(err?.fault).toMatchObject({
       reason: "invalid-entry",
       kind: "request",
@@ -424,7 +424,7 @@ describe("a ring under a hostile peer", () => {
       back.produceResponse({ id: 2, status: 0, payload: new Uint8Array(2) });
       back.pushResponsesAndCheckNotify();
       const err = ringErrorOf(() => front.consumeResponse());
-      expect(err?.code).toBe("ERING_INVALID_ENTRY");
+      expect(err?.code).toBe("ERR_RING_INVALID_ENTRY");
       expect(err?.message).toBe(
         "vif0: invalid response at index 0x00000000: status -1000 out of range",
       );

@@ -127,7 +127,7 @@ describe("requests$ and responses$", () => {
     pages[0]!.setU32(8, 500); // hostile backend: rsp_prod far ahead
     kick$.next();
     expect(error).toBeInstanceOf(RingProtocolError);
-    expect((error as RingProtocolError).code).toBe("ERING_RSP_PROD_OVERFLOW");
+    expect((error as RingProtocolError).code).toBe("ERR_RING_RSP_PROD_OVERFLOW");
     expect(front.halted).toBe(error);
     expect(kick$.observed).toBe(false); // the errored stream released kick$
   });
@@ -153,7 +153,7 @@ describe("requests$ and responses$", () => {
     front.produceRequest(req(13));
     front.pushRequestsAndCheckNotify();
     kick$.next();
-    expect((error as RingProtocolError).code).toBe("ERING_INVALID_ENTRY");
+    expect((error as RingProtocolError).code).toBe("ERR_RING_INVALID_ENTRY");
     expect(back.halted).toBeUndefined(); // the ring itself is still usable
   });
 
