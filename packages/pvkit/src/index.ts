@@ -376,6 +376,8 @@ export {
   type ChromePhase,
   summarizeTrace,
   type TraceSummaryOptions,
+  renderTraceSvg,
+  type TraceSvgOptions,
   linkNotifications,
   grantCounts,
   type NotifyLink,

@@ -128,6 +128,7 @@ export {
   type ChromePhase,
 } from "./trace/chrome-format.js";
 export { summarizeTrace, type TraceSummaryOptions } from "./trace/summary.js";
+export { renderTraceSvg, type TraceSvgOptions } from "./trace/svg-render.js";
 export {
   linkNotifications,
   grantCounts,
