@@ -14,6 +14,9 @@
  *    a line that compiles is an accidental export.
  * 3. The published declarations compile for a consumer: every `exports` entry of every package,
  *    imported by name with `skipLibCheck: false` (a re-export of a stripped @internal name fails).
+ * 4. No constructor of a concrete class is tagged `@internal` in the sources: stripInternal drops
+ *    it, and the .d.ts then offers the implicit public `new X()` that the tag meant to forbid.
+ *    Such a class gets a private constructor and a module factory instead.
  *
  *   pnpm exec tsx scripts/check-public-dts.ts            # build, then check
  *   pnpm exec tsx scripts/check-public-dts.ts --no-build # check the dist/ already there
@@ -243,7 +246,37 @@ if (!consumerFailed)
     `check-public-dts: the ${entrySpecifiers.length} public entries' declarations compile for a consumer (skipLibCheck off)`,
   );
 
-if (leaks.length > 0 || probeFailed || consumerFailed) {
+// ---- 4. no @internal constructor of a concrete class ----------------------------------------------
+
+function sourceFiles(dir: string, out: string[] = []): string[] {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) sourceFiles(p, out);
+    else if (e.name.endsWith(".ts") && !e.name.endsWith(".d.ts")) out.push(p);
+  }
+  return out;
+}
+const internalCtors: string[] = [];
+for (const dir of readdirSync(join(root, "packages")).sort()) {
+  const src = join(root, "packages", dir, "src");
+  if (!existsSync(src)) continue;
+  for (const f of sourceFiles(src)) {
+    const text = readFileSync(f, "utf8");
+    for (const m of text.matchAll(/\/\*\*((?:(?!\*\/)[^])*)\*\/\s*(?:public\s+)?constructor\s*\(/g)) {
+      if (!/@internal\b/.test(m[1]!)) continue;
+      const before = text.slice(0, m.index);
+      const cls = [...before.matchAll(/^export\s+(abstract\s+)?class\s+(\w+)/gm)].at(-1);
+      if (cls === undefined || cls[1] !== undefined) continue;
+      internalCtors.push(`${relative(root, f)}: ${cls[2]}`);
+    }
+  }
+}
+for (const c of internalCtors)
+  console.log(`  FAIL an @internal constructor becomes an implicit public one: ${c}`);
+if (internalCtors.length === 0)
+  console.log("check-public-dts: no concrete class has an @internal constructor");
+
+if (leaks.length > 0 || probeFailed || consumerFailed || internalCtors.length > 0) {
   console.log("check-public-dts: FAIL");
   process.exit(1);
 }

@@ -110,6 +110,17 @@ interface Outgoing {
   readonly dedupKey: string | undefined;
 }
 
+let makeConnection: (owner: ConnectionOwner, kind: ConnectionKind, id: number) => Connection;
+
+/** Creates a connection (xenstored's `new_connection`). @internal */
+export function createConnection(
+  owner: ConnectionOwner,
+  kind: ConnectionKind,
+  id: number,
+): Connection {
+  return makeConnection(owner, kind, id);
+}
+
 /**
  * A xenstored client connection (see the file header): its identity (`id`, domain, privilege),
  * watches, open transactions and outgoing queue, with the XSA-326 outstanding count and quota
@@ -152,8 +163,12 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     },
   };
 
-  /** @internal Created by the server (`Xenstored.connect`, INTRODUCE, the socket server). */
-  constructor(owner: ConnectionOwner, kind: ConnectionKind, id: number) {
+  static {
+    makeConnection = (owner, kind, id) => new Connection(owner, kind, id);
+  }
+
+  /** Created by the server (`Xenstored.connect`, INTRODUCE, the socket server). */
+  private constructor(owner: ConnectionOwner, kind: ConnectionKind, id: number) {
     super();
     this.#owner = owner;
     this.kind = kind;

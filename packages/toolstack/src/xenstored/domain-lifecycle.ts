@@ -5,7 +5,7 @@
  * the host reporting its death) removes every node it owns with the subtree below, removes it
  * from the special nodes' permissions and fires `@releaseDomain`.
  */
-import { Connection, type ConnectionCloseReason } from "./connection.js";
+import { type ConnectionCloseReason, createConnection } from "./connection.js";
 import { SELF, type XenstoredCore } from "./core.js";
 import type { DomainRecord } from "./domains.js";
 import { XenstoreError } from "./errors.js";
@@ -30,7 +30,7 @@ export function introduceDomain(
   const found = xs.domains.find(domid);
   const d = found ?? xs.domains.alloc(domid);
   if (!d.introduced || !d.connection) {
-    const conn = new Connection(xs, "domain", domid);
+    const conn = createConnection(xs, "domain", domid);
     conn.domain = d;
     const res = xs.hooks.connectDomain?.({ domid, mfn, evtchn, connection: conn });
     if (typeof res === "string") {

@@ -12,7 +12,7 @@
  * ```
  */
 import { EventEmitter } from "eventemitter3";
-import { Connection } from "./connection.js";
+import { type Connection, createConnection } from "./connection.js";
 import { XenstoredCore } from "./core.js";
 import { processMessage, requestName } from "./dispatch.js";
 import { destroyDomain, introduceDomain, shutdownDomain } from "./domain-lifecycle.js";
@@ -65,7 +65,7 @@ export class Xenstored extends EventEmitter<XenstoredEvents> {
    * `"socket"` is for the socket server).
    */
   connect(kind: "local" | "socket" = "local"): Connection {
-    const conn = new Connection(this.#core, kind, 0);
+    const conn = createConnection(this.#core, kind, 0);
     this.#core.addConnection(conn);
     return conn;
   }

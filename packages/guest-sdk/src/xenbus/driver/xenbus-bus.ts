@@ -29,7 +29,7 @@ import { XenbusError } from "../xenbus-error.js";
 import { XenbusDeviceError } from "./device-error.js";
 import type { DriverEnv } from "./driver-env.js";
 import type { BackendDriver, FrontendDriver } from "./driver-types.js";
-import { XenbusDevice, type XenbusSide, readOpt } from "./xenbus-device.js";
+import { XenbusDevice, type XenbusSide, createXenbusDevice, readOpt } from "./xenbus-device.js";
 import { type DeviceEntry, type Walk, backendWalk, frontendWalk } from "./walks.js";
 
 /** Default wait for the peer during an orderly close (Linux's 5 s in `xenbus_frontend_dev_shutdown`). */
@@ -243,7 +243,7 @@ export class XenbusBus {
     const otherendId = idText !== undefined && /^\d+$/.test(idText) ? Number(idText) : Number.NaN;
     // The driver may have unregistered (or the connection failed) during the reads above.
     if (reg.closed || this.#failed) return;
-    const dev = new XenbusDevice({
+    const dev = createXenbusDevice({
       side: reg.side,
       type: reg.type,
       devid,

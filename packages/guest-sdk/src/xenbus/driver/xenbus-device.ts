@@ -100,6 +100,25 @@ export interface DeviceControl {
   readonly report: (dev: XenbusDevice, err: unknown) => void;
 }
 
+/** What the bus knows of a device when it creates it. @internal */
+export interface XenbusDeviceInit {
+  side: XenbusSide;
+  type: string;
+  devid: number;
+  nodename: string;
+  otherend: string;
+  otherendId: number;
+  env: DriverEnv;
+  control: DeviceControl;
+}
+
+let makeDevice: (init: XenbusDeviceInit) => XenbusDevice;
+
+/** Creates a device (the bus's `xenbus_probe_node`). @internal */
+export function createXenbusDevice(init: XenbusDeviceInit): XenbusDevice {
+  return makeDevice(init);
+}
+
 /** A device of a registered driver; see the file header. `S` is the driver's own state. */
 export class XenbusDevice<S = unknown> {
   readonly side: XenbusSide;
@@ -120,17 +139,12 @@ export class XenbusDevice<S = unknown> {
   #otherendState: number = XenbusState.XenbusStateUnknown;
   #removed = false;
 
-  /** @internal Created by the bus. */
-  constructor(init: {
-    side: XenbusSide;
-    type: string;
-    devid: number;
-    nodename: string;
-    otherend: string;
-    otherendId: number;
-    env: DriverEnv;
-    control: DeviceControl;
-  }) {
+  static {
+    makeDevice = (init) => new XenbusDevice(init);
+  }
+
+  /** Created by the bus, through {@link createXenbusDevice}. */
+  private constructor(init: XenbusDeviceInit) {
     this.side = init.side;
     this.type = init.type;
     this.devid = init.devid;
