@@ -1,7 +1,9 @@
 /**
- * The tracks of a Chrome Trace Event Format document (chrome-format.ts) as a viewer lays them
- * out, for the SVG renderer (svg-render.ts): what Perfetto's JSON importer builds from the same
- * file, reduced to what a picture needs.
+ * The tracks of a Chrome Trace Event Format document (chrome-format.ts) for the SVG renderer
+ * (svg-render.ts): close to what Perfetto's JSON importer builds from the same file, reduced to
+ * what a picture needs. One deliberate difference: Perfetto puts async slices on tracks of
+ * their own under the process; here they stay on the thread their `tid` names, which is the
+ * track pvkit's exporter means them for (a driver's request track).
  *
  * - A process per `pid`, named by its "process_name" metadata event ("pid N" without one), in
  *   "process_sort_index" order, then by pid.
