@@ -12,6 +12,7 @@ import {
   dom0Bus,
   tdevBack,
   tdevGuest,
+  tdevPair,
   teardown,
   readNode,
   writeNode,
@@ -22,10 +23,7 @@ describe("xenbus driver framework: a Closed frontend reconnects when the backend
 
   it("re-runs initialise from Closed when the backend is back at InitWait", async () => {
     const h = host();
-    const log: Log = [];
-    const d0 = dom0Bus(h);
-    const back = d0.bus.registerBackend(tdevBack(log));
-    const { dom, bus, reg } = await tdevGuest(h, log);
+    const { log, d0, back, dom, bus, reg } = await tdevPair(h);
     await h.until(reg.connected(0), "the first connect");
     const be = `/local/domain/0/backend/${TYPE}/${dom.domid}/0`;
     const fe = `/local/domain/${dom.domid}/device/${TYPE}/0`;
@@ -55,10 +53,7 @@ describe("xenbus driver framework: a Closed frontend reconnects when the backend
 
   it("runs initialise then connect from Closed when the backend says Connected", async () => {
     const h = host();
-    const log: Log = [];
-    const d0 = dom0Bus(h);
-    const back = d0.bus.registerBackend(tdevBack(log));
-    const { dom, bus, reg } = await tdevGuest(h, log);
+    const { log, d0, back, dom, bus, reg } = await tdevPair(h);
     await h.until(reg.connected(0), "the first connect");
     const be = `/local/domain/0/backend/${TYPE}/${dom.domid}/0`;
     // The backend is told to close (the frontend follows), then is poked back to Connected.

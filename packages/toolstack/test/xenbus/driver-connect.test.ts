@@ -1,17 +1,14 @@
 // The framework's normal handshake end to end: a tdev frontend in a domU, its backend in dom0.
 import { describe, expect, it } from "vitest";
 import { useHost } from "@pvkit/toolstack/testing";
-import { S, TYPE, type Log, dom0Bus, readNode, tdevBack, tdevGuest, teardown } from "./helpers.js";
+import { S, TYPE, readNode, tdevPair, teardown } from "./helpers.js";
 
 describe("xenbus driver framework: normal connect", () => {
   const host = useHost();
 
   it("connects both ends through InitWait, Initialised, Connected when both drivers behave", async () => {
     const h = host();
-    const log: Log = [];
-    const d0 = dom0Bus(h);
-    const back = d0.bus.registerBackend(tdevBack(log));
-    const { dom, bus, reg } = await tdevGuest(h, log, { order: 1 });
+    const { log, d0, back, dom, bus, reg } = await tdevPair(h, { order: 1 });
     const fe = await h.until(reg.connected(0), "the frontend reaching Connected");
     const be = await h.until(back.connected(0, dom.domid), "the backend reaching Connected");
     expect(log).toEqual([

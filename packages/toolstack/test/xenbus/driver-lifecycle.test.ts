@@ -14,6 +14,7 @@ import {
   tdevBack,
   tdevFront,
   tdevGuest,
+  tdevPair,
   teardown,
 } from "./helpers.js";
 
@@ -22,10 +23,7 @@ describe("xenbus driver framework: device lifecycle", () => {
 
   it("hot-plugs a second device and hot-unplugs the first while the second stays connected", async () => {
     const h = host();
-    const log: Log = [];
-    const d0 = dom0Bus(h);
-    const back = d0.bus.registerBackend(tdevBack(log));
-    const { dom, bus, reg } = await tdevGuest(h, log);
+    const { log, d0, back, dom, bus, reg } = await tdevPair(h);
     await h.until(reg.connected(0), "device 0 connecting");
     attachDevice(h, dom.domid, { kind: TYPE, devid: 1 });
     const fe1 = await h.until(reg.connected(1), "the hot-plugged device 1 connecting");
@@ -48,10 +46,7 @@ describe("xenbus driver framework: device lifecycle", () => {
 
   it("reconnects after the backend's xenbus_dev_fatal closed the device and the frontend went back to Initialising", async () => {
     const h = host();
-    const log: Log = [];
-    const d0 = dom0Bus(h);
-    const back = d0.bus.registerBackend(tdevBack(log));
-    const { dom, bus, reg } = await tdevGuest(h, log);
+    const { log, d0, back, dom, bus, reg } = await tdevPair(h);
     await h.until(reg.connected(0), "the first connect");
     const be = back.device(0, dom.domid)!;
     await h.until(be.fatal("EIO", "backend gave up"), "the backend's fatal error");

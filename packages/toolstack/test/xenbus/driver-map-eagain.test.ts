@@ -5,7 +5,7 @@
 // build's (xenstored's store ring, xenconsoled's console ring), the third the tdev ring's.
 import { describe, expect, it } from "vitest";
 import { createTestHost } from "@pvkit/toolstack/testing";
-import { type Log, S, tdevBack, tdevGuest, dom0Bus, teardown } from "./helpers.js";
+import { S, tdevPair, teardown } from "./helpers.js";
 
 /** A host where the tdev backend's first `n` tries to map d1's ring fail with GNTST_eagain. */
 async function eagainHost(n: number) {
@@ -25,10 +25,7 @@ describe("mapRing and GNTST_eagain", () => {
   it("retries the ring map after 1 ms, then 2 ms, and connects on the third try", async () => {
     const t = await eagainHost(2);
     const h = t.host;
-    const log: Log = [];
-    const d0 = dom0Bus(h);
-    const back = d0.bus.registerBackend(tdevBack(log));
-    const { dom, bus, reg } = await tdevGuest(h, log);
+    const { log, d0, back, dom, bus, reg } = await tdevPair(h);
     await h.until(back.waitFor(0, S.XenbusStateConnected, dom.domid), "the backend connecting");
     await h.until(reg.waitFor(0, S.XenbusStateConnected), "the frontend connecting");
     expect(t.faults.injected).toMatchObject({ grantMap: 2, grantMapsSeen: 5 });
@@ -44,10 +41,7 @@ describe("mapRing and GNTST_eagain", () => {
   it("gives up after 255 tries and 32.64 s with GNTST_bad_page, reported, and both ends close", async () => {
     const t = await eagainHost(1000);
     const h = t.host;
-    const log: Log = [];
-    const d0 = dom0Bus(h);
-    const back = d0.bus.registerBackend(tdevBack(log));
-    const { dom, bus, reg } = await tdevGuest(h, log);
+    const { d0, back, dom, bus, reg } = await tdevPair(h);
     const be = await h.until(
       back.waitFor(0, S.XenbusStateClosed, dom.domid),
       "the backend giving up",

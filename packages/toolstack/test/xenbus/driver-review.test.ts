@@ -20,6 +20,7 @@ import {
   tdevBack,
   tdevFront,
   tdevGuest,
+  tdevPair,
   teardown,
 } from "./helpers.js";
 
@@ -191,10 +192,7 @@ describe("xenbus driver framework: review probes", () => {
 
   it("hot-unplugs 16 connected devices at once with every removal closed (more than xenstored's 10 transactions per connection)", async () => {
     const h = host();
-    const log: Log = [];
-    const d0 = dom0Bus(h);
-    const back = d0.bus.registerBackend(tdevBack(log));
-    const { dom, bus, reg } = await tdevGuest(h, log);
+    const { log, d0, back, dom, bus, reg } = await tdevPair(h);
     await h.until(reg.connected(0), "device 0");
     const ids = Array.from({ length: 16 }, (_, i) => i + 1);
     for (const id of ids) attachDevice(h, dom.domid, { kind: TYPE, devid: id });
@@ -259,10 +257,7 @@ describe("xenbus driver framework: review probes", () => {
   for (const side of ["frontend", "backend"] as const) {
     it(`never re-creates a ${side}'s deleted state node, and releases that end's device`, async () => {
       const h = host();
-      const log: Log = [];
-      const d0 = dom0Bus(h);
-      const back = d0.bus.registerBackend(tdevBack(log));
-      const { dom, bus, reg } = await tdevGuest(h, log);
+      const { d0, back, dom, bus, reg } = await tdevPair(h);
       await h.until(reg.connected(0), "the connect");
       const fe = reg.device(0)!;
       const be = back.device(0, dom.domid)!;
@@ -301,10 +296,7 @@ describe("xenbus driver framework: review probes", () => {
   const noSanitizer = useHost({ sanitizer: false });
   it("reconnects when the frontend goes back to Initialising the moment it reaches Closed, before the backend has closed", async () => {
     const h = noSanitizer();
-    const log: Log = [];
-    const d0 = dom0Bus(h);
-    const back = d0.bus.registerBackend(tdevBack(log));
-    const { dom, bus, reg } = await tdevGuest(h, log);
+    const { log, d0, back, dom, bus, reg } = await tdevPair(h);
     const fe = await h.until(reg.connected(0), "the first connect");
     await h.until(back.connected(0, dom.domid), "the backend connected");
     const closed = reg.waitFor(0, S.XenbusStateClosed).then(() => reg.reconnect(0));

@@ -13,7 +13,7 @@ import {
   readNode,
   tdevBack,
   tdevFront,
-  tdevGuest,
+  tdevPair,
   teardown,
 } from "./helpers.js";
 
@@ -42,10 +42,7 @@ describe("xenbus driver framework: switching state", () => {
 
   it("sends xenstored nothing when a connected frontend switches to Connected, the state it is in", async () => {
     const h = host();
-    const log: Log = [];
-    const d0 = dom0Bus(h);
-    const back = d0.bus.registerBackend(tdevBack(log));
-    const { dom, bus, reg } = await tdevGuest(h, log);
+    const { d0, back, dom, bus, reg } = await tdevPair(h);
     const fe = await h.until(reg.connected(0), "the connect");
     await h.until(back.connected(0, dom.domid), "the backend connected");
     const node = `/local/domain/${dom.domid}/device/${TYPE}/0/state`;

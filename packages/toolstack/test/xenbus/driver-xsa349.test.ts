@@ -2,17 +2,14 @@
 // make the backend queue 100 000 watch callbacks.
 import { describe, expect, it } from "vitest";
 import { useHost } from "@pvkit/toolstack/testing";
-import { type Log, S, TYPE, dom0Bus, tdevBack, tdevGuest, teardown } from "./helpers.js";
+import { S, TYPE, tdevPair, teardown } from "./helpers.js";
 
 describe("xenbus driver framework: bounded watch plumbing", () => {
   const host = useHost();
 
   it("keeps at most one pending run per watch when the frontend's state is written 100 000 times", async () => {
     const h = host();
-    const log: Log = [];
-    const d0 = dom0Bus(h);
-    const back = d0.bus.registerBackend(tdevBack(log));
-    const { dom, bus, reg } = await tdevGuest(h, log);
+    const { d0, back, dom, bus, reg } = await tdevPair(h);
     await h.until(reg.connected(0), "the connect");
     const be = back.device(0, dom.domid)!;
     const before = { ...d0.bus.stats };

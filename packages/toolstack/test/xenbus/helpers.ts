@@ -122,6 +122,27 @@ export async function tdevGuest(
 }
 
 /**
+ * The usual set-up: a fresh log, a dom0 bus with the tdev backend registered, and a domU with the
+ * tdev frontend (`opts` as for {@link tdevGuest}).
+ */
+export async function tdevPair(
+  host: Host,
+  opts: Parameters<typeof tdevGuest>[2] = {},
+): Promise<{
+  log: Log;
+  d0: ReturnType<typeof dom0Bus>;
+  back: DriverRegistration<TdevState>;
+  dom: DomainHandle;
+  bus: XenbusBus;
+  reg: DriverRegistration<TdevState>;
+}> {
+  const log: Log = [];
+  const d0 = dom0Bus(host);
+  const back = d0.bus.registerBackend(tdevBack(log));
+  return { log, d0, back, ...(await tdevGuest(host, log, opts)) };
+}
+
+/**
  * The end of every test: unregisters `buses` (in order), checks every live domain and dom0's grant
  * table for leaks, then closes the dom0 transports. Framework errors collected by the buses fail
  * the test too (unless `allowErrors`).
