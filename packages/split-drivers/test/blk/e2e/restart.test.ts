@@ -98,6 +98,7 @@ async function restartInto(
   storage: GatedStorage,
   mem: MemoryStorage,
   newBack: BlkbackOptions,
+  inFlight: number,
 ): Promise<void> {
   storage.shut();
   const data = (i: number): Uint8Array => pattern(128 << 10, 500 + i);
@@ -106,7 +107,7 @@ async function restartInto(
     p.disk.writeSectors(i * 256, data(i)).then(() => void done++),
   );
   await p.h.hv.settle();
-  expect(storage.held).toBeGreaterThan(0);
+  expect(storage.held).toBe(inFlight);
   const closing = p.served.close();
   await p.until(
     p.blk.registration.waitFor(XVDA, S.XenbusStateClosed),
@@ -123,7 +124,7 @@ async function restartInto(
   const recovered = new Promise<number>((r) => p.disk.once("recovered", r));
   Object.assign(p, serve(p.h, { storage, back: newBack }));
   const reissued = await p.until(recovered, "the disk recovering");
-  expect(reissued).toBeGreaterThan(0);
+  expect(reissued).toBe(inFlight);
   expect(reissued).toBe(p.disk.stats.reissued);
   await p.until(Promise.all(writes), "the writes after the restart");
   expect(done).toBe(48);
@@ -147,7 +148,8 @@ describe("blk e2e: backend restart into an older blkback", () => {
     const storage = new GatedStorage(mem);
     const p = await connectedPair(host(), { storage, vcpus: 1 });
     expect(features(p)).toEqual([1, 0, 32]);
-    await restartInto(p, storage, mem, { maxIndirectSegments: 0 });
+    // One 32-slot ring: 32 of the 48 writes are in flight, held by the storage.
+    await restartInto(p, storage, mem, { maxIndirectSegments: 0 }, 32);
     expect(features(p)).toEqual([1, 0, 11]);
     expect(
       readNode(
@@ -165,7 +167,8 @@ describe("blk e2e: backend restart into an older blkback", () => {
     const storage = new GatedStorage(mem);
     const p = await connectedPair(host(), { storage, front: { maxRingPageOrder: 2 } });
     expect(features(p)).toEqual([4, 2, 32]);
-    await restartInto(p, storage, mem, { maxQueues: 1, maxRingPageOrder: 0 });
+    // Four 128-slot rings: all 48 writes are in flight.
+    await restartInto(p, storage, mem, { maxQueues: 1, maxRingPageOrder: 0 }, 48);
     expect(features(p)).toEqual([1, 0, 32]);
     const fe = `/local/domain/${p.dom.domid}/device/vbd/${XVDA}`;
     expect([
@@ -183,11 +186,17 @@ describe("blk e2e: backend restart into an older blkback", () => {
     const storage = new GatedStorage(mem);
     const p = await connectedPair(host(), { storage, front: { maxRingPageOrder: 2 } });
     expect(storage.held).toBe(0);
-    await restartInto(p, storage, mem, {
-      maxIndirectSegments: 0,
-      maxQueues: 1,
-      maxRingPageOrder: 0,
-    });
+    await restartInto(
+      p,
+      storage,
+      mem,
+      {
+        maxIndirectSegments: 0,
+        maxQueues: 1,
+        maxRingPageOrder: 0,
+      },
+      48,
+    );
     expect(features(p)).toEqual([1, 0, 11]);
     expect([p.disk.queues[0]!.stats.requests, p.disk.queues[0]!.stats.indirect]).toEqual([144, 0]);
     await teardownPair(p);
