@@ -98,8 +98,6 @@ export class XenbusTransaction extends XenstoreSession {
   }
 }
 
-let tokenCounter = 0;
-
 /**
  * The guest's xenstore connection over its `xenstore_domain_interface` ring page and store
  * event channel (see the file header). `close()` (or dispose) fails pending requests and watch
@@ -109,6 +107,13 @@ export class XenbusClient extends XenstoreSession implements XenbusTransport, Di
   readonly #channel: EventChannel;
   readonly #ownsChannel: boolean;
   readonly #retries: number;
+  /**
+   * Watch tokens issued on this connection (`pvkit-watch-1`, `-2`, ...). Per connection, as
+   * xenstored keeps watches (Linux's register_xenbus_watch uses the watch's own address, unique
+   * in its kernel): a module-wide count made a guest's tokens, its bytes on the ring and the
+   * watch memory xenstored charges to its quota depend on the hosts made before it.
+   */
+  #watchTokens = 0;
   #closed = false;
 
   /**
@@ -168,7 +173,7 @@ export class XenbusClient extends XenstoreSession implements XenbusTransport, Di
    */
   watch(path: string, opts: WatchOptions = {}): Observable<XsWatchEvent> {
     return new Observable<XsWatchEvent>((subscriber) => {
-      const token = opts.token ?? `pvkit-watch-${++tokenCounter}`;
+      const token = opts.token ?? `pvkit-watch-${++this.#watchTokens}`;
       // Encoded first: a path or token that is no byte string fails before anything is registered.
       const args = nulJoin([path, token]);
       let refused = false;

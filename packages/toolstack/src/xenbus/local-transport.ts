@@ -36,7 +36,13 @@ export interface XenstoreOpener {
   openXenstore(): XsLocalClient;
 }
 
-let tokenSeq = 0;
+/**
+ * Watch tokens issued on each xenstored connection (`pvkit-local-1`, `-2`, ...). Counted per
+ * connection, as xenstored keeps watches per connection: a module-wide count made every host's
+ * tokens depend on the hosts created before it in the process (other bytes on the wire, other
+ * watch memory charged to dom0's quota).
+ */
+const tokensIssued = new WeakMap<object, number>();
 
 /** Runs one synchronous request of the local client as a promise. */
 type Runner = <T>(
@@ -168,7 +174,9 @@ export class LocalXenbusTransport extends LocalOps implements XenbusTransport, D
 
   watch(path: string): Observable<XsWatchEvent> {
     return new Observable<XsWatchEvent>((sub) => {
-      const token = `pvkit-local-${++tokenSeq}`;
+      const n = (tokensIssued.get(this.client.conn) ?? 0) + 1;
+      tokensIssued.set(this.client.conn, n);
+      const token = `pvkit-local-${n}`;
       const onClose = (err: XenbusError): void => sub.error(err);
       this.#listeners.set(token, (e) => sub.next(e));
       this.#closeListeners.add(onClose);

@@ -12,8 +12,13 @@ import {
 } from "@pvkit/toolstack/testing";
 import { detachDevice } from "@pvkit/toolstack";
 import { StallError } from "@pvkit/hypervisor-sim";
-import { type BlkbackOptions, BlkfrontError, MemoryStorage } from "@pvkit/split-drivers";
-import { XVDA, connectedPair, pattern, same } from "./pair.js";
+import {
+  type BlkbackOptions,
+  BlkfrontError,
+  type BlkfrontDisk,
+  MemoryStorage,
+} from "@pvkit/split-drivers";
+import { type Pair, XVDA, connectedPair, pattern, same } from "./pair.js";
 
 export interface HostileRun {
   readonly corruptions: readonly Corruption[];
@@ -40,6 +45,8 @@ export interface HostileScenario {
   readonly requests?: number;
   /** blkback's options (e.g. `poll: false`). */
   readonly back?: BlkbackOptions;
+  /** Called once the disk is connected and the first write acknowledged, before the lies. */
+  readonly connected?: (p: Pair & { disk: BlkfrontDisk }) => void;
 }
 
 /**
@@ -69,6 +76,7 @@ export async function runHostile(t: TestHost, o: HostileScenario): Promise<Hosti
   });
   const acked = pattern(4096, 7);
   await p.until(p.disk.writeSectors(1024, acked), "the acknowledged write");
+  o.connected?.(p);
   const peer = hostilePeer(h, {
     frontDomid: p.dom.domid,
     type: "vbd",
