@@ -8,6 +8,7 @@ import { controlRequest, type DomainInfo } from "../control/control.js";
 import { runPaths } from "../control/run-dir.js";
 import { CliError } from "./cli-error.js";
 import type { Out } from "./output.js";
+import type { ChromeTrace } from "@pvkit/toolstack";
 
 function pad(s: string | number, n: number, right = false): string {
   const t = String(s);
@@ -75,11 +76,11 @@ export async function destroy(domain: string, opts: { runDir: string }, out: Out
   out.line(formatDestroy(r));
 }
 
-export async function trace(file: string, opts: { top: number }, out: Out): Promise<void> {
-  const { loadChromeTrace, summarizeTrace, TraceFormatError } = await import("@pvkit/toolstack");
-  let t;
+/** Reads a trace file for `trace` and `trace render`; a CliError names the file and why not. */
+export async function loadTraceFile(file: string): Promise<ChromeTrace> {
+  const { loadChromeTrace, TraceFormatError } = await import("@pvkit/toolstack");
   try {
-    t = await loadChromeTrace(file);
+    return await loadChromeTrace(file);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if (e.code === "ENOENT") throw new CliError(`trace file ${file}: no such file`);
@@ -87,6 +88,11 @@ export async function trace(file: string, opts: { top: number }, out: Out): Prom
       throw new CliError(`trace file ${file}: not a pvkit trace: ${e.message}`);
     throw new CliError(`trace file ${file}: ${e.message}`);
   }
+}
+
+export async function trace(file: string, opts: { top: number }, out: Out): Promise<void> {
+  const t = await loadTraceFile(file);
+  const { summarizeTrace } = await import("@pvkit/toolstack");
   out.line(`trace ${file}:`);
   for (const l of summarizeTrace(t, { top: opts.top })) out.line(l);
 }

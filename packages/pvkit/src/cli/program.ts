@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { defaultRunDir } from "../control/run-dir.js";
 import { pvkitCommand, stdout, userDir, userPath } from "./output.js";
+import type { TraceRenderOptions } from "./trace-render.js";
 
 const clientCommands = () => import("./client-commands.js");
 
@@ -24,6 +25,15 @@ function positiveInt(what: string) {
     const n = Number(v);
     if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < 1)
       throw new InvalidArgumentError(`${what} must be a positive integer`);
+    return n;
+  };
+}
+
+function timestamp(what: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === "" || !Number.isFinite(n) || n < 0)
+      throw new InvalidArgumentError(`${what} must be a non-negative number of µs`);
     return n;
   };
 }
@@ -138,8 +148,9 @@ Config (YAML or JSON; paths relative to the file):
       (await clientCommands()).destroy(domain, o, out),
     );
 
-  p.command("trace")
-    .description("summarise a trace file written by --trace")
+  const trace = p
+    .command("trace")
+    .description("summarise a trace file written by --trace (`trace render` draws one as SVG)")
     .argument("<file>", "a trace file (Chrome Trace Event JSON)", userPath)
     .option("--top <n>", "rows per ranking", positiveInt("--top"), 10)
     .addHelpText(
@@ -148,6 +159,26 @@ Config (YAML or JSON; paths relative to the file):
     )
     .action(async (file: string, o: { top: number }) =>
       (await clientCommands()).trace(file, o, out),
+    );
+  trace
+    .command("render")
+    .description("draw a trace file as an SVG picture: tracks, slices, flow arrows, counters")
+    .argument("<file>", "a trace file (Chrome Trace Event JSON)", userPath)
+    .option(
+      "-o, --out <file>",
+      "where to write the SVG (default: <file> with .svg for .json)",
+      userPath,
+    )
+    .option(
+      "--from <ts>",
+      "window start, in the trace's ts (µs; on pvkit's default timeline, a record's position)",
+      timestamp("--from"),
+    )
+    .option("--to <ts>", "window end, in the trace's ts (µs)", timestamp("--to"))
+    .option("--width <px>", "picture width (at least 400)", positiveInt("--width"), 1200)
+    .option("--title <text>", "a title line above the timeline")
+    .action(async (file: string, o: TraceRenderOptions) =>
+      (await import("./trace-render.js")).traceRender(file, o, out),
     );
 
   return p;

@@ -15,7 +15,9 @@
  * - counters ("C") as step graphs, scaled to the series' largest value in the window;
  * - a time axis on top and a legend of the names drawn, with their counts, below.
  *
- * Only tracks with something in the window are drawn (a counter: a value other than 0). Every drawn element carries a class
+ * Colours go to the names drawn in sorted order; past 12 names they repeat (the legend and the
+ * tooltips still tell them apart). Only tracks with something in the window are drawn (a
+ * counter: a value other than 0). Every drawn element carries a class
  * (`slice`, `instant`, `flow`, `counter`, `track`, `process`, `legend-item`), so a test can
  * count them.
  */
@@ -156,7 +158,7 @@ export function renderTraceSvg(trace: ChromeTrace, opts: TraceSvgOptions = {}): 
     return t.slices.some(sliceShown) || t.instants.some((i) => inWindow(i.ts)) || flowTracks.has(t);
   };
   const rowsOf = (t: LaidTrack): number =>
-    Math.max(1, ...t.slices.filter(sliceShown).map((s) => s.row + 1));
+    t.slices.reduce((m, s) => (sliceShown(s) ? Math.max(m, s.row + 1) : m), 1);
   const trackH = (t: LaidTrack): number =>
     t.kind === "counter" ? COUNTER_H : PAD * 2 + rowsOf(t) * ROW_H;
 
@@ -327,8 +329,8 @@ export function renderTraceSvg(trace: ChromeTrace, opts: TraceSvgOptions = {}): 
   function counter(t: LaidTrack, ty: number, h: number): string {
     const { v0, pts } = counterAt(t);
     const values = [...(v0 === undefined ? [] : [v0]), ...pts.map((p) => p.value)];
-    const max = Math.max(0, ...values);
-    const min = Math.min(0, ...values);
+    const max = values.reduce((m, v) => Math.max(m, v), 0);
+    const min = values.reduce((m, v) => Math.min(m, v), 0);
     const Y = (v: number): number => ty + h - 3 - ((v - min) / (max - min || 1)) * (h - 8);
     const endX = X(Math.min(to, layout.end));
     let x = v0 === undefined ? X(pts[0]!.ts) : X(from);

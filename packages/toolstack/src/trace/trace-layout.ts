@@ -201,7 +201,9 @@ export function layoutTrace(trace: ChromeTrace): TraceLayout {
       case "B": {
         const s = slice(e, ts, ts, false);
         const k = tkey(e.pid, tid);
-        openB.set(k, [...(openB.get(k) ?? []), s]);
+        const stack = openB.get(k);
+        if (stack === undefined) openB.set(k, [s]);
+        else stack.push(s);
         sync.push(s);
         sliceTrack.set(s, thread(e.pid, tid));
         break;
@@ -282,8 +284,11 @@ export function layoutTrace(trace: ChromeTrace): TraceLayout {
 
   // Synchronous rows: nesting by containment, per thread, longest first at equal starts.
   const byTrack = new Map<LaidTrack, MutableSlice[]>();
-  for (const s of sync)
-    byTrack.set(sliceTrack.get(s)!, [...(byTrack.get(sliceTrack.get(s)!) ?? []), s]);
+  for (const s of sync) {
+    const list = byTrack.get(sliceTrack.get(s)!);
+    if (list === undefined) byTrack.set(sliceTrack.get(s)!, [s]);
+    else list.push(s);
+  }
   const syncRows = new Map<LaidTrack, number>();
   for (const [track, list] of byTrack) {
     list.sort((a, b) => a.start - b.start || b.end - a.end);
@@ -301,7 +306,11 @@ export function layoutTrace(trace: ChromeTrace): TraceLayout {
   // track's synchronous rows.
   const asyncByTrack = new Map<LaidTrack, MutableSlice[]>();
   for (const [s, track] of sliceTrack)
-    if (s.async) asyncByTrack.set(track, [...(asyncByTrack.get(track) ?? []), s]);
+    if (s.async) {
+      const list = asyncByTrack.get(track);
+      if (list === undefined) asyncByTrack.set(track, [s]);
+      else list.push(s);
+    }
   for (const [track, list] of asyncByTrack) {
     const base = syncRows.get(track) ?? 0;
     const roots = list.filter((s) => s.root === s).sort((a, b) => a.start - b.start);
@@ -318,10 +327,8 @@ export function layoutTrace(trace: ChromeTrace): TraceLayout {
     }
     for (const s of list) s.row = base + rootRow.get(s.root!)! + s.depth;
   }
-  for (const [s, track] of sliceTrack) {
-    const { depth: _depth, root: _root, ...laid } = s;
-    track.slices.push(laid);
-  }
+  // The slices themselves (their depth and root fields stay, unseen through LaidSlice).
+  for (const [s, track] of sliceTrack) track.slices.push(s);
 
   const processes: LaidProcess[] = [];
   const order = [...pids].sort((a, b) => (procSort.get(a) ?? a) - (procSort.get(b) ?? b) || a - b);
@@ -360,20 +367,23 @@ export function layoutTrace(trace: ChromeTrace): TraceLayout {
     const track = threads.get(tkey(e.pid, e.tid ?? 0));
     const ts = num(e.ts);
     if (track === undefined || ts === undefined) return undefined;
-    const sync = track.slices.filter((s) => !s.async);
+    // Sorted by start, outermost first at equal starts (the rows' order above).
+    const list = byTrack.get(track) ?? [];
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (bind === "enclosing" ? list[mid]!.start <= ts : list[mid]!.start < ts) lo = mid + 1;
+      else hi = mid;
+    }
+    if (bind === "next") return { track, slice: list[lo], ts };
+    // The innermost slice holding ts: every slice before an outermost one ended by its start,
+    // so the search stops at the first outermost slice.
     let slice: LaidSlice | undefined;
-    if (bind === "enclosing") {
-      for (const s of sync)
-        if (s.start <= ts && ts <= s.end && (slice === undefined || s.row > slice.row)) slice = s;
-    } else {
-      for (const s of sync)
-        if (
-          s.start >= ts &&
-          (slice === undefined ||
-            s.start < slice.start ||
-            (s.start === slice.start && s.row < slice.row))
-        )
-          slice = s;
+    for (let i = lo - 1; i >= 0; i--) {
+      const s = list[i]!;
+      if (s.end >= ts && (slice === undefined || s.row > slice.row)) slice = s;
+      if (s.row === 0) break;
     }
     return { track, slice, ts };
   }

@@ -84,26 +84,28 @@ export async function blkTracePicture(): Promise<TracePicture> {
     rec.stop();
     await t.finish();
   }
+  const records = rec.snapshot().records.length;
+  // Record k sits at ts k; its slice lasts 0.8 µs.
+  const from = first - 0.5;
+  const to = last - 0.1;
+  const title = `blk run, seed ${SEED}: ${REQUESTS} writes of 4 KiB, then ${REQUESTS} reads (records ${first}-${last - 1} of ${records})`;
+  // The trace names the picture's window, so `pvkit trace render` can draw the same picture.
   const json = chromeTraceJson(rec.snapshot(), {
     metadata: {
       scenario: "split-drivers test/blk/e2e/trace-picture.ts",
       regenerate: PICTURE_COMMAND,
+      picture_from: from,
+      picture_to: to,
+      picture_title: title,
     },
   });
-  // Record k sits at ts k; its slice lasts 0.8 µs.
-  const from = first - 0.5;
-  const to = last - 0.1;
-  const svg = renderTraceSvg(parseChromeTrace(json), {
-    from,
-    to,
-    title: `blk run, seed ${SEED}: ${REQUESTS} writes of 4 KiB, then ${REQUESTS} reads (records ${first}-${last - 1} of ${rec.snapshot().records.length})`,
-  });
+  const svg = renderTraceSvg(parseChromeTrace(json), { from, to, title });
   return {
     json,
     svg,
     from,
     to,
-    records: rec.snapshot().records.length,
+    records,
     windowRecords: last - first,
     findings: t.sanitizer.findings.length,
   };
