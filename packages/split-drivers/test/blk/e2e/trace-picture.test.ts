@@ -61,7 +61,7 @@ describe("blk e2e: the trace picture in the docs", () => {
   });
 
   it.skipIf(TP === undefined)(
-    "opens in Perfetto's trace processor: a slice per X and async begin, a flow per arrow",
+    "opens in Perfetto's trace processor (run only where one is installed): a slice per X and async begin, a flow per arrow",
     () => {
       const doc = JSON.parse(readFileSync(PICTURE_FILES.json, "utf8")) as {
         traceEvents: { ph: string }[];
