@@ -17,7 +17,7 @@ import { bench, type BenchResult } from "./harness.js";
 import { decodeXsMessages, encodeXsMessage, XS } from "@pvkit/hypervisor-sim/abi";
 
 /** A host with one guest whose xenbus client is handed out (main waits until the host closes). */
-async function guestClient(): Promise<{ host: Host; xenbus: XenbusClient }> {
+export async function guestClient(): Promise<{ host: Host; xenbus: XenbusClient }> {
   const host = await createHost();
   let resolveClient!: (c: XenbusClient) => void;
   const client = new Promise<XenbusClient>((r) => (resolveClient = r));
@@ -32,7 +32,11 @@ async function guestClient(): Promise<{ host: Host; xenbus: XenbusClient }> {
   return { host, xenbus: await client };
 }
 
-async function inFlight(n: number, depth: number, op: () => Promise<unknown>): Promise<number> {
+export async function inFlight(
+  n: number,
+  depth: number,
+  op: () => Promise<unknown>,
+): Promise<number> {
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < n) {

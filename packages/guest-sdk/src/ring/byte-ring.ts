@@ -132,6 +132,16 @@ export class ByteRingWriter extends ByteRingEnd {
   write(src: Uint8Array): number {
     const { prod, used } = this.indices();
     const n = Math.min(src.length, this.layout.size - used);
+    const first = this.layout.size - (prod & (this.layout.size - 1));
+    if (n === src.length && n <= first) {
+      // All of it, without wrapping: one copy and no subarray (a subarray of a small array
+      // that lives on the JS heap makes V8 move its bytes to a buffer of their own first).
+      if (n > 0) {
+        this.page.write(this.layout.dataOffset + (prod & (this.layout.size - 1)), src);
+        this.page.setU32(this.layout.prodOffset, (prod + n) >>> 0);
+      }
+      return n;
+    }
     let done = 0;
     while (done < n) {
       const at = ((prod + done) >>> 0) & (this.layout.size - 1);
@@ -180,6 +190,32 @@ export class ByteRingReader extends ByteRingEnd {
       throw new RangeError(`cannot advance ${n} bytes: ${used} waiting`);
     // (full barrier in C: finish reading the data before releasing the space)
     if (n > 0) this.page.setU32(this.layout.consOffset, (cons + n) >>> 0);
+  }
+
+  /**
+   * Consumes up to `max` waiting bytes into `dest` from `destOffset` (no array is allocated):
+   * `peek` + `advance` in one pass over the counters. Returns how many were copied (0 when
+   * empty); the caller notifies the peer if any were.
+   * @throws RangeError if `[destOffset, destOffset + max)` runs outside `dest`;
+   *   RingProtocolError ("byte-ring-index") before reading anything if the counters are corrupt.
+   */
+  readInto(dest: Uint8Array, destOffset: number, max: number): number {
+    if (!(destOffset >= 0 && max >= 0 && destOffset + max <= dest.length))
+      throw new RangeError(
+        `readInto: [${destOffset}, ${destOffset + max}) runs outside ${dest.length}`,
+      );
+    const { cons, used } = this.indices();
+    const n = Math.min(used, Math.floor(max));
+    let done = 0;
+    while (done < n) {
+      const at = ((cons + done) >>> 0) & (this.layout.size - 1);
+      const chunk = Math.min(n - done, this.layout.size - at);
+      this.page.readInto(this.layout.dataOffset + at, dest, destOffset + done, chunk);
+      done += chunk;
+    }
+    // (full barrier in C: finish reading the data before releasing the space)
+    if (n > 0) this.page.setU32(this.layout.consOffset, (cons + n) >>> 0);
+    return n;
   }
 
   /** `peek(max)` then `advance` over what was returned. */

@@ -14,6 +14,7 @@ import type { Page } from "@pvkit/hypervisor-sim";
 import {
   XS,
   XENSTORE_ERROR,
+  XENSTORE_RING_SIZE,
   XS_OVERSIZE,
   XsMessageParser,
   encodeXsMessage,
@@ -64,6 +65,8 @@ export class XsRingConnection {
   readonly #failureListeners = new Set<(e: XenbusError) => void>();
   #events: Subscription | undefined;
   #out: Uint8Array[] = [];
+  /** What one pass copies out of `rsp` before the parser takes it (the parser copies it). */
+  readonly #scratch = new Uint8Array(XENSTORE_RING_SIZE);
   #nextReqId = 1;
   #failure: XenbusError | undefined;
   #pumping = false;
@@ -205,11 +208,12 @@ export class XsRingConnection {
   /** Consumes `rsp` and dispatches every complete message. True if any byte was consumed. */
   #read(): boolean {
     let any = false;
+    const scratch = this.#scratch;
     for (;;) {
-      const bytes = this.#rsp.read();
-      if (bytes.length === 0) break;
+      const n = this.#rsp.readInto(scratch, 0, scratch.length);
+      if (n === 0) break;
       any = true;
-      this.#assembler.push(bytes);
+      this.#assembler.push(scratch.subarray(0, n));
       for (;;) {
         const m = this.#assembler.next();
         if (m === undefined) break;

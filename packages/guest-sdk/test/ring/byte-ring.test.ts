@@ -139,6 +139,27 @@ describe("ByteRingWriter and ByteRingReader", () => {
     expect(page!.getU32(2048)).toBe(0x18);
   });
 
+  it("readInto consumes into the caller's array across the wrap, at most max bytes", () => {
+    const [page] = makePages(1);
+    page!.setU32(2048, 1000); // req_cons
+    page!.setU32(2052, 1000); // req_prod
+    const w = new ByteRingWriter(page!, xenstoreRequestRing);
+    const r = new ByteRingReader(page!, xenstoreRequestRing);
+    const data = bytes(40, 9);
+    expect(w.write(data)).toBe(40); // 24 bytes at req[1000..1023], 16 at req[0..15]
+    const dest = new Uint8Array(50).fill(0xee);
+    expect(r.readInto(dest, 2, 30)).toBe(30);
+    expect(dest.subarray(2, 32)).toEqual(data.subarray(0, 30));
+    expect(dest[0]).toBe(0xee);
+    expect(dest[32]).toBe(0xee);
+    expect(page!.getU32(2048)).toBe(1030);
+    expect(r.readInto(dest, 0, 50)).toBe(10);
+    expect(dest.subarray(0, 10)).toEqual(data.subarray(30));
+    expect(page!.getU32(2048)).toBe(1040);
+    expect(r.readInto(dest, 0, 50)).toBe(0);
+    expect(() => r.readInto(dest, 45, 10)).toThrow(RangeError);
+  });
+
   it("writes only what fits when the ring is full, and the rest after the reader makes room", () => {
     const [page] = makePages(1);
     const w = new ByteRingWriter(page!, consoleOutRing);
@@ -181,6 +202,7 @@ describe("ByteRingWriter and ByteRingReader", () => {
     );
     expect(() => r.read()).toThrow(RingProtocolError);
     expect(() => r.advance(0)).toThrow(RingProtocolError);
+    expect(() => r.readInto(new Uint8Array(8), 0, 8)).toThrow(RingProtocolError);
     expect(() => r.available).toThrow(RingProtocolError);
     expect(() => w.write(bytes(10))).toThrow(RingProtocolError);
     expect(() => w.free).toThrow(RingProtocolError);

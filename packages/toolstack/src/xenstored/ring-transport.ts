@@ -7,13 +7,14 @@
  *
  * ```
  *  guest                      ring page (xenstore_domain_interface)          xenstored
- *  requests  ──> req[1024]  req_cons/req_prod ──> copy out ─> XsMessageParser ─> Connection
+ *  requests  ──> req[1024]  req_cons/req_prod ──> copy out ─> header, payload ─> Connection
  *  replies   <── rsp[1024]  rsp_cons/rsp_prod <── as much as fits <── queue <── Connection output
  *             server_features, connection, error (written here)
  * ```
  *
  * - Requests are copied out of the ring (never parsed in place) exactly as far as the current
- *   message needs: first the 16-byte header, then its payload, then the next message. An
+ *   message needs: first the 16-byte `struct xsd_sockmsg` header into a buffer kept for it, then
+ *   its payload straight into the message's own array, then the next message. An
  *   unprivileged domain's ring is not read any further (`domain_can_read`) while its write
  *   credit is negative (`write-limit.ts`; read again once earned back, in virtual time), while
  *   `outstanding` (default 20, `-Q outstanding`) of its requests are outstanding, or while its
@@ -55,7 +56,7 @@ import { mapGrantRefs, unmapGrantRefs } from "@pvkit/guest-sdk/hypercall";
 import { DeadMappingError, type Guest, type Page } from "@pvkit/hypervisor-sim";
 import type { Connection, ConnectionCloseReason } from "./connection.js";
 import type { DomainTransport } from "./domains.js";
-import { XS_OVERSIZE, XsMessageParser } from "@pvkit/hypervisor-sim/abi";
+import { XENSTORE_PAYLOAD_MAX, XSD_SOCKMSG_SIZE, type XsMessage } from "@pvkit/hypervisor-sim/abi";
 
 /** cxenstored 4.17's `-Q outstanding` default: requests outstanding per unprivileged domain. */
 export const DEFAULT_OUTSTANDING_LIMIT = 20;
@@ -100,7 +101,12 @@ export class XenstoreRingTransport implements DomainTransport {
   readonly #features: number;
   #channel: EventChannel | undefined;
   #state: RingTransportState = "open";
-  #parser = new XsMessageParser();
+  /** The current request's header bytes (`struct xsd_sockmsg`), `#hdrHave` of them read. */
+  readonly #hdr = new Uint8Array(XSD_SOCKMSG_SIZE);
+  #hdrHave = 0;
+  /** The current request's payload once its header is complete, `#bodyHave` bytes read. */
+  #body: Uint8Array | undefined;
+  #bodyHave = 0;
   #pumping = false;
   #again = false;
   #requests = 0;
@@ -202,7 +208,9 @@ export class XenstoreRingTransport implements DomainTransport {
   reset(): void {
     if (this.#state === "closed") return;
     this.#conn.clearOutput();
-    this.#parser = new XsMessageParser();
+    this.#hdrHave = 0;
+    this.#body = undefined;
+    this.#bodyHave = 0;
     if (this.#state !== "open") return;
     const f = xenstore_domain_interface;
     for (const k of ["req_cons", "req_prod", "rsp_cons", "rsp_prod"] as const)
@@ -311,24 +319,50 @@ export class XenstoreRingTransport implements DomainTransport {
   }
 
   /**
-   * Reads from `req` at most what the current message still lacks, and hands a completed message
-   * to the connection. True if any byte was consumed.
+   * Reads from `req` at most what the current message still lacks (the rest of its header, then
+   * of its payload), and hands a completed message to the connection. True if any byte was
+   * consumed.
    */
   #readOne(): boolean {
     const avail = this.#req.available;
     if (avail === 0) return false;
     if (this.#conn.readBlocked(this.#limit)) return false;
-    // Exactly what the current message still needs: its header, then its payload.
-    this.#parser.push(this.#req.read(Math.min(avail, this.#parser.wanted)));
-    const m = this.#parser.next();
-    if (m === XS_OVERSIZE) {
-      this.#conn.close("oversize");
-      return true;
+    let body = this.#body;
+    let left = avail;
+    if (body === undefined) {
+      const h = this.#hdr;
+      const n = this.#req.readInto(
+        h,
+        this.#hdrHave,
+        Math.min(left, XSD_SOCKMSG_SIZE - this.#hdrHave),
+      );
+      this.#hdrHave += n;
+      if (this.#hdrHave < XSD_SOCKMSG_SIZE) return true;
+      const len = u32(h, 12);
+      if (len > XENSTORE_PAYLOAD_MAX) {
+        // `handle_input`: a header announcing more than XENSTORE_PAYLOAD_MAX drops the ring.
+        this.#conn.close("oversize");
+        return true;
+      }
+      this.#body = body = len === 0 ? EMPTY : new Uint8Array(len);
+      this.#bodyHave = 0;
+      left -= n;
     }
-    if (m !== undefined) {
-      this.#requests++;
-      this.#conn.receiveMessage(m);
+    if (this.#bodyHave < body.length) {
+      if (left === 0) return true;
+      this.#bodyHave += this.#req.readInto(
+        body,
+        this.#bodyHave,
+        Math.min(left, body.length - this.#bodyHave),
+      );
+      if (this.#bodyHave < body.length) return true;
     }
+    const h = this.#hdr;
+    const m: XsMessage = { type: u32(h, 0), req_id: u32(h, 4), tx_id: u32(h, 8), payload: body };
+    this.#hdrHave = 0;
+    this.#body = undefined;
+    this.#requests++;
+    this.#conn.receiveMessage(m);
     return true;
   }
 
@@ -345,4 +379,12 @@ export class XenstoreRingTransport implements DomainTransport {
     this.#conn.close("closed");
     this.#notify();
   }
+}
+
+/** The payload of a request with none (a fresh array each would cost for nothing). */
+const EMPTY = new Uint8Array(0);
+
+/** A little-endian u32 of the header (`struct xsd_sockmsg`, `io/xs_wire.h`). */
+function u32(b: Uint8Array, off: number): number {
+  return (b[off]! | (b[off + 1]! << 8) | (b[off + 2]! << 16) | (b[off + 3]! << 24)) >>> 0;
 }
