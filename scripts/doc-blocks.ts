@@ -7,7 +7,9 @@
  * - ```` ```ts file=src/front.ts ```` — the block is that file, byte for byte (docs/tutorial.md;
  *   its test compares them);
  * - ```` ```ts example=rings ```` — the block is (part of) a runnable example: `runExample` runs
- *   the blocks of one name, concatenated in the order they appear, as one module.
+ *   the blocks of one name, concatenated in the order they appear, as one module;
+ * - ```` ```ts excerpt=examples/pvrng/src/back.ts ```` — the block's lines appear, in one run and
+ *   byte for byte, in that file (`isExcerptOf`): a README quotes the code without re-typing it.
  *
  * `runExample` transpiles the TypeScript with the compiler's `transpileModule` (types are only
  * erased: the blocks are type-checked where they are also a file, or not at all), resolves the
@@ -55,6 +57,11 @@ export function exampleSource(markdown: string, name: string): string {
   return blocks.map((b) => b.body).join("\n");
 }
 
+/** Whether `block` is a run of whole lines of `file` (both as text; `block` ends with a newline). */
+export function isExcerptOf(block: string, file: string): boolean {
+  return block.length > 0 && (file.startsWith(block) || file.includes(`\n${block}`));
+}
+
 /** What an example did. */
 export interface ExampleRun {
   /** One entry per `console.log` call: its one argument, or its arguments joined by spaces. */
@@ -89,12 +96,15 @@ function topLevelNames(source: string): string[] {
  * Runs example `name` of `markdown` (see the file header): what it printed, and its top-level
  * variables for the test to inspect.
  * @param modules what the blocks import, by specifier (`{ "@pvkit/guest-sdk": sdk }`).
+ * @param globals names an excerpt uses without importing them (a README shows the lines that
+ *   matter, the test supplies the rest: `{ expect, withHost }`).
  * @throws Error for an import not in `modules`; whatever the example throws.
  */
 export async function runExample(
   markdown: string,
   name: string,
   modules: Readonly<Record<string, unknown>>,
+  globals: Readonly<Record<string, unknown>> = {},
 ): Promise<ExampleRun> {
   const source = exampleSource(markdown, name);
   const names = topLevelNames(source);
@@ -122,6 +132,12 @@ export async function runExample(
   // A name declared inside a block TypeScript made (`await using` puts the module in a try) is
   // out of scope here: typeof tells, without a ReferenceError.
   const body = `${js}\nreturn { ${names.map((n) => `...(typeof ${n} === "undefined" ? {} : { ${n} })`).join(", ")} };`;
-  const vars = await new AsyncFunction("require", "exports", "console", body)(require, {}, console);
+  const g = Object.keys(globals);
+  const vars = await new AsyncFunction("require", "exports", "console", ...g, body)(
+    require,
+    {},
+    console,
+    ...g.map((k) => globals[k]),
+  );
   return { printed, vars };
 }

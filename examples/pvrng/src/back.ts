@@ -19,13 +19,14 @@ export interface BackState {
 /** A backend driver whose PRNG for each device starts from `seed`. */
 export function pvrngBack(seed: number): BackendDriver<BackState> {
   return {
-    type: TYPE,
+    type: TYPE, // "pvrng"
     async connect(dev) {
+      // The framework walked XenbusState to here.
       const next = prng(seed);
-      const mapped = await dev.mapRing();
+      const mapped = await dev.mapRing(); // ring-ref / ring-page-order from the frontend
       const ring = BackRing.attach(mapped.pages, rngSpec, 0, { name: "pvrng ring" });
       const channel = await dev.bindEvtchn({ onEvent: () => serve(dev, ring, channel, next) });
-      dev.data = { ring, channel };
+      dev.data = { ring, channel }; // released by the framework on disconnect
     },
   };
 }

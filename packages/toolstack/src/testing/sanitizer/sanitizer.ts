@@ -11,7 +11,13 @@
  * with no event pending and the host quiescent therefore names the side that broke one rule.
  */
 import type { RaiseTrace } from "@pvkit/hypervisor-sim";
-import { XEN_PAGE_SIZE, XenbusState, xenbusStateName } from "@pvkit/hypervisor-sim/abi";
+import {
+  GNTTAB_NR_RESERVED_ENTRIES,
+  GTF,
+  XEN_PAGE_SIZE,
+  XenbusState,
+  xenbusStateName,
+} from "@pvkit/hypervisor-sim/abi";
 import { inspectDomain, inspectDomains, inspectGuest } from "@pvkit/hypervisor-sim/inspect";
 import { type InspectedRing, type XenbusDevice, driverInspect } from "@pvkit/guest-sdk";
 import type { Host } from "../../host/host.js";
@@ -649,6 +655,30 @@ export class Sanitizer {
         );
       }
     }
+  }
+
+  /**
+   * Grant ends the drivers' grant clients deferred (XSA-396: the peer mapped the page when its
+   * device was released) that the next retry would complete, because the peer has unmapped
+   * since: entries of a domain with deferred ends, granted to a device peer, no longer mapped.
+   * The framework retries every second of virtual time (Linux's `deferred_timer`).
+   */
+  endableDeferredGrants(): number {
+    const seen = new Set<unknown>();
+    let n = 0;
+    for (const l of this.#links.values()) {
+      const g = l.front?.env.grants;
+      if (g === undefined || seen.has(g) || g.deferred === 0) continue;
+      seen.add(g);
+      const gt = inspectDomain(this.host.hv, l.frontDomid)?.gnttab;
+      if (gt === undefined) continue;
+      for (let ref = GNTTAB_NR_RESERVED_ENTRIES; ref < gt.nrEntries; ref++) {
+        const flags = gt.entryFlags(ref);
+        if ((flags & GTF.GTF_type_mask) === 0 || gt.entryDomid(ref) !== l.backDomid) continue;
+        if ((flags & (GTF.GTF_reading | GTF.GTF_writing)) === 0) n++;
+      }
+    }
+    return n;
   }
 
   /** Before the teardown: disconnect checks, quiescent checks if stalled, storms, devices never connected. */
