@@ -7,8 +7,6 @@
  *   node --conditions=@pvkit/source --import tsx bench/ring-profile.ts [READ|WRITE] [seconds] [depth]
  * with `--cpu-prof` before `--conditions` for a profile (tsx's loader then shows in it too).
  */
-import tsx bench/ring-profile.ts`).
- */
 import { guestClient, inFlight } from "./xenstore.bench.js";
 
 const op = (process.argv[2] ?? "READ").toUpperCase();
