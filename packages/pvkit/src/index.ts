@@ -500,6 +500,7 @@ export {
   type BlkfrontDiskEvents,
   type BlockIo,
   type DiscardOptions,
+  BlkfrontFrames,
   BlkfrontError,
   type BlkfrontErrorReason,
   BLKFRONT_DISABLING_REASONS,

@@ -14,11 +14,18 @@
  *    (XSA-396: the SDK's grant client defers the end; the page stays quarantined).
  * Any of these disables the device; the rest of the batch is not looked at.
  *
- * Data goes through bounce pages, never the caller's memory: each segment is one page from the
- * guest's allocator, zeroed when handed out (XSA-403), holding exactly the request's bytes.
- * Writes are granted read-only, reads writable. With persistent grants the pages are granted
- * writable once and reused; the part of a reused page outside the request is zeroed first.
- * Indirect pages hold only their segment array (the rest zero) and are granted read-only.
+ * A plain `Uint8Array` goes through bounce pages, never the caller's memory: each segment is one
+ * page from the guest's allocator, zeroed when handed out (XSA-403), holding exactly the
+ * request's bytes. Writes are granted read-only, reads writable. With persistent grants the
+ * pages are granted writable once and reused; the part of a reused page outside the request is
+ * zeroed first. Indirect pages hold only their segment array (the rest zero) and are granted
+ * read-only.
+ *
+ * `BlkfrontFrames` are granted themselves, one whole frame per segment (Linux grants a bio's own
+ * pages, `blkif_setup_rw_req_grant`): nothing is copied. With persistent grants each frame is
+ * granted writable once per queue and its ref reused (`#frameRefs`) until the connection ends or
+ * the frames are released; without, each request grants its frames (read-only for a write) and
+ * its response ends those grants by the XSA-396 rule, as for bounce pages.
  */
 import {
   BLKIF_MAX_SEGMENTS_PER_REQUEST,
@@ -36,6 +43,8 @@ import {
   RingProtocolError,
   type XenbusDevice,
 } from "@pvkit/guest-sdk";
+import { ClosedError } from "@pvkit/hypervisor-sim";
+import type { BlkfrontFrames } from "./blkfront-frames.js";
 import { blkifWire } from "../blkif-protocol.js";
 import {
   type BlkifRequest,
@@ -79,8 +88,15 @@ export interface Chunk {
   readonly sector: number;
   /** 512-byte sectors (0 for a flush). */
   readonly nsect: number;
-  /** `nsect * 512` bytes: the destination of a read, the source of a write. */
+  /**
+   * `nsect * 512` bytes: the destination of a read, the source of a write, through bounce
+   * pages; undefined for a flush or discard, or when `frames` holds the data.
+   */
   readonly data: Uint8Array | undefined;
+  /** The frames the data is read into or written from in place (zero-copy), or undefined. */
+  readonly frames?: BlkfrontFrames | undefined;
+  /** With `frames`: the index of the chunk's first frame (`nsect / 8` frames from there). */
+  readonly frameAt?: number;
   /** Discard: BLKIF_DISCARD_SECURE. */
   readonly secure: boolean;
   readonly bio: Bio;
@@ -124,6 +140,12 @@ interface Shadow {
    */
   readonly direct: GrantedPage[];
   nDirect: number;
+  /**
+   * The refs this request granted its frames with (no persistent grants): the first
+   * `nFrameRefs` of an array reused from one request to the next, ended at the response.
+   */
+  readonly frameRefs: number[];
+  nFrameRefs: number;
 }
 
 const NONE: readonly GrantedPage[] = [];
@@ -145,7 +167,7 @@ export class BlkQueue {
   readonly ring: FrontRing<BlkifRequest, BlkifResponse>;
   channel: EventChannel | undefined;
   readonly #dev: XenbusDevice;
-  readonly #host: QueueHost;
+  #host: QueueHost;
   readonly #shadow: Shadow[];
   /**
    * Free ids, oldest first (a FIFO: an id is reused as late as possible, so a stale duplicate
@@ -158,6 +180,8 @@ export class BlkQueue {
   readonly #pool: GrantedPage[] = [];
   /** Every persistent grant of this queue, ended on release. */
   readonly #persistent = new Set<GrantedPage>();
+  /** With persistent grants: the ref each frame (by GFN) is granted with on this queue. */
+  readonly #frameRefs = new Map<number, number>();
   #dead = false;
   /** Requests produced by `issue` and not pushed yet. */
   #unpushed = false;
@@ -184,10 +208,20 @@ export class BlkQueue {
         indirect: NONE,
         direct: [],
         nDirect: 0,
+        frameRefs: [],
+        nFrameRefs: 0,
       }),
     );
     this.#freeIds = Array.from({ length: ring.size }, (_, i) => i);
     this.#freeCount = ring.size;
+  }
+
+  /**
+   * The disk's own host, once it exists (the driver's host before then finds the disk by devid
+   * on every call).
+   */
+  setHost(host: QueueHost): void {
+    this.#host = host;
   }
 
   /** Requests that can be issued now. */
@@ -216,14 +250,16 @@ export class BlkQueue {
       (c.op === "read" || c.op === "write") &&
       c.nsect <= BLKIF_MAX_SEGMENTS_PER_REQUEST * SECTS_PER_PAGE
     )
-      return this.#issueDirect(c);
+      return c.frames !== undefined ? this.#issueFrames(c, c.frames) : this.#issueDirect(c);
     const id = this.#freeIds[this.#freeHead]!;
+    const s = this.#shadow[id]!;
     const handle = this.#dev.devid & 0xffff;
     let req: BlkifRequest;
     let op: number;
     const pages: GrantedPage[] = [];
     const indirect: GrantedPage[] = [];
     let nrSegments = 0;
+    s.nFrameRefs = 0;
     try {
       if (c.op === "flush") {
         op =
@@ -254,7 +290,12 @@ export class BlkQueue {
         op = WIRE_OP[c.op];
         nrSegments = Math.ceil(c.nsect / SECTS_PER_PAGE);
         const seg: BlkifSegment[] = [];
-        for (let i = 0; i < nrSegments; i++) {
+        for (let i = 0; c.frames !== undefined && i < nrSegments; i++) {
+          // The frame itself, whole (a frames chunk is a whole number of frames).
+          const gref = this.#frameGrant(c, c.frames, i, f.persistent, s);
+          seg.push({ gref, first_sect: 0, last_sect: SECTS_PER_PAGE - 1 });
+        }
+        for (let i = 0; c.frames === undefined && i < nrSegments; i++) {
           const bytes = Math.min(PAGE, c.data!.length - i * PAGE);
           const g = this.#dataPage(c.op, f.persistent, bytes);
           pages.push(g);
@@ -298,13 +339,13 @@ export class BlkQueue {
       }
     } catch (e) {
       this.#giveBack([...pages, ...indirect], f.persistent);
+      this.#endFrameRefs(s);
       if (outOfGrantResources(e)) return false;
       throw e;
     }
     this.ring.produceRequest(req);
     this.#freeHead = (this.#freeHead + 1) % this.#freeIds.length;
     this.#freeCount--;
-    const s = this.#shadow[id]!;
     s.chunk = c;
     s.op = op;
     s.nrSegments = nrSegments;
@@ -363,6 +404,92 @@ export class BlkQueue {
     this.#unpushed = true;
     this.stats.requests++;
     return true;
+  }
+
+  /**
+   * `#issueDirect` for a chunk of frames (persistent grants, at most 11 segments): each frame's
+   * ref on this queue (granted at its first use), written straight into the ring slot; nothing
+   * is copied.
+   */
+  #issueFrames(c: Chunk, frames: BlkfrontFrames): boolean {
+    const id = this.#freeIds[this.#freeHead]!;
+    const s = this.#shadow[id]!;
+    const n = c.nsect >>> 3;
+    const refs = s.frameRefs;
+    s.nFrameRefs = 0;
+    try {
+      for (let i = 0; i < n; i++) refs[i] = this.#frameGrant(c, frames, i, true, s);
+    } catch (e) {
+      if (outOfGrantResources(e)) return false;
+      throw e;
+    }
+    const op = c.op === "write" ? BLKIF_OP.BLKIF_OP_WRITE : BLKIF_OP.BLKIF_OP_READ;
+    const w = this.ring.nextRequest();
+    writeBlkifRwHeader(w, WIRE, op, n, this.#dev.devid & 0xffff, id, c.sector);
+    for (let i = 0; i < n; i++) writeBlkifSegment(w, WIRE, i, refs[i]!, 0, SECTS_PER_PAGE - 1);
+    this.ring.commitRequest();
+    this.#freeHead = (this.#freeHead + 1) % this.#freeIds.length;
+    this.#freeCount--;
+    s.chunk = c;
+    s.op = op;
+    s.nrSegments = n;
+    s.pages = NONE;
+    s.indirect = NONE;
+    s.nDirect = 0;
+    this.#unpushed = true;
+    this.stats.requests++;
+    return true;
+  }
+
+  /**
+   * The ref of frame `i` of chunk `c`: with persistent grants the queue's lasting grant of it
+   * (made now if it has none), else a grant for this request only (read-only for a write),
+   * recorded in `s.frameRefs` to be ended at the response.
+   * @throws GrantError ERR_NO_GRANT_REFS when the guest's grant table is full.
+   */
+  #frameGrant(c: Chunk, frames: BlkfrontFrames, i: number, persistent: boolean, s: Shadow): number {
+    const gfn = frames.gfns[(c.frameAt ?? 0) + i]!;
+    const grants = this.#dev.env.grants;
+    if (persistent) {
+      const ref = this.#frameRefs.get(gfn);
+      if (ref !== undefined) return ref;
+      const fresh = grants.grantAccess(this.#dev.otherendId, gfn);
+      this.#frameRefs.set(gfn, fresh);
+      return fresh;
+    }
+    const ref = grants.grantAccess(this.#dev.otherendId, gfn, { readonly: c.op === "write" });
+    s.frameRefs[s.nFrameRefs++] = ref;
+    return ref;
+  }
+
+  /**
+   * Ends the per-request frame grants of `s` (XSA-396: deferred while the backend maps one);
+   * returns the first ref still mapped.
+   */
+  #endFrameRefs(s: Shadow): number | undefined {
+    let stillMapped: number | undefined;
+    const grants = this.#dev.env.grants;
+    for (let i = 0; i < s.nFrameRefs; i++) {
+      const ref = s.frameRefs[i]!;
+      if (!endQuietly(grants, ref) && stillMapped === undefined) stillMapped = ref;
+    }
+    s.nFrameRefs = 0;
+    return stillMapped;
+  }
+
+  /**
+   * Ends this queue's lasting grants of `frames` (they are being released): deferred while the
+   * backend still maps one (XSA-396), its page then quarantined by the allocator.
+   */
+  endFrames(frames: BlkfrontFrames): void {
+    if (this.#frameRefs.size === 0) return;
+    const grants = this.#dev.env.grants;
+    for (const gfn of frames.gfns) {
+      const ref = this.#frameRefs.get(gfn);
+      if (ref === undefined) continue;
+      this.#frameRefs.delete(gfn);
+      endQuietly(grants, ref);
+    }
   }
 
   /** `flush_requests`: publishes what `issue` wrote and notifies if the backend asked. */
@@ -439,8 +566,9 @@ export class BlkQueue {
     const nDirect = s.nDirect;
     const pages = nDirect > 0 ? s.direct : s.pages;
     const nPages = nDirect > 0 ? nDirect : pages.length;
-    // blkif_completion: copy a read out of the bounce pages, then end or recycle the grants.
-    if (c.op === "read" && status === BLKIF_RSP.BLKIF_RSP_OKAY) {
+    // blkif_completion: copy a read out of the bounce pages (frames were read in place), then
+    // end or recycle the grants.
+    if (c.op === "read" && status === BLKIF_RSP.BLKIF_RSP_OKAY && c.frames === undefined) {
       const data = c.data!;
       for (let i = 0; i < nPages; i++) {
         const off = i * PAGE;
@@ -455,9 +583,10 @@ export class BlkQueue {
       const dataStillMapped = this.#finish(pages, f.persistent);
       const indirectStillMapped =
         s.indirect.length > 0 ? this.#finish(s.indirect, f.persistent) : undefined;
+      const framesStillMapped = s.nFrameRefs > 0 ? this.#endFrameRefs(s) : undefined;
       s.pages = NONE;
       s.indirect = NONE;
-      const stillMapped = dataStillMapped ?? indirectStillMapped;
+      const stillMapped = dataStillMapped ?? indirectStillMapped ?? framesStillMapped;
       if (stillMapped !== undefined) {
         // The request is out of the shadow already, so disabling would not reach it: fail it here.
         const err = new BlkfrontError(
@@ -530,6 +659,7 @@ export class BlkQueue {
       if (c === undefined) continue;
       s.chunk = undefined;
       this.#finish([...s.direct.slice(0, s.nDirect), ...s.pages, ...s.indirect], f.persistent);
+      this.#endFrameRefs(s);
       s.nDirect = 0;
       s.pages = NONE;
       s.indirect = NONE;
@@ -538,12 +668,15 @@ export class BlkQueue {
     return out;
   }
 
-  /** Ends the persistent grants (on disconnect). */
+  /** Ends the persistent grants, bounce pages' and frames' (on disconnect). */
   release(): void {
     this.#dead = true;
     for (const g of this.#persistent) g.end();
     this.#persistent.clear();
     this.#pool.length = 0;
+    const grants = this.#dev.env.grants;
+    for (const ref of this.#frameRefs.values()) endQuietly(grants, ref);
+    this.#frameRefs.clear();
   }
 
   /** A page for a segment whose first `bytes` bytes the request overwrites (the write's data, or the backend's read). */
@@ -585,5 +718,18 @@ export class BlkQueue {
 
   #giveBack(grants: readonly GrantedPage[], persistent: boolean): void {
     this.#finish(grants, persistent);
+  }
+}
+
+/**
+ * Ends a frame's grant; false when it is deferred because the backend still maps it (XSA-396).
+ * A grant client closed meanwhile has ended (or given up) every grant already.
+ */
+function endQuietly(grants: XenbusDevice["env"]["grants"], ref: number): boolean {
+  try {
+    return grants.endAccess(ref);
+  } catch (e) {
+    if (!(e instanceof ClosedError)) throw e;
+    return !grants.isGranted(ref);
   }
 }

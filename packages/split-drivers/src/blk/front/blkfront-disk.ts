@@ -12,10 +12,14 @@
  * as many as the rings hold are kept in flight, spread over the queues.
  *
  * A caller's buffer must not be changed or reused until its promise settles (as `fs.write`).
+ * A `Uint8Array` is copied through blkfront's bounce pages; {@link BlkfrontFrames} from
+ * `allocFrames` are granted to the backend themselves, so the data moves once (zero-copy).
  */
 import { EventEmitter } from "node:events";
 import type { Readable, Writable } from "node:stream";
+import type { GuestPageAllocator } from "@pvkit/guest-sdk";
 import { BlkfrontError } from "./blkfront-error.js";
+import { BlkfrontFrames, newBlkfrontFrames } from "./blkfront-frames.js";
 import {
   type BlockStreamOptions,
   type ReadResult,
@@ -54,12 +58,18 @@ export interface BlkfrontDiskEvents {
   recovered: [reissued: number];
 }
 
-/** One element of `readv` / `writev`: `buffer.length / sectorSize` logical sectors at `sector`. */
+/**
+ * One element of `readv` / `writev`: `buffer.length / sectorSize` logical sectors at `sector`
+ * (`buffer.byteLength / sectorSize` for frames).
+ */
 export interface BlockIo {
   /** First logical sector. */
   readonly sector: number;
-  /** A whole number of logical sectors: the destination of a read, the source of a write. */
-  readonly buffer: Uint8Array;
+  /**
+   * A whole number of logical sectors: the destination of a read, the source of a write. A
+   * `Uint8Array` goes through bounce pages; frames of this disk's `allocFrames` are used in place.
+   */
+  readonly buffer: Uint8Array | BlkfrontFrames;
 }
 
 /** Options of a discard. */
@@ -75,6 +85,7 @@ let makeDisk: (
   devid: number,
   info: BlkfrontDiskInfo,
   transport: BlkfrontTransport,
+  allocator: GuestPageAllocator,
 ) => BlkfrontDisk;
 
 /** @internal The driver makes the disk at the first connect (the constructor is private). */
@@ -83,8 +94,9 @@ export function newBlkfrontDisk(
   devid: number,
   info: BlkfrontDiskInfo,
   transport: BlkfrontTransport,
+  allocator: GuestPageAllocator,
 ): BlkfrontDisk {
-  return makeDisk(nodename, devid, info, transport);
+  return makeDisk(nodename, devid, info, transport, allocator);
 }
 
 /** A vbd as a block device; see the file header. Made by `Blkfront`. */
@@ -109,10 +121,12 @@ export class BlkfrontDisk extends EventEmitter<BlkfrontDiskEvents> {
   readonly #host: QueueHost;
   /** What `#host.features()` last returned (rebuilt when a feature changes). */
   #queueFeatures: QueueFeatures | undefined;
+  /** The guest's page allocator (`allocFrames`). */
+  readonly #allocator: GuestPageAllocator;
 
   static {
-    makeDisk = (nodename, devid, info, transport) =>
-      new BlkfrontDisk(nodename, devid, info, transport);
+    makeDisk = (nodename, devid, info, transport, allocator) =>
+      new BlkfrontDisk(nodename, devid, info, transport, allocator);
   }
 
   /** Made by the driver at the first connect (private: the published .d.ts has no `new BlkfrontDisk()`). */
@@ -121,12 +135,14 @@ export class BlkfrontDisk extends EventEmitter<BlkfrontDiskEvents> {
     devid: number,
     info: BlkfrontDiskInfo,
     transport: BlkfrontTransport,
+    allocator: GuestPageAllocator,
   ) {
     super();
     this.nodename = nodename;
     this.devid = devid;
     this.#info = info;
     this.#transport = transport;
+    this.#allocator = allocator;
     this.#flush = info.flush;
     this.#fua = info.fua;
     this.#discard = info.discard;
@@ -226,14 +242,40 @@ export class BlkfrontDisk extends EventEmitter<BlkfrontDiskEvents> {
     return buf;
   }
 
-  /** Reads `buf.length / sectorSize` logical sectors from `sector` into `buf`. */
-  readSectorsInto(sector: number, buf: Uint8Array): Promise<void> {
+  /**
+   * Reads `buf.length / sectorSize` logical sectors from `sector` into `buf`: through bounce
+   * pages for a `Uint8Array`, straight into the frames (`buf.byteLength` bytes) for frames of
+   * this disk's `allocFrames`. @throws BlkfrontError (rejects).
+   */
+  readSectorsInto(sector: number, buf: Uint8Array | BlkfrontFrames): Promise<void> {
     return this.#rw("read", sector, buf);
   }
 
-  /** Writes `data` (a whole number of logical sectors) at `sector`. */
-  writeSectors(sector: number, data: Uint8Array): Promise<void> {
+  /**
+   * Writes `data` (a whole number of logical sectors) at `sector`: copied through bounce pages
+   * for a `Uint8Array`, granted in place for frames of this disk's `allocFrames`.
+   * @throws BlkfrontError (rejects).
+   */
+  writeSectors(sector: number, data: Uint8Array | BlkfrontFrames): Promise<void> {
     return this.#rw("write", sector, data);
+  }
+
+  /**
+   * `count` zeroed guest frames (4 KiB pages of the guest's allocator, XSA-403) for zero-copy
+   * I/O: pass them as the buffer of `readSectorsInto`, `writeSectors`, `readv`, `writev`, and
+   * `release()` them when done (see {@link BlkfrontFrames}). They stay usable across backend
+   * restarts; they are granted to whichever backend serves the disk when a request names them.
+   * @throws RangeError unless `count` is a positive integer; GrantError ERR_NO_PAGES when the
+   *   allocator has too few pages; BlkfrontError `disconnected` once the device was removed.
+   */
+  allocFrames(count: number): BlkfrontFrames {
+    if (!Number.isSafeInteger(count) || count < 1)
+      throw new RangeError(`allocFrames(${count}): the count must be a positive integer`);
+    const refused = this.#state === "removed" ? this.#refuse("allocFrames") : undefined;
+    if (refused !== undefined) throw refused;
+    return newBlkfrontFrames(this, this.#allocator, count, (f) => {
+      for (const q of this.#queues) q.endFrames(f);
+    });
   }
 
   /**
@@ -348,9 +390,9 @@ export class BlkfrontDisk extends EventEmitter<BlkfrontDiskEvents> {
       const err =
         this.#argument(op, buffer) ??
         this.#refuse(op) ??
-        this.#check(sector, buffer.length / ss, op === "write");
+        this.#check(sector, bytesOf(buffer) / ss, op === "write");
       if (err) return Promise.reject(err);
-      sectors += buffer.length;
+      sectors += bytesOf(buffer);
     }
     if (sectors === 0) return Promise.resolve();
     this.stats.submitted++;
@@ -358,30 +400,43 @@ export class BlkfrontDisk extends EventEmitter<BlkfrontDiskEvents> {
       const bio: Bio = { pending: 0, settled: false, resolve, reject };
       for (let i = 0; i < ios.length; i++) {
         const { sector, buffer } = ios[i]!;
-        if (buffer.length > 0) this.#queueRw(op, sector * k, (buffer.length / ss) * k, buffer, bio);
+        const bytes = bytesOf(buffer);
+        if (bytes > 0) this.#queueRw(op, sector * k, (bytes / ss) * k, buffer, bio);
       }
       this.#pump();
     });
   }
 
-  #argument(op: string, buf: Uint8Array): BlkfrontError | undefined {
+  /** A buffer that is not a whole number of sectors, or frames that are not this disk's live ones. */
+  #argument(op: string, buf: Uint8Array | BlkfrontFrames): BlkfrontError | undefined {
     const ss = this.sectorSize;
-    if (!(buf instanceof Uint8Array) || buf.length % ss !== 0) {
+    if (buf instanceof Uint8Array) {
+      if (buf.length % ss === 0) return undefined;
+    } else if (buf instanceof BlkfrontFrames) {
+      if (buf.owner === this && !buf.released) return undefined;
       return new BlkfrontError(
         "invalid-argument",
         this.nodename,
-        `a ${op} must be a whole number of ${ss}-byte sectors, got ${buf?.length} bytes`,
+        buf.released
+          ? `a ${op} into released frames`
+          : `a ${op} into frames of another disk (${(buf.owner as BlkfrontDisk).nodename})`,
       );
     }
-    return undefined;
+    return new BlkfrontError(
+      "invalid-argument",
+      this.nodename,
+      `a ${op} must be a whole number of ${ss}-byte sectors, got ${(buf as Uint8Array | undefined)?.length} bytes`,
+    );
   }
 
-  #rw(op: "read" | "write", sector: number, buf: Uint8Array): Promise<void> {
+  #rw(op: "read" | "write", sector: number, buf: Uint8Array | BlkfrontFrames): Promise<void> {
     const ss = this.sectorSize;
-    const count = buf?.length / ss;
-    const err =
-      this.#argument(op, buf) ?? this.#refuse(op) ?? this.#check(sector, count, op === "write");
+    const err = this.#argument(op, buf) ?? this.#refuse(op);
     if (err) return Promise.reject(err);
+    const frames = buf instanceof BlkfrontFrames ? buf : undefined;
+    const count = (frames !== undefined ? frames.byteLength : (buf as Uint8Array).length) / ss;
+    const range = this.#check(sector, count, op === "write");
+    if (range) return Promise.reject(range);
     if (count === 0) return Promise.resolve();
     const k = ss / SECT;
     const nsect = count * k;
@@ -396,7 +451,9 @@ export class BlkfrontDisk extends EventEmitter<BlkfrontDiskEvents> {
         op,
         sector: sector * k,
         nsect,
-        data: buf,
+        data: frames === undefined ? (buf as Uint8Array) : undefined,
+        frames,
+        frameAt: 0,
         secure: false,
         bio: { pending: 1, settled: false, resolve, reject },
       };
@@ -465,7 +522,7 @@ export class BlkfrontDisk extends EventEmitter<BlkfrontDiskEvents> {
     op: ChunkOp,
     sector: number,
     nsect: number,
-    data: Uint8Array | undefined,
+    data: Uint8Array | BlkfrontFrames | undefined,
     secure: boolean,
   ): Promise<void> {
     this.stats.submitted++;
@@ -481,12 +538,33 @@ export class BlkfrontDisk extends EventEmitter<BlkfrontDiskEvents> {
     });
   }
 
-  /** Queues the chunks of one read or write of `bio` (split at the segment limit). */
-  #queueRw(op: "read" | "write", sector: number, nsect: number, data: Uint8Array, bio: Bio): void {
+  /**
+   * Queues the chunks of one read or write of `bio` (split at the segment limit, a multiple of
+   * 8 sectors: a chunk of frames starts at a frame boundary).
+   */
+  #queueRw(
+    op: "read" | "write",
+    sector: number,
+    nsect: number,
+    buf: Uint8Array | BlkfrontFrames,
+    bio: Bio,
+  ): void {
     const ind = this.#info.maxIndirectSegments;
     const max = (ind > 0 ? ind : 11) * 8;
+    const frames = buf instanceof BlkfrontFrames ? buf : undefined;
+    const data = frames === undefined ? (buf as Uint8Array) : undefined;
     if (nsect <= max) {
-      this.#pending.push({ seq: this.#seq++, op, sector, nsect, data, secure: false, bio });
+      this.#pending.push({
+        seq: this.#seq++,
+        op,
+        sector,
+        nsect,
+        data,
+        frames,
+        frameAt: 0,
+        secure: false,
+        bio,
+      });
       bio.pending++;
       return;
     }
@@ -497,7 +575,9 @@ export class BlkfrontDisk extends EventEmitter<BlkfrontDiskEvents> {
         op,
         sector: sector + s,
         nsect: n,
-        data: data.subarray(s * SECT, (s + n) * SECT),
+        data: data?.subarray(s * SECT, (s + n) * SECT),
+        frames,
+        frameAt: s / 8,
         secure: false,
         bio,
       });
@@ -597,6 +677,7 @@ export class BlkfrontDisk extends EventEmitter<BlkfrontDiskEvents> {
     this.#fua = info.fua;
     this.#discard = info.discard;
     this.#queues = queues;
+    for (const q of queues) q.setHost(this.#host);
     this.stats.connections++;
     if (this.#state === "disabled" || this.#state === "removed") return;
     this.#state = "connected";
@@ -615,7 +696,8 @@ export class BlkfrontDisk extends EventEmitter<BlkfrontDiskEvents> {
           ...c,
           sector: c.sector + s,
           nsect: n,
-          data: c.data!.subarray(s * SECT, (s + n) * SECT),
+          data: c.data?.subarray(s * SECT, (s + n) * SECT),
+          frameAt: (c.frameAt ?? 0) + s / 8,
         });
         c.bio.pending++;
       }
@@ -667,4 +749,9 @@ export class BlkfrontDisk extends EventEmitter<BlkfrontDiskEvents> {
     this.#pending = [];
     for (const c of all) this.#complete(c, err);
   }
+}
+
+/** Bytes of a buffer: its length, or the frames' `byteLength`. */
+function bytesOf(buf: Uint8Array | BlkfrontFrames): number {
+  return buf instanceof BlkfrontFrames ? buf.byteLength : buf.length;
 }

@@ -167,7 +167,7 @@ export class Blkfront {
     const info = await readDiskInfo(dev, this.options);
     let disk = this.#disks.get(dev.devid);
     if (disk === undefined) {
-      disk = newBlkfrontDisk(dev.nodename, dev.devid, info, conn.transport);
+      disk = newBlkfrontDisk(dev.nodename, dev.devid, info, conn.transport, dev.env.allocator);
       this.#disks.set(dev.devid, disk);
     }
     disk.attach(conn.queues, info, conn.transport);

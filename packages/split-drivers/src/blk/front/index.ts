@@ -13,6 +13,7 @@ export {
   type BlockIo,
   type DiscardOptions,
 } from "./blkfront-disk.js";
+export { BlkfrontFrames } from "./blkfront-frames.js";
 export {
   BlkfrontError,
   type BlkfrontErrorReason,
