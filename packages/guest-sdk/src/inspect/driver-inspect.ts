@@ -1,9 +1,9 @@
 /**
  * A read-only window on the driver layer for test tooling (the toolstack's sanitizer): rings
  * and xenbus devices announce themselves here as they are made, change state, and let go of
- * their resources; a frontend ring end also reports each request it produces and each response
- * it consumes, as values, at the moment it does so (so tooling never has to guess a request
- * from a shared slot the response may since have overwritten). Nothing here changes what a
+ * their resources; a ring end also reports each entry it produces and consumes, as values, at
+ * the moment it does so (so tooling never has to guess a request from a shared slot the
+ * response may since have overwritten), and each push of its producer index. Nothing here changes what a
  * driver does; with no listener attached each announcement costs one size check.
  *
  * ```ts
@@ -64,6 +64,21 @@ export interface DriverInspectListener {
    * validate): the response exactly as the frontend sees it.
    */
   responseConsumed?(end: InspectedRingEnd, idx: number, rsp: unknown): void;
+  /**
+   * A BackRing took request `req` from slot `idx` (`RING_COPY_REQUEST`, req_cons++), as decoded
+   * from its private copy; `undefined` when that decode threw (the driver still got the entry).
+   */
+  requestConsumed?(end: InspectedRingEnd, idx: number, req: unknown): void;
+  /**
+   * A BackRing wrote response `rsp` into slot `idx` (`RING_GET_RESPONSE(r, r->rsp_prod_pvt++)`),
+   * before it is published.
+   */
+  responseProduced?(end: InspectedRingEnd, idx: number, rsp: unknown): void;
+  /**
+   * Either end published its producer index (`RING_PUSH_REQUESTS` / `RING_PUSH_RESPONSES`, with
+   * or without the notify check): every entry before `prod` is now visible to the peer.
+   */
+  pushed?(end: InspectedRingEnd, prod: number): void;
 }
 
 const listeners = new Set<DriverInspectListener>();
@@ -90,6 +105,12 @@ export const driverInspect: {
   requestProduced(end: InspectedRingEnd, idx: number, req: unknown): void;
   /** @internal */
   responseConsumed(end: InspectedRingEnd, idx: number, rsp: unknown): void;
+  /** @internal */
+  requestConsumed(end: InspectedRingEnd, idx: number, req: unknown): void;
+  /** @internal */
+  responseProduced(end: InspectedRingEnd, idx: number, rsp: unknown): void;
+  /** @internal */
+  pushed(end: InspectedRingEnd, prod: number): void;
   /** @internal */
   device(dev: XenbusDevice): void;
   /** @internal */
@@ -125,6 +146,18 @@ export const driverInspect: {
   /** @internal */
   responseConsumed(end: InspectedRingEnd, idx: number, rsp: unknown): void {
     for (const l of listeners) l.responseConsumed?.(end, idx, rsp);
+  },
+  /** @internal */
+  requestConsumed(end: InspectedRingEnd, idx: number, req: unknown): void {
+    for (const l of listeners) l.requestConsumed?.(end, idx, req);
+  },
+  /** @internal */
+  responseProduced(end: InspectedRingEnd, idx: number, rsp: unknown): void {
+    for (const l of listeners) l.responseProduced?.(end, idx, rsp);
+  },
+  /** @internal */
+  pushed(end: InspectedRingEnd, prod: number): void {
+    for (const l of listeners) l.pushed?.(end, prod);
   },
   /** @internal */
   device(dev: XenbusDevice): void {

@@ -98,7 +98,9 @@ export class BackRing<Req, Rsp> extends RingEnd<Rsp, Req> {
     const idx = this.#reqCons;
     if (prod === idx || this.requestConsOverflow(idx)) return undefined;
     this.#reqCons = (idx + 1) >>> 0;
-    return this.core.consume(idx);
+    const req = this.core.consume(idx);
+    if (driverInspect.active) driverInspect.requestConsumed(this, idx, req);
+    return req;
   }
 
   /**
@@ -117,7 +119,27 @@ export class BackRing<Req, Rsp> extends RingEnd<Rsp, Req> {
     const idx = this.#reqCons;
     if (prod === idx || this.requestConsOverflow(idx)) return undefined;
     this.#reqCons = (idx + 1) >>> 0;
-    return this.core.copyIn(idx);
+    const entry = this.core.copyIn(idx);
+    if (driverInspect.active) driverInspect.requestConsumed(this, idx, this.#inspectDecode(entry));
+    return entry;
+  }
+
+  /** The request decoded from the private copy for `driverInspect`, or undefined if decode throws. */
+  #inspectDecode(entry: EntryReader): Req | undefined {
+    try {
+      return this.core.decodeIn(entry);
+    } catch {
+      return undefined; // a hostile entry: the driver's own checks deal with it
+    }
+  }
+
+  /** The response the driver wrote raw, decoded for `driverInspect`, or undefined if decode throws. */
+  #inspectOut(written: EntryReader): Rsp | undefined {
+    try {
+      return this.core.decodeOut(written);
+    } catch {
+      return undefined; // a (test's hostile) backend wrote what the codec cannot read
+    }
   }
 
   /** Halts the ring for `RING_REQUEST_PROD_OVERFLOW` (out of line: keeps `consumeRequest` small to inline). */
@@ -145,6 +167,7 @@ export class BackRing<Req, Rsp> extends RingEnd<Rsp, Req> {
     const idx = this.#rspProdPvt;
     this.core.produce(idx, rsp);
     this.#rspProdPvt = (idx + 1) >>> 0;
+    if (driverInspect.active) driverInspect.responseProduced(this, idx, rsp);
     return idx;
   }
 
@@ -167,14 +190,16 @@ export class BackRing<Req, Rsp> extends RingEnd<Rsp, Req> {
    */
   commitResponse(): number {
     const idx = this.#rspProdPvt;
-    this.core.closeSlot(idx);
+    const written = this.core.closeSlot(idx);
     this.#rspProdPvt = (idx + 1) >>> 0;
+    if (driverInspect.active) driverInspect.responseProduced(this, idx, this.#inspectOut(written));
     return idx;
   }
 
   /** `RING_PUSH_RESPONSES`: publishes `rsp_prod = rsp_prod_pvt` (no notification check). */
   pushResponses(): void {
     this.core.publish(this.#rspProdPvt);
+    if (driverInspect.active) driverInspect.pushed(this, this.#rspProdPvt);
   }
 
   /**
@@ -184,7 +209,9 @@ export class BackRing<Req, Rsp> extends RingEnd<Rsp, Req> {
    * @throws RingProtocolError if halted.
    */
   pushResponsesAndCheckNotify(): boolean {
-    return this.core.publishAndCheck(this.#rspProdPvt);
+    const notify = this.core.publishAndCheck(this.#rspProdPvt);
+    if (driverInspect.active) driverInspect.pushed(this, this.#rspProdPvt);
+    return notify;
   }
 
   /**

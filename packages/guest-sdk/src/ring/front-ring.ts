@@ -150,6 +150,7 @@ export class FrontRing<Req, Rsp> extends RingEnd<Req, Rsp> {
   /** `RING_PUSH_REQUESTS`: publishes `req_prod = req_prod_pvt` (no notification check). */
   pushRequests(): void {
     this.core.publish(this.#reqProdPvt);
+    if (driverInspect.active) driverInspect.pushed(this, this.#reqProdPvt);
   }
 
   /**
@@ -159,7 +160,9 @@ export class FrontRing<Req, Rsp> extends RingEnd<Req, Rsp> {
    * @throws RingProtocolError if halted.
    */
   pushRequestsAndCheckNotify(): boolean {
-    return this.core.publishAndCheck(this.#reqProdPvt);
+    const notify = this.core.publishAndCheck(this.#reqProdPvt);
+    if (driverInspect.active) driverInspect.pushed(this, this.#reqProdPvt);
+    return notify;
   }
 
   /**

@@ -67,6 +67,11 @@ export interface RingSpec<Req, Rsp> {
   readonly response: RingCodec<Rsp>;
   /** `sizeof(union name_sring_entry)`; must be at least both struct sizes. */
   readonly entrySize?: number;
+  /**
+   * A short name for a request, for traces and tooling only (a request lifetime's slice name,
+   * e.g. blkif's operation "READ"); never called on the data path. Must not throw.
+   */
+  requestLabel?(req: Req): string | undefined;
 }
 
 /** `sizeof(union name_sring_entry)` for a spec. @throws RangeError for inconsistent sizes. */
