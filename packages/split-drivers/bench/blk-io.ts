@@ -2,8 +2,9 @@
  * blkfront ↔ blkback on one simulated host, for the benchmarks: a domU whose xvda is served by
  * blkback in dom0 on memory or a raw image file, and a guest program issuing requests through
  * `BlkfrontDisk` at a chosen queue depth. Every request goes the whole way: blkfront's bounce
- * pages and grants, the ring, blkback's copy-then-validate, grant map (or persistent grant),
- * the storage's own copy (memory) or `FileHandle` I/O (file), the response and the completion.
+ * pages (or, with `frames`, the program's own granted frames) and grants, the ring, blkback's
+ * copy-then-validate, grant map (or persistent grant), the storage's own copy (memory) or
+ * `FileHandle` I/O (file), the response and the completion.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,6 +15,7 @@ import { Sanitizer } from "@pvkit/toolstack/testing";
 import {
   Blkfront,
   type BlkfrontDisk,
+  type BlkfrontFrames,
   FileStorage,
   MemoryStorage,
   type ServedBlkback,
@@ -31,6 +33,14 @@ export const DISK_BYTES = Number(process.env.BENCH_DISK_MIB ?? 64) * 1024 * 1024
 
 export type Backend = "memory" | "file";
 export type Op = "read" | "write";
+
+/** How `BlkBench.run` issues its calls. */
+export interface RunOptions {
+  readonly blockBytes?: number;
+  readonly sequential?: boolean;
+  readonly vectored?: boolean;
+  readonly frames?: boolean;
+}
 
 export interface IoResult {
   /** Requests completed (each a `BlkfrontDisk` call). */
@@ -52,13 +62,16 @@ export interface BlkBench {
    * offsets, or one sequential stream shared by all), until `n` calls were issued or `ms`
    * milliseconds have passed, whichever comes first. With `vectored`, one program issuing `qd`
    * calls at a time through `readv` / `writev` instead (`requests` still counts the calls).
+   * With `frames`, each program's buffer is `BlkfrontFrames` (zero-copy) instead of a
+   * `Uint8Array` (bounced).
    */
-  run(
-    op: Op,
-    qd: number,
-    limit: { n?: number; ms?: number },
-    opts?: { blockBytes?: number; sequential?: boolean; vectored?: boolean },
-  ): Promise<IoResult>;
+  run(op: Op, qd: number, limit: { n?: number; ms?: number }, opts?: RunOptions): Promise<IoResult>;
+  /**
+   * The floor under any read: only the storage's own copy of each 4 KiB block (the same random
+   * offsets) into one of `qd` guest frames, `storage.readToPages` called straight, with no
+   * driver, ring or event (memory backend only). `requests` counts the blocks copied.
+   */
+  copyOnly(qd: number, limit: { n?: number; ms?: number }): Promise<IoResult>;
   close(): Promise<void>;
 }
 
@@ -115,6 +128,23 @@ export async function blkBench(
     return n;
   };
   const pushed = (): number => disk.queues.reduce((a, q) => a + q.stats.requests, 0);
+  // A program's frames are long-lived I/O buffers, as a page cache's pages: allocated once per
+  // queue depth and block size and reused by every run (with persistent grants, each frame is
+  // then granted once and blkback keeps it mapped).
+  const frameSets = new Map<string, BlkfrontFrames[]>();
+  const framesFor = (qd: number, bs: number): BlkfrontFrames[] => {
+    const key = `${qd}|${bs}`;
+    let set = frameSets.get(key);
+    if (set === undefined) {
+      set = Array.from({ length: qd }, (_, i) => {
+        const f = disk.allocFrames(Math.ceil(bs / 4096));
+        for (const pg of f.pages) pg.fill(i + 1);
+        return f;
+      });
+      frameSets.set(key, set);
+    }
+    return set;
+  };
   return {
     disk,
     storage,
@@ -124,7 +154,9 @@ export async function blkBench(
       const bs = opts.blockBytes ?? 4096;
       const spb = bs / 512;
       const span = Math.floor(DISK_BYTES / bs);
-      const bufs = Array.from({ length: qd }, (_, i) => new Uint8Array(bs).fill(i + 1));
+      const bufs: readonly (Uint8Array | BlkfrontFrames)[] = opts.frames
+        ? framesFor(qd, bs)
+        : Array.from({ length: qd }, (_, i) => new Uint8Array(bs).fill(i + 1));
       let issued = 0;
       let next = 0;
       const n0 = notes();
@@ -175,7 +207,26 @@ export async function blkBench(
         ringRequests: pushed() - r0,
       };
     },
+    async copyOnly(qd, limit) {
+      const read = storage.readToPages?.bind(storage);
+      if (read === undefined) throw new Error("copyOnly: the storage has no readToPages");
+      const n = limit.n ?? Number.MAX_SAFE_INTEGER;
+      const spans = framesFor(qd, 4096).map((f) => [
+        { page: f.pages[0]!, offset: 0, length: 4096 },
+      ]);
+      const span = Math.floor(DISK_BYTES / 4096);
+      const t0 = performance.now();
+      const deadline = limit.ms === undefined ? Infinity : t0 + limit.ms;
+      let done = 0;
+      while (done < n && (done % qd !== 0 || performance.now() < deadline)) {
+        read((rnd() % span) * 4096, spans[done % qd]!, 1);
+        done++;
+      }
+      const seconds = (performance.now() - t0) / 1000;
+      return { requests: done, seconds, notifications: 0, ringRequests: 0 };
+    },
     async close() {
+      for (const set of frameSets.values()) for (const f of set) f.release();
       if (sanitizer !== undefined) {
         if (sanitizer.findings.length > 0)
           throw new Error(

@@ -2,7 +2,9 @@
  * Profiling entry for one blk workload alone, e.g.
  * `tsx --conditions=@pvkit/source --cpu-prof --cpu-prof-dir=/tmp/prof bench/profile.ts`.
  * BENCH_OP (read), BENCH_QD (32), BENCH_BACKEND (memory), BENCH_N requests (200 000) after a
- * warm-up of a tenth of that; BENCH_POLL=0 turns blkback's yield-and-look-again off; BENCH_VECTORED=1 issues through readv / writev.
+ * warm-up of a tenth of that; BENCH_POLL=0 turns blkback's yield-and-look-again off;
+ * BENCH_VECTORED=1 issues through readv / writev; BENCH_FRAMES=1 reads into (writes from)
+ * BlkfrontFrames instead of bounced Uint8Arrays.
  */
 import { type Backend, type Op, blkBench } from "./blk-io.js";
 
@@ -12,9 +14,10 @@ const backend = (process.env.BENCH_BACKEND ?? "memory") as Backend;
 const n = Number(process.env.BENCH_N ?? 200_000);
 const b = await blkBench(backend, { poll: process.env.BENCH_POLL !== "0" });
 const vectored = process.env.BENCH_VECTORED === "1";
-await b.run(op, qd, { n: n / 10 }, { vectored });
-const r = await b.run(op, qd, { n }, { vectored });
+const frames = process.env.BENCH_FRAMES === "1";
+await b.run(op, qd, { n: n / 10 }, { vectored, frames });
+const r = await b.run(op, qd, { n }, { vectored, frames });
 console.log(
-  `${backend} ${op} QD${qd}: ${(r.requests / r.seconds / 1e3).toFixed(1)} k/s, ${(r.notifications / r.requests).toFixed(4)} notifications/request`,
+  `${backend} ${op}${vectored ? "v" : ""}${frames ? " frames" : ""} QD${qd}: ${(r.requests / r.seconds / 1e3).toFixed(1)} k/s, ${(r.notifications / r.requests).toFixed(4)} notifications/request`,
 );
 await b.close();

@@ -7,9 +7,13 @@
  *   backend (QD128 on a 128-slot ring, `ring-page-order` 2; the others on one page), each
  *   request its own `readSectorsInto` / `writeSectors` call (QD programs awaiting one call
  *   after another), and the same at QD32 and QD128 through `readv` / `writev` (one program
- *   submitting QD calls at a time); 1 MiB sequential reads and writes (QD4): each a real
- *   `BlkfrontDisk` call, through bounce pages, grants, the ring, blkback's checks and the
- *   storage's copy or file I/O (blk-io.ts).
+ *   submitting QD calls at a time); the QD32 ones again with `BlkfrontFrames` as the buffers
+ *   (zero-copy: the frames are granted, no bounce copy); 1 MiB sequential reads and writes
+ *   (QD4): each a real `BlkfrontDisk` call, through bounce pages (or frames), grants, the ring,
+ *   blkback's checks and the storage's copy or file I/O (blk-io.ts).
+ * - the floor under any read on the memory backend: the storage's own copy of each 4 KiB block
+ *   (same random offsets over the same disk) into one of 32 frames, and nothing else
+ *   (`copyOnly`): what the hand loop's cache-resident memcpy is not.
  * - the same QD32 reads on the memory backend with the test host's sanitizer attached (issue 12:
  *   its overhead), and with blkback's poll (yield and look again) off.
  * - notifications per request: event-channel sends, both directions, per disk call.
@@ -46,6 +50,10 @@ interface Workload {
   readonly blockBytes: number;
   readonly sequential: boolean;
   readonly vectored: boolean;
+  /** The buffers are BlkfrontFrames (zero-copy), not Uint8Arrays. */
+  readonly frames: boolean;
+  /** The storage copy alone (`BlkBench.copyOnly`), no driver. */
+  readonly copyOnly?: boolean;
 }
 
 const WORKLOADS: readonly Workload[] = [
@@ -57,6 +65,7 @@ const WORKLOADS: readonly Workload[] = [
       blockBytes: 4096,
       sequential: false,
       vectored: false,
+      frames: false,
     })),
   ),
   ...(["read", "write"] as const).flatMap((op) =>
@@ -67,6 +76,18 @@ const WORKLOADS: readonly Workload[] = [
       blockBytes: 4096,
       sequential: false,
       vectored: true,
+      frames: false,
+    })),
+  ),
+  ...(["read", "write"] as const).flatMap((op) =>
+    [false, true].map((vectored) => ({
+      name: `4 KiB random ${op}${vectored ? "v" : ""} QD32, frames`,
+      op,
+      qd: 32,
+      blockBytes: 4096,
+      sequential: false,
+      vectored,
+      frames: true,
     })),
   ),
   ...(["read", "write"] as const).map((op) => ({
@@ -76,10 +97,36 @@ const WORKLOADS: readonly Workload[] = [
     blockBytes: 1 << 20,
     sequential: true,
     vectored: false,
+    frames: false,
   })),
+  {
+    name: "storage copy alone: 4 KiB random into 32 frames, no driver",
+    op: "read",
+    qd: 32,
+    blockBytes: 4096,
+    sequential: false,
+    vectored: false,
+    frames: true,
+    copyOnly: true,
+  },
 ];
-const READ_QD32 = WORKLOADS.findIndex((w) => w.name === "4 KiB random read QD32");
-const READV_QD32 = WORKLOADS.findIndex((w) => w.name === "4 KiB random readv QD32");
+const at = (name: string): number => {
+  const i = WORKLOADS.findIndex((w) => w.name === name);
+  if (i < 0) throw new Error(`no workload ${name}`);
+  return i;
+};
+const READ_QD32 = at("4 KiB random read QD32");
+const READV_QD32 = at("4 KiB random readv QD32");
+const READ_QD32_FRAMES = at("4 KiB random read QD32, frames");
+const READV_QD32_FRAMES = at("4 KiB random readv QD32, frames");
+const COPY_ONLY = WORKLOADS.findIndex((w) => w.copyOnly === true);
+/** The read workloads the verdicts are about, each with what it is. */
+const TARGETS: readonly (readonly [number, string])[] = [
+  [READ_QD32, "one readSectorsInto call per request, bounced"],
+  [READV_QD32, "readv, 32 requests per call, bounced"],
+  [READ_QD32_FRAMES, "one readSectorsInto call per request into frames, zero-copy"],
+  [READV_QD32_FRAMES, "readv, 32 requests per call into frames, zero-copy"],
+];
 
 /** The blk contenders: a backend, blkback's options, and the workloads each runs. */
 interface Contender {
@@ -90,22 +137,24 @@ interface Contender {
   readonly workloads: readonly number[];
 }
 const ALL = WORKLOADS.map((_, i) => i);
+const DRIVER = ALL.filter((i) => i !== COPY_ONLY);
+const TARGET_WORKLOADS = TARGETS.map(([w]) => w);
 const CONTENDERS: readonly Contender[] = [
   { name: "memory", backend: "memory", sanitizer: false, poll: true, workloads: ALL },
-  { name: "file", backend: "file", sanitizer: false, poll: true, workloads: ALL },
+  { name: "file", backend: "file", sanitizer: false, poll: true, workloads: DRIVER },
   {
     name: "memory + sanitizer",
     backend: "memory",
     sanitizer: true,
     poll: true,
-    workloads: [READ_QD32, READV_QD32],
+    workloads: TARGET_WORKLOADS,
   },
   {
     name: "memory, poll off",
     backend: "memory",
     sanitizer: false,
     poll: false,
-    workloads: [READ_QD32, READV_QD32],
+    workloads: TARGET_WORKLOADS,
   },
 ];
 
@@ -149,12 +198,19 @@ async function child(role: string): Promise<void> {
     run = async (w) => {
       const wl = WORKLOADS[w]!;
       const b = wl.qd > 32 ? big : small;
-      const r = await b.run(
-        wl.op,
-        wl.qd,
-        { ms: RUN_MS },
-        { blockBytes: wl.blockBytes, sequential: wl.sequential, vectored: wl.vectored },
-      );
+      const r = wl.copyOnly
+        ? await b.copyOnly(wl.qd, { ms: RUN_MS })
+        : await b.run(
+            wl.op,
+            wl.qd,
+            { ms: RUN_MS },
+            {
+              blockBytes: wl.blockBytes,
+              sequential: wl.sequential,
+              vectored: wl.vectored,
+              frames: wl.frames,
+            },
+          );
       return {
         rate: r.requests / r.seconds,
         bytes: (r.requests * wl.blockBytes) / r.seconds,
@@ -293,10 +349,13 @@ async function ioBench(): Promise<string[]> {
   }
   const median = (c: number, w: number): number =>
     quartiles(results.get(`${c}|${w}`)!.map((x) => x.rate))[1];
-  for (const [w, what] of [
-    [READ_QD32, "one readSectorsInto call per request"],
-    [READV_QD32, "readv, 32 requests per call"],
-  ] as const) {
+  const copyKey = `0|${COPY_ONLY}`;
+  const [, copyRatio] = quartiles(ratios.get(copyKey)!);
+  lines.push("");
+  lines.push(
+    `the storage copy alone (no driver, ring or event: the floor under any read of this disk) runs at ${rate(median(0, COPY_ONLY))}, ${pct(copyRatio)} of the hand loop in adjacent pairs`,
+  );
+  for (const [w, what] of TARGETS) {
     const key = `0|${w}`;
     const target = results.get(key)!;
     const [, iops] = quartiles(target.map((x) => x.rate));

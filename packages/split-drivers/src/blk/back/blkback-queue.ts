@@ -42,7 +42,7 @@ import {
 } from "@pvkit/guest-sdk";
 import type { BlkifWire } from "../blkif-protocol.js";
 import { type BlkifRequest, type BlkifSegment, decodeBlkifRequest } from "../blkif-request.js";
-import { type BlkifResponse, writeBlkifResponseFields } from "../blkif-response.js";
+import { type BlkifResponse, BlkifResponseImage } from "../blkif-response.js";
 import { blkifResponseOperation, validateBlkifRequest } from "../blkif-validate.js";
 import { decodeIndirectSegments } from "../indirect-page.js";
 import { type PageSpan, type Storage, StorageError } from "../storage/storage.js";
@@ -157,10 +157,13 @@ export class BlkbackQueue {
   readonly #last = new Uint8Array(BLKIF_MAX_SEGMENTS_PER_REQUEST);
   /** The fast path's pages of one request (from the persistent-grant cache). */
   readonly #pages: SegmentPage[] = [];
+  /** The fast path's response, built privately and written into the slot at once. */
+  readonly #response: BlkifResponseImage;
 
   constructor(init: BlkbackQueueInit) {
     this.#i = init;
     this.index = init.index;
+    this.#response = new BlkifResponseImage(init.wire);
   }
 
   /** The halting error, once the frontend overflowed the ring. */
@@ -699,9 +702,9 @@ export class BlkbackQueue {
   }
 
   /**
-   * `make_response` from the fast path: the request's u64 id as its two u32 halves, written
-   * straight into the response slot (every byte of the response, XSA-216), pushed with the
-   * pass's batch. Only called inside a pass.
+   * `make_response` from the fast path: the request's u64 id as its two u32 halves, the whole
+   * response (every byte, XSA-216) built privately and written into the slot at once, pushed
+   * with the pass's batch. Only called inside a pass.
    */
   #respondRaw(idLo: number, idHi: number, op: number, status: number): void {
     if (status === BLKIF_RSP.BLKIF_RSP_ERROR) this.stats.errors++;
@@ -709,7 +712,7 @@ export class BlkbackQueue {
     if (this.#halted !== undefined) return;
     const ring = this.#i.ring;
     try {
-      writeBlkifResponseFields(ring.nextResponse(), this.#i.wire, idLo, idHi, op, status);
+      this.#response.writeTo(ring.nextResponse(), idLo, idHi, op, status);
       ring.commitResponse();
       this.#unpushed = true;
     } catch (e) {

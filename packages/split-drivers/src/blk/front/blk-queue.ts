@@ -48,10 +48,9 @@ import type { BlkfrontFrames } from "./blkfront-frames.js";
 import { blkifWire } from "../blkif-protocol.js";
 import {
   type BlkifRequest,
+  BlkifRwImage,
   type BlkifSegment,
   readBlkifId,
-  writeBlkifRwHeader,
-  writeBlkifSegment,
 } from "../blkif-request.js";
 import type { BlkifResponse } from "../blkif-response.js";
 import { encodeIndirectSegments } from "../indirect-page.js";
@@ -180,6 +179,8 @@ export class BlkQueue {
   readonly #pool: GrantedPage[] = [];
   /** Every persistent grant of this queue, ended on release. */
   readonly #persistent = new Set<GrantedPage>();
+  /** The direct paths' request, built privately and written into the slot at once. */
+  readonly #image = new BlkifRwImage(WIRE);
   /** With persistent grants: the ref each frame (by GFN) is granted with on this queue. */
   readonly #frameRefs = new Map<number, number>();
   #dead = false;
@@ -359,9 +360,9 @@ export class BlkQueue {
 
   /**
    * `issue` of a read or write of at most 11 segments with persistent grants (the steady state
-   * of a busy disk): the pool's pages into the id's shadow, the request's fields written straight
-   * into the ring slot (`RING_GET_REQUEST`, as `blkif_queue_rw_req` fills `ring_req`), the same
-   * bytes `encodeBlkifRequest` would write.
+   * of a busy disk): the pool's pages into the id's shadow, the request built privately
+   * (`BlkifRwImage`) and written into the ring slot at once (`RING_GET_REQUEST`, as
+   * `blkif_queue_rw_req` fills `ring_req`), the same bytes `encodeBlkifRequest` would write.
    */
   #issueDirect(c: Chunk): boolean {
     const id = this.#freeIds[this.#freeHead]!;
@@ -387,12 +388,13 @@ export class BlkQueue {
       throw e;
     }
     const op = write ? BLKIF_OP.BLKIF_OP_WRITE : BLKIF_OP.BLKIF_OP_READ;
-    const w = this.ring.nextRequest();
-    writeBlkifRwHeader(w, WIRE, op, n, this.#dev.devid & 0xffff, id, c.sector);
+    const img = this.#image;
+    img.header(op, n, this.#dev.devid & 0xffff, id, c.sector);
     for (let i = 0; i < n; i++) {
       const bytes = Math.min(PAGE, len - i * PAGE);
-      writeBlkifSegment(w, WIRE, i, pages[i]!.ref, 0, bytes / SECT - 1);
+      img.segment(i, pages[i]!.ref, 0, bytes / SECT - 1);
     }
+    img.writeTo(this.ring.nextRequest());
     this.ring.commitRequest();
     this.#freeHead = (this.#freeHead + 1) % this.#freeIds.length;
     this.#freeCount--;
@@ -424,9 +426,10 @@ export class BlkQueue {
       throw e;
     }
     const op = c.op === "write" ? BLKIF_OP.BLKIF_OP_WRITE : BLKIF_OP.BLKIF_OP_READ;
-    const w = this.ring.nextRequest();
-    writeBlkifRwHeader(w, WIRE, op, n, this.#dev.devid & 0xffff, id, c.sector);
-    for (let i = 0; i < n; i++) writeBlkifSegment(w, WIRE, i, refs[i]!, 0, SECTS_PER_PAGE - 1);
+    const img = this.#image;
+    img.header(op, n, this.#dev.devid & 0xffff, id, c.sector);
+    for (let i = 0; i < n; i++) img.segment(i, refs[i]!, 0, SECTS_PER_PAGE - 1);
+    img.writeTo(this.ring.nextRequest());
     this.ring.commitRequest();
     this.#freeHead = (this.#freeHead + 1) % this.#freeIds.length;
     this.#freeCount--;
