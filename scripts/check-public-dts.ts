@@ -262,7 +262,9 @@ for (const dir of readdirSync(join(root, "packages")).sort()) {
   if (!existsSync(src)) continue;
   for (const f of sourceFiles(src)) {
     const text = readFileSync(f, "utf8");
-    for (const m of text.matchAll(/\/\*\*((?:(?!\*\/)[^])*)\*\/\s*(?:public\s+)?constructor\s*\(/g)) {
+    for (const m of text.matchAll(
+      /\/\*\*((?:(?!\*\/)[\s\S])*)\*\/\s*(?:public\s+)?constructor\s*\(/g,
+    )) {
       if (!/@internal\b/.test(m[1]!)) continue;
       const before = text.slice(0, m.index);
       const cls = [...before.matchAll(/^export\s+(abstract\s+)?class\s+(\w+)/gm)].at(-1);
