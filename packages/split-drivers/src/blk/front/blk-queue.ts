@@ -218,8 +218,8 @@ export class BlkQueue {
   }
 
   /**
-   * The disk's own host, once it exists (the driver's host before then finds the disk by devid
-   * on every call).
+   * @internal The disk's own host, once it exists (the driver's host before then finds the disk
+   * by devid on every call).
    */
   setHost(host: QueueHost): void {
     this.#host = host;
@@ -481,8 +481,8 @@ export class BlkQueue {
   }
 
   /**
-   * Ends this queue's lasting grants of `frames` (they are being released): deferred while the
-   * backend still maps one (XSA-396), its page then quarantined by the allocator.
+   * @internal Ends this queue's lasting grants of `frames` (they are being released): deferred
+   * while the backend still maps one (XSA-396), its page then quarantined by the allocator.
    */
   endFrames(frames: BlkfrontFrames): void {
     if (this.#frameRefs.size === 0) return;
