@@ -86,10 +86,11 @@ export class Hypercalls {
   /** Traces the call (when someone listens) and checks for a deliverable upcall on exit. */
   #done(hypercall: string, cmd: string | (() => string), args: unknown, rc: number): number {
     const hv = this.#hv;
+    const seq = hv.nextTraceSeq();
     if (hv.trace.enabled.hypercall) {
       hv.trace.emit("hypercall", {
         t: hv.now,
-        seq: hv.nextTraceSeq(),
+        seq,
         domid: this.#v.domain.domid,
         vcpu: this.#v.id,
         hypercall,

@@ -69,7 +69,12 @@ export class Xen implements XenContext {
     return { t: this.scheduler.now, seq: this.#traceSeq++ };
   }
 
-  /** The next trace sequence number (events are built as one literal, without a spread). */
+  /**
+   * The next trace sequence number (events are built as one literal, without a spread). Every
+   * traceable point takes one whether or not its event is enabled, so a position (a finding's
+   * `trace seq N`) means the same point in a run with any set of listeners: the sanitizer alone,
+   * or a trace recorder too.
+   */
   nextTraceSeq(): number {
     return this.#traceSeq++;
   }
@@ -220,9 +225,10 @@ export class Xen implements XenContext {
     what: "created" | "paused" | "unpaused" | "dying" | "destroyed" | "shutdown",
     reason?: number,
   ): void {
+    const header = this.traceHeader();
     if (!this.trace.enabled.domain) return;
     this.trace.emit("domain", {
-      ...this.traceHeader(),
+      ...header,
       domid: d.domid,
       what,
       ...(reason !== undefined ? { reason } : {}),

@@ -23,10 +23,11 @@ export function setSingleshotTimer(xen: XenContext, v: Vcpu, at: number): void {
   if (at === 0) return;
   v.singleshot = xen.scheduler.at(at, () => {
     v.singleshot = undefined;
+    const seq = xen.nextTraceSeq();
     if (xen.trace.enabled.timer) {
       xen.trace.emit("timer", {
         t: xen.scheduler.now,
-        seq: xen.nextTraceSeq(),
+        seq,
         domid: v.domain.domid,
         vcpu: v.id,
       });

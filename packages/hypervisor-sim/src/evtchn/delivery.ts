@@ -37,10 +37,11 @@ export function setPending(xen: XenContext, d: Domain, port: number): void {
   }
   const v = d.vcpus[d.evtchn.notifyVcpu[port]!]!;
   const outcome = setPending2l(v, port);
+  const seq = xen.nextTraceSeq(); // taken traced or not: a position does not depend on listeners
   if (xen.trace.enabled.raise) {
     xen.trace.emit("raise", {
       t: xen.scheduler.now,
-      seq: xen.nextTraceSeq(),
+      seq,
       domid: d.domid,
       port,
       vcpu: v.id,
@@ -57,11 +58,12 @@ function setPendingFifo(xen: XenContext, d: Domain, fifo: FifoEvents, port: numb
   const v = d.vcpus[d.evtchn.notifyVcpu[port]!]!;
   const r = fifo.setPending(v, port);
   const code = r & FIFO_RAISE_OUTCOME_MASK;
+  const seq = xen.nextTraceSeq();
   if (xen.trace.enabled.raise) {
     const outcome = FIFO_RAISE_OUTCOMES[code]!;
     xen.trace.emit("raise", {
       t: xen.scheduler.now,
-      seq: xen.nextTraceSeq(),
+      seq,
       domid: d.domid,
       port,
       vcpu: v.id,
@@ -183,10 +185,11 @@ export function deliver(xen: XenContext, v: Vcpu): void {
   const d = v.domain;
   if (d.isDying || d.isPaused) return;
   if (v.upcall !== undefined && !v.inUpcall && v.eventsNeedDelivery) {
+    const seq = xen.nextTraceSeq();
     if (xen.trace.enabled.upcall) {
       xen.trace.emit("upcall", {
         t: xen.scheduler.now,
-        seq: xen.nextTraceSeq(),
+        seq,
         domid: d.domid,
         vcpu: v.id,
       });

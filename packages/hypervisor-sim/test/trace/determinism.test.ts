@@ -4,12 +4,20 @@ import { EVTCHNOP } from "@pvkit/hypervisor-sim/abi";
 import { connect, mapSharedInfo, miniUpcall } from "../helpers.js";
 
 /** Four domains in a ring, each forwarding every event it sees to the next for a while. */
-function scenario(seed: number): { trace: string; upcallOrder: number[] } {
+function scenario(
+  seed: number,
+  listen: ReadonlySet<"hypercall" | "raise" | "upcall"> = new Set(["hypercall", "raise", "upcall"]),
+): { trace: string; upcallOrder: number[]; upcallSeqs: number[] } {
   const hv = new Hypervisor({ mode: "manual", chaos: { seed, maxDelayNs: 5000 } });
   const events: unknown[] = [];
-  hv.trace.on("hypercall", (e) => events.push(["hypercall", e]));
-  hv.trace.on("raise", (e) => events.push(["raise", e]));
-  hv.trace.on("upcall", (e) => events.push(["upcall", e]));
+  const upcallSeqs: number[] = [];
+  if (listen.has("hypercall")) hv.trace.on("hypercall", (e) => events.push(["hypercall", e]));
+  if (listen.has("raise")) hv.trace.on("raise", (e) => events.push(["raise", e]));
+  if (listen.has("upcall"))
+    hv.trace.on("upcall", (e) => {
+      events.push(["upcall", e]);
+      upcallSeqs.push(e.seq);
+    });
   for (let i = 0; i < 4; i++) hv.createDomain({ vcpus: 2 });
   const guests = [0, 1, 2, 3].map((d) => hv.guest(d));
   const links = guests.map((g, i) => connect(g, guests[(i + 1) % 4]!));
@@ -30,15 +38,23 @@ function scenario(seed: number): { trace: string; upcallOrder: number[] } {
   for (let i = 0; i < 4; i++)
     guests[i]!.hypercall.event_channel_op(EVTCHNOP.EVTCHNOP_send, { port: links[i]![0] });
   hv.runUntilIdle();
-  return { trace: JSON.stringify(events), upcallOrder };
+  return { trace: JSON.stringify(events), upcallOrder, upcallSeqs };
 }
 
 describe("determinism", () => {
   it("gives a byte-identical trace for the same seed", () => {
     const a = scenario(42);
     const b = scenario(42);
-    expect(a.trace.length).toMatchInlineSnapshot(`9579`);
+    expect(a.trace.length).toMatchInlineSnapshot(`9584`);
     expect(a.trace).toBe(b.trace);
+  });
+
+  it("numbers a point the same whichever events are listened to", () => {
+    const all = scenario(42);
+    const upcallsOnly = scenario(42, new Set(["upcall"]));
+    expect(upcallsOnly.upcallOrder).toEqual(all.upcallOrder);
+    expect(upcallsOnly.upcallSeqs.length).toBe(25);
+    expect(upcallsOnly.upcallSeqs).toEqual(all.upcallSeqs);
   });
 
   it("gives different interleavings for different seeds", () => {
