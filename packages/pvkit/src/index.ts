@@ -265,6 +265,7 @@ export {
   XsLocalClient,
   type WatchEvent,
   listenXenstored,
+  XENSTORED_DAEMON_NODE_FLAGS,
   type XenstoredSocketServer,
   XenstoreError,
   DEFAULT_QUOTAS,

@@ -13,7 +13,11 @@ export {
   type Watch,
 } from "./xenstored/connection.js";
 export { XsLocalClient, type WatchEvent } from "./xenstored/local-client.js";
-export { listenXenstored, type XenstoredSocketServer } from "./xenstored/socket-server.js";
+export {
+  listenXenstored,
+  XENSTORED_DAEMON_NODE_FLAGS,
+  type XenstoredSocketServer,
+} from "./xenstored/socket-server.js";
 export { XenstoreError } from "./xenstored/errors.js";
 export {
   DEFAULT_QUOTAS,

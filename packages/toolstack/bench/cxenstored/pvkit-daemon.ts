@@ -6,12 +6,23 @@
  * (`createHost({ socketPath })`, as scripts/xenstore-host-check.sh starts it): the same daemon
  * plus the hypervisor and dom0 around it.
  *
- * Usage: node --conditions=@pvkit/source --import tsx pvkit-daemon.ts [--host] <socket> <ready file>
+ * Usage: node --max-semi-space-size=1 --conditions=@pvkit/source --import tsx pvkit-daemon.ts [--host] <socket> <ready file>
+ * (the flags of {@link XENSTORED_DAEMON_NODE_FLAGS}, which run.ts passes; without them the
+ * daemon says so on stderr and runs with node's default young generation).
  * The ready file receives this process's pid once the socket listens. SIGTERM/SIGINT close the
  * server (the socket file is removed) and exit 0.
  */
 import { writeFileSync } from "node:fs";
-import { createHost, listenXenstored, Xenstored } from "@pvkit/toolstack";
+import {
+  createHost,
+  listenXenstored,
+  XENSTORED_DAEMON_NODE_FLAGS,
+  Xenstored,
+} from "@pvkit/toolstack";
+
+const missing = XENSTORED_DAEMON_NODE_FLAGS.filter((f) => !process.execArgv.includes(f));
+if (missing.length > 0)
+  console.error(`pvkit-daemon: started without ${missing.join(" ")}: node's default heap`);
 
 const args = process.argv.slice(2);
 const hostMode = args[0] === "--host";

@@ -26,7 +26,8 @@
  * --nodes N (default 10000), --only pvkit,cxenstored,null, --update-readme, --pvkit-at REV (measure
  * pvkit's xenstored as committed at git revision REV, exported with `git archive` into
  * .build/tree-<commit>/, instead of the working tree: a before/after comparison in one tree),
- * --tsx (run pvkit-daemon.ts under tsx instead of as an esbuild bundle on plain node).
+ * --tsx (run pvkit-daemon.ts under tsx instead of as an esbuild bundle on plain node),
+ * --default-heap (start pvkit's daemon without the V8 flags of XENSTORED_DAEMON_NODE_FLAGS).
  * Environment: XSBENCH_DAEMON_CPU / XSBENCH_CLIENT_CPU (cores, default 0 and 1), XSBENCH_NICE
  * (a `nice -n` increment for daemons and clients, e.g. -5 as root on a busy machine).
  */
@@ -48,6 +49,7 @@ import { createRequire } from "node:module";
 import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { XENSTORED_DAEMON_NODE_FLAGS } from "@pvkit/toolstack";
 import {
   CEILING_SHARE,
   cpuUsPerRequest,
@@ -100,6 +102,9 @@ const only = onlyIdx >= 0 ? new Set((argv[onlyIdx + 1] ?? "").split(",")) : unde
 const atIdx = argv.indexOf("--pvkit-at");
 const pvkitAt = atIdx >= 0 ? argv[atIdx + 1] : undefined;
 const useTsx = argv.includes("--tsx");
+/** Start pvkit's daemon without XENSTORED_DAEMON_NODE_FLAGS (node's default heap, as before). */
+const defaultHeap = argv.includes("--default-heap");
+const pvkitNodeFlags = defaultHeap ? [] : [...XENSTORED_DAEMON_NODE_FLAGS];
 const daemonCpu = process.env.XSBENCH_DAEMON_CPU ?? "0";
 const clientCpu = process.env.XSBENCH_CLIENT_CPU ?? "1";
 const pin = availableParallelism() >= 2;
@@ -468,11 +473,13 @@ if (wanted("pvkit")) {
     ? ["--conditions=@pvkit/source", "--import", "tsx", script]
     : [await bundleDaemon(which.dir)];
   pvkitDescribe += useTsx ? " under tsx" : " bundled with esbuild, plain node";
+  pvkitDescribe +=
+    pvkitNodeFlags.length > 0 ? ` ${pvkitNodeFlags.join(" ")}` : " with node's default heap";
   daemons.push(
     await startDaemon(
       "pvkit",
       nodeBin,
-      [...args, sock, ready],
+      [...pvkitNodeFlags, ...args, sock, ready],
       sock,
       { ...process.env },
       ready,
