@@ -9,6 +9,7 @@
 import type { Domain } from "../domain/domain.js";
 import type { Vcpu } from "../domain/vcpu.js";
 import { updateVcpuTime } from "../domain/vcpu-time.js";
+import type { RaiseTrace } from "../trace/events.js";
 import type { XenContext } from "../xen-context.js";
 import {
   type FifoEvents,
@@ -26,6 +27,29 @@ import {
 } from "./two-level.js";
 
 /**
+ * The "raise" trace event of a set_pending. Its sequence number is taken whether or not the event
+ * is enabled, so a position does not depend on who listens.
+ */
+function traceRaise(
+  xen: XenContext,
+  d: Domain,
+  port: number,
+  v: Vcpu,
+  outcome: RaiseTrace["outcome"],
+): void {
+  const seq = xen.nextTraceSeq();
+  if (xen.trace.enabled.raise)
+    xen.trace.emit("raise", {
+      t: xen.scheduler.now,
+      seq,
+      domid: d.domid,
+      port,
+      vcpu: v.id,
+      outcome,
+    });
+}
+
+/**
  * `evtchn_port_set_pending()` on the port's notify vCPU, then the pollers. One field check picks
  * the ABI: the 2-level path (`evtchn_2l_set_pending`) unless the domain switched to FIFO.
  */
@@ -37,17 +61,7 @@ export function setPending(xen: XenContext, d: Domain, port: number): void {
   }
   const v = d.vcpus[d.evtchn.notifyVcpu[port]!]!;
   const outcome = setPending2l(v, port);
-  const seq = xen.nextTraceSeq(); // taken traced or not: a position does not depend on listeners
-  if (xen.trace.enabled.raise) {
-    xen.trace.emit("raise", {
-      t: xen.scheduler.now,
-      seq,
-      domid: d.domid,
-      port,
-      vcpu: v.id,
-      outcome,
-    });
-  }
+  traceRaise(xen, d, port, v, outcome);
   if (outcome === "coalesced") return;
   if (outcome === "upcall") kick(xen, v);
   checkPollers(xen, d, port);
@@ -58,18 +72,7 @@ function setPendingFifo(xen: XenContext, d: Domain, fifo: FifoEvents, port: numb
   const v = d.vcpus[d.evtchn.notifyVcpu[port]!]!;
   const r = fifo.setPending(v, port);
   const code = r & FIFO_RAISE_OUTCOME_MASK;
-  const seq = xen.nextTraceSeq();
-  if (xen.trace.enabled.raise) {
-    const outcome = FIFO_RAISE_OUTCOMES[code]!;
-    xen.trace.emit("raise", {
-      t: xen.scheduler.now,
-      seq,
-      domid: d.domid,
-      port,
-      vcpu: v.id,
-      outcome,
-    });
-  }
+  traceRaise(xen, d, port, v, FIFO_RAISE_OUTCOMES[code]!);
   if (code === FIFO_RAISE_UPCALL) kick(xen, v);
   if ((r & FIFO_RAISE_POLL) !== 0) checkPollers(xen, d, port);
 }
