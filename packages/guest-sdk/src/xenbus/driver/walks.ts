@@ -6,8 +6,9 @@
  * - InitWait, or Initialised (a backend parked there, FreeBSD rS334027), while we are
  *   Initialising → `initialise` hook → Initialised. A backend still Initialising after
  *   `initWaitTimeoutNs` (one that never writes InitWait) is treated the same. InitWait while we
- *   are Closed (the backend came back after a close) → `initialise` too, as Linux re-runs
- *   `talk_to_blkback` from Closed.
+ *   are Closed (the backend came back after a close) → `initialise` too; Linux's
+ *   `blkback_changed` acts on InitWait only from Initialising, so a closed Linux blkfront waits
+ *   for a resume (docs/differences.md).
  * - Connected: if we are Initialising or Closed (the backend skipped InitWait; Linux: neither
  *   Initialised nor Connected) `initialise` first; then, if Initialised, the `connect` hook →
  *   Connected. Already Connected: nothing (a resize is the driver's watch).
