@@ -15,6 +15,9 @@
  * - flow arrows ("s" → "f", cat "notify") from the hypercall that raised a port to the upcall
  *   it caused (notify-links.ts);
  * - counters ("C", "grant maps") per domain: mappings held, and its grants mapped by peers;
+ * - a counter per request track ("C" named by the track, series "occupancy", cat "ring", in the
+ *   track's process): its requests in flight, from a request's first phase to its "completed"
+ *   (on a ring's track: queued and not yet completed);
  * - domain lifecycle as process-scoped instants.
  *
  * Two timelines (`timeline` option):
@@ -92,6 +95,27 @@ class Tracks {
   }
 }
 
+/**
+ * Requests in flight per request track: an id is in flight from its first phase to its
+ * "completed" (a lifetime as `requestLifetimes` makes it), so on a ring track it is the requests
+ * queued and not yet completed (`req_prod_pvt - rsp_cons` as the frontend counts them, for the
+ * requests made while the recorder was attached).
+ */
+class Occupancy {
+  readonly #open = new Map<string, Set<string>>();
+
+  /** The track's new count after phase `p`, or undefined if it did not change. */
+  change(p: PhaseRecord): number | undefined {
+    const key = `${p.domid}\u0000${p.track}`;
+    let ids = this.#open.get(key);
+    if (ids === undefined) this.#open.set(key, (ids = new Set()));
+    const before = ids.size;
+    if (p.phase === "completed") ids.delete(p.id);
+    else ids.add(p.id);
+    return ids.size === before ? undefined : ids.size;
+  }
+}
+
 function hypercallArgs(r: Extract<TraceRecord, { kind: "hypercall" }>): Record<string, unknown> {
   const a: Record<string, unknown> = { hypercall: r.hypercall, op: r.cmd, rc: r.result };
   if (r.result < 0) a.errno = errnoName(r.result) ?? `errno ${-r.result}`;
@@ -160,6 +184,7 @@ export function exportChromeTrace(
   for (const c of grantCounts(records)) counters.set(c.n, [...(counters.get(c.n) ?? []), c]);
 
   const tracks = new Tracks();
+  const occupancy = new Occupancy();
   const timed: Timed[] = [];
   const usedVcpus = new Set<number>();
   const usedPids = new Set<number>();
@@ -287,9 +312,22 @@ export function exportChromeTrace(
         });
         break;
       }
-      case "phase":
+      case "phase": {
         tracks.tid(r.domid, r.track);
+        const n = occupancy.change(r);
+        if (n !== undefined) {
+          const ts = at(r.n, r.t);
+          put(ts, {
+            name: r.track,
+            cat: "ring",
+            ph: "C",
+            ts,
+            pid: domainPid(r.domid),
+            args: { occupancy: n },
+          });
+        }
         break;
+      }
     }
     for (const c of counters.get(r.n) ?? []) {
       put(at(c.n, c.t), {

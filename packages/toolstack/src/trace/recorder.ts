@@ -1,8 +1,10 @@
 /**
  * Records what a host does, in memory, for the Chrome/Perfetto exporter, the summary printer and
  * the sanitizer: the hypervisor's trace events (hypercalls, raises, upcalls, timers, domain
- * lifecycle), every request xenstored receives, and the spans and request-lifetime phases
- * drivers add. Subscribing turns the hypervisor's trace emission on (`TraceBus.enabled`), so a
+ * lifecycle), every request xenstored receives, the lifetime of every request on the shared rings
+ * made while it is attached (queued → notified → consumed → responded → completed, one track per
+ * device: ring-lifetimes.ts), and the spans and request-lifetime phases drivers add. Subscribing
+ * turns the hypervisor's trace emission and the rings' announcements (`driverInspect`) on, so a
  * host pays for tracing only while a recorder is attached.
  *
  * ```ts
@@ -22,6 +24,7 @@ import type {
   TraceEvents,
   UpcallTrace,
 } from "@pvkit/hypervisor-sim";
+import { driverInspect } from "@pvkit/guest-sdk";
 import type { Host } from "../host/host.js";
 import type { Connection } from "../xenstored/connection.js";
 import { getStrings } from "../xenstored/payload.js";
@@ -33,6 +36,7 @@ import {
   type TraceRecord,
   type TraceRecordKind,
 } from "./records.js";
+import { RingLifetimes } from "./ring-lifetimes.js";
 
 /** Default bound of a recording (records kept). */
 export const DEFAULT_MAX_TRACE_EVENTS = 1_000_000;
@@ -125,7 +129,13 @@ export class TraceRecorder implements Disposable {
       bus.on(name, fn as never);
       this.#unsubscribe.push(() => bus.off(name, fn as never));
     };
-    on("hypercall", (e: HypercallTrace) =>
+    const rings = new RingLifetimes(this.#host, (domid, track, id, phase, label, args) =>
+      this.requestPhase(domid, track, id, phase, {
+        ...(label !== undefined ? { label } : {}),
+        ...(args !== undefined ? { args } : {}),
+      }),
+    );
+    on("hypercall", (e: HypercallTrace) => {
       this.#push({
         kind: "hypercall",
         n: 0,
@@ -137,8 +147,9 @@ export class TraceRecorder implements Disposable {
         cmd: e.cmd,
         args: e.args,
         result: e.result,
-      }),
-    );
+      });
+      rings.hypercall(e);
+    });
     on("raise", (e: RaiseTrace) =>
       this.#push({
         kind: "raise",
@@ -184,9 +195,11 @@ export class TraceRecorder implements Disposable {
         txId: msg.tx_id,
         path: first === undefined ? undefined : first.slice(0, PATH_MAX_KEPT),
       });
+      rings.xenstoreChanged();
     };
     xs.on("request", onRequest);
     this.#unsubscribe.push(() => xs.off("request", onRequest));
+    this.#unsubscribe.push(driverInspect.listen(rings.listener));
   }
 
   #noteDomain(domid: number): void {

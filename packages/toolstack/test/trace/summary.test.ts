@@ -50,7 +50,8 @@ describe("summarizeTrace", () => {
     rec.requestPhase(d.domid, "ring", 2, "completed", { t: 2_200 });
     rec.stop();
     expect(summarizeTrace(exportChromeTrace(rec.snapshot()), { top: 2 })).toEqual([
-      "trace: 158 events, virtual time 0..2250 ns, 0 records dropped",
+      // 4 of them the ring track's occupancy counter: 1, 2, 1, 0 requests in flight.
+      "trace: 162 events, virtual time 0..2250 ns, 0 records dropped",
       "hypercalls: 20",
       "  EVTCHNOP_send 4 (20.0%)",
       "  XENMEM_remove_from_physmap 4 (20.0%)",
