@@ -6,7 +6,8 @@
  * - "queued": the frontend wrote the request into the ring (`RING_GET_REQUEST(r,
  *   r->req_prod_pvt++)`, FrontRing `produceRequest` / `commitRequest`);
  * - "notified": the frontend domain's successful `EVTCHNOP_send` on the ring's event channel
- *   (its own port, the device's `event-channel` key) after the push that published it
+ *   (its own port, the device's `event-channel` key; args `port` and the send's trace `seq`)
+ *   after the push that published it
  *   (`RING_PUSH_REQUESTS[_AND_CHECK_NOTIFY]`), for every request pushed and not yet consumed;
  *   none when no send came between the push and the backend taking the request (the push said
  *   no notification was needed, or the backend polled);
@@ -228,7 +229,7 @@ export class RingLifetimes {
       return;
     }
     for (const id of l.unnotified)
-      this.#sink(l.frontDomid, l.track, id, "notified", undefined, { port });
+      this.#sink(l.frontDomid, l.track, id, "notified", undefined, { port, seq: e.seq });
     l.unnotified.clear();
   }
 

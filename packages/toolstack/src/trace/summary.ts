@@ -1,7 +1,9 @@
 /**
  * A text summary of a trace: the hottest hypercalls, notifications per xenstore request (per
- * domain) and per ring request (when drivers recorded request lifetimes), the slowest requests
- * and spans. It reads the exported Chrome trace (chrome-export.ts), so it works the same on a
+ * domain) and per ring request (on the recorder's ring tracks, the frontend's sends on the
+ * ring's port; on tracks drivers marked themselves, all the domain's sends), the slowest
+ * requests (on a sequence timeline, where a burst runs at one virtual instant, ties in ns are
+ * ranked by the records a request spans, which each row shows) and spans. It reads the exported Chrome trace (chrome-export.ts), so it works the same on a
  * live recording and on a trace file loaded with `loadChromeTrace` (what `pvkit trace <file>`
  * prints).
  */
@@ -35,6 +37,8 @@ interface Slow {
   readonly where: string;
   readonly startNs: number;
   readonly durNs: number;
+  /** Sequence timeline: records from its start to its end (ts steps), the tie-break after ns. */
+  readonly steps?: number;
   readonly note: string;
 }
 
@@ -43,6 +47,7 @@ function slowLines(title: string, rows: Slow[], top: number): string[] {
   rows.sort(
     (a, b) =>
       b.durNs - a.durNs ||
+      (b.steps ?? 0) - (a.steps ?? 0) ||
       a.startNs - b.startNs ||
       (a.name < b.name ? -1 : a.name > b.name ? 1 : 0),
   );
@@ -50,7 +55,10 @@ function slowLines(title: string, rows: Slow[], top: number): string[] {
     `${title}:`,
     ...rows
       .slice(0, top)
-      .map((r) => `  ${r.name} (${r.where}) ${r.durNs} ns at ${r.startNs} ns${r.note}`),
+      .map(
+        (r) =>
+          `  ${r.name} (${r.where}) ${r.durNs} ns at ${r.startNs} ns${r.steps === undefined ? "" : `, ${r.steps} record${r.steps === 1 ? "" : "s"}`}${r.note}`,
+      ),
   ];
 }
 
@@ -145,13 +153,29 @@ export function summarizeTrace(trace: ChromeTrace, opts: TraceSummaryOptions = {
     const perTrack = new Map<number, number>();
     for (const { b } of lives.values())
       if (b.tid !== undefined) perTrack.set(b.tid, (perTrack.get(b.tid) ?? 0) + 1);
+    // The recorder's ring tracks (ring-lifetimes.ts): a "notified" phase names the frontend's
+    // send on the ring's port by its trace seq; one send may notify several requests.
+    const ringSends = new Map<number, Set<number>>();
+    for (const e of timed) {
+      if (e.cat !== "request" || e.ph !== "b" || e.name !== "notified" || e.tid === undefined)
+        continue;
+      const seq = e.args?.seq;
+      if (typeof seq !== "number") continue;
+      let set = ringSends.get(e.tid);
+      if (set === undefined) ringSends.set(e.tid, (set = new Set()));
+      set.add(seq);
+    }
     lines.push(`ring requests: ${lives.size}`);
     for (const [tid, n] of [...perTrack].sort((a, b) => a[0] - b[0])) {
       const pid = Math.floor(tid / 1000);
+      const track = `  ${threads.get(tid) ?? `tid ${tid}`} in ${proc(pid)}: ${n} requests`;
+      const own = ringSends.get(tid);
+      if (own !== undefined) {
+        lines.push(`${track}, ${own.size} sends on its port (${ratio(own.size, n)} per request)`);
+        continue;
+      }
       const s = sends.get(pid) ?? 0;
-      lines.push(
-        `  ${threads.get(tid) ?? `tid ${tid}`} in ${proc(pid)}: ${n} requests, ${s} sends by the domain (${ratio(s, n)} per request)`,
-      );
+      lines.push(`${track}, ${s} sends by the domain (${ratio(s, n)} per request)`);
     }
   }
   const slowReqs: Slow[] = [];
@@ -163,6 +187,7 @@ export function summarizeTrace(trace: ChromeTrace, opts: TraceSummaryOptions = {
       where: `${proc(b.pid)} ${threads.get(b.tid ?? -1) ?? ""}`.trim(),
       startNs: startNs(b),
       durNs: startNs(e) - startNs(b),
+      ...(sequence ? { steps: Math.round(e.ts - b.ts) } : {}),
       note,
     });
   }

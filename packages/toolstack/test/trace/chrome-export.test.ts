@@ -152,10 +152,14 @@ describe("exportChromeTrace", () => {
       ["request 7", "e", 6, undefined, 5000, undefined],
     ]);
     expect(parseChromeTrace(seq).metadata?.timeline).toBe("sequence");
-    // The summary reads virtual time back from args: the same slowest request either way.
+    // The summary reads virtual time back from args: the same slowest request either way, the
+    // sequence timeline adding the records it spans (ts 1 to 5).
     expect(
       summarizeTrace(parseChromeTrace(seq)).filter((l) => l.includes("read 8 sectors")),
-    ).toEqual(summarizeTrace(parseChromeTrace(json)).filter((l) => l.includes("read 8 sectors")));
+    ).toEqual(["  read 8 sectors (d1 blkfront) 2250 ns at 2000 ns, 4 records"]);
+    expect(
+      summarizeTrace(parseChromeTrace(json)).filter((l) => l.includes("read 8 sectors")),
+    ).toEqual(["  read 8 sectors (d1 blkfront) 2250 ns at 2000 ns"]);
     const ev = parseChromeTrace(json).traceEvents.filter(
       (e) => e.cat === "span" || e.cat === "request",
     );

@@ -23,6 +23,7 @@ import {
   LocalXenbusTransport,
   type PhaseRecord,
   recordTrace,
+  summarizeTrace,
   type TraceRecord,
   type TraceRecorder,
 } from "@pvkit/toolstack";
@@ -91,13 +92,11 @@ describe("native ring request lifetimes", () => {
     for (const p of phases.filter((x) => x.phase === "notified")) {
       const before = records[records.indexOf(p) - 1]!;
       expect(before).toMatchObject({ kind: "hypercall", cmd: "EVTCHNOP_send", domid: dom });
-      expect(p.args).toEqual({ port: (before as { args: { port: number } }).args.port });
+      const send = before as TraceRecord & { seq: number; args: { port: number } };
+      expect(p.args).toEqual({ port: send.args.port, seq: send.seq });
     }
     // Port 3: the device's channel (1 is the guest's xenstore channel, 2 its console's).
-    expect(phases.filter((p) => p.phase === "notified").map((p) => p.args)).toEqual([
-      { port: 3 },
-      { port: 3 },
-    ]);
+    expect(phases.filter((p) => p.phase === "notified").map((p) => p.args?.port)).toEqual([3, 3]);
     // No other send by the frontend on that port: it is the device's channel, not the xenbus one.
     const sends = records.filter(
       (r) => r.kind === "hypercall" && r.cmd === "EVTCHNOP_send" && r.domid === dom,
@@ -179,6 +178,13 @@ describe("native ring request lifetimes", () => {
     expect(
       phases.filter((p) => p.phase === "notified").map((p) => `${p.track} ${p.args?.port}`),
     ).toEqual([`mq 0 queue 1 ring ${ports[1]}`, `mq 0 queue 0 ring ${ports[0]}`]);
+    // The summary counts each queue's sends on its own port (one each), not all the domain's.
+    expect(
+      summarizeTrace(exportChromeTrace(rec.snapshot())).filter((l) => l.includes(" ring in ")),
+    ).toEqual([
+      "  mq 0 queue 1 ring in d1 (mq-user): 1 requests, 1 sends on its port (1.00 per request)",
+      "  mq 0 queue 0 ring in d1 (mq-user): 2 requests, 1 sends on its port (0.50 per request)",
+    ]);
     expect(ports[0]).not.toBe(ports[1]);
   });
 });

@@ -61,8 +61,9 @@ describe("summarizeTrace", () => {
       "ring requests: 2",
       "  ring in d1 (front): 2 requests, 2 sends by the domain (1.00 per request)",
       "slowest requests:",
-      "  write 2 (d1 (front) ring) 2000 ns at 200 ns",
-      "  write 1 (d1 (front) ring) 800 ns at 100 ns",
+      // Each lifetime's two phases are consecutive records: 1 record apart.
+      "  write 2 (d1 (front) ring) 2000 ns at 200 ns, 1 record",
+      "  write 1 (d1 (front) ring) 800 ns at 100 ns, 1 record",
       "slowest spans:",
       "  map ring (d0 (Domain-0) back) 1500 ns at 0 ns",
       "  unmap ring (d0 (Domain-0) back) 250 ns at 2000 ns",
