@@ -39,7 +39,7 @@ describe("pvkit trace render", () => {
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(
-      `wrote ${out}: ts ${meta.picture_from} to ${meta.picture_to} µs, 33 slices, 8 flow arrows\n`,
+      `wrote ${out}: ts ${meta.picture_from} to ${meta.picture_to} µs, 49 slices, 8 flow arrows\n`,
     );
     expect(readFileSync(out, "utf8") === readFileSync(PICTURE, "utf8")).toBe(true);
   });
@@ -49,7 +49,7 @@ describe("pvkit trace render", () => {
     const r = await runCli(["trace", "render", "run.json"], { cwd: tmp.dir });
     expect(r.stderr).toBe("");
     expect(r.stdout).toBe(
-      `wrote ${join(tmp.dir, "run.svg")}: the whole trace, 749 slices, 189 flow arrows\n`,
+      `wrote ${join(tmp.dir, "run.svg")}: the whole trace, 765 slices, 189 flow arrows\n`,
     );
     expect(readFileSync(join(tmp.dir, "run.svg"), "utf8")).toMatch(/^<svg xmlns=/);
   });

@@ -8,10 +8,26 @@
  * the request (the ring copies it out first, `RING_COPY_REQUEST`) and then runs
  * `validateBlkifRequest` on the decoded value, which is a copy nobody else can change.
  */
+import { BLKIF_OP } from "@pvkit/hypervisor-sim/abi";
 import type { EntryReader, EntryWriter, RingSpec } from "@pvkit/guest-sdk";
 import { type BlkifProtocol, blkifWire } from "./blkif-protocol.js";
 import { type BlkifRequest, decodeBlkifRequest, encodeBlkifRequest } from "./blkif-request.js";
 import { type BlkifResponse, decodeBlkifResponse, encodeBlkifResponse } from "./blkif-response.js";
+
+/** `BLKIF_OP_*` names without the prefix, by value. */
+const OP_NAMES = new Map<number, string>(
+  Object.entries(BLKIF_OP).map(([k, v]) => [v, k.slice("BLKIF_OP_".length)]),
+);
+
+const opName = (op: number): string => OP_NAMES.get(op) ?? `op ${op}`;
+
+/**
+ * A request's name in traces (`RingSpec.requestLabel`): its `BLKIF_OP_*` operation without the
+ * prefix ("READ", "WRITE", "FLUSH_DISKCACHE", ...), an indirect one as "INDIRECT READ".
+ */
+function blkifRequestLabel(req: BlkifRequest): string {
+  return req.kind === "indirect" ? `INDIRECT ${opName(req.indirect_op)}` : opName(req.operation);
+}
 
 function makeSpec(protocol: BlkifProtocol): RingSpec<BlkifRequest, BlkifResponse> {
   const wire = blkifWire(protocol);
@@ -27,6 +43,7 @@ function makeSpec(protocol: BlkifProtocol): RingSpec<BlkifRequest, BlkifResponse
       decode: (input: EntryReader) => decodeBlkifResponse(input, wire),
     }),
     entrySize: wire.entrySize,
+    requestLabel: blkifRequestLabel,
   });
 }
 

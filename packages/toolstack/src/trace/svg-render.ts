@@ -5,7 +5,8 @@
  *
  * What it draws (the tracks trace-layout.ts builds, as Perfetto's timeline shows them):
  * - a band per process, named by its "process_name", and under it a track per thread named by
- *   its "thread_name", then the process's counter tracks;
+ *   its "thread_name", then the process's counter tracks (a counter named after a thread, as a
+ *   request track's occupancy, right below that thread, labelled by its series, indented);
  * - slices ("X", "B"/"E", async "b"/"e") as boxes, nested slices a row below their parent,
  *   coloured by name, labelled where the name fits (cut with "…" where only part fits), each
  *   with a `<title>` tooltip (name, ts, dur, args);
@@ -220,7 +221,14 @@ export function renderTraceSvg(trace: ChromeTrace, opts: TraceSvgOptions = {}): 
       `<g class="process"><rect x="${MARGIN}" y="${px(y)}" width="${px(width - 2 * MARGIN)}" height="${PROC_H}" fill="#e8eaf0"/><text x="${MARGIN + 6}" y="${px(y + 14)}" font-weight="bold">${esc(g.name)}</text></g>`,
     );
     y += PROC_H;
+    let above: LaidTrack | undefined;
     for (const t of g.tracks) {
+      // A counter right below the thread it is named after is labelled by its series, indented.
+      const sub =
+        t.kind === "counter" && above !== undefined && t.name.startsWith(`${above.name} `)
+          ? t.name.slice(above.name.length + 1)
+          : undefined;
+      if (t.kind !== "counter") above = t;
       const h = trackH(t);
       trackY.set(t, y);
       body.push(`<g class="track">`);
@@ -228,7 +236,9 @@ export function renderTraceSvg(trace: ChromeTrace, opts: TraceSvgOptions = {}): 
         `<rect x="${MARGIN}" y="${px(y)}" width="${px(width - 2 * MARGIN)}" height="${px(h)}" fill="#ffffff" stroke="#eceef2"/>`,
       );
       body.push(
-        `<text class="track-label" x="${MARGIN + 14}" y="${px(y + Math.min(h, ROW_H + PAD * 2) / 2 + 4)}">${esc(fitLabel(t.name, LABEL_W - 20))}</text>`,
+        sub === undefined
+          ? `<text class="track-label" x="${MARGIN + 14}" y="${px(y + Math.min(h, ROW_H + PAD * 2) / 2 + 4)}">${esc(fitLabel(t.name, LABEL_W - 20))}</text>`
+          : `<text class="track-label" x="${MARGIN + 28}" y="${px(y + Math.min(h, ROW_H + PAD * 2) / 2 + 4)}" fill="#555">${esc(fitLabel(sub, LABEL_W - 34))}<title>${esc(t.name)}</title></text>`,
       );
       if (t.kind === "counter") body.push(counter(t, y, h));
       else {

@@ -16,7 +16,9 @@
  *   (`s` "p") and async slices without a tid on the process's own row; global ones (`s` "g") on
  *   a row above every process.
  * - A counter track per (`pid`, name, series): each numeric arg of a "C" event is a series, as
- *   Perfetto names them ("grant maps mapped").
+ *   Perfetto names them ("grant maps mapped"), after the process's threads in name order; one
+ *   whose name is a thread's name and a series ("vbd 51712 ring occupancy", pvkit's counter of
+ *   a request track) right below that thread instead.
  * - Flows: "s" (and "t") to "f" paired by `cat` + `name` + `id`; the start binds to the
  *   innermost slice enclosing it on its thread, the end to the enclosing slice when `bp` is "e",
  *   else to the next slice that starts on its thread at or after it (the format's binding rules).
@@ -343,15 +345,21 @@ export function layoutTrace(trace: ChromeTrace): TraceLayout {
         const sb = threadSort.get(tkey(pid, b.tid!)) ?? b.tid!;
         return sa - sb || a.tid! - b.tid!;
       });
+    const procCounters = [...counters.values()]
+      .filter((t) => t.pid === pid)
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const placed = new Set<LaidTrack>();
     for (const t of mine) {
       t.name = threadNames.get(tkey(pid, t.tid!)) ?? `tid ${t.tid}`;
       tracks.push(t);
+      // A counter named after this thread (the exporter's per-track occupancy) sits below it.
+      for (const c of procCounters)
+        if (!placed.has(c) && c.name.startsWith(`${t.name} `)) {
+          placed.add(c);
+          tracks.push(c);
+        }
     }
-    tracks.push(
-      ...[...counters.values()]
-        .filter((t) => t.pid === pid)
-        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
-    );
+    tracks.push(...procCounters.filter((c) => !placed.has(c)));
     processes.push({ pid, name: procNames.get(pid) ?? `pid ${pid}`, tracks });
   }
 

@@ -8,6 +8,9 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { BLKIF_OP } from "@pvkit/hypervisor-sim/abi";
+import { type BlkifRequest, blkifRingSpec } from "@pvkit/split-drivers";
+import { parseChromeTrace, summarizeTrace } from "@pvkit/toolstack";
 import { validateChromeTrace } from "../../../../toolstack/test/trace/chrome-validator.js";
 import { PICTURE_COMMAND, PICTURE_FILES, blkTracePicture } from "./trace-picture.js";
 
@@ -49,15 +52,89 @@ describe("blk e2e: the trace picture in the docs", () => {
       pic.svg === readFileSync(PICTURE_FILES.svg, "utf8"),
       `${PICTURE_FILES.svg} ${stale}`,
     ).toBe(true);
-    // What the picture shows: the six requests' records, d0's and d1's vCPU, the test's request
-    // track (six lifetimes, each with its "queued" phase), both grant counters, the notify arrows.
-    expect(pic.windowRecords).toBe(40);
+    // What the picture shows: the six requests' records, d0's and d1's vCPU, the recorder's
+    // request track of each of blkfront's two queues with its occupancy counter right below it,
+    // both grant counters, the notify arrows. Six lifetimes: an outer READ/WRITE slice and a
+    // slice per phase but the last (4 with "notified", 2 pushed without a notification).
+    expect(pic.windowRecords).toBe(56);
     expect(count(pic.svg, "process")).toBe(2);
-    expect(count(pic.svg, "track")).toBe(5);
-    expect(pic.svg.match(/<title>(write|read|queued)\n/g)?.length).toBe(12);
-    expect(count(pic.svg, "slice")).toBe(12 + 21);
+    expect(count(pic.svg, "track")).toBe(8);
+    expect([...pic.svg.matchAll(/class="track-label"[^>]*>([^<]*)</g)].map((m) => m[1])).toEqual([
+      "vcpu0",
+      "grant maps mapped",
+      "vcpu0",
+      "vbd 51712 queue 0 ring",
+      "occupancy",
+      "vbd 51712 queue 1 ring",
+      "occupancy",
+      "grant maps peers",
+    ]);
+    const titles = [
+      ...pic.svg.matchAll(/<title>(WRITE|READ|queued|notified|consumed|responded)\n/g),
+    ];
+    expect(titles).toHaveLength(6 + 6 + 4 + 6 + 6);
+    expect(count(pic.svg, "slice")).toBe(28 + 21);
     expect(count(pic.svg, "flow")).toBe(8);
-    expect(count(pic.svg, "counter")).toBe(2);
+    expect(count(pic.svg, "counter")).toBe(4);
+  });
+
+  it("has one native lifetime per blkif request, on its queue's track, and the summary ranks them", async () => {
+    const pic = await blkTracePicture();
+    const doc = parseChromeTrace(pic.json);
+    const threads = new Map(
+      doc.traceEvents
+        .filter((e) => e.ph === "M" && e.name === "thread_name")
+        .map((e) => [e.tid, String(e.args?.name)]),
+    );
+    // The outer slice of each lifetime carries its track, blkif id and phases.
+    const lives = doc.traceEvents
+      .filter((e) => e.ph === "b" && e.cat === "request" && e.args?.phases !== undefined)
+      .map((e) => `${e.name} ${threads.get(e.tid)} id ${e.args?.id}: ${e.args?.phases}`);
+    const all = "queued notified consumed responded completed";
+    const quiet = "queued consumed responded completed";
+    // Blkfront spreads the writes over its two queues (0, 1, 0), then the reads (1, 0, 1); the
+    // second request on a queue is pushed while blkback has not yet taken the first, so the push
+    // asks for no notification (req_event is still the first's) and none is sent.
+    expect(lives).toEqual([
+      `WRITE vbd 51712 queue 0 ring id 0: ${all}`,
+      `WRITE vbd 51712 queue 1 ring id 0: ${all}`,
+      `WRITE vbd 51712 queue 0 ring id 1: ${quiet}`,
+      `READ vbd 51712 queue 1 ring id 1: ${all}`,
+      `READ vbd 51712 queue 0 ring id 2: ${all}`,
+      `READ vbd 51712 queue 1 ring id 2: ${quiet}`,
+    ]);
+    const summary = summarizeTrace(doc, { top: 3 });
+    const from = summary.indexOf("ring requests: 6");
+    expect(summary.slice(from, from + 7)).toEqual([
+      "ring requests: 6",
+      "  vbd 51712 queue 0 ring in d1 (blk-e2e): 3 requests, 2 sends on its port (0.67 per request)",
+      "  vbd 51712 queue 1 ring in d1 (blk-e2e): 3 requests, 2 sends on its port (0.67 per request)",
+      // The whole burst runs at virtual time 0: ranked by the records each request spans.
+      "slowest requests:",
+      // The first write spans ts 737 to 763 in the picture.
+      "  WRITE (d1 (blk-e2e) vbd 51712 queue 0 ring) 0 ns at 0 ns, 26 records",
+      "  READ (d1 (blk-e2e) vbd 51712 queue 1 ring) 0 ns at 0 ns, 25 records",
+      "  WRITE (d1 (blk-e2e) vbd 51712 queue 1 ring) 0 ns at 0 ns, 24 records",
+    ]);
+  });
+
+  it("names blkif requests by operation (RingSpec.requestLabel), an indirect one by the operation it carries", () => {
+    const label = blkifRingSpec("x86_64-abi").requestLabel!;
+    const req = (r: Record<string, unknown>) => r as unknown as BlkifRequest;
+    expect(
+      [
+        req({ kind: "rw", operation: BLKIF_OP.BLKIF_OP_READ }),
+        req({ kind: "rw", operation: BLKIF_OP.BLKIF_OP_WRITE }),
+        req({ kind: "rw", operation: BLKIF_OP.BLKIF_OP_FLUSH_DISKCACHE }),
+        req({ kind: "discard", operation: BLKIF_OP.BLKIF_OP_DISCARD }),
+        req({
+          kind: "indirect",
+          operation: BLKIF_OP.BLKIF_OP_INDIRECT,
+          indirect_op: BLKIF_OP.BLKIF_OP_READ,
+        }),
+        req({ kind: "other", operation: 9 }),
+      ].map(label),
+    ).toEqual(["READ", "WRITE", "FLUSH_DISKCACHE", "DISCARD", "INDIRECT READ", "op 9"]);
   });
 
   it.skipIf(TP === undefined)(

@@ -5,8 +5,9 @@
 // (chromeTraceJson, the sequence timeline); the picture is renderTraceSvg of that same
 // document, zoomed to the records the six requests made.
 //
-// The "xvda I/O (test)" track is this scenario's own marks (rec.requestPhase), not blkfront's:
-// "queued" when the test calls the disk, "completed" when the call's promise settles.
+// The request tracks ("vbd 51712 queue 0 ring", "... queue 1 ring": blkfront makes one ring per
+// vCPU) are the recorder's own, one lifetime per blkif request (queued, notified, consumed,
+// responded, completed: ring-lifetimes.ts in the toolstack), not marks of this test.
 //
 // scripts/blk-trace-picture.ts writes both files to docs/img/; trace-picture.test.ts makes them
 // again and fails if the committed ones differ.
@@ -27,7 +28,6 @@ export const PICTURE_COMMAND = "pnpm --filter @pvkit/split-drivers trace-picture
 
 const SEED = 1;
 const REQUESTS = 3;
-const TRACK = "xvda I/O (test)";
 
 export interface TracePicture {
   /** The whole run's trace, as a trace file holds it. */
@@ -57,22 +57,13 @@ export async function blkTracePicture(): Promise<TracePicture> {
     // Let the connection's last xenstore traffic finish, so the window holds only the I/O.
     await h.hv.settle();
     first = rec.snapshot().records.length;
-    const dom = p.dom.domid;
-    const marked = <T>(id: string, label: string, sector: number, op: () => Promise<T>) => {
-      rec.requestPhase(dom, TRACK, id, "queued", { label, args: { sector, sectors: 8 } });
-      return op().finally(() => rec.requestPhase(dom, TRACK, id, "completed"));
-    };
     const blocks = Array.from({ length: REQUESTS }, (_, i) => i * 8);
     await p.until(
-      Promise.all(
-        blocks.map((s, i) =>
-          marked(`w${i}`, "write", s, () => p.disk.writeSectors(s, pattern(4096, 10 + i))),
-        ),
-      ),
+      Promise.all(blocks.map((s, i) => p.disk.writeSectors(s, pattern(4096, 10 + i)))),
       "the writes",
     );
     const back = await p.until(
-      Promise.all(blocks.map((s, i) => marked(`r${i}`, "read", s, () => p.disk.readSectors(s, 8)))),
+      Promise.all(blocks.map((s) => p.disk.readSectors(s, 8))),
       "the reads",
     );
     back.forEach((b, i) => {
