@@ -4,6 +4,8 @@
  * blkfront has its disk Connected. Reports the wall time from the first createDomain to the
  * last Connected and the memory each idle domain costs: (heap used, RSS) after − before,
  * divided by N, both measured after a full GC (node --expose-gc) once every domain is idle.
+ * Beside the wall time, the process's CPU time over the same span (`process.cpuUsage`, user +
+ * system): the steadier figure on a shared machine.
  */
 import { XenbusBus, driverEnv } from "@pvkit/guest-sdk";
 import { LocalXenbusTransport, createHost } from "@pvkit/toolstack";
@@ -13,6 +15,8 @@ export interface StormResult {
   domains: number;
   /** Wall time from the first createDomain to the last disk Connected, ms. */
   ms: number;
+  /** Process CPU time (user + system, `process.cpuUsage`) over the same span, ms. */
+  cpuMs: number;
   /** Heap used and RSS per idle domain, bytes. */
   heapPerDomain: number;
   rssPerDomain: number;
@@ -35,6 +39,7 @@ export async function bootStorm(n: number): Promise<StormResult> {
   gc();
   const m0 = process.memoryUsage();
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   const disks: Promise<BlkfrontDisk>[] = [];
   const created: Promise<unknown>[] = [];
   for (let i = 0; i < n; i++) {
@@ -58,6 +63,7 @@ export async function bootStorm(n: number): Promise<StormResult> {
   await h.until(Promise.all(created), `${n} domains created`);
   const all = await h.until(Promise.all(disks), `${n} disks Connected`);
   const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(c0);
   if (all.length !== n || all.some((d) => d.state !== "connected"))
     throw new Error("a disk is not connected");
   await h.hv.settle();
@@ -66,6 +72,7 @@ export async function bootStorm(n: number): Promise<StormResult> {
   const r = {
     domains: n,
     ms,
+    cpuMs: (cpu.user + cpu.system) / 1000,
     heapPerDomain: (m1.heapUsed - m0.heapUsed) / n,
     rssPerDomain: (m1.rss - m0.rss) / n,
   };
