@@ -37,11 +37,11 @@ export interface NodeRecord {
 export function encodedChildren(n: NodeRecord): Uint8Array {
   let list = n.childList;
   if (list === undefined) {
-    let len = 0;
-    for (const c of n.children) len += c.length + 1;
-    list = new Uint8Array(len);
+    const children = n.children;
+    list = new Uint8Array(childNamesLength(children));
     let off = 0;
-    for (const c of n.children) {
+    for (let j = 0; j < children.length; j++) {
+      const c = children[j]!;
       for (let i = 0; i < c.length; i++) list[off++] = c.charCodeAt(i);
       list[off++] = 0;
     }
@@ -60,10 +60,22 @@ export const XS_PERMISSIONS_SIZE = 8;
  * permissions, value and the NUL-terminated child names.
  */
 export function recordSize(n: NodeRecord): number {
-  let childlen = 0;
-  for (const c of n.children) childlen += c.length + 1;
-  const valueLength = n instanceof StoredNode ? n.valueLength : n.value.length;
-  return TDB_RECORD_HDR_SIZE + XS_PERMISSIONS_SIZE * n.perms.length + valueLength + childlen;
+  // A stored record never changes: its size is computed once (a directory of a thousand
+  // domains is asked for it on every write under it).
+  if (n instanceof StoredNode) return n.recordSize;
+  return (
+    TDB_RECORD_HDR_SIZE +
+    XS_PERMISSIONS_SIZE * n.perms.length +
+    n.value.length +
+    childNamesLength(n.children)
+  );
+}
+
+/** The bytes of a child list, each name NUL-terminated (an indexed loop: no iterator garbage). */
+function childNamesLength(children: readonly string[]): number {
+  let len = 0;
+  for (let i = 0; i < children.length; i++) len += children[i]!.length + 1;
+  return len;
 }
 
 /** A copy that can be modified without touching the original (the value is shared, immutable). */
@@ -71,7 +83,7 @@ export function cloneNode(n: NodeRecord, name = n.name): NodeRecord {
   return {
     name,
     value: n.value,
-    children: [...n.children],
+    children: n.children.slice(),
     perms: clonePerms(n.perms),
     generation: n.generation,
   };
@@ -94,6 +106,8 @@ class StoredNode implements NodeRecord {
   readonly perms: XsPerm[];
   readonly generation: number;
   childList: Uint8Array | undefined = undefined;
+  /** {@link recordSize}, computed once: the record never changes. */
+  readonly recordSize: number;
 
   constructor(
     name: string,
@@ -107,6 +121,11 @@ class StoredNode implements NodeRecord {
     this.children = children;
     this.perms = perms;
     this.generation = generation;
+    this.recordSize =
+      TDB_RECORD_HDR_SIZE +
+      XS_PERMISSIONS_SIZE * perms.length +
+      this.#bytes.length +
+      childNamesLength(children);
   }
 
   /** The value bytes (a new array each time; an empty value is the shared empty array). */
@@ -158,7 +177,7 @@ export class NodeStore {
    * stored record before changing anything.
    */
   put(n: NodeRecord): void {
-    const children = n.children.length === 0 ? NO_CHILDREN : [...n.children];
+    const children = n.children.length === 0 ? NO_CHILDREN : n.children.slice();
     this.#nodes.set(
       n.name,
       new StoredNode(n.name, n.value, children, this.#intern(n.perms), n.generation),
