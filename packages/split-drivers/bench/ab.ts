@@ -2,7 +2,10 @@
  * Development A/B: alternates short runs of the hand-written ring loop and blk workloads in one
  * process and prints each workload's median rate and median ratio to the adjacent hand run.
  * `tsx --conditions=@pvkit/source bench/ab.ts` (AB_MS per run, AB_ROUNDS; AB_CASES, a comma
- * list of case names, runs only those).
+ * list of case names, runs only those). AB_CPU=1 counts each run's rate per CPU-second of this
+ * process (user + system, `process.cpuUsage`) instead of per wall-clock second: on a shared
+ * machine another process's load then moves the figures far less (an A/B of two trees, run
+ * alternately, compares these).
  */
 import { handRing } from "../../guest-sdk/bench/hand-ring.js";
 import { type IoResult, blkBench } from "./blk-io.js";
@@ -12,25 +15,37 @@ const ROUNDS = Number(process.env.AB_ROUNDS ?? 12);
 const hand = handRing();
 const handRate = (): number => {
   const n = 200_000;
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   hand.run(n);
-  return n / ((performance.now() - t0) / 1000);
+  return n / (CPU ? cpuSince(c0) : (performance.now() - t0) / 1000);
 };
+const CPU = process.env.AB_CPU === "1";
 const on = await blkBench("memory", { poll: true });
-const per = (r: IoResult): { rate: number; notes: number } => ({
-  rate: r.requests / r.seconds,
+/** CPU-seconds since `c0` (`process.cpuUsage`). */
+const cpuSince = (c0: NodeJS.CpuUsage): number => {
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1e6;
+};
+const per = (r: IoResult, cpuSeconds: number): { rate: number; notes: number } => ({
+  rate: r.requests / (CPU ? cpuSeconds : r.seconds),
   notes: r.notifications / r.requests,
 });
+const timed = async (f: () => Promise<IoResult>): Promise<{ rate: number; notes: number }> => {
+  const c0 = process.cpuUsage();
+  const r = await f();
+  return per(r, cpuSince(c0));
+};
 const all: [string, () => Promise<{ rate: number; notes: number }>][] = [
-  ["read", async () => per(await on.run("read", 32, { ms: MS }))],
-  ["read-frames", async () => per(await on.run("read", 32, { ms: MS }, { frames: true }))],
-  ["readv", async () => per(await on.run("read", 32, { ms: MS }, { vectored: true }))],
+  ["read", async () => timed(() => on.run("read", 32, { ms: MS }))],
+  ["read-frames", async () => timed(() => on.run("read", 32, { ms: MS }, { frames: true }))],
+  ["readv", async () => timed(() => on.run("read", 32, { ms: MS }, { vectored: true }))],
   [
     "readv-frames",
-    async () => per(await on.run("read", 32, { ms: MS }, { vectored: true, frames: true })),
+    async () => timed(() => on.run("read", 32, { ms: MS }, { vectored: true, frames: true })),
   ],
-  ["write-frames", async () => per(await on.run("write", 32, { ms: MS }, { frames: true }))],
-  ["copy-only", async () => per(await on.copyOnly(32, { ms: MS }))],
+  ["write-frames", async () => timed(() => on.run("write", 32, { ms: MS }, { frames: true }))],
+  ["copy-only", async () => timed(() => on.copyOnly(32, { ms: MS }))],
 ];
 const only = process.env.AB_CASES?.split(",");
 const cases = only === undefined ? all : all.filter(([n]) => only.includes(n));

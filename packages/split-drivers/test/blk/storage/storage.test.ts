@@ -4,6 +4,7 @@
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Page } from "@pvkit/hypervisor-sim";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   CowStorage,
@@ -34,6 +35,54 @@ describe("MemoryStorage", () => {
     await expect(m.read((1 << 20) - 512, new Uint8Array(1024))).rejects.toMatchObject({
       code: "ERANGE",
     });
+  });
+  it("moves bytes between pages and the disk the same whether a span lies in one chunk or straddles two", async () => {
+    // What readToPages / writeFromPages touch of a Page: write, fill, readInto over 4 KiB.
+    const pageOf = (bytes: Uint8Array): Page =>
+      ({
+        write: (o: number, src: Uint8Array) => bytes.set(src, o),
+        fill: (v: number, o: number, n: number) => bytes.fill(v, o, o + n),
+        readInto: (o: number, d: Uint8Array, at: number, n: number) =>
+          d.set(bytes.subarray(o, o + n), at),
+      }) as unknown as Page;
+    const m = new MemoryStorage({ bytes: 1 << 20 });
+    const src = new Uint8Array(4096).map((_, i) => (i * 13 + 1) & 0xff);
+    // One span inside chunk 1, then one straddling chunks 1 and 2, then two spans.
+    m.writeFromPages(65_536 + 4096, [{ page: pageOf(src), offset: 0, length: 4096 }], 1);
+    m.writeFromPages(131_072 - 1024, [{ page: pageOf(src), offset: 512, length: 2048 }], 1);
+    const back = new Uint8Array(4096).fill(0xee);
+    m.readToPages(65_536 + 4096, [{ page: pageOf(back), offset: 0, length: 4096 }], 1);
+    expect(back).toEqual(src);
+    const across = new Uint8Array(4096).fill(0xee);
+    m.readToPages(131_072 - 1024, [{ page: pageOf(across), offset: 1024, length: 2048 }], 1);
+    expect(across.subarray(1024, 3072)).toEqual(src.subarray(512, 2560));
+    expect([across[1023], across[3072]]).toEqual([0xee, 0xee]); // outside the span: untouched
+    const flat = new Uint8Array(2048);
+    await m.read(131_072 - 1024, flat);
+    expect(flat).toEqual(src.subarray(512, 2560));
+    // A never-written chunk reads as zeros, into one span or two.
+    const sparse = new Uint8Array(4096).fill(0xee);
+    m.readToPages(
+      512 * 1024,
+      [
+        { page: pageOf(sparse), offset: 0, length: 512 },
+        { page: pageOf(sparse), offset: 3584, length: 512 },
+      ],
+      2,
+    );
+    expect([sparse[0], sparse[511], sparse[512], sparse[3584], sparse[4095]]).toEqual([
+      0, 0, 0xee, 0, 0,
+    ]);
+    m.readToPages(600 * 1024, [{ page: pageOf(sparse), offset: 0, length: 4096 }], 1);
+    expect(sparse.every((b) => b === 0)).toBe(true);
+    expect(m.stats).toMatchObject({ reads: 5, writes: 2 }); // four readToPages, one read
+    expect(() =>
+      m.readToPages((1 << 20) - 512, [{ page: pageOf(back), offset: 0, length: 1024 }], 1),
+    ).toThrow(expect.objectContaining({ code: "ERANGE" }));
+    expect(() => m.readToPages(100, [{ page: pageOf(back), offset: 0, length: 512 }], 1)).toThrow(
+      expect.objectContaining({ code: "EINVAL" }),
+    );
+    expect(m.stats.reads).toBe(5); // refused reads are not counted
   });
   it("refuses I/O after close with pvkit's closed-handle code, not an errno", async () => {
     const m = new MemoryStorage({ bytes: 4096 });
