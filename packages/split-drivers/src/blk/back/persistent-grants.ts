@@ -27,8 +27,11 @@ export const PERSISTENT_GRANT_UNUSED_NS = 60_000_000_000;
 
 interface Entry {
   readonly grant: MappedGrant<Page>;
-  /** What `take` hands out for this grant (immutable, so shared by every request). */
-  readonly seg: SegmentPage;
+  /**
+   * What `take` hands out for this grant (immutable, so shared by every request); set once,
+   * right after the entry is made (it points back at the entry).
+   */
+  seg: CachedSegment;
   active: number;
   lastUsed: number;
   /** Order of last use (larger is more recent): the LRU order, without reordering the map. */
@@ -41,6 +44,11 @@ export interface SegmentPage {
   /** Whether it is a cached grant (released with `release`, not unmapped). */
   readonly persistent: boolean;
   readonly gref: number;
+}
+
+/** A cached grant's `SegmentPage`, which knows its entry (so `releaseN` needs no lookup). */
+interface CachedSegment extends SegmentPage {
+  readonly entry: Entry;
 }
 
 const NO_MAPS: MappedGrant<Page>[] = [];
@@ -129,11 +137,12 @@ export class PersistentGrants {
       if (!this.#map.has(gref) && this.#map.size < this.max) {
         const e: Entry = {
           grant: m,
-          seg: { page: m.page, persistent: true, gref },
+          seg: undefined as unknown as CachedSegment,
           active: 1,
           lastUsed: now,
           useSeq: ++this.#useSeq,
         };
+        e.seg = { page: m.page, persistent: true, gref, entry: e };
         this.#map.set(gref, e);
         this.stats.mapped++;
         pages[i] = e.seg;
@@ -183,13 +192,17 @@ export class PersistentGrants {
     return r.temporary;
   }
 
-  /** `release` of the first `n` pages of `pages`. */
+  /**
+   * `release` of the first `n` pages of `pages`. A cached segment names its entry: an entry
+   * leaves the map only while not ACTIVE (`purge`, `clear`), so an ACTIVE one is the map's entry
+   * for its ref with this page, which is what `release` looks up.
+   */
   releaseN(pages: readonly SegmentPage[], n: number): void {
     for (let i = 0; i < n; i++) {
       const p = pages[i]!;
       if (!p.persistent) continue;
-      const e = this.#map.get(p.gref);
-      if (e !== undefined && e.grant.page === p.page && e.active > 0) e.active--;
+      const e = (p as CachedSegment).entry;
+      if (e.active > 0) e.active--;
     }
   }
 
