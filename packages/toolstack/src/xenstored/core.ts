@@ -18,7 +18,7 @@ import {
 } from "./options.js";
 import { MemoryAccounting, nodeMemory, txnNodeMemory, watchMemory } from "./memory.js";
 import { isValidNodename, parentOf } from "./path.js";
-import { clonePerms, permForConn, XS_PERM, type PermSubject } from "./perms.js";
+import { clonePerms, permForConn, XS_PERM, type PermSubject, type XsPerm } from "./perms.js";
 import type { Transaction } from "./transaction.js";
 import { cloneNode, NO_GENERATION, NodeStore, recordSize, type NodeRecord } from "./tree.js";
 import { WatchIndex } from "./watch-index.js";
@@ -231,10 +231,15 @@ export class XenstoredCore implements ConnectionOwner {
 
   /** `perm_for_conn` for a context's connection. */
   permFor(conn: Connection | null, node: NodeRecord): number {
+    return this.permForPerms(conn, node.perms);
+  }
+
+  /** `perm_for_conn` for a context's connection, on a node's permission list. */
+  permForPerms(conn: Connection | null, perms: readonly XsPerm[]): number {
     // Privileged callers get everything on any node with an owner (no subject to build).
-    if (!this.unprivileged(conn) && node.perms.length > 0)
+    if (!this.unprivileged(conn) && perms.length > 0)
       return XS_PERM.XS_PERM_READ | XS_PERM.XS_PERM_WRITE | XS_PERM.XS_PERM_OWNER;
-    return permForConn(this.subject(conn), node.perms);
+    return permForConn(this.subject(conn), perms);
   }
 
   // ---- node access -------------------------------------------------------------------------
@@ -265,6 +270,56 @@ export class XenstoredCore implements ConnectionOwner {
     this.domains.adjustNodePerms(n);
     this.accessNode(ctx, n, "read");
     return n;
+  }
+
+  /**
+   * {@link readNode} for callers that look only at whether the node exists and at its
+   * permissions (`errno_from_parents`, RM's parent check, `watch_permitted`'s parent): the same
+   * transaction bookkeeping (the first access records the node, its generation and the
+   * transaction's private copy), and the permissions as `read_node` adjusts them, but no private
+   * copy of the node for the caller (a parent such as `/local/domain` has a child per domain).
+   * The list returned must not be modified.
+   * @returns the permissions, or undefined if the node is absent.
+   * @throws XenstoreError ENOSPC when the transaction's node quota is exhausted.
+   */
+  readNodePerms(ctx: Ctx, name: string): readonly XsPerm[] | undefined {
+    const txn = ctx.txn;
+    const a = txn?.accessed.get(name);
+    if (a) return a.local ? this.#adjustedPerms(a.local) : undefined;
+    const stored = this.store.get(name);
+    if (!stored || txn) {
+      if (!stored) {
+        this.readNode(ctx, name);
+        return undefined;
+      }
+      // The transaction's first access: accessNode keeps its own copy of this view (children
+      // shared here, copied there), as readNode would give it.
+      const n: NodeRecord = {
+        name,
+        value: stored.value,
+        children: stored.children,
+        perms: clonePerms(stored.perms),
+        generation: stored.generation,
+      };
+      this.domains.adjustNodePerms(n);
+      this.accessNode(ctx, n, "read");
+      return n.perms;
+    }
+    return this.#adjustedPerms(stored);
+  }
+
+  /** A node's permissions as `domain_adjust_node_perms` leaves them (the node's own if unchanged). */
+  #adjustedPerms(node: NodeRecord): readonly XsPerm[] {
+    if (!this.domains.permsNeedAdjust(node)) return node.perms;
+    const view: NodeRecord = {
+      name: node.name,
+      value: node.value,
+      children: [],
+      perms: clonePerms(node.perms),
+      generation: node.generation,
+    };
+    this.domains.adjustNodePerms(view);
+    return view.perms;
   }
 
   /** `access_node`: generation bump for modifications, transaction bookkeeping. */
@@ -461,9 +516,9 @@ export class XenstoredCore implements ConnectionOwner {
     let path = name;
     do {
       path = parentOf(path);
-      const p = this.readNode(ctx, path);
+      const p = this.readNodePerms(ctx, path);
       if (p) {
-        parentPerm = this.permFor(ctx.conn, p);
+        parentPerm = this.permForPerms(ctx.conn, p);
         break;
       }
     } while (path !== "/");

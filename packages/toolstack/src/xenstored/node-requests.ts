@@ -64,7 +64,7 @@ export const doRm: Handler = (xs, req) => {
   const found = xs.lookupNode(req, name, W);
   if (typeof found === "string") {
     if (found !== "ENOENT") fail(found);
-    if (xs.readNode(req, parentOf(name!))) {
+    if (xs.readNodePerms(req, parentOf(name!))) {
       req.reply(OK);
       return;
     }

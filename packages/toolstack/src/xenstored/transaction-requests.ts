@@ -11,7 +11,7 @@ import { fail } from "./errors.js";
 import { oneArg } from "./payload.js";
 import { OK, type Handler, type Request } from "./request.js";
 import { Transaction } from "./transaction.js";
-import { cloneNode, NO_GENERATION } from "./tree.js";
+import { NO_GENERATION } from "./tree.js";
 import { fireWatches } from "./watches.js";
 
 /** TRANSACTION_START -> `<id>\0`. EBUSY when sent inside a transaction, ENOSPC over quota. */
@@ -62,9 +62,8 @@ function commit(xs: XenstoredCore, req: Request, t: Transaction): void {
   for (const [name, a] of t.accessed) {
     if (!a.modified) continue;
     if (a.local) {
-      const n = cloneNode(a.local);
-      n.generation = xs.store.nextGeneration();
-      xs.putCommitted(n, true);
+      // The store keeps its own copy (NodeStore.put): this view only re-stamps the generation.
+      xs.putCommitted({ ...a.local, generation: xs.store.nextGeneration() }, true);
     } else if (a.generation !== NO_GENERATION) {
       xs.deleteCommitted(name);
     }

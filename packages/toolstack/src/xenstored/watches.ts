@@ -73,7 +73,8 @@ class EventView {
   readonly #xs: XenstoredCore;
   readonly #name: string;
   #node: NodeRecord | undefined | null;
-  #parent: NodeRecord | undefined | null = null;
+  /** The parent's permissions (only they are looked at), once read. */
+  #parent: readonly XsPerm[] | undefined | null = null;
 
   constructor(xs: XenstoredCore, name: string, node: NodeRecord | undefined) {
     this.#xs = xs;
@@ -91,10 +92,10 @@ class EventView {
     if (!n) return false;
     if (permForConn(who, n.perms) & R) return true;
     if (this.#parent === null)
-      this.#parent = xs.readNode({ conn, txn: undefined }, parentOf(n.name));
+      this.#parent = xs.readNodePerms({ conn, txn: undefined }, parentOf(n.name));
     const parent = this.#parent;
     if (!parent) return false;
-    return (permForConn(who, parent.perms) & R) !== 0;
+    return (permForConn(who, parent) & R) !== 0;
   }
 }
 
