@@ -9,6 +9,8 @@ import type { Connection } from "../xenstored/connection.js";
 import { XenstoreError } from "../xenstored/errors.js";
 import { XsLocalClient, type WatchEvent } from "../xenstored/local-client.js";
 import { parentOf } from "../xenstored/path.js";
+import { getStrings } from "../xenstored/payload.js";
+import { nulJoin, XS, xsString } from "@pvkit/hypervisor-sim/abi";
 
 /** Transactions are retried this many times on EAGAIN before the error is passed on. */
 export const MAX_TRANSACTION_RETRIES = 100;
@@ -58,12 +60,8 @@ export class XsSession {
   /** READ, or undefined for ENOENT. @throws XenstoreError for anything else. */
   read(path: string, tx = 0): string | undefined {
     return this.#guard(() => {
-      try {
-        return this.client.readString(path, tx);
-      } catch (err) {
-        if (err instanceof XenstoreError && err.code === "ENOENT") return undefined;
-        throw err;
-      }
+      const r = this.client.requestOr("ENOENT", XS.XS_READ, nulJoin([path]), tx);
+      return r === "ENOENT" ? undefined : xsString(r);
     });
   }
 
@@ -89,26 +87,16 @@ export class XsSession {
 
   /** RM. @returns false when the node and its parent are missing (ENOENT), true otherwise. */
   rm(path: string, tx = 0): boolean {
-    return this.#guard(() => {
-      try {
-        this.client.rm(path, tx);
-        return true;
-      } catch (err) {
-        if (err instanceof XenstoreError && err.code === "ENOENT") return false;
-        throw err;
-      }
-    });
+    return this.#guard(
+      () => this.client.requestOr("ENOENT", XS.XS_RM, nulJoin([path]), tx) !== "ENOENT",
+    );
   }
 
   /** DIRECTORY, or [] for a missing node. */
   directory(path: string, tx = 0): string[] {
     return this.#guard(() => {
-      try {
-        return this.client.directory(path, tx);
-      } catch (err) {
-        if (err instanceof XenstoreError && err.code === "ENOENT") return [];
-        throw err;
-      }
+      const r = this.client.requestOr("ENOENT", XS.XS_DIRECTORY, nulJoin([path]), tx);
+      return r === "ENOENT" ? [] : getStrings(r);
     });
   }
 
@@ -121,12 +109,8 @@ export class XsSession {
     if (!this.rm(path, tx)) return;
     for (let p = parentOf(path); p !== "/"; p = parentOf(p)) {
       const children = this.#guard(() => {
-        try {
-          return this.client.directory(p, tx);
-        } catch (err) {
-          if (err instanceof XenstoreError && err.code === "ENOENT") return undefined;
-          throw err;
-        }
+        const r = this.client.requestOr("ENOENT", XS.XS_DIRECTORY, nulJoin([p]), tx);
+        return r === "ENOENT" ? undefined : getStrings(r);
       });
       if (children === undefined || children.length > 0) break;
       this.rm(p, tx);

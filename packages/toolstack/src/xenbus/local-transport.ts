@@ -27,9 +27,9 @@ import {
   DEFAULT_TRANSACTION_RETRIES,
 } from "@pvkit/guest-sdk";
 import type { Connection } from "../xenstored/connection.js";
-import { XenstoreError } from "../xenstored/errors.js";
+import { replyError, XenstoreError } from "../xenstored/errors.js";
 import type { XsLocalClient, WatchEvent } from "../xenstored/local-client.js";
-import { XS } from "@pvkit/hypervisor-sim/abi";
+import { nulJoin, XS } from "@pvkit/hypervisor-sim/abi";
 
 /** What `open` needs of a host: a fresh privileged xenstore client. */
 export interface XenstoreOpener {
@@ -44,6 +44,13 @@ export interface XenstoreOpener {
  */
 const tokensIssued = new WeakMap<object, number>();
 
+/** xenstore values are UTF-8 text to a xenbus client (`xenbus_read` hands out the bytes). */
+const UTF8_DECODER = new TextDecoder();
+const UTF8_ENCODER = new TextEncoder();
+
+/** ENOENT from a READ, thrown inside run() (which makes it a XenbusError): built once, stackless. */
+const NO_ENTRY = replyError("ENOENT");
+
 /** Runs one synchronous request of the local client as a promise. */
 type Runner = <T>(
   type: number,
@@ -57,11 +64,16 @@ abstract class LocalOps implements XenbusOps {
   protected abstract readonly runner: Runner;
 
   read(path: string): Promise<string> {
-    return this.runner(XS.XS_READ, path, (c) => new TextDecoder().decode(c.read(path, this.txId)));
+    return this.runner(XS.XS_READ, path, (c) => {
+      const r = c.requestOr("ENOENT", XS.XS_READ, nulJoin([path]), this.txId);
+      // run() turns it into the XenbusError ENOENT, as from any XenstoreError.
+      if (r === "ENOENT") throw NO_ENTRY;
+      return UTF8_DECODER.decode(r);
+    });
   }
   write(path: string, value: string): Promise<void> {
     return this.runner(XS.XS_WRITE, path, (c) =>
-      c.write(path, new TextEncoder().encode(value), this.txId),
+      c.write(path, UTF8_ENCODER.encode(value), this.txId),
     );
   }
   mkdir(path: string): Promise<void> {
@@ -74,13 +86,13 @@ abstract class LocalOps implements XenbusOps {
     return this.runner(XS.XS_DIRECTORY, path, (c) => c.directory(path, this.txId));
   }
   async exists(path: string): Promise<boolean> {
-    try {
-      await this.read(path);
-      return true;
-    } catch (e) {
-      if (e instanceof XenbusError && e.code === "ENOENT") return false;
-      throw e;
-    }
+    // A READ whose ENOENT is the answer, with no error built (the same request on the wire);
+    // awaited as read() was, so callers resume at the same microtask turn as before.
+    return await this.runner(
+      XS.XS_READ,
+      path,
+      (c) => c.requestOr("ENOENT", XS.XS_READ, nulJoin([path]), this.txId) !== "ENOENT",
+    );
   }
 }
 

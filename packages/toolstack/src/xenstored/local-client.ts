@@ -11,6 +11,7 @@ import { getStrings } from "./payload.js";
 import {
   encodeXsMessage,
   isXsdErrorName,
+  type XsdErrorName,
   nulJoin,
   XS,
   xsBytes,
@@ -38,24 +39,59 @@ export class XsLocalClient {
    * @throws Error if the connection is closed or produced no reply.
    */
   request(type: number, payload: Uint8Array | string, tx_id = 0): Uint8Array {
+    return this.#exchange(type, payload, tx_id, undefined) as Uint8Array;
+  }
+
+  /**
+   * {@link request} for callers to whom one error is an answer (ENOENT from RM or READ, say):
+   * an XS_ERROR reply naming `expected` is returned as that name, without building and throwing
+   * a XenstoreError (its stack trace is most of the cost of such a request). The bytes on the
+   * wire are the same.
+   * @throws XenstoreError on any other XS_ERROR reply; Error as {@link request}.
+   */
+  requestOr<E extends XsdErrorName>(
+    expected: E,
+    type: number,
+    payload: Uint8Array | string,
+    tx_id = 0,
+  ): Uint8Array | E {
+    return this.#exchange(type, payload, tx_id, expected) as Uint8Array | E;
+  }
+
+  #exchange(
+    type: number,
+    payload: Uint8Array | string,
+    tx_id: number,
+    expected: XsdErrorName | undefined,
+  ): Uint8Array | XsdErrorName {
     const p = typeof payload === "string" ? xsBytes(payload) : payload;
     const req_id = this.#reqId++ >>> 0;
     this.conn.receive(encodeXsMessage({ type, req_id, tx_id, payload: p }));
-    const op = xsTypeName(type) ?? String(type);
-    let reply: Uint8Array | undefined;
+    let reply: Uint8Array | XsdErrorName | undefined;
+    let error: string | undefined;
     for (const m of this.conn.takeAll()) {
       if (m.type === XS.XS_WATCH_EVENT) {
         this.#events.push(decodeWatchEvent(m.payload));
-      } else if (reply === undefined && m.req_id === req_id) {
+      } else if (reply === undefined && error === undefined && m.req_id === req_id) {
         if (m.type === XS.XS_ERROR) {
+          // As a thrown error always did: what came after the error reply is not looked at.
           const name = xsString(m.payload).replace(/\0$/, "");
-          throw new XenstoreError(isXsdErrorName(name) ? name : "EINVAL", `${op}: ${name}`, op);
+          if (name === expected) reply = expected;
+          else error = name;
+          break;
+        } else {
+          reply = m.payload;
         }
-        reply = m.payload;
       }
     }
-    if (reply === undefined)
+    if (error !== undefined) {
+      const op = xsTypeName(type) ?? String(type);
+      throw new XenstoreError(isXsdErrorName(error) ? error : "EINVAL", `${op}: ${error}`, op);
+    }
+    if (reply === undefined) {
+      const op = xsTypeName(type) ?? String(type);
       throw new Error(`${op}: no reply (connection ${this.conn.closeReason ?? "open"})`);
+    }
     return reply;
   }
 
