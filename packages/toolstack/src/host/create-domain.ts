@@ -42,8 +42,8 @@ export interface CreateDomainRequest {
   readonly xs: XsSession;
   readonly dom0: Dom0;
   readonly options: CreateDomainOptions;
-  /** Names in use (libxl refuses a duplicate). */
-  readonly liveNames: ReadonlySet<string>;
+  /** Whether a name is in use (libxl refuses a duplicate). */
+  readonly nameTaken: (name: string) => boolean;
   readonly nextUuid: () => string;
   readonly wallclockSec: number;
   readonly destroy: (domid: number, opts?: DestroyOptions) => Promise<DestroyReport>;
@@ -64,7 +64,7 @@ function startTime(wallclockSec: number, nowNs: number): string {
  */
 export function buildNewDomain(req: CreateDomainRequest): DomainRecord {
   const o = resolveDomainOptions(req.options);
-  if (req.liveNames.has(o.name))
+  if (req.nameTaken(o.name))
     throw new HostError(
       "ERR_NAME_TAKEN",
       `a domain named ${JSON.stringify(o.name)} already exists`,

@@ -210,7 +210,7 @@ export class Host extends EventEmitter<HostEvents> implements AsyncDisposable {
       xs: this.#xs,
       dom0: this.dom0,
       options: opts,
-      liveNames: new Set(["Domain-0", ...this.domains.map((d) => d.name)]),
+      nameTaken: (name) => this.#nameTaken(name),
       nextUuid: () => this.#nextUuid(),
       wallclockSec: this.options.wallclockSec,
       destroy: (domid, o) => this.destroyDomain(domid, o),
@@ -218,6 +218,15 @@ export class Host extends EventEmitter<HostEvents> implements AsyncDisposable {
       crashed: (r, error) => this.#crashed(r, error),
     });
     return record;
+  }
+
+  /** Whether `name` is Domain-0's or that of a domain in {@link domains} (libxl refuses it). */
+  #nameTaken(name: string): boolean {
+    if (name === "Domain-0") return true;
+    // One pass over the records, no array or set built (a boot storm creates a thousand).
+    for (const r of this.#records.values())
+      if (r.name === name && !r.released && r.destroying === undefined) return true;
+    return false;
   }
 
   #crashed(r: DomainRecord, error: unknown): void {
