@@ -364,6 +364,8 @@ export class XenstoredCore implements ConnectionOwner {
 
   /**
    * `write_node`: records the modification, then stores the node (privately in a transaction).
+   * The node is handed over: it is the caller's private copy (from {@link readNode} or built
+   * for the write) and the caller does not modify it afterwards, even if the write fails.
    * @throws XenstoreError ENOSPC for an unprivileged caller when the record reaches the node-size
    *   quota, EIO when the memory charge would reach the hard memory quota of the domain charged
    *   (the node's owner; the caller in a transaction). Either way a transaction can no longer
@@ -386,7 +388,9 @@ export class XenstoredCore implements ConnectionOwner {
 
   /**
    * Puts the node where the context keeps it, without access bookkeeping, moving its memory
-   * charge (`do_tdb_write`: the old record is released, the new one charged).
+   * charge (`do_tdb_write`: the old record is released, the new one charged). The node is
+   * handed over as in {@link writeNode}: a transaction keeps it as its copy, the store keeps its
+   * child list.
    * @throws XenstoreError EIO if the charge is refused (nothing changes then).
    */
   storeRaw(ctx: Ctx, node: NodeRecord, noQuotaCheck = true): void {
@@ -400,7 +404,7 @@ export class XenstoredCore implements ConnectionOwner {
         this.memory.add(who, old, true);
         fail("EIO", "memory quota");
       }
-      a.local = cloneNode(node);
+      a.local = node;
     } else {
       this.putCommitted(node, noQuotaCheck);
     }
@@ -408,7 +412,9 @@ export class XenstoredCore implements ConnectionOwner {
 
   /**
    * Stores `node` in the committed store, charging its owner and releasing the old record's
-   * charge. @throws XenstoreError EIO if the owner's charge is refused (nothing changes then).
+   * charge. Its child list is handed over to the store ({@link NodeStore.put} `owned`): the
+   * caller does not modify it afterwards.
+   * @throws XenstoreError EIO if the owner's charge is refused (nothing changes then).
    */
   putCommitted(node: NodeRecord, noQuotaCheck: boolean): void {
     const old = this.store.get(node.name);
@@ -419,7 +425,7 @@ export class XenstoredCore implements ConnectionOwner {
       if (old) this.memory.add(oldOwner, oldMem, true);
       fail("EIO", "memory quota");
     }
-    this.store.put(node);
+    this.store.put(node, true);
   }
 
   /** Removes `name` from the committed store, releasing its owner's charge (`do_tdb_delete`). */

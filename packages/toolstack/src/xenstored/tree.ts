@@ -174,10 +174,14 @@ export class NodeStore {
 
   /**
    * Stores a copy of `n` under its name, compactly (see {@link StoredNode}): callers clone a
-   * stored record before changing anything.
+   * stored record before changing anything. With `owned`, `n`'s child list is kept as it is,
+   * not copied: the caller hands it over and never modifies it again (xenstored's writes, whose
+   * node is a private copy made for that write; a directory of a thousand domains is not
+   * copied once more).
    */
-  put(n: NodeRecord): void {
-    const children = n.children.length === 0 ? NO_CHILDREN : n.children.slice();
+  put(n: NodeRecord, owned = false): void {
+    const children =
+      n.children.length === 0 ? NO_CHILDREN : owned ? n.children : n.children.slice();
     this.#nodes.set(
       n.name,
       new StoredNode(n.name, n.value, children, this.#intern(n.perms), n.generation),
