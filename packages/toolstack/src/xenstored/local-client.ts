@@ -1,16 +1,18 @@
 /**
  * A synchronous in-process xenstore client over one {@link Connection}, for dom0-side code
- * (the domain builder) and tests. Every call sends real `xsd_sockmsg` bytes and decodes the
- * reply; an XS_ERROR reply throws XenstoreError with the error name as `code`. Watch events are
- * collected and handed out by {@link XsLocalClient.takeEvents}.
+ * (the domain builder) and tests. Every call is one `xsd_sockmsg` request with real payload
+ * bytes, checked as `encodeXsMessage` checks a message and handed to the connection whole (as
+ * its parser, or the ring transport, hands over a complete message); an XS_ERROR reply throws
+ * XenstoreError with the error name as `code`. Watch events are collected and handed out by
+ * {@link XsLocalClient.takeEvents}.
  */
 import type { Connection } from "./connection.js";
 import { decodeWatchEvent } from "./connection.js";
 import { XenstoreError } from "./errors.js";
 import { getStrings } from "./payload.js";
 import {
-  encodeXsMessage,
   isXsdErrorName,
+  XENSTORE_PAYLOAD_MAX,
   type XsdErrorName,
   nulJoin,
   XS,
@@ -22,6 +24,22 @@ import {
 export interface WatchEvent {
   readonly path: string;
   readonly token: string;
+}
+
+/**
+ * What encodeXsMessage refuses, with its errors: a header field that is not a u32, a payload over
+ * XENSTORE_PAYLOAD_MAX. @throws RangeError.
+ */
+function checkRequest(type: number, req_id: number, tx_id: number, len: number): void {
+  checkU32("type", type);
+  checkU32("req_id", req_id);
+  checkU32("tx_id", tx_id);
+  if (len > XENSTORE_PAYLOAD_MAX)
+    throw new RangeError(`xenstore payload of ${len} bytes exceeds ${XENSTORE_PAYLOAD_MAX}`);
+}
+
+function checkU32(name: string, v: number): void {
+  if (!(v >>> 0 === v)) throw new RangeError(`xsd_sockmsg.${name} ${v} is not a u32`);
 }
 
 export class XsLocalClient {
@@ -58,15 +76,20 @@ export class XsLocalClient {
     return this.#exchange(type, payload, tx_id, expected) as Uint8Array | E;
   }
 
+  /** `fresh`: the payload array was built for this call (no copy needed). */
   #exchange(
     type: number,
     payload: Uint8Array | string,
     tx_id: number,
     expected: XsdErrorName | undefined,
+    fresh = false,
   ): Uint8Array | XsdErrorName {
-    const p = typeof payload === "string" ? xsBytes(payload) : payload;
+    // The request as the connection's parser would hand it over (a payload of its own), after
+    // encodeXsMessage's checks: no header bytes are built and parsed back for an in-process call.
+    const p = typeof payload === "string" ? xsBytes(payload) : fresh ? payload : payload.slice();
     const req_id = this.#reqId++ >>> 0;
-    this.conn.receive(encodeXsMessage({ type, req_id, tx_id, payload: p }));
+    checkRequest(type, req_id, tx_id, p.length);
+    this.conn.receiveMessage({ type, req_id, tx_id, payload: p });
     let reply: Uint8Array | XsdErrorName | undefined;
     let error: string | undefined;
     for (const m of this.conn.takeAll()) {
@@ -110,7 +133,7 @@ export class XsLocalClient {
   }
 
   read(path: string, tx = 0): Uint8Array {
-    return this.request(XS.XS_READ, nulJoin([path]), tx);
+    return this.#exchange(XS.XS_READ, nulJoin([path]), tx, undefined, true) as Uint8Array;
   }
 
   readString(path: string, tx = 0): string {
@@ -123,15 +146,15 @@ export class XsLocalClient {
     const p = new Uint8Array(head.length + v.length);
     p.set(head);
     p.set(v, head.length);
-    this.request(XS.XS_WRITE, p, tx);
+    this.#exchange(XS.XS_WRITE, p, tx, undefined, true);
   }
 
   mkdir(path: string, tx = 0): void {
-    this.request(XS.XS_MKDIR, nulJoin([path]), tx);
+    this.#exchange(XS.XS_MKDIR, nulJoin([path]), tx, undefined, true);
   }
 
   rm(path: string, tx = 0): void {
-    this.request(XS.XS_RM, nulJoin([path]), tx);
+    this.#exchange(XS.XS_RM, nulJoin([path]), tx, undefined, true);
   }
 
   directory(path: string, tx = 0): string[] {
@@ -143,7 +166,7 @@ export class XsLocalClient {
   }
 
   setPerms(path: string, perms: readonly string[], tx = 0): void {
-    this.request(XS.XS_SET_PERMS, nulJoin([path, ...perms]), tx);
+    this.#exchange(XS.XS_SET_PERMS, nulJoin([path, ...perms]), tx, undefined, true);
   }
 
   watch(path: string, token: string): void {
