@@ -43,6 +43,7 @@ import type { HypercallTrace } from "@pvkit/hypervisor-sim";
 import { type DomainInspection, inspectDomains } from "@pvkit/hypervisor-sim/inspect";
 import type { DriverInspectListener, InspectedRing, InspectedRingEnd } from "@pvkit/guest-sdk";
 import type { Host } from "../host/host.js";
+import { inspectInt } from "../host/inspect-node.js";
 import type { RequestPhase } from "./records.js";
 
 /** Resolved front rings kept for pairing back ends (reconnects make new ones). */
@@ -104,16 +105,6 @@ function pageAt(d: DomainInspection, gfn: number): unknown {
   }
 }
 
-function readNode(host: Host, path: string): string | undefined {
-  const n = host.xenstored.inspect(path);
-  return n === undefined ? undefined : new TextDecoder().decode(n.value);
-}
-
-function readInt(host: Host, path: string): number | undefined {
-  const v = readNode(host, path);
-  return v !== undefined && /^\s*\d+\s*$/.test(v) ? Number(v) : undefined;
-}
-
 /** The device directory (and queue) of `domid` whose ring keys name grant `ref`. */
 function deviceOf(
   host: Host,
@@ -124,7 +115,7 @@ function deviceOf(
   for (const type of host.xenstored.inspect(base)?.children ?? []) {
     for (const devid of host.xenstored.inspect(`${base}/${type}`)?.children ?? []) {
       const dev = `${base}/${type}/${devid}`;
-      const queues = readInt(host, `${dev}/multi-queue-num-queues`);
+      const queues = inspectInt(host, `${dev}/multi-queue-num-queues`);
       const dirs =
         queues === undefined
           ? [{ dir: dev, q: undefined }]
@@ -133,11 +124,11 @@ function deviceOf(
               q,
             }));
       for (const { dir, q } of dirs) {
-        const first = readInt(host, `${dir}/ring-ref`) ?? readInt(host, `${dir}/ring-ref0`);
+        const first = inspectInt(host, `${dir}/ring-ref`) ?? inspectInt(host, `${dir}/ring-ref0`);
         if (first !== ref) continue;
         return {
           track: q === undefined ? `${type} ${devid} ring` : `${type} ${devid} queue ${q} ring`,
-          port: readInt(host, `${dir}/event-channel`),
+          port: inspectInt(host, `${dir}/event-channel`),
         };
       }
     }

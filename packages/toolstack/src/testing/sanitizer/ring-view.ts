@@ -11,6 +11,7 @@ import { ECS } from "@pvkit/hypervisor-sim";
 import { inspectDomain } from "@pvkit/hypervisor-sim/inspect";
 import type { InspectedRing, XenbusDevice } from "@pvkit/guest-sdk";
 import type { Host } from "../../host/host.js";
+import { inspectInt } from "../../host/inspect-node.js";
 
 /** The part of a machine frame read here (the simulator's Frame). */
 export interface FrameView {
@@ -109,16 +110,6 @@ export function newDeviceLink(
   };
 }
 
-function readNode(host: Host, path: string): string | undefined {
-  const n = host.xenstored.inspect(path);
-  return n === undefined ? undefined : new TextDecoder().decode(n.value);
-}
-
-function readInt(host: Host, path: string): number | undefined {
-  const v = readNode(host, path);
-  return v !== undefined && /^\s*\d+\s*$/.test(v) ? Number(v) : undefined;
-}
-
 /**
  * Finds (or refreshes) the link's ring frames and ports from xenstore and the frontend's grant
  * table. A ring-ref that changed (reconnect) re-resolves; absent keys keep the last answer.
@@ -128,13 +119,13 @@ export function resolveLink(host: Host, l: DeviceLink): void {
   if (d === undefined) return;
   // A multi-queue device (blkif.h: multi-queue-num-queues, the ring keys under queue-N/): queue 0.
   const dir =
-    readInt(host, `${l.frontPath}/multi-queue-num-queues`) !== undefined
+    inspectInt(host, `${l.frontPath}/multi-queue-num-queues`) !== undefined
       ? `${l.frontPath}/queue-0`
       : l.frontPath;
   const ring = queueRing(host, l, dir);
   if (ring !== undefined && (l.ring === undefined || l.ring.refs.join() !== ring.refs.join()))
     l.ring = ring;
-  const port = readInt(host, `${dir}/event-channel`);
+  const port = inspectInt(host, `${dir}/event-channel`);
   if (port !== undefined && port < d.evtchn.validEvtchns) {
     l.frontPort = port;
     const t = d.evtchn;
@@ -147,10 +138,10 @@ export function resolveLink(host: Host, l: DeviceLink): void {
 function queueRing(host: Host, l: DeviceLink, dir: string): ResolvedRing | undefined {
   const d = inspectDomain(host.hv, l.frontDomid);
   if (d === undefined) return undefined;
-  const order = readInt(host, `${l.frontPath}/ring-page-order`) ?? 0;
+  const order = inspectInt(host, `${l.frontPath}/ring-page-order`) ?? 0;
   const refs: number[] = [];
   for (let i = 0; i < 1 << order; i++) {
-    const r = readInt(host, order === 0 ? `${dir}/ring-ref` : `${dir}/ring-ref${i}`);
+    const r = inspectInt(host, order === 0 ? `${dir}/ring-ref` : `${dir}/ring-ref${i}`);
     if (r === undefined) return undefined;
     refs.push(r);
   }
@@ -170,7 +161,7 @@ function queueRing(host: Host, l: DeviceLink, dir: string): ResolvedRing | undef
  * device, `multi-queue-num-queues` of them otherwise (the keys under `queue-N/`).
  */
 export function deviceRings(host: Host, l: DeviceLink): QueueRing[] {
-  const n = readInt(host, `${l.frontPath}/multi-queue-num-queues`);
+  const n = inspectInt(host, `${l.frontPath}/multi-queue-num-queues`);
   const dirs =
     n === undefined
       ? [[undefined, l.frontPath] as const]
@@ -180,7 +171,7 @@ export function deviceRings(host: Host, l: DeviceLink): QueueRing[] {
   for (const [queue, dir] of dirs) {
     const ring = queueRing(host, l, dir);
     if (ring === undefined || d === undefined) continue;
-    const frontPort = readInt(host, `${dir}/event-channel`);
+    const frontPort = inspectInt(host, `${dir}/event-channel`);
     const t = d.evtchn;
     const ok = frontPort !== undefined && frontPort < t.validEvtchns;
     const backPort =
