@@ -9,6 +9,7 @@
 import type { Connection } from "./connection.js";
 import { decodeWatchEvent } from "./connection.js";
 import { XenstoreError } from "./errors.js";
+
 import { getStrings } from "./payload.js";
 import {
   isXsdErrorName,
@@ -20,6 +21,9 @@ import {
   xsString,
   xsTypeName,
 } from "@pvkit/hypervisor-sim/abi";
+
+/** DIRECTORY_PART restarts (the directory changed between parts) before giving up with EAGAIN. */
+const DIRECTORY_PART_RESTARTS = 64;
 
 export interface WatchEvent {
   readonly path: string;
@@ -157,8 +161,54 @@ export class XsLocalClient {
     this.#exchange(XS.XS_RM, nulJoin([path]), tx, undefined, true);
   }
 
+  /**
+   * DIRECTORY: child names in creation order. A listing over 4096 bytes (xenstored answers E2BIG,
+   * as cxenstored's `send_reply` does) is fetched with DIRECTORY_PART instead, starting again
+   * when the node's generation changes between parts (libxenstore's `xs_directory_part`); a
+   * directory that keeps changing fails with EAGAIN after `DIRECTORY_PART_RESTARTS` (64) restarts.
+   */
   directory(path: string, tx = 0): string[] {
-    return getStrings(this.request(XS.XS_DIRECTORY, nulJoin([path]), tx));
+    try {
+      return getStrings(this.request(XS.XS_DIRECTORY, nulJoin([path]), tx));
+    } catch (e) {
+      if (e instanceof XenstoreError && e.code === "E2BIG") return this.#directoryPart(path, tx);
+      throw e;
+    }
+  }
+
+  #directoryPart(path: string, tx: number): string[] {
+    let restarts = 0;
+    let gen: string | undefined;
+    let names: string[] = [];
+    let off = 0;
+    for (;;) {
+      const p = this.request(XS.XS_DIRECTORY_PART, nulJoin([path, String(off)]), tx);
+      const nul = p.indexOf(0);
+      const g = new TextDecoder().decode(p.subarray(0, nul < 0 ? p.length : nul));
+      const rest = nul < 0 ? new Uint8Array(0) : p.subarray(nul + 1);
+      if (off > 0 && g !== gen) {
+        if (++restarts > DIRECTORY_PART_RESTARTS)
+          throw new XenstoreError(
+            "EAGAIN",
+            `XS_DIRECTORY_PART: ${path} kept changing`,
+            "XS_DIRECTORY_PART",
+          );
+        gen = undefined;
+        names = [];
+        off = 0;
+        continue;
+      }
+      gen = g;
+      // Whole names, each NUL-terminated; one more NUL (or nothing) ends the list.
+      let i = 0;
+      while (i < rest.length && rest[i] !== 0) {
+        const end = rest.indexOf(0, i);
+        names.push(new TextDecoder().decode(rest.subarray(i, end)));
+        i = end + 1;
+      }
+      if (i < rest.length || rest.length === 0) return names;
+      off += rest.length;
+    }
   }
 
   getPerms(path: string, tx = 0): string[] {
