@@ -183,9 +183,8 @@ export class XsLocalClient {
     let off = 0;
     for (;;) {
       const p = this.request(XS.XS_DIRECTORY_PART, nulJoin([path, String(off)]), tx);
-      const nul = p.indexOf(0);
-      const g = new TextDecoder().decode(p.subarray(0, nul < 0 ? p.length : nul));
-      const rest = nul < 0 ? new Uint8Array(0) : p.subarray(nul + 1);
+      // `gen\0`, then whole names each with its NUL; one more NUL (an empty string) ends the list.
+      const [g = "", ...part] = getStrings(p);
       if (off > 0 && g !== gen) {
         if (++restarts > DIRECTORY_PART_RESTARTS)
           throw new XenstoreError(
@@ -199,15 +198,11 @@ export class XsLocalClient {
         continue;
       }
       gen = g;
-      // Whole names, each NUL-terminated; one more NUL (or nothing) ends the list.
-      let i = 0;
-      while (i < rest.length && rest[i] !== 0) {
-        const end = rest.indexOf(0, i);
-        names.push(new TextDecoder().decode(rest.subarray(i, end)));
-        i = end + 1;
-      }
-      if (i < rest.length || rest.length === 0) return names;
-      off += rest.length;
+      const last = part.length === 0 || part[part.length - 1] === "";
+      if (last && part.length > 0) part.pop();
+      names.push(...part);
+      if (last) return names;
+      off += p.length - (g.length + 1);
     }
   }
 
