@@ -13,6 +13,13 @@ export interface XsbenchResult {
   readonly secs: number;
   /** utime + stime the daemon used over those seconds, in clock ticks; -1 if unknown. */
   readonly cpuTicks: number;
+  /** The utime part (the daemon's own code), in clock ticks; -1 if unknown. */
+  readonly userTicks: number;
+  /**
+   * The stime part, in clock ticks; -1 if unknown: the kernel working for the daemon (socket
+   * reads and writes, the client wake-ups a write causes, poll/epoll).
+   */
+  readonly sysTicks: number;
   /** Clock ticks per second (`sysconf(_SC_CLK_TCK)`). */
   readonly clkTck: number;
   /** Error replies (any is a failed run). */
@@ -22,7 +29,8 @@ export interface XsbenchResult {
 }
 
 /**
- * Parses xsbench's line `ops=N reqs=N secs=S cpu_ticks=T clk_tck=H errors=E retries=R`.
+ * Parses xsbench's line
+ * `ops=N reqs=N secs=S cpu_ticks=T user_ticks=U sys_ticks=K clk_tck=H errors=E retries=R`.
  * @throws Error if a field is missing or not a number.
  */
 export function parseXsbench(line: string): XsbenchResult {
@@ -42,6 +50,8 @@ export function parseXsbench(line: string): XsbenchResult {
     reqs: get("reqs"),
     secs: get("secs"),
     cpuTicks: get("cpu_ticks"),
+    userTicks: get("user_ticks"),
+    sysTicks: get("sys_ticks"),
     clkTck: get("clk_tck"),
     errors: get("errors"),
     retries: get("retries"),
@@ -57,6 +67,12 @@ export function opsPerSec(r: XsbenchResult): number {
 export function cpuUsPerRequest(r: XsbenchResult): number {
   if (r.cpuTicks < 0 || r.reqs === 0) return Number.NaN;
   return ((r.cpuTicks / r.clkTck) * 1e6) / r.reqs;
+}
+
+/** The kernel's part of {@link cpuUsPerRequest} (stime), in µs; NaN if unknown. */
+export function sysUsPerRequest(r: XsbenchResult): number {
+  if (r.sysTicks < 0 || r.reqs === 0) return Number.NaN;
+  return ((r.sysTicks / r.clkTck) * 1e6) / r.reqs;
 }
 
 /**
@@ -75,11 +91,15 @@ export function median(xs: readonly number[]): number {
   return s.length === 0 ? Number.NaN : s[Math.floor(s.length / 2)]!;
 }
 
-/** One measured case: its label and, per daemon, the median ops/s and µs of CPU per request. */
+/**
+ * One measured case: its label and, per daemon, the median ops/s, µs of CPU per request and the
+ * kernel's part of it (system time).
+ */
 export interface CaseRow {
   readonly label: string;
   readonly opsPerSec: Readonly<Record<string, number>>;
   readonly cpuUs: Readonly<Record<string, number>>;
+  readonly sysUs?: Readonly<Record<string, number>>;
 }
 
 /** Resident memory per daemon, in kB. */
@@ -93,8 +113,11 @@ function fmtOps(v: number | undefined): string {
   return v >= 1e4 ? `${(v / 1e3).toFixed(1)}k` : v.toFixed(0);
 }
 
-function fmtUs(v: number | undefined): string {
-  return v === undefined || Number.isNaN(v) ? "n/a" : v.toFixed(1);
+function fmtUs(v: number | undefined, sys?: number): string {
+  if (v === undefined || Number.isNaN(v)) return "n/a";
+  return sys === undefined || Number.isNaN(sys)
+    ? v.toFixed(1)
+    : `${v.toFixed(1)} (sys ${sys.toFixed(1)})`;
 }
 
 function fmtRatio(a: number | undefined, b: number | undefined): string {
@@ -122,7 +145,8 @@ function fmtMb(kb: number | undefined): string {
 
 /**
  * The results as one markdown table: per case, pvkit's and cxenstored's ops/s, their ratio
- * (pvkit / cxenstored), each one's µs of CPU per request and the null server's ops/s; then the
+ * (pvkit / cxenstored), each one's µs of CPU per request (with the kernel's part, "sys", when
+ * known) and the null server's ops/s; then the
  * memory rows (VmRSS; the ratio column is pvkit / cxenstored there too, lower is better).
  * A ratio marked † is of a case bound by the ceiling ({@link ceilingBound}): there the µs of CPU
  * per request compare the daemons, the ops/s do not.
@@ -133,7 +157,7 @@ export function markdownTable(cases: readonly CaseRow[], memory: readonly Memory
     "|---|---:|---:|---:|---:|---:|---:|\n";
   const rows = cases.map(
     (c) =>
-      `| ${c.label} | ${fmtOps(c.opsPerSec.pvkit)} | ${fmtOps(c.opsPerSec.cxenstored)} | ${fmtRatio(c.opsPerSec.pvkit, c.opsPerSec.cxenstored)}${ceilingBound(c) ? " †" : ""} | ${fmtUs(c.cpuUs.pvkit)} | ${fmtUs(c.cpuUs.cxenstored)} | ${fmtOps(c.opsPerSec.null)} |\n`,
+      `| ${c.label} | ${fmtOps(c.opsPerSec.pvkit)} | ${fmtOps(c.opsPerSec.cxenstored)} | ${fmtRatio(c.opsPerSec.pvkit, c.opsPerSec.cxenstored)}${ceilingBound(c) ? " †" : ""} | ${fmtUs(c.cpuUs.pvkit, c.sysUs?.pvkit)} | ${fmtUs(c.cpuUs.cxenstored, c.sysUs?.cxenstored)} | ${fmtOps(c.opsPerSec.null)} |\n`,
   );
   const mem = memory.map(
     (m) =>

@@ -58,6 +58,7 @@ import {
   opsPerSec,
   parseXsbench,
   replaceBetween,
+  sysUsPerRequest,
   statusKb,
   type CaseRow,
   type MemoryRow,
@@ -582,10 +583,13 @@ for (const o of OPS) {
       cpuUs: Object.fromEntries(
         [...results].map(([k, rs]) => [k, median(rs.map(cpuUsPerRequest))]),
       ),
+      sysUs: Object.fromEntries(
+        [...results].map(([k, rs]) => [k, median(rs.map(sysUsPerRequest))]),
+      ),
     };
     cases.push(row);
     log(
-      `${label}: ${daemons.map((d) => `${d.name} ${row.opsPerSec[d.name]!.toFixed(0)}/s ${row.cpuUs[d.name]!.toFixed(1)} µs`).join(", ")}`,
+      `${label}: ${daemons.map((d) => `${d.name} ${row.opsPerSec[d.name]!.toFixed(0)}/s ${row.cpuUs[d.name]!.toFixed(1)} µs (sys ${row.sysUs![d.name]!.toFixed(1)})`).join(", ")}`,
     );
   }
 }
@@ -619,7 +623,7 @@ const notes = [
   `Measured ${date} on ${availableParallelism()} cores (${cpuModel}), ${pin ? `daemon pinned to core ${daemonCpu}, clients to core ${clientCpu}` : "unpinned (one core)"}; ` +
     `load average ${loadAtStart} at the start, ${loadavg()} at the end${niceness !== undefined ? `, nice ${niceness}` : ""}; ` +
     `node ${process.version}; ${pvkitDescribe}; cxenstored ${cxVersion ?? `not run (${cxReason ?? "excluded"})`}. ` +
-    `Median of ${reps} runs of ${seconds} s each (after ${warmup} s warm-up); ops/s counts transactions for the transaction rows, µs CPU/req is per request (4 per transaction); ` +
+    `Median of ${reps} runs of ${seconds} s each (after ${warmup} s warm-up); ops/s counts transactions for the transaction rows, µs CPU/req is the daemon's utime + stime per request (4 per transaction), "sys" its stime alone (the kernel: socket reads and writes, the client wake-ups they cause, poll/epoll), each the median of the runs; ` +
     `† marks a case where the faster daemon reaches ${CEILING_SHARE * 100}% of the null server's ops/s (bound by the socket, the scheduler and the client: compare µs CPU/req there).`,
 ];
 console.log(`\n${notes.join("\n")}\n\n${table}`);

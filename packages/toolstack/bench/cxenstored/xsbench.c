@@ -15,9 +15,11 @@
  *         dir    XS_DIRECTORY /bench/dir (100 children)
  *         tx     XS_TRANSACTION_START, XS_READ + XS_WRITE of /bench/tx/<client>-<slot> in the
  *                transaction, XS_TRANSACTION_END "T" (EAGAIN counts as a retry, not an op)
- *       Prints one line: "ops=N reqs=N secs=S cpu_ticks=T clk_tck=H errors=E retries=R", where
- *       cpu_ticks is the utime+stime (/proc/PID/stat fields 14 and 15) the daemon PID used
- *       between the common start and the end of the last client.
+ *       Prints one line: "ops=N reqs=N secs=S cpu_ticks=T user_ticks=U sys_ticks=K clk_tck=H
+ *       errors=E retries=R", where cpu_ticks is the utime+stime (/proc/PID/stat fields 14 and
+ *       15) the daemon PID used between the common start and the end of the last client, U its
+ *       utime and K its stime (time in the kernel on its behalf: the socket reads and writes,
+ *       the wake-ups of the clients they cause, poll/epoll).
  *
  * Exit status: 0 on success, 1 on a protocol or connection error (message on stderr), 2 on bad
  * usage. Every socket read has a timeout (XSBENCH_TIMEOUT_S, default 10 s) so a hung daemon
@@ -62,8 +64,9 @@ static double now_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* utime + stime of a process, in clock ticks (/proc/PID/stat fields 14 and 15). */
-static long long proc_cpu_ticks(int pid) {
+/* utime and stime of a process, in clock ticks (/proc/PID/stat fields 14 and 15): 0, or -1 if unreadable. */
+static int proc_cpu_ticks(int pid, long long *user, long long *sys) {
+  *user = *sys = -1;
   if (pid <= 0) return -1;
   char path[64], buf[4096];
   snprintf(path, sizeof(path), "/proc/%d/stat", pid);
@@ -79,7 +82,9 @@ static long long proc_cpu_ticks(int pid) {
   /* fields 3..13 skipped, then 14 utime, 15 stime */
   if (sscanf(p, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
     return -1;
-  return (long long)(utime + stime);
+  *user = (long long)utime;
+  *sys = (long long)stime;
+  return 0;
 }
 
 static int connect_socket(const char *path) {
@@ -459,7 +464,8 @@ int main(int argc, char **argv) {
       die("client %d did not get ready", k);
     }
   }
-  long long cpu0 = proc_cpu_ticks(pid);
+  long long user0, sys0, user1, sys1;
+  int cpu0 = proc_cpu_ticks(pid, &user0, &sys0);
   double t0 = now_s();
   close(go[1]); /* every client's read() returns 0 at once */
   struct result total = {0, 0, 0, 0};
@@ -469,7 +475,7 @@ int main(int argc, char **argv) {
     if (waitpid(kids[k], &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) failed = 1;
   }
   double t1 = now_s();
-  long long cpu1 = proc_cpu_ticks(pid);
+  int cpu1 = proc_cpu_ticks(pid, &user1, &sys1);
   struct result r;
   int got = 0;
   while (read(res[0], &r, sizeof(r)) == (ssize_t)sizeof(r)) {
@@ -480,7 +486,10 @@ int main(int argc, char **argv) {
     got++;
   }
   if (failed || got != clients) die("%d of %d clients failed", clients - got, clients);
-  printf("ops=%lld reqs=%lld secs=%.6f cpu_ticks=%lld clk_tck=%ld errors=%lld retries=%lld\n", total.ops, total.reqs,
-         t1 - t0, (cpu0 >= 0 && cpu1 >= 0) ? cpu1 - cpu0 : -1, sysconf(_SC_CLK_TCK), total.errors, total.retries);
+  int known = cpu0 == 0 && cpu1 == 0;
+  long long du = known ? user1 - user0 : -1, ds = known ? sys1 - sys0 : -1;
+  printf("ops=%lld reqs=%lld secs=%.6f cpu_ticks=%lld user_ticks=%lld sys_ticks=%lld clk_tck=%ld errors=%lld retries=%lld\n",
+         total.ops, total.reqs, t1 - t0, known ? du + ds : -1, du, ds, sysconf(_SC_CLK_TCK), total.errors,
+         total.retries);
   return total.errors ? 1 : 0;
 }
