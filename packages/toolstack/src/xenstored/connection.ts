@@ -208,9 +208,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   /**
    * Feeds received bytes. Every complete request is processed at once, in order. A header with
    * len > XENSTORE_PAYLOAD_MAX closes the connection with reason `oversize`. Bytes arriving
-   * after close are ignored.
+   * after close are ignored. `afterEach`, if given, is called after each request is processed
+   * (its reply queued), before the next one is: the socket server writes a batch there.
    */
-  receive(bytes: Uint8Array): void {
+  receive(bytes: Uint8Array, afterEach?: () => void): void {
     if (this.closed) return;
     this.#parser.push(bytes);
     for (;;) {
@@ -222,6 +223,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         return;
       }
       this.#process(m);
+      afterEach?.();
     }
   }
 

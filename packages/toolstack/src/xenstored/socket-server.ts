@@ -6,10 +6,13 @@
  * returns false) messages wait on the connection until `drain` (cxenstored's `out_list`,
  * written as the socket polls writable).
  *
- * Replies are coalesced: the requests of one received chunk are all processed first, then
- * everything they queued leaves in one `write`. Output queued outside a chunk (watch events fired
- * by another client's request) is written once the current task is done (a microtask), so the
- * events one request fires on a connection also share one write. Order is unchanged.
+ * Replies are coalesced: the requests of one received chunk are processed in batches of
+ * {@link XENSTORED_SOCKET_BATCH}, and what each batch queued leaves in one `write` as soon as the
+ * batch is done. A client with many requests in flight thus gets its first replies (and sends
+ * its next requests) while the rest of its chunk is still being processed, instead of waiting
+ * for the whole chunk. Output queued outside a chunk (watch events fired by another client's
+ * request) is written once the current task is done (a microtask), so the events one request
+ * fires on a connection also share one write. Order is unchanged.
  */
 import { lstatSync, unlinkSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
@@ -30,6 +33,16 @@ import type { Xenstored } from "./xenstored.js";
 export const XENSTORED_DAEMON_NODE_FLAGS: readonly string[] = Object.freeze([
   "--max-semi-space-size=1",
 ]);
+
+/**
+ * Requests of one received chunk processed before their replies are written (one `write` per
+ * batch). Measured with `bench:cxenstored`'s client (`xsbench -c 1 -d 16`, 16 requests in
+ * flight on one connection), 5 alternating runs of 3 s each against one write per chunk, load
+ * average 4: medians READ 148k/s against 136k/s, WRITE 111k against 101k, DIRECTORY 134k against
+ * 97k, transactions 34k against 30k. A client with one request in flight sends one per chunk and
+ * is not affected.
+ */
+const XENSTORED_SOCKET_BATCH = 8;
 
 /** A listening socket server; `close()` stops it and removes the socket file. */
 export interface XenstoredSocketServer {
@@ -94,10 +107,18 @@ export async function listenXenstored(xs: Xenstored, path: string): Promise<Xens
       if (reason === "oversize") sock.destroy();
       else sock.end();
     });
+    /** Requests of the current chunk processed since its last write. */
+    let batched = 0;
+    const afterEach = (): void => {
+      if (++batched < XENSTORED_SOCKET_BATCH) return;
+      batched = 0;
+      flush();
+    };
     sock.on("data", (chunk: Buffer) => {
       receiving = true;
+      batched = 0;
       try {
-        conn.receive(chunk);
+        conn.receive(chunk, afterEach);
       } finally {
         receiving = false;
       }

@@ -10,10 +10,10 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
-import { createConnection } from "node:net";
+import { createConnection, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import {
   Xenstored,
   XsLocalClient,
@@ -226,6 +226,52 @@ describe("socket output (send_event, out_list)", () => {
     ).toEqual(new Set([`${XS.XS_WATCH_EVENT} /a\0tok\0`]));
     expect(Buffer.from(all.at(-1)!.payload).toString()).toBe("19999");
     expect(conn.pending.length).toBe(0);
+  });
+});
+
+describe("socket output batches", () => {
+  it("answers 20 requests sent in one chunk in writes of 8, 8 and 4 requests' output, in the order an in-process connection queues it", async () => {
+    // A WATCH, then 19 WRITEs under it: each WRITE's reply and the watch event it fires.
+    const requests = [
+      encodeXsMessage({ type: XS.XS_WATCH, req_id: 0, tx_id: 0, payload: nulJoin(["/b", "t"]) }),
+      ...Array.from({ length: 19 }, (_, i) =>
+        encodeXsMessage({
+          type: XS.XS_WRITE,
+          req_id: i + 1,
+          tx_id: 0,
+          payload: Buffer.from(`/b/${i}\0v${i}`),
+        }),
+      ),
+    ];
+    const chunk = Buffer.concat(requests);
+    // The reference: the same bytes fed to an in-process connection of another xenstored.
+    const ref = new Xenstored();
+    const refConn = ref.connect();
+    refConn.receive(chunk);
+    const expected = refConn.takeAll().map((m) => `${m.type}:${m.req_id}`);
+    expect(expected).toHaveLength(1 + 1 + 19 * 2); // WATCH reply, its first event, 19 × (reply + event)
+    ref.close();
+
+    const sock = createConnection(server.path);
+    await new Promise<void>((r) => sock.once("connect", () => r()));
+    const inbox = collector(sock);
+    // The server's own socket writes (this process's client socket is told apart).
+    const writes: number[] = [];
+    const realWrite = Socket.prototype.write;
+    const spy = vi.spyOn(Socket.prototype, "write").mockImplementation(function (
+      this: Socket,
+      ...args: Parameters<Socket["write"]>
+    ) {
+      if (this !== sock)
+        writes.push(decodeXsMessages(new Uint8Array(args[0] as Uint8Array)).length);
+      return Reflect.apply(realWrite, this, args) as boolean;
+    });
+    sock.write(chunk);
+    const got = await inbox.until((m) => m.length >= expected.length);
+    spy.mockRestore();
+    sock.end();
+    expect(got.map((m) => `${m.type}:${m.req_id}`)).toEqual(expected);
+    expect(writes).toEqual([1 + 1 + 7 * 2, 8 * 2, 4 * 2]);
   });
 });
 
