@@ -49,7 +49,7 @@ describe("pvkit trace render", () => {
     const r = await runCli(["trace", "render", "run.json"], { cwd: tmp.dir });
     expect(r.stderr).toBe("");
     expect(r.stdout).toBe(
-      `wrote ${join(tmp.dir, "run.svg")}: the whole trace, 765 slices, 189 flow arrows\n`,
+      `wrote ${join(tmp.dir, "run.svg")}: the whole trace, 741 slices, 183 flow arrows\n`,
     );
     expect(readFileSync(join(tmp.dir, "run.svg"), "utf8")).toMatch(/^<svg xmlns=/);
   });

@@ -34,7 +34,7 @@ import type {
   XenbusTransport,
   XsWatchEvent,
 } from "@pvkit/guest-sdk";
-import type { Observable } from "rxjs";
+import { type Observable, filter as rxFilter } from "rxjs";
 import type { ConsoleDeps } from "./xen-console.js";
 import { XenConsole } from "./xen-console.js";
 
@@ -131,11 +131,13 @@ export class ExtraConsoles {
 }
 
 /**
- * `xs` with `backend/console/<front>/0` left out of directory listings, so the bus never probes
- * the primary console's backend directory.
+ * `xs` with `backend/console/<front>/0` left out of directory listings and watch events, so the
+ * bus never probes the primary console's backend directory (it handles each event for the
+ * device its path names).
  */
 export function hidePrimaryConsole(xs: XenbusTransport): XenbusTransport {
   const primary = /^(?:\/local\/domain\/0\/)?backend\/console\/\d+$/;
+  const primaryNode = /^(?:\/local\/domain\/0\/)?backend\/console\/\d+\/0(?:\/|$)/;
   const filter = (path: string, names: string[]): string[] =>
     primary.test(path) ? names.filter((n) => n !== "0") : names;
   return {
@@ -145,7 +147,8 @@ export function hidePrimaryConsole(xs: XenbusTransport): XenbusTransport {
     rm: (p) => xs.rm(p),
     exists: (p) => xs.exists(p),
     directory: async (p) => filter(p, await xs.directory(p)),
-    watch: (p): Observable<XsWatchEvent> => xs.watch(p),
+    watch: (p): Observable<XsWatchEvent> =>
+      xs.watch(p).pipe(rxFilter((e) => !primaryNode.test(e.path))),
     transaction: (fn, opts) => xs.transaction((tx: XenbusOps) => fn(tx), opts),
   };
 }

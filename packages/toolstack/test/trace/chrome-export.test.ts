@@ -37,7 +37,7 @@ describe("exportChromeTrace", () => {
       upcall: 23,
       timer: 0,
       domain: 4,
-      xenstore: 213,
+      xenstore: 210,
       span: 0,
       phase: 0,
     });
@@ -54,7 +54,7 @@ describe("exportChromeTrace", () => {
       "X evtchn": 23,
       "i evtchn": 28,
       "i domain": 4,
-      "X xenstore": 213,
+      "X xenstore": 210,
       "s notify": 23,
       "f notify": 23,
       "C gnttab": 8,
@@ -80,7 +80,7 @@ describe("exportChromeTrace", () => {
     expect(trace.metadata).toMatchObject({
       format: "pvkit-trace/1",
       seed: null,
-      records: 327,
+      records: 324,
       dropped: 0,
       flows: 23,
     });

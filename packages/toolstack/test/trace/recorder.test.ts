@@ -10,24 +10,24 @@ import { runPingScenario } from "./scenario.js";
 describe("TraceRecorder", () => {
   it("keeps the latest maxEvents records and counts the dropped ones when full", async () => {
     const { rec } = await runPingScenario({}, { maxEvents: 50 });
-    expect(rec.observed).toBe(327); // with xenconsoled (on by default) serving each guest's console 0
-    expect(rec.dropped).toBe(277);
+    expect(rec.observed).toBe(324); // with xenconsoled (on by default) serving each guest's console 0
+    expect(rec.dropped).toBe(274);
     const records = rec.records();
     expect(records).toHaveLength(50);
-    expect(records.map((r) => r.n)).toEqual(Array.from({ length: 50 }, (_, i) => 277 + i));
+    expect(records.map((r) => r.n)).toEqual(Array.from({ length: 50 }, (_, i) => 274 + i));
     const json = chromeTraceJson(rec.snapshot());
     expect(validateChromeTrace(json)).toEqual([]);
     expect(parseChromeTrace(json).metadata).toMatchObject({
       records: 50,
-      dropped: 277,
-      firstRecord: 277,
-      lastRecord: 326,
+      dropped: 274,
+      firstRecord: 274,
+      lastRecord: 323,
     });
   });
 
   it("keeps the first maxEvents records with overflow drop-newest", async () => {
     const { rec } = await runPingScenario({}, { maxEvents: 50, overflow: "drop-newest" });
-    expect(rec.dropped).toBe(277);
+    expect(rec.dropped).toBe(274);
     expect(rec.records().map((r) => r.n)).toEqual(Array.from({ length: 50 }, (_, i) => i));
     expect(validateChromeTrace(chromeTraceJson(rec.snapshot()))).toEqual([]);
   });

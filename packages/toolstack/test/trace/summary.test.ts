@@ -21,7 +21,7 @@ describe("summarizeTrace", () => {
     expect(summarizeTrace(exportChromeTrace(rec.snapshot()), { top: 4 })).toEqual([
       // xenconsoled (on by default) binds and maps each guest's console 0: 2 more bind_interdomain
       // and 2 map_grant_ref hypercalls than without it.
-      "trace: 339 events, virtual time 0..0 ns, 0 records dropped",
+      "trace: 336 events, virtual time 0..0 ns, 0 records dropped",
       "hypercalls: 51",
       "  EVTCHNOP_send 15 (29.4%)",
       "  XENMEM_remove_from_physmap 8 (15.7%)",
@@ -51,7 +51,7 @@ describe("summarizeTrace", () => {
     rec.stop();
     expect(summarizeTrace(exportChromeTrace(rec.snapshot()), { top: 2 })).toEqual([
       // 4 of them the ring track's occupancy counter: 1, 2, 1, 0 requests in flight.
-      "trace: 162 events, virtual time 0..2250 ns, 0 records dropped",
+      "trace: 160 events, virtual time 0..2250 ns, 0 records dropped",
       "hypercalls: 20",
       "  EVTCHNOP_send 4 (20.0%)",
       "  XENMEM_remove_from_physmap 4 (20.0%)",

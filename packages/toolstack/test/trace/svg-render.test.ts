@@ -177,7 +177,7 @@ describe("renderTraceSvg", () => {
     expect(count(svg, "flow")).toBe(of("s"));
     expect(of("s")).toBe(of("f"));
     // Pinned: the export's counts (chrome-export.test.ts pins them per kind too).
-    expect([count(svg, "slice"), count(svg, "instant"), count(svg, "flow")]).toEqual([295, 32, 23]);
+    expect([count(svg, "slice"), count(svg, "instant"), count(svg, "flow")]).toEqual([292, 32, 23]);
     // Tracks: dom0's vcpu0, xenstored and its mappings (the guests' console pages); each
     // guest's own row (its lifecycle instants), vcpu0 and its pages mapped by dom0. The counters
     // that stay 0 (dom0's pages mapped by peers, the guests' own mappings) are not drawn.

@@ -14,9 +14,25 @@
  * await rng.unregister();                      // Closing → Closed, with a timeout
  * ```
  *
- * Every watch runs through a coalesced handler (at most one pending run each: XSA-349), and all
- * the work for one device is serialised. When the xenstore connection fails (the domain is being
- * destroyed) every device is released without further xenstore traffic.
+ * The bus lists its directory once, at registration (Linux's `xenbus_probe_devices`). After that
+ * each event on `device/<type>` or `backend/<type>` is handled for the one device its path names,
+ * as `xenbus_dev_changed` does (`frontend_changed` / `backend_changed` in
+ * `xenbus_probe_frontend.c` / `xenbus_probe_backend.c`): the path is cut to the device's node
+ * (`device/<type>/<id>`, `backend/<type>/<domid>/<id>`); a known device whose node (or `state`)
+ * is gone is removed, an unknown one is probed (`xenbus_probe_node`: only a device in
+ * Initialising is new, and one found in another state is read again at its next event). An
+ * event on `backend/<type>/<domid>` alone names no device: while that directory exists it is
+ * ignored, as Linux does; once it is gone every device under it is removed
+ * (`xenbus_cleanup_devices`). So the requests for one new device do not grow with the devices
+ * the bus already has. An event on the watched node itself (WATCH's initial event, the directory
+ * created or removed) lists the directory again, where Linux ignores it.
+ *
+ * Every watch is bounded (XSA-349): at most one pending run each (coalesced-watch.ts). The bus's
+ * own watch keeps the devices named since its last run in a set of at most
+ * {@link XenbusBusOptions.maxPendingDevices} keys; an event past that cap drops the set for one
+ * full listing of the directory instead (device-watch.ts). All the work for one device is
+ * serialised. When the xenstore connection fails (the domain is being destroyed) every device is
+ * released without further xenstore traffic.
  */
 import { XenbusState, parseXenbusState, xenbusStateName } from "@pvkit/hypervisor-sim/abi";
 import {
@@ -27,6 +43,7 @@ import {
 } from "./coalesced-watch.js";
 import { XenbusError } from "../xenbus-error.js";
 import { XenbusDeviceError } from "./device-error.js";
+import { type DeviceBatch, deviceWatch } from "./device-watch.js";
 import type { DriverEnv } from "./driver-env.js";
 import type { BackendDriver, FrontendDriver } from "./driver-types.js";
 import { XenbusDevice, type XenbusSide, createXenbusDevice, readOpt } from "./xenbus-device.js";
@@ -35,12 +52,21 @@ import { type DeviceEntry, type Walk, backendWalk, frontendWalk } from "./walks.
 /** Default wait for the peer during an orderly close (Linux's 5 s in `xenbus_frontend_dev_shutdown`). */
 export const XENBUS_CLOSE_TIMEOUT_NS = 5_000_000_000;
 
+/** Default {@link XenbusBusOptions.maxPendingDevices}. */
+const DEFAULT_MAX_PENDING_DEVICES = 256;
+
 /** Options of {@link XenbusBus}. */
 export interface XenbusBusOptions {
   /** Virtual ns `unregister()` waits for the other end before forcing Closed. Default 5 s. */
   readonly closeTimeoutNs?: number;
   /** Called with every error the bus could not hand to a caller (also kept in `errors`). */
   readonly onError?: (err: unknown, dev: XenbusDevice | undefined) => void;
+  /**
+   * Devices a driver's watch keeps named between two of its runs (XSA-349 bound); an event that
+   * names one more is handled by one full listing of the directory instead. Default 256. A
+   * positive integer.
+   */
+  readonly maxPendingDevices?: number;
 }
 
 let makeRegistration: <S>(bus: XenbusBus, side: XenbusSide, type: string) => DriverRegistration<S>;
@@ -133,8 +159,18 @@ export class XenbusBus {
   readonly stats: WatchStats = watchStats();
   /** Errors no caller could be given (also passed to `onError`). */
   readonly errors: unknown[] = [];
+  /** What the drivers' directory watches did, all drivers together (see the file header). */
+  readonly scanStats: {
+    /** Full listings of a driver's directory (registration, the directory's own events, cap hit). */
+    fullScans: number;
+    /** Devices handled one by one (one per device named in a run). */
+    deviceEvents: number;
+    /** The most devices one watch kept named at once (at most `maxPendingDevices`). */
+    maxPending: number;
+  } = { fullScans: 0, deviceEvents: 0, maxPending: 0 };
   readonly #closeTimeoutNs: number;
   readonly #onError: XenbusBusOptions["onError"];
+  readonly #maxPending: number;
   readonly #registrations = new Set<DriverRegistration>();
   readonly #waiters = new Set<{
     reg: DriverRegistration;
@@ -146,10 +182,15 @@ export class XenbusBus {
   }>();
   #failed = false;
 
+  /** @throws RangeError if `opts.maxPendingDevices` is not a positive integer. */
   constructor(env: DriverEnv, opts: XenbusBusOptions = {}) {
+    const max = opts.maxPendingDevices ?? DEFAULT_MAX_PENDING_DEVICES;
+    if (!Number.isInteger(max) || max < 1)
+      throw new RangeError(`maxPendingDevices must be a positive integer, got ${max}`);
     this.env = env;
     this.#closeTimeoutNs = opts.closeTimeoutNs ?? XENBUS_CLOSE_TIMEOUT_NS;
     this.#onError = opts.onError;
+    this.#maxPending = max;
   }
 
   /** Registers a frontend driver for `device/<type>/*`. */
@@ -184,13 +225,73 @@ export class XenbusBus {
     const reg = makeRegistration<S>(this, side, type);
     this.#registrations.add(reg as DriverRegistration);
     const root = side === "frontend" ? `device/${type}` : `backend/${type}`;
-    reg.watch = coalescedWatch(
+    // Frontends: device/<type>/<id>; backends: backend/<type>/<domid>/<id>.
+    const levels = side === "frontend" ? 1 : 2;
+    reg.watch = deviceWatch(
       this.env.xs.watch(root),
-      () => this.#scan(reg as DriverRegistration, root, walk),
+      (path) => deviceKey(root, levels, path),
+      this.#maxPending,
+      (batch) => this.#changed(reg as DriverRegistration, root, walk, batch),
       (err) => (isConnectionFailure(err) ? this.#fail(err) : this.#report(err, undefined)),
       this.stats,
     );
     return reg;
+  }
+
+  /** One run of a driver's directory watch: a full listing, or each device named. */
+  async #changed(
+    reg: DriverRegistration,
+    root: string,
+    walk: Walk,
+    batch: DeviceBatch,
+  ): Promise<void> {
+    if (reg.closed || this.#failed) return;
+    const st = this.scanStats;
+    if (batch.keys.length > st.maxPending) st.maxPending = batch.keys.length;
+    if (batch.full) {
+      st.fullScans++;
+      await this.#scan(reg, root, walk);
+      return;
+    }
+    for (const key of batch.keys) {
+      if (reg.closed || this.#failed) return;
+      st.deviceEvents++;
+      await this.#deviceChanged(reg, root, key, walk);
+    }
+  }
+
+  /**
+   * `xenbus_dev_changed` for the device `key` names (`<id>`, or `<domid>/<id>` for a backend;
+   * `<domid>` alone for a backend's domain directory): see the file header.
+   */
+  async #deviceChanged(
+    reg: DriverRegistration,
+    root: string,
+    key: string,
+    walk: Walk,
+  ): Promise<void> {
+    if (reg.side === "backend" && !key.includes("/")) {
+      // backend/<type>/<domid>: no device of its own. Only its removal matters, and only to the
+      // devices known under it (none known: nothing to ask).
+      const under = `${key}/`;
+      const known = (k: string): boolean => k.startsWith(under);
+      if (![...reg.entries.keys()].some(known) && ![...reg.ignored].some(known)) return;
+      if (await this.env.xs.exists(`${root}/${key}`)) return;
+      for (const [k, e] of [...reg.entries]) if (known(k)) this.#remove(reg, k, e, walk);
+      for (const k of [...reg.ignored]) if (known(k)) reg.ignored.delete(k);
+      return;
+    }
+    const e = reg.entries.get(key);
+    if (e === undefined) {
+      await this.#probe(reg, root, key, walk);
+      return;
+    }
+    // A known device stays while its state node is there (xenbus_switch_state never re-creates
+    // a deleted one; the device is gone with it).
+    const alive = await this.env.xs.exists(`${root}/${key}/state`);
+    if (reg.entries.get(key) !== e) return; // removed or unregistered meanwhile
+    if (!alive) this.#remove(reg, key, e, walk);
+    else if (e.otherendGone) await this.#maybeRebind(e, `${root}/${key}`, walk);
   }
 
   #walkContext() {
@@ -201,7 +302,10 @@ export class XenbusBus {
     };
   }
 
-  /** Lists the type's directory: probes new devices, removes vanished ones. */
+  /**
+   * Lists the type's directory (`xenbus_probe_devices`): probes the devices not known (those
+   * found in another state than Initialising before are read again), removes vanished ones.
+   */
   async #scan(reg: DriverRegistration, root: string, walk: Walk): Promise<void> {
     if (reg.closed || this.#failed) return;
     const found = new Set<string>();
@@ -220,21 +324,32 @@ export class XenbusBus {
     }
     for (const key of reg.ignored) if (!found.has(key)) reg.ignored.delete(key);
     for (const key of found) {
-      if (reg.entries.has(key) || reg.ignored.has(key) || reg.closed) continue;
+      if (reg.entries.has(key) || reg.closed) continue;
       await this.#probe(reg, root, key, walk);
     }
   }
 
-  /** `xenbus_probe_node` + `xenbus_dev_probe`: only a device in Initialising is new. */
+  /**
+   * `xenbus_probe_node` + `xenbus_dev_probe`: only a device in Initialising is new. One in another
+   * state is kept in `ignored` until its node goes; one without a state node is not a device (yet).
+   */
   async #probe(reg: DriverRegistration, root: string, key: string, walk: Walk): Promise<void> {
     const nodename = `${root}/${key}`;
     const parts = key.split("/");
     const devid = Number(parts[parts.length - 1]);
-    const state = parseXenbusState(await readOpt(this.env.xs, `${nodename}/state`));
+    const stateText = await readOpt(this.env.xs, `${nodename}/state`);
+    if (stateText === undefined) {
+      reg.ignored.delete(key);
+      return;
+    }
+    const state = parseXenbusState(stateText);
     if (state !== XenbusState.XenbusStateInitialising || !/^\d+$/.test(parts[parts.length - 1]!)) {
       reg.ignored.add(key);
       return;
     }
+    // The driver may have unregistered, or the device been probed by an earlier run, meanwhile.
+    if (reg.closed || this.#failed || reg.entries.has(key)) return;
+    reg.ignored.delete(key);
     // xenbus_read_otherend_details: the other end's id and path must be there.
     const [idKey, pathKey] =
       reg.side === "frontend" ? ["backend-id", "backend"] : ["frontend-id", "frontend"];
@@ -280,11 +395,28 @@ export class XenbusBus {
     reg.entries.set(key, entry);
     await entry.serial(() => walk.probe(entry));
     if (reg.closed || this.#failed) return;
-    // watch_otherend: the initial event runs the walk once for the state found.
-    entry.otherendWatch = coalescedWatch(
+    this.#watchOtherend(entry, otherend, walk);
+  }
+
+  /**
+   * watch_otherend: the initial event runs the walk once for the state found. A frontend whose
+   * backend has just vanished is checked for a rebind at once: the toolstack may have rewritten
+   * its directory before the walk saw the old backend go, and the bus's own watch, which handles
+   * only the device an event names, has nothing more to tell it then.
+   */
+  #watchOtherend(e: DeviceEntry, otherend: string, walk: Walk): void {
+    e.otherendWatch = coalescedWatch(
       this.env.xs.watch(`${otherend}/state`),
-      () => entry.serial(() => walk.otherendChanged(entry)),
-      (err) => this.#report(err, dev),
+      () => {
+        const ran = e.serial(() => walk.otherendChanged(e));
+        if (e.dev.side !== "frontend") return ran; // only a frontend is rebound
+        return ran.then(() =>
+          e.otherendGone && !e.dev.removed && !this.#failed
+            ? this.#maybeRebind(e, e.dev.nodename, walk)
+            : undefined,
+        );
+      },
+      (err) => this.#report(err, e.dev),
       this.stats,
     );
   }
@@ -309,12 +441,7 @@ export class XenbusBus {
     e.otherendWatch?.close();
     await e.serial(() => walk.rebind(e, otherend, Number(idText)));
     if (e.dev.removed || this.#failed) return;
-    e.otherendWatch = coalescedWatch(
-      this.env.xs.watch(`${otherend}/state`),
-      () => e.serial(() => walk.otherendChanged(e)),
-      (err) => this.#report(err, e.dev),
-      this.stats,
-    );
+    this.#watchOtherend(e, otherend, walk);
   }
 
   #remove(reg: DriverRegistration, key: string, e: DeviceEntry, walk: Walk): void {
@@ -461,4 +588,23 @@ async function dirOpt(xs: DriverEnv["xs"], path: string): Promise<string[] | und
     if ((e as { code?: unknown }).code === "ENOENT") return undefined;
     throw e;
   }
+}
+
+/**
+ * The device an event path under `root` names: its first `levels` elements after `root`
+ * (`xenbus_dev_changed`'s `strsep_len(node, '/', bus->levels)`), or fewer for a shallower path
+ * (a backend's `<domid>` directory). Undefined for `root` itself or a path outside it: those
+ * call for a full listing.
+ */
+function deviceKey(root: string, levels: number, path: string): string | undefined {
+  if (path.length <= root.length + 1 || !path.startsWith(root) || path[root.length] !== "/")
+    return undefined;
+  let end = root.length + 1;
+  for (let i = 0; i < levels; i++) {
+    const slash = path.indexOf("/", end);
+    if (slash < 0) return path.slice(root.length + 1);
+    if (i === levels - 1) return path.slice(root.length + 1, slash);
+    end = slash + 1;
+  }
+  return undefined;
 }

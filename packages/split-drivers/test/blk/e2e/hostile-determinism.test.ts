@@ -84,7 +84,7 @@ describe("blk e2e: a seeded hostile scenario does not depend on the hosts before
     // The same position as without a trace recorder (hostile-findings.test.ts): every traceable
     // point takes a sequence number whether or not a listener records it.
     expect(first.findings).toEqual([
-      "lost-wakeup d0 /local/domain/0/backend/vbd/1/51712 seq 533 t=0 seed 3",
+      "lost-wakeup d0 /local/domain/0/backend/vbd/1/51712 seq 522 t=0 seed 3",
     ]);
   });
 });

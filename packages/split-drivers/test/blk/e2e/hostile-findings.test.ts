@@ -49,21 +49,21 @@ describe("sanitizer in hostile-peer runs: ring-halted names the domain at fault"
     const { findings, teardown, front } = await run("backend", "prod-ahead");
     expect(teardown).toBeUndefined();
     expect(findings.map(summary)).toEqual([
-      `ring-halted d0 /local/domain/0/backend/vbd/${front}/${XVDA} ring "device/vbd/${XVDA} queue 0" (grant ref 8 of d${front}) seq 540 t=0 seed 3`,
+      `ring-halted d0 /local/domain/0/backend/vbd/${front}/${XVDA} ring "device/vbd/${XVDA} queue 0" (grant ref 8 of d${front}) seq 529 t=0 seed 3`,
     ]);
     expect(findings[0]!.detail).toMatch(
       /^the backend broke the ring protocol \(a hostile peer: prod-ahead at offset 8, t=0 ns\) and the frontend d1 halted the ring: .*RING_RESPONSE_PROD_OVERFLOW/,
     );
     expect(findings[0]!.hint).toMatch(/^the backend published rsp_prod beyond/);
     expect(findings[0]!.message).toContain(
-      "(trace seq 540, t=0 ns, seed 3). Hint: the backend published rsp_prod",
+      "(trace seq 529, t=0 ns, seed 3). Hint: the backend published rsp_prod",
     );
   });
 
   it("a frontend pushing req_prod far ahead: the guest is at fault, blkback halted its ring", async () => {
     const { findings, front } = await run("frontend", "prod-ahead");
     expect(findings.map(summary)).toEqual([
-      `ring-halted d${front} /local/domain/${front}/device/vbd/${XVDA} ring "vbd ${front}/${XVDA} ring 0" (grant ref 8 of d${front}, queue 0) seq 542 t=0 seed 3`,
+      `ring-halted d${front} /local/domain/${front}/device/vbd/${XVDA} ring "vbd ${front}/${XVDA} ring 0" (grant ref 8 of d${front}, queue 0) seq 531 t=0 seed 3`,
     ]);
     expect(findings[0]!.detail).toMatch(/RING_REQUEST_PROD_OVERFLOW/);
     expect(findings[0]!.hint).toMatch(/RING_REQUEST_PROD_OVERFLOW/);
@@ -100,9 +100,9 @@ describe("sanitizer in hostile-peer runs: ring-halted names the domain at fault"
     // of queue 0, re-armed req_event and went idle. Pushing 13 and 14, blkfront's
     // RING_PUSH_REQUESTS_AND_CHECK_NOTIFY sees req_event outside (13, 15]: no notify. blkback,
     // not polling, never looks again; both wait with no event pending, found when the host goes
-    // quiescent, at trace seq 533. Blamed on the backend: the lying end wrote req_event.
+    // quiescent, at trace seq 522. Blamed on the backend: the lying end wrote req_event.
     expect(findings.map(summary)).toEqual([
-      `lost-wakeup d0 /local/domain/0/backend/vbd/${front}/${XVDA} ring (grant ref 8 of d${front}, queue 0, ports d${front}:3 / d0:4) seq 533 t=0 seed 3`,
+      `lost-wakeup d0 /local/domain/0/backend/vbd/${front}/${XVDA} ring (grant ref 8 of d${front}, queue 0, ports d${front}:3 / d0:4) seq 522 t=0 seed 3`,
     ]);
     expect(findings[0]!.detail).toBe(
       "2 request(s) unconsumed and req_event never re-armed past what the backend consumed (req_prod 15, req_event 3158285381, req_cons 13), no event pending, both ends blocked; a hostile backend lied on this device (event-garbage at offset 4, t=0 ns)",

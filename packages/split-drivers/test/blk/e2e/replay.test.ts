@@ -27,7 +27,7 @@ describe("blk e2e: seeded replay", () => {
     const a = await traced(42);
     const b = await traced(42);
     const c = await traced(43);
-    expect(a.trace.length).toMatchInlineSnapshot(`284871`);
+    expect(a.trace.length).toMatchInlineSnapshot(`279790`);
     expect(b.trace === a.trace).toBe(true);
     expect(b.outcomes).toEqual(a.outcomes);
     expect(c.trace === a.trace).toBe(false);

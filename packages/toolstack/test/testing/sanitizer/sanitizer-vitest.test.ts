@@ -21,7 +21,7 @@ describe("sanitizer in tests", () => {
     const msg = (err as SanitizerError).message.split("\n");
     expect(msg.slice(0, 2)).toEqual([
       "pvkit sanitizer: 1 finding",
-      "  - [lost-wakeup] d1 (rng-user) /local/domain/1/device/rng/0 ring (grant ref 8 of d1, ports d1:3 / d0:4): 6 request(s) pushed where the backend asked to be woken (req_prod 6, req_event 1, req_cons 0), no event pending, both ends blocked (trace seq 267, t=0 ns). Hint: the frontend pushed requests without notifying; notify when pushRequestsAndCheckNotify() says so",
+      "  - [lost-wakeup] d1 (rng-user) /local/domain/1/device/rng/0 ring (grant ref 8 of d1, ports d1:3 / d0:4): 6 request(s) pushed where the backend asked to be woken (req_prod 6, req_event 1, req_cons 0), no event pending, both ends blocked (trace seq 254, t=0 ns). Hint: the frontend pushed requests without notifying; notify when pushRequestsAndCheckNotify() says so",
     ]);
     expect(msg[2]).toBe(
       "the test itself failed with: StallError: a burst of reads can never settle: the host went quiescent at t=0 ns with no timer or delivery left",
@@ -34,7 +34,7 @@ describe("sanitizer in tests", () => {
       chaos: { seed: 7 },
     }).catch((e: unknown) => e)) as SanitizerError;
     expect(err.findings.map((f) => [f.kind, f.domid, f.device, f.seed, f.at])).toEqual([
-      ["lost-wakeup", 0, "/local/domain/0/backend/rng/1/0", 7, { seq: 257, t: 23608 }],
+      ["lost-wakeup", 0, "/local/domain/0/backend/rng/1/0", 7, { seq: 245, t: 22289 }],
     ]);
   });
 
