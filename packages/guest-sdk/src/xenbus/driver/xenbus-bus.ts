@@ -53,7 +53,7 @@ import { type DeviceEntry, type Walk, backendWalk, frontendWalk } from "./walks.
 export const XENBUS_CLOSE_TIMEOUT_NS = 5_000_000_000;
 
 /** Default {@link XenbusBusOptions.maxPendingDevices}. */
-const DEFAULT_MAX_PENDING_DEVICES = 256;
+const DEFAULT_MAX_PENDING_DEVICES = 1024;
 
 /** Options of {@link XenbusBus}. */
 export interface XenbusBusOptions {
@@ -63,7 +63,7 @@ export interface XenbusBusOptions {
   readonly onError?: (err: unknown, dev: XenbusDevice | undefined) => void;
   /**
    * Devices a driver's watch keeps named between two of its runs (XSA-349 bound); an event that
-   * names one more is handled by one full listing of the directory instead. Default 256. A
+   * names one more is handled by one full listing of the directory instead. Default 1024. A
    * positive integer.
    */
   readonly maxPendingDevices?: number;
