@@ -60,7 +60,7 @@ describe("README: a split device and its end-to-end test", () => {
       },
     };
     await expect(runReadme({ pvrngFront: front })).rejects.toThrow(
-      /^pvkit sanitizer: 1 finding\n {2}- \[lost-wakeup\] d1 \(rng-user\) \/local\/domain\/1\/device\/pvrng\/0 ring \(grant ref 8 of d1, ports d1:3 \/ d0:4\): 1 request\(s\) pushed where the backend asked to be woken \(req_prod 1, req_event 1, req_cons 0\), no event pending, both ends blocked \(trace seq 267, t=0 ns\)\. Hint: the frontend pushed requests without notifying/,
+      /^pvkit sanitizer: 1 finding\n {2}- \[lost-wakeup\] d1 \(rng-user\) \/local\/domain\/1\/device\/pvrng\/0 ring \(grant ref 8 of d1, ports d1:3 \/ d0:4\): 1 request\(s\) pushed where the backend asked to be woken \(req_prod 1, req_event 1, req_cons 0\), no event pending, both ends blocked \(trace seq 254, t=0 ns\)\. Hint: the frontend pushed requests without notifying/,
     );
   });
 
@@ -76,7 +76,7 @@ describe("README: a split device and its end-to-end test", () => {
       };
     };
     await expect(runReadme({ pvrngBack: back })).rejects.toThrow(
-      /^pvkit sanitizer: 1 finding\n {2}- \[lost-wakeup\] d0 \(Domain-0\) \/local\/domain\/0\/backend\/pvrng\/1\/0 ring \(grant ref 8 of d1, ports d1:3 \/ d0:4\): 1 response\(s\) pushed where the frontend asked to be woken \(rsp_prod 1, rsp_event 1, rsp_cons 0\), no event pending, both ends blocked \(trace seq 271, t=0 ns\)\. Hint: the backend pushed responses without notifying/,
+      /^pvkit sanitizer: 1 finding\n {2}- \[lost-wakeup\] d0 \(Domain-0\) \/local\/domain\/0\/backend\/pvrng\/1\/0 ring \(grant ref 8 of d1, ports d1:3 \/ d0:4\): 1 response\(s\) pushed where the frontend asked to be woken \(rsp_prod 1, rsp_event 1, rsp_cons 0\), no event pending, both ends blocked \(trace seq 258, t=0 ns\)\. Hint: the backend pushed responses without notifying/,
     );
   });
 });

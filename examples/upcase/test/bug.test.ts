@@ -25,7 +25,7 @@ it("fails with a lost-wakeup finding when the backend forgets to notify", async 
   expect(err).toBeInstanceOf(SanitizerError);
   expect((err as SanitizerError).message.split("\n")).toEqual([
     "pvkit sanitizer: 1 finding",
-    "  - [lost-wakeup] d0 (Domain-0) /local/domain/0/backend/upcase/1/0 ring (grant ref 8 of d1, ports d1:3 / d0:4): 1 response(s) pushed where the frontend asked to be woken (rsp_prod 1, rsp_event 1, rsp_cons 0), no event pending, both ends blocked (trace seq 271, t=0 ns). Hint: the backend pushed responses without notifying; notify when pushResponsesAndCheckNotify() says so",
+    "  - [lost-wakeup] d0 (Domain-0) /local/domain/0/backend/upcase/1/0 ring (grant ref 8 of d1, ports d1:3 / d0:4): 1 response(s) pushed where the frontend asked to be woken (rsp_prod 1, rsp_event 1, rsp_cons 0), no event pending, both ends blocked (trace seq 258, t=0 ns). Hint: the backend pushed responses without notifying; notify when pushResponsesAndCheckNotify() says so",
     "the test itself failed with: StallError: a shout can never settle: the host went quiescent at t=0 ns with no timer or delivery left",
     "  d0 (Domain-0): ports 1:VIRQ, 2:INTERDOMAIN, 3:INTERDOMAIN, 4:INTERDOMAIN",
     "  d1 (shouter): ports 1:INTERDOMAIN, 2:INTERDOMAIN, 3:INTERDOMAIN",
