@@ -34,47 +34,48 @@ export interface CoalescedWatch {
 }
 
 /**
- * Subscribes to `events$` and runs `handler` after events, at most one run pending at a time.
- * A run starts in a microtask (never inside the client's event dispatch). `onError` gets what
- * the handler throws or the watch errors with; the watch stays open after a handler error.
+ * The part every bounded watch shares: subscribes to `events$`, hands each event to `note` (which
+ * records what the next run must do, in bounded space), and runs `runOnce` in a microtask while
+ * `hasWork()` says so, with at most one run queued or in progress (events during a run are picked
+ * up by its loop). `onError` gets what a run throws or the watch errors with; the watch stays open
+ * after a run's error. `onClose` drops what `note` recorded.
+ * @internal
  */
-export function coalescedWatch(
+export function boundedWatch(
   events$: Observable<XsWatchEvent>,
-  handler: () => Promise<void> | void,
+  note: (ev: XsWatchEvent) => void,
+  hasWork: () => boolean,
+  runOnce: () => Promise<void> | void,
   onError: (err: unknown) => void,
-  stats: WatchStats = watchStats(),
+  stats: WatchStats,
+  onClose?: () => void,
 ): CoalescedWatch {
   let closed = false;
   let queued = false;
   let running = false;
-  let dirty = false;
   const run = async (): Promise<void> => {
     queued = false;
     stats.backlog--;
     if (closed) return;
     running = true;
     try {
-      do {
-        dirty = false;
+      while (!closed && hasWork()) {
         stats.runs++;
         try {
-          await handler();
+          await runOnce();
         } catch (err) {
           onError(err);
         }
-      } while (dirty && !closed);
+      }
     } finally {
       running = false;
     }
   };
-  const kick = (): void => {
+  const kick = (ev: XsWatchEvent): void => {
     stats.events++;
     if (closed) return;
-    if (running) {
-      dirty = true;
-      return;
-    }
-    if (queued) return;
+    note(ev);
+    if (running || queued) return; // the loop in run() picks the work up
     queued = true;
     stats.backlog++;
     if (stats.backlog > stats.maxBacklog) stats.maxBacklog = stats.backlog;
@@ -93,7 +94,35 @@ export function coalescedWatch(
     close() {
       if (closed) return;
       closed = true;
+      onClose?.();
       sub.unsubscribe();
     },
   };
+}
+
+/**
+ * Subscribes to `events$` and runs `handler` after events, at most one run pending at a time.
+ * A run starts in a microtask (never inside the client's event dispatch). `onError` gets what
+ * the handler throws or the watch errors with; the watch stays open after a handler error.
+ */
+export function coalescedWatch(
+  events$: Observable<XsWatchEvent>,
+  handler: () => Promise<void> | void,
+  onError: (err: unknown) => void,
+  stats: WatchStats = watchStats(),
+): CoalescedWatch {
+  let dirty = false;
+  return boundedWatch(
+    events$,
+    () => {
+      dirty = true;
+    },
+    () => dirty,
+    () => {
+      dirty = false;
+      return handler();
+    },
+    onError,
+    stats,
+  );
 }

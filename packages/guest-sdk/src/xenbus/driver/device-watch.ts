@@ -13,9 +13,9 @@
  * different device paths costs at most `maxKeys` strings and one full pass per run, not 100 000
  * queued callbacks.
  */
-import type { Observable, Subscription } from "rxjs";
+import type { Observable } from "rxjs";
 import type { XsWatchEvent } from "../xs-ring-connection.js";
-import type { CoalescedWatch, WatchStats } from "./coalesced-watch.js";
+import { boundedWatch, type CoalescedWatch, type WatchStats } from "./coalesced-watch.js";
 
 /** What one run of a {@link deviceWatch} handles. @internal */
 export interface DeviceBatch {
@@ -44,32 +44,8 @@ export function deviceWatch(
 ): CoalescedWatch {
   if (!Number.isInteger(maxKeys) || maxKeys < 1)
     throw new RangeError(`maxKeys must be a positive integer, got ${maxKeys}`);
-  let closed = false;
-  let queued = false;
-  let running = false;
   let keys = new Set<string>();
   let full = false;
-  const run = async (): Promise<void> => {
-    queued = false;
-    stats.backlog--;
-    if (closed) return;
-    running = true;
-    try {
-      while (!closed && (full || keys.size > 0)) {
-        const batch: DeviceBatch = { keys: [...keys], full };
-        keys = new Set();
-        full = false;
-        stats.runs++;
-        try {
-          await handler(batch);
-        } catch (err) {
-          onError(err);
-        }
-      }
-    } finally {
-      running = false;
-    }
-  };
   const note = (path: string): void => {
     if (full) return; // the pass already due covers this path
     const k = keyOf(path);
@@ -81,31 +57,18 @@ export function deviceWatch(
     full = true;
     keys.clear();
   };
-  const kick = (ev: XsWatchEvent): void => {
-    stats.events++;
-    if (closed) return;
-    note(ev.path);
-    if (running || queued) return; // the loop in run() picks the keys up
-    queued = true;
-    stats.backlog++;
-    if (stats.backlog > stats.maxBacklog) stats.maxBacklog = stats.backlog;
-    queueMicrotask(() => void run());
-  };
-  const sub: Subscription = events$.subscribe({
-    next: kick,
-    error: (err: unknown) => {
-      if (!closed) onError(err);
+  return boundedWatch(
+    events$,
+    (ev) => note(ev.path),
+    () => full || keys.size > 0,
+    () => {
+      const batch: DeviceBatch = { keys: [...keys], full };
+      keys = new Set();
+      full = false;
+      return handler(batch);
     },
-  });
-  return {
-    get closed() {
-      return closed;
-    },
-    close() {
-      if (closed) return;
-      closed = true;
-      keys.clear();
-      sub.unsubscribe();
-    },
-  };
+    onError,
+    stats,
+    () => keys.clear(),
+  );
 }
